@@ -1,0 +1,29 @@
+// Errors the pool engine raises. Codes are named after the Connect/gRPC codes they become, so
+// the single code table in src/errors.ts can map them to Connect and HTTP without guesswork.
+
+export type HerdErrorCode =
+  | "invalid_argument"
+  | "not_found"
+  | "failed_precondition"
+  | "resource_exhausted"
+  | "deadline_exceeded"
+  | "out_of_range"
+  | "unavailable"
+  | "cancelled"
+  | "unauthenticated"
+  | "internal";
+
+export class HerdError extends Error {
+  override readonly name = "HerdError";
+  constructor(
+    readonly code: HerdErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isHerdError(err: unknown, code?: HerdErrorCode): err is HerdError {
+  return err instanceof HerdError && (code === undefined || err.code === code);
+}

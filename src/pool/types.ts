@@ -1,0 +1,232 @@
+// The pool engine's public vocabulary. Everything here is plain data: the server and the
+// data plane translate it to their wire formats; the pool never imports either of them.
+// All durations are milliseconds; 0 means "no limit" where a comment says so.
+
+/** How the daemon decides a freshly spawned worker can take traffic. */
+export type ReadyCheck =
+  | { kind: "http"; path: string }
+  | { kind: "tcp" }
+  | { kind: "stdout"; pattern: string };
+
+export interface ResourceLimits {
+  memoryBytes?: number;
+  /** Fractional CPUs, e.g. 0.5. */
+  cpus?: number;
+  pids?: number;
+}
+
+export interface IsolationOptions {
+  /** Run each worker as init of a fresh PID namespace, so its whole tree dies with it. */
+  pidNamespace: boolean;
+}
+
+/** A fully resolved pool definition: `resolvePoolOptions` in options.ts fills the defaults. */
+export interface PoolOptions {
+  name: string;
+  /** argv; `{{.Port}}` is replaced in every element. */
+  command: readonly string[];
+  /** Extra environment; `{{.Port}}` is replaced in values. `PORT` is always set. */
+  env: Readonly<Record<string, string>>;
+  cwd?: string;
+  min: number;
+  max: number;
+  /** Idle time after which a session ends as expired (0: never). */
+  idleTtlMs: number;
+  /** true: a released worker goes back to idle; false: its tree is killed. */
+  reuse: boolean;
+  ready: ReadyCheck;
+  /** Periodic HTTP health check path; undefined: liveness of the process only. */
+  healthPath?: string;
+  healthIntervalMs: number;
+  /** Consecutive failed checks before a worker counts as unhealthy. */
+  healthFailures: number;
+  startTimeoutMs: number;
+  /** Hard cap on a session's age (0: none). */
+  maxLifetimeMs: number;
+  /** How long a HoldSession may go unrenewed (used by the control plane). */
+  heartbeatGraceMs: number;
+  /** Per-request deadline on the data plane for plain HTTP (0: none). */
+  dataTimeoutMs: number;
+  /** Kill the worker (session lost) when a data-plane request times out. */
+  killOnDataTimeout: boolean;
+  /** End the session when its last data-plane connection closes. */
+  releaseOnDisconnect: boolean;
+  /** Default wait for a free worker when an acquire names none. */
+  acquireTimeoutMs: number;
+  /** Waiters allowed in the FIFO queue at `max` (beyond that: resource_exhausted). */
+  queueLimit: number;
+  limits: ResourceLimits;
+  isolation: IsolationOptions;
+  /** SIGTERM → this long → SIGKILL. */
+  stopGraceMs: number;
+  /** Idle workers above `min` are retired after this long unused. */
+  idleWorkerTtlMs: number;
+}
+
+/** A live session as every caller sees it (a snapshot; it does not update itself). */
+export interface SessionInfo {
+  id: string;
+  pool: string;
+  workerId: string;
+  workerPid: number;
+  /** host:port the worker listens on. */
+  workerAddress: string;
+  /** Secret the data plane may demand (X-Herd-Token); never forwarded to the worker. */
+  token: string;
+  createdAt: Date;
+  lastActiveAt: Date;
+  /** Max-lifetime deadline, if the pool has one. */
+  expiresAt?: Date;
+  /** Open leases (data-plane connections, holds). A session with any never idles out. */
+  connections: number;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface AcquireOptions {
+  /** How long to queue at `max`; default: the pool's acquireTimeoutMs. */
+  waitMs?: number;
+  signal?: AbortSignal;
+  labels?: Record<string, string>;
+}
+
+/** How a session ended. `released` is the client's doing; the others are the daemon's. */
+export type SessionEnd =
+  | { kind: "released" }
+  | { kind: "expired"; reason: string }
+  | { kind: "lost"; reason: string; exit?: WorkerExit };
+
+export interface ReleaseOptions {
+  /** Kill the worker's tree even when the pool reuses workers. */
+  kill?: boolean;
+  /** Defaults to { kind: "released" }. */
+  end?: SessionEnd;
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: string | null;
+  oom: boolean;
+  /** Last lines of the worker's stderr. */
+  stderrTail: string[];
+}
+
+/** A counted claim on a session: while any is open, the session is busy and never idles out. */
+export interface Lease {
+  readonly sessionId: string;
+  /** Aborts, with the SessionEnd as reason, when the session ends for any reason. */
+  readonly ended: AbortSignal;
+  /** Idempotent. Closing the last `data` lease may release the session (release_on_disconnect). */
+  close(): void;
+}
+
+export type LeaseKind = "data" | "hold";
+
+export type HerdEventType =
+  | "session_acquired"
+  | "session_released"
+  | "session_expired"
+  | "session_lost"
+  | "worker_started"
+  | "worker_stopped"
+  | "worker_unhealthy"
+  | "queue_changed"
+  | "connection_opened"
+  | "connection_closed";
+
+export interface HerdEvent {
+  /** Strictly increasing across the whole daemon, starting at 1. */
+  revision: number;
+  type: HerdEventType;
+  time: Date;
+  pool: string;
+  sessionId?: string;
+  workerId?: string;
+  workerPid?: number;
+  /** Snapshot of the session at the time of the event, where there is one. */
+  session?: SessionInfo;
+  /** Human-readable why: "idle", "max_lifetime", "exit code 1", "oom", ... */
+  reason?: string;
+  exit?: WorkerExit;
+  /** For queue_changed: waiters now queued. */
+  queued?: number;
+}
+
+export interface EventFilter {
+  pool?: string;
+  sessionId?: string;
+}
+
+export interface PoolStats {
+  name: string;
+  workersTotal: number;
+  workersIdle: number;
+  workersBusy: number;
+  workersStarting: number;
+  sessions: number;
+  queued: number;
+  min: number;
+  max: number;
+}
+
+export interface NodeStats {
+  memoryTotalBytes: number;
+  memoryAvailableBytes: number;
+  /** Fraction 0..1 of CPU time idle since the previous sample. */
+  cpuIdle: number;
+  load1: number;
+}
+
+export interface HerdStats {
+  pools: PoolStats[];
+  node: NodeStats;
+}
+
+export interface SubscribeOptions {
+  filter?: EventFilter;
+  /** Replay retained events with revision > sinceRevision first; too old → HerdError out_of_range. */
+  sinceRevision?: number;
+  /** Max undelivered events held for a slow consumer before it is cut off (default 1024). */
+  bufferLimit?: number;
+}
+
+/**
+ * A subscription is an async iterator of events. A consumer that falls more than
+ * `bufferLimit` behind is cut off: the iterator throws HerdError("resource_exhausted").
+ * The pool never waits for a subscriber.
+ */
+export interface EventSubscription extends AsyncIterable<HerdEvent> {
+  close(): void;
+}
+
+/**
+ * What the control plane and the data plane need from the pool engine. `Herd` in herd.ts is
+ * the implementation; tests may pass any object of this shape.
+ */
+export interface SessionDirectory {
+  poolNames(): string[];
+  /** Throws HerdError not_found for an unknown pool. */
+  poolOptions(pool: string): PoolOptions;
+  /**
+   * Pin `sessionId` (or a fresh unguessable id) to a worker of `pool`. The same id always gets
+   * the same worker; concurrent acquires of one new id share one worker. Throws HerdError:
+   * not_found (pool), invalid_argument (id), resource_exhausted (queue full),
+   * deadline_exceeded (wait ran out), unavailable (worker failed to start / shutting down),
+   * cancelled (signal), failed_precondition (id is live in another pool).
+   */
+  acquire(pool: string, sessionId: string | undefined, opts?: AcquireOptions): Promise<SessionInfo>;
+  /** The live session with this id, if any. */
+  lookup(sessionId: string): SessionInfo | undefined;
+  /** End a session. Throws HerdError not_found for an unknown id. */
+  release(sessionId: string, opts?: ReleaseOptions): Promise<SessionInfo>;
+  /** Record activity (restarts the idle clock). Unknown ids are ignored. */
+  touch(sessionId: string): void;
+  /** Mark the session busy until the lease closes. Throws not_found for an unknown id. */
+  lease(sessionId: string, kind: LeaseKind): Lease;
+  sessions(pool?: string): SessionInfo[];
+  stats(pool?: string): HerdStats;
+  /** Highest revision issued so far (0 before any event). */
+  revision(): number;
+  subscribe(opts?: SubscribeOptions): EventSubscription;
+  /** Append an event from outside the pool (e.g. the data plane's connection events). */
+  publish(event: Omit<HerdEvent, "revision" | "time">): void;
+}
