@@ -1,0 +1,22 @@
+export { freePort } from "./ports.ts";
+export {
+  cmdline,
+  descendants,
+  expectNoLeaks,
+  killAllWithTag,
+  LEAK_TAG_VAR,
+  type LeakTag,
+  newLeakTag,
+  type ProcStat,
+  pidAlive,
+  pidsWithTag,
+  procStat,
+  waitForPidsGone,
+  waitForTagGone,
+} from "./processes.ts";
+export {
+  type FixtureWorker,
+  type StartWorkerOptions,
+  startWorker,
+  WORKER_FIXTURE,
+} from "./worker.ts";
