@@ -1,0 +1,142 @@
+// The data-plane server: one HTTP/1.1 listener that routes every request and WebSocket to its
+// session's worker (see route.ts, proxy-request.ts, proxy-upgrade.ts).
+//
+// Invariant: after close() resolves, the listener is closed, every proxied request and
+// tunnel is destroyed (so their leases are closed) and every upstream agent is gone.
+// Abuse bounds live here: header size (431), header and request deadlines (slowloris, 408);
+// floods of new ids are bounded by each pool's queue limit (503) in the directory.
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { isIP, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { type Logger, silentLogger } from "../pool/logger.ts";
+import type { SessionDirectory } from "../pool/types.ts";
+import { protocolError, writeErrorToSocket } from "./http-errors.ts";
+import type { DataPlaneCounters, ProxyContext } from "./proxy-context.ts";
+import { handleRequest } from "./proxy-request.ts";
+import { handleUpgrade } from "./proxy-upgrade.ts";
+import { UpstreamAgents } from "./upstream-agents.ts";
+
+export interface DataPlaneOptions {
+  /** "host:port", e.g. "127.0.0.1:8080"; port 0 picks a free one. */
+  listen: string;
+  /** Header carrying the session id (default X-Session-ID). */
+  sessionHeader?: string;
+  /** Unknown ids acquire a worker (default true); false: 404. */
+  autoAcquire?: boolean;
+  /** Require session tokens (default: true iff `listen` is not a loopback address). */
+  tokens?: boolean;
+  /** Pool for new sessions without X-Herd-Pool (default: the only pool, if there is one). */
+  defaultPool?: string;
+  /** Deadline for a request's headers (slowloris; default 10 s). */
+  headerTimeoutMs?: number;
+  /** Deadline for a whole request to arrive (default 0: none, 100 MB uploads take time). */
+  requestTimeoutMs?: number;
+  /** Largest request head accepted (default 16 KiB); larger → 431. */
+  maxHeaderSize?: number;
+  logger?: Logger;
+}
+
+export interface DataPlane {
+  port: number;
+  url: string;
+  /** Live counters (forwarded requests, upstream connections opened). */
+  counters: Readonly<DataPlaneCounters>;
+  close(): Promise<void>;
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(":");
+  const rawHost = colon < 0 ? "" : listen.slice(0, colon);
+  const host = rawHost.startsWith("[") && rawHost.endsWith("]") ? rawHost.slice(1, -1) : rawHost;
+  const port = Number(listen.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`data plane listen: ${JSON.stringify(listen)} is not host:port`);
+  }
+  return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+}
+
+export async function startDataPlane(
+  directory: SessionDirectory,
+  opts: DataPlaneOptions,
+): Promise<DataPlane> {
+  const { host, port } = parseListen(opts.listen);
+  const logger = opts.logger ?? silentLogger;
+  const agents = new UpstreamAgents(directory, logger);
+  const ctx: ProxyContext = {
+    directory,
+    agents,
+    logger,
+    access: {
+      autoAcquire: opts.autoAcquire ?? true,
+      tokens: opts.tokens ?? !isLoopback(host),
+      defaultPool: opts.defaultPool,
+    },
+    sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
+    counters: { forwarded: 0, upstreamConnections: 0 },
+  };
+  const headersTimeout = opts.headerTimeoutMs ?? 10_000;
+  const server = createServer(
+    {
+      maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
+      headersTimeout,
+      requestTimeout: opts.requestTimeoutMs ?? 0,
+      // Node checks the two deadlines above on this period; the default (30 s) would let a
+      // slowloris client hold a socket far past headersTimeout.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeout / 4)),
+      keepAliveTimeout: 5_000,
+      noDelay: true,
+    },
+    (req: IncomingMessage, res: ServerResponse) => handleRequest(ctx, req, res),
+  );
+  const tunnels = new Set<Duplex>();
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    handleUpgrade(ctx, tunnels, req, socket, head),
+  );
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const error =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? protocolError(431, `request head larger than ${opts.maxHeaderSize ?? 16 * 1024} bytes`)
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? protocolError(408, "request head or body not received in time")
+          : protocolError(400, `malformed request: ${err.code ?? err.message}`);
+    logger.debug({ err }, "data plane: client error");
+    writeErrorToSocket(socket, error);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+  logger.info(
+    { listen: `${host}:${boundPort}`, tokens: ctx.access.tokens },
+    "data plane listening",
+  );
+
+  return {
+    port: boundPort,
+    url: `http://${urlHost}:${boundPort}`,
+    counters: ctx.counters,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      for (const socket of tunnels) socket.destroy();
+      agents.close();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// Data-plane error answers: JSON `{ code, message }` with the status from the one error table
+// (src/errors.ts). The table has no status for "the worker refused or died", which only the
+// data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
+// Protocol-level failures caught by Node before routing (oversized headers, slow headers)
+// answer with their HTTP-native status through `protocolError`.
+
+import type { ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { errorTable } from "../errors.ts";
+import { type HerdErrorCode, isHerdError } from "../pool/errors.ts";
+
+export interface DataPlaneError {
+  status: number;
+  code: HerdErrorCode;
+  message: string;
+  /** Seconds, sent as Retry-After (503: no worker in time). */
+  retryAfter?: number;
+}
+
+export function fromHerdError(code: HerdErrorCode, message: string): DataPlaneError {
+  const status = errorTable[code].http;
+  return status === 503 ? { status, code, message, retryAfter: 1 } : { status, code, message };
+}
+
+export function fromError(err: unknown): DataPlaneError {
+  if (isHerdError(err)) return fromHerdError(err.code, err.message);
+  return fromHerdError("internal", err instanceof Error ? err.message : String(err));
+}
+
+export function badGateway(message: string): DataPlaneError {
+  return { status: 502, code: "unavailable", message };
+}
+
+export function protocolError(status: number, message: string): DataPlaneError {
+  return { status, code: status === 408 ? "deadline_exceeded" : "invalid_argument", message };
+}
+
+function body(e: DataPlaneError): string {
+  return JSON.stringify({ code: e.code, message: e.message });
+}
+
+/** Answers on a ServerResponse whose headers are not sent yet. */
+export function sendError(res: ServerResponse, e: DataPlaneError): void {
+  const text = body(e);
+  const headers: Record<string, string | number> = {
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(text),
+  };
+  if (e.retryAfter !== undefined) headers["Retry-After"] = e.retryAfter;
+  res.writeHead(e.status, headers).end(text);
+}
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  404: "Not Found",
+  408: "Request Timeout",
+  409: "Conflict",
+  431: "Request Header Fields Too Large",
+  499: "Client Closed Request",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+/** Answers on a raw socket (failed upgrade, client error) and closes it. */
+export function writeErrorToSocket(socket: Duplex, e: DataPlaneError): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const text = body(e);
+  const retry = e.retryAfter !== undefined ? `Retry-After: ${e.retryAfter}\r\n` : "";
+  socket.end(
+    `HTTP/1.1 ${e.status} ${REASONS[e.status] ?? "Error"}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n${retry}Connection: close\r\n\r\n${text}`,
+  );
+}

@@ -1,0 +1,42 @@
+// What the HTTP and WebSocket forwarders share: the directory, the per-worker agents, the
+// access rules and a few counters. Built once by startDataPlane; the counters are plain
+// numbers mutated on the event loop thread only.
+
+import type { Logger } from "../pool/logger.ts";
+import type { SessionDirectory } from "../pool/types.ts";
+import type { AccessOptions } from "./session-access.ts";
+import type { UpstreamAgents } from "./upstream-agents.ts";
+
+export interface DataPlaneCounters {
+  /** Requests and upgrades forwarded to a worker. */
+  forwarded: number;
+  /** New TCP connections to workers (a keep-alive reuse does not count). */
+  upstreamConnections: number;
+}
+
+export interface ProxyContext {
+  directory: SessionDirectory;
+  agents: UpstreamAgents;
+  logger: Logger;
+  access: AccessOptions;
+  /** Lower-case name of the session header. */
+  sessionHeader: string;
+  counters: DataPlaneCounters;
+}
+
+/** "host:port" (IPv6 hosts may be bracketed) → parts for http.request. */
+export function workerEndpoint(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  const host = address.slice(0, colon);
+  return {
+    host: host.startsWith("[") ? host.slice(1, -1) : host,
+    port: Number(address.slice(colon + 1)),
+  };
+}
+
+/** Human text for why a session's lease ended (its AbortSignal reason is a SessionEnd). */
+export function endedReason(signal: AbortSignal): string {
+  const end = signal.reason as { kind?: string; reason?: string } | undefined;
+  if (end?.kind === undefined) return "session ended";
+  return end.reason ? `session ${end.kind}: ${end.reason}` : `session ${end.kind}`;
+}

@@ -1,0 +1,206 @@
+// Forwards one plain HTTP request to its session's worker and streams the answer back.
+//
+// Invariants: bodies are piped both ways (backpressure, no buffering); the request holds its
+// connection's data lease from routing until the client response closes, whatever happens;
+// exactly one answer reaches the client: the worker's (state "streaming") or one error of
+// ours (state "answered"), and the `state` field decides which event gets to answer.
+// Retried once: a reused keep-alive socket reset before any response byte, for an
+// idempotent request without a body (the worker closed an idle socket as we picked it).
+
+import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { HerdError } from "../pool/errors.ts";
+import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import {
+  badGateway,
+  type DataPlaneError,
+  fromError,
+  fromHerdError,
+  sendError,
+} from "./http-errors.ts";
+import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
+import { type Route, routeRequest } from "./route.ts";
+import { type Connection, openConnection } from "./session-access.ts";
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const STALE_SOCKET = new Set(["ECONNRESET", "EPIPE"]);
+
+export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  let route: Route;
+  try {
+    route = routeRequest(req.url ?? "/", req.headers, ctx.sessionHeader);
+  } catch (err) {
+    sendError(res, fromError(err));
+    return;
+  }
+  let signal: AbortSignal | undefined;
+  if (ctx.directory.lookup(route.sessionId) === undefined) {
+    // Only a new session waits (acquire); a client that leaves stops waiting.
+    const gone = new AbortController();
+    res.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
+    signal = gone.signal;
+  }
+  openConnection(ctx.directory, route, ctx.access, "http", signal).then(
+    (conn) => {
+      if (res.destroyed) conn.close();
+      else new Exchange(ctx, req, res, route, conn).start();
+    },
+    (err) => {
+      if (!res.headersSent && !res.destroyed) sendError(res, fromError(err));
+    },
+  );
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
+class Exchange {
+  /** waiting: no answer yet; streaming: worker's answer flows; answered: we sent an error. */
+  #state: "waiting" | "streaming" | "answered" = "waiting";
+  #upstream: ClientRequest | undefined;
+  #response: IncomingMessage | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #body: boolean;
+  readonly #headers: string[];
+  readonly #onEnded = () => this.#sessionEnded();
+
+  constructor(
+    readonly ctx: ProxyContext,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly route: Route,
+    readonly conn: Connection,
+  ) {
+    this.#body = hasBody(req);
+    this.#headers = requestHeadersForWorker(req.rawHeaders, {
+      cookie: route.cookie,
+      remoteAddress: req.socket.remoteAddress,
+      upgrade: false,
+    });
+  }
+
+  start(): void {
+    const { lease } = this.conn;
+    this.res.once("close", () => this.#finish());
+    if (lease.ended.aborted) {
+      this.#sessionEnded();
+      return;
+    }
+    lease.ended.addEventListener("abort", this.#onEnded, { once: true });
+    if (this.#body) this.req.once("error", () => this.#upstream?.destroy());
+    const { dataTimeoutMs } = this.ctx.directory.poolOptions(this.conn.session.pool);
+    if (dataTimeoutMs > 0) {
+      this.#timer = setTimeout(() => this.#timedOut(dataTimeoutMs), dataTimeoutMs);
+      // Upload progress counts as progress: the deadline is for a worker that stops answering.
+      if (this.#body) this.req.on("data", () => this.#timer?.refresh());
+    }
+    this.#send(false);
+  }
+
+  #send(isRetry: boolean): void {
+    const { session } = this.conn;
+    const { host, port } = workerEndpoint(session.workerAddress);
+    const upstream = request({
+      host,
+      port,
+      method: this.req.method,
+      path: this.route.path,
+      headers: this.#headers,
+      agent: this.ctx.agents.agentFor(session),
+      setHost: false,
+    });
+    this.#upstream = upstream;
+    this.ctx.counters.forwarded++;
+    upstream.setNoDelay(true);
+    upstream.on("response", (response) => this.#respond(upstream, response));
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
+      if (upstream !== this.#upstream || this.#state !== "waiting") return;
+      const idempotent = IDEMPOTENT.has(this.req.method ?? "GET") && !this.#body;
+      if (!isRetry && idempotent && upstream.reusedSocket && STALE_SOCKET.has(err.code ?? "")) {
+        this.#send(true);
+        return;
+      }
+      this.#fail(
+        badGateway(
+          `worker ${session.workerId} (pid ${session.workerPid}) of session ${session.id} failed: ${err.code ?? err.message}`,
+        ),
+      );
+    });
+    if (this.#body) this.req.pipe(upstream);
+    else upstream.end();
+  }
+
+  #respond(upstream: ClientRequest, response: IncomingMessage): void {
+    if (!upstream.reusedSocket) this.ctx.counters.upstreamConnections++;
+    if (this.#state !== "waiting") {
+      response.destroy();
+      return;
+    }
+    this.#state = "streaming";
+    clearTimeout(this.#timer);
+    this.#response = response;
+    this.res.writeHead(
+      response.statusCode ?? 502,
+      response.statusMessage,
+      responseHeadersForClient(response.rawHeaders),
+    );
+    // A worker dying mid-body: the client must see a broken response, not a short one.
+    response.once("error", () => this.res.destroy());
+    response.once("close", () => {
+      if (!response.complete) this.res.destroy();
+    });
+    response.pipe(this.res);
+  }
+
+  /** Our own answer, when the worker's never started. */
+  #fail(error: DataPlaneError): void {
+    if (this.#state !== "waiting") return;
+    this.#state = "answered";
+    clearTimeout(this.#timer);
+    this.#upstream?.destroy();
+    if (this.res.headersSent || this.res.destroyed) return;
+    // An unread request body cannot be skipped on a kept-alive connection: close it after.
+    if (this.#body && !this.req.complete) this.res.shouldKeepAlive = false;
+    sendError(this.res, error);
+  }
+
+  #timedOut(ms: number): void {
+    if (this.#state !== "waiting") return;
+    const { session } = this.conn;
+    const options = this.ctx.directory.poolOptions(session.pool);
+    this.#fail(
+      fromHerdError(
+        "deadline_exceeded",
+        `data_timeout: worker ${session.workerId} (pid ${session.workerPid}) sent no response within ${ms} ms`,
+      ),
+    );
+    if (!options.killOnDataTimeout) return;
+    this.ctx.directory
+      .release(session.id, { kill: true, end: { kind: "lost", reason: "data_timeout" } })
+      .catch((err) =>
+        this.ctx.logger.warn({ err, session: session.id }, "data_timeout: release failed"),
+      );
+  }
+
+  #sessionEnded(): void {
+    if (this.#state === "streaming") {
+      this.#upstream?.destroy();
+      this.res.destroy();
+      return;
+    }
+    this.#fail(badGateway(endedReason(this.conn.lease.ended)));
+  }
+
+  /** The client response closed (completed or aborted): drop the upstream side, free the lease. */
+  #finish(): void {
+    clearTimeout(this.#timer);
+    this.conn.lease.ended.removeEventListener("abort", this.#onEnded);
+    const response = this.#response;
+    if (this.#state === "waiting" || (response !== undefined && !response.complete)) {
+      this.#state = "answered";
+      this.#upstream?.destroy();
+    }
+    this.conn.close();
+  }
+}

@@ -1,0 +1,176 @@
+// Forwards a WebSocket (any HTTP Upgrade) handshake to the session's worker, then pipes the
+// two raw sockets into each other: after the 101, herd no longer parses frames.
+//
+// Invariants: the tunnel holds its data lease until either socket closes, and closing one
+// side destroys the other; a session that ends (release, max_lifetime, worker lost) destroys
+// both sockets. The handshake (not the open tunnel) is bounded by the pool's data_timeout,
+// like a plain request. Every socket has an 'error' listener: a peer resetting must never
+// crash the daemon.
+
+import type { IncomingMessage } from "node:http";
+import { request } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { HerdError } from "../pool/errors.ts";
+import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
+import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
+import { type Route, routeRequest } from "./route.ts";
+import { type Connection, openConnection } from "./session-access.ts";
+
+function headBlock(statusLine: string, raw: readonly string[]): string {
+  let text = `${statusLine}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}
+
+export function handleUpgrade(
+  ctx: ProxyContext,
+  tunnels: Set<Duplex>,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
+  socket.on("error", (err) => ctx.logger.debug({ err }, "data plane: client socket error"));
+  let route: Route;
+  try {
+    route = routeRequest(req.url ?? "/", req.headers, ctx.sessionHeader);
+  } catch (err) {
+    writeErrorToSocket(socket, fromError(err));
+    return;
+  }
+  tunnels.add(socket);
+  socket.once("close", () => tunnels.delete(socket));
+  const gone = new AbortController();
+  socket.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
+  openConnection(ctx.directory, route, ctx.access, "websocket", gone.signal).then(
+    (conn) => {
+      if (socket.destroyed) conn.close();
+      else tunnel(ctx, req, socket, head, route, conn);
+    },
+    (err) => writeErrorToSocket(socket, fromError(err)),
+  );
+}
+
+function tunnel(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  route: Route,
+  conn: Connection,
+): void {
+  const { session, lease } = conn;
+  const { host, port } = workerEndpoint(session.workerAddress);
+  let upstreamSocket: Socket | undefined;
+  let handshaking = true;
+  const upstream = request({
+    host,
+    port,
+    method: req.method,
+    path: route.path,
+    headers: requestHeadersForWorker(req.rawHeaders, {
+      cookie: route.cookie,
+      remoteAddress: req.socket.remoteAddress,
+      upgrade: true,
+    }),
+    agent: false,
+    setHost: false,
+  });
+  ctx.counters.forwarded++;
+  ctx.counters.upstreamConnections++;
+
+  const fail = (message: string, status: "502" | "504" = "502") => {
+    if (!handshaking) return;
+    handshaking = false;
+    clearTimeout(timer);
+    upstream.destroy();
+    writeErrorToSocket(
+      socket,
+      status === "504" ? fromHerdError("deadline_exceeded", message) : badGateway(message),
+    );
+  };
+  const onEnded = () => {
+    if (handshaking) fail(endedReason(lease.ended));
+    else {
+      upstreamSocket?.destroy();
+      socket.destroy();
+    }
+  };
+  const { dataTimeoutMs } = ctx.directory.poolOptions(session.pool);
+  const timer =
+    dataTimeoutMs > 0
+      ? setTimeout(
+          () =>
+            fail(
+              `data_timeout: worker ${session.workerId} (pid ${session.workerPid}) did not answer the upgrade within ${dataTimeoutMs} ms`,
+              "504",
+            ),
+          dataTimeoutMs,
+        )
+      : undefined;
+
+  socket.once("close", () => {
+    clearTimeout(timer);
+    lease.ended.removeEventListener("abort", onEnded);
+    if (handshaking) {
+      handshaking = false;
+      upstream.destroy();
+    }
+    upstreamSocket?.destroy();
+    conn.close();
+  });
+  if (lease.ended.aborted) {
+    onEnded();
+    return;
+  }
+  lease.ended.addEventListener("abort", onEnded, { once: true });
+
+  upstream.on("upgrade", (response, upSocket, upHead) => {
+    if (!handshaking) {
+      upSocket.destroy();
+      return;
+    }
+    handshaking = false;
+    clearTimeout(timer);
+    upstreamSocket = upSocket;
+    upSocket.on("error", (err) => ctx.logger.debug({ err }, "data plane: worker socket error"));
+    upSocket.once("close", () => socket.destroy());
+    upSocket.setNoDelay(true);
+    (socket as Socket).setNoDelay?.(true);
+    (socket as Socket).setTimeout?.(0);
+    socket.write(
+      headBlock(
+        `HTTP/1.1 101 ${response.statusMessage ?? "Switching Protocols"}`,
+        responseHeadersForClient(response.rawHeaders, true),
+      ),
+    );
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+  });
+  // The worker declined the upgrade: relay its answer, delimited by closing the connection.
+  upstream.on("response", (response) => {
+    if (!handshaking) {
+      response.destroy();
+      return;
+    }
+    handshaking = false;
+    clearTimeout(timer);
+    socket.write(
+      headBlock(`HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ""}`, [
+        ...responseHeadersForClient(response.rawHeaders),
+        "Connection",
+        "close",
+      ]),
+    );
+    response.pipe(socket);
+  });
+  upstream.on("error", (err: NodeJS.ErrnoException) =>
+    fail(
+      `worker ${session.workerId} (pid ${session.workerPid}) of session ${session.id} failed: ${err.code ?? err.message}`,
+    ),
+  );
+  upstream.end();
+}

@@ -1,0 +1,163 @@
+// Which session a data-plane request belongs to, and what of it the worker may see.
+//
+// Sources, first match wins: the session header, cookie `herd_session`, query `herd_session`,
+// path prefix `/s/{id}/` (browsers cannot set headers on a WebSocket). The path prefix is
+// stripped, and herd's own parameters (session id, token: query and cookie) are removed so
+// the worker never sees a token. Pure functions; the fast path (id in a header, no herd_
+// parameters) does no URL parsing at all.
+
+import type { IncomingHttpHeaders } from "node:http";
+import { HerdError } from "../pool/errors.ts";
+import { validateSessionId } from "../pool/ids.ts";
+
+export const SESSION_PARAM = "herd_session";
+export const TOKEN_PARAM = "herd_token";
+export const TOKEN_HEADER = "x-herd-token";
+export const POOL_HEADER = "x-herd-pool";
+
+export type IdSource = "header" | "cookie" | "query" | "path";
+
+export interface Route {
+  sessionId: string;
+  source: IdSource;
+  token: string | undefined;
+  /** X-Herd-Pool: the pool for a session this request creates. */
+  pool: string | undefined;
+  /** Path and query to send to the worker. */
+  path: string;
+  /** Cookie header for the worker with herd's cookies removed; undefined: send none. */
+  cookie: string | undefined;
+}
+
+interface Split {
+  pathname: string;
+  /** Query pairs verbatim (still encoded), in order. */
+  pairs: string[];
+}
+
+function splitUrl(url: string): Split {
+  const q = url.indexOf("?");
+  if (q < 0) return { pathname: url, pairs: [] };
+  return { pathname: url.slice(0, q), pairs: url.slice(q + 1).split("&") };
+}
+
+function decode(value: string, where: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, " "));
+  } catch {
+    throw new HerdError("invalid_argument", `${where}: malformed percent-encoding`);
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+/** Values of herd's own query parameters, and the query without them. */
+function herdParams(pairs: string[]): { session?: string; token?: string; rest: string[] } {
+  const out: { session?: string; token?: string; rest: string[] } = { rest: [] };
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    const value = eq < 0 ? "" : pair.slice(eq + 1);
+    if (key === SESSION_PARAM) out.session ??= decode(value, `query ${SESSION_PARAM}`);
+    else if (key === TOKEN_PARAM) out.token ??= decode(value, `query ${TOKEN_PARAM}`);
+    else out.rest.push(pair);
+  }
+  return out;
+}
+
+/** Values of herd's cookies, and the Cookie header without them. */
+function herdCookies(header: string): {
+  session?: string;
+  token?: string;
+  rest: string | undefined;
+} {
+  const out: { session?: string; token?: string; rest: string | undefined } = { rest: undefined };
+  const kept: string[] = [];
+  for (const part of header.split(";")) {
+    const crumb = part.trim();
+    if (crumb === "") continue;
+    const eq = crumb.indexOf("=");
+    const name = eq < 0 ? crumb : crumb.slice(0, eq).trim();
+    const value = eq < 0 ? "" : crumb.slice(eq + 1).trim();
+    if (name === SESSION_PARAM) out.session ??= decode(value, `cookie ${SESSION_PARAM}`);
+    else if (name === TOKEN_PARAM) out.token ??= decode(value, `cookie ${TOKEN_PARAM}`);
+    else kept.push(crumb);
+  }
+  out.rest = kept.length > 0 ? kept.join("; ") : undefined;
+  return out;
+}
+
+const PATH_PREFIX = "/s/";
+
+/** `/s/{id}/rest` → { id, rest: "/rest" }; `/s/{id}` → { id, rest: "/" }. */
+function pathSession(pathname: string): { id: string; rest: string } | undefined {
+  if (!pathname.startsWith(PATH_PREFIX)) return undefined;
+  const end = pathname.indexOf("/", PATH_PREFIX.length);
+  const raw =
+    end < 0 ? pathname.slice(PATH_PREFIX.length) : pathname.slice(PATH_PREFIX.length, end);
+  return { id: decode(raw, "path /s/{id}/"), rest: end < 0 ? "/" : pathname.slice(end) };
+}
+
+/**
+ * Routes one request. `sessionHeader` must be lower-case. Throws HerdError invalid_argument
+ * (→ 400) when no source names a session or the named id is malformed.
+ */
+export function routeRequest(
+  url: string,
+  headers: IncomingHttpHeaders,
+  sessionHeader: string,
+): Route {
+  const cookieHeader = headers.cookie;
+  const cookies =
+    cookieHeader?.includes("herd_")
+      ? herdCookies(cookieHeader)
+      : { rest: cookieHeader };
+  const hasHerdQuery = url.includes("herd_");
+  const split = hasHerdQuery || url.startsWith(PATH_PREFIX) ? splitUrl(url) : undefined;
+  const params = hasHerdQuery && split ? herdParams(split.pairs) : undefined;
+
+  let sessionId: string | undefined;
+  let source: IdSource = "header";
+  let where = "";
+  const fromHeader = single(headers[sessionHeader]);
+  if (fromHeader !== undefined) {
+    sessionId = fromHeader;
+    where = `header ${sessionHeader}`;
+  } else if (cookies.session !== undefined) {
+    [sessionId, source, where] = [cookies.session, "cookie", `cookie ${SESSION_PARAM}`];
+  } else if (params?.session !== undefined) {
+    [sessionId, source, where] = [params.session, "query", `query ${SESSION_PARAM}`];
+  }
+
+  let pathname = split?.pathname;
+  if (sessionId === undefined && split) {
+    const fromPath = pathSession(split.pathname);
+    if (fromPath) {
+      [sessionId, source, where] = [fromPath.id, "path", "path /s/{id}/"];
+      pathname = fromPath.rest;
+    }
+  }
+  if (sessionId === undefined) {
+    throw new HerdError(
+      "invalid_argument",
+      `missing session id: send header ${sessionHeader}, cookie ${SESSION_PARAM}, query ${SESSION_PARAM} or path /s/{id}/`,
+    );
+  }
+  validateSessionId(sessionId, where);
+
+  let path = url;
+  if (split && (params || source === "path")) {
+    const query = params ? params.rest : split.pairs;
+    path = query.length > 0 ? `${pathname}?${query.join("&")}` : (pathname ?? "/");
+  }
+  return {
+    sessionId,
+    source,
+    token: single(headers[TOKEN_HEADER]) ?? params?.token ?? cookies.token,
+    pool: single(headers[POOL_HEADER]),
+    path,
+    cookie: cookies.rest,
+  };
+}

@@ -1,0 +1,144 @@
+// From a routed request to a live session with a data lease held on it.
+//
+// Invariant: a connection is proxied only while it holds `lease(id, "data")`; the caller
+// closes the returned Connection exactly once (close is idempotent) and it publishes
+// connection_opened / connection_closed around the lease. Token checks come before any
+// acquire, and with tokens required an unknown id is refused (401), never created: the
+// client of a session that does not exist yet cannot hold its token, and answering 401 for
+// known and unknown ids alike tells a prober nothing.
+
+import { timingSafeEqual } from "node:crypto";
+import { HerdError, isHerdError } from "../pool/errors.ts";
+import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { Route } from "./route.ts";
+
+export interface AccessOptions {
+  autoAcquire: boolean;
+  tokens: boolean;
+  defaultPool: string | undefined;
+}
+
+export type ConnectionKind = "http" | "websocket";
+
+export interface Connection {
+  session: SessionInfo;
+  lease: Lease;
+  close(): void;
+}
+
+function tokenMatches(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function poolFor(directory: SessionDirectory, route: Route, opts: AccessOptions): string {
+  const pool = route.pool ?? opts.defaultPool;
+  if (pool !== undefined) return pool;
+  const names = directory.poolNames();
+  if (names.length === 1) return names[0]!;
+  throw new HerdError(
+    "invalid_argument",
+    `no pool for new session ${JSON.stringify(route.sessionId)}: send header X-Herd-Pool (one of ${names.join(", ")}) or configure a default pool`,
+  );
+}
+
+async function acquire(
+  directory: SessionDirectory,
+  route: Route,
+  opts: AccessOptions,
+  signal: AbortSignal | undefined,
+): Promise<SessionInfo> {
+  const pool = poolFor(directory, route, opts);
+  try {
+    return await directory.acquire(pool, route.sessionId, signal ? { signal } : {});
+  } catch (err) {
+    // On the data plane a wait that ran out means "no worker in time": 503 + Retry-After,
+    // distinct from 504, which is reserved for a worker that did not answer (data_timeout).
+    if (isHerdError(err, "deadline_exceeded")) {
+      throw new HerdError(
+        "unavailable",
+        `no worker of pool ${pool} became free in time: ${err.message}`,
+      );
+    }
+    throw err;
+  }
+}
+
+async function liveSession(
+  directory: SessionDirectory,
+  route: Route,
+  opts: AccessOptions,
+  signal: AbortSignal | undefined,
+): Promise<SessionInfo> {
+  const known = directory.lookup(route.sessionId);
+  if (opts.tokens && (known === undefined || !tokenMatches(route.token, known.token))) {
+    throw new HerdError(
+      "unauthenticated",
+      `session ${JSON.stringify(route.sessionId)}: missing or wrong token (send X-Herd-Token, query herd_token or cookie herd_token)`,
+    );
+  }
+  if (known) return known;
+  if (!opts.autoAcquire) {
+    throw new HerdError(
+      "not_found",
+      `unknown session ${JSON.stringify(route.sessionId)} (auto_acquire is off)`,
+    );
+  }
+  return acquire(directory, route, opts, signal);
+}
+
+/**
+ * Resolves (or, with autoAcquire, creates) the session and takes a data lease. A session that
+ * ends between lookup and lease is resolved once more. Throws HerdError.
+ */
+export async function openConnection(
+  directory: SessionDirectory,
+  route: Route,
+  opts: AccessOptions,
+  kind: ConnectionKind,
+  signal?: AbortSignal,
+): Promise<Connection> {
+  for (let attempt = 0; ; attempt++) {
+    const session = await liveSession(directory, route, opts, signal);
+    let lease: Lease;
+    try {
+      lease = directory.lease(session.id, "data");
+    } catch (err) {
+      if (attempt === 0 && isHerdError(err, "not_found")) continue;
+      throw err;
+    }
+    directory.touch(session.id);
+    return track(directory, session, lease, kind);
+  }
+}
+
+function track(
+  directory: SessionDirectory,
+  session: SessionInfo,
+  lease: Lease,
+  kind: ConnectionKind,
+): Connection {
+  const event = {
+    pool: session.pool,
+    sessionId: session.id,
+    workerId: session.workerId,
+    workerPid: session.workerPid,
+    reason: kind,
+  };
+  directory.publish({ type: "connection_opened", ...event });
+  let open = true;
+  return {
+    session,
+    lease,
+    close() {
+      if (!open) return;
+      open = false;
+      // Before the lease: closing the last one may end the session (release_on_disconnect),
+      // and watchers should see the connection close before the session does.
+      directory.publish({ type: "connection_closed", ...event });
+      lease.close();
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// One keep-alive http.Agent per worker, so requests reuse upstream connections instead of
+// paying a TCP handshake each (http-proxy without an agent sends Connection: close).
+//
+// Invariant: an agent exists only for a worker not yet reported stopped; when the directory
+// reports worker_stopped or session_lost for a worker, its agent and every socket in it are
+// destroyed. A worker id is never reused, so a late `agentFor` after the stop event only
+// creates an agent whose sockets fail and are retried or answered 502 — and that agent is
+// dropped at the next event naming the worker or at close. Single-threaded: the event loop
+// below and callers of agentFor interleave only at awaits.
+
+import { Agent } from "node:http";
+import type { Logger } from "../pool/logger.ts";
+import type { EventSubscription, SessionDirectory, SessionInfo } from "../pool/types.ts";
+
+export class UpstreamAgents {
+  readonly #agents = new Map<string, Agent>();
+  readonly #directory: SessionDirectory;
+  readonly #logger: Logger;
+  #subscription: EventSubscription | undefined;
+  #closed = false;
+
+  constructor(directory: SessionDirectory, logger: Logger) {
+    this.#directory = directory;
+    this.#logger = logger;
+    void this.#watch();
+  }
+
+  agentFor(session: SessionInfo): Agent {
+    let agent = this.#agents.get(session.workerId);
+    if (agent === undefined) {
+      agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo" });
+      this.#agents.set(session.workerId, agent);
+    }
+    return agent;
+  }
+
+  #drop(workerId: string): void {
+    const agent = this.#agents.get(workerId);
+    if (agent === undefined) return;
+    this.#agents.delete(workerId);
+    agent.destroy();
+  }
+
+  /** Follows worker lifecycle events; a subscriber cut off for lagging resubscribes. */
+  async #watch(): Promise<void> {
+    while (!this.#closed) {
+      const sinceRevision = this.#directory.revision();
+      this.#subscription = this.#directory.subscribe({ sinceRevision });
+      try {
+        for await (const event of this.#subscription) {
+          if (
+            (event.type === "worker_stopped" || event.type === "session_lost") &&
+            event.workerId !== undefined
+          ) {
+            this.#drop(event.workerId);
+          }
+        }
+        return; // the directory closed the stream: it is shutting down
+      } catch (err) {
+        if (this.#closed) return;
+        this.#logger.warn({ err }, "data plane: event subscription cut off; resubscribing");
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#subscription?.close();
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
+}
