@@ -1,0 +1,223 @@
+// From the schema's output to a HerdConfig: defaults, pool options through the pool's own
+// resolvePoolOptions, and the checks that span several keys or look at the host (does the
+// command exist, does cwd exist). Every problem is reported with the config path it is about.
+
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { isHerdError } from "../pool/errors.ts";
+import { resolvePoolOptions } from "../pool/options.ts";
+import type { PoolOptions, ReadyCheck } from "../pool/types.ts";
+import { didYouMean } from "./did-you-mean.ts";
+import { CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
+import { formatHostPort, isLoopback, type ListenAddress } from "./listen-address.ts";
+import type { RawConfig, RawPool } from "./schema.ts";
+import type { PathIssue } from "./zod-issues.ts";
+
+export interface BuildContext {
+  /** Absolute path of the config file; relative `cwd`s resolve against its directory. */
+  file: string;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Look for each pool's program on disk / PATH (off for configs meant for another host). */
+  checkCommands: boolean;
+}
+
+export function buildConfig(
+  raw: RawConfig,
+  ctx: BuildContext,
+): { config: HerdConfig } | { issues: PathIssue[] } {
+  const issues: PathIssue[] = [];
+  const baseDir = resolve(ctx.file, "..");
+
+  const pools: PoolOptions[] = [];
+  for (const [name, rawPool] of Object.entries(raw.workers)) {
+    const pool = buildPool(name, rawPool, baseDir, issues);
+    if (pool === undefined) continue;
+    pools.push(pool);
+    if (ctx.checkCommands) checkProgram(pool, ctx.env, issues);
+  }
+
+  const names = Object.keys(raw.workers);
+  let defaultPool = names[0]!;
+  if (raw.default_pool !== undefined) {
+    defaultPool = raw.default_pool;
+    if (!names.includes(defaultPool)) {
+      const guess = didYouMean(defaultPool, names);
+      issues.push({
+        path: ["default_pool"],
+        message: `no pool named ${JSON.stringify(defaultPool)} under workers${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ` (pools: ${names.join(", ")})`}`,
+      });
+    }
+  }
+
+  const control = raw.control ?? {};
+  const controlListen = control.listen ?? parseDefault(CONFIG_DEFAULTS.controlListen);
+  let token = control.token;
+  if (control.token !== undefined && control.token_env !== undefined) {
+    issues.push({ path: ["control", "token_env"], message: "set token or token_env, not both" });
+  } else if (control.token_env !== undefined) {
+    token = ctx.env[control.token_env] || undefined;
+    if (token === undefined) {
+      issues.push({
+        path: ["control", "token_env"],
+        message: `environment variable ${control.token_env} is not set (or empty)`,
+      });
+    }
+  } else if (token === undefined && !isLoopback(controlListen.host)) {
+    issues.push({
+      path: ["control", "listen"],
+      message: `${formatHostPort(controlListen.host, controlListen.port)} is reachable from other machines, so the control plane needs a token: set control.token or control.token_env`,
+    });
+  }
+
+  const data = raw.data ?? {};
+  const dataListen = data.listen ?? parseDefault(CONFIG_DEFAULTS.dataListen);
+  const tokens = data.tokens ?? "auto";
+
+  if (issues.length > 0) return { issues };
+  return {
+    config: {
+      file: ctx.file,
+      pools,
+      defaultPool,
+      control: {
+        listen: formatHostPort(controlListen.host, controlListen.port),
+        ...(control.socket !== undefined && { socket: resolve(baseDir, control.socket) }),
+        ...(token !== undefined && { token }),
+      },
+      data: {
+        listen: formatHostPort(dataListen.host, dataListen.port),
+        sessionHeader: data.session_header ?? CONFIG_DEFAULTS.sessionHeader,
+        autoAcquire: data.auto_acquire ?? true,
+        tokens,
+        tokensRequired:
+          tokens === "required" || (tokens === "auto" && !isLoopback(dataListen.host)),
+        ...(data.header_timeout !== undefined && { headerTimeoutMs: data.header_timeout }),
+        ...(data.max_header_size !== undefined && { maxHeaderSize: data.max_header_size }),
+      },
+      log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },
+      metrics: { enabled: raw.metrics?.enabled ?? true },
+    },
+  };
+}
+
+function parseDefault(hostPort: string): ListenAddress {
+  const colon = hostPort.lastIndexOf(":");
+  return { host: hostPort.slice(0, colon), port: Number(hostPort.slice(colon + 1)) };
+}
+
+function buildPool(
+  name: string,
+  raw: RawPool,
+  baseDir: string,
+  issues: PathIssue[],
+): PoolOptions | undefined {
+  const at = (key: string) => ["workers", name, key];
+  const cwd = resolve(baseDir, raw.cwd ?? ".");
+  if (raw.cwd !== undefined && !isDirectory(cwd)) {
+    issues.push({ path: at("cwd"), message: `${cwd} is not a directory` });
+  }
+  let ready: ReadyCheck | undefined;
+  const r = raw.ready;
+  if (r === "tcp" || (typeof r === "object" && "tcp" in r)) ready = { kind: "tcp" };
+  else if (r === "http") ready = { kind: "http", path: raw.health_path ?? "/" };
+  else if (typeof r === "object" && "http" in r) ready = { kind: "http", path: r.http };
+  else if (typeof r === "object" && "stdout" in r) ready = { kind: "stdout", pattern: r.stdout };
+
+  const max = raw.max ?? 10;
+  if (raw.min !== undefined && raw.min > max) {
+    issues.push(
+      raw.max === undefined
+        ? { path: at("min"), message: `min (${raw.min}) exceeds the default max (${max}): set max` }
+        : { path: at("max"), message: `max (${raw.max}) must be ≥ min (${raw.min})` },
+    );
+    return undefined;
+  }
+  try {
+    return resolvePoolOptions({
+      name,
+      command: raw.cmd,
+      cwd,
+      env: raw.env,
+      min: raw.min,
+      max: raw.max,
+      idleTtlMs: raw.ttl,
+      reuse: raw.reuse,
+      ready,
+      healthPath: raw.health_path,
+      healthIntervalMs: raw.health_interval,
+      healthFailures: raw.health_failures,
+      startTimeoutMs: raw.start_timeout,
+      maxLifetimeMs: raw.max_lifetime,
+      heartbeatGraceMs: raw.heartbeat_grace,
+      dataTimeoutMs: raw.data_timeout,
+      killOnDataTimeout: raw.kill_on_data_timeout,
+      releaseOnDisconnect: raw.release_on_disconnect,
+      acquireTimeoutMs: raw.acquire_timeout,
+      queueLimit: raw.queue_limit,
+      limits: raw.limits && {
+        memoryBytes: raw.limits.memory,
+        cpus: raw.limits.cpus,
+        pids: raw.limits.pids,
+      },
+      isolation:
+        raw.isolation?.pid_namespace === undefined
+          ? undefined
+          : {
+              pidNamespace: raw.isolation.pid_namespace,
+            },
+      stopGraceMs: raw.stop_grace,
+      idleWorkerTtlMs: raw.idle_worker_ttl,
+    });
+  } catch (err) {
+    // The schema mirrors the pool's own checks; this catches any it adds later.
+    if (!isHerdError(err)) throw err;
+    issues.push({ path: ["workers", name], at: "key", message: err.message });
+    return undefined;
+  }
+}
+
+/** A worker command that cannot start is reported here rather than as a crash loop later. */
+function checkProgram(
+  pool: PoolOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  issues: PathIssue[],
+): void {
+  const program = pool.command[0]!;
+  if (program.includes("{{")) return;
+  const path = ["workers", pool.name, "cmd", 0];
+  if (program.includes("/")) {
+    const full = isAbsolute(program) ? program : resolve(pool.cwd ?? ".", program);
+    if (!isExecutable(full)) {
+      issues.push({ path, message: `${full} does not exist or is not executable` });
+    }
+    return;
+  }
+  const searchPath = pool.env.PATH ?? env.PATH ?? "";
+  const found = searchPath
+    .split(delimiter)
+    .filter(Boolean)
+    .some((dir) => isExecutable(join(dir, program)));
+  if (!found) {
+    issues.push({
+      path,
+      message: `command ${JSON.stringify(program)} not found on PATH: install it or give its full path`,
+    });
+  }
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}

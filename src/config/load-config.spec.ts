@@ -1,0 +1,380 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./load-config.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "herd-config-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function file(text: string): string {
+  const path = join(dir, `c${n++}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** The error lines for a config, with the temp file name cut off. */
+function errors(text: string, env: Record<string, string> = { PATH: process.env.PATH! }): string[] {
+  const path = file(text);
+  try {
+    loadConfig(path, { env });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message.split("\n").map((l) => l.replace(`${path}:`, ""));
+  }
+  throw new Error("config loaded, but errors were expected");
+}
+
+const SEED = `workers:
+  browser:
+    cmd: ["npx", "playwright", "run-server", "--port", "{{.Port}}"]
+    min: 1
+    max: 5
+    ttl: "15m"
+    reuse: false
+    health_path: "/"
+`;
+
+describe("loadConfig", () => {
+  it("loads the seed's herd.yaml unchanged", () => {
+    const path = file(SEED);
+    const c = loadConfig(path);
+    expect(c.file).toBe(path);
+    expect(c.defaultPool).toBe("browser");
+    expect(c.pools).toHaveLength(1);
+    expect(c.pools[0]).toMatchObject({
+      name: "browser",
+      command: ["npx", "playwright", "run-server", "--port", "{{.Port}}"],
+      min: 1,
+      max: 5,
+      idleTtlMs: 15 * 60_000,
+      reuse: false,
+      healthPath: "/",
+      ready: { kind: "http", path: "/" },
+      cwd: dir,
+    });
+    expect(c.control).toEqual({ listen: "127.0.0.1:7070" });
+    expect(c.data).toEqual({
+      listen: "127.0.0.1:8080",
+      sessionHeader: "X-Session-ID",
+      autoAcquire: true,
+      tokens: "auto",
+      tokensRequired: false,
+    });
+    expect(c.log).toEqual({ level: "info", format: "json" });
+    expect(c.metrics).toEqual({ enabled: true });
+  });
+
+  it("maps every pool key", () => {
+    mkdirSync(join(dir, "work"), { recursive: true });
+    const c = loadConfig(
+      file(`workers:
+  a:
+    cmd: "exec node server.js"
+    env: { MODE: fast, PORT_HINT: 8080, DEBUG: true }
+    cwd: work
+    min: 0
+    max: 3
+    ttl: 90
+    reuse: true
+    health_path: /health
+    health_interval: 1.5s
+    health_failures: 2
+    start_timeout: 200ms
+    ready: { stdout: "listening on \\\\d+" }
+    max_lifetime: 1h30m
+    heartbeat_grace: 10s
+    data_timeout: 30s
+    kill_on_data_timeout: false
+    release_on_disconnect: true
+    acquire_timeout: 5s
+    queue_limit: 7
+    limits: { memory: 512Mi, cpus: 0.5, pids: 256 }
+    isolation: { pid_namespace: false }
+    stop_grace: 3s
+    idle_worker_ttl: 1m
+  b:
+    cmd: [node, w.mjs, --port, 8080]
+    ready: tcp
+default_pool: b
+control: { listen: "127.0.0.1:0", socket: herd.sock, token_env: MY_TOKEN }
+data:
+  listen: "0.0.0.0:0"
+  session_header: X-Agent-ID
+  auto_acquire: false
+  header_timeout: 5s
+  max_header_size: 16Ki
+log: { level: debug, format: pretty }
+metrics: { enabled: false }
+`),
+      { env: { PATH: process.env.PATH, MY_TOKEN: "s3cret" } },
+    );
+    const [a, b] = c.pools;
+    expect(a).toEqual({
+      name: "a",
+      command: ["/bin/sh", "-c", "exec node server.js"],
+      env: { MODE: "fast", PORT_HINT: "8080", DEBUG: "true" },
+      cwd: join(dir, "work"),
+      min: 0,
+      max: 3,
+      idleTtlMs: 90_000,
+      reuse: true,
+      healthPath: "/health",
+      healthIntervalMs: 1500,
+      healthFailures: 2,
+      startTimeoutMs: 200,
+      ready: { kind: "stdout", pattern: "listening on \\d+" },
+      maxLifetimeMs: 5_400_000,
+      heartbeatGraceMs: 10_000,
+      dataTimeoutMs: 30_000,
+      killOnDataTimeout: false,
+      releaseOnDisconnect: true,
+      acquireTimeoutMs: 5000,
+      queueLimit: 7,
+      limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 256 },
+      isolation: { pidNamespace: false },
+      stopGraceMs: 3000,
+      idleWorkerTtlMs: 60_000,
+    });
+    expect(b?.command).toEqual(["node", "w.mjs", "--port", "8080"]);
+    expect(b?.ready).toEqual({ kind: "tcp" });
+    expect(c.defaultPool).toBe("b");
+    expect(c.control).toEqual({
+      listen: "127.0.0.1:0",
+      socket: join(dir, "herd.sock"),
+      token: "s3cret",
+    });
+    expect(c.data).toEqual({
+      listen: "0.0.0.0:0",
+      sessionHeader: "X-Agent-ID",
+      autoAcquire: false,
+      tokens: "auto",
+      tokensRequired: true,
+      headerTimeoutMs: 5000,
+      maxHeaderSize: 16 * 1024,
+    });
+    expect(c.log).toEqual({ level: "debug", format: "pretty" });
+    expect(c.metrics).toEqual({ enabled: false });
+  });
+
+  it("defaults ready to http on health_path, else tcp; `ready: http` uses health_path", () => {
+    const c = loadConfig(
+      file(`workers:
+  a: { cmd: [node], health_path: /up }
+  b: { cmd: [node] }
+  c: { cmd: [node], ready: http, health_path: /hc }
+  d: { cmd: [node], ready: { http: /ready } }
+`),
+    );
+    expect(c.pools.map((p) => p.ready)).toEqual([
+      { kind: "http", path: "/up" },
+      { kind: "tcp" },
+      { kind: "http", path: "/hc" },
+      { kind: "http", path: "/ready" },
+    ]);
+  });
+
+  it("treats empty sections as defaults and accepts a bound empty control section", () => {
+    const c = loadConfig(file("workers:\n  a:\n    cmd: [node]\ncontrol:\ndata:\nlog:\n"));
+    expect(c.control.listen).toBe("127.0.0.1:7070");
+    expect(c.data.listen).toBe("127.0.0.1:8080");
+  });
+
+  it("accepts a literal token on a public control address", () => {
+    const c = loadConfig(
+      file('workers: { a: { cmd: [node] } }\ncontrol: { listen: ":7070", token: abc }\n'),
+    );
+    expect(c.control).toEqual({ listen: "0.0.0.0:7070", token: "abc" });
+  });
+
+  it("says clearly when the file is missing", () => {
+    expect(() => loadConfig(join(dir, "nope.yaml"))).toThrow(
+      /nope\.yaml: cannot read config: no such file/,
+    );
+    expect(() => loadConfig(dir)).toThrow(/is a directory/);
+  });
+});
+
+describe("loadConfig errors carry file:line:col: path", () => {
+  it("points at an unknown key and suggests the right one", () => {
+    expect(errors(SEED.replace("    min: 1", "    mn: 1"))).toEqual([
+      '4:5: workers.browser.mn: unknown key "mn" (did you mean "min"?)',
+    ]);
+  });
+
+  it("reports every problem of a file at once, in file order", () => {
+    expect(
+      errors(`workers:
+  browser:
+    cmd: ["node", 3, {}]
+    max: 0
+    ttl: "15 min"
+    ready: {stdout: "("}
+    limits: {memory: "512m", cpuz: 2}
+    env:
+      "A-B": 1
+    healthpath: /x
+  other:
+    min: 2
+control:
+  listen: "0.0.0.0:99999"
+  tokn: x
+bogus: 1
+`),
+    ).toEqual([
+      "3:22: workers.browser.cmd[2]: expected a string",
+      "4:10: workers.browser.max: must be ≥ 1",
+      '5:10: workers.browser.ttl: "15 min" is not a duration (use e.g. "15m", "1.5s", "200ms", "1h30m", or a number of seconds)',
+      "6:21: workers.browser.ready.stdout: not a valid regular expression: Invalid regular expression: /(/: Unterminated group",
+      '7:22: workers.browser.limits.memory: "512m" is not a size (use e.g. "512Mi", "1G", "64Ki" or a number of bytes)',
+      '7:30: workers.browser.limits.cpuz: unknown key "cpuz" (did you mean "cpus"?)',
+      "9:7: workers.browser.env.A-B: expected an environment variable name",
+      '10:5: workers.browser.healthpath: unknown key "healthpath" (did you mean "health_path"?)',
+      "11:3: workers.other.cmd: required",
+      '14:11: control.listen: "0.0.0.0:99999": port must be a number 0-65535 (use "host:port", e.g. "127.0.0.1:7070", "[::1]:7070" or ":7070")',
+      '15:3: control.tokn: unknown key "tokn" (did you mean "token"?)',
+      '16:1: bogus: unknown key "bogus"',
+    ]);
+  });
+
+  it.each([
+    ["min: x", '4:10: workers.browser.min: expected a number, got "x"'],
+    ["min: 1.5", "4:10: workers.browser.min: expected a whole number, got 1.5"],
+    ["min: -1", "4:10: workers.browser.min: must be ≥ 0"],
+    ["min:", "4:5: workers.browser.min: expected a number, got nothing (null)"],
+    ["min: 9", "5:10: workers.browser.max: max (5) must be ≥ min (9)"],
+    ["min: [1]", "4:10: workers.browser.min: expected a number, got a list"],
+    [
+      "min: 1\n    ready: foo",
+      '5:12: workers.browser.ready: expected "tcp", "http", {http: "/path"} or {stdout: "regex"}',
+    ],
+    [
+      "min: 1\n    ready: {htp: /x}",
+      '5:12: workers.browser.ready: expected "tcp", "http", {http: "/path"} or {stdout: "regex"}',
+    ],
+    [
+      "min: 1\n    ready: {http: x}",
+      '5:19: workers.browser.ready.http: expected a URL path starting with "/"',
+    ],
+    [
+      "min: 1\n    kill_on_data_timeout: maybe",
+      '5:27: workers.browser.kill_on_data_timeout: expected true or false, got "maybe"',
+    ],
+    [
+      "min: 1\n    limits: {memory: 1Ki}",
+      "5:22: workers.browser.limits.memory: must be at least 1Mi",
+    ],
+    ["min: 1\n    limits: {cpus: 0}", "5:20: workers.browser.limits.cpus: must be > 0"],
+    ["min: 1\n    start_timeout: 0", "5:20: workers.browser.start_timeout: must be at least 1ms"],
+    ["min: 1\n    health_failures: 0", "5:22: workers.browser.health_failures: must be ≥ 1"],
+    [
+      "min: 1\n    env: [A]",
+      "5:10: workers.browser.env: expected a map of keys to values, got a list",
+    ],
+    [
+      "min: 1\n    isolation: {pid_ns: true}",
+      '5:17: workers.browser.isolation.pid_ns: unknown key "pid_ns" (did you mean "pid_namespace"?)',
+    ],
+  ])("%j", (line, expected) => {
+    expect(errors(SEED.replace("min: 1", line))).toEqual([expected]);
+  });
+
+  it.each([
+    ["cmd: []", "3:10: workers.browser.cmd: must not be empty"],
+    ['cmd: ""', "3:10: workers.browser.cmd: must not be empty"],
+    ['cmd: ["", x]', "3:10: workers.browser.cmd: the program (first element) must not be empty"],
+    [
+      "cmd: 5",
+      '3:10: workers.browser.cmd: expected a command: a list like ["node", "worker.mjs"], or one string run by /bin/sh -c',
+    ],
+    [
+      "cmd: [no-such-program-herd]",
+      '3:11: workers.browser.cmd[0]: command "no-such-program-herd" not found on PATH: install it or give its full path',
+    ],
+    ["cmd: [./missing.sh]", "3:11: workers.browser.cmd[0]: "],
+    ["cwd: nowhere\n    cmd: [node]", "3:10: workers.browser.cwd: "],
+  ])("cmd %j", (line, expected) => {
+    const lines = errors(SEED.replace(/cmd: .*/, line));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.startsWith(expected)).toBe(true);
+  });
+
+  it("finds a relative program from the pool's cwd and requires it to be executable", () => {
+    writeFileSync(join(dir, "worker.sh"), "#!/bin/sh\n");
+    chmodSync(join(dir, "worker.sh"), 0o644);
+    const text = "workers:\n  a:\n    cmd: [./worker.sh]\n";
+    expect(errors(text)).toEqual([
+      `3:11: workers.a.cmd[0]: ${join(dir, "worker.sh")} does not exist or is not executable`,
+    ]);
+    chmodSync(join(dir, "worker.sh"), 0o755);
+    expect(loadConfig(file(text)).pools[0]!.command).toEqual(["./worker.sh"]);
+  });
+
+  it.each([
+    ["", "1:1: workers: required"],
+    ["# nothing\n", "1:1: workers: required"],
+    ["- a\n- b\n", "1:1: expected a map of keys to values, got a list"],
+    ["workers: {}\n", "1:10: workers: define at least one pool"],
+    ["workers:\n", "1:1: workers: expected a map of keys to values, got nothing (null)"],
+    [
+      'workers:\n  "bad name": {cmd: [node]}\n',
+      '2:3: workers["bad name"]: a pool name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)',
+    ],
+    [
+      "workers:\n  a: [1\n",
+      "3:1: Flow sequence in block collection must be sufficiently indented and end with a ]",
+    ],
+    ["workers:\n  a: {cmd: [node]}\n  a: {cmd: [node]}\n", "3:3: Map keys must be unique"],
+    ["workers:\n\ta: 1\n", "2:1: Tabs are not allowed as indentation"],
+  ])("file %j", (text, expected) => {
+    expect(errors(text)[0]).toBe(expected);
+  });
+
+  it.each([
+    [
+      "default_pool: brwser",
+      '9:15: default_pool: no pool named "brwser" under workers (did you mean "browser"?)',
+    ],
+    ["default_pool: zzz", '9:15: default_pool: no pool named "zzz" under workers (pools: browser)'],
+    [
+      'control: {listen: "0.0.0.0:7070"}',
+      "9:19: control.listen: 0.0.0.0:7070 is reachable from other machines, so the control plane needs a token: set control.token or control.token_env",
+    ],
+    [
+      "control: {token_env: NOPE_TOKEN}",
+      "9:22: control.token_env: environment variable NOPE_TOKEN is not set (or empty)",
+    ],
+    [
+      "control: {token: a, token_env: B}",
+      "9:32: control.token_env: set token or token_env, not both",
+    ],
+    ["control: {listen: 7070}", "9:19: control.listen: expected a string, got 7070"],
+    [
+      "data: {tokens: sometimes}",
+      '9:16: data.tokens: expected one of "auto", "required", "off", got "sometimes"',
+    ],
+    [
+      'data: {session_header: "X Session"}',
+      "9:24: data.session_header: expected an HTTP header name",
+    ],
+    ["log: {format: xml}", '9:15: log.format: expected one of "json", "pretty", got "xml"'],
+    ["metrics: {enabled: 1}", "9:20: metrics.enabled: expected true or false, got 1"],
+    [
+      "metrics: {enable: true}",
+      '9:11: metrics.enable: unknown key "enable" (did you mean "enabled"?)',
+    ],
+  ])("top level %j", (line, expected) => {
+    expect(errors(`${SEED}${line}\n`)).toEqual([expected]);
+  });
+
+  it("resolves aliases when locating errors", () => {
+    expect(
+      errors(`common: &c
+  cmd: [node]
+workers:
+  a: *c
+`),
+    ).toEqual(['1:1: common: unknown key "common"']);
+  });
+});

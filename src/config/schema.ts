@@ -1,0 +1,177 @@
+// The shape of herd.yaml as zod schemas: snake_case keys exactly as users write them, strict
+// objects (unknown keys are errors), leaf values already converted (durations → ms, sizes →
+// bytes, cmd → argv). Checks that span several keys live in build-config.ts.
+
+import * as z from "zod";
+import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
+import { DURATION_HINT, parseDuration } from "./duration.ts";
+import { parseListenAddress } from "./listen-address.ts";
+
+const duration = z
+  .union([z.number(), z.string()], { error: `expected a duration (${DURATION_HINT})` })
+  .transform((value, ctx) => {
+    const r = parseDuration(value);
+    if ("error" in r) {
+      ctx.addIssue({ code: "custom", message: r.error });
+      return z.NEVER;
+    }
+    return r.ms;
+  });
+
+const byteSize = z
+  .union([z.number(), z.string()], { error: `expected a size (${SIZE_HINT})` })
+  .transform((value, ctx) => {
+    const r = parseByteSize(value);
+    if ("error" in r) {
+      ctx.addIssue({ code: "custom", message: r.error });
+      return z.NEVER;
+    }
+    return r.bytes;
+  });
+
+const listen = z.string().transform((value, ctx) => {
+  const r = parseListenAddress(value);
+  if ("error" in r) {
+    ctx.addIssue({ code: "custom", message: r.error });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const httpPath = z.string().regex(/^\/\S*$/, { error: 'expected a URL path starting with "/"' });
+
+const regex = z.string().superRefine((value, ctx) => {
+  try {
+    new RegExp(value);
+  } catch (err) {
+    ctx.addIssue({
+      code: "custom",
+      message: `not a valid regular expression: ${(err as Error).message}`,
+    });
+  }
+});
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an environment variable name" });
+
+/** YAML writes `port: 8080` as a number; the environment only has strings. */
+const envValue = z
+  .union([z.string(), z.number(), z.boolean()], {
+    error: "expected a string, number or boolean",
+  })
+  .transform(String);
+
+const command = z
+  .union(
+    [
+      z.string().regex(/\S/, { error: "must not be empty" }),
+      z
+        .array(z.union([z.string(), z.number()], { error: "expected a string" }).transform(String))
+        .min(1, { error: "must not be empty" })
+        .refine((argv) => argv.length === 0 || argv[0]!.trim() !== "", {
+          error: "the program (first element) must not be empty",
+        }),
+    ],
+    {
+      error:
+        'expected a command: a list like ["node", "worker.mjs"], or one string run by /bin/sh -c',
+    },
+  )
+  .transform((cmd) => (typeof cmd === "string" ? ["/bin/sh", "-c", cmd] : cmd));
+
+const ready = z.union(
+  [
+    z.enum(["tcp", "http"]),
+    z.strictObject({ http: httpPath }),
+    z.strictObject({ stdout: regex }),
+    z.strictObject({ tcp: z.literal(true) }),
+  ],
+  { error: 'expected "tcp", "http", {http: "/path"} or {stdout: "regex"}' },
+);
+
+export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export const poolSchema = z.strictObject({
+  cmd: command,
+  env: z.record(envName, envValue).optional(),
+  cwd: z.string().min(1, { error: "must not be empty" }).optional(),
+  min: z.int().min(0).optional(),
+  max: z.int().min(1).optional(),
+  ttl: duration.optional(),
+  reuse: z.boolean().optional(),
+  health_path: httpPath.optional(),
+  health_interval: duration.optional(),
+  health_failures: z.int().min(1).optional(),
+  start_timeout: duration.refine((ms) => ms >= 1, { error: "must be at least 1ms" }).optional(),
+  ready: ready.optional(),
+  max_lifetime: duration.optional(),
+  heartbeat_grace: duration.optional(),
+  data_timeout: duration.optional(),
+  kill_on_data_timeout: z.boolean().optional(),
+  release_on_disconnect: z.boolean().optional(),
+  acquire_timeout: duration.optional(),
+  queue_limit: z.int().min(0).optional(),
+  limits: z
+    .strictObject({
+      memory: byteSize
+        .refine((bytes) => bytes >= 1 << 20, { error: "must be at least 1Mi" })
+        .optional(),
+      cpus: z.number().positive().max(1024).optional(),
+      pids: z.int().min(1).optional(),
+    })
+    .optional(),
+  isolation: z.strictObject({ pid_namespace: z.boolean().optional() }).optional(),
+  stop_grace: duration.optional(),
+  idle_worker_ttl: duration.optional(),
+});
+
+/** An empty section (`control:` with everything commented out) is YAML null: treat as {}. */
+function section<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((v) => v ?? undefined);
+}
+
+export const configSchema = z.strictObject({
+  workers: z
+    .record(
+      z.string().regex(poolNamePattern, {
+        error: "a pool name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)",
+      }),
+      poolSchema,
+    )
+    .refine((pools) => Object.keys(pools).length > 0, {
+      error: "define at least one pool",
+    }),
+  control: section(
+    z.strictObject({
+      listen: listen.optional(),
+      socket: z.string().min(1, { error: "must not be empty" }).optional(),
+      token: z.string().min(1, { error: "must not be empty" }).optional(),
+      token_env: envName.optional(),
+    }),
+  ),
+  data: section(
+    z.strictObject({
+      listen: listen.optional(),
+      session_header: z
+        .string()
+        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: "expected an HTTP header name" })
+        .optional(),
+      auto_acquire: z.boolean().optional(),
+      tokens: z.enum(["auto", "required", "off"]).optional(),
+      header_timeout: duration.optional(),
+      max_header_size: byteSize.optional(),
+    }),
+  ),
+  default_pool: z.string().optional(),
+  log: section(
+    z.strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+      format: z.enum(["json", "pretty"]).optional(),
+    }),
+  ),
+  metrics: section(z.strictObject({ enabled: z.boolean().optional() })),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawPool = z.output<typeof poolSchema>;
