@@ -16,7 +16,10 @@ export interface ResourceLimits {
 }
 
 export interface IsolationOptions {
-  /** Run each worker as init of a fresh PID namespace, so its whole tree dies with it. */
+  /**
+   * Run each worker as init of a fresh PID namespace, so its whole tree dies with it. Used
+   * anyway where the host has no cgroup v2 `cgroup.kill`.
+   */
   pidNamespace: boolean;
 }
 
@@ -91,7 +94,7 @@ export interface AcquireOptions {
 
 /** How a session ended. `released` is the client's doing; the others are the daemon's. */
 export type SessionEnd =
-  | { kind: "released" }
+  | { kind: "released"; reason?: string }
   | { kind: "expired"; reason: string }
   | { kind: "lost"; reason: string; exit?: WorkerExit };
 

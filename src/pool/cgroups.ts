@@ -1,0 +1,243 @@
+// Per-worker cgroups: one directory per worker under `herd-<daemon pid>` in every hierarchy the
+// host lets us write (v2 for cgroup.kill and, where delegated, limits; v1 for the controllers
+// the host keeps there).
+//
+// Invariant: a worker joins its cgroups before it execs the real command (the spawn wrapper
+// writes its own pid into each `cgroup.procs`), so every descendant is inside from birth.
+// Directories of daemons that died are swept at the next start. All calls are synchronous
+// filesystem writes to cgroupfs, which the kernel completes immediately.
+
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import type { CgroupMounts } from "./host-capabilities.ts";
+import type { Logger } from "./logger.ts";
+import type { ResourceLimits } from "./types.ts";
+
+const CPU_PERIOD_US = 100_000;
+
+function tryWrite(file: string, value: string): boolean {
+  try {
+    writeFileSync(file, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readNumbers(file: string): number[] {
+  try {
+    return readFileSync(file, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => Number.parseInt(line, 10));
+  } catch {
+    return [];
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes a cgroup directory and its children, deepest first (a populated one stays). */
+function removeTree(dir: string): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of entries) removeTree(join(dir, name));
+  tryWrite(join(dir, "cgroup.kill"), "1");
+  try {
+    rmdirSync(dir);
+  } catch {}
+}
+
+export class WorkerCgroup {
+  constructor(
+    /** cgroup.procs files the worker must join, v2 first. */
+    readonly procsFiles: string[],
+    private readonly v2Dir: string | undefined,
+    private readonly dirs: string[],
+    private readonly memoryDir: string | undefined,
+    private readonly memoryIsV2: boolean,
+  ) {}
+
+  get canKill(): boolean {
+    return this.v2Dir !== undefined;
+  }
+
+  /** Kills every process in the cgroup at once; false when v2 cgroup.kill is unavailable. */
+  kill(): boolean {
+    return this.v2Dir !== undefined && tryWrite(join(this.v2Dir, "cgroup.kill"), "1");
+  }
+
+  /** Every pid still inside, from whichever hierarchy tracks them. */
+  pids(): number[] {
+    for (const file of this.procsFiles) {
+      const pids = readNumbers(file);
+      if (pids.length > 0 || existsSync(file)) return pids;
+    }
+    return [];
+  }
+
+  /** How many processes the kernel OOM-killed in this cgroup. */
+  oomKills(): number {
+    if (!this.memoryDir) return 0;
+    const file = join(this.memoryDir, this.memoryIsV2 ? "memory.events" : "memory.oom_control");
+    try {
+      const match = /^oom_kill (\d+)$/m.exec(readFileSync(file, "utf8"));
+      return match ? Number(match[1]) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  remove(): void {
+    for (const dir of this.dirs) removeTree(dir);
+  }
+}
+
+export class CgroupTree {
+  private readonly roots: { dir: string; v2: boolean; controller?: string }[] = [];
+  private readonly appliedWarned = new Set<string>();
+
+  constructor(
+    private readonly mounts: CgroupMounts,
+    private readonly logger: Logger,
+  ) {
+    const name = `herd-${process.pid}`;
+    const bases: { base: string; v2: boolean; controller?: string }[] = [];
+    if (mounts.v2) bases.push({ base: mounts.v2, v2: true });
+    for (const [controller, base] of mounts.v1) bases.push({ base, v2: false, controller });
+    for (const { base, v2, controller } of bases) {
+      sweepStale(base);
+      const dir = join(base, name);
+      try {
+        mkdirSync(dir, { recursive: true });
+        if (v2 && mounts.v2Controllers.size > 0) {
+          const enable = [...mounts.v2Controllers].map((c) => `+${c}`).join(" ");
+          // Best effort: a parent with processes of its own may refuse (no-internal-process rule).
+          if (!tryWrite(join(base, "cgroup.subtree_control"), enable)) mounts.v2Controllers.clear();
+          else if (!tryWrite(join(dir, "cgroup.subtree_control"), enable))
+            mounts.v2Controllers.clear();
+        }
+        this.roots.push({ dir, v2, ...(controller ? { controller } : {}) });
+      } catch (err) {
+        logger.warn({ dir, err: String(err) }, "cannot create cgroup; that guarantee is off");
+      }
+    }
+  }
+
+  /** Makes the worker's cgroups and applies limits; says once per pool which limits are off. */
+  forWorker(pool: string, workerId: string, limits: ResourceLimits): WorkerCgroup {
+    const procsFiles: string[] = [];
+    const dirs: string[] = [];
+    let v2Dir: string | undefined;
+    let memoryDir: string | undefined;
+    let memoryIsV2 = false;
+    const applied = new Set<string>();
+    for (const root of this.roots) {
+      const dir = join(root.dir, workerId);
+      try {
+        mkdirSync(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") continue;
+      }
+      dirs.push(dir);
+      procsFiles.push(join(dir, "cgroup.procs"));
+      const controllers = root.v2 ? this.mounts.v2Controllers : new Set([root.controller!]);
+      if (root.v2) v2Dir = dir;
+      if (controllers.has("memory")) {
+        memoryDir = dir;
+        memoryIsV2 = root.v2;
+      }
+      for (const c of controllers) {
+        if (applyLimit(dir, root.v2, c, limits)) applied.add(c);
+      }
+    }
+    const wanted: [string, unknown][] = [
+      ["memory", limits.memoryBytes],
+      ["cpu", limits.cpus],
+      ["pids", limits.pids],
+    ];
+    for (const [controller, value] of wanted) {
+      const key = `${pool}/${controller}`;
+      if (value !== undefined && !applied.has(controller) && !this.appliedWarned.has(key)) {
+        this.appliedWarned.add(key);
+        this.logger.warn(
+          { pool, limit: controller },
+          `${controller} limit of pool ${pool} is NOT enforced: no writable ${controller} cgroup on this host`,
+        );
+      }
+    }
+    return new WorkerCgroup(procsFiles, v2Dir, dirs, memoryDir, memoryIsV2);
+  }
+
+  /** The daemon-wide v2 `cgroup.kill` that ends every worker of this daemon at once. */
+  get killAllFile(): string | undefined {
+    const v2 = this.roots.find((r) => r.v2);
+    return v2 ? join(v2.dir, "cgroup.kill") : undefined;
+  }
+
+  destroy(): void {
+    for (const root of this.roots) removeTree(root.dir);
+  }
+}
+
+function applyLimit(dir: string, v2: boolean, controller: string, limits: ResourceLimits): boolean {
+  switch (controller) {
+    case "memory": {
+      if (limits.memoryBytes === undefined) return false;
+      const bytes = String(limits.memoryBytes);
+      if (v2) {
+        tryWrite(join(dir, "memory.swap.max"), "0");
+        return tryWrite(join(dir, "memory.max"), bytes);
+      }
+      const ok = tryWrite(join(dir, "memory.limit_in_bytes"), bytes);
+      tryWrite(join(dir, "memory.memsw.limit_in_bytes"), bytes);
+      return ok;
+    }
+    case "cpu": {
+      if (limits.cpus === undefined) return false;
+      const quota = Math.max(1_000, Math.round(limits.cpus * CPU_PERIOD_US));
+      return v2
+        ? tryWrite(join(dir, "cpu.max"), `${quota} ${CPU_PERIOD_US}`)
+        : tryWrite(join(dir, "cpu.cfs_period_us"), String(CPU_PERIOD_US)) &&
+            tryWrite(join(dir, "cpu.cfs_quota_us"), String(quota));
+    }
+    case "pids":
+      return limits.pids !== undefined && tryWrite(join(dir, "pids.max"), String(limits.pids));
+    default:
+      return false;
+  }
+}
+
+/** Removes `herd-<pid>` directories left by daemons that are no longer running. */
+function sweepStale(base: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(base).filter((n) => /^herd-\d+$/.test(n));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.slice(5));
+    if (pid !== process.pid && !pidAlive(pid)) removeTree(join(base, name));
+  }
+}

@@ -1,0 +1,148 @@
+// The ordered lifecycle stream behind WatchSessions.
+//
+// Invariants: revisions start at 1 and increase by exactly 1 per event; a subscriber sees
+// every matching event after its starting point exactly once, in revision order. The last
+// `historyLimit` events are retained for resumption.
+//
+// Concurrency: `append` is synchronous and never waits for a subscriber. Each subscriber owns a
+// bounded queue; one that falls `bufferLimit` events behind is cut off (its iterator throws
+// resource_exhausted) so a slow watcher can never hold the pool back or grow memory unbounded.
+
+import { HerdError } from "./errors.ts";
+import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "./types.ts";
+
+type Pending = { resolve: (r: IteratorResult<HerdEvent>) => void; reject: (e: unknown) => void };
+
+class Subscriber implements EventSubscription {
+  private readonly queue: HerdEvent[] = [];
+  private pending: Pending | undefined;
+  private failure: HerdError | undefined;
+  private done = false;
+
+  constructor(
+    private readonly filter: EventFilter,
+    private readonly bufferLimit: number,
+    private readonly detach: (s: Subscriber) => void,
+  ) {}
+
+  matches(event: HerdEvent): boolean {
+    const { pool, sessionId } = this.filter;
+    return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+  }
+
+  offer(event: HerdEvent): void {
+    if (this.done) return;
+    if (this.pending) {
+      const { resolve } = this.pending;
+      this.pending = undefined;
+      resolve({ value: event, done: false });
+      return;
+    }
+    if (this.queue.length >= this.bufferLimit) {
+      this.fail(
+        new HerdError(
+          "resource_exhausted",
+          `watcher fell more than ${this.bufferLimit} events behind and was cut off; resume from revision ${this.queue[0]?.revision ?? event.revision} - 1`,
+        ),
+      );
+      return;
+    }
+    this.queue.push(event);
+  }
+
+  fail(error: HerdError): void {
+    if (this.done) return;
+    this.failure = error;
+    this.queue.length = 0;
+    this.finish();
+  }
+
+  close(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.detach(this);
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) {
+      if (this.failure) pending.reject(this.failure);
+      else pending.resolve({ value: undefined, done: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<HerdEvent> {
+    return {
+      next: () => {
+        const event = this.queue.shift();
+        if (event) return Promise.resolve({ value: event, done: false });
+        if (this.failure) return Promise.reject(this.failure);
+        if (this.done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => {
+          this.pending = { resolve, reject };
+        });
+      },
+      return: () => {
+        this.close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+export class EventLog {
+  private readonly history: HerdEvent[] = [];
+  private readonly subscribers = new Set<Subscriber>();
+  private last = 0;
+
+  constructor(private readonly historyLimit = 10_000) {}
+
+  revision(): number {
+    return this.last;
+  }
+
+  append(event: Omit<HerdEvent, "revision" | "time">): HerdEvent {
+    const full: HerdEvent = { ...event, revision: ++this.last, time: new Date() };
+    this.history.push(full);
+    if (this.history.length > this.historyLimit) this.history.shift();
+    for (const s of this.subscribers) if (s.matches(full)) s.offer(full);
+    return full;
+  }
+
+  subscribe(opts: SubscribeOptions = {}): EventSubscription {
+    const subscriber = new Subscriber(opts.filter ?? {}, opts.bufferLimit ?? 1_024, (s) =>
+      this.subscribers.delete(s),
+    );
+    const since = opts.sinceRevision;
+    if (since !== undefined && since > 0) {
+      if (since > this.last) {
+        throw new HerdError(
+          "out_of_range",
+          `since_revision ${since} is ahead of the latest revision ${this.last}`,
+        );
+      }
+      const oldest = this.history[0]?.revision ?? this.last + 1;
+      if (since < oldest - 1) {
+        throw new HerdError(
+          "out_of_range",
+          `since_revision ${since} is too old: the oldest retained revision is ${oldest}; start again with a snapshot`,
+        );
+      }
+      for (const event of this.history) {
+        if (event.revision > since && subscriber.matches(event)) subscriber.offer(event);
+      }
+    }
+    this.subscribers.add(subscriber);
+    return subscriber;
+  }
+
+  /** Ends every subscription cleanly (daemon shutdown). */
+  closeAll(error?: HerdError): void {
+    for (const s of [...this.subscribers]) {
+      if (error) s.fail(error);
+      else s.close();
+    }
+  }
+}

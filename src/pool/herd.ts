@@ -1,0 +1,205 @@
+// Herd: every pool of one daemon, behind the SessionDirectory interface the planes use.
+//
+// Invariant: a session id is live in at most one pool (the registry is shared, and an acquire of
+// an id live or in flight in another pool fails with failed_precondition). Events of all pools
+// share one revision sequence.
+//
+// Lifetime: `Herd.start` probes the host once, says which guarantees are off, and resolves when
+// every pool's `min` workers serve (or rejects, having cleaned up). `close` ends every session
+// and kills every tree. A process 'exit' hook SIGKILLs anything still alive if the daemon exits
+// without closing; the reaper sidecar (or PID namespaces) cover the daemon being SIGKILLed.
+
+import { CgroupTree } from "./cgroups.ts";
+import { HerdError } from "./errors.ts";
+import { EventLog } from "./event-log.ts";
+import { hostCapabilities } from "./host-capabilities.ts";
+import { newSessionId, validateSessionId } from "./ids.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import { nodeStats } from "./node-stats.ts";
+import { Pool } from "./pool.ts";
+import type { Reaper } from "./reaper.ts";
+import { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
+import type {
+  AcquireOptions,
+  EventSubscription,
+  HerdEvent,
+  HerdStats,
+  Lease,
+  LeaseKind,
+  PoolOptions,
+  ReleaseOptions,
+  SessionDirectory,
+  SessionInfo,
+  SubscribeOptions,
+} from "./types.ts";
+
+export interface HerdOptions {
+  logger?: Logger;
+  registry?: SessionRegistry;
+  /** Events retained for WatchSessions resumption (default 10 000). */
+  eventHistory?: number;
+}
+
+export class Herd implements SessionDirectory {
+  private readonly pools = new Map<string, Pool>();
+  private readonly events: EventLog;
+  private readonly registry: SessionRegistry;
+  private readonly cgroups: CgroupTree | undefined;
+  private readonly reaper: Reaper | undefined;
+  private readonly exitHook = () => {
+    for (const pool of this.pools.values()) pool.killNow();
+  };
+  private workerSeq = 0;
+  private closing: Promise<void> | undefined;
+
+  /** Host guarantees that are off here (empty when all are on). */
+  readonly guaranteesOff: readonly string[];
+
+  private constructor(pools: readonly PoolOptions[], opts: HerdOptions) {
+    const logger = opts.logger ?? silentLogger;
+    const caps = hostCapabilities();
+    this.guaranteesOff = caps.missing;
+    if (caps.missing.length > 0) {
+      logger.warn(
+        { guaranteesOff: caps.missing },
+        `guarantees off on this host: ${caps.missing.join("; ")}`,
+      );
+    }
+    const { cgroups } = caps;
+    this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
+    this.events = new EventLog(opts.eventHistory);
+    this.registry = opts.registry ?? new InMemorySessionRegistry();
+    const runId = process.pid.toString(36);
+    for (const options of pools) {
+      if (this.pools.has(options.name)) {
+        throw new HerdError(
+          "invalid_argument",
+          `pool ${JSON.stringify(options.name)} is defined twice`,
+        );
+      }
+      this.pools.set(
+        options.name,
+        new Pool(options, {
+          caps,
+          cgroups: this.cgroups,
+          events: this.events,
+          registry: this.registry,
+          logger,
+          nextWorkerId: (pool) => `${pool}-${runId}-${++this.workerSeq}`,
+        }),
+      );
+    }
+    process.on("exit", this.exitHook);
+  }
+
+  static async start(pools: readonly PoolOptions[], opts: HerdOptions = {}): Promise<Herd> {
+    if (pools.length === 0) throw new HerdError("invalid_argument", "no pools configured");
+    const herd = new Herd(pools, opts);
+    try {
+      await Promise.all([...herd.pools.values()].map((p) => p.start()));
+    } catch (err) {
+      await herd.close();
+      throw err;
+    }
+    return herd;
+  }
+
+  poolNames(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  poolOptions(pool: string): PoolOptions {
+    return this.pool(pool).options;
+  }
+
+  private pool(name: string): Pool {
+    const pool = this.pools.get(name);
+    if (!pool) {
+      throw new HerdError(
+        "not_found",
+        `unknown pool ${JSON.stringify(name)}; pools: ${this.poolNames().join(", ")}`,
+      );
+    }
+    return pool;
+  }
+
+  async acquire(
+    pool: string,
+    sessionId: string | undefined,
+    opts: AcquireOptions = {},
+  ): Promise<SessionInfo> {
+    const target = this.pool(pool);
+    if (this.closing) throw new HerdError("unavailable", "herd is shutting down");
+    const id =
+      sessionId === undefined || sessionId === "" ? newSessionId() : validateSessionId(sessionId);
+    const live = this.registry.get(id);
+    const elsewhere =
+      live?.pool ?? [...this.pools.values()].find((p) => p !== target && p.hasFlight(id))?.name;
+    if (elsewhere !== undefined && elsewhere !== pool) {
+      throw new HerdError(
+        "failed_precondition",
+        `session ${JSON.stringify(id)} is live in pool ${JSON.stringify(elsewhere)}, not ${JSON.stringify(pool)}`,
+      );
+    }
+    return target.acquire(id, opts);
+  }
+
+  lookup(sessionId: string): SessionInfo | undefined {
+    const pool = this.registry.get(sessionId)?.pool;
+    return pool === undefined ? undefined : this.pools.get(pool)?.lookup(sessionId);
+  }
+
+  async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
+    return this.owner(sessionId).release(sessionId, opts);
+  }
+
+  private owner(sessionId: string): Pool {
+    const pool = this.registry.get(sessionId)?.pool;
+    const owner = pool === undefined ? undefined : this.pools.get(pool);
+    if (!owner) throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
+    return owner;
+  }
+
+  touch(sessionId: string): void {
+    const pool = this.registry.get(sessionId)?.pool;
+    if (pool !== undefined) this.pools.get(pool)?.touch(sessionId);
+  }
+
+  lease(sessionId: string, kind: LeaseKind): Lease {
+    return this.owner(sessionId).lease(sessionId, kind);
+  }
+
+  sessions(pool?: string): SessionInfo[] {
+    const pools = pool === undefined ? [...this.pools.values()] : [this.pool(pool)];
+    return pools.flatMap((p) => p.list());
+  }
+
+  stats(pool?: string): HerdStats {
+    const pools = pool === undefined ? [...this.pools.values()] : [this.pool(pool)];
+    return { pools: pools.map((p) => p.stats()), node: nodeStats() };
+  }
+
+  revision(): number {
+    return this.events.revision();
+  }
+
+  subscribe(opts?: SubscribeOptions): EventSubscription {
+    return this.events.subscribe(opts);
+  }
+
+  publish(event: Omit<HerdEvent, "revision" | "time">): void {
+    this.events.append(event);
+  }
+
+  /** Ends every session, kills every worker tree, ends every event subscription. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
+      this.events.closeAll();
+      this.reaper?.stop();
+      this.cgroups?.destroy();
+      process.off("exit", this.exitHook);
+    })();
+    return this.closing;
+  }
+}

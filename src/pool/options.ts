@@ -1,0 +1,95 @@
+// Pool defaults and the last line of validation for pool definitions. The config loader
+// reports YAML positions; this module guards programmatic callers and keeps defaults in one place.
+
+import { HerdError } from "./errors.ts";
+import type { PoolOptions } from "./types.ts";
+
+export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> & Partial<PoolOptions>;
+
+const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
+  const healthPath = input.healthPath;
+  const options: PoolOptions = {
+    env: {},
+    min: 0,
+    max: 10,
+    idleTtlMs: 10 * 60_000,
+    reuse: true,
+    ready: healthPath !== undefined ? { kind: "http", path: healthPath } : { kind: "tcp" },
+    healthIntervalMs: 5_000,
+    healthFailures: 3,
+    startTimeoutMs: 30_000,
+    maxLifetimeMs: 0,
+    heartbeatGraceMs: 15_000,
+    dataTimeoutMs: 0,
+    killOnDataTimeout: true,
+    releaseOnDisconnect: false,
+    acquireTimeoutMs: 30_000,
+    queueLimit: 1_000,
+    limits: {},
+    isolation: { pidNamespace: false },
+    stopGraceMs: 2_000,
+    idleWorkerTtlMs: 60_000,
+    ...stripUndefined(input),
+    name: input.name,
+    command: input.command,
+  };
+  validate(options);
+  return options;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function validate(o: PoolOptions): void {
+  const fail = (field: string, message: string): never => {
+    throw new HerdError("invalid_argument", `pool ${JSON.stringify(o.name)}: ${field}: ${message}`);
+  };
+  if (!POOL_NAME.test(o.name))
+    fail("name", "use 1-63 of A-Z a-z 0-9 . _ - (starting alphanumeric)");
+  if (o.command.length === 0 || o.command[0] === "") fail("command", "must name a program");
+  const whole = (field: keyof PoolOptions, lowest: number) => {
+    const v = o[field];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < lowest) {
+      fail(field, `must be an integer >= ${lowest}, got ${String(v)}`);
+    }
+  };
+  whole("min", 0);
+  whole("max", 1);
+  whole("queueLimit", 0);
+  whole("healthFailures", 1);
+  for (const field of [
+    "idleTtlMs",
+    "healthIntervalMs",
+    "maxLifetimeMs",
+    "heartbeatGraceMs",
+    "dataTimeoutMs",
+    "acquireTimeoutMs",
+    "stopGraceMs",
+    "idleWorkerTtlMs",
+  ] as const) {
+    whole(field, 0);
+  }
+  whole("startTimeoutMs", 1);
+  if (o.min > o.max) fail("min", `must not exceed max (${o.min} > ${o.max})`);
+  if (o.ready.kind === "stdout") {
+    try {
+      new RegExp(o.ready.pattern);
+    } catch (err) {
+      fail("ready.stdout", `not a valid regular expression: ${(err as Error).message}`);
+    }
+  }
+  if (o.ready.kind === "http" && !o.ready.path.startsWith("/"))
+    fail("ready.path", "must start with /");
+  if (o.healthPath !== undefined && !o.healthPath.startsWith("/"))
+    fail("healthPath", "must start with /");
+  const { memoryBytes, cpus, pids } = o.limits;
+  if (memoryBytes !== undefined && !(Number.isInteger(memoryBytes) && memoryBytes >= 1 << 20)) {
+    fail("limits.memory", "must be at least 1 MiB");
+  }
+  if (cpus !== undefined && !(cpus > 0 && cpus <= 1024)) fail("limits.cpus", "must be > 0");
+  if (pids !== undefined && !(Number.isInteger(pids) && pids >= 1))
+    fail("limits.pids", "must be >= 1");
+}

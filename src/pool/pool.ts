@@ -1,0 +1,585 @@
+// One named pool: its workers, its sessions, its FIFO queue. Read this before touching acquire.
+//
+// Invariants:
+//   - a session id maps to exactly one worker for the session's whole life, and a busy worker
+//     serves exactly one session (worker.sessionId ⇄ sessions map);
+//   - concurrent acquires of one new id share one Flight, hence one worker (singleflight);
+//   - workers.size never exceeds max, counting starting workers; a worker being torn down no
+//     longer counts, so its replacement can start while it dies;
+//   - a waiter is served or removed synchronously: `take` binds the worker to the session in
+//     the same tick it leaves the queue, and a waiter that times out or is cancelled is spliced
+//     out before it can be served — so no worker is ever handed to nobody.
+//
+// Concurrency: single-threaded event loop. Every state change below happens synchronously
+// between awaits; the only awaits are spawning and stopping trees, after which state is
+// re-checked rather than assumed.
+
+import type { CgroupTree } from "./cgroups.ts";
+import { HerdError } from "./errors.ts";
+import type { EventLog } from "./event-log.ts";
+import type { HostCapabilities } from "./host-capabilities.ts";
+import { newToken } from "./ids.ts";
+import type { Logger } from "./logger.ts";
+import type { SessionRegistry } from "./session-registry.ts";
+import type {
+  AcquireOptions,
+  HerdEventType,
+  Lease,
+  LeaseKind,
+  PoolOptions,
+  PoolStats,
+  ReleaseOptions,
+  SessionEnd,
+  SessionInfo,
+  WorkerExit,
+} from "./types.ts";
+import { Worker } from "./worker.ts";
+
+interface Session {
+  id: string;
+  token: string;
+  worker: Worker;
+  createdAt: number;
+  lastActiveAt: number;
+  expiresAt: number | undefined;
+  labels: Record<string, string>;
+  leases: number;
+  dataLeases: number;
+  ended: AbortController;
+  idleTimer: NodeJS.Timeout | undefined;
+  lifetimeTimer: NodeJS.Timeout | undefined;
+}
+
+interface Waiter {
+  take(worker: Worker): void;
+  fail(error: HerdError): void;
+}
+
+interface Flight {
+  promise: Promise<SessionInfo>;
+  participants: number;
+  abort: AbortController;
+}
+
+export interface PoolDeps {
+  caps: HostCapabilities;
+  cgroups: CgroupTree | undefined;
+  events: EventLog;
+  registry: SessionRegistry;
+  logger: Logger;
+  nextWorkerId(pool: string): string;
+}
+
+const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
+  released: "session_released",
+  expired: "session_expired",
+  lost: "session_lost",
+};
+
+const WARM_RETRY_MAX_MS = 30_000;
+
+export class Pool {
+  private readonly workers = new Set<Worker>();
+  /** Idle workers, most recently used last (taken from the end: warm caches). */
+  private readonly idle: Worker[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly flights = new Map<string, Flight>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly stopping = new Set<Promise<unknown>>();
+  private readonly shutdown = new AbortController();
+  private warmRetryMs = 250;
+  private warmRetryTimer: NodeJS.Timeout | undefined;
+  private lastQueued = 0;
+  private queueReport: Promise<void> | undefined;
+
+  constructor(
+    readonly options: PoolOptions,
+    private readonly deps: PoolDeps,
+  ) {}
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */
+  async start(): Promise<void> {
+    const starts: Promise<Worker>[] = [];
+    for (let i = 0; i < this.options.min; i++) starts.push(this.spawn());
+    await Promise.all(starts);
+  }
+
+  // ---- acquire -------------------------------------------------------------------------------
+
+  hasFlight(id: string): boolean {
+    return this.flights.has(id);
+  }
+
+  async acquire(id: string, opts: AcquireOptions): Promise<SessionInfo> {
+    this.assertOpen();
+    const live = this.sessions.get(id);
+    if (live) {
+      this.touch(id);
+      return this.info(live);
+    }
+    let flight = this.flights.get(id);
+    if (!flight) {
+      flight = this.startFlight(id, opts);
+      this.flights.set(id, flight);
+    }
+    return this.join(flight, opts);
+  }
+
+  private startFlight(id: string, opts: AcquireOptions): Flight {
+    const abort = new AbortController();
+    const labels = { ...(opts.labels ?? {}) };
+    const promise = new Promise<SessionInfo>((resolve, reject) => {
+      const waiter: Waiter = {
+        take: (worker) => {
+          abort.signal.removeEventListener("abort", onAbort);
+          resolve(this.bind(id, worker, labels));
+        },
+        fail: (error) => {
+          abort.signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      const onAbort = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        this.reportQueue();
+        reject(abort.signal.reason);
+      };
+      abort.signal.addEventListener("abort", onAbort, { once: true });
+      // Fast path: an idle worker and nobody ahead of us.
+      if (this.waiters.length === 0 && this.idle.length > 0) {
+        waiter.take(this.idle.pop()!);
+        return;
+      }
+      const spare =
+        this.idle.length + this.countStarting() + (this.options.max - this.workers.size);
+      const ahead = this.waiters.length;
+      if (ahead >= spare + this.options.queueLimit || (opts.waitMs === 0 && ahead >= spare)) {
+        waiter.fail(
+          new HerdError(
+            "resource_exhausted",
+            `pool ${this.name} is at max (${this.options.max} workers) with ${ahead} acquires queued (queue_limit ${this.options.queueLimit})`,
+          ),
+        );
+        return;
+      }
+      this.waiters.push(waiter);
+      this.reportQueue();
+      this.pump();
+    });
+    const flight: Flight = { promise, participants: 0, abort };
+    promise.then(
+      () => this.flights.delete(id),
+      () => this.flights.delete(id),
+    );
+    return flight;
+  }
+
+  /** One caller's view of a shared flight: its own deadline and signal, nobody else's. */
+  private async join(flight: Flight, opts: AcquireOptions): Promise<SessionInfo> {
+    const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
+    flight.participants++;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const own = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new HerdError(
+              "deadline_exceeded",
+              `no worker of pool ${this.name} became free within ${waitMs} ms`,
+            ),
+          ),
+        waitMs,
+      );
+      const signal = opts.signal;
+      if (signal) {
+        onAbort = () => reject(new HerdError("cancelled", "acquire cancelled by the caller"));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      }
+    });
+    try {
+      return await Promise.race([flight.promise, own]);
+    } catch (err) {
+      if (--flight.participants === 0) flight.abort.abort(err);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Serves queued waiters from idle workers, and starts workers for the rest while under max. */
+  private pump(): void {
+    while (this.waiters.length > 0 && this.idle.length > 0) {
+      this.waiters.shift()!.take(this.idle.pop()!);
+    }
+    while (
+      !this.shutdown.signal.aborted &&
+      this.waiters.length > this.countStarting() &&
+      this.workers.size < this.options.max
+    ) {
+      this.spawn().catch(() => {});
+    }
+    this.reportQueue();
+  }
+
+  private bind(id: string, worker: Worker, labels: Record<string, string>): SessionInfo {
+    clearTimeout(worker.idleTimer);
+    worker.state = "busy";
+    worker.sessionId = id;
+    const now = Date.now();
+    const { maxLifetimeMs } = this.options;
+    const session: Session = {
+      id,
+      token: newToken(),
+      worker,
+      createdAt: now,
+      lastActiveAt: now,
+      expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
+      labels,
+      leases: 0,
+      dataLeases: 0,
+      ended: new AbortController(),
+      idleTimer: undefined,
+      lifetimeTimer: undefined,
+    };
+    this.sessions.set(id, session);
+    const info = this.info(session);
+    this.deps.registry.set(id, info);
+    this.scheduleIdle(session);
+    if (maxLifetimeMs > 0) {
+      session.lifetimeTimer = setTimeout(() => {
+        this.end(session, { end: { kind: "expired", reason: "max_lifetime" } });
+      }, maxLifetimeMs);
+      session.lifetimeTimer.unref();
+    }
+    this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
+    this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
+    return info;
+  }
+
+  // ---- release and expiry --------------------------------------------------------------------
+
+  release(id: string, opts: ReleaseOptions): Promise<SessionInfo> {
+    const session = this.sessions.get(id);
+    if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
+    return this.end(session, opts);
+  }
+
+  private async end(session: Session, opts: ReleaseOptions): Promise<SessionInfo> {
+    if (this.sessions.get(session.id) !== session) return this.info(session);
+    const end = opts.end ?? { kind: "released" };
+    this.sessions.delete(session.id);
+    this.deps.registry.delete(session.id);
+    clearTimeout(session.idleTimer);
+    clearTimeout(session.lifetimeTimer);
+    const info = this.info(session);
+    const { worker } = session;
+    worker.sessionId = undefined;
+    const reason = end.reason;
+    this.emit(END_EVENT[end.kind], {
+      session: info,
+      workerId: worker.id,
+      workerPid: worker.pid,
+      ...(reason ? { reason } : {}),
+      ...(end.kind === "lost" && end.exit ? { exit: end.exit } : {}),
+    });
+    this.deps.logger.info(
+      { pool: this.name, session: session.id, worker: worker.id, end: end.kind, reason },
+      `session ${end.kind}`,
+    );
+    session.ended.abort(end);
+    const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
+    if (worker.state === "busy" && keep) this.makeIdle(worker);
+    else
+      await this.retire(worker, `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`);
+    return info;
+  }
+
+  private scheduleIdle(session: Session): void {
+    const ttl = this.options.idleTtlMs;
+    if (ttl <= 0 || session.leases > 0) return;
+    clearTimeout(session.idleTimer);
+    const due = session.lastActiveAt + ttl - Date.now();
+    session.idleTimer = setTimeout(
+      () => {
+        if (session.leases > 0) return; // closing the last lease reschedules
+        if (Date.now() - session.lastActiveAt >= ttl) {
+          this.end(session, { end: { kind: "expired", reason: "idle_timeout" } }).catch(() => {});
+        } else {
+          this.scheduleIdle(session);
+        }
+      },
+      Math.max(due, 0),
+    );
+    session.idleTimer.unref();
+  }
+
+  touch(id: string): void {
+    const session = this.sessions.get(id);
+    if (session) session.lastActiveAt = Date.now();
+  }
+
+  lease(id: string, kind: LeaseKind): Lease {
+    const session = this.sessions.get(id);
+    if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
+    session.leases++;
+    if (kind === "data") session.dataLeases++;
+    clearTimeout(session.idleTimer);
+    let open = true;
+    return {
+      sessionId: id,
+      ended: session.ended.signal,
+      close: () => {
+        if (!open) return;
+        open = false;
+        session.leases--;
+        session.lastActiveAt = Date.now();
+        if (session.ended.signal.aborted) return;
+        if (kind === "data" && --session.dataLeases === 0 && this.options.releaseOnDisconnect) {
+          this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
+          return;
+        }
+        this.scheduleIdle(session);
+      },
+    };
+  }
+
+  // ---- workers -------------------------------------------------------------------------------
+
+  private countStarting(): number {
+    let n = 0;
+    for (const w of this.workers) if (w.state === "starting") n++;
+    return n;
+  }
+
+  private spawn(): Promise<Worker> {
+    const worker = new Worker(
+      this.deps.nextWorkerId(this.name),
+      this.options,
+      { caps: this.deps.caps, ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}) },
+      { onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) },
+    );
+    this.workers.add(worker);
+    const started = worker.start(this.shutdown.signal).then(
+      () => {
+        this.warmRetryMs = 250;
+        this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
+        this.deps.logger.info(
+          { pool: this.name, worker: worker.id, pid: worker.pid, port: worker.port },
+          "worker started",
+        );
+        if (this.shutdown.signal.aborted) {
+          this.retire(worker, "pool shutting down").catch(() => {});
+        } else {
+          this.makeIdle(worker);
+        }
+        return worker;
+      },
+      (err: unknown) => {
+        this.workers.delete(worker);
+        const error =
+          err instanceof HerdError
+            ? err
+            : new HerdError("unavailable", String(err), { cause: err });
+        this.emit("worker_stopped", { workerId: worker.id, reason: error.message });
+        this.deps.logger.error(
+          { pool: this.name, worker: worker.id, err: error.message },
+          "worker failed to start",
+        );
+        // The oldest waiter learns why; the rest keep waiting for the next attempt.
+        this.waiters.shift()?.fail(error);
+        if (!this.shutdown.signal.aborted) {
+          this.pump();
+          this.scheduleWarmRetry();
+        }
+        throw error;
+      },
+    );
+    return started;
+  }
+
+  private makeIdle(worker: Worker): void {
+    worker.state = "idle";
+    worker.idleSince = Date.now();
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.take(worker);
+      this.reportQueue();
+      return;
+    }
+    this.idle.push(worker);
+    if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
+      worker.idleTimer = setTimeout(() => {
+        if (worker.state === "idle" && this.workers.size > this.options.min) {
+          this.retire(worker, "surplus idle worker").catch(() => {});
+        }
+      }, this.options.idleWorkerTtlMs);
+      worker.idleTimer.unref();
+    }
+  }
+
+  private onWorkerFailure(worker: Worker, reason: string, exit?: WorkerExit): void {
+    if (!exit) {
+      this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
+    }
+    this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
+    const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
+    const end: SessionEnd = { kind: "lost", reason, ...(exit ? { exit } : {}) };
+    const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason);
+    done.catch(() => {});
+  }
+
+  /** Takes a worker out of service and ends its tree; replacements start at once. */
+  private async retire(worker: Worker, reason: string): Promise<void> {
+    if (worker.state === "stopping" || worker.state === "stopped") return;
+    const index = this.idle.indexOf(worker);
+    if (index >= 0) this.idle.splice(index, 1);
+    this.workers.delete(worker);
+    const stopped = worker.stop();
+    this.stopping.add(stopped);
+    if (!this.shutdown.signal.aborted) {
+      this.ensureWarm();
+      this.pump();
+    }
+    try {
+      const exit = await stopped;
+      this.emit("worker_stopped", {
+        workerId: worker.id,
+        workerPid: worker.pid,
+        reason,
+        ...(exit ? { exit } : {}),
+      });
+      this.deps.logger.info({ pool: this.name, worker: worker.id, reason }, "worker stopped");
+    } finally {
+      this.stopping.delete(stopped);
+    }
+  }
+
+  private ensureWarm(): void {
+    while (!this.shutdown.signal.aborted && this.workers.size < this.options.min) {
+      this.spawn().catch(() => {});
+    }
+  }
+
+  /** After a failed start, try to restore `min` later, backing off so a broken command cannot spin. */
+  private scheduleWarmRetry(): void {
+    if (this.warmRetryTimer || this.workers.size >= this.options.min) return;
+    this.warmRetryTimer = setTimeout(() => {
+      this.warmRetryTimer = undefined;
+      this.ensureWarm();
+    }, this.warmRetryMs);
+    this.warmRetryTimer.unref();
+    this.warmRetryMs = Math.min(this.warmRetryMs * 2, WARM_RETRY_MAX_MS);
+  }
+
+  // ---- views ---------------------------------------------------------------------------------
+
+  lookup(id: string): SessionInfo | undefined {
+    const session = this.sessions.get(id);
+    return session ? this.info(session) : undefined;
+  }
+
+  list(): SessionInfo[] {
+    return [...this.sessions.values()].map((s) => this.info(s));
+  }
+
+  private info(s: Session): SessionInfo {
+    return {
+      id: s.id,
+      pool: this.name,
+      workerId: s.worker.id,
+      workerPid: s.worker.pid,
+      workerAddress: s.worker.address,
+      token: s.token,
+      createdAt: new Date(s.createdAt),
+      lastActiveAt: new Date(s.lastActiveAt),
+      ...(s.expiresAt !== undefined ? { expiresAt: new Date(s.expiresAt) } : {}),
+      connections: s.leases,
+      labels: s.labels,
+    };
+  }
+
+  stats(): PoolStats {
+    let busy = 0;
+    let starting = 0;
+    for (const w of this.workers) {
+      if (w.state === "busy") busy++;
+      else if (w.state === "starting") starting++;
+    }
+    return {
+      name: this.name,
+      workersTotal: this.workers.size,
+      workersIdle: this.idle.length,
+      workersBusy: busy,
+      workersStarting: starting,
+      sessions: this.sessions.size,
+      queued: this.waiters.length,
+      min: this.options.min,
+      max: this.options.max,
+    };
+  }
+
+  private emit(type: HerdEventType, fields: Partial<Parameters<EventLog["append"]>[0]>): void {
+    const sessionId = fields.session?.id;
+    this.deps.events.append({
+      ...fields,
+      type,
+      pool: this.name,
+      ...(sessionId ? { sessionId } : {}),
+    });
+  }
+
+  /** Queue depth changes are reported once per tick, not once per push and pop. */
+  private reportQueue(): void {
+    this.queueReport ??= Promise.resolve().then(() => {
+      this.queueReport = undefined;
+      const queued = this.waiters.length;
+      if (queued === this.lastQueued) return;
+      this.lastQueued = queued;
+      this.emit("queue_changed", { queued });
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.shutdown.signal.aborted) {
+      throw new HerdError("unavailable", "herd is shutting down");
+    }
+  }
+
+  // ---- shutdown ------------------------------------------------------------------------------
+
+  /** Ends every session and worker; resolves when every tree is gone. */
+  async close(): Promise<void> {
+    if (this.shutdown.signal.aborted) {
+      await Promise.allSettled([...this.stopping]);
+      return;
+    }
+    this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
+    clearTimeout(this.warmRetryTimer);
+    const shuttingDown = new HerdError("unavailable", "herd is shutting down");
+    for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
+    const ends = [...this.sessions.values()].map((s) =>
+      this.end(s, { kill: true, end: { kind: "expired", reason: "shutdown" } }),
+    );
+    const idle = [...this.workers].filter((w) => w.state !== "starting");
+    const retires = idle.map((w) => this.retire(w, "shutdown"));
+    await Promise.allSettled([...ends, ...retires]);
+    await Promise.allSettled([...this.stopping]);
+    // Workers still starting abort through the shutdown signal and clean up themselves.
+    for (let waited = 0; this.workers.size > 0 && waited < 10_000; waited += 5) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Synchronous last resort when the daemon process is exiting right now. */
+  killNow(): void {
+    for (const w of this.workers) w.killNow();
+  }
+}

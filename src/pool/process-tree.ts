@@ -1,0 +1,159 @@
+// One worker's OS process tree: how it is started so that it can always be ended, and ending it.
+//
+// The spawned argv is a short exec chain, each link adding one guarantee:
+//   setpriv --pdeathsig KILL --            root dies when the daemon dies (even by SIGKILL)
+//   sh -c 'join cgroups; exec "$@"'        every descendant is inside the worker's cgroups
+//   unshare --pid --fork --kill-child --   a PID namespace: its init dying kills all members
+//                                          (only where asked for, or where no cgroup.kill exists:
+//                                          inside it the worker is PID 1, which ignores signals it
+//                                          has no handler for)
+//   <command>
+// and the root is started with setsid (detached), so the tree has its own process group.
+// Links are dropped where the host lacks them (see host-capabilities.ts).
+//
+// pdeathsig follows the *thread* that spawned the child; Node spawns from the main thread, which
+// lives as long as the daemon, so the signal fires exactly when the daemon dies.
+//
+// Ending: SIGTERM to the group and every cgroup member, up to `graceMs` for the root to exit,
+// then SIGKILL to everything (cgroup.kill, the group, the namespace's init), and `end()` resolves
+// only once no process of the tree remains.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { WorkerCgroup } from "./cgroups.ts";
+import { HerdError } from "./errors.ts";
+import type { HostCapabilities } from "./host-capabilities.ts";
+
+const JOIN_CGROUPS =
+  'IFS=:; for f in $HERD_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset IFS HERD_CGROUP_PROCS; exec "$@"';
+
+export interface TreeExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface TreeSpec {
+  command: readonly string[];
+  env: Record<string, string>;
+  cwd?: string;
+  pidNamespace: boolean;
+  cgroup?: WorkerCgroup;
+  caps: HostCapabilities;
+}
+
+/** Resolves a program like execvp would, so a typo fails with a clear message before spawning. */
+export function resolveProgram(program: string, cwd: string, pathEnv: string): string {
+  const candidates = program.includes("/")
+    ? [isAbsolute(program) ? program : resolve(cwd, program)]
+    : pathEnv.split(":").map((dir) => join(dir || ".", program));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {}
+  }
+  throw new HerdError(
+    "unavailable",
+    `worker command not found or not executable: ${JSON.stringify(program)} (cwd ${cwd}, PATH ${pathEnv})`,
+  );
+}
+
+export class ProcessTree {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Resolves when the root process exits (the tree may still have members). */
+  readonly exited: Promise<TreeExit>;
+  private exitInfo: TreeExit | undefined;
+  private ending: Promise<void> | undefined;
+
+  constructor(private readonly spec: TreeSpec) {
+    const { caps, cgroup } = spec;
+    const cwd = spec.cwd ?? process.cwd();
+    const program = resolveProgram(spec.command[0]!, cwd, spec.env.PATH ?? "/usr/bin:/bin");
+    const argv: string[] = [];
+    const env = { ...spec.env };
+    if (caps.setpriv) argv.push(caps.setpriv, "--pdeathsig", "KILL", "--");
+    if (cgroup && cgroup.procsFiles.length > 0) {
+      argv.push("/bin/sh", "-c", JOIN_CGROUPS, "herd-join");
+      env.HERD_CGROUP_PROCS = cgroup.procsFiles.join(":");
+    }
+    // Without cgroup.kill, a PID namespace is what still reaches setsid'd grandchildren.
+    const pidNamespace = spec.pidNamespace || !cgroup?.canKill;
+    if (pidNamespace && caps.pidNamespace && caps.unshare) {
+      argv.push(caps.unshare, "--pid", "--fork", "--kill-child", "--");
+    }
+    argv.push(program, ...spec.command.slice(1));
+    this.child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    if (this.child.pid === undefined) {
+      throw new HerdError("unavailable", `could not start ${JSON.stringify(spec.command[0])}`);
+    }
+    this.pid = this.child.pid;
+    this.exited = new Promise((resolveExit) => {
+      this.child.once("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolveExit(this.exitInfo);
+      });
+    });
+    // spawn errors after a pid exists surface as 'exit' too; keep the process alive on 'error'.
+    this.child.on("error", () => {});
+  }
+
+  get exit(): TreeExit | undefined {
+    return this.exitInfo;
+  }
+
+  /** Ends the whole tree; concurrent calls share one ending. */
+  end(graceMs: number): Promise<void> {
+    this.ending ??= this.runEnd(graceMs);
+    return this.ending;
+  }
+
+  private signalAll(signal: NodeJS.Signals): void {
+    const targets = new Set<number>(this.spec.cgroup?.pids() ?? []);
+    try {
+      process.kill(-this.pid, signal);
+    } catch {}
+    for (const pid of targets) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
+  }
+
+  private async runEnd(graceMs: number): Promise<void> {
+    if (graceMs > 0 && !this.exitInfo) {
+      this.signalAll("SIGTERM");
+      await Promise.race([this.exited, sleep(graceMs)]);
+    }
+    this.killNow();
+    await this.gone();
+  }
+
+  /** SIGKILL to every member, by every means available. Synchronous; safe to repeat. */
+  killNow(): void {
+    this.spec.cgroup?.kill();
+    this.signalAll("SIGKILL");
+    try {
+      this.child.kill("SIGKILL");
+    } catch {}
+  }
+
+  /** Resolves once no process of the tree remains. */
+  private async gone(): Promise<void> {
+    await this.exited;
+    const cgroup = this.spec.cgroup;
+    if (!cgroup) return;
+    // Members of a dying namespace or cgroup linger for microseconds to milliseconds.
+    for (let waited = 0; cgroup.pids().length > 0 && waited < 5_000; waited++) {
+      if (waited % 50 === 49) this.killNow();
+      await (waited < 20 ? new Promise((r) => setImmediate(r)) : sleep(1));
+    }
+  }
+}

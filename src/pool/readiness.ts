@@ -1,0 +1,90 @@
+// Readiness and health probes. Readiness must not add latency: the first probe goes out at
+// once and retries back off from ~1 ms to 5 ms (25 ms after the first second), and any output
+// from the worker triggers an immediate probe, because servers usually log as they start listening.
+
+import { request } from "node:http";
+import { connect } from "node:net";
+import type { ReadyCheck } from "./types.ts";
+
+export type ProbeResult = { ok: true } | { ok: false; reason: string };
+
+/** One HTTP GET; any status below 500 means "serving". */
+export function probeHttp(port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, method: "GET", agent: false, timeout: timeoutMs },
+      (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        resolve(
+          status < 500 ? { ok: true } : { ok: false, reason: `GET ${path} returned ${status}` },
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", (err) => resolve({ ok: false, reason: `GET ${path}: ${err.message}` }));
+    req.end();
+  });
+}
+
+export function probeTcp(port: number, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port, timeout: timeoutMs });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve({ ok: true });
+    });
+    socket.once("timeout", () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.once("error", (err) => resolve({ ok: false, reason: `connect: ${err.message}` }));
+  });
+}
+
+export interface ReadyWaiter {
+  /** Resolves when ready; rejects with the last probe failure when the signal aborts. */
+  ready: Promise<void>;
+  /** Feed every complete output line of the worker. */
+  onLine(line: string): void;
+}
+
+export function waitReady(check: ReadyCheck, port: number, signal: AbortSignal): ReadyWaiter {
+  let nudge: (() => void) | undefined;
+  let matched: (() => void) | undefined;
+  const pattern = check.kind === "stdout" ? new RegExp(check.pattern) : undefined;
+  const onLine = (line: string) => {
+    if (pattern?.test(line)) matched?.();
+    nudge?.();
+  };
+  const ready = (async () => {
+    if (check.kind === "stdout") {
+      await new Promise<void>((resolve, reject) => {
+        matched = resolve;
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+      return;
+    }
+    signal.addEventListener("abort", () => nudge?.(), { once: true });
+    const started = performance.now();
+    let delay = 1;
+    for (;;) {
+      signal.throwIfAborted();
+      const result =
+        check.kind === "http"
+          ? await probeHttp(port, check.path, 1_000)
+          : await probeTcp(port, 1_000);
+      if (result.ok) return;
+      if (signal.aborted) throw signal.reason;
+      const elapsed = performance.now() - started;
+      const pause = elapsed < 1_000 ? delay : 25;
+      delay = Math.min(delay + 1, 5);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        nudge = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      nudge = undefined;
+    }
+  })();
+  return { ready, onLine };
+}

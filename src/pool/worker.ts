@@ -1,0 +1,254 @@
+// A worker: one process tree on one port, serving at most one session at a time.
+//
+// States: starting → idle ⇄ busy → stopping → stopped. Only the owning Pool changes `state`
+// (and `sessionId`); the worker itself reports what happens to it through `WorkerHooks`, once:
+// an exit it did not ask for, or a health/limit failure. Everything runs on the event loop; there
+// is no locking because no method awaits while holding a half-updated state.
+
+import { createServer } from "node:net";
+import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
+import { HerdError } from "./errors.ts";
+import type { HostCapabilities } from "./host-capabilities.ts";
+import { LineBuffer } from "./line-buffer.ts";
+import { ProcessTree, type TreeExit } from "./process-tree.ts";
+import { probeHttp, waitReady } from "./readiness.ts";
+import type { PoolOptions, WorkerExit } from "./types.ts";
+
+export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
+
+export interface WorkerHooks {
+  /** The tree exited or failed a check while the pool still counted on it. Called at most once. */
+  onFailure(worker: Worker, reason: string, exit?: WorkerExit): void;
+}
+
+export interface WorkerDeps {
+  caps: HostCapabilities;
+  cgroups?: CgroupTree;
+}
+
+const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
+const PORT_TAKEN = /EADDRINUSE|address already in use/i;
+const START_ATTEMPTS = 3;
+const STDERR_TAIL_LINES = 20;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address
+          ? resolve(address.port)
+          : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+export function describeExit(exit: WorkerExit): string {
+  const how = exit.oom
+    ? "killed by the kernel OOM killer (memory limit)"
+    : exit.signal
+      ? `killed by ${exit.signal}`
+      : `exited with code ${exit.code}`;
+  const last = exit.stderrTail.filter((l) => l.trim()).at(-1);
+  return last ? `${how}; stderr: ${last}` : how;
+}
+
+export class Worker {
+  state: WorkerState = "starting";
+  sessionId: string | undefined;
+  readonly stdout = new LineBuffer();
+  readonly stderr = new LineBuffer();
+  readonly startedAt = new Date();
+  /** When the worker last became idle; drives retirement of surplus workers. */
+  idleSince = 0;
+  idleTimer: NodeJS.Timeout | undefined;
+  private tree: ProcessTree | undefined;
+  private cgroup: WorkerCgroup | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private healthFailures = 0;
+  private oomSeen = 0;
+  private failed = false;
+  port = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly options: PoolOptions,
+    private readonly deps: WorkerDeps,
+    private readonly hooks: WorkerHooks,
+  ) {}
+
+  get pid(): number {
+    return this.tree?.pid ?? 0;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * Spawns the tree and waits until it serves. Retries on a port lost in the race between
+   * choosing it and the worker binding it. Rejects with HerdError("unavailable") saying why.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const failure = await this.attempt(signal);
+      if (!failure) break;
+      const portTaken = this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
+      if (!(portTaken && attempt < START_ATTEMPTS && !signal.aborted)) {
+        this.state = "stopped";
+        throw new HerdError(
+          "unavailable",
+          `worker of pool ${this.options.name} failed to start: ${failure}`,
+        );
+      }
+    }
+    this.state = "idle";
+    this.tree!.exited.then((exit) => this.onExit(exit));
+    this.startHealthChecks();
+  }
+
+  /** One spawn; resolves to undefined when ready, else to the reason it failed. */
+  private async attempt(signal: AbortSignal): Promise<string | undefined> {
+    this.port = await freePort();
+    const port = String(this.port);
+    const fill = (s: string) => s.replace(PORT_TEMPLATE, port);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    for (const [k, v] of Object.entries(this.options.env)) env[k] = fill(v);
+    env.PORT = port;
+    this.cgroup?.remove();
+    this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
+    const tree = new ProcessTree({
+      command: this.options.command.map(fill),
+      env,
+      ...(this.options.cwd ? { cwd: this.options.cwd } : {}),
+      pidNamespace: this.options.isolation.pidNamespace,
+      ...(this.cgroup ? { cgroup: this.cgroup } : {}),
+      caps: this.deps.caps,
+    });
+    this.tree = tree;
+    const deadline = AbortSignal.timeout(this.options.startTimeoutMs);
+    const exitedEarly = new AbortController();
+    const abort = AbortSignal.any([signal, deadline, exitedEarly.signal]);
+    const waiter = waitReady(this.options.ready, this.port, abort);
+    const feed = (buffer: LineBuffer) => (chunk: Buffer) => {
+      for (const line of buffer.push(chunk.toString("utf8"))) waiter.onLine(line);
+    };
+    tree.child.stdout?.on("data", feed(this.stdout));
+    tree.child.stderr?.on("data", feed(this.stderr));
+    tree.exited.then(() => exitedEarly.abort());
+    try {
+      await waiter.ready;
+      return undefined;
+    } catch {
+      await tree.end(0);
+      // Let the last stderr bytes arrive: they usually say why.
+      await new Promise((r) => setImmediate(r));
+      if (exitedEarly.signal.aborted && tree.exit) {
+        return describeExit(this.exitInfo(tree.exit));
+      }
+      if (signal.aborted) return "the pool is shutting down";
+      const ready = this.options.ready;
+      const what =
+        ready.kind === "http"
+          ? `GET ${ready.path}`
+          : ready.kind === "tcp"
+            ? "a TCP connect"
+            : `a stdout line matching /${ready.pattern}/`;
+      return `not ready within ${this.options.startTimeoutMs} ms (waiting for ${what} on port ${this.port})`;
+    } finally {
+      if (this.state === "starting" && tree.exit) this.cgroup?.remove();
+    }
+  }
+
+  exitInfo(exit: TreeExit): WorkerExit {
+    const oom = (this.cgroup?.oomKills() ?? 0) > 0 || false;
+    return {
+      code: exit.code,
+      signal: exit.signal,
+      oom,
+      stderrTail: this.stderr.tail(STDERR_TAIL_LINES),
+    };
+  }
+
+  private onExit(exit: TreeExit): void {
+    if (this.state === "stopping" || this.state === "stopped") return;
+    const info = this.exitInfo(exit);
+    this.fail(describeExit(info), info);
+  }
+
+  private fail(reason: string, exit?: WorkerExit): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stopHealthChecks();
+    this.hooks.onFailure(this, reason, exit);
+  }
+
+  private startHealthChecks(): void {
+    const path = this.options.healthPath;
+    const interval = this.options.healthIntervalMs;
+    if (interval <= 0) return;
+    let inFlight = false;
+    this.healthTimer = setInterval(async () => {
+      if (inFlight || (this.state !== "idle" && this.state !== "busy")) return;
+      const ooms = this.cgroup?.oomKills() ?? 0;
+      if (ooms > this.oomSeen) {
+        this.oomSeen = ooms;
+        const exit: WorkerExit = {
+          code: null,
+          signal: "SIGKILL",
+          oom: true,
+          stderrTail: this.stderr.tail(STDERR_TAIL_LINES),
+        };
+        this.fail(
+          "a process of the worker was killed by the kernel OOM killer (memory limit)",
+          exit,
+        );
+        return;
+      }
+      if (!path) return;
+      inFlight = true;
+      const result = await probeHttp(this.port, path, Math.min(interval, 2_000));
+      inFlight = false;
+      if (result.ok) {
+        this.healthFailures = 0;
+        return;
+      }
+      if (++this.healthFailures >= this.options.healthFailures) {
+        this.fail(`health check failed ${this.healthFailures} times: ${result.reason}`);
+      }
+    }, interval);
+    this.healthTimer.unref();
+  }
+
+  private stopHealthChecks(): void {
+    clearInterval(this.healthTimer);
+    this.healthTimer = undefined;
+  }
+
+  /** Ends the whole tree (SIGTERM, grace, SIGKILL) and resolves when no process is left. */
+  async stop(graceMs = this.options.stopGraceMs): Promise<WorkerExit | undefined> {
+    this.state = "stopping";
+    this.stopHealthChecks();
+    clearTimeout(this.idleTimer);
+    const tree = this.tree;
+    if (!tree) {
+      this.state = "stopped";
+      return undefined;
+    }
+    await tree.end(graceMs);
+    const info = tree.exit ? this.exitInfo(tree.exit) : undefined;
+    this.cgroup?.remove();
+    this.state = "stopped";
+    return info;
+  }
+
+  /** Last resort, synchronous: used when the daemon itself is going down right now. */
+  killNow(): void {
+    this.tree?.killNow();
+  }
+}
