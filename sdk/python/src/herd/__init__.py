@@ -1,0 +1,1 @@
+"""herd: Python client for herd."""

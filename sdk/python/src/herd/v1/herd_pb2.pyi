@@ -1,0 +1,276 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SessionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SESSION_EVENT_TYPE_UNSPECIFIED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_SESSION_ACQUIRED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_SESSION_RELEASED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_SESSION_EXPIRED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_SESSION_LOST: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_WORKER_STARTED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_WORKER_STOPPED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_WORKER_UNHEALTHY: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_QUEUE_CHANGED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_CONNECTION_OPENED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_CONNECTION_CLOSED: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_SNAPSHOT: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: _ClassVar[SessionEventType]
+SESSION_EVENT_TYPE_UNSPECIFIED: SessionEventType
+SESSION_EVENT_TYPE_SESSION_ACQUIRED: SessionEventType
+SESSION_EVENT_TYPE_SESSION_RELEASED: SessionEventType
+SESSION_EVENT_TYPE_SESSION_EXPIRED: SessionEventType
+SESSION_EVENT_TYPE_SESSION_LOST: SessionEventType
+SESSION_EVENT_TYPE_WORKER_STARTED: SessionEventType
+SESSION_EVENT_TYPE_WORKER_STOPPED: SessionEventType
+SESSION_EVENT_TYPE_WORKER_UNHEALTHY: SessionEventType
+SESSION_EVENT_TYPE_QUEUE_CHANGED: SessionEventType
+SESSION_EVENT_TYPE_CONNECTION_OPENED: SessionEventType
+SESSION_EVENT_TYPE_CONNECTION_CLOSED: SessionEventType
+SESSION_EVENT_TYPE_SNAPSHOT: SessionEventType
+SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: SessionEventType
+
+class Session(_message.Message):
+    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_PID_FIELD_NUMBER: _ClassVar[int]
+    DATA_PLANE_URL_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVE_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    pool: str
+    worker_id: str
+    worker_pid: int
+    data_plane_url: str
+    token: str
+    created_at: _timestamp_pb2.Timestamp
+    last_active_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    connections: int
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AcquireSessionRequest(_message.Message):
+    __slots__ = ("pool", "session_id", "wait", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    session_id: str
+    wait: _duration_pb2.Duration
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AcquireSessionResponse(_message.Message):
+    __slots__ = ("session",)
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+
+class ReleaseSessionRequest(_message.Message):
+    __slots__ = ("session_id", "kill")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KILL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    kill: bool
+    def __init__(self, session_id: _Optional[str] = ..., kill: _Optional[bool] = ...) -> None: ...
+
+class ReleaseSessionResponse(_message.Message):
+    __slots__ = ("session",)
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+
+class HoldSessionRequest(_message.Message):
+    __slots__ = ("pool", "session_id", "wait", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    session_id: str
+    wait: _duration_pb2.Duration
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class HoldSessionResponse(_message.Message):
+    __slots__ = ("session", "heartbeat", "hold_id", "heartbeat_grace")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_GRACE_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    heartbeat: Heartbeat
+    hold_id: str
+    heartbeat_grace: _duration_pb2.Duration
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., hold_id: _Optional[str] = ..., heartbeat_grace: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("time", "hold_expires_at")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    HOLD_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    hold_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RenewHoldRequest(_message.Message):
+    __slots__ = ("session_id", "hold_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    hold_id: str
+    def __init__(self, session_id: _Optional[str] = ..., hold_id: _Optional[str] = ...) -> None: ...
+
+class RenewHoldResponse(_message.Message):
+    __slots__ = ("hold_expires_at",)
+    HOLD_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    hold_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchSessionsRequest(_message.Message):
+    __slots__ = ("pool", "session_id", "snapshot", "since_revision")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    SINCE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    session_id: str
+    snapshot: bool
+    since_revision: int
+    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., snapshot: _Optional[bool] = ..., since_revision: _Optional[int] = ...) -> None: ...
+
+class WorkerExit(_message.Message):
+    __slots__ = ("exit_code", "signal", "oom", "stderr_tail")
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    OOM_FIELD_NUMBER: _ClassVar[int]
+    STDERR_TAIL_FIELD_NUMBER: _ClassVar[int]
+    exit_code: int
+    signal: str
+    oom: bool
+    stderr_tail: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[str] = ..., oom: _Optional[bool] = ..., stderr_tail: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SessionEvent(_message.Message):
+    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_PID_FIELD_NUMBER: _ClassVar[int]
+    EXIT_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    type: SessionEventType
+    session: Session
+    worker_id: str
+    reason: str
+    time: _timestamp_pb2.Timestamp
+    pool: str
+    session_id: str
+    worker_pid: int
+    exit: WorkerExit
+    queued: int
+    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ("pool",)
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    def __init__(self, pool: _Optional[str] = ...) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("pools", "node")
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
+    node: NodeStats
+    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ...) -> None: ...
+
+class PoolStats(_message.Message):
+    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_IDLE_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_BUSY_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_STARTING_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    workers_total: int
+    workers_idle: int
+    workers_busy: int
+    workers_starting: int
+    sessions: int
+    queued: int
+    min: int
+    max: int
+    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+
+class NodeStats(_message.Message):
+    __slots__ = ("memory_total_bytes", "memory_available_bytes", "cpu_idle", "load1")
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_IDLE_FIELD_NUMBER: _ClassVar[int]
+    LOAD1_FIELD_NUMBER: _ClassVar[int]
+    memory_total_bytes: int
+    memory_available_bytes: int
+    cpu_idle: float
+    load1: float
+    def __init__(self, memory_total_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., cpu_idle: _Optional[float] = ..., load1: _Optional[float] = ...) -> None: ...
+
+class ListSessionsRequest(_message.Message):
+    __slots__ = ("pool",)
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    def __init__(self, pool: _Optional[str] = ...) -> None: ...
+
+class ListSessionsResponse(_message.Message):
+    __slots__ = ("sessions",)
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[Session]
+    def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ...) -> None: ...
