@@ -1579,13 +1579,13 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
 	"\ahold_id\x18\x02 \x01(\tR\x06holdId\"W\n" +
 	"\x11RenewHoldResponse\x12B\n" +
-	"\x0fhold_expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\rholdExpiresAt\"\x90\x01\n" +
+	"\x0fhold_expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\rholdExpiresAt\"\x8c\x01\n" +
 	"\x14WatchSessionsRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x1a\n" +
-	"\bsnapshot\x18\x03 \x01(\bR\bsnapshot\x12)\n" +
-	"\x0esince_revision\x18\x04 \x01(\x04B\x020\x00R\rsinceRevision\"\x87\x01\n" +
+	"\bsnapshot\x18\x03 \x01(\bR\bsnapshot\x12%\n" +
+	"\x0esince_revision\x18\x04 \x01(\x04R\rsinceRevision\"\x87\x01\n" +
 	"\n" +
 	"WorkerExit\x12 \n" +
 	"\texit_code\x18\x01 \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x16\n" +
@@ -1594,9 +1594,9 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\vstderr_tail\x18\x04 \x03(\tR\n" +
 	"stderrTailB\f\n" +
 	"\n" +
-	"_exit_code\"\x81\x03\n" +
-	"\fSessionEvent\x12\x1e\n" +
-	"\brevision\x18\x01 \x01(\x04B\x020\x00R\brevision\x12-\n" +
+	"_exit_code\"\xfd\x02\n" +
+	"\fSessionEvent\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.herd.v1.SessionEventTypeR\x04type\x12*\n" +
 	"\asession\x18\x03 \x01(\v2\x10.herd.v1.SessionR\asession\x12\x1b\n" +
 	"\tworker_id\x18\x04 \x01(\tR\bworkerId\x12\x16\n" +
@@ -1624,10 +1624,10 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\bsessions\x18\x06 \x01(\rR\bsessions\x12\x16\n" +
 	"\x06queued\x18\a \x01(\rR\x06queued\x12\x10\n" +
 	"\x03min\x18\b \x01(\rR\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\rR\x03max\"\xa8\x01\n" +
-	"\tNodeStats\x120\n" +
-	"\x12memory_total_bytes\x18\x01 \x01(\x04B\x020\x00R\x10memoryTotalBytes\x128\n" +
-	"\x16memory_available_bytes\x18\x02 \x01(\x04B\x020\x00R\x14memoryAvailableBytes\x12\x19\n" +
+	"\x03max\x18\t \x01(\rR\x03max\"\xa0\x01\n" +
+	"\tNodeStats\x12,\n" +
+	"\x12memory_total_bytes\x18\x01 \x01(\x04R\x10memoryTotalBytes\x124\n" +
+	"\x16memory_available_bytes\x18\x02 \x01(\x04R\x14memoryAvailableBytes\x12\x19\n" +
 	"\bcpu_idle\x18\x03 \x01(\x01R\acpuIdle\x12\x14\n" +
 	"\x05load1\x18\x04 \x01(\x01R\x05load1\")\n" +
 	"\x13ListSessionsRequest\x12\x12\n" +
