@@ -2,7 +2,7 @@
 //
 // Sources, first match wins: the session header, cookie `herd_session`, query `herd_session`,
 // path prefix `/s/{id}/` (browsers cannot set headers on a WebSocket). The path prefix is
-// stripped, and herd's own parameters (session id, token: query and cookie) are removed so
+// stripped when it names the routed session, and herd's own parameters (session id, token: query and cookie) are removed so
 // the worker never sees a token. Pure functions; the fast path (id in a header, no herd_
 // parameters) does no URL parsing at all.
 
@@ -110,10 +110,9 @@ export function routeRequest(
   sessionHeader: string,
 ): Route {
   const cookieHeader = headers.cookie;
-  const cookies =
-    cookieHeader?.includes("herd_")
-      ? herdCookies(cookieHeader)
-      : { rest: cookieHeader };
+  const cookies = cookieHeader?.includes("herd_")
+    ? herdCookies(cookieHeader)
+    : { rest: cookieHeader };
   const hasHerdQuery = url.includes("herd_");
   const split = hasHerdQuery || url.startsWith(PATH_PREFIX) ? splitUrl(url) : undefined;
   const params = hasHerdQuery && split ? herdParams(split.pairs) : undefined;
@@ -131,13 +130,16 @@ export function routeRequest(
     [sessionId, source, where] = [params.session, "query", `query ${SESSION_PARAM}`];
   }
 
+  // The prefix is stripped when it names the routed session (a page served under /s/{id}/
+  // may also carry the cookie); a prefix naming another session is the worker's own path.
   let pathname = split?.pathname;
-  if (sessionId === undefined && split) {
-    const fromPath = pathSession(split.pathname);
-    if (fromPath) {
+  let stripped = false;
+  const fromPath = split ? pathSession(split.pathname) : undefined;
+  if (fromPath && (sessionId === undefined || sessionId === fromPath.id)) {
+    if (sessionId === undefined)
       [sessionId, source, where] = [fromPath.id, "path", "path /s/{id}/"];
-      pathname = fromPath.rest;
-    }
+    pathname = fromPath.rest;
+    stripped = true;
   }
   if (sessionId === undefined) {
     throw new HerdError(
@@ -148,7 +150,7 @@ export function routeRequest(
   validateSessionId(sessionId, where);
 
   let path = url;
-  if (split && (params || source === "path")) {
+  if (split && (params || stripped)) {
     const query = params ? params.rest : split.pairs;
     path = query.length > 0 ? `${pathname}?${query.join("&")}` : (pathname ?? "/");
   }

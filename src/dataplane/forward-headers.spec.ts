@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+
+function pairs(raw: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+describe("requestHeadersForWorker", () => {
+  const raw = [
+    "Host",
+    "example:8080",
+    "Connection",
+    "keep-alive, X-Secret",
+    "X-Secret",
+    "drop me",
+    "Keep-Alive",
+    "timeout=5",
+    "TE",
+    "trailers",
+    "Trailer",
+    "X-T",
+    "Transfer-Encoding",
+    "chunked",
+    "Proxy-Authorization",
+    "Basic x",
+    "Upgrade",
+    "websocket",
+    "X-Herd-Token",
+    "secret",
+    "x-herd-pool",
+    "p",
+    "Cookie",
+    "herd_token=secret; a=b",
+    "X-Forwarded-For",
+    "10.0.0.1",
+    "X-Forwarded-Proto",
+    "https",
+    "X-Custom",
+    "1",
+    "X-Custom",
+    "2",
+  ];
+
+  it("drops hop-by-hop and herd headers, keeps order and duplicates, sets X-Forwarded-*", () => {
+    const out = pairs(
+      requestHeadersForWorker(raw, { cookie: "a=b", remoteAddress: "127.0.0.9", upgrade: false }),
+    );
+    expect(out).toEqual([
+      ["Host", "example:8080"],
+      ["X-Custom", "1"],
+      ["X-Custom", "2"],
+      ["Cookie", "a=b"],
+      ["X-Forwarded-For", "10.0.0.1, 127.0.0.9"],
+      ["X-Forwarded-Proto", "http"],
+      ["X-Forwarded-Host", "example:8080"],
+    ]);
+  });
+
+  it("keeps Connection: Upgrade and Upgrade for a handshake", () => {
+    const out = pairs(
+      requestHeadersForWorker(raw, { cookie: undefined, remoteAddress: "::1", upgrade: true }),
+    );
+    expect(out.slice(-2)).toEqual([
+      ["Connection", "Upgrade"],
+      ["Upgrade", "websocket"],
+    ]);
+    expect(out.find(([n]) => n.toLowerCase() === "cookie")).toBeUndefined();
+  });
+});
+
+describe("responseHeadersForClient", () => {
+  it("drops hop-by-hop headers and those Connection lists", () => {
+    const raw = [
+      "Content-Type",
+      "text/plain",
+      "Connection",
+      "close, X-Hop",
+      "X-Hop",
+      "1",
+      "Transfer-Encoding",
+      "chunked",
+      "Set-Cookie",
+      "a=1",
+      "Set-Cookie",
+      "b=2",
+    ];
+    expect(pairs(responseHeadersForClient(raw))).toEqual([
+      ["Content-Type", "text/plain"],
+      ["Set-Cookie", "a=1"],
+      ["Set-Cookie", "b=2"],
+    ]);
+  });
+
+  it("keeps Connection and Upgrade on a 101", () => {
+    const raw = ["Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", "x"];
+    expect(responseHeadersForClient(raw, true)).toEqual(raw);
+  });
+});
