@@ -1,0 +1,167 @@
+// Connection-scoped lifetimes through the real data plane: leases keep a session busy,
+// release_on_disconnect kills the tree, data_timeout answers 504 and kills the worker, a
+// worker crash answers 502 and loses the session, a session's end closes its connections.
+import { request } from "node:http";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { HerdEvent, SessionDirectory } from "../../src/pool/index.ts";
+import { pidAlive, waitForPidsGone } from "../helpers/index.ts";
+import { stackTracker, startStack, whoami } from "./stack.ts";
+
+const { track, stopAll } = stackTracker();
+afterEach(stopAll);
+
+function openWs(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once("message", () => resolve(ws));
+    ws.once("error", reject);
+  });
+}
+
+/** Collects every event from now on; stop() ends the subscription. */
+function record(directory: SessionDirectory): { events: HerdEvent[]; stop(): void } {
+  const events: HerdEvent[] = [];
+  const sub = directory.subscribe({ sinceRevision: directory.revision() });
+  void (async () => {
+    for await (const e of sub) events.push(e);
+  })();
+  return { events, stop: () => sub.close() };
+}
+
+describe("data plane lifetimes", () => {
+  it("holds a lease per open connection and publishes connection events", async () => {
+    const s = track(await startStack());
+    const rec = record(s.herd);
+    const h = { "X-Session-ID": "busy" };
+    await whoami(s.url, { headers: h });
+    const hang = new AbortController();
+    const pending = fetch(`${s.url}/hang`, { headers: h, signal: hang.signal }).catch(
+      () => "aborted",
+    );
+    await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(1);
+    const ws = await openWs(`${s.url.replace("http:", "ws:")}/s/busy/ws`);
+    expect(s.herd.lookup("busy")!.connections).toBe(2);
+    hang.abort();
+    expect(await pending).toBe("aborted");
+    await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(1);
+    ws.close();
+    await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(0);
+    await expect
+      .poll(() =>
+        rec.events.filter((e) => e.sessionId === "busy").map((e) => `${e.type}:${e.reason}`),
+      )
+      .toEqual([
+        "session_acquired:undefined",
+        "connection_opened:http",
+        "connection_closed:http",
+        "connection_opened:http",
+        "connection_opened:websocket",
+        "connection_closed:http",
+        "connection_closed:websocket",
+      ]);
+    rec.stop();
+  });
+
+  it("release_on_disconnect ends the session and kills its whole tree when the last connection closes", async () => {
+    const s = track(await startStack([{ releaseOnDisconnect: true, reuse: false }]));
+    const ws = await openWs(`${s.url.replace("http:", "ws:")}/ws`, { "X-Session-ID": "dms" });
+    const { workerPid } = s.herd.lookup("dms")!;
+    // Grandchildren that leave the process group: they must die with the worker all the same.
+    const spawned = await fetch(`${s.url}/control/spawn?count=2&setsid=1`, {
+      method: "POST",
+      headers: { "X-Session-ID": "dms" },
+    });
+    const { pids } = (await spawned.json()) as { pids: number[] };
+    expect(pids.every(pidAlive)).toBe(true);
+    expect(s.herd.lookup("dms")).toBeDefined(); // the WebSocket still holds it
+    ws.close();
+    expect(await waitForPidsGone([workerPid, ...pids], 5000)).toEqual([]);
+    expect(s.herd.lookup("dms")).toBeUndefined();
+  });
+
+  it("data_timeout answers 504 and kills the hung worker, reporting the session lost", async () => {
+    const s = track(await startStack([{ dataTimeoutMs: 400 }]));
+    const rec = record(s.herd);
+    const h = { "X-Session-ID": "slow" };
+    const { pid } = await whoami(s.url, { headers: h });
+    const res = await fetch(`${s.url}/hang`, { headers: h });
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({
+      code: "deadline_exceeded",
+      message: expect.stringContaining("data_timeout"),
+    });
+    expect(await waitForPidsGone([pid], 5000)).toEqual([]);
+    await expect
+      .poll(
+        () => rec.events.find((e) => e.type === "session_lost" && e.sessionId === "slow")?.reason,
+      )
+      .toContain("data_timeout");
+    expect(s.herd.lookup("slow")).toBeUndefined();
+    rec.stop();
+  });
+
+  it("data_timeout without kill answers 504 and keeps the session", async () => {
+    const s = track(await startStack([{ dataTimeoutMs: 300, killOnDataTimeout: false }]));
+    const h = { "X-Session-ID": "slow-keep" };
+    const { pid } = await whoami(s.url, { headers: h });
+    expect((await fetch(`${s.url}/hang`, { headers: h })).status).toBe(504);
+    // A streaming answer that started in time is not cut by the deadline.
+    const sse = await fetch(`${s.url}/sse?n=4&interval=200`, { headers: h });
+    expect((await sse.text()).split("\n\n").length).toBe(5);
+    expect((await whoami(s.url, { headers: h })).pid).toBe(pid);
+  });
+
+  it("a worker crashing mid-request answers 502 and the session is lost", async () => {
+    const s = track(await startStack());
+    const rec = record(s.herd);
+    const h = { "X-Session-ID": "crashy" };
+    const { pid } = await whoami(s.url, { headers: h });
+    const res = await fetch(`${s.url}/control/crash?code=3`, { method: "POST", headers: h });
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({ code: "unavailable" });
+    expect(await waitForPidsGone([pid], 5000)).toEqual([]);
+    await expect
+      .poll(
+        () => rec.events.find((e) => e.type === "session_lost" && e.sessionId === "crashy")?.reason,
+      )
+      .toBeDefined();
+    expect(s.herd.lookup("crashy")).toBeUndefined();
+    // The id is usable again: a new session on a new worker.
+    expect((await whoami(s.url, { headers: h })).pid).not.toBe(pid);
+    rec.stop();
+  });
+
+  it("a worker dying mid-body breaks the client's response instead of ending it short", async () => {
+    const s = track(await startStack());
+    const h = { "X-Session-ID": "midbody" };
+    const { pid } = await whoami(s.url, { headers: h });
+    const outcome = await new Promise<string>((resolve) => {
+      const req = request(`${s.url}/download?mb=200`, { headers: h }, (res) => {
+        let bytes = 0;
+        res.on("data", (c: Buffer) => {
+          if (bytes === 0) process.kill(pid, "SIGKILL");
+          bytes += c.length;
+        });
+        res.on("end", () => resolve(`ended after ${bytes}`));
+        res.on("error", () => resolve("broken"));
+        res.on("aborted", () => resolve("broken"));
+      });
+      req.on("error", () => resolve("broken"));
+      req.end();
+    });
+    expect(outcome).toBe("broken");
+  });
+
+  it("ending a session closes its open WebSockets and requests", async () => {
+    const s = track(await startStack());
+    const h = { "X-Session-ID": "ending" };
+    const ws = await openWs(`${s.url.replace("http:", "ws:")}/ws`, h);
+    const closed = new Promise<number>((ok) => ws.once("close", ok));
+    const hanging = fetch(`${s.url}/hang`, { headers: h }).then((r) => r.status);
+    await expect.poll(() => s.herd.lookup("ending")?.connections).toBe(2);
+    await s.herd.release("ending");
+    expect(await closed).toBe(1006);
+    expect(await hanging).toBe(502);
+  });
+});
