@@ -1,0 +1,180 @@
+// createHerdClient: the idiomatic face of the generated herd.v1 client. No wire code lives
+// here: every call goes through the buf-generated HerdService descriptor and a Connect
+// transport; this layer adds auth headers, per-call signal/timeout, typed errors, and session
+// handles that release themselves.
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type CallOptions,
+  type Client,
+  Code,
+  createClient,
+  type Transport,
+} from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import {
+  type AcquireSessionRequestSchema,
+  type GetStatsResponse,
+  HerdService,
+  type HoldSessionRequestSchema,
+  type Session,
+  type SessionEvent,
+} from "../../../gen/herd/v1/herd_pb.ts";
+import { HerdClientError } from "./errors.ts";
+import { type HeldSession, startHold } from "./hold.ts";
+import { HerdSession, type ReleaseOptions, releaseIgnoringGone } from "./session.ts";
+
+export interface HerdClientOptions {
+  /** Control-plane URL, e.g. "http://127.0.0.1:7070". Ignored when `transport` is given. */
+  baseUrl: string;
+  /** Bearer token for the control plane, sent on every call. */
+  token?: string;
+  /** Wire protocol of the default transport (Node): "connect" (HTTP/1.1), "grpc" or "grpc-web". */
+  protocol?: "connect" | "grpc" | "grpc-web";
+  /** Any Connect transport (e.g. connect-web's in a browser); replaces the default. */
+  transport?: Transport;
+  /** Default timeout of unary calls (ms); none when unset. Streams never time out by default. */
+  timeoutMs?: number;
+}
+
+export interface CallControl {
+  signal?: AbortSignal;
+  /** Deadline for this call in ms (sent to the server as the RPC timeout). */
+  timeoutMs?: number;
+}
+
+export interface AcquireOptions extends CallControl {
+  /** Session ID to acquire or re-attach to; omitted: the daemon generates one. */
+  sessionId?: string;
+  /** Longest wait in the pool's queue (ms); omitted: the pool's acquire_timeout. */
+  waitMs?: number;
+  labels?: Record<string, string>;
+}
+
+/** `signal` here ends the hold when it aborts (not just the opening call). */
+export type HoldOptions = Omit<AcquireOptions, "timeoutMs">;
+
+export interface WatchOptions {
+  pool?: string;
+  sessionId?: string;
+  /** First one SNAPSHOT event per live session, then SNAPSHOT_COMPLETE. */
+  snapshot?: boolean;
+  /** Resume after this revision (the last one seen). */
+  sinceRevision?: bigint;
+  /** Ends the iteration when it aborts. */
+  signal?: AbortSignal;
+}
+
+export interface HerdClient {
+  /** Pins a session to a worker. `await using s = await herd.acquire("browser")` releases it. */
+  acquire(pool?: string, options?: AcquireOptions): Promise<HerdSession>;
+  /** Holds a session through HoldSession: it ends when the hold does (see HeldSession.signal). */
+  hold(pool?: string, options?: HoldOptions): Promise<HeldSession>;
+  /** Ends a session by ID. */
+  release(sessionId: string, options?: ReleaseOptions): Promise<void>;
+  /** Lifecycle events, live, as an async iterable. */
+  watch(options?: WatchOptions): AsyncIterable<SessionEvent>;
+  stats(options?: CallControl & { pool?: string }): Promise<GetStatsResponse>;
+  sessions(options?: CallControl & { pool?: string }): Promise<Session[]>;
+  /** The generated client underneath, for anything this layer does not cover. */
+  readonly rpc: Client<typeof HerdService>;
+}
+
+export function createHerdClient(options: HerdClientOptions): HerdClient {
+  const rpc = createClient(HerdService, options.transport ?? defaultTransport(options));
+  const headers: Record<string, string> =
+    options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+  const call = (c: CallControl = {}): CallOptions => {
+    const o: CallOptions = { headers };
+    if (c.signal !== undefined) o.signal = c.signal;
+    const timeoutMs = c.timeoutMs ?? options.timeoutMs;
+    if (timeoutMs !== undefined) o.timeoutMs = timeoutMs;
+    return o;
+  };
+  const wrap = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (err) {
+      throw HerdClientError.from(err);
+    }
+  };
+  const release = releaseIgnoringGone((sessionId, o: ReleaseOptions) =>
+    wrap(rpc.releaseSession({ sessionId, kill: o.kill ?? false }, call(o))),
+  );
+  const acquireRequest = (
+    pool: string,
+    o: AcquireOptions,
+  ): MessageInitShape<typeof AcquireSessionRequestSchema> &
+    MessageInitShape<typeof HoldSessionRequestSchema> => ({
+    pool,
+    sessionId: o.sessionId ?? "",
+    labels: o.labels ?? {},
+    ...(o.waitMs === undefined ? {} : { wait: durationFromMs(o.waitMs) }),
+  });
+
+  return {
+    rpc,
+    async acquire(pool = "", o = {}) {
+      const res = await wrap(rpc.acquireSession(acquireRequest(pool, o), call(o)));
+      if (res.session === undefined) {
+        throw new HerdClientError("AcquireSession returned no session", Code.Internal);
+      }
+      return new HerdSession(res.session, release);
+    },
+    hold(pool = "", o = {}) {
+      const streamAbort = new AbortController();
+      const stream = rpc.holdSession(acquireRequest(pool, o), {
+        headers,
+        signal: streamAbort.signal,
+      });
+      return startHold({
+        stream,
+        streamAbort,
+        signal: o.signal,
+        release,
+        renew: (sessionId, holdId, timeoutMs) =>
+          rpc.renewHold({ sessionId, holdId }, { headers, timeoutMs }),
+      });
+    },
+    release: (sessionId, o = {}) =>
+      wrap(rpc.releaseSession({ sessionId, kill: o.kill ?? false }, call(o))).then(() => {}),
+    async *watch(o = {}) {
+      const req = {
+        pool: o.pool ?? "",
+        sessionId: o.sessionId ?? "",
+        snapshot: o.snapshot ?? false,
+        sinceRevision: o.sinceRevision ?? 0n,
+      };
+      const opts: CallOptions = { headers };
+      if (o.signal !== undefined) opts.signal = o.signal;
+      try {
+        yield* rpc.watchSessions(req, opts);
+      } catch (err) {
+        const e = HerdClientError.from(err);
+        // The caller stopping the watch is an end, not a failure.
+        if (o.signal?.aborted && e.code === Code.Canceled) return;
+        throw e;
+      }
+    },
+    stats: (o = {}) => wrap(rpc.getStats({ pool: o.pool ?? "" }, call(o))),
+    sessions: async (o = {}) =>
+      (await wrap(rpc.listSessions({ pool: o.pool ?? "" }, call(o)))).sessions,
+  };
+}
+
+function defaultTransport(options: HerdClientOptions): Transport {
+  const { baseUrl } = options;
+  switch (options.protocol ?? "connect") {
+    case "connect":
+      return createConnectTransport({ baseUrl, httpVersion: "1.1" });
+    case "grpc":
+      return createGrpcTransport({ baseUrl });
+    case "grpc-web":
+      return createGrpcWebTransport({ baseUrl, httpVersion: "1.1" });
+  }
+}

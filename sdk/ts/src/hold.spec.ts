@@ -1,0 +1,101 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type StubHerd, startStubHerd } from "../test/stub-herd.ts";
+import { createHerdClient } from "./client.ts";
+import { Code, HerdClientError } from "./index.ts";
+
+const graceMs = 300;
+let stub: StubHerd;
+beforeAll(async () => {
+  stub = await startStubHerd({ heartbeatGraceMs: graceMs, heartbeatIntervalMs: 100 });
+});
+afterAll(() => stub.close());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const aborted = (signal: AbortSignal) =>
+  new Promise<unknown>((resolve) => {
+    if (signal.aborted) resolve(signal.reason);
+    signal.addEventListener("abort", () => resolve(signal.reason), { once: true });
+  });
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe("HerdClient.hold", () => {
+  it("keeps the session past many graces by renewing, and release ends it", async () => {
+    const herd = createHerdClient({ baseUrl: stub.url });
+    const held = await herd.hold("default");
+    expect(held.heartbeatGraceMs).toBe(graceMs);
+    expect(held.holdId).not.toBe("");
+    await sleep(graceMs * 4);
+    expect(held.signal.aborted).toBe(false);
+    expect(stub.sessionIds()).toContain(held.id);
+    await held.release();
+    const reason = await aborted(held.signal);
+    expect((reason as HerdClientError).code).toBe(Code.Canceled);
+    expect(stub.sessionIds()).not.toContain(held.id);
+  });
+
+  it("fires its signal when the daemon ends the session", async () => {
+    const herd = createHerdClient({ baseUrl: stub.url });
+    const held = await herd.hold("default");
+    stub.loseSession(held.id, "exit code 1");
+    const reason = await aborted(held.signal);
+    expect(reason).toBeInstanceOf(HerdClientError);
+    expect((reason as HerdClientError).code).not.toBe(Code.Canceled);
+  });
+
+  it("fires its signal when another client releases the session", async () => {
+    const herd = createHerdClient({ baseUrl: stub.url });
+    const held = await herd.hold("default");
+    await createHerdClient({ baseUrl: stub.url }).release(held.id);
+    await aborted(held.signal);
+  });
+
+  it("ends the session when the caller's signal aborts (the stream closes)", async () => {
+    const herd = createHerdClient({ baseUrl: stub.url });
+    const stop = new AbortController();
+    const held = await herd.hold("default", { signal: stop.signal });
+    stop.abort();
+    await aborted(held.signal);
+    await until(() => !stub.sessionIds().includes(held.id), "the session to end");
+  });
+
+  it("rejects with a typed error when the hold cannot start", async () => {
+    const herd = createHerdClient({ baseUrl: stub.url });
+    const err = await herd.hold("no-such-pool").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HerdClientError);
+    expect((err as HerdClientError).code).toBe(Code.NotFound);
+  });
+
+  it("ends the session when the holding process is SIGKILLed", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        new URL("../test/hold-child.ts", import.meta.url).pathname,
+        stub.url,
+        "default",
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const lines = createInterface({ input: child.stdout! });
+      const id = await new Promise<string>((resolve, reject) => {
+        lines.on("line", (l) => l.startsWith("HELD ") && resolve(l.slice(5)));
+        child.once("exit", (code) => reject(new Error(`hold-child exited early (${code})`)));
+      });
+      expect(stub.sessionIds()).toContain(id);
+      child.kill("SIGKILL");
+      await until(() => !stub.sessionIds().includes(id), "the killed holder's session to end");
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  });
+});
