@@ -129,7 +129,7 @@ describe("data plane routing", () => {
     });
     const bad = await fetch(`${s.url}/whoami`, { headers: { "X-Session-ID": "no/slashes" } });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).message).toContain("header x-session-id");
+    expect(((await bad.json()) as { message: string }).message).toContain("header x-session-id");
     expect(s.herd.sessions()).toEqual([]);
   });
 
