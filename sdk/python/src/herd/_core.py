@@ -1,0 +1,137 @@
+"""What the sync Client and the async AsyncClient share: request building, auth headers,
+error translation, session handles and the hold's renewal clock. No I/O happens here, so
+both clients behave identically and differ only in how they wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from connectrpc.code import Code
+from connectrpc.protocol import ProtocolType
+
+from .errors import HerdError
+from .v1 import herd_pb2 as pb
+
+_R = TypeVar("_R", pb.AcquireSessionRequest, pb.HoldSessionRequest)
+
+SESSION_HEADER = "X-Session-ID"
+TOKEN_HEADER = "X-Herd-Token"
+
+PROTOCOLS: dict[str, ProtocolType] = {
+    "connect": ProtocolType.CONNECT,
+    "grpc": ProtocolType.GRPC,
+    "grpc-web": ProtocolType.GRPC_WEB,
+}
+
+
+def protocol_type(name: str) -> ProtocolType:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {name!r}") from None
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {} if token is None else {"authorization": f"Bearer {token}"}
+
+
+def timeout_ms(seconds: float | None) -> int | None:
+    return None if seconds is None else max(1, round(seconds * 1000))
+
+
+def _fill(
+    req: _R, session_id: str | None, wait: float | None, labels: Mapping[str, str] | None
+) -> _R:
+    req.session_id = session_id or ""
+    req.labels.update(labels or {})
+    if wait is not None:
+        req.wait.FromMilliseconds(round(wait * 1000))
+    return req
+
+
+def acquire_request(
+    pool: str, session_id: str | None, wait: float | None, labels: Mapping[str, str] | None
+) -> pb.AcquireSessionRequest:
+    return _fill(pb.AcquireSessionRequest(pool=pool), session_id, wait, labels)
+
+
+def hold_request(
+    pool: str, session_id: str | None, wait: float | None, labels: Mapping[str, str] | None
+) -> pb.HoldSessionRequest:
+    return _fill(pb.HoldSessionRequest(pool=pool), session_id, wait, labels)
+
+
+def watch_request(
+    pool: str, session_id: str | None, snapshot: bool, since_revision: int
+) -> pb.WatchSessionsRequest:
+    return pb.WatchSessionsRequest(
+        pool=pool, session_id=session_id or "", snapshot=snapshot, since_revision=since_revision
+    )
+
+
+class SessionInfo:
+    """A session pinned to one worker, as the daemon returned it (``raw``: the generated message)."""
+
+    def __init__(self, raw: pb.Session) -> None:
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id!r} pool={self.pool!r} worker={self.worker_id!r}>"
+
+    @property
+    def id(self) -> str:
+        return self.raw.session_id
+
+    @property
+    def pool(self) -> str:
+        return self.raw.pool
+
+    @property
+    def worker_id(self) -> str:
+        return self.raw.worker_id
+
+    @property
+    def worker_pid(self) -> int:
+        return self.raw.worker_pid
+
+    @property
+    def token(self) -> str:
+        """The data plane's session token ("" when tokens are off)."""
+        return self.raw.token
+
+    @property
+    def proxy_url(self) -> str:
+        """Base URL of the data plane: send the session's HTTP/WebSocket traffic here."""
+        return self.raw.data_plane_url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers that route a data-plane request to this session (pass to requests/httpx)."""
+        h = {SESSION_HEADER: self.id}
+        if self.token:
+            h[TOKEN_HEADER] = self.token
+        return h
+
+
+@dataclass(frozen=True)
+class HoldStart:
+    """The first message of a HoldSession stream, checked."""
+
+    session: pb.Session
+    hold_id: str
+    grace: float  # seconds; 0: the daemon wants no renewals
+
+    @property
+    def renew_every(self) -> float:
+        """Renew three times per grace, so one lost renewal never ends the hold."""
+        return max(self.grace / 3, 0.01)
+
+
+def hold_start(msg: pb.HoldSessionResponse | None) -> HoldStart:
+    if msg is None or msg.WhichOneof("kind") != "session":
+        raise HerdError("HoldSession stream did not start with the session", Code.INTERNAL)
+    grace = msg.heartbeat_grace.ToMilliseconds() / 1000 if msg.HasField("heartbeat_grace") else 0
+    return HoldStart(session=msg.session, hold_id=msg.hold_id, grace=grace)
