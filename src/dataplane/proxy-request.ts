@@ -39,10 +39,14 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
     res.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
     signal = gone.signal;
   }
-  openConnection(ctx.directory, route, ctx.access, "http", signal).then(
+  openConnection(ctx.directory, route, ctx.access, signal).then(
     (conn) => {
-      if (res.destroyed) conn.close();
-      else new Exchange(ctx, req, res, route, conn).start();
+      if (res.destroyed) {
+        conn.lease.close();
+        return;
+      }
+      ctx.events.http(req.socket, conn.session);
+      new Exchange(ctx, req, res, route, conn).start();
     },
     (err) => {
       if (!res.headersSent && !res.destroyed) sendError(res, fromError(err));
@@ -201,6 +205,6 @@ class Exchange {
       this.#state = "answered";
       this.#upstream?.destroy();
     }
-    this.conn.close();
+    this.conn.lease.close();
   }
 }

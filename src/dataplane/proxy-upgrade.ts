@@ -43,9 +43,9 @@ export function handleUpgrade(
   socket.once("close", () => tunnels.delete(socket));
   const gone = new AbortController();
   socket.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
-  openConnection(ctx.directory, route, ctx.access, "websocket", gone.signal).then(
+  openConnection(ctx.directory, route, ctx.access, gone.signal).then(
     (conn) => {
-      if (socket.destroyed) conn.close();
+      if (socket.destroyed) conn.lease.close();
       else tunnel(ctx, req, socket, head, route, conn);
     },
     (err) => writeErrorToSocket(socket, fromError(err)),
@@ -61,6 +61,7 @@ function tunnel(
   conn: Connection,
 ): void {
   const { session, lease } = conn;
+  const closed = ctx.events.websocket(session);
   const { host, port } = workerEndpoint(session.workerAddress);
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
@@ -118,7 +119,9 @@ function tunnel(
       upstream.destroy();
     }
     upstreamSocket?.destroy();
-    conn.close();
+    // The event first: closing the last lease may end the session (release_on_disconnect).
+    closed();
+    lease.close();
   });
   if (lease.ended.aborted) {
     onEnded();

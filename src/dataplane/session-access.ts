@@ -1,8 +1,8 @@
 // From a routed request to a live session with a data lease held on it.
 //
-// Invariant: a connection is proxied only while it holds `lease(id, "data")`; the caller
-// closes the returned Connection exactly once (close is idempotent) and it publishes
-// connection_opened / connection_closed around the lease. Token checks come before any
+// Invariant: traffic is proxied only while it holds `lease(id, "data")`; the caller closes
+// the returned lease when the request or tunnel ends (close is idempotent). Token checks come
+// before any
 // acquire, and with tokens required an unknown id is refused (401), never created: the
 // client of a session that does not exist yet cannot hold its token, and answering 401 for
 // known and unknown ids alike tells a prober nothing.
@@ -18,12 +18,9 @@ export interface AccessOptions {
   defaultPool: string | undefined;
 }
 
-export type ConnectionKind = "http" | "websocket";
-
 export interface Connection {
   session: SessionInfo;
   lease: Lease;
-  close(): void;
 }
 
 function tokenMatches(given: string | undefined, expected: string): boolean {
@@ -97,48 +94,17 @@ export async function openConnection(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  kind: ConnectionKind,
   signal?: AbortSignal,
 ): Promise<Connection> {
   for (let attempt = 0; ; attempt++) {
     const session = await liveSession(directory, route, opts, signal);
-    let lease: Lease;
     try {
-      lease = directory.lease(session.id, "data");
+      const lease = directory.lease(session.id, "data");
+      directory.touch(session.id);
+      return { session, lease };
     } catch (err) {
       if (attempt === 0 && isHerdError(err, "not_found")) continue;
       throw err;
     }
-    directory.touch(session.id);
-    return track(directory, session, lease, kind);
   }
-}
-
-function track(
-  directory: SessionDirectory,
-  session: SessionInfo,
-  lease: Lease,
-  kind: ConnectionKind,
-): Connection {
-  const event = {
-    pool: session.pool,
-    sessionId: session.id,
-    workerId: session.workerId,
-    workerPid: session.workerPid,
-    reason: kind,
-  };
-  directory.publish({ type: "connection_opened", ...event });
-  let open = true;
-  return {
-    session,
-    lease,
-    close() {
-      if (!open) return;
-      open = false;
-      // Before the lease: closing the last one may end the session (release_on_disconnect),
-      // and watchers should see the connection close before the session does.
-      directory.publish({ type: "connection_closed", ...event });
-      lease.close();
-    },
-  };
 }

@@ -1,7 +1,7 @@
 // Connection-scoped lifetimes through the real data plane: leases keep a session busy,
 // release_on_disconnect kills the tree, data_timeout answers 504 and kills the worker, a
 // worker crash answers 502 and loses the session, a session's end closes its connections.
-import { request } from "node:http";
+import { Agent, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { HerdEvent, SessionDirectory } from "../../src/pool/index.ts";
@@ -30,11 +30,11 @@ function record(directory: SessionDirectory): { events: HerdEvent[]; stop(): voi
 }
 
 describe("data plane lifetimes", () => {
-  it("holds a lease per open connection and publishes connection events", async () => {
+  it("holds a lease per request in flight and per WebSocket", async () => {
     const s = track(await startStack());
-    const rec = record(s.herd);
     const h = { "X-Session-ID": "busy" };
     await whoami(s.url, { headers: h });
+    expect(s.herd.lookup("busy")!.connections).toBe(0);
     const hang = new AbortController();
     const pending = fetch(`${s.url}/hang`, { headers: h, signal: hang.signal }).catch(
       () => "aborted",
@@ -47,19 +47,40 @@ describe("data plane lifetimes", () => {
     await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(1);
     ws.close();
     await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(0);
-    await expect
-      .poll(() =>
-        rec.events.filter((e) => e.sessionId === "busy").map((e) => `${e.type}:${e.reason}`),
-      )
-      .toEqual([
-        "session_acquired:undefined",
-        "connection_opened:http",
-        "connection_closed:http",
-        "connection_opened:http",
-        "connection_opened:websocket",
-        "connection_closed:http",
-        "connection_closed:websocket",
-      ]);
+  });
+
+  it("publishes one connection_opened/closed pair per client connection and session", async () => {
+    const s = track(await startStack());
+    const rec = record(s.herd);
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string, id: string) =>
+      new Promise<number>((resolve, reject) =>
+        request(`${s.url}${path}`, { agent: keepAlive, headers: { "X-Session-ID": id } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        })
+          .once("error", reject)
+          .end(),
+      );
+    // One TCP connection carrying three requests of "ev-a" and one of "ev-b".
+    for (const id of ["ev-a", "ev-a", "ev-b", "ev-a"]) expect(await get("/whoami", id)).toBe(200);
+    const ws = await openWs(`${s.url.replace("http:", "ws:")}/s/ev-a/ws`);
+    ws.close();
+    await expect.poll(() => s.herd.lookup("ev-a")?.connections).toBe(0);
+    keepAlive.destroy();
+    const connectionEvents = () =>
+      rec.events
+        .filter((e) => e.type.startsWith("connection_"))
+        .map((e) => `${e.type}:${e.sessionId}:${e.reason}`);
+    await expect.poll(connectionEvents).toHaveLength(6);
+    expect(connectionEvents()).toEqual([
+      "connection_opened:ev-a:http",
+      "connection_opened:ev-b:http",
+      "connection_opened:ev-a:websocket",
+      "connection_closed:ev-a:websocket",
+      "connection_closed:ev-a:http",
+      "connection_closed:ev-b:http",
+    ]);
     rec.stop();
   });
 
