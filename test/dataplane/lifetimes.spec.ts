@@ -174,6 +174,14 @@ describe("data plane lifetimes", () => {
     expect(outcome).toBe("broken");
   });
 
+  it("max_lifetime closes an open WebSocket", async () => {
+    const s = track(await startStack([{ maxLifetimeMs: 700 }]));
+    const ws = await openWs(`${s.url.replace("http:", "ws:")}/ws`, { "X-Session-ID": "aging" });
+    const code = await new Promise<number>((ok) => ws.once("close", ok));
+    expect(code).toBe(1006);
+    expect(s.herd.lookup("aging")).toBeUndefined();
+  });
+
   it("ending a session closes its open WebSockets and requests", async () => {
     const s = track(await startStack());
     const h = { "X-Session-ID": "ending" };
@@ -184,5 +192,29 @@ describe("data plane lifetimes", () => {
     await s.herd.release("ending");
     expect(await closed).toBe(1006);
     expect(await hanging).toBe(502);
+  });
+});
+
+describe("data plane upstream keep-alive", () => {
+  const STALE_WORKER = new URL("./stale-socket-worker.mjs", import.meta.url).pathname;
+
+  it("retries an idempotent request once when a reused upstream socket was reset", async () => {
+    const s = track(await startStack([{ command: [process.execPath, STALE_WORKER] }]));
+    const h = { "X-Session-ID": "stale" };
+    const seen: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${s.url}/any`, { headers: h });
+      expect(res.status).toBe(200);
+      seen.push(((await res.json()) as { connection: number }).connection);
+    }
+    // Every second request met a reset socket and was replayed on a fresh connection.
+    expect(new Set(seen).size).toBe(4);
+    // A POST is not replayed: the client gets 502, not a duplicate side effect.
+    const post = await fetch(`${s.url}/any`, { method: "POST", headers: h, body: "x" });
+    expect(post.status).toBe(502);
+    expect(await post.json()).toMatchObject({
+      code: "unavailable",
+      message: expect.stringContaining("ECONNRESET"),
+    });
   });
 });
