@@ -1,0 +1,86 @@
+"""The Python driver of the SDK scenario suite (sdk/ts/test/scenarios.spec.ts): the same
+steps and JSON lines as the TypeScript and Go drivers, through herd's public API.
+
+    python scenario_driver.py <identity|errors|watch|hold> <control_url> <pool>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+import herd
+from herd import SessionEventType
+
+PREFIX = "SESSION_EVENT_TYPE_"
+
+
+def out(obj: object) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def get(url: str, headers: dict[str, str], method: str = "GET") -> bytes:
+    req = urllib.request.Request(url, headers=headers, method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body: bytes = r.read()
+        return body
+
+
+def error_code(call: Callable[[], object]) -> str:
+    try:
+        call()
+    except herd.HerdError as e:
+        return e.code_name
+    return "ok"
+
+
+def main(step: str, url: str, pool: str) -> None:
+    client = herd.Client(url, timeout=30)
+    if step == "identity":
+        with client.acquire(pool) as s:
+            pids = [json.loads(get(s.proxy_url + "/whoami", s.headers))["pid"] for _ in range(3)]
+            out({"session": s.id, "workerPid": s.worker_pid, "pids": pids})
+    elif step == "errors":
+        out(
+            {
+                "unknownPool": error_code(lambda: client.acquire("no-such-pool")),
+                "invalidId": error_code(lambda: client.acquire(pool, session_id="bad id!")),
+            }
+        )
+    elif step == "watch":
+        ids = [f"py-a-{os.getpid()}", f"py-b-{os.getpid()}"]
+        events: list[list[str]] = []
+        stream = client.watch(pool, snapshot=True)
+        for ev in stream:
+            if ev.type == SessionEventType.SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE:
+                client.acquire(pool, session_id=ids[0]).release()
+                b = client.acquire(pool, session_id=ids[1])
+                try:
+                    get(b.proxy_url + "/control/crash?code=3", b.headers, method="POST")
+                except (urllib.error.URLError, ConnectionError):
+                    pass  # the worker dies mid-request: no answer expected
+            elif ev.session_id in ids:
+                name = SessionEventType.Name(ev.type).removeprefix(PREFIX)
+                events.append([name, "a" if ev.session_id == ids[0] else "b"])
+                if ev.type == SessionEventType.SESSION_EVENT_TYPE_SESSION_LOST:
+                    break
+        stream.close()
+        out({"events": events})
+    elif step == "hold":
+        with client.session(pool) as held:
+            out({"held": held.id, "workerPid": held.worker_pid})
+            while True:
+                time.sleep(60)
+    else:
+        sys.exit(f"unknown step {step}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit("usage: scenario_driver.py <identity|errors|watch|hold> <control_url> <pool>")
+    main(*sys.argv[1:])

@@ -1,0 +1,160 @@
+// The SDK scenario suite: the same steps, through each SDK's public API (TypeScript, Python,
+// Go), against one live daemon (bin/herd serve) with real worker processes and the real data
+// plane. Each SDK has a driver program printing JSON lines (scenario-driver.ts,
+// sdk/python/tests/scenario_driver.py, sdk/go/internal/scenariodriver); this spec runs them
+// and checks what they saw and what became of the processes. Python and Go dependencies are
+// installed here (repo .venv, go build), so it runs from a fresh clone.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Daemon,
+  expectNoLeaks,
+  newLeakTag,
+  pidAlive,
+  REPO_ROOT,
+  startDaemon,
+  waitForPidsGone,
+} from "../../../test/helpers/index.ts";
+import { createHerdClient } from "../src/index.ts";
+
+const POOL = "sdk";
+const tag = newLeakTag();
+const buildDir = mkdtempSync(join(tmpdir(), "herd-sdk-scenarios-"));
+const venvPython = join(REPO_ROOT, ".venv/bin/python");
+const goDriver = join(buildDir, "scenariodriver");
+
+const drivers: Record<string, (args: string[]) => [string, string[]]> = {
+  ts: (args) => [
+    process.execPath,
+    ["--import", "tsx", join(REPO_ROOT, "sdk/ts/test/scenario-driver.ts"), ...args],
+  ],
+  python: (args) => [venvPython, [join(REPO_ROOT, "sdk/python/tests/scenario_driver.py"), ...args]],
+  go: (args) => [goDriver, args],
+};
+
+let daemon: Daemon;
+
+beforeAll(async () => {
+  if (!existsSync(venvPython)) execFileSync("python3", ["-m", "venv", join(REPO_ROOT, ".venv")]);
+  execFileSync(venvPython, [
+    "-m",
+    "pip",
+    "install",
+    "--quiet",
+    "-e",
+    join(REPO_ROOT, "sdk/python"),
+  ]);
+  execFileSync("go", ["build", "-o", goDriver, "./internal/scenariodriver"], {
+    cwd: join(REPO_ROOT, "sdk/go"),
+  });
+  daemon = await startDaemon({
+    config: {
+      workers: {
+        [POOL]: {
+          cmd: ["node", join(REPO_ROOT, "test/fixtures/worker.mjs"), "--port", "{{.Port}}"],
+          min: 1,
+          max: 6,
+          reuse: false,
+          health_path: "/health",
+        },
+      },
+    },
+    env: tag.env,
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await daemon?.stop();
+  rmSync(buildDir, { recursive: true, force: true });
+  await expectNoLeaks(tag.tag);
+});
+
+interface Running {
+  child: ChildProcess;
+  /** The driver's first JSON line. */
+  first: Promise<Record<string, unknown>>;
+}
+
+function startDriver(sdk: string, step: string): Running {
+  const [cmd, args] = drivers[sdk]!([step, daemon.controlUrl, POOL]);
+  const child = spawn(cmd, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...tag.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => {
+    stderr += b.toString();
+  });
+  const first = new Promise<Record<string, unknown>>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once("line", (l) => resolve(JSON.parse(l)));
+    child.once("exit", (code, signal) =>
+      reject(new Error(`${sdk} driver ${step} exited (${code ?? signal}): ${stderr}`)),
+    );
+  });
+  return { child, first };
+}
+
+async function runDriver(sdk: string, step: string): Promise<Record<string, unknown>> {
+  const { child, first } = startDriver(sdk, step);
+  try {
+    return await first;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise((r) => child.once("exit", r));
+    }
+  }
+}
+
+const control = () => createHerdClient({ baseUrl: daemon.controlUrl, timeoutMs: 10_000 });
+const liveIds = async () => (await control().sessions()).map((s) => s.sessionId);
+
+describe.each(Object.keys(drivers))("%s SDK against the live daemon", (sdk) => {
+  it("acquire → the data plane reaches one stable worker → release", async () => {
+    const r = (await runDriver(sdk, "identity")) as {
+      session: string;
+      workerPid: number;
+      pids: number[];
+    };
+    expect(r.pids).toEqual([r.workerPid, r.workerPid, r.workerPid]);
+    expect(await liveIds()).not.toContain(r.session);
+    // reuse: false, so the released worker's process is killed.
+    expect(await waitForPidsGone([r.workerPid], 10_000)).toEqual([]);
+  });
+
+  it("unknown pool and invalid ID raise the typed error", async () => {
+    expect(await runDriver(sdk, "errors")).toEqual({
+      unknownPool: "not_found",
+      invalidId: "invalid_argument",
+    });
+  });
+
+  it("watch sees acquired, released and lost, in order", async () => {
+    const { events } = (await runDriver(sdk, "watch")) as { events: [string, string][] };
+    // Connection and worker events interleave; the session lifecycle must be exactly this.
+    expect(events.filter(([type]) => type.startsWith("SESSION_"))).toEqual([
+      ["SESSION_ACQUIRED", "a"],
+      ["SESSION_RELEASED", "a"],
+      ["SESSION_ACQUIRED", "b"],
+      ["SESSION_LOST", "b"],
+    ]);
+  });
+
+  it("a held session ends, and its worker dies, when the client is SIGKILLed", async () => {
+    const { child, first } = startDriver(sdk, "hold");
+    try {
+      const { held, workerPid } = (await first) as { held: string; workerPid: number };
+      expect(await liveIds()).toContain(held);
+      expect(pidAlive(workerPid)).toBe(true);
+      child.kill("SIGKILL");
+      await expect.poll(liveIds, { timeout: 10_000, interval: 50 }).not.toContain(held);
+      expect(await waitForPidsGone([workerPid], 10_000)).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
