@@ -1,12 +1,14 @@
 // Bodies and tunnels through the real data plane: WebSocket echo (header and /s/{id}/ forms),
 // SSE delivered incrementally, 100 MB each way at flat memory.
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { type IncomingMessage, request } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { stackTracker, startStack } from "./stack.ts";
+import { startStackProcess } from "./stack-process.ts";
 
 const { track, stopAll } = stackTracker();
 afterEach(stopAll);
@@ -34,20 +36,33 @@ function nextMessage(ws: WebSocket): Promise<{ data: Buffer; binary: boolean }> 
   );
 }
 
-/** Samples this process's RSS while `work` runs; resolves with the peak growth in bytes. */
-async function peakRssGrowth(work: () => Promise<void>): Promise<number> {
-  globalThis.gc?.();
-  const base = process.memoryUsage.rss();
-  let peak = base;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, 20);
+/** Resident and peak resident (VmHWM) memory of a process, in bytes. */
+function memory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1]) * 1024;
+  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
+}
+
+/**
+ * Runs `work` against a data plane in its own process (so the client's buffers do not count)
+ * and resolves with how far that process's peak RSS rose above its RSS before the transfer.
+ */
+async function proxyPeakGrowth(
+  session: string,
+  work: (url: string) => Promise<void>,
+): Promise<number> {
+  const stack = await startStackProcess();
   try {
-    await work();
+    // Warm-up: the session, its worker and the upstream agent exist before measuring.
+    const res = await fetch(`${stack.url}/whoami`, { headers: { "X-Session-ID": session } });
+    expect(res.status).toBe(200);
+    const before = memory(stack.pid);
+    await work(stack.url);
+    return memory(stack.pid).peak - before.rss;
   } finally {
-    clearInterval(timer);
+    await stack.stop();
   }
-  return Math.max(peak, process.memoryUsage.rss()) - base;
 }
 
 describe("data plane streaming", () => {
@@ -105,15 +120,13 @@ describe("data plane streaming", () => {
   });
 
   it("streams a 100 MB upload at flat memory", async () => {
-    const s = track(await startStack());
-    await fetch(`${s.url}/whoami`, { headers: { "X-Session-ID": "up" } });
     const chunk = Buffer.alloc(MiB);
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31) % 256;
     const expected = createHash("sha256");
     for (let i = 0; i < 100; i++) expected.update(chunk);
     let answer = "";
-    const growth = await peakRssGrowth(async () => {
-      const req = request(`${s.url}/upload`, { method: "POST", headers: { "X-Session-ID": "up" } });
+    const growth = await proxyPeakGrowth("up", async (url) => {
+      const req = request(`${url}/upload`, { method: "POST", headers: { "X-Session-ID": "up" } });
       const response = new Promise<IncomingMessage>((ok, fail) => {
         req.once("response", ok);
         req.once("error", fail);
@@ -129,29 +142,30 @@ describe("data plane streaming", () => {
       for await (const c of res) answer += c;
     });
     expect(JSON.parse(answer)).toEqual({ bytes: 100 * MiB, sha256: expected.digest("hex") });
-    expect(growth).toBeLessThan(40 * MiB);
+    // Buffering the body would cost >= 100 MiB in the proxy process; streaming plateaus at
+    // what V8's young generation and socket buffers hold (~35 MiB measured here).
+    expect(growth).toBeLessThan(50 * MiB);
   }, 120_000);
 
   it("streams a 100 MB download at flat memory", async () => {
-    const s = track(await startStack());
     let bytes = 0;
     let wrong = -1;
-    const growth = await peakRssGrowth(async () => {
+    const growth = await proxyPeakGrowth("down", async (url) => {
       const res = await new Promise<IncomingMessage>((ok, fail) =>
-        request(`${s.url}/download?mb=100`, { headers: { "X-Session-ID": "down" } }, ok)
+        request(`${url}/download?mb=100`, { headers: { "X-Session-ID": "down" } }, ok)
           .once("error", fail)
           .end(),
       );
       expect(res.statusCode).toBe(200);
       expect(res.headers["content-length"]).toBe(String(100 * MiB));
       for await (const c of res as AsyncIterable<Buffer>) {
-        // byte k of the body is k % 251: check a sample of every chunk.
+        // byte k of the body is k % 251: check the first byte of every chunk.
         if (wrong < 0 && c[0] !== bytes % 251) wrong = bytes;
         bytes += c.length;
       }
     });
     expect(wrong).toBe(-1);
     expect(bytes).toBe(100 * MiB);
-    expect(growth).toBeLessThan(40 * MiB);
+    expect(growth).toBeLessThan(50 * MiB);
   }, 120_000);
 });
