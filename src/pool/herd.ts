@@ -17,7 +17,7 @@ import { newSessionId, validateSessionId } from "./ids.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { nodeStats } from "./node-stats.ts";
 import { Pool } from "./pool.ts";
-import type { Reaper } from "./reaper.ts";
+import { Reaper } from "./reaper.ts";
 import { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
@@ -67,6 +67,8 @@ export class Herd implements SessionDirectory {
     }
     const { cgroups } = caps;
     this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
+    const killAll = this.cgroups?.killAllFile;
+    this.reaper = killAll && caps.setpriv ? new Reaper(caps.setpriv, killAll) : undefined;
     this.events = new EventLog(opts.eventHistory);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
     const runId = process.pid.toString(36);

@@ -145,12 +145,11 @@ export class Worker {
       await waiter.ready;
       return undefined;
     } catch {
+      const exitedOnItsOwn = exitedEarly.signal.aborted;
       await tree.end(0);
       // Let the last stderr bytes arrive: they usually say why.
       await new Promise((r) => setImmediate(r));
-      if (exitedEarly.signal.aborted && tree.exit) {
-        return describeExit(this.exitInfo(tree.exit));
-      }
+      if (exitedOnItsOwn && tree.exit) return describeExit(this.exitInfo(tree.exit));
       if (signal.aborted) return "the pool is shutting down";
       const ready = this.options.ready;
       const what =

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { isHerdError } from "./errors.ts";
+import { EventLog } from "./event-log.ts";
+import type { HerdEvent } from "./types.ts";
+
+async function take(iterable: AsyncIterable<HerdEvent>, n: number): Promise<HerdEvent[]> {
+  const out: HerdEvent[] = [];
+  for await (const e of iterable) {
+    out.push(e);
+    if (out.length === n) break;
+  }
+  return out;
+}
+
+describe("EventLog", () => {
+  it("numbers events 1, 2, 3... and replays from a revision, then goes live", async () => {
+    const log = new EventLog();
+    for (let i = 0; i < 5; i++) log.append({ type: "queue_changed", pool: "p", queued: i });
+    const sub = log.subscribe({ sinceRevision: 3 });
+    log.append({ type: "queue_changed", pool: "p", queued: 5 });
+    const got = await take(sub, 3);
+    expect(got.map((e) => e.revision)).toEqual([4, 5, 6]);
+    expect(log.revision()).toBe(6);
+  });
+
+  it("filters by pool and session", async () => {
+    const log = new EventLog();
+    log.append({ type: "session_acquired", pool: "a", sessionId: "x" });
+    log.append({ type: "session_acquired", pool: "b", sessionId: "y" });
+    log.append({ type: "session_released", pool: "a", sessionId: "x" });
+    const byPool = await take(log.subscribe({ sinceRevision: 0.5, filter: { pool: "b" } }), 1);
+    expect(byPool[0]).toMatchObject({ revision: 2, sessionId: "y" });
+    const bySession = await take(
+      log.subscribe({ sinceRevision: 1, filter: { sessionId: "x" } }),
+      1,
+    );
+    expect(bySession[0]).toMatchObject({ revision: 3, type: "session_released" });
+  });
+
+  it("refuses a revision older than the retained history, or ahead of it", () => {
+    const log = new EventLog(3);
+    for (let i = 0; i < 10; i++) log.append({ type: "queue_changed", pool: "p" });
+    expect(() => log.subscribe({ sinceRevision: 2 })).toThrow(
+      /too old: the oldest retained revision is 8/,
+    );
+    expect(() => log.subscribe({ sinceRevision: 11 })).toThrow(/ahead of the latest revision 10/);
+    expect(() => log.subscribe({ sinceRevision: 7 })).not.toThrow();
+  });
+
+  it("cuts off a watcher that falls behind instead of buffering without bound", async () => {
+    const log = new EventLog();
+    const slow = log.subscribe({ bufferLimit: 10 });
+    for (let i = 0; i < 11; i++) log.append({ type: "queue_changed", pool: "p" });
+    const err = await take(slow, 100).catch((e: unknown) => e);
+    expect(isHerdError(err, "resource_exhausted")).toBe(true);
+    // Appending never blocked, and later subscribers are unaffected.
+    const fresh = log.subscribe();
+    log.append({ type: "queue_changed", pool: "p" });
+    expect((await take(fresh, 1))[0]?.revision).toBe(12);
+  });
+
+  it("ends subscriptions cleanly on closeAll", async () => {
+    const log = new EventLog();
+    const sub = log.subscribe();
+    const pending = take(sub, 5);
+    log.closeAll();
+    expect(await pending).toEqual([]);
+  });
+});

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { resolvePoolOptions } from "./options.ts";
+
+describe("resolvePoolOptions", () => {
+  it("fills defaults and derives readiness from the health path", () => {
+    const o = resolvePoolOptions({ name: "b", command: ["x"], healthPath: "/" });
+    expect(o).toMatchObject({ min: 0, max: 10, reuse: true, ready: { kind: "http", path: "/" } });
+    expect(resolvePoolOptions({ name: "b", command: ["x"] }).ready).toEqual({ kind: "tcp" });
+  });
+
+  it.each([
+    [{ min: 3, max: 2 }, /min: must not exceed max \(3 > 2\)/],
+    [{ max: 0 }, /max: must be an integer >= 1/],
+    [{ command: [] }, /command: must name a program/],
+    [{ name: "bad name" }, /name: use 1-63/],
+    [{ ready: { kind: "stdout", pattern: "(" } }, /ready.stdout: not a valid regular expression/],
+    [{ limits: { memoryBytes: 10 } }, /limits.memory: must be at least 1 MiB/],
+    [{ healthPath: "health" }, /healthPath: must start with \//],
+  ])("rejects %j", (bad, message) => {
+    expect(() => resolvePoolOptions({ name: "p", command: ["x"], ...bad })).toThrow(message);
+  });
+});
