@@ -81,10 +81,10 @@ function validate(o: PoolOptions): void {
       fail("ready.stdout", `not a valid regular expression: ${(err as Error).message}`);
     }
   }
-  if (o.ready.kind === "http" && !o.ready.path.startsWith("/"))
-    fail("ready.path", "must start with /");
   if (o.healthPath !== undefined && !o.healthPath.startsWith("/"))
     fail("healthPath", "must start with /");
+  if (o.ready.kind === "http" && !o.ready.path.startsWith("/"))
+    fail("ready.path", "must start with /");
   const { memoryBytes, cpus, pids } = o.limits;
   if (memoryBytes !== undefined && !(Number.isInteger(memoryBytes) && memoryBytes >= 1 << 20)) {
     fail("limits.memory", "must be at least 1 MiB");
