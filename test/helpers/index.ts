@@ -1,3 +1,10 @@
+export {
+  type Daemon,
+  HERD_BIN,
+  REPO_ROOT,
+  type StartDaemonOptions,
+  startDaemon,
+} from "./daemon.ts";
 export { freePort } from "./ports.ts";
 export {
   cmdline,

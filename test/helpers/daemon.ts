@@ -1,0 +1,151 @@
+// Runs the real daemon (`node bin/herd serve --config FILE`) for end-to-end tests.
+//
+// The config is rewritten into a temp file with both planes on fresh loopback ports, so tests
+// run in parallel without fighting over 7070/8080. Pools keep resolving `cwd` against the
+// ORIGINAL file's directory (the loader resolves relative cwds against the config file, and
+// the copy lives elsewhere). The daemon runs in its own process group, carrying the caller's
+// leak tag, so its workers inherit the tag and expectNoLeaks() can prove they all died.
+// Each Daemon belongs to one test, which must stop() or kill() it.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parse, stringify } from "yaml";
+import { freePort } from "./ports.ts";
+
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const HERD_BIN = join(REPO_ROOT, "bin/herd");
+
+export interface Daemon {
+  child: ChildProcess;
+  pid: number;
+  /** http://127.0.0.1:PORT of the control plane (Connect, gRPC, /healthz, /metrics). */
+  controlUrl: string;
+  /** http://127.0.0.1:PORT of the data plane. */
+  dataUrl: string;
+  /** Path of the rewritten config the daemon runs on. */
+  configFile: string;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, SIGKILL after graceMs; resolves once the daemon has exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL the daemon alone (not its workers): the crash the orphan guarantees are about. */
+  kill(): Promise<void>;
+}
+
+export interface StartDaemonOptions {
+  /** A herd.yaml path, or the config itself as an object (pools' relative cwd → REPO_ROOT). */
+  config: string | Record<string, unknown>;
+  /** Extra env, e.g. the leak tag: `newLeakTag().env`. */
+  env?: Record<string, string>;
+  /** Extra arguments after `serve --config FILE`. */
+  args?: string[];
+  readyTimeoutMs?: number;
+}
+
+type Doc = Record<string, unknown> & { workers?: Record<string, Record<string, unknown>> };
+
+function loadDoc(config: StartDaemonOptions["config"]): { doc: Doc; baseDir: string } {
+  if (typeof config === "string") {
+    const file = resolve(config);
+    return { doc: (parse(readFileSync(file, "utf8")) ?? {}) as Doc, baseDir: dirname(file) };
+  }
+  return { doc: structuredClone(config) as Doc, baseDir: REPO_ROOT };
+}
+
+/** One GET /healthz on a fresh connection that is closed after: a pooled keep-alive socket
+ * left behind by the probe would make every test's shutdown wait on it. */
+function healthz(controlUrl: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = get(`${controlUrl}/healthz`, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+  });
+}
+
+/** Starts the daemon and resolves once GET /healthz on its control port answers 200. */
+export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
+  const { doc, baseDir } = loadDoc(opts.config);
+  const [controlPort, dataPort] = [await freePort(), await freePort()];
+  doc.control = { ...(doc.control as object), listen: `127.0.0.1:${controlPort}` };
+  doc.data = { ...(doc.data as object), listen: `127.0.0.1:${dataPort}` };
+  for (const pool of Object.values(doc.workers ?? {})) {
+    pool.cwd = resolve(baseDir, typeof pool.cwd === "string" ? pool.cwd : ".");
+  }
+  const dir = mkdtempSync(join(tmpdir(), "herd-test-"));
+  const configFile = join(dir, "herd.yaml");
+  writeFileSync(configFile, stringify(doc));
+
+  const child = spawn(
+    process.execPath,
+    [HERD_BIN, "serve", "--config", configFile, ...(opts.args ?? [])],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
+  let out = "";
+  let err = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once("exit", (code, signal) => {
+      rmSync(dir, { recursive: true, force: true });
+      r({ code, signal });
+    }),
+  );
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const stop = async (graceMs = 5000) => {
+    if (!running()) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  const kill = async () => {
+    if (running()) child.kill("SIGKILL");
+    await exited;
+  };
+  const controlUrl = `http://127.0.0.1:${controlPort}`;
+  const daemon: Daemon = {
+    child,
+    pid: child.pid!,
+    controlUrl,
+    dataUrl: `http://127.0.0.1:${dataPort}`,
+    configFile,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop,
+    kill,
+  };
+
+  const timeoutMs = opts.readyTimeoutMs ?? 15_000;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!running()) {
+      const { code, signal } = await exited;
+      throw new Error(
+        `herd serve exited before ready (code ${code}, signal ${signal})\nstderr:\n${err}\nstdout:\n${out}`,
+      );
+    }
+    if (await healthz(controlUrl)) return daemon;
+    await sleep(20);
+  }
+  await kill();
+  throw new Error(
+    `herd serve not healthy within ${timeoutMs} ms\nstderr:\n${err}\nstdout:\n${out}`,
+  );
+}
