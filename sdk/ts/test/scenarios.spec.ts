@@ -5,7 +5,15 @@
 // and checks what they saw and what became of the processes. Python and Go dependencies are
 // installed here (repo .venv, go build), so it runs from a fresh clone.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -22,6 +30,7 @@ import {
 import { createHerdClient } from "../src/index.ts";
 
 const POOL = "sdk";
+const README_POOL = "demo";
 const tag = newLeakTag();
 const buildDir = mkdtempSync(join(tmpdir(), "herd-sdk-scenarios-"));
 const venvPython = join(REPO_ROOT, ".venv/bin/python");
@@ -54,6 +63,13 @@ beforeAll(async () => {
   daemon = await startDaemon({
     config: {
       workers: {
+        // The README snippets' pool: the bundled demo worker, which answers "/".
+        [README_POOL]: {
+          cmd: ["node", join(REPO_ROOT, "examples/demo/worker.mjs"), "--port", "{{.Port}}"],
+          min: 0,
+          max: 2,
+          reuse: false,
+        },
         [POOL]: {
           cmd: ["node", join(REPO_ROOT, "test/fixtures/worker.mjs"), "--port", "{{.Port}}"],
           min: 1,
@@ -156,5 +172,54 @@ describe.each(Object.keys(drivers))("%s SDK against the live daemon", (sdk) => {
     } finally {
       child.kill("SIGKILL");
     }
+  });
+});
+
+// The README of each SDK shows it in about ten lines; those exact lines run here, with only
+// the control URL, the pool name and (TS) the package path swapped for this test's.
+function readmeSnippet(file: string, lang: string): string {
+  const text = readFileSync(join(REPO_ROOT, file), "utf8");
+  const block = new RegExp(`\`\`\`${lang}\n([\\s\\S]*?)\`\`\``).exec(text)?.[1];
+  if (block === undefined) throw new Error(`${file} has no \`\`\`${lang} block`);
+  return block
+    .replaceAll("http://127.0.0.1:7070", daemon.controlUrl)
+    .replaceAll('"browser"', `"${README_POOL}"`)
+    .replaceAll('"@herd/client"', JSON.stringify(join(REPO_ROOT, "sdk/ts/src/index.ts")));
+}
+
+function run(cmd: string, args: string[], cwd = REPO_ROOT): string {
+  return execFileSync(cmd, args, {
+    cwd,
+    env: { ...process.env, ...tag.env, GOFLAGS: "-mod=mod" },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+}
+
+describe("README snippets run as written", () => {
+  it("TypeScript", async () => {
+    const file = join(buildDir, "readme.mts");
+    writeFileSync(file, readmeSnippet("sdk/ts/README.md", "ts"));
+    expect(run(process.execPath, ["--import", "tsx", file])).toMatch(/^\S+ \d+ 200\n$/);
+  });
+
+  it("Python", async () => {
+    const file = join(buildDir, "readme.py");
+    writeFileSync(file, readmeSnippet("sdk/python/README.md", "python"));
+    expect(run(venvPython, [file])).toMatch(/^\S+ 200\n0\n$/);
+  });
+
+  it("Go", async () => {
+    const dir = join(buildDir, "readme-go");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "main.go"), readmeSnippet("sdk/go/README.md", "go"));
+    const sdk = join(REPO_ROOT, "sdk/go");
+    const goVersion = /^go (\S+)$/m.exec(readFileSync(join(sdk, "go.mod"), "utf8"))?.[1];
+    writeFileSync(
+      join(dir, "go.mod"),
+      `module readme\n\ngo ${goVersion}\n\nrequire github.com/herd-dev/herd/sdk/go v0.0.0\n\nreplace github.com/herd-dev/herd/sdk/go => ${sdk}\n`,
+    );
+    copyFileSync(join(sdk, "go.sum"), join(dir, "go.sum"));
+    expect(run("go", ["run", "."], dir)).toMatch(/^\S+ 200\n$/);
   });
 });
