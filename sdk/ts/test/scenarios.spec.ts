@@ -47,16 +47,25 @@ const drivers: Record<string, (args: string[]) => [string, string[]]> = {
 
 let daemon: Daemon;
 
+/** True when .venv imports `herd` from this checkout (an editable install of sdk/python). */
+function pythonSdkInstalled(): boolean {
+  try {
+    const file = execFileSync(venvPython, ["-c", "import herd; print(herd.__file__)"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return file.trim() === join(REPO_ROOT, "sdk/python/src/herd/__init__.py");
+  } catch {
+    return false;
+  }
+}
+
 beforeAll(async () => {
   if (!existsSync(venvPython)) execFileSync("python3", ["-m", "venv", join(REPO_ROOT, ".venv")]);
-  execFileSync(venvPython, [
-    "-m",
-    "pip",
-    "install",
-    "--quiet",
-    "-e",
-    join(REPO_ROOT, "sdk/python"),
-  ]);
+  if (!pythonSdkInstalled()) {
+    const sdk = join(REPO_ROOT, "sdk/python");
+    execFileSync(venvPython, ["-m", "pip", "install", "--quiet", "-e", sdk]);
+  }
   execFileSync("go", ["build", "-o", goDriver, "./internal/scenariodriver"], {
     cwd: join(REPO_ROOT, "sdk/go"),
   });
