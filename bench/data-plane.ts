@@ -11,7 +11,7 @@
 // Standalone: `npx tsx bench/data-plane.ts [--seconds N] [--rounds N] [--libraries]`.
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Agent, createServer } from "node:http";
+import { Agent, createServer, request } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
@@ -34,7 +34,7 @@ export interface DataPlaneBenchOptions {
   seconds?: number;
   /** Alternating direct/proxied rounds; the best of each side counts (default 2). */
   rounds?: number;
-  /** Also measure http-proxy and http-proxy-3 (keep-alive agent) in the proxy process. */
+  /** Also measure http-proxy, http-proxy-3 (keep-alive agents) and a bare node:http pipe. */
   libraries?: boolean;
 }
 
@@ -68,9 +68,24 @@ async function serve(libraries: boolean): Promise<void> {
     const agent = () => new Agent({ keepAlive: true, maxFreeSockets: 256 });
     const hp = httpProxy.createProxyServer({ target: direct, agent: agent() });
     const hp3 = createProxy3({ target: direct, agent: agent() });
+    // The floor: node:http in and out with a keep-alive agent, no routing, no header rules.
+    const bareAgent = agent();
+    const bare = createServer((req, res) => {
+      const up = request(
+        `${direct}${req.url}`,
+        { method: req.method, headers: req.headers, agent: bareAgent },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    });
     const candidates = {
       "http-proxy (keep-alive agent)": createServer((req, res) => hp.web(req, res)),
       "http-proxy-3 (keep-alive agent)": createServer((req, res) => hp3.web(req, res)),
+      "bare node:http pipe": bare,
     };
     for (const [name, server] of Object.entries(candidates)) {
       await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));

@@ -116,7 +116,6 @@ class Exchange {
     });
     this.#upstream = upstream;
     this.ctx.counters.forwarded++;
-    upstream.setNoDelay(true);
     upstream.on("response", (response) => this.#respond(upstream, response));
     upstream.on("error", (err: NodeJS.ErrnoException) => {
       if (upstream !== this.#upstream || this.#state !== "waiting") return;
