@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolvePoolOptions } from "./options.ts";
+import { type PoolOptionsInput, resolvePoolOptions } from "./options.ts";
 
 describe("resolvePoolOptions", () => {
   it("fills defaults and derives readiness from the health path", () => {
@@ -16,7 +16,7 @@ describe("resolvePoolOptions", () => {
     [{ ready: { kind: "stdout", pattern: "(" } }, /ready.stdout: not a valid regular expression/],
     [{ limits: { memoryBytes: 10 } }, /limits.memory: must be at least 1 MiB/],
     [{ healthPath: "health" }, /healthPath: must start with \//],
-  ])("rejects %j", (bad, message) => {
+  ] as [Partial<PoolOptionsInput>, RegExp][])("rejects %j", (bad, message) => {
     expect(() => resolvePoolOptions({ name: "p", command: ["x"], ...bad })).toThrow(message);
   });
 });

@@ -297,8 +297,13 @@ export class Pool {
     session.ended.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
     if (worker.state === "busy" && keep) this.makeIdle(worker);
+    // A session's end kills at once; only a daemon shutdown grants the SIGTERM grace.
     else
-      await this.retire(worker, `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`);
+      await this.retire(
+        worker,
+        `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`,
+        this.shutdown.signal.aborted ? this.options.stopGraceMs : 0,
+      );
     return info;
   }
 
@@ -376,7 +381,7 @@ export class Pool {
           "worker started",
         );
         if (this.shutdown.signal.aborted) {
-          this.retire(worker, "pool shutting down").catch(() => {});
+          this.retire(worker, "pool shutting down", this.options.stopGraceMs).catch(() => {});
         } else {
           this.makeIdle(worker);
         }
@@ -418,7 +423,7 @@ export class Pool {
     if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
       worker.idleTimer = setTimeout(() => {
         if (worker.state === "idle" && this.workers.size > this.options.min) {
-          this.retire(worker, "surplus idle worker").catch(() => {});
+          this.retire(worker, "surplus idle worker", this.options.stopGraceMs).catch(() => {});
         }
       }, this.options.idleWorkerTtlMs);
       worker.idleTimer.unref();
@@ -432,17 +437,17 @@ export class Pool {
     this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
     const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
     const end: SessionEnd = { kind: "lost", reason, ...(exit ? { exit } : {}) };
-    const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason);
+    const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
     done.catch(() => {});
   }
 
   /** Takes a worker out of service and ends its tree; replacements start at once. */
-  private async retire(worker: Worker, reason: string): Promise<void> {
+  private async retire(worker: Worker, reason: string, graceMs: number): Promise<void> {
     if (worker.state === "stopping" || worker.state === "stopped") return;
     const index = this.idle.indexOf(worker);
     if (index >= 0) this.idle.splice(index, 1);
     this.workers.delete(worker);
-    const stopped = worker.stop();
+    const stopped = worker.stop(graceMs);
     this.stopping.add(stopped);
     if (!this.shutdown.signal.aborted) {
       this.ensureWarm();
@@ -569,7 +574,7 @@ export class Pool {
       this.end(s, { kill: true, end: { kind: "expired", reason: "shutdown" } }),
     );
     const idle = [...this.workers].filter((w) => w.state !== "starting");
-    const retires = idle.map((w) => this.retire(w, "shutdown"));
+    const retires = idle.map((w) => this.retire(w, "shutdown", this.options.stopGraceMs));
     await Promise.allSettled([...ends, ...retires]);
     await Promise.allSettled([...this.stopping]);
     // Workers still starting abort through the shutdown signal and clean up themselves.

@@ -229,8 +229,8 @@ export class Worker {
     this.healthTimer = undefined;
   }
 
-  /** Ends the whole tree (SIGTERM, grace, SIGKILL) and resolves when no process is left. */
-  async stop(graceMs = this.options.stopGraceMs): Promise<WorkerExit | undefined> {
+  /** Ends the whole tree (SIGTERM, `graceMs`, SIGKILL) and resolves when no process is left. */
+  async stop(graceMs: number): Promise<WorkerExit | undefined> {
     this.state = "stopping";
     this.stopHealthChecks();
     clearTimeout(this.idleTimer);

@@ -1,0 +1,209 @@
+// Pool-engine benchmarks (issue 2), each against a baseline measured in the same run:
+//   cold start  acquire on an empty pool minus the worker's self-reported boot time, vs the same
+//               for spawning the worker directly and waiting for its "ready" line;
+//   reap        release (reuse: false) of a 10-process tree until its last process is gone;
+//   burst       200 concurrent 100-ms sessions on max: 10, vs the ideal 2 s;
+//   memory      daemon heap per idle worker and per idle session.
+//
+// Standalone: `node --expose-gc --import tsx bench/pool.ts [--runs N]`.
+
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../src/pool/index.ts";
+import { type BenchRow, compared, median, percentile, round } from "./report.ts";
+
+const WORKER = fileURLToPath(new URL("../test/fixtures/worker.mjs", import.meta.url));
+
+function pool(overrides: Partial<PoolOptionsInput>): PoolOptionsInput {
+  return {
+    name: "bench",
+    command: [process.execPath, WORKER],
+    healthPath: "/health",
+    healthIntervalMs: 5_000,
+    ...overrides,
+  };
+}
+
+async function bootMs(address: string): Promise<number> {
+  const res = await fetch(`http://${address}/whoami`);
+  return ((await res.json()) as { bootMs: number }).bootMs;
+}
+
+/** Spawn the worker ourselves and wait for its ready line: the floor any launcher pays. */
+async function directColdStart(): Promise<number> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [WORKER], {
+    env: { ...process.env, PORT: "0" },
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const line = await new Promise<string>((resolve) =>
+    createInterface({ input: child.stdout! }).once("line", resolve),
+  );
+  const elapsed = performance.now() - started;
+  const port = Number(line.split(" ")[1]);
+  const boot = await bootMs(`127.0.0.1:${port}`);
+  child.kill("SIGKILL");
+  await new Promise((r) => child.once("exit", r));
+  return elapsed - boot;
+}
+
+async function coldStart(runs: number): Promise<BenchRow[]> {
+  const herd = await Herd.start([resolvePoolOptions(pool({ min: 0, max: 1, reuse: false }))]);
+  const overhead: number[] = [];
+  const direct: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const started = performance.now();
+      const s = await herd.acquire("bench", `cold-${i}`);
+      const elapsed = performance.now() - started;
+      overhead.push(elapsed - (await bootMs(s.workerAddress)));
+      await herd.release(s.id);
+      direct.push(await directColdStart());
+    }
+  } finally {
+    await herd.close();
+  }
+  return [
+    compared("cold start overhead p50", median(overhead), "ms", median(direct), "≤ 5 ms"),
+    compared(
+      "cold start overhead p99",
+      percentile(overhead, 99),
+      "ms",
+      percentile(direct, 99),
+      "≤ 20 ms",
+    ),
+  ];
+}
+
+/** A zombie is dead: it only waits for its parent (often init) to collect its exit status. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function reap(runs: number): Promise<BenchRow[]> {
+  const herd = await Herd.start([resolvePoolOptions(pool({ min: 1, max: 1, reuse: false }))]);
+  const times: number[] = [];
+  const direct: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const s = await herd.acquire("bench", `reap-${i}`, { waitMs: 30_000 });
+      const res = await fetch(`http://${s.workerAddress}/control/spawn?count=9&setsid=1`, {
+        method: "POST",
+      });
+      const tree = [s.workerPid, ...((await res.json()) as { pids: number[] }).pids];
+      const started = performance.now();
+      await herd.release(s.id);
+      while (tree.some(alive)) await new Promise((r) => setImmediate(r));
+      times.push(performance.now() - started);
+      // Baseline: SIGKILL a lone process and wait for it to be gone.
+      const child = spawn("sleep", ["100"], { stdio: "ignore" });
+      await new Promise((r) => child.once("spawn", r));
+      const killed = performance.now();
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      direct.push(performance.now() - killed);
+    }
+  } finally {
+    await herd.close();
+  }
+  return [
+    compared("reap 10-process tree p50", median(times), "ms", median(direct)),
+    compared(
+      "reap 10-process tree p99",
+      percentile(times, 99),
+      "ms",
+      percentile(direct, 99),
+      "≤ 10 ms",
+    ),
+  ];
+}
+
+async function burst(): Promise<BenchRow[]> {
+  const sessions = 200;
+  const max = 10;
+  const holdMs = 100;
+  const herd = await Herd.start([
+    resolvePoolOptions(pool({ min: max, max, reuse: true, queueLimit: sessions })),
+  ]);
+  try {
+    const started = performance.now();
+    const results = await Promise.allSettled(
+      Array.from({ length: sessions }, async (_, i) => {
+        const s = await herd.acquire("bench", `burst-${i}`, { waitMs: 60_000 });
+        await new Promise((r) => setTimeout(r, holdMs));
+        await herd.release(s.id);
+      }),
+    );
+    const total = performance.now() - started;
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    const ideal = (sessions / max) * holdMs;
+    return [
+      {
+        name: "burst sessions served",
+        value: ok,
+        unit: `of ${sessions}`,
+        goal: `${sessions}/${sessions}`,
+      },
+      compared("burst total time", total, "ms", ideal, "≤ 1.15 × ideal"),
+    ];
+  } finally {
+    await herd.close();
+  }
+}
+
+function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+async function memory(): Promise<BenchRow[]> {
+  const count = 20;
+  const before = heapUsed();
+  const herd = await Herd.start([
+    resolvePoolOptions(pool({ min: count, max: count, healthIntervalMs: 60_000 })),
+  ]);
+  try {
+    const withWorkers = heapUsed();
+    for (let i = 0; i < count; i++) await herd.acquire("bench", `mem-${i}`);
+    const withSessions = heapUsed();
+    const note = (globalThis as { gc?: unknown }).gc ? "" : " (no --expose-gc: noisy)";
+    return [
+      {
+        name: `daemon heap per idle worker${note}`,
+        value: round((withWorkers - before) / count / 1024),
+        unit: "KiB",
+      },
+      {
+        name: `daemon heap per idle session${note}`,
+        value: round((withSessions - withWorkers) / count / 1024),
+        unit: "KiB",
+      },
+    ];
+  } finally {
+    await herd.close();
+  }
+}
+
+export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[]> {
+  const runs = opts.runs ?? 30;
+  return [
+    ...(await coldStart(runs)),
+    ...(await reap(runs)),
+    ...(await burst()),
+    ...(await memory()),
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { formatTable } = await import("./report.ts");
+  const i = process.argv.indexOf("--runs");
+  const runs = i > 0 ? Number(process.argv[i + 1]) : undefined;
+  console.log(formatTable(await benchPool(runs ? { runs } : {})));
+}
