@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything herd needs to run and to pass `npm test`, from a fresh clone, idempotently:
+# npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), the pinned
+# code generators (.tools/bin, .venv), grpcurl, and the Python and Go SDK dependencies.
+# Usage: scripts/setup.sh        (root for apt; every step skips what is already there)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+step() { printf '\n== setup: %s\n' "$*" >&2; }
+
+step "npm packages"
+if [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
+  echo "node_modules up to date" >&2
+else
+  npm ci --no-audit --no-fund
+fi
+
+step "chromium (Debian)"
+bash scripts/setup-chromium.sh
+
+step "code generators"
+bash scripts/setup-codegen.sh
+
+if [ -f scripts/setup-grpcurl.sh ]; then
+  step "grpcurl"
+  bash scripts/setup-grpcurl.sh
+fi
+
+step "Python SDK (.venv)"
+.venv/bin/python -m pip install --quiet -e "./sdk/python[test]"
+
+step "Go SDK modules"
+(cd sdk/go && go mod download)
