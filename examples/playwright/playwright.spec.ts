@@ -1,0 +1,92 @@
+// examples/playwright through the real daemon, the way a TS client uses it: acquire a session
+// on the control plane, connect Playwright to the data plane with the session's headers, drive
+// Debian's chromium, disconnect — and the session's run-server and every browser process die.
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { chromium } from "playwright";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createHerdClient } from "../../sdk/ts/src/index.ts";
+import { type Daemon, startDaemon } from "../../test/helpers/daemon.ts";
+import {
+  cmdline,
+  descendants,
+  expectNoLeaks,
+  killAllWithTag,
+  type LeakTag,
+  newLeakTag,
+  waitForPidsGone,
+} from "../../test/helpers/processes.ts";
+
+const CONFIG = new URL("./herd.yaml", import.meta.url).pathname;
+const CHROMIUM = "/usr/bin/chromium";
+const LAUNCH_OPTIONS = JSON.stringify({
+  executablePath: CHROMIUM,
+  args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-sync"],
+});
+
+let leak: LeakTag;
+let daemon: Daemon | undefined;
+let page: Server;
+let pageUrl: string;
+
+beforeAll(async () => {
+  page = createServer((_req, res) =>
+    res.writeHead(200, { "content-type": "text/html" }).end("<title>served locally</title>"),
+  );
+  await new Promise<void>((ok) => page.listen(0, "127.0.0.1", ok));
+  pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
+});
+afterAll(() => new Promise<void>((ok) => page.close(() => ok())));
+
+const wsUrl = (httpUrl: string) => `${httpUrl.replace(/^http/, "ws")}/`;
+
+it("needs Debian's chromium (scripts/setup-chromium.sh)", () => {
+  expect(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/setup-chromium.sh`).toBe(true);
+});
+
+describe("examples/playwright", () => {
+  beforeEach(async () => {
+    leak = newLeakTag();
+    daemon = await startDaemon({ config: CONFIG, env: leak.env, readyTimeoutMs: 120_000 });
+  });
+  afterEach(async () => {
+    await daemon?.stop();
+    try {
+      await expectNoLeaks(leak.tag, { withinMs: 5000 });
+    } finally {
+      killAllWithTag(leak.tag);
+    }
+  });
+
+  it("drives a browser in the session's own worker and kills its tree on disconnect", async () => {
+    const herd = createHerdClient({ baseUrl: daemon!.controlUrl });
+    const session = await herd.acquire("browser", { waitMs: 90_000 });
+    const browser = await chromium.connect(wsUrl(session.proxyUrl), {
+      headers: { ...session.headers, "x-playwright-launch-options": LAUNCH_OPTIONS },
+      timeout: 90_000,
+    });
+    const tab = await (await browser.newContext()).newPage();
+    await tab.goto(pageUrl);
+    expect(await tab.title()).toBe("served locally");
+
+    const tree = [session.workerPid, ...descendants(session.workerPid)];
+    expect(tree.filter((pid) => cmdline(pid).includes("/chromium")).length).toBeGreaterThan(0);
+
+    await browser.close();
+    // release_on_disconnect + reuse: false: run-server and every chromium process are gone.
+    expect(await waitForPidsGone(tree, 10_000)).toEqual([]);
+    expect((await herd.sessions()).map((s) => s.sessionId)).not.toContain(session.id);
+  }, 240_000);
+
+  it("refuses data-plane traffic without the session's token, and never creates sessions there", async () => {
+    const herd = createHerdClient({ baseUrl: daemon!.controlUrl });
+    const session = await herd.acquire("browser", { waitMs: 90_000 });
+    const status = async (headers: Record<string, string>) =>
+      (await fetch(`${session.proxyUrl}/`, { headers })).status;
+    expect(await status({ "X-Session-ID": session.id })).toBe(401);
+    expect(await status({ "X-Session-ID": session.id, "X-Herd-Token": "wrong" })).toBe(401);
+    // An unknown ID is refused the same way: it is never created, and a prober learns nothing.
+    expect(await status({ "X-Session-ID": "made-up", "X-Herd-Token": session.token })).toBe(401);
+    await session.release();
+  }, 240_000);
+});
