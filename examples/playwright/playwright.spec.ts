@@ -1,12 +1,14 @@
 // examples/playwright through the real daemon, the way a TS client uses it: acquire a session
 // on the control plane, connect Playwright to the data plane with the session's headers, drive
 // Debian's chromium, disconnect — and the session's run-server and every browser process die.
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { join } from "node:path";
 import { chromium } from "playwright";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
-import { type Daemon, startDaemon } from "../../test/helpers/daemon.ts";
+import { type Daemon, REPO_ROOT, startDaemon } from "../../test/helpers/daemon.ts";
 import {
   cmdline,
   descendants,
@@ -14,6 +16,7 @@ import {
   killAllWithTag,
   type LeakTag,
   newLeakTag,
+  pidAlive,
   waitForPidsGone,
 } from "../../test/helpers/processes.ts";
 
@@ -38,10 +41,22 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((ok) => page.close(() => ok())));
 
+const PYTHON = join(REPO_ROOT, ".venv/bin/python");
+const PY_CLIENT = new URL("./client.py", import.meta.url).pathname;
+
 const wsUrl = (httpUrl: string) => `${httpUrl.replace(/^http/, "ws")}/`;
 
 it("needs Debian's chromium (scripts/setup-chromium.sh)", () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/setup-chromium.sh`).toBe(true);
+});
+
+it("needs the Python client's packages (examples/playwright/setup.sh)", async () => {
+  const ok = await new Promise<boolean>((resolve) =>
+    spawn(PYTHON, ["-c", "import herd, playwright"], { stdio: "ignore" })
+      .once("error", () => resolve(false))
+      .once("exit", (code) => resolve(code === 0)),
+  );
+  expect(ok, "run examples/playwright/setup.sh").toBe(true);
 });
 
 describe("examples/playwright", () => {
@@ -88,5 +103,29 @@ describe("examples/playwright", () => {
     // An unknown ID is refused the same way: it is never created, and a prober learns nothing.
     expect(await status({ "X-Session-ID": "made-up", "X-Herd-Token": session.token })).toBe(401);
     await session.release();
+  }, 240_000);
+
+  it("serves the Python client the same way", async () => {
+    const child = spawn(PYTHON, [PY_CLIENT, "--control", daemon!.controlUrl, pageUrl], {
+      env: { ...process.env, ...leak.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    const code = await new Promise((r) => child.once("close", r));
+    expect(code, err).toBe(0);
+    const result = JSON.parse(out) as { session: string; worker_pid: number; title: string };
+    expect(result.title).toBe("served locally");
+    // The client is gone and so is its session: the worker (run-server) was killed.
+    expect(await waitForPidsGone([result.worker_pid], 10_000)).toEqual([]);
+    expect(pidAlive(result.worker_pid)).toBe(false);
+    const herd = createHerdClient({ baseUrl: daemon!.controlUrl });
+    expect((await herd.sessions()).map((s) => s.sessionId)).not.toContain(result.session);
   }, 240_000);
 });
