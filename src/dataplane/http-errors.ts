@@ -4,7 +4,7 @@
 // Protocol-level failures caught by Node before routing (oversized headers, slow headers)
 // answer with their HTTP-native status through `protocolError`.
 
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { errorTable } from "../errors.ts";
 import { type HerdErrorCode, isHerdError } from "../pool/errors.ts";
@@ -39,8 +39,18 @@ function body(e: DataPlaneError): string {
   return JSON.stringify({ code: e.code, message: e.message });
 }
 
-/** Answers on a ServerResponse whose headers are not sent yet. */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
+/**
+ * Answers on a ServerResponse whose headers are not sent yet. A request body not read yet
+ * would otherwise be read to its end and discarded to keep the connection: close it instead
+ * (a refused 100 MB upload must not be drained).
+ */
 export function sendError(res: ServerResponse, e: DataPlaneError): void {
+  if (hasBody(res.req) && !res.req.complete) res.shouldKeepAlive = false;
   const text = body(e);
   const headers: Record<string, string | number> = {
     "Content-Type": "application/json",

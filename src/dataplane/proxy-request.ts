@@ -15,6 +15,7 @@ import {
   type DataPlaneError,
   fromError,
   fromHerdError,
+  hasBody,
   sendError,
 } from "./http-errors.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
@@ -52,11 +53,6 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
       if (!res.headersSent && !res.destroyed) sendError(res, fromError(err));
     },
   );
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
 }
 
 class Exchange {
@@ -163,8 +159,6 @@ class Exchange {
     clearTimeout(this.#timer);
     this.#upstream?.destroy();
     if (this.res.headersSent || this.res.destroyed) return;
-    // An unread request body cannot be skipped on a kept-alive connection: close it after.
-    if (this.#body && !this.req.complete) this.res.shouldKeepAlive = false;
     sendError(this.res, error);
   }
 

@@ -78,6 +78,18 @@ describe("data plane abuse", () => {
     expect((await whoami(s.url, { headers: { "X-Session-ID": "resident" } })).pid).toBe(pid);
   });
 
+  it("refuses an upload without reading its body, closing the connection", async () => {
+    const s = track(await startStack([{}], { tokens: true }));
+    await s.herd.acquire("p0", "vault");
+    const { text } = await rawExchange(s.dp.port, (write) => {
+      // Announces 100 MB, sends 64 KiB: the 401 must come without waiting for the rest.
+      write("POST /upload HTTP/1.1\r\nHost: x\r\nX-Session-ID: vault\r\n");
+      write(`Content-Length: ${100 * 1024 * 1024}\r\n\r\n${"x".repeat(64 * 1024)}`);
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(text.toLowerCase()).toContain("connection: close");
+  });
+
   it("answers 400 to a malformed request without touching any session", async () => {
     const s = track(await startStack());
     const { text } = await rawExchange(s.dp.port, (write) => write("NOT HTTP AT ALL\r\n\r\n"));
