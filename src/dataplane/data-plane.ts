@@ -114,13 +114,20 @@ export async function startDataPlane(
     writeErrorToSocket(socket, error);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    agents.close();
+    throw new Error(`data plane: cannot listen on ${opts.listen}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   const address = server.address();
   const boundPort = typeof address === "object" && address ? address.port : port;
   const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;

@@ -2,6 +2,7 @@
 // sessions, every id source, tokens, auto_acquire off, and what the worker gets to see.
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
+import { startDataPlane } from "../../src/dataplane/index.ts";
 import { stackTracker, startStack, type Whoami, whoami } from "./stack.ts";
 
 const { track, stopAll } = stackTracker();
@@ -180,6 +181,16 @@ describe("data plane routing", () => {
       headers: { "X-Session-ID": "x" },
     });
     expect(res.status).toBe(401);
+  });
+
+  it("fails to start with a clear error when the port is taken", async () => {
+    const s = track(await startStack());
+    await expect(startDataPlane(s.herd, { listen: `127.0.0.1:${s.dp.port}` })).rejects.toThrow(
+      `data plane: cannot listen on 127.0.0.1:${s.dp.port}: listen EADDRINUSE`,
+    );
+    await expect(startDataPlane(s.herd, { listen: "nonsense" })).rejects.toThrow(
+      "is not host:port",
+    );
   });
 
   it("sets X-Forwarded-* and removes hop-by-hop headers", async () => {
