@@ -42,6 +42,15 @@ describe("affinity", () => {
     expect(herd.stats().pools[0]).toMatchObject({ workersTotal: 1, sessions: 1 });
   });
 
+  it("never gives two concurrently starting workers one port", async () => {
+    const herd = await fx.start({ max: 30 });
+    const all = await Promise.all(Array.from({ length: 30 }, (_, i) => herd.acquire("w", `p${i}`)));
+    expect(new Set(all.map((s) => s.workerAddress)).size).toBe(30);
+    for (const s of all) {
+      expect((await getJson<WhoAmI>(s.workerAddress, "/whoami")).pid).toBe(s.workerPid);
+    }
+  });
+
   it("generates unguessable ids when none is given", async () => {
     const herd = await fx.start({ max: 2 });
     const a = await herd.acquire("w", undefined);

@@ -32,6 +32,7 @@ import type {
   SessionInfo,
   SubscribeOptions,
 } from "./types.ts";
+import { PortReservations } from "./worker.ts";
 
 export interface HerdOptions {
   logger?: Logger;
@@ -72,6 +73,7 @@ export class Herd implements SessionDirectory {
     this.events = new EventLog(opts.eventHistory);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
     const runId = process.pid.toString(36);
+    const ports = new PortReservations();
     for (const options of pools) {
       if (this.pools.has(options.name)) {
         throw new HerdError(
@@ -83,6 +85,7 @@ export class Herd implements SessionDirectory {
         options.name,
         new Pool(options, {
           caps,
+          ports,
           cgroups: this.cgroups,
           events: this.events,
           registry: this.registry,

@@ -33,7 +33,7 @@ import type {
   SessionInfo,
   WorkerExit,
 } from "./types.ts";
-import { Worker } from "./worker.ts";
+import { type PortReservations, Worker } from "./worker.ts";
 
 interface Session {
   id: string;
@@ -63,6 +63,7 @@ interface Flight {
 
 export interface PoolDeps {
   caps: HostCapabilities;
+  ports: PortReservations;
   cgroups: CgroupTree | undefined;
   events: EventLog;
   registry: SessionRegistry;
@@ -368,7 +369,11 @@ export class Pool {
     const worker = new Worker(
       this.deps.nextWorkerId(this.name),
       this.options,
-      { caps: this.deps.caps, ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}) },
+      {
+        caps: this.deps.caps,
+        ports: this.deps.ports,
+        ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
+      },
       { onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) },
     );
     this.workers.add(worker);

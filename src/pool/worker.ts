@@ -23,6 +23,7 @@ export interface WorkerHooks {
 
 export interface WorkerDeps {
   caps: HostCapabilities;
+  ports: PortReservations;
   cgroups?: CgroupTree;
 }
 
@@ -31,7 +32,7 @@ const PORT_TAKEN = /EADDRINUSE|address already in use/i;
 const START_ATTEMPTS = 3;
 const STDERR_TAIL_LINES = 20;
 
-export function freePort(): Promise<number> {
+function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -45,6 +46,31 @@ export function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * Ports of this daemon's starting and live workers. The OS hands out a port again as soon as
+ * the probe socket closes, and a starting worker has not bound it yet: without this set two
+ * concurrent starts can be given one port, and the loser's readiness probe would find the
+ * winner's listener — routing one session to another session's process.
+ */
+export class PortReservations {
+  private readonly held = new Set<number>();
+
+  async reserve(): Promise<number> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = await ephemeralPort();
+      if (!this.held.has(port)) {
+        this.held.add(port);
+        return port;
+      }
+    }
+    throw new HerdError("unavailable", "no free local port found after 100 tries");
+  }
+
+  release(port: number): void {
+    this.held.delete(port);
+  }
 }
 
 export function describeExit(exit: WorkerExit): string {
@@ -100,6 +126,7 @@ export class Worker {
       const portTaken = this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
       if (!(portTaken && attempt < START_ATTEMPTS && !signal.aborted)) {
         this.state = "stopped";
+        this.deps.ports.release(this.port);
         throw new HerdError(
           "unavailable",
           `worker of pool ${this.options.name} failed to start: ${failure}`,
@@ -113,7 +140,8 @@ export class Worker {
 
   /** One spawn; resolves to undefined when ready, else to the reason it failed. */
   private async attempt(signal: AbortSignal): Promise<string | undefined> {
-    this.port = await freePort();
+    if (this.port) this.deps.ports.release(this.port);
+    this.port = await this.deps.ports.reserve();
     const port = String(this.port);
     const fill = (s: string) => s.replace(PORT_TEMPLATE, port);
     const env: Record<string, string> = {};
@@ -242,6 +270,7 @@ export class Worker {
     await tree.end(graceMs);
     const info = tree.exit ? this.exitInfo(tree.exit) : undefined;
     this.cgroup?.remove();
+    this.deps.ports.release(this.port);
     this.state = "stopped";
     return info;
   }
