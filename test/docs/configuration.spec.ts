@@ -82,6 +82,19 @@ describe("docs/configuration.md", () => {
     expect(flat(workers.browser!).sort()).toEqual(keys(poolSchema).sort());
   });
 
+  it("quotes the seed's config, which loads unchanged", () => {
+    const block = /## The seed's config[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const [pool] = load(block!).pools;
+    expect(pool).toMatchObject({
+      name: "browser",
+      min: 1,
+      max: 5,
+      idleTtlMs: 15 * 60_000,
+      reuse: false,
+    });
+  });
+
   it("states the loader's real defaults", () => {
     // A default cell holding one plain value (`10m`, `true`, `0` (none)) is checked by
     // loading a config that sets the key to it and one that leaves it out: both must agree.
