@@ -2,7 +2,8 @@
 # Installs everything herd needs to run and to pass `npm test`, from a fresh clone, idempotently:
 # npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), the pinned
 # code generators (.tools/bin, .venv), grpcurl, and the Python and Go SDK dependencies.
-# Usage: scripts/setup.sh        (root for apt; every step skips what is already there)
+# Usage: scripts/setup.sh [--skip-npm]   (root for apt; every step skips what is already there;
+#        `npm test` runs it with --skip-npm first, so a fresh clone needs only `npm install`)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -11,7 +12,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 step() { printf '\n== setup: %s\n' "$*" >&2; }
 
 step "npm packages"
-if [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
+if [ "${1:-}" = "--skip-npm" ]; then
+  echo "skipped (--skip-npm)" >&2
+elif [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
   echo "node_modules up to date" >&2
 else
   npm ci --no-audit --no-fund
