@@ -21,12 +21,13 @@ beforeEach(async () => {
   daemon = await startDaemon({ config: CONFIG, env: leak.env });
 });
 afterEach(async () => {
-  await daemon?.stop();
+  const exit = await daemon?.stop();
   try {
     await expectNoLeaks(leak.tag);
   } finally {
     killAllWithTag(leak.tag);
   }
+  expect(exit, "herd serve shuts down cleanly on SIGTERM").toEqual({ code: 0, signal: null });
 });
 
 interface Chunk {

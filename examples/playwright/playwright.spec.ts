@@ -65,12 +65,13 @@ describe("examples/playwright", () => {
     daemon = await startDaemon({ config: CONFIG, env: leak.env, readyTimeoutMs: 120_000 });
   });
   afterEach(async () => {
-    await daemon?.stop();
+    const exit = await daemon?.stop();
     try {
       await expectNoLeaks(leak.tag, { withinMs: 5000 });
     } finally {
       killAllWithTag(leak.tag);
     }
+    expect(exit, "herd serve shuts down cleanly on SIGTERM").toEqual({ code: 0, signal: null });
   });
 
   it("drives a browser in the session's own worker and kills its tree on disconnect", async () => {

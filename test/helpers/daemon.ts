@@ -31,8 +31,11 @@ export interface Daemon {
   stdout(): string;
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM, SIGKILL after graceMs; resolves once the daemon has exited. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * SIGTERM, SIGKILL after graceMs (default 15 s, under the daemon's own 20 s shutdown cap);
+   * resolves with how it exited — `{ code: 0, signal: null }` for a clean shutdown.
+   */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILL the daemon alone (not its workers): the crash the orphan guarantees are about. */
   kill(): Promise<void>;
 }
@@ -107,12 +110,14 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     }),
   );
   const running = () => child.exitCode === null && child.signalCode === null;
-  const stop = async (graceMs = 5000) => {
-    if (!running()) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    await exited;
-    clearTimeout(timer);
+  const stop = async (graceMs = 15_000) => {
+    if (running()) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    return exited;
   };
   const kill = async () => {
     if (running()) child.kill("SIGKILL");
