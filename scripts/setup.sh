@@ -34,5 +34,8 @@ fi
 step "Python SDK (.venv)"
 .venv/bin/python -m pip install --quiet -e "./sdk/python[test]"
 
+step "Playwright example's Python client"
+bash examples/playwright/setup.sh
+
 step "Go SDK modules"
 (cd sdk/go && go mod download)

@@ -132,9 +132,16 @@ export class CgroupTree {
         mkdirSync(dir, { recursive: true });
         if (v2 && mounts.v2Controllers.size > 0) {
           const enable = [...mounts.v2Controllers].map((c) => `+${c}`).join(" ");
-          // Best effort: a parent with processes of its own may refuse (no-internal-process rule).
-          if (!tryWrite(join(base, "cgroup.subtree_control"), enable)) mounts.v2Controllers.clear();
-          else if (!tryWrite(join(dir, "cgroup.subtree_control"), enable))
+          // A delegated cgroup (systemd Delegate=yes) holding the daemon itself refuses to enable
+          // controllers for children (no-internal-process rule): the daemon first moves into a
+          // leaf of its own, as systemd's delegation docs prescribe. Unverified on hosts whose
+          // v2 tree offers no controllers (like the hybrid one the tests run on).
+          if (
+            !tryWrite(join(base, "cgroup.subtree_control"), enable) &&
+            !(moveSelfToLeaf(base) && tryWrite(join(base, "cgroup.subtree_control"), enable))
+          ) {
+            mounts.v2Controllers.clear();
+          } else if (!tryWrite(join(dir, "cgroup.subtree_control"), enable))
             mounts.v2Controllers.clear();
         }
         this.roots.push({ dir, v2, ...(controller ? { controller } : {}) });
@@ -226,6 +233,16 @@ function applyLimit(dir: string, v2: boolean, controller: string, limits: Resour
     default:
       return false;
   }
+}
+
+function moveSelfToLeaf(base: string): boolean {
+  const leaf = join(base, "herd-daemon");
+  try {
+    mkdirSync(leaf, { recursive: true });
+  } catch {
+    return false;
+  }
+  return tryWrite(join(leaf, "cgroup.procs"), String(process.pid));
 }
 
 /** Removes `herd-<pid>` directories left by daemons that are no longer running. */

@@ -130,7 +130,13 @@ export class ProcessTree {
   private async runEnd(graceMs: number): Promise<void> {
     if (graceMs > 0 && !this.exitInfo) {
       this.signalAll("SIGTERM");
-      await Promise.race([this.exited, sleep(graceMs)]);
+      // The grace timer must not outlive an early exit: it would hold the daemon's event loop.
+      const grace = new AbortController();
+      await Promise.race([
+        this.exited,
+        sleep(graceMs, undefined, { signal: grace.signal }).catch(() => {}),
+      ]);
+      grace.abort();
     }
     this.killNow();
     await this.gone();
