@@ -1,0 +1,173 @@
+// Entry point of the `herd` command (bin/herd runs it): parses the command line, runs one
+// command, and turns every failure into one line on stderr and an exit status.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { connectToDaemon, describeClientError } from "./client.ts";
+import { configCheck } from "./config-check.ts";
+import { serve } from "./serve.ts";
+import { sessions } from "./sessions.ts";
+import { status } from "./status.ts";
+import { USAGE } from "./usage.ts";
+import { watch } from "./watch.ts";
+
+class UsageError extends Error {}
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+/** One line per problem, each prefixed "herd: " except `file:line:col:` lines (for editors). */
+const fail = (text: string) =>
+  process.stderr.write(
+    `${text
+      .split("\n")
+      .map((l) => (l.startsWith("herd: ") || /^\S+:\d+:\d+: /.test(l) ? l : `herd: ${l}`))
+      .join("\n")}\n`,
+  );
+
+const CLIENT_OPTIONS = {
+  addr: { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean", default: false },
+  pool: { type: "string" },
+} as const;
+
+/** parseArgs with its errors turned into usage errors, and at most `positionals` operands. */
+function parsed<T extends { positionals: string[] }>(positionals: number, run: () => T): T {
+  let r: T;
+  try {
+    r = run();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (r.positionals.length > positionals) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(r.positionals[positionals])}`);
+  }
+  return r;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return `herd ${pkg.version}`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      out(USAGE);
+      return command === undefined ? 2 : 0;
+    case "--version":
+    case "-V":
+    case "version":
+      out(version());
+      return 0;
+    case "serve": {
+      const { values } = parsed(0, () =>
+        parseArgs({
+          args: rest,
+          options: { config: { type: "string", short: "c" }, "log-level": { type: "string" } },
+        }),
+      );
+      const level = values["log-level"];
+      if (
+        level !== undefined &&
+        !["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(level)
+      ) {
+        throw new UsageError(
+          `--log-level: ${JSON.stringify(level)} is not one of fatal, error, warn, info, debug, trace, silent`,
+        );
+      }
+      const code = await serve({ config: values.config ?? "herd.yaml", logLevel: level, fail });
+      // Everything is closed by now; a straggling keep-alive timer must not delay the exit.
+      process.exit(code);
+    }
+    case "config": {
+      const [sub, ...args] = rest;
+      if (sub !== "check")
+        throw new UsageError(
+          `unknown command "config ${sub ?? ""}"; did you mean "config check FILE"?`,
+        );
+      const { positionals } = parsed(1, () => parseArgs({ args, allowPositionals: true }));
+      if (positionals[0] === undefined) throw new UsageError("config check needs a FILE");
+      return configCheck(positionals[0], out, fail);
+    }
+    case "status":
+    case "sessions": {
+      const { values } = parsed(0, () => parseArgs({ args: rest, options: CLIENT_OPTIONS }));
+      const daemon = connectToDaemon(values);
+      try {
+        await (command === "status" ? status : sessions)(
+          daemon,
+          { pool: values.pool, json: values.json },
+          out,
+        );
+        return 0;
+      } catch (err) {
+        fail(describeClientError(err, daemon.where));
+        return 1;
+      }
+    }
+    case "watch": {
+      const { values } = parsed(0, () =>
+        parseArgs({
+          args: rest,
+          options: {
+            ...CLIENT_OPTIONS,
+            session: { type: "string" },
+            snapshot: { type: "boolean", default: false },
+            since: { type: "string" },
+            count: { type: "string" },
+          },
+        }),
+      );
+      const number = (name: string, v: string | undefined) => {
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v))
+          throw new UsageError(`--${name}: expected a whole number, got ${JSON.stringify(v)}`);
+        return Number(v);
+      };
+      const daemon = connectToDaemon(values);
+      const stop = new AbortController();
+      process.once("SIGINT", () => stop.abort());
+      process.once("SIGTERM", () => stop.abort());
+      try {
+        await watch(
+          daemon,
+          {
+            pool: values.pool,
+            session: values.session,
+            snapshot: values.snapshot,
+            since: number("since", values.since),
+            count: number("count", values.count),
+            json: values.json,
+            signal: stop.signal,
+          },
+          out,
+          (why) => fail(`watch cut off (${why}); resuming from the last event shown`),
+        );
+        return 0;
+      } catch (err) {
+        fail(describeClientError(err, daemon.where));
+        return 1;
+      }
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError) {
+    fail(`${err.message}\nherd: run \`herd --help\` for usage`);
+    process.exitCode = 2;
+  } else {
+    fail(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  }
+}

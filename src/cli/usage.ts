@@ -1,0 +1,21 @@
+// The help text, kept next to nothing else so it stays easy to read and to keep true.
+
+export const USAGE = `herd: session-affine process pools
+
+Usage:
+  herd serve [--config FILE] [--log-level LEVEL]
+                               run the daemon (default config: ./herd.yaml)
+  herd config check FILE       validate a config and summarise it
+  herd status [--pool P]       pools, workers, sessions, queue; node memory and load
+  herd sessions [--pool P]     live sessions with their worker, age and activity
+  herd watch [--pool P] [--session ID] [--snapshot] [--since REV] [--count N]
+                               follow session and worker events
+  herd --help | --version
+
+Options for status, sessions and watch:
+  --addr ADDR     the daemon's control plane: host:port, http://host:port or
+                  unix:/path (default $HERD_ADDR, else 127.0.0.1:7070)
+  --token TOKEN   bearer token (default $HERD_TOKEN)
+  --json          machine-readable output (watch: one JSON object per line)
+
+Exit status: 0 ok, 1 failure, 2 bad usage or bad config.`;

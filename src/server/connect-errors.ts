@@ -1,0 +1,18 @@
+// The only place the control plane turns failures into Connect errors: HerdErrors through the
+// one table in src/errors.ts, anything else as INTERNAL with its detail kept out of the reply.
+
+import { Code, ConnectError } from "@connectrpc/connect";
+import { errorTable } from "../errors.ts";
+import { isHerdError } from "../pool/errors.ts";
+
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (isHerdError(err)) return new ConnectError(err.message, errorTable[err.code].connect);
+  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}
+
+/** "not_found" for Code.NotFound: the label value for metrics and logs. */
+export function codeName(code: Code | undefined): string {
+  if (code === undefined) return "ok";
+  return Code[code]!.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}

@@ -1,0 +1,248 @@
+// The control plane server: herd.v1.HerdService, grpc.health.v1 and grpc.reflection.v1 over
+// Connect, gRPC and gRPC-Web, HTTP/1.1 and h2c, on one TCP port (and optionally a Unix
+// socket); plus GET /healthz and GET /metrics.
+//
+// Lifecycle: start() resolves once every listener is bound. close() (idempotent): stop
+// accepting, mark health NOT_SERVING, end every stream with UNAVAILABLE, send GOAWAY on every
+// HTTP/2 session, let in-flight calls drain for up to `drainMs`, then destroy what is left.
+// It never touches the directory's lifetime: whoever made the Herd closes it.
+
+import { existsSync, unlinkSync } from "node:fs";
+import { createServer as createHttp1Server } from "node:http";
+import { createServer as createHttp2Server, type Http2Session } from "node:http2";
+import { connect, type Server } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/health_pb.ts";
+import {
+  file_grpc_reflection_v1_reflection,
+  ServerReflection,
+} from "../../gen/grpc/reflection/v1/reflection_pb.ts";
+import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
+import { formatHostPort, isLoopback, parseListenAddress } from "../config/listen-address.ts";
+import { type Logger, silentLogger } from "../pool/logger.ts";
+import type { SessionDirectory } from "../pool/types.ts";
+import { healthService } from "./health-service.ts";
+import { herdService } from "./herd-service.ts";
+import { authInterceptor, bearerMatches, errorAndMetricsInterceptor } from "./interceptors.ts";
+import { ControlPlaneMetrics } from "./metrics.ts";
+import { sniffingListener } from "./protocol-sniffer.ts";
+import { reflectionService } from "./reflection-service.ts";
+
+type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+
+export interface ControlPlaneOptions {
+  /** "host:port"; port 0 picks a free one. */
+  listen: string;
+  /** Also serve on this Unix socket path. */
+  socket?: string;
+  /** Bearer token every call must carry (except health checks). */
+  token?: string;
+  /** Base URL of the data plane, returned with every session. */
+  dataPlaneUrl: string;
+  /** Pool for requests that name none (default: the directory's first pool). */
+  defaultPool?: string;
+  logger?: Logger;
+  /** Heartbeat period on HoldSession streams (default 5 s). */
+  heartbeatMs?: number;
+  /** How long close() lets in-flight calls finish before cutting them (default 5 s). */
+  drainMs?: number;
+}
+
+export interface ControlPlane {
+  port: number;
+  /** http://host:port */
+  url: string;
+  socket?: string;
+  metrics: ControlPlaneMetrics;
+  close(): Promise<void>;
+}
+
+/** Thrown when a listener cannot bind; `code` is the errno code (EADDRINUSE, EACCES, ...). */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+  constructor(
+    readonly address: string,
+    readonly code: string | undefined,
+    cause: unknown,
+  ) {
+    super(`cannot listen on ${address}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+const SERVICES = [
+  { typeName: HerdService.typeName, file: file_herd_v1_herd },
+  { typeName: Health.typeName, file: file_grpc_health_v1_health },
+  { typeName: ServerReflection.typeName, file: file_grpc_reflection_v1_reflection },
+];
+
+export async function startControlPlane(
+  directory: SessionDirectory,
+  opts: ControlPlaneOptions,
+): Promise<ControlPlane> {
+  const logger = opts.logger ?? silentLogger;
+  const addr = parseListenAddress(opts.listen);
+  if ("error" in addr) throw new Error(`control plane listen: ${addr.error}`);
+  if (opts.token === undefined && !isLoopback(addr.host)) {
+    throw new Error(
+      `control plane on ${opts.listen} is reachable from other machines: it needs a token`,
+    );
+  }
+  const defaultPool = opts.defaultPool ?? directory.poolNames()[0];
+  if (defaultPool === undefined) throw new Error("control plane: the directory has no pools");
+
+  const shutdown = new AbortController();
+  const metrics = new ControlPlaneMetrics(directory, logger);
+  const routes = (router: ConnectRouter) => {
+    router.service(
+      HerdService,
+      herdService({
+        directory,
+        dataPlaneUrl: opts.dataPlaneUrl,
+        defaultPool,
+        logger,
+        metrics,
+        shutdown: shutdown.signal,
+        heartbeatMs: opts.heartbeatMs,
+      }),
+    );
+    router.service(Health, healthService([HerdService.typeName], shutdown.signal));
+    router.service(ServerReflection, reflectionService(SERVICES));
+  };
+
+  async function fallback(...[req, res]: Parameters<NodeHandler>): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (req.method === "GET" && path === "/healthz") {
+      if (shutdown.signal.aborted) send(503, "text/plain", "shutting down\n");
+      else send(200, "text/plain", "ok\n");
+    } else if (req.method === "GET" && path === "/metrics") {
+      if (opts.token !== undefined && !bearerMatches(req.headers.authorization, opts.token)) {
+        send(
+          401,
+          "application/json",
+          JSON.stringify({ code: "unauthenticated", message: "bearer token required" }),
+        );
+        return;
+      }
+      const m = await metrics.render();
+      send(200, m.contentType, m.body);
+    } else {
+      send(
+        404,
+        "application/json",
+        JSON.stringify({ code: "not_found", message: `no route for ${req.method} ${path}` }),
+      );
+    }
+  }
+
+  const handler = connectNodeAdapter({
+    routes,
+    fallback: (req, res) => {
+      fallback(req, res).catch((err: unknown) => {
+        logger.error({ err }, "control plane HTTP endpoint failed");
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    },
+    // Outermost first: errors of the auth check are translated and counted too.
+    interceptors: [errorAndMetricsInterceptor(metrics), authInterceptor(opts.token)],
+    readMaxBytes: 4 * 1024 * 1024,
+  });
+
+  const h1 = createHttp1Server(handler);
+  h1.keepAliveTimeout = 30_000;
+  const h2 = createHttp2Server({}, handler);
+  const sessions = new Set<Http2Session>();
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+    s.on("error", (err) => logger.debug({ err }, "HTTP/2 session error"));
+  });
+  h2.on("sessionError", (err) => logger.debug({ err }, "HTTP/2 session error"));
+
+  const tcp = sniffingListener(h1, h2);
+  const unix = opts.socket === undefined ? undefined : sniffingListener(h1, h2);
+  let port: number;
+  try {
+    port = await listenTcp(tcp.server, addr.host, addr.port, formatHostPort(addr.host, addr.port));
+    if (unix && opts.socket) await listenUnix(unix.server, opts.socket);
+  } catch (err) {
+    tcp.server.close();
+    unix?.server.close();
+    metrics.close();
+    throw err;
+  }
+  const url = `http://${formatHostPort(addr.host === "0.0.0.0" ? "127.0.0.1" : addr.host === "::" ? "::1" : addr.host, port)}`;
+  logger.info({ url, socket: opts.socket }, "control plane listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const drainMs = opts.drainMs ?? 5000;
+      tcp.server.close();
+      unix?.server.close();
+      shutdown.abort();
+      for (const s of sessions) if (!s.closed) s.close();
+      h1.close();
+      h1.closeIdleConnections();
+      const deadline = Date.now() + drainMs;
+      const open = () => tcp.sockets.size + (unix?.sockets.size ?? 0);
+      while (open() > 0 && Date.now() < deadline) {
+        h1.closeIdleConnections();
+        await sleep(20);
+      }
+      for (const s of [...tcp.sockets, ...(unix?.sockets ?? [])]) s.destroy();
+      h2.close();
+      metrics.close();
+      if (opts.socket && existsSync(opts.socket)) unlinkSync(opts.socket);
+      logger.info({}, "control plane closed");
+    })();
+    return closing;
+  };
+
+  return { port, url, socket: opts.socket, metrics, close };
+}
+
+function listenTcp(server: Server, host: string, port: number, shown: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(new ListenError(shown, err.code, err)),
+    );
+    server.listen({ host, port }, () => {
+      const a = server.address();
+      resolve(typeof a === "object" && a ? a.port : port);
+    });
+  });
+}
+
+/** A socket file left by a dead daemon is removed; one a live daemon answers on is not. */
+async function listenUnix(server: Server, path: string): Promise<void> {
+  if (existsSync(path)) {
+    const alive = await new Promise<boolean>((resolve) => {
+      const c = connect(path);
+      c.once("connect", () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once("error", () => resolve(false));
+    });
+    if (alive)
+      throw new ListenError(
+        path,
+        "EADDRINUSE",
+        new Error("another process is serving on this socket"),
+      );
+    unlinkSync(path);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(new ListenError(path, err.code, err)),
+    );
+    server.listen(path, () => resolve());
+  });
+}

@@ -1,0 +1,233 @@
+// herd.v1.HerdService: each handler only translates between messages and the SessionDirectory.
+// Session state lives in the pool; the only state here is the holds (holds.ts). Errors are
+// thrown as HerdError and translated by the interceptor in interceptors.ts.
+
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  type HerdService,
+  HoldSessionResponseSchema,
+  type SessionEvent,
+} from "../../gen/herd/v1/herd_pb.ts";
+import { HerdError } from "../pool/errors.ts";
+import { validateSessionId } from "../pool/ids.ts";
+import type { Logger } from "../pool/logger.ts";
+import type { AcquireOptions, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import { type HoldEnd, HoldRegistry } from "./holds.ts";
+import type { ControlPlaneMetrics } from "./metrics.ts";
+import {
+  eventToProto,
+  sessionToProto,
+  snapshotCompleteEvent,
+  snapshotEvent,
+  statsToProto,
+} from "./to-proto.ts";
+
+export interface HerdServiceDeps {
+  directory: SessionDirectory;
+  dataPlaneUrl: string;
+  defaultPool: string;
+  logger: Logger;
+  metrics: ControlPlaneMetrics;
+  /** Aborts when the server shuts down: every stream ends with UNAVAILABLE. */
+  shutdown: AbortSignal;
+  /** Heartbeat period on hold streams (default 5 s, and at most a third of the grace). */
+  heartbeatMs?: number;
+}
+
+const MAX_LABELS = 32;
+
+function checkLabels(labels: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > MAX_LABELS) {
+    throw new HerdError("invalid_argument", `labels: at most ${MAX_LABELS}, got ${entries.length}`);
+  }
+  for (const [k, v] of entries) {
+    if (!/^[A-Za-z0-9._/-]{1,63}$/.test(k)) {
+      throw new HerdError(
+        "invalid_argument",
+        `labels: key ${JSON.stringify(k.slice(0, 70))} must be 1-63 of A-Z a-z 0-9 . _ / -`,
+      );
+    }
+    if (v.length > 256) {
+      throw new HerdError("invalid_argument", `labels.${k}: value longer than 256 characters`);
+    }
+  }
+  return labels;
+}
+
+function shuttingDown(): HerdError {
+  return new HerdError("unavailable", "herd is shutting down");
+}
+
+function holdEndError(sessionId: string, why: HoldEnd): HerdError {
+  switch (why.kind) {
+    case "shutdown":
+      return shuttingDown();
+    case "not_renewed":
+      return new HerdError(
+        "deadline_exceeded",
+        `hold on session ${sessionId} was not renewed within its heartbeat_grace; the session has ended`,
+      );
+    case "client_gone":
+      return new HerdError("cancelled", "the holder went away; the session has ended");
+    case "session_ended": {
+      const end = why.end;
+      const how = !end
+        ? "ended"
+        : end.kind === "released"
+          ? "was released"
+          : `${end.kind === "expired" ? "expired" : "was lost"}: ${end.reason}`;
+      return new HerdError("failed_precondition", `session ${sessionId} ${how}`);
+    }
+  }
+}
+
+export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdService> {
+  const { directory, dataPlaneUrl, metrics, shutdown } = deps;
+  const holds = new HoldRegistry(directory, deps.logger);
+
+  /** An empty pool means: the pool of the live session with this id, else the default. */
+  function poolFor(pool: string, sessionId: string): string {
+    if (pool !== "") return pool;
+    const live = sessionId === "" ? undefined : directory.lookup(sessionId);
+    return live?.pool ?? deps.defaultPool;
+  }
+
+  async function acquire(
+    req: {
+      pool: string;
+      sessionId: string;
+      wait?: Parameters<typeof durationMs>[0];
+      labels: Record<string, string>;
+    },
+    signal: AbortSignal,
+  ): Promise<SessionInfo> {
+    if (shutdown.aborted) throw shuttingDown();
+    const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
+    const pool = poolFor(req.pool, req.sessionId);
+    const opts: AcquireOptions = { signal, labels: checkLabels(req.labels) };
+    if (req.wait) {
+      const ms = durationMs(req.wait);
+      if (!(ms >= 0)) throw new HerdError("invalid_argument", "wait: must not be negative");
+      opts.waitMs = ms;
+    }
+    const started = performance.now();
+    const session = await directory.acquire(pool, sessionId, opts);
+    metrics.observeAcquire(session.pool, (performance.now() - started) / 1000);
+    return session;
+  }
+
+  function checkPool(pool: string): string | undefined {
+    if (pool === "") return undefined;
+    directory.poolOptions(pool); // throws not_found
+    return pool;
+  }
+
+  return {
+    async acquireSession(req, ctx) {
+      const session = await acquire(req, ctx.signal);
+      return { session: sessionToProto(session, dataPlaneUrl) };
+    },
+
+    async releaseSession(req) {
+      const session = await directory.release(validateSessionId(req.sessionId), { kill: req.kill });
+      return { session: sessionToProto(session, dataPlaneUrl) };
+    },
+
+    async *holdSession(req, ctx) {
+      const session = await acquire(req, ctx.signal);
+      const graceMs = directory.poolOptions(session.pool).heartbeatGraceMs;
+      const hold = holds.open(session, graceMs, { client: ctx.signal, shutdown });
+      const heartbeatMs = Math.max(
+        10,
+        Math.min(deps.heartbeatMs ?? 5000, graceMs > 0 ? graceMs / 3 : Number.POSITIVE_INFINITY),
+      );
+      const common = { holdId: hold.id, heartbeatGrace: durationFromMs(graceMs) };
+      try {
+        if (hold.endedWith) throw holdEndError(session.id, hold.endedWith);
+        yield create(HoldSessionResponseSchema, {
+          ...common,
+          kind: { case: "session", value: sessionToProto(session, dataPlaneUrl) },
+        });
+        for (;;) {
+          const ended = await hold.wait(heartbeatMs);
+          if (ended) throw holdEndError(session.id, ended);
+          const expires = hold.expiresAt;
+          yield create(HoldSessionResponseSchema, {
+            ...common,
+            kind: {
+              case: "heartbeat",
+              value: {
+                time: timestampFromDate(new Date()),
+                holdExpiresAt: expires && timestampFromDate(expires),
+              },
+            },
+          });
+        }
+      } finally {
+        // The stream is over however it ended: a holder that stops reading is a holder gone.
+        hold.end({ kind: "client_gone" });
+      }
+    },
+
+    async renewHold(req) {
+      const expires = holds.renew(req.sessionId, req.holdId);
+      return { holdExpiresAt: expires && timestampFromDate(expires) };
+    },
+
+    async *watchSessions(req, ctx) {
+      if (shutdown.aborted) throw shuttingDown();
+      const pool = checkPool(req.pool);
+      const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
+      // Subscribe and snapshot in one synchronous step: nothing can happen in between, so the
+      // snapshot is exactly the state at `snapshotRevision` and no event is lost or doubled.
+      if (req.sinceRevision > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new HerdError(
+          "out_of_range",
+          `since_revision ${req.sinceRevision} is beyond any revision`,
+        );
+      }
+      const sub = directory.subscribe({
+        filter: { pool, sessionId },
+        sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
+      });
+      const snapshotRevision = directory.revision();
+      const snapshot: SessionEvent[] = [];
+      if (req.snapshot) {
+        for (const s of directory.sessions(pool)) {
+          if (sessionId === undefined || s.id === sessionId) {
+            snapshot.push(snapshotEvent(s, snapshotRevision, dataPlaneUrl));
+          }
+        }
+        snapshot.push(snapshotCompleteEvent(snapshotRevision));
+      }
+      const stop = () => sub.close();
+      ctx.signal.addEventListener("abort", stop);
+      shutdown.addEventListener("abort", stop);
+      try {
+        yield* snapshot;
+        for await (const event of sub) {
+          // With a snapshot, events it already reflects are skipped.
+          if (req.snapshot && event.revision <= snapshotRevision) continue;
+          yield eventToProto(event, dataPlaneUrl);
+        }
+        if (shutdown.aborted) throw shuttingDown();
+      } finally {
+        ctx.signal.removeEventListener("abort", stop);
+        shutdown.removeEventListener("abort", stop);
+        sub.close();
+      }
+    },
+
+    async getStats(req) {
+      return statsToProto(directory.stats(checkPool(req.pool)));
+    },
+
+    async listSessions(req) {
+      const sessions = directory.sessions(checkPool(req.pool));
+      return { sessions: sessions.map((s) => sessionToProto(s, dataPlaneUrl)) };
+    },
+  };
+}

@@ -1,0 +1,7 @@
+export {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  ListenError,
+  startControlPlane,
+} from "./control-plane.ts";
+export { ControlPlaneMetrics } from "./metrics.ts";

@@ -1,0 +1,71 @@
+// Cross-cutting rules for every RPC, in one place: bearer-token auth, translation of thrown
+// errors through the one error table, and the per-method/per-code RPC counter.
+
+import { timingSafeEqual } from "node:crypto";
+import type { Interceptor, StreamResponse, UnaryResponse } from "@connectrpc/connect";
+import { HerdError } from "../pool/errors.ts";
+import { codeName, toConnectError } from "./connect-errors.ts";
+import type { ControlPlaneMetrics } from "./metrics.ts";
+
+/** Services anyone may call without a token (load-balancer and orchestrator probes). */
+const PUBLIC_SERVICES = new Set(["grpc.health.v1.Health"]);
+
+export function bearerMatches(header: string | null | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
+  if (!m) return false;
+  const given = Buffer.from(m[1]!.trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export function authInterceptor(token: string | undefined): Interceptor {
+  return (next) => async (req) => {
+    if (token !== undefined && !PUBLIC_SERVICES.has(req.service.typeName)) {
+      if (!bearerMatches(req.header.get("authorization"), token)) {
+        throw new HerdError(
+          "unauthenticated",
+          req.header.has("authorization")
+            ? "the bearer token is wrong"
+            : "this herd needs a bearer token: send Authorization: Bearer <token> (HERD_TOKEN for the CLI)",
+        );
+      }
+    }
+    return next(req);
+  };
+}
+
+/**
+ * Outermost interceptor: whatever a handler (or an inner interceptor) throws leaves as a
+ * ConnectError with the code from the table, and every finished call is counted.
+ */
+export function errorAndMetricsInterceptor(metrics: ControlPlaneMetrics): Interceptor {
+  return (next) => async (req) => {
+    const method = `${req.service.typeName}/${req.method.name}`;
+    let res: UnaryResponse | StreamResponse;
+    try {
+      res = await next(req);
+    } catch (err) {
+      const ce = toConnectError(err);
+      metrics.countRpc(method, codeName(ce.code));
+      throw ce;
+    }
+    if (!res.stream) {
+      metrics.countRpc(method, "ok");
+      return res;
+    }
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (err) {
+          const ce = toConnectError(err);
+          metrics.countRpc(method, codeName(ce.code));
+          throw ce;
+        }
+        metrics.countRpc(method, "ok");
+      })(),
+    };
+  };
+}
