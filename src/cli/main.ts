@@ -83,7 +83,7 @@ async function run(argv: string[]): Promise<number> {
       }
       const code = await serve({ config: values.config ?? "herd.yaml", logLevel: level, fail });
       // Everything is closed by now; a straggling keep-alive timer must not delay the exit.
-      process.exit(code);
+      return process.exit(code);
     }
     case "config": {
       const [sub, ...args] = rest;
