@@ -156,9 +156,16 @@ export async function startControlPlane(
 
   const h1 = createHttp1Server(handler);
   h1.keepAliveTimeout = 30_000;
+  // h1 never listens itself (the sniffer hands it sockets), but Node only tracks connections,
+  // and so enforces header timeouts and can close idle keep-alives, once 'listening' fired.
+  h1.emit("listening");
   const h2 = createHttp2Server({}, handler);
   const sessions = new Set<Http2Session>();
   h2.on("session", (s) => {
+    if (shutdown.signal.aborted) {
+      s.close();
+      return;
+    }
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
     s.on("error", (err) => logger.debug({ err }, "HTTP/2 session error"));
@@ -184,8 +191,8 @@ export async function startControlPlane(
   const close = () => {
     closing ??= (async () => {
       const drainMs = opts.drainMs ?? 5000;
-      tcp.server.close();
-      unix?.server.close();
+      tcp.stop();
+      unix?.stop();
       shutdown.abort();
       for (const s of sessions) if (!s.closed) s.close();
       h1.close();

@@ -16,6 +16,8 @@ export interface SniffingListener {
   server: Server;
   /** Every open raw connection, whichever server it went to (for forced shutdown). */
   sockets: ReadonlySet<Socket>;
+  /** Stop accepting, and close connections that have not been handed to a server yet. */
+  stop(): void;
 }
 
 export function sniffingListener(
@@ -24,11 +26,18 @@ export function sniffingListener(
   sniffTimeoutMs = 10_000,
 ): SniffingListener {
   const sockets = new Set<Socket>();
+  const undecided = new Set<Socket>();
+  let stopped = false;
   const server = createServer((socket) => {
+    if (stopped) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     if (socket.remoteAddress !== undefined) socket.setNoDelay(true);
     let seen: Buffer = Buffer.alloc(0);
+    undecided.add(socket);
     const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
     const onError = () => socket.destroy();
     const onData = (chunk: Buffer) => {
@@ -37,6 +46,7 @@ export function sniffingListener(
       const h2Prefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (h2Prefix && seen.length < PREFACE.length) return; // could still be HTTP/2
       clearTimeout(timer);
+      undecided.delete(socket);
       socket.off("data", onData);
       socket.off("error", onError);
       socket.pause();
@@ -46,7 +56,15 @@ export function sniffingListener(
     };
     socket.on("data", onData);
     socket.on("error", onError);
-    socket.once("close", () => clearTimeout(timer));
+    socket.once("close", () => {
+      clearTimeout(timer);
+      undecided.delete(socket);
+    });
   });
-  return { server, sockets };
+  const stop = () => {
+    stopped = true;
+    server.close();
+    for (const socket of undecided) socket.destroy();
+  };
+  return { server, sockets, stop };
 }
