@@ -15,6 +15,7 @@ import {
   rmdirSync,
   writeFileSync,
 } from "node:fs";
+import { rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { CgroupMounts } from "./host-capabilities.ts";
 import type { Logger } from "./logger.ts";
@@ -110,6 +111,14 @@ export class WorkerCgroup {
 
   remove(): void {
     for (const dir of this.dirs) removeTree(dir);
+  }
+
+  /**
+   * Removes the (empty) directories in the background: rmdir on cgroupfs waits for an RCU grace
+   * period, up to ~20 ms each, which must not delay a release or block the event loop.
+   */
+  removeInBackground(): void {
+    for (const dir of this.dirs) rmdir(dir).catch(() => {});
   }
 }
 

@@ -88,6 +88,8 @@ export class Pool {
   private readonly sessions = new Map<string, Session>();
   private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
+  private spare: Worker | undefined;
+  private preparingSpare: Promise<void> | undefined;
   private warmRetryMs = 250;
   private warmRetryTimer: NodeJS.Timeout | undefined;
   private lastQueued = 0;
@@ -107,6 +109,7 @@ export class Pool {
     const starts: Promise<Worker>[] = [];
     for (let i = 0; i < this.options.min; i++) starts.push(this.spawn());
     await Promise.all(starts);
+    this.prepareSpare();
   }
 
   // ---- acquire -------------------------------------------------------------------------------
@@ -365,8 +368,8 @@ export class Pool {
     return n;
   }
 
-  private spawn(): Promise<Worker> {
-    const worker = new Worker(
+  private newWorker(): Worker {
+    return new Worker(
       this.deps.nextWorkerId(this.name),
       this.options,
       {
@@ -376,6 +379,46 @@ export class Pool {
       },
       { onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) },
     );
+  }
+
+  /** The prepared spare, if it is still alive (see Worker.prepare). */
+  private takeSpare(): Worker | undefined {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare && !spare.preparedAlive) {
+      spare.discardPrepared();
+      return undefined;
+    }
+    return spare;
+  }
+
+  /** Keeps one prepared spare, so the next start skips the slow cgroup join. */
+  private prepareSpare(): void {
+    if (!this.deps.cgroups || this.spare || this.preparingSpare || this.shutdown.signal.aborted) {
+      return;
+    }
+    const worker = this.newWorker();
+    this.preparingSpare = worker
+      .prepare()
+      .then(
+        () => {
+          if (this.shutdown.signal.aborted) worker.discardPrepared();
+          else this.spare = worker;
+        },
+        (err: unknown) =>
+          this.deps.logger.debug(
+            { pool: this.name, err: String(err) },
+            "could not prepare a spare worker",
+          ),
+      )
+      .finally(() => {
+        this.preparingSpare = undefined;
+      });
+  }
+
+  private spawn(): Promise<Worker> {
+    const worker = this.takeSpare() ?? this.newWorker();
+    this.prepareSpare();
     this.workers.add(worker);
     const started = worker.start(this.shutdown.signal).then(
       () => {
@@ -572,6 +615,9 @@ export class Pool {
       return;
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
+    this.spare?.discardPrepared();
+    this.spare = undefined;
+    await this.preparingSpare;
     clearTimeout(this.warmRetryTimer);
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
     for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);

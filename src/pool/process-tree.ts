@@ -26,8 +26,9 @@ import type { WorkerCgroup } from "./cgroups.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 
+// Joins every cgroup, then waits for the go (a line, or EOF, on stdin) before exec'ing.
 const JOIN_CGROUPS =
-  'IFS=:; for f in $HERD_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset IFS HERD_CGROUP_PROCS; exec "$@"';
+  'IFS=:; for f in $HERD_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset IFS HERD_CGROUP_PROCS; read -r _ || :; exec "$@" </dev/null';
 
 export interface TreeExit {
   code: number | null;
@@ -41,6 +42,8 @@ export interface TreeSpec {
   pidNamespace: boolean;
   cgroup?: WorkerCgroup;
   caps: HostCapabilities;
+  /** Hold the command until `open()` (the cgroup join happens before). */
+  gated?: boolean;
 }
 
 /** Resolves a program like execvp would, so a typo fails with a clear message before spawning. */
@@ -67,6 +70,7 @@ export class ProcessTree {
   readonly exited: Promise<TreeExit>;
   private exitInfo: TreeExit | undefined;
   private ending: Promise<void> | undefined;
+  private opened = false;
 
   constructor(private readonly spec: TreeSpec) {
     const { caps, cgroup } = spec;
@@ -74,6 +78,8 @@ export class ProcessTree {
     const program = resolveProgram(spec.command[0]!, cwd, spec.env.PATH ?? "/usr/bin:/bin");
     const argv: string[] = [];
     const env = { ...spec.env };
+    // Only the cgroup-joining shell can hold a command back; without it there is nothing to gate.
+    const gate = spec.gated === true && cgroup !== undefined && cgroup.procsFiles.length > 0;
     if (caps.setpriv) argv.push(caps.setpriv, "--pdeathsig", "KILL", "--");
     if (cgroup && cgroup.procsFiles.length > 0) {
       argv.push("/bin/sh", "-c", JOIN_CGROUPS, "herd-join");
@@ -89,8 +95,9 @@ export class ProcessTree {
       cwd,
       env,
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [gate ? "pipe" : "ignore", "pipe", "pipe"],
     });
+    if (!gate) this.opened = true;
     if (this.child.pid === undefined) {
       throw new HerdError("unavailable", `could not start ${JSON.stringify(spec.command[0])}`);
     }
@@ -103,6 +110,14 @@ export class ProcessTree {
     });
     // spawn errors after a pid exists surface as 'exit' too; keep the process alive on 'error'.
     this.child.on("error", () => {});
+  }
+
+  /** Lets a gated tree exec its command. Idempotent. */
+  open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    this.child.stdin?.on("error", () => {});
+    this.child.stdin?.end("\n");
   }
 
   get exit(): TreeExit | undefined {

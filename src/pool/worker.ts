@@ -73,6 +73,12 @@ export class PortReservations {
   }
 }
 
+function describeReady(ready: PoolOptions["ready"]): string {
+  if (ready.kind === "http") return `GET ${ready.path}`;
+  if (ready.kind === "tcp") return "a TCP connect";
+  return `a stdout line matching /${ready.pattern}/`;
+}
+
 export function describeExit(exit: WorkerExit): string {
   const how = exit.oom
     ? "killed by the kernel OOM killer (memory limit)"
@@ -116,8 +122,56 @@ export class Worker {
   }
 
   /**
-   * Spawns the tree and waits until it serves. Retries on a port lost in the race between
-   * choosing it and the worker binding it. Rejects with HerdError("unavailable") saying why.
+   * The slow, traffic-independent half of a start: reserve a port, make the cgroups, and spawn
+   * the tree gated — its first process has joined every cgroup (a kernel migration that costs
+   * ~15 ms) and waits on stdin before exec'ing the command. A pool keeps one prepared spare so
+   * that a cold start pays only exec and the worker's own boot.
+   */
+  async prepare(): Promise<void> {
+    if (this.tree) return;
+    this.port = await this.deps.ports.reserve();
+    const port = String(this.port);
+    const fill = (s: string) => s.replace(PORT_TEMPLATE, port);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    for (const [k, v] of Object.entries(this.options.env)) env[k] = fill(v);
+    env.PORT = port;
+    this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
+    try {
+      this.tree = new ProcessTree({
+        command: this.options.command.map(fill),
+        env,
+        ...(this.options.cwd ? { cwd: this.options.cwd } : {}),
+        pidNamespace: this.options.isolation.pidNamespace,
+        ...(this.cgroup ? { cgroup: this.cgroup } : {}),
+        caps: this.deps.caps,
+        gated: true,
+      });
+    } catch (err) {
+      this.discardPrepared();
+      throw err;
+    }
+  }
+
+  /** A prepared tree that has not died while it waited can still become this worker. */
+  get preparedAlive(): boolean {
+    return this.tree !== undefined && this.tree.exit === undefined;
+  }
+
+  /** Ends a prepared tree that will never run (pool closing, or it went stale). */
+  discardPrepared(): void {
+    this.tree?.killNow();
+    this.tree = undefined;
+    this.cgroup?.remove();
+    this.cgroup = undefined;
+    if (this.port) this.deps.ports.release(this.port);
+    this.port = 0;
+  }
+
+  /**
+   * Starts the tree (prepared earlier or now) and waits until it serves. Retries on a port lost
+   * in the race between choosing it and the worker binding it. Rejects with
+   * HerdError("unavailable") saying why.
    */
   async start(signal: AbortSignal): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -126,7 +180,6 @@ export class Worker {
       const portTaken = this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
       if (!(portTaken && attempt < START_ATTEMPTS && !signal.aborted)) {
         this.state = "stopped";
-        this.deps.ports.release(this.port);
         throw new HerdError(
           "unavailable",
           `worker of pool ${this.options.name} failed to start: ${failure}`,
@@ -138,27 +191,13 @@ export class Worker {
     this.startHealthChecks();
   }
 
-  /** One spawn; resolves to undefined when ready, else to the reason it failed. */
+  /** One run of the command; resolves to undefined when ready, else to why it failed. */
   private async attempt(signal: AbortSignal): Promise<string | undefined> {
-    if (this.port) this.deps.ports.release(this.port);
-    this.port = await this.deps.ports.reserve();
-    const port = String(this.port);
-    const fill = (s: string) => s.replace(PORT_TEMPLATE, port);
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    for (const [k, v] of Object.entries(this.options.env)) env[k] = fill(v);
-    env.PORT = port;
-    this.cgroup?.remove();
-    this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
-    const tree = new ProcessTree({
-      command: this.options.command.map(fill),
-      env,
-      ...(this.options.cwd ? { cwd: this.options.cwd } : {}),
-      pidNamespace: this.options.isolation.pidNamespace,
-      ...(this.cgroup ? { cgroup: this.cgroup } : {}),
-      caps: this.deps.caps,
-    });
-    this.tree = tree;
+    if (!this.preparedAlive) {
+      this.discardPrepared();
+      await this.prepare();
+    }
+    const tree = this.tree!;
     const deadline = AbortSignal.timeout(this.options.startTimeoutMs);
     const exitedEarly = new AbortController();
     const abort = AbortSignal.any([signal, deadline, exitedEarly.signal]);
@@ -169,6 +208,7 @@ export class Worker {
     tree.child.stdout?.on("data", feed(this.stdout));
     tree.child.stderr?.on("data", feed(this.stderr));
     tree.exited.then(() => exitedEarly.abort());
+    tree.open();
     try {
       await waiter.ready;
       return undefined;
@@ -177,18 +217,14 @@ export class Worker {
       await tree.end(0);
       // Let the last stderr bytes arrive: they usually say why.
       await new Promise((r) => setImmediate(r));
-      if (exitedOnItsOwn && tree.exit) return describeExit(this.exitInfo(tree.exit));
-      if (signal.aborted) return "the pool is shutting down";
-      const ready = this.options.ready;
-      const what =
-        ready.kind === "http"
-          ? `GET ${ready.path}`
-          : ready.kind === "tcp"
-            ? "a TCP connect"
-            : `a stdout line matching /${ready.pattern}/`;
-      return `not ready within ${this.options.startTimeoutMs} ms (waiting for ${what} on port ${this.port})`;
-    } finally {
-      if (this.state === "starting" && tree.exit) this.cgroup?.remove();
+      const why =
+        exitedOnItsOwn && tree.exit
+          ? describeExit(this.exitInfo(tree.exit))
+          : signal.aborted
+            ? "the pool is shutting down"
+            : `not ready within ${this.options.startTimeoutMs} ms (waiting for ${describeReady(this.options.ready)} on port ${this.port})`;
+      this.discardPrepared();
+      return why;
     }
   }
 
@@ -269,7 +305,7 @@ export class Worker {
     }
     await tree.end(graceMs);
     const info = tree.exit ? this.exitInfo(tree.exit) : undefined;
-    this.cgroup?.remove();
+    this.cgroup?.removeInBackground();
     this.deps.ports.release(this.port);
     this.state = "stopped";
     return info;
