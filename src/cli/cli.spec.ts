@@ -1,0 +1,262 @@
+// The `herd` command end to end: bin/herd as a user runs it, against a real daemon.
+
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { type Daemon, HERD_BIN, startDaemon } from "../../test/helpers/daemon.ts";
+import {
+  expectNoLeaks,
+  killAllWithTag,
+  newLeakTag,
+  pidAlive,
+} from "../../test/helpers/processes.ts";
+import { herdClient } from "../server/spec-harness.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "herd-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function herd(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; bin?: string } = {},
+): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      opts.bin ?? HERD_BIN,
+      args,
+      { cwd: opts.cwd ?? dir, env: { ...process.env, ...opts.env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+const WORKER_POOL = {
+  cmd: ["node", "test/fixtures/worker.mjs"],
+  min: 1,
+  max: 3,
+  health_path: "/health",
+  reuse: false,
+};
+
+describe("herd without a daemon", () => {
+  it("prints its version and help, and refuses unknown commands with exit 2", async () => {
+    expect(await herd(["--version"])).toMatchObject({ code: 0, stdout: "herd 0.1.0\n" });
+    const help = await herd(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("herd serve [--config FILE]");
+    const bad = await herd(["frobnicate"]);
+    expect(bad).toMatchObject({ code: 2, stdout: "" });
+    expect(bad.stderr).toBe(
+      'herd: unknown command "frobnicate"\nherd: run `herd --help` for usage\n',
+    );
+    expect((await herd(["status", "--bogus"])).code).toBe(2);
+  });
+
+  it("runs from any directory and through a symlink", async () => {
+    const link = join(dir, "herd-link");
+    symlinkSync(HERD_BIN, link);
+    expect(await herd(["--version"], { bin: link, cwd: "/" })).toMatchObject({
+      code: 0,
+      stdout: "herd 0.1.0\n",
+    });
+  });
+
+  it("config check: a summary and exit 0, or file:line:col errors and exit 1", async () => {
+    const good = join(dir, "good.yaml");
+    writeFileSync(
+      good,
+      'workers:\n  browser:\n    cmd: ["node", "x.js"]\n    min: 1\n    max: 5\n    ttl: "15m"\n',
+    );
+    const ok = await herd(["config", "check", good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("OK");
+    expect(ok.stdout).toContain("pool browser (default): 1-5 workers, ttl 15m");
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, "workers:\n  a:\n    cmd: [node]\n    mn: 1\n    max: 0\n");
+    const r = await herd(["config", "check", "bad.yaml"]);
+    expect(r).toMatchObject({ code: 1, stdout: "" });
+    expect(r.stderr).toBe(
+      'bad.yaml:4:5: workers.a.mn: unknown key "mn" (did you mean "min"?)\nbad.yaml:5:10: workers.a.max: must be ≥ 1\n',
+    );
+    expect((await herd(["config", "check"])).code).toBe(2);
+  });
+
+  it("serve without a config: one line and exit 2", async () => {
+    const r = await herd(["serve"]);
+    expect(r).toMatchObject({ code: 2, stdout: "" });
+    expect(r.stderr).toBe(
+      "herd: no config file at herd.yaml: pass --config FILE (examples/demo/herd.yaml is a working start)\n",
+    );
+  });
+
+  it("serve with a bad config: its errors and exit 2", async () => {
+    writeFileSync(join(dir, "herd.yaml"), "workers:\n  a:\n    cmd: [no-such-program-herd]\n");
+    const r = await herd(["serve"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'herd.yaml:3:11: workers.a.cmd[0]: command "no-such-program-herd" not found on PATH: install it or give its full path\n',
+    );
+  });
+
+  it("serve on a port in use: one line naming it, exit 1, no worker started", async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const port = (blocker.address() as { port: number }).port;
+    const { tag, env } = newLeakTag();
+    try {
+      writeFileSync(
+        join(dir, "busy.yaml"),
+        `workers:\n  a:\n    cmd: [node, ${process.cwd()}/test/fixtures/worker.mjs]\n    min: 1\ncontrol:\n  listen: "127.0.0.1:0"\ndata:\n  listen: "127.0.0.1:${port}"\n`,
+      );
+      const r = await herd(["serve", "--config", "busy.yaml"], { env });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `herd: 127.0.0.1:${port} is already in use (data.listen in busy.yaml): another herd or another program is listening there. Stop it, or choose a free port in data.listen in busy.yaml\n`,
+      );
+      await expectNoLeaks(tag);
+    } finally {
+      blocker.close();
+      killAllWithTag(tag);
+    }
+  });
+
+  it("status against no daemon: one line saying how to point at one", async () => {
+    const r = await herd(["status", "--addr", "127.0.0.1:1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "herd: cannot reach the herd daemon at http://127.0.0.1:1 (ECONNREFUSED): is `herd serve` running there? Point --addr or HERD_ADDR at it\n",
+    );
+  });
+});
+
+describe("herd against a running daemon", () => {
+  let daemon: Daemon | undefined;
+  const tags: string[] = [];
+  afterEach(async () => {
+    await daemon?.kill();
+    daemon = undefined;
+    for (const t of tags.splice(0)) killAllWithTag(t);
+  });
+
+  it("status, sessions and watch: tables for people, JSON for scripts, token from HERD_TOKEN", async () => {
+    const { tag, env } = newLeakTag();
+    tags.push(tag);
+    daemon = await startDaemon({
+      config: { workers: { demo: WORKER_POOL }, control: { token: "cli-token" } },
+      env,
+    });
+    const addr = daemon.controlUrl;
+    const token = { HERD_TOKEN: "cli-token" };
+    const c = herdClient("connect-h1", addr, "cli-token");
+    const s = (await c.acquireSession({ sessionId: "alice", labels: { team: "a" } })).session!;
+
+    const denied = await herd(["status", "--addr", addr]);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(
+      /^herd: the daemon at .* refused the call: .*Pass --token or set HERD_TOKEN\n$/,
+    );
+
+    const status = await herd(["status", "--addr", addr], { env: token });
+    expect(status.code).toBe(0);
+    const [header, row] = status.stdout.split("\n");
+    expect(header!.split(/\s+/)).toEqual([
+      "POOL",
+      "WORKERS",
+      "IDLE",
+      "BUSY",
+      "STARTING",
+      "SESSIONS",
+      "QUEUED",
+      "MIN",
+      "MAX",
+    ]);
+    expect(row!.split(/\s+/).slice(0, 1).concat(row!.split(/\s+/).slice(5))).toEqual([
+      "demo",
+      "1",
+      "0",
+      "1",
+      "3",
+    ]);
+    expect(status.stdout).toMatch(/node: .* memory available, CPU \d+% idle, load \d+\.\d\d/);
+    const json = JSON.parse(
+      (await herd(["status", "--json", "--addr", addr, "--token", "cli-token"])).stdout,
+    );
+    expect(json.pools[0]).toMatchObject({ name: "demo", sessions: 1, max: 3 });
+
+    const sessions = await herd(["sessions", "--addr", addr], { env: token });
+    expect(sessions.stdout).toMatch(
+      new RegExp(
+        `^SESSION\\s+POOL\\s+WORKER\\s+PID\\s+AGE\\s+IDLE\\s+CONNS\\s+LABELS\\nalice\\s+demo\\s+${s.workerId}\\s+${s.workerPid}\\s+\\S+\\s+\\S+\\s+0\\s+team=a\\n$`,
+      ),
+    );
+    const sj = JSON.parse(
+      (await herd(["sessions", "--json", "--addr", addr], { env: token })).stdout,
+    );
+    expect(sj.sessions[0]).toMatchObject({ sessionId: "alice", workerPid: s.workerPid });
+
+    const watched = await herd(["watch", "--snapshot", "--count", "2", "--addr", addr], {
+      env: token,
+    });
+    expect(watched.code).toBe(0);
+    const lines = watched.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} #\\d+ snapshot\\s+pool=demo session=alice worker=${s.workerId} pid=${s.workerPid}$`,
+      ),
+    );
+    expect(lines[1]).toMatch(/#\d+ snapshot_complete$/);
+    const wj = await herd(["watch", "--json", "--since", "1", "--count", "1", "--addr", addr], {
+      env: token,
+    });
+    expect(JSON.parse(wj.stdout)).toMatchObject({ revision: "2" });
+    await daemon.stop();
+    await expectNoLeaks(tag);
+  });
+
+  it("SIGTERM with live sessions and open streams: streams end UNAVAILABLE, exit 0, no orphans", async () => {
+    const { tag, env } = newLeakTag();
+    tags.push(tag);
+    daemon = await startDaemon({ config: { workers: { demo: WORKER_POOL } }, env });
+    const g = herdClient("grpc", daemon.controlUrl);
+    const h1 = herdClient("connect-h1", daemon.controlUrl);
+    const pids = [(await g.acquireSession({ sessionId: "one" })).session!.workerPid];
+    const hold = g.holdSession({ sessionId: "two" })[Symbol.asyncIterator]();
+    const first = (await hold.next()).value!;
+    pids.push(first.kind.case === "session" ? first.kind.value.workerPid : 0);
+    const watch = h1.watchSessions({ snapshot: true })[Symbol.asyncIterator]();
+    await watch.next();
+    // A worker that spawned grandchildren which left its process group must die too.
+    await fetch(`${daemon.dataUrl}/control/spawn?count=2&setsid=1`, {
+      method: "POST",
+      headers: { "X-Session-ID": "one" },
+    });
+    for (const pid of pids) expect(pidAlive(pid)).toBe(true);
+
+    const exit = await daemon.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    const endOf = async (it: AsyncIterator<unknown>) => {
+      for (;;) {
+        try {
+          if ((await it.next()).done) return "ok";
+        } catch (err) {
+          return ConnectError.from(err).code;
+        }
+      }
+    };
+    expect(await endOf(hold)).toBe(Code.Unavailable);
+    expect(await endOf(watch)).toBe(Code.Unavailable);
+    expect(daemon.stdout()).toContain('"msg":"herd stopped"');
+    await expectNoLeaks(tag, { withinMs: 500 });
+  });
+});
