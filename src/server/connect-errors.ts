@@ -6,7 +6,14 @@ import { errorTable } from "../errors.ts";
 import { isHerdError } from "../pool/errors.ts";
 
 export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof ConnectError) return err;
+  if (err instanceof ConnectError) {
+    // connect-es reports undecodable protobuf as INTERNAL; it is the caller's bad input. (For
+    // unary calls it decodes before any interceptor runs, so only streams can be fixed here.)
+    if (err.code === Code.Internal && err.rawMessage.startsWith("parse binary: ")) {
+      return new ConnectError(err.rawMessage, Code.InvalidArgument);
+    }
+    return err;
+  }
   if (isHerdError(err)) return new ConnectError(err.message, errorTable[err.code].connect);
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }

@@ -150,7 +150,7 @@ export async function startControlPlane(
       });
     },
     // Outermost first: errors of the auth check are translated and counted too.
-    interceptors: [errorAndMetricsInterceptor(metrics), authInterceptor(opts.token)],
+    interceptors: [errorAndMetricsInterceptor(metrics, logger), authInterceptor(opts.token)],
     readMaxBytes: 4 * 1024 * 1024,
   });
 

@@ -2,8 +2,15 @@
 // errors through the one error table, and the per-method/per-code RPC counter.
 
 import { timingSafeEqual } from "node:crypto";
-import type { Interceptor, StreamResponse, UnaryResponse } from "@connectrpc/connect";
+import {
+  Code,
+  type ConnectError,
+  type Interceptor,
+  type StreamResponse,
+  type UnaryResponse,
+} from "@connectrpc/connect";
 import { HerdError } from "../pool/errors.ts";
+import type { Logger } from "../pool/logger.ts";
 import { codeName, toConnectError } from "./connect-errors.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 
@@ -38,16 +45,25 @@ export function authInterceptor(token: string | undefined): Interceptor {
  * Outermost interceptor: whatever a handler (or an inner interceptor) throws leaves as a
  * ConnectError with the code from the table, and every finished call is counted.
  */
-export function errorAndMetricsInterceptor(metrics: ControlPlaneMetrics): Interceptor {
+export function errorAndMetricsInterceptor(
+  metrics: ControlPlaneMetrics,
+  logger: Logger,
+): Interceptor {
+  const fail = (method: string, err: unknown): ConnectError => {
+    const ce = toConnectError(err);
+    // Anything not a HerdError or ConnectError is a bug in herd: say so, with the stack.
+    if (ce.cause === err && ce.code === Code.Internal)
+      logger.error({ method, err }, "RPC failed unexpectedly");
+    metrics.countRpc(method, codeName(ce.code));
+    return ce;
+  };
   return (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     let res: UnaryResponse | StreamResponse;
     try {
       res = await next(req);
     } catch (err) {
-      const ce = toConnectError(err);
-      metrics.countRpc(method, codeName(ce.code));
-      throw ce;
+      throw fail(method, err);
     }
     if (!res.stream) {
       metrics.countRpc(method, "ok");
@@ -60,9 +76,7 @@ export function errorAndMetricsInterceptor(metrics: ControlPlaneMetrics): Interc
         try {
           yield* messages;
         } catch (err) {
-          const ce = toConnectError(err);
-          metrics.countRpc(method, codeName(ce.code));
-          throw ce;
+          throw fail(method, err);
         }
         metrics.countRpc(method, "ok");
       })(),
