@@ -21,7 +21,7 @@ export function prettyLine(json: string): string {
   } catch {
     return json;
   }
-  const { level, time, msg, pid: _pid, hostname: _host, ...fields } = rec;
+  const { level, time, msg, hostname: _host, ...fields } = rec;
   const when = new Date(typeof time === "number" ? time : Date.now()).toISOString().slice(11, 23);
   const extra = Object.entries(fields)
     .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
