@@ -1,20 +1,23 @@
 // Control-plane benchmarks (issue 3), each against a baseline measured in the same run:
 //   warm AcquireSession  an already-live id (idempotent, no spawn) over one connection, per
-//                        protocol: p50/p99 latency and sequential calls/s, vs a bare Node
-//                        HTTP round trip of the same HTTP version (the transport's floor);
+//                        protocol: p50/p99 latency and sequential calls/s, vs the same client
+//                        against a canned Connect handler (the framework's floor);
 //   acquire+release      sequential new-session cycles/s on a reusing pool over Connect
 //                        HTTP/1.1, vs the same cycles called in process (the RPC's cost).
 //
 // Standalone: `node --import tsx bench/control-plane.ts [--calls N]`.
 
-import { Agent, createServer as createHttp1Server, request as http1Request } from "node:http";
-import { createServer as createHttp2Server, connect as http2Connect } from "node:http2";
+import { createServer as createHttp1Server } from "node:http";
+import { createServer as createHttp2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { HerdService, SessionSchema } from "../gen/herd/v1/herd_pb.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { startControlPlane } from "../src/server/index.ts";
 import { herdClient, type Protocol } from "../src/server/spec-harness.ts";
-import { type BenchRow, compared, median, percentile, round } from "./report.ts";
+import { type BenchRow, compared, median, percentile } from "./report.ts";
 
 const WORKER = fileURLToPath(new URL("../test/fixtures/worker.mjs", import.meta.url));
 
@@ -28,64 +31,34 @@ async function timed(n: number, call: () => Promise<unknown>): Promise<number[]>
   return samples;
 }
 
-/** p50 of a bare POST round trip on one kept-alive HTTP/1.1 connection, or one HTTP/2 session. */
-async function bareRoundTrip(version: "1.1" | "2", n: number): Promise<number> {
-  const body = Buffer.from('{"sessionId":"warm"}');
-  const handler = (req: NodeJS.EventEmitter, res: { end(b: Buffer): void }) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => res.end(Buffer.concat(chunks)));
-  };
-  if (version === "1.1") {
-    const server = createHttp1Server((req, res) => handler(req, res));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const { port } = server.address() as AddressInfo;
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const once = () =>
-      new Promise<void>((resolve, reject) => {
-        const req = http1Request(
-          {
-            port,
-            method: "POST",
-            agent,
-            path: "/",
-            headers: { "content-type": "application/json" },
-          },
-          (res) => {
-            res.resume();
-            res.on("end", resolve);
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      });
-    await timed(200, once);
-    const samples = await timed(n, once);
-    agent.destroy();
-    server.close();
-    return median(samples);
-  }
-  const server = createHttp2Server((req, res) => handler(req, res));
+/**
+ * The same service with a canned AcquireSession answer, on a plain node:http (or h2c) server:
+ * the floor of the Connect framework itself, so the ratio is herd's own cost.
+ */
+async function cannedServer(version: "1.1" | "2"): Promise<{ url: string; close(): void }> {
+  const session = create(SessionSchema, {
+    sessionId: "warm",
+    pool: "bench",
+    workerId: "w",
+    workerPid: 1,
+    token: "t".repeat(32),
+  });
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(HerdService, { acquireSession: async () => ({ session }) }),
+  });
+  const server = version === "1.1" ? createHttp1Server(handler) : createHttp2Server(handler);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
-  const session = http2Connect(`http://127.0.0.1:${port}`);
-  const once = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = session.request({
-        ":method": "POST",
-        ":path": "/",
-        "content-type": "application/json",
-      });
-      s.on("error", reject);
-      s.resume();
-      s.on("end", resolve);
-      s.end(body);
-    });
-  await timed(200, once);
-  const samples = await timed(n, once);
-  session.close();
-  server.close();
-  return median(samples);
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+async function warmAcquire(protocol: Protocol, url: string, calls: number) {
+  const client = herdClient(protocol, url);
+  await client.acquireSession({ pool: "bench", sessionId: "warm" });
+  await timed(300, () => client.acquireSession({ sessionId: "warm" }));
+  const started = performance.now();
+  const samples = await timed(calls, () => client.acquireSession({ sessionId: "warm" }));
+  return { samples, perSecond: calls / ((performance.now() - started) / 1000) };
 }
 
 export async function benchControlPlane(opts: { calls?: number } = {}): Promise<BenchRow[]> {
@@ -105,43 +78,39 @@ export async function benchControlPlane(opts: { calls?: number } = {}): Promise<
   });
   const rows: BenchRow[] = [];
   try {
-    const floors = {
-      "1.1": await bareRoundTrip("1.1", calls),
-      "2": await bareRoundTrip("2", calls),
-    };
+    const canned = { "1.1": await cannedServer("1.1"), "2": await cannedServer("2") };
     const protocols: [Protocol, "1.1" | "2"][] = [
       ["connect-h1", "1.1"],
       ["connect-h2", "2"],
       ["grpc", "2"],
     ];
     for (const [protocol, version] of protocols) {
-      const client = herdClient(protocol, cp.url);
-      await client.acquireSession({ pool: "bench", sessionId: "warm" });
-      await timed(300, () => client.acquireSession({ sessionId: "warm" }));
-      const started = performance.now();
-      const samples = await timed(calls, () => client.acquireSession({ sessionId: "warm" }));
-      const seconds = (performance.now() - started) / 1000;
+      const floor = await warmAcquire(protocol, canned[version].url, calls);
+      const real = await warmAcquire(protocol, cp.url, calls);
       rows.push(
         compared(
           `warm AcquireSession p50, ${protocol}`,
-          median(samples),
+          median(real.samples),
           "ms",
-          floors[version],
+          median(floor.samples),
           "≤ 0.7 ms",
         ),
         compared(
           `warm AcquireSession p99, ${protocol}`,
-          percentile(samples, 99),
+          percentile(real.samples, 99),
           "ms",
-          floors[version],
+          percentile(floor.samples, 99),
         ),
-        {
-          name: `warm AcquireSession calls/s, ${protocol}`,
-          value: round(calls / seconds, 0),
-          unit: "calls/s",
-        },
+        compared(
+          `warm AcquireSession calls/s, ${protocol}`,
+          real.perSecond,
+          "calls/s",
+          floor.perSecond,
+        ),
       );
     }
+    canned["1.1"].close();
+    canned["2"].close();
     await herd.release("warm");
 
     const cycles = Math.max(100, Math.floor(calls / 10));
