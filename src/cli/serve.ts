@@ -84,6 +84,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       token: config.control.token,
       dataPlaneUrl: data.url,
       defaultPool: config.defaultPool,
+      metrics: config.metrics.enabled,
       logger,
     });
   } catch (err) {

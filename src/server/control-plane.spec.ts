@@ -245,6 +245,12 @@ describe("control plane over every protocol on one port", () => {
     expect((await fetch(`${h.cp.url}/healthz`)).status).toBe(200);
   });
 
+  it("leaves /metrics out when metrics are disabled", async () => {
+    h = await startHarness([{}], { metrics: false });
+    expect((await fetch(`${h.cp.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${h.cp.url}/healthz`)).status).toBe(200);
+  });
+
   it("refuses to bind a non-loopback address without a token", async () => {
     await expect(startHarness([{}], { listen: "0.0.0.0:0" })).rejects.toThrow(/needs a token/);
   });

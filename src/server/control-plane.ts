@@ -48,6 +48,8 @@ export interface ControlPlaneOptions {
   heartbeatMs?: number;
   /** How long close() lets in-flight calls finish before cutting them (default 5 s). */
   drainMs?: number;
+  /** Serve GET /metrics (default true). */
+  metrics?: boolean;
 }
 
 export interface ControlPlane {
@@ -120,7 +122,7 @@ export async function startControlPlane(
     if (req.method === "GET" && path === "/healthz") {
       if (shutdown.signal.aborted) send(503, "text/plain", "shutting down\n");
       else send(200, "text/plain", "ok\n");
-    } else if (req.method === "GET" && path === "/metrics") {
+    } else if (req.method === "GET" && path === "/metrics" && opts.metrics !== false) {
       if (opts.token !== undefined && !bearerMatches(req.headers.authorization, opts.token)) {
         send(
           401,
