@@ -9,6 +9,7 @@ type Suite = () => Promise<BenchRow[]>;
 const suites: Record<string, Suite> = {
   pool: async () => (await import("./pool.ts")).benchPool(),
   "data-plane": async () => (await import("./data-plane.ts")).benchDataPlane(),
+  "control-plane": async () => (await import("./control-plane.ts")).benchControlPlane(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -17,7 +17,7 @@ if [ "${1:-}" = "--skip-npm" ]; then
 elif [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then
   echo "node_modules up to date" >&2
 else
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 
 step "chromium (Debian)"
