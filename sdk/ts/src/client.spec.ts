@@ -118,6 +118,20 @@ describe("createHerdClient", () => {
     await expect(next).resolves.toEqual({ done: true, value: undefined });
   });
 
+  it("ends the server-side call when the loop leaves early", async () => {
+    const herd = client();
+    await using s = await herd.acquire("default", { sessionId: "watch-break" });
+    for await (const ev of herd.watch({ sessionId: "watch-break", sinceRevision: 1n })) {
+      expect(ev.sessionId).toBe("watch-break");
+      break;
+    }
+    const deadline = Date.now() + 5_000;
+    while (stub.openWatches() > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(stub.openWatches()).toBe(0);
+    expect(s.id).toBe("watch-break");
+  });
+
   it("speaks gRPC-Web as well as Connect", async () => {
     const herd = createHerdClient({ baseUrl: stub.url, token: "s3cret", protocol: "grpc-web" });
     await using s = await herd.acquire("default");

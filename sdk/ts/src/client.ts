@@ -150,15 +150,18 @@ export function createHerdClient(options: HerdClientOptions): HerdClient {
         snapshot: o.snapshot ?? false,
         sinceRevision: o.sinceRevision ?? 0n,
       };
-      const opts: CallOptions = { headers };
-      if (o.signal !== undefined) opts.signal = o.signal;
+      // Leaving the loop early must end the call too, or the server keeps streaming to nobody.
+      const loopEnded = new AbortController();
+      const signal = o.signal ? AbortSignal.any([o.signal, loopEnded.signal]) : loopEnded.signal;
       try {
-        yield* rpc.watchSessions(req, opts);
+        yield* rpc.watchSessions(req, { headers, signal });
       } catch (err) {
         const e = HerdClientError.from(err);
         // The caller stopping the watch is an end, not a failure.
-        if (o.signal?.aborted && e.code === Code.Canceled) return;
+        if (signal.aborted && e.code === Code.Canceled) return;
         throw e;
+      } finally {
+        loopEnded.abort();
       }
     },
     stats: (o = {}) => wrap(rpc.getStats({ pool: o.pool ?? "" }, call(o))),

@@ -24,6 +24,7 @@ import {
   SessionEventSchema,
   SessionEventType,
   SessionSchema,
+  type WatchSessionsRequest,
 } from "../../../gen/herd/v1/herd_pb.ts";
 
 export interface StubHerdOptions {
@@ -43,6 +44,8 @@ export interface StubHerd {
   sessionIds(): string[];
   /** Ends a session as the daemon would when its worker dies. */
   loseSession(id: string, reason: string): void;
+  /** WatchSessions calls still open on the server side. */
+  openWatches(): number;
   close(): Promise<void>;
 }
 
@@ -66,6 +69,50 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
     wake = resolve;
   });
   let workers = 0;
+
+  let openWatches = 0;
+  async function* watch(
+    req: WatchSessionsRequest,
+    ctx: HandlerContext,
+  ): AsyncGenerator<SessionEvent> {
+    const matches = (e: SessionEvent) =>
+      (req.pool === "" || e.pool === req.pool) &&
+      (req.sessionId === "" || e.sessionId === req.sessionId);
+    if (req.sinceRevision > BigInt(events.length)) {
+      throw new ConnectError(`revision ${req.sinceRevision} is in the future`, Code.OutOfRange);
+    }
+    // Index into `events` of the next event to send (revision = index + 1).
+    let next = Number(req.sinceRevision);
+    if (req.snapshot) {
+      next = events.length;
+      for (const s of sessions.values()) {
+        const e = create(SessionEventSchema, {
+          revision: BigInt(next),
+          type: SessionEventType.SNAPSHOT,
+          session: s,
+          sessionId: s.sessionId,
+          pool: s.pool,
+          workerId: s.workerId,
+          time: timestampNow(),
+        });
+        if (matches(e)) yield e;
+      }
+      yield create(SessionEventSchema, {
+        revision: BigInt(next),
+        type: SessionEventType.SNAPSHOT_COMPLETE,
+        time: timestampNow(),
+      });
+    } else if (req.sinceRevision === 0n) {
+      next = events.length;
+    }
+    while (!ctx.signal.aborted) {
+      while (next < events.length) {
+        const e = events[next++]!;
+        if (matches(e)) yield e;
+      }
+      await Promise.race([changed, sleep(60_000, ctx.signal)]);
+    }
+  }
 
   const emit = (type: SessionEventType, s: Session, reason = ""): void => {
     events.push(
@@ -206,42 +253,11 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
       },
       async *watchSessions(req, ctx) {
         checkAuth(ctx);
-        const matches = (e: SessionEvent) =>
-          (req.pool === "" || e.pool === req.pool) &&
-          (req.sessionId === "" || e.sessionId === req.sessionId);
-        if (req.sinceRevision > BigInt(events.length)) {
-          throw new ConnectError(`revision ${req.sinceRevision} is in the future`, Code.OutOfRange);
-        }
-        // Index into `events` of the next event to send (revision = index + 1).
-        let next = Number(req.sinceRevision);
-        if (req.snapshot) {
-          next = events.length;
-          for (const s of sessions.values()) {
-            const e = create(SessionEventSchema, {
-              revision: BigInt(next),
-              type: SessionEventType.SNAPSHOT,
-              session: s,
-              sessionId: s.sessionId,
-              pool: s.pool,
-              workerId: s.workerId,
-              time: timestampNow(),
-            });
-            if (matches(e)) yield e;
-          }
-          yield create(SessionEventSchema, {
-            revision: BigInt(next),
-            type: SessionEventType.SNAPSHOT_COMPLETE,
-            time: timestampNow(),
-          });
-        } else if (req.sinceRevision === 0n) {
-          next = events.length;
-        }
-        while (!ctx.signal.aborted) {
-          while (next < events.length) {
-            const e = events[next++]!;
-            if (matches(e)) yield e;
-          }
-          await Promise.race([changed, sleep(60_000, ctx.signal)]);
+        openWatches++;
+        try {
+          yield* watch(req, ctx);
+        } finally {
+          openWatches--;
         }
       },
       getStats(req, ctx) {
@@ -272,6 +288,7 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
   return {
     url: `http://127.0.0.1:${port}`,
     sessionIds: () => [...sessions.keys()],
+    openWatches: () => openWatches,
     loseSession: (id, reason) => {
       end(id, SessionEventType.SESSION_LOST, reason);
     },
