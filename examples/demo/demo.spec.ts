@@ -1,37 +1,16 @@
 // The bundled demo, run the way `npm start` runs it (bin/herd serve on examples/demo/herd.yaml,
 // with both planes moved to free ports), walked through the README's affinity story.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type Daemon, startDaemon } from "../../test/helpers/daemon.ts";
-import {
-  expectNoLeaks,
-  killAllWithTag,
-  type LeakTag,
-  newLeakTag,
-  pidsWithTag,
-} from "../../test/helpers/processes.ts";
+import { daemonPerTest } from "../../test/helpers/daemon-per-test.ts";
+import { pidsWithTag } from "../../test/helpers/processes.ts";
 
 const CONFIG = new URL("./herd.yaml", import.meta.url).pathname;
 
-let leak: LeakTag;
-let daemon: Daemon | undefined;
-
-beforeEach(async () => {
-  leak = newLeakTag();
-  daemon = await startDaemon({ config: CONFIG, env: leak.env });
-});
-afterEach(async () => {
-  const exit = await daemon?.stop();
-  try {
-    await expectNoLeaks(leak.tag);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
-  expect(exit, "herd serve shuts down cleanly on SIGTERM").toEqual({ code: 0, signal: null });
-});
+const ctx = daemonPerTest(CONFIG);
 
 async function get(path: string, session: string, init: RequestInit = {}) {
-  const res = await fetch(`${daemon!.dataUrl}${path}`, {
+  const res = await fetch(`${ctx.daemon.dataUrl}${path}`, {
     ...init,
     headers: { "X-Session-ID": session, ...init.headers },
   });
@@ -50,7 +29,9 @@ describe("examples/demo", () => {
     expect(b1.pid).not.toBe(a1.pid);
     expect(b1.counter).toBe(1);
     // The workers carry the leak tag, so the afterEach leak check really covers them.
-    expect(pidsWithTag(leak.tag)).toEqual(expect.arrayContaining([daemon!.pid, a1.pid, b1.pid]));
+    expect(pidsWithTag(ctx.leak.tag)).toEqual(
+      expect.arrayContaining([ctx.daemon.pid, a1.pid, b1.pid]),
+    );
 
     await get("/notes", "alice", { method: "POST", body: "buy milk" });
     const notes = (await (await get("/notes", "alice")).json()) as { notes: string[] };
@@ -70,7 +51,7 @@ describe("examples/demo", () => {
     expect(sse).toContain(`data: {"token":"two","index":1,"pid":${pid}}`);
     expect(sse).toContain("event: done");
 
-    const ws = new WebSocket(`${daemon!.dataUrl.replace("http", "ws")}/ws`, {
+    const ws = new WebSocket(`${ctx.daemon.dataUrl.replace("http", "ws")}/ws`, {
       headers: { "X-Session-ID": "carol" },
     });
     const messages: string[] = [];

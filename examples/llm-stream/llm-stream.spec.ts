@@ -1,34 +1,13 @@
 // examples/llm-stream through the real daemon: an Ollama-shaped streaming chat API whose
 // conversation context lives in the worker, and the seeds' scenario of 200 concurrent chats
 // on a pool of 10 model processes: every one served in full, none dropped.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
-import { type Daemon, startDaemon } from "../../test/helpers/daemon.ts";
-import {
-  expectNoLeaks,
-  killAllWithTag,
-  type LeakTag,
-  newLeakTag,
-} from "../../test/helpers/processes.ts";
+import { daemonPerTest } from "../../test/helpers/daemon-per-test.ts";
 
 const CONFIG = new URL("./herd.yaml", import.meta.url).pathname;
 
-let leak: LeakTag;
-let daemon: Daemon | undefined;
-
-beforeEach(async () => {
-  leak = newLeakTag();
-  daemon = await startDaemon({ config: CONFIG, env: leak.env });
-});
-afterEach(async () => {
-  const exit = await daemon?.stop();
-  try {
-    await expectNoLeaks(leak.tag);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
-  expect(exit, "herd serve shuts down cleanly on SIGTERM").toEqual({ code: 0, signal: null });
-});
+const ctx = daemonPerTest(CONFIG);
 
 interface Chunk {
   message: { role: string; content: string };
@@ -38,7 +17,7 @@ interface Chunk {
 
 /** One streamed chat turn: the reply text, the chunks, and whether the stream ended properly. */
 async function chat(headers: Record<string, string>, content: string) {
-  const res = await fetch(`${daemon!.dataUrl}/api/chat`, {
+  const res = await fetch(`${ctx.daemon.dataUrl}/api/chat`, {
     method: "POST",
     headers: { ...headers, "content-type": "application/json" },
     body: JSON.stringify({ model: "herd-fake", messages: [{ role: "user", content }] }),
@@ -58,7 +37,7 @@ async function chat(headers: Record<string, string>, content: string) {
 describe("examples/llm-stream", () => {
   it("lists its model and keeps each session's conversation in its worker", async () => {
     const tags = (await (
-      await fetch(`${daemon!.dataUrl}/api/tags`, { headers: { "X-Session-ID": "ann" } })
+      await fetch(`${ctx.daemon.dataUrl}/api/tags`, { headers: { "X-Session-ID": "ann" } })
     ).json()) as { models: { name: string }[] };
     expect(tags.models.map((m) => m.name)).toEqual(["herd-fake:latest"]);
 
@@ -75,7 +54,7 @@ describe("examples/llm-stream", () => {
   it("serves 200 concurrent chat sessions on 10 workers, none dropped", {
     timeout: 180_000,
   }, async () => {
-    const herd = createHerdClient({ baseUrl: daemon!.controlUrl });
+    const herd = createHerdClient({ baseUrl: ctx.daemon.controlUrl });
     const pids = new Set<number>();
     const outcomes = await Promise.allSettled(
       Array.from({ length: 200 }, async (_, i) => {

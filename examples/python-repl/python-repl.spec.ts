@@ -1,34 +1,13 @@
 // examples/python-repl through the real daemon: sessions keep separate interpreters, and a
 // session whose interpreter dies is reported lost with the traceback's tail.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHerdClient, type SessionEvent, SessionEventType } from "../../sdk/ts/src/index.ts";
-import { type Daemon, startDaemon } from "../../test/helpers/daemon.ts";
-import {
-  expectNoLeaks,
-  killAllWithTag,
-  type LeakTag,
-  newLeakTag,
-  pidAlive,
-} from "../../test/helpers/processes.ts";
+import { daemonPerTest } from "../../test/helpers/daemon-per-test.ts";
+import { pidAlive } from "../../test/helpers/processes.ts";
 
 const CONFIG = new URL("./herd.yaml", import.meta.url).pathname;
 
-let leak: LeakTag;
-let daemon: Daemon | undefined;
-
-beforeEach(async () => {
-  leak = newLeakTag();
-  daemon = await startDaemon({ config: CONFIG, env: leak.env });
-});
-afterEach(async () => {
-  const exit = await daemon?.stop();
-  try {
-    await expectNoLeaks(leak.tag);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
-  expect(exit, "herd serve shuts down cleanly on SIGTERM").toEqual({ code: 0, signal: null });
-});
+const ctx = daemonPerTest(CONFIG);
 
 interface ExecResult {
   pid: number;
@@ -39,7 +18,7 @@ interface ExecResult {
 }
 
 async function exec(session: string, code: string): Promise<ExecResult> {
-  const res = await fetch(`${daemon!.dataUrl}/exec`, {
+  const res = await fetch(`${ctx.daemon.dataUrl}/exec`, {
     method: "POST",
     headers: { "X-Session-ID": session, "content-type": "text/plain" },
     body: code,
@@ -54,7 +33,7 @@ async function watchUntil(
   done: (e: SessionEvent) => boolean,
   act: () => Promise<unknown>,
 ): Promise<SessionEvent[]> {
-  const herd = createHerdClient({ baseUrl: daemon!.controlUrl });
+  const herd = createHerdClient({ baseUrl: ctx.daemon.controlUrl });
   const ac = new AbortController();
   const events: SessionEvent[] = [];
   // The first event (SESSION_ACQUIRED, replayed from revision 0) proves the stream is live
@@ -103,7 +82,7 @@ describe("examples/python-repl", () => {
       "crasher",
       (e) => e.type === SessionEventType.SESSION_LOST,
       () =>
-        fetch(`${daemon!.dataUrl}/crash`, {
+        fetch(`${ctx.daemon.dataUrl}/crash`, {
           method: "POST",
           headers: { "X-Session-ID": "crasher" },
         }),
@@ -125,7 +104,7 @@ describe("examples/python-repl", () => {
       "quitter",
       (e) => e.type === SessionEventType.SESSION_LOST,
       async () => {
-        const res = await fetch(`${daemon!.dataUrl}/exec`, {
+        const res = await fetch(`${ctx.daemon.dataUrl}/exec`, {
           method: "POST",
           headers: { "X-Session-ID": "quitter" },
           body: "import os; os._exit(3)",
