@@ -25,6 +25,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { WorkerCgroup } from "./cgroups.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
+import { treePids } from "./listener-owner.ts";
 
 // Joins every cgroup, then waits for the go (a line, or EOF, on stdin) before exec'ing.
 const JOIN_CGROUPS =
@@ -110,6 +111,12 @@ export class ProcessTree {
     });
     // spawn errors after a pid exists surface as 'exit' too; keep the process alive on 'error'.
     this.child.on("error", () => {});
+  }
+
+  /** Every live process of the tree: the cgroup's members, else the root and its descendants. */
+  members(): number[] {
+    const pids = this.spec.cgroup?.pids() ?? [];
+    return pids.length > 0 ? pids : treePids(this.pid);
   }
 
   /** Lets a gated tree exec its command. Idempotent. */

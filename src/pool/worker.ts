@@ -10,6 +10,7 @@ import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
+import { ownsListener } from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { probeHttp, waitReady } from "./readiness.ts";
 import type { PoolOptions, WorkerExit } from "./types.ts";
@@ -177,12 +178,13 @@ export class Worker {
     for (let attempt = 1; ; attempt++) {
       const failure = await this.attempt(signal);
       if (!failure) break;
-      const portTaken = this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
+      const portTaken =
+        failure.portTaken || this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
       if (!(portTaken && attempt < START_ATTEMPTS && !signal.aborted)) {
         this.state = "stopped";
         throw new HerdError(
           "unavailable",
-          `worker of pool ${this.options.name} failed to start: ${failure}`,
+          `worker of pool ${this.options.name} failed to start: ${failure.reason}`,
         );
       }
     }
@@ -192,7 +194,9 @@ export class Worker {
   }
 
   /** One run of the command; resolves to undefined when ready, else to why it failed. */
-  private async attempt(signal: AbortSignal): Promise<string | undefined> {
+  private async attempt(
+    signal: AbortSignal,
+  ): Promise<{ reason: string; portTaken: boolean } | undefined> {
     if (!this.preparedAlive) {
       this.discardPrepared();
       await this.prepare();
@@ -211,6 +215,14 @@ export class Worker {
     tree.open();
     try {
       await waiter.ready;
+      if (
+        this.options.ready.kind !== "stdout" &&
+        ownsListener(tree.members(), this.port) === false
+      ) {
+        await tree.end(0);
+        this.discardPrepared();
+        return { reason: `port ${this.port} is served by another program`, portTaken: true };
+      }
       return undefined;
     } catch {
       const exitedOnItsOwn = exitedEarly.signal.aborted;
@@ -224,7 +236,7 @@ export class Worker {
             ? "the pool is shutting down"
             : `not ready within ${this.options.startTimeoutMs} ms (waiting for ${describeReady(this.options.ready)} on port ${this.port})`;
       this.discardPrepared();
-      return why;
+      return { reason: why, portTaken: false };
     }
   }
 

@@ -1,0 +1,52 @@
+import { spawn } from "node:child_process";
+import { createServer, type Server } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { ownsListener, treePids } from "./listener-owner.ts";
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) s.close();
+});
+
+function listen(host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, host, () => {
+      servers.push(server);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
+describe("ownsListener", () => {
+  it("tells our listener from a stranger's, on IPv4 and IPv6", async () => {
+    for (const host of ["127.0.0.1", "::1"]) {
+      const port = await listen(host);
+      expect(ownsListener([process.pid], port)).toBe(true);
+      expect(ownsListener([process.ppid], port)).toBe(false);
+    }
+  });
+
+  it("says false when nothing listens on the port", async () => {
+    const port = await listen("127.0.0.1");
+    servers.pop()!.close();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ownsListener([process.pid], port)).toBe(false);
+  });
+});
+
+describe("treePids", () => {
+  it("finds a process's descendants", async () => {
+    const child = spawn("sh", ["-c", "sleep 30 & wait"], { stdio: "ignore", detached: true });
+    try {
+      let pids: number[] = [];
+      for (let i = 0; i < 100 && pids.length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        pids = treePids(process.pid);
+      }
+      expect(pids).toContain(child.pid);
+      expect(pids.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      process.kill(-child.pid!, "SIGKILL"); // the group: sh and its sleep
+    }
+  });
+});

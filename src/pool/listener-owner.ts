@@ -1,0 +1,89 @@
+// Whose listener answered? A readiness probe only proves that *something* listens on the port.
+// Between the daemon choosing a free port and the worker binding it, another program (another
+// herd, a test, anything) can take that port; the worker then fails to bind while the probe
+// reaches the other program — and a session would be routed to a stranger. So once a probe
+// succeeds, the daemon checks that the listening socket is held by a process of the worker's
+// own tree, via /proc/net/tcp{,6} (socket inode) and /proc/PID/fd (who holds it).
+
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+/** Inodes of sockets in LISTEN state on `port`, any local address, IPv4 and IPv6. */
+function listeningInodes(port: number): Set<string> | undefined {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  let readable = false;
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(table, "utf8");
+      readable = true;
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      if (fields[3] === "0A" && fields[1]?.endsWith(`:${hexPort}`) && fields[9]) {
+        inodes.add(fields[9]);
+      }
+    }
+  }
+  return readable ? inodes : undefined;
+}
+
+function holdsSocket(pid: number, inodes: Set<string>): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith("socket:[") && inodes.has(target.slice(8, -1))) return true;
+    } catch {}
+  }
+  return false;
+}
+
+/**
+ * true: a process of `pids` holds the listener on `port`; false: someone else does;
+ * undefined: this host does not let us tell (no /proc), so the caller trusts the probe.
+ */
+export function ownsListener(pids: readonly number[], port: number): boolean | undefined {
+  const inodes = listeningInodes(port);
+  if (inodes === undefined) return undefined;
+  if (inodes.size === 0) return false;
+  return pids.some((pid) => holdsSocket(pid, inodes));
+}
+
+/** The pid and every descendant still linked to it by parent pids (for hosts without cgroups). */
+export function treePids(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [root];
+  }
+  for (const name of entries) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const siblings = children.get(ppid) ?? [];
+      siblings.push(pid);
+      children.set(ppid, siblings);
+    } catch {}
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
