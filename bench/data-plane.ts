@@ -20,6 +20,8 @@ import { createProxyServer as createProxy3 } from "http-proxy-3";
 import WebSocket from "ws";
 import { type DataPlaneCounters, startDataPlane } from "../src/dataplane/index.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
+import { freePort } from "../test/helpers/ports.ts";
+import { type RunningNginx, startNginx } from "./nginx.ts";
 import { type BenchRow, compared, formatTable, round } from "./report.ts";
 
 export interface DataPlaneBenchOptions {
@@ -195,14 +197,29 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     child.stdin!.write("stats\n");
     return (await nextLine()) as DataPlaneCounters;
   };
+  let nginx: RunningNginx | undefined;
   try {
     const served = (await nextLine()) as Served;
     await http(served.herd, 1, HEADERS); // warm-up: agents, JIT
 
-    const targets: [string, string, Record<string, string>][] = [
-      ["herd", served.herd, HEADERS],
+    nginx = await startNginx(served.direct, await freePort());
+    if (!nginx)
+      process.stderr.write("bench: nginx not installed (scripts/setup-bench.sh); no nginx row\n");
+    // [name, url, headers, pid whose CPU the proxy burns]
+    const targets: [string, string, Record<string, string>, number][] = [
+      ["herd", served.herd, HEADERS, child.pid!],
+      ...(nginx
+        ? [
+            ["nginx (upstream keepalive)", nginx.url, {}, nginx.pid] as [
+              string,
+              string,
+              Record<string, string>,
+              number,
+            ],
+          ]
+        : []),
       ...Object.entries(served.libraries).map(
-        ([n, u]): [string, string, Record<string, string>] => [n, u, {}],
+        ([n, u]): [string, string, Record<string, string>, number] => [n, u, {}, child.pid!],
       ),
     ];
     const runs = new Map<string, HttpResult[]>([
@@ -216,17 +233,17 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     const cpu = new Map<string, { seconds: number; requests: number }>();
     for (let i = 0; i < rounds; i++) {
       runs.get("direct")!.push(await http(served.direct, seconds, {}));
-      for (const [name, url, headers] of targets) {
+      for (const [name, url, headers, pid] of targets) {
         // A few requests first re-open what the worker's keep-alive timeout closed while
         // the other targets ran; what the measured run then opens is the steady state.
         await autocannon({ url: `${url}/whoami`, connections: CONNECTIONS, amount: 100, headers });
         const before = name === "herd" ? await counters() : undefined;
-        const cpuBefore = cpuSeconds(child.pid!);
+        const cpuBefore = cpuSeconds(pid);
         const result = await http(url, seconds, headers);
         runs.get(name)!.push(result);
         const used = cpu.get(name) ?? { seconds: 0, requests: 0 };
         cpu.set(name, {
-          seconds: used.seconds + cpuSeconds(child.pid!) - cpuBefore,
+          seconds: used.seconds + cpuSeconds(pid) - cpuBefore,
           requests: used.requests + result.requests,
         });
         if (before) {
@@ -303,6 +320,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     }
     return rows;
   } finally {
+    await nginx?.stop();
     child.stdin!.end();
     await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once("exit", ok)));
   }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# What `npm run bench` needs beyond `npm install`: Debian's nginx, the reference proxy of the
+# data-plane benchmark (run as an unprivileged foreground process by the bench, never as a
+# service). Idempotent; needs root for apt. Usage: scripts/setup-bench.sh
+set -euo pipefail
+if [ -x /usr/sbin/nginx ]; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+# policy-rc.d 101: install without starting the packaged service on port 80.
+printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+$SUDO chmod +x /usr/sbin/policy-rc.d
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends nginx-light ||
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends nginx
+$SUDO rm -f /usr/sbin/policy-rc.d
