@@ -1,11 +1,24 @@
 // examples/llm-stream through the real daemon: an Ollama-shaped streaming chat API whose
-// conversation context lives in the worker, and the seeds' scenario of 200 concurrent chats
-// on a pool of 10 model processes: every one served in full, none dropped.
+// conversation context lives in the worker, the seeds' scenario of 200 concurrent chats on a
+// pool of 10 model processes (every one served in full, none dropped), and the Python httpx
+// client (client.py) streaming two turns through a held session.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
+import { REPO_ROOT } from "../../test/helpers/daemon.ts";
 import { daemonPerTest } from "../../test/helpers/daemon-per-test.ts";
 
 const CONFIG = new URL("./herd.yaml", import.meta.url).pathname;
+const PYTHON = join(REPO_ROOT, ".venv/bin/python");
+const PY_CLIENT = new URL("./client.py", import.meta.url).pathname;
+/** The fake model's pause after each token, as this example's herd.yaml sets it. */
+const TOKEN_MS = Number(
+  (parse(readFileSync(CONFIG, "utf8")) as { workers: { llm: { env: Record<string, string> } } })
+    .workers.llm.env.FAKE_TOKEN_MS,
+);
 
 const ctx = daemonPerTest(CONFIG);
 
@@ -80,5 +93,67 @@ describe("examples/llm-stream", () => {
     expect(pids.size).toBeGreaterThan(1);
     const stats = await herd.stats({ pool: "llm" });
     expect(stats.pools[0]).toMatchObject({ name: "llm", max: 10, sessions: 0, queued: 0 });
+  });
+
+  it("streams to the Python httpx client, which holds its session and is remembered by its worker", {
+    timeout: 120_000,
+  }, async () => {
+    // A long prompt makes long replies (the fake quotes it back), so a stream lasts about a second.
+    const words = Array.from({ length: 40 }, (_, i) => `word${i + 1}`).join(" ");
+    const prompt = `my name is Ann and here are forty words: ${words}`;
+    const child = spawn(PYTHON, [PY_CLIENT, "--control", ctx.daemon.controlUrl, prompt], {
+      env: { ...process.env, ...ctx.leak.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    const code = await new Promise((resolve, reject) => {
+      child.once("error", reject).once("close", resolve);
+    });
+    expect(code, `client.py failed (examples/llm-stream/setup.sh run?):\n${err}`).toBe(0);
+
+    const summary = JSON.parse(out.trimEnd().split("\n").at(-1)!) as {
+      session: string;
+      worker_pid: number;
+      turns: { reply: string; token_times: number[]; done_time: number }[];
+    };
+    const [first, second] = summary.turns;
+    // Checked here too, not only by the client: both turns on the session's own worker, and the
+    // second, sent without any history, quotes the first — the context stayed in that process.
+    const pid = summary.worker_pid;
+    expect(first!.reply).toBe(`Turn 1 on worker ${pid}. You said "${prompt}".`);
+    expect(second!.reply).toBe(
+      `Turn 2 on worker ${pid}. You said "What did I just tell you?". Before that you said "${prompt}".`,
+    );
+    expect(out).toContain(`${first!.reply}\n`);
+    expect(out).toContain(`${second!.reply}\n`);
+
+    // Streaming: the worker writes each token at least TOKEN_MS after the one before, so tokens
+    // that reach the client as they are written arrive spread over (n-1)·TOKEN_MS; a response
+    // buffered anywhere on the way arrives in one piece. A quarter of that span is the bar, so
+    // only a stall of most of a second in the client could fail a working stream.
+    expect(TOKEN_MS).toBeGreaterThanOrEqual(10);
+    for (const turn of summary.turns) {
+      const times = turn.token_times;
+      expect(times).toHaveLength(turn.reply.match(/\S+\s*/g)!.length);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      const written = ((times.length - 1) * TOKEN_MS) / 1000;
+      expect(written).toBeGreaterThan(0.5);
+      expect(times.at(-1)! - times[0]!).toBeGreaterThan(written / 4);
+      expect(turn.done_time).toBeGreaterThanOrEqual(times.at(-1)!);
+    }
+
+    // The client has exited: its hold is over and the session released (the worker, reuse:
+    // true, goes back to the pool; the daemon helper checks nothing leaked at shutdown).
+    const herd = createHerdClient({ baseUrl: ctx.daemon.controlUrl });
+    expect(await herd.sessions()).toEqual([]);
+    const stats = await herd.stats({ pool: "llm" });
+    expect(stats.pools[0]).toMatchObject({ name: "llm", sessions: 0 });
   });
 });
