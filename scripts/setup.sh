@@ -37,5 +37,8 @@ step "Python SDK (.venv)"
 step "Playwright example's Python client"
 bash examples/playwright/setup.sh
 
+step "LLM-stream example's Python client"
+bash examples/llm-stream/setup.sh
+
 step "Go SDK modules"
 (cd sdk/go && go mod download)
