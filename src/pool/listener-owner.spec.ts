@@ -21,8 +21,8 @@ describe("ownsListener", () => {
   it("tells our listener from a stranger's, on IPv4 and IPv6", async () => {
     for (const host of ["127.0.0.1", "::1"]) {
       const port = await listen(host);
-      expect(ownsListener([process.pid], port)).toBe(true);
-      expect(ownsListener([process.ppid], port)).toBe(false);
+      expect(await ownsListener(() => [process.pid], port)).toBe(true);
+      expect(await ownsListener(() => [process.ppid], port)).toBe(false);
     }
   });
 
@@ -30,7 +30,7 @@ describe("ownsListener", () => {
     const port = await listen("127.0.0.1");
     servers.pop()!.close();
     await new Promise((r) => setTimeout(r, 10));
-    expect(ownsListener([process.pid], port)).toBe(false);
+    expect(await ownsListener(() => [process.pid], port)).toBe(false);
   });
 });
 

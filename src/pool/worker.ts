@@ -217,7 +217,7 @@ export class Worker {
       await waiter.ready;
       if (
         this.options.ready.kind !== "stdout" &&
-        ownsListener(tree.members(), this.port) === false
+        (await ownsListener(() => tree.members(), this.port)) === false
       ) {
         await tree.end(0);
         this.discardPrepared();
