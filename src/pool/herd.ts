@@ -69,7 +69,7 @@ export class Herd implements SessionDirectory {
     const { cgroups } = caps;
     this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
     const killAll = this.cgroups?.killAllFile;
-    this.reaper = killAll && caps.setpriv ? new Reaper(caps.setpriv, killAll) : undefined;
+    this.reaper = killAll ? new Reaper(killAll) : undefined;
     this.events = new EventLog(opts.eventHistory);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
     const runId = process.pid.toString(36);

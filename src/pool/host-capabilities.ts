@@ -2,7 +2,8 @@
 //
 // Tree-kill and die-with-the-daemon guarantees come from three independent mechanisms; each is
 // used when available and the daemon says once which guarantees are off:
-//   - pdeathsig (util-linux setpriv): the worker's root dies when the daemon dies, even by SIGKILL;
+//   - pdeathsig (util-linux setpriv): the worker's root dies when the daemon dies, even by SIGKILL
+//     (a reaper sidecar extends this to whole cgroup v2 trees: reaper.ts);
 //   - a PID namespace (util-linux unshare --pid --fork --kill-child): when its init dies, the
 //     kernel kills every member, including setsid'd double-forked grandchildren;
 //   - cgroups: v2 `cgroup.kill` ends a whole tree at once and `populated` tells when it is gone;
@@ -63,13 +64,21 @@ function probe(): HostCapabilities {
   }
   const cgroups = probeCgroups();
   const missing: string[] = [];
-  if (!setpriv) missing.push("die-with-daemon via pdeathsig (setpriv not found)");
-  if (!pidNamespace) {
+  const wholeTree = cgroups.v2 !== undefined || pidNamespace;
+  if (!wholeTree) {
     missing.push(
-      "PID namespaces (unshare --pid not permitted): setsid'd grandchildren may survive",
+      "whole-tree kill (no writable cgroup v2, no PID namespaces): grandchildren that call setsid may outlive their session",
     );
   }
-  if (!cgroups.v2) missing.push("cgroup v2 cgroup.kill (no writable cgroup v2 hierarchy)");
+  // A SIGKILLed daemon: the reaper ends cgroup v2 trees; else pdeathsig ends roots (and, with a
+  // PID namespace, the whole namespace).
+  if (!cgroups.v2 && !(setpriv && pidNamespace)) {
+    missing.push(
+      setpriv
+        ? "die-with-daemon for whole trees: only worker roots die with a killed daemon"
+        : "die-with-daemon (no cgroup v2 and no util-linux setpriv): workers may outlive a killed daemon",
+    );
+  }
   for (const controller of ["memory", "cpu", "pids"]) {
     if (!cgroups.v2Controllers.has(controller) && !cgroups.v1.has(controller)) {
       missing.push(`${controller} limits (no writable ${controller} cgroup controller)`);
