@@ -17,9 +17,8 @@ import { HerdService, SessionSchema } from "../gen/herd/v1/herd_pb.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { startControlPlane } from "../src/server/index.ts";
 import { herdClient, type Protocol } from "../src/server/spec-harness.ts";
+import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, median, percentile } from "./report.ts";
-
-const WORKER = fileURLToPath(new URL("../test/fixtures/worker.mjs", import.meta.url));
 
 async function timed(n: number, call: () => Promise<unknown>): Promise<number[]> {
   const samples: number[] = [];

@@ -21,6 +21,7 @@ import WebSocket from "ws";
 import { type DataPlaneCounters, startDataPlane } from "../src/dataplane/index.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { freePort } from "../test/helpers/ports.ts";
+import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type RunningNginx, startNginx } from "./nginx.ts";
 import { type BenchRow, compared, formatTable, round } from "./report.ts";
 
@@ -34,7 +35,6 @@ export interface DataPlaneBenchOptions {
 }
 
 const SELF = fileURLToPath(import.meta.url);
-const WORKER = fileURLToPath(new URL("../test/fixtures/worker.mjs", import.meta.url));
 const SESSION = "bench";
 const CONNECTIONS = 10;
 const HEADERS = { "X-Session-ID": SESSION };

@@ -8,13 +8,12 @@
 // Standalone: `node --expose-gc --import tsx bench/pool.ts [--runs N]`.
 
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../src/pool/index.ts";
-import { type BenchRow, compared, median, percentile, round } from "./report.ts";
-
-const WORKER = fileURLToPath(new URL("../test/fixtures/worker.mjs", import.meta.url));
+import { pidAlive } from "../test/helpers/processes.ts";
+import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
+import { type BenchRow, compared, formatTable, median, percentile, round } from "./report.ts";
 
 function pool(overrides: Partial<PoolOptionsInput>): PoolOptionsInput {
   return {
@@ -77,16 +76,6 @@ async function coldStart(runs: number): Promise<BenchRow[]> {
   ];
 }
 
-/** A zombie is dead: it only waits for its parent (often init) to collect its exit status. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 async function reap(runs: number): Promise<BenchRow[]> {
   const herd = await Herd.start([resolvePoolOptions(pool({ min: 1, max: 1, reuse: false }))]);
   const times: number[] = [];
@@ -100,7 +89,7 @@ async function reap(runs: number): Promise<BenchRow[]> {
       const tree = [s.workerPid, ...((await res.json()) as { pids: number[] }).pids];
       const started = performance.now();
       await herd.release(s.id);
-      while (tree.some(alive)) await new Promise((r) => setImmediate(r));
+      while (tree.some(pidAlive)) await new Promise((r) => setImmediate(r));
       times.push(performance.now() - started);
       // Baseline: SIGKILL a lone process and wait for it to be gone.
       const child = spawn("sleep", ["100"], { stdio: "ignore" });
@@ -202,7 +191,6 @@ export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { formatTable } = await import("./report.ts");
   const i = process.argv.indexOf("--runs");
   const runs = i > 0 ? Number(process.argv[i + 1]) : undefined;
   console.log(formatTable(await benchPool(runs ? { runs } : {})));

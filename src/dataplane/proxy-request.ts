@@ -33,14 +33,12 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
     sendError(res, fromError(err));
     return;
   }
-  let signal: AbortSignal | undefined;
-  if (ctx.directory.lookup(route.sessionId) === undefined) {
-    // Only a new session waits (acquire); a client that leaves stops waiting.
+  const cancelOnLeave = () => {
     const gone = new AbortController();
     res.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
-    signal = gone.signal;
-  }
-  openConnection(ctx.directory, route, ctx.access, signal).then(
+    return gone.signal;
+  };
+  openConnection(ctx.directory, route, ctx.access, cancelOnLeave).then(
     (conn) => {
       if (res.destroyed) {
         conn.lease.close();

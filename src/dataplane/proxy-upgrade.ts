@@ -41,9 +41,12 @@ export function handleUpgrade(
   }
   tunnels.add(socket);
   socket.once("close", () => tunnels.delete(socket));
-  const gone = new AbortController();
-  socket.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
-  openConnection(ctx.directory, route, ctx.access, gone.signal).then(
+  const cancelOnLeave = () => {
+    const gone = new AbortController();
+    socket.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
+    return gone.signal;
+  };
+  openConnection(ctx.directory, route, ctx.access, cancelOnLeave).then(
     (conn) => {
       if (socket.destroyed) conn.lease.close();
       else tunnel(ctx, req, socket, head, route, conn);

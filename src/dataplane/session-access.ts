@@ -41,15 +41,18 @@ function poolFor(directory: SessionDirectory, route: Route, opts: AccessOptions)
   );
 }
 
+/** Made only when a new session must be waited for: a client that leaves stops the wait. */
+export type CancelOnLeave = () => AbortSignal;
+
 async function acquire(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  signal: AbortSignal | undefined,
+  cancelOnLeave: CancelOnLeave,
 ): Promise<SessionInfo> {
   const pool = poolFor(directory, route, opts);
   try {
-    return await directory.acquire(pool, route.sessionId, signal ? { signal } : {});
+    return await directory.acquire(pool, route.sessionId, { signal: cancelOnLeave() });
   } catch (err) {
     // On the data plane a wait that ran out means "no worker in time": 503 + Retry-After,
     // distinct from 504, which is reserved for a worker that did not answer (data_timeout).
@@ -67,7 +70,7 @@ async function liveSession(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  signal: AbortSignal | undefined,
+  cancelOnLeave: CancelOnLeave,
 ): Promise<SessionInfo> {
   const known = directory.lookup(route.sessionId);
   if (opts.tokens && (known === undefined || !tokenMatches(route.token, known.token))) {
@@ -83,7 +86,7 @@ async function liveSession(
       `unknown session ${JSON.stringify(route.sessionId)} (auto_acquire is off)`,
     );
   }
-  return acquire(directory, route, opts, signal);
+  return acquire(directory, route, opts, cancelOnLeave);
 }
 
 /**
@@ -94,10 +97,10 @@ export async function openConnection(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  signal?: AbortSignal,
+  cancelOnLeave: CancelOnLeave,
 ): Promise<Connection> {
   for (let attempt = 0; ; attempt++) {
-    const session = await liveSession(directory, route, opts, signal);
+    const session = await liveSession(directory, route, opts, cancelOnLeave);
     try {
       const lease = directory.lease(session.id, "data");
       directory.touch(session.id);

@@ -241,7 +241,7 @@ export class Worker {
   }
 
   exitInfo(exit: TreeExit): WorkerExit {
-    const oom = (this.cgroup?.oomKills() ?? 0) > 0 || false;
+    const oom = (this.cgroup?.oomKills() ?? 0) > 0;
     return {
       code: exit.code,
       signal: exit.signal,
