@@ -134,7 +134,8 @@ func (c *Client) renew(ctx context.Context, h *HeldSession) {
 			return
 		case <-t.C:
 		}
-		callCtx, cancel := context.WithTimeout(ctx, every)
+		// A slow renewal still counts while the grace since the last success lasts.
+		callCtx, cancel := context.WithTimeout(ctx, max(h.Grace-time.Since(lastOK), every))
 		_, err := c.rpc.RenewHold(callCtx, request(c, &herdv1.RenewHoldRequest{SessionId: h.ID(), HoldId: h.HoldID}))
 		cancel()
 		switch {

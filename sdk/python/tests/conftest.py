@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-GRACE_S = 0.3
+GRACE_S = 1.0
 
 
 def _start_stub(*args: str) -> tuple[subprocess.Popen[str], str]:

@@ -21,7 +21,7 @@ def test_async_client_end_to_end(stub_url: str) -> None:
                 await client.acquire("no-such-pool")
 
             async with client.session("default") as held:
-                await asyncio.sleep(GRACE_S * 4)
+                await asyncio.sleep(GRACE_S * 3)
                 assert held.held, held.error
                 assert held.id in [x.session_id for x in await client.sessions()]
             assert held.id not in [x.session_id for x in await client.sessions()]

@@ -5,7 +5,9 @@ import { type StubHerd, startStubHerd } from "../test/stub-herd.ts";
 import { createHerdClient } from "./client.ts";
 import { Code, HerdClientError } from "./index.ts";
 
-const graceMs = 300;
+// Wide enough that a loaded CI machine stalling this process (stub and client alike) for a few
+// hundred milliseconds cannot end the hold.
+const graceMs = 1_000;
 let stub: StubHerd;
 beforeAll(async () => {
   stub = await startStubHerd({ heartbeatGraceMs: graceMs, heartbeatIntervalMs: 100 });
@@ -32,7 +34,7 @@ describe("HerdClient.hold", () => {
     const held = await herd.hold("default");
     expect(held.heartbeatGraceMs).toBe(graceMs);
     expect(held.holdId).not.toBe("");
-    await sleep(graceMs * 4);
+    await sleep(graceMs * 3);
     expect(held.signal.aborted).toBe(false);
     expect(stub.sessionIds()).toContain(held.id);
     await held.release();

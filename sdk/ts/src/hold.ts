@@ -1,6 +1,8 @@
 // A session held through HoldSession: the daemon ends it the moment this stream goes away, so
 // a crashed or killed caller can never leak a worker. While the hold lives, a renewal loop calls
 // RenewHold every third of the server's `heartbeat_grace` (the stream is server-to-client only).
+// A renewal may take until a whole grace has passed since the last success: a loaded daemon
+// that still answers within the grace keeps the hold.
 //
 // Invariant: `signal` aborts exactly once, when the hold is over for any reason: the stream
 // ended or failed, renewals were refused (NOT_FOUND) or none succeeded within a grace, the
@@ -141,7 +143,7 @@ function renewLoop(ch: HoldChannel, held: HeldSession, graceMs: number): void {
   let timer: NodeJS.Timeout | undefined;
   const tick = async () => {
     try {
-      await ch.renew(held.id, held.holdId, every);
+      await ch.renew(held.id, held.holdId, Math.max(graceMs - (Date.now() - lastOk), every));
       lastOk = Date.now();
     } catch (err) {
       const e = HerdClientError.from(err);

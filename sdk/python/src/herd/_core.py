@@ -6,13 +6,15 @@ both clients behave identically and differ only in how they wait.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import time
 from dataclasses import dataclass
 from typing import TypeVar
 
 from connectrpc.code import Code
+from connectrpc.errors import ConnectError
 from connectrpc.protocol import ProtocolType
 
-from .errors import HerdError
+from .errors import HerdError, HoldLostError, from_connect
 from .v1 import herd_pb2 as pb
 
 _R = TypeVar("_R", pb.AcquireSessionRequest, pb.HoldSessionRequest)
@@ -124,10 +126,35 @@ class HoldStart:
     hold_id: str
     grace: float  # seconds; 0: the daemon wants no renewals
 
-    @property
-    def renew_every(self) -> float:
-        """Renew three times per grace, so one lost renewal never ends the hold."""
-        return max(self.grace / 3, 0.01)
+
+class RenewClock:
+    """When to renew a hold, how long one renewal may take, and when to give up.
+
+    Renewals start every third of the grace, so one lost renewal never ends the hold. A slow
+    renewal may run until a whole grace has passed since the last success: a loaded daemon that
+    still answers within the grace keeps the hold, and only a grace without any success, or a
+    daemon that no longer knows the hold, ends it.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.every = max(grace / 3, 0.01)
+        self._last_ok = time.monotonic()
+
+    def timeout_ms(self) -> int | None:
+        remaining = self.grace - (time.monotonic() - self._last_ok)
+        return timeout_ms(max(remaining, self.every))
+
+    def renewed(self) -> None:
+        self._last_ok = time.monotonic()
+
+    def failed(self, e: ConnectError) -> HoldLostError | None:
+        """The error that ends the hold after this failed renewal, or None to keep trying."""
+        if e.code == Code.NOT_FOUND:
+            return HoldLostError(f"hold refused by the daemon: {e.message}", e.code)
+        if time.monotonic() - self._last_ok > self.grace:
+            return HoldLostError(f"hold not renewed within the grace: {from_connect(e)}", e.code)
+        return None
 
 
 def hold_start(msg: pb.HoldSessionResponse | None) -> HoldStart:

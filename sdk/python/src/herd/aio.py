@@ -9,7 +9,6 @@ Concurrency: one event loop; state changes happen between awaits only.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -228,22 +227,16 @@ class AsyncClient:
             pass
 
     async def _renew(self, held: AsyncHeldSession, start: _core.HoldStart) -> None:
-        every = start.renew_every
-        last_ok = time.monotonic()
+        clock = _core.RenewClock(start.grace)
         req = pb.RenewHoldRequest(session_id=held.id, hold_id=held.hold_id)
         while held.held:
-            await asyncio.sleep(every)
+            await asyncio.sleep(clock.every)
             try:
-                await self._rpc.renew_hold(
-                    req, headers=self._headers, timeout_ms=_core.timeout_ms(every)
-                )
-                last_ok = time.monotonic()
+                await self._rpc.renew_hold(req, headers=self._headers, timeout_ms=clock.timeout_ms())
+                clock.renewed()
             except ConnectError as e:
-                err = from_connect(e)
-                if e.code == Code.NOT_FOUND:
-                    held._lose(HoldLostError(f"hold refused by the daemon: {err.message}", e.code))
-                elif time.monotonic() - last_ok > start.grace:
-                    held._lose(HoldLostError(f"hold not renewed within the grace: {err}", e.code))
+                if (lost := clock.failed(e)) is not None:
+                    held._lose(lost)
 
 
 async def _drain(it: AsyncIterator[pb.HoldSessionResponse], held: AsyncHeldSession) -> None:

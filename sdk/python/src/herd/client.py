@@ -10,7 +10,6 @@ HeldSession's state changes under its lock.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
@@ -225,19 +224,15 @@ class Client:
             pass
 
     def _renew(self, held: HeldSession, start: _core.HoldStart) -> None:
-        every = start.renew_every
-        last_ok = time.monotonic()
+        clock = _core.RenewClock(start.grace)
         req = pb.RenewHoldRequest(session_id=held.id, hold_id=held.hold_id)
-        while not held.wait_lost(every):
+        while not held.wait_lost(clock.every):
             try:
-                self._rpc.renew_hold(req, headers=self._headers, timeout_ms=_core.timeout_ms(every))
-                last_ok = time.monotonic()
+                self._rpc.renew_hold(req, headers=self._headers, timeout_ms=clock.timeout_ms())
+                clock.renewed()
             except ConnectError as e:
-                err = from_connect(e)
-                if e.code == Code.NOT_FOUND:
-                    held._lose(HoldLostError(f"hold refused by the daemon: {err.message}", e.code))
-                elif time.monotonic() - last_ok > start.grace:
-                    held._lose(HoldLostError(f"hold not renewed within the grace: {err}", e.code))
+                if (lost := clock.failed(e)) is not None:
+                    held._lose(lost)
 
 
 def _drain(stream: Iterator[pb.HoldSessionResponse], held: HeldSession) -> None:
