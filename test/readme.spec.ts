@@ -24,7 +24,7 @@ const PKG = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as
   scripts: Record<string, string>;
 };
 const FIXTURE_WORKER = "test/fixtures/worker.mjs";
-const TEST_TIMEOUT = 90_000;
+const TEST_TIMEOUT = 180_000;
 
 const at = (f: Fence, i = 0) => `README.md:${f.line + 1 + i}`;
 const lines = (f: Fence) => f.body.split("\n").filter((l) => l.trim() !== "");
@@ -83,7 +83,7 @@ afterEach(async () => {
 });
 
 async function daemon(config: string | Record<string, unknown>): Promise<Daemon> {
-  const d = await startDaemon({ config, env: leak.env, readyTimeoutMs: 30_000 });
+  const d = await startDaemon({ config, env: leak.env, readyTimeoutMs: 60_000 });
   daemons.push(d);
   return d;
 }

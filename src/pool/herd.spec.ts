@@ -43,7 +43,8 @@ describe("affinity", () => {
   });
 
   it("never gives two concurrently starting workers one port", async () => {
-    const herd = await fx.start({ max: 30 });
+    // 30 Node workers booting at once is seconds of CPU on two shared cores: no start timeout.
+    const herd = await fx.start({ max: 30, startTimeoutMs: 120_000 });
     const all = await Promise.all(Array.from({ length: 30 }, (_, i) => herd.acquire("w", `p${i}`)));
     expect(new Set(all.map((s) => s.workerAddress)).size).toBe(30);
     for (const s of all) {

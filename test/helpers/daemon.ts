@@ -137,7 +137,7 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     kill,
   };
 
-  const timeoutMs = opts.readyTimeoutMs ?? 15_000;
+  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!running()) {
