@@ -4,8 +4,10 @@
 //
 // Invariant: a worker joins its cgroups before it execs the real command (the spawn wrapper
 // writes its own pid into each `cgroup.procs`), so every descendant is inside from birth.
-// Directories of daemons that died are swept at the next start. All calls are synchronous
-// filesystem writes to cgroupfs, which the kernel completes immediately.
+// Directories of daemons that died are swept at the next start. All calls but removal are
+// synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
+// is retried for a while: a tree counts as gone once its processes are zombies, but zombie
+// setsid grandchildren keep their cgroup busy until the host's init reaps them.
 
 import {
   existsSync,
@@ -17,11 +19,14 @@ import {
 } from "node:fs";
 import { rmdir } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { CgroupMounts } from "./host-capabilities.ts";
 import type { Logger } from "./logger.ts";
 import type { ResourceLimits } from "./types.ts";
 
 const CPU_PERIOD_US = 100_000;
+/** How long removal keeps retrying a cgroup that zombies still occupy. */
+const REMOVE_RETRY_MS = 2_000;
 
 function tryWrite(file: string, value: string): boolean {
   try {
@@ -52,21 +57,45 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Removes a cgroup directory and its children, deepest first (a populated one stays). */
-function removeTree(dir: string): void {
+/**
+ * Removes a cgroup directory and its children, deepest first (a populated one stays).
+ * True once the directory no longer exists.
+ */
+function removeTree(dir: string): boolean {
   let entries: string[] = [];
   try {
     entries = readdirSync(dir, { withFileTypes: true })
       .filter((e) => e.isDirectory())
       .map((e) => e.name);
   } catch {
-    return;
+    return true;
   }
   for (const name of entries) removeTree(join(dir, name));
   tryWrite(join(dir, "cgroup.kill"), "1");
   try {
     rmdirSync(dir);
   } catch {}
+  return !existsSync(dir);
+}
+
+/** Calls `remove` until it reports success, backing off, for at most REMOVE_RETRY_MS. */
+async function retryRemoval(
+  remove: () => boolean | Promise<boolean>,
+  opts: { ref: boolean },
+): Promise<void> {
+  for (let waited = 0, delay = 2; !(await remove()) && waited < REMOVE_RETRY_MS; delay *= 2) {
+    await sleep(delay, undefined, opts);
+    waited += delay;
+  }
+}
+
+async function rmdirGone(dir: string): Promise<boolean> {
+  try {
+    await rmdir(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT";
+  }
 }
 
 export class WorkerCgroup {
@@ -114,11 +143,12 @@ export class WorkerCgroup {
   }
 
   /**
-   * Removes the (empty) directories in the background: rmdir on cgroupfs waits for an RCU grace
-   * period, up to ~20 ms each, which must not delay a release or block the event loop.
+   * Removes the directories in the background: rmdir on cgroupfs waits for an RCU grace
+   * period, up to ~20 ms each, which must not delay a release or block the event loop; and
+   * zombies awaiting the host's init may still occupy them. Never holds the daemon open.
    */
   removeInBackground(): void {
-    for (const dir of this.dirs) rmdir(dir).catch(() => {});
+    for (const dir of this.dirs) retryRemoval(() => rmdirGone(dir), { ref: false }).catch(() => {});
   }
 }
 
@@ -211,8 +241,11 @@ export class CgroupTree {
     return v2 ? join(v2.dir, "cgroup.kill") : undefined;
   }
 
-  destroy(): void {
-    for (const root of this.roots) removeTree(root.dir);
+  /** Removes the daemon's cgroups, waiting briefly for zombies of the last trees to be reaped. */
+  async destroy(): Promise<void> {
+    await Promise.all(
+      this.roots.map((root) => retryRemoval(() => removeTree(root.dir), { ref: true })),
+    );
   }
 }
 

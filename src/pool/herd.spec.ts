@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, getJson, herdFixture, recordEvents } from "../../test/helpers/herd.ts";
 import { pidAlive } from "../../test/helpers/processes.ts";
@@ -6,6 +8,13 @@ import type { HerdEvent } from "./types.ts";
 
 const fx = herdFixture();
 afterEach(() => fx.cleanup());
+
+/** Every `name` directory at the top of a cgroup hierarchy (v2 root or a v1 controller). */
+function cgroupDirs(name: string): string[] {
+  const root = "/sys/fs/cgroup";
+  const tops = [root, ...readdirSync(root).map((d) => join(root, d))];
+  return tops.map((top) => join(top, name)).filter((dir) => existsSync(dir));
+}
 
 interface WhoAmI {
   pid: number;
@@ -160,6 +169,19 @@ describe("release", () => {
     // release resolves only once the tree is gone: no waiting here.
     expect(tree.filter(pidAlive)).toEqual([]);
     await eventually("a fresh warm worker", () => herd.stats().pools[0]!.workersIdle === 1);
+  });
+
+  it("leaves no cgroup behind once closed, though reaped setsid grandchildren linger as zombies", async ({
+    skip,
+  }) => {
+    const herd = await fx.start({ max: 1, reuse: false });
+    const mine = () => cgroupDirs(`herd-${process.pid}`);
+    if (mine().length === 0) skip("no writable cgroup hierarchy on this host");
+    const s = await herd.acquire("w", "one");
+    await getJson(s.workerAddress, "/control/spawn?count=3&setsid=1", { method: "POST" });
+    await herd.release("one");
+    await herd.close();
+    expect(mine()).toEqual([]);
   });
 
   it("kills the tree on kill: true even when the pool reuses workers", async () => {

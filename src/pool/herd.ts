@@ -202,7 +202,7 @@ export class Herd implements SessionDirectory {
       await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
       this.events.closeAll();
       this.reaper?.stop();
-      this.cgroups?.destroy();
+      await this.cgroups?.destroy();
       process.off("exit", this.exitHook);
     })();
     return this.closing;

@@ -5,8 +5,9 @@
 // succeeds, the daemon checks that the listening socket is held by a process of the worker's
 // own tree, via /proc/net/tcp{,6} (socket inode) and /proc/PID/fd (who holds it).
 
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { procStat } from "./proc-stat.ts";
 
 /**
  * Inodes of sockets in LISTEN state on `port`, any local address, IPv4 and IPv6. Reading a
@@ -74,13 +75,11 @@ export function treePids(root: number): number[] {
   for (const name of entries) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const siblings = children.get(ppid) ?? [];
-      siblings.push(pid);
-      children.set(ppid, siblings);
-    } catch {}
+    const ppid = procStat(pid)?.ppid;
+    if (ppid === undefined) continue;
+    const siblings = children.get(ppid) ?? [];
+    siblings.push(pid);
+    children.set(ppid, siblings);
   }
   const out: number[] = [];
   const queue = [root];

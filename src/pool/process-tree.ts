@@ -26,6 +26,7 @@ import type { WorkerCgroup } from "./cgroups.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { treePids } from "./listener-owner.ts";
+import { processRuns } from "./proc-stat.ts";
 
 // Joins every cgroup, then waits for the go (a line, or EOF, on stdin) before exec'ing.
 const JOIN_CGROUPS =
@@ -173,13 +174,16 @@ export class ProcessTree {
     } catch {}
   }
 
-  /** Resolves once no process of the tree remains. */
+  /**
+   * Resolves once no process of the tree runs. Zombies count as gone: setsid grandchildren are
+   * reaped by the host's init, which can take tens of milliseconds after they died.
+   */
   private async gone(): Promise<void> {
     await this.exited;
     const cgroup = this.spec.cgroup;
     if (!cgroup) return;
     // Members of a dying namespace or cgroup linger for microseconds to milliseconds.
-    for (let waited = 0; cgroup.pids().length > 0 && waited < 5_000; waited++) {
+    for (let waited = 0; cgroup.pids().some(processRuns) && waited < 5_000; waited++) {
       if (waited % 50 === 49) this.killNow();
       await (waited < 20 ? new Promise((r) => setImmediate(r)) : sleep(1));
     }
