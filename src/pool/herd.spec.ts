@@ -1,4 +1,7 @@
+import { once } from "node:events";
 import { existsSync, readdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, getJson, herdFixture, recordEvents } from "../../test/helpers/herd.ts";
@@ -262,6 +265,38 @@ describe("failures", () => {
     expect(lost.exit?.oom).toBe(true);
     expect(lost.reason).toMatch(/OOM/);
     rec.stop();
+  });
+
+  it("never routes to a stranger that took the worker's port first, and says so", async () => {
+    // Each worker asks this test process, outside its tree, to take its PORT before it binds.
+    const squatted: number[] = [];
+    const strangers: Server[] = [];
+    const broker = createServer((req, res) => {
+      const port = Number(new URL(req.url!, "http://x").searchParams.get("port"));
+      const stranger = createServer((_q, r) => r.end("not your worker")).listen(port, "127.0.0.1");
+      strangers.push(stranger);
+      stranger.once("listening", () => {
+        squatted.push(port);
+        res.end();
+      });
+    }).listen(0, "127.0.0.1");
+    await once(broker, "listening");
+    const at = `http://127.0.0.1:${(broker.address() as AddressInfo).port}`;
+    try {
+      const herd = await fx.start({
+        max: 1,
+        command: [
+          process.execPath,
+          "-e",
+          `fetch("${at}/squat?port=" + process.env.PORT).then(() => setInterval(() => {}, 1e6))`,
+        ],
+      });
+      await expect(herd.acquire("w", "s")).rejects.toThrow(/port \d+ is served by another program/);
+      expect(squatted.length).toBeGreaterThan(1); // it retried on a fresh port
+      expect(herd.stats().pools[0]!.workersTotal).toBe(0);
+    } finally {
+      for (const server of [broker, ...strangers]) server.close();
+    }
   });
 
   it("fails an acquire clearly when the command does not exist", async () => {

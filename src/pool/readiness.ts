@@ -8,8 +8,17 @@ import type { ReadyCheck } from "./types.ts";
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
-/** One HTTP GET; any status below 500 means "serving". */
-export function probeHttp(port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+/**
+ * One HTTP GET; any status below 500 means "serving". `onConnect` fires once the connection is
+ * accepted, before the answer: a fresh worker's first answer takes milliseconds (its lazy
+ * initialisation), which the caller can use.
+ */
+export function probeHttp(
+  port: number,
+  path: string,
+  timeoutMs: number,
+  onConnect?: () => void,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const req = request(
       { host: "127.0.0.1", port, path, method: "GET", agent: false, timeout: timeoutMs },
@@ -23,6 +32,7 @@ export function probeHttp(port: number, path: string, timeoutMs: number): Promis
     );
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", (err) => resolve({ ok: false, reason: `GET ${path}: ${err.message}` }));
+    if (onConnect) req.once("socket", (socket) => socket.once("connect", onConnect));
     req.end();
   });
 }
@@ -46,7 +56,22 @@ export interface ReadyWaiter {
   onLine(line: string): void;
 }
 
-export function waitReady(check: ReadyCheck, port: number, signal: AbortSignal): ReadyWaiter {
+/**
+ * Probes until ready. `onListening` fires once, at the first accepted connection: from then on
+ * something listens on the port, though an HTTP check may still be waiting for its answer.
+ */
+export function waitReady(
+  check: ReadyCheck,
+  port: number,
+  signal: AbortSignal,
+  onListening?: () => void,
+): ReadyWaiter {
+  let listening = false;
+  const connected = () => {
+    if (listening) return;
+    listening = true;
+    onListening?.();
+  };
   let nudge: (() => void) | undefined;
   let matched: (() => void) | undefined;
   const pattern = check.kind === "stdout" ? new RegExp(check.pattern) : undefined;
@@ -69,9 +94,12 @@ export function waitReady(check: ReadyCheck, port: number, signal: AbortSignal):
       signal.throwIfAborted();
       const result =
         check.kind === "http"
-          ? await probeHttp(port, check.path, 1_000)
+          ? await probeHttp(port, check.path, 1_000, connected)
           : await probeTcp(port, 1_000);
-      if (result.ok) return;
+      if (result.ok) {
+        connected();
+        return;
+      }
       if (signal.aborted) throw signal.reason;
       const elapsed = performance.now() - started;
       const pause = elapsed < 1_000 ? delay : 25;

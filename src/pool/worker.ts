@@ -205,7 +205,15 @@ export class Worker {
     const deadline = AbortSignal.timeout(this.options.startTimeoutMs);
     const exitedEarly = new AbortController();
     const abort = AbortSignal.any([signal, deadline, exitedEarly.signal]);
-    const waiter = waitReady(this.options.ready, this.port, abort);
+    // Whose listener answered is checked from the first accepted connection on, alongside a
+    // health probe still waiting for the worker's first answer.
+    let owned: Promise<boolean | undefined> | undefined;
+    const checkOwner = () => {
+      if (this.options.ready.kind !== "stdout") {
+        owned ??= ownsListener(() => tree.members(), this.port);
+      }
+    };
+    const waiter = waitReady(this.options.ready, this.port, abort, checkOwner);
     const feed = (buffer: LineBuffer) => (chunk: Buffer) => {
       for (const line of buffer.push(chunk.toString("utf8"))) waiter.onLine(line);
     };
@@ -215,10 +223,8 @@ export class Worker {
     tree.open();
     try {
       await waiter.ready;
-      if (
-        this.options.ready.kind !== "stdout" &&
-        (await ownsListener(() => tree.members(), this.port)) === false
-      ) {
+      checkOwner();
+      if ((await owned) === false) {
         await tree.end(0);
         this.discardPrepared();
         return { reason: `port ${this.port} is served by another program`, portTaken: true };
