@@ -1,6 +1,9 @@
 // Pool-engine benchmarks (issue 2), each against a baseline measured in the same run:
 //   cold start  acquire on an empty pool minus the worker's self-reported boot time, vs the same
-//               for spawning the worker directly and waiting for its "ready" line;
+//               for spawning the worker directly and waiting for its "ready" line; once with
+//               the HTTP health probe (it waits for the fresh worker's first answer, several ms
+//               of the worker's own lazy initialisation) and once with TCP readiness, which
+//               leaves herd's own cost;
 //   reap        release (reuse: false) of a 10-process tree until its last process is gone;
 //   burst       200 concurrent 100-ms sessions on max: 10, vs the ideal 2 s;
 //   memory      daemon heap per idle worker and per idle session.
@@ -48,8 +51,11 @@ async function directColdStart(): Promise<number> {
   return elapsed - boot;
 }
 
-async function coldStart(runs: number): Promise<BenchRow[]> {
-  const herd = await Herd.start([resolvePoolOptions(pool({ min: 0, max: 1, reuse: false }))]);
+async function coldStart(runs: number, ready: "http" | "tcp"): Promise<BenchRow[]> {
+  const readiness: Partial<PoolOptionsInput> = ready === "tcp" ? { ready: { kind: "tcp" } } : {};
+  const herd = await Herd.start([
+    resolvePoolOptions(pool({ min: 0, max: 1, reuse: false, ...readiness })),
+  ]);
   const overhead: number[] = [];
   const direct: number[] = [];
   try {
@@ -64,10 +70,11 @@ async function coldStart(runs: number): Promise<BenchRow[]> {
   } finally {
     await herd.close();
   }
+  const label = ready === "tcp" ? "cold start overhead, tcp ready" : "cold start overhead";
   return [
-    compared("cold start overhead p50", median(overhead), "ms", median(direct), "≤ 5 ms"),
+    compared(`${label} p50`, median(overhead), "ms", median(direct), "≤ 5 ms"),
     compared(
-      "cold start overhead p99",
+      `${label} p99`,
       percentile(overhead, 99),
       "ms",
       percentile(direct, 99),
@@ -148,20 +155,29 @@ async function burst(): Promise<BenchRow[]> {
 }
 
 function heapUsed(): number {
-  (globalThis as { gc?: () => void }).gc?.();
+  // Repeated full collections settle finalizers and weak references between readings.
+  for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed;
 }
 
-async function memory(): Promise<BenchRow[]> {
-  const count = 20;
+/** Idle workers, then the same workers each holding an idle session, on a fresh Herd. */
+async function heapSteps(count: number): Promise<[number, number, number, Herd]> {
   const before = heapUsed();
   const herd = await Herd.start([
     resolvePoolOptions(pool({ min: count, max: count, healthIntervalMs: 60_000 })),
   ]);
+  const withWorkers = heapUsed();
+  for (let i = 0; i < count; i++) await herd.acquire("bench", `mem-${i}`);
+  return [before, withWorkers, heapUsed(), herd];
+}
+
+async function memory(): Promise<BenchRow[]> {
+  // A first round compiles and caches everything a Herd touches, so the measured round counts
+  // only what each worker and session keeps.
+  await (await heapSteps(5))[3].close();
+  const count = 40;
+  const [before, withWorkers, withSessions, herd] = await heapSteps(count);
   try {
-    const withWorkers = heapUsed();
-    for (let i = 0; i < count; i++) await herd.acquire("bench", `mem-${i}`);
-    const withSessions = heapUsed();
     const note = (globalThis as { gc?: unknown }).gc ? "" : " (no --expose-gc: noisy)";
     return [
       {
@@ -183,7 +199,8 @@ async function memory(): Promise<BenchRow[]> {
 export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[]> {
   const runs = opts.runs ?? 30;
   return [
-    ...(await coldStart(runs)),
+    ...(await coldStart(runs, "http")),
+    ...(await coldStart(runs, "tcp")),
     ...(await reap(runs)),
     ...(await burst()),
     ...(await memory()),
