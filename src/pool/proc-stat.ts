@@ -1,24 +1,39 @@
-// Reads /proc/<pid>/stat, the one place herd parses it. The command name (field 2) may hold
-// spaces and parentheses, so fields are counted from the last ")".
+// Reads /proc/<pid>/stat, the one place herd (and its tests' leak checks) parse it. The command
+// name (field 2) is parenthesised and may itself hold spaces or ")", so the fields after it are
+// counted from the last ")".
 
 import { readFileSync } from "node:fs";
 
 export interface ProcStat {
+  pid: number;
+  comm: string;
   /** R, S, D, Z (zombie: exited, waiting for its parent to reap it), X (dead), ... */
   state: string;
   ppid: number;
+  pgid: number;
+  sid: number;
 }
 
-/** The process's state and parent, or undefined when it no longer exists. */
+/** The process's stat line, parsed; undefined when it no longer exists or is unreadable. */
 export function procStat(pid: number): ProcStat | undefined {
-  let stat: string;
+  let text: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    text = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return undefined;
   }
-  const [state = "", ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 2);
-  return { state, ppid: Number(ppid) };
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) return undefined;
+  const [state = "?", ppid, pgid, sid] = text.slice(close + 2).split(" ", 4);
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    state,
+    ppid: Number(ppid),
+    pgid: Number(pgid),
+    sid: Number(sid),
+  };
 }
 
 /**

@@ -8,6 +8,9 @@
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type ProcStat, processRuns, procStat } from "../../src/pool/proc-stat.ts";
+
+export { type ProcStat, procStat };
 
 export const LEAK_TAG_VAR = "HERD_LEAK_TAG";
 
@@ -22,15 +25,6 @@ export function newLeakTag(): LeakTag {
   return { tag, env: { [LEAK_TAG_VAR]: tag } as { HERD_LEAK_TAG: string } };
 }
 
-export interface ProcStat {
-  pid: number;
-  comm: string;
-  state: string;
-  ppid: number;
-  pgid: number;
-  sid: number;
-}
-
 function numericDirs(): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {
@@ -40,37 +34,8 @@ function numericDirs(): number[] {
   return pids;
 }
 
-/** Parses /proc/PID/stat; undefined when the process is gone or unreadable. */
-export function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // comm is parenthesised and may itself contain spaces or ')': split after the LAST ')'.
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  if (open < 0 || close < open) return undefined;
-  const rest = text
-    .slice(close + 2)
-    .trim()
-    .split(" ");
-  return {
-    pid,
-    comm: text.slice(open + 1, close),
-    state: rest[0] ?? "?",
-    ppid: Number(rest[1]),
-    pgid: Number(rest[2]),
-    sid: Number(rest[3]),
-  };
-}
-
-/** Live (not zombie, not exited) process? */
-export function pidAlive(pid: number): boolean {
-  const st = procStat(pid);
-  return st !== undefined && st.state !== "Z" && st.state !== "X";
-}
+/** Live (not zombie, not exited) process? The same test herd applies to a worker's tree. */
+export const pidAlive = processRuns;
 
 export function cmdline(pid: number): string {
   try {
