@@ -15,7 +15,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
+async function until(cond: () => boolean, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error("condition not met in time");

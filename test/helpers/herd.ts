@@ -61,7 +61,7 @@ export function recordEvents(herd: Herd): { events: HerdEvent[]; stop(): void } 
 export async function eventually<T>(
   what: string,
   probe: () => T | Promise<T>,
-  ms = 5_000,
+  ms = 15_000, // an upper bound for a loaded CI machine; passing polls return at once
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + ms;
   for (;;) {

@@ -122,7 +122,7 @@ function killQuietly(pid: number): void {
  * next, and the error is thrown.
  */
 export async function expectNoLeaks(tag: string, opts: { withinMs?: number } = {}): Promise<void> {
-  const left = await waitForTagGone(tag, opts.withinMs ?? 2000);
+  const left = await waitForTagGone(tag, opts.withinMs ?? 5000);
   if (left.length === 0) return;
   const described = left.map((pid) => {
     const st = procStat(pid);
