@@ -73,13 +73,7 @@ async function coldStart(runs: number, ready: "http" | "tcp"): Promise<BenchRow[
   const label = ready === "tcp" ? "cold start overhead, tcp ready" : "cold start overhead";
   return [
     compared(`${label} p50`, median(overhead), "ms", median(direct), "≤ 5 ms"),
-    compared(
-      `${label} p99`,
-      percentile(overhead, 99),
-      "ms",
-      percentile(direct, 99),
-      "≤ 20 ms",
-    ),
+    compared(`${label} p99`, percentile(overhead, 99), "ms", percentile(direct, 99), "≤ 20 ms"),
   ];
 }
 
