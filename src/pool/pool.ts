@@ -5,9 +5,10 @@
 //     serves exactly one session (worker.sessionId ⇄ sessions map);
 //   - concurrent acquires of one new id share one Flight, hence one worker (singleflight);
 //   - workers.size never exceeds max, counting starting workers; a worker being torn down no
-//     longer counts, but its replacement starts only once its tree is gone (or has had
-//     REPLACE_AFTER_MS to go): a worker booting beside a dying tree slows the reaping (tree gone
-//     p50 5 -> 13 ms here) and would briefly run max + 1 trees;
+//     longer counts, so a new acquire can start a worker while it dies. The automatic
+//     replacement (keeping min warm, serving the queue) waits until its tree is gone, or has had
+//     REPLACE_AFTER_MS to go: a worker booting beside a dying tree slows the reaping (tree gone
+//     p50 5 -> 13 ms here);
 //   - a waiter is served or removed synchronously: `take` binds the worker to the session in
 //     the same tick it leaves the queue, and a waiter that times out or is cancelled is spliced
 //     out before it can be served — so no worker is ever handed to nobody.
