@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -38,6 +40,15 @@ def protocol_type(name: str) -> ProtocolType:
 
 def auth_headers(token: str | None) -> dict[str, str]:
     return {} if token is None else {"authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def herd_errors() -> Iterator[None]:
+    """Raise a ConnectError from the block as the typed HerdError (for either client's calls)."""
+    try:
+        yield
+    except ConnectError as e:
+        raise from_connect(e) from e
 
 
 def timeout_ms(seconds: float | None) -> int | None:

@@ -17,7 +17,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 
 from . import _core
-from .errors import HerdError, HoldLostError, NotFoundError, from_connect
+from .errors import HerdError, HoldLostError, NotFoundError
 from .v1 import herd_pb2 as pb
 from .v1.herd_connect import HerdServiceClient
 
@@ -129,21 +129,17 @@ class AsyncClient:
     ) -> AsyncSession:
         """Pin a session to a worker; it lives until released or expired by the daemon."""
         req = _core.acquire_request(pool, session_id, wait, labels)
-        try:
+        with _core.herd_errors():
             res = await self._rpc.acquire_session(
                 req, headers=self._headers, timeout_ms=self._timeout_ms
             )
-        except ConnectError as e:
-            raise from_connect(e) from e
         return AsyncSession(res.session, self._release_gone_ok)
 
     async def release(self, session_id: str, *, kill: bool = False) -> None:
         """End a session by ID (``NotFoundError`` when there is none)."""
         req = pb.ReleaseSessionRequest(session_id=session_id, kill=kill)
-        try:
+        with _core.herd_errors():
             await self._rpc.release_session(req, headers=self._headers, timeout_ms=self._timeout_ms)
-        except ConnectError as e:
-            raise from_connect(e) from e
 
     @asynccontextmanager
     async def session(
@@ -175,10 +171,8 @@ class AsyncClient:
             _core.hold_request(pool, session_id, wait, labels), headers=self._headers
         )
         it = aiter(stream)
-        try:
+        with _core.herd_errors():
             start = _core.hold_start(await anext(it, None))
-        except ConnectError as e:
-            raise from_connect(e) from e
         held = AsyncHeldSession(start, self._release_gone_ok)
         held._tasks.append(asyncio.create_task(_drain(it, held)))
         if start.grace > 0:
@@ -195,29 +189,23 @@ class AsyncClient:
     ) -> AsyncIterator[pb.SessionEvent]:
         """Lifecycle events as they happen; leave the loop to stop."""
         req = _core.watch_request(pool, session_id, snapshot, since_revision)
-        try:
+        with _core.herd_errors():
             async for ev in self._rpc.watch_sessions(req, headers=self._headers):
                 yield ev
-        except ConnectError as e:
-            raise from_connect(e) from e
 
     async def stats(self, pool: str = "") -> pb.GetStatsResponse:
-        try:
+        with _core.herd_errors():
             return await self._rpc.get_stats(
                 pb.GetStatsRequest(pool=pool), headers=self._headers, timeout_ms=self._timeout_ms
             )
-        except ConnectError as e:
-            raise from_connect(e) from e
 
     async def sessions(self, pool: str = "") -> list[pb.Session]:
-        try:
+        with _core.herd_errors():
             res = await self._rpc.list_sessions(
                 pb.ListSessionsRequest(pool=pool),
                 headers=self._headers,
                 timeout_ms=self._timeout_ms,
             )
-        except ConnectError as e:
-            raise from_connect(e) from e
         return list(res.sessions)
 
     async def _release_gone_ok(self, session_id: str, kill: bool) -> None:

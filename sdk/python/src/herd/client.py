@@ -18,7 +18,7 @@ from connectrpc.code import Code
 from connectrpc.errors import ConnectError
 
 from . import _core
-from .errors import HerdError, HoldLostError, NotFoundError, from_connect
+from .errors import HerdError, HoldLostError, NotFoundError
 from .v1 import herd_pb2 as pb
 from .v1.herd_connect import HerdServiceClientSync
 
@@ -130,19 +130,15 @@ class Client:
     ) -> Session:
         """Pin a session to a worker; it lives until released or expired by the daemon."""
         req = _core.acquire_request(pool, session_id, wait, labels)
-        try:
+        with _core.herd_errors():
             res = self._rpc.acquire_session(req, headers=self._headers, timeout_ms=self._timeout_ms)
-        except ConnectError as e:
-            raise from_connect(e) from e
         return Session(res.session, self._release_gone_ok)
 
     def release(self, session_id: str, *, kill: bool = False) -> None:
         """End a session by ID (``NotFoundError`` when there is none)."""
         req = pb.ReleaseSessionRequest(session_id=session_id, kill=kill)
-        try:
+        with _core.herd_errors():
             self._rpc.release_session(req, headers=self._headers, timeout_ms=self._timeout_ms)
-        except ConnectError as e:
-            raise from_connect(e) from e
 
     @contextmanager
     def session(
@@ -173,10 +169,8 @@ class Client:
         stream = self._rpc.hold_session(
             _core.hold_request(pool, session_id, wait, labels), headers=self._headers
         )
-        try:
+        with _core.herd_errors():
             start = _core.hold_start(next(stream, None))
-        except ConnectError as e:
-            raise from_connect(e) from e
         held = HeldSession(start, self._release_gone_ok)
         threading.Thread(target=_drain, args=(stream, held), daemon=True).start()
         if start.grace > 0:
@@ -193,28 +187,22 @@ class Client:
     ) -> Iterator[pb.SessionEvent]:
         """Lifecycle events as they happen; leave the loop (or close the iterator) to stop."""
         req = _core.watch_request(pool, session_id, snapshot, since_revision)
-        try:
+        with _core.herd_errors():
             yield from self._rpc.watch_sessions(req, headers=self._headers)
-        except ConnectError as e:
-            raise from_connect(e) from e
 
     def stats(self, pool: str = "") -> pb.GetStatsResponse:
-        try:
+        with _core.herd_errors():
             return self._rpc.get_stats(
                 pb.GetStatsRequest(pool=pool), headers=self._headers, timeout_ms=self._timeout_ms
             )
-        except ConnectError as e:
-            raise from_connect(e) from e
 
     def sessions(self, pool: str = "") -> list[pb.Session]:
-        try:
+        with _core.herd_errors():
             res = self._rpc.list_sessions(
                 pb.ListSessionsRequest(pool=pool),
                 headers=self._headers,
                 timeout_ms=self._timeout_ms,
             )
-        except ConnectError as e:
-            raise from_connect(e) from e
         return list(res.sessions)
 
     def _release_gone_ok(self, session_id: str, kill: bool) -> None:
