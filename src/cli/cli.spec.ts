@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type Daemon, HERD_BIN, startDaemon } from "../../test/helpers/daemon.ts";
 import {
@@ -14,7 +14,7 @@ import {
   newLeakTag,
   pidAlive,
 } from "../../test/helpers/processes.ts";
-import { herdClient } from "../server/spec-harness.ts";
+import { herdClient, streamEndCode } from "../server/spec-harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "herd-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -245,17 +245,8 @@ describe("herd against a running daemon", () => {
 
     const exit = await daemon.stop();
     expect(exit).toEqual({ code: 0, signal: null });
-    const endOf = async (it: AsyncIterator<unknown>) => {
-      for (;;) {
-        try {
-          if ((await it.next()).done) return "ok";
-        } catch (err) {
-          return ConnectError.from(err).code;
-        }
-      }
-    };
-    expect(await endOf(hold)).toBe(Code.Unavailable);
-    expect(await endOf(watch)).toBe(Code.Unavailable);
+    expect(await streamEndCode(hold)).toBe(Code.Unavailable);
+    expect(await streamEndCode(watch)).toBe(Code.Unavailable);
     expect(daemon.stdout()).toContain('"msg":"herd stopped"');
     await expectNoLeaks(tag, { withinMs: 500 });
   });

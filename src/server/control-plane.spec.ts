@@ -4,28 +4,27 @@ import { connect as http2Connect } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
 import { AcquireSessionRequestSchema, HerdService } from "../../gen/herd/v1/herd_pb.ts";
 import { pidAlive } from "../../test/helpers/processes.ts";
-import { type Harness, herdClient, PROTOCOLS, startHarness, transportFor } from "./spec-harness.ts";
+import {
+  codeOf,
+  type Harness,
+  herdClient,
+  PROTOCOLS,
+  startHarness,
+  streamEndCode,
+  transportFor,
+} from "./spec-harness.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await p;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 /** A raw HTTP/1.1 POST, for bodies no client would send. */
 function post(
@@ -298,18 +297,8 @@ describe("control plane over every protocol on one port", () => {
     expect(Date.now() - t0).toBeLessThan(2000); // nothing had to wait for the drain deadline
     await goaway;
     session.destroy();
-    /** The code a stream finally ends with, after any events still in flight. */
-    const endOf = async (it: AsyncIterator<unknown>) => {
-      for (;;) {
-        try {
-          if ((await it.next()).done) return "ok";
-        } catch (err) {
-          return ConnectError.from(err).code;
-        }
-      }
-    };
-    expect(await endOf(watch)).toBe(Code.Unavailable);
-    expect(await endOf(hold)).toBe(Code.Unavailable);
+    expect(await streamEndCode(watch)).toBe(Code.Unavailable);
+    expect(await streamEndCode(hold)).toBe(Code.Unavailable);
     expect(await codeOf(c1.getStats({}))).toBe(Code.Unavailable);
   });
 });

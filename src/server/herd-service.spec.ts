@@ -5,7 +5,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
 import { pidAlive, waitForPidsGone } from "../../test/helpers/processes.ts";
 import type { HerdEvent } from "../pool/types.ts";
-import { type Harness, herdClient, PROTOCOLS, startHarness } from "./spec-harness.ts";
+import {
+  type Harness,
+  herdClient,
+  PROTOCOLS,
+  startHarness,
+  streamEndCode,
+} from "./spec-harness.ts";
 
 const HOLD_CLIENT = fileURLToPath(new URL("./testdata/hold-client.ts", import.meta.url));
 
@@ -93,15 +99,9 @@ describe("HoldSession: the dead-man's switch", () => {
     const events = record(h);
     const c = herdClient("grpc", h.cp.url);
     const t0 = Date.now();
-    let code: Code | undefined;
-    try {
-      for await (const _ of c.holdSession({ sessionId: "silent" })) {
-        // a holder that reads but never renews: a paused SDK, a cut back channel
-      }
-    } catch (err) {
-      code = ConnectError.from(err).code;
-    }
-    expect(code).toBe(Code.DeadlineExceeded);
+    // A holder that reads but never renews: a paused SDK, a cut back channel.
+    const silent = c.holdSession({ sessionId: "silent" })[Symbol.asyncIterator]();
+    expect(await streamEndCode(silent)).toBe(Code.DeadlineExceeded);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(h.herd.lookup("silent")).toBeUndefined();
     await until(() => events.some((e) => e.type === "session_expired"));
@@ -280,16 +280,7 @@ describe("WatchSessions", () => {
       await new Promise((r) => setImmediate(r)); // let the server try to write
     }
     expect(Date.now() - t0).toBeLessThan(20_000);
-    let code: Code | undefined;
-    for (;;) {
-      try {
-        if ((await stalled.next()).done) break;
-      } catch (err) {
-        code = ConnectError.from(err).code;
-        break;
-      }
-    }
-    expect(code).toBe(Code.ResourceExhausted);
+    expect(await streamEndCode(stalled)).toBe(Code.ResourceExhausted);
     expect((await c.getStats({})).pools[0]!.sessions).toBe(0);
   });
 });

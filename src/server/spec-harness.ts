@@ -2,7 +2,7 @@
 // control plane on a free loopback port, every worker tagged for leak checks. close() shuts
 // both down and proves no worker survived.
 
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { type Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -96,4 +96,25 @@ export function transportFor(protocol: Protocol, baseUrl: string, token?: string
 
 export function herdClient(protocol: Protocol, baseUrl: string, token?: string) {
   return createClient(HerdService, transportFor(protocol, baseUrl, token));
+}
+
+/** The code a call ends with: "ok", or its error's Connect code. */
+export async function codeOf(p: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+}
+
+/** The code a stream finally ends with, after any messages still in flight. */
+export async function streamEndCode(it: AsyncIterator<unknown>): Promise<Code | "ok"> {
+  for (;;) {
+    try {
+      if ((await it.next()).done) return "ok";
+    } catch (err) {
+      return ConnectError.from(err).code;
+    }
+  }
 }
