@@ -2,12 +2,12 @@
 // conversation context lives in the worker, the seeds' scenario of 200 concurrent chats on a
 // pool of 10 model processes (every one served in full, none dropped), and the Python httpx
 // client (client.py) streaming two turns through a held session.
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
+import { runCaptured } from "../../test/helpers/captured.ts";
 import { REPO_ROOT } from "../../test/helpers/daemon.ts";
 import { daemonPerTest } from "../../test/helpers/daemon-per-test.ts";
 
@@ -101,20 +101,12 @@ describe("examples/llm-stream", () => {
     // A long prompt makes long replies (the fake quotes it back), so a stream lasts about a second.
     const words = Array.from({ length: 40 }, (_, i) => `word${i + 1}`).join(" ");
     const prompt = `my name is Ann and here are forty words: ${words}`;
-    const child = spawn(PYTHON, [PY_CLIENT, "--control", ctx.daemon.controlUrl, prompt], {
-      env: { ...process.env, ...ctx.leak.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    const code = await new Promise((resolve, reject) => {
-      child.once("error", reject).once("close", resolve);
+    const {
+      code,
+      stdout: out,
+      stderr: err,
+    } = await runCaptured(PYTHON, [PY_CLIENT, "--control", ctx.daemon.controlUrl, prompt], {
+      env: ctx.leak.env,
     });
     expect(code, `client.py failed (examples/llm-stream/setup.sh run?):\n${err}`).toBe(0);
 

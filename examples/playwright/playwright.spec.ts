@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { chromium } from "playwright";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
+import { runCaptured } from "../../test/helpers/captured.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "../../test/helpers/daemon.ts";
 import {
   cmdline,
@@ -107,19 +108,13 @@ describe("examples/playwright", () => {
   }, 240_000);
 
   it("serves the Python client the same way", async () => {
-    const child = spawn(PYTHON, [PY_CLIENT, "--control", daemon!.controlUrl, pageUrl], {
-      env: { ...process.env, ...leak.env },
-      stdio: ["ignore", "pipe", "pipe"],
+    const {
+      code,
+      stdout: out,
+      stderr: err,
+    } = await runCaptured(PYTHON, [PY_CLIENT, "--control", daemon!.controlUrl, pageUrl], {
+      env: leak.env,
     });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      err += d;
-    });
-    const code = await new Promise((r) => child.once("close", r));
     expect(code, err).toBe(0);
     const result = JSON.parse(out) as { session: string; worker_pid: number; title: string };
     expect(result.title).toBe("served locally");

@@ -1,4 +1,12 @@
 export {
+  type Captured,
+  type CaptureOptions,
+  type Exit,
+  type Finished,
+  runCaptured,
+  spawnCaptured,
+} from "./captured.ts";
+export {
   type Daemon,
   HERD_BIN,
   REPO_ROOT,

@@ -1,57 +1,23 @@
 // Runs README commands the way a reader's shell does: `bash -c LINE` from the repository root,
 // each in its own process group (so a Ctrl-C can be sent to the whole foreground job, as a
 // terminal does), with the caller's env — which carries the test's leak tag — on top of ours.
-import { type ChildProcess, spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type Captured, type Exit, type Finished, spawnCaptured } from "../helpers/captured.ts";
 import { REPO_ROOT } from "../helpers/daemon.ts";
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface Job {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<Exit>;
+export interface Job extends Captured {
   /** Signals the job's whole process group, like a terminal's Ctrl-C (SIGINT). */
   signal(sig: NodeJS.Signals): void;
 }
 
-export interface Finished extends Exit {
-  stdout: string;
-  stderr: string;
-}
-
 /** Starts `bash -c line` in the repository root; the caller must see it exit (or kill it). */
 export function launch(line: string, env: Record<string, string>, cwd = REPO_ROOT): Job {
-  const child = spawn("bash", ["-c", line], {
-    cwd,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
-  });
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    err += d;
-  });
-  // "close", not "exit": the output is complete only once the pipes have closed.
-  const exited = new Promise<Exit>((resolve) =>
-    child.once("close", (code, signal) => resolve({ code, signal })),
-  );
+  const job = spawnCaptured("bash", ["-c", line], { env, cwd, detached: true });
   return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
+    ...job,
     signal: (sig) => {
       try {
-        process.kill(-child.pid!, sig);
+        process.kill(-job.child.pid!, sig);
       } catch {
         // the group is already gone
       }
