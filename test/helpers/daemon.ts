@@ -6,7 +6,7 @@
 // the copy lives elsewhere). The daemon runs in its own process group, carrying the caller's
 // leak tag, so its workers inherit the tag and expectNoLeaks() can prove they all died.
 // Each Daemon belongs to one test, which must stop() or kill() it.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
@@ -14,6 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
+import { type Exit, spawnCaptured } from "./captured.ts";
 import { freePort } from "./ports.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -30,12 +31,12 @@ export interface Daemon {
   configFile: string;
   stdout(): string;
   stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<Exit>;
   /**
    * SIGTERM, SIGKILL after graceMs (default 15 s, under the daemon's own 20 s shutdown cap);
    * resolves with how it exited — `{ code: 0, signal: null }` for a clean shutdown.
    */
-  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(graceMs?: number): Promise<Exit>;
   /** SIGKILL the daemon alone (not its workers): the crash the orphan guarantees are about. */
   kill(): Promise<void>;
 }
@@ -85,30 +86,16 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const configFile = join(dir, "herd.yaml");
   writeFileSync(configFile, stringify(doc));
 
-  const child = spawn(
+  const run = spawnCaptured(
     process.execPath,
     [HERD_BIN, "serve", "--config", configFile, ...(opts.args ?? [])],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    },
+    { cwd: REPO_ROOT, env: opts.env, detached: true },
   );
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => {
-    out += d;
+  const { child, stdout, stderr } = run;
+  const exited = run.exited.then((exit) => {
+    rmSync(dir, { recursive: true, force: true });
+    return exit;
   });
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
-    err += d;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once("exit", (code, signal) => {
-      rmSync(dir, { recursive: true, force: true });
-      r({ code, signal });
-    }),
-  );
   const running = () => child.exitCode === null && child.signalCode === null;
   const stop = async (graceMs = 15_000) => {
     if (running()) {
@@ -130,8 +117,8 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     controlUrl,
     dataUrl: `http://127.0.0.1:${dataPort}`,
     configFile,
-    stdout: () => out,
-    stderr: () => err,
+    stdout,
+    stderr,
     exited,
     stop,
     kill,
@@ -143,7 +130,7 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     if (!running()) {
       const { code, signal } = await exited;
       throw new Error(
-        `herd serve exited before ready (code ${code}, signal ${signal})\nstderr:\n${err}\nstdout:\n${out}`,
+        `herd serve exited before ready (code ${code}, signal ${signal})\nstderr:\n${stderr()}\nstdout:\n${stdout()}`,
       );
     }
     if (await healthz(controlUrl)) return daemon;
@@ -151,6 +138,6 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   }
   await kill();
   throw new Error(
-    `herd serve not healthy within ${timeoutMs} ms\nstderr:\n${err}\nstdout:\n${out}`,
+    `herd serve not healthy within ${timeoutMs} ms\nstderr:\n${stderr()}\nstdout:\n${stdout()}`,
   );
 }
