@@ -8,7 +8,6 @@
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
-import { HerdError } from "../pool/errors.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
@@ -33,12 +32,7 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
     sendError(res, fromError(err));
     return;
   }
-  const cancelOnLeave = () => {
-    const gone = new AbortController();
-    res.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
-    return gone.signal;
-  };
-  openConnection(ctx.directory, route, ctx.access, cancelOnLeave).then(
+  openConnection(ctx.directory, route, ctx.access, res).then(
     (conn) => {
       if (res.destroyed) {
         conn.lease.close();

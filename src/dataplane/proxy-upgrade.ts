@@ -11,7 +11,6 @@ import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { HerdError } from "../pool/errors.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
@@ -41,12 +40,7 @@ export function handleUpgrade(
   }
   tunnels.add(socket);
   socket.once("close", () => tunnels.delete(socket));
-  const cancelOnLeave = () => {
-    const gone = new AbortController();
-    socket.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
-    return gone.signal;
-  };
-  openConnection(ctx.directory, route, ctx.access, cancelOnLeave).then(
+  openConnection(ctx.directory, route, ctx.access, socket).then(
     (conn) => {
       if (socket.destroyed) conn.lease.close();
       else tunnel(ctx, req, socket, head, route, conn);

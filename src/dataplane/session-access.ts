@@ -41,18 +41,27 @@ function poolFor(directory: SessionDirectory, route: Route, opts: AccessOptions)
   );
 }
 
+/** The client's side of an exchange (its response, or its socket): "close" means it left. */
+export interface ClientSide {
+  once(event: "close", listener: () => void): unknown;
+}
+
 /** Made only when a new session must be waited for: a client that leaves stops the wait. */
-export type CancelOnLeave = () => AbortSignal;
+function leaving(client: ClientSide): AbortSignal {
+  const gone = new AbortController();
+  client.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
+  return gone.signal;
+}
 
 async function acquire(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  cancelOnLeave: CancelOnLeave,
+  client: ClientSide,
 ): Promise<SessionInfo> {
   const pool = poolFor(directory, route, opts);
   try {
-    return await directory.acquire(pool, route.sessionId, { signal: cancelOnLeave() });
+    return await directory.acquire(pool, route.sessionId, { signal: leaving(client) });
   } catch (err) {
     // On the data plane a wait that ran out means "no worker in time": 503 + Retry-After,
     // distinct from 504, which is reserved for a worker that did not answer (data_timeout).
@@ -70,7 +79,7 @@ async function liveSession(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  cancelOnLeave: CancelOnLeave,
+  client: ClientSide,
 ): Promise<SessionInfo> {
   const known = directory.lookup(route.sessionId);
   if (opts.tokens && (known === undefined || !tokenMatches(route.token, known.token))) {
@@ -86,7 +95,7 @@ async function liveSession(
       `unknown session ${JSON.stringify(route.sessionId)} (auto_acquire is off)`,
     );
   }
-  return acquire(directory, route, opts, cancelOnLeave);
+  return acquire(directory, route, opts, client);
 }
 
 /**
@@ -97,10 +106,10 @@ export async function openConnection(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
-  cancelOnLeave: CancelOnLeave,
+  client: ClientSide,
 ): Promise<Connection> {
   for (let attempt = 0; ; attempt++) {
-    const session = await liveSession(directory, route, opts, cancelOnLeave);
+    const session = await liveSession(directory, route, opts, client);
     try {
       const lease = directory.lease(session.id, "data");
       directory.touch(session.id);
