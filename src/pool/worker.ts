@@ -5,8 +5,8 @@
 // an exit it did not ask for, or a health/limit failure. Everything runs on the event loop; there
 // is no locking because no method awaits while holding a half-updated state.
 
-import { createServer } from "node:net";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
+import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
@@ -32,22 +32,6 @@ const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
 const PORT_TAKEN = /EADDRINUSE|address already in use/i;
 const START_ATTEMPTS = 3;
 const STDERR_TAIL_LINES = 20;
-
-function ephemeralPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 /**
  * Ports of this daemon's starting and live workers. The OS hands out a port again as soon as
