@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import {
+  requestHeadersForWorker,
+  responseHeadersForClient,
+  scrubReferer,
+  setsHerdCookie,
+} from "./forward-headers.ts";
 
 function pairs(raw: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -70,7 +75,71 @@ describe("requestHeadersForWorker", () => {
   });
 });
 
+describe("Referer towards the worker", () => {
+  it("loses herd's parameters and keeps the rest verbatim", () => {
+    const referer =
+      "http://h:8080/s/alice/page?a=1&herd_token=SECRET&b=x%20y+z&herd_session=alice#frag";
+    const out = pairs(
+      requestHeadersForWorker(["Referer", referer], {
+        cookie: undefined,
+        remoteAddress: "127.0.0.1",
+        upgrade: false,
+      }),
+    );
+    expect(out[0]).toEqual(["Referer", "http://h:8080/s/alice/page?a=1&b=x%20y+z#frag"]);
+  });
+
+  it.each([
+    ["no query", "http://h/p", "http://h/p"],
+    ["nothing of herd's", "http://h/p?a=1&herd_tokenx=2", "http://h/p?a=1&herd_tokenx=2"],
+    ["only the token", "http://h/p?herd_token=T", "http://h/p"],
+    ["percent-encoded name", "http://h/p?herd%5Ftoken=T&a=1", "http://h/p?a=1"],
+    ["repeated, valueless", "http://h/p?herd_token=A&herd_token&x", "http://h/p?x"],
+    [
+      "token before a fragment",
+      "http://h/p?herd_token=T#x?herd_token=y",
+      "http://h/p#x?herd_token=y",
+    ],
+    ["malformed encoding kept", "http://h/p?%E0=1&herd_token=T", "http://h/p?%E0=1"],
+  ])("%s", (_name, input, expected) => {
+    expect(scrubReferer(input)).toBe(expected);
+  });
+});
+
+describe("setsHerdCookie", () => {
+  it.each([
+    ["herd_session=attacker; Path=/", true],
+    ["herd_token=x", true],
+    ["  herd_session =x", true],
+    ["HERD_Session=x", true],
+    ["herd_anything=x; HttpOnly", true],
+    ["herd_session", true],
+    ["app=herd_session", false],
+    ["session=1; Path=/herd_", false],
+    ["herdsession=1", false],
+    ["__Host-herd_session=1", false],
+  ])("%s → %s", (value, herds) => {
+    expect(setsHerdCookie(value)).toBe(herds);
+  });
+});
+
 describe("responseHeadersForClient", () => {
+  it("drops Set-Cookie of herd's cookies, on a 101 too, and keeps the worker's own", () => {
+    const raw = [
+      "Set-Cookie",
+      "herd_session=attacker; Path=/",
+      "set-cookie",
+      "app=1; Path=/",
+      "SET-COOKIE",
+      "Herd_Token=stolen",
+    ];
+    expect(pairs(responseHeadersForClient(raw))).toEqual([["set-cookie", "app=1; Path=/"]]);
+    expect(pairs(responseHeadersForClient(["Upgrade", "websocket", ...raw], true))).toEqual([
+      ["Upgrade", "websocket"],
+      ["set-cookie", "app=1; Path=/"],
+    ]);
+  });
+
   it("drops hop-by-hop headers and those Connection lists", () => {
     const raw = [
       "Content-Type",

@@ -1,13 +1,22 @@
 // Header rewriting between client and worker (RFC 7230 §6.1 hop-by-hop rules), on raw header
-// arrays so names keep their case, order and duplicates. Pure functions.
+// arrays so names keep their case, order and duplicates. Pure functions. This is the one place
+// both proxy paths (plain HTTP, WebSocket handshake and a declined upgrade) rewrite headers, so
+// herd's reserved names are enforced here:
 //
 // Removed in both directions: Connection and every header it lists, Keep-Alive, TE, Trailer,
 // Transfer-Encoding (Node re-frames bodies itself), Upgrade (kept for a WebSocket handshake),
 // Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Pool, the Cookie header
-// (replaced by the one with herd's cookies removed) and any X-Forwarded-* the client sent
-// (X-Forwarded-For is extended, the others are set from what herd saw).
+// (replaced by the one with herd's cookies removed), herd's query parameters inside Referer
+// (the page the client came from may carry ?herd_token=; Origin has no query, so it cannot)
+// and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are set from
+// what herd saw). Towards the client also every Set-Cookie of a `herd_*` cookie: herd's
+// cookies are its routing and its credential, and a worker that could set them could steer
+// its victim's later requests to itself.
 
-import { POOL_HEADER, TOKEN_HEADER } from "./route.ts";
+import { POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
+
+/** Cookie names herd reserves; matched in any letter case (see setsHerdCookie). */
+const HERD_COOKIE_PREFIX = "herd_";
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -74,7 +83,7 @@ export function requestHeadersForWorker(raw: readonly string[], to: ToWorker): s
     ) {
       continue;
     }
-    out.push(name, value);
+    out.push(name, lower === "referer" ? scrubReferer(value) : value);
   }
   if (to.cookie !== undefined) out.push("Cookie", to.cookie);
   const client = to.remoteAddress ?? "unknown";
@@ -97,7 +106,52 @@ export function responseHeadersForClient(raw: readonly string[], upgrade = false
       continue;
     }
     if (isHopByHop(lower, listed)) continue;
+    if (lower === "set-cookie" && setsHerdCookie(raw[i + 1]!)) continue;
     out.push(name, raw[i + 1]!);
   }
   return out;
+}
+
+/**
+ * Does this Set-Cookie value set one of herd's cookies? The name is what precedes the first `=`
+ * of the first `;`-separated part, trimmed (RFC 6265 §5.2); a part without `=` counts as a name,
+ * as herd's own Cookie parser reads it. The prefix is matched in any letter case: cookie names
+ * are case-sensitive, so `HERD_SESSION` would not route today, but nothing is lost by refusing
+ * a worker the whole reserved prefix, and a future reader of herd's cookies cannot be fooled.
+ */
+export function setsHerdCookie(value: string): boolean {
+  const semi = value.indexOf(";");
+  const pair = semi < 0 ? value : value.slice(0, semi);
+  const eq = pair.indexOf("=");
+  const name = (eq < 0 ? pair : pair.slice(0, eq)).trim();
+  return name.slice(0, HERD_COOKIE_PREFIX.length).toLowerCase() === HERD_COOKIE_PREFIX;
+}
+
+const REFERER_SCRUBBED = new Set([SESSION_PARAM, TOKEN_PARAM]);
+
+function queryKey(pair: string): string {
+  const eq = pair.indexOf("=");
+  const key = eq < 0 ? pair : pair.slice(0, eq);
+  try {
+    return decodeURIComponent(key.replace(/\+/g, " "));
+  } catch {
+    return key;
+  }
+}
+
+/**
+ * A Referer without herd's query parameters (`herd_token`, `herd_session`, also when
+ * percent-encoded); everything else — path, other parameters, their order and encoding, a
+ * fragment — stays verbatim.
+ */
+export function scrubReferer(value: string): string {
+  const q = value.indexOf("?");
+  if (q < 0) return value;
+  const hash = value.indexOf("#", q);
+  const end = hash < 0 ? value.length : hash;
+  const pairs = value.slice(q + 1, end).split("&");
+  const kept = pairs.filter((pair) => !REFERER_SCRUBBED.has(queryKey(pair)));
+  if (kept.length === pairs.length) return value;
+  const query = kept.length > 0 ? `?${kept.join("&")}` : "";
+  return `${value.slice(0, q)}${query}${value.slice(end)}`;
 }

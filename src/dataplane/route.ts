@@ -1,10 +1,13 @@
 // Which session a data-plane request belongs to, and what of it the worker may see.
 //
-// Sources, first match wins: the session header, cookie `herd_session`, query `herd_session`,
-// path prefix `/s/{id}/` (browsers cannot set headers on a WebSocket). The path prefix is
-// stripped when it names the routed session, and herd's own parameters (session id, token: query and cookie) are removed so
-// the worker never sees a token. Pure functions; the fast path (id in a header, no herd_
-// parameters) does no URL parsing at all.
+// Sources, first match wins, the explicit before the ambient: the session header, path prefix
+// `/s/{id}/` (browsers cannot set headers on a WebSocket), query `herd_session`, cookie
+// `herd_session`. A cookie is ambient — whoever managed to set it (a worker's Set-Cookie, a
+// sibling page) rides along on every request — so it never overrides what the request itself
+// names. The path prefix is stripped when it names the routed session, and herd's own
+// parameters (session id, token: query and cookie) are removed so the worker never sees a
+// token. Pure functions; the fast path (id in a header, no herd_ parameters, no /s/ prefix)
+// does no URL parsing at all.
 
 import type { IncomingHttpHeaders } from "node:http";
 import { HerdError } from "../pool/errors.ts";
@@ -15,7 +18,7 @@ export const TOKEN_PARAM = "herd_token";
 export const TOKEN_HEADER = "x-herd-token";
 export const POOL_HEADER = "x-herd-pool";
 
-export type IdSource = "header" | "cookie" | "query" | "path";
+export type IdSource = "header" | "path" | "query" | "cookie";
 
 export interface Route {
   sessionId: string;
@@ -91,13 +94,24 @@ function herdCookies(header: string): {
 
 const PATH_PREFIX = "/s/";
 
-/** `/s/{id}/rest` → { id, rest: "/rest" }; `/s/{id}` → { id, rest: "/" }. */
-function pathSession(pathname: string): { id: string; rest: string } | undefined {
+/** `/s/{id}/rest` → { raw: id still encoded, rest: "/rest" }; `/s/{id}` → { raw, rest: "/" }. */
+function pathSession(pathname: string): { raw: string; rest: string } | undefined {
   if (!pathname.startsWith(PATH_PREFIX)) return undefined;
   const end = pathname.indexOf("/", PATH_PREFIX.length);
   const raw =
     end < 0 ? pathname.slice(PATH_PREFIX.length) : pathname.slice(PATH_PREFIX.length, end);
-  return { id: decode(raw, "path /s/{id}/"), rest: end < 0 ? "/" : pathname.slice(end) };
+  return { raw, rest: end < 0 ? "/" : pathname.slice(end) };
+}
+
+const PATH_WHERE = "path /s/{id}/";
+
+/** Does an encoded path id name `id`? A malformed encoding names nothing. */
+function sameId(raw: string, id: string): boolean {
+  try {
+    return decode(raw, PATH_WHERE) === id;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -116,43 +130,40 @@ export function routeRequest(
   const hasHerdQuery = url.includes("herd_");
   const split = hasHerdQuery || url.startsWith(PATH_PREFIX) ? splitUrl(url) : undefined;
   const params = hasHerdQuery && split ? herdParams(split.pairs) : undefined;
+  const fromPath = split ? pathSession(split.pathname) : undefined;
 
   let sessionId: string | undefined;
   let source: IdSource = "header";
   let where = "";
+  // The prefix is stripped when it names the routed session (a page served under /s/{id}/ may
+  // also send the header); a prefix naming another session is the worker's own path.
+  let stripped = false;
   const fromHeader = single(headers[sessionHeader]);
   if (fromHeader !== undefined) {
     sessionId = fromHeader;
     where = `header ${sessionHeader}`;
-  } else if (cookies.session !== undefined) {
-    [sessionId, source, where] = [cookies.session, "cookie", `cookie ${SESSION_PARAM}`];
+    stripped = fromPath !== undefined && sameId(fromPath.raw, fromHeader);
+  } else if (fromPath) {
+    [sessionId, source, where] = [decode(fromPath.raw, PATH_WHERE), "path", PATH_WHERE];
+    stripped = true;
   } else if (params?.session !== undefined) {
     [sessionId, source, where] = [params.session, "query", `query ${SESSION_PARAM}`];
-  }
-
-  // The prefix is stripped when it names the routed session (a page served under /s/{id}/
-  // may also carry the cookie); a prefix naming another session is the worker's own path.
-  let pathname = split?.pathname;
-  let stripped = false;
-  const fromPath = split ? pathSession(split.pathname) : undefined;
-  if (fromPath && (sessionId === undefined || sessionId === fromPath.id)) {
-    if (sessionId === undefined)
-      [sessionId, source, where] = [fromPath.id, "path", "path /s/{id}/"];
-    pathname = fromPath.rest;
-    stripped = true;
+  } else if (cookies.session !== undefined) {
+    [sessionId, source, where] = [cookies.session, "cookie", `cookie ${SESSION_PARAM}`];
   }
   if (sessionId === undefined) {
     throw new HerdError(
       "invalid_argument",
-      `missing session id: send header ${sessionHeader}, cookie ${SESSION_PARAM}, query ${SESSION_PARAM} or path /s/{id}/`,
+      `missing session id: send header ${sessionHeader}, path /s/{id}/, query ${SESSION_PARAM} or cookie ${SESSION_PARAM}`,
     );
   }
   validateSessionId(sessionId, where);
 
   let path = url;
   if (split && (params || stripped)) {
+    const pathname = stripped && fromPath ? fromPath.rest : split.pathname;
     const query = params ? params.rest : split.pairs;
-    path = query.length > 0 ? `${pathname}?${query.join("&")}` : (pathname ?? "/");
+    path = query.length > 0 ? `${pathname}?${query.join("&")}` : pathname;
   }
   return {
     sessionId,
