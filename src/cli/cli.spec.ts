@@ -11,6 +11,7 @@ import { type Daemon, HERD_BIN, startDaemon } from "../../test/helpers/daemon.ts
 import {
   expectNoLeaks,
   killAllWithTag,
+  LEAK_TAG_VAR,
   newLeakTag,
   pidAlive,
 } from "../../test/helpers/processes.ts";
@@ -117,7 +118,7 @@ describe("herd without a daemon", () => {
     try {
       writeFileSync(
         join(dir, "busy.yaml"),
-        `workers:\n  a:\n    cmd: [node, ${process.cwd()}/test/fixtures/worker.mjs]\n    min: 1\ncontrol:\n  listen: "127.0.0.1:0"\ndata:\n  listen: "127.0.0.1:${port}"\n`,
+        `workers:\n  a:\n    cmd: [node, ${process.cwd()}/test/fixtures/worker.mjs]\n    min: 1\n    env_passthrough: [${LEAK_TAG_VAR}]\ncontrol:\n  listen: "127.0.0.1:0"\ndata:\n  listen: "127.0.0.1:${port}"\n`,
       );
       const r = await herd(["serve", "--config", "busy.yaml"], { env });
       expect(r.code).toBe(1);

@@ -138,6 +138,7 @@ function buildPool(
       command: raw.cmd,
       cwd,
       env: raw.env,
+      envPassthrough: raw.env_passthrough,
       min: raw.min,
       max: raw.max,
       idleTtlMs: raw.ttl,

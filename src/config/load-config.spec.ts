@@ -73,6 +73,7 @@ describe("loadConfig", () => {
   a:
     cmd: "exec node server.js"
     env: { MODE: fast, PORT_HINT: 8080, DEBUG: true }
+    env_passthrough: [SSL_CERT_FILE, http_proxy]
     cwd: work
     min: 0
     max: 3
@@ -115,6 +116,7 @@ metrics: { enabled: false }
       name: "a",
       command: ["/bin/sh", "-c", "exec node server.js"],
       env: { MODE: "fast", PORT_HINT: "8080", DEBUG: "true" },
+      envPassthrough: ["SSL_CERT_FILE", "http_proxy"],
       cwd: join(dir, "work"),
       min: 0,
       max: 3,
@@ -271,6 +273,10 @@ bogus: 1
     [
       "min: 1\n    env: [A]",
       "5:10: workers.browser.env: expected a map of keys to values, got a list",
+    ],
+    [
+      "min: 1\n    env_passthrough: [HOME, my-var]",
+      '5:29: workers.browser.env_passthrough[1]: expected an environment variable name',
     ],
     [
       "min: 1\n    isolation: {pid_ns: true}",

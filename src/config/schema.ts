@@ -95,6 +95,7 @@ export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const poolSchema = z.strictObject({
   cmd: command,
   env: z.record(envName, envValue).optional(),
+  env_passthrough: z.array(envName).optional(),
   cwd: z.string().min(1, { error: "must not be empty" }).optional(),
   min: z.int().min(0).optional(),
   max: z.int().min(1).optional(),

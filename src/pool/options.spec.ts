@@ -6,6 +6,7 @@ describe("resolvePoolOptions", () => {
     const o = resolvePoolOptions({ name: "b", command: ["x"], healthPath: "/" });
     expect(o).toMatchObject({ min: 0, max: 10, reuse: true, ready: { kind: "http", path: "/" } });
     expect(resolvePoolOptions({ name: "b", command: ["x"] }).ready).toEqual({ kind: "tcp" });
+    expect(o.envPassthrough).toEqual([]);
   });
 
   it.each([
@@ -16,6 +17,8 @@ describe("resolvePoolOptions", () => {
     [{ ready: { kind: "stdout", pattern: "(" } }, /ready.stdout: not a valid regular expression/],
     [{ limits: { memoryBytes: 10 } }, /limits.memory: must be at least 1 MiB/],
     [{ healthPath: "health" }, /healthPath: must start with \//],
+    [{ env: { "A-B": "1" } }, /env: "A-B" is not a variable name/],
+    [{ envPassthrough: ["OK", "1BAD"] }, /envPassthrough: "1BAD" is not a variable name/],
   ] as [Partial<PoolOptionsInput>, RegExp][])("rejects %j", (bad, message) => {
     expect(() => resolvePoolOptions({ name: "p", command: ["x"], ...bad })).toThrow(message);
   });

@@ -7,11 +7,13 @@ import type { PoolOptions } from "./types.ts";
 export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> & Partial<PoolOptions>;
 
 const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
   const healthPath = input.healthPath;
   const options: PoolOptions = {
     env: {},
+    envPassthrough: [],
     min: 0,
     max: 10,
     idleTtlMs: 10 * 60_000,
@@ -50,6 +52,13 @@ function validate(o: PoolOptions): void {
   if (!POOL_NAME.test(o.name))
     fail("name", "use 1-63 of A-Z a-z 0-9 . _ - (starting alphanumeric)");
   if (o.command.length === 0 || o.command[0] === "") fail("command", "must name a program");
+  const envNames = (field: string, names: readonly string[]) => {
+    for (const name of names) {
+      if (!ENV_NAME.test(name)) fail(field, `${JSON.stringify(name)} is not a variable name`);
+    }
+  };
+  envNames("env", Object.keys(o.env));
+  envNames("envPassthrough", o.envPassthrough);
   const whole = (field: keyof PoolOptions, lowest: number) => {
     const v = o[field];
     if (typeof v !== "number" || !Number.isInteger(v) || v < lowest) {

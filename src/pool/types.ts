@@ -30,6 +30,11 @@ export interface PoolOptions {
   command: readonly string[];
   /** Extra environment; `{{.Port}}` is replaced in values. `PORT` is always set. */
   env: Readonly<Record<string, string>>;
+  /**
+   * Names a worker takes from the daemon's environment where set. Besides these a worker gets
+   * only PATH, HOME, LANG, LC_*, TZ, `env` and PORT (worker-env.ts).
+   */
+  envPassthrough: readonly string[];
   cwd?: string;
   min: number;
   max: number;

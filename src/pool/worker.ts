@@ -14,6 +14,7 @@ import { ownsListener } from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { probeHttp, waitReady } from "./readiness.ts";
 import type { PoolOptions, WorkerExit } from "./types.ts";
+import { workerEnv } from "./worker-env.ts";
 
 export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
 
@@ -117,10 +118,12 @@ export class Worker {
     this.port = await this.deps.ports.reserve();
     const port = String(this.port);
     const fill = (s: string) => s.replace(PORT_TEMPLATE, port);
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    for (const [k, v] of Object.entries(this.options.env)) env[k] = fill(v);
-    env.PORT = port;
+    const env = workerEnv({
+      daemon: process.env,
+      passthrough: this.options.envPassthrough,
+      pool: Object.fromEntries(Object.entries(this.options.env).map(([k, v]) => [k, fill(v)])),
+      port,
+    });
     this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
     try {
       this.tree = new ProcessTree({

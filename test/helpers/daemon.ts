@@ -4,7 +4,8 @@
 // run in parallel without fighting over 7070/8080. Pools keep resolving `cwd` against the
 // ORIGINAL file's directory (the loader resolves relative cwds against the config file, and
 // the copy lives elsewhere). The daemon runs in its own process group, carrying the caller's
-// leak tag, so its workers inherit the tag and expectNoLeaks() can prove they all died.
+// leak tag; workers get a clean environment, so every pool of the copy lists the tag in
+// `env_passthrough` and expectNoLeaks() can still prove they all died.
 // Each Daemon belongs to one test, which must stop() or kill() it.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { type Exit, spawnCaptured } from "./captured.ts";
 import { freePort } from "./ports.ts";
+import { LEAK_TAG_VAR } from "./processes.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const HERD_BIN = join(REPO_ROOT, "bin/herd");
@@ -53,6 +55,11 @@ export interface StartDaemonOptions {
 
 type Doc = Record<string, unknown> & { workers?: Record<string, Record<string, unknown>> };
 
+function passLeakTag(pool: Record<string, unknown>): void {
+  const listed = Array.isArray(pool.env_passthrough) ? (pool.env_passthrough as unknown[]) : [];
+  if (!listed.includes(LEAK_TAG_VAR)) pool.env_passthrough = [...listed, LEAK_TAG_VAR];
+}
+
 function loadDoc(config: StartDaemonOptions["config"]): { doc: Doc; baseDir: string } {
   if (typeof config === "string") {
     const file = resolve(config);
@@ -81,6 +88,8 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   doc.data = { ...(doc.data as object), listen: `127.0.0.1:${dataPort}` };
   for (const pool of Object.values(doc.workers ?? {})) {
     pool.cwd = resolve(baseDir, typeof pool.cwd === "string" ? pool.cwd : ".");
+    // Workers get a clean environment: the leak tag reaches them only when asked for.
+    if (opts.env?.[LEAK_TAG_VAR] !== undefined) passLeakTag(pool);
   }
   const dir = mkdtempSync(join(tmpdir(), "herd-test-"));
   const configFile = join(dir, "herd.yaml");
