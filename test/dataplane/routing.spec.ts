@@ -1,5 +1,6 @@
 // Session routing through the real data plane to real workers: affinity, isolation between
-// sessions, every id source, tokens, auto_acquire off, and what the worker gets to see.
+// sessions, tokens, auto_acquire off, and what the worker gets to see. The order of the id
+// sources is test/security/session-id-precedence.spec.ts.
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { startDataPlane } from "../../src/dataplane/index.ts";
@@ -71,36 +72,6 @@ describe("data plane routing", () => {
       expect(s.herd.lookup(id)!.workerPid).toBe(firsts[i]!.pid);
     });
   }, 240_000);
-
-  it("reads the id from header, cookie, query and /s/{id}/ (stripped), in that order", async () => {
-    const s = track(await startStack());
-    const a = await whoami(s.url, { headers: { "X-Session-ID": "src-a" } });
-    const b = await whoami(s.url, { headers: { "X-Session-ID": "src-b" } });
-    expect(a.pid).not.toBe(b.pid);
-    const echo = async (path: string, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${s.url}${path}`, { headers });
-      expect(res.status).toBe(200);
-      return (await res.json()) as { pid: number; url: string; headers: Record<string, string> };
-    };
-    expect((await echo("/echo", { cookie: "herd_session=src-a" })).pid).toBe(a.pid);
-    expect((await echo("/echo?herd_session=src-a")).pid).toBe(a.pid);
-    const viaPath = await echo("/s/src-a/echo/deep?x=1");
-    expect(viaPath.pid).toBe(a.pid);
-    expect(viaPath.url).toBe("/echo/deep?x=1");
-    // Precedence: header over cookie over query over path.
-    const precedence: [string, Record<string, string>][] = [
-      ["/echo?herd_session=src-a", { "X-Session-ID": "src-b", cookie: "herd_session=src-a" }],
-      ["/echo?herd_session=src-a", { cookie: "herd_session=src-b" }],
-    ];
-    for (const [path, headers] of precedence) expect((await echo(path, headers)).pid).toBe(b.pid);
-    // Query over path: a /s/{id}/ prefix naming another session than the winning source is
-    // the worker's own path (had the path won, it would be stripped and /echo answer 200).
-    for (const init of [{}, { headers: { "X-Session-ID": "src-b" } }]) {
-      const other = await fetch(`${s.url}/s/src-a/echo?herd_session=src-b`, init);
-      expect(other.status).toBe(404);
-      expect(await other.text()).toContain("GET /s/src-a/echo");
-    }
-  });
 
   it("honours a custom session header name and X-Herd-Pool", async () => {
     const s = track(
