@@ -13,14 +13,15 @@ export interface DaemonPerTest {
 }
 
 export function daemonPerTest(
-  config: string,
-  opts: Omit<StartDaemonOptions, "config" | "env"> = {},
+  config: StartDaemonOptions["config"],
+  /** `env` is merged under the test's leak tag. */
+  opts: Omit<StartDaemonOptions, "config"> = {},
 ): DaemonPerTest {
   let leak: LeakTag | undefined;
   let daemon: Daemon | undefined;
   beforeEach(async () => {
     leak = newLeakTag();
-    daemon = await startDaemon({ ...opts, config, env: leak.env });
+    daemon = await startDaemon({ ...opts, config, env: { ...opts.env, ...leak.env } });
   });
   afterEach(async () => {
     const exit = await daemon?.stop();
