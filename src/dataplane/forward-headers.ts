@@ -146,7 +146,8 @@ function queryKey(pair: string): string {
  */
 export function scrubReferer(value: string): string {
   const q = value.indexOf("?");
-  if (q < 0) return value;
+  // herd reads its parameters by their literal names only, so a query without "herd" holds none.
+  if (q < 0 || !value.includes("herd", q)) return value;
   const hash = value.indexOf("#", q);
   const end = hash < 0 ? value.length : hash;
   const pairs = value.slice(q + 1, end).split("&");
