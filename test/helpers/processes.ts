@@ -4,7 +4,10 @@
 // HERD_LEAK_TAG=<tag>; children inherit it, so every descendant — including grandchildren
 // that double-fork or call setsid and so leave the process group — still carries it in
 // /proc/PID/environ. Scanning /proc for the tag therefore finds every survivor no matter how
-// it detached. Stateless: each call re-reads /proc; safe to call concurrently.
+// it detached. herd gives its workers a clean environment, so the tag reaches them only by
+// name: the harnesses put it in each pool's `env` or `env_passthrough`, and
+// leak-tag-reach.spec.ts proves a worker carries it (else every leak check would pass
+// vacuously). Stateless: each call re-reads /proc; safe to call concurrently.
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
