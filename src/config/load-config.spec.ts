@@ -276,7 +276,7 @@ bogus: 1
     ],
     [
       "min: 1\n    env_passthrough: [HOME, my-var]",
-      '5:29: workers.browser.env_passthrough[1]: expected an environment variable name',
+      "5:29: workers.browser.env_passthrough[1]: expected an environment variable name",
     ],
     [
       "min: 1\n    isolation: {pid_ns: true}",
