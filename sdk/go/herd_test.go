@@ -1,8 +1,9 @@
 package herd_test
 
 // Checks of the Go SDK against a stand-in control plane (sdk/ts/test/stub-herd-main.ts, a
-// real Connect server on a loopback port, started once for the package). The scenario suite
-// against the real daemon lives with the daemon's tests.
+// real Connect server on a loopback port, started once for the package, plus one with the
+// daemon's reconnect window for the re-attach checks). The scenario suite against the real
+// daemon lives with the daemon's tests.
 
 import (
 	"bufio"
@@ -27,44 +28,62 @@ import (
 // Wide enough that a loaded CI machine cannot starve the stub or the renewer past it.
 const grace = 1 * time.Second
 
-var stubURL string
+var (
+	stubURL string
+	// windowedStubURL keeps a dropped hold's session for 3 graces (disconnect_grace).
+	windowedStubURL string
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv("HERD_TEST_HOLD_CHILD") != "" {
 		holdChild(os.Getenv("HERD_TEST_HOLD_CHILD"))
 		return
 	}
+	graceMs := fmt.Sprint(grace.Milliseconds())
+	code := 1
+	url, stop := startStub("--grace-ms", graceMs)
+	windowed, stopWindowed := startStub("--grace-ms", graceMs, "--disconnect-grace-ms", fmt.Sprint(3*grace.Milliseconds()))
+	if url != "" && windowed != "" {
+		stubURL, windowedStubURL = url, windowed
+		code = m.Run()
+	}
+	stop()
+	stopWindowed()
+	os.Exit(code)
+}
+
+// startStub starts a stub control plane; its URL ("" if it did not start) and how to stop it.
+func startStub(args ...string) (string, func()) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	cmd := exec.Command(filepath.Join(root, "node_modules", ".bin", "tsx"),
-		filepath.Join(root, "sdk", "ts", "test", "stub-herd-main.ts"), "--grace-ms", fmt.Sprint(grace.Milliseconds()))
+		append([]string{filepath.Join(root, "sdk", "ts", "test", "stub-herd-main.ts")}, args...)...)
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe() // the stub exits when its stdin closes
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting stub herd:", err)
-		os.Exit(1)
+		return "", func() {}
+	}
+	stop := func() {
+		_ = stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 	}
 	line, _ := bufio.NewReader(stdout).ReadString('\n')
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTENING ")
-	code := 1
-	if ok {
-		stubURL = url
-		code = m.Run()
-	} else {
+	if !ok {
 		fmt.Fprintf(os.Stderr, "stub herd did not start: %q\n", line)
+		return "", stop
 	}
-	_ = stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	os.Exit(code)
+	return url, stop
 }
 
 // holdChild is the process the kill test SIGKILLs while it holds a session.
@@ -162,8 +181,8 @@ func TestHoldRenewsAndEndsWithItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Grace != grace || h.HoldID == "" {
-		t.Fatalf("grace %v hold %q", h.Grace, h.HoldID)
+	if h.Grace != grace || h.HoldID() == "" {
+		t.Fatalf("grace %v hold %q", h.Grace, h.HoldID())
 	}
 	time.Sleep(3 * grace)
 	select {

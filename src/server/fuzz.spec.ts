@@ -75,7 +75,10 @@ const TARGETS: Target[] = [
   {
     path: "/herd.v1.HerdService/HoldSession",
     streaming: true,
-    ...seeds(HoldSessionRequestSchema, [{ sessionId: "fz", wait: { seconds: 0n, nanos: 1 } }]),
+    ...seeds(HoldSessionRequestSchema, [
+      { sessionId: "fz", wait: { seconds: 0n, nanos: 1 } },
+      { sessionId: "fz", attachOnly: true },
+    ]),
   },
   {
     path: "/herd.v1.HerdService/WatchSessions",

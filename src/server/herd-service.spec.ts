@@ -166,6 +166,40 @@ describe("HoldSession: the dead-man's switch", () => {
     stop.abort();
     await until(() => h!.herd.lookup("live") === undefined);
   });
+
+  it("attach_only re-attaches to a live session and never creates one", async () => {
+    h = await startHarness([{}, {}]);
+    const c = herdClient("grpc", h.cp.url);
+    const firstEnd = (it: AsyncIterator<unknown>) => streamEndCode(it);
+    const attach = (sessionId: string, pool = "") =>
+      c.holdSession({ sessionId, pool, attachOnly: true })[Symbol.asyncIterator]();
+
+    // Gone (never was, or already ended): NOT_FOUND, and no worker is started for it.
+    expect(await firstEnd(attach("nobody"))).toBe(Code.NotFound);
+    await c.acquireSession({ sessionId: "gone" });
+    await c.releaseSession({ sessionId: "gone" });
+    expect(await firstEnd(attach("gone"))).toBe(Code.NotFound);
+    expect(h.herd.lookup("nobody")).toBeUndefined();
+    expect(h.herd.lookup("gone")).toBeUndefined();
+    expect(await firstEnd(attach(""))).toBe(Code.InvalidArgument);
+
+    // Live: the same session and worker, held by this stream.
+    const b = await c.acquireSession({ sessionId: "back" });
+    expect(await firstEnd(attach("back", "w1"))).toBe(Code.FailedPrecondition);
+    const stop = new AbortController();
+    const it = c
+      .holdSession({ sessionId: "back", attachOnly: true }, { signal: stop.signal })
+      [Symbol.asyncIterator]();
+    const first = (await it.next()).value!;
+    expect(first.kind.case).toBe("session");
+    if (first.kind.case === "session") {
+      expect(first.kind.value.workerPid).toBe(b.session!.workerPid);
+      expect(first.kind.value.token).toBe(b.session!.token);
+    }
+    expect(h.herd.lookup("back")?.connections).toBe(1); // the hold lease
+    stop.abort();
+    await until(() => h!.herd.lookup("back") === undefined);
+  });
 });
 
 describe("WatchSessions", () => {

@@ -119,6 +119,30 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     return session;
   }
 
+  /**
+   * HoldSession's `attach_only`: the live session or NOT_FOUND, never a new one. Lookup and the
+   * hold's lease that follows are synchronous, so the session cannot end in between.
+   */
+  function attach(req: { pool: string; sessionId: string }): SessionInfo {
+    if (shutdown.aborted) throw shuttingDown();
+    if (req.sessionId === "") {
+      throw new HerdError("invalid_argument", "attach_only needs a session_id");
+    }
+    const id = validateSessionId(req.sessionId);
+    const live = directory.lookup(id);
+    if (!live) {
+      throw new HerdError("not_found", `no live session ${JSON.stringify(id)} to re-attach to`);
+    }
+    if (req.pool !== "" && req.pool !== live.pool) {
+      throw new HerdError(
+        "failed_precondition",
+        `session ${JSON.stringify(id)} lives in pool ${JSON.stringify(live.pool)}, not ${JSON.stringify(req.pool)}`,
+      );
+    }
+    directory.touch(id);
+    return live;
+  }
+
   function checkPool(pool: string): string | undefined {
     if (pool === "") return undefined;
     directory.poolOptions(pool); // throws not_found
@@ -137,7 +161,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async *holdSession(req, ctx) {
-      const session = await acquire(req, ctx.signal);
+      const session = req.attachOnly ? attach(req) : await acquire(req, ctx.signal);
       const graceMs = directory.poolOptions(session.pool).heartbeatGraceMs;
       const hold = holds.open(session, graceMs, { client: ctx.signal, shutdown });
       const heartbeatMs = Math.max(

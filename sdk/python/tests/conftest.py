@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tcp_relay import TcpRelay
 
 ROOT = Path(__file__).resolve().parents[3]
 GRACE_S = 1.0
@@ -52,6 +53,38 @@ def stub_url() -> Iterator[str]:
         yield url
     finally:
         _stop_stub(proc)
+
+
+@pytest.fixture(scope="session")
+def windowed_stub_url() -> Iterator[str]:
+    """A stub with the daemon's reconnect window: a dropped hold keeps its session 3 graces."""
+    proc, url = _start_stub(
+        "--grace-ms", str(int(GRACE_S * 1000)), "--disconnect-grace-ms", str(int(GRACE_S * 3000))
+    )
+    try:
+        yield url
+    finally:
+        _stop_stub(proc)
+
+
+@pytest.fixture()
+def windowed_relay(windowed_stub_url: str) -> Iterator[TcpRelay]:
+    """A relay in front of the windowed stub, for a test to cut."""
+    relay = TcpRelay(windowed_stub_url)
+    try:
+        yield relay
+    finally:
+        relay.close()
+
+
+@pytest.fixture()
+def windowless_relay(stub_url: str) -> Iterator[TcpRelay]:
+    """A relay in front of the stub without a window: a dropped hold ends its session at once."""
+    relay = TcpRelay(stub_url)
+    try:
+        yield relay
+    finally:
+        relay.close()
 
 
 @pytest.fixture(scope="session")

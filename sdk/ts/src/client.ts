@@ -127,14 +127,15 @@ export function createHerdClient(options: HerdClientOptions): HerdClient {
       return new HerdSession(res.session, release);
     },
     hold(pool = "", o = {}) {
-      const streamAbort = new AbortController();
-      const stream = rpc.holdSession(acquireRequest(pool, o), {
-        headers,
-        signal: streamAbort.signal,
-      });
+      const request = acquireRequest(pool, o);
       return startHold({
-        stream,
-        streamAbort,
+        open: (reattachTo, signal) =>
+          rpc.holdSession(
+            reattachTo === undefined
+              ? request
+              : { pool: request.pool, sessionId: reattachTo, attachOnly: true },
+            { headers, signal },
+          ),
         signal: o.signal,
         release,
         renew: (sessionId, holdId, timeoutMs) =>

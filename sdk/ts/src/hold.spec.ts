@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type StubHerd, startStubHerd } from "../test/stub-herd.ts";
+import { startTcpRelay, type TcpRelay } from "../test/tcp-relay.ts";
 import { createHerdClient } from "./client.ts";
 import { Code, HerdClientError } from "./index.ts";
 
@@ -98,6 +99,94 @@ describe("HerdClient.hold", () => {
       await until(() => !stub.sessionIds().includes(id), "the killed holder's session to end");
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("HerdClient.hold over a connection that drops", () => {
+  // A stub with the daemon's reconnect window, behind a relay the tests cut.
+  let windowed: StubHerd;
+  let relay: TcpRelay;
+  beforeAll(async () => {
+    windowed = await startStubHerd({
+      heartbeatGraceMs: graceMs,
+      heartbeatIntervalMs: 100,
+      disconnectGraceMs: 3 * graceMs,
+    });
+    relay = await startTcpRelay(windowed.url);
+  });
+  afterAll(async () => {
+    await relay.close();
+    await windowed.close();
+  });
+
+  it("re-attaches after a cut: same session object and worker, a new hold that renews", async () => {
+    const held = await createHerdClient({ baseUrl: relay.url }).hold("default");
+    const { id, workerId, token, holdId } = held;
+    relay.cut();
+    await until(() => held.reattaches === 1, "the hold to re-attach");
+    expect(held.signal.aborted).toBe(false);
+    expect([held.id, held.workerId, held.token]).toEqual([id, workerId, token]);
+    expect(held.holdId).not.toBe(holdId);
+    expect(windowed.holdsOpened(id)).toBe(2);
+    // Renewals now go to the new hold: it outlives several graces.
+    await sleep(graceMs * 3);
+    expect(held.signal.aborted).toBe(false);
+    expect(windowed.sessionIds()).toContain(id);
+    await held.release();
+    expect(windowed.sessionIds()).not.toContain(id);
+  });
+
+  it("keeps retrying while the daemon is unreachable for less than a grace", async () => {
+    const held = await createHerdClient({ baseUrl: relay.url }).hold("default");
+    relay.down = true;
+    relay.cut();
+    await sleep(graceMs / 3);
+    relay.down = false;
+    await until(() => held.reattaches === 1, "the hold to re-attach");
+    expect(held.signal.aborted).toBe(false);
+    await held.release();
+  });
+
+  it("reports the hold lost once a grace passes without reaching the daemon", async () => {
+    const held = await createHerdClient({ baseUrl: relay.url }).hold("default");
+    relay.down = true;
+    try {
+      const cutAt = Date.now();
+      relay.cut();
+      const reason = (await aborted(held.signal)) as HerdClientError;
+      expect(reason).toBeInstanceOf(HerdClientError);
+      expect(reason.message).toMatch(/not re-attached within/);
+      expect(Date.now() - cutAt).toBeGreaterThanOrEqual(graceMs / 2);
+      expect(held.reattaches).toBe(0);
+    } finally {
+      relay.down = false;
+    }
+    // The daemon side: its window passes and the session ends.
+    await until(() => !windowed.sessionIds().includes(held.id), "the window to end the session");
+  });
+
+  it("ends at once when the session is gone by the time it re-attaches (NOT_FOUND)", async () => {
+    const held = await createHerdClient({ baseUrl: relay.url }).hold("default");
+    windowed.loseSession(held.id, "exit code 1");
+    relay.cut();
+    const reason = (await aborted(held.signal)) as HerdClientError;
+    expect([Code.NotFound, Code.FailedPrecondition]).toContain(reason.code);
+    await sleep(200);
+    expect(windowed.sessionIds()).not.toContain(held.id);
+  });
+
+  it("re-attaching never creates a session: with no window the hold ends NOT_FOUND", async () => {
+    const direct = await startTcpRelay(stub.url);
+    try {
+      const held = await createHerdClient({ baseUrl: direct.url }).hold("default");
+      direct.cut();
+      const reason = (await aborted(held.signal)) as HerdClientError;
+      expect(reason.code).toBe(Code.NotFound);
+      await sleep(200);
+      expect(stub.sessionIds()).not.toContain(held.id);
+    } finally {
+      await direct.close();
     }
   });
 });

@@ -36,6 +36,11 @@ export interface StubHerdOptions {
   heartbeatGraceMs?: number;
   /** How often a hold stream sends a heartbeat. */
   heartbeatIntervalMs?: number;
+  /**
+   * The daemon's reconnect window (`disconnect_grace`): a hold stream that drops keeps its
+   * session this long for a HoldSession that re-attaches. 0 (default): it ends at once.
+   */
+  disconnectGraceMs?: number;
 }
 
 export interface StubHerd {
@@ -46,6 +51,8 @@ export interface StubHerd {
   loseSession(id: string, reason: string): void;
   /** WatchSessions calls still open on the server side. */
   openWatches(): number;
+  /** HoldSession streams opened for this session so far (the first, then each re-attach). */
+  holdsOpened(id: string): number;
   close(): Promise<void>;
 }
 
@@ -61,6 +68,8 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
   const pools = options.pools ?? ["default", "browser"];
   const graceMs = options.heartbeatGraceMs ?? 1_000;
   const heartbeatMs = options.heartbeatIntervalMs ?? 200;
+  const disconnectGraceMs = options.disconnectGraceMs ?? 0;
+  const holdsOpened = new Map<string, number>();
   const sessions = new Map<string, Session>();
   const holds = new Map<string, Hold>();
   const events: SessionEvent[] = [];
@@ -142,7 +151,7 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
     for (const [holdId, h] of holds) {
       if (h.sessionId === id) {
         holds.delete(holdId);
-        h.end.abort(new ConnectError(`session ${id} ended: ${reason}`, Code.Aborted));
+        h.end.abort(new ConnectError(`session ${id} ended: ${reason}`, Code.FailedPrecondition));
       }
     }
     emit(type, s, reason);
@@ -203,7 +212,13 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
       },
       async *holdSession(req, ctx) {
         checkAuth(ctx);
+        if (req.attachOnly && !sessions.has(req.sessionId)) {
+          throw req.sessionId === ""
+            ? new ConnectError("attach_only needs a session_id", Code.InvalidArgument)
+            : new ConnectError(`no live session "${req.sessionId}"`, Code.NotFound);
+        }
         const s = acquire(req.pool, req.sessionId, req.labels);
+        holdsOpened.set(s.sessionId, (holdsOpened.get(s.sessionId) ?? 0) + 1);
         const holdId = randomUUID();
         const hold: Hold = {
           sessionId: s.sessionId,
@@ -236,9 +251,20 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
             });
           }
         } finally {
-          // The dead-man's switch: whatever ended the stream ends the session.
+          // The dead-man's switch: whatever ended the stream ends the session, at once or
+          // once the reconnect window passes without a new hold on it.
           if (holds.delete(holdId)) {
-            end(s.sessionId, SessionEventType.SESSION_RELEASED, "hold_closed");
+            const unheld = () => ![...holds.values()].some((h) => h.sessionId === s.sessionId);
+            const release = (reason: string) => {
+              if (sessions.get(s.sessionId) === s && unheld()) {
+                end(s.sessionId, SessionEventType.SESSION_RELEASED, reason);
+              }
+            };
+            if (disconnectGraceMs > 0) {
+              setTimeout(() => release("reconnect_window_expired"), disconnectGraceMs).unref();
+            } else {
+              release("hold_closed");
+            }
           }
         }
       },
@@ -289,6 +315,7 @@ export async function startStubHerd(options: StubHerdOptions = {}): Promise<Stub
     url: `http://127.0.0.1:${port}`,
     sessionIds: () => [...sessions.keys()],
     openWatches: () => openWatches,
+    holdsOpened: (id) => holdsOpened.get(id) ?? 0,
     loseSession: (id, reason) => {
       end(id, SessionEventType.SESSION_LOST, reason);
     },

@@ -1,6 +1,6 @@
 """What the sync Client and the async AsyncClient share: request building, auth headers,
-error translation, session handles and the hold's renewal clock. No I/O happens here, so
-both clients behave identically and differ only in how they wait.
+error translation, session handles, the hold's renewal clock and its re-attach rules. No I/O
+happens here, so both clients behave identically and differ only in how they wait.
 """
 
 from __future__ import annotations
@@ -75,6 +75,45 @@ def hold_request(
     pool: str, session_id: str | None, wait: float | None, labels: Mapping[str, str] | None
 ) -> pb.HoldSessionRequest:
     return _fill(pb.HoldSessionRequest(pool=pool), session_id, wait, labels)
+
+
+def reattach_request(pool: str, session_id: str) -> pb.HoldSessionRequest:
+    """HoldSession for a hold whose stream failed: that live session or NOT_FOUND, never new."""
+    return pb.HoldSessionRequest(pool=pool, session_id=session_id, attach_only=True)
+
+
+# Stream failures worth re-attaching after: the connection, not the daemon, said no.
+TRANSIENT = frozenset({Code.UNAVAILABLE, Code.ABORTED, Code.INTERNAL, Code.UNKNOWN})
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 1.0
+
+
+def stream_failure(e: Exception | None) -> tuple[HoldLostError, bool]:
+    """How a hold stream ended (None: cleanly), and whether re-attaching may cure it."""
+    if e is None:
+        return HoldLostError("hold stream ended by the daemon", Code.UNAVAILABLE), False
+    if isinstance(e, ConnectError):
+        return HoldLostError(f"hold lost: {e.message}", e.code), e.code in TRANSIENT
+    if isinstance(e, HerdError):
+        return HoldLostError(f"hold lost: {e.message}", e.code), False
+    # The transport failed under the generated client without a status: a cut connection.
+    return HoldLostError(f"hold lost: {e}", Code.UNAVAILABLE), True
+
+
+def reattach_refused(session_id: str, e: HoldLostError) -> HoldLostError:
+    msg = f"hold lost: re-attaching to session {session_id} failed: {e.message}"
+    return HoldLostError(msg, e.code)
+
+
+def reattach_mismatch(held: SessionInfo, start: HoldStart) -> HoldLostError | None:
+    """A daemon that ignores attach_only makes a new session: that is not the one held."""
+    if start.session.worker_id == held.worker_id and start.session.token == held.token:
+        return None
+    return HoldLostError(
+        f"hold lost: session {held.id} came back on worker {start.session.worker_id},"
+        f" not {held.worker_id}",
+        Code.FAILED_PRECONDITION,
+    )
 
 
 def watch_request(
@@ -152,11 +191,30 @@ class RenewClock:
         self.every = max(grace / 3, 0.01)
         self._last_ok = time.monotonic()
 
+    def remaining(self) -> float:
+        """Seconds left of the grace since the daemon last showed the hold alive."""
+        return self.grace - (time.monotonic() - self._last_ok)
+
+    def backoff(self) -> Iterator[float]:
+        """Delays before each re-attach attempt, doubling; they stop while one more would end
+        past the grace since the last success (a grace of 0 leaves no window at all)."""
+        delay = BACKOFF_FIRST_S
+        while self.remaining() > delay:
+            yield delay
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def gave_up(self, last: HerdError) -> HoldLostError:
+        return HoldLostError(
+            f"hold lost: not re-attached within {self.grace:g} s (heartbeat_grace): {last.message}",
+            last.code,
+        )
+
     def timeout_ms(self) -> int | None:
         remaining = self.grace - (time.monotonic() - self._last_ok)
         return timeout_ms(max(remaining, self.every))
 
     def renewed(self) -> None:
+        """The daemon showed the hold alive: a renewal, a heartbeat, a re-attach."""
         self._last_ok = time.monotonic()
 
     def failed(self, e: ConnectError) -> HoldLostError | None:

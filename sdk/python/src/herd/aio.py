@@ -1,8 +1,10 @@
 """The asyncio herd client: the same calls as :class:`herd.Client`, awaited.
 
-Invariant: an AsyncHeldSession is held exactly while its HoldSession stream is open; a task
-drains the stream (its end is the hold's end) and another renews the hold every third of the
-daemon's grace. Releasing cancels both, which closes the stream.
+Invariant: an AsyncHeldSession is held while its HoldSession stream is open, or while it
+re-attaches after a transient stream failure (at most a grace since the daemon last showed it
+alive). A task drains the stream and re-attaches (attach_only) when it fails that way; another
+renews the hold every third of the daemon's grace, and pauses while re-attaching. Releasing
+cancels both, which closes the stream.
 Concurrency: one event loop; state changes happen between awaits only.
 """
 
@@ -53,11 +55,15 @@ class AsyncHeldSession(_core.SessionInfo):
     def __init__(self, start: _core.HoldStart, release: _Release) -> None:
         super().__init__(start.session)
         self.hold_id = start.hold_id
+        """Identifies the current hold to RenewHold; a new one after each re-attach."""
         self.heartbeat_grace = start.grace
+        self.reattaches = 0
+        """How often the hold re-attached after a transient stream failure."""
         self._release = release
         self._over = asyncio.Event()
         self._error: HerdError | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._reattaching = False
 
     @property
     def held(self) -> bool:
@@ -174,9 +180,10 @@ class AsyncClient:
         with _core.herd_errors():
             start = _core.hold_start(await anext(it, None))
         held = AsyncHeldSession(start, self._release_gone_ok)
-        held._tasks.append(asyncio.create_task(_drain(it, held)))
+        clock = _core.RenewClock(start.grace)
+        held._tasks.append(asyncio.create_task(self._keep(it, held, clock)))
         if start.grace > 0:
-            held._tasks.append(asyncio.create_task(self._renew(held, start)))
+            held._tasks.append(asyncio.create_task(self._renew(held, clock)))
         return held
 
     async def watch(
@@ -214,28 +221,91 @@ class AsyncClient:
         except NotFoundError:
             pass
 
-    async def _renew(self, held: AsyncHeldSession, start: _core.HoldStart) -> None:
-        clock = _core.RenewClock(start.grace)
-        req = pb.RenewHoldRequest(session_id=held.id, hold_id=held.hold_id)
+    async def _renew(self, held: AsyncHeldSession, clock: _core.RenewClock) -> None:
         while held.held:
             await asyncio.sleep(clock.every)
+            if held._reattaching:
+                continue  # the keeper bounds its attempts by the grace itself
+            hold_id = held.hold_id
+            req = pb.RenewHoldRequest(session_id=held.id, hold_id=hold_id)
             try:
                 await self._rpc.renew_hold(req, headers=self._headers, timeout_ms=clock.timeout_ms())
                 clock.renewed()
             except ConnectError as e:
+                # A hold that failed meanwhile is the keeper's to re-attach, not this one's to end.
+                if held._reattaching or held.hold_id != hold_id:
+                    continue
                 if (lost := clock.failed(e)) is not None:
                     held._lose(lost)
 
+    async def _keep(
+        self,
+        it: AsyncIterator[pb.HoldSessionResponse],
+        held: AsyncHeldSession,
+        clock: _core.RenewClock,
+    ) -> None:
+        """Drain the stream; after a transient failure, re-attach and drain again."""
+        while True:
+            lost, transient = await _drain(it, clock)
+            if not held.held:
+                return
+            if not transient or clock.grace <= 0:
+                held._lose(lost)
+                return
+            held._reattaching = True
+            reattached = await self._reattach(held, clock, lost)
+            if reattached is None:
+                return
+            it = reattached
 
-async def _drain(it: AsyncIterator[pb.HoldSessionResponse], held: AsyncHeldSession) -> None:
-    """Consume heartbeats; the stream's end is the hold's end."""
+    async def _reattach(
+        self, held: AsyncHeldSession, clock: _core.RenewClock, last: HoldLostError
+    ) -> AsyncIterator[pb.HoldSessionResponse] | None:
+        req = _core.reattach_request(held.pool, held.id)
+        for delay in clock.backoff():
+            await asyncio.sleep(delay)
+            it = aiter(self._rpc.hold_session(req, headers=self._headers))
+            try:
+                first = await asyncio.wait_for(anext(it, None), max(clock.remaining(), 0.001))
+                start = _core.hold_start(first)
+            except TimeoutError as e:
+                last = HoldLostError(f"hold lost: re-attaching timed out: {e}", Code.UNAVAILABLE)
+                continue
+            except Exception as e:  # each failure is classified: transient or final
+                failure, transient = _core.stream_failure(e)
+                if not transient:
+                    held._lose(_core.reattach_refused(held.id, failure))
+                    return None
+                last = failure
+                continue
+            if (mismatch := _core.reattach_mismatch(held, start)) is not None:
+                await _close(it)  # ends the stray session on such a daemon
+                held._lose(mismatch)
+                return None
+            held.hold_id = start.hold_id
+            held.reattaches += 1
+            held._reattaching = False
+            clock.renewed()
+            return it
+        held._lose(clock.gave_up(last))
+        return None
+
+
+async def _drain(
+    it: AsyncIterator[pb.HoldSessionResponse], clock: _core.RenewClock
+) -> tuple[HoldLostError, bool]:
+    """Consume heartbeats until the stream ends; how it ended, and whether that is transient."""
     try:
         async for _ in it:
-            pass
-        held._lose(HoldLostError("hold stream ended by the daemon", Code.UNAVAILABLE))
-    except ConnectError as e:
-        held._lose(HoldLostError(f"hold lost: {e.message}", e.code))
+            clock.renewed()
+        return _core.stream_failure(None)
     except asyncio.CancelledError:
         raise
-    except Exception as e:  # the transport failed under us: the hold is over all the same
-        held._lose(HoldLostError(f"hold lost: {e}", Code.UNAVAILABLE))
+    except Exception as e:  # a transport failure is a stream failure too
+        return _core.stream_failure(e)
+
+
+async def _close(it: AsyncIterator[pb.HoldSessionResponse]) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        await close()

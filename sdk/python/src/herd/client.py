@@ -1,10 +1,12 @@
 """The synchronous herd client.
 
-Invariant: a HeldSession is held exactly while its HoldSession stream is open; a background
-thread drains the stream (its end is the hold's end) and another renews the hold every third
-of the daemon's grace. Both are daemon threads that stop once the hold is over.
+Invariant: a HeldSession is held while its HoldSession stream is open, or while it re-attaches
+after a transient stream failure (at most a grace since the daemon last showed it alive). A
+background thread drains the stream and re-attaches (attach_only) when it fails that way;
+another renews the hold every third of the daemon's grace, and pauses while re-attaching. Both
+are daemon threads that stop once the hold is over.
 Concurrency: the generated client is shared by the caller's thread and those two threads;
-HeldSession's state changes under its lock.
+HeldSession's state (over, hold_id, re-attaching) changes under its lock.
 """
 
 from __future__ import annotations
@@ -52,11 +54,15 @@ class HeldSession(_core.SessionInfo):
     def __init__(self, start: _core.HoldStart, release: Callable[[str, bool], None]) -> None:
         super().__init__(start.session)
         self.hold_id = start.hold_id
+        """Identifies the current hold to RenewHold; a new one after each re-attach."""
         self.heartbeat_grace = start.grace
+        self.reattaches = 0
+        """How often the hold re-attached after a transient stream failure."""
         self._release = release
         self._lock = threading.Lock()
         self._over = threading.Event()
         self._error: HerdError | None = None
+        self._reattaching = False
 
     @property
     def held(self) -> bool:
@@ -86,6 +92,20 @@ class HeldSession(_core.SessionInfo):
                 return
             self._error = err
             self._over.set()
+
+    def _stream_failed(self) -> None:
+        with self._lock:
+            self._reattaching = True
+
+    def _reattached(self, start: _core.HoldStart) -> bool:
+        """Take over the re-attached hold; False when this hold ended meanwhile."""
+        with self._lock:
+            if self._over.is_set():
+                return False
+            self.hold_id = start.hold_id
+            self.reattaches += 1
+            self._reattaching = False
+            return True
 
 
 class Client:
@@ -172,9 +192,10 @@ class Client:
         with _core.herd_errors():
             start = _core.hold_start(next(stream, None))
         held = HeldSession(start, self._release_gone_ok)
-        threading.Thread(target=_drain, args=(stream, held), daemon=True).start()
+        clock = _core.RenewClock(start.grace)
+        threading.Thread(target=self._keep, args=(stream, held, clock), daemon=True).start()
         if start.grace > 0:
-            threading.Thread(target=self._renew, args=(held, start), daemon=True).start()
+            threading.Thread(target=self._renew, args=(held, clock), daemon=True).start()
         return held
 
     def watch(
@@ -211,25 +232,85 @@ class Client:
         except NotFoundError:
             pass
 
-    def _renew(self, held: HeldSession, start: _core.HoldStart) -> None:
-        clock = _core.RenewClock(start.grace)
-        req = pb.RenewHoldRequest(session_id=held.id, hold_id=held.hold_id)
+    def _renew(self, held: HeldSession, clock: _core.RenewClock) -> None:
         while not held.wait_lost(clock.every):
+            if held._reattaching:
+                # The keeper's attempt may hang on a dead network; the grace still holds.
+                if clock.remaining() <= 0:
+                    held._lose(clock.gave_up(HoldLostError("stream failed", Code.UNAVAILABLE)))
+                continue
+            hold_id = held.hold_id
+            req = pb.RenewHoldRequest(session_id=held.id, hold_id=hold_id)
             try:
                 self._rpc.renew_hold(req, headers=self._headers, timeout_ms=clock.timeout_ms())
                 clock.renewed()
             except ConnectError as e:
+                # A hold that failed meanwhile is the keeper's to re-attach, not this one's to end.
+                if held._reattaching or held.hold_id != hold_id:
+                    continue
                 if (lost := clock.failed(e)) is not None:
                     held._lose(lost)
 
+    def _keep(
+        self, stream: Iterator[pb.HoldSessionResponse], held: HeldSession, clock: _core.RenewClock
+    ) -> None:
+        """Drain the stream; after a transient failure, re-attach and drain again."""
+        while True:
+            lost, transient = _drain(stream, clock)
+            if not held.held:
+                return
+            if not transient or clock.grace <= 0:
+                held._lose(lost)
+                return
+            held._stream_failed()
+            reattached = self._reattach(held, clock, lost)
+            if reattached is None:
+                return
+            stream = reattached
 
-def _drain(stream: Iterator[pb.HoldSessionResponse], held: HeldSession) -> None:
-    """Consume heartbeats; the stream's end is the hold's end."""
+    def _reattach(
+        self, held: HeldSession, clock: _core.RenewClock, last: HoldLostError
+    ) -> Iterator[pb.HoldSessionResponse] | None:
+        req = _core.reattach_request(held.pool, held.id)
+        for delay in clock.backoff():
+            if held.wait_lost(delay):
+                return None
+            stream = self._rpc.hold_session(req, headers=self._headers)
+            try:
+                start = _core.hold_start(next(stream, None))
+            except Exception as e:  # each failure is classified: transient or final
+                failure, transient = _core.stream_failure(e)
+                if not transient:
+                    held._lose(_core.reattach_refused(held.id, failure))
+                    return None
+                last = failure
+                continue
+            if (mismatch := _core.reattach_mismatch(held, start)) is not None:
+                _close(stream)  # ends the stray session on such a daemon
+                held._lose(mismatch)
+                return None
+            if not held._reattached(start):
+                _close(stream)
+                return None
+            clock.renewed()
+            return stream
+        held._lose(clock.gave_up(last))
+        return None
+
+
+def _drain(
+    stream: Iterator[pb.HoldSessionResponse], clock: _core.RenewClock
+) -> tuple[HoldLostError, bool]:
+    """Consume heartbeats until the stream ends; how it ended, and whether that is transient."""
     try:
         for _ in stream:
-            pass
-        held._lose(HoldLostError("hold stream ended by the daemon", Code.UNAVAILABLE))
-    except ConnectError as e:
-        held._lose(HoldLostError(f"hold lost: {e.message}", e.code))
-    except Exception as e:  # the transport failed under us: the hold is over all the same
-        held._lose(HoldLostError(f"hold lost: {e}", Code.UNAVAILABLE))
+            clock.renewed()
+        return _core.stream_failure(None)
+    except Exception as e:  # a transport failure is a stream failure too
+        return _core.stream_failure(e)
+
+
+def _close(stream: Iterator[pb.HoldSessionResponse]) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()

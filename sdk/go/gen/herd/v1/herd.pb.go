@@ -515,7 +515,13 @@ type HoldSessionRequest struct {
 	// pool's `acquire_timeout`.
 	Wait *durationpb.Duration `protobuf:"bytes,3,opt,name=wait,proto3" json:"wait,omitempty"`
 	// Labels for a new session, as in AcquireSessionRequest.
-	Labels        map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Re-attach to the live session `session_id` and never create one: NOT_FOUND
+	// if it is gone (ended, or its reconnect window passed), INVALID_ARGUMENT
+	// without a `session_id`. The SDKs set it when they reopen a hold after a
+	// transient stream error, so a holder never resurrects an ended session
+	// onto a fresh worker. `wait` and `labels` are ignored.
+	AttachOnly    bool `protobuf:"varint,5,opt,name=attach_only,json=attachOnly,proto3" json:"attach_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +582,13 @@ func (x *HoldSessionRequest) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *HoldSessionRequest) GetAttachOnly() bool {
+	if x != nil {
+		return x.AttachOnly
+	}
+	return false
 }
 
 // HoldSessionResponse is one message of a hold stream: first the session,
@@ -1555,13 +1568,15 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04kill\x18\x02 \x01(\bR\x04kill\"D\n" +
 	"\x16ReleaseSessionResponse\x12*\n" +
-	"\asession\x18\x01 \x01(\v2\x10.herd.v1.SessionR\asession\"\xf2\x01\n" +
+	"\asession\x18\x01 \x01(\v2\x10.herd.v1.SessionR\asession\"\x93\x02\n" +
 	"\x12HoldSessionRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12-\n" +
 	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\x12?\n" +
-	"\x06labels\x18\x04 \x03(\v2'.herd.v1.HoldSessionRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x04 \x03(\v2'.herd.v1.HoldSessionRequest.LabelsEntryR\x06labels\x12\x1f\n" +
+	"\vattach_only\x18\x05 \x01(\bR\n" +
+	"attachOnly\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdc\x01\n" +

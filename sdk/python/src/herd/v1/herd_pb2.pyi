@@ -113,7 +113,7 @@ class ReleaseSessionResponse(_message.Message):
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
 
 class HoldSessionRequest(_message.Message):
-    __slots__ = ("pool", "session_id", "wait", "labels")
+    __slots__ = ("pool", "session_id", "wait", "labels", "attach_only")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -125,11 +125,13 @@ class HoldSessionRequest(_message.Message):
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_ONLY_FIELD_NUMBER: _ClassVar[int]
     pool: str
     session_id: str
     wait: _duration_pb2.Duration
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    attach_only: bool
+    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., attach_only: _Optional[bool] = ...) -> None: ...
 
 class HoldSessionResponse(_message.Message):
     __slots__ = ("session", "heartbeat", "hold_id", "heartbeat_grace")
