@@ -7,6 +7,7 @@
 // HTTP/2 session, let in-flight calls drain for up to `drainMs`, then destroy what is left.
 // It never touches the directory's lifetime: whoever made the Herd closes it.
 
+import { randomUUID } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import { createServer as createHttp1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
@@ -95,6 +96,7 @@ export async function startControlPlane(
   if (defaultPool === undefined) throw new Error("control plane: the directory has no pools");
 
   const shutdown = new AbortController();
+  const instanceId = randomUUID();
   const metrics = new ControlPlaneMetrics(directory, logger);
   const routes = (router: ConnectRouter) => {
     router.service(
@@ -107,6 +109,7 @@ export async function startControlPlane(
         metrics,
         shutdown: shutdown.signal,
         heartbeatMs: opts.heartbeatMs,
+        instanceId,
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));
