@@ -133,13 +133,19 @@ async function watchLoop(signal: AbortSignal): Promise<void> {
             backoff = 250;
             if (restarted) {
               notice(
-                `The daemon restarted (${clock(new Date())}): sessions from before it are shown as gone.`,
+                `The daemon restarted (${clock(new Date())}): the sessions it had before have ended.`,
               );
             }
             setStatus(
               "live",
               downSince
-                ? `live · reconnected at ${clock(new Date())}${restarted ? " to a restarted daemon" : ", nothing missed"}`
+                ? `live · reconnected at ${clock(new Date())}${
+                    resume
+                      ? ", nothing missed"
+                      : restarted
+                        ? " to a restarted daemon"
+                        : ", reloaded from a snapshot"
+                  }`
                 : "live",
             );
             downSince = undefined;

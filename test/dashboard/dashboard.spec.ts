@@ -4,6 +4,7 @@
 // The run writes a screenshot of the loaded page to tmp/dashboard.png (gitignored); the copy in
 // docs/ is one of those.
 import { mkdirSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -95,7 +96,45 @@ async function daemon({ pool = {}, token = false, ports }: Setup = {}): Promise<
   return d;
 }
 
-async function open(d: Daemon): Promise<{ page: Page; dialogs: string[] }> {
+/**
+ * A TCP relay to the daemon's control port that the test can cut (every connection dropped,
+ * new ones refused) and restore, while the daemon keeps running: a network outage.
+ */
+async function relay(d: Daemon) {
+  const target = Number(new URL(d.controlUrl).port);
+  const sockets = new Set<Socket>();
+  let up = true;
+  const server = createServer((client) => {
+    if (!up) return client.destroy();
+    const upstream = connect(target, "127.0.0.1");
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on("error", () => b.destroy());
+      a.on("close", () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    cut() {
+      up = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      up = true;
+    },
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
+
+async function open(d: Daemon, url = d.controlUrl): Promise<{ page: Page; dialogs: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   pages.push(page);
   const dialogs: string[] = [];
@@ -103,7 +142,7 @@ async function open(d: Daemon): Promise<{ page: Page; dialogs: string[] }> {
     dialogs.push(dlg.message());
     void dlg.dismiss();
   });
-  await page.goto(`${d.controlUrl}/ui`);
+  await page.goto(`${url}/ui`);
   return { page, dialogs };
 }
 
@@ -242,6 +281,34 @@ describe("dashboard at /ui", () => {
     })`);
     expect(injected).toEqual({ flag: null, images: 0, scripts: ["app.js"] });
     expect(dialogs).toEqual([]);
+  });
+
+  it("after a network outage resumes the watch: a session that came and went meanwhile shows, with its events", async () => {
+    const d = await daemon();
+    const net = await relay(d);
+    try {
+      const { page } = await open(d, net.url);
+      await live(page);
+      net.cut();
+      await page.waitForSelector('#status[data-state="reconnecting"]', WAIT);
+      const herd = createHerdClient({ baseUrl: d.controlUrl });
+      const s = await herd.acquire("w", { labels: { during: "outage" } });
+      await s.release();
+      net.restore();
+      await expect
+        .poll(() => page.locator("#status").textContent(), WAIT)
+        .toContain("nothing missed");
+      await expect.poll(() => row(page, s.id).getAttribute("data-state"), WAIT).toBe("released");
+      await row(page, s.id).locator("td.id").click();
+      const history = page.locator("#detail ol.history .type");
+      await expect
+        .poll(() => history.allTextContents(), WAIT)
+        .toEqual(["SESSION_ACQUIRED", "SESSION_RELEASED"]);
+    } finally {
+      for (const p of pages.splice(0)) await p.close();
+      net.cut();
+      await net.close();
+    }
   });
 
   it("survives a daemon restart: says it is reconnecting, then shows the new daemon's sessions", async () => {
