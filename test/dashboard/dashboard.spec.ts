@@ -194,6 +194,13 @@ describe("dashboard at /ui", () => {
     mkdirSync(join(REPO_ROOT, "tmp"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
+    const shown = () => page.locator("#sessions tbody tr").evaluateAll((trs) => trs.length);
+    await page.locator("#filter-text").fill("team=ops");
+    await expect.poll(shown, WAIT).toBe(1);
+    expect(await row(page, other.id).count()).toBe(1);
+    await page.locator("#filter-text").fill("");
+    await expect.poll(shown, WAIT).toBe(2);
+
     const tree = [s.workerPid, ...descendants(s.workerPid)];
     await row(page, s.id).locator('button[data-action="release"]').click();
     await expect.poll(() => row(page, s.id).getAttribute("data-state"), WAIT).toBe("released");
