@@ -6,14 +6,26 @@
 // without a restart). Only flat file names from a fixed set of types are served, so no request
 // path can reach outside the directory.
 
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 
-export const DASHBOARD_DIR = fileURLToPath(new URL("../../dist/ui/", import.meta.url));
+/** dist/ui of the package this module belongs to, whether it runs from src/ or compiled. */
+export const DASHBOARD_DIR = join(
+  packageRoot(fileURLToPath(new URL(".", import.meta.url))),
+  "dist/ui",
+);
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) return from;
+  }
+}
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",
