@@ -209,6 +209,14 @@ describe("dashboard at /ui", () => {
     await expect
       .poll(() => page.locator("#notice").textContent(), WAIT)
       .toContain(`Released session ${s.id}`);
+
+    // kill: ReleaseSession with kill, the same end for a pool that does not reuse workers.
+    await row(page, other.id).locator('button[data-action="kill"]').click();
+    await expect.poll(() => row(page, other.id).getAttribute("data-state"), WAIT).toBe("released");
+    expect(await waitForPidsGone([other.workerPid], 15_000)).toEqual([]);
+    expect(await herd.sessions()).toEqual([]);
+    // An ended session's buttons are off.
+    expect(await row(page, s.id).locator('button[data-action="release"]').isDisabled()).toBe(true);
   });
 
   it("says clearly that the daemon needs a token, and keeps the token in the tab's memory only", async () => {
