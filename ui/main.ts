@@ -4,11 +4,12 @@
 //    daemon or history gone (OUT_OF_RANGE) -> a fresh snapshot. It retries with backoff and
 //    says on the page that it is reconnecting, and when it is back.
 //  - the poll: GetStats and ListSessions every POLL_MS, for the numbers events do not carry
-//    (idle/starting workers, node memory/CPU/load, last activity).
+//    (idle/starting workers, node memory/CPU/load, last activity); a pool or session event
+//    also fetches GetStats within STATS_SOON_MS, so pool numbers keep up with the events.
 // UNAUTHENTICATED from either stops both and asks for a token; entering one starts them again.
 // Rendering is coalesced into one pass per tick. All state lives in this tab's memory.
 
-import type { GetStatsResponse } from "../gen/herd/v1/herd_pb.ts";
+import { type GetStatsResponse, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 import { Code, controlPlaneUrl, errorCode, errorText, herdClient, setToken } from "./api.ts";
 import { byId, el } from "./dom.ts";
 import { clock } from "./format.ts";
@@ -19,6 +20,7 @@ import { type Filters, SessionsView } from "./sessions-view.ts";
 import { StatsHistory } from "./stats-history.ts";
 
 const POLL_MS = 2000;
+const STATS_SOON_MS = 100;
 const MAX_BACKOFF_MS = 4000;
 
 const client = herdClient(controlPlaneUrl(location.href));
@@ -152,7 +154,10 @@ async function watchLoop(signal: AbortSignal): Promise<void> {
           },
         },
       );
-      for await (const ev of stream) if (book.apply(ev)) schedule();
+      for await (const ev of stream) {
+        if (book.apply(ev)) schedule();
+        if (!CONNECTION_EVENTS.has(ev.type)) statsSoon(signal);
+      }
       schedule();
       throw new Error("the watch stream ended");
     } catch (err) {
@@ -172,6 +177,26 @@ async function watchLoop(signal: AbortSignal): Promise<void> {
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
+}
+
+const CONNECTION_EVENTS = new Set([
+  SessionEventType.CONNECTION_OPENED,
+  SessionEventType.CONNECTION_CLOSED,
+]);
+let statsTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Pool numbers follow an event within STATS_SOON_MS instead of waiting for the next poll. */
+function statsSoon(signal: AbortSignal): void {
+  if (statsTimer !== undefined) return;
+  statsTimer = setTimeout(() => {
+    statsTimer = undefined;
+    client.getStats({}, { signal }).then(
+      (s) => {
+        if (!signal.aborted) showStats(s);
+      },
+      () => {}, // the loops report failures
+    );
+  }, STATS_SOON_MS);
 }
 
 async function pollLoop(signal: AbortSignal): Promise<void> {
