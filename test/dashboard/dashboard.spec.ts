@@ -54,8 +54,11 @@ afterAll(async () => {
 
 const daemons: { daemon: Daemon; leak: LeakTag }[] = [];
 const pages: Page[] = [];
+/** Uncaught errors in the page, and anything the CSP blocked: the page itself needs neither. */
+const pageProblems: string[] = [];
 afterEach(async () => {
   for (const p of pages.splice(0)) await p.close();
+  const problems = pageProblems.splice(0);
   const exits: Exit[] = [];
   for (const { daemon, leak } of daemons.splice(0)) {
     exits.push(await daemon.stop());
@@ -66,6 +69,7 @@ afterEach(async () => {
     }
   }
   for (const exit of exits) expect(exit, "clean shutdown").toEqual({ code: 0, signal: null });
+  expect(problems).toEqual([]);
 });
 
 interface Setup {
@@ -138,6 +142,10 @@ async function open(d: Daemon, url = d.controlUrl): Promise<{ page: Page; dialog
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   pages.push(page);
   const dialogs: string[] = [];
+  page.on("pageerror", (err) => pageProblems.push(`uncaught: ${err.message}`));
+  page.on("console", (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) pageProblems.push(`CSP: ${m.text()}`);
+  });
   page.on("dialog", (dlg) => {
     dialogs.push(dlg.message());
     void dlg.dismiss();
