@@ -6,8 +6,9 @@
 //  - the poll: GetStats and ListSessions every POLL_MS, for the numbers events do not carry
 //    (idle/starting workers, node memory/CPU/load, last activity); a pool or session event
 //    also fetches GetStats within STATS_SOON_MS, so pool numbers keep up with the events.
-// UNAUTHENTICATED from either stops both and asks for a token; entering one starts them again.
-// Rendering is coalesced into one pass per tick. All state lives in this tab's memory.
+// After every snapshot a one-off replay of the retained history fills in what happened before
+// (backfill). UNAUTHENTICATED from either loop stops both and asks for a token; entering one
+// starts them again. Rendering is coalesced into one pass per tick. All state lives in this tab's memory.
 
 import { type GetStatsResponse, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 import { Code, controlPlaneUrl, errorCode, errorText, herdClient, setToken } from "./api.ts";
@@ -157,6 +158,7 @@ async function watchLoop(signal: AbortSignal): Promise<void> {
       for await (const ev of stream) {
         if (book.apply(ev)) schedule();
         if (!CONNECTION_EVENTS.has(ev.type)) statsSoon(signal);
+        if (ev.type === SessionEventType.SNAPSHOT_COMPLETE) void backfill(ev.revision, signal);
       }
       schedule();
       throw new Error("the watch stream ended");
@@ -175,6 +177,34 @@ async function watchLoop(signal: AbortSignal): Promise<void> {
       );
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+  }
+}
+
+/**
+ * After a snapshot, replays the daemon's retained history up to the snapshot's revision into
+ * the book (SessionBook.backfill), so a page opened late shows sessions that already ended and
+ * full histories. The daemon keeps a bounded history of unknown size: a start too old for it
+ * (OUT_OF_RANGE) is retried with half the span, down to nothing.
+ */
+async function backfill(upTo: bigint, signal: AbortSignal): Promise<void> {
+  for (let span = upTo - 1n; span > 0n; span /= 2n) {
+    const call = new AbortController();
+    const stop = () => call.abort();
+    signal.addEventListener("abort", stop);
+    try {
+      const replay = client.watchSessions({ sinceRevision: upTo - span }, { signal: call.signal });
+      for await (const ev of replay) {
+        if (ev.revision > upTo) break;
+        if (book.backfill(ev)) schedule();
+        if (ev.revision === upTo) break;
+      }
+      return;
+    } catch (err) {
+      if (signal.aborted || errorCode(err) !== Code.OutOfRange) return;
+    } finally {
+      signal.removeEventListener("abort", stop);
+      call.abort();
     }
   }
 }

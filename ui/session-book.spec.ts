@@ -103,6 +103,38 @@ describe("SessionBook", () => {
     expect(book.live().map((r) => r.id)).toEqual(["c"]);
   });
 
+  it("backfills history from before the snapshot without touching what the snapshot holds live", () => {
+    const book = new SessionBook();
+    book.connect("run-1");
+    book.apply(ev(9, T.SNAPSHOT, "live"));
+    book.apply(ev(9, T.SNAPSHOT_COMPLETE));
+    book.apply(ev(10, T.SESSION_RELEASED, "live")); // live, after the snapshot
+    const exit = { exitCode: 3, stderrTail: ["boom"] };
+    for (const e of [
+      ev(2, T.SESSION_ACQUIRED, "live"),
+      ev(3, T.SESSION_ACQUIRED, "old"),
+      ev(4, T.SESSION_LOST, "old", { reason: "exit code 3", exit }),
+      ev(5, T.WORKER_STOPPED, "", { workerId: "w-old", reason: "exit code 3", exit }),
+      ev(6, T.SESSION_ACQUIRED, "again"),
+      ev(7, T.SESSION_RELEASED, "again"),
+    ]) {
+      book.backfill(e);
+    }
+    expect(book.revision).toBe(10n);
+    expect(book.rows.get("old")).toMatchObject({ state: "lost", reason: "exit code 3" });
+    expect(book.rows.get("old")!.exit?.stderrTail).toEqual(["boom"]);
+    expect(book.rows.get("old")!.history.map((h) => h.type)).toEqual([
+      "SESSION_ACQUIRED",
+      "SESSION_LOST",
+      "WORKER_STOPPED",
+    ]);
+    expect(book.rows.get("again")).toMatchObject({ state: "released" });
+    // The live stream's newer end stands; the older events only join the history, in order.
+    expect(book.rows.get("live")).toMatchObject({ state: "released" });
+    expect(book.rows.get("live")!.history.map((h) => h.revision)).toEqual([2n, 10n]);
+    expect(book.backfill(ev(2, T.SESSION_ACQUIRED, "live"))).toBe(false); // once only
+  });
+
   it("keeps at most endedLimit ended sessions, dropping the oldest", () => {
     const book = new SessionBook(2);
     book.connect("run-1");

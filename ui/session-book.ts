@@ -57,6 +57,17 @@ const WORKER_EVENTS = new Set([
   SessionEventType.WORKER_UNHEALTHY,
 ]);
 
+function historyEntry(ev: SessionEvent): HistoryEntry {
+  return {
+    revision: ev.revision,
+    type: SessionEventType[ev.type] ?? String(ev.type),
+    time: toDate(ev.time),
+    reason: ev.reason,
+    workerPid: ev.workerPid,
+    exit: ev.exit,
+  };
+}
+
 const toDate = (t: { seconds: bigint; nanos: number } | undefined): Date | undefined =>
   t && new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6));
 
@@ -109,14 +120,7 @@ export class SessionBook {
     }
     if (ev.revision <= this.revision) return false;
     this.revision = ev.revision;
-    const entry: HistoryEntry = {
-      revision: ev.revision,
-      type: SessionEventType[ev.type] ?? String(ev.type),
-      time: toDate(ev.time),
-      reason: ev.reason,
-      workerPid: ev.workerPid,
-      exit: ev.exit,
-    };
+    const entry = historyEntry(ev);
     if (WORKER_EVENTS.has(ev.type)) {
       let changed = false;
       for (const row of this.rows.values()) {
@@ -148,6 +152,53 @@ export class SessionBook {
       row.reason = "";
       row.exit = undefined;
       row.endedAt = undefined;
+    }
+    return true;
+  }
+
+  /**
+   * An event from before the current snapshot, replayed from the daemon's retained history so
+   * that a page opened late still shows what happened: it adds to histories, and sessions that
+   * ended before the snapshot become ended rows. It never changes a session the snapshot holds
+   * live, nor `revision`. Returns whether anything shown changed.
+   */
+  backfill(ev: SessionEvent): boolean {
+    if (ev.type === SessionEventType.SNAPSHOT || ev.type === SessionEventType.SNAPSHOT_COMPLETE) {
+      return false;
+    }
+    const entry = historyEntry(ev);
+    if (WORKER_EVENTS.has(ev.type)) {
+      let changed = false;
+      for (const row of this.rows.values()) {
+        if (row.workerId === ev.workerId && (row.state === "live" || row.state === "lost")) {
+          changed = this.insert(row, entry) || changed;
+        }
+      }
+      return changed;
+    }
+    const id = ev.sessionId || ev.session?.sessionId;
+    if (!id) return false;
+    let row = this.rows.get(id);
+    if (!row) {
+      row = this.newRow(id, ev.pool, ev.workerId, ev.workerPid);
+      row.state = "gone";
+      row.reason = "ended before the page opened";
+      this.rows.set(id, row);
+    }
+    const changed = this.insert(row, entry);
+    if (row.state === "live" || row.history.at(-1) !== entry) return changed;
+    // The newest known event of an ended session says how it ended.
+    if (ev.session) {
+      const { state, reason, exit, endedAt } = row;
+      Object.assign(this.upsert(ev.session), { state, reason, exit, endedAt });
+    }
+    const end = ENDS[ev.type];
+    if (end) {
+      row.state = end;
+      row.reason = ev.reason;
+      row.exit = ev.exit;
+      row.endedAt = entry.time;
+      this.pruneEnded();
     }
     return true;
   }
@@ -200,6 +251,15 @@ export class SessionBook {
       reason: "",
       history: [],
     };
+  }
+
+  /** Adds an older entry in revision order, once; returns whether it was new. */
+  private insert(row: SessionRow, entry: HistoryEntry): boolean {
+    if (row.history.some((h) => h.revision === entry.revision)) return false;
+    row.history.push(entry);
+    row.history.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+    if (row.history.length > this.historyLimit) row.history.shift();
+    return true;
   }
 
   private record(row: SessionRow, entry: HistoryEntry): void {

@@ -306,6 +306,38 @@ describe("dashboard at /ui", () => {
     expect(dialogs).toEqual([]);
   });
 
+  it("opened late, still shows a session lost before it, with its reason and history", async () => {
+    const d = await daemon();
+    const herd = createHerdClient({ baseUrl: d.controlUrl });
+    const lost = await herd.acquire("w", { labels: { when: "before" } });
+    await fetch(`${lost.proxyUrl}/control/crash?code=3`, {
+      method: "POST",
+      headers: lost.headers,
+    })
+      .then((r) => r.body?.cancel())
+      .catch(() => {}); // the connection dies with the worker
+    const still = await herd.acquire("w");
+    await expect
+      .poll(async () => (await herd.sessions()).map((x) => x.sessionId), WAIT)
+      .toEqual([still.id]);
+
+    const { page } = await open(d);
+    await live(page);
+    await expect.poll(() => row(page, lost.id).getAttribute("data-state"), WAIT).toBe("lost");
+    expect(await row(page, lost.id).locator("td.labels").textContent()).toBe("when=before");
+    await row(page, lost.id).locator("td.id").click();
+    const detail = page.locator("#detail");
+    await expect.poll(() => detail.textContent(), WAIT).toContain("exit code 3");
+    expect(await detail.locator("ol.history .type").allTextContents()).toEqual(
+      expect.arrayContaining(["SESSION_ACQUIRED", "SESSION_LOST"]),
+    );
+    expect(await row(page, still.id).getAttribute("data-state")).toBe("live");
+    await row(page, still.id).locator("td.id").click();
+    await expect
+      .poll(() => detail.locator("ol.history .type").allTextContents(), WAIT)
+      .toContain("SESSION_ACQUIRED");
+  });
+
   it("after a network outage resumes the watch: a session that came and went meanwhile shows, with its events", async () => {
     const d = await daemon();
     const net = await relay(d);
