@@ -11,7 +11,10 @@ export default defineConfig({
       "test/**/*.spec.ts",
       "sdk/ts/**/*.spec.ts",
       "examples/**/*.spec.ts",
+      "ui/**/*.spec.ts",
     ],
+    // The dashboard's assets (dist/ui), which the daemon serves at /ui, built once per run.
+    globalSetup: ["test/build-ui.global-setup.ts"],
     pool: "forks",
     maxWorkers: 2,
     testTimeout: 120_000,

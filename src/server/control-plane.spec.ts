@@ -72,6 +72,8 @@ describe("control plane over every protocol on one port", () => {
       expect(again.session!.workerId).toBe(a.session!.workerId);
 
       const stats = await c.getStats({});
+      expect(stats.instanceId).toMatch(/^[0-9a-f-]{36}$/);
+      expect((await c.getStats({})).instanceId).toBe(stats.instanceId);
       expect(stats.pools).toHaveLength(1);
       expect(stats.pools[0]).toMatchObject({
         name: "w",

@@ -1,12 +1,13 @@
 // The control plane server: herd.v1.HerdService, grpc.health.v1 and grpc.reflection.v1 over
 // Connect, gRPC and gRPC-Web, HTTP/1.1 and h2c, on one TCP port (and optionally a Unix
-// socket); plus GET /healthz and GET /metrics.
+// socket); plus GET /healthz, GET /metrics and the dashboard's static files under GET /ui.
 //
 // Lifecycle: start() resolves once every listener is bound. close() (idempotent): stop
 // accepting, mark health NOT_SERVING, end every stream with UNAVAILABLE, send GOAWAY on every
 // HTTP/2 session, let in-flight calls drain for up to `drainMs`, then destroy what is left.
 // It never touches the directory's lifetime: whoever made the Herd closes it.
 
+import { randomUUID } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import { createServer as createHttp1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
@@ -23,6 +24,7 @@ import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
 import { formatHostPort, isLoopback, parseListenAddress } from "../config/listen-address.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
+import { serveDashboard } from "./dashboard.ts";
 import { healthService } from "./health-service.ts";
 import { herdService } from "./herd-service.ts";
 import { authInterceptor, bearerMatches, errorAndMetricsInterceptor } from "./interceptors.ts";
@@ -95,6 +97,7 @@ export async function startControlPlane(
   if (defaultPool === undefined) throw new Error("control plane: the directory has no pools");
 
   const shutdown = new AbortController();
+  const instanceId = randomUUID();
   const metrics = new ControlPlaneMetrics(directory, logger);
   const routes = (router: ConnectRouter) => {
     router.service(
@@ -107,6 +110,7 @@ export async function startControlPlane(
         metrics,
         shutdown: shutdown.signal,
         heartbeatMs: opts.heartbeatMs,
+        instanceId,
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));
@@ -114,11 +118,12 @@ export async function startControlPlane(
   };
 
   async function fallback(...[req, res]: Parameters<NodeHandler>): Promise<void> {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
       res.end(body);
     };
+    if (await serveDashboard(req, res, path)) return;
     if (req.method === "GET" && path === "/healthz") {
       if (shutdown.signal.aborted) send(503, "text/plain", "shutting down\n");
       else send(200, "text/plain", "ok\n");

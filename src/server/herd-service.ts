@@ -34,6 +34,8 @@ export interface HerdServiceDeps {
   shutdown: AbortSignal;
   /** Heartbeat period on hold streams (default 5 s, and at most a third of the grace). */
   heartbeatMs?: number;
+  /** GetStats' instance_id: new on every start, so resuming watchers can tell a restart. */
+  instanceId: string;
 }
 
 const MAX_LABELS = 32;
@@ -85,7 +87,7 @@ function holdEndError(sessionId: string, why: HoldEnd): HerdError {
 }
 
 export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdService> {
-  const { directory, dataPlaneUrl, metrics, shutdown } = deps;
+  const { directory, dataPlaneUrl, metrics, shutdown, instanceId } = deps;
   const holds = new HoldRegistry(directory, deps.logger);
 
   /** An empty pool means: the pool of the live session with this id, else the default. */
@@ -246,7 +248,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async getStats(req) {
-      return statsToProto(directory.stats(checkPool(req.pool)));
+      return statsToProto(directory.stats(checkPool(req.pool)), instanceId);
     },
 
     async listSessions(req) {

@@ -100,8 +100,9 @@ export function snapshotCompleteEvent(revision: number): SessionEvent {
   });
 }
 
-export function statsToProto(stats: HerdStats): GetStatsResponse {
+export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResponse {
   return create(GetStatsResponseSchema, {
+    instanceId,
     pools: stats.pools.map((p) => ({ ...p })),
     node: {
       ...stats.node,

@@ -51,6 +51,8 @@ export interface StartDaemonOptions {
   /** Extra arguments after `serve --config FILE`. */
   args?: string[];
   readyTimeoutMs?: number;
+  /** Listen on these ports instead of fresh ones: a restart where clients expect the daemon. */
+  ports?: { control: number; data: number };
 }
 
 type Doc = Record<string, unknown> & { workers?: Record<string, Record<string, unknown>> };
@@ -83,7 +85,8 @@ function healthz(controlUrl: string): Promise<boolean> {
 /** Starts the daemon and resolves once GET /healthz on its control port answers 200. */
 export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const { doc, baseDir } = loadDoc(opts.config);
-  const [controlPort, dataPort] = [await freePort(), await freePort()];
+  const controlPort = opts.ports?.control ?? (await freePort());
+  const dataPort = opts.ports?.data ?? (await freePort());
   doc.control = { ...(doc.control as object), listen: `127.0.0.1:${controlPort}` };
   doc.data = { ...(doc.data as object), listen: `127.0.0.1:${dataPort}` };
   for (const pool of Object.values(doc.workers ?? {})) {

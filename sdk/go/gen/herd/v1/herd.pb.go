@@ -1195,7 +1195,12 @@ type GetStatsResponse struct {
 	// One entry per (selected) pool, in configuration order.
 	Pools []*PoolStats `protobuf:"bytes,1,rep,name=pools,proto3" json:"pools,omitempty"`
 	// The machine the daemon runs on.
-	Node          *NodeStats `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Node *NodeStats `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// Identifies this run of the control plane: a fresh value every time the
+	// daemon starts. Revisions restart with the daemon, so a watcher that
+	// resumes with `since_revision` checks this first and starts over with a
+	// snapshot when it changed.
+	InstanceId    string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1242,6 +1247,13 @@ func (x *GetStatsResponse) GetNode() *NodeStats {
 		return x.Node
 	}
 	return nil
+}
+
+func (x *GetStatsResponse) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
 }
 
 // PoolStats is one pool's state.
@@ -1626,10 +1638,12 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	" \x01(\v2\x13.herd.v1.WorkerExitR\x04exit\x12\x16\n" +
 	"\x06queued\x18\v \x01(\rR\x06queued\"%\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
-	"\x04pool\x18\x01 \x01(\tR\x04pool\"d\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\"\x85\x01\n" +
 	"\x10GetStatsResponse\x12(\n" +
 	"\x05pools\x18\x01 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x12&\n" +
-	"\x04node\x18\x02 \x01(\v2\x12.herd.v1.NodeStatsR\x04node\"\x8d\x02\n" +
+	"\x04node\x18\x02 \x01(\v2\x12.herd.v1.NodeStatsR\x04node\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\"\x8d\x02\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +

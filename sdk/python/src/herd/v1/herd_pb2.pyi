@@ -224,12 +224,14 @@ class GetStatsRequest(_message.Message):
     def __init__(self, pool: _Optional[str] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("pools", "node")
+    __slots__ = ("pools", "node", "instance_id")
     POOLS_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
     node: NodeStats
-    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ...) -> None: ...
+    instance_id: str
+    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class PoolStats(_message.Message):
     __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max")
