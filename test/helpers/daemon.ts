@@ -1,7 +1,9 @@
 // Runs the real daemon (`node bin/herd serve --config FILE`) for end-to-end tests.
 //
-// The config is rewritten into a temp file with both planes on fresh loopback ports, so tests
-// run in parallel without fighting over 7070/8080. Pools keep resolving `cwd` against the
+// The config is rewritten into a temp file with both planes on port 0 of loopback, and the
+// daemon's own "herd is ready" log line says which ports it bound: a port picked by the test and
+// bound later by the daemon could be taken in between by another test's daemon, whose /healthz
+// would then answer for ours. Pools keep resolving `cwd` against the
 // ORIGINAL file's directory (the loader resolves relative cwds against the config file, and
 // the copy lives elsewhere). The daemon runs in its own process group, carrying the caller's
 // leak tag; workers get a clean environment, so every pool of the copy lists the tag in
@@ -16,7 +18,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { type Exit, spawnCaptured } from "./captured.ts";
-import { freePort } from "./ports.ts";
 import { LEAK_TAG_VAR } from "./processes.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -82,13 +83,28 @@ function healthz(controlUrl: string): Promise<boolean> {
   });
 }
 
-/** Starts the daemon and resolves once GET /healthz on its control port answers 200. */
+/** The planes' URLs from the daemon's JSON "herd is ready" line, once it has been logged. */
+function readyUrls(stdout: string): { control: string; data: string } | undefined {
+  for (const line of stdout.split("\n")) {
+    if (!line.includes('"herd is ready"')) continue;
+    const entry = JSON.parse(line) as { control?: string; data?: string };
+    if (entry.control && entry.data) return { control: entry.control, data: entry.data };
+  }
+  return undefined;
+}
+
+/**
+ * Starts the daemon and resolves once it has logged that it is ready and GET /healthz on its
+ * control port answers 200.
+ */
 export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const { doc, baseDir } = loadDoc(opts.config);
-  const controlPort = opts.ports?.control ?? (await freePort());
-  const dataPort = opts.ports?.data ?? (await freePort());
-  doc.control = { ...(doc.control as object), listen: `127.0.0.1:${controlPort}` };
-  doc.data = { ...(doc.data as object), listen: `127.0.0.1:${dataPort}` };
+  doc.control = { ...(doc.control as object), listen: `127.0.0.1:${opts.ports?.control ?? 0}` };
+  doc.data = { ...(doc.data as object), listen: `127.0.0.1:${opts.ports?.data ?? 0}` };
+  // The ready line carries the bound ports; it is logged at info, in JSON.
+  const log = { ...(doc.log as object) } as { level?: string; format?: string };
+  if (!["info", "debug", "trace"].includes(log.level ?? "info")) log.level = "info";
+  doc.log = { ...log, format: "json" };
   for (const pool of Object.values(doc.workers ?? {})) {
     pool.cwd = resolve(baseDir, typeof pool.cwd === "string" ? pool.cwd : ".");
     // Workers get a clean environment: the leak tag reaches them only when asked for.
@@ -122,12 +138,11 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     if (running()) child.kill("SIGKILL");
     await exited;
   };
-  const controlUrl = `http://127.0.0.1:${controlPort}`;
   const daemon: Daemon = {
     child,
     pid: child.pid!,
-    controlUrl,
-    dataUrl: `http://127.0.0.1:${dataPort}`,
+    controlUrl: "",
+    dataUrl: "",
     configFile,
     stdout,
     stderr,
@@ -145,7 +160,12 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
         `herd serve exited before ready (code ${code}, signal ${signal})\nstderr:\n${stderr()}\nstdout:\n${stdout()}`,
       );
     }
-    if (await healthz(controlUrl)) return daemon;
+    const urls = readyUrls(stdout());
+    if (urls && (await healthz(urls.control))) {
+      daemon.controlUrl = urls.control;
+      daemon.dataUrl = urls.data;
+      return daemon;
+    }
     await sleep(20);
   }
   await kill();
