@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     include: [
       "src/**/*.spec.ts",
+      "scripts/**/*.spec.ts",
       "test/**/*.spec.ts",
       "sdk/ts/**/*.spec.ts",
       "examples/**/*.spec.ts",
