@@ -32,7 +32,7 @@ beforeEach(() => {
   symlinkSync(join(REPO_ROOT, "node_modules"), join(root, "node_modules"));
   writeFileSync(
     join(root, "src/cli/said.ts"),
-    "export const said = (s: string): string => \"said \" + s;\n",
+    'export const said = (s: string): string => "said " + s;\n',
   );
   writeMain("one");
 });
@@ -49,7 +49,7 @@ it("builds a missing dist/, reuses a current one, and rebuilds after any source 
   // An edit to a module the entry imports, then one to the entry itself.
   writeFileSync(
     join(root, "src/cli/said.ts"),
-    "export const said = (s: string): string => \"SAID \" + s;\n",
+    'export const said = (s: string): string => "SAID " + s;\n',
   );
   expect((await start()).stdout).toBe("SAID one\n");
   writeMain("two");
