@@ -9,24 +9,29 @@
 // CommonJS packages with worker/native loading of their own (pino, prom-client, ws) stay
 // external and are loaded from node_modules as usual.
 //
-// Invariant: dist/.inputs holds the hash of every compiler input (file names and contents under
-// src/ and gen/, package.json, this script, esbuild's version) and is written only after the
-// build succeeded, so "the stamp equals the hash of the inputs now" means dist/ is exactly what
-// the sources compile to. A content hash, not mtimes: checkouts, `git stash`, `cp -p` and clock
-// skew all move mtimes in ways that could make old output look new; hashing costs ~8 ms.
+// Invariant: dist/.inputs holds the content hash of every compiler input (file names and
+// contents under src/ and gen/, package.json, this script, esbuild's package.json) taken before
+// the build that produced dist/, and is written only after that build succeeded; so "the
+// inputs hash to the stamp" means dist/ is exactly what the sources compile to. Contents, not
+// "src newer than dist": checkouts, `git stash`, `cp -p` and clock skew move mtimes in ways
+// that make old output look new. The stamp also records each input's size and mtime (ns) as
+// last seen; while all are equal nothing was written since, so a start costs a few stats, and
+// any difference at all falls back to hashing the contents (~10 ms).
 // Concurrency: many `bin/herd` processes may start at once (the test suites do); a build holds
 // dist.lock (O_EXCL, holder's pid inside, taken over when that pid is gone), and a process that
 // waited for the lock checks the stamp again before building, so N stale starts build once.
 //
 // Usage: node scripts/build.mjs          (build if stale; `npm install` runs it as `prepare`)
 //        import { ensureBuilt } from ...  (bin/herd in a checkout, the vitest global setup)
-import { createHash } from "node:crypto";
 import {
   closeSync,
+  existsSync,
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -38,6 +43,7 @@ import { fileURLToPath } from "node:url";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SOURCES = ["src", "gen"];
 const CONFIGS = ["package.json", "scripts/build.mjs"];
+const ESBUILD_PACKAGE = "node_modules/esbuild/package.json";
 const EXTERNAL = ["pino", "prom-client", "ws"];
 const DIST = "dist";
 const STAMP = join(DIST, ".inputs");
@@ -52,42 +58,70 @@ function* files(dir) {
   }
 }
 
-/** The hash of everything the build reads. Specs are left out (editing one must not cost a
- * rebuild); other files the bundle does not import are hashed anyway, which can only cause an
- * extra build, never a missed one. */
-export function inputsHash(root = ROOT) {
+/** Every file the build reads, relative to root and sorted. Specs are left out (editing one
+ * must not cost a rebuild); other files the bundle does not import are in, which can only
+ * cause an extra build, never a missed one. esbuild's package.json stands for its version. */
+function inputs(root) {
+  const sources = SOURCES.flatMap((d) => [...files(join(root, d))]).filter(
+    (p) => !p.endsWith(".spec.ts"),
+  );
+  const others = [...CONFIGS, ESBUILD_PACKAGE]
+    .map((c) => join(root, c))
+    .filter((p) => existsSync(p));
+  return [...sources, ...others].map((p) => relative(root, p)).sort();
+}
+
+/** Each input's size and mtime to the nanosecond: any write, checkout or copy changes it. */
+function snapshot(root, paths) {
+  return paths.map((p) => {
+    const st = statSync(join(root, p), { bigint: true });
+    return `${p}\t${st.size}\t${st.mtimeNs}`;
+  });
+}
+
+/** The hash of the inputs' names and contents (node:crypto is loaded only when needed). */
+async function contentHash(root, paths) {
+  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
-  const paths = SOURCES.flatMap((d) => [...files(join(root, d))])
-    .filter((p) => !p.endsWith(".spec.ts"))
-    .sort();
-  for (const path of [...paths, ...CONFIGS.map((c) => join(root, c))]) {
-    hash.update(`${relative(root, path)}\0`);
-    hash.update(readFileSync(path));
-    hash.update("\0");
-  }
-  hash.update(esbuildVersion(root));
+  for (const p of paths)
+    hash
+      .update(`${p}\0`)
+      .update(readFileSync(join(root, p)))
+      .update("\0");
   return hash.digest("hex");
 }
 
-function esbuildVersion(root) {
+/** { hash, files }: the content hash the last build compiled, and the inputs' snapshot. */
+function readStamp(root) {
   try {
-    return JSON.parse(readFileSync(join(root, "node_modules/esbuild/package.json"), "utf8"))
-      .version;
-  } catch {
-    return "none";
-  }
-}
-
-function stamp(root) {
-  try {
-    return readFileSync(join(root, STAMP), "utf8").trim();
+    const [hash, ...files] = readFileSync(join(root, STAMP), "utf8").trimEnd().split("\n");
+    return { hash, files };
   } catch {
     return undefined;
   }
 }
 
-export function isCurrent(root = ROOT) {
-  return stamp(root) === inputsHash(root);
+/** Written to a temporary name and renamed: a reader sees the old stamp or the new one. */
+function writeStamp(root, hash, files) {
+  const tmp = join(root, `${STAMP}.${process.pid}`);
+  writeFileSync(tmp, `${[hash, ...files].join("\n")}\n`);
+  renameSync(tmp, join(root, STAMP));
+}
+
+/** Whether dist/ is what the inputs compile to. Fast path: every input's size and mtime are
+ * those recorded at the last check (a few stats, no reading). Otherwise the contents decide,
+ * and a match (a checkout back and forth, a touch) records the new snapshot. */
+export async function isCurrent(root = ROOT) {
+  const stamp = readStamp(root);
+  if (!stamp) return false;
+  const paths = inputs(root);
+  const now = snapshot(root, paths);
+  if (now.length === stamp.files.length && now.every((line, i) => line === stamp.files[i])) {
+    return true;
+  }
+  if ((await contentHash(root, paths)) !== stamp.hash) return false;
+  writeStamp(root, stamp.hash, now);
+  return true;
 }
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -166,14 +200,18 @@ export async function ensureBuilt({
   root = ROOT,
   log = (line) => process.stderr.write(`${line}\n`),
 } = {}) {
-  if (isCurrent(root)) return false;
+  if (await isCurrent(root)) return false;
   const unlock = lock(root);
   try {
-    const want = inputsHash(root);
-    if (stamp(root) === want) return false;
+    if (await isCurrent(root)) return false;
     log("herd: compiling src/ to dist/ (the sources changed since the last build)");
+    // Snapshot and hash before compiling: an edit made during the build makes the next
+    // start see a difference and build again, rather than be recorded as compiled.
+    const paths = inputs(root);
+    const files = snapshot(root, paths);
+    const hash = await contentHash(root, paths);
     await compile(root);
-    writeFileSync(join(root, STAMP), `${want}\n`);
+    writeStamp(root, hash, files);
     return true;
   } finally {
     unlock();

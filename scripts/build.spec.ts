@@ -1,6 +1,14 @@
 // scripts/build.mjs on a throwaway checkout (its own src/, gen/ and package.json, this repo's
 // node_modules for esbuild): an edit is never run stale, and concurrent stale starts build once.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -54,6 +62,14 @@ it("builds a missing dist/, reuses a current one, and rebuilds after any source 
   expect((await start()).stdout).toBe("SAID one\n");
   writeMain("two");
   expect((await start()).stdout).toBe("SAID two\n");
+});
+
+it("a touch that changes no content costs no rebuild, however often", async () => {
+  await start();
+  const later = new Date(Date.now() + 60_000);
+  utimesSync(join(root, "src/cli/said.ts"), later, later);
+  expect(await start()).toMatchObject({ stdout: "said one\n", stderr: "" });
+  expect(await start()).toMatchObject({ stdout: "said one\n", stderr: "" });
 });
 
 it("a spec edit costs no rebuild", async () => {
