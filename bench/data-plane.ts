@@ -9,6 +9,13 @@
 // rounds; the load average is printed beside them. Proxy CPU per request (user + system of
 // the proxy process, from /proc) is the figure least moved by a loaded machine.
 //
+// Reading the 50-session figures: wrk needs a thread per connection there (its headers are per
+// thread), and herd puts each worker in its own cpu cgroup under one herd-<pid> group whose
+// weight (cpu.shares 1024) equals a single process's; on a busy machine the 50 workers
+// together get the CPU of one process against wrk's 50 threads, so they answer slowly, the
+// proxy batches less and its CPU per request rises. Raising that group's weight to 50 × 1024
+// gave 3.5-5× the 50-session req/s and about half the CPU per request (load 70, by hand).
+//
 // The proxies run in a child process (`--serve`), so the load generator never shares a
 // thread with the proxy it measures. Standalone:
 //   npx tsx bench/data-plane.ts [--seconds N] [--rounds N]
