@@ -1,5 +1,6 @@
 // nginx as the reference proxy for the data-plane benchmark: one process (no master), upstream
-// keep-alive, no logging — the configuration a careful operator would put in front of a worker.
+// keep-alive on both sides without a request cap, no logging — the configuration a careful
+// operator would put in front of a worker.
 // Installed by scripts/setup-bench.sh (Debian's nginx); absent, the benchmark says so and skips it.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -50,9 +51,12 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream worker { server ${target}; keepalive 64; }
+  upstream worker { server ${target}; keepalive 64; keepalive_requests 4294967295; }
   server {
     listen 127.0.0.1:${port};
+    # Like herd: never close a client's or a worker's keep-alive connection after N requests
+    # (nginx's default of 1000 made load generators count each close as an error).
+    keepalive_requests 4294967295;
     location / {
       proxy_pass http://worker;
       proxy_http_version 1.1;

@@ -2,6 +2,8 @@
 // with a baseline measured in the same run (direct to the worker, nginx, an ideal), so machine
 // noise moves both sides alike; the ratio is value ÷ baseline.
 
+import { readFileSync } from "node:fs";
+
 export interface BenchRow {
   name: string;
   value: number;
@@ -10,6 +12,20 @@ export interface BenchRow {
   ratio?: number;
   /** The goal, in words, e.g. "≤ 5 ms". */
   goal?: string;
+  /** Whether this run met the goal (rows with a goal only). */
+  met?: boolean;
+}
+
+/** Reads the goal from its words: "≤ X", "≥ X" (on the value, or on the ratio when the goal
+ * says "ratio" or "×"), so the words printed and the check made cannot disagree. */
+export function withVerdict(row: BenchRow): BenchRow {
+  const m = /(≤|≥)\s*([\d.]+)/.exec(row.goal ?? "");
+  if (!m) return row;
+  const onRatio = /ratio|×/.test(row.goal!);
+  const x = onRatio ? row.ratio : row.value;
+  if (x === undefined || Number.isNaN(x)) return row;
+  const limit = Number(m[2]);
+  return { ...row, met: m[1] === "≤" ? x <= limit : x >= limit };
 }
 
 export function percentile(samples: readonly number[], p: number): number {
@@ -43,8 +59,15 @@ export function compared(
   };
 }
 
+/** One load average (1 min) reading, printed beside figures taken on a shared machine. */
+export function load1(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
+
+const verdict = (r: BenchRow) => (r.met === undefined ? "" : r.met ? "met" : "NOT MET");
+
 export function formatTable(rows: readonly BenchRow[]): string {
-  const header = ["benchmark", "value", "unit", "baseline", "ratio", "goal"];
+  const header = ["benchmark", "value", "unit", "baseline", "ratio", "goal", ""];
   const body = rows.map((r) => [
     r.name,
     String(r.value),
@@ -52,6 +75,7 @@ export function formatTable(rows: readonly BenchRow[]): string {
     r.baseline === undefined ? "" : String(r.baseline),
     r.ratio === undefined ? "" : String(r.ratio),
     r.goal ?? "",
+    verdict(r),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>

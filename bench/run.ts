@@ -1,17 +1,26 @@
-// `npm run bench [-- pool data-plane control-plane]`: runs the benchmark suites (all by
-// default) and prints one table of medians and ratios against baselines measured in the same
-// run. Run it on a quiet machine; every figure here is noise-sensitive by nature.
+// `npm run bench [-- [--quick] [runtime pool data-plane control-plane]]`: runs the benchmark
+// suites (all by default), prints each suite's table of medians and ratios against baselines
+// measured in the same run, then one table of every goal with whether this run met it.
+// `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
+// whole run takes a few minutes. Run it on a quiet machine: the load average is printed beside
+// the data-plane figures because every figure here is noise-sensitive by nature.
 
-import { type BenchRow, formatTable } from "./report.ts";
+import { type BenchRow, formatTable, load1, withVerdict } from "./report.ts";
 
-type Suite = () => Promise<BenchRow[]>;
+type Suite = (quick: boolean) => Promise<BenchRow[]>;
 
 const suites: Record<string, Suite> = {
-  pool: async () => (await import("./pool.ts")).benchPool(),
-  "data-plane": async () => (await import("./data-plane.ts")).benchDataPlane(),
-  "control-plane": async () => (await import("./control-plane.ts")).benchControlPlane(),
+  runtime: async (quick) => (await import("./runtime.ts")).benchRuntime({ quick }),
+  pool: async (quick) => (await import("./pool.ts")).benchPool({ runs: quick ? 10 : 30 }),
+  "data-plane": async (quick) =>
+    (await import("./data-plane.ts")).benchDataPlane(
+      quick ? { seconds: 2, rounds: 3 } : { seconds: 5, rounds: 5 },
+    ),
+  "control-plane": async (quick) =>
+    (await import("./control-plane.ts")).benchControlPlane({ calls: quick ? 500 : 3000 }),
 };
 
+const quick = process.argv.includes("--quick");
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const unknown = wanted.filter((w) => !(w in suites));
 if (unknown.length > 0) {
@@ -22,7 +31,14 @@ if (unknown.length > 0) {
 }
 const rows: BenchRow[] = [];
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
-  process.stderr.write(`running ${name}...\n`);
-  rows.push(...(await suites[name]!()).map((r) => ({ ...r, name: `${name}: ${r.name}` })));
+  process.stderr.write(`running ${name}${quick ? " (quick)" : ""}, load ${load1()}...\n`);
+  const suiteRows = (await suites[name]!(quick)).map((r) =>
+    withVerdict({ ...r, name: `${name}: ${r.name}` }),
+  );
+  console.log(`\n${formatTable(suiteRows)}`);
+  rows.push(...suiteRows);
 }
-console.log(formatTable(rows));
+const goals = rows.filter((r) => r.goal !== undefined);
+const met = goals.filter((r) => r.met).length;
+console.log(`\ngoals (issue 13 and earlier): ${met} of ${goals.length} met, load now ${load1()}`);
+console.log(formatTable(goals));

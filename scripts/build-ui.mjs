@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the dashboard (GET /ui on the control port) into dist/ui: ui/main.ts and what it
 // imports (the generated herd.v1 client, @connectrpc/connect-web) bundled by esbuild into one
-// ES module, plus the static index.html and style.css. Runs from `npm install` (prepare) and
-// before the tests; takes well under a second. Usage: node scripts/build-ui.mjs [OUTDIR]
+// ES module, plus the static index.html and style.css. scripts/build.mjs runs it as part of the
+// one build (npm install, stale bin/herd starts, the tests); takes well under a second.
+// Usage: node scripts/build-ui.mjs [OUTDIR]
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

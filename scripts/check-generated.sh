@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-generated=(gen sdk/go/gen sdk/python/src/herd/v1)
+generated=(gen sdk/ts/gen sdk/go/gen sdk/python/src/herd/v1)
 scripts/generate.sh
 stale="$(git status --porcelain --untracked-files=all -- "${generated[@]}")"
 if [ -n "$stale" ]; then

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# What `npm run bench` needs beyond `npm install`: Debian's nginx, the reference proxy of the
-# data-plane benchmark (run as an unprivileged foreground process by the bench, never as a
-# service). Idempotent; needs root for apt. Usage: scripts/setup-bench.sh
+# What `npm run bench` needs beyond `npm install`: Debian's wrk (the load generator: a C event
+# loop with µs latency histograms) and nginx (the reference proxy of the data-plane benchmark,
+# run as an unprivileged foreground process by the bench, never as a service). Idempotent;
+# needs root for apt. Usage: scripts/setup-bench.sh
 set -euo pipefail
-if [ -x /usr/sbin/nginx ]; then
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 SUDO=""
@@ -12,6 +16,7 @@ $SUDO apt-get update -qq
 # policy-rc.d 101: install without starting the packaged service on port 80.
 printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
 $SUDO chmod +x /usr/sbin/policy-rc.d
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends nginx-light ||
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends nginx
+apt_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "$@"; }
+# nginx-light is gone from newer Debian releases; plain nginx is the same binary there.
+apt_install "${missing[@]}" || apt_install "${missing[@]/nginx-light/nginx}"
 $SUDO rm -f /usr/sbin/policy-rc.d

@@ -504,10 +504,10 @@ describe("README.md", () => {
 
   it("names only npm scripts and files that exist", () => {
     for (const [, name] of README.matchAll(/`npm (?:run )?([\w:-]+)/g)) {
-      if (name === "install" || name === "ci") continue;
+      if (["install", "ci", "pack"].includes(name!)) continue; // npm's own, not scripts
       expect(PKG.scripts, `README names \`npm ${name}\``).toHaveProperty([name!]);
     }
-    for (const [, path] of README.matchAll(/`bash ([\w./-]+)`/g)) {
+    for (const [, path] of README.matchAll(/`(?:bash|node) ([\w./-]+\.(?:sh|mjs|js))`/g)) {
       expect(existsSync(join(REPO_ROOT, path!)), `README names ${path}`).toBe(true);
     }
     for (const [, path] of README.matchAll(/\]\(([\w./-]+)\)/g)) {

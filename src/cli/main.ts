@@ -40,11 +40,19 @@ function parsed<T extends { positionals: string[] }>(positionals: number, run: (
   return r;
 }
 
+/** herd's own package.json: the nearest one above this file, which runs from src/cli in a
+ * checkout under tsx and from dist/src/cli once compiled (dist/ has no package.json). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
-  return `herd ${pkg.version}`;
+  for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as {
+        version: string;
+      };
+      return `herd ${pkg.version}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || dir.pathname === "/") throw err;
+    }
+  }
 }
 
 async function run(argv: string[]): Promise<number> {

@@ -84,7 +84,7 @@ describe("GET /ui", () => {
       const { port } = server.address() as { port: number };
       const r = await get(`http://127.0.0.1:${port}/ui/`);
       expect(r.status).toBe(503);
-      expect(await r.text()).toContain("npm run build:ui");
+      expect(await r.text()).toContain("npm run build");
     } finally {
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));

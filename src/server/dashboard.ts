@@ -76,7 +76,7 @@ export async function serveDashboard(
   let body: Buffer | undefined;
   if (m) body = await readFile(join(dir, `${m[1]}.${m[2]}`)).catch(() => undefined);
   if (!m || !body) {
-    const missing = path === "/ui/" ? "the dashboard is not built: run `npm run build:ui`\n" : "";
+    const missing = path === "/ui/" ? "the dashboard is not built: run `npm run build`\n" : "";
     const text = missing || `no dashboard file ${path}\n`;
     res.writeHead(missing ? 503 : 404, {
       ...headers,

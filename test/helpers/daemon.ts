@@ -51,6 +51,10 @@ export interface StartDaemonOptions {
   env?: Record<string, string>;
   /** Extra arguments after `serve --config FILE`. */
   args?: string[];
+  /** The `herd` command to run (default: this checkout's `node bin/herd`), e.g. an installed
+   * package's `npx herd`, and the directory to run it in (default: REPO_ROOT). */
+  command?: readonly string[];
+  cwd?: string;
   readyTimeoutMs?: number;
   /** Listen on these ports instead of fresh ones: a restart where clients expect the daemon. */
   ports?: { control: number; data: number };
@@ -114,10 +118,11 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const configFile = join(dir, "herd.yaml");
   writeFileSync(configFile, stringify(doc));
 
+  const [command, ...commandArgs] = opts.command ?? [process.execPath, HERD_BIN];
   const run = spawnCaptured(
-    process.execPath,
-    [HERD_BIN, "serve", "--config", configFile, ...(opts.args ?? [])],
-    { cwd: REPO_ROOT, env: opts.env, detached: true },
+    command!,
+    [...commandArgs, "serve", "--config", configFile, ...(opts.args ?? [])],
+    { cwd: opts.cwd ?? REPO_ROOT, env: opts.env, detached: true },
   );
   const { child, stdout, stderr } = run;
   const exited = run.exited.then((exit) => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SessionEventType } from "../../../gen/herd/v1/herd_pb.ts";
+import { SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 import { type StubHerd, startStubHerd } from "../test/stub-herd.ts";
 import { createHerdClient } from "./client.ts";
 import { Code, HerdClientError } from "./index.ts";

@@ -24,7 +24,7 @@ import {
   type HoldSessionRequestSchema,
   type Session,
   type SessionEvent,
-} from "../../../gen/herd/v1/herd_pb.ts";
+} from "../gen/herd/v1/herd_pb.ts";
 import { HerdClientError } from "./errors.ts";
 import { type HeldSession, startHold } from "./hold.ts";
 import { HerdSession, type ReleaseOptions, releaseIgnoringGone } from "./session.ts";

@@ -19,7 +19,7 @@
 
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import type { HoldSessionResponse, Session } from "../../../gen/herd/v1/herd_pb.ts";
+import type { HoldSessionResponse, Session } from "../gen/herd/v1/herd_pb.ts";
 import { HerdClientError } from "./errors.ts";
 import { HerdSession, type ReleaseFn, type ReleaseOptions } from "./session.ts";
 

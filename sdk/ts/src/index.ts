@@ -6,8 +6,8 @@ export type {
   Session,
   SessionEvent,
   WorkerExit,
-} from "../../../gen/herd/v1/herd_pb.ts";
-export { SessionEventType } from "../../../gen/herd/v1/herd_pb.ts";
+} from "../gen/herd/v1/herd_pb.ts";
+export { SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 export {
   type AcquireOptions,
   type CallControl,

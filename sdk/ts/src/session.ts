@@ -4,7 +4,7 @@
 
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import type { Session } from "../../../gen/herd/v1/herd_pb.ts";
+import type { Session } from "../gen/herd/v1/herd_pb.ts";
 import { HerdClientError } from "./errors.ts";
 
 export interface ReleaseOptions {

@@ -25,7 +25,7 @@ import {
   SessionEventType,
   SessionSchema,
   type WatchSessionsRequest,
-} from "../../../gen/herd/v1/herd_pb.ts";
+} from "../gen/herd/v1/herd_pb.ts";
 
 export interface StubHerdOptions {
   /** Pools that exist; anything else is NOT_FOUND. */

@@ -1,0 +1,231 @@
+// Compiles the daemon and CLI (src/cli/main.ts and everything it imports, gen/ included) and
+// the dashboard (ui/, through build-ui.mjs) into dist/, and keeps a checkout from ever running a stale dist/. Plain JavaScript on purpose: it
+// runs before anything is compiled.
+//
+// The compiler is esbuild, the same one tsx used to run src/ at run time, so the semantics are
+// unchanged; tsc stays the type checker (`npm run typecheck`). It bundles the ESM dependencies
+// (@bufbuild, @connectrpc, zod, yaml) with code splitting, which keeps each command's lazy
+// import() lazy: loading ~400 small ES modules was most of a CLI command's start-up time. The
+// CommonJS packages with worker/native loading of their own (pino, prom-client, ws) stay
+// external and are loaded from node_modules as usual.
+//
+// Invariant: dist/.inputs holds the content hash of every compiler input (file names and
+// contents under src/ and gen/, package.json, this script, esbuild's package.json) taken before
+// the build that produced dist/, and is written only after that build succeeded; so "the
+// inputs hash to the stamp" means dist/ is exactly what the sources compile to. Contents, not
+// "src newer than dist": checkouts, `git stash`, `cp -p` and clock skew move mtimes in ways
+// that make old output look new. The stamp also records each input's size and mtime (ns) as
+// last seen; while all are equal nothing was written since, so a start costs a few stats, and
+// any difference at all falls back to hashing the contents (~10 ms).
+// Concurrency: many `bin/herd` processes may start at once (the test suites do); a build holds
+// dist.lock (O_EXCL, holder's pid inside, taken over when that pid is gone), and a process that
+// waited for the lock checks the stamp again before building, so N stale starts build once.
+//
+// Usage: node scripts/build.mjs          (build if stale; `npm install` runs it as `prepare`)
+//        import { ensureBuilt } from ...  (bin/herd in a checkout, the vitest global setup)
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const SOURCES = ["src", "gen", "ui"];
+const CONFIGS = ["package.json", "scripts/build.mjs", "scripts/build-ui.mjs"];
+const ESBUILD_PACKAGE = "node_modules/esbuild/package.json";
+const EXTERNAL = ["pino", "prom-client", "ws"];
+const DIST = "dist";
+const STAMP = join(DIST, ".inputs");
+const LOCK = "dist.lock";
+const LOCK_WAIT_MS = 300_000;
+
+function* files(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* files(path);
+    else if (entry.isFile()) yield path;
+  }
+}
+
+/** Every file the build reads, relative to root and sorted. Specs are left out (editing one
+ * must not cost a rebuild); other files the bundle does not import are in, which can only
+ * cause an extra build, never a missed one. esbuild's package.json stands for its version. */
+function inputs(root) {
+  const sources = SOURCES.flatMap((d) => [...files(join(root, d))]).filter(
+    (p) => !p.endsWith(".spec.ts"),
+  );
+  const others = [...CONFIGS, ESBUILD_PACKAGE]
+    .map((c) => join(root, c))
+    .filter((p) => existsSync(p));
+  return [...sources, ...others].map((p) => relative(root, p)).sort();
+}
+
+/** Each input's size and mtime to the nanosecond: any write, checkout or copy changes it. */
+function snapshot(root, paths) {
+  return paths.map((p) => {
+    const st = statSync(join(root, p), { bigint: true });
+    return `${p}\t${st.size}\t${st.mtimeNs}`;
+  });
+}
+
+/** The hash of the inputs' names and contents (node:crypto is loaded only when needed). */
+async function contentHash(root, paths) {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  for (const p of paths)
+    hash
+      .update(`${p}\0`)
+      .update(readFileSync(join(root, p)))
+      .update("\0");
+  return hash.digest("hex");
+}
+
+/** { hash, files }: the content hash the last build compiled, and the inputs' snapshot. */
+function readStamp(root) {
+  try {
+    const [hash, ...files] = readFileSync(join(root, STAMP), "utf8").trimEnd().split("\n");
+    return { hash, files };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written to a temporary name and renamed: a reader sees the old stamp or the new one. */
+function writeStamp(root, hash, files) {
+  const tmp = join(root, `${STAMP}.${process.pid}`);
+  writeFileSync(tmp, `${[hash, ...files].join("\n")}\n`);
+  renameSync(tmp, join(root, STAMP));
+}
+
+/** Whether dist/ is what the inputs compile to. Fast path: every input's size and mtime are
+ * those recorded at the last check (a few stats, no reading). Otherwise the contents decide,
+ * and a match (a checkout back and forth, a touch) records the new snapshot. */
+export async function isCurrent(root = ROOT) {
+  const stamp = readStamp(root);
+  if (!stamp) return false;
+  const paths = inputs(root);
+  const now = snapshot(root, paths);
+  if (now.length === stamp.files.length && now.every((line, i) => line === stamp.files[i])) {
+    return true;
+  }
+  if ((await contentHash(root, paths)) !== stamp.hash) return false;
+  writeStamp(root, stamp.hash, now);
+  return true;
+}
+
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
+}
+
+/** Takes dist.lock, waiting for a live holder and taking over from a dead one. */
+function lock(root) {
+  const path = join(root, LOCK);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(path, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+    }
+    let holder = Number.NaN;
+    try {
+      holder = Number(readFileSync(path, "utf8"));
+    } catch {}
+    // An empty file is a holder between open and write; only a named dead pid is stale.
+    if (holder > 0 && !alive(holder)) {
+      try {
+        unlinkSync(path);
+      } catch {}
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${path}: still held by pid ${holder} after ${LOCK_WAIT_MS / 1000} s`);
+    }
+    sleep(100);
+  }
+}
+
+async function compile(root) {
+  let esbuild;
+  try {
+    esbuild = await import(createRequire(join(root, "package.json")).resolve("esbuild"));
+  } catch {
+    throw new Error(
+      "dist/ is missing or older than src/, and esbuild is not installed to rebuild it: run `npm install`",
+    );
+  }
+  rmSync(join(root, DIST), { recursive: true, force: true });
+  await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: { main: "src/cli/main.ts" },
+    outdir: DIST,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: EXTERNAL,
+    sourcemap: true,
+    logLevel: "error",
+    // Bundled CommonJS modules call require() for Node built-ins; ESM has none.
+    banner: {
+      js: 'import { createRequire as __herdCreateRequire } from "node:module"; const require = __herdCreateRequire(import.meta.url);',
+    },
+  });
+  // The dashboard's browser bundle (GET /ui) lives in dist/ too, so one stamp covers both.
+  const { buildUi } = await import("./build-ui.mjs");
+  await buildUi(join(root, DIST, "ui"));
+}
+
+/** Makes dist/ match the sources, compiling when it does not; returns whether it compiled. */
+export async function ensureBuilt({
+  root = ROOT,
+  log = (line) => process.stderr.write(`${line}\n`),
+} = {}) {
+  if (await isCurrent(root)) return false;
+  const unlock = lock(root);
+  try {
+    if (await isCurrent(root)) return false;
+    log("herd: compiling src/ to dist/ (the sources changed since the last build)");
+    // Snapshot and hash before compiling: an edit made during the build makes the next
+    // start see a difference and build again, rather than be recorded as compiled.
+    const paths = inputs(root);
+    const files = snapshot(root, paths);
+    const hash = await contentHash(root, paths);
+    await compile(root);
+    writeStamp(root, hash, files);
+    return true;
+  } finally {
+    unlock();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    await ensureBuilt();
+  } catch (err) {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 1;
+  }
+}
