@@ -1,4 +1,4 @@
-// scripts/build.mjs on a throwaway checkout (its own src/, gen/ and package.json, this repo's
+// scripts/build.mjs on a throwaway checkout (its own src/, gen/, ui/ and package.json, this repo's
 // node_modules for esbuild): an edit is never run stale, and concurrent stale starts build once.
 import {
   cpSync,
@@ -36,6 +36,12 @@ beforeEach(() => {
   mkdirSync(join(root, "gen"));
   mkdirSync(join(root, "scripts"));
   cpSync(join(REPO_ROOT, "scripts/build.mjs"), join(root, "scripts/build.mjs"));
+  // The one build also bundles the dashboard: a minimal ui/ of its own.
+  cpSync(join(REPO_ROOT, "scripts/build-ui.mjs"), join(root, "scripts/build-ui.mjs"));
+  mkdirSync(join(root, "ui"));
+  for (const f of ["main.ts", "index.html", "style.css", "favicon.svg"]) {
+    writeFileSync(join(root, "ui", f), "\n");
+  }
   writeFileSync(join(root, "package.json"), '{ "type": "module" }\n');
   symlinkSync(join(REPO_ROOT, "node_modules"), join(root, "node_modules"));
   writeFileSync(
