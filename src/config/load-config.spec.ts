@@ -338,6 +338,14 @@ bogus: 1
     ],
     ["default_pool: zzz", '9:15: default_pool: no pool named "zzz" under workers (pools: browser)'],
     [
+      'control: {listen: "127.0.0.1:9000"}\ndata: {listen: ":9000"}',
+      "10:16: data.listen: data.listen 0.0.0.0:9000 takes the port of control.listen 127.0.0.1:9000: the control plane and the data plane need different ports",
+    ],
+    [
+      'control: {listen: "localhost:8080"}',
+      "9:19: control.listen: control.listen localhost:8080 takes the port of data.listen 127.0.0.1:8080 (the default): the control plane and the data plane need different ports",
+    ],
+    [
       'control: {listen: "0.0.0.0:7070"}',
       "9:19: control.listen: 0.0.0.0:7070 is reachable from other machines, so the control plane needs a token: set control.token or control.token_env",
     ],
