@@ -244,6 +244,10 @@ bogus: 1
     ["min: -1", "4:10: workers.browser.min: must be ≥ 0"],
     ["min:", "4:5: workers.browser.min: expected a number, got nothing (null)"],
     ["min: 9", "5:10: workers.browser.max: max (5) must be ≥ min (9)"],
+    [
+      'max_lifetime: "720h"',
+      '4:19: workers.browser.max_lifetime: "720h" is too long: at most 596h, about 24.8 days: the longest timer Node.js can set',
+    ],
     ["min: [1]", "4:10: workers.browser.min: expected a number, got a list"],
     [
       "min: 1\n    ready: foo",

@@ -2,9 +2,24 @@
 // reports YAML positions; this module guards programmatic callers and keeps defaults in one place.
 
 import { HerdError } from "./errors.ts";
+import { MAX_TIMER_MS } from "./long-timer.ts";
 import type { PoolOptions } from "./types.ts";
 
 export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> & Partial<PoolOptions>;
+
+const DURATIONS = [
+  "idleTtlMs",
+  "healthIntervalMs",
+  "maxLifetimeMs",
+  "heartbeatGraceMs",
+  "dataTimeoutMs",
+  "acquireTimeoutMs",
+  "stopGraceMs",
+  "idleWorkerTtlMs",
+] as const;
+
+/** Node timers cannot hold longer; pool durations become timers (see long-timer.ts). */
+export const MAX_DURATION_TEXT = "596h, about 24.8 days: the longest timer Node.js can set";
 
 const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
@@ -60,19 +75,14 @@ function validate(o: PoolOptions): void {
   whole("max", 1);
   whole("queueLimit", 0);
   whole("healthFailures", 1);
-  for (const field of [
-    "idleTtlMs",
-    "healthIntervalMs",
-    "maxLifetimeMs",
-    "heartbeatGraceMs",
-    "dataTimeoutMs",
-    "acquireTimeoutMs",
-    "stopGraceMs",
-    "idleWorkerTtlMs",
-  ] as const) {
+  for (const field of DURATIONS) {
     whole(field, 0);
   }
   whole("startTimeoutMs", 1);
+  for (const field of [...DURATIONS, "startTimeoutMs"] as const) {
+    if (o[field] > MAX_TIMER_MS)
+      fail(field, `must be at most ${MAX_TIMER_MS} ms (${MAX_DURATION_TEXT})`);
+  }
   if (o.min > o.max) fail("min", `must not exceed max (${o.min} > ${o.max})`);
   if (o.ready.kind === "stdout") {
     try {

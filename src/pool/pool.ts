@@ -23,6 +23,7 @@ import type { EventLog } from "./event-log.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { newToken } from "./ids.ts";
 import type { Logger } from "./logger.ts";
+import { type LongTimer, setLongTimeout } from "./long-timer.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
@@ -192,10 +193,11 @@ export class Pool {
   private async join(flight: Flight, opts: AcquireOptions): Promise<SessionInfo> {
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
     flight.participants++;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     let onAbort: (() => void) | undefined;
     const own = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+      // A caller's wait may exceed what setTimeout can hold (an RPC asking for years).
+      timer = setLongTimeout(
         () =>
           reject(
             new HerdError(
@@ -218,7 +220,7 @@ export class Pool {
       if (--flight.participants === 0) flight.abort.abort(err);
       throw err;
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
       if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
     }
   }
