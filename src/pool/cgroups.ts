@@ -199,6 +199,10 @@ export class CgroupTree {
     let memoryIsV2 = false;
     const applied = new Set<string>();
     for (const root of this.roots) {
+      // A v1 controller is joined only for a limit the pool sets: joining costs a kernel
+      // migration per hierarchy, and a shared cpu cgroup throttles a mass start (issue 10,
+      // item 7). v2 is always joined: it carries cgroup.kill and tells when a tree is gone.
+      if (!root.v2 && !limitFor(root.controller!, limits)) continue;
       const dir = join(root.dir, workerId);
       try {
         mkdirSync(dir);
@@ -217,14 +221,13 @@ export class CgroupTree {
         if (applyLimit(dir, root.v2, c, limits)) applied.add(c);
       }
     }
-    const wanted: [string, unknown][] = [
-      ["memory", limits.memoryBytes],
-      ["cpu", limits.cpus],
-      ["pids", limits.pids],
-    ];
-    for (const [controller, value] of wanted) {
+    for (const controller of ["memory", "cpu", "pids"]) {
       const key = `${pool}/${controller}`;
-      if (value !== undefined && !applied.has(controller) && !this.appliedWarned.has(key)) {
+      if (
+        limitFor(controller, limits) !== undefined &&
+        !applied.has(controller) &&
+        !this.appliedWarned.has(key)
+      ) {
         this.appliedWarned.add(key);
         this.logger.warn(
           { pool, limit: controller },
@@ -247,6 +250,13 @@ export class CgroupTree {
       this.roots.map((root) => retryRemoval(() => removeTree(root.dir), { ref: true })),
     );
   }
+}
+
+function limitFor(controller: string, limits: ResourceLimits): number | undefined {
+  if (controller === "memory") return limits.memoryBytes;
+  if (controller === "cpu") return limits.cpus;
+  if (controller === "pids") return limits.pids;
+  return undefined;
 }
 
 function applyLimit(dir: string, v2: boolean, controller: string, limits: ResourceLimits): boolean {
