@@ -1,4 +1,4 @@
-// `npm run bench [-- pool data-plane control-plane]`: runs the benchmark suites (all by
+// `npm run bench [-- pool spike data-plane control-plane]`: runs the benchmark suites (all by
 // default) and prints one table of medians and ratios against baselines measured in the same
 // run. Run it on a quiet machine; every figure here is noise-sensitive by nature.
 
@@ -8,6 +8,7 @@ type Suite = () => Promise<BenchRow[]>;
 
 const suites: Record<string, Suite> = {
   pool: async () => (await import("./pool.ts")).benchPool(),
+  spike: async () => (await import("./spike.ts")).benchSpike(),
   "data-plane": async () => (await import("./data-plane.ts")).benchDataPlane(),
   "control-plane": async () => (await import("./control-plane.ts")).benchControlPlane(),
 };
