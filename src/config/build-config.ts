@@ -177,6 +177,9 @@ function buildPool(
             },
       stopGraceMs: raw.stop_grace,
       idleWorkerTtlMs: raw.idle_worker_ttl,
+      restartBackoffMs: raw.restart_backoff,
+      restartBackoffMaxMs: raw.restart_backoff_max,
+      restartStableMs: raw.restart_stable,
     });
   } catch (err) {
     // The schema mirrors the pool's own checks; this catches any it adds later.

@@ -94,6 +94,9 @@ describe("loadConfig", () => {
     isolation: { pid_namespace: false }
     stop_grace: 3s
     idle_worker_ttl: 1m
+    restart_backoff: 2s
+    restart_backoff_max: 1m
+    restart_stable: 20s
   b:
     cmd: [node, w.mjs, --port, 8080]
     ready: tcp
@@ -136,6 +139,9 @@ metrics: { enabled: false }
       isolation: { pidNamespace: false },
       stopGraceMs: 3000,
       idleWorkerTtlMs: 60_000,
+      restartBackoffMs: 2_000,
+      restartBackoffMaxMs: 60_000,
+      restartStableMs: 20_000,
     });
     expect(b?.command).toEqual(["node", "w.mjs", "--port", "8080"]);
     expect(b?.ready).toEqual({ kind: "tcp" });

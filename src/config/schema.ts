@@ -124,6 +124,9 @@ export const poolSchema = z.strictObject({
   isolation: z.strictObject({ pid_namespace: z.boolean().optional() }).optional(),
   stop_grace: duration.optional(),
   idle_worker_ttl: duration.optional(),
+  restart_backoff: duration.optional(),
+  restart_backoff_max: duration.optional(),
+  restart_stable: duration.optional(),
 });
 
 /** An empty section (`control:` with everything commented out) is YAML null: treat as {}. */

@@ -441,6 +441,8 @@ describe("events and stats", () => {
         queued: 0,
         min: 1,
         max: 4,
+        crashStreak: 0,
+        restartBackoffMs: 0,
       },
     ]);
     expect(stats.node.memoryTotalBytes).toBeGreaterThan(stats.node.memoryAvailableBytes);

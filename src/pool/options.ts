@@ -16,6 +16,9 @@ const DURATIONS = [
   "acquireTimeoutMs",
   "stopGraceMs",
   "idleWorkerTtlMs",
+  "restartBackoffMs",
+  "restartBackoffMaxMs",
+  "restartStableMs",
 ] as const;
 
 /** Node timers cannot hold longer; pool durations become timers (see long-timer.ts). */
@@ -46,6 +49,9 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     isolation: { pidNamespace: false },
     stopGraceMs: 2_000,
     idleWorkerTtlMs: 60_000,
+    restartBackoffMs: 1_000,
+    restartBackoffMaxMs: 30_000,
+    restartStableMs: 10_000,
     ...stripUndefined(input),
     name: input.name,
     command: input.command,

@@ -24,6 +24,7 @@ import type { HostCapabilities } from "./host-capabilities.ts";
 import { newToken } from "./ids.ts";
 import type { Logger } from "./logger.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
@@ -38,6 +39,11 @@ import type {
   WorkerExit,
 } from "./types.ts";
 import { type PortReservations, Worker } from "./worker.ts";
+
+/** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
+function withNote(reason: string, worker: Worker): string {
+  return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
+}
 
 interface Session {
   id: string;
@@ -81,7 +87,6 @@ const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
   lost: "session_lost",
 };
 
-const WARM_RETRY_MAX_MS = 30_000;
 /** How long a retired worker's tree may take to go before its replacement starts anyway. */
 const REPLACE_AFTER_MS = 100;
 
@@ -96,15 +101,21 @@ export class Pool {
   private readonly shutdown = new AbortController();
   private spare: Worker | undefined;
   private preparingSpare: Promise<void> | undefined;
-  private warmRetryMs = 250;
-  private warmRetryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: RestartBackoff;
+  private backoffTimer: NodeJS.Timeout | undefined;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
 
   constructor(
     readonly options: PoolOptions,
     private readonly deps: PoolDeps,
-  ) {}
+  ) {
+    this.backoff = new RestartBackoff({
+      initialMs: options.restartBackoffMs,
+      maxMs: options.restartBackoffMaxMs,
+      resetAfterMs: options.restartStableMs,
+    });
+  }
 
   get name(): string {
     return this.options.name;
@@ -197,16 +208,7 @@ export class Pool {
     let onAbort: (() => void) | undefined;
     const own = new Promise<never>((_, reject) => {
       // A caller's wait may exceed what setTimeout can hold (an RPC asking for years).
-      timer = setLongTimeout(
-        () =>
-          reject(
-            new HerdError(
-              "deadline_exceeded",
-              `no worker of pool ${this.name} became free within ${waitMs} ms`,
-            ),
-          ),
-        waitMs,
-      );
+      timer = setLongTimeout(() => reject(this.waitRanOut(waitMs)), waitMs);
       const signal = opts.signal;
       if (signal) {
         onAbort = () => reject(new HerdError("cancelled", "acquire cancelled by the caller"));
@@ -225,6 +227,21 @@ export class Pool {
     }
   }
 
+  /** Why a queued acquire got nothing: a crash loop says so, rather than a generic deadline. */
+  private waitRanOut(waitMs: number): HerdError {
+    const crash = this.backoff.state();
+    if (crash.streak >= 2) {
+      return new HerdError(
+        "unavailable",
+        `pool ${this.name} is crash-looping: ${crash.streak} workers in a row died soon after starting (last: ${crash.reason}); next start in ${crash.remainingMs} ms`,
+      );
+    }
+    return new HerdError(
+      "deadline_exceeded",
+      `no worker of pool ${this.name} became free within ${waitMs} ms`,
+    );
+  }
+
   /** Serves queued waiters from idle workers, and starts workers for the rest while under max. */
   private pump(): void {
     while (this.waiters.length > 0 && this.idle.length > 0) {
@@ -233,7 +250,8 @@ export class Pool {
     while (
       !this.shutdown.signal.aborted &&
       this.waiters.length > this.countStarting() &&
-      this.workers.size < this.options.max
+      this.workers.size < this.options.max &&
+      this.mayStart()
     ) {
       this.spawn().catch(() => {});
     }
@@ -429,7 +447,7 @@ export class Pool {
     this.workers.add(worker);
     const started = worker.start(this.shutdown.signal).then(
       () => {
-        this.warmRetryMs = 250;
+        this.watchStability(worker);
         this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
         this.deps.logger.info(
           { pool: this.name, worker: worker.id, pid: worker.pid, port: worker.port },
@@ -448,17 +466,18 @@ export class Pool {
           err instanceof HerdError
             ? err
             : new HerdError("unavailable", String(err), { cause: err });
-        this.emit("worker_stopped", { workerId: worker.id, reason: error.message });
+        if (!this.shutdown.signal.aborted) this.crashed(worker, error.message);
+        this.emit("worker_stopped", {
+          workerId: worker.id,
+          reason: withNote(error.message, worker),
+        });
         this.deps.logger.error(
           { pool: this.name, worker: worker.id, err: error.message },
           "worker failed to start",
         );
         // The oldest waiter learns why; the rest keep waiting for the next attempt.
         this.waiters.shift()?.fail(error);
-        if (!this.shutdown.signal.aborted) {
-          this.pump();
-          this.scheduleWarmRetry();
-        }
+        if (!this.shutdown.signal.aborted) this.replaceRetired();
         throw error;
       },
     );
@@ -490,6 +509,7 @@ export class Pool {
       this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
     }
     this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
+    this.crashed(worker, reason);
     const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
     const end: SessionEnd = { kind: "lost", reason, ...(exit ? { exit } : {}) };
     const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
@@ -515,7 +535,7 @@ export class Pool {
       this.emit("worker_stopped", {
         workerId: worker.id,
         workerPid: worker.pid,
-        reason,
+        reason: withNote(reason, worker),
         ...(exit ? { exit } : {}),
       });
       this.deps.logger.info({ pool: this.name, worker: worker.id, reason }, "worker stopped");
@@ -531,20 +551,52 @@ export class Pool {
   }
 
   private ensureWarm(): void {
-    while (!this.shutdown.signal.aborted && this.workers.size < this.options.min) {
+    while (
+      !this.shutdown.signal.aborted &&
+      this.workers.size < this.options.min &&
+      this.mayStart()
+    ) {
       this.spawn().catch(() => {});
     }
   }
 
-  /** After a failed start, try to restore `min` later, backing off so a broken command cannot spin. */
-  private scheduleWarmRetry(): void {
-    if (this.warmRetryTimer || this.workers.size >= this.options.min) return;
-    this.warmRetryTimer = setTimeout(() => {
-      this.warmRetryTimer = undefined;
-      this.ensureWarm();
-    }, this.warmRetryMs);
-    this.warmRetryTimer.unref();
-    this.warmRetryMs = Math.min(this.warmRetryMs * 2, WARM_RETRY_MAX_MS);
+  // ---- crash-loop backoff (restart-backoff.ts) -----------------------------------------------
+
+  /** False while backing off; then one timer resumes starting (min and queue) when it ends. */
+  private mayStart(): boolean {
+    const wait = this.backoff.remainingMs();
+    if (wait === 0) return true;
+    if (!this.backoffTimer) {
+      this.backoffTimer = setTimeout(() => {
+        this.backoffTimer = undefined;
+        this.replaceRetired();
+      }, wait);
+      this.backoffTimer.unref();
+    }
+    return false;
+  }
+
+  /** A worker died on its own, or never started: counts toward the crash streak. */
+  private crashed(worker: Worker, reason: string): void {
+    const upMs = worker.readyAt > 0 ? Date.now() - worker.readyAt : 0;
+    const delay = this.backoff.crashed(upMs, reason);
+    const { streak } = this.backoff.state();
+    if (delay > 0) {
+      worker.crashNote = `crash ${streak} in a row: next start in ${delay} ms`;
+      this.deps.logger.warn(
+        { pool: this.name, streak, delayMs: delay, reason },
+        "workers keep crashing; backing off",
+      );
+    }
+  }
+
+  /** A worker that stays up restartStableMs with no crash meanwhile ends the streak. */
+  private watchStability(worker: Worker): void {
+    const since = worker.readyAt;
+    const timer = setTimeout(() => {
+      if (worker.state === "idle" || worker.state === "busy") this.backoff.resetIfQuietSince(since);
+    }, this.options.restartStableMs);
+    timer.unref();
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -575,6 +627,7 @@ export class Pool {
   }
 
   stats(): PoolStats {
+    const crash = this.backoff.state();
     let busy = 0;
     let starting = 0;
     for (const w of this.workers) {
@@ -591,6 +644,9 @@ export class Pool {
       queued: this.waiters.length,
       min: this.options.min,
       max: this.options.max,
+      crashStreak: crash.streak,
+      restartBackoffMs: crash.remainingMs,
+      ...(crash.reason !== undefined ? { lastCrash: crash.reason } : {}),
     };
   }
 
@@ -633,7 +689,7 @@ export class Pool {
     this.spare?.discardPrepared();
     this.spare = undefined;
     await this.preparingSpare;
-    clearTimeout(this.warmRetryTimer);
+    clearTimeout(this.backoffTimer);
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
     for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
     const ends = [...this.sessions.values()].map((s) =>

@@ -97,6 +97,10 @@ export class Worker {
   /** When the worker last became idle; drives retirement of surplus workers. */
   idleSince = 0;
   idleTimer: NodeJS.Timeout | undefined;
+  /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
+  readyAt = 0;
+  /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */
+  crashNote: string | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
@@ -187,6 +191,7 @@ export class Worker {
       }
     }
     this.state = "idle";
+    this.readyAt = Date.now();
     this.tree!.exited.then((exit) => this.onExit(exit));
     this.startHealthChecks();
   }
