@@ -41,6 +41,9 @@ export interface HerdOptions {
   eventHistory?: number;
 }
 
+/** Herds started by this process so far (worker ids must never repeat within it). */
+let herdsInProcess = 0;
+
 export class Herd implements SessionDirectory {
   private readonly pools = new Map<string, Pool>();
   private readonly events: EventLog;
@@ -72,7 +75,10 @@ export class Herd implements SessionDirectory {
     this.reaper = killAll ? new Reaper(killAll) : undefined;
     this.events = new EventLog(opts.eventHistory);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
-    const runId = process.pid.toString(36);
+    // Unique per Herd, not just per process: a closed Herd's workers' cgroups are removed in
+    // the background for a while, and a later Herd of the same process (tests) reusing their
+    // ids had its fresh cgroups removed under it ("herd-join: Directory nonexistent").
+    const runId = `${process.pid.toString(36)}${(++herdsInProcess).toString(36)}`;
     const ports = new PortReservations();
     for (const options of pools) {
       if (this.pools.has(options.name)) {
