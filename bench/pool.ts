@@ -190,6 +190,53 @@ async function memory(): Promise<BenchRow[]> {
   }
 }
 
+/**
+ * What the configured bounds cost (issue 10, "bound every queue and history"): daemon heap
+ * per acquire queued at max (pool engine only: a data-plane or RPC caller adds its own
+ * connection), and per event retained in the WatchSessions history.
+ */
+export async function boundsMemory(count = 5_000): Promise<BenchRow[]> {
+  const herd = await Herd.start([
+    resolvePoolOptions(pool({ min: 1, max: 1, queueLimit: count, healthIntervalMs: 60_000 })),
+  ]);
+  try {
+    await herd.acquire("bench", "holder");
+    const abort = new AbortController();
+    const before = heapUsed();
+    const queued = Array.from({ length: count }, (_, i) =>
+      herd
+        .acquire("bench", `queued-${i}`, { waitMs: 600_000, signal: abort.signal })
+        .catch(() => {}),
+    );
+    const withQueue = heapUsed();
+    abort.abort();
+    await Promise.all(queued);
+    // Each acquire of a fresh id and each release appends events: count what they retain.
+    const eventsBefore = herd.revision();
+    const beforeEvents = heapUsed();
+    for (let i = 0; i < count / 10; i++) {
+      await herd.release("holder");
+      await herd.acquire("bench", "holder");
+    }
+    const events = herd.revision() - eventsBefore;
+    const withEvents = heapUsed();
+    return [
+      {
+        name: "daemon heap per queued acquire (pool engine)",
+        value: round((withQueue - before) / count / 1024),
+        unit: "KiB",
+      },
+      {
+        name: "daemon heap per retained event",
+        value: round((withEvents - beforeEvents) / events / 1024),
+        unit: "KiB",
+      },
+    ];
+  } finally {
+    await herd.close();
+  }
+}
+
 export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[]> {
   const runs = opts.runs ?? 30;
   return [
@@ -198,6 +245,7 @@ export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[
     ...(await reap(runs)),
     ...(await burst()),
     ...(await memory()),
+    ...(await boundsMemory()),
   ];
 }
 

@@ -106,6 +106,10 @@ export function buildConfig(
       },
       log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },
       metrics: { enabled: raw.metrics?.enabled ?? true },
+      events: {
+        history: raw.events?.history ?? 10_000,
+        watchBuffer: raw.events?.watch_buffer ?? 1_024,
+      },
     },
   };
 }

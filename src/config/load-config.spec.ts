@@ -64,6 +64,7 @@ describe("loadConfig", () => {
     });
     expect(c.log).toEqual({ level: "info", format: "json" });
     expect(c.metrics).toEqual({ enabled: true });
+    expect(c.events).toEqual({ history: 10_000, watchBuffer: 1_024 });
   });
 
   it("maps every pool key", () => {
@@ -110,6 +111,7 @@ data:
   max_header_size: 16Ki
 log: { level: debug, format: pretty }
 metrics: { enabled: false }
+events: { history: 500, watch_buffer: 64 }
 `),
       { env: { PATH: process.env.PATH, MY_TOKEN: "s3cret" } },
     );
@@ -162,6 +164,7 @@ metrics: { enabled: false }
     });
     expect(c.log).toEqual({ level: "debug", format: "pretty" });
     expect(c.metrics).toEqual({ enabled: false });
+    expect(c.events).toEqual({ history: 500, watchBuffer: 64 });
   });
 
   it("defaults ready to http on health_path, else tcp; `ready: http` uses health_path", () => {
@@ -250,6 +253,7 @@ bogus: 1
     ["min: -1", "4:10: workers.browser.min: must be ≥ 0"],
     ["min:", "4:5: workers.browser.min: expected a number, got nothing (null)"],
     ["min: 9", "5:10: workers.browser.max: max (5) must be ≥ min (9)"],
+    ["queue_limit: 20000", "4:18: workers.browser.queue_limit: must be ≤ 10000"],
     [
       'max_lifetime: "720h"',
       '4:19: workers.browser.max_lifetime: "720h" is too long: at most 596h, about 24.8 days: the longest timer Node.js can set',
@@ -346,6 +350,8 @@ bogus: 1
       "default_pool: brwser",
       '9:15: default_pool: no pool named "brwser" under workers (did you mean "browser"?)',
     ],
+    ["events: {history: 200000}", "9:19: events.history: must be ≤ 100000"],
+    ["events: {watch_buffer: 0}", "9:24: events.watch_buffer: must be ≥ 1"],
     ["default_pool: zzz", '9:15: default_pool: no pool named "zzz" under workers (pools: browser)'],
     [
       'control: {listen: "127.0.0.1:9000"}\ndata: {listen: ":9000"}',

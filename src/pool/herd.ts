@@ -39,6 +39,8 @@ export interface HerdOptions {
   registry?: SessionRegistry;
   /** Events retained for WatchSessions resumption (default 10 000). */
   eventHistory?: number;
+  /** Events a watcher may fall behind before it is cut off (default 1 024). */
+  watchBuffer?: number;
 }
 
 /** Herds started by this process so far (worker ids must never repeat within it). */
@@ -73,7 +75,7 @@ export class Herd implements SessionDirectory {
     this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
     const killAll = this.cgroups?.killAllFile;
     this.reaper = killAll ? new Reaper(killAll) : undefined;
-    this.events = new EventLog(opts.eventHistory);
+    this.events = new EventLog(opts.eventHistory, opts.watchBuffer);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
     // Unique per Herd, not just per process: a closed Herd's workers' cgroups are removed in
     // the background for a while, and a later Herd of the same process (tests) reusing their

@@ -16,6 +16,8 @@ describe("resolvePoolOptions", () => {
     [{ ready: { kind: "stdout", pattern: "(" } }, /ready.stdout: not a valid regular expression/],
     [{ limits: { memoryBytes: 10 } }, /limits.memory: must be at least 1 MiB/],
     [{ healthPath: "health" }, /healthPath: must start with \//],
+    [{ queueLimit: 10_001 }, /queueLimit: must be at most 10000/],
+    [{ maxLifetimeMs: 2 ** 31 }, /maxLifetimeMs: must be at most 2147483647 ms \(596h/],
   ] as [Partial<PoolOptionsInput>, RegExp][])("rejects %j", (bad, message) => {
     expect(() => resolvePoolOptions({ name: "p", command: ["x"], ...bad })).toThrow(message);
   });

@@ -24,6 +24,9 @@ const DURATIONS = [
 /** Node timers cannot hold longer; pool durations become timers (see long-timer.ts). */
 export const MAX_DURATION_TEXT = "596h, about 24.8 days: the longest timer Node.js can set";
 
+/** queue_limit's cap: ~5 KiB of daemon heap per queued acquire in the pool engine alone. */
+export const MAX_QUEUE_LIMIT = 10_000;
+
 const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
@@ -80,6 +83,7 @@ function validate(o: PoolOptions): void {
   whole("min", 0);
   whole("max", 1);
   whole("queueLimit", 0);
+  if (o.queueLimit > MAX_QUEUE_LIMIT) fail("queueLimit", `must be at most ${MAX_QUEUE_LIMIT}`);
   whole("healthFailures", 1);
   for (const field of DURATIONS) {
     whole(field, 0);
