@@ -102,7 +102,6 @@ export class Pool {
   private spare: Worker | undefined;
   private preparingSpare: Promise<void> | undefined;
   private readonly backoff: RestartBackoff;
-  private backoffTimer: NodeJS.Timeout | undefined;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
 
@@ -114,6 +113,7 @@ export class Pool {
       initialMs: options.restartBackoffMs,
       maxMs: options.restartBackoffMaxMs,
       resetAfterMs: options.restartStableMs,
+      resume: () => this.replaceRetired(),
     });
   }
 
@@ -208,7 +208,18 @@ export class Pool {
     let onAbort: (() => void) | undefined;
     const own = new Promise<never>((_, reject) => {
       // A caller's wait may exceed what setTimeout can hold (an RPC asking for years).
-      timer = setLongTimeout(() => reject(this.waitRanOut(waitMs)), waitMs);
+      timer = setLongTimeout(
+        () =>
+          reject(
+            // A crash loop says so, rather than a generic deadline.
+            this.backoff.explain(this.name) ??
+              new HerdError(
+                "deadline_exceeded",
+                `no worker of pool ${this.name} became free within ${waitMs} ms`,
+              ),
+          ),
+        waitMs,
+      );
       const signal = opts.signal;
       if (signal) {
         onAbort = () => reject(new HerdError("cancelled", "acquire cancelled by the caller"));
@@ -227,21 +238,6 @@ export class Pool {
     }
   }
 
-  /** Why a queued acquire got nothing: a crash loop says so, rather than a generic deadline. */
-  private waitRanOut(waitMs: number): HerdError {
-    const crash = this.backoff.state();
-    if (crash.streak >= 2) {
-      return new HerdError(
-        "unavailable",
-        `pool ${this.name} is crash-looping: ${crash.streak} workers in a row died soon after starting (last: ${crash.reason}); next start in ${crash.remainingMs} ms`,
-      );
-    }
-    return new HerdError(
-      "deadline_exceeded",
-      `no worker of pool ${this.name} became free within ${waitMs} ms`,
-    );
-  }
-
   /** Serves queued waiters from idle workers, and starts workers for the rest while under max. */
   private pump(): void {
     while (this.waiters.length > 0 && this.idle.length > 0) {
@@ -251,7 +247,7 @@ export class Pool {
       !this.shutdown.signal.aborted &&
       this.waiters.length > this.countStarting() &&
       this.workers.size < this.options.max &&
-      this.mayStart()
+      this.backoff.mayStart()
     ) {
       this.spawn().catch(() => {});
     }
@@ -447,7 +443,10 @@ export class Pool {
     this.workers.add(worker);
     const started = worker.start(this.shutdown.signal).then(
       () => {
-        this.watchStability(worker);
+        this.backoff.watch(
+          worker.readyAt,
+          () => worker.state === "idle" || worker.state === "busy",
+        );
         this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
         this.deps.logger.info(
           { pool: this.name, worker: worker.id, pid: worker.pid, port: worker.port },
@@ -516,6 +515,21 @@ export class Pool {
     done.catch(() => {});
   }
 
+  /** A worker died on its own, or never started: counts toward the crash streak. */
+  private crashed(worker: Worker, reason: string): void {
+    const delay = this.backoff.crashed(
+      worker.readyAt > 0 ? Date.now() - worker.readyAt : 0,
+      reason,
+    );
+    if (delay === 0) return;
+    const { streak } = this.backoff.state();
+    worker.crashNote = `crash ${streak} in a row: next start in ${delay} ms`;
+    this.deps.logger.warn(
+      { pool: this.name, streak, delayMs: delay, reason },
+      "workers keep crashing; backing off",
+    );
+  }
+
   /** Takes a worker out of service and ends its tree; replacements start at once. */
   private async retire(worker: Worker, reason: string, graceMs: number): Promise<void> {
     if (worker.state === "stopping" || worker.state === "stopped") return;
@@ -554,49 +568,10 @@ export class Pool {
     while (
       !this.shutdown.signal.aborted &&
       this.workers.size < this.options.min &&
-      this.mayStart()
+      this.backoff.mayStart()
     ) {
       this.spawn().catch(() => {});
     }
-  }
-
-  // ---- crash-loop backoff (restart-backoff.ts) -----------------------------------------------
-
-  /** False while backing off; then one timer resumes starting (min and queue) when it ends. */
-  private mayStart(): boolean {
-    const wait = this.backoff.remainingMs();
-    if (wait === 0) return true;
-    if (!this.backoffTimer) {
-      this.backoffTimer = setTimeout(() => {
-        this.backoffTimer = undefined;
-        this.replaceRetired();
-      }, wait);
-      this.backoffTimer.unref();
-    }
-    return false;
-  }
-
-  /** A worker died on its own, or never started: counts toward the crash streak. */
-  private crashed(worker: Worker, reason: string): void {
-    const upMs = worker.readyAt > 0 ? Date.now() - worker.readyAt : 0;
-    const delay = this.backoff.crashed(upMs, reason);
-    const { streak } = this.backoff.state();
-    if (delay > 0) {
-      worker.crashNote = `crash ${streak} in a row: next start in ${delay} ms`;
-      this.deps.logger.warn(
-        { pool: this.name, streak, delayMs: delay, reason },
-        "workers keep crashing; backing off",
-      );
-    }
-  }
-
-  /** A worker that stays up restartStableMs with no crash meanwhile ends the streak. */
-  private watchStability(worker: Worker): void {
-    const since = worker.readyAt;
-    const timer = setTimeout(() => {
-      if (worker.state === "idle" || worker.state === "busy") this.backoff.resetIfQuietSince(since);
-    }, this.options.restartStableMs);
-    timer.unref();
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -689,7 +664,7 @@ export class Pool {
     this.spare?.discardPrepared();
     this.spare = undefined;
     await this.preparingSpare;
-    clearTimeout(this.backoffTimer);
+    this.backoff.close();
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
     for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
     const ends = [...this.sessions.values()].map((s) =>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RestartBackoff } from "./restart-backoff.ts";
 
-const opts = { initialMs: 1_000, maxMs: 8_000, resetAfterMs: 10_000 };
+const opts = { initialMs: 1_000, maxMs: 8_000, resetAfterMs: 10_000, resume: () => {} };
 
 describe("RestartBackoff", () => {
   it("restarts at once after one crash, then doubles the delay up to the cap", () => {

@@ -7,7 +7,10 @@
 // Invariants: `streak` counts crashes since the last worker that stayed up `resetAfterMs`
 // (or since a quiet spell that long after the last delay ran out); `until` is the earliest time
 // the pool may start a worker on its own. Acquires are never refused here: the pool queues
-// them and tells the waiter why when its wait runs out. Single-threaded; no timers of its own.
+// them and tells the waiter why when its wait runs out. Single-threaded; at most one resume
+// timer is pending, and stability timers only ever reset the streak.
+
+import { HerdError } from "./errors.ts";
 
 export interface BackoffOptions {
   /** Delay after the second consecutive crash; it doubles per further crash. */
@@ -15,6 +18,8 @@ export interface BackoffOptions {
   maxMs: number;
   /** A worker up this long ends the streak. */
   resetAfterMs: number;
+  /** Called when a backoff that held a start back has run out. */
+  resume: () => void;
 }
 
 export interface BackoffState {
@@ -32,6 +37,8 @@ export class RestartBackoff {
   private lastDelay = 0;
   private lastCrashAt = 0;
   private reason: string | undefined;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly options: BackoffOptions) {}
 
@@ -64,6 +71,41 @@ export class RestartBackoff {
     this.until = 0;
     this.lastDelay = 0;
     this.reason = undefined;
+  }
+
+  /** False while backing off; then one timer calls `resume` when the backoff ends. */
+  mayStart(): boolean {
+    const wait = this.remainingMs();
+    if (wait === 0) return true;
+    if (!this.resumeTimer && !this.closed) {
+      this.resumeTimer = setTimeout(() => {
+        this.resumeTimer = undefined;
+        this.options.resume();
+      }, wait);
+      this.resumeTimer.unref();
+    }
+    return false;
+  }
+
+  /** A worker became ready at `readyAt`; if `stillUp()` after resetAfterMs, the streak ends. */
+  watch(readyAt: number, stillUp: () => boolean): void {
+    setTimeout(() => {
+      if (stillUp()) this.resetIfQuietSince(readyAt);
+    }, this.options.resetAfterMs).unref();
+  }
+
+  /** The error for an acquire whose wait ran out during a crash loop; undefined if none. */
+  explain(pool: string): HerdError | undefined {
+    if (this.streak < 2) return undefined;
+    return new HerdError(
+      "unavailable",
+      `pool ${pool} is crash-looping: ${this.streak} workers in a row died soon after starting (last: ${this.reason}); next start in ${this.remainingMs()} ms`,
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.resumeTimer);
   }
 
   remainingMs(now = Date.now()): number {
