@@ -7,7 +7,9 @@
 //   reap        release (reuse: false) of a 10-process tree until its last process is gone, vs
 //               the same tree (the same worker, the same 9 setsid'd grandchildren) started
 //               directly and SIGKILLed pid by pid: the floor for a launcher that knows them all;
-//   burst       200 concurrent 100-ms sessions on max: 10, vs the ideal 2 s.
+//   burst       200 concurrent 100-ms sessions on max: 10, vs the ideal 2 s;
+//   bounds      daemon heap per queued acquire and per retained event (what queue_limit and
+//               events.history cost).
 // The daemon's memory is measured on the compiled daemon itself (bench/runtime.ts).
 //
 // Standalone: `node --import tsx bench/pool.ts [--runs N]`.
@@ -18,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../src/pool/index.ts";
 import { pidAlive } from "../test/helpers/processes.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
-import { type BenchRow, compared, formatTable, median, percentile } from "./report.ts";
+import { type BenchRow, compared, formatTable, median, percentile, round } from "./report.ts";
 
 function pool(overrides: Partial<PoolOptionsInput>): PoolOptionsInput {
   return {
@@ -169,6 +171,60 @@ async function burst(): Promise<BenchRow[]> {
   }
 }
 
+function heapUsed(): number {
+  // Repeated full collections (with --expose-gc) settle finalizers and weak references
+  // between readings.
+  for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+/**
+ * What the configured bounds cost (issue 10, "bound every queue and history"): daemon heap
+ * per acquire queued at max (pool engine only: a data-plane or RPC caller adds its own
+ * connection), and per event retained in the WatchSessions history.
+ */
+export async function boundsMemory(count = 5_000): Promise<BenchRow[]> {
+  const herd = await Herd.start([
+    resolvePoolOptions(pool({ min: 1, max: 1, queueLimit: count, healthIntervalMs: 60_000 })),
+  ]);
+  try {
+    await herd.acquire("bench", "holder");
+    const abort = new AbortController();
+    const before = heapUsed();
+    const queued = Array.from({ length: count }, (_, i) =>
+      herd
+        .acquire("bench", `queued-${i}`, { waitMs: 600_000, signal: abort.signal })
+        .catch(() => {}),
+    );
+    const withQueue = heapUsed();
+    abort.abort();
+    await Promise.all(queued);
+    // Each acquire of a fresh id and each release appends events: count what they retain.
+    const eventsBefore = herd.revision();
+    const beforeEvents = heapUsed();
+    for (let i = 0; i < count / 10; i++) {
+      await herd.release("holder");
+      await herd.acquire("bench", "holder");
+    }
+    const events = herd.revision() - eventsBefore;
+    const withEvents = heapUsed();
+    return [
+      {
+        name: "daemon heap per queued acquire (pool engine)",
+        value: round((withQueue - before) / count / 1024),
+        unit: "KiB",
+      },
+      {
+        name: "daemon heap per retained event",
+        value: round((withEvents - beforeEvents) / events / 1024),
+        unit: "KiB",
+      },
+    ];
+  } finally {
+    await herd.close();
+  }
+}
+
 export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[]> {
   const runs = opts.runs ?? 30;
   return [
@@ -176,6 +232,7 @@ export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[
     ...(await coldStart(runs, "tcp")),
     ...(await reap(runs)),
     ...(await burst()),
+    ...(await boundsMemory()),
   ];
 }
 

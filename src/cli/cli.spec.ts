@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type Daemon, HERD_BIN, startDaemon } from "../../test/helpers/daemon.ts";
+import { eventually } from "../../test/helpers/herd.ts";
 import {
   expectNoLeaks,
   killAllWithTag,
@@ -223,6 +224,39 @@ describe("herd against a running daemon", () => {
     expect(JSON.parse(wj.stdout)).toMatchObject({ revision: "2" });
     await daemon.stop();
     await expectNoLeaks(tag);
+  });
+
+  it("status names a crash-looping pool: its streak, backoff and last crash", async () => {
+    const { tag, env } = newLeakTag();
+    tags.push(tag);
+    // Ready, then gone 150 ms later, every time.
+    const crashesSoon = `require("node:http").createServer((q, r) => r.end()).listen(Number(process.env.PORT), "127.0.0.1", () => setTimeout(() => { console.error("fatal: no database"); process.exit(3); }, 150));`;
+    daemon = await startDaemon({
+      config: {
+        workers: {
+          flaky: {
+            cmd: ["node", "-e", crashesSoon],
+            min: 1,
+            max: 1,
+            ready: "tcp",
+            restart_backoff: "10s",
+            restart_backoff_max: "10s",
+          },
+        },
+      },
+      env,
+    });
+    const c = herdClient("connect-h1", daemon.controlUrl);
+    await eventually("two crashes in a row", async () => {
+      const [pool] = (await c.getStats({})).pools;
+      return pool!.crashStreak >= 2 && pool!.restartBackoff !== undefined;
+    });
+    const status = await herd(["status", "--addr", daemon.controlUrl]);
+    expect(status.stdout).toMatch(
+      /\nflaky: crash-looping, 2 crashes in a row, next start in \d+\.\d s; last: exited with code 3; stderr: fatal: no database\n/,
+    );
+    const json = JSON.parse((await herd(["status", "--json", "--addr", daemon.controlUrl])).stdout);
+    expect(json.pools[0]).toMatchObject({ name: "flaky", crashStreak: 2 });
   });
 
   it("SIGTERM with live sessions and open streams: streams end UNAVAILABLE, exit 0, no orphans", async () => {

@@ -59,7 +59,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   let herd: Herd;
   try {
-    herd = await Herd.start(config.pools, { logger });
+    herd = await Herd.start(config.pools, {
+      logger,
+      eventHistory: config.events.history,
+      watchBuffer: config.events.watchBuffer,
+    });
   } catch (err) {
     opts.fail(`the pools could not start: ${describeStartupError(err, settings)}`);
     return 1;

@@ -1,6 +1,7 @@
 // `herd status`: pools and node at a glance, or the GetStats response as JSON.
 
 import { toJson } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
 import type { HerdClient } from "./client.ts";
 import { humanBytes, table } from "./table.ts";
@@ -35,6 +36,14 @@ export async function status(
       ),
     ),
   );
+  // A crash-looping pool gets its own line: the table has no room for why.
+  for (const p of stats.pools) {
+    if (p.crashStreak === 0) continue;
+    const wait = p.restartBackoff ? durationMs(p.restartBackoff) : 0;
+    out(
+      `\n${p.name}: crash-looping, ${p.crashStreak} crashes in a row${wait > 0 ? `, next start in ${(wait / 1000).toFixed(1)} s` : ""}; last: ${p.lastCrash}`,
+    );
+  }
   const n = stats.node;
   if (n) {
     out(

@@ -9,7 +9,7 @@ import { resolvePoolOptions } from "../pool/options.ts";
 import type { PoolOptions, ReadyCheck } from "../pool/types.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
-import { formatHostPort, isLoopback, type ListenAddress } from "./listen-address.ts";
+import { formatHostPort, isLoopback, type ListenAddress, listenClash } from "./listen-address.ts";
 import type { RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
 
@@ -72,6 +72,16 @@ export function buildConfig(
   const data = raw.data ?? {};
   const dataListen = data.listen ?? parseDefault(CONFIG_DEFAULTS.dataListen);
   const tokens = data.tokens ?? "auto";
+  if (listenClash(controlListen, dataListen)) {
+    const ctl = `control.listen ${formatHostPort(controlListen.host, controlListen.port)}`;
+    const dat = `data.listen ${formatHostPort(dataListen.host, dataListen.port)}`;
+    // Point at whichever the file sets; the other is the default.
+    const onData = data.listen !== undefined;
+    issues.push({
+      path: onData ? ["data", "listen"] : ["control", "listen"],
+      message: `${onData ? dat : ctl} takes the port of ${onData ? ctl : `${dat} (the default)`}: the control plane and the data plane need different ports`,
+    });
+  }
 
   if (issues.length > 0) return { issues };
   return {
@@ -96,6 +106,10 @@ export function buildConfig(
       },
       log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },
       metrics: { enabled: raw.metrics?.enabled ?? true },
+      events: {
+        history: raw.events?.history ?? 10_000,
+        watchBuffer: raw.events?.watch_buffer ?? 1_024,
+      },
     },
   };
 }
@@ -168,6 +182,9 @@ function buildPool(
             },
       stopGraceMs: raw.stop_grace,
       idleWorkerTtlMs: raw.idle_worker_ttl,
+      restartBackoffMs: raw.restart_backoff,
+      restartBackoffMaxMs: raw.restart_backoff_max,
+      restartStableMs: raw.restart_stable,
     });
   } catch (err) {
     // The schema mirrors the pool's own checks; this catches any it adds later.

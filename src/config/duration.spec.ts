@@ -28,6 +28,19 @@ describe("parseDuration", () => {
     },
   );
 
+  it.each(["720h", "596h32m", 3e6, "8760000000h"])(
+    "rejects %j, beyond what a Node timer can hold",
+    (input) => {
+      expect(parseDuration(input)).toEqual({
+        error: expect.stringMatching(/too long: at most 596h, about 24.8 days/),
+      });
+    },
+  );
+
+  it("accepts 596h, just under the limit", () => {
+    expect(parseDuration("596h")).toEqual({ ms: 596 * 3_600_000 });
+  });
+
   it.each([-1, Number.POSITIVE_INFINITY, Number.NaN])("rejects the number %d", (n) => {
     expect(parseDuration(n)).toHaveProperty("error");
   });

@@ -1,6 +1,9 @@
 // Durations as people write them in herd.yaml: Go-style strings ("15m", "1.5s", "200ms",
 // "1h30m") or a plain number of seconds. Everything inside herd is milliseconds.
 
+import { MAX_TIMER_MS } from "../pool/long-timer.ts";
+import { MAX_DURATION_TEXT } from "../pool/options.ts";
+
 const UNIT_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,
@@ -18,6 +21,16 @@ export const DURATION_HINT = 'use e.g. "15m", "1.5s", "200ms", "1h30m", or a num
 
 /** Milliseconds, or an error message saying what is wrong. */
 export function parseDuration(value: string | number): { ms: number } | { error: string } {
+  const r = parseUnbounded(value);
+  // Every configured duration becomes a Node timer somewhere, and Node fires a longer one after
+  // 1 ms: so a longer duration is an error here, not a silent "now" at run time.
+  if ("ms" in r && r.ms > MAX_TIMER_MS) {
+    return { error: `${JSON.stringify(value)} is too long: at most ${MAX_DURATION_TEXT}` };
+  }
+  return r;
+}
+
+function parseUnbounded(value: string | number): { ms: number } | { error: string } {
   if (typeof value === "number") {
     if (!Number.isFinite(value) || value < 0) {
       return { error: `${value} is not a duration: seconds must be a finite number ≥ 0` };

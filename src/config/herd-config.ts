@@ -32,6 +32,8 @@ export interface HerdConfig {
   };
   log: { level: LogLevel; format: "json" | "pretty" };
   metrics: { enabled: boolean };
+  /** Bounds of the WatchSessions event stream. */
+  events: { history: number; watchBuffer: number };
 }
 
 export const CONFIG_DEFAULTS = {

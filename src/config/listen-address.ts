@@ -47,3 +47,16 @@ export function isLoopback(host: string): boolean {
 export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+const WILDCARD = new Set(["0.0.0.0", "::"]);
+
+/**
+ * Would binding both fail with EADDRINUSE? Same port (not 0, which picks a free one) and the
+ * same host, or a wildcard host on either side. Different names that resolve alike are not
+ * caught here; binding still reports those.
+ */
+export function listenClash(a: ListenAddress, b: ListenAddress): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  const host = (h: string) => (h === "localhost" ? "127.0.0.1" : h.toLowerCase());
+  return host(a.host) === host(b.host) || WILDCARD.has(a.host) || WILDCARD.has(b.host);
+}

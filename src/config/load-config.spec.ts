@@ -64,6 +64,7 @@ describe("loadConfig", () => {
     });
     expect(c.log).toEqual({ level: "info", format: "json" });
     expect(c.metrics).toEqual({ enabled: true });
+    expect(c.events).toEqual({ history: 10_000, watchBuffer: 1_024 });
   });
 
   it("maps every pool key", () => {
@@ -95,6 +96,9 @@ describe("loadConfig", () => {
     isolation: { pid_namespace: false }
     stop_grace: 3s
     idle_worker_ttl: 1m
+    restart_backoff: 2s
+    restart_backoff_max: 1m
+    restart_stable: 20s
   b:
     cmd: [node, w.mjs, --port, 8080]
     ready: tcp
@@ -108,6 +112,7 @@ data:
   max_header_size: 16Ki
 log: { level: debug, format: pretty }
 metrics: { enabled: false }
+events: { history: 500, watch_buffer: 64 }
 `),
       { env: { PATH: process.env.PATH, MY_TOKEN: "s3cret" } },
     );
@@ -138,6 +143,9 @@ metrics: { enabled: false }
       isolation: { pidNamespace: false },
       stopGraceMs: 3000,
       idleWorkerTtlMs: 60_000,
+      restartBackoffMs: 2_000,
+      restartBackoffMaxMs: 60_000,
+      restartStableMs: 20_000,
     });
     expect(b?.command).toEqual(["node", "w.mjs", "--port", "8080"]);
     expect(b?.ready).toEqual({ kind: "tcp" });
@@ -158,6 +166,7 @@ metrics: { enabled: false }
     });
     expect(c.log).toEqual({ level: "debug", format: "pretty" });
     expect(c.metrics).toEqual({ enabled: false });
+    expect(c.events).toEqual({ history: 500, watchBuffer: 64 });
   });
 
   it("defaults ready to http on health_path, else tcp; `ready: http` uses health_path", () => {
@@ -246,6 +255,11 @@ bogus: 1
     ["min: -1", "4:10: workers.browser.min: must be ≥ 0"],
     ["min:", "4:5: workers.browser.min: expected a number, got nothing (null)"],
     ["min: 9", "5:10: workers.browser.max: max (5) must be ≥ min (9)"],
+    ["queue_limit: 20000", "4:18: workers.browser.queue_limit: must be ≤ 10000"],
+    [
+      'max_lifetime: "720h"',
+      '4:19: workers.browser.max_lifetime: "720h" is too long: at most 596h, about 24.8 days: the longest timer Node.js can set',
+    ],
     ["min: [1]", "4:10: workers.browser.min: expected a number, got a list"],
     [
       "min: 1\n    ready: foo",
@@ -342,7 +356,17 @@ bogus: 1
       "default_pool: brwser",
       '9:15: default_pool: no pool named "brwser" under workers (did you mean "browser"?)',
     ],
+    ["events: {history: 200000}", "9:19: events.history: must be ≤ 100000"],
+    ["events: {watch_buffer: 0}", "9:24: events.watch_buffer: must be ≥ 1"],
     ["default_pool: zzz", '9:15: default_pool: no pool named "zzz" under workers (pools: browser)'],
+    [
+      'control: {listen: "127.0.0.1:9000"}\ndata: {listen: ":9000"}',
+      "10:16: data.listen: data.listen 0.0.0.0:9000 takes the port of control.listen 127.0.0.1:9000: the control plane and the data plane need different ports",
+    ],
+    [
+      'control: {listen: "localhost:8080"}',
+      "9:19: control.listen: control.listen localhost:8080 takes the port of data.listen 127.0.0.1:8080 (the default): the control plane and the data plane need different ports",
+    ],
     [
       'control: {listen: "0.0.0.0:7070"}',
       "9:19: control.listen: 0.0.0.0:7070 is reachable from other machines, so the control plane needs a token: set control.token or control.token_env",

@@ -3,6 +3,8 @@
 // bytes, cmd → argv). Checks that span several keys live in build-config.ts.
 
 import * as z from "zod";
+import { MAX_EVENT_HISTORY, MAX_WATCH_BUFFER } from "../pool/event-log.ts";
+import { MAX_QUEUE_LIMIT } from "../pool/options.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
 import { parseListenAddress } from "./listen-address.ts";
@@ -112,7 +114,7 @@ export const poolSchema = z.strictObject({
   kill_on_data_timeout: z.boolean().optional(),
   release_on_disconnect: z.boolean().optional(),
   acquire_timeout: duration.optional(),
-  queue_limit: z.int().min(0).optional(),
+  queue_limit: z.int().min(0).max(MAX_QUEUE_LIMIT).optional(),
   limits: z
     .strictObject({
       memory: byteSize
@@ -125,6 +127,9 @@ export const poolSchema = z.strictObject({
   isolation: z.strictObject({ pid_namespace: z.boolean().optional() }).optional(),
   stop_grace: duration.optional(),
   idle_worker_ttl: duration.optional(),
+  restart_backoff: duration.optional(),
+  restart_backoff_max: duration.optional(),
+  restart_stable: duration.optional(),
 });
 
 /** An empty section (`control:` with everything commented out) is YAML null: treat as {}. */
@@ -172,6 +177,12 @@ export const configSchema = z.strictObject({
     }),
   ),
   metrics: section(z.strictObject({ enabled: z.boolean().optional() })),
+  events: section(
+    z.strictObject({
+      history: z.int().min(0).max(MAX_EVENT_HISTORY).optional(),
+      watch_buffer: z.int().min(1).max(MAX_WATCH_BUFFER).optional(),
+    }),
+  ),
 });
 
 export type RawConfig = z.output<typeof configSchema>;

@@ -1,11 +1,12 @@
-// Per-worker cgroups: one directory per worker under `herd-<daemon pid>` in every hierarchy the
-// host lets us write (v2 for cgroup.kill and, where delegated, limits; v1 for the controllers
-// the host keeps there).
+// Per-worker cgroups: one directory per worker under the daemon's own
+// `herd-<pidns>-<pid>-<start>` (named by cgroup-owner.ts) in every hierarchy the host lets us
+// write (v2 for cgroup.kill and, where delegated, limits; v1 for the controllers the host
+// keeps there, joined only for a limit the pool sets).
 //
 // Invariant: a worker joins its cgroups before it execs the real command (the spawn wrapper
 // writes its own pid into each `cgroup.procs`), so every descendant is inside from birth.
-// Directories of daemons that died are swept at the next start. All calls but removal are
-// synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
+// Directories of daemons that provably died are swept at the next start. All calls but removal
+// are synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
 // is retried for a while: a tree counts as gone once its processes are zombies, but zombie
 // setsid grandchildren keep their cgroup busy until the host's init reaps them.
 
@@ -20,6 +21,13 @@ import {
 import { rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import {
+  cgroupName,
+  type DaemonIdentity,
+  ownerOf,
+  ownIdentity,
+  provablyDead,
+} from "./cgroup-owner.ts";
 import type { CgroupMounts } from "./host-capabilities.ts";
 import type { Logger } from "./logger.ts";
 import type { ResourceLimits } from "./types.ts";
@@ -160,12 +168,13 @@ export class CgroupTree {
     private readonly mounts: CgroupMounts,
     private readonly logger: Logger,
   ) {
-    const name = `herd-${process.pid}`;
+    const self = ownIdentity();
+    const name = cgroupName(self);
     const bases: { base: string; v2: boolean; controller?: string }[] = [];
     if (mounts.v2) bases.push({ base: mounts.v2, v2: true });
     for (const [controller, base] of mounts.v1) bases.push({ base, v2: false, controller });
     for (const { base, v2, controller } of bases) {
-      sweepStale(base);
+      sweepStale(base, self, logger);
       const dir = join(base, name);
       try {
         mkdirSync(dir, { recursive: true });
@@ -199,6 +208,10 @@ export class CgroupTree {
     let memoryIsV2 = false;
     const applied = new Set<string>();
     for (const root of this.roots) {
+      // A v1 controller is joined only for a limit the pool sets: joining costs a kernel
+      // migration per hierarchy, and a shared cpu cgroup throttles a mass start (issue 10,
+      // item 7). v2 is always joined: it carries cgroup.kill and tells when a tree is gone.
+      if (!root.v2 && !limitFor(root.controller!, limits)) continue;
       const dir = join(root.dir, workerId);
       try {
         mkdirSync(dir);
@@ -217,14 +230,13 @@ export class CgroupTree {
         if (applyLimit(dir, root.v2, c, limits)) applied.add(c);
       }
     }
-    const wanted: [string, unknown][] = [
-      ["memory", limits.memoryBytes],
-      ["cpu", limits.cpus],
-      ["pids", limits.pids],
-    ];
-    for (const [controller, value] of wanted) {
+    for (const controller of ["memory", "cpu", "pids"]) {
       const key = `${pool}/${controller}`;
-      if (value !== undefined && !applied.has(controller) && !this.appliedWarned.has(key)) {
+      if (
+        limitFor(controller, limits) !== undefined &&
+        !applied.has(controller) &&
+        !this.appliedWarned.has(key)
+      ) {
         this.appliedWarned.add(key);
         this.logger.warn(
           { pool, limit: controller },
@@ -247,6 +259,13 @@ export class CgroupTree {
       this.roots.map((root) => retryRemoval(() => removeTree(root.dir), { ref: true })),
     );
   }
+}
+
+function limitFor(controller: string, limits: ResourceLimits): number | undefined {
+  if (controller === "memory") return limits.memoryBytes;
+  if (controller === "cpu") return limits.cpus;
+  if (controller === "pids") return limits.pids;
+  return undefined;
 }
 
 function applyLimit(dir: string, v2: boolean, controller: string, limits: ResourceLimits): boolean {
@@ -287,16 +306,39 @@ function moveSelfToLeaf(base: string): boolean {
   return tryWrite(join(leaf, "cgroup.procs"), String(process.pid));
 }
 
-/** Removes `herd-<pid>` directories left by daemons that are no longer running. */
-function sweepStale(base: string): void {
+/**
+ * Removes the cgroups of daemons that are provably dead (cgroup-owner.ts), killing what is
+ * left in them. A legacy `herd-<pid>` directory names no PID namespace, so a pid we cannot
+ * see proves nothing: it is removed only when nothing runs in it, and never killed.
+ */
+function sweepStale(base: string, self: DaemonIdentity, logger: Logger): void {
   let names: string[] = [];
   try {
-    names = readdirSync(base).filter((n) => /^herd-\d+$/.test(n));
+    names = readdirSync(base).filter((n) => n.startsWith("herd-"));
   } catch {
     return;
   }
   for (const name of names) {
-    const pid = Number(name.slice(5));
-    if (pid !== process.pid && !pidAlive(pid)) removeTree(join(base, name));
+    const owner = ownerOf(name);
+    const dir = join(base, name);
+    if (owner.kind === "owned" && provablyDead(owner.id, self)) {
+      logger.info({ dir }, "removing the cgroup of a dead herd daemon");
+      // Killed processes leave their cgroup a moment later; the retries wait for that.
+      retryRemoval(() => removeTree(dir), { ref: false }).catch(() => {});
+    } else if (owner.kind === "legacy" && !pidAlive(owner.pid) && !populated(dir)) {
+      removeTree(dir);
+    }
+  }
+}
+
+/** Any process in the cgroup or below it. */
+function populated(dir: string): boolean {
+  if (readNumbers(join(dir, "cgroup.procs")).length > 0) return true;
+  try {
+    return readdirSync(dir, { withFileTypes: true }).some(
+      (e) => e.isDirectory() && populated(join(dir, e.name)),
+    );
+  } catch {
+    return false;
   }
 }

@@ -13,6 +13,19 @@ async function take(iterable: AsyncIterable<HerdEvent>, n: number): Promise<Herd
 }
 
 describe("EventLog", () => {
+  it("keeps its history and each watcher's backlog within configured bounds", async () => {
+    const log = new EventLog(3, 2);
+    for (let i = 0; i < 10; i++) log.append({ type: "queue_changed", pool: "p", queued: i });
+    expect(() => log.subscribe({ sinceRevision: 6 })).toThrow(
+      /too old: the oldest retained revision is 8/,
+    );
+    const sub = log.subscribe();
+    for (let i = 0; i < 3; i++) log.append({ type: "queue_changed", pool: "p", queued: i });
+    await expect(take(sub, 3)).rejects.toThrow(/fell more than 2 events behind/);
+    expect(() => new EventLog(100_001)).toThrow(/event history must be an integer 0-100000/);
+    expect(() => new EventLog(10, 0)).toThrow(/watch buffer must be an integer 1-65536/);
+  });
+
   it("numbers events 1, 2, 3... and replays from a revision, then goes live", async () => {
     const log = new EventLog();
     for (let i = 0; i < 5; i++) log.append({ type: "queue_changed", pool: "p", queued: i });

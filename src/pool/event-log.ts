@@ -92,12 +92,34 @@ class Subscriber implements EventSubscription {
   }
 }
 
+/** Caps on the configurable bounds: ~0.6 KiB of heap per retained event (bench/pool.ts). */
+export const MAX_EVENT_HISTORY = 100_000;
+export const MAX_WATCH_BUFFER = 65_536;
+
 export class EventLog {
   private readonly history: HerdEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
   private last = 0;
 
-  constructor(private readonly historyLimit = 10_000) {}
+  /**
+   * `historyLimit`: events retained for resumption. `bufferLimit`: how far a subscriber that
+   * does not say may fall behind before it is cut off. Both bounded, so memory is too.
+   */
+  constructor(
+    private readonly historyLimit = 10_000,
+    private readonly bufferLimit = 1_024,
+  ) {
+    const check = (name: string, value: number, lowest: number, highest: number) => {
+      if (!Number.isInteger(value) || value < lowest || value > highest) {
+        throw new HerdError(
+          "invalid_argument",
+          `${name} must be an integer ${lowest}-${highest}, got ${value}`,
+        );
+      }
+    };
+    check("event history", historyLimit, 0, MAX_EVENT_HISTORY);
+    check("watch buffer", bufferLimit, 1, MAX_WATCH_BUFFER);
+  }
 
   revision(): number {
     return this.last;
@@ -112,8 +134,10 @@ export class EventLog {
   }
 
   subscribe(opts: SubscribeOptions = {}): EventSubscription {
-    const subscriber = new Subscriber(opts.filter ?? {}, opts.bufferLimit ?? 1_024, (s) =>
-      this.subscribers.delete(s),
+    const subscriber = new Subscriber(
+      opts.filter ?? {},
+      opts.bufferLimit ?? this.bufferLimit,
+      (s) => this.subscribers.delete(s),
     );
     const since = opts.sinceRevision;
     if (since !== undefined && since > 0) {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, getJson, herdFixture, recordEvents } from "../../test/helpers/herd.ts";
 import { pidAlive } from "../../test/helpers/processes.ts";
+import { cgroupName, ownIdentity } from "./cgroup-owner.ts";
 import { isHerdError } from "./errors.ts";
 import type { HerdEvent } from "./types.ts";
 
@@ -178,7 +179,7 @@ describe("release", () => {
     skip,
   }) => {
     const herd = await fx.start({ max: 1, reuse: false });
-    const mine = () => cgroupDirs(`herd-${process.pid}`);
+    const mine = () => cgroupDirs(cgroupName(ownIdentity()));
     if (mine().length === 0) skip("no writable cgroup hierarchy on this host");
     const s = await herd.acquire("w", "one");
     await getJson(s.workerAddress, "/control/spawn?count=3&setsid=1", { method: "POST" });
@@ -441,6 +442,8 @@ describe("events and stats", () => {
         queued: 0,
         min: 1,
         max: 4,
+        crashStreak: 0,
+        restartBackoffMs: 0,
       },
     ]);
     expect(stats.node.memoryTotalBytes).toBeGreaterThan(stats.node.memoryAvailableBytes);

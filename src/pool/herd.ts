@@ -39,7 +39,12 @@ export interface HerdOptions {
   registry?: SessionRegistry;
   /** Events retained for WatchSessions resumption (default 10 000). */
   eventHistory?: number;
+  /** Events a watcher may fall behind before it is cut off (default 1 024). */
+  watchBuffer?: number;
 }
+
+/** Herds started by this process so far (worker ids must never repeat within it). */
+let herdsInProcess = 0;
 
 export class Herd implements SessionDirectory {
   private readonly pools = new Map<string, Pool>();
@@ -70,9 +75,12 @@ export class Herd implements SessionDirectory {
     this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
     const killAll = this.cgroups?.killAllFile;
     this.reaper = killAll ? new Reaper(killAll) : undefined;
-    this.events = new EventLog(opts.eventHistory);
+    this.events = new EventLog(opts.eventHistory, opts.watchBuffer);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
-    const runId = process.pid.toString(36);
+    // Unique per Herd, not just per process: a closed Herd's workers' cgroups are removed in
+    // the background for a while, and a later Herd of the same process (tests) reusing their
+    // ids had its fresh cgroups removed under it ("herd-join: Directory nonexistent").
+    const runId = `${process.pid.toString(36)}${(++herdsInProcess).toString(36)}`;
     const ports = new PortReservations();
     for (const options of pools) {
       if (this.pools.has(options.name)) {

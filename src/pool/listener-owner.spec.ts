@@ -21,16 +21,16 @@ describe("ownsListener", () => {
   it("tells our listener from a stranger's, on IPv4 and IPv6", async () => {
     for (const host of ["127.0.0.1", "::1"]) {
       const port = await listen(host);
-      expect(await ownsListener(() => [process.pid], port)).toBe(true);
-      expect(await ownsListener(() => [process.ppid], port)).toBe(false);
+      expect(await ownsListener(() => [process.pid], port)).toBe("mine");
+      expect(await ownsListener(() => [process.ppid], port)).toBe("stranger");
     }
   });
 
-  it("says false when nothing listens on the port", async () => {
+  it("says none, not stranger, when nothing listens on the port", async () => {
     const port = await listen("127.0.0.1");
     servers.pop()!.close();
     await new Promise((r) => setTimeout(r, 10));
-    expect(await ownsListener(() => [process.pid], port)).toBe(false);
+    expect(await ownsListener(() => [process.pid], port)).toBe("none");
   });
 });
 

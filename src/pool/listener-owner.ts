@@ -50,17 +50,21 @@ function holdsSocket(pid: number, inodes: Set<string>): boolean {
 }
 
 /**
- * true: a process of `pids` holds the listener on `port`; false: someone else does;
- * undefined: this host does not let us tell (no /proc), so the caller trusts the probe.
+ * Who holds the listener on `port`: "mine" (a process of `pids`), "stranger" (someone else),
+ * "none" (nobody listens any more: the worker stopped listening or is exiting, which must not
+ * be blamed on another program), or undefined when this host does not let us tell (no /proc),
+ * so the caller trusts the probe.
  */
+export type ListenerOwner = "mine" | "stranger" | "none";
+
 export async function ownsListener(
   pids: () => readonly number[],
   port: number,
-): Promise<boolean | undefined> {
+): Promise<ListenerOwner | undefined> {
   const inodes = await listeningInodes(port);
   if (inodes === undefined) return undefined;
-  if (inodes.size === 0) return false;
-  return pids().some((pid) => holdsSocket(pid, inodes));
+  if (inodes.size === 0) return "none";
+  return pids().some((pid) => holdsSocket(pid, inodes)) ? "mine" : "stranger";
 }
 
 /** The pid and every descendant still linked to it by parent pids (for hosts without cgroups). */

@@ -19,6 +19,8 @@ describe("resolvePoolOptions", () => {
     [{ healthPath: "health" }, /healthPath: must start with \//],
     [{ env: { "A-B": "1" } }, /env: "A-B" is not a variable name/],
     [{ envPassthrough: ["OK", "1BAD"] }, /envPassthrough: "1BAD" is not a variable name/],
+    [{ queueLimit: 10_001 }, /queueLimit: must be at most 10000/],
+    [{ maxLifetimeMs: 2 ** 31 }, /maxLifetimeMs: must be at most 2147483647 ms \(596h/],
   ] as [Partial<PoolOptionsInput>, RegExp][])("rejects %j", (bad, message) => {
     expect(() => resolvePoolOptions({ name: "p", command: ["x"], ...bad })).toThrow(message);
   });

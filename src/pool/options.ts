@@ -2,9 +2,30 @@
 // reports YAML positions; this module guards programmatic callers and keeps defaults in one place.
 
 import { HerdError } from "./errors.ts";
+import { MAX_TIMER_MS } from "./long-timer.ts";
 import type { PoolOptions } from "./types.ts";
 
 export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> & Partial<PoolOptions>;
+
+const DURATIONS = [
+  "idleTtlMs",
+  "healthIntervalMs",
+  "maxLifetimeMs",
+  "heartbeatGraceMs",
+  "dataTimeoutMs",
+  "acquireTimeoutMs",
+  "stopGraceMs",
+  "idleWorkerTtlMs",
+  "restartBackoffMs",
+  "restartBackoffMaxMs",
+  "restartStableMs",
+] as const;
+
+/** Node timers cannot hold longer; pool durations become timers (see long-timer.ts). */
+export const MAX_DURATION_TEXT = "596h, about 24.8 days: the longest timer Node.js can set";
+
+/** queue_limit's cap: ~5 KiB of daemon heap per queued acquire in the pool engine alone. */
+export const MAX_QUEUE_LIMIT = 10_000;
 
 const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -33,6 +54,9 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     isolation: { pidNamespace: false },
     stopGraceMs: 2_000,
     idleWorkerTtlMs: 60_000,
+    restartBackoffMs: 1_000,
+    restartBackoffMaxMs: 30_000,
+    restartStableMs: 10_000,
     ...stripUndefined(input),
     name: input.name,
     command: input.command,
@@ -68,20 +92,16 @@ function validate(o: PoolOptions): void {
   whole("min", 0);
   whole("max", 1);
   whole("queueLimit", 0);
+  if (o.queueLimit > MAX_QUEUE_LIMIT) fail("queueLimit", `must be at most ${MAX_QUEUE_LIMIT}`);
   whole("healthFailures", 1);
-  for (const field of [
-    "idleTtlMs",
-    "healthIntervalMs",
-    "maxLifetimeMs",
-    "heartbeatGraceMs",
-    "dataTimeoutMs",
-    "acquireTimeoutMs",
-    "stopGraceMs",
-    "idleWorkerTtlMs",
-  ] as const) {
+  for (const field of DURATIONS) {
     whole(field, 0);
   }
   whole("startTimeoutMs", 1);
+  for (const field of [...DURATIONS, "startTimeoutMs"] as const) {
+    if (o[field] > MAX_TIMER_MS)
+      fail(field, `must be at most ${MAX_TIMER_MS} ms (${MAX_DURATION_TEXT})`);
+  }
   if (o.min > o.max) fail("min", `must not exceed max (${o.min} > ${o.max})`);
   if (o.ready.kind === "stdout") {
     try {

@@ -23,6 +23,8 @@ import type { EventLog } from "./event-log.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { newToken } from "./ids.ts";
 import type { Logger } from "./logger.ts";
+import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
@@ -37,6 +39,11 @@ import type {
   WorkerExit,
 } from "./types.ts";
 import { type PortReservations, Worker } from "./worker.ts";
+
+/** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
+function withNote(reason: string, worker: Worker): string {
+  return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
+}
 
 interface Session {
   id: string;
@@ -80,7 +87,6 @@ const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
   lost: "session_lost",
 };
 
-const WARM_RETRY_MAX_MS = 30_000;
 /** How long a retired worker's tree may take to go before its replacement starts anyway. */
 const REPLACE_AFTER_MS = 100;
 
@@ -95,15 +101,21 @@ export class Pool {
   private readonly shutdown = new AbortController();
   private spare: Worker | undefined;
   private preparingSpare: Promise<void> | undefined;
-  private warmRetryMs = 250;
-  private warmRetryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: RestartBackoff;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
 
   constructor(
     readonly options: PoolOptions,
     private readonly deps: PoolDeps,
-  ) {}
+  ) {
+    this.backoff = new RestartBackoff({
+      initialMs: options.restartBackoffMs,
+      maxMs: options.restartBackoffMaxMs,
+      resetAfterMs: options.restartStableMs,
+      resume: () => this.replaceRetired(),
+    });
+  }
 
   get name(): string {
     return this.options.name;
@@ -192,16 +204,19 @@ export class Pool {
   private async join(flight: Flight, opts: AcquireOptions): Promise<SessionInfo> {
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
     flight.participants++;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     let onAbort: (() => void) | undefined;
     const own = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+      // A caller's wait may exceed what setTimeout can hold (an RPC asking for years).
+      timer = setLongTimeout(
         () =>
           reject(
-            new HerdError(
-              "deadline_exceeded",
-              `no worker of pool ${this.name} became free within ${waitMs} ms`,
-            ),
+            // A crash loop says so, rather than a generic deadline.
+            this.backoff.explain(this.name) ??
+              new HerdError(
+                "deadline_exceeded",
+                `no worker of pool ${this.name} became free within ${waitMs} ms`,
+              ),
           ),
         waitMs,
       );
@@ -218,7 +233,7 @@ export class Pool {
       if (--flight.participants === 0) flight.abort.abort(err);
       throw err;
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
       if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
     }
   }
@@ -231,7 +246,8 @@ export class Pool {
     while (
       !this.shutdown.signal.aborted &&
       this.waiters.length > this.countStarting() &&
-      this.workers.size < this.options.max
+      this.workers.size < this.options.max &&
+      this.backoff.mayStart()
     ) {
       this.spawn().catch(() => {});
     }
@@ -427,7 +443,10 @@ export class Pool {
     this.workers.add(worker);
     const started = worker.start(this.shutdown.signal).then(
       () => {
-        this.warmRetryMs = 250;
+        this.backoff.watch(
+          worker.readyAt,
+          () => worker.state === "idle" || worker.state === "busy",
+        );
         this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
         this.deps.logger.info(
           { pool: this.name, worker: worker.id, pid: worker.pid, port: worker.port },
@@ -446,17 +465,18 @@ export class Pool {
           err instanceof HerdError
             ? err
             : new HerdError("unavailable", String(err), { cause: err });
-        this.emit("worker_stopped", { workerId: worker.id, reason: error.message });
+        if (!this.shutdown.signal.aborted) this.crashed(worker, error.message);
+        this.emit("worker_stopped", {
+          workerId: worker.id,
+          reason: withNote(error.message, worker),
+        });
         this.deps.logger.error(
           { pool: this.name, worker: worker.id, err: error.message },
           "worker failed to start",
         );
         // The oldest waiter learns why; the rest keep waiting for the next attempt.
         this.waiters.shift()?.fail(error);
-        if (!this.shutdown.signal.aborted) {
-          this.pump();
-          this.scheduleWarmRetry();
-        }
+        if (!this.shutdown.signal.aborted) this.replaceRetired();
         throw error;
       },
     );
@@ -488,10 +508,26 @@ export class Pool {
       this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
     }
     this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
+    this.crashed(worker, reason);
     const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
     const end: SessionEnd = { kind: "lost", reason, ...(exit ? { exit } : {}) };
     const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
     done.catch(() => {});
+  }
+
+  /** A worker died on its own, or never started: counts toward the crash streak. */
+  private crashed(worker: Worker, reason: string): void {
+    const delay = this.backoff.crashed(
+      worker.readyAt > 0 ? Date.now() - worker.readyAt : 0,
+      reason,
+    );
+    if (delay === 0) return;
+    const { streak } = this.backoff.state();
+    worker.crashNote = `crash ${streak} in a row: next start in ${delay} ms`;
+    this.deps.logger.warn(
+      { pool: this.name, streak, delayMs: delay, reason },
+      "workers keep crashing; backing off",
+    );
   }
 
   /** Takes a worker out of service and ends its tree; replacements start at once. */
@@ -513,7 +549,7 @@ export class Pool {
       this.emit("worker_stopped", {
         workerId: worker.id,
         workerPid: worker.pid,
-        reason,
+        reason: withNote(reason, worker),
         ...(exit ? { exit } : {}),
       });
       this.deps.logger.info({ pool: this.name, worker: worker.id, reason }, "worker stopped");
@@ -529,20 +565,13 @@ export class Pool {
   }
 
   private ensureWarm(): void {
-    while (!this.shutdown.signal.aborted && this.workers.size < this.options.min) {
+    while (
+      !this.shutdown.signal.aborted &&
+      this.workers.size < this.options.min &&
+      this.backoff.mayStart()
+    ) {
       this.spawn().catch(() => {});
     }
-  }
-
-  /** After a failed start, try to restore `min` later, backing off so a broken command cannot spin. */
-  private scheduleWarmRetry(): void {
-    if (this.warmRetryTimer || this.workers.size >= this.options.min) return;
-    this.warmRetryTimer = setTimeout(() => {
-      this.warmRetryTimer = undefined;
-      this.ensureWarm();
-    }, this.warmRetryMs);
-    this.warmRetryTimer.unref();
-    this.warmRetryMs = Math.min(this.warmRetryMs * 2, WARM_RETRY_MAX_MS);
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -573,6 +602,7 @@ export class Pool {
   }
 
   stats(): PoolStats {
+    const crash = this.backoff.state();
     let busy = 0;
     let starting = 0;
     for (const w of this.workers) {
@@ -589,6 +619,9 @@ export class Pool {
       queued: this.waiters.length,
       min: this.options.min,
       max: this.options.max,
+      crashStreak: crash.streak,
+      restartBackoffMs: crash.remainingMs,
+      ...(crash.reason !== undefined ? { lastCrash: crash.reason } : {}),
     };
   }
 
@@ -631,7 +664,7 @@ export class Pool {
     this.spare?.discardPrepared();
     this.spare = undefined;
     await this.preparingSpare;
-    clearTimeout(this.warmRetryTimer);
+    this.backoff.close();
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
     for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
     const ends = [...this.sessions.values()].map((s) =>

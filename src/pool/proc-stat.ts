@@ -12,6 +12,8 @@ export interface ProcStat {
   ppid: number;
   pgid: number;
   sid: number;
+  /** Clock ticks after boot when the process started: with the pid, it names one process. */
+  startTime: number;
 }
 
 /** The process's stat line, parsed; undefined when it no longer exists or is unreadable. */
@@ -25,7 +27,9 @@ export function procStat(pid: number): ProcStat | undefined {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) return undefined;
-  const [state = "?", ppid, pgid, sid] = text.slice(close + 2).split(" ", 4);
+  // After the command: state ppid pgrp session ... (fields 3-6), starttime is field 22.
+  const fields = text.slice(close + 2).split(" ");
+  const [state = "?", ppid, pgid, sid] = fields;
   return {
     pid,
     comm: text.slice(open + 1, close),
@@ -33,6 +37,7 @@ export function procStat(pid: number): ProcStat | undefined {
     ppid: Number(ppid),
     pgid: Number(pgid),
     sid: Number(sid),
+    startTime: Number(fields[19]),
   };
 }
 

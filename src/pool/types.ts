@@ -69,6 +69,15 @@ export interface PoolOptions {
   stopGraceMs: number;
   /** Idle workers above `min` are retired after this long unused. */
   idleWorkerTtlMs: number;
+  /**
+   * Crash-loop backoff: after the second consecutive worker crash (a death within
+   * `restartStableMs` of becoming ready, or a failed start) the pool waits this long before
+   * starting a worker on its own, doubling per further crash up to `restartBackoffMaxMs`.
+   */
+  restartBackoffMs: number;
+  restartBackoffMaxMs: number;
+  /** A worker up this long ends a crash streak. */
+  restartStableMs: number;
 }
 
 /** A live session as every caller sees it (a snapshot; it does not update itself). */
@@ -174,6 +183,12 @@ export interface PoolStats {
   queued: number;
   min: number;
   max: number;
+  /** Consecutive worker crashes (0: not crash-looping). */
+  crashStreak: number;
+  /** Time left before the pool starts a worker on its own again (0: no backoff). */
+  restartBackoffMs: number;
+  /** Why the last worker of the streak crashed, while crashStreak > 0. */
+  lastCrash?: string;
 }
 
 export interface NodeStats {

@@ -5,12 +5,13 @@
 // an exit it did not ask for, or a health/limit failure. Everything runs on the event loop; there
 // is no locking because no method awaits while holding a half-updated state.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
-import { ownsListener } from "./listener-owner.ts";
+import { type ListenerOwner, ownsListener } from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { probeHttp, waitReady } from "./readiness.ts";
 import type { PoolOptions, WorkerExit } from "./types.ts";
@@ -33,6 +34,12 @@ const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
 const PORT_TAKEN = /EADDRINUSE|address already in use/i;
 const START_ATTEMPTS = 3;
 const STDERR_TAIL_LINES = 20;
+/** How many of the last stderr lines a failure message quotes, and at most how many characters. */
+const REASON_STDERR_LINES = 6;
+const REASON_STDERR_CHARS = 1_200;
+/** How long a worker that stopped listening right after its readiness answer gets to exit. */
+const EXIT_AFTER_READY_WAIT_MS = 1_000;
+const STRANGER_RECHECK_MS = 50;
 
 /**
  * Ports of this daemon's starting and live workers. The OS hands out a port again as soon as
@@ -65,14 +72,21 @@ function describeReady(ready: PoolOptions["ready"]): string {
   return `a stdout line matching /${ready.pattern}/`;
 }
 
-export function describeExit(exit: WorkerExit): string {
-  const how = exit.oom
-    ? "killed by the kernel OOM killer (memory limit)"
-    : exit.signal
-      ? `killed by ${exit.signal}`
-      : `exited with code ${exit.code}`;
-  const last = exit.stderrTail.filter((l) => l.trim()).at(-1);
-  return last ? `${how}; stderr: ${last}` : how;
+export function describeExit(exit: WorkerExit, when = ""): string {
+  const how = `${
+    exit.oom
+      ? "killed by the kernel OOM killer (memory limit)"
+      : exit.signal
+        ? `killed by ${exit.signal}`
+        : `exited with code ${exit.code}`
+  }${when}`;
+  // Several lines: tools often end with a pointer ("npm error A complete log of this run…")
+  // below the line that carries the cause. Bounded, keeping the end.
+  const lines = exit.stderrTail.filter((l) => l.trim()).slice(-REASON_STDERR_LINES);
+  if (lines.length === 0) return how;
+  let tail = lines.join(" | ");
+  if (tail.length > REASON_STDERR_CHARS) tail = `…${tail.slice(-REASON_STDERR_CHARS)}`;
+  return `${how}; stderr: ${tail}`;
 }
 
 export class Worker {
@@ -84,6 +98,10 @@ export class Worker {
   /** When the worker last became idle; drives retirement of surplus workers. */
   idleSince = 0;
   idleTimer: NodeJS.Timeout | undefined;
+  /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
+  readyAt = 0;
+  /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */
+  crashNote: string | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
@@ -176,6 +194,7 @@ export class Worker {
       }
     }
     this.state = "idle";
+    this.readyAt = Date.now();
     this.tree!.exited.then((exit) => this.onExit(exit));
     this.startHealthChecks();
   }
@@ -194,7 +213,7 @@ export class Worker {
     const abort = AbortSignal.any([signal, deadline, exitedEarly.signal]);
     // Whose listener answered is checked from the first accepted connection on, alongside a
     // health probe still waiting for the worker's first answer.
-    let owned: Promise<boolean | undefined> | undefined;
+    let owned: Promise<ListenerOwner | undefined> | undefined;
     const checkOwner = () => {
       if (this.options.ready.kind !== "stdout") {
         owned ??= ownsListener(() => tree.members(), this.port);
@@ -211,10 +230,34 @@ export class Worker {
     try {
       await waiter.ready;
       checkOwner();
-      if ((await owned) === false) {
+      let owner = await owned;
+      if (owner === "stranger") {
+        // A listener the worker is closing still shows in /proc/net/tcp after its fd is gone;
+        // a stranger's is still there a moment later.
+        await sleep(STRANGER_RECHECK_MS);
+        owner = tree.exit ? "none" : await ownsListener(() => tree.members(), this.port);
+      }
+      if (owner === "stranger") {
+        const reason = `port ${this.port} is served by another program`;
         await tree.end(0);
         this.discardPrepared();
-        return { reason: `port ${this.port} is served by another program`, portTaken: true };
+        return { reason, portTaken: true };
+      }
+      if (owner === "none") {
+        // Nobody listens right after the worker answered: it is exiting, and its exit says why.
+        const port = this.port;
+        await Promise.race([
+          tree.exited,
+          sleep(EXIT_AFTER_READY_WAIT_MS, undefined, { ref: false }),
+        ]);
+        const exitedOnItsOwn = tree.exit !== undefined;
+        await tree.end(0);
+        await new Promise((r) => setImmediate(r));
+        const reason = exitedOnItsOwn
+          ? describeExit(this.exitInfo(tree.exit!), " right after it became ready")
+          : `stopped listening on port ${port} right after it became ready`;
+        this.discardPrepared();
+        return { reason, portTaken: false };
       }
       return undefined;
     } catch {

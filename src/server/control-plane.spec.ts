@@ -4,7 +4,7 @@ import { connect as http2Connect } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
@@ -140,6 +140,37 @@ describe("control plane over every protocol on one port", () => {
       ),
     ).toBe(Code.DeadlineExceeded);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+  });
+
+  it("waits as long as an acquire asks, even 10,000 years, and refuses Durations out of range", async () => {
+    h = await startHarness([{ max: 1 }]);
+    const c = herdClient("grpc", h.cp.url);
+    await c.acquireSession({ sessionId: "first" });
+    const tenThousandYears = { seconds: 315_576_000_000n, nanos: 0 };
+    const queued = c.acquireSession({ sessionId: "second", wait: tenThousandYears });
+    const early = await Promise.race([
+      queued.then(
+        () => "served",
+        (err: ConnectError) => `failed: ${err.message}`,
+      ),
+      new Promise((r) => setTimeout(() => r("still waiting"), 500)),
+    ]);
+    expect(early).toBe("still waiting");
+    await c.releaseSession({ sessionId: "first" });
+    expect((await queued).session!.sessionId).toBe("second");
+    for (const [wait, message] of [
+      [{ seconds: 1n, nanos: 1_000_000_000 }, /wait: nanos 1000000000 is out of range/],
+      [{ seconds: 1n, nanos: -1 }, /wait: seconds 1 and nanos -1 have different signs/],
+      [{ seconds: 315_576_000_001n, nanos: 0 }, /wait: seconds 315576000001 is out of range/],
+      [{ seconds: -1n, nanos: 0 }, /wait: must not be negative/],
+    ] as const) {
+      const err = await c
+        .acquireSession({ sessionId: "third", wait })
+        .catch((e: ConnectError) => e);
+      expect(err).toBeInstanceOf(ConnectError);
+      expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+      expect((err as ConnectError).message).toMatch(message);
+    }
   });
 
   it("rejects malformed bodies and wrong content types, and keeps serving", async () => {

@@ -39,6 +39,8 @@ export interface HerdServiceDeps {
 }
 
 const MAX_LABELS = 32;
+/** google.protobuf.Duration's own bound on seconds (about 10,000 years). */
+const MAX_DURATION_SECONDS = 315_576_000_000n;
 
 function checkLabels(labels: Record<string, string>): Record<string, string> {
   const entries = Object.entries(labels);
@@ -90,6 +92,29 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
   const { directory, dataPlaneUrl, metrics, shutdown, instanceId } = deps;
   const holds = new HoldRegistry(directory, deps.logger);
 
+  /**
+   * A google.protobuf.Duration as milliseconds, refusing what the type itself forbids (nanos
+   * outside ±999,999,999 or of the other sign, seconds beyond ±10,000 years) and negatives.
+   * Long waits are fine: the pool's timer re-arms (long-timer.ts).
+   */
+  function waitMs(wait: Parameters<typeof durationMs>[0]): number {
+    const { seconds, nanos } = wait;
+    const bad = (why: string) => new HerdError("invalid_argument", `wait: ${why}`);
+    if (nanos < -999_999_999 || nanos > 999_999_999) {
+      throw bad(`nanos ${nanos} is out of range (-999999999..999999999)`);
+    }
+    if ((seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) {
+      throw bad(`seconds ${seconds} and nanos ${nanos} have different signs`);
+    }
+    if (seconds > MAX_DURATION_SECONDS || seconds < -MAX_DURATION_SECONDS) {
+      throw bad(
+        `seconds ${seconds} is out of range (±${MAX_DURATION_SECONDS}, about 10,000 years)`,
+      );
+    }
+    if (seconds < 0n || nanos < 0) throw bad("must not be negative");
+    return durationMs(wait);
+  }
+
   /** An empty pool means: the pool of the live session with this id, else the default. */
   function poolFor(pool: string, sessionId: string): string {
     if (pool !== "") return pool;
@@ -110,11 +135,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
     const pool = poolFor(req.pool, req.sessionId);
     const opts: AcquireOptions = { signal, labels: checkLabels(req.labels) };
-    if (req.wait) {
-      const ms = durationMs(req.wait);
-      if (!(ms >= 0)) throw new HerdError("invalid_argument", "wait: must not be negative");
-      opts.waitMs = ms;
-    }
+    if (req.wait) opts.waitMs = waitMs(req.wait);
     const started = performance.now();
     const session = await directory.acquire(pool, sessionId, opts);
     metrics.observeAcquire(session.pool, (performance.now() - started) / 1000);

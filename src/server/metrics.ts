@@ -60,6 +60,11 @@ export class ControlPlaneMetrics {
     poolGauge("herd_pool_queued", "Acquires waiting in the pool's queue.", (p) => p.queued);
     poolGauge("herd_pool_min_workers", "Configured minimum of workers.", (p) => p.min);
     poolGauge("herd_pool_max_workers", "Configured maximum of workers.", (p) => p.max);
+    poolGauge(
+      "herd_pool_crash_streak",
+      "Consecutive worker crashes (0: not crash-looping).",
+      (p) => p.crashStreak,
+    );
     new Gauge({
       name: "herd_pool_workers",
       help: "Worker processes per pool and state (idle, busy, starting).",

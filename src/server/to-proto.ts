@@ -1,7 +1,7 @@
 // Pool vocabulary → herd.v1 messages. Pure functions: the pool's plain data in, messages out.
 
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type GetStatsResponse,
   GetStatsResponseSchema,
@@ -103,7 +103,10 @@ export function snapshotCompleteEvent(revision: number): SessionEvent {
 export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResponse {
   return create(GetStatsResponseSchema, {
     instanceId,
-    pools: stats.pools.map((p) => ({ ...p })),
+    pools: stats.pools.map(({ restartBackoffMs, ...p }) => ({
+      ...p,
+      ...(restartBackoffMs > 0 && { restartBackoff: durationFromMs(restartBackoffMs) }),
+    })),
     node: {
       ...stats.node,
       memoryTotalBytes: BigInt(stats.node.memoryTotalBytes),

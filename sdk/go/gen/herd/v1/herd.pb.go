@@ -1276,7 +1276,13 @@ type PoolStats struct {
 	// Configured minimum of workers kept alive.
 	Min uint32 `protobuf:"varint,8,opt,name=min,proto3" json:"min,omitempty"`
 	// Configured maximum of workers.
-	Max           uint32 `protobuf:"varint,9,opt,name=max,proto3" json:"max,omitempty"`
+	Max uint32 `protobuf:"varint,9,opt,name=max,proto3" json:"max,omitempty"`
+	// Consecutive worker crashes: deaths soon after becoming ready, or failed starts (0: none).
+	CrashStreak uint32 `protobuf:"varint,10,opt,name=crash_streak,json=crashStreak,proto3" json:"crash_streak,omitempty"`
+	// Time left before the pool starts a worker on its own again (crash-loop backoff; zero: none).
+	RestartBackoff *durationpb.Duration `protobuf:"bytes,11,opt,name=restart_backoff,json=restartBackoff,proto3" json:"restart_backoff,omitempty"`
+	// Why the last worker of the streak crashed, while crash_streak > 0.
+	LastCrash     string `protobuf:"bytes,12,opt,name=last_crash,json=lastCrash,proto3" json:"last_crash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1372,6 +1378,27 @@ func (x *PoolStats) GetMax() uint32 {
 		return x.Max
 	}
 	return 0
+}
+
+func (x *PoolStats) GetCrashStreak() uint32 {
+	if x != nil {
+		return x.CrashStreak
+	}
+	return 0
+}
+
+func (x *PoolStats) GetRestartBackoff() *durationpb.Duration {
+	if x != nil {
+		return x.RestartBackoff
+	}
+	return nil
+}
+
+func (x *PoolStats) GetLastCrash() string {
+	if x != nil {
+		return x.LastCrash
+	}
+	return ""
 }
 
 // NodeStats describes the machine the daemon runs on.
@@ -1643,7 +1670,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x05pools\x18\x01 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x12&\n" +
 	"\x04node\x18\x02 \x01(\v2\x12.herd.v1.NodeStatsR\x04node\x12\x1f\n" +
 	"\vinstance_id\x18\x03 \x01(\tR\n" +
-	"instanceId\"\x8d\x02\n" +
+	"instanceId\"\x93\x03\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +
@@ -1653,7 +1680,12 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\bsessions\x18\x06 \x01(\rR\bsessions\x12\x16\n" +
 	"\x06queued\x18\a \x01(\rR\x06queued\x12\x10\n" +
 	"\x03min\x18\b \x01(\rR\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\rR\x03max\"\xa0\x01\n" +
+	"\x03max\x18\t \x01(\rR\x03max\x12!\n" +
+	"\fcrash_streak\x18\n" +
+	" \x01(\rR\vcrashStreak\x12B\n" +
+	"\x0frestart_backoff\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0erestartBackoff\x12\x1d\n" +
+	"\n" +
+	"last_crash\x18\f \x01(\tR\tlastCrash\"\xa0\x01\n" +
 	"\tNodeStats\x12,\n" +
 	"\x12memory_total_bytes\x18\x01 \x01(\x04R\x10memoryTotalBytes\x124\n" +
 	"\x16memory_available_bytes\x18\x02 \x01(\x04R\x14memoryAvailableBytes\x12\x19\n" +
@@ -1751,26 +1783,27 @@ var file_herd_v1_herd_proto_depIdxs = []int32{
 	12, // 19: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
 	16, // 20: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
 	17, // 21: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	1,  // 22: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	2,  // 23: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	4,  // 24: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	6,  // 25: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	9,  // 26: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	11, // 27: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	14, // 28: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	18, // 29: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	3,  // 30: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	5,  // 31: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	7,  // 32: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	10, // 33: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	13, // 34: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	15, // 35: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	19, // 36: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	30, // [30:37] is the sub-list for method output_type
-	23, // [23:30] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	24, // 22: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	1,  // 23: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	2,  // 24: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	4,  // 25: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	6,  // 26: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	9,  // 27: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	11, // 28: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	14, // 29: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	18, // 30: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	3,  // 31: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	5,  // 32: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	7,  // 33: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	10, // 34: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	13, // 35: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	15, // 36: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	19, // 37: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }

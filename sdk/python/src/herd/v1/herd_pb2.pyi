@@ -234,7 +234,7 @@ class GetStatsResponse(_message.Message):
     def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class PoolStats(_message.Message):
-    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max")
+    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     WORKERS_IDLE_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,9 @@ class PoolStats(_message.Message):
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    CRASH_STREAK_FIELD_NUMBER: _ClassVar[int]
+    RESTART_BACKOFF_FIELD_NUMBER: _ClassVar[int]
+    LAST_CRASH_FIELD_NUMBER: _ClassVar[int]
     name: str
     workers_total: int
     workers_idle: int
@@ -253,7 +256,10 @@ class PoolStats(_message.Message):
     queued: int
     min: int
     max: int
-    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+    crash_streak: int
+    restart_backoff: _duration_pb2.Duration
+    last_crash: str
+    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., crash_streak: _Optional[int] = ..., restart_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_crash: _Optional[str] = ...) -> None: ...
 
 class NodeStats(_message.Message):
     __slots__ = ("memory_total_bytes", "memory_available_bytes", "cpu_idle", "load1")
