@@ -335,7 +335,7 @@ describe("time", () => {
     const rec = recordEvents(herd);
     await herd.acquire("w", "idle");
     await herd.acquire("w", "busy");
-    const lease = herd.lease("busy", "data");
+    const lease = herd.lease("busy", "http");
     const expired = await eventually("idle session expired", () =>
       rec.events.find((e) => e.type === "session_expired" && e.sessionId === "idle"),
     );
@@ -361,7 +361,7 @@ describe("time", () => {
     const herd = await fx.start({ max: 1, maxLifetimeMs: 250 });
     const rec = recordEvents(herd);
     const s = await herd.acquire("w", "mortal");
-    const lease = herd.lease("mortal", "data");
+    const lease = herd.lease("mortal", "http");
     const expired = await eventually("max_lifetime", () =>
       rec.events.find((e) => e.type === "session_expired"),
     );
@@ -376,8 +376,8 @@ describe("time", () => {
   it("releases on the last data lease when release_on_disconnect is set", async () => {
     const herd = await fx.start({ max: 1, releaseOnDisconnect: true, reuse: false });
     const s = await herd.acquire("w", "tab");
-    const one = herd.lease("tab", "data");
-    const two = herd.lease("tab", "data");
+    const one = herd.lease("tab", "http");
+    const two = herd.lease("tab", "http");
     one.close();
     expect(herd.lookup("tab")).toBeDefined();
     two.close();

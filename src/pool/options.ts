@@ -24,7 +24,8 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     heartbeatGraceMs: 15_000,
     dataTimeoutMs: 0,
     killOnDataTimeout: true,
-    releaseOnDisconnect: false,
+    releaseOnDisconnect: "auto",
+    disconnectGraceMs: 2_000,
     acquireTimeoutMs: 30_000,
     queueLimit: 1_000,
     limits: {},
@@ -69,6 +70,7 @@ function validate(o: PoolOptions): void {
     "acquireTimeoutMs",
     "stopGraceMs",
     "idleWorkerTtlMs",
+    "disconnectGraceMs",
   ] as const) {
     whole(field, 0);
   }

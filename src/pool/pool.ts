@@ -23,6 +23,7 @@ import type { EventLog } from "./event-log.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { newToken } from "./ids.ts";
 import type { Logger } from "./logger.ts";
+import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
@@ -34,6 +35,7 @@ import type {
   ReleaseOptions,
   SessionEnd,
   SessionInfo,
+  SessionOrigin,
   WorkerExit,
 } from "./types.ts";
 import { type PortReservations, Worker } from "./worker.ts";
@@ -46,8 +48,13 @@ interface Session {
   lastActiveAt: number;
   expiresAt: number | undefined;
   labels: Record<string, string>;
+  origin: SessionOrigin;
   leases: number;
+  /** Open `http` and `websocket` leases: the client's connections. */
   dataLeases: number;
+  carriedWebSocket: boolean;
+  /** Open while the client is gone (disconnect_grace). */
+  window: ReconnectWindow | undefined;
   ended: AbortController;
   idleTimer: NodeJS.Timeout | undefined;
   lifetimeTimer: NodeJS.Timeout | undefined;
@@ -141,11 +148,12 @@ export class Pool {
   private startFlight(id: string, opts: AcquireOptions): Flight {
     const abort = new AbortController();
     const labels = { ...(opts.labels ?? {}) };
+    const origin = opts.origin ?? "control_plane";
     const promise = new Promise<SessionInfo>((resolve, reject) => {
       const waiter: Waiter = {
         take: (worker) => {
           abort.signal.removeEventListener("abort", onAbort);
-          resolve(this.bind(id, worker, labels));
+          resolve(this.bind(id, worker, labels, origin));
         },
         fail: (error) => {
           abort.signal.removeEventListener("abort", onAbort);
@@ -238,7 +246,12 @@ export class Pool {
     this.reportQueue();
   }
 
-  private bind(id: string, worker: Worker, labels: Record<string, string>): SessionInfo {
+  private bind(
+    id: string,
+    worker: Worker,
+    labels: Record<string, string>,
+    origin: SessionOrigin,
+  ): SessionInfo {
     clearTimeout(worker.idleTimer);
     worker.state = "busy";
     worker.sessionId = id;
@@ -252,8 +265,11 @@ export class Pool {
       lastActiveAt: now,
       expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
       labels,
+      origin,
       leases: 0,
       dataLeases: 0,
+      carriedWebSocket: false,
+      window: undefined,
       ended: new AbortController(),
       idleTimer: undefined,
       lifetimeTimer: undefined,
@@ -288,6 +304,8 @@ export class Pool {
     this.deps.registry.delete(session.id);
     clearTimeout(session.idleTimer);
     clearTimeout(session.lifetimeTimer);
+    session.window?.cancel();
+    session.window = undefined;
     const info = this.info(session);
     const { worker } = session;
     worker.sessionId = undefined;
@@ -344,8 +362,17 @@ export class Pool {
     const session = this.sessions.get(id);
     if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
     session.leases++;
-    if (kind === "data") session.dataLeases++;
+    if (kind !== "hold") session.dataLeases++;
+    if (kind === "websocket") session.carriedWebSocket = true;
     clearTimeout(session.idleTimer);
+    if (session.window) {
+      session.window.cancel();
+      session.window = undefined;
+      this.deps.logger.info(
+        { pool: this.name, session: id, worker: session.worker.id },
+        "client is back within its reconnect window",
+      );
+    }
     let open = true;
     return {
       sessionId: id,
@@ -356,13 +383,46 @@ export class Pool {
         session.leases--;
         session.lastActiveAt = Date.now();
         if (session.ended.signal.aborted) return;
-        if (kind === "data" && --session.dataLeases === 0 && this.options.releaseOnDisconnect) {
-          this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
+        if (
+          kind !== "hold" &&
+          --session.dataLeases === 0 &&
+          endsWhenClientGoes(
+            this.options.releaseOnDisconnect,
+            session.origin,
+            session.carriedWebSocket,
+          )
+        ) {
+          this.openWindow(session);
           return;
         }
         this.scheduleIdle(session);
       },
     };
+  }
+
+  clientGone(id: string): void {
+    const session = this.sessions.get(id);
+    if (session) this.openWindow(session);
+  }
+
+  /** The client went: end now (grace 0, reason `disconnect`) or when the window runs out. */
+  private openWindow(session: Session): void {
+    if (session.window) return;
+    const graceMs = this.options.disconnectGraceMs;
+    if (graceMs <= 0) {
+      this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
+      return;
+    }
+    session.window = new ReconnectWindow(graceMs, () => {
+      session.window = undefined;
+      this.end(session, { end: { kind: "expired", reason: "reconnect_window_expired" } }).catch(
+        () => {},
+      );
+    });
+    this.deps.logger.info(
+      { pool: this.name, session: session.id, worker: session.worker.id, graceMs },
+      "client gone: reconnect window open",
+    );
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -568,6 +628,7 @@ export class Pool {
       lastActiveAt: new Date(s.lastActiveAt),
       ...(s.expiresAt !== undefined ? { expiresAt: new Date(s.expiresAt) } : {}),
       connections: s.leases,
+      ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
       labels: s.labels,
     };
   }
