@@ -26,6 +26,7 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     killOnDataTimeout: true,
     releaseOnDisconnect: "auto",
     disconnectGraceMs: 2_000,
+    preemptIdleMs: 0,
     acquireTimeoutMs: 30_000,
     queueLimit: 1_000,
     limits: {},
@@ -71,6 +72,7 @@ function validate(o: PoolOptions): void {
     "stopGraceMs",
     "idleWorkerTtlMs",
     "disconnectGraceMs",
+    "preemptIdleMs",
   ] as const) {
     whole(field, 0);
   }

@@ -62,6 +62,11 @@ export interface PoolOptions {
    * the session waits for it to come back before it ends (0: it ends at once).
    */
   disconnectGraceMs: number;
+  /**
+   * At `max` with an acquire queued, a session with no open connection idle at least this long
+   * yields its worker (ends as expired, `preempted`). 0: never.
+   */
+  preemptIdleMs: number;
   /** Default wait for a free worker when an acquire names none. */
   acquireTimeoutMs: number;
   /** Waiters allowed in the FIFO queue at `max` (beyond that: resource_exhausted). */

@@ -154,6 +154,72 @@ describe("data plane lifetimes", () => {
     expect(s.herd.lookup("dms")).toBeUndefined();
   });
 
+  it("auto: a data-plane WebSocket session waits disconnect_grace for its client; a reconnect within it reaches the same worker", async () => {
+    const s = track(await startStack([{ reuse: false, disconnectGraceMs: 1000 }]));
+    const rec = record(s.herd);
+    const wsUrl = `${s.url.replace("http:", "ws:")}/ws`;
+    const h = { "X-Session-ID": "tab" };
+    let ws = await openWs(wsUrl, h);
+    const { workerPid } = s.herd.lookup("tab")!;
+    ws.close();
+    await expect.poll(() => s.herd.lookup("tab")?.reconnectDeadline).toBeDefined();
+    ws = await openWs(wsUrl, h);
+    expect(s.herd.lookup("tab")?.workerPid).toBe(workerPid);
+    expect(s.herd.lookup("tab")?.reconnectDeadline).toBeUndefined();
+    ws.terminate(); // gone without a close frame, like a killed client
+    const goneAt = Date.now();
+    expect(await waitForPidsGone([workerPid], 15_000)).toEqual([]);
+    // Timers never fire early: the tree lived through the whole window.
+    expect(Date.now() - goneAt).toBeGreaterThanOrEqual(900);
+    const ends = () =>
+      rec.events
+        .filter((e) => e.sessionId === "tab" && e.type.startsWith("session_"))
+        .map((e) => `${e.type}:${e.reason ?? ""}`);
+    await expect
+      .poll(ends)
+      .toEqual(["session_acquired:", "session_expired:reconnect_window_expired"]);
+    rec.stop();
+  });
+
+  it("auto: a session that only ever carried plain HTTP outlives its connections (the Ollama seed)", async () => {
+    const s = track(
+      await startStack([{ reuse: false, disconnectGraceMs: 200 }], { sessionHeader: "X-Agent-ID" }),
+    );
+    const seen: Whoami[] = [];
+    for (let i = 0; i < 5; i++) {
+      // Each on a connection of its own, further apart than the reconnect window.
+      const res = await oneShot(`${s.url}/whoami`, { headers: { "X-Agent-ID": "agent-42" } });
+      expect(res.status).toBe(200);
+      seen.push(JSON.parse(res.body) as Whoami);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(new Set(seen.map((w) => w.pid)).size).toBe(1);
+    expect(seen.map((w) => w.counter)).toEqual([1, 2, 3, 4, 5]);
+    expect(s.herd.lookup("agent-42")).toBeDefined();
+  });
+
+  it("with tokens on, only a reconnect carrying the session's token calls the end off", async () => {
+    const s = track(
+      await startStack([{ releaseOnDisconnect: true, reuse: false, disconnectGraceMs: 1500 }], {
+        tokens: true,
+      }),
+    );
+    const session = await s.herd.acquire("p0", "secret-tab");
+    const wsUrl = `${s.url.replace("http:", "ws:")}/ws`;
+    const id = { "X-Session-ID": session.id };
+    const ws = await openWs(wsUrl, { ...id, "X-Herd-Token": session.token });
+    ws.close();
+    await expect.poll(() => s.herd.lookup(session.id)?.reconnectDeadline).toBeDefined();
+    await expect(openWs(wsUrl, id)).rejects.toThrow(/401/);
+    expect(s.herd.lookup(session.id)?.reconnectDeadline).toBeDefined();
+    const back = await openWs(wsUrl, { ...id, "X-Herd-Token": session.token });
+    expect(s.herd.lookup(session.id)?.reconnectDeadline).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 2000)); // past the first window
+    expect(s.herd.lookup(session.id)?.workerPid).toBe(session.workerPid);
+    back.close();
+    expect(await waitForPidsGone([session.workerPid], 15_000)).toEqual([]);
+  });
+
   it("data_timeout answers 504 and kills the hung worker, reporting the session lost", async () => {
     const s = track(await startStack([{ dataTimeoutMs: 400 }]));
     const rec = record(s.herd);
