@@ -329,6 +329,29 @@ describe("failures", () => {
   });
 });
 
+describe("clean reuse", () => {
+  it("kills every process a session left before its reused worker serves the next one", async () => {
+    const herd = await fx.start({ max: 1, reuse: true });
+    const first = await herd.acquire("w", "first");
+    // 40 double-forked, setsid'd grandchildren: a fork bomb's leftovers, outside the worker's
+    // process group and no longer its descendants.
+    const res = await fetch(`http://${first.workerAddress}/control/spawn?count=40&setsid=1`, {
+      method: "POST",
+    });
+    const { pids } = (await res.json()) as { pids: number[] };
+    expect(pids.filter(pidAlive)).toHaveLength(40);
+    await herd.release("first");
+    const second = await herd.acquire("w", "second");
+    expect(second.workerPid).toBe(first.workerPid);
+    expect(pidAlive(second.workerPid)).toBe(true);
+    expect(pids.filter(pidAlive)).toEqual([]);
+    // The worker itself is untouched and serves.
+    expect(await getJson<WhoAmI>(second.workerAddress, "/whoami")).toMatchObject({
+      pid: first.workerPid,
+    });
+  });
+});
+
 describe("time", () => {
   it("expires an idle session, but never one with an open lease", async () => {
     const herd = await fx.start({ max: 2, idleTtlMs: 150 });

@@ -323,15 +323,36 @@ export class Pool {
     );
     session.ended.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
-    if (worker.state === "busy" && keep) this.makeIdle(worker);
+    const why = `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`;
+    if (worker.state === "busy" && keep) await this.reuse(worker, why);
     // A session's end kills at once; only a daemon shutdown grants the SIGTERM grace.
     else
-      await this.retire(
-        worker,
-        `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`,
-        this.shutdown.signal.aborted ? this.options.stopGraceMs : 0,
-      );
+      await this.retire(worker, why, this.shutdown.signal.aborted ? this.options.stopGraceMs : 0);
     return info;
+  }
+
+  /**
+   * Back to idle once the last session's processes are gone (clean-reuse.ts). Meanwhile the
+   * worker stays "busy" with no session, so nobody can take it; if it fails or the pool closes
+   * in between, whoever changed its state owns it.
+   */
+  private async reuse(worker: Worker, why: string): Promise<void> {
+    let killed: number[];
+    try {
+      killed = await worker.killStrays();
+    } catch (err) {
+      if (worker.state === "busy") {
+        await this.retire(worker, `${why}; ${(err as Error).message}`, 0);
+      }
+      return;
+    }
+    if (killed.length > 0) {
+      this.deps.logger.info(
+        { pool: this.name, worker: worker.id, killed: killed.length },
+        "killed the processes the last session left",
+      );
+    }
+    if (worker.state === "busy" && worker.sessionId === undefined) this.makeIdle(worker);
   }
 
   private scheduleIdle(session: Session): void {

@@ -6,6 +6,7 @@
 // is no locking because no method awaits while holding a half-updated state.
 
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
+import { killStrays } from "./clean-reuse.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
@@ -85,6 +86,8 @@ export class Worker {
   idleTimer: NodeJS.Timeout | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
+  /** The tree's members when it became ready: the worker's own processes (clean-reuse.ts). */
+  private own: ReadonlySet<number> = new Set();
   private healthTimer: NodeJS.Timeout | undefined;
   private healthFailures = 0;
   private oomSeen = 0;
@@ -173,6 +176,7 @@ export class Worker {
       }
     }
     this.state = "idle";
+    this.own = new Set(this.tree!.members());
     this.tree!.exited.then((exit) => this.onExit(exit));
     this.startHealthChecks();
   }
@@ -293,6 +297,12 @@ export class Worker {
   private stopHealthChecks(): void {
     clearInterval(this.healthTimer);
     this.healthTimer = undefined;
+  }
+
+  /** Kills what the last session left in the tree; resolves with the pids killed. */
+  killStrays(): Promise<number[]> {
+    const tree = this.tree;
+    return tree ? killStrays(() => tree.members(), this.own) : Promise.resolve([]);
   }
 
   /** Ends the whole tree (SIGTERM, `graceMs`, SIGKILL) and resolves when no process is left. */
