@@ -329,6 +329,50 @@ describe("failures", () => {
   });
 });
 
+describe("preempt_idle", () => {
+  it("at max, a waiter takes the worker of the session idle longest with no open connection", async () => {
+    const herd = await fx.start({ max: 2, preemptIdleMs: 300, reuse: true });
+    const rec = recordEvents(herd);
+    const sleepy = await herd.acquire("w", "sleepy");
+    await herd.acquire("w", "held");
+    const lease = herd.lease("held", "websocket");
+    const eager = await herd.acquire("w", "eager", { waitMs: 10_000 });
+    expect(eager.workerPid).toBe(sleepy.workerPid);
+    // Timers never fire early: the session was idle at least preempt_idle.
+    expect(Date.now() - sleepy.lastActiveAt.getTime()).toBeGreaterThanOrEqual(300);
+    expect(herd.lookup("sleepy")).toBeUndefined();
+    const ended = rec.events.find((e) => e.sessionId === "sleepy" && e.type === "session_expired");
+    expect(ended?.reason).toBe("preempted");
+    // Sessions with an open connection are never preempted, however long the wait.
+    const eagerLease = herd.lease("eager", "http");
+    await expect(herd.acquire("w", "late", { waitMs: 800 })).rejects.toMatchObject({
+      code: "deadline_exceeded",
+    });
+    expect(herd.lookup("held")).toBeDefined();
+    expect(herd.lookup("eager")).toBeDefined();
+    lease.close();
+    eagerLease.close();
+    rec.stop();
+  });
+
+  it("with reuse: false the preempted tree dies and a fresh worker serves the waiter", async () => {
+    const herd = await fx.start({ max: 1, preemptIdleMs: 200, reuse: false });
+    const old = await herd.acquire("w", "old");
+    const next = await herd.acquire("w", "next", { waitMs: 10_000 });
+    expect(next.workerPid).not.toBe(old.workerPid);
+    expect(pidAlive(old.workerPid)).toBe(false);
+  });
+
+  it("is off by default: a waiter at max waits for its deadline", async () => {
+    const herd = await fx.start({ max: 1 });
+    await herd.acquire("w", "idle-forever");
+    await expect(herd.acquire("w", "waiting", { waitMs: 700 })).rejects.toMatchObject({
+      code: "deadline_exceeded",
+    });
+    expect(herd.lookup("idle-forever")).toBeDefined();
+  });
+});
+
 describe("clean reuse", () => {
   it("kills every process a session left before its reused worker serves the next one", async () => {
     const herd = await fx.start({ max: 1, reuse: true });

@@ -23,6 +23,7 @@ import type { EventLog } from "./event-log.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { newToken } from "./ids.ts";
 import type { Logger } from "./logger.ts";
+import { Preemption } from "./preemption.ts";
 import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
@@ -106,11 +107,20 @@ export class Pool {
   private warmRetryTimer: NodeJS.Timeout | undefined;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
+  private readonly preemption: Preemption<Session>;
 
   constructor(
     readonly options: PoolOptions,
     private readonly deps: PoolDeps,
-  ) {}
+  ) {
+    this.preemption = new Preemption(options.preemptIdleMs, {
+      atMax: () => this.idle.length === 0 && this.workers.size >= this.options.max,
+      waiting: () => this.waiters.length,
+      starting: () => this.countStarting(),
+      sessions: () => this.sessions.values(),
+      preempt: (session) => this.end(session, { end: { kind: "expired", reason: "preempted" } }),
+    });
+  }
 
   get name(): string {
     return this.options.name;
@@ -244,6 +254,7 @@ export class Pool {
       this.spawn().catch(() => {});
     }
     this.reportQueue();
+    this.preemption.check();
   }
 
   private bind(
@@ -710,6 +721,7 @@ export class Pool {
       return;
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
+    this.preemption.close();
     this.spare?.discardPrepared();
     this.spare = undefined;
     await this.preparingSpare;
