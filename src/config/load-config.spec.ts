@@ -270,6 +270,10 @@ bogus: 1
       "5:28: workers.browser.release_on_disconnect: expected true, false or auto",
     ],
     [
+      "min: 1\n    disconnect_grace: 600h",
+      "5:23: workers.browser.disconnect_grace: must be at most 24.8 days (2147483647ms)",
+    ],
+    [
       "min: 1\n    disconnect_grace: soon",
       '5:23: workers.browser.disconnect_grace: "soon" is not a duration (use e.g. "15m", "1.5s", "200ms", "1h30m", or a number of seconds)',
     ],

@@ -18,6 +18,12 @@ const duration = z
     return r.ms;
   });
 
+/** Node's setTimeout fires at once past 2^31-1 ms (24.8 days): longer timers are refused. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const timerDuration = duration.refine((ms) => ms <= MAX_TIMER_MS, {
+  error: "must be at most 24.8 days (2147483647ms)",
+});
+
 const byteSize = z
   .union([z.number(), z.string()], { error: `expected a size (${SIZE_HINT})` })
   .transform((value, ctx) => {
@@ -112,8 +118,8 @@ export const poolSchema = z.strictObject({
   release_on_disconnect: z
     .union([z.boolean(), z.literal("auto")], { error: "expected true, false or auto" })
     .optional(),
-  disconnect_grace: duration.optional(),
-  preempt_idle: duration.optional(),
+  disconnect_grace: timerDuration.optional(),
+  preempt_idle: timerDuration.optional(),
   acquire_timeout: duration.optional(),
   queue_limit: z.int().min(0).optional(),
   limits: z

@@ -77,6 +77,10 @@ function validate(o: PoolOptions): void {
     whole(field, 0);
   }
   whole("startTimeoutMs", 1);
+  // Node fires a longer setTimeout at once: a 30-day grace would kill at the first disconnect.
+  for (const field of ["disconnectGraceMs", "preemptIdleMs"] as const) {
+    if (o[field] > 2 ** 31 - 1) fail(field, "must be at most 24.8 days (2147483647 ms)");
+  }
   if (o.min > o.max) fail("min", `must not exceed max (${o.min} > ${o.max})`);
   if (o.ready.kind === "stdout") {
     try {
