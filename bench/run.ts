@@ -1,4 +1,4 @@
-// `npm run bench [-- pool data-plane control-plane]`: runs the benchmark suites (all by
+// `npm run bench [-- pool data-plane control-plane disconnect]`: runs the benchmark suites (all by
 // default) and prints one table of medians and ratios against baselines measured in the same
 // run. Run it on a quiet machine; every figure here is noise-sensitive by nature.
 
@@ -10,6 +10,7 @@ const suites: Record<string, Suite> = {
   pool: async () => (await import("./pool.ts")).benchPool(),
   "data-plane": async () => (await import("./data-plane.ts")).benchDataPlane(),
   "control-plane": async () => (await import("./control-plane.ts")).benchControlPlane(),
+  disconnect: async () => (await import("./disconnect.ts")).benchDisconnect(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
