@@ -373,6 +373,23 @@ describe("preempt_idle", () => {
   });
 });
 
+describe("reconnect window", () => {
+  it("a gone holder opens the window only when no other hold is attached", async () => {
+    const herd = await fx.start({ max: 1, disconnectGraceMs: 60_000 });
+    await herd.acquire("w", "held");
+    const old = herd.lease("held", "hold");
+    const reattached = herd.lease("held", "hold");
+    old.close();
+    herd.clientGone("held"); // the old stream's end arrives after the re-attach
+    expect(herd.lookup("held")?.reconnectDeadline).toBeUndefined();
+    reattached.close();
+    herd.clientGone("held");
+    expect(herd.lookup("held")?.reconnectDeadline).toBeDefined();
+    herd.lease("held", "hold"); // back within the window
+    expect(herd.lookup("held")?.reconnectDeadline).toBeUndefined();
+  });
+});
+
 describe("clean reuse", () => {
   it("kills every process a session left before its reused worker serves the next one", async () => {
     const herd = await fx.start({ max: 1, reuse: true });

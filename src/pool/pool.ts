@@ -12,6 +12,11 @@
 //   - a waiter is served or removed synchronously: `take` binds the worker to the session in
 //     the same tick it leaves the queue, and a waiter that times out or is cancelled is spliced
 //     out before it can be served — so no worker is ever handed to nobody.
+//   - a session's client connections are its `http`/`websocket` leases; when the last closes
+//     and the client counts as gone (reconnect-window.ts), or its holder goes, the session gets
+//     one reconnect window, cancelled by any new lease and by the session's end;
+//   - a reused worker is idle again only after the last session's processes are gone
+//     (clean-reuse.ts); idle sessions yield to waiters only as preemption.ts allows.
 //
 // Concurrency: single-threaded event loop. Every state change below happens synchronously
 // between awaits; the only awaits are spawning and stopping trees, after which state is
@@ -434,7 +439,9 @@ export class Pool {
 
   clientGone(id: string): void {
     const session = this.sessions.get(id);
-    if (session) this.openWindow(session);
+    // Another holder is attached (an SDK re-attached before its old stream's end reached us).
+    if (!session || session.leases - session.dataLeases > 0) return;
+    this.openWindow(session);
   }
 
   /** The client went: end now (grace 0, reason `disconnect`) or when the window runs out. */
