@@ -3,7 +3,8 @@
 Playwright to the data plane with the session's headers, load a page, print what happened.
 
 The session is held (HoldSession) for the ``with`` block, so if this script dies the daemon
-ends the session and kills its run-server and browser at once. Needs examples/playwright/setup.sh.
+ends the session and kills its run-server and browser once its reconnect window
+(disconnect_grace, 2 s by default) has passed. Needs examples/playwright/setup.sh.
 
   .venv/bin/python examples/playwright/client.py --control http://127.0.0.1:7070 URL
 """

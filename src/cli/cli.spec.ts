@@ -155,7 +155,10 @@ describe("herd against a running daemon", () => {
     const { tag, env } = newLeakTag();
     tags.push(tag);
     daemon = await startDaemon({
-      config: { workers: { demo: WORKER_POOL }, control: { token: "cli-token" } },
+      config: {
+        workers: { demo: { ...WORKER_POOL, disconnect_grace: "10m" } },
+        control: { token: "cli-token" },
+      },
       env,
     });
     const addr = daemon.controlUrl;
@@ -199,7 +202,7 @@ describe("herd against a running daemon", () => {
     const sessions = await herd(["sessions", "--addr", addr], { env: token });
     expect(sessions.stdout).toMatch(
       new RegExp(
-        `^SESSION\\s+POOL\\s+WORKER\\s+PID\\s+AGE\\s+IDLE\\s+CONNS\\s+LABELS\\nalice\\s+demo\\s+${s.workerId}\\s+${s.workerPid}\\s+\\S+\\s+\\S+\\s+0\\s+team=a\\n$`,
+        `^SESSION\\s+POOL\\s+WORKER\\s+PID\\s+AGE\\s+IDLE\\s+CONNS\\s+WINDOW\\s+LABELS\\nalice\\s+demo\\s+${s.workerId}\\s+${s.workerPid}\\s+\\S+\\s+\\S+\\s+0\\s+-\\s+team=a\\n$`,
       ),
     );
     const sj = JSON.parse(
@@ -222,6 +225,21 @@ describe("herd against a running daemon", () => {
       env: token,
     });
     expect(JSON.parse(wj.stdout)).toMatchObject({ revision: "2" });
+
+    // A holder that went: its session shows the time left in its reconnect window.
+    const drop = new AbortController();
+    await c
+      .holdSession({ sessionId: "bob" }, { signal: drop.signal })
+      [Symbol.asyncIterator]()
+      .next();
+    drop.abort();
+    let bob = "";
+    for (let i = 0; i < 150 && !bob.includes("left"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const out = (await herd(["sessions", "--addr", addr], { env: token })).stdout;
+      bob = out.split("\n").find((l) => l.startsWith("bob")) ?? "";
+    }
+    expect(bob).toMatch(/^bob\s+demo\s+\S+\s+\d+\s+\S+\s+\S+\s+0\s+9m5\ds left\s+-$/);
     await daemon.stop();
     await expectNoLeaks(tag);
   });

@@ -31,7 +31,7 @@ export async function sessions(
     t ? humanDuration(now - timestampMs(t)) : "-";
   out(
     table(
-      ["SESSION", "POOL", "WORKER", "PID", "AGE", "IDLE", "CONNS", "LABELS"],
+      ["SESSION", "POOL", "WORKER", "PID", "AGE", "IDLE", "CONNS", "WINDOW", "LABELS"],
       res.sessions.map((s) => [
         s.sessionId,
         s.pool,
@@ -40,6 +40,10 @@ export async function sessions(
         since(s.createdAt),
         s.connections > 0 ? "busy" : since(s.lastActiveAt),
         String(s.connections),
+        // A disconnected session: the time its client has left to come back.
+        s.reconnectDeadline
+          ? `${humanDuration(Math.max(0, timestampMs(s.reconnectDeadline) - now))} left`
+          : "-",
         Object.entries(s.labels)
           .map(([k, v]) => `${k}=${v}`)
           .join(",") || "-",

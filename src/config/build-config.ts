@@ -167,6 +167,8 @@ function buildPool(
       dataTimeoutMs: raw.data_timeout,
       killOnDataTimeout: raw.kill_on_data_timeout,
       releaseOnDisconnect: raw.release_on_disconnect,
+      disconnectGraceMs: raw.disconnect_grace,
+      preemptIdleMs: raw.preempt_idle,
       acquireTimeoutMs: raw.acquire_timeout,
       queueLimit: raw.queue_limit,
       limits: raw.limits && {

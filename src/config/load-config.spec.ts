@@ -90,6 +90,8 @@ describe("loadConfig", () => {
     data_timeout: 30s
     kill_on_data_timeout: false
     release_on_disconnect: true
+    disconnect_grace: 500ms
+    preempt_idle: 30s
     acquire_timeout: 5s
     queue_limit: 7
     limits: { memory: 512Mi, cpus: 0.5, pids: 256 }
@@ -137,6 +139,8 @@ events: { history: 500, watch_buffer: 64 }
       dataTimeoutMs: 30_000,
       killOnDataTimeout: false,
       releaseOnDisconnect: true,
+      disconnectGraceMs: 500,
+      preemptIdleMs: 30_000,
       acquireTimeoutMs: 5000,
       queueLimit: 7,
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 256 },
@@ -276,6 +280,18 @@ bogus: 1
     [
       "min: 1\n    kill_on_data_timeout: maybe",
       '5:27: workers.browser.kill_on_data_timeout: expected true or false, got "maybe"',
+    ],
+    [
+      "min: 1\n    release_on_disconnect: sometimes",
+      "5:28: workers.browser.release_on_disconnect: expected true, false or auto",
+    ],
+    [
+      "min: 1\n    disconnect_grace: 600h",
+      `5:23: workers.browser.disconnect_grace: "600h" is too long: at most 596h, about 24.8 days: the longest timer Node.js can set`,
+    ],
+    [
+      "min: 1\n    disconnect_grace: soon",
+      '5:23: workers.browser.disconnect_grace: "soon" is not a duration (use e.g. "15m", "1.5s", "200ms", "1h30m", or a number of seconds)',
     ],
     [
       "min: 1\n    limits: {memory: 1Ki}",

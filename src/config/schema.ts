@@ -112,7 +112,11 @@ export const poolSchema = z.strictObject({
   heartbeat_grace: duration.optional(),
   data_timeout: duration.optional(),
   kill_on_data_timeout: z.boolean().optional(),
-  release_on_disconnect: z.boolean().optional(),
+  release_on_disconnect: z
+    .union([z.boolean(), z.literal("auto")], { error: "expected true, false or auto" })
+    .optional(),
+  disconnect_grace: duration.optional(),
+  preempt_idle: duration.optional(),
   acquire_timeout: duration.optional(),
   queue_limit: z.int().min(0).max(MAX_QUEUE_LIMIT).optional(),
   limits: z

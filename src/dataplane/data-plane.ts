@@ -11,7 +11,7 @@ import { isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
-import { ConnectionEvents } from "./connection-events.ts";
+import { ClientConnections } from "./client-connections.ts";
 import { protocolError, writeErrorToSocket } from "./http-errors.ts";
 import type { DataPlaneCounters, ProxyContext } from "./proxy-context.ts";
 import { handleRequest } from "./proxy-request.ts";
@@ -79,7 +79,7 @@ export async function startDataPlane(
     },
     sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0 },
-    events: new ConnectionEvents(directory),
+    connections: new ClientConnections(directory),
   };
   const headersTimeout = opts.headerTimeoutMs ?? 10_000;
   const server = createServer(

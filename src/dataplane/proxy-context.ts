@@ -4,7 +4,7 @@
 
 import type { Logger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
-import type { ConnectionEvents } from "./connection-events.ts";
+import type { ClientConnections } from "./client-connections.ts";
 import type { AccessOptions } from "./session-access.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
 
@@ -23,7 +23,7 @@ export interface ProxyContext {
   /** Lower-case name of the session header. */
   sessionHeader: string;
   counters: DataPlaneCounters;
-  events: ConnectionEvents;
+  connections: ClientConnections;
 }
 
 /** "host:port" (IPv6 hosts may be bracketed) → parts for http.request. */

@@ -1,13 +1,14 @@
 // Forwards one plain HTTP request to its session's worker and streams the answer back.
 //
-// Invariants: bodies are piped both ways (backpressure, no buffering); the request holds its
-// connection's data lease from routing until the client response closes, whatever happens;
+// Invariants: bodies are piped both ways (backpressure, no buffering); the request runs under
+// its client connection's data lease, which outlives it (client-connections.ts);
 // exactly one answer reaches the client: the worker's (state "streaming") or one error of
 // ours (state "answered"), and the `state` field decides which event gets to answer.
 // Retried once: a reused keep-alive socket reset before any response byte, for an
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
+import type { SessionInfo } from "../pool/types.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
@@ -32,13 +33,10 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
     sendError(res, fromError(err));
     return;
   }
-  openConnection(ctx.directory, route, ctx.access, res).then(
+  const take = (session: SessionInfo) => ctx.connections.http(req.socket, session);
+  openConnection(ctx.directory, route, ctx.access, res, take).then(
     (conn) => {
-      if (res.destroyed) {
-        conn.lease.close();
-        return;
-      }
-      ctx.events.http(req.socket, conn.session);
+      if (res.destroyed) return;
       new Exchange(ctx, req, res, route, conn).start();
     },
     (err) => {
@@ -181,7 +179,7 @@ class Exchange {
     this.#fail(badGateway(endedReason(this.conn.lease.ended)));
   }
 
-  /** The client response closed (completed or aborted): drop the upstream side, free the lease. */
+  /** The client response closed (completed or aborted): drop the upstream side. */
   #finish(): void {
     clearTimeout(this.#timer);
     this.conn.lease.ended.removeEventListener("abort", this.#onEnded);
@@ -190,6 +188,5 @@ class Exchange {
       this.#state = "answered";
       this.#upstream?.destroy();
     }
-    this.conn.lease.close();
   }
 }

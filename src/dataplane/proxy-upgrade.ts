@@ -11,6 +11,7 @@ import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { SessionInfo } from "../pool/types.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
@@ -40,7 +41,8 @@ export function handleUpgrade(
   }
   tunnels.add(socket);
   socket.once("close", () => tunnels.delete(socket));
-  openConnection(ctx.directory, route, ctx.access, socket).then(
+  const take = (session: SessionInfo) => ctx.connections.websocket(session);
+  openConnection(ctx.directory, route, ctx.access, socket, take).then(
     (conn) => {
       if (socket.destroyed) conn.lease.close();
       else tunnel(ctx, req, socket, head, route, conn);
@@ -58,7 +60,6 @@ function tunnel(
   conn: Connection,
 ): void {
   const { session, lease } = conn;
-  const closed = ctx.events.websocket(session);
   const { host, port } = workerEndpoint(session.workerAddress);
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
@@ -116,8 +117,6 @@ function tunnel(
       upstream.destroy();
     }
     upstreamSocket?.destroy();
-    // The event first: closing the last lease may end the session (release_on_disconnect).
-    closed();
     lease.close();
   });
   if (lease.ended.aborted) {

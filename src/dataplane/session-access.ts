@@ -1,9 +1,7 @@
 // From a routed request to a live session with a data lease held on it.
 //
-// Invariant: traffic is proxied only while it holds `lease(id, "data")`; the caller closes
-// the returned lease when the request or tunnel ends (close is idempotent). Token checks come
-// before any
-// acquire, and with tokens required an unknown id is refused (401), never created: the
+// Invariant: traffic is proxied only while it holds a data lease (its connection's, taken by
+// the caller's `take`; see client-connections.ts). Token checks come before any acquire, and with tokens required an unknown id is refused (401), never created: the
 // client of a session that does not exist yet cannot hold its token, and answering 401 for
 // known and unknown ids alike tells a prober nothing.
 
@@ -61,7 +59,10 @@ async function acquire(
 ): Promise<SessionInfo> {
   const pool = poolFor(directory, route, opts);
   try {
-    return await directory.acquire(pool, route.sessionId, { signal: leaving(client) });
+    return await directory.acquire(pool, route.sessionId, {
+      signal: leaving(client),
+      origin: "data_plane",
+    });
   } catch (err) {
     // On the data plane a wait that ran out means "no worker in time": 503 + Retry-After,
     // distinct from 504, which is reserved for a worker that did not answer (data_timeout).
@@ -99,19 +100,21 @@ async function liveSession(
 }
 
 /**
- * Resolves (or, with autoAcquire, creates) the session and takes a data lease. A session that
- * ends between lookup and lease is resolved once more. Throws HerdError.
+ * Resolves (or, with autoAcquire, creates) the session and takes its data lease with `take`
+ * (synchronously, so the session cannot end in between). A session that ends between lookup
+ * and lease is resolved once more. Throws HerdError.
  */
 export async function openConnection(
   directory: SessionDirectory,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
+  take: (session: SessionInfo) => Lease,
 ): Promise<Connection> {
   for (let attempt = 0; ; attempt++) {
     const session = await liveSession(directory, route, opts, client);
     try {
-      const lease = directory.lease(session.id, "data");
+      const lease = take(session);
       directory.touch(session.id);
       return { session, lease };
     } catch (err) {

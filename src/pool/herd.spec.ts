@@ -330,13 +330,97 @@ describe("failures", () => {
   });
 });
 
+describe("preempt_idle", () => {
+  it("at max, a waiter takes the worker of the session idle longest with no open connection", async () => {
+    const herd = await fx.start({ max: 2, preemptIdleMs: 300, reuse: true });
+    const rec = recordEvents(herd);
+    const sleepy = await herd.acquire("w", "sleepy");
+    await herd.acquire("w", "held");
+    const lease = herd.lease("held", "websocket");
+    const eager = await herd.acquire("w", "eager", { waitMs: 10_000 });
+    expect(eager.workerPid).toBe(sleepy.workerPid);
+    // Timers never fire early: the session was idle at least preempt_idle.
+    expect(Date.now() - sleepy.lastActiveAt.getTime()).toBeGreaterThanOrEqual(300);
+    expect(herd.lookup("sleepy")).toBeUndefined();
+    const ended = rec.events.find((e) => e.sessionId === "sleepy" && e.type === "session_expired");
+    expect(ended?.reason).toBe("preempted");
+    // Sessions with an open connection are never preempted, however long the wait.
+    const eagerLease = herd.lease("eager", "http");
+    await expect(herd.acquire("w", "late", { waitMs: 800 })).rejects.toMatchObject({
+      code: "deadline_exceeded",
+    });
+    expect(herd.lookup("held")).toBeDefined();
+    expect(herd.lookup("eager")).toBeDefined();
+    lease.close();
+    eagerLease.close();
+    rec.stop();
+  });
+
+  it("with reuse: false the preempted tree dies and a fresh worker serves the waiter", async () => {
+    const herd = await fx.start({ max: 1, preemptIdleMs: 200, reuse: false });
+    const old = await herd.acquire("w", "old");
+    const next = await herd.acquire("w", "next", { waitMs: 10_000 });
+    expect(next.workerPid).not.toBe(old.workerPid);
+    expect(pidAlive(old.workerPid)).toBe(false);
+  });
+
+  it("is off by default: a waiter at max waits for its deadline", async () => {
+    const herd = await fx.start({ max: 1 });
+    await herd.acquire("w", "idle-forever");
+    await expect(herd.acquire("w", "waiting", { waitMs: 700 })).rejects.toMatchObject({
+      code: "deadline_exceeded",
+    });
+    expect(herd.lookup("idle-forever")).toBeDefined();
+  });
+});
+
+describe("reconnect window", () => {
+  it("a gone holder opens the window only when no other hold is attached", async () => {
+    const herd = await fx.start({ max: 1, disconnectGraceMs: 60_000 });
+    await herd.acquire("w", "held");
+    const old = herd.lease("held", "hold");
+    const reattached = herd.lease("held", "hold");
+    old.close();
+    herd.clientGone("held"); // the old stream's end arrives after the re-attach
+    expect(herd.lookup("held")?.reconnectDeadline).toBeUndefined();
+    reattached.close();
+    herd.clientGone("held");
+    expect(herd.lookup("held")?.reconnectDeadline).toBeDefined();
+    herd.lease("held", "hold"); // back within the window
+    expect(herd.lookup("held")?.reconnectDeadline).toBeUndefined();
+  });
+});
+
+describe("clean reuse", () => {
+  it("kills every process a session left before its reused worker serves the next one", async () => {
+    const herd = await fx.start({ max: 1, reuse: true });
+    const first = await herd.acquire("w", "first");
+    // 40 double-forked, setsid'd grandchildren: a fork bomb's leftovers, outside the worker's
+    // process group and no longer its descendants.
+    const res = await fetch(`http://${first.workerAddress}/control/spawn?count=40&setsid=1`, {
+      method: "POST",
+    });
+    const { pids } = (await res.json()) as { pids: number[] };
+    expect(pids.filter(pidAlive)).toHaveLength(40);
+    await herd.release("first");
+    const second = await herd.acquire("w", "second");
+    expect(second.workerPid).toBe(first.workerPid);
+    expect(pidAlive(second.workerPid)).toBe(true);
+    expect(pids.filter(pidAlive)).toEqual([]);
+    // The worker itself is untouched and serves.
+    expect(await getJson<WhoAmI>(second.workerAddress, "/whoami")).toMatchObject({
+      pid: first.workerPid,
+    });
+  });
+});
+
 describe("time", () => {
   it("expires an idle session, but never one with an open lease", async () => {
     const herd = await fx.start({ max: 2, idleTtlMs: 150 });
     const rec = recordEvents(herd);
     await herd.acquire("w", "idle");
     await herd.acquire("w", "busy");
-    const lease = herd.lease("busy", "data");
+    const lease = herd.lease("busy", "http");
     const expired = await eventually("idle session expired", () =>
       rec.events.find((e) => e.type === "session_expired" && e.sessionId === "idle"),
     );
@@ -362,7 +446,7 @@ describe("time", () => {
     const herd = await fx.start({ max: 1, maxLifetimeMs: 250 });
     const rec = recordEvents(herd);
     const s = await herd.acquire("w", "mortal");
-    const lease = herd.lease("mortal", "data");
+    const lease = herd.lease("mortal", "http");
     const expired = await eventually("max_lifetime", () =>
       rec.events.find((e) => e.type === "session_expired"),
     );
@@ -377,8 +461,8 @@ describe("time", () => {
   it("releases on the last data lease when release_on_disconnect is set", async () => {
     const herd = await fx.start({ max: 1, releaseOnDisconnect: true, reuse: false });
     const s = await herd.acquire("w", "tab");
-    const one = herd.lease("tab", "data");
-    const two = herd.lease("tab", "data");
+    const one = herd.lease("tab", "http");
+    const two = herd.lease("tab", "http");
     one.close();
     expect(herd.lookup("tab")).toBeDefined();
     two.close();

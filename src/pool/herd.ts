@@ -182,6 +182,11 @@ export class Herd implements SessionDirectory {
     return this.owner(sessionId).lease(sessionId, kind);
   }
 
+  clientGone(sessionId: string): void {
+    const pool = this.registry.get(sessionId)?.pool;
+    if (pool !== undefined) this.pools.get(pool)?.clientGone(sessionId);
+  }
+
   sessions(pool?: string): SessionInfo[] {
     const pools = pool === undefined ? [...this.pools.values()] : [this.pool(pool)];
     return pools.flatMap((p) => p.list());

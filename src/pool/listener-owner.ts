@@ -5,7 +5,7 @@
 // succeeds, the daemon checks that the listening socket is held by a process of the worker's
 // own tree, via /proc/net/tcp{,6} (socket inode) and /proc/PID/fd (who holds it).
 
-import { readdirSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { procStat } from "./proc-stat.ts";
 
@@ -69,6 +69,45 @@ export async function ownsListener(
 
 /** The pid and every descendant still linked to it by parent pids (for hosts without cgroups). */
 export function treePids(root: number): number[] {
+  return childrenWalk(root) ?? scanAll(root);
+}
+
+/**
+ * Follows /proc/PID/task/TID/children (every thread's, since any thread may fork): it reads
+ * only the tree, where scanAll reads every process of the host (tens of ms on a busy one).
+ * undefined where the kernel lacks the files (CONFIG_PROC_CHILDREN).
+ */
+let childrenFiles: boolean | undefined;
+
+function childrenWalk(root: number): number[] | undefined {
+  childrenFiles ??= existsSync(`/proc/self/task/${process.pid}/children`);
+  if (!childrenFiles) return undefined;
+  const out: number[] = [];
+  const queue = [root];
+  const seen = new Set<number>();
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    out.push(pid);
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of tasks) {
+      let text = "";
+      try {
+        text = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8");
+      } catch {}
+      for (const child of text.split(" ")) if (child.trim()) queue.push(Number(child));
+    }
+  }
+  return out;
+}
+
+function scanAll(root: number): number[] {
   const children = new Map<number, number[]>();
   let entries: string[];
   try {

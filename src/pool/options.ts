@@ -19,6 +19,8 @@ const DURATIONS = [
   "restartBackoffMs",
   "restartBackoffMaxMs",
   "restartStableMs",
+  "disconnectGraceMs",
+  "preemptIdleMs",
 ] as const;
 
 /** Node timers cannot hold longer; pool durations become timers (see long-timer.ts). */
@@ -47,7 +49,9 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     heartbeatGraceMs: 15_000,
     dataTimeoutMs: 0,
     killOnDataTimeout: true,
-    releaseOnDisconnect: false,
+    releaseOnDisconnect: "auto",
+    disconnectGraceMs: 2_000,
+    preemptIdleMs: 0,
     acquireTimeoutMs: 30_000,
     queueLimit: 1_000,
     limits: {},

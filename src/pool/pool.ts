@@ -12,6 +12,11 @@
 //   - a waiter is served or removed synchronously: `take` binds the worker to the session in
 //     the same tick it leaves the queue, and a waiter that times out or is cancelled is spliced
 //     out before it can be served — so no worker is ever handed to nobody.
+//   - a session's client connections are its `http`/`websocket` leases; when the last closes
+//     and the client counts as gone (reconnect-window.ts), or its holder goes, the session gets
+//     one reconnect window, cancelled by any new lease and by the session's end;
+//   - a reused worker is idle again only after the last session's processes are gone
+//     (clean-reuse.ts); idle sessions yield to waiters only as preemption.ts allows.
 //
 // Concurrency: single-threaded event loop. Every state change below happens synchronously
 // between awaits; the only awaits are spawning and stopping trees, after which state is
@@ -24,6 +29,8 @@ import type { HostCapabilities } from "./host-capabilities.ts";
 import { newToken } from "./ids.ts";
 import type { Logger } from "./logger.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { Preemption } from "./preemption.ts";
+import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
@@ -36,6 +43,7 @@ import type {
   ReleaseOptions,
   SessionEnd,
   SessionInfo,
+  SessionOrigin,
   WorkerExit,
 } from "./types.ts";
 import { type PortReservations, Worker } from "./worker.ts";
@@ -53,8 +61,13 @@ interface Session {
   lastActiveAt: number;
   expiresAt: number | undefined;
   labels: Record<string, string>;
+  origin: SessionOrigin;
   leases: number;
+  /** Open `http` and `websocket` leases: the client's connections. */
   dataLeases: number;
+  carriedWebSocket: boolean;
+  /** Open while the client is gone (disconnect_grace). */
+  window: ReconnectWindow | undefined;
   ended: AbortController;
   idleTimer: NodeJS.Timeout | undefined;
   lifetimeTimer: NodeJS.Timeout | undefined;
@@ -104,6 +117,7 @@ export class Pool {
   private readonly backoff: RestartBackoff;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
+  private readonly preemption: Preemption<Session>;
 
   constructor(
     readonly options: PoolOptions,
@@ -114,6 +128,13 @@ export class Pool {
       maxMs: options.restartBackoffMaxMs,
       resetAfterMs: options.restartStableMs,
       resume: () => this.replaceRetired(),
+    });
+    this.preemption = new Preemption(options.preemptIdleMs, {
+      atMax: () => this.idle.length === 0 && this.workers.size >= this.options.max,
+      waiting: () => this.waiters.length,
+      starting: () => this.countStarting(),
+      sessions: () => this.sessions.values(),
+      preempt: (session) => this.end(session, { end: { kind: "expired", reason: "preempted" } }),
     });
   }
 
@@ -153,11 +174,12 @@ export class Pool {
   private startFlight(id: string, opts: AcquireOptions): Flight {
     const abort = new AbortController();
     const labels = { ...(opts.labels ?? {}) };
+    const origin = opts.origin ?? "control_plane";
     const promise = new Promise<SessionInfo>((resolve, reject) => {
       const waiter: Waiter = {
         take: (worker) => {
           abort.signal.removeEventListener("abort", onAbort);
-          resolve(this.bind(id, worker, labels));
+          resolve(this.bind(id, worker, labels, origin));
         },
         fail: (error) => {
           abort.signal.removeEventListener("abort", onAbort);
@@ -252,9 +274,15 @@ export class Pool {
       this.spawn().catch(() => {});
     }
     this.reportQueue();
+    this.preemption.check();
   }
 
-  private bind(id: string, worker: Worker, labels: Record<string, string>): SessionInfo {
+  private bind(
+    id: string,
+    worker: Worker,
+    labels: Record<string, string>,
+    origin: SessionOrigin,
+  ): SessionInfo {
     clearTimeout(worker.idleTimer);
     worker.state = "busy";
     worker.sessionId = id;
@@ -268,8 +296,11 @@ export class Pool {
       lastActiveAt: now,
       expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
       labels,
+      origin,
       leases: 0,
       dataLeases: 0,
+      carriedWebSocket: false,
+      window: undefined,
       ended: new AbortController(),
       idleTimer: undefined,
       lifetimeTimer: undefined,
@@ -304,6 +335,8 @@ export class Pool {
     this.deps.registry.delete(session.id);
     clearTimeout(session.idleTimer);
     clearTimeout(session.lifetimeTimer);
+    session.window?.cancel();
+    session.window = undefined;
     const info = this.info(session);
     const { worker } = session;
     worker.sessionId = undefined;
@@ -321,15 +354,36 @@ export class Pool {
     );
     session.ended.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
-    if (worker.state === "busy" && keep) this.makeIdle(worker);
+    const why = `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`;
+    if (worker.state === "busy" && keep) await this.reuse(worker, why);
     // A session's end kills at once; only a daemon shutdown grants the SIGTERM grace.
     else
-      await this.retire(
-        worker,
-        `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`,
-        this.shutdown.signal.aborted ? this.options.stopGraceMs : 0,
-      );
+      await this.retire(worker, why, this.shutdown.signal.aborted ? this.options.stopGraceMs : 0);
     return info;
+  }
+
+  /**
+   * Back to idle once the last session's processes are gone (clean-reuse.ts). Meanwhile the
+   * worker stays "busy" with no session, so nobody can take it; if it fails or the pool closes
+   * in between, whoever changed its state owns it.
+   */
+  private async reuse(worker: Worker, why: string): Promise<void> {
+    let killed: number[];
+    try {
+      killed = await worker.killStrays();
+    } catch (err) {
+      if (worker.state === "busy") {
+        await this.retire(worker, `${why}; ${(err as Error).message}`, 0);
+      }
+      return;
+    }
+    if (killed.length > 0) {
+      this.deps.logger.info(
+        { pool: this.name, worker: worker.id, killed: killed.length },
+        "killed the processes the last session left",
+      );
+    }
+    if (worker.state === "busy" && worker.sessionId === undefined) this.makeIdle(worker);
   }
 
   private scheduleIdle(session: Session): void {
@@ -360,8 +414,17 @@ export class Pool {
     const session = this.sessions.get(id);
     if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
     session.leases++;
-    if (kind === "data") session.dataLeases++;
+    if (kind !== "hold") session.dataLeases++;
+    if (kind === "websocket") session.carriedWebSocket = true;
     clearTimeout(session.idleTimer);
+    if (session.window) {
+      session.window.cancel();
+      session.window = undefined;
+      this.deps.logger.info(
+        { pool: this.name, session: id, worker: session.worker.id },
+        "client is back within its reconnect window",
+      );
+    }
     let open = true;
     return {
       sessionId: id,
@@ -372,13 +435,48 @@ export class Pool {
         session.leases--;
         session.lastActiveAt = Date.now();
         if (session.ended.signal.aborted) return;
-        if (kind === "data" && --session.dataLeases === 0 && this.options.releaseOnDisconnect) {
-          this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
+        if (
+          kind !== "hold" &&
+          --session.dataLeases === 0 &&
+          endsWhenClientGoes(
+            this.options.releaseOnDisconnect,
+            session.origin,
+            session.carriedWebSocket,
+          )
+        ) {
+          this.openWindow(session);
           return;
         }
         this.scheduleIdle(session);
       },
     };
+  }
+
+  clientGone(id: string): void {
+    const session = this.sessions.get(id);
+    // Another holder is attached (an SDK re-attached before its old stream's end reached us).
+    if (!session || session.leases - session.dataLeases > 0) return;
+    this.openWindow(session);
+  }
+
+  /** The client went: end now (grace 0, reason `disconnect`) or when the window runs out. */
+  private openWindow(session: Session): void {
+    if (session.window) return;
+    const graceMs = this.options.disconnectGraceMs;
+    if (graceMs <= 0) {
+      this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
+      return;
+    }
+    session.window = new ReconnectWindow(graceMs, () => {
+      session.window = undefined;
+      this.end(session, { end: { kind: "expired", reason: "reconnect_window_expired" } }).catch(
+        () => {},
+      );
+    });
+    this.deps.logger.info(
+      { pool: this.name, session: session.id, worker: session.worker.id, graceMs },
+      "client gone: reconnect window open",
+    );
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -597,6 +695,7 @@ export class Pool {
       lastActiveAt: new Date(s.lastActiveAt),
       ...(s.expiresAt !== undefined ? { expiresAt: new Date(s.expiresAt) } : {}),
       connections: s.leases,
+      ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
       labels: s.labels,
     };
   }
@@ -661,6 +760,7 @@ export class Pool {
       return;
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
+    this.preemption.close();
     this.spare?.discardPrepared();
     this.spare = undefined;
     await this.preparingSpare;

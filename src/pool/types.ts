@@ -57,8 +57,21 @@ export interface PoolOptions {
   dataTimeoutMs: number;
   /** Kill the worker (session lost) when a data-plane request times out. */
   killOnDataTimeout: boolean;
-  /** End the session when its last data-plane connection closes. */
-  releaseOnDisconnect: boolean;
+  /**
+   * End the session when its last data-plane connection closes. "auto": only sessions the data
+   * plane created (auto_acquire) that have carried a WebSocket; see reconnect-window.ts.
+   */
+  releaseOnDisconnect: boolean | "auto";
+  /**
+   * After the client goes (last connection closed, or a HoldSession stream dropped), how long
+   * the session waits for it to come back before it ends (0: it ends at once).
+   */
+  disconnectGraceMs: number;
+  /**
+   * At `max` with an acquire queued, a session with no open connection idle at least this long
+   * yields its worker (ends as expired, `preempted`). 0: never.
+   */
+  preemptIdleMs: number;
   /** Default wait for a free worker when an acquire names none. */
   acquireTimeoutMs: number;
   /** Waiters allowed in the FIFO queue at `max` (beyond that: resource_exhausted). */
@@ -96,6 +109,8 @@ export interface SessionInfo {
   expiresAt?: Date;
   /** Open leases (data-plane connections, holds). A session with any never idles out. */
   connections: number;
+  /** Set while the session's client is gone: the end of its reconnect window. */
+  reconnectDeadline?: Date;
   labels: Readonly<Record<string, string>>;
 }
 
@@ -104,7 +119,11 @@ export interface AcquireOptions {
   waitMs?: number;
   signal?: AbortSignal;
   labels?: Record<string, string>;
+  /** Who creates the session if it is new (default control_plane); see releaseOnDisconnect. */
+  origin?: SessionOrigin;
 }
+
+export type SessionOrigin = "data_plane" | "control_plane";
 
 /** How a session ended. `released` is the client's doing; the others are the daemon's. */
 export type SessionEnd =
@@ -132,11 +151,15 @@ export interface Lease {
   readonly sessionId: string;
   /** Aborts, with the SessionEnd as reason, when the session ends for any reason. */
   readonly ended: AbortSignal;
-  /** Idempotent. Closing the last `data` lease may release the session (release_on_disconnect). */
+  /**
+   * Idempotent. Closing the last `http`/`websocket` lease may end the session, at once or after
+   * its reconnect window (release_on_disconnect, disconnect_grace).
+   */
   close(): void;
 }
 
-export type LeaseKind = "data" | "hold";
+/** `http`: one client TCP connection; `websocket`: one tunnel; `hold`: one HoldSession stream. */
+export type LeaseKind = "http" | "websocket" | "hold";
 
 export type HerdEventType =
   | "session_acquired"
@@ -243,8 +266,17 @@ export interface SessionDirectory {
   release(sessionId: string, opts?: ReleaseOptions): Promise<SessionInfo>;
   /** Record activity (restarts the idle clock). Unknown ids are ignored. */
   touch(sessionId: string): void;
-  /** Mark the session busy until the lease closes. Throws not_found for an unknown id. */
+  /**
+   * Mark the session busy until the lease closes; a lease taken in the session's reconnect
+   * window cancels the window. Throws not_found for an unknown id.
+   */
   lease(sessionId: string, kind: LeaseKind): Lease;
+  /**
+   * The session's client went without releasing (e.g. its HoldSession stream dropped): end the
+   * session after the pool's disconnect_grace unless a lease is taken on it first. Unknown ids
+   * are ignored.
+   */
+  clientGone(sessionId: string): void;
   sessions(pool?: string): SessionInfo[];
   stats(pool?: string): HerdStats;
   /** Highest revision issued so far (0 before any event). */

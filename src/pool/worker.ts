@@ -7,6 +7,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
+import { killStrays } from "./clean-reuse.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
@@ -104,6 +105,8 @@ export class Worker {
   crashNote: string | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
+  /** The tree's members when it became ready: the worker's own processes (clean-reuse.ts). */
+  private own: ReadonlySet<number> = new Set();
   private healthTimer: NodeJS.Timeout | undefined;
   private healthFailures = 0;
   private oomSeen = 0;
@@ -195,6 +198,7 @@ export class Worker {
     }
     this.state = "idle";
     this.readyAt = Date.now();
+    this.own = new Set(this.tree!.members());
     this.tree!.exited.then((exit) => this.onExit(exit));
     this.startHealthChecks();
   }
@@ -339,6 +343,12 @@ export class Worker {
   private stopHealthChecks(): void {
     clearInterval(this.healthTimer);
     this.healthTimer = undefined;
+  }
+
+  /** Kills what the last session left in the tree; resolves with the pids killed. */
+  killStrays(): Promise<number[]> {
+    const tree = this.tree;
+    return tree ? killStrays(() => tree.members(), this.own) : Promise.resolve([]);
   }
 
   /** Ends the whole tree (SIGTERM, `graceMs`, SIGKILL) and resolves when no process is left. */

@@ -227,6 +227,36 @@ describe("control plane over every protocol on one port", () => {
     expect(h.herd.lookup("fine")).toBeDefined();
   });
 
+  it("/metrics counts each way a client's session ends: disconnect, reconnect window, preemption", async () => {
+    h = await startHarness([
+      { max: 1, disconnectGraceMs: 0, preemptIdleMs: 100 },
+      { disconnectGraceMs: 100 },
+    ]);
+    const c = herdClient("grpc", h.cp.url);
+    const dropHold = async (pool: string, sessionId: string) => {
+      const drop = new AbortController();
+      await c
+        .holdSession({ pool, sessionId }, { signal: drop.signal })
+        [Symbol.asyncIterator]()
+        .next();
+      drop.abort();
+    };
+    await dropHold("w", "gone-now");
+    await dropHold("w1", "gone-later");
+    const ended = () => h!.herd.lookup("gone-now") ?? h!.herd.lookup("gone-later");
+    for (let i = 0; i < 150 && ended(); i++) await new Promise((r) => setTimeout(r, 100));
+    await c.acquireSession({ pool: "w", sessionId: "idler" });
+    await c.acquireSession({ pool: "w", sessionId: "waiter" }); // preempts idler
+    const metrics = await (await fetch(`${h.cp.url}/metrics`)).text();
+    for (const [pool, reason] of [
+      ["w", "disconnect"],
+      ["w1", "reconnect_window_expired"],
+      ["w", "preempted"],
+    ]) {
+      expect(metrics).toContain(`herd_sessions_ended_total{pool="${pool}",reason="${reason}"} 1`);
+    }
+  });
+
   it("serves /healthz, /metrics and grpc.health.v1", async () => {
     h = await startHarness();
     const c = herdClient("connect-h1", h.cp.url);

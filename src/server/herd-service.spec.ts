@@ -41,9 +41,10 @@ function record(harness: Harness): HerdEvent[] {
 
 describe("HoldSession: the dead-man's switch", () => {
   it.each(PROTOCOLS)(
-    "%s: a holder SIGKILLed → the session ends at once and its worker tree dies",
+    "%s: a holder SIGKILLed → the session ends once its reconnect window passes, and its worker tree dies",
     async (protocol) => {
-      h = await startHarness([{ reuse: false }]);
+      h = await startHarness([{ reuse: false, disconnectGraceMs: 300 }]);
+      const events = record(h);
       const child = spawn(
         process.execPath,
         ["--import", "tsx", HOLD_CLIENT, h.cp.url, "doomed", protocol],
@@ -63,14 +64,62 @@ describe("HoldSession: the dead-man's switch", () => {
         expect(h.herd.lookup("doomed")?.connections).toBe(1); // the hold lease
         const killedAt = Date.now();
         child.kill("SIGKILL");
-        await until(() => h!.herd.lookup("doomed") === undefined, 3000);
+        await until(() => h!.herd.lookup("doomed") === undefined, 3300);
         expect(await waitForPidsGone([workerPid], 3000)).toEqual([]);
-        expect(Date.now() - killedAt).toBeLessThan(3000);
+        expect(Date.now() - killedAt).toBeLessThan(3300);
+        await until(() => events.some((e) => e.type === "session_expired"));
+        expect(events.find((e) => e.type === "session_expired")?.reason).toBe(
+          "reconnect_window_expired",
+        );
       } finally {
         child.kill("SIGKILL");
       }
     },
   );
+
+  it("a dropped hold stream keeps the session for disconnect_grace; a HoldSession within it re-attaches to the same worker", async () => {
+    h = await startHarness([{ reuse: false, disconnectGraceMs: 1500 }], { heartbeatMs: 50 });
+    const events = record(h);
+    const c = herdClient("grpc", h.cp.url);
+    const hold = (signal: AbortSignal) =>
+      c.holdSession({ sessionId: "blip" }, { signal })[Symbol.asyncIterator]();
+    const drop = new AbortController();
+    const first = (await hold(drop.signal).next()).value!;
+    const pid = first.kind.case === "session" ? first.kind.value.workerPid : 0;
+    drop.abort(); // a transient stream error, as the client sees it
+    await until(() => h!.herd.lookup("blip")?.reconnectDeadline !== undefined);
+    const listed = (await c.listSessions({})).sessions[0]!;
+    expect(listed.reconnectDeadline).toBeDefined();
+    const stop = new AbortController();
+    const again = (await hold(stop.signal).next()).value!;
+    expect(again.kind.case === "session" && again.kind.value.workerPid).toBe(pid);
+    expect(h.herd.lookup("blip")?.reconnectDeadline).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 2000)); // well past the first window
+    expect(h.herd.lookup("blip")?.workerPid).toBe(pid);
+    // The holder goes for good: the session ends when the (new) window runs out.
+    stop.abort();
+    await until(() => h!.herd.lookup("blip") === undefined);
+    expect(await waitForPidsGone([pid], 5000)).toEqual([]);
+    const ends = events.filter((e) => e.sessionId === "blip" && e.type.startsWith("session_"));
+    expect(ends.map((e) => `${e.type}:${e.reason ?? ""}`)).toEqual([
+      "session_acquired:",
+      "session_expired:reconnect_window_expired",
+    ]);
+  });
+
+  it("with disconnect_grace 0 a dropped hold ends its session at once (released: disconnect)", async () => {
+    h = await startHarness([{ reuse: false, disconnectGraceMs: 0 }]);
+    const events = record(h);
+    const c = herdClient("connect-h2", h.cp.url);
+    const drop = new AbortController();
+    await c
+      .holdSession({ sessionId: "now" }, { signal: drop.signal })
+      [Symbol.asyncIterator]()
+      .next();
+    drop.abort();
+    await until(() => events.some((e) => e.type === "session_released"));
+    expect(events.find((e) => e.type === "session_released")?.reason).toBe("disconnect");
+  });
 
   it("sends the session first, then heartbeats, each with the hold id and grace", async () => {
     h = await startHarness([{ heartbeatGraceMs: 3000 }], { heartbeatMs: 50 });

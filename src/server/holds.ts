@@ -2,9 +2,12 @@
 //
 // Invariant: a hold ends exactly once, for the first of: its stream's client went away (the
 // request signal aborted, or the stream was closed), it was not renewed within the grace, the
-// session ended for another reason, or the server is shutting down. Ending for the first two
-// ends the session too; a session never outlives a vanished holder. While the hold is open it
-// keeps a "hold" lease, so the session never idles out under it.
+// session ended for another reason, or the server is shutting down. A hold not renewed ends
+// its session at once; a stream that went away opens the session's reconnect window
+// (disconnect_grace): a new HoldSession for the id within it re-attaches to the same worker,
+// else the session ends when the window runs out — a session never outlives a vanished holder
+// by more than that. While the hold is open it keeps a "hold" lease, so the session never
+// idles out under it.
 //
 // Concurrency: single-threaded; every trigger calls end(), which is idempotent, so the races
 // between a timer, an abort and a renewal all settle on whichever came first.
@@ -146,11 +149,11 @@ export class HoldRegistry {
       worker: hold.session.workerId,
       hold: hold.id,
     };
-    if (why.kind === "client_gone" || why.kind === "not_renewed") {
-      const end: SessionEnd =
-        why.kind === "client_gone"
-          ? { kind: "released" }
-          : { kind: "expired", reason: "hold_expired" };
+    if (why.kind === "client_gone") {
+      this.logger.info({ ...log, reason: why.kind }, "hold ended: its client is gone");
+      this.directory.clientGone(sessionId);
+    } else if (why.kind === "not_renewed") {
+      const end: SessionEnd = { kind: "expired", reason: "hold_expired" };
       this.logger.info({ ...log, reason: why.kind }, "hold ended: ending its session");
       this.directory.release(sessionId, { end }).catch((err: unknown) => {
         // Already gone (released elsewhere in the meantime) is the outcome we wanted.

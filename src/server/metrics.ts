@@ -123,7 +123,9 @@ export class ControlPlaneMetrics {
 
   private count(e: HerdEvent): void {
     let reason: string | undefined;
-    if (e.type === "session_released") reason = "released";
+    // A release by the data plane is the client's disconnect, counted apart from releases asked for.
+    if (e.type === "session_released")
+      reason = e.reason === "disconnect" ? "disconnect" : "released";
     else if (e.type === "session_lost") reason = e.exit?.oom ? "oom" : "lost";
     else if (e.type === "session_expired") {
       // Expiry reasons are a small fixed set; anything unexpected is folded to keep labels bounded.

@@ -41,7 +41,7 @@ afterEach(async () => {
 
 describe("nice-grpc (grpc-js) against the control plane", () => {
   it("acquires, holds, lists and releases; errors carry gRPC status codes", async () => {
-    h = await startHarness([{}], { token: "t0k" });
+    h = await startHarness([{ disconnectGraceMs: 0 }], { token: "t0k" });
     const channel = createChannel(h.cp.url.replace("http://", ""));
     const client = createClient(herdServiceDefinition() as never, channel) as unknown as Client;
     const auth = { metadata: Metadata({ authorization: "Bearer t0k" }) };
@@ -76,7 +76,7 @@ describe("nice-grpc (grpc-js) against the control plane", () => {
       expect(await status(client.AcquireSession({ sessionId: "x".repeat(10_240) }, auth))).toBe(
         Status.INVALID_ARGUMENT,
       );
-      // The hold ended with its stream, and so did the session.
+      // The hold ended with its stream, and so did the session (no reconnect window here).
       expect(await status(client.ReleaseSession({ sessionId: "ng" }, auth))).toBe(Status.NOT_FOUND);
     } finally {
       channel.close();

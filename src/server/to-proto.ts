@@ -33,6 +33,7 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
     expiresAt: s.expiresAt && timestampFromDate(s.expiresAt),
     connections: s.connections,
     labels: { ...s.labels },
+    reconnectDeadline: s.reconnectDeadline && timestampFromDate(s.reconnectDeadline),
   });
 }
 

@@ -1,12 +1,13 @@
-// Connection-scoped lifetimes through the real data plane: leases keep a session busy,
-// release_on_disconnect kills the tree, data_timeout answers 504 and kills the worker, a
+// Connection-scoped lifetimes through the real data plane: a lease per client connection keeps
+// a session busy, release_on_disconnect kills the tree when the last one closes (never between
+// requests of one keep-alive connection), the reconnect window, the `auto` default, data_timeout answers 504 and kills the worker, a
 // worker crash answers 502 and loses the session, a session's end closes its connections.
 import { Agent, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { HerdEvent, SessionDirectory } from "../../src/pool/index.ts";
 import { pidAlive, waitForPidsGone } from "../helpers/index.ts";
-import { stackTracker, startStack, whoami } from "./stack.ts";
+import { stackTracker, startStack, type Whoami, whoami } from "./stack.ts";
 
 const { track, stopAll } = stackTracker();
 afterEach(stopAll);
@@ -17,6 +18,38 @@ function openWs(url: string, headers: Record<string, string> = {}): Promise<WebS
     ws.once("message", () => resolve(ws));
     ws.once("error", reject);
   });
+}
+
+/** GET on a keep-alive agent's connection: status and the worker's whoami. */
+function getOn(agent: Agent, url: string, headers: Record<string, string>): Promise<Whoami> {
+  return new Promise((resolve, reject) =>
+    request(url, { agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString();
+        if (res.statusCode === 200) resolve(JSON.parse(text) as Whoami);
+        else reject(new Error(`${res.statusCode}: ${text}`));
+      });
+    })
+      .once("error", reject)
+      .end(),
+  );
+}
+
+/** A request on a connection of its own that closes after the answer (Connection: close). */
+function oneShot(url: string, init: { method?: string; headers: Record<string, string> }) {
+  return new Promise<{ status: number; body: string }>((resolve, reject) =>
+    request(url, { agent: false, method: init.method ?? "GET", headers: init.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+      );
+    })
+      .once("error", reject)
+      .end(),
+  );
 }
 
 /** Collects every event from now on; stop() ends the subscription. */
@@ -30,23 +63,40 @@ function record(directory: SessionDirectory): { events: HerdEvent[]; stop(): voi
 }
 
 describe("data plane lifetimes", () => {
-  it("holds a lease per request in flight and per WebSocket", async () => {
+  it("holds a lease per client connection (idle keep-alive included) and per WebSocket", async () => {
     const s = track(await startStack());
     const h = { "X-Session-ID": "busy" };
-    await whoami(s.url, { headers: h });
-    expect(s.herd.lookup("busy")!.connections).toBe(0);
-    const hang = new AbortController();
-    const pending = fetch(`${s.url}/hang`, { headers: h, signal: hang.signal }).catch(
-      () => "aborted",
-    );
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    await getOn(keepAlive, `${s.url}/whoami`, h);
+    await getOn(keepAlive, `${s.url}/whoami`, h);
+    expect(s.herd.lookup("busy")!.connections).toBe(1);
+    expect((await oneShot(`${s.url}/whoami`, { headers: h })).status).toBe(200);
     await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(1);
     const ws = await openWs(`${s.url.replace("http:", "ws:")}/s/busy/ws`);
     expect(s.herd.lookup("busy")!.connections).toBe(2);
-    hang.abort();
-    expect(await pending).toBe("aborted");
+    keepAlive.destroy();
     await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(1);
     ws.close();
     await expect.poll(() => s.herd.lookup("busy")?.connections).toBe(0);
+  });
+
+  it("release_on_disconnect never ends a session between requests of one keep-alive connection", async () => {
+    // Regression: the data lease was per request, so each of these ran on a fresh worker.
+    const s = track(
+      await startStack([{ releaseOnDisconnect: true, reuse: false, disconnectGraceMs: 0 }]),
+    );
+    const h = { "X-Session-ID": "keep" };
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    const seen: Whoami[] = [];
+    for (let i = 0; i < 3; i++) {
+      seen.push(await getOn(keepAlive, `${s.url}/whoami`, h));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(new Set(seen.map((w) => w.pid)).size).toBe(1);
+    expect(seen.map((w) => w.counter)).toEqual([1, 2, 3]);
+    keepAlive.destroy();
+    expect(await waitForPidsGone([seen[0]!.pid], 5000)).toEqual([]);
+    expect(s.herd.lookup("keep")).toBeUndefined();
   });
 
   it("publishes one connection_opened/closed pair per client connection and session", async () => {
@@ -66,7 +116,8 @@ describe("data plane lifetimes", () => {
     for (const id of ["ev-a", "ev-a", "ev-b", "ev-a"]) expect(await get("/whoami", id)).toBe(200);
     const ws = await openWs(`${s.url.replace("http:", "ws:")}/s/ev-a/ws`);
     ws.close();
-    await expect.poll(() => s.herd.lookup("ev-a")?.connections).toBe(0);
+    // The idle keep-alive connection still carries ev-a.
+    await expect.poll(() => s.herd.lookup("ev-a")?.connections).toBe(1);
     keepAlive.destroy();
     const connectionEvents = () =>
       rec.events
@@ -85,20 +136,88 @@ describe("data plane lifetimes", () => {
   });
 
   it("release_on_disconnect ends the session and kills its whole tree when the last connection closes", async () => {
-    const s = track(await startStack([{ releaseOnDisconnect: true, reuse: false }]));
+    const s = track(
+      await startStack([{ releaseOnDisconnect: true, reuse: false, disconnectGraceMs: 0 }]),
+    );
     const ws = await openWs(`${s.url.replace("http:", "ws:")}/ws`, { "X-Session-ID": "dms" });
     const { workerPid } = s.herd.lookup("dms")!;
     // Grandchildren that leave the process group: they must die with the worker all the same.
-    const spawned = await fetch(`${s.url}/control/spawn?count=2&setsid=1`, {
+    const spawned = await oneShot(`${s.url}/control/spawn?count=2&setsid=1`, {
       method: "POST",
       headers: { "X-Session-ID": "dms" },
     });
-    const { pids } = (await spawned.json()) as { pids: number[] };
+    const { pids } = JSON.parse(spawned.body) as { pids: number[] };
     expect(pids.every(pidAlive)).toBe(true);
     expect(s.herd.lookup("dms")).toBeDefined(); // the WebSocket still holds it
     ws.close();
     expect(await waitForPidsGone([workerPid, ...pids], 5000)).toEqual([]);
     expect(s.herd.lookup("dms")).toBeUndefined();
+  });
+
+  it("auto: a data-plane WebSocket session waits disconnect_grace for its client; a reconnect within it reaches the same worker", async () => {
+    const s = track(await startStack([{ reuse: false, disconnectGraceMs: 1000 }]));
+    const rec = record(s.herd);
+    const wsUrl = `${s.url.replace("http:", "ws:")}/ws`;
+    const h = { "X-Session-ID": "tab" };
+    let ws = await openWs(wsUrl, h);
+    const { workerPid } = s.herd.lookup("tab")!;
+    ws.close();
+    await expect.poll(() => s.herd.lookup("tab")?.reconnectDeadline).toBeDefined();
+    ws = await openWs(wsUrl, h);
+    expect(s.herd.lookup("tab")?.workerPid).toBe(workerPid);
+    expect(s.herd.lookup("tab")?.reconnectDeadline).toBeUndefined();
+    ws.terminate(); // gone without a close frame, like a killed client
+    const goneAt = Date.now();
+    expect(await waitForPidsGone([workerPid], 15_000)).toEqual([]);
+    // Timers never fire early: the tree lived through the whole window.
+    expect(Date.now() - goneAt).toBeGreaterThanOrEqual(900);
+    const ends = () =>
+      rec.events
+        .filter((e) => e.sessionId === "tab" && e.type.startsWith("session_"))
+        .map((e) => `${e.type}:${e.reason ?? ""}`);
+    await expect
+      .poll(ends)
+      .toEqual(["session_acquired:", "session_expired:reconnect_window_expired"]);
+    rec.stop();
+  });
+
+  it("auto: a session that only ever carried plain HTTP outlives its connections (the Ollama seed)", async () => {
+    const s = track(
+      await startStack([{ reuse: false, disconnectGraceMs: 200 }], { sessionHeader: "X-Agent-ID" }),
+    );
+    const seen: Whoami[] = [];
+    for (let i = 0; i < 5; i++) {
+      // Each on a connection of its own, further apart than the reconnect window.
+      const res = await oneShot(`${s.url}/whoami`, { headers: { "X-Agent-ID": "agent-42" } });
+      expect(res.status).toBe(200);
+      seen.push(JSON.parse(res.body) as Whoami);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(new Set(seen.map((w) => w.pid)).size).toBe(1);
+    expect(seen.map((w) => w.counter)).toEqual([1, 2, 3, 4, 5]);
+    expect(s.herd.lookup("agent-42")).toBeDefined();
+  });
+
+  it("with tokens on, only a reconnect carrying the session's token calls the end off", async () => {
+    const s = track(
+      await startStack([{ releaseOnDisconnect: true, reuse: false, disconnectGraceMs: 1500 }], {
+        tokens: true,
+      }),
+    );
+    const session = await s.herd.acquire("p0", "secret-tab");
+    const wsUrl = `${s.url.replace("http:", "ws:")}/ws`;
+    const id = { "X-Session-ID": session.id };
+    const ws = await openWs(wsUrl, { ...id, "X-Herd-Token": session.token });
+    ws.close();
+    await expect.poll(() => s.herd.lookup(session.id)?.reconnectDeadline).toBeDefined();
+    await expect(openWs(wsUrl, id)).rejects.toThrow(/401/);
+    expect(s.herd.lookup(session.id)?.reconnectDeadline).toBeDefined();
+    const back = await openWs(wsUrl, { ...id, "X-Herd-Token": session.token });
+    expect(s.herd.lookup(session.id)?.reconnectDeadline).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 2000)); // past the first window
+    expect(s.herd.lookup(session.id)?.workerPid).toBe(session.workerPid);
+    back.close();
+    expect(await waitForPidsGone([session.workerPid], 15_000)).toEqual([]);
   });
 
   it("data_timeout answers 504 and kills the hung worker, reporting the session lost", async () => {

@@ -77,7 +77,7 @@ describe("playwright through the data plane", () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/setup-chromium.sh`).toBe(true);
   });
 
-  it("pins a Playwright session to one run-server worker across reconnects, isolated from others", async () => {
+  it("pins a Playwright session to one run-server worker across a reconnect, isolated from others", async () => {
     const s = track(await startStack([browserPool()]));
     const first = await connect(s.url, "pw-a");
     const worker = s.herd.lookup("pw-a")!.workerPid;
@@ -88,17 +88,19 @@ describe("playwright through the data plane", () => {
     expect((await ctx.cookies()).map((c) => `${c.name}=${c.value}`)).toEqual(["seen=yes"]);
     await first.close();
 
+    // Within disconnect_grace the same id reaches the same worker.
     const again = await connect(s.url, "pw-a");
     expect(s.herd.lookup("pw-a")!.workerPid).toBe(worker);
     expect(chromiumPids(worker).length).toBeGreaterThan(0);
-    await again.close();
 
+    // While pw-a is live, another id gets a worker of its own.
     const other = await connect(s.url, "pw-b");
     expect(s.herd.lookup("pw-b")!.workerPid).not.toBe(worker);
     const otherCtx = await other.newContext();
     await (await otherCtx.newPage()).goto(pageUrl);
     expect(await otherCtx.cookies()).toEqual([]);
     await other.close();
+    await again.close();
   }, 180_000);
 
   it("with release_on_disconnect and reuse:false, closing the client kills run-server and chromium", async () => {

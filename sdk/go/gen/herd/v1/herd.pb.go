@@ -167,9 +167,14 @@ type Session struct {
 	// plus holds. A session with any open connection never idles out.
 	Connections uint32 `protobuf:"varint,10,opt,name=connections,proto3" json:"connections,omitempty"`
 	// Labels given when the session was acquired.
-	Labels        map[string]string `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Labels map[string]string `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Set while the session's client is gone (its last data-plane connection
+	// closed, or its HoldSession stream dropped): the session and its worker
+	// wait until then for the client to come back (`disconnect_grace`), then
+	// end with reason `reconnect_window_expired`.
+	ReconnectDeadline *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=reconnect_deadline,json=reconnectDeadline,proto3" json:"reconnect_deadline,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -275,6 +280,13 @@ func (x *Session) GetConnections() uint32 {
 func (x *Session) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *Session) GetReconnectDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReconnectDeadline
 	}
 	return nil
 }
@@ -1570,7 +1582,7 @@ var File_herd_v1_herd_proto protoreflect.FileDescriptor
 
 const file_herd_v1_herd_proto_rawDesc = "" +
 	"\n" +
-	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x03\n" +
+	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x04\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -1587,7 +1599,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12 \n" +
 	"\vconnections\x18\n" +
 	" \x01(\rR\vconnections\x124\n" +
-	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x12I\n" +
+	"\x12reconnect_deadline\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x11reconnectDeadline\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
@@ -1765,45 +1778,46 @@ var file_herd_v1_herd_proto_depIdxs = []int32{
 	23, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
 	23, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	20, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	24, // 4: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	21, // 5: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
-	1,  // 6: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
-	1,  // 7: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	24, // 8: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	22, // 9: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
-	1,  // 10: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
-	8,  // 11: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	24, // 12: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	23, // 13: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	23, // 14: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	23, // 15: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 16: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
-	1,  // 17: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	23, // 18: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
-	12, // 19: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
-	16, // 20: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	17, // 21: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	24, // 22: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	1,  // 23: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	2,  // 24: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	4,  // 25: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	6,  // 26: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	9,  // 27: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	11, // 28: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	14, // 29: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	18, // 30: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	3,  // 31: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	5,  // 32: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	7,  // 33: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	10, // 34: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	13, // 35: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	15, // 36: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	19, // 37: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	31, // [31:38] is the sub-list for method output_type
-	24, // [24:31] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	23, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	24, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	21, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	1,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
+	1,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
+	24, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	22, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	1,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
+	8,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
+	24, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	23, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	23, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	23, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 17: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
+	1,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
+	23, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	12, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
+	16, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
+	17, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	24, // 23: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	1,  // 24: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	2,  // 25: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	4,  // 26: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	6,  // 27: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	9,  // 28: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	11, // 29: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	14, // 30: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	18, // 31: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	3,  // 32: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	5,  // 33: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	7,  // 34: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	10, // 35: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	13, // 36: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	15, // 37: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	19, // 38: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
