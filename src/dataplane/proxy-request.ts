@@ -8,6 +8,7 @@
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { workerEndpoint } from "../pool/worker-endpoint.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
@@ -17,7 +18,7 @@ import {
   hasBody,
   sendError,
 } from "./http-errors.ts";
-import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
+import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 
@@ -92,10 +93,8 @@ class Exchange {
 
   #send(isRetry: boolean): void {
     const { session } = this.conn;
-    const { host, port } = workerEndpoint(session.workerAddress);
     const upstream = request({
-      host,
-      port,
+      ...workerEndpoint(session.workerAddress),
       method: this.req.method,
       path: this.route.path,
       headers: this.#headers,

@@ -11,9 +11,10 @@ import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { workerEndpoint } from "../pool/worker-endpoint.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
-import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
+import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 
@@ -59,12 +60,10 @@ function tunnel(
 ): void {
   const { session, lease } = conn;
   const closed = ctx.events.websocket(session);
-  const { host, port } = workerEndpoint(session.workerAddress);
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
   const upstream = request({
-    host,
-    port,
+    ...workerEndpoint(session.workerAddress),
     method: req.method,
     path: route.path,
     headers: requestHeadersForWorker(req.rawHeaders, {

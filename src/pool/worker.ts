@@ -10,10 +10,12 @@ import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
-import { ownsListener } from "./listener-owner.ts";
+import { listensInOwnNetwork, ownsListener } from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
-import { probeHttp, waitReady } from "./readiness.ts";
+import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import type { PoolOptions, WorkerExit } from "./types.ts";
+import { formatWorkerAddress, type WorkerEndpoint } from "./worker-endpoint.ts";
+import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
 
 export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
 
@@ -26,6 +28,7 @@ export interface WorkerDeps {
   caps: HostCapabilities;
   ports: PortReservations;
   cgroups?: CgroupTree;
+  sandbox?: PoolSandbox;
 }
 
 const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
@@ -85,6 +88,7 @@ export class Worker {
   idleTimer: NodeJS.Timeout | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
+  private launch: SandboxLaunch | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private healthFailures = 0;
   private oomSeen = 0;
@@ -102,8 +106,12 @@ export class Worker {
     return this.tree?.pid ?? 0;
   }
 
+  get endpoint(): WorkerEndpoint {
+    return this.launch?.endpoint ?? { host: "127.0.0.1", port: this.port };
+  }
+
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return formatWorkerAddress(this.endpoint);
   }
 
   /**
@@ -123,6 +131,8 @@ export class Worker {
     env.PORT = port;
     this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
     try {
+      this.launch = this.deps.sandbox?.launch({ id: this.id, port: this.port });
+      Object.assign(env, this.launch?.env);
       this.tree = new ProcessTree({
         command: this.options.command.map(fill),
         env,
@@ -131,9 +141,10 @@ export class Worker {
         ...(this.cgroup ? { cgroup: this.cgroup } : {}),
         caps: this.deps.caps,
         gated: true,
+        ...(this.launch ? { sandbox: this.launch } : {}),
       });
     } catch (err) {
-      this.discardPrepared();
+      await this.discardPrepared();
       throw err;
     }
   }
@@ -143,14 +154,28 @@ export class Worker {
     return this.tree !== undefined && this.tree.exit === undefined;
   }
 
-  /** Ends a prepared tree that will never run (pool closing, or it went stale). */
-  discardPrepared(): void {
-    this.tree?.killNow();
+  /**
+   * Ends a prepared tree that will never run (pool closing, or it went stale). Resolves once the
+   * tree is gone and the sandbox's uid and directories are released (a uid goes back only then).
+   */
+  discardPrepared(): Promise<void> {
+    const tree = this.tree;
+    const launch = this.launch;
+    tree?.killNow();
     this.tree = undefined;
+    this.launch = undefined;
     this.cgroup?.remove();
     this.cgroup = undefined;
     if (this.port) this.deps.ports.release(this.port);
     this.port = 0;
+    if (!launch) return Promise.resolve();
+    return (tree ? tree.end(0) : Promise.resolve()).finally(() => launch.release());
+  }
+
+  /** Called once the tree is gone: its uid and directories can go back. */
+  private releaseLaunch(): void {
+    this.launch?.release();
+    this.launch = undefined;
   }
 
   /**
@@ -182,7 +207,7 @@ export class Worker {
     signal: AbortSignal,
   ): Promise<{ reason: string; portTaken: boolean } | undefined> {
     if (!this.preparedAlive) {
-      this.discardPrepared();
+      await this.discardPrepared();
       await this.prepare();
     }
     const tree = this.tree!;
@@ -192,12 +217,22 @@ export class Worker {
     // Whose listener answered is checked from the first accepted connection on, alongside a
     // health probe still waiting for the worker's first answer.
     let owned: Promise<boolean | undefined> | undefined;
+    // In a network namespace of its own nobody else can hold the port (and /proc/net/tcp would
+    // show the daemon's namespace, not the worker's): the owner check is moot there.
+    const privateNetwork = this.launch?.privateNetwork === true;
     const checkOwner = () => {
-      if (this.options.ready.kind !== "stdout") {
+      if (this.options.ready.kind !== "stdout" && !privateNetwork) {
         owned ??= ownsListener(() => tree.members(), this.port);
       }
     };
-    const waiter = waitReady(this.options.ready, this.port, abort, checkOwner);
+    // The relay accepts before the worker listens; a bare connect through it proves nothing.
+    const tcpProbe = privateNetwork
+      ? async (): Promise<ProbeResult> =>
+          (await listensInOwnNetwork(tree.members(), this.port))
+            ? { ok: true }
+            : { ok: false, reason: `nothing listens on port ${this.port}` }
+      : undefined;
+    const waiter = waitReady(this.options.ready, this.endpoint, abort, checkOwner, tcpProbe);
     const feed = (buffer: LineBuffer) => (chunk: Buffer) => {
       for (const line of buffer.push(chunk.toString("utf8"))) waiter.onLine(line);
     };
@@ -210,7 +245,7 @@ export class Worker {
       checkOwner();
       if ((await owned) === false) {
         await tree.end(0);
-        this.discardPrepared();
+        await this.discardPrepared();
         return { reason: `port ${this.port} is served by another program`, portTaken: true };
       }
       return undefined;
@@ -225,7 +260,7 @@ export class Worker {
           : signal.aborted
             ? "the pool is shutting down"
             : `not ready within ${this.options.startTimeoutMs} ms (waiting for ${describeReady(this.options.ready)} on port ${this.port})`;
-      this.discardPrepared();
+      await this.discardPrepared();
       return { reason: why, portTaken: false };
     }
   }
@@ -277,7 +312,7 @@ export class Worker {
       }
       if (!path) return;
       inFlight = true;
-      const result = await probeHttp(this.port, path, Math.min(interval, 2_000));
+      const result = await probeHttp(this.endpoint, path, Math.min(interval, 2_000));
       inFlight = false;
       if (result.ok) {
         this.healthFailures = 0;
@@ -308,6 +343,7 @@ export class Worker {
     await tree.end(graceMs);
     const info = tree.exit ? this.exitInfo(tree.exit) : undefined;
     this.cgroup?.removeInBackground();
+    this.releaseLaunch();
     this.deps.ports.release(this.port);
     this.state = "stopped";
     return info;
