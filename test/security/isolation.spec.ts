@@ -1,0 +1,156 @@
+// Tenant isolation (issue 9, items 3 and 4): a hostile worker tries, from the inside, to reach
+// what it must not. Each attempt is made twice — from a pool with isolation off, where it
+// WORKS today (documenting the attack), and from a pool with `user: auto, network: private,
+// filesystem: private`, where it must fail. Real daemon, real processes, real sockets.
+
+import { createServer, type Server } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Daemon,
+  expectNoLeaks,
+  killAllWithTag,
+  newLeakTag,
+  startDaemon,
+} from "../helpers/index.ts";
+import {
+  ask,
+  expectNoIsolationLeaks,
+  hostilePool,
+  ISOLATED,
+  relaySockets,
+  sandboxDirs,
+  UID_RANGE,
+} from "./isolation-harness.ts";
+
+const leak = newLeakTag();
+let daemon: Daemon;
+let hostListener: Server;
+let hostPort: number;
+let dirsBefore: string[];
+
+beforeAll(async () => {
+  dirsBefore = sandboxDirs();
+  hostListener = createServer((s) => {
+    s.on("error", () => {});
+    s.end("host secret\n");
+  });
+  await new Promise<void>((r) => hostListener.listen(0, "127.0.0.1", r));
+  hostPort = (hostListener.address() as { port: number }).port;
+  daemon = await startDaemon({
+    config: {
+      workers: { open: hostilePool(leak.env), boxed: hostilePool(leak.env, ISOLATED) },
+    },
+    env: leak.env,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  hostListener?.close();
+  const exit = await daemon?.stop();
+  try {
+    await expectNoLeaks(leak.tag);
+    await expectNoIsolationLeaks(dirsBefore);
+  } finally {
+    killAllWithTag(leak.tag);
+  }
+  expect(exit).toEqual({ code: 0, signal: null });
+}, 60_000);
+
+const port = (url: string) => Number(new URL(url).port);
+/** [pool, attacker session]: the same attack from both pools. */
+const attackers = [
+  ["open", "open-attacker", true],
+  ["boxed", "boxed-attacker", false],
+] as const;
+
+describe("a worker with isolation off can, and with user: auto + network/filesystem: private cannot", () => {
+  it.each(attackers)("%s: connect to the control plane", async (pool, session, works) => {
+    const r = await ask(daemon, pool, session, `/connect?port=${port(daemon.controlUrl)}`);
+    expect(r.ok).toBe(works);
+  });
+
+  it.each(attackers)("%s: connect to the data plane", async (pool, session, works) => {
+    const r = await ask(daemon, pool, session, `/connect?port=${port(daemon.dataUrl)}`);
+    expect(r.ok).toBe(works);
+  });
+
+  it.each(attackers)("%s: connect to a host loopback listener", async (pool, session, works) => {
+    const r = await ask(daemon, pool, session, `/connect?port=${hostPort}`);
+    expect(r.ok).toBe(works);
+  });
+
+  it.each(attackers)(
+    "%s: connect straight to another worker's port",
+    async (pool, session, works) => {
+      const victim = await ask(daemon, "open", "open-victim", "/id");
+      const r = await ask(daemon, pool, session, `/connect?port=${victim.port}`);
+      expect(r.ok).toBe(works);
+    },
+  );
+
+  it.each(attackers)("%s: signal another worker and the daemon", async (pool, session, works) => {
+    const victim = await ask(daemon, "open", "open-victim", "/id");
+    expect((await ask(daemon, pool, session, `/signal?pid=${victim.pid}&sig=0`)).ok).toBe(works);
+    expect((await ask(daemon, pool, session, `/signal?pid=${daemon.pid}&sig=0`)).ok).toBe(works);
+  });
+
+  it.each(attackers)(
+    "%s: read the daemon's config file and environment",
+    async (pool, session, works) => {
+      const config = await ask(daemon, pool, session, `/read?path=${daemon.configFile}`);
+      expect(config.ok && String(config.content).includes("workers")).toBe(works);
+      const environ = await ask(daemon, pool, session, `/read?path=/proc/${daemon.pid}/environ`);
+      expect(environ.ok && String(environ.content).includes(leak.tag)).toBe(works);
+    },
+  );
+
+  it.each(attackers)(
+    "%s: read another worker's private /tmp file",
+    async (pool, session, works) => {
+      const victim = `${pool}-victim`;
+      const secret = `/tmp/herd-secret-${leak.tag}-${pool}`;
+      expect((await ask(daemon, pool, victim, `/write?path=${secret}&text=s3cret`)).ok).toBe(true);
+      const r = await ask(daemon, pool, session, `/read?path=${secret}`);
+      expect(r.ok && r.content === "s3cret").toBe(works);
+    },
+  );
+});
+
+describe("what an isolated worker gets", () => {
+  it("runs under a uid of its own from the range, different for each live worker", async () => {
+    const a = await ask(daemon, "boxed", "boxed-attacker", "/id");
+    const b = await ask(daemon, "boxed", "boxed-victim", "/id");
+    for (const id of [a, b]) {
+      expect(id.uid).toBeGreaterThanOrEqual(UID_RANGE[0]);
+      expect(id.uid).toBeLessThanOrEqual(UID_RANGE[1]);
+      expect(id.gid).toBe(id.uid);
+    }
+    expect(a.uid).not.toBe(b.uid);
+    const open = await ask(daemon, "open", "open-attacker", "/id");
+    expect(open.uid).toBe(process.getuid?.());
+  });
+
+  it("writes /tmp and HOME privately: nothing it writes appears on the host", async () => {
+    const id = await ask(daemon, "boxed", "boxed-attacker", "/id");
+    const file = `/tmp/herd-private-${leak.tag}`;
+    expect((await ask(daemon, "boxed", "boxed-attacker", `/write?path=${file}`)).ok).toBe(true);
+    expect((await ask(daemon, "boxed", "boxed-attacker", `/write?path=${id.home}/x`)).ok).toBe(
+      true,
+    );
+    const { existsSync } = await import("node:fs");
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it("cannot reach another worker's relay socket, though the data plane does", async () => {
+    await ask(daemon, "boxed", "boxed-victim", "/id");
+    const sockets = relaySockets(dirsBefore);
+    expect(sockets.length).toBeGreaterThanOrEqual(2);
+    for (const path of sockets) {
+      const q = `/connect?path=${encodeURIComponent(path)}`;
+      expect((await ask(daemon, "boxed", "boxed-attacker", q)).ok).toBe(false);
+    }
+    expect((await ask(daemon, "boxed", "boxed-victim", "/id")).uid).toBeGreaterThanOrEqual(
+      UID_RANGE[0],
+    );
+  });
+});
