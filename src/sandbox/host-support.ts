@@ -29,7 +29,7 @@ export function sandboxTools(): SandboxTools {
 }
 
 function which(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":").concat("/usr/bin")) {
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
     const candidate = join(dir, program);
     try {
       accessSync(candidate, constants.X_OK);

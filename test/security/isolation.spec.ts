@@ -117,6 +117,14 @@ describe("a worker with isolation off can, and with user: auto + network/filesys
 });
 
 describe("what an isolated worker gets", () => {
+  it("is said once per pool when the daemon starts", () => {
+    const log = daemon.stdout() + daemon.stderr();
+    expect(log).toContain("pool open isolation: process tree only");
+    expect(log).toContain(
+      "pool boxed isolation: user: a uid of its own from 200000-265535; network: private",
+    );
+  });
+
   it("runs under a uid of its own from the range, different for each live worker", async () => {
     const a = await ask(daemon, "boxed", "boxed-attacker", "/id");
     const b = await ask(daemon, "boxed", "boxed-victim", "/id");
