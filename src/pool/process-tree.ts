@@ -104,7 +104,9 @@ export class ProcessTree {
     } else if (pidNamespace && caps.pidNamespace && caps.unshare) {
       argv.push(caps.unshare, "--pid", "--fork", "--kill-child", "--");
     }
-    argv.push(program, ...spec.command.slice(1));
+    // A sandboxed worker may run under another uid, for which the daemon's first PATH match
+    // can be out of reach (e.g. a shim under /root): its own exec searches PATH as that uid.
+    argv.push(sandbox ? spec.command[0]! : program, ...spec.command.slice(1));
     this.child = spawn(argv[0]!, argv.slice(1), {
       cwd,
       env,
