@@ -287,7 +287,7 @@ bogus: 1
       '5:26: workers.browser.isolation.network: expected one of "host", "private", got "none"',
     ],
     [
-      "min: 1\n    isolation: {uid_range: \"5\"}",
+      'min: 1\n    isolation: {uid_range: "5"}',
       '5:28: workers.browser.isolation.uid_range: must be "FIRST-LAST", e.g. "200000-265535"',
     ],
     [
