@@ -153,10 +153,18 @@ export class ProcessTree {
   }
 
   private signalAll(signal: NodeJS.Signals): void {
-    const targets = new Set<number>(this.spec.cgroup?.pids() ?? []);
-    try {
-      process.kill(-this.pid, signal);
-    } catch {}
+    // A sandbox's root (bwrap) dies of SIGTERM and its namespace's init follows with SIGKILL
+    // for everyone (die-with-parent): the grace is the worker's, so SIGTERM skips the root and
+    // goes to every other member; the tree then ends when the worker does.
+    const spareRoot = signal === "SIGTERM" && this.spec.sandbox !== undefined;
+    const targets = new Set<number>(spareRoot ? this.members() : (this.spec.cgroup?.pids() ?? []));
+    if (spareRoot) {
+      targets.delete(this.pid);
+    } else {
+      try {
+        process.kill(-this.pid, signal);
+      } catch {}
+    }
     for (const pid of targets) {
       try {
         process.kill(pid, signal);
