@@ -24,7 +24,8 @@ export interface LauncherOptions {
 }
 
 export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
-  return (options) => new BwrapPoolSandbox(options, opts.hide ?? []);
+  const heldUids = new Set<number>();
+  return (options) => new BwrapPoolSandbox(options, opts.hide ?? [], heldUids);
 }
 
 /** What the pool's workers get, in words (the daemon logs it once per pool). */
@@ -60,6 +61,7 @@ class BwrapPoolSandbox implements PoolSandbox {
   constructor(
     private readonly options: PoolOptions,
     private readonly hide: readonly string[],
+    heldUids: Set<number>,
   ) {
     const problems = isolationProblems(options.isolation);
     if (problems.length > 0) {
@@ -71,7 +73,7 @@ class BwrapPoolSandbox implements PoolSandbox {
     const identity = workerIdentity(options.isolation.user);
     if (typeof identity === "string") throw new HerdError("failed_precondition", identity);
     const daemonUid = process.getuid?.() ?? 0;
-    if (identity.perWorker) this.uids = new UidPool(...options.isolation.uidRange);
+    if (identity.perWorker) this.uids = new UidPool(...options.isolation.uidRange, heldUids);
     else if (identity.uid !== daemonUid) this.fixed = identity;
     this.description = describeIsolation(options);
     const base = daemonUid === 0 ? "/run" : tmpdir();

@@ -8,7 +8,14 @@ describe("UidPool", () => {
     pool.give(500);
     expect(pool.take()).toBe(502);
     expect(pool.take()).toBe(500);
-    expect(pool.inUse).toBe(3);
+  });
+
+  it("shares what is held with the other pools of the launcher", () => {
+    const held = new Set<number>();
+    const a = new UidPool(500, 501, held);
+    const b = new UidPool(500, 501, held);
+    expect([a.take(), b.take()]).toEqual([500, 501]);
+    expect(() => a.take()).toThrow(/all 2 uids are in use/);
   });
 
   it("says which range is exhausted", () => {

@@ -1,7 +1,8 @@
 // Hands out one unprivileged uid per live worker from a configured range, like a jailer's uid
 // pool.
 //
-// Invariant: a uid is held from `take` until `give` and never handed out twice meanwhile; the
+// Invariant: a uid is held from `take` until `give` and never handed out twice meanwhile (by
+// any pool of the launcher: they share the held set); the
 // caller gives it back only once every process of the worker's tree is gone, so no two live
 // workers ever share a uid (they cannot signal, ptrace or read each other's private files).
 // Allocation walks the range round-robin, so a freed uid is reused as late as possible (files
@@ -11,18 +12,18 @@
 import { HerdError } from "../pool/errors.ts";
 
 export class UidPool {
-  private readonly held = new Set<number>();
   private next: number;
 
+  /**
+   * `held` is shared by every pool of one launcher: two pools whose ranges overlap (both on
+   * the default, say) must not hand one uid to two live workers.
+   */
   constructor(
     private readonly first: number,
     private readonly last: number,
+    private readonly held = new Set<number>(),
   ) {
     this.next = first;
-  }
-
-  get inUse(): number {
-    return this.held.size;
   }
 
   take(): number {

@@ -31,9 +31,9 @@ afterEach(async () => {
   }
 }, 60_000);
 
-async function start(overrides: Partial<PoolOptionsInput>): Promise<Herd> {
+async function start(...pools: Partial<PoolOptionsInput>[]): Promise<Herd> {
   const herd = await Herd.start(
-    [
+    pools.map((overrides) =>
       resolvePoolOptions({
         name: "w",
         command: [process.execPath, WORKER_FIXTURE],
@@ -42,7 +42,7 @@ async function start(overrides: Partial<PoolOptionsInput>): Promise<Herd> {
         ...overrides,
         env: { ...leak.env, ...overrides.env },
       }),
-    ],
+    ),
     { sandbox: sandboxLauncher() },
   );
   herds.push(herd);
@@ -79,5 +79,19 @@ describe("an isolated worker", () => {
       expect(new Set(uids).size, "no two live workers share a uid").toBe(3);
       await Promise.all(sessions.map((s) => herd.release(s.id)));
     }
+  }, 60_000);
+
+  it("never shares a uid with a worker of another pool drawing on the same range", async () => {
+    const range: [number, number] = [220_000, 220_009];
+    const isolation = { user: "auto", network: "private", uidRange: range } as const;
+    const herd = await start({ name: "a", isolation }, { name: "b", isolation });
+    const [a, b] = [await herd.acquire("a", "sa"), await herd.acquire("b", "sb")];
+    const inRange = new Set(processesInUidRange(range));
+    const uidOf = (pid: number) =>
+      new Set([pid, ...descendants(pid)].filter((p) => inRange.has(p)).map(realUid));
+    const [ua, ub] = [uidOf(a.workerPid), uidOf(b.workerPid)];
+    expect(ua.size).toBe(1);
+    expect(ub.size).toBe(1);
+    expect([...ua][0]).not.toBe([...ub][0]);
   }, 60_000);
 });
