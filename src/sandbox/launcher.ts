@@ -5,10 +5,11 @@
 //   <root>/<n>/relay/http.sock   the relay into the worker's network namespace (root, 0700)
 //   <root>/<n>/home/             the worker's HOME (its uid, 0700)
 // Invariants: a worker's directory and uid exist from `launch` until `release`, which the pool
-// calls once the tree is gone; `close` removes the root after the pool released every worker.
+// calls once the tree is gone; `close` removes the root after the pool released every worker;
+// a root named after a daemon pid that no longer runs is removed when the next sandbox starts.
 // Short numeric names keep socket paths under the 108-byte limit. Single-threaded.
 
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HerdError } from "../pool/errors.ts";
@@ -51,6 +52,30 @@ function describeIsolation(options: PoolOptions): string {
   ].join("; ");
 }
 
+const PREFIX = "herd-sandbox-";
+
+/**
+ * Sandbox roots of daemons that died without closing (SIGKILL): their workers died with them
+ * (pdeathsig, the reaper), their directories did not. The daemon's pid is in the name.
+ */
+function removeOrphans(base: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(base).filter((n) => n.startsWith(PREFIX));
+  } catch {}
+  for (const name of names) {
+    const pid = Number(name.slice(PREFIX.length).split("-")[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // that daemon still runs
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") continue;
+    }
+    rmSync(join(base, name), { recursive: true, force: true });
+  }
+}
+
 class BwrapPoolSandbox implements PoolSandbox {
   readonly description: string;
   private readonly root: string;
@@ -77,7 +102,8 @@ class BwrapPoolSandbox implements PoolSandbox {
     else if (identity.uid !== daemonUid) this.fixed = identity;
     this.description = describeIsolation(options);
     const base = daemonUid === 0 ? "/run" : tmpdir();
-    this.root = mkdtempSync(join(base, "herd-sandbox-"));
+    removeOrphans(base);
+    this.root = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
     chmodSync(this.root, 0o711);
   }
 

@@ -2,7 +2,9 @@
 // (its sandbox's root must not take it down early), its uid is never shared by two live
 // workers and goes back once its tree is gone, and nothing is left after close.
 
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../../src/pool/index.ts";
 import { sandboxLauncher } from "../../src/sandbox/index.ts";
@@ -94,4 +96,12 @@ describe("an isolated worker", () => {
     expect(ub.size).toBe(1);
     expect([...ua][0]).not.toBe([...ub][0]);
   }, 60_000);
+
+  it("removes the sandbox directories a SIGKILLed daemon left behind", async () => {
+    const dead = spawnSync("true").pid!;
+    const orphan = `/run/herd-sandbox-${dead}-orphan`;
+    mkdirSync(join(orphan, "1", "relay"), { recursive: true });
+    await start({ min: 1 });
+    expect(existsSync(orphan)).toBe(false);
+  }, 30_000);
 });
