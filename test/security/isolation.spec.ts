@@ -3,6 +3,7 @@
 // WORKS today (documenting the attack), and from a pool with `user: auto, network: private,
 // filesystem: private`, where it must fail. Real daemon, real processes, real sockets.
 
+import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -38,7 +39,12 @@ beforeAll(async () => {
   hostPort = (hostListener.address() as { port: number }).port;
   daemon = await startDaemon({
     config: {
-      workers: { open: hostilePool(leak.env), boxed: hostilePool(leak.env, ISOLATED) },
+      workers: {
+        open: hostilePool(leak.env),
+        boxed: hostilePool(leak.env, ISOLATED),
+        // Own uids on the host's filesystem: only file permissions stand between them.
+        uids: hostilePool(leak.env, { user: "auto", network: "private" }),
+      },
     },
     env: leak.env,
   });
@@ -46,6 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   hostListener?.close();
+  rmSync(`/tmp/herd-secret-${leak.tag}-open`, { force: true });
   const exit = await daemon?.stop();
   try {
     await expectNoLeaks(leak.tag);
@@ -136,6 +143,16 @@ describe("what an isolated worker gets", () => {
     expect(a.uid).not.toBe(b.uid);
     const open = await ask(daemon, "open", "open-attacker", "/id");
     expect(open.uid).toBe(process.getuid?.());
+  });
+
+  it("with user: auto on the host's /tmp, cannot read another worker's private file", async () => {
+    const secret = `/tmp/herd-secret-${leak.tag}-uids`;
+    expect((await ask(daemon, "uids", "uids-victim", `/write?path=${secret}&text=s3cret`)).ok).toBe(
+      true,
+    );
+    const r = await ask(daemon, "uids", "uids-attacker", `/read?path=${secret}`);
+    expect(r).toMatchObject({ ok: false, error: "EACCES" });
+    rmSync(secret, { force: true });
   });
 
   it("writes /tmp and HOME privately: nothing it writes appears on the host", async () => {
