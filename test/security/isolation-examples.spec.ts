@@ -20,9 +20,15 @@ import {
   startDaemon,
   waitForPidsGone,
 } from "../helpers/index.ts";
-import { expectNoIsolationLeaks, processesInUidRange, sandboxDirs } from "./isolation-harness.ts";
+import {
+  expectNoIsolationLeaks,
+  processesInUidRange,
+  type UidRange,
+  uidRangeKey,
+} from "./isolation-harness.ts";
 
-const CONTAINED = { user: "auto", network: "private" };
+const UID_RANGE: UidRange = [240_000, 240_999];
+const CONTAINED = { user: "auto", uid_range: uidRangeKey(UID_RANGE), network: "private" };
 
 /** An example's herd.yaml with every pool contained (and the system's tools on PATH). */
 function contained(example: string, leak: LeakTag): Record<string, unknown> {
@@ -39,11 +45,9 @@ function contained(example: string, leak: LeakTag): Record<string, unknown> {
 
 let leak: LeakTag;
 let daemon: Daemon | undefined;
-let dirsBefore: string[];
 
 async function start(example: string): Promise<Daemon> {
   leak = newLeakTag();
-  dirsBefore = sandboxDirs();
   daemon = await startDaemon({
     config: contained(example, leak),
     env: leak.env,
@@ -53,11 +57,12 @@ async function start(example: string): Promise<Daemon> {
 }
 
 afterEach(async () => {
+  const pid = daemon?.pid ?? 0;
   const exit = await daemon?.stop();
   daemon = undefined;
   try {
     await expectNoLeaks(leak.tag, { withinMs: 5000 });
-    await expectNoIsolationLeaks(dirsBefore);
+    await expectNoIsolationLeaks(UID_RANGE, pid);
   } finally {
     killAllWithTag(leak.tag);
   }
@@ -83,7 +88,7 @@ describe("examples with isolation: {user: auto, network: private}", () => {
     await tab.setContent("<title>inside the sandbox</title>");
     expect(await tab.title()).toBe("inside the sandbox");
     const tree = [session.workerPid, ...descendants(session.workerPid)];
-    const contained = processesInUidRange().filter((pid) => tree.includes(pid));
+    const contained = processesInUidRange(UID_RANGE).filter((pid) => tree.includes(pid));
     expect(contained.length, "run-server and chromium run under the worker's uid").toBeGreaterThan(
       1,
     );
@@ -107,7 +112,7 @@ describe("examples with isolation: {user: auto, network: private}", () => {
     expect(a.done && b.done).toBe(true);
     const herd = createHerdClient({ baseUrl: d.controlUrl });
     const pids = (await herd.sessions()).map((s) => s.workerPid);
-    const inRange = processesInUidRange();
+    const inRange = processesInUidRange(UID_RANGE);
     for (const pid of pids) {
       expect([pid, ...descendants(pid)].some((p) => inRange.includes(p))).toBe(true);
     }

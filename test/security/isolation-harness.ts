@@ -9,9 +9,12 @@ import { expect } from "vitest";
 import type { Daemon } from "../helpers/index.ts";
 
 export const HOSTILE = "test/security/hostile-worker.mjs";
-export const UID_RANGE: [number, number] = [200_000, 265_535];
-
-export const ISOLATED = { user: "auto", network: "private", filesystem: "private" } as const;
+/**
+ * Spec files run in parallel, each with its own daemon: each gives its pools a uid range of its
+ * own, so its leak check counts only its own workers' uids.
+ */
+export type UidRange = [number, number];
+export const uidRangeKey = ([first, last]: UidRange) => `${first}-${last}`;
 
 /** A pool of hostile workers; `env` should carry the leak tag. */
 export function hostilePool(env: Record<string, string>, isolation?: Record<string, string>) {
@@ -47,10 +50,10 @@ export function ask(daemon: Daemon, pool: string, session: string, path: string)
   });
 }
 
-/** Every relay socket of the sandboxes made since `dirsBefore` (one per prepared or live worker). */
-export function relaySockets(dirsBefore: readonly string[]): string[] {
+/** Every relay socket of the sandboxes of daemon `pid` (one per prepared or live worker). */
+export function relaySockets(pid: number): string[] {
   const sockets: string[] = [];
-  for (const dir of sandboxDirs().filter((d) => !dirsBefore.includes(d))) {
+  for (const dir of sandboxDirsOf(pid)) {
     for (const worker of readdirSync(join("/run", dir))) {
       const socket = join("/run", dir, worker, "relay", "http.sock");
       if (existsSync(socket)) sockets.push(socket);
@@ -60,7 +63,7 @@ export function relaySockets(dirsBefore: readonly string[]): string[] {
 }
 
 /** Live processes whose real uid lies in the range `user: auto` hands out. */
-export function processesInUidRange([first, last] = UID_RANGE): number[] {
+export function processesInUidRange([first, last]: UidRange): number[] {
   const found: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -72,15 +75,16 @@ export function processesInUidRange([first, last] = UID_RANGE): number[] {
   return found;
 }
 
-export function sandboxDirs(): string[] {
-  return readdirSync("/run").filter((n) => n.startsWith("herd-sandbox-"));
+/** The sandbox roots of the daemon (or in-process Herd) with this pid. */
+export function sandboxDirsOf(pid: number): string[] {
+  return readdirSync("/run").filter((n) => n.startsWith(`herd-sandbox-${pid}-`));
 }
 
-/** After the daemon stopped: no worker uid in use, no sandbox directory left behind. */
-export async function expectNoIsolationLeaks(dirsBefore: readonly string[]): Promise<void> {
-  for (let waited = 0; processesInUidRange().length > 0 && waited < 15_000; waited += 50) {
+/** After the daemon `pid` stopped: no uid of `range` in use, no sandbox directory of its left. */
+export async function expectNoIsolationLeaks(range: UidRange, pid: number): Promise<void> {
+  for (let waited = 0; processesInUidRange(range).length > 0 && waited < 15_000; waited += 50) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  expect(processesInUidRange(), "processes still running under worker uids").toEqual([]);
-  expect(sandboxDirs().filter((d) => !dirsBefore.includes(d))).toEqual([]);
+  expect(processesInUidRange(range), "processes still running under worker uids").toEqual([]);
+  expect(sandboxDirsOf(pid)).toEqual([]);
 }

@@ -15,19 +15,20 @@ import {
   newLeakTag,
   WORKER_FIXTURE,
 } from "../helpers/index.ts";
-import { expectNoIsolationLeaks, processesInUidRange, sandboxDirs } from "./isolation-harness.ts";
+import { expectNoIsolationLeaks, processesInUidRange } from "./isolation-harness.ts";
 
 const leak = newLeakTag();
 const realUid = (pid: number) =>
   Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
-const dirsBefore = sandboxDirs();
+/** Every range this file's pools use (its own, apart from the other spec files'). */
+const ALL_RANGES: [number, number] = [250_000, 252_999];
 const herds: Herd[] = [];
 
 afterEach(async () => {
   await Promise.all(herds.splice(0).map((h) => h.close()));
   try {
     await expectNoLeaks(leak.tag);
-    await expectNoIsolationLeaks(dirsBefore);
+    await expectNoIsolationLeaks(ALL_RANGES, process.pid);
   } finally {
     killAllWithTag(leak.tag);
   }
@@ -40,7 +41,12 @@ async function start(...pools: Partial<PoolOptionsInput>[]): Promise<Herd> {
         name: "w",
         command: [process.execPath, WORKER_FIXTURE],
         healthPath: "/health",
-        isolation: { user: "auto", network: "private", filesystem: "private" },
+        isolation: {
+          user: "auto",
+          uidRange: [250_000, 250_999],
+          network: "private",
+          filesystem: "private",
+        },
         ...overrides,
         env: { ...leak.env, ...overrides.env },
       }),
@@ -61,7 +67,7 @@ describe("an isolated worker", () => {
   }, 30_000);
 
   it("never shares its uid with another live worker, and gives it back when gone", async () => {
-    const range: [number, number] = [210_000, 210_003];
+    const range: [number, number] = [251_000, 251_003];
     const herd = await start({
       max: 3,
       reuse: false,
@@ -84,7 +90,7 @@ describe("an isolated worker", () => {
   }, 60_000);
 
   it("never shares a uid with a worker of another pool drawing on the same range", async () => {
-    const range: [number, number] = [220_000, 220_009];
+    const range: [number, number] = [252_000, 252_009];
     const isolation = { user: "auto", network: "private", uidRange: range } as const;
     const herd = await start({ name: "a", isolation }, { name: "b", isolation });
     const [a, b] = [await herd.acquire("a", "sa"), await herd.acquire("b", "sb")];

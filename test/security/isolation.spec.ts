@@ -17,20 +17,24 @@ import {
   ask,
   expectNoIsolationLeaks,
   hostilePool,
-  ISOLATED,
   relaySockets,
-  sandboxDirs,
-  UID_RANGE,
+  type UidRange,
+  uidRangeKey,
 } from "./isolation-harness.ts";
 
 const leak = newLeakTag();
+const UID_RANGE: UidRange = [230_000, 230_999];
+const ISOLATED = {
+  user: "auto",
+  uid_range: uidRangeKey(UID_RANGE),
+  network: "private",
+  filesystem: "private",
+};
 let daemon: Daemon;
 let hostListener: Server;
 let hostPort: number;
-let dirsBefore: string[];
 
 beforeAll(async () => {
-  dirsBefore = sandboxDirs();
   hostListener = createServer((s) => {
     s.on("error", () => {});
     s.end("host secret\n");
@@ -43,7 +47,11 @@ beforeAll(async () => {
         open: hostilePool(leak.env),
         boxed: hostilePool(leak.env, ISOLATED),
         // Own uids on the host's filesystem: only file permissions stand between them.
-        uids: hostilePool(leak.env, { user: "auto", network: "private" }),
+        uids: hostilePool(leak.env, {
+          user: "auto",
+          uid_range: uidRangeKey(UID_RANGE),
+          network: "private",
+        }),
       },
     },
     env: leak.env,
@@ -53,10 +61,11 @@ beforeAll(async () => {
 afterAll(async () => {
   hostListener?.close();
   rmSync(`/tmp/herd-secret-${leak.tag}-open`, { force: true });
+  const pid = daemon?.pid ?? 0;
   const exit = await daemon?.stop();
   try {
     await expectNoLeaks(leak.tag);
-    await expectNoIsolationLeaks(dirsBefore);
+    await expectNoIsolationLeaks(UID_RANGE, pid);
   } finally {
     killAllWithTag(leak.tag);
   }
@@ -128,7 +137,7 @@ describe("what an isolated worker gets", () => {
     const log = daemon.stdout() + daemon.stderr();
     expect(log).toContain("pool open isolation: process tree only");
     expect(log).toContain(
-      "pool boxed isolation: user: a uid of its own from 200000-265535; network: private",
+      "pool boxed isolation: user: a uid of its own from 230000-230999; network: private",
     );
   });
 
@@ -168,7 +177,7 @@ describe("what an isolated worker gets", () => {
 
   it("cannot reach another worker's relay socket, though the data plane does", async () => {
     await ask(daemon, "boxed", "boxed-victim", "/id");
-    const sockets = relaySockets(dirsBefore);
+    const sockets = relaySockets(daemon.pid);
     expect(sockets.length).toBeGreaterThanOrEqual(2);
     for (const path of sockets) {
       const q = `/connect?path=${encodeURIComponent(path)}`;
