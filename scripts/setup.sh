@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything herd needs to run and to pass `npm test`, from a fresh clone, idempotently:
-# npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), the pinned
-# code generators (.tools/bin, .venv), grpcurl, and the Python and Go SDK dependencies.
+# npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), bubblewrap
+# and socat (worker isolation), the pinned code generators (.tools/bin, .venv), grpcurl, and the
+# Python and Go SDK dependencies.
 # Usage: scripts/setup.sh [--skip-npm]   (root for apt; every step skips what is already there;
 #        `npm test` runs it with --skip-npm first, so a fresh clone needs only `npm install`)
 set -euo pipefail
@@ -22,6 +23,9 @@ fi
 
 step "chromium (Debian)"
 bash scripts/setup-chromium.sh
+
+step "sandbox tools: bubblewrap, socat (Debian)"
+bash scripts/setup-sandbox.sh
 
 step "code generators"
 bash scripts/setup-codegen.sh

@@ -11,6 +11,7 @@ import type { Logger as PinoLogger } from "pino";
 import { ConfigError, type HerdConfig, loadConfig, parseListenAddress } from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
 import { Herd } from "../pool/index.ts";
+import { sandboxLauncher } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
@@ -59,10 +60,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   let herd: Herd;
   try {
+    // Workers never read the daemon's config: it may hold the control token.
     herd = await Herd.start(config.pools, {
       logger,
       eventHistory: config.events.history,
       watchBuffer: config.events.watchBuffer,
+      sandbox: sandboxLauncher({ hide: [config.file] }),
     });
   } catch (err) {
     opts.fail(`the pools could not start: ${describeStartupError(err, settings)}`);

@@ -6,7 +6,8 @@ import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { isHerdError } from "../pool/errors.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
-import type { PoolOptions, ReadyCheck } from "../pool/types.ts";
+import type { IsolationOptions, PoolOptions, ReadyCheck } from "../pool/types.ts";
+import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
 import { formatHostPort, isLoopback, type ListenAddress, listenClash } from "./listen-address.ts";
@@ -33,7 +34,15 @@ export function buildConfig(
     const pool = buildPool(name, rawPool, baseDir, issues);
     if (pool === undefined) continue;
     pools.push(pool);
-    if (ctx.checkCommands) checkProgram(pool, ctx.env, issues);
+    if (ctx.checkCommands) {
+      checkProgram(pool, ctx.env, issues);
+      for (const problem of isolationProblems(pool.isolation)) {
+        issues.push({
+          path: ["workers", name, "isolation", problem.key],
+          message: problem.message,
+        });
+      }
+    }
   }
 
   const names = Object.keys(raw.workers);
@@ -176,12 +185,7 @@ function buildPool(
         cpus: raw.limits.cpus,
         pids: raw.limits.pids,
       },
-      isolation:
-        raw.isolation?.pid_namespace === undefined
-          ? undefined
-          : {
-              pidNamespace: raw.isolation.pid_namespace,
-            },
+      isolation: raw.isolation && buildIsolation(raw.isolation),
       stopGraceMs: raw.stop_grace,
       idleWorkerTtlMs: raw.idle_worker_ttl,
       restartBackoffMs: raw.restart_backoff,
@@ -197,6 +201,23 @@ function buildPool(
 }
 
 /** A worker command that cannot start is reported here rather than as a crash loop later. */
+function buildIsolation(raw: NonNullable<RawPool["isolation"]>): Partial<IsolationOptions> {
+  const user = raw.user;
+  const range = raw.uid_range?.split("-").map(Number) as [number, number] | undefined;
+  return {
+    pidNamespace: raw.pid_namespace,
+    user:
+      user === undefined || user === "inherit" || user === "auto"
+        ? user
+        : typeof user === "number" || /^\d+$/.test(user)
+          ? { uid: Number(user) }
+          : { name: user },
+    uidRange: range,
+    network: raw.network,
+    filesystem: raw.filesystem,
+  };
+}
+
 function checkProgram(
   pool: PoolOptions,
   env: Readonly<Record<string, string | undefined>>,

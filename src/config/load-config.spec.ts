@@ -144,7 +144,13 @@ events: { history: 500, watch_buffer: 64 }
       acquireTimeoutMs: 5000,
       queueLimit: 7,
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 256 },
-      isolation: { pidNamespace: false },
+      isolation: {
+        pidNamespace: false,
+        user: "inherit",
+        uidRange: [200_000, 265_535],
+        network: "host",
+        filesystem: "host",
+      },
       stopGraceMs: 3000,
       idleWorkerTtlMs: 60_000,
       restartBackoffMs: 2_000,
@@ -311,6 +317,18 @@ bogus: 1
     [
       "min: 1\n    isolation: {pid_ns: true}",
       '5:17: workers.browser.isolation.pid_ns: unknown key "pid_ns" (did you mean "pid_namespace"?)',
+    ],
+    [
+      "min: 1\n    isolation: {network: none}",
+      '5:26: workers.browser.isolation.network: expected one of "host", "private", got "none"',
+    ],
+    [
+      'min: 1\n    isolation: {uid_range: "5"}',
+      '5:28: workers.browser.isolation.uid_range: must be "FIRST-LAST", e.g. "200000-265535"',
+    ],
+    [
+      "min: 1\n    isolation: {user: no-such-user-herd}",
+      '5:23: workers.browser.isolation.user: no user named "no-such-user-herd" on this host (/etc/passwd)',
     ],
   ])("%j", (line, expected) => {
     expect(errors(SEED.replace("min: 1", line))).toEqual([expected]);

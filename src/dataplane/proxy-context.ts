@@ -27,15 +27,6 @@ export interface ProxyContext {
 }
 
 /** "host:port" (IPv6 hosts may be bracketed) → parts for http.request. */
-export function workerEndpoint(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(":");
-  const host = address.slice(0, colon);
-  return {
-    host: host.startsWith("[") ? host.slice(1, -1) : host,
-    port: Number(address.slice(colon + 1)),
-  };
-}
-
 /** Human text for why a session's lease ended (its AbortSignal reason is a SessionEnd). */
 export function endedReason(signal: AbortSignal): string {
   const end = signal.reason as { kind?: string; reason?: string } | undefined;

@@ -9,6 +9,7 @@
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { SessionInfo } from "../pool/types.ts";
+import { workerEndpoint } from "../pool/worker-endpoint.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
@@ -18,7 +19,7 @@ import {
   hasBody,
   sendError,
 } from "./http-errors.ts";
-import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
+import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 
@@ -90,10 +91,8 @@ class Exchange {
 
   #send(isRetry: boolean): void {
     const { session } = this.conn;
-    const { host, port } = workerEndpoint(session.workerAddress);
     const upstream = request({
-      host,
-      port,
+      ...workerEndpoint(session.workerAddress),
       method: this.req.method,
       path: this.route.path,
       headers: this.#headers,

@@ -12,9 +12,10 @@ import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SessionInfo } from "../pool/types.ts";
+import { workerEndpoint } from "../pool/worker-endpoint.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
-import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
+import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 
@@ -60,12 +61,10 @@ function tunnel(
   conn: Connection,
 ): void {
   const { session, lease } = conn;
-  const { host, port } = workerEndpoint(session.workerAddress);
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
   const upstream = request({
-    host,
-    port,
+    ...workerEndpoint(session.workerAddress),
     method: req.method,
     path: route.path,
     headers: requestHeadersForWorker(req.rawHeaders, {

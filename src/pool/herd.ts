@@ -33,6 +33,7 @@ import type {
   SubscribeOptions,
 } from "./types.ts";
 import { PortReservations } from "./worker.ts";
+import type { PoolSandbox, SandboxFactory } from "./worker-sandbox.ts";
 
 export interface HerdOptions {
   logger?: Logger;
@@ -41,10 +42,49 @@ export interface HerdOptions {
   eventHistory?: number;
   /** Events a watcher may fall behind before it is cut off (default 1 024). */
   watchBuffer?: number;
+  /**
+   * Contains workers whose pool asks for `isolation` beyond the process tree (user, network,
+   * filesystem): src/sandbox's launcher. Without it such a pool fails to start.
+   */
+  sandbox?: SandboxFactory;
 }
 
 /** Herds started by this process so far (worker ids must never repeat within it). */
 let herdsInProcess = 0;
+
+/** Does the pool ask for more than its own process tree (and PID namespace)? */
+function wantsSandbox({ isolation }: PoolOptions): boolean {
+  return (
+    isolation.user !== "inherit" || isolation.network !== "host" || isolation.filesystem !== "host"
+  );
+}
+
+/** Each pool's sandbox, or none; if one cannot be made, the ones made are closed and it throws. */
+function makeSandboxes(
+  pools: readonly PoolOptions[],
+  factory: SandboxFactory | undefined,
+): Map<string, PoolSandbox | undefined> {
+  const made = new Map<string, PoolSandbox | undefined>();
+  try {
+    for (const options of pools) {
+      if (!wantsSandbox(options)) continue;
+      if (!factory) {
+        throw new HerdError(
+          "failed_precondition",
+          `pool ${JSON.stringify(options.name)}: isolation (user/network/filesystem) needs a sandbox launcher, and this Herd was started without one (HerdOptions.sandbox)`,
+        );
+      }
+      made.set(options.name, factory(options));
+    }
+  } catch (err) {
+    for (const sandbox of made.values()) sandbox?.close();
+    throw err;
+  }
+  return made;
+}
+
+const PROCESS_TREE_ONLY =
+  "process tree only: the daemon's uid, the host network and the host filesystem";
 
 export class Herd implements SessionDirectory {
   private readonly pools = new Map<string, Pool>();
@@ -82,19 +122,27 @@ export class Herd implements SessionDirectory {
     // ids had its fresh cgroups removed under it ("herd-join: Directory nonexistent").
     const runId = `${process.pid.toString(36)}${(++herdsInProcess).toString(36)}`;
     const ports = new PortReservations();
-    for (const options of pools) {
-      if (this.pools.has(options.name)) {
-        throw new HerdError(
-          "invalid_argument",
-          `pool ${JSON.stringify(options.name)} is defined twice`,
-        );
+    const names = new Set<string>();
+    for (const { name } of pools) {
+      if (names.has(name)) {
+        throw new HerdError("invalid_argument", `pool ${JSON.stringify(name)} is defined twice`);
       }
+      names.add(name);
+    }
+    const sandboxes = makeSandboxes(pools, opts.sandbox);
+    for (const options of pools) {
+      const sandbox = sandboxes.get(options.name);
+      logger.info(
+        { pool: options.name, isolation: sandbox?.description ?? PROCESS_TREE_ONLY },
+        `pool ${options.name} isolation: ${sandbox?.description ?? PROCESS_TREE_ONLY}`,
+      );
       this.pools.set(
         options.name,
         new Pool(options, {
           caps,
           ports,
           cgroups: this.cgroups,
+          ...(sandbox ? { sandbox } : {}),
           events: this.events,
           registry: this.registry,
           logger,

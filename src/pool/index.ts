@@ -5,7 +5,7 @@ export { Herd, type HerdOptions } from "./herd.ts";
 export { type HostCapabilities, hostCapabilities } from "./host-capabilities.ts";
 export { newSessionId, validateSessionId } from "./ids.ts";
 export { type Logger, silentLogger } from "./logger.ts";
-export { type PoolOptionsInput, resolvePoolOptions } from "./options.ts";
+export { DEFAULT_ISOLATION, type PoolOptionsInput, resolvePoolOptions } from "./options.ts";
 export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 export type {
   AcquireOptions,
@@ -28,4 +28,12 @@ export type {
   SessionInfo,
   SubscribeOptions,
   WorkerExit,
+  WorkerUser,
 } from "./types.ts";
+export {
+  formatWorkerAddress,
+  netConnectOptions,
+  type WorkerEndpoint,
+  workerEndpoint,
+} from "./worker-endpoint.ts";
+export type { PoolSandbox, SandboxFactory, SandboxLaunch } from "./worker-sandbox.ts";

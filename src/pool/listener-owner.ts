@@ -14,10 +14,12 @@ import { procStat } from "./proc-stat.ts";
  * /proc/net/tcp table costs ~2 ms whatever it holds (the kernel walks every hash bucket), so
  * both are read at once, off the event loop.
  */
-async function listeningInodes(port: number): Promise<Set<string> | undefined> {
+async function listeningInodes(port: number, netOf = "self"): Promise<Set<string> | undefined> {
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
   const tables = await Promise.all(
-    ["/proc/net/tcp", "/proc/net/tcp6"].map((t) => readFile(t, "utf8").catch(() => undefined)),
+    [`/proc/${netOf}/net/tcp`, `/proc/${netOf}/net/tcp6`].map((t) =>
+      readFile(t, "utf8").catch(() => undefined),
+    ),
   );
   if (tables.every((t) => t === undefined)) return undefined;
   const inodes = new Set<string>();
@@ -65,6 +67,30 @@ export async function ownsListener(
   if (inodes === undefined) return undefined;
   if (inodes.size === 0) return "none";
   return pids().some((pid) => holdsSocket(pid, inodes)) ? "mine" : "stranger";
+}
+
+/**
+ * For a tree in a network namespace of its own, where a connect through the sandbox's relay
+ * succeeds before the worker listens: does any listener on `port` exist in the namespace of
+ * `pids` (the first member outside the daemon's own namespace)? The namespace holds nothing
+ * but the worker's tree, so existing is enough.
+ */
+export async function listensInOwnNetwork(pids: readonly number[], port: number): Promise<boolean> {
+  let own: string;
+  try {
+    own = readlinkSync("/proc/self/ns/net");
+  } catch {
+    return false;
+  }
+  for (const pid of pids) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/net`) === own) continue;
+    } catch {
+      continue;
+    }
+    return ((await listeningInodes(port, String(pid)))?.size ?? 0) > 0;
+  }
+  return false;
 }
 
 /** The pid and every descendant still linked to it by parent pids (for hosts without cgroups). */

@@ -3,9 +3,20 @@
 
 import { HerdError } from "./errors.ts";
 import { MAX_TIMER_MS } from "./long-timer.ts";
-import type { PoolOptions } from "./types.ts";
+import type { IsolationOptions, PoolOptions } from "./types.ts";
 
-export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> & Partial<PoolOptions>;
+export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> &
+  Partial<Omit<PoolOptions, "isolation">> & { isolation?: Partial<IsolationOptions> };
+
+/** Nothing contained beyond the process tree: the worker shares the daemon's uid, network, files. */
+export const DEFAULT_ISOLATION: IsolationOptions = {
+  pidNamespace: false,
+  user: "inherit",
+  // 65 536 uids above the first subordinate-uid block useradd hands out (100000-165535).
+  uidRange: [200_000, 265_535],
+  network: "host",
+  filesystem: "host",
+};
 
 const DURATIONS = [
   "idleTtlMs",
@@ -55,13 +66,13 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     acquireTimeoutMs: 30_000,
     queueLimit: 1_000,
     limits: {},
-    isolation: { pidNamespace: false },
     stopGraceMs: 2_000,
     idleWorkerTtlMs: 60_000,
     restartBackoffMs: 1_000,
     restartBackoffMaxMs: 30_000,
     restartStableMs: 10_000,
     ...stripUndefined(input),
+    isolation: { ...DEFAULT_ISOLATION, ...stripUndefined(input.isolation ?? {}) },
     name: input.name,
     command: input.command,
   };
@@ -125,4 +136,12 @@ function validate(o: PoolOptions): void {
   if (cpus !== undefined && !(cpus > 0 && cpus <= 1024)) fail("limits.cpus", "must be > 0");
   if (pids !== undefined && !(Number.isInteger(pids) && pids >= 1))
     fail("limits.pids", "must be >= 1");
+  const [first, last] = o.isolation.uidRange;
+  if (!(Number.isInteger(first) && Number.isInteger(last) && first >= 1 && first <= last)) {
+    fail("isolation.uid_range", `must be FIRST-LAST with 1 <= FIRST <= LAST, got ${first}-${last}`);
+  }
+  const user = o.isolation.user;
+  if (typeof user === "object" && "uid" in user && !(Number.isInteger(user.uid) && user.uid >= 0)) {
+    fail("isolation.user", `a uid must be an integer >= 0, got ${user.uid}`);
+  }
 }

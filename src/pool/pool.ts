@@ -47,6 +47,7 @@ import type {
   WorkerExit,
 } from "./types.ts";
 import { type PortReservations, Worker } from "./worker.ts";
+import type { PoolSandbox } from "./worker-sandbox.ts";
 
 /** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
 function withNote(reason: string, worker: Worker): string {
@@ -88,6 +89,8 @@ export interface PoolDeps {
   caps: HostCapabilities;
   ports: PortReservations;
   cgroups: CgroupTree | undefined;
+  /** Contains each worker beyond its process tree, when the pool's isolation asks for it. */
+  sandbox?: PoolSandbox;
   events: EventLog;
   registry: SessionRegistry;
   logger: Logger;
@@ -495,6 +498,7 @@ export class Pool {
         caps: this.deps.caps,
         ports: this.deps.ports,
         ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
+        ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
       },
       { onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) },
     );
@@ -505,7 +509,7 @@ export class Pool {
     const spare = this.spare;
     this.spare = undefined;
     if (spare && !spare.preparedAlive) {
-      spare.discardPrepared();
+      void spare.discardPrepared();
       return undefined;
     }
     return spare;
@@ -513,7 +517,8 @@ export class Pool {
 
   /** Keeps one prepared spare, so the next start skips the slow cgroup join. */
   private prepareSpare(): void {
-    if (!this.deps.cgroups || this.spare || this.preparingSpare || this.shutdown.signal.aborted) {
+    const slowSetup = this.deps.cgroups !== undefined || this.deps.sandbox !== undefined;
+    if (!slowSetup || this.spare || this.preparingSpare || this.shutdown.signal.aborted) {
       return;
     }
     const worker = this.newWorker();
@@ -521,8 +526,8 @@ export class Pool {
       .prepare()
       .then(
         () => {
-          if (this.shutdown.signal.aborted) worker.discardPrepared();
-          else this.spare = worker;
+          if (this.shutdown.signal.aborted) return worker.discardPrepared();
+          this.spare = worker;
         },
         (err: unknown) =>
           this.deps.logger.debug(
@@ -761,7 +766,7 @@ export class Pool {
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
-    this.spare?.discardPrepared();
+    await this.spare?.discardPrepared();
     this.spare = undefined;
     await this.preparingSpare;
     this.backoff.close();
@@ -778,6 +783,7 @@ export class Pool {
     for (let waited = 0; this.workers.size > 0 && waited < 10_000; waited += 5) {
       await new Promise((r) => setTimeout(r, 5));
     }
+    this.deps.sandbox?.close();
   }
 
   /** Synchronous last resort when the daemon process is exiting right now. */

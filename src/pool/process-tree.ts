@@ -7,6 +7,8 @@
 //                                          (only where asked for, or where no cgroup.kill exists:
 //                                          inside it the worker is PID 1, which ignores signals it
 //                                          has no handler for)
+//   <sandbox wrapper>                      uid, namespaces, mounts (worker-sandbox.ts); it brings
+//                                          its own PID namespace and holds the gate itself
 //   <command>
 // and the root is started with setsid (detached), so the tree has its own process group.
 // Links are dropped where the host lacks them (see host-capabilities.ts).
@@ -28,9 +30,11 @@ import type { HostCapabilities } from "./host-capabilities.ts";
 import { treePids } from "./listener-owner.ts";
 import { processRuns } from "./proc-stat.ts";
 
-// Joins every cgroup, then waits for the go (a line, or EOF, on stdin) before exec'ing.
-const JOIN_CGROUPS =
-  'IFS=:; for f in $HERD_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset IFS HERD_CGROUP_PROCS; read -r _ || :; exec "$@" </dev/null';
+// Joins every cgroup, then (gated) waits for the go (a line, or EOF, on stdin) before exec'ing.
+const JOIN =
+  'IFS=:; for f in $HERD_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset IFS HERD_CGROUP_PROCS;';
+const JOIN_CGROUPS = `${JOIN} read -r _ || :; exec "$@" </dev/null`;
+const JOIN_CGROUPS_UNGATED = `${JOIN} exec "$@"`;
 
 export interface TreeExit {
   code: number | null;
@@ -46,6 +50,8 @@ export interface TreeSpec {
   caps: HostCapabilities;
   /** Hold the command until `open()` (the cgroup join happens before). */
   gated?: boolean;
+  /** Wraps the command (see worker-sandbox.ts); it holds the gate when there is one. */
+  sandbox?: { wrapper: readonly string[] };
 }
 
 /** Resolves a program like execvp would, so a typo fails with a clear message before spawning. */
@@ -80,19 +86,27 @@ export class ProcessTree {
     const program = resolveProgram(spec.command[0]!, cwd, spec.env.PATH ?? "/usr/bin:/bin");
     const argv: string[] = [];
     const env = { ...spec.env };
-    // Only the cgroup-joining shell can hold a command back; without it there is nothing to gate.
-    const gate = spec.gated === true && cgroup !== undefined && cgroup.procsFiles.length > 0;
+    const { sandbox } = spec;
+    const joins = cgroup !== undefined && cgroup.procsFiles.length > 0;
+    // The sandbox wrapper or the cgroup-joining shell holds a gated command back; the wrapper
+    // does it last, after its namespaces are made, so the spare absorbs that cost too.
+    const gate = spec.gated === true && (sandbox !== undefined || joins);
     if (caps.setpriv) argv.push(caps.setpriv, "--pdeathsig", "KILL", "--");
-    if (cgroup && cgroup.procsFiles.length > 0) {
-      argv.push("/bin/sh", "-c", JOIN_CGROUPS, "herd-join");
+    if (joins) {
+      const held = gate && sandbox === undefined;
+      argv.push("/bin/sh", "-c", held ? JOIN_CGROUPS : JOIN_CGROUPS_UNGATED, "herd-join");
       env.HERD_CGROUP_PROCS = cgroup.procsFiles.join(":");
     }
     // Without cgroup.kill, a PID namespace is what still reaches setsid'd grandchildren.
     const pidNamespace = spec.pidNamespace || !cgroup?.canKill;
-    if (pidNamespace && caps.pidNamespace && caps.unshare) {
+    if (sandbox) {
+      argv.push(...sandbox.wrapper);
+    } else if (pidNamespace && caps.pidNamespace && caps.unshare) {
       argv.push(caps.unshare, "--pid", "--fork", "--kill-child", "--");
     }
-    argv.push(program, ...spec.command.slice(1));
+    // A sandboxed worker may run under another uid, for which the daemon's first PATH match
+    // can be out of reach (e.g. a shim under /root): its own exec searches PATH as that uid.
+    argv.push(sandbox ? spec.command[0]! : program, ...spec.command.slice(1));
     this.child = spawn(argv[0]!, argv.slice(1), {
       cwd,
       env,
@@ -139,10 +153,18 @@ export class ProcessTree {
   }
 
   private signalAll(signal: NodeJS.Signals): void {
-    const targets = new Set<number>(this.spec.cgroup?.pids() ?? []);
-    try {
-      process.kill(-this.pid, signal);
-    } catch {}
+    // A sandbox's root (bwrap) dies of SIGTERM and its namespace's init follows with SIGKILL
+    // for everyone (die-with-parent): the grace is the worker's, so SIGTERM skips the root and
+    // goes to every other member; the tree then ends when the worker does.
+    const spareRoot = signal === "SIGTERM" && this.spec.sandbox !== undefined;
+    const targets = new Set<number>(spareRoot ? this.members() : (this.spec.cgroup?.pids() ?? []));
+    if (spareRoot) {
+      targets.delete(this.pid);
+    } else {
+      try {
+        process.kill(-this.pid, signal);
+      } catch {}
+    }
     for (const pid of targets) {
       try {
         process.kill(pid, signal);

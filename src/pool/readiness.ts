@@ -5,6 +5,7 @@
 import { request } from "node:http";
 import { connect } from "node:net";
 import type { ReadyCheck } from "./types.ts";
+import { netConnectOptions, type WorkerEndpoint } from "./worker-endpoint.ts";
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
@@ -14,14 +15,14 @@ export type ProbeResult = { ok: true } | { ok: false; reason: string };
  * initialisation), which the caller can use.
  */
 export function probeHttp(
-  port: number,
+  endpoint: WorkerEndpoint,
   path: string,
   timeoutMs: number,
   onConnect?: () => void,
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const req = request(
-      { host: "127.0.0.1", port, path, method: "GET", agent: false, timeout: timeoutMs },
+      { ...endpoint, path, method: "GET", agent: false, timeout: timeoutMs },
       (res) => {
         res.resume();
         const status = res.statusCode ?? 0;
@@ -37,9 +38,9 @@ export function probeHttp(
   });
 }
 
-export function probeTcp(port: number, timeoutMs: number): Promise<ProbeResult> {
+export function probeTcp(endpoint: WorkerEndpoint, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port, timeout: timeoutMs });
+    const socket = connect({ ...netConnectOptions(endpoint), timeout: timeoutMs });
     socket.once("connect", () => {
       socket.destroy();
       resolve({ ok: true });
@@ -62,9 +63,10 @@ export interface ReadyWaiter {
  */
 export function waitReady(
   check: ReadyCheck,
-  port: number,
+  endpoint: WorkerEndpoint,
   signal: AbortSignal,
   onListening?: () => void,
+  tcpProbe: () => Promise<ProbeResult> = () => probeTcp(endpoint, 1_000),
 ): ReadyWaiter {
   let listening = false;
   const connected = () => {
@@ -94,8 +96,8 @@ export function waitReady(
       signal.throwIfAborted();
       const result =
         check.kind === "http"
-          ? await probeHttp(port, check.path, 1_000, connected)
-          : await probeTcp(port, 1_000);
+          ? await probeHttp(endpoint, check.path, 1_000, connected)
+          : await tcpProbe();
       if (result.ok) {
         connected();
         return;

@@ -15,12 +15,22 @@ export interface ResourceLimits {
   pids?: number;
 }
 
+/** Which uid a worker runs as: the daemon's, one of its own from `uidRange`, or a fixed one. */
+export type WorkerUser = "inherit" | "auto" | { name: string } | { uid: number };
+
 export interface IsolationOptions {
   /**
    * Run each worker as init of a fresh PID namespace, so its whole tree dies with it. Used
    * anyway where the host has no cgroup v2 `cgroup.kill`.
    */
   pidNamespace: boolean;
+  user: WorkerUser;
+  /** Inclusive [first, last] uids that `user: auto` hands out, one per live worker. */
+  uidRange: readonly [number, number];
+  /** `private`: the worker gets its own network namespace; the daemon reaches it by a relay. */
+  network: "host" | "private";
+  /** `private`: its own /tmp and home, the daemon's config hidden (a mount namespace). */
+  filesystem: "host" | "private";
 }
 
 /** A fully resolved pool definition: `resolvePoolOptions` in options.ts fills the defaults. */
@@ -99,7 +109,10 @@ export interface SessionInfo {
   pool: string;
   workerId: string;
   workerPid: number;
-  /** host:port the worker listens on. */
+  /**
+   * How the data plane reaches the worker: "host:port", or "unix:/path" for a worker in its own
+   * network namespace (parse it with workerEndpoint in worker-endpoint.ts).
+   */
   workerAddress: string;
   /** Secret the data plane may demand (X-Herd-Token); never forwarded to the worker. */
   token: string;

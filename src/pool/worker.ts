@@ -12,11 +12,13 @@ import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
-import { type ListenerOwner, ownsListener } from "./listener-owner.ts";
+import { type ListenerOwner, listensInOwnNetwork, ownsListener } from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
-import { probeHttp, waitReady } from "./readiness.ts";
+import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import type { PoolOptions, WorkerExit } from "./types.ts";
+import { formatWorkerAddress, type WorkerEndpoint } from "./worker-endpoint.ts";
 import { workerEnv } from "./worker-env.ts";
+import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
 
 export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
 
@@ -29,6 +31,7 @@ export interface WorkerDeps {
   caps: HostCapabilities;
   ports: PortReservations;
   cgroups?: CgroupTree;
+  sandbox?: PoolSandbox;
 }
 
 const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
@@ -107,6 +110,7 @@ export class Worker {
   private cgroup: WorkerCgroup | undefined;
   /** The tree's members when it became ready: the worker's own processes (clean-reuse.ts). */
   private own: ReadonlySet<number> = new Set();
+  private launch: SandboxLaunch | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private healthFailures = 0;
   private oomSeen = 0;
@@ -124,8 +128,12 @@ export class Worker {
     return this.tree?.pid ?? 0;
   }
 
+  get endpoint(): WorkerEndpoint {
+    return this.launch?.endpoint ?? { host: "127.0.0.1", port: this.port };
+  }
+
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return formatWorkerAddress(this.endpoint);
   }
 
   /**
@@ -147,6 +155,8 @@ export class Worker {
     });
     this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
     try {
+      this.launch = this.deps.sandbox?.launch({ id: this.id, port: this.port });
+      Object.assign(env, this.launch?.env);
       this.tree = new ProcessTree({
         command: this.options.command.map(fill),
         env,
@@ -155,9 +165,10 @@ export class Worker {
         ...(this.cgroup ? { cgroup: this.cgroup } : {}),
         caps: this.deps.caps,
         gated: true,
+        ...(this.launch ? { sandbox: this.launch } : {}),
       });
     } catch (err) {
-      this.discardPrepared();
+      await this.discardPrepared();
       throw err;
     }
   }
@@ -167,14 +178,28 @@ export class Worker {
     return this.tree !== undefined && this.tree.exit === undefined;
   }
 
-  /** Ends a prepared tree that will never run (pool closing, or it went stale). */
-  discardPrepared(): void {
-    this.tree?.killNow();
+  /**
+   * Ends a prepared tree that will never run (pool closing, or it went stale). Resolves once the
+   * tree is gone and the sandbox's uid and directories are released (a uid goes back only then).
+   */
+  discardPrepared(): Promise<void> {
+    const tree = this.tree;
+    const launch = this.launch;
+    tree?.killNow();
     this.tree = undefined;
+    this.launch = undefined;
     this.cgroup?.remove();
     this.cgroup = undefined;
     if (this.port) this.deps.ports.release(this.port);
     this.port = 0;
+    if (!launch) return Promise.resolve();
+    return (tree ? tree.end(0) : Promise.resolve()).finally(() => launch.release());
+  }
+
+  /** Called once the tree is gone: its uid and directories can go back. */
+  private releaseLaunch(): void {
+    this.launch?.release();
+    this.launch = undefined;
   }
 
   /**
@@ -208,7 +233,7 @@ export class Worker {
     signal: AbortSignal,
   ): Promise<{ reason: string; portTaken: boolean } | undefined> {
     if (!this.preparedAlive) {
-      this.discardPrepared();
+      await this.discardPrepared();
       await this.prepare();
     }
     const tree = this.tree!;
@@ -218,12 +243,22 @@ export class Worker {
     // Whose listener answered is checked from the first accepted connection on, alongside a
     // health probe still waiting for the worker's first answer.
     let owned: Promise<ListenerOwner | undefined> | undefined;
+    // In a network namespace of its own nobody else can hold the port (and /proc/net/tcp would
+    // show the daemon's namespace, not the worker's): the owner check is moot there.
+    const privateNetwork = this.launch?.privateNetwork === true;
     const checkOwner = () => {
-      if (this.options.ready.kind !== "stdout") {
+      if (this.options.ready.kind !== "stdout" && !privateNetwork) {
         owned ??= ownsListener(() => tree.members(), this.port);
       }
     };
-    const waiter = waitReady(this.options.ready, this.port, abort, checkOwner);
+    // The relay accepts before the worker listens; a bare connect through it proves nothing.
+    const tcpProbe = privateNetwork
+      ? async (): Promise<ProbeResult> =>
+          (await listensInOwnNetwork(tree.members(), this.port))
+            ? { ok: true }
+            : { ok: false, reason: `nothing listens on port ${this.port}` }
+      : undefined;
+    const waiter = waitReady(this.options.ready, this.endpoint, abort, checkOwner, tcpProbe);
     const feed = (buffer: LineBuffer) => (chunk: Buffer) => {
       for (const line of buffer.push(chunk.toString("utf8"))) waiter.onLine(line);
     };
@@ -244,7 +279,7 @@ export class Worker {
       if (owner === "stranger") {
         const reason = `port ${this.port} is served by another program`;
         await tree.end(0);
-        this.discardPrepared();
+        await this.discardPrepared();
         return { reason, portTaken: true };
       }
       if (owner === "none") {
@@ -260,7 +295,7 @@ export class Worker {
         const reason = exitedOnItsOwn
           ? describeExit(this.exitInfo(tree.exit!), " right after it became ready")
           : `stopped listening on port ${port} right after it became ready`;
-        this.discardPrepared();
+        await this.discardPrepared();
         return { reason, portTaken: false };
       }
       return undefined;
@@ -275,7 +310,7 @@ export class Worker {
           : signal.aborted
             ? "the pool is shutting down"
             : `not ready within ${this.options.startTimeoutMs} ms (waiting for ${describeReady(this.options.ready)} on port ${this.port})`;
-      this.discardPrepared();
+      await this.discardPrepared();
       return { reason: why, portTaken: false };
     }
   }
@@ -327,7 +362,7 @@ export class Worker {
       }
       if (!path) return;
       inFlight = true;
-      const result = await probeHttp(this.port, path, Math.min(interval, 2_000));
+      const result = await probeHttp(this.endpoint, path, Math.min(interval, 2_000));
       inFlight = false;
       if (result.ok) {
         this.healthFailures = 0;
@@ -364,6 +399,7 @@ export class Worker {
     await tree.end(graceMs);
     const info = tree.exit ? this.exitInfo(tree.exit) : undefined;
     this.cgroup?.removeInBackground();
+    this.releaseLaunch();
     this.deps.ports.release(this.port);
     this.state = "stopped";
     return info;

@@ -1,0 +1,43 @@
+// The seam between the pool and whatever contains a worker beyond its process tree (uids,
+// namespaces, mounts). The pool knows only this interface; the launcher lives in src/sandbox and
+// is wired in by whoever builds the Herd (src/cli/serve.ts), so src/pool never imports it.
+//
+// Contract for an implementation:
+//   - `forPool` runs once per pool at start and throws HerdError("failed_precondition") naming
+//     the config key when the host cannot give what the pool asks for: a pool never runs less
+//     contained than configured;
+//   - `launch` runs at prepare time (before the gate), so its cost is absorbed by the spare;
+//   - the wrapper argv it returns must hold the command until a line (or EOF) arrives on stdin,
+//     then exec the command given after it, inside a PID namespace of its own (the tree then
+//     needs no `unshare --pid`);
+//   - `release` is called exactly once, after the worker's tree is gone (or was never spawned),
+//     and frees what the launch held (a uid, directories).
+
+import type { PoolOptions } from "./types.ts";
+import type { WorkerEndpoint } from "./worker-endpoint.ts";
+
+export interface SandboxLaunch {
+  /** Run after the cgroup join; ends with the argv separator, the command follows it. */
+  readonly wrapper: readonly string[];
+  /** Environment entries set for the worker (e.g. its private HOME). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Where the daemon connects; undefined: 127.0.0.1 and the worker's port. */
+  readonly endpoint?: WorkerEndpoint;
+  /**
+   * The worker lives in a network namespace of its own: no other program can hold its port, so
+   * the /proc/net/tcp listener-owner check is moot (and could not see that namespace anyway).
+   */
+  readonly privateNetwork: boolean;
+  release(): void;
+}
+
+export interface PoolSandbox {
+  /** One line for the start log: what this pool's workers get. */
+  readonly description: string;
+  launch(worker: { id: string; port: number }): SandboxLaunch;
+  /** The pool is closed and every worker released: remove what is left. */
+  close(): void;
+}
+
+/** Returns undefined when the pool asks for nothing beyond the process tree. */
+export type SandboxFactory = (options: PoolOptions) => PoolSandbox | undefined;

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { bwrapArgv, relaySocket } from "./bwrap-argv.ts";
+
+const TOOLS = { bwrap: "/usr/bin/bwrap", socat: "/usr/bin/socat", setpriv: "/usr/bin/setpriv" };
+const BOX = {
+  dir: "/run/herd-sandbox-a/1",
+  root: "/run/herd-sandbox-a",
+  port: 4000,
+  network: true,
+  filesystem: true,
+  hide: ["/etc/herd/herd.yaml"],
+};
+
+describe("bwrapArgv", () => {
+  it("hides other workers and the config, relays, gates, then drops to the worker's uid", () => {
+    const argv = bwrapArgv({ ...BOX, uid: 200001, gid: 200001 }, TOOLS);
+    const joined = argv.join(" ");
+    expect(joined).toContain("--unshare-pid --unshare-ipc --unshare-uts --unshare-net");
+    expect(joined).toContain(
+      "--tmpfs /run/herd-sandbox-a --bind /run/herd-sandbox-a/1 /run/herd-sandbox-a/1",
+    );
+    expect(joined).toContain("--perms 1777 --tmpfs /tmp");
+    expect(joined).toContain("--ro-bind /dev/null /etc/herd/herd.yaml");
+    const script = argv.at(-2)!;
+    // The relay starts before the gate; the uid switch and the command come after it.
+    expect(script.indexOf("UNIX-LISTEN:")).toBeLessThan(script.indexOf("read -r _"));
+    expect(script.indexOf("read -r _")).toBeLessThan(script.indexOf("--reuid 200001"));
+    expect(script).toContain(`UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork TCP:127.0.0.1:4000`);
+    expect(script).toContain("--no-new-privs --bounding-set -all --inh-caps -all");
+    expect(argv.at(-1)).toBe("herd-sandbox");
+  });
+
+  it("leaves out what the pool does not ask for", () => {
+    const joined = bwrapArgv({ ...BOX, network: false, filesystem: false }, TOOLS).join(" ");
+    expect(joined).not.toContain("--unshare-net");
+    expect(joined).not.toContain("UNIX-LISTEN");
+    expect(joined).not.toContain("--tmpfs /tmp");
+    expect(joined).not.toContain("setpriv");
+  });
+});

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// A tenant's worker that tries, from the inside, everything `isolation` is meant to stop. A plain
+// Node HTTP server on $PORT (like test/fixtures/worker.mjs); every attempt answers 200 with
+// {ok, ...} so a spec can assert what worked and what did not.
+//
+//   GET  /health                       200 "ok"
+//   GET  /id                           {uid, gid, pid, home, tmp, port}
+//   GET  /connect?host=H&port=N        a TCP connect: {ok, error}
+//   GET  /connect?path=P               a Unix-socket connect: {ok, error}
+//   GET  /signal?pid=N&sig=0           process.kill(N, sig): {ok, error}
+//   GET  /read?path=P                  {ok, content (first 4 KiB), error}
+//   POST /write?path=P&text=T&mode=600 writes the file: {ok, error}
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+
+function tryConnect(options) {
+  return new Promise((resolve) => {
+    const socket = connect({ ...options, timeout: 2_000 });
+    const done = (result) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once("connect", () => done({ ok: true }));
+    socket.once("timeout", () => done({ ok: false, error: "timeout" }));
+    socket.once("error", (err) => done({ ok: false, error: err.code ?? err.message }));
+  });
+}
+
+function attempt(fn) {
+  try {
+    return { ok: true, ...fn() };
+  } catch (err) {
+    return { ok: false, error: err.code ?? err.message };
+  }
+}
+
+async function handle(url) {
+  const q = url.searchParams;
+  switch (url.pathname) {
+    case "/health":
+      return "ok";
+    case "/id":
+      return {
+        uid: process.getuid(),
+        gid: process.getgid(),
+        pid: process.pid,
+        home: process.env.HOME,
+        tmp: tmpdir(),
+        port: Number(process.env.PORT),
+      };
+    case "/connect":
+      return q.has("path")
+        ? tryConnect({ path: q.get("path") })
+        : tryConnect({ host: q.get("host") ?? "127.0.0.1", port: Number(q.get("port")) });
+    case "/signal":
+      return attempt(() => {
+        process.kill(Number(q.get("pid")), Number(q.get("sig") ?? 0));
+        return {};
+      });
+    case "/read":
+      return attempt(() => ({ content: readFileSync(q.get("path"), "utf8").slice(0, 4096) }));
+    case "/write":
+      return attempt(() => {
+        writeFileSync(q.get("path"), q.get("text") ?? "", {
+          mode: Number.parseInt(q.get("mode") ?? "600", 8),
+        });
+        return {};
+      });
+    default:
+      return undefined;
+  }
+}
+
+createServer(async (req, res) => {
+  const result = await handle(new URL(req.url ?? "/", "http://worker"));
+  if (result === undefined) {
+    res.writeHead(404).end();
+    return;
+  }
+  const body = typeof result === "string" ? result : JSON.stringify(result);
+  res.writeHead(200, { "content-type": "application/json" }).end(body);
+}).listen(Number(process.env.PORT), "127.0.0.1");

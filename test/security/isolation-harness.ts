@@ -1,0 +1,90 @@
+// Shared by the isolation specs: one daemon with a hostile worker pool per isolation setting,
+// a way to make a session's worker try something, and the leak checks isolation adds to the
+// process checks (uids of the range, sandbox directories).
+
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { get } from "node:http";
+import { join } from "node:path";
+import { expect } from "vitest";
+import type { Daemon } from "../helpers/index.ts";
+
+export const HOSTILE = "test/security/hostile-worker.mjs";
+/**
+ * Spec files run in parallel, each with its own daemon: each gives its pools a uid range of its
+ * own, so its leak check counts only its own workers' uids.
+ */
+export type UidRange = [number, number];
+export const uidRangeKey = ([first, last]: UidRange) => `${first}-${last}`;
+
+/** A pool of hostile workers; `env` should carry the leak tag. */
+export function hostilePool(env: Record<string, string>, isolation?: Record<string, string>) {
+  return {
+    cmd: ["node", HOSTILE],
+    health_path: "/health",
+    env,
+    ...(isolation ? { isolation } : {}),
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers of the fixture
+export type Answer = Record<string, any>;
+
+/** Makes session `session` of `pool` (created on first use) ask its worker `path`. */
+export function ask(daemon: Daemon, pool: string, session: string, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = get(
+      `${daemon.dataUrl}${path}`,
+      { agent: false, headers: { "X-Session-ID": session, "X-Herd-Pool": pool } },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () => {
+          if (res.statusCode !== 200) reject(new Error(`${path}: ${res.statusCode} ${body}`));
+          else resolve(JSON.parse(body) as Answer);
+        });
+      },
+    );
+    req.on("error", reject);
+  });
+}
+
+/** Every relay socket of the sandboxes of daemon `pid` (one per prepared or live worker). */
+export function relaySockets(pid: number): string[] {
+  const sockets: string[] = [];
+  for (const dir of sandboxDirsOf(pid)) {
+    for (const worker of readdirSync(join("/run", dir))) {
+      const socket = join("/run", dir, worker, "relay", "http.sock");
+      if (existsSync(socket)) sockets.push(socket);
+    }
+  }
+  return sockets;
+}
+
+/** Live processes whose real uid lies in the range `user: auto` hands out. */
+export function processesInUidRange([first, last]: UidRange): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, "utf8"))?.[1]);
+      if (uid >= first && uid <= last) found.push(Number(name));
+    } catch {}
+  }
+  return found;
+}
+
+/** The sandbox roots of the daemon (or in-process Herd) with this pid. */
+export function sandboxDirsOf(pid: number): string[] {
+  return readdirSync("/run").filter((n) => n.startsWith(`herd-sandbox-${pid}-`));
+}
+
+/** After the daemon `pid` stopped: no uid of `range` in use, no sandbox directory of its left. */
+export async function expectNoIsolationLeaks(range: UidRange, pid: number): Promise<void> {
+  for (let waited = 0; processesInUidRange(range).length > 0 && waited < 15_000; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(processesInUidRange(range), "processes still running under worker uids").toEqual([]);
+  expect(sandboxDirsOf(pid)).toEqual([]);
+}
