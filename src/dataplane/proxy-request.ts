@@ -8,6 +8,7 @@
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
+import { BodyDeadline } from "./body-deadline.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
@@ -15,6 +16,7 @@ import {
   fromError,
   fromHerdError,
   hasBody,
+  protocolError,
   sendError,
 } from "./http-errors.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
@@ -87,7 +89,42 @@ class Exchange {
       // Upload progress counts as progress: the deadline is for a worker that stops answering.
       if (this.#body) this.req.on("data", () => this.#timer?.refresh());
     }
+    if (this.#body) this.#watchBodyRate();
     this.#send(false);
+  }
+
+  /** The body clock starts when herd starts reading it (not while the client waits for a worker). */
+  #watchBodyRate(): void {
+    const { req } = this;
+    const deadline = new BodyDeadline(
+      this.ctx.bodyRate,
+      () => this.#upstream?.writableNeedDrain === true,
+      () => this.#bodyTooSlow(),
+    );
+    req.on("data", (chunk: Buffer) => deadline.received(chunk.length));
+    req.once("end", () => deadline.stop());
+    req.once("close", () => deadline.stop());
+    deadline.start();
+  }
+
+  /** Before the worker answered: 408; after: the connection is cut (the answer can't change). */
+  #bodyTooSlow(): void {
+    const { timeoutMs, minRate } = this.ctx.bodyRate;
+    this.ctx.logger.debug(
+      { session: this.conn.session.id, remote: this.req.socket.remoteAddress },
+      "data plane: request body too slow, cutting it",
+    );
+    if (this.#state === "waiting") {
+      this.#fail(
+        protocolError(
+          408,
+          `request body too slow: herd allows ${timeoutMs} ms plus 1 s per ${minRate} bytes received`,
+        ),
+      );
+    }
+    // Whatever was answered, the rest of this body is not waited for.
+    this.res.once("finish", () => this.req.socket.destroy());
+    if (this.res.writableFinished || this.#state !== "answered") this.req.socket.destroy();
   }
 
   #send(isRetry: boolean): void {
