@@ -29,6 +29,7 @@ import { ConnectionGate } from "../limits/connection-gate.ts";
 import { fdBudget } from "../limits/fd-budget.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
+import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
 import { healthService } from "./health-service.ts";
 import { herdService } from "./herd-service.ts";
 import { limitIdleHttp2Session } from "./http2-idle.ts";
@@ -192,12 +193,18 @@ export async function startControlPlane(
       connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
       keepAliveTimeout: idleTimeoutMs,
     },
-    handler,
+    (req, res) => {
+      closeIfAnsweredEarly(req, res);
+      handler(req, res);
+    },
   );
   // h1 never listens itself (the sniffer hands it sockets), but Node only tracks connections,
   // and so enforces header timeouts and can close idle keep-alives, once 'listening' fired.
   h1.emit("listening");
-  const h2 = createHttp2Server({}, handler);
+  const h2 = createHttp2Server({}, (req, res) => {
+    resetIfAnsweredEarly(req, res);
+    handler(req, res);
+  });
   const sessions = new Set<Http2Session>();
   h2.on("session", (s) => {
     if (shutdown.signal.aborted) {
