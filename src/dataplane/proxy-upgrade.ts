@@ -12,10 +12,17 @@ import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
-import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
+import {
+  badGateway,
+  fromError,
+  fromHerdError,
+  protocolError,
+  writeErrorToSocket,
+} from "./http-errors.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
+import { UpgradeClient } from "./upgrade-client.ts";
 
 function headBlock(statusLine: string, raw: readonly string[]): string {
   let text = `${statusLine}\r\n`;
@@ -38,12 +45,21 @@ export function handleUpgrade(
     writeErrorToSocket(socket, fromError(err));
     return;
   }
+  if (req.headers["transfer-encoding"] !== undefined) {
+    // Its end could only be found by parsing the chunks; no WebSocket client sends a body.
+    writeErrorToSocket(
+      socket,
+      protocolError(400, "an Upgrade request with a chunked body is not supported"),
+    );
+    return;
+  }
   tunnels.add(socket);
   socket.once("close", () => tunnels.delete(socket));
+  const client = new UpgradeClient(socket, head);
   openConnection(ctx.directory, route, ctx.access, socket).then(
     (conn) => {
       if (socket.destroyed) conn.lease.close();
-      else tunnel(ctx, req, socket, head, route, conn);
+      else tunnel(ctx, req, client, route, conn);
     },
     (err) => writeErrorToSocket(socket, fromError(err)),
   );
@@ -52,11 +68,11 @@ export function handleUpgrade(
 function tunnel(
   ctx: ProxyContext,
   req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
+  client: UpgradeClient,
   route: Route,
   conn: Connection,
 ): void {
+  const { socket } = client;
   const { session, lease } = conn;
   const closed = ctx.events.websocket(session);
   const { host, port } = workerEndpoint(session.workerAddress);
@@ -137,6 +153,7 @@ function tunnel(
     upSocket.on("error", (err) => ctx.logger.debug({ err }, "data plane: worker socket error"));
     upSocket.once("close", () => socket.destroy());
     upSocket.setNoDelay(true);
+    const head = client.take();
     (socket as Socket).setNoDelay?.(true);
     (socket as Socket).setTimeout?.(0);
     socket.write(
@@ -158,6 +175,9 @@ function tunnel(
     }
     handshaking = false;
     clearTimeout(timer);
+    client.take();
+    // Read (and drop) what else the client sends, so that its leaving is seen.
+    socket.resume();
     socket.write(
       headBlock(`HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ""}`, [
         ...responseHeadersForClient(response.rawHeaders),
@@ -172,5 +192,9 @@ function tunnel(
       `worker ${session.workerId} (pid ${session.workerPid}) of session ${session.id} failed: ${err.code ?? err.message}`,
     ),
   );
-  upstream.end();
+  // A body (Content-Length) goes to the worker as the request's: a worker that declines the
+  // upgrade may read it before answering.
+  const bodyLength = Number(req.headers["content-length"] ?? 0);
+  if (bodyLength > 0) client.forwardBody(bodyLength, upstream);
+  else upstream.end();
 }
