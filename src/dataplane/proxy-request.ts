@@ -107,24 +107,27 @@ class Exchange {
     deadline.start();
   }
 
-  /** Before the worker answered: 408; after: the connection is cut (the answer can't change). */
+  /** Before the worker answered: 408, then close; after any answer: the connection is cut. */
   #bodyTooSlow(): void {
     const { timeoutMs, minRate } = this.ctx.bodyRate;
+    const socket = this.req.socket;
     this.ctx.logger.debug(
-      { session: this.conn.session.id, remote: this.req.socket.remoteAddress },
+      { session: this.conn.session.id, remote: socket.remoteAddress },
       "data plane: request body too slow, cutting it",
     );
-    if (this.#state === "waiting") {
-      this.#fail(
-        protocolError(
-          408,
-          `request body too slow: herd allows ${timeoutMs} ms plus 1 s per ${minRate} bytes received`,
-        ),
-      );
+    if (this.#state !== "waiting") {
+      socket.destroy();
+      return;
     }
-    // Whatever was answered, the rest of this body is not waited for.
-    this.res.once("finish", () => this.req.socket.destroy());
-    if (this.res.writableFinished || this.#state !== "answered") this.req.socket.destroy();
+    this.#fail(
+      protocolError(
+        408,
+        `request body too slow: herd allows ${timeoutMs} ms plus 1 s per ${minRate} bytes received`,
+      ),
+    );
+    // The 408 says Connection: close; the rest of the body is not waited for.
+    if (this.res.writableFinished) socket.destroy();
+    else this.res.once("finish", () => socket.destroy());
   }
 
   #send(isRetry: boolean): void {
