@@ -28,6 +28,10 @@ export function resetIfAnsweredEarly(req: Http2ServerRequest, res: Http2ServerRe
     if (req.complete) return;
     setImmediate(() => {
       if (!stream.closed) stream.close(constants.NGHTTP2_NO_ERROR);
+      // Node frees a stream closed with NO_ERROR only once its readable side has been read
+      // to the end, which the handler stopped doing: without this the stream, and with it
+      // the connection's idle deadline and a graceful shutdown, would wait forever.
+      stream.destroy();
     });
   });
 }

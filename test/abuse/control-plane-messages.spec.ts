@@ -30,7 +30,7 @@ afterEach(async () => {
 describe("messages over the 4 MiB limit", () => {
   for (const protocol of PROTOCOLS) {
     it(`fail promptly with RESOURCE_EXHAUSTED (${protocol})`, async () => {
-      h = await startHarness();
+      h = await startHarness([{}], { idleTimeoutMs: 500 });
       const c = herdClient(protocol, h.cp.url);
       const code = await codeOf(
         c.acquireSession({ labels: { big: OVERSIZED } }, { timeoutMs: 10_000 }),
@@ -39,6 +39,9 @@ describe("messages over the 4 MiB limit", () => {
       // The connection (or a new one) still serves: over HTTP/1.1 the refusal said
       // Connection: close, so the client did not reuse a connection still inside the body.
       expect((await c.getStats({})).pools.length).toBe(1);
+      // Nothing of the refused call lingers: the connection goes idle and is closed.
+      const harness = h;
+      expect(await eventually(() => harness.cp.openConnections === 0, 10_000)).toBe(true);
     });
   }
 
