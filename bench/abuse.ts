@@ -5,7 +5,10 @@
 // stops it) and spread over 20 loopback addresses (the global cap stops it). Measured: how
 // many connections were refused with 503, the daemon's peak descriptors against its limit, an
 // established session (from another address) during the flood against the same before it,
-// whether a new session (a new worker) still starts, and when the trickles were cut.
+// whether a new session (a new worker) still starts, and when the trickles were cut. Then the
+// same number of idle pre-auth connections against the control plane (HTTP/2 preface only,
+// or a partial HTTP/1.1 head): how many it holds, its descriptors, /healthz meanwhile, and
+// when the header deadline (`--body-timeout` too) closed them all.
 //
 // herd runs in a child process (`--serve`) under `ulimit -n`, so the load generator never
 // shares its thread or its descriptors.
@@ -20,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { startDataPlane } from "../src/dataplane/index.ts";
 import { fdBudget } from "../src/limits/fd-budget.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
+import { startControlPlane } from "../src/server/index.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, formatTable, percentile, round } from "./report.ts";
 
@@ -42,15 +46,25 @@ async function serve(bodyTimeoutMs: number): Promise<void> {
     resolvePoolOptions({ name: "bench", command: [process.execPath, WORKER], min: 0, max: 4 }),
   ]);
   const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", bodyTimeoutMs });
+  const cp = await startControlPlane(herd, {
+    listen: "127.0.0.1:0",
+    dataPlaneUrl: dp.url,
+    headerTimeoutMs: bodyTimeoutMs,
+  });
   const budget = fdBudget();
-  console.log(JSON.stringify({ port: dp.port, budget }));
+  console.log(JSON.stringify({ port: dp.port, controlPort: cp.port, budget }));
   for await (const line of createInterface({ input: process.stdin })) {
     if (line === "fds") {
       console.log(
-        JSON.stringify({ fds: readdirSync("/proc/self/fd").length, open: dp.openConnections }),
+        JSON.stringify({
+          fds: readdirSync("/proc/self/fd").length,
+          open: dp.openConnections,
+          controlOpen: cp.openConnections,
+        }),
       );
     }
   }
+  await cp.close();
   await dp.close();
   await herd.close();
 }
@@ -117,12 +131,141 @@ function openTrickle(port: number, localAddress: string): Promise<Trickle> {
   });
 }
 
+interface Daemon {
+  port: number;
+  controlPort: number;
+  budget: ReturnType<typeof fdBudget>;
+  /** The daemon's open descriptors and connections right now. */
+  sample(): Promise<{ fds: number; open: number; controlOpen: number }>;
+  stop(): Promise<void>;
+}
+
+async function startDaemon(nofile: number, deadlineMs: number): Promise<Daemon> {
+  const child = spawn(
+    "bash",
+    [
+      "-c",
+      `ulimit -n ${nofile} && exec "$0" --import tsx "$1" --serve --body-timeout ${deadlineMs}`,
+      process.execPath,
+      SELF,
+    ],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async () => JSON.parse((await lines.next()).value as string);
+  const info = (await nextLine()) as Pick<Daemon, "port" | "controlPort" | "budget">;
+  return {
+    ...info,
+    async sample() {
+      child.stdin!.write("fds\n");
+      return await nextLine();
+    },
+    async stop() {
+      child.stdin!.end();
+      await new Promise((r) => child.once("close", r));
+    },
+  };
+}
+
+/** Half the connections send only the HTTP/2 preface, half a partial HTTP/1.1 head. */
+async function controlFlood(opts: AbuseBenchOptions): Promise<BenchRow[]> {
+  const connections = opts.connections ?? 10_000;
+  const nofile = opts.nofile ?? 4096;
+  const deadlineMs = opts.bodyTimeoutMs ?? 5000;
+  const daemon = await startDaemon(nofile, deadlineMs);
+  const sockets: Socket[] = [];
+  try {
+    const health = async () => {
+      const out: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        const ok = await fetch(`http://127.0.0.1:${daemon.controlPort}/healthz`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (ok) out.push(performance.now() - t0);
+      }
+      return out;
+    };
+    const before = await health();
+    const t0 = performance.now();
+    for (let i = 0; i < connections; i += 200) {
+      const batch = Array.from(
+        { length: Math.min(200, connections - i) },
+        (_, j) =>
+          new Promise<Socket>((resolve) => {
+            const s = connect({
+              port: daemon.controlPort,
+              host: "127.0.0.1",
+              localAddress: `127.0.0.${2 + ((i + j) % 20)}`,
+            });
+            s.on("error", () => s.destroy());
+            s.resume();
+            s.once("connect", () => {
+              s.write(
+                (i + j) % 2 === 0
+                  ? "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                  : "POST /herd.v1.HerdService/GetStats HTTP/1.1\r\nHost: x\r\n",
+              );
+              resolve(s);
+            });
+            s.once("close", () => resolve(s));
+          }),
+      );
+      sockets.push(...(await Promise.all(batch)));
+    }
+    const openedMs = performance.now() - t0;
+    let peak = await daemon.sample();
+    const during = await health();
+    const after = await daemon.sample();
+    if (after.fds > peak.fds) peak = after;
+    let closedMs = Number.NaN;
+    while (performance.now() - t0 < openedMs + deadlineMs + 60_000) {
+      if ((await daemon.sample()).controlOpen === 0) {
+        closedMs = performance.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const p = (xs: number[], q: number) => round(percentile(xs, q), 1);
+    return [
+      {
+        name: `${connections} idle pre-auth connections: open at peak`,
+        value: peak.controlOpen,
+        unit: "conns",
+        goal: `≤ cap ${daemon.budget.controlConnections}`,
+      },
+      compared("daemon descriptors at peak", peak.fds, "fds", nofile, "< the soft limit"),
+      {
+        name: "/healthz answered during flood",
+        value: during.length,
+        unit: "of 20",
+        goal: "20 (connections beyond the cap are refused)",
+      },
+      compared("/healthz p50 during flood", p(during, 50), "ms", p(before, 50)),
+      { name: "flood opened in", value: round(openedMs / 1000, 1), unit: "s" },
+      compared(
+        "the daemon closed every one after",
+        round(closedMs / 1000, 1),
+        "s",
+        round((openedMs + deadlineMs) / 1000, 1),
+        "≈ open time + header_timeout",
+      ),
+    ];
+  } finally {
+    for (const s of sockets) s.destroy();
+    await daemon.stop();
+  }
+}
+
 export async function benchAbuse(opts: AbuseBenchOptions = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const addresses of opts.addresses ?? [1, 20]) {
     const flood = await floodOnce({ ...opts, addresses: [addresses] });
     rows.push(...flood.map((r) => ({ ...r, name: `from ${addresses} address(es): ${r.name}` })));
   }
+  const control = await controlFlood(opts);
+  rows.push(...control.map((r) => ({ ...r, name: `control plane: ${r.name}` })));
   return rows;
 }
 
@@ -131,25 +274,11 @@ async function floodOnce(opts: AbuseBenchOptions): Promise<BenchRow[]> {
   const nofile = opts.nofile ?? 4096;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? 5000;
   const sources = Array.from({ length: opts.addresses?.[0] ?? 1 }, (_, i) => `127.0.0.${i + 2}`);
-  const child = spawn(
-    "bash",
-    [
-      "-c",
-      `ulimit -n ${nofile} && exec "$0" --import tsx "$1" --serve --body-timeout ${bodyTimeoutMs}`,
-      process.execPath,
-      SELF,
-    ],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const nextLine = async () => JSON.parse((await lines.next()).value as string);
+  const daemon = await startDaemon(nofile, bodyTimeoutMs);
+  const { port, budget } = daemon;
   const trickles: Trickle[] = [];
   let drip: NodeJS.Timeout | undefined;
   try {
-    const { port, budget } = (await nextLine()) as {
-      port: number;
-      budget: ReturnType<typeof fdBudget>;
-    };
     await get(port, "steady");
     await get(port, "trickle");
     const before = await latencies(port, "steady", 50);
@@ -167,8 +296,7 @@ async function floodOnce(opts: AbuseBenchOptions): Promise<BenchRow[]> {
     }, 1000);
     let peakFds = 0;
     const sampleFds = async () => {
-      child.stdin!.write("fds\n");
-      peakFds = Math.max(peakFds, ((await nextLine()) as { fds: number }).fds);
+      peakFds = Math.max(peakFds, (await daemon.sample()).fds);
     };
     await sampleFds();
     const during = await latencies(port, "steady", 50);
@@ -225,8 +353,7 @@ async function floodOnce(opts: AbuseBenchOptions): Promise<BenchRow[]> {
   } finally {
     clearInterval(drip);
     for (const t of trickles) t.socket.destroy();
-    child.stdin!.end();
-    await new Promise((r) => child.once("close", r));
+    await daemon.stop();
   }
 }
 
