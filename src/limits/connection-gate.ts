@@ -1,4 +1,7 @@
-// Admission of new TCP connections against a global cap and a per-client-address cap.
+// Admission of new TCP connections against a global cap and a per-client-address cap. A full
+// gate still admits a client address that holds no connection at all, into a reserve of a
+// tenth of the cap: a flood from many addresses fills the cap, but a load-balancer probe or a
+// user arriving meanwhile is not refused for it (those holding connections are).
 //
 // Invariant: `open` counts exactly the admitted sockets that have not closed yet, and
 // `perClient` holds an entry only for addresses with at least one of them (so a scan of
@@ -30,10 +33,11 @@ export class ConnectionGate {
   admit(socket: Socket): Admission {
     const { max, perClient } = this.limits;
     const address = socket.remoteAddress ?? "unknown";
-    if (max > 0 && this.#open >= max) {
+    const fromClient = this.#perClient.get(address) ?? 0;
+    const reserve = Math.ceil(max / 10);
+    if (max > 0 && this.#open >= max && (fromClient > 0 || this.#open >= max + reserve)) {
       return { ok: false, reason: `${this.#open} client connections are open (limit ${max})` };
     }
-    const fromClient = this.#perClient.get(address) ?? 0;
     if (perClient > 0 && fromClient >= perClient) {
       return {
         ok: false,

@@ -6,7 +6,8 @@
 // with `listen EMFILE`, established sessions get 502). So a quarter of the limit (at least 128)
 // is kept back for workers (pipes, pidfds, cgroup files, readiness probes) and the daemon's own
 // files; data-plane clients get 80 % of the rest at two descriptors each, the control plane
-// (one descriptor per connection) the remaining 20 %.
+// (one descriptor per connection) the remaining 20 %. (A full connection gate may admit a
+// tenth more for clients holding none, see connection-gate.ts: the reserve covers that.)
 
 import { readFileSync } from "node:fs";
 

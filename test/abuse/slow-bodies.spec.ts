@@ -91,6 +91,17 @@ describe("connection caps", () => {
     await whoami(s.url, { headers: { "X-Session-ID": "late" } });
   });
 
+  it("when full, still admits an address holding no connection (into a reserve of a tenth)", async () => {
+    const s = track(await startStack([{}], { maxConnections: 10, maxConnectionsPerClient: 10 }));
+    for (let i = 0; i < 10; i++) await rawConnect(s.dp.port, { localAddress: "127.0.0.3" });
+    expect(await eventually(() => s.dp.openConnections === 10)).toBe(true);
+    // A newcomer gets one of the reserve; the flooding address gets nothing more.
+    const flooder = await rawConnect(s.dp.port, { localAddress: "127.0.0.3" });
+    await flooder.closed;
+    expect(flooder.text).toMatch(/^HTTP\/1\.1 503 /);
+    await whoami(s.url, { headers: { "X-Session-ID": "newcomer", Connection: "close" } });
+  });
+
   it("caps connections per client address without refusing other addresses", async () => {
     const s = track(await startStack([{}], { maxConnections: 100, maxConnectionsPerClient: 3 }));
     for (let i = 0; i < 3; i++) await rawConnect(s.dp.port, { localAddress: "127.0.0.2" });
