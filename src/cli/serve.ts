@@ -83,6 +83,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
       defaultPool: config.defaultPool,
       headerTimeoutMs: config.data.headerTimeoutMs,
       maxHeaderSize: config.data.maxHeaderSize,
+      bodyTimeoutMs: config.data.bodyTimeoutMs,
+      bodyMinRate: config.data.bodyMinRate,
+      maxConnections: config.data.maxConnections,
+      maxConnectionsPerClient: config.data.maxConnectionsPerClient,
       logger,
     });
     control = await startControlPlane(herd, {
@@ -92,6 +96,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
       dataPlaneUrl: data.url,
       defaultPool: config.defaultPool,
       metrics: config.metrics.enabled,
+      headerTimeoutMs: config.control.headerTimeoutMs,
+      idleTimeoutMs: config.control.idleTimeoutMs,
+      maxConnections: config.control.maxConnections,
       logger,
     });
   } catch (err) {

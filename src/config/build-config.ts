@@ -102,6 +102,9 @@ export function buildConfig(
         listen: formatHostPort(controlListen.host, controlListen.port),
         ...(control.socket !== undefined && { socket: resolve(baseDir, control.socket) }),
         ...(token !== undefined && { token }),
+        headerTimeoutMs: control.header_timeout ?? CONFIG_DEFAULTS.controlHeaderTimeoutMs,
+        idleTimeoutMs: control.idle_timeout ?? CONFIG_DEFAULTS.controlIdleTimeoutMs,
+        ...(control.max_connections !== undefined && { maxConnections: control.max_connections }),
       },
       data: {
         listen: formatHostPort(dataListen.host, dataListen.port),
@@ -112,6 +115,12 @@ export function buildConfig(
           tokens === "required" || (tokens === "auto" && !isLoopback(dataListen.host)),
         ...(data.header_timeout !== undefined && { headerTimeoutMs: data.header_timeout }),
         ...(data.max_header_size !== undefined && { maxHeaderSize: data.max_header_size }),
+        bodyTimeoutMs: data.body_timeout ?? CONFIG_DEFAULTS.bodyTimeoutMs,
+        bodyMinRate: data.body_min_rate ?? CONFIG_DEFAULTS.bodyMinRate,
+        ...(data.max_connections !== undefined && { maxConnections: data.max_connections }),
+        ...(data.max_connections_per_client !== undefined && {
+          maxConnectionsPerClient: data.max_connections_per_client,
+        }),
       },
       log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },
       metrics: { enabled: raw.metrics?.enabled ?? true },

@@ -18,6 +18,10 @@ export interface HerdConfig {
     socket?: string;
     /** Bearer token the control plane demands (from `token` or the `token_env` variable). */
     token?: string;
+    headerTimeoutMs: number;
+    idleTimeoutMs: number;
+    /** Unset: derived from the fd limit (src/limits/fd-budget.ts). */
+    maxConnections?: number;
   };
   data: {
     /** host:port */
@@ -29,6 +33,12 @@ export interface HerdConfig {
     tokensRequired: boolean;
     headerTimeoutMs?: number;
     maxHeaderSize?: number;
+    bodyTimeoutMs: number;
+    /** Bytes per second. */
+    bodyMinRate: number;
+    /** Unset: derived from the fd limit (src/limits/fd-budget.ts). */
+    maxConnections?: number;
+    maxConnectionsPerClient?: number;
   };
   log: { level: LogLevel; format: "json" | "pretty" };
   metrics: { enabled: boolean };
@@ -40,4 +50,8 @@ export const CONFIG_DEFAULTS = {
   controlListen: "127.0.0.1:7070",
   dataListen: "127.0.0.1:8080",
   sessionHeader: "X-Session-ID",
+  controlHeaderTimeoutMs: 10_000,
+  controlIdleTimeoutMs: 30_000,
+  bodyTimeoutMs: 20_000,
+  bodyMinRate: 500,
 } as const;

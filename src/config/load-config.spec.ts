@@ -54,13 +54,19 @@ describe("loadConfig", () => {
       ready: { kind: "http", path: "/" },
       cwd: dir,
     });
-    expect(c.control).toEqual({ listen: "127.0.0.1:7070" });
+    expect(c.control).toEqual({
+      listen: "127.0.0.1:7070",
+      headerTimeoutMs: 10_000,
+      idleTimeoutMs: 30_000,
+    });
     expect(c.data).toEqual({
       listen: "127.0.0.1:8080",
       sessionHeader: "X-Session-ID",
       autoAcquire: true,
       tokens: "auto",
       tokensRequired: false,
+      bodyTimeoutMs: 20_000,
+      bodyMinRate: 500,
     });
     expect(c.log).toEqual({ level: "info", format: "json" });
     expect(c.metrics).toEqual({ enabled: true });
@@ -105,13 +111,23 @@ describe("loadConfig", () => {
     cmd: [node, w.mjs, --port, 8080]
     ready: tcp
 default_pool: b
-control: { listen: "127.0.0.1:0", socket: herd.sock, token_env: MY_TOKEN }
+control:
+  listen: "127.0.0.1:0"
+  socket: herd.sock
+  token_env: MY_TOKEN
+  header_timeout: 3s
+  idle_timeout: 2m
+  max_connections: 50
 data:
   listen: "0.0.0.0:0"
   session_header: X-Agent-ID
   auto_acquire: false
   header_timeout: 5s
   max_header_size: 16Ki
+  body_timeout: 1m
+  body_min_rate: 1Ki
+  max_connections: 900
+  max_connections_per_client: 30
 log: { level: debug, format: pretty }
 metrics: { enabled: false }
 events: { history: 500, watch_buffer: 64 }
@@ -164,6 +180,9 @@ events: { history: 500, watch_buffer: 64 }
       listen: "127.0.0.1:0",
       socket: join(dir, "herd.sock"),
       token: "s3cret",
+      headerTimeoutMs: 3000,
+      idleTimeoutMs: 120_000,
+      maxConnections: 50,
     });
     expect(c.data).toEqual({
       listen: "0.0.0.0:0",
@@ -173,6 +192,10 @@ events: { history: 500, watch_buffer: 64 }
       tokensRequired: true,
       headerTimeoutMs: 5000,
       maxHeaderSize: 16 * 1024,
+      bodyTimeoutMs: 60_000,
+      bodyMinRate: 1024,
+      maxConnections: 900,
+      maxConnectionsPerClient: 30,
     });
     expect(c.log).toEqual({ level: "debug", format: "pretty" });
     expect(c.metrics).toEqual({ enabled: false });
@@ -206,7 +229,7 @@ events: { history: 500, watch_buffer: 64 }
     const c = loadConfig(
       file('workers: { a: { cmd: [node] } }\ncontrol: { listen: ":7070", token: abc }\n'),
     );
-    expect(c.control).toEqual({ listen: "0.0.0.0:7070", token: "abc" });
+    expect(c.control).toMatchObject({ listen: "0.0.0.0:7070", token: "abc" });
   });
 
   it("says clearly when the file is missing", () => {

@@ -3,16 +3,22 @@
 //
 // Invariant: after close() resolves, the listener is closed, every proxied request and
 // tunnel is destroyed (so their leases are closed) and every upstream agent is gone.
-// Abuse bounds live here: header size (431), header and request deadlines (slowloris, 408);
-// floods of new ids are bounded by each pool's queue limit (503) in the directory.
+// Abuse bounds live here: open client connections, globally and per client address (503
+// before the daemon runs out of descriptors, see src/limits/fd-budget.ts), header size (431),
+// header deadline (slowloris, 408), body deadline with a minimum rate (slow bodies, 408, see
+// body-deadline.ts); floods of new ids are bounded by each pool's queue limit (503) in the
+// directory. A plain net.Server accepts and admits connections, then hands them to the HTTP
+// server (which never listens itself), so a refused connection never reaches the HTTP parser.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { isIP, type Socket } from "node:net";
+import { createServer as createNetServer, isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { ConnectionGate } from "../limits/connection-gate.ts";
+import { fdBudget } from "../limits/fd-budget.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import { ClientConnections } from "./client-connections.ts";
-import { protocolError, writeErrorToSocket } from "./http-errors.ts";
+import { fromHerdError, protocolError, writeErrorToSocket } from "./http-errors.ts";
 import type { DataPlaneCounters, ProxyContext } from "./proxy-context.ts";
 import { handleRequest } from "./proxy-request.ts";
 import { handleUpgrade } from "./proxy-upgrade.ts";
@@ -35,6 +41,14 @@ export interface DataPlaneOptions {
   requestTimeoutMs?: number;
   /** Largest request head accepted (default 16 KiB); larger → 431. */
   maxHeaderSize?: number;
+  /** Time a request body gets to start arriving, extended by `bodyMinRate` (default 20 s; 0: none). */
+  bodyTimeoutMs?: number;
+  /** Bytes per second of body that extend the body deadline by a second each (default 500). */
+  bodyMinRate?: number;
+  /** Open client connections at most (default: from the fd limit, see fd-budget.ts; 0: none). */
+  maxConnections?: number;
+  /** Open client connections from one address at most (default: half of maxConnections). */
+  maxConnectionsPerClient?: number;
   logger?: Logger;
 }
 
@@ -43,8 +57,13 @@ export interface DataPlane {
   url: string;
   /** Live counters (forwarded requests, upstream connections opened). */
   counters: Readonly<DataPlaneCounters>;
+  /** Open client connections right now. */
+  readonly openConnections: number;
   close(): Promise<void>;
 }
+
+/** How long a refused connection may linger to receive its 503 before it is destroyed. */
+const REFUSED_LINGER_MS = 500;
 
 function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(":");
@@ -80,7 +99,18 @@ export async function startDataPlane(
     sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0 },
     connections: new ClientConnections(directory),
+    bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
   };
+  const budget = fdBudget();
+  const maxConnections = opts.maxConnections ?? budget.dataConnections;
+  const gate = new ConnectionGate({
+    max: maxConnections,
+    perClient:
+      opts.maxConnectionsPerClient ??
+      (opts.maxConnections === undefined
+        ? budget.dataConnectionsPerClient
+        : Math.max(1, Math.floor(maxConnections / 2))),
+  });
   const headersTimeout = opts.headerTimeoutMs ?? 10_000;
   const server = createServer(
     {
@@ -114,25 +144,53 @@ export async function startDataPlane(
     writeErrorToSocket(socket, error);
   });
 
+  // Same socket options as http.Server's own listener (half-open: a client may send FIN
+  // after its request and still read the answer).
+  const listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    const admission = gate.admit(socket);
+    if (admission.ok) {
+      server.emit("connection", socket);
+      return;
+    }
+    refuse(socket, admission.reason);
+  });
+  const refuse = (socket: Socket, reason: string) => {
+    logger.debug({ remote: socket.remoteAddress, reason }, "data plane: connection refused");
+    socket.on("error", () => socket.destroy());
+    // Read (and drop) what the client sends, so that closing does not reset the connection
+    // before the client has read the 503.
+    socket.resume();
+    writeErrorToSocket(socket, fromHerdError("unavailable", `too many connections: ${reason}`));
+    setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+  };
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
+      listener.once("error", reject);
+      listener.listen(port, host, () => {
+        listener.off("error", reject);
         resolve();
       });
     });
+    // The HTTP server never listens, but Node tracks its connections (header deadlines,
+    // closeAllConnections) only once it has seen 'listening'.
+    server.emit("listening");
   } catch (err) {
     agents.close();
     throw new Error(`data plane: cannot listen on ${opts.listen}: ${(err as Error).message}`, {
       cause: err,
     });
   }
-  const address = server.address();
+  const address = listener.address();
   const boundPort = typeof address === "object" && address ? address.port : port;
   const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
   logger.info(
-    { listen: `${host}:${boundPort}`, tokens: ctx.access.tokens },
+    {
+      listen: `${host}:${boundPort}`,
+      tokens: ctx.access.tokens,
+      maxConnections: gate.limits.max,
+      maxConnectionsPerClient: gate.limits.perClient,
+      nofile: budget.nofile,
+    },
     "data plane listening",
   );
 
@@ -140,8 +198,12 @@ export async function startDataPlane(
     port: boundPort,
     url: `http://${urlHost}:${boundPort}`,
     counters: ctx.counters,
+    get openConnections() {
+      return gate.open;
+    },
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      server.close();
       server.closeAllConnections();
       for (const socket of tunnels) socket.destroy();
       agents.close();

@@ -4,6 +4,7 @@
 
 import type { Logger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
+import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { AccessOptions } from "./session-access.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
@@ -24,6 +25,8 @@ export interface ProxyContext {
   sessionHeader: string;
   counters: DataPlaneCounters;
   connections: ClientConnections;
+  /** Least rate a request body must arrive at once herd reads it. */
+  bodyRate: BodyRate;
 }
 
 /** "host:port" (IPv6 hosts may be bracketed) → parts for http.request. */

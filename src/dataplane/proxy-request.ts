@@ -10,6 +10,7 @@
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { SessionInfo } from "../pool/types.ts";
 import { workerEndpoint } from "../pool/worker-endpoint.ts";
+import { BodyDeadline } from "./body-deadline.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
@@ -17,6 +18,7 @@ import {
   fromError,
   fromHerdError,
   hasBody,
+  protocolError,
   sendError,
 } from "./http-errors.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
@@ -86,7 +88,45 @@ class Exchange {
       // Upload progress counts as progress: the deadline is for a worker that stops answering.
       if (this.#body) this.req.on("data", () => this.#timer?.refresh());
     }
+    if (this.#body) this.#watchBodyRate();
     this.#send(false);
+  }
+
+  /** The body clock starts when herd starts reading it (not while the client waits for a worker). */
+  #watchBodyRate(): void {
+    const { req } = this;
+    const deadline = new BodyDeadline(
+      this.ctx.bodyRate,
+      () => this.#upstream?.writableNeedDrain === true,
+      () => this.#bodyTooSlow(),
+    );
+    req.on("data", (chunk: Buffer) => deadline.received(chunk.length));
+    req.once("end", () => deadline.stop());
+    req.once("close", () => deadline.stop());
+    deadline.start();
+  }
+
+  /** Before the worker answered: 408, then close; after any answer: the connection is cut. */
+  #bodyTooSlow(): void {
+    const { timeoutMs, minRate } = this.ctx.bodyRate;
+    const socket = this.req.socket;
+    this.ctx.logger.debug(
+      { session: this.conn.session.id, remote: socket.remoteAddress },
+      "data plane: request body too slow, cutting it",
+    );
+    if (this.#state !== "waiting") {
+      socket.destroy();
+      return;
+    }
+    this.#fail(
+      protocolError(
+        408,
+        `request body too slow: herd allows ${timeoutMs} ms plus 1 s per ${minRate} bytes received`,
+      ),
+    );
+    // The 408 says Connection: close; the rest of the body is not waited for.
+    if (this.res.writableFinished) socket.destroy();
+    else this.res.once("finish", () => socket.destroy());
   }
 
   #send(isRetry: boolean): void {

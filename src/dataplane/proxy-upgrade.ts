@@ -14,10 +14,17 @@ import type { Duplex } from "node:stream";
 import type { SessionInfo } from "../pool/types.ts";
 import { workerEndpoint } from "../pool/worker-endpoint.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
-import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
+import {
+  badGateway,
+  fromError,
+  fromHerdError,
+  protocolError,
+  writeErrorToSocket,
+} from "./http-errors.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
+import { UpgradeClient } from "./upgrade-client.ts";
 
 function headBlock(statusLine: string, raw: readonly string[]): string {
   let text = `${statusLine}\r\n`;
@@ -40,13 +47,22 @@ export function handleUpgrade(
     writeErrorToSocket(socket, fromError(err));
     return;
   }
+  if (req.headers["transfer-encoding"] !== undefined) {
+    // Its end could only be found by parsing the chunks; no WebSocket client sends a body.
+    writeErrorToSocket(
+      socket,
+      protocolError(400, "an Upgrade request with a chunked body is not supported"),
+    );
+    return;
+  }
   tunnels.add(socket);
   socket.once("close", () => tunnels.delete(socket));
   const take = (session: SessionInfo) => ctx.connections.websocket(session);
+  const client = new UpgradeClient(socket, head);
   openConnection(ctx.directory, route, ctx.access, socket, take).then(
     (conn) => {
       if (socket.destroyed) conn.lease.close();
-      else tunnel(ctx, req, socket, head, route, conn);
+      else tunnel(ctx, req, client, route, conn);
     },
     (err) => writeErrorToSocket(socket, fromError(err)),
   );
@@ -55,11 +71,11 @@ export function handleUpgrade(
 function tunnel(
   ctx: ProxyContext,
   req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
+  client: UpgradeClient,
   route: Route,
   conn: Connection,
 ): void {
+  const { socket } = client;
   const { session, lease } = conn;
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
@@ -135,6 +151,7 @@ function tunnel(
     upSocket.on("error", (err) => ctx.logger.debug({ err }, "data plane: worker socket error"));
     upSocket.once("close", () => socket.destroy());
     upSocket.setNoDelay(true);
+    const head = client.take();
     (socket as Socket).setNoDelay?.(true);
     (socket as Socket).setTimeout?.(0);
     socket.write(
@@ -156,6 +173,9 @@ function tunnel(
     }
     handshaking = false;
     clearTimeout(timer);
+    client.take();
+    // Read (and drop) what else the client sends, so that its leaving is seen.
+    socket.resume();
     socket.write(
       headBlock(`HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ""}`, [
         ...responseHeadersForClient(response.rawHeaders),
@@ -170,5 +190,9 @@ function tunnel(
       `worker ${session.workerId} (pid ${session.workerPid}) of session ${session.id} failed: ${err.code ?? err.message}`,
     ),
   );
-  upstream.end();
+  // A body (Content-Length) goes to the worker as the request's: a worker that declines the
+  // upgrade may read it before answering.
+  const bodyLength = Number(req.headers["content-length"] ?? 0);
+  if (bodyLength > 0) client.forwardBody(bodyLength, upstream);
+  else upstream.end();
 }

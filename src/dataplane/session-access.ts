@@ -6,6 +6,7 @@
 // known and unknown ids alike tells a prober nothing.
 
 import { timingSafeEqual } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { HerdError, isHerdError } from "../pool/errors.ts";
 import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
 import type { Route } from "./route.ts";
@@ -115,6 +116,9 @@ export async function openConnection(
     const session = await liveSession(directory, route, opts, client);
     try {
       const lease = take(session);
+      // Every request and tunnel in flight on the session listens for its end: hundreds at
+      // once are normal, not the leak Node's listener warning suspects.
+      setMaxListeners(0, lease.ended);
       directory.touch(session.id);
       return { session, lease };
     } catch (err) {

@@ -6,12 +6,16 @@
 // accepting, mark health NOT_SERVING, end every stream with UNAVAILABLE, send GOAWAY on every
 // HTTP/2 session, let in-flight calls drain for up to `drainMs`, then destroy what is left.
 // It never touches the directory's lifetime: whoever made the Herd closes it.
+// Abuse bounds: a cap on open connections (over it: closed at once), a deadline for the
+// first request's headers (HTTP/1.1 head; HTTP/2: first stream after the preface) and an
+// idle deadline for connections with no call in flight. None applies to an open call, so
+// HoldSession and WatchSessions streams live as long as their clients want.
 
 import { randomUUID } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import { createServer as createHttp1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
-import { connect, type Server } from "node:net";
+import { connect, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -22,11 +26,15 @@ import {
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
 import { formatHostPort, isLoopback, parseListenAddress } from "../config/listen-address.ts";
+import { ConnectionGate } from "../limits/connection-gate.ts";
+import { fdBudget } from "../limits/fd-budget.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import { serveDashboard } from "./dashboard.ts";
+import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
 import { healthService } from "./health-service.ts";
 import { herdService } from "./herd-service.ts";
+import { limitIdleHttp2Session } from "./http2-idle.ts";
 import { authInterceptor, bearerMatches, errorAndMetricsInterceptor } from "./interceptors.ts";
 import { ControlPlaneMetrics } from "./metrics.ts";
 import { sniffingListener } from "./protocol-sniffer.ts";
@@ -52,6 +60,12 @@ export interface ControlPlaneOptions {
   drainMs?: number;
   /** Serve GET /metrics (default true). */
   metrics?: boolean;
+  /** Time a connection gets to send its first request's headers (default 10 s). */
+  headerTimeoutMs?: number;
+  /** A connection with no call in flight is closed after this (default 30 s). */
+  idleTimeoutMs?: number;
+  /** Open connections at most, TCP and Unix socket together (default: from the fd limit). */
+  maxConnections?: number;
 }
 
 export interface ControlPlane {
@@ -60,6 +74,8 @@ export interface ControlPlane {
   url: string;
   socket?: string;
   metrics: ControlPlaneMetrics;
+  /** Open connections right now (TCP and Unix socket). */
+  readonly openConnections: number;
   close(): Promise<void>;
 }
 
@@ -161,12 +177,39 @@ export async function startControlPlane(
     readMaxBytes: 4 * 1024 * 1024,
   });
 
-  const h1 = createHttp1Server(handler);
-  h1.keepAliveTimeout = 30_000;
+  const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  const gate = new ConnectionGate({
+    max: opts.maxConnections ?? fdBudget().controlConnections,
+    perClient: 0,
+  });
+  const admit = (socket: Socket) => {
+    const admission = gate.admit(socket);
+    if (!admission.ok)
+      logger.debug({ reason: admission.reason }, "control plane: connection refused");
+    return admission.ok;
+  };
+  const h1 = createHttp1Server(
+    {
+      headersTimeout: headerTimeoutMs,
+      // Node's default (300 s) unless the header deadline is longer; it must not be shorter.
+      requestTimeout: Math.max(300_000, headerTimeoutMs),
+      // Node checks the two deadlines above on this period (default 30 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
+      keepAliveTimeout: idleTimeoutMs,
+    },
+    (req, res) => {
+      closeIfAnsweredEarly(req, res);
+      handler(req, res);
+    },
+  );
   // h1 never listens itself (the sniffer hands it sockets), but Node only tracks connections,
   // and so enforces header timeouts and can close idle keep-alives, once 'listening' fired.
   h1.emit("listening");
-  const h2 = createHttp2Server({}, handler);
+  const h2 = createHttp2Server({}, (req, res) => {
+    resetIfAnsweredEarly(req, res);
+    handler(req, res);
+  });
   const sessions = new Set<Http2Session>();
   h2.on("session", (s) => {
     if (shutdown.signal.aborted) {
@@ -175,12 +218,14 @@ export async function startControlPlane(
     }
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
+    limitIdleHttp2Session(s, { headerTimeoutMs, idleTimeoutMs });
     s.on("error", (err) => logger.debug({ err }, "HTTP/2 session error"));
   });
   h2.on("sessionError", (err) => logger.debug({ err }, "HTTP/2 session error"));
 
-  const tcp = sniffingListener(h1, h2);
-  const unix = opts.socket === undefined ? undefined : sniffingListener(h1, h2);
+  const sniff = { sniffTimeoutMs: headerTimeoutMs, admit };
+  const tcp = sniffingListener(h1, h2, sniff);
+  const unix = opts.socket === undefined ? undefined : sniffingListener(h1, h2, sniff);
   let port: number;
   try {
     port = await listenTcp(tcp.server, addr.host, addr.port, formatHostPort(addr.host, addr.port));
@@ -219,7 +264,16 @@ export async function startControlPlane(
     return closing;
   };
 
-  return { port, url, socket: opts.socket, metrics, close };
+  return {
+    port,
+    url,
+    socket: opts.socket,
+    metrics,
+    get openConnections() {
+      return gate.open;
+    },
+    close,
+  };
 }
 
 function listenTcp(server: Server, host: string, port: number, shown: string): Promise<number> {

@@ -4,7 +4,8 @@
 // else to the http1 server (Connect, gRPC-Web over HTTP/1.1), both running the same handler.
 //
 // Invariant: a socket is handed to exactly one server, with every byte read so far pushed
-// back first; a socket that never says enough to decide is closed after `sniffTimeoutMs`.
+// back first; a socket that never says enough to decide is closed after `sniffTimeoutMs`; a
+// socket `admit` refuses (connection cap) is destroyed before anything is read.
 
 import type { Server as Http1Server } from "node:http";
 import type { Http2Server } from "node:http2";
@@ -20,16 +21,24 @@ export interface SniffingListener {
   stop(): void;
 }
 
+export interface SniffOptions {
+  /** Time a new connection gets to show which protocol it speaks (default 10 s). */
+  sniffTimeoutMs?: number;
+  /** Whether to take this connection (default: every one). */
+  admit?: (socket: Socket) => boolean;
+}
+
 export function sniffingListener(
   h1: Http1Server,
   h2: Http2Server,
-  sniffTimeoutMs = 10_000,
+  opts: SniffOptions = {},
 ): SniffingListener {
+  const sniffTimeoutMs = opts.sniffTimeoutMs ?? 10_000;
   const sockets = new Set<Socket>();
   const undecided = new Set<Socket>();
   let stopped = false;
   const server = createServer((socket) => {
-    if (stopped) {
+    if (stopped || (opts.admit !== undefined && !opts.admit(socket))) {
       socket.destroy();
       return;
     }
