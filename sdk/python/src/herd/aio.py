@@ -157,7 +157,7 @@ class AsyncClient:
         labels: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncHeldSession]:
         """Hold a session for the ``async with`` block: released on exit, and ended by the
-        daemon at once should this process die."""
+        daemon should this process die (once the pool's ``disconnect_grace`` has passed)."""
         held = await self.hold(pool, session_id=session_id, wait=wait, labels=labels)
         try:
             yield held

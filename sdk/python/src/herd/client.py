@@ -170,7 +170,7 @@ class Client:
         labels: Mapping[str, str] | None = None,
     ) -> Iterator[HeldSession]:
         """Hold a session for the ``with`` block: released on exit, and ended by the daemon
-        at once should this process die."""
+        should this process die (once the pool's ``disconnect_grace`` has passed)."""
         held = self.hold(pool, session_id=session_id, wait=wait, labels=labels)
         try:
             yield held
