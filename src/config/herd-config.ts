@@ -32,10 +32,24 @@ export interface HerdConfig {
   };
   log: { level: LogLevel; format: "json" | "pretty" };
   metrics: { enabled: boolean };
+  /** Present only with a `cluster` section: this node's place in a Redis-backed cluster. */
+  cluster?: ClusterConfig;
+}
+
+export interface ClusterConfig {
+  /** redis:// or rediss:// URL (from `redis` or the `redis_env` variable). */
+  redisUrl: string;
+  node: string;
+  /** host:port other nodes use to reach this node's planes. */
+  advertise: { data: string; control: string };
+  leaseMs: number;
+  /** Shared secret of node-to-node calls (from the `secret_env` variable). */
+  secret: string;
 }
 
 export const CONFIG_DEFAULTS = {
   controlListen: "127.0.0.1:7070",
   dataListen: "127.0.0.1:8080",
   sessionHeader: "X-Session-ID",
+  clusterLeaseMs: 5_000,
 } as const;

@@ -167,7 +167,9 @@ type Session struct {
 	// plus holds. A session with any open connection never idles out.
 	Connections uint32 `protobuf:"varint,10,opt,name=connections,proto3" json:"connections,omitempty"`
 	// Labels given when the session was acquired.
-	Labels        map[string]string `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,11,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The cluster node whose worker serves the session; empty without a cluster.
+	Node          string `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -277,6 +279,13 @@ func (x *Session) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *Session) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 // AcquireSessionRequest asks for a session in a pool.
@@ -1018,7 +1027,9 @@ type SessionEvent struct {
 	// How the worker ended, for SESSION_LOST and WORKER_STOPPED.
 	Exit *WorkerExit `protobuf:"bytes,10,opt,name=exit,proto3" json:"exit,omitempty"`
 	// For QUEUE_CHANGED: acquires now waiting in the pool's queue.
-	Queued        uint32 `protobuf:"varint,11,opt,name=queued,proto3" json:"queued,omitempty"`
+	Queued uint32 `protobuf:"varint,11,opt,name=queued,proto3" json:"queued,omitempty"`
+	// The cluster node the event happened on; empty without a cluster.
+	Node          string `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1128,6 +1139,13 @@ func (x *SessionEvent) GetQueued() uint32 {
 		return x.Queued
 	}
 	return 0
+}
+
+func (x *SessionEvent) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 // GetStatsRequest selects the pools to report.
@@ -1518,7 +1536,7 @@ var File_herd_v1_herd_proto protoreflect.FileDescriptor
 
 const file_herd_v1_herd_proto_rawDesc = "" +
 	"\n" +
-	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x03\n" +
+	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x04\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -1535,7 +1553,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12 \n" +
 	"\vconnections\x18\n" +
 	" \x01(\rR\vconnections\x124\n" +
-	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x12\x12\n" +
+	"\x04node\x18\f \x01(\tR\x04node\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
@@ -1594,7 +1613,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\vstderr_tail\x18\x04 \x03(\tR\n" +
 	"stderrTailB\f\n" +
 	"\n" +
-	"_exit_code\"\xfd\x02\n" +
+	"_exit_code\"\x91\x03\n" +
 	"\fSessionEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.herd.v1.SessionEventTypeR\x04type\x12*\n" +
@@ -1609,7 +1628,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"worker_pid\x18\t \x01(\x05R\tworkerPid\x12'\n" +
 	"\x04exit\x18\n" +
 	" \x01(\v2\x13.herd.v1.WorkerExitR\x04exit\x12\x16\n" +
-	"\x06queued\x18\v \x01(\rR\x06queued\"%\n" +
+	"\x06queued\x18\v \x01(\rR\x06queued\x12\x12\n" +
+	"\x04node\x18\f \x01(\tR\x04node\"%\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\"d\n" +
 	"\x10GetStatsResponse\x12(\n" +

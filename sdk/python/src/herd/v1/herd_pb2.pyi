@@ -41,7 +41,7 @@ SESSION_EVENT_TYPE_SNAPSHOT: SessionEventType
 SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: SessionEventType
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels")
+    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels", "node")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class Session(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     pool: str
     worker_id: str
@@ -71,7 +72,8 @@ class Session(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     connections: int
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    node: str
+    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., node: _Optional[str] = ...) -> None: ...
 
 class AcquireSessionRequest(_message.Message):
     __slots__ = ("pool", "session_id", "wait", "labels")
@@ -190,7 +192,7 @@ class WorkerExit(_message.Message):
     def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[str] = ..., oom: _Optional[bool] = ..., stderr_tail: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionEvent(_message.Message):
-    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued")
+    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued", "node")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +204,7 @@ class SessionEvent(_message.Message):
     WORKER_PID_FIELD_NUMBER: _ClassVar[int]
     EXIT_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     revision: int
     type: SessionEventType
     session: Session
@@ -213,7 +216,8 @@ class SessionEvent(_message.Message):
     worker_pid: int
     exit: WorkerExit
     queued: int
-    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ...) -> None: ...
+    node: str
+    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("pool",)
