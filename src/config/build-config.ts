@@ -9,7 +9,7 @@ import { isHerdError } from "../pool/errors.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
 import type { PoolOptions, ReadyCheck } from "../pool/types.ts";
 import { didYouMean } from "./did-you-mean.ts";
-import { CONFIG_DEFAULTS, type ClusterConfig, type HerdConfig } from "./herd-config.ts";
+import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
 import { formatHostPort, isLoopback, type ListenAddress } from "./listen-address.ts";
 import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
@@ -76,12 +76,7 @@ export function buildConfig(
 
   const cluster =
     raw.cluster &&
-    buildCluster(
-      raw.cluster,
-      { control: controlListen, data: dataListen },
-      ctx.env,
-      issues,
-    );
+    buildCluster(raw.cluster, { control: controlListen, data: dataListen }, ctx.env, issues);
 
   if (issues.length > 0) return { issues };
   return {

@@ -17,6 +17,7 @@ import {
   hasBody,
   sendError,
 } from "./http-errors.ts";
+import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
@@ -55,6 +56,7 @@ class Exchange {
   #timer: NodeJS.Timeout | undefined;
   readonly #body: boolean;
   readonly #headers: string[];
+  readonly #path: string;
   readonly #onEnded = () => this.#sessionEnded();
 
   constructor(
@@ -65,11 +67,17 @@ class Exchange {
     readonly conn: Connection,
   ) {
     this.#body = hasBody(req);
-    this.#headers = requestHeadersForWorker(req.rawHeaders, {
-      cookie: route.cookie,
-      remoteAddress: req.socket.remoteAddress,
-      upgrade: false,
-    });
+    const target = upstreamTarget(
+      conn.session,
+      route,
+      requestHeadersForWorker(req.rawHeaders, {
+        cookie: route.cookie,
+        remoteAddress: req.socket.remoteAddress,
+        upgrade: false,
+      }),
+    );
+    this.#path = target.path;
+    this.#headers = target.headers;
   }
 
   start(): void {
@@ -97,7 +105,7 @@ class Exchange {
       host,
       port,
       method: this.req.method,
-      path: this.route.path,
+      path: this.#path,
       headers: this.#headers,
       agent: this.ctx.agents.agentFor(session),
       setHost: false,

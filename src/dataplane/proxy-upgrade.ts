@@ -13,6 +13,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import { badGateway, fromError, fromHerdError, writeErrorToSocket } from "./http-errors.ts";
+import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext, workerEndpoint } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
@@ -62,16 +63,21 @@ function tunnel(
   const { host, port } = workerEndpoint(session.workerAddress);
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
-  const upstream = request({
-    host,
-    port,
-    method: req.method,
-    path: route.path,
-    headers: requestHeadersForWorker(req.rawHeaders, {
+  const target = upstreamTarget(
+    session,
+    route,
+    requestHeadersForWorker(req.rawHeaders, {
       cookie: route.cookie,
       remoteAddress: req.socket.remoteAddress,
       upgrade: true,
     }),
+  );
+  const upstream = request({
+    host,
+    port,
+    method: req.method,
+    path: target.path,
+    headers: target.headers,
     agent: false,
     setHost: false,
   });

@@ -88,6 +88,14 @@ export interface SessionInfo {
   /** Open leases (data-plane connections, holds). A session with any never idles out. */
   connections: number;
   labels: Readonly<Record<string, string>>;
+  /** The cluster node that owns the session (unset without a cluster). */
+  node?: string;
+  /**
+   * Set when another node owns the session: the data plane forwards its traffic one hop to
+   * `workerAddress` (the owner's data plane) with the session named in the path prefix and
+   * these headers added (the node-to-node credential). Never set for a local session.
+   */
+  peer?: { headers: Readonly<Record<string, string>> };
 }
 
 export interface AcquireOptions {
@@ -157,6 +165,8 @@ export interface HerdEvent {
   exit?: WorkerExit;
   /** For queue_changed: waiters now queued. */
   queued?: number;
+  /** The cluster node the event happened on (unset without a cluster). */
+  node?: string;
 }
 
 export interface EventFilter {
@@ -237,4 +247,15 @@ export interface SessionDirectory {
   subscribe(opts?: SubscribeOptions): EventSubscription;
   /** Append an event from outside the pool (e.g. the data plane's connection events). */
   publish(event: Omit<HerdEvent, "revision" | "time">): void;
+  /**
+   * Optional (cluster): the live session with this id wherever it runs, when `lookup` (which
+   * answers from what this node knows now) has none.
+   */
+  find?(sessionId: string): Promise<SessionInfo | undefined>;
+  /**
+   * Optional (cluster): is `credential` (the X-Herd-Peer header of a request forwarded by
+   * another node for `sessionId`) genuine? Such a request is served here or refused, never
+   * forwarded again.
+   */
+  verifyPeer?(credential: string, sessionId: string): boolean;
 }

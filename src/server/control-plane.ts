@@ -25,7 +25,13 @@ import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import { healthService } from "./health-service.ts";
 import { herdService } from "./herd-service.ts";
-import { authInterceptor, bearerMatches, errorAndMetricsInterceptor } from "./interceptors.ts";
+import {
+  authInterceptor,
+  bearerMatches,
+  errorAndMetricsInterceptor,
+  type PeerCalls,
+  peerInterceptor,
+} from "./interceptors.ts";
 import { ControlPlaneMetrics } from "./metrics.ts";
 import { sniffingListener } from "./protocol-sniffer.ts";
 import { reflectionService } from "./reflection-service.ts";
@@ -50,6 +56,8 @@ export interface ControlPlaneOptions {
   drainMs?: number;
   /** Serve GET /metrics (default true). */
   metrics?: boolean;
+  /** Cluster mode: how node-to-node calls are authenticated. */
+  peer?: PeerCalls;
 }
 
 export interface ControlPlane {
@@ -152,7 +160,11 @@ export async function startControlPlane(
       });
     },
     // Outermost first: errors of the auth check are translated and counted too.
-    interceptors: [errorAndMetricsInterceptor(metrics, logger), authInterceptor(opts.token)],
+    interceptors: [
+      errorAndMetricsInterceptor(metrics, logger),
+      ...(opts.peer ? [peerInterceptor(opts.peer)] : []),
+      authInterceptor(opts.token),
+    ],
     readMaxBytes: 4 * 1024 * 1024,
   });
 

@@ -33,6 +33,7 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
     expiresAt: s.expiresAt && timestampFromDate(s.expiresAt),
     connections: s.connections,
     labels: { ...s.labels },
+    node: s.node ?? "",
   });
 }
 
@@ -71,6 +72,7 @@ export function eventToProto(e: HerdEvent, dataPlaneUrl: string): SessionEvent {
     workerPid: e.workerPid ?? e.session?.workerPid ?? 0,
     exit: e.exit && exitToProto(e.exit),
     queued: e.queued ?? 0,
+    node: e.node ?? e.session?.node ?? "",
   });
 }
 
