@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything herd needs to run and to pass `npm test`, from a fresh clone, idempotently:
-# npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), the pinned
+# npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), Debian's
+# redis-server (cluster tests), the pinned
 # code generators (.tools/bin, .venv), grpcurl, and the Python and Go SDK dependencies.
 # Usage: scripts/setup.sh [--skip-npm]   (root for apt; every step skips what is already there;
 #        `npm test` runs it with --skip-npm first, so a fresh clone needs only `npm install`)
@@ -22,6 +23,15 @@ fi
 
 step "chromium (Debian)"
 bash scripts/setup-chromium.sh
+
+step "redis-server (Debian; cluster tests and benchmarks start their own)"
+if command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server present: $(redis-server --version | cut -d' ' -f3)" >&2
+else
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  # Debian's package starts a system-wide instance; herd's tests never use it.
+  (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
+fi
 
 step "code generators"
 bash scripts/setup-codegen.sh

@@ -235,14 +235,12 @@ export class ClusterDirectory implements SessionDirectory {
   /** Fencing: kill every local session (they may run on another node next). */
   async fenceAll(reason: string): Promise<void> {
     await Promise.allSettled(
-      this.local
-        .sessions()
-        .map((s) =>
-          this.local.release(s.id, {
-            kill: true,
-            end: { kind: "lost", reason: `fenced: ${reason}` },
-          }),
-        ),
+      this.local.sessions().map((s) =>
+        this.local.release(s.id, {
+          kill: true,
+          end: { kind: "lost", reason: `fenced: ${reason}` },
+        }),
+      ),
     );
   }
 

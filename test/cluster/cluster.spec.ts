@@ -1,0 +1,142 @@
+// herd cluster: several real daemons on one real redis-server behave as one herd.
+// Each test starts its own cluster and proves, at the end, that every process is gone.
+
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
+import { eventually } from "../helpers/herd.ts";
+import { pidAlive } from "../helpers/processes.ts";
+import { startCluster, type TestCluster } from "./cluster-harness.ts";
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.cleanup();
+  cluster = undefined;
+});
+
+async function three(lease = "2s"): Promise<TestCluster> {
+  cluster = await startCluster(["a", "b", "c"].map((n) => ({ node: `node-${n}`, lease })));
+  return cluster;
+}
+
+async function get(dataUrl: string, path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${dataUrl}${path}`, { headers });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe("herd cluster", () => {
+  it("one id, one worker, cluster-wide: 3 nodes acquire the same new id at once", async () => {
+    const c = await three();
+    for (const round of [1, 2, 3]) {
+      const id = `same-${round}`;
+      // Control-plane acquires on every node and data-plane auto-acquires on every node.
+      const results = await Promise.all([
+        ...c.nodes.map((d) => c.client(d).acquireSession({ pool: "w", sessionId: id })),
+        ...c.nodes.map((d) => get(d.dataUrl, "/whoami", { "X-Session-ID": id })),
+      ]);
+      const sessions = results
+        .slice(0, 3)
+        .map((r) => (r as { session: { workerPid: number; node: string } }).session);
+      const hits = results.slice(3) as { status: number; body: { pid: number } }[];
+      const pids = new Set([...sessions.map((s) => s.workerPid), ...hits.map((h) => h.body.pid)]);
+      expect(hits.map((h) => h.status)).toEqual([200, 200, 200]);
+      expect(pids.size, `round ${round}: one worker for ${id}`).toBe(1);
+      expect(new Set(sessions.map((s) => s.node)).size).toBe(1);
+      const [pid] = [...pids];
+      // Exactly one worker process serves it, in one node's tree; and across the cluster only
+      // one worker was started per id (each node may also hold one prepared, idle spare).
+      const owners = c.nodes.filter((d) => c.workers(d).includes(pid!));
+      expect(owners).toHaveLength(1);
+      const stats = await Promise.all(c.nodes.map((d) => c.client(d).getStats({ pool: "w" })));
+      const total = stats.reduce((n, s) => n + s.pools[0]!.workersTotal, 0);
+      expect(total, `workers started after ${round} ids`).toBe(round);
+    }
+  });
+
+  it("any node routes any session; control calls act on the owner; forged peers are refused", async () => {
+    const c = await three();
+    const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: "routed" });
+    expect(session?.node).toBe("node-a");
+    const pid = session!.workerPid;
+    // HTTP through b and c (header and path prefix) reaches a's worker, whose counter moves on.
+    const counters: number[] = [];
+    for (const [d, path, headers] of [
+      [b, "/whoami", { "X-Session-ID": "routed" }],
+      [cc, "/s/routed/whoami", {}],
+      [b, "/whoami?herd_session=routed", {}],
+    ] as const) {
+      const r = await get(d.dataUrl, path, headers);
+      expect(r.status).toBe(200);
+      expect(r.body.pid).toBe(pid);
+      counters.push(r.body.counter as number);
+    }
+    expect(counters).toEqual([...counters].sort((x, y) => x - y));
+    // Streaming through a non-owner.
+    const sse = await fetch(`${b.dataUrl}/sse?n=3&interval=20`, {
+      headers: { "X-Session-ID": "routed" },
+    });
+    expect(await sse.text()).toContain("data: 2");
+    // ListSessions on another node names the owner.
+    await eventually("b lists the session", async () => {
+      const list = await c.client(b).listSessions({});
+      return list.sessions.find((s) => s.sessionId === "routed" && s.node === "node-a");
+    });
+    // A forged node-to-node credential: refused on the data plane and the control plane.
+    const forged = await get(a.dataUrl, "/whoami", {
+      "X-Session-ID": "routed",
+      "X-Herd-Peer": `node-b.${Date.now()}.${"A".repeat(43)}`,
+    });
+    expect(forged.status).toBe(401);
+    const err = await c
+      .client(a)
+      .releaseSession({ sessionId: "routed" }, { headers: { "x-herd-peer": "node-b.1.x" } })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.Unauthenticated);
+    // Release on c ends the session on a.
+    const released = await c.client(cc).releaseSession({ sessionId: "routed", kill: true });
+    expect(released.session?.node).toBe("node-a");
+    await eventually("a's worker is gone", () => !pidAlive(pid));
+    const after = await c
+      .client(b)
+      .releaseSession({ sessionId: "routed" })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((after as ConnectError).code).toBe(Code.NotFound);
+  });
+
+  it("node loss: kill -9 a node; survivors report its sessions lost (node_lost) and forget them", async () => {
+    const c = await three("2s");
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: "doomed" });
+    expect(session?.node).toBe("node-a");
+    const watch = new AbortController();
+    const seen: { type: number; reason: string; node: string; id: string }[] = [];
+    const watching = (async () => {
+      for await (const e of c.client(b).watchSessions({}, { signal: watch.signal })) {
+        seen.push({ type: e.type, reason: e.reason, node: e.node, id: e.sessionId });
+      }
+    })().catch(() => {});
+    await sleep(200);
+    const killedAt = Date.now();
+    await a.kill();
+    const lost = await eventually(
+      "node_lost on b",
+      () => seen.find((e) => e.id === "doomed" && e.type === SessionEventType.SESSION_LOST),
+      15_000,
+    );
+    expect(lost).toMatchObject({ reason: "node_lost", node: "node-a" });
+    // The bound (2 × lease) is measured in bench/; here only that it happened, and roughly.
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    await eventually("b forgets it", async () => {
+      const list = await c.client(b).listSessions({});
+      return !list.sessions.some((s) => s.sessionId === "doomed");
+    });
+    // The id is free again: a new acquire places it on a survivor.
+    const again = await c.client(b).acquireSession({ pool: "w", sessionId: "doomed" });
+    expect(["node-b", "node-c"]).toContain(again.session?.node);
+    watch.abort();
+    await watching;
+    await eventually("a's worker died with it", () => !pidAlive(session!.workerPid));
+  });
+});
