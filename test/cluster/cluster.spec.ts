@@ -139,4 +139,55 @@ describe("herd cluster", () => {
     await watching;
     await eventually("a's worker died with it", () => !pidAlive(session!.workerPid));
   });
+
+  it("partition: a SIGSTOPped node's sessions die before its lease passes; on SIGCONT it never serves an id owned elsewhere", async () => {
+    const c = await three("2s");
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: "split" });
+    expect(session?.node).toBe("node-a");
+    const first = session!.workerPid;
+    let second: number | undefined;
+    let overlap = 0;
+    let polling = true;
+    // Polls both process trees: never two live workers of "split" at one instant.
+    const poller = (async () => {
+      while (polling) {
+        if (second !== undefined && pidAlive(first) && pidAlive(second)) overlap++;
+        await sleep(5);
+      }
+    })();
+    process.kill(a.pid, "SIGSTOP");
+    try {
+      // Keep asking b for the id until the cluster hands it to a survivor.
+      const moved = await eventually(
+        "the id moves to a survivor",
+        async () => {
+          const r = await c
+            .client(b)
+            .acquireSession({ pool: "w", sessionId: "split" })
+            .catch(() => undefined);
+          return r?.session?.node !== "node-a" ? r?.session : undefined;
+        },
+        20_000,
+      );
+      second = moved.workerPid;
+      expect(pidAlive(first), "a's worker was killed while a was frozen").toBe(false);
+    } finally {
+      process.kill(a.pid, "SIGCONT");
+    }
+    // After waking, a routes the id to its new owner and never to anything of its own.
+    for (let i = 0; i < 20; i++) {
+      const r = await get(a.dataUrl, "/whoami", { "X-Session-ID": "split" });
+      if (r.status === 200) expect(r.body.pid).toBe(second);
+      await sleep(50);
+    }
+    await eventually("a serves the id through its owner", async () => {
+      const r = await get(a.dataUrl, "/whoami", { "X-Session-ID": "split" });
+      return r.status === 200 && r.body.pid === second;
+    });
+    polling = false;
+    await poller;
+    expect(overlap, "instants with two live workers for one id").toBe(0);
+    expect(c.workers(a)).not.toContain(second);
+  });
 });
