@@ -84,6 +84,8 @@ export interface TestCluster {
   nodes: Daemon[];
   leak: LeakTag;
   client(d: Daemon): Client<typeof HerdService>;
+  /** Kill Redis (all its data is lost); `up()` starts an empty one on the same port. */
+  redisDown(): Promise<{ up(): Promise<void> }>;
   /** Pids of the fixture workers under `d` (its process tree). */
   workers(d: Daemon): number[];
   cleanup(): Promise<void>;
@@ -109,12 +111,20 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
       }
       return c;
     },
+    async redisDown() {
+      await cluster.redis.stop();
+      return {
+        up: async () => {
+          cluster.redis = await startRedis(cluster.redis.port);
+        },
+      };
+    },
     workers(d) {
       return descendants(d.pid).filter((p) => cmdline(p).includes("worker.mjs"));
     },
     async cleanup() {
       const exits = await Promise.all(nodes.map((d) => d.stop()));
-      await redis.stop();
+      await cluster.redis.stop();
       try {
         await expectNoLeaks(leak.tag);
       } finally {

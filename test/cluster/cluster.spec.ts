@@ -3,6 +3,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
 import { eventually } from "../helpers/herd.ts";
@@ -189,5 +190,66 @@ describe("herd cluster", () => {
     await poller;
     expect(overlap, "instants with two live workers for one id").toBe(0);
     expect(c.workers(a)).not.toContain(second);
+  });
+
+  it("Redis restart: established sessions keep serving, acquires fail UNAVAILABLE naming Redis, the cluster converges", async () => {
+    cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}`, lease: "10s" })));
+    const c = cluster;
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: "kept" });
+    const pid = session!.workerPid;
+    const down = await c.redisDown();
+    // The established session keeps serving on its node.
+    const r = await get(a.dataUrl, "/whoami", { "X-Session-ID": "kept" });
+    expect(r).toMatchObject({ status: 200, body: { pid } });
+    // A cluster-wide acquire fails at once, naming Redis.
+    const err = ConnectError.from(
+      await c
+        .client(b)
+        .acquireSession({ pool: "w", sessionId: "new-during-outage" })
+        .catch((e: unknown) => e),
+    );
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toMatch(/Redis/);
+    await down.up();
+    // Converges without restarting herd: the live session is registered again in the new,
+    // empty Redis (b routes it to a's worker) and new acquires work.
+    await eventually(
+      "a re-registers its live session",
+      async () => {
+        const r = createClient({ url: c.redis.url });
+        r.on("error", () => {});
+        try {
+          await r.connect();
+          return (await r.hGet("herd:s:kept", "node")) === "node-a";
+        } catch {
+          return false;
+        } finally {
+          if (r.isOpen) r.destroy();
+        }
+      },
+      20_000,
+    );
+    await eventually(
+      "b routes the surviving session again",
+      async () => {
+        const via = await get(b.dataUrl, "/whoami", { "X-Session-ID": "kept" }).catch(
+          () => undefined,
+        );
+        return via?.status === 200 && via.body.pid === pid;
+      },
+      20_000,
+    );
+    const fresh = await eventually(
+      "acquires work again",
+      () =>
+        c
+          .client(b)
+          .acquireSession({ pool: "w", sessionId: "after-outage" })
+          .catch(() => undefined),
+      20_000,
+    );
+    expect(fresh.session?.sessionId).toBe("after-outage");
+    expect(pidAlive(pid)).toBe(true);
   });
 });
