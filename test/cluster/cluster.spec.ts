@@ -5,10 +5,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
 import { eventually } from "../helpers/herd.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { startCluster, type TestCluster } from "./cluster-harness.ts";
+import { startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {
@@ -251,5 +252,56 @@ describe("herd cluster", () => {
     );
     expect(fresh.session?.sessionId).toBe("after-outage");
     expect(pidAlive(pid)).toBe(true);
+  });
+
+  it("placement: here if free, else the node with most free capacity, never a node without the pool, else FIFO here", async () => {
+    cluster = await startCluster([
+      { node: "node-a", pools: { w: workerPool({ max: 1 }) } },
+      { node: "node-b", pools: { w: workerPool({ max: 3 }) } },
+      { node: "node-c", pools: { other: workerPool({ max: 4 }) } },
+    ]);
+    const c = cluster;
+    const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const r = createClient({ url: c.redis.url });
+    r.on("error", () => {});
+    await r.connect();
+    const freeOn = async (node: string) =>
+      JSON.parse((await r.get(`herd:alive:${node}`)) ?? "{}").pools?.w?.free as number | undefined;
+    try {
+      const acquire = async (d: typeof a, id: string) =>
+        (await c.client(d).acquireSession({ pool: "w", sessionId: id })).session!;
+      expect((await acquire(a, "p1")).node).toBe("node-a");
+      await eventually("a's record shows it full", async () => (await freeOn("node-a")) === 0);
+      // a is full: the node with the most free capacity (b; c has no pool w) takes it.
+      expect((await acquire(a, "p2")).node).toBe("node-b");
+      // c does not run pool w: it places on b too.
+      expect((await acquire(cc, "p3")).node).toBe("node-b");
+      expect((await acquire(cc, "p4")).node).toBe("node-b");
+      await eventually("b's record shows it full", async () => (await freeOn("node-b")) === 0);
+      // Nobody has room: the acquire waits in a's FIFO queue, visible in a's GetStats.
+      const waiting = c.client(a).acquireSession({ pool: "w", sessionId: "p5" });
+      await eventually("a shows one queued acquire", async () => {
+        const stats = await c.client(a).getStats({ pool: "w" });
+        return stats.pools[0]!.queued === 1;
+      });
+      await c.client(b).releaseSession({ sessionId: "p1" });
+      expect((await waiting).session?.node).toBe("node-a");
+    } finally {
+      r.destroy();
+    }
+  });
+
+  it("WebSocket traffic through a non-owner reaches the owner's worker", async () => {
+    cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
+    const c = cluster;
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: "ws" });
+    const ws = new WebSocket(`${b.dataUrl.replace("http", "ws")}/s/ws/ws`);
+    const reply = await new Promise<string>((resolve, reject) => {
+      ws.once("message", (m) => resolve(String(m)));
+      ws.once("error", reject);
+    });
+    ws.close();
+    expect(reply).toContain(String(session!.workerPid));
   });
 });
