@@ -45,6 +45,17 @@ import { decodeSession, encodeSession, type NodeAddresses } from "./session-code
 /** Set while serving a node-to-node call: the calling node's name. */
 export const viaPeer = new AsyncLocalStorage<string>();
 
+const SUMMED = [
+  "workersTotal",
+  "workersIdle",
+  "workersBusy",
+  "workersStarting",
+  "sessions",
+  "queued",
+  "min",
+  "max",
+] as const;
+
 /** How long a caller waits for another node's pending claim to become a session. */
 const PENDING_WAIT_MS = 120_000;
 
@@ -68,6 +79,7 @@ export interface ClusterParts {
 export class ClusterDirectory implements SessionDirectory {
   /** Local sessions' claims (the generation this node holds each id at). */
   private readonly claims = new Map<string, Claim>();
+  private observed: NodeCapacity[] = [];
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -263,15 +275,34 @@ export class ClusterDirectory implements SessionDirectory {
   /** This node's record for placement: its addresses and free capacity per pool. */
   record(): string {
     const pools: Record<string, NodeCapacity["pools"][string]> = {};
-    for (const p of this.local.stats().pools) {
+    const stats = this.local.stats().pools;
+    for (const p of stats) {
       pools[p.name] = {
         free: Math.max(0, p.max - p.sessions - p.workersStarting),
         queued: p.queued,
         max: p.max,
       };
     }
-    const rec: NodeCapacity = { ...this.parts.self, pools };
+    const rec: NodeCapacity = {
+      ...this.parts.self,
+      pools,
+      stats,
+      renewedAt: Date.now(),
+      leaseMs: this.parts.lease.leaseMs,
+    };
     return JSON.stringify(rec);
+  }
+
+  /** The live nodes' records, as last read (for GetStats). */
+  observe(records: string[]): void {
+    this.observed = records.flatMap((json) => {
+      try {
+        const r = JSON.parse(json) as NodeCapacity;
+        return Array.isArray(r.stats) ? [r] : [];
+      } catch {
+        return [];
+      }
+    });
   }
 
   private localCapacity(): NodeCapacity {
@@ -363,7 +394,23 @@ export class ClusterDirectory implements SessionDirectory {
   }
 
   stats(pool?: string): HerdStats {
-    return this.local.stats(pool);
+    const runsHere = pool === undefined || this.local.poolNames().includes(pool);
+    const local = runsHere ? this.local.stats(pool) : { ...this.local.stats(), pools: [] };
+    const nodes = this.observed.map((r) => ({
+      node: r.node,
+      dataAddress: r.data,
+      controlAddress: r.control,
+      pools: r.stats.filter((p) => pool === undefined || p.name === pool),
+      renewedAt: new Date(r.renewedAt),
+      leaseMs: r.leaseMs,
+    }));
+    const totals = new Map<string, HerdStats["pools"][number]>();
+    for (const p of nodes.flatMap((n) => n.pools)) {
+      const t = totals.get(p.name);
+      if (!t) totals.set(p.name, { ...p });
+      else for (const k of SUMMED) t[k] += p[k];
+    }
+    return { ...local, cluster: { nodes, pools: [...totals.values()] } };
   }
 
   revision(): number {

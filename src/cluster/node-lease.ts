@@ -22,6 +22,8 @@ export interface LeaseHooks {
   fence(reason: string): Promise<void>;
   /** Redis lost its data: register the live local sessions again. */
   rebuild(): Promise<void>;
+  /** Every live node's record, read after each renewal. */
+  observed(records: string[]): void;
 }
 
 export class NodeLease {
@@ -111,6 +113,7 @@ export class NodeLease {
         else await this.hooks.fence("lease lapsed while Redis was away");
       }
       await this.store.reap(this.node).catch(() => {});
+      this.hooks.observed(await this.store.nodes());
     } catch (err) {
       this.logger.warn({ err }, "cluster: lease tick failed");
     } finally {

@@ -6,6 +6,7 @@
 // it on. Pure apart from the `others` callback.
 
 import { HerdError } from "../pool/errors.ts";
+import type { PoolStats } from "../pool/types.ts";
 import type { NodeAddresses } from "./session-codec.ts";
 
 export interface PoolCapacity {
@@ -18,6 +19,11 @@ export interface PoolCapacity {
 /** A node's lease record (JSON in herd:alive:{node}). */
 export interface NodeCapacity extends NodeAddresses {
   pools: Record<string, PoolCapacity>;
+  /** The node's full pool rows, for GetStats and `herd cluster status`. */
+  stats: PoolStats[];
+  /** Epoch ms of the renewal that wrote this record. */
+  renewedAt: number;
+  leaseMs: number;
 }
 
 export async function placeAcquire(

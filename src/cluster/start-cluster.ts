@@ -43,6 +43,7 @@ export async function startCluster(
       record: () => directory.record(),
       fence: (reason) => directory.fenceAll(reason),
       rebuild: () => directory.rebuild(),
+      observed: (records) => directory.observe(records),
     },
     watchdog,
     logger,

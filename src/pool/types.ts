@@ -194,9 +194,21 @@ export interface NodeStats {
   load1: number;
 }
 
+/** One node of a cluster, as of its last lease renewal. */
+export interface ClusterNodeStats {
+  node: string;
+  dataAddress: string;
+  controlAddress: string;
+  pools: PoolStats[];
+  renewedAt: Date;
+  leaseMs: number;
+}
+
 export interface HerdStats {
   pools: PoolStats[];
   node: NodeStats;
+  /** Cluster mode only: every live node's row, and each pool summed over the nodes. */
+  cluster?: { nodes: ClusterNodeStats[]; pools: PoolStats[] };
 }
 
 export interface SubscribeOptions {

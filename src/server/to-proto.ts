@@ -1,7 +1,7 @@
 // Pool vocabulary → herd.v1 messages. Pure functions: the pool's plain data in, messages out.
 
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type GetStatsResponse,
   GetStatsResponseSchema,
@@ -110,5 +110,14 @@ export function statsToProto(stats: HerdStats): GetStatsResponse {
       memoryTotalBytes: BigInt(stats.node.memoryTotalBytes),
       memoryAvailableBytes: BigInt(stats.node.memoryAvailableBytes),
     },
+    clusterNodes: (stats.cluster?.nodes ?? []).map((n) => ({
+      node: n.node,
+      dataAddress: n.dataAddress,
+      controlAddress: n.controlAddress,
+      pools: n.pools.map((p) => ({ ...p })),
+      renewedAt: timestampFromDate(n.renewedAt),
+      lease: durationFromMs(n.leaseMs),
+    })),
+    clusterPools: (stats.cluster?.pools ?? []).map((p) => ({ ...p })),
   });
 }

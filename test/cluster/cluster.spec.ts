@@ -1,12 +1,14 @@
 // herd cluster: several real daemons on one real redis-server behave as one herd.
 // Each test starts its own cluster and proves, at the end, that every process is gone.
 
+import { spawnSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
+import { HERD_BIN } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { pidAlive } from "../helpers/processes.ts";
 import { startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
@@ -85,6 +87,20 @@ describe("herd cluster", () => {
       const list = await c.client(b).listSessions({});
       return list.sessions.find((s) => s.sessionId === "routed" && s.node === "node-a");
     });
+    // GetStats on any node: a row per node and cluster totals; `herd cluster status` prints them.
+    const stats = await eventually("b's stats count a's session", async () => {
+      const st = await c.client(b).getStats({});
+      return st.clusterPools.find((p) => p.name === "w")?.sessions === 1 ? st : undefined;
+    });
+    expect(stats.clusterNodes.map((n) => n.node).sort()).toEqual(["node-a", "node-b", "node-c"]);
+    const cli = spawnSync(
+      process.execPath,
+      [HERD_BIN, "cluster", "status", "--addr", cc.controlUrl],
+      { encoding: "utf8" },
+    );
+    expect(cli.status, cli.stderr).toBe(0);
+    for (const n of ["node-a", "node-b", "node-c"]) expect(cli.stdout).toContain(n);
+    expect(cli.stdout).toMatch(/CLUSTER POOL/);
     // A forged node-to-node credential: refused on the data plane and the control plane.
     const forged = await get(a.dataUrl, "/whoami", {
       "X-Session-ID": "routed",
