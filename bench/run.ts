@@ -10,6 +10,7 @@ const suites: Record<string, Suite> = {
   pool: async () => (await import("./pool.ts")).benchPool(),
   "data-plane": async () => (await import("./data-plane.ts")).benchDataPlane(),
   "control-plane": async () => (await import("./control-plane.ts")).benchControlPlane(),
+  cluster: async () => (await import("./cluster.ts")).benchCluster(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

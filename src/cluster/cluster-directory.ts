@@ -80,6 +80,13 @@ export class ClusterDirectory implements SessionDirectory {
   /** Local sessions' claims (the generation this node holds each id at). */
   private readonly claims = new Map<string, Claim>();
   private observed: NodeCapacity[] = [];
+  /** Acquires this node placed on itself and has not finished yet, per pool. */
+  private readonly placing = new Map<string, number>();
+  /**
+   * Acquires sent to other nodes: a node's record counts them only from its next renewal on,
+   * so until then they are subtracted here (else a burst would all pick the same node).
+   */
+  private sent: { node: string; pool: string; at: number }[] = [];
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -127,6 +134,11 @@ export class ClusterDirectory implements SessionDirectory {
     if (here && this.parts.lease.valid()) return this.mine(here);
     this.requireLease();
     if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
+    const runsHere = this.local.poolNames().includes(pool);
+    // Room here: the claim itself tells whether another node has the id (one round trip less).
+    if (runsHere && (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0) {
+      return this.placeHere(pool, id, opts);
+    }
     const deadline = Date.now() + PENDING_WAIT_MS;
     for (;;) {
       const record = await this.parts.store.session(id);
@@ -140,13 +152,24 @@ export class ClusterDirectory implements SessionDirectory {
         throw new HerdError("cancelled", "acquire cancelled");
       });
     }
-    const runsHere = this.local.poolNames().includes(pool);
-    const where = await placeAcquire(pool, runsHere ? this.localCapacity() : undefined, () =>
-      this.nodeRecords(),
+    const where = await placeAcquire(pool, runsHere ? this.localCapacity(pool) : undefined, () =>
+      this.nodeRecords(pool),
     );
-    if (where === undefined || where.node === this.node) return this.acquireHere(pool, id, opts);
+    if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
+    const sent = { node: where.node, pool, at: Date.now() };
+    this.sent.push(sent);
     const remote = await this.parts.peers.acquire(where, pool, id, opts);
     return this.remoteInfo(this.parts.events.learn(remote));
+  }
+
+  /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
+  private async placeHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
+    this.placing.set(pool, (this.placing.get(pool) ?? 0) + 1);
+    try {
+      return await this.acquireHere(pool, id, opts);
+    } finally {
+      this.placing.set(pool, (this.placing.get(pool) ?? 1) - 1);
+    }
   }
 
   /** A session some node holds in Redis: ours, ready elsewhere, or (undefined) still pending. */
@@ -305,15 +328,28 @@ export class ClusterDirectory implements SessionDirectory {
     });
   }
 
-  private localCapacity(): NodeCapacity {
-    return JSON.parse(this.record()) as NodeCapacity;
+  private localCapacity(pool: string): NodeCapacity {
+    const rec = JSON.parse(this.record()) as NodeCapacity;
+    const cap = rec.pools[pool];
+    if (cap) cap.free = Math.max(0, cap.free - (this.placing.get(pool) ?? 0));
+    return rec;
   }
 
-  private async nodeRecords(): Promise<NodeCapacity[]> {
+  private async nodeRecords(pool: string): Promise<NodeCapacity[]> {
+    const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
+    this.sent = this.sent.filter((s) => s.at > horizon);
     const out: NodeCapacity[] = [];
     for (const json of await this.parts.store.nodes()) {
       try {
-        out.push(JSON.parse(json) as NodeCapacity);
+        const rec = JSON.parse(json) as NodeCapacity;
+        const cap = rec.pools?.[pool];
+        if (cap) {
+          const since = this.sent.filter(
+            (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
+          ).length;
+          cap.free = Math.max(0, cap.free - since);
+        }
+        out.push(rec);
       } catch {
         // a node of another herd version: not placeable
       }
