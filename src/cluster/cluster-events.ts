@@ -53,6 +53,11 @@ export class ClusterEvents {
 
   async start(): Promise<void> {
     const from = await this.store.lastEventId();
+    // Sessions that began before this node joined: their acquire events are already read.
+    for (const info of await this.store.readySessions()) {
+      const remote = decodeSession(info);
+      if (remote && remote.info.node !== this.self.node) this.learn(remote);
+    }
     this.done = Promise.allSettled([this.pump(), this.read(from)]);
   }
 

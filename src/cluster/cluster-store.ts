@@ -270,6 +270,22 @@ export class ClusterStore {
     };
   }
 
+  /** The `info` of every ready session (a SCAN: for a node that just joined). */
+  async readySessions(): Promise<string[]> {
+    try {
+      const out: string[] = [];
+      for await (const keys of this.client.scanIterator({ MATCH: "herd:s:*", COUNT: 500 })) {
+        for (const key of keys) {
+          const [state, info] = await this.client.hmGet(key, ["state", "info"]);
+          if (state === "ready" && info) out.push(info);
+        }
+      }
+      return out;
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
   /** The records of every live node. */
   async nodes(): Promise<string[]> {
     try {

@@ -84,6 +84,8 @@ export interface TestCluster {
   nodes: Daemon[];
   leak: LeakTag;
   client(d: Daemon): Client<typeof HerdService>;
+  /** Starts one more node on the same Redis. */
+  addNode(spec: NodeOptions): Promise<Daemon>;
   /** Kill Redis (all its data is lost); `up()` starts an empty one on the same port. */
   redisDown(): Promise<{ up(): Promise<void> }>;
   /** Pids of the fixture workers under `d` (its process tree). */
@@ -111,6 +113,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
       }
       return c;
     },
+    addNode: () => Promise.reject(new Error("not started")),
     async redisDown() {
       await cluster.redis.stop();
       return {
@@ -133,25 +136,27 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
       return void exits;
     },
   };
+  const start = (s: NodeOptions) =>
+    startDaemon({
+      config: {
+        log: { level: "warn" },
+        cluster: {
+          redis: cluster.redis.url,
+          node: s.node,
+          lease: s.lease ?? "2s",
+          secret_env: "HERD_CLUSTER_SECRET",
+        },
+        workers: s.pools ?? { w: workerPool() },
+      },
+      env: { ...leak.env, HERD_CLUSTER_SECRET: SECRET },
+    });
+  cluster.addNode = async (s) => {
+    const d = await start(s);
+    nodes.push(d);
+    return d;
+  };
   try {
-    const started = await Promise.all(
-      specs.map((s) =>
-        startDaemon({
-          config: {
-            log: { level: "warn" },
-            cluster: {
-              redis: redis.url,
-              node: s.node,
-              lease: s.lease ?? "2s",
-              secret_env: "HERD_CLUSTER_SECRET",
-            },
-            workers: s.pools ?? { w: workerPool() },
-          },
-          env: { ...leak.env, HERD_CLUSTER_SECRET: SECRET },
-        }),
-      ),
-    );
-    nodes.push(...started);
+    nodes.push(...(await Promise.all(specs.map(start))));
   } catch (err) {
     await cluster.cleanup().catch(() => {});
     throw err;

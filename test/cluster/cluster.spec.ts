@@ -320,4 +320,17 @@ describe("herd cluster", () => {
     ws.close();
     expect(reply).toContain(String(session!.workerPid));
   });
+
+  it("a node that joins later knows the sessions that began before it", async () => {
+    cluster = await startCluster([{ node: "node-a" }]);
+    const c = cluster;
+    const { session } = await c
+      .client(c.nodes[0]!)
+      .acquireSession({ pool: "w", sessionId: "early" });
+    const late = await c.addNode({ node: "node-late" });
+    const list = await c.client(late).listSessions({});
+    expect(list.sessions.map((s) => [s.sessionId, s.node])).toContainEqual(["early", "node-a"]);
+    const r = await get(late.dataUrl, "/whoami", { "X-Session-ID": "early" });
+    expect(r.body.pid).toBe(session!.workerPid);
+  });
 });
