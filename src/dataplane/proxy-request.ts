@@ -107,7 +107,7 @@ class Exchange {
       method: this.req.method,
       path: this.#path,
       headers: this.#headers,
-      agent: this.ctx.agents.agentFor(session),
+      agent: this.ctx.agents.agentFor(session, this.req.socket),
       setHost: false,
     });
     this.#upstream = upstream;

@@ -2,6 +2,7 @@
 // Each test starts its own cluster and proves, at the end, that every process is gone.
 
 import { spawnSync } from "node:child_process";
+import { Agent, request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "redis";
@@ -332,5 +333,47 @@ describe("herd cluster", () => {
     expect(list.sessions.map((s) => [s.sessionId, s.node])).toContainEqual(["early", "node-a"]);
     const r = await get(late.dataUrl, "/whoami", { "X-Session-ID": "early" });
     expect(r.body.pid).toBe(session!.workerPid);
+  });
+
+  it("the owner counts each client connection of a forwarded session as its own", async () => {
+    cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
+    const c = cluster;
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    await c.client(a).acquireSession({ pool: "w", sessionId: "conns" });
+    const watch = new AbortController();
+    const seen: SessionEventType[] = [];
+    const watching = (async () => {
+      const events = c.client(a).watchSessions({ sessionId: "conns" }, { signal: watch.signal });
+      for await (const e of events) seen.push(e.type);
+    })().catch(() => {});
+    const count = (t: SessionEventType) => seen.filter((x) => x === t).length;
+    // Two clients, each with its own keep-alive connection to b, one request after the other.
+    const clients = [new Agent({ keepAlive: true }), new Agent({ keepAlive: true })];
+    try {
+      for (const agent of clients) {
+        await new Promise<void>((resolve, reject) => {
+          const req = request(
+            `${b.dataUrl}/whoami`,
+            { agent, headers: { "X-Session-ID": "conns" } },
+            (res) => res.resume().on("end", resolve),
+          );
+          req.on("error", reject).end();
+        });
+      }
+      // The owner sees two connections (not one pooled hop socket), and sees them close when
+      // the clients' connections do.
+      await eventually("two connections opened on the owner", () =>
+        count(SessionEventType.CONNECTION_OPENED) === 2 ? true : undefined,
+      );
+      expect(count(SessionEventType.CONNECTION_CLOSED)).toBe(0);
+      for (const agent of clients) agent.destroy();
+      await eventually("both closed on the owner", () =>
+        count(SessionEventType.CONNECTION_CLOSED) === 2 ? true : undefined,
+      );
+    } finally {
+      for (const agent of clients) agent.destroy();
+      watch.abort();
+      await watching;
+    }
   });
 });
