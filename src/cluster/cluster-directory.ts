@@ -415,6 +415,12 @@ export class ClusterDirectory implements SessionDirectory {
     if (this.local.lookup(sessionId)) return this.local.lease(sessionId, kind);
     const remote = this.parts.events.remote.get(sessionId);
     if (!remote) throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
+    if (kind === "hold") {
+      // Held here, kept busy on the owner by a hold of our own there.
+      const held = this.parts.peers.hold(remote);
+      const ended = AbortSignal.any([held.ended, remote.ended.signal]);
+      return { sessionId, ended, close: () => held.close() };
+    }
     // The owner counts the forwarded connection as its own lease; here it only has to end
     // when the session does.
     return { sessionId, ended: remote.ended.signal, close() {} };

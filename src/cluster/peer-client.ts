@@ -92,6 +92,51 @@ export class PeerClient {
     return { info: fromProto(res.session!, owner.node), data: owner.data, control: owner.control };
   }
 
+  /**
+   * Holds `owner`'s session on its node for as long as the returned lease is open: a HoldSession
+   * stream to the owner, renewed well within the owner's grace. Closing the lease ends the
+   * stream (the owner's dead-man's switch then ends the session, as the holder here is gone);
+   * the stream ending for any other reason (the session ended, the owner died) aborts `ended`.
+   */
+  hold(owner: RemoteSession): { ended: AbortSignal; close(): void } {
+    const node = owner.info.node ?? "";
+    const stop = new AbortController();
+    const ended = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const client = this.client(owner.control);
+    (async () => {
+      const stream = client.holdSession(
+        { pool: owner.info.pool, sessionId: owner.info.id },
+        { signal: stop.signal },
+      );
+      for await (const msg of stream) {
+        if (timer === undefined && msg.heartbeatGrace) {
+          const graceMs =
+            Number(msg.heartbeatGrace.seconds) * 1000 + msg.heartbeatGrace.nanos / 1e6;
+          if (graceMs > 0) {
+            timer = setInterval(
+              () => {
+                client
+                  .renewHold({ sessionId: owner.info.id, holdId: msg.holdId })
+                  .catch(() => stop.abort());
+              },
+              Math.max(10, graceMs / 3),
+            );
+          }
+        }
+      }
+    })()
+      .catch(() => {})
+      .finally(() => {
+        clearInterval(timer);
+        ended.abort({ kind: "lost", reason: `hold on node ${node} ended` });
+      });
+    return {
+      ended: ended.signal,
+      close: () => stop.abort(),
+    };
+  }
+
   async release(owner: RemoteSession, kill: boolean | undefined): Promise<SessionInfo> {
     const node = owner.info.node ?? "";
     const res = await this.call(node, owner.control, (c) =>

@@ -376,4 +376,33 @@ describe("herd cluster", () => {
       await watching;
     }
   });
+
+  it("HoldSession on a non-owner holds the session on its owner; the holder leaving ends it", async () => {
+    cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
+    const c = cluster;
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: "held" });
+    const holder = new AbortController();
+    const holding = (async () => {
+      for await (const _ of c
+        .client(b)
+        .holdSession({ pool: "w", sessionId: "held" }, { signal: holder.signal })) {
+        // heartbeats
+      }
+    })().catch(() => {});
+    const onOwner = async () =>
+      (await c.client(a).listSessions({ pool: "w" })).sessions.find((s) => s.sessionId === "held");
+    await eventually(
+      "the owner counts the hold",
+      async () => ((await onOwner())?.connections ?? 0) >= 1,
+    );
+    holder.abort();
+    await holding;
+    await eventually("the owner ends the session", async () => (await onOwner()) === undefined);
+    await eventually("its worker is gone or idle again", async () => {
+      const st = await c.client(a).getStats({ pool: "w" });
+      return st.pools[0]!.sessions === 0;
+    });
+    expect(session?.node).toBe("node-a");
+  });
 });
