@@ -65,6 +65,7 @@ export async function startRedis(port?: number): Promise<RedisServer> {
 
 export interface NodeOptions {
   node: string;
+  /** Default 4s: long enough that a loaded machine never fences a node by accident. */
   lease?: string;
   pools?: Record<string, Record<string, unknown>>;
 }
@@ -143,7 +144,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
         cluster: {
           redis: cluster.redis.url,
           node: s.node,
-          lease: s.lease ?? "2s",
+          lease: s.lease ?? "4s",
           secret_env: "HERD_CLUSTER_SECRET",
         },
         workers: s.pools ?? { w: workerPool() },

@@ -20,7 +20,7 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function three(lease = "2s"): Promise<TestCluster> {
+async function three(lease = "4s"): Promise<TestCluster> {
   cluster = await startCluster(["a", "b", "c"].map((n) => ({ node: `node-${n}`, lease })));
   return cluster;
 }
