@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything herd needs to run and to pass `npm test`, from a fresh clone, idempotently:
 # npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), bubblewrap
-# and socat (worker isolation), the pinned code generators (.tools/bin, .venv), grpcurl, and the
-# Python and Go SDK dependencies.
+# and socat (worker isolation), redis-server (cluster tests), the pinned code generators
+# (.tools/bin, .venv), grpcurl, and the Python and Go SDK dependencies.
 # Usage: scripts/setup.sh [--skip-npm]   (root for apt; every step skips what is already there;
 #        `npm test` runs it with --skip-npm first, so a fresh clone needs only `npm install`)
 set -euo pipefail
@@ -26,6 +26,15 @@ bash scripts/setup-chromium.sh
 
 step "sandbox tools: bubblewrap, socat (Debian)"
 bash scripts/setup-sandbox.sh
+
+step "redis-server (Debian; cluster tests and benchmarks start their own)"
+if command -v redis-server >/dev/null 2>&1; then
+  echo "redis-server present: $(redis-server --version | cut -d' ' -f3)" >&2
+else
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  # Debian's package starts a system-wide instance; herd's tests never use it.
+  (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
+fi
 
 step "code generators"
 bash scripts/setup-codegen.sh

@@ -23,6 +23,13 @@ export function configCheck(
     out(
       `  data    ${c.data.listen}, header ${c.data.sessionHeader}, auto_acquire ${c.data.autoAcquire}, tokens ${c.data.tokensRequired ? "required" : "off"}`,
     );
+    if (c.cluster) {
+      const { node, advertise, leaseMs, redisUrl } = c.cluster;
+      const redis = redisUrl.replace(/\/\/[^@/]*@/, "//");
+      out(
+        `  cluster node ${node}, Redis ${redis}, lease ${humanDuration(leaseMs)}, advertise data ${advertise.data} control ${advertise.control}`,
+      );
+    }
     return 0;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

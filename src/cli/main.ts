@@ -119,6 +119,23 @@ async function run(argv: string[]): Promise<number> {
         return 1;
       }
     }
+    case "cluster": {
+      const [sub, ...args] = rest;
+      if (sub !== "status") throw new UsageError("usage: herd cluster status [--pool P] [--json]");
+      const { values } = parsed(0, () => parseArgs({ args, options: CLIENT_OPTIONS }));
+      const [{ connectToDaemon, describeClientError }, { clusterStatus }] = await Promise.all([
+        import("./client.ts"),
+        import("./cluster-status.ts"),
+      ]);
+      const daemon = connectToDaemon(values);
+      try {
+        await clusterStatus(daemon, { pool: values.pool, json: values.json }, out);
+        return 0;
+      } catch (err) {
+        fail(describeClientError(err, daemon.where));
+        return 1;
+      }
+    }
     case "watch": {
       const { values } = parsed(0, () =>
         parseArgs({

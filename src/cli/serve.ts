@@ -8,9 +8,10 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Logger as PinoLogger } from "pino";
+import type { StartedCluster } from "../cluster/start-cluster.ts";
 import { ConfigError, type HerdConfig, loadConfig, parseListenAddress } from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
-import { Herd } from "../pool/index.ts";
+import { Herd, type SessionDirectory } from "../pool/index.ts";
 import { sandboxLauncher } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
@@ -72,10 +73,25 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
 
+  // Cluster mode only with a `cluster` section: the Redis client is never loaded otherwise.
+  let cluster: StartedCluster | undefined;
+  let directory: SessionDirectory = herd;
+  if (config.cluster) {
+    try {
+      const { startCluster } = await import("../cluster/start-cluster.ts");
+      cluster = await startCluster(herd, config.cluster, logger);
+      directory = cluster.directory;
+    } catch (err) {
+      await herd.close();
+      opts.fail(`the cluster could not start: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+
   let data: Awaited<ReturnType<typeof startDataPlane>> | undefined;
   let control: Awaited<ReturnType<typeof startControlPlane>> | undefined;
   try {
-    data = await startDataPlane(herd, {
+    data = await startDataPlane(directory, {
       listen: config.data.listen,
       sessionHeader: config.data.sessionHeader,
       autoAcquire: config.data.autoAcquire,
@@ -89,7 +105,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       maxConnectionsPerClient: config.data.maxConnectionsPerClient,
       logger,
     });
-    control = await startControlPlane(herd, {
+    control = await startControlPlane(directory, {
       listen: config.control.listen,
       socket: config.control.socket,
       token: config.control.token,
@@ -100,10 +116,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
       idleTimeoutMs: config.control.idleTimeoutMs,
       maxConnections: config.control.maxConnections,
       logger,
+      ...(cluster && { peer: cluster.peer }),
     });
   } catch (err) {
     await data?.close();
     await herd.close();
+    await cluster?.close();
     opts.fail(describeStartupError(err, settings));
     return 1;
   }
@@ -122,6 +140,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await control.close();
     await data.close();
     await herd.close();
+    await cluster?.close();
   });
 }
 

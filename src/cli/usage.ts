@@ -10,9 +10,11 @@ Usage:
   herd sessions [--pool P]     live sessions with their worker, age and activity
   herd watch [--pool P] [--session ID] [--snapshot] [--since REV] [--count N]
                                follow session and worker events
+  herd cluster status [--pool P]
+                               a cluster's nodes: lease, pools, capacity, sessions
   herd --help | --version
 
-Options for status, sessions and watch:
+Options for status, sessions, watch and cluster status:
   --addr ADDR     the daemon's control plane: host:port, http://host:port or
                   unix:/path (default $HERD_ADDR, else 127.0.0.1:7070)
   --token TOKEN   bearer token (default $HERD_TOKEN)

@@ -3,15 +3,16 @@
 // command exist, does cwd exist). Every problem is reported with the config path it is about.
 
 import { accessSync, constants, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { isHerdError } from "../pool/errors.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
 import type { IsolationOptions, PoolOptions, ReadyCheck } from "../pool/types.ts";
 import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
-import { CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
+import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
 import { formatHostPort, isLoopback, type ListenAddress, listenClash } from "./listen-address.ts";
-import type { RawConfig, RawPool } from "./schema.ts";
+import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
 
 export interface BuildContext {
@@ -92,6 +93,10 @@ export function buildConfig(
     });
   }
 
+  const cluster =
+    raw.cluster &&
+    buildCluster(raw.cluster, { control: controlListen, data: dataListen }, ctx.env, issues);
+
   if (issues.length > 0) return { issues };
   return {
     config: {
@@ -128,7 +133,77 @@ export function buildConfig(
         history: raw.events?.history ?? 10_000,
         watchBuffer: raw.events?.watch_buffer ?? 1_024,
       },
+      ...(cluster && { cluster }),
     },
+  };
+}
+
+/**
+ * The cluster section: exactly one Redis source, the secret present, and an advertise address
+ * for each plane (by default its listen address, which must then name one reachable host).
+ */
+function buildCluster(
+  raw: RawCluster,
+  listens: { control: ListenAddress; data: ListenAddress },
+  env: Readonly<Record<string, string | undefined>>,
+  issues: PathIssue[],
+): ClusterConfig | undefined {
+  const before = issues.length;
+  let redisUrl = raw.redis;
+  if (raw.redis !== undefined && raw.redis_env !== undefined) {
+    issues.push({ path: ["cluster", "redis_env"], message: "set redis or redis_env, not both" });
+  } else if (raw.redis_env !== undefined) {
+    redisUrl = env[raw.redis_env] || undefined;
+    if (redisUrl === undefined) {
+      issues.push({
+        path: ["cluster", "redis_env"],
+        message: `environment variable ${raw.redis_env} is not set (or empty)`,
+      });
+    } else if (!/^rediss?:\/\/\S+$/.test(redisUrl)) {
+      issues.push({
+        path: ["cluster", "redis_env"],
+        message: `${raw.redis_env} must hold a Redis URL like "redis://host:6379/0"`,
+      });
+    }
+  } else if (redisUrl === undefined) {
+    issues.push({
+      path: ["cluster"],
+      at: "key",
+      message: "set cluster.redis (a URL) or cluster.redis_env (a variable holding one)",
+    });
+  }
+  const secret = env[raw.secret_env] || undefined;
+  if (secret === undefined) {
+    issues.push({
+      path: ["cluster", "secret_env"],
+      message: `environment variable ${raw.secret_env} is not set (or empty)`,
+    });
+  } else if (secret.length < 16) {
+    issues.push({
+      path: ["cluster", "secret_env"],
+      message: `${raw.secret_env} must hold at least 16 characters (it authenticates node-to-node calls)`,
+    });
+  }
+  const advertise = { data: "", control: "" };
+  for (const plane of ["data", "control"] as const) {
+    const given = raw.advertise?.[plane];
+    const addr = given ?? listens[plane];
+    if (addr.port === 0 || addr.host === "0.0.0.0" || addr.host === "::" || addr.host === "") {
+      issues.push({
+        path: given ? ["cluster", "advertise", plane] : ["cluster"],
+        ...(given === undefined && { at: "key" as const }),
+        message: `other nodes cannot reach ${formatHostPort(addr.host, addr.port)}: set cluster.advertise.${plane} to this node's reachable host:port`,
+      });
+    }
+    advertise[plane] = formatHostPort(addr.host, addr.port);
+  }
+  if (issues.length > before || redisUrl === undefined || secret === undefined) return undefined;
+  return {
+    redisUrl,
+    node: raw.node ?? `${hostname()}-${process.pid}`,
+    advertise,
+    leaseMs: raw.lease ?? CONFIG_DEFAULTS.clusterLeaseMs,
+    secret,
   };
 }
 

@@ -44,6 +44,19 @@ export interface HerdConfig {
   metrics: { enabled: boolean };
   /** Bounds of the WatchSessions event stream. */
   events: { history: number; watchBuffer: number };
+  /** Present only with a `cluster` section: this node's place in a Redis-backed cluster. */
+  cluster?: ClusterConfig;
+}
+
+export interface ClusterConfig {
+  /** redis:// or rediss:// URL (from `redis` or the `redis_env` variable). */
+  redisUrl: string;
+  node: string;
+  /** host:port other nodes use to reach this node's planes. */
+  advertise: { data: string; control: string };
+  leaseMs: number;
+  /** Shared secret of node-to-node calls (from the `secret_env` variable). */
+  secret: string;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -54,4 +67,5 @@ export const CONFIG_DEFAULTS = {
   controlIdleTimeoutMs: 30_000,
   bodyTimeoutMs: 20_000,
   bodyMinRate: 500,
+  clusterLeaseMs: 5_000,
 } as const;

@@ -1,6 +1,6 @@
 export { parseByteSize } from "./byte-size.ts";
 export { parseDuration } from "./duration.ts";
-export type { HerdConfig, LogLevel, TokenMode } from "./herd-config.ts";
+export type { ClusterConfig, HerdConfig, LogLevel, TokenMode } from "./herd-config.ts";
 export { CONFIG_DEFAULTS } from "./herd-config.ts";
 export type { ListenAddress } from "./listen-address.ts";
 export { formatHostPort, isLoopback, parseListenAddress } from "./listen-address.ts";

@@ -92,6 +92,9 @@ const ready = z.union(
   { error: 'expected "tcp", "http", {http: "/path"} or {stdout: "regex"}' },
 );
 
+export const nodeNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const NODE_NAME_HINT = "a node name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)";
+
 export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export const poolSchema = z.strictObject({
@@ -212,7 +215,26 @@ export const configSchema = z.strictObject({
       watch_buffer: z.int().min(1).max(MAX_WATCH_BUFFER).optional(),
     }),
   ),
+  cluster: section(
+    z.strictObject({
+      redis: z
+        .string()
+        .regex(/^rediss?:\/\/\S+$/, { error: 'expected a Redis URL like "redis://host:6379/0"' })
+        .optional(),
+      redis_env: envName.optional(),
+      node: z.string().regex(nodeNamePattern, { error: NODE_NAME_HINT }).optional(),
+      advertise: z
+        .strictObject({ data: listen.optional(), control: listen.optional() })
+        .nullish()
+        .transform((v) => v ?? undefined),
+      lease: duration
+        .refine((ms) => ms >= 500 && ms <= 3_600_000, { error: "must be between 500ms and 1h" })
+        .optional(),
+      secret_env: envName,
+    }),
+  ),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
 export type RawPool = z.output<typeof poolSchema>;
+export type RawCluster = NonNullable<RawConfig["cluster"]>;

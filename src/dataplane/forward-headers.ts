@@ -5,7 +5,7 @@
 //
 // Removed in both directions: Connection and every header it lists, Keep-Alive, TE, Trailer,
 // Transfer-Encoding (Node re-frames bodies itself), Upgrade (kept for a WebSocket handshake),
-// Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Pool, the Cookie header
+// Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Pool / X-Herd-Peer, the Cookie header
 // (replaced by the one with herd's cookies removed), herd's query parameters inside Referer
 // (the page the client came from may carry ?herd_token=; Origin has no query, so it cannot)
 // and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are set from
@@ -13,7 +13,7 @@
 // cookies are its routing and its credential, and a worker that could set them could steer
 // its victim's later requests to itself.
 
-import { POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
+import { PEER_HEADER, POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** Cookie names herd reserves; matched in any letter case (see setsHerdCookie). */
 const HERD_COOKIE_PREFIX = "herd_";
@@ -78,6 +78,7 @@ export function requestHeadersForWorker(raw: readonly string[], to: ToWorker): s
       lower === "cookie" ||
       lower === TOKEN_HEADER ||
       lower === POOL_HEADER ||
+      lower === PEER_HEADER ||
       lower === "x-forwarded-proto" ||
       lower === "x-forwarded-host"
     ) {

@@ -21,6 +21,7 @@ import {
   protocolError,
   sendError,
 } from "./http-errors.ts";
+import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
@@ -56,6 +57,7 @@ class Exchange {
   #timer: NodeJS.Timeout | undefined;
   readonly #body: boolean;
   readonly #headers: string[];
+  readonly #path: string;
   readonly #onEnded = () => this.#sessionEnded();
 
   constructor(
@@ -66,11 +68,17 @@ class Exchange {
     readonly conn: Connection,
   ) {
     this.#body = hasBody(req);
-    this.#headers = requestHeadersForWorker(req.rawHeaders, {
-      cookie: route.cookie,
-      remoteAddress: req.socket.remoteAddress,
-      upgrade: false,
-    });
+    const target = upstreamTarget(
+      conn.session,
+      route,
+      requestHeadersForWorker(req.rawHeaders, {
+        cookie: route.cookie,
+        remoteAddress: req.socket.remoteAddress,
+        upgrade: false,
+      }),
+    );
+    this.#path = target.path;
+    this.#headers = target.headers;
   }
 
   start(): void {
@@ -134,9 +142,9 @@ class Exchange {
     const upstream = request({
       ...workerEndpoint(session.workerAddress),
       method: this.req.method,
-      path: this.route.path,
+      path: this.#path,
       headers: this.#headers,
-      agent: this.ctx.agents.agentFor(session),
+      agent: this.ctx.agents.agentFor(session, this.req.socket),
       setHost: false,
     });
     this.#upstream = upstream;

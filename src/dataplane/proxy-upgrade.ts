@@ -21,6 +21,7 @@ import {
   protocolError,
   writeErrorToSocket,
 } from "./http-errors.ts";
+import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
@@ -79,15 +80,20 @@ function tunnel(
   const { session, lease } = conn;
   let upstreamSocket: Socket | undefined;
   let handshaking = true;
-  const upstream = request({
-    ...workerEndpoint(session.workerAddress),
-    method: req.method,
-    path: route.path,
-    headers: requestHeadersForWorker(req.rawHeaders, {
+  const target = upstreamTarget(
+    session,
+    route,
+    requestHeadersForWorker(req.rawHeaders, {
       cookie: route.cookie,
       remoteAddress: req.socket.remoteAddress,
       upgrade: true,
     }),
+  );
+  const upstream = request({
+    ...workerEndpoint(session.workerAddress),
+    method: req.method,
+    path: target.path,
+    headers: target.headers,
     agent: false,
     setHost: false,
   });

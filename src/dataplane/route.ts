@@ -17,6 +17,8 @@ export const SESSION_PARAM = "herd_session";
 export const TOKEN_PARAM = "herd_token";
 export const TOKEN_HEADER = "x-herd-token";
 export const POOL_HEADER = "x-herd-pool";
+/** Node-to-node credential on a request another cluster node forwarded (never reaches a worker). */
+export const PEER_HEADER = "x-herd-peer";
 
 export type IdSource = "header" | "path" | "query" | "cookie";
 
@@ -26,6 +28,8 @@ export interface Route {
   token: string | undefined;
   /** X-Herd-Pool: the pool for a session this request creates. */
   pool: string | undefined;
+  /** X-Herd-Peer: set when another cluster node forwarded this request. */
+  peer: string | undefined;
   /** Path and query to send to the worker. */
   path: string;
   /** Cookie header for the worker with herd's cookies removed; undefined: send none. */
@@ -170,6 +174,7 @@ export function routeRequest(
     source,
     token: single(headers[TOKEN_HEADER]) ?? params?.token ?? cookies.token,
     pool: single(headers[POOL_HEADER]),
+    peer: single(headers[PEER_HEADER]),
     path,
     cookie: cookies.rest,
   };

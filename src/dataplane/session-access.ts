@@ -83,7 +83,10 @@ async function liveSession(
   opts: AccessOptions,
   client: ClientSide,
 ): Promise<SessionInfo> {
-  const known = directory.lookup(route.sessionId);
+  const known =
+    route.peer === undefined
+      ? (directory.lookup(route.sessionId) ?? (await directory.find?.(route.sessionId)))
+      : forwardedHere(directory, route, route.peer);
   if (opts.tokens && (known === undefined || !tokenMatches(route.token, known.token))) {
     throw new HerdError(
       "unauthenticated",
@@ -98,6 +101,28 @@ async function liveSession(
     );
   }
   return acquire(directory, route, opts, client);
+}
+
+/**
+ * A request another cluster node forwarded: genuine (the cluster secret signed it for this
+ * session) and for a session that runs here, else refused — it is never forwarded again nor
+ * creates a session, so a hop can neither loop nor be forged by a client or a worker.
+ */
+function forwardedHere(directory: SessionDirectory, route: Route, credential: string): SessionInfo {
+  if (directory.verifyPeer?.(credential, route.sessionId) !== true) {
+    throw new HerdError(
+      "unauthenticated",
+      "x-herd-peer: not a genuine node-to-node credential of this cluster",
+    );
+  }
+  const known = directory.lookup(route.sessionId);
+  if (known === undefined || known.peer !== undefined) {
+    throw new HerdError(
+      "not_found",
+      `session ${JSON.stringify(route.sessionId)} does not run on this node (any more)`,
+    );
+  }
+  return known;
 }
 
 /**

@@ -7,6 +7,12 @@
 // creates an agent whose sockets fail and are retried or answered 502 — and that agent is
 // dropped at the next event naming the worker or at close. Single-threaded: the event loop
 // below and callers of agentFor interleave only at awaits.
+//
+// A session another cluster node owns is reached through that node's data plane, which counts
+// each of our upstream connections as one connection of the session. So there the upstream
+// connection mirrors the client's: one agent per client socket (at most one socket), gone
+// when the client's connection closes — the owner then sees exactly the client's connections
+// open and close (leases, release_on_disconnect), never a pooled socket outliving them.
 
 import { Agent } from "node:http";
 import type { Logger } from "../pool/logger.ts";
@@ -14,6 +20,7 @@ import type { EventSubscription, SessionDirectory, SessionInfo } from "../pool/t
 
 export class UpstreamAgents {
   readonly #agents = new Map<string, Agent>();
+  readonly #perClient = new WeakMap<object, Agent>();
   readonly #directory: SessionDirectory;
   readonly #logger: Logger;
   #subscription: EventSubscription | undefined;
@@ -25,11 +32,24 @@ export class UpstreamAgents {
     void this.#watch();
   }
 
-  agentFor(session: SessionInfo): Agent {
+  /** `client`: the client's socket (the agent of a session another node owns follows it). */
+  agentFor(session: SessionInfo, client?: NodeJS.EventEmitter): Agent {
+    if (session.peer !== undefined && client !== undefined) return this.#clientAgent(client);
     let agent = this.#agents.get(session.workerId);
     if (agent === undefined) {
       agent = new Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: "lifo" });
       this.#agents.set(session.workerId, agent);
+    }
+    return agent;
+  }
+
+  #clientAgent(client: NodeJS.EventEmitter): Agent {
+    let agent = this.#perClient.get(client);
+    if (agent === undefined) {
+      const created = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 });
+      this.#perClient.set(client, created);
+      client.once("close", () => created.destroy());
+      agent = created;
     }
     return agent;
   }

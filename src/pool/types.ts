@@ -125,6 +125,14 @@ export interface SessionInfo {
   /** Set while the session's client is gone: the end of its reconnect window. */
   reconnectDeadline?: Date;
   labels: Readonly<Record<string, string>>;
+  /** The cluster node that owns the session (unset without a cluster). */
+  node?: string;
+  /**
+   * Set when another node owns the session: the data plane forwards its traffic one hop to
+   * `workerAddress` (the owner's data plane) with the session named in the path prefix and
+   * these headers added (the node-to-node credential). Never set for a local session.
+   */
+  peer?: { headers: Readonly<Record<string, string>> };
 }
 
 export interface AcquireOptions {
@@ -202,6 +210,8 @@ export interface HerdEvent {
   exit?: WorkerExit;
   /** For queue_changed: waiters now queued. */
   queued?: number;
+  /** The cluster node the event happened on (unset without a cluster). */
+  node?: string;
 }
 
 export interface EventFilter {
@@ -235,9 +245,21 @@ export interface NodeStats {
   load1: number;
 }
 
+/** One node of a cluster, as of its last lease renewal. */
+export interface ClusterNodeStats {
+  node: string;
+  dataAddress: string;
+  controlAddress: string;
+  pools: PoolStats[];
+  renewedAt: Date;
+  leaseMs: number;
+}
+
 export interface HerdStats {
   pools: PoolStats[];
   node: NodeStats;
+  /** Cluster mode only: every live node's row, and each pool summed over the nodes. */
+  cluster?: { nodes: ClusterNodeStats[]; pools: PoolStats[] };
 }
 
 export interface SubscribeOptions {
@@ -297,4 +319,15 @@ export interface SessionDirectory {
   subscribe(opts?: SubscribeOptions): EventSubscription;
   /** Append an event from outside the pool (e.g. the data plane's connection events). */
   publish(event: Omit<HerdEvent, "revision" | "time">): void;
+  /**
+   * Optional (cluster): the live session with this id wherever it runs, when `lookup` (which
+   * answers from what this node knows now) has none.
+   */
+  find?(sessionId: string): Promise<SessionInfo | undefined>;
+  /**
+   * Optional (cluster): is `credential` (the X-Herd-Peer header of a request forwarded by
+   * another node for `sessionId`) genuine? Such a request is served here or refused, never
+   * forwarded again.
+   */
+  verifyPeer?(credential: string, sessionId: string): boolean;
 }

@@ -35,7 +35,13 @@ import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts"
 import { healthService } from "./health-service.ts";
 import { herdService } from "./herd-service.ts";
 import { limitIdleHttp2Session } from "./http2-idle.ts";
-import { authInterceptor, bearerMatches, errorAndMetricsInterceptor } from "./interceptors.ts";
+import {
+  authInterceptor,
+  bearerMatches,
+  errorAndMetricsInterceptor,
+  type PeerCalls,
+  peerInterceptor,
+} from "./interceptors.ts";
 import { ControlPlaneMetrics } from "./metrics.ts";
 import { sniffingListener } from "./protocol-sniffer.ts";
 import { reflectionService } from "./reflection-service.ts";
@@ -66,6 +72,8 @@ export interface ControlPlaneOptions {
   idleTimeoutMs?: number;
   /** Open connections at most, TCP and Unix socket together (default: from the fd limit). */
   maxConnections?: number;
+  /** Cluster mode: how node-to-node calls are authenticated. */
+  peer?: PeerCalls;
 }
 
 export interface ControlPlane {
@@ -173,7 +181,11 @@ export async function startControlPlane(
       });
     },
     // Outermost first: errors of the auth check are translated and counted too.
-    interceptors: [errorAndMetricsInterceptor(metrics, logger), authInterceptor(opts.token)],
+    interceptors: [
+      errorAndMetricsInterceptor(metrics, logger),
+      ...(opts.peer ? [peerInterceptor(opts.peer)] : []),
+      authInterceptor(opts.token),
+    ],
     readMaxBytes: 4 * 1024 * 1024,
   });
 

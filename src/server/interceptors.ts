@@ -5,6 +5,7 @@ import { timingSafeEqual } from "node:crypto";
 import {
   Code,
   type ConnectError,
+  createContextKey,
   type Interceptor,
   type StreamResponse,
   type UnaryResponse,
@@ -25,9 +26,47 @@ export function bearerMatches(header: string | null | undefined, token: string):
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
+/** How a cluster authenticates node-to-node calls (see src/cluster); absent on a single node. */
+export interface PeerCalls {
+  /** Lower-case header carrying the credential. */
+  header: string;
+  /** The calling node's name when the credential is genuine, else undefined. */
+  verify(credential: string): string | undefined;
+  /** Runs the handler knowing which node called (so it serves locally, never forwards again). */
+  run<T>(node: string, handler: () => T): T;
+}
+
+/** The verified calling node of a node-to-node call; undefined for everyone else. */
+export const PEER_NODE = createContextKey<string | undefined>(undefined);
+
+/**
+ * A call carrying a node-to-node credential is a genuine peer's (and then needs no bearer
+ * token: the cluster secret authenticates it) or is refused; a forged one never falls back to
+ * being an ordinary call.
+ */
+export function peerInterceptor(peer: PeerCalls): Interceptor {
+  return (next) => async (req) => {
+    const credential = req.header.get(peer.header);
+    if (credential === null) return next(req);
+    const node = peer.verify(credential);
+    if (node === undefined) {
+      throw new HerdError(
+        "unauthenticated",
+        `${peer.header}: not a genuine node-to-node credential of this cluster`,
+      );
+    }
+    req.contextValues.set(PEER_NODE, node);
+    return peer.run(node, () => next(req));
+  };
+}
+
 export function authInterceptor(token: string | undefined): Interceptor {
   return (next) => async (req) => {
-    if (token !== undefined && !PUBLIC_SERVICES.has(req.service.typeName)) {
+    if (
+      token !== undefined &&
+      !PUBLIC_SERVICES.has(req.service.typeName) &&
+      req.contextValues.get(PEER_NODE) === undefined
+    ) {
       if (!bearerMatches(req.header.get("authorization"), token)) {
         throw new HerdError(
           "unauthenticated",

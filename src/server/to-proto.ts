@@ -34,6 +34,7 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
     connections: s.connections,
     labels: { ...s.labels },
     reconnectDeadline: s.reconnectDeadline && timestampFromDate(s.reconnectDeadline),
+    node: s.node ?? "",
   });
 }
 
@@ -72,6 +73,7 @@ export function eventToProto(e: HerdEvent, dataPlaneUrl: string): SessionEvent {
     workerPid: e.workerPid ?? e.session?.workerPid ?? 0,
     exit: e.exit && exitToProto(e.exit),
     queued: e.queued ?? 0,
+    node: e.node ?? e.session?.node ?? "",
   });
 }
 
@@ -113,5 +115,14 @@ export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResp
       memoryTotalBytes: BigInt(stats.node.memoryTotalBytes),
       memoryAvailableBytes: BigInt(stats.node.memoryAvailableBytes),
     },
+    clusterNodes: (stats.cluster?.nodes ?? []).map((n) => ({
+      node: n.node,
+      dataAddress: n.dataAddress,
+      controlAddress: n.controlAddress,
+      pools: n.pools.map((p) => ({ ...p })),
+      renewedAt: timestampFromDate(n.renewedAt),
+      lease: durationFromMs(n.leaseMs),
+    })),
+    clusterPools: (stats.cluster?.pools ?? []).map((p) => ({ ...p })),
   });
 }

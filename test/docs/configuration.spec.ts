@@ -43,7 +43,12 @@ function keys(s: unknown, prefix = ""): string[] {
   return Object.entries(d.shape).flatMap(([k, v]) => keys(v, `${prefix}${k}.`));
 }
 
-const ENV = { PATH: process.env.PATH, HERD_TOKEN: "t0ken" };
+const ENV = {
+  PATH: process.env.PATH,
+  HERD_TOKEN: "t0ken",
+  HERD_REDIS_URL: "redis://127.0.0.1:6379/0",
+  HERD_CLUSTER_SECRET: "0123456789abcdef",
+};
 const load = (yaml: string) =>
   parseConfig(yaml, `${process.cwd()}/herd.yaml`, { env: ENV, checkCommands: false });
 
@@ -70,7 +75,10 @@ describe("docs/configuration.md", () => {
     expect(config.pools.map((p) => p.name)).toEqual(["browser"]);
     expect(config.control.token).toBe("t0ken");
     const raw = parse(block!) as { workers: Record<string, object> };
-    const used = keys(configSchema).filter((k) => k !== "workers" && k !== "control.token");
+    // token and redis are the commented-out alternatives of token_env and redis_env.
+    const used = keys(configSchema).filter(
+      (k) => k !== "workers" && k !== "control.token" && k !== "cluster.redis",
+    );
     const flat = (o: object, prefix = ""): string[] =>
       Object.entries(o).flatMap(([k, v]) =>
         v && typeof v === "object" && !Array.isArray(v) && k !== "env"

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { type Exit, spawnCaptured } from "./captured.ts";
+import { freePort } from "./ports.ts";
 import { LEAK_TAG_VAR } from "./processes.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -103,8 +104,13 @@ function readyUrls(stdout: string): { control: string; data: string } | undefine
  */
 export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const { doc, baseDir } = loadDoc(opts.config);
-  doc.control = { ...(doc.control as object), listen: `127.0.0.1:${opts.ports?.control ?? 0}` };
-  doc.data = { ...(doc.data as object), listen: `127.0.0.1:${opts.ports?.data ?? 0}` };
+  // A cluster node advertises its addresses (by default its listen addresses) before it binds
+  // them, so it must be given real ports; the race above is then the cluster test's to bear.
+  const ports =
+    opts.ports ??
+    (doc.cluster === undefined ? undefined : { control: await freePort(), data: await freePort() });
+  doc.control = { ...(doc.control as object), listen: `127.0.0.1:${ports?.control ?? 0}` };
+  doc.data = { ...(doc.data as object), listen: `127.0.0.1:${ports?.data ?? 0}` };
   // The ready line carries the bound ports; it is logged at info, in JSON.
   const log = { ...(doc.log as object) } as { level?: string; format?: string };
   if (!["info", "debug", "trace"].includes(log.level ?? "info")) log.level = "info";

@@ -37,16 +37,15 @@ describe("a worker cannot set herd's cookies", () => {
   it("in a WebSocket handshake", async () => {
     const s = track(await startStack());
     const ws = new WebSocket(wsUrl(s.url, `/s/attacker/ws?${query}`));
+    // Listening from the start: the worker's hello may arrive in the same read as the 101.
+    const hello = new Promise<string>((resolve) => ws.once("message", (d) => resolve(`${d}`)));
     try {
       const upgrade = await new Promise<IncomingMessage>((resolve, reject) => {
         ws.once("upgrade", resolve);
         ws.once("error", reject);
       });
       expect(upgrade.headers["set-cookie"]).toEqual(["app=1; Path=/"]);
-      const hello = await new Promise<string>((resolve) =>
-        ws.once("message", (d) => resolve(`${d}`)),
-      );
-      expect(hello).toMatch(/^hello \d+$/);
+      expect(await hello).toMatch(/^hello \d+$/);
     } finally {
       ws.terminate();
     }

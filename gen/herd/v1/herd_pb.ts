@@ -29,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file herd/v1/herd.proto.
  */
 export const file_herd_v1_herd: GenFile = /*@__PURE__*/
-  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEitwMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIs0BChVBY3F1aXJlU2Vzc2lvblJlcXVlc3QSDAoEcG9vbBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SOgoGbGFiZWxzGAQgAygLMiouaGVyZC52MS5BY3F1aXJlU2Vzc2lvblJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI7ChZBY3F1aXJlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5oZXJkLnYxLlNlc3Npb24iOQoVUmVsZWFzZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEa2lsbBgCIAEoCCI7ChZSZWxlYXNlU2Vzc2lvblJlc3BvbnNlEiEKB3Nlc3Npb24YASABKAsyEC5oZXJkLnYxLlNlc3Npb24i3AEKEkhvbGRTZXNzaW9uUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI3CgZsYWJlbHMYBCADKAsyJy5oZXJkLnYxLkhvbGRTZXNzaW9uUmVxdWVzdC5MYWJlbHNFbnRyeRITCgthdHRhY2hfb25seRgFIAEoCBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrABChNIb2xkU2Vzc2lvblJlc3BvbnNlEiMKB3Nlc3Npb24YASABKAsyEC5oZXJkLnYxLlNlc3Npb25IABInCgloZWFydGJlYXQYAiABKAsyEi5oZXJkLnYxLkhlYXJ0YmVhdEgAEg8KB2hvbGRfaWQYAyABKAkSMgoPaGVhcnRiZWF0X2dyYWNlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgYKBGtpbmQiagoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2hvbGRfZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNwoQUmVuZXdIb2xkUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg8KB2hvbGRfaWQYAiABKAkiSAoRUmVuZXdIb2xkUmVzcG9uc2USMwoPaG9sZF9leHBpcmVzX2F0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJiChRXYXRjaFNlc3Npb25zUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSEAoIc25hcHNob3QYAyABKAgSFgoOc2luY2VfcmV2aXNpb24YBCABKAQiZAoKV29ya2VyRXhpdBIWCglleGl0X2NvZGUYASABKAVIAIgBARIOCgZzaWduYWwYAiABKAkSCwoDb29tGAMgASgIEhMKC3N0ZGVycl90YWlsGAQgAygJQgwKCl9leGl0X2NvZGUiogIKDFNlc3Npb25FdmVudBIQCghyZXZpc2lvbhgBIAEoBBInCgR0eXBlGAIgASgOMhkuaGVyZC52MS5TZXNzaW9uRXZlbnRUeXBlEiEKB3Nlc3Npb24YAyABKAsyEC5oZXJkLnYxLlNlc3Npb24SEQoJd29ya2VyX2lkGAQgASgJEg4KBnJlYXNvbhgFIAEoCRIoCgR0aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRwb29sGAcgASgJEhIKCnNlc3Npb25faWQYCCABKAkSEgoKd29ya2VyX3BpZBgJIAEoBRIhCgRleGl0GAogASgLMhMuaGVyZC52MS5Xb3JrZXJFeGl0Eg4KBnF1ZXVlZBgLIAEoDSIfCg9HZXRTdGF0c1JlcXVlc3QSDAoEcG9vbBgBIAEoCSJsChBHZXRTdGF0c1Jlc3BvbnNlEiEKBXBvb2xzGAEgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMSIAoEbm9kZRgCIAEoCzISLmhlcmQudjEuTm9kZVN0YXRzEhMKC2luc3RhbmNlX2lkGAMgASgJIpACCglQb29sU3RhdHMSDAoEbmFtZRgBIAEoCRIVCg13b3JrZXJzX3RvdGFsGAIgASgNEhQKDHdvcmtlcnNfaWRsZRgDIAEoDRIUCgx3b3JrZXJzX2J1c3kYBCABKA0SGAoQd29ya2Vyc19zdGFydGluZxgFIAEoDRIQCghzZXNzaW9ucxgGIAEoDRIOCgZxdWV1ZWQYByABKA0SCwoDbWluGAggASgNEgsKA21heBgJIAEoDRIUCgxjcmFzaF9zdHJlYWsYCiABKA0SMgoPcmVzdGFydF9iYWNrb2ZmGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCmxhc3RfY3Jhc2gYDCABKAkiaAoJTm9kZVN0YXRzEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgBIAEoBBIeChZtZW1vcnlfYXZhaWxhYmxlX2J5dGVzGAIgASgEEhAKCGNwdV9pZGxlGAMgASgBEg0KBWxvYWQxGAQgASgBIiMKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDAoEcG9vbBgBIAEoCSI6ChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmhlcmQudjEuU2Vzc2lvbiqRBAoQU2Vzc2lvbkV2ZW50VHlwZRIiCh5TRVNTSU9OX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABInCiNTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9BQ1FVSVJFRBABEicKI1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX1JFTEVBU0VEEAISJgoiU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fRVhQSVJFRBADEiMKH1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0xPU1QQBBIlCiFTRVNTSU9OX0VWRU5UX1RZUEVfV09SS0VSX1NUQVJURUQQBRIlCiFTRVNTSU9OX0VWRU5UX1RZUEVfV09SS0VSX1NUT1BQRUQQBhInCiNTRVNTSU9OX0VWRU5UX1RZUEVfV09SS0VSX1VOSEVBTFRIWRAHEiQKIFNFU1NJT05fRVZFTlRfVFlQRV9RVUVVRV9DSEFOR0VEEAgSKAokU0VTU0lPTl9FVkVOVF9UWVBFX0NPTk5FQ1RJT05fT1BFTkVEEAkSKAokU0VTU0lPTl9FVkVOVF9UWVBFX0NPTk5FQ1RJT05fQ0xPU0VEEAoSHwobU0VTU0lPTl9FVkVOVF9UWVBFX1NOQVBTSE9UEAsSKAokU0VTU0lPTl9FVkVOVF9UWVBFX1NOQVBTSE9UX0NPTVBMRVRFEAwymgQKC0hlcmRTZXJ2aWNlElEKDkFjcXVpcmVTZXNzaW9uEh4uaGVyZC52MS5BY3F1aXJlU2Vzc2lvblJlcXVlc3QaHy5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USUQoOUmVsZWFzZVNlc3Npb24SHi5oZXJkLnYxLlJlbGVhc2VTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXNwb25zZRJKCgtIb2xkU2Vzc2lvbhIbLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0GhwuaGVyZC52MS5Ib2xkU2Vzc2lvblJlc3BvbnNlMAESQgoJUmVuZXdIb2xkEhkuaGVyZC52MS5SZW5ld0hvbGRSZXF1ZXN0GhouaGVyZC52MS5SZW5ld0hvbGRSZXNwb25zZRJHCg1XYXRjaFNlc3Npb25zEh0uaGVyZC52MS5XYXRjaFNlc3Npb25zUmVxdWVzdBoVLmhlcmQudjEuU2Vzc2lvbkV2ZW50MAESPwoIR2V0U3RhdHMSGC5oZXJkLnYxLkdldFN0YXRzUmVxdWVzdBoZLmhlcmQudjEuR2V0U3RhdHNSZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5oZXJkLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5oZXJkLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlQjRaMmdpdGh1Yi5jb20vaGVyZC1kZXYvaGVyZC9zZGsvZ28vZ2VuL2hlcmQvdjE7aGVyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEixQMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFUFjcXVpcmVTZXNzaW9uUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI6CgZsYWJlbHMYBCADKAsyKi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjsKFkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiI5ChVSZWxlYXNlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRraWxsGAIgASgIIjsKFlJlbGVhc2VTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiLcAQoSSG9sZFNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKBmxhYmVscxgEIAMoCzInLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC2F0dGFjaF9vbmx5GAUgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEisAEKE0hvbGRTZXNzaW9uUmVzcG9uc2USIwoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbkgAEicKCWhlYXJ0YmVhdBgCIAEoCzISLmhlcmQudjEuSGVhcnRiZWF0SAASDwoHaG9sZF9pZBgDIAEoCRIyCg9oZWFydGJlYXRfZ3JhY2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBgoEa2luZCJqCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPaG9sZF9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChBSZW5ld0hvbGRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHaG9sZF9pZBgCIAEoCSJIChFSZW5ld0hvbGRSZXNwb25zZRIzCg9ob2xkX2V4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImIKFFdhdGNoU2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIQCghzbmFwc2hvdBgDIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgEIAEoBCJkCgpXb3JrZXJFeGl0EhYKCWV4aXRfY29kZRgBIAEoBUgAiAEBEg4KBnNpZ25hbBgCIAEoCRILCgNvb20YAyABKAgSEwoLc3RkZXJyX3RhaWwYBCADKAlCDAoKX2V4aXRfY29kZSKwAgoMU2Vzc2lvbkV2ZW50EhAKCHJldmlzaW9uGAEgASgEEicKBHR5cGUYAiABKA4yGS5oZXJkLnYxLlNlc3Npb25FdmVudFR5cGUSIQoHc2Vzc2lvbhgDIAEoCzIQLmhlcmQudjEuU2Vzc2lvbhIRCgl3b3JrZXJfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHBvb2wYByABKAkSEgoKc2Vzc2lvbl9pZBgIIAEoCRISCgp3b3JrZXJfcGlkGAkgASgFEiEKBGV4aXQYCiABKAsyEy5oZXJkLnYxLldvcmtlckV4aXQSDgoGcXVldWVkGAsgASgNEgwKBG5vZGUYDCABKAkiHwoPR2V0U3RhdHNSZXF1ZXN0EgwKBHBvb2wYASABKAkiyQEKEEdldFN0YXRzUmVzcG9uc2USIQoFcG9vbHMYASADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIgCgRub2RlGAIgASgLMhIuaGVyZC52MS5Ob2RlU3RhdHMSEwoLaW5zdGFuY2VfaWQYAyABKAkSMAoNY2x1c3Rlcl9ub2RlcxgEIAMoCzIZLmhlcmQudjEuQ2x1c3Rlck5vZGVTdGF0cxIpCg1jbHVzdGVyX3Bvb2xzGAUgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMizAEKEENsdXN0ZXJOb2RlU3RhdHMSDAoEbm9kZRgBIAEoCRIUCgxkYXRhX2FkZHJlc3MYAiABKAkSFwoPY29udHJvbF9hZGRyZXNzGAMgASgJEiEKBXBvb2xzGAQgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMSLgoKcmVuZXdlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoFbGVhc2UYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikAIKCVBvb2xTdGF0cxIMCgRuYW1lGAEgASgJEhUKDXdvcmtlcnNfdG90YWwYAiABKA0SFAoMd29ya2Vyc19pZGxlGAMgASgNEhQKDHdvcmtlcnNfYnVzeRgEIAEoDRIYChB3b3JrZXJzX3N0YXJ0aW5nGAUgASgNEhAKCHNlc3Npb25zGAYgASgNEg4KBnF1ZXVlZBgHIAEoDRILCgNtaW4YCCABKA0SCwoDbWF4GAkgASgNEhQKDGNyYXNoX3N0cmVhaxgKIAEoDRIyCg9yZXN0YXJ0X2JhY2tvZmYYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKbGFzdF9jcmFzaBgMIAEoCSJoCglOb2RlU3RhdHMSGgoSbWVtb3J5X3RvdGFsX2J5dGVzGAEgASgEEh4KFm1lbW9yeV9hdmFpbGFibGVfYnl0ZXMYAiABKAQSEAoIY3B1X2lkbGUYAyABKAESDQoFbG9hZDEYBCABKAEiIwoTTGlzdFNlc3Npb25zUmVxdWVzdBIMCgRwb29sGAEgASgJIjoKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiIKCHNlc3Npb25zGAEgAygLMhAuaGVyZC52MS5TZXNzaW9uKpEEChBTZXNzaW9uRXZlbnRUeXBlEiIKHlNFU1NJT05fRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEicKI1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0FDUVVJUkVEEAESJwojU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fUkVMRUFTRUQQAhImCiJTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9FWFBJUkVEEAMSIwofU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fTE9TVBAEEiUKIVNFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfU1RBUlRFRBAFEiUKIVNFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfU1RPUFBFRBAGEicKI1NFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfVU5IRUFMVEhZEAcSJAogU0VTU0lPTl9FVkVOVF9UWVBFX1FVRVVFX0NIQU5HRUQQCBIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfQ09OTkVDVElPTl9PUEVORUQQCRIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfQ09OTkVDVElPTl9DTE9TRUQQChIfChtTRVNTSU9OX0VWRU5UX1RZUEVfU05BUFNIT1QQCxIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfU05BUFNIT1RfQ09NUExFVEUQDDKaBAoLSGVyZFNlcnZpY2USUQoOQWNxdWlyZVNlc3Npb24SHi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuQWNxdWlyZVNlc3Npb25SZXNwb25zZRJRCg5SZWxlYXNlU2Vzc2lvbhIeLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXF1ZXN0Gh8uaGVyZC52MS5SZWxlYXNlU2Vzc2lvblJlc3BvbnNlEkoKC0hvbGRTZXNzaW9uEhsuaGVyZC52MS5Ib2xkU2Vzc2lvblJlcXVlc3QaHC5oZXJkLnYxLkhvbGRTZXNzaW9uUmVzcG9uc2UwARJCCglSZW5ld0hvbGQSGS5oZXJkLnYxLlJlbmV3SG9sZFJlcXVlc3QaGi5oZXJkLnYxLlJlbmV3SG9sZFJlc3BvbnNlEkcKDVdhdGNoU2Vzc2lvbnMSHS5oZXJkLnYxLldhdGNoU2Vzc2lvbnNSZXF1ZXN0GhUuaGVyZC52MS5TZXNzaW9uRXZlbnQwARI/CghHZXRTdGF0cxIYLmhlcmQudjEuR2V0U3RhdHNSZXF1ZXN0GhkuaGVyZC52MS5HZXRTdGF0c1Jlc3BvbnNlEksKDExpc3RTZXNzaW9ucxIcLmhlcmQudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmhlcmQudjEuTGlzdFNlc3Npb25zUmVzcG9uc2VCNFoyZ2l0aHViLmNvbS9oZXJkLWRldi9oZXJkL3Nkay9nby9nZW4vaGVyZC92MTtoZXJkdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Session is a live session as the daemon saw it when the message was made (a
@@ -130,6 +130,13 @@ export type Session = Message<"herd.v1.Session"> & {
    * @generated from field: google.protobuf.Timestamp reconnect_deadline = 12;
    */
   reconnectDeadline?: Timestamp | undefined;
+
+  /**
+   * The cluster node whose worker serves the session; empty without a cluster.
+   *
+   * @generated from field: string node = 13;
+   */
+  node: string;
 };
 
 /**
@@ -613,6 +620,13 @@ export type SessionEvent = Message<"herd.v1.SessionEvent"> & {
    * @generated from field: uint32 queued = 11;
    */
   queued: number;
+
+  /**
+   * The cluster node the event happened on; empty without a cluster.
+   *
+   * @generated from field: string node = 12;
+   */
+  node: string;
 };
 
 /**
@@ -672,6 +686,22 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
    * @generated from field: string instance_id = 3;
    */
   instanceId: string;
+
+  /**
+   * Cluster mode: one row per live node (this one included), its pools as of
+   * its last lease renewal. Empty without a cluster.
+   *
+   * @generated from field: repeated herd.v1.ClusterNodeStats cluster_nodes = 4;
+   */
+  clusterNodes: ClusterNodeStats[];
+
+  /**
+   * Cluster mode: each pool summed over every node that runs it. Empty
+   * without a cluster.
+   *
+   * @generated from field: repeated herd.v1.PoolStats cluster_pools = 5;
+   */
+  clusterPools: PoolStats[];
 };
 
 /**
@@ -680,6 +710,62 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_herd_v1_herd, 14);
+
+/**
+ * ClusterNodeStats is one node's row in a cluster's GetStats.
+ *
+ * @generated from message herd.v1.ClusterNodeStats
+ */
+export type ClusterNodeStats = Message<"herd.v1.ClusterNodeStats"> & {
+  /**
+   * The node's name (`cluster.node`).
+   *
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * host:port other nodes forward data-plane traffic to.
+   *
+   * @generated from field: string data_address = 2;
+   */
+  dataAddress: string;
+
+  /**
+   * host:port other nodes send control calls to.
+   *
+   * @generated from field: string control_address = 3;
+   */
+  controlAddress: string;
+
+  /**
+   * The node's pools (selected by the request's pool), as of `renewed_at`.
+   *
+   * @generated from field: repeated herd.v1.PoolStats pools = 4;
+   */
+  pools: PoolStats[];
+
+  /**
+   * When the node last renewed its lease.
+   *
+   * @generated from field: google.protobuf.Timestamp renewed_at = 5;
+   */
+  renewedAt?: Timestamp | undefined;
+
+  /**
+   * The node's lease: it is dead for the cluster once renewed_at + lease passes.
+   *
+   * @generated from field: google.protobuf.Duration lease = 6;
+   */
+  lease?: Duration | undefined;
+};
+
+/**
+ * Describes the message herd.v1.ClusterNodeStats.
+ * Use `create(ClusterNodeStatsSchema)` to create a new message.
+ */
+export const ClusterNodeStatsSchema: GenMessage<ClusterNodeStats> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 15);
 
 /**
  * PoolStats is one pool's state.
@@ -777,7 +863,7 @@ export type PoolStats = Message<"herd.v1.PoolStats"> & {
  * Use `create(PoolStatsSchema)` to create a new message.
  */
 export const PoolStatsSchema: GenMessage<PoolStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 15);
+  messageDesc(file_herd_v1_herd, 16);
 
 /**
  * NodeStats describes the machine the daemon runs on.
@@ -819,7 +905,7 @@ export type NodeStats = Message<"herd.v1.NodeStats"> & {
  * Use `create(NodeStatsSchema)` to create a new message.
  */
 export const NodeStatsSchema: GenMessage<NodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 16);
+  messageDesc(file_herd_v1_herd, 17);
 
 /**
  * ListSessionsRequest selects the sessions to list.
@@ -840,7 +926,7 @@ export type ListSessionsRequest = Message<"herd.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 17);
+  messageDesc(file_herd_v1_herd, 18);
 
 /**
  * ListSessionsResponse lists live sessions.
@@ -861,7 +947,7 @@ export type ListSessionsResponse = Message<"herd.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 18);
+  messageDesc(file_herd_v1_herd, 19);
 
 /**
  * SessionEventType says what happened.

@@ -173,8 +173,10 @@ type Session struct {
 	// wait until then for the client to come back (`disconnect_grace`), then
 	// end with reason `reconnect_window_expired`.
 	ReconnectDeadline *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=reconnect_deadline,json=reconnectDeadline,proto3" json:"reconnect_deadline,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The cluster node whose worker serves the session; empty without a cluster.
+	Node          string `protobuf:"bytes,13,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -289,6 +291,13 @@ func (x *Session) GetReconnectDeadline() *timestamppb.Timestamp {
 		return x.ReconnectDeadline
 	}
 	return nil
+}
+
+func (x *Session) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 // AcquireSessionRequest asks for a session in a pool.
@@ -1043,7 +1052,9 @@ type SessionEvent struct {
 	// How the worker ended, for SESSION_LOST and WORKER_STOPPED.
 	Exit *WorkerExit `protobuf:"bytes,10,opt,name=exit,proto3" json:"exit,omitempty"`
 	// For QUEUE_CHANGED: acquires now waiting in the pool's queue.
-	Queued        uint32 `protobuf:"varint,11,opt,name=queued,proto3" json:"queued,omitempty"`
+	Queued uint32 `protobuf:"varint,11,opt,name=queued,proto3" json:"queued,omitempty"`
+	// The cluster node the event happened on; empty without a cluster.
+	Node          string `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1155,6 +1166,13 @@ func (x *SessionEvent) GetQueued() uint32 {
 	return 0
 }
 
+func (x *SessionEvent) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
 // GetStatsRequest selects the pools to report.
 type GetStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1212,7 +1230,13 @@ type GetStatsResponse struct {
 	// daemon starts. Revisions restart with the daemon, so a watcher that
 	// resumes with `since_revision` checks this first and starts over with a
 	// snapshot when it changed.
-	InstanceId    string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	InstanceId string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// Cluster mode: one row per live node (this one included), its pools as of
+	// its last lease renewal. Empty without a cluster.
+	ClusterNodes []*ClusterNodeStats `protobuf:"bytes,4,rep,name=cluster_nodes,json=clusterNodes,proto3" json:"cluster_nodes,omitempty"`
+	// Cluster mode: each pool summed over every node that runs it. Empty
+	// without a cluster.
+	ClusterPools  []*PoolStats `protobuf:"bytes,5,rep,name=cluster_pools,json=clusterPools,proto3" json:"cluster_pools,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1268,6 +1292,111 @@ func (x *GetStatsResponse) GetInstanceId() string {
 	return ""
 }
 
+func (x *GetStatsResponse) GetClusterNodes() []*ClusterNodeStats {
+	if x != nil {
+		return x.ClusterNodes
+	}
+	return nil
+}
+
+func (x *GetStatsResponse) GetClusterPools() []*PoolStats {
+	if x != nil {
+		return x.ClusterPools
+	}
+	return nil
+}
+
+// ClusterNodeStats is one node's row in a cluster's GetStats.
+type ClusterNodeStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's name (`cluster.node`).
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// host:port other nodes forward data-plane traffic to.
+	DataAddress string `protobuf:"bytes,2,opt,name=data_address,json=dataAddress,proto3" json:"data_address,omitempty"`
+	// host:port other nodes send control calls to.
+	ControlAddress string `protobuf:"bytes,3,opt,name=control_address,json=controlAddress,proto3" json:"control_address,omitempty"`
+	// The node's pools (selected by the request's pool), as of `renewed_at`.
+	Pools []*PoolStats `protobuf:"bytes,4,rep,name=pools,proto3" json:"pools,omitempty"`
+	// When the node last renewed its lease.
+	RenewedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=renewed_at,json=renewedAt,proto3" json:"renewed_at,omitempty"`
+	// The node's lease: it is dead for the cluster once renewed_at + lease passes.
+	Lease         *durationpb.Duration `protobuf:"bytes,6,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterNodeStats) Reset() {
+	*x = ClusterNodeStats{}
+	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterNodeStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterNodeStats) ProtoMessage() {}
+
+func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterNodeStats.ProtoReflect.Descriptor instead.
+func (*ClusterNodeStats) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ClusterNodeStats) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ClusterNodeStats) GetDataAddress() string {
+	if x != nil {
+		return x.DataAddress
+	}
+	return ""
+}
+
+func (x *ClusterNodeStats) GetControlAddress() string {
+	if x != nil {
+		return x.ControlAddress
+	}
+	return ""
+}
+
+func (x *ClusterNodeStats) GetPools() []*PoolStats {
+	if x != nil {
+		return x.Pools
+	}
+	return nil
+}
+
+func (x *ClusterNodeStats) GetRenewedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RenewedAt
+	}
+	return nil
+}
+
+func (x *ClusterNodeStats) GetLease() *durationpb.Duration {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 // PoolStats is one pool's state.
 type PoolStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1301,7 +1430,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	mi := &file_herd_v1_herd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1442,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	mi := &file_herd_v1_herd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1455,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{15}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PoolStats) GetName() string {
@@ -1430,7 +1559,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1571,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1584,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{16}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -1497,7 +1626,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1638,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1651,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -1543,7 +1672,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1684,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1697,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1582,7 +1711,7 @@ var File_herd_v1_herd_proto protoreflect.FileDescriptor
 
 const file_herd_v1_herd_proto_rawDesc = "" +
 	"\n" +
-	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x04\n" +
+	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x04\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -1600,7 +1729,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\vconnections\x18\n" +
 	" \x01(\rR\vconnections\x124\n" +
 	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x12I\n" +
-	"\x12reconnect_deadline\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x11reconnectDeadline\x1a9\n" +
+	"\x12reconnect_deadline\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x11reconnectDeadline\x12\x12\n" +
+	"\x04node\x18\r \x01(\tR\x04node\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
@@ -1661,7 +1791,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\vstderr_tail\x18\x04 \x03(\tR\n" +
 	"stderrTailB\f\n" +
 	"\n" +
-	"_exit_code\"\xfd\x02\n" +
+	"_exit_code\"\x91\x03\n" +
 	"\fSessionEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.herd.v1.SessionEventTypeR\x04type\x12*\n" +
@@ -1676,14 +1806,25 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"worker_pid\x18\t \x01(\x05R\tworkerPid\x12'\n" +
 	"\x04exit\x18\n" +
 	" \x01(\v2\x13.herd.v1.WorkerExitR\x04exit\x12\x16\n" +
-	"\x06queued\x18\v \x01(\rR\x06queued\"%\n" +
+	"\x06queued\x18\v \x01(\rR\x06queued\x12\x12\n" +
+	"\x04node\x18\f \x01(\tR\x04node\"%\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
-	"\x04pool\x18\x01 \x01(\tR\x04pool\"\x85\x01\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\"\xfe\x01\n" +
 	"\x10GetStatsResponse\x12(\n" +
 	"\x05pools\x18\x01 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x12&\n" +
 	"\x04node\x18\x02 \x01(\v2\x12.herd.v1.NodeStatsR\x04node\x12\x1f\n" +
 	"\vinstance_id\x18\x03 \x01(\tR\n" +
-	"instanceId\"\x93\x03\n" +
+	"instanceId\x12>\n" +
+	"\rcluster_nodes\x18\x04 \x03(\v2\x19.herd.v1.ClusterNodeStatsR\fclusterNodes\x127\n" +
+	"\rcluster_pools\x18\x05 \x03(\v2\x12.herd.v1.PoolStatsR\fclusterPools\"\x88\x02\n" +
+	"\x10ClusterNodeStats\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12!\n" +
+	"\fdata_address\x18\x02 \x01(\tR\vdataAddress\x12'\n" +
+	"\x0fcontrol_address\x18\x03 \x01(\tR\x0econtrolAddress\x12(\n" +
+	"\x05pools\x18\x04 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x129\n" +
+	"\n" +
+	"renewed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trenewedAt\x12/\n" +
+	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"\x93\x03\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +
@@ -1745,7 +1886,7 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 }
 
 var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_herd_v1_herd_proto_goTypes = []any{
 	(SessionEventType)(0),          // 0: herd.v1.SessionEventType
 	(*Session)(nil),                // 1: herd.v1.Session
@@ -1763,61 +1904,67 @@ var file_herd_v1_herd_proto_goTypes = []any{
 	(*SessionEvent)(nil),           // 13: herd.v1.SessionEvent
 	(*GetStatsRequest)(nil),        // 14: herd.v1.GetStatsRequest
 	(*GetStatsResponse)(nil),       // 15: herd.v1.GetStatsResponse
-	(*PoolStats)(nil),              // 16: herd.v1.PoolStats
-	(*NodeStats)(nil),              // 17: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),    // 18: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 19: herd.v1.ListSessionsResponse
-	nil,                            // 20: herd.v1.Session.LabelsEntry
-	nil,                            // 21: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                            // 22: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 24: google.protobuf.Duration
+	(*ClusterNodeStats)(nil),       // 16: herd.v1.ClusterNodeStats
+	(*PoolStats)(nil),              // 17: herd.v1.PoolStats
+	(*NodeStats)(nil),              // 18: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),    // 19: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 20: herd.v1.ListSessionsResponse
+	nil,                            // 21: herd.v1.Session.LabelsEntry
+	nil,                            // 22: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                            // 23: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 25: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	23, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	23, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	23, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	20, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	23, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
-	24, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	21, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	24, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	24, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	24, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	24, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	25, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	22, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
 	1,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
 	1,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	24, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	22, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	25, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	23, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
 	1,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
 	8,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	24, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	23, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	23, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	23, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	25, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	24, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	24, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	24, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 17: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
 	1,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	23, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	24, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
 	12, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
-	16, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	17, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	24, // 23: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	1,  // 24: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	2,  // 25: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	4,  // 26: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	6,  // 27: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	9,  // 28: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	11, // 29: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	14, // 30: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	18, // 31: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	3,  // 32: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	5,  // 33: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	7,  // 34: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	10, // 35: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	13, // 36: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	15, // 37: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	19, // 38: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	17, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
+	18, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	16, // 23: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
+	17, // 24: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
+	17, // 25: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
+	24, // 26: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	25, // 27: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	25, // 28: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	1,  // 29: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	2,  // 30: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	4,  // 31: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	6,  // 32: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	9,  // 33: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	11, // 34: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	14, // 35: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	19, // 36: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	3,  // 37: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	5,  // 38: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	7,  // 39: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	10, // 40: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	13, // 41: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	15, // 42: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	20, // 43: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	37, // [37:44] is the sub-list for method output_type
+	30, // [30:37] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
@@ -1836,7 +1983,7 @@ func file_herd_v1_herd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,7 +41,7 @@ SESSION_EVENT_TYPE_SNAPSHOT: SessionEventType
 SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: SessionEventType
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels", "reconnect_deadline")
+    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels", "reconnect_deadline", "node")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class Session(_message.Message):
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     pool: str
     worker_id: str
@@ -73,7 +74,8 @@ class Session(_message.Message):
     connections: int
     labels: _containers.ScalarMap[str, str]
     reconnect_deadline: _timestamp_pb2.Timestamp
-    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., reconnect_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    node: str
+    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., reconnect_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., node: _Optional[str] = ...) -> None: ...
 
 class AcquireSessionRequest(_message.Message):
     __slots__ = ("pool", "session_id", "wait", "labels")
@@ -194,7 +196,7 @@ class WorkerExit(_message.Message):
     def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[str] = ..., oom: _Optional[bool] = ..., stderr_tail: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionEvent(_message.Message):
-    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued")
+    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued", "node")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +208,7 @@ class SessionEvent(_message.Message):
     WORKER_PID_FIELD_NUMBER: _ClassVar[int]
     EXIT_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
     revision: int
     type: SessionEventType
     session: Session
@@ -217,7 +220,8 @@ class SessionEvent(_message.Message):
     worker_pid: int
     exit: WorkerExit
     queued: int
-    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ...) -> None: ...
+    node: str
+    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("pool",)
@@ -226,14 +230,34 @@ class GetStatsRequest(_message.Message):
     def __init__(self, pool: _Optional[str] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("pools", "node", "instance_id")
+    __slots__ = ("pools", "node", "instance_id", "cluster_nodes", "cluster_pools")
     POOLS_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NODES_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_POOLS_FIELD_NUMBER: _ClassVar[int]
     pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
     node: NodeStats
     instance_id: str
-    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    cluster_nodes: _containers.RepeatedCompositeFieldContainer[ClusterNodeStats]
+    cluster_pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
+    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., instance_id: _Optional[str] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStats, _Mapping]]] = ..., cluster_pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ...) -> None: ...
+
+class ClusterNodeStats(_message.Message):
+    __slots__ = ("node", "data_address", "control_address", "pools", "renewed_at", "lease")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    RENEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    data_address: str
+    control_address: str
+    pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
+    renewed_at: _timestamp_pb2.Timestamp
+    lease: _duration_pb2.Duration
+    def __init__(self, node: _Optional[str] = ..., data_address: _Optional[str] = ..., control_address: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class PoolStats(_message.Message):
     __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash")

@@ -1,0 +1,182 @@
+// Cluster benchmark: real redis-server and real `herd serve` daemons (separate processes, so
+// the load generator never shares a thread with a node). Ratios in one run:
+//   - data plane through a non-owner node ÷ through the owner (added p50, throughput);
+//   - AcquireSession p50 in a 3-node cluster ÷ a single node (same pool, reused workers);
+//   - 3 nodes of max N serve 3N concurrent sessions (one acquire node, placement spreads);
+//   - failover: kill -9 of a node → its sessions reported lost (node_lost) on a survivor;
+//   - Redis memory per session key.
+//
+// Standalone: `npx tsx bench/cluster.ts [--seconds N]`.
+import { setTimeout as sleep } from "node:timers/promises";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { createClient as redisClient } from "redis";
+import { HerdService, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
+import { startCluster, type TestCluster, workerPool } from "../test/cluster/cluster-harness.ts";
+import { startDaemon } from "../test/helpers/daemon.ts";
+import { expectNoLeaks, newLeakTag } from "../test/helpers/processes.ts";
+import { type BenchRow, compared, formatTable, median, round } from "./report.ts";
+import { wrk } from "./wrk.ts";
+
+const N = 4;
+
+/** wrk (µs latency) on one session: requests per second and p50 in milliseconds. */
+async function load(url: string, seconds: number): Promise<{ rps: number; p50: number }> {
+  const r = await wrk(`${url}/whoami`, {
+    seconds,
+    connections: 10,
+    headers: { "X-Session-ID": "bench" },
+  });
+  return { rps: r.rps, p50: r.p50 / 1000 };
+}
+
+async function acquireP50(
+  client: ReturnType<typeof createClient<typeof HerdService>>,
+  prefix: string,
+  n: number,
+): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await client.acquireSession({ pool: "w", sessionId: `${prefix}-${i}` });
+    samples.push(performance.now() - t);
+    await client.releaseSession({ sessionId: `${prefix}-${i}` });
+  }
+  return median(samples.slice(Math.min(5, n - 1)));
+}
+
+export async function benchCluster(opts: { seconds?: number } = {}): Promise<BenchRow[]> {
+  const seconds = opts.seconds ?? 3;
+  const rows: BenchRow[] = [];
+  let cluster: TestCluster | undefined;
+  try {
+    cluster = await startCluster(
+      ["a", "b", "c"].map((n) => ({
+        node: `node-${n}`,
+        lease: "2s",
+        pools: { w: workerPool({ max: N, reuse: true }) },
+      })),
+    );
+    const c = cluster;
+    const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
+
+    // 1. Data plane: owner vs one hop through a non-owner (alternating, best round each).
+    await c.client(a).acquireSession({ pool: "w", sessionId: "bench" });
+    await load(a.dataUrl, 1);
+    await load(b.dataUrl, 1);
+    const owner: { rps: number; p50: number }[] = [];
+    const hop: { rps: number; p50: number }[] = [];
+    for (let round = 0; round < 2; round++) {
+      owner.push(await load(a.dataUrl, seconds));
+      hop.push(await load(b.dataUrl, seconds));
+    }
+    const best = (xs: { rps: number; p50: number }[]) => ({
+      rps: Math.max(...xs.map((x) => x.rps)),
+      p50: Math.min(...xs.map((x) => x.p50)),
+    });
+    const [o, h] = [best(owner), best(hop)];
+    rows.push(
+      compared("HTTP req/s via non-owner (vs owner)", h.rps, "req/s", o.rps, "≥ 0.7×"),
+      compared("HTTP p50 via non-owner (vs owner)", h.p50, "ms", o.p50, "added ≤ 0.5 ms"),
+    );
+    await c.client(a).releaseSession({ sessionId: "bench" });
+
+    // 2. AcquireSession p50: cluster vs a single node with the same pool.
+    const clusterP50 = await acquireP50(c.client(a), "acq", 40);
+    const leak = newLeakTag();
+    const single = await startDaemon({
+      config: { log: { level: "warn" }, workers: { w: workerPool({ max: N, reuse: true }) } },
+      env: leak.env,
+    });
+    try {
+      const client = createClient(
+        HerdService,
+        createConnectTransport({ baseUrl: single.controlUrl, httpVersion: "1.1" }),
+      );
+      const singleP50 = await acquireP50(client, "acq", 40);
+      rows.push(
+        compared(
+          "AcquireSession p50, 3-node cluster (vs single node)",
+          clusterP50,
+          "ms",
+          singleP50,
+          "≤ 2×",
+        ),
+      );
+    } finally {
+      await single.stop();
+      await expectNoLeaks(leak.tag);
+    }
+
+    // 3. Capacity: 3N concurrent sessions, all acquired through one node.
+    const ids = Array.from({ length: 3 * N }, (_, i) => `cap-${i}`);
+    const got = await Promise.all(
+      ids.map((id) =>
+        c.client(a).acquireSession({ pool: "w", sessionId: id, wait: { seconds: 30n, nanos: 0 } }),
+      ),
+    );
+    const served = await Promise.all(
+      ids.map(async (id) => {
+        const res = await fetch(`${b.dataUrl}/whoami`, { headers: { "X-Session-ID": id } });
+        return { ok: res.ok, pid: ((await res.json()) as { pid: number }).pid };
+      }),
+    );
+    const perNode = ["node-a", "node-b", "node-c"].map(
+      (n) => got.filter((g) => g.session!.node === n).length,
+    );
+    process.stderr.write(`sessions per node: ${perNode.join(" / ")}\n`);
+    const pids = new Set(served.filter((s) => s.ok).map((s) => s.pid));
+    rows.push(
+      compared(`concurrent sessions served by 3 nodes of max ${N}`, pids.size, "sessions", N, "3×"),
+    );
+
+    // Redis memory per session key.
+    const r = redisClient({ url: c.redis.url });
+    await r.connect();
+    const sizes = await Promise.all(ids.map((id) => r.memoryUsage(`herd:s:${id}`)));
+    r.destroy();
+    rows.push({
+      name: "Redis bytes per session key (MEMORY USAGE)",
+      value: round(median(sizes.map(Number)), 0),
+      unit: "B",
+    });
+
+    // 4. Failover: kill -9 node c; time until b reports its sessions lost.
+    const onC = got.filter((g) => g.session!.node === "node-c").map((g) => g.session!.sessionId);
+    const watch = new AbortController();
+    const lost = new Set<string>();
+    let allLostAt = 0;
+    const watching = (async () => {
+      for await (const e of c.client(b).watchSessions({}, { signal: watch.signal })) {
+        if (e.type === SessionEventType.SESSION_LOST && e.reason === "node_lost") {
+          lost.add(e.sessionId);
+          if (onC.every((id) => lost.has(id))) allLostAt = Date.now();
+        }
+      }
+    })().catch(() => {});
+    await sleep(300);
+    const killed = Date.now();
+    await cc.kill();
+    while (allLostAt === 0 && Date.now() - killed < 30_000) await sleep(10);
+    watch.abort();
+    await watching;
+    rows.push(
+      compared(
+        `failover: kill -9 → ${onC.length} sessions reported lost (lease 2 s)`,
+        allLostAt - killed,
+        "ms",
+        4000,
+        "≤ 2 × lease",
+      ),
+    );
+  } finally {
+    await cluster?.cleanup();
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const i = process.argv.indexOf("--seconds");
+  const seconds = i > 0 ? Number(process.argv[i + 1]) : undefined;
+  console.log(formatTable(await benchCluster({ seconds })));
+}

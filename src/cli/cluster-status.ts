@@ -1,0 +1,62 @@
+// `herd cluster status`: every node of the cluster (lease age, pools, capacity, sessions) and
+// the cluster totals, from GetStats on any node; or the response as JSON.
+
+import { toJson } from "@bufbuild/protobuf";
+import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
+import type { HerdClient } from "./client.ts";
+import { humanDuration, table } from "./table.ts";
+
+export async function clusterStatus(
+  { client }: HerdClient,
+  opts: { pool?: string; json: boolean },
+  out: (text: string) => void,
+): Promise<void> {
+  const stats = await client.getStats({ pool: opts.pool ?? "" });
+  if (opts.json) {
+    out(
+      JSON.stringify(toJson(GetStatsResponseSchema, stats, { alwaysEmitImplicit: true }), null, 2),
+    );
+    return;
+  }
+  if (stats.clusterNodes.length === 0) {
+    out("this herd is not part of a cluster (no cluster section in its config)");
+    return;
+  }
+  const now = Date.now();
+  const rows = stats.clusterNodes.flatMap((n) => {
+    const renewed = n.renewedAt ? `${humanDuration(now - timestampMs(n.renewedAt))} ago` : "-";
+    const lease = n.lease ? humanDuration(durationMs(n.lease)) : "-";
+    const pools = n.pools.length > 0 ? n.pools : [undefined];
+    return pools.map((p) => [
+      n.node,
+      n.dataAddress,
+      n.controlAddress,
+      renewed,
+      lease,
+      p?.name ?? "-",
+      p ? `${p.sessions}/${p.max}` : "-",
+      p ? String(Math.max(0, p.max - p.sessions)) : "-",
+      p ? String(p.queued) : "-",
+    ]);
+  });
+  out(
+    table(
+      ["NODE", "DATA", "CONTROL", "RENEWED", "LEASE", "POOL", "SESSIONS/MAX", "FREE", "QUEUED"],
+      rows,
+    ),
+  );
+  out("");
+  out(
+    table(
+      ["CLUSTER POOL", "NODES", "SESSIONS", "MAX", "QUEUED"],
+      stats.clusterPools.map((p) => [
+        p.name,
+        String(stats.clusterNodes.filter((n) => n.pools.some((q) => q.name === p.name)).length),
+        String(p.sessions),
+        String(p.max),
+        String(p.queued),
+      ]),
+    ),
+  );
+}

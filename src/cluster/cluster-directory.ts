@@ -1,0 +1,484 @@
+// The SessionDirectory of a cluster node: this node's Herd, plus Redis for everything that
+// must hold cluster-wide. The planes use it exactly as they use a Herd.
+//
+// Invariant (one id → one worker, cluster-wide): a local worker is started for an id only
+// after this node won the id's claim in Redis (an atomic script: create-if-absent plus a fresh
+// fencing generation), and it is published only if this node still holds that generation;
+// otherwise it is killed. A node serves a local session only while its lease is valid
+// (node-lease.ts), so a node the cluster declared dead never serves an id someone else owns.
+//
+// Routing: an id this node does not run is looked up in Redis (or in the event-fed cache);
+// its SessionInfo then carries `peer` (forward one hop) and `node`. A call that arrived from
+// another node (`viaPeer`) is served here or refused — never forwarded again.
+//
+// Concurrency: claims are serialised by Redis; concurrent local acquires of one id share the
+// Herd's own singleflight; callers on other nodes wait until the winner's claim is ready.
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { HerdError } from "../pool/errors.ts";
+import { newSessionId, validateSessionId } from "../pool/ids.ts";
+import type { Logger } from "../pool/logger.ts";
+import { resolvePoolOptions } from "../pool/options.ts";
+import type {
+  AcquireOptions,
+  EventSubscription,
+  HerdEvent,
+  HerdStats,
+  Lease,
+  LeaseKind,
+  PoolOptions,
+  ReleaseOptions,
+  SessionDirectory,
+  SessionInfo,
+  SubscribeOptions,
+} from "../pool/types.ts";
+import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
+import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
+import type { FenceWatchdog } from "./fence-watchdog.ts";
+import type { NodeLease } from "./node-lease.ts";
+import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
+import type { PeerClient } from "./peer-client.ts";
+import { type NodeCapacity, placeAcquire } from "./placement.ts";
+import { decodeSession, encodeSession, type NodeAddresses } from "./session-codec.ts";
+
+/** Set while serving a node-to-node call: the calling node's name. */
+export const viaPeer = new AsyncLocalStorage<string>();
+
+const SUMMED = [
+  "workersTotal",
+  "workersIdle",
+  "workersBusy",
+  "workersStarting",
+  "sessions",
+  "queued",
+  "min",
+  "max",
+] as const;
+
+/** How long a caller waits for another node's pending claim to become a session. */
+const PENDING_WAIT_MS = 120_000;
+
+interface Claim {
+  gen: string;
+  workerPid?: number;
+  workerId?: string;
+}
+
+export interface ClusterParts {
+  store: ClusterStore;
+  lease: NodeLease;
+  events: ClusterEvents;
+  peers: PeerClient;
+  auth: PeerAuth;
+  watchdog: FenceWatchdog;
+  self: NodeAddresses;
+  logger: Logger;
+}
+
+export class ClusterDirectory implements SessionDirectory {
+  /** Local sessions' claims (the generation this node holds each id at). */
+  private readonly claims = new Map<string, Claim>();
+  private observed: NodeCapacity[] = [];
+  /** Acquires this node placed on itself and has not finished yet, per pool. */
+  private readonly placing = new Map<string, number>();
+  /**
+   * Acquires sent to other nodes: a node's record counts them only from its next renewal on,
+   * so until then they are subtracted here (else a burst would all pick the same node).
+   */
+  private sent: { node: string; pool: string; at: number }[] = [];
+  private parts!: ClusterParts;
+
+  constructor(private readonly local: SessionDirectory) {}
+
+  /** Second phase of construction: the parts need the directory's callbacks first. */
+  attach(parts: ClusterParts): void {
+    this.parts = parts;
+  }
+
+  get node(): string {
+    return this.parts.self.node;
+  }
+
+  poolNames(): string[] {
+    return this.local.poolNames();
+  }
+
+  poolOptions(pool: string): PoolOptions {
+    if (this.local.poolNames().includes(pool)) return this.local.poolOptions(pool);
+    // A pool only other nodes run: its sessions' options are their owner's business; this
+    // node only forwards (no data_timeout of its own).
+    if ([...this.parts.events.remote.values()].some((r) => r.info.pool === pool)) {
+      return resolvePoolOptions({ name: pool, command: ["(remote)"] });
+    }
+    return this.local.poolOptions(pool); // throws not_found
+  }
+
+  private requireLease(): void {
+    if (!this.parts.lease.valid()) {
+      throw new HerdError(
+        "unavailable",
+        `cluster: this node cannot renew its lease in Redis ${this.parts.store.where()}; cluster-wide acquires fail until Redis is back`,
+      );
+    }
+  }
+
+  async acquire(
+    pool: string,
+    sessionId: string | undefined,
+    opts: AcquireOptions = {},
+  ): Promise<SessionInfo> {
+    const id =
+      sessionId === undefined || sessionId === "" ? newSessionId() : validateSessionId(sessionId);
+    const here = this.local.lookup(id);
+    if (here && this.parts.lease.valid()) return this.mine(here);
+    this.requireLease();
+    if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
+    const runsHere = this.local.poolNames().includes(pool);
+    // Room here: the claim itself tells whether another node has the id (one round trip less).
+    if (runsHere && (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0) {
+      return this.placeHere(pool, id, opts);
+    }
+    const deadline = Date.now() + PENDING_WAIT_MS;
+    for (;;) {
+      const record = await this.parts.store.session(id);
+      if (record === undefined) break;
+      const found = await this.fromRecord(record, pool, id, opts);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
+      }
+      await sleep(20, undefined, { signal: opts.signal }).catch(() => {
+        throw new HerdError("cancelled", "acquire cancelled");
+      });
+    }
+    const where = await placeAcquire(pool, runsHere ? this.localCapacity(pool) : undefined, () =>
+      this.nodeRecords(pool),
+    );
+    if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
+    const sent = { node: where.node, pool, at: Date.now() };
+    this.sent.push(sent);
+    const remote = await this.parts.peers.acquire(where, pool, id, opts);
+    return this.remoteInfo(this.parts.events.learn(remote));
+  }
+
+  /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
+  private async placeHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
+    this.placing.set(pool, (this.placing.get(pool) ?? 0) + 1);
+    try {
+      return await this.acquireHere(pool, id, opts);
+    } finally {
+      this.placing.set(pool, (this.placing.get(pool) ?? 1) - 1);
+    }
+  }
+
+  /** A session some node holds in Redis: ours, ready elsewhere, or (undefined) still pending. */
+  private async fromRecord(
+    record: SessionRecord,
+    pool: string,
+    id: string,
+    opts: AcquireOptions,
+  ): Promise<SessionInfo | undefined> {
+    if (record.pool !== pool) {
+      throw new HerdError(
+        "failed_precondition",
+        `session is live in pool ${JSON.stringify(record.pool)}, not ${JSON.stringify(pool)}`,
+      );
+    }
+    const remote = decodeSession(record.info);
+    if (record.node === this.node) {
+      // Ours: joins the local singleflight (or finds the session it started).
+      return this.mine(await this.local.acquire(pool, id, opts));
+    }
+    if (record.state !== "ready" || !remote) return undefined;
+    return this.remoteInfo(this.parts.events.learn(remote));
+  }
+
+  /** Place the session on this node: win the claim, start the worker, publish it. */
+  private async acquireHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
+    const { store } = this.parts;
+    const deadline = Date.now() + PENDING_WAIT_MS;
+    for (;;) {
+      const claim = await store.claim(this.node, pool, id);
+      if (claim.kind === "dead") {
+        throw new HerdError(
+          "unavailable",
+          "cluster: this node's lease has lapsed in Redis; it rejoins within one renewal",
+        );
+      }
+      if (claim.kind === "taken") {
+        const found = await this.fromRecord(claim.record, pool, id, opts);
+        if (found) return found;
+        if (Date.now() > deadline) {
+          throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
+        }
+        await sleep(20);
+        continue;
+      }
+      this.claims.set(id, { gen: claim.gen });
+      let session: SessionInfo;
+      try {
+        session = await this.local.acquire(pool, id, opts);
+      } catch (err) {
+        this.claims.delete(id);
+        await store.drop(this.node, claim.gen, id).catch(() => {});
+        throw err;
+      }
+      const held = this.claims.get(id);
+      if (held?.gen === claim.gen) {
+        held.workerPid = session.workerPid;
+        held.workerId = session.workerId;
+        this.parts.watchdog.add(session.workerPid);
+      }
+      const ok = await store
+        .commit(this.node, claim.gen, id, encodeSession(session, this.parts.self))
+        .catch(() => false);
+      if (!ok) {
+        await this.local
+          .release(id, { kill: true, end: { kind: "lost", reason: "fenced: lost the claim" } })
+          .catch(() => {});
+        throw new HerdError(
+          "unavailable",
+          `cluster: session ${id} could not be published in Redis ${store.where()}; its worker was stopped`,
+        );
+      }
+      return this.mine(session);
+    }
+  }
+
+  /** Called in order for every local event: a local session that ended gives up its claim. */
+  onLocalEvent(event: HerdEvent): void {
+    if (
+      event.sessionId === undefined ||
+      (event.type !== "session_released" &&
+        event.type !== "session_expired" &&
+        event.type !== "session_lost")
+    ) {
+      return;
+    }
+    const claim = this.claims.get(event.sessionId);
+    const workerId = event.workerId ?? event.session?.workerId;
+    if (!claim || (claim.workerId !== undefined && claim.workerId !== workerId)) return;
+    this.claims.delete(event.sessionId);
+    if (claim.workerPid !== undefined) this.parts.watchdog.remove(claim.workerPid);
+    this.parts.store.drop(this.node, claim.gen, event.sessionId).catch((err) => {
+      // The record stays until Redis is back and this node's lease lapses or rebuilds it.
+      this.parts.logger.debug({ err, session: event.sessionId }, "cluster: drop failed");
+    });
+  }
+
+  /** Fencing: kill every local session (they may run on another node next). */
+  async fenceAll(reason: string): Promise<void> {
+    await Promise.allSettled(
+      this.local.sessions().map((s) =>
+        this.local.release(s.id, {
+          kill: true,
+          end: { kind: "lost", reason: `fenced: ${reason}` },
+        }),
+      ),
+    );
+  }
+
+  /** Redis lost its data: register the live local sessions again (a conflict kills ours). */
+  async rebuild(): Promise<void> {
+    for (const s of this.local.sessions()) {
+      const claim = await this.parts.store
+        .claim(this.node, s.pool, s.id, encodeSession(s, this.parts.self))
+        .catch(() => undefined);
+      if (claim?.kind === "claimed") {
+        this.claims.set(s.id, { gen: claim.gen, workerPid: s.workerPid, workerId: s.workerId });
+      } else if (claim?.kind === "taken" && claim.record.node !== this.node) {
+        await this.local
+          .release(s.id, { kill: true, end: { kind: "lost", reason: "fenced: owned elsewhere" } })
+          .catch(() => {});
+      }
+    }
+  }
+
+  /** This node's record for placement: its addresses and free capacity per pool. */
+  record(): string {
+    const pools: Record<string, NodeCapacity["pools"][string]> = {};
+    const stats = this.local.stats().pools;
+    for (const p of stats) {
+      pools[p.name] = {
+        free: Math.max(0, p.max - p.sessions - p.workersStarting),
+        queued: p.queued,
+        max: p.max,
+      };
+    }
+    const rec: NodeCapacity = {
+      ...this.parts.self,
+      pools,
+      stats,
+      renewedAt: Date.now(),
+      leaseMs: this.parts.lease.leaseMs,
+    };
+    return JSON.stringify(rec);
+  }
+
+  /** The live nodes' records, as last read (for GetStats). */
+  observe(records: string[]): void {
+    this.observed = records.flatMap((json) => {
+      try {
+        const r = JSON.parse(json) as NodeCapacity;
+        return Array.isArray(r.stats) ? [r] : [];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  private localCapacity(pool: string): NodeCapacity {
+    const rec = JSON.parse(this.record()) as NodeCapacity;
+    const cap = rec.pools[pool];
+    if (cap) cap.free = Math.max(0, cap.free - (this.placing.get(pool) ?? 0));
+    return rec;
+  }
+
+  private async nodeRecords(pool: string): Promise<NodeCapacity[]> {
+    const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
+    this.sent = this.sent.filter((s) => s.at > horizon);
+    const out: NodeCapacity[] = [];
+    for (const json of await this.parts.store.nodes()) {
+      try {
+        const rec = JSON.parse(json) as NodeCapacity;
+        const cap = rec.pools?.[pool];
+        if (cap) {
+          const since = this.sent.filter(
+            (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
+          ).length;
+          cap.free = Math.max(0, cap.free - since);
+        }
+        out.push(rec);
+      } catch {
+        // a node of another herd version: not placeable
+      }
+    }
+    return out;
+  }
+
+  private mine(s: SessionInfo): SessionInfo {
+    return { ...s, node: this.node };
+  }
+
+  private remoteInfo(r: KnownRemote): SessionInfo {
+    return {
+      ...r.info,
+      workerAddress: r.data,
+      peer: { headers: { [PEER_HEADER]: this.parts.auth.sign(`data:${r.info.id}`) } },
+    };
+  }
+
+  lookup(sessionId: string): SessionInfo | undefined {
+    const here = this.local.lookup(sessionId);
+    if (here) {
+      if (this.parts.lease.valid()) return this.mine(here);
+      this.parts.lease.lapse();
+      return undefined;
+    }
+    const remote = this.parts.events.remote.get(sessionId);
+    return remote && this.remoteInfo(remote);
+  }
+
+  async find(sessionId: string): Promise<SessionInfo | undefined> {
+    const record = await this.parts.store.session(sessionId);
+    if (record === undefined || record.state !== "ready" || record.node === this.node) {
+      return undefined;
+    }
+    const remote = decodeSession(record.info);
+    return remote && this.remoteInfo(this.parts.events.learn(remote));
+  }
+
+  verifyPeer(credential: string, sessionId: string): boolean {
+    return this.parts.auth.verify(credential, `data:${sessionId}`) !== undefined;
+  }
+
+  async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
+    if (this.local.lookup(sessionId)) return this.mine(await this.local.release(sessionId, opts));
+    if (viaPeer.getStore() === undefined) {
+      const record = await this.parts.store.session(sessionId);
+      const remote = record && record.node !== this.node ? decodeSession(record.info) : undefined;
+      if (remote) {
+        const info = await this.parts.peers.release(remote, opts.kill);
+        this.parts.events.forget(sessionId, remote.info.node);
+        return info;
+      }
+    }
+    throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
+  }
+
+  touch(sessionId: string): void {
+    this.local.touch(sessionId);
+  }
+
+  /**
+   * Only a session running here has a reconnect window here. For a remote one the owner opens
+   * its own: the peer hold this node keeps there closes with the client's (see lease).
+   */
+  clientGone(sessionId: string): void {
+    this.local.clientGone(sessionId);
+  }
+
+  lease(sessionId: string, kind: LeaseKind): Lease {
+    if (this.local.lookup(sessionId)) return this.local.lease(sessionId, kind);
+    const remote = this.parts.events.remote.get(sessionId);
+    if (!remote) throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
+    if (kind === "hold") {
+      // Held here, kept busy on the owner by a hold of our own there.
+      const held = this.parts.peers.hold(remote);
+      const ended = AbortSignal.any([held.ended, remote.ended.signal]);
+      return { sessionId, ended, close: () => held.close() };
+    }
+    // The owner counts the forwarded connection as its own lease; here it only has to end
+    // when the session does.
+    return { sessionId, ended: remote.ended.signal, close() {} };
+  }
+
+  sessions(pool?: string): SessionInfo[] {
+    const here = this.local.poolNames().includes(pool ?? "") || pool === undefined;
+    const local = here ? this.local.sessions(pool).map((s) => this.mine(s)) : [];
+    const remote = [...this.parts.events.remote.values()]
+      .filter((r) => pool === undefined || r.info.pool === pool)
+      .map((r) => this.remoteInfo(r));
+    return [...local, ...remote];
+  }
+
+  stats(pool?: string): HerdStats {
+    const runsHere = pool === undefined || this.local.poolNames().includes(pool);
+    const local = runsHere ? this.local.stats(pool) : { ...this.local.stats(), pools: [] };
+    const nodes = this.observed.map((r) => ({
+      node: r.node,
+      dataAddress: r.data,
+      controlAddress: r.control,
+      pools: r.stats.filter((p) => pool === undefined || p.name === pool),
+      renewedAt: new Date(r.renewedAt),
+      leaseMs: r.leaseMs,
+    }));
+    const totals = new Map<string, HerdStats["pools"][number]>();
+    for (const p of nodes.flatMap((n) => n.pools)) {
+      const t = totals.get(p.name);
+      if (!t) totals.set(p.name, { ...p });
+      else for (const k of SUMMED) t[k] += p[k];
+    }
+    return { ...local, cluster: { nodes, pools: [...totals.values()] } };
+  }
+
+  revision(): number {
+    return this.local.revision();
+  }
+
+  subscribe(opts?: SubscribeOptions): EventSubscription {
+    const sub = this.local.subscribe(opts);
+    const node = this.node;
+    return {
+      close: () => sub.close(),
+      async *[Symbol.asyncIterator]() {
+        for await (const e of sub) yield e.node === undefined ? { ...e, node } : e;
+      },
+    };
+  }
+
+  publish(event: Omit<HerdEvent, "revision" | "time">): void {
+    this.local.publish(event);
+  }
+}

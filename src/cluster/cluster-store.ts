@@ -1,0 +1,362 @@
+// Everything herd keeps in Redis, and the only module that speaks to it. Every write that must
+// be atomic across nodes is one Lua script, so Redis serialises them:
+//
+//   herd:epoch          random id of this Redis dataset; a change means Redis lost its data
+//   herd:gen            fencing generation counter (INCR per claim)
+//   herd:members        SET of node names that joined and were not yet reaped
+//   herd:alive:{node}   the node's record (addresses, pool capacity), PX = lease: its liveness
+//   herd:owned:{node}   SET of the session ids the node owns
+//   herd:s:{id}         HASH node, gen, pool, state (pending|ready), info (session JSON)
+//   herd:events         STREAM of every node's lifecycle events (field e = JSON)
+//
+// Invariants: a session key exists only while its owner's id is in herd:owned:{owner}; only a
+// node whose alive key exists can claim or commit (a node the cluster declared dead cannot
+// take new ids); reaping a dead node deletes exactly the session keys it still owns.
+// Concurrency: the client never queues commands while disconnected (disableOfflineQueue), so
+// a Redis outage surfaces at once as an error instead of as a hang.
+
+import { randomBytes } from "node:crypto";
+import { createClient, type RedisClientType } from "redis";
+import { HerdError } from "../pool/errors.ts";
+import type { Logger } from "../pool/logger.ts";
+
+const EVENTS = "herd:events";
+const STREAM_MAXLEN = "10000";
+
+const JOIN = `
+redis.call('SET', 'herd:epoch', ARGV[4], 'NX')
+local epoch = redis.call('GET', 'herd:epoch')
+local stale = {}
+local owned = 'herd:owned:' .. ARGV[1]
+for _, id in ipairs(redis.call('SMEMBERS', owned)) do
+  local sk = 'herd:s:' .. id
+  local cur = redis.call('HMGET', sk, 'node', 'pool', 'info')
+  if cur[1] == ARGV[1] then
+    redis.call('DEL', sk)
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', cjson.encode({type='session_lost',
+      node=ARGV[1], pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or ''}))
+  end
+end
+redis.call('DEL', owned)
+redis.call('SET', 'herd:alive:' .. ARGV[1], ARGV[2], 'PX', ARGV[3])
+redis.call('SADD', 'herd:members', ARGV[1])
+return epoch
+`;
+
+const RENEW = `
+if redis.call('GET', 'herd:epoch') ~= ARGV[4] then return 'reset' end
+local alive = 'herd:alive:' .. ARGV[1]
+if redis.call('EXISTS', alive) == 0 then return 'expired' end
+redis.call('SET', alive, ARGV[2], 'PX', ARGV[3])
+return 'ok'
+`;
+
+const CLAIM = `
+if redis.call('EXISTS', 'herd:alive:' .. ARGV[1]) == 0 then return {'dead'} end
+local sk = 'herd:s:' .. ARGV[3]
+local cur = redis.call('HMGET', sk, 'node', 'gen', 'pool', 'state', 'info')
+if cur[1] then return {'taken', cur[1], cur[2], cur[3], cur[4], cur[5] or ''} end
+local gen = redis.call('INCR', 'herd:gen')
+redis.call('HSET', sk, 'node', ARGV[1], 'gen', gen, 'pool', ARGV[2], 'state', ARGV[4], 'info', ARGV[5])
+redis.call('SADD', 'herd:owned:' .. ARGV[1], ARGV[3])
+return {'claimed', tostring(gen)}
+`;
+
+const COMMIT = `
+if redis.call('EXISTS', 'herd:alive:' .. ARGV[1]) == 0 then return 0 end
+local sk = 'herd:s:' .. ARGV[3]
+local cur = redis.call('HMGET', sk, 'node', 'gen')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', sk, 'state', 'ready', 'info', ARGV[4])
+return 1
+`;
+
+const DROP = `
+local sk = 'herd:s:' .. ARGV[3]
+local cur = redis.call('HMGET', sk, 'node', 'gen')
+if cur[1] == ARGV[1] and cur[2] == ARGV[2] then redis.call('DEL', sk) end
+redis.call('SREM', 'herd:owned:' .. ARGV[1], ARGV[3])
+return 1
+`;
+
+const LEAVE = `
+local owned = 'herd:owned:' .. ARGV[1]
+for _, id in ipairs(redis.call('SMEMBERS', owned)) do
+  local sk = 'herd:s:' .. id
+  if redis.call('HGET', sk, 'node') == ARGV[1] then redis.call('DEL', sk) end
+end
+redis.call('DEL', owned, 'herd:alive:' .. ARGV[1])
+redis.call('SREM', 'herd:members', ARGV[1])
+return 1
+`;
+
+const REAP = `
+local lost = 0
+for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
+  if n ~= ARGV[1] and redis.call('EXISTS', 'herd:alive:' .. n) == 0 then
+    local owned = 'herd:owned:' .. n
+    for _, id in ipairs(redis.call('SMEMBERS', owned)) do
+      local sk = 'herd:s:' .. id
+      local cur = redis.call('HMGET', sk, 'node', 'pool', 'info')
+      if cur[1] == n then
+        redis.call('DEL', sk)
+        lost = lost + 1
+        redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', cjson.encode({type='session_lost',
+          node=n, pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or ''}))
+      end
+    end
+    redis.call('DEL', owned)
+    redis.call('SREM', 'herd:members', n)
+  end
+end
+return lost
+`;
+
+/** A session key as read back. `info` is the owner's session JSON once `state` is ready. */
+export interface SessionRecord {
+  node: string;
+  gen: string;
+  pool: string;
+  state: "pending" | "ready";
+  info: string;
+}
+
+export type ClaimResult =
+  | { kind: "claimed"; gen: string }
+  | { kind: "taken"; record: SessionRecord }
+  /** This node's lease is gone: it must rejoin before it may own anything. */
+  | { kind: "dead" };
+
+export type RenewResult = "ok" | "expired" | "reset";
+
+/** One entry of herd:events: a HerdEvent without revision, plus `info` on lost-by-reap. */
+export interface StreamEntry {
+  id: string;
+  json: string;
+}
+
+export class ClusterStore {
+  private readonly client: RedisClientType;
+  /** A second connection: XREAD BLOCK would stall every other command on a shared one. */
+  private readonly reader: RedisClientType;
+  private closed = false;
+
+  private constructor(
+    private readonly url: string,
+    logger: Logger,
+  ) {
+    const make = (role: string) => {
+      const c = createClient({
+        url,
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: 2_000,
+          // Keep trying for as long as herd runs: the cluster converges when Redis is back.
+          reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1_000),
+        },
+      }) as RedisClientType;
+      let down = false;
+      c.on("error", (err: Error) => {
+        if (!down) logger.warn({ err: err.message, role }, `cluster: Redis ${this.where()} error`);
+        down = true;
+      });
+      c.on("ready", () => {
+        if (down) logger.info({ role }, `cluster: Redis ${this.where()} reachable again`);
+        down = false;
+      });
+      return c;
+    };
+    this.client = make("commands");
+    this.reader = make("events");
+  }
+
+  /** Connects both clients; throws HerdError unavailable naming Redis when it cannot. */
+  static async connect(url: string, logger: Logger): Promise<ClusterStore> {
+    const store = new ClusterStore(url, logger);
+    try {
+      await Promise.all([store.client.connect(), store.reader.connect()]);
+    } catch (err) {
+      await store.close();
+      throw store.unavailable(err);
+    }
+    return store;
+  }
+
+  /** host:port of Redis without credentials, for messages. */
+  where(): string {
+    try {
+      const u = new URL(this.url);
+      return `at ${u.host}`;
+    } catch {
+      return "(bad URL)";
+    }
+  }
+
+  unavailable(err: unknown): HerdError {
+    return new HerdError(
+      "unavailable",
+      `cluster: Redis ${this.where()} is unreachable (${(err as Error).message ?? err}); cluster-wide acquires fail until it is back`,
+    );
+  }
+
+  private async run(script: string, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.client.eval(script, { keys, arguments: args });
+    } catch (err) {
+      if (err instanceof HerdError) throw err;
+      throw this.unavailable(err);
+    }
+  }
+
+  /** Registers this node (dropping what a previous life of it owned); returns the epoch. */
+  async join(node: string, record: string, leaseMs: number): Promise<string> {
+    const epoch = randomBytes(12).toString("base64url");
+    return String(
+      await this.run(JOIN, [EVENTS], [node, record, String(leaseMs), epoch, STREAM_MAXLEN]),
+    );
+  }
+
+  async renew(node: string, record: string, leaseMs: number, epoch: string): Promise<RenewResult> {
+    return (await this.run(RENEW, [], [node, record, String(leaseMs), epoch])) as RenewResult;
+  }
+
+  /**
+   * Takes `id` for `node` unless someone has it. `info` set: the session already runs here
+   * (rebuilding the registry after Redis lost its data), stored as ready at once.
+   */
+  async claim(node: string, pool: string, id: string, info?: string): Promise<ClaimResult> {
+    const r = (await this.run(
+      CLAIM,
+      [],
+      [node, pool, id, info === undefined ? "pending" : "ready", info ?? ""],
+    )) as string[];
+    if (r[0] === "dead") return { kind: "dead" };
+    if (r[0] === "claimed") return { kind: "claimed", gen: r[1]! };
+    return {
+      kind: "taken",
+      record: {
+        node: r[1]!,
+        gen: r[2]!,
+        pool: r[3]!,
+        state: r[4] as SessionRecord["state"],
+        info: r[5] ?? "",
+      },
+    };
+  }
+
+  /** Publishes the started session; false when this node no longer owns `id` at `gen`. */
+  async commit(node: string, gen: string, id: string, info: string): Promise<boolean> {
+    return (await this.run(COMMIT, [], [node, gen, id, info])) === 1;
+  }
+
+  async drop(node: string, gen: string, id: string): Promise<void> {
+    await this.run(DROP, [], [node, gen, id]);
+  }
+
+  async session(id: string): Promise<SessionRecord | undefined> {
+    let h: Record<string, string>;
+    try {
+      h = await this.client.hGetAll(`herd:s:${id}`);
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+    if (h.node === undefined) return undefined;
+    return {
+      node: h.node,
+      gen: h.gen ?? "",
+      pool: h.pool ?? "",
+      state: h.state === "ready" ? "ready" : "pending",
+      info: h.info ?? "",
+    };
+  }
+
+  /** The `info` of every ready session (a SCAN: for a node that just joined). */
+  async readySessions(): Promise<string[]> {
+    try {
+      const out: string[] = [];
+      for await (const keys of this.client.scanIterator({ MATCH: "herd:s:*", COUNT: 500 })) {
+        for (const key of keys) {
+          const [state, info] = await this.client.hmGet(key, ["state", "info"]);
+          if (state === "ready" && info) out.push(info);
+        }
+      }
+      return out;
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  /** The records of every live node. */
+  async nodes(): Promise<string[]> {
+    try {
+      const names = await this.client.sMembers("herd:members");
+      if (names.length === 0) return [];
+      const records = await this.client.mGet(names.map((n) => `herd:alive:${n}`));
+      return records.filter((r): r is string => typeof r === "string");
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  /** A clean shutdown: this node and whatever it still owns leave the cluster now. */
+  async leave(node: string): Promise<void> {
+    await this.run(LEAVE, [], [node]);
+  }
+
+  /** Declares nodes whose lease ran out dead; their sessions become node_lost events. */
+  async reap(self: string): Promise<number> {
+    return Number(await this.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
+  }
+
+  async append(json: string): Promise<void> {
+    try {
+      await this.client.xAdd(
+        EVENTS,
+        "*",
+        { e: json },
+        { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: Number(STREAM_MAXLEN) } },
+      );
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  /** The id of the newest stream entry ("0-0" when empty): where a new reader starts. */
+  async lastEventId(): Promise<string> {
+    try {
+      const info = (await this.reader.sendCommand(["XREVRANGE", EVENTS, "+", "-", "COUNT", "1"])) as
+        | [string, string[]][]
+        | null;
+      return info?.[0]?.[0] ?? "0-0";
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  /** Entries after `after`, waiting up to `blockMs` for the first. */
+  async read(after: string, blockMs: number): Promise<StreamEntry[]> {
+    try {
+      const r = (await this.reader.sendCommand([
+        "XREAD",
+        "COUNT",
+        "512",
+        "BLOCK",
+        String(blockMs),
+        "STREAMS",
+        EVENTS,
+        after,
+      ])) as [string, [string, string[]][]][] | null;
+      const entries = r?.[0]?.[1] ?? [];
+      return entries.map(([id, fields]) => ({ id, json: fields[1] ?? "{}" }));
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  /** Drops both connections at once (a blocked XREAD included). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of [this.client, this.reader]) if (c.isOpen) c.destroy();
+  }
+}

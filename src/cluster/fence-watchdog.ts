@@ -1,0 +1,74 @@
+// The fencing dead-man's switch: a tiny bash process, outside the daemon, that SIGKILLs the
+// process group of every worker serving a session once the node's lease deadline passes
+// without a renewal. It exists for the one case the daemon cannot handle itself: the daemon
+// frozen (SIGSTOP, a stalled VM, swap death) while its workers run on. Without it, the
+// cluster would hand a frozen node's ids to other nodes while the old workers still serve.
+//
+// Protocol (one line each, daemon → watchdog): `until <epoch ms>` (the deadline, moved on each
+// renewal), `add <pgid>` / `del <pgid>` (session workers), `stop` (clean exit, kill nothing).
+// End of input (the daemon died) kills every listed group too. Each worker is the leader of
+// its own process group, so its pid is the group id. The shell has no children of its own.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Writable } from "node:stream";
+
+const SCRIPT = `
+declare -A pg=(); until=0
+fire() { for p in "\${!pg[@]}"; do kill -KILL -- "-$p" 2>/dev/null; done; pg=(); }
+while :; do
+  now=\${EPOCHREALTIME/./}; now=$((now / 1000))
+  if (( \${#pg[@]} > 0 && until > 0 && now >= until )); then fire; fi
+  if (( \${#pg[@]} > 0 && until > now )); then
+    rem=$((until - now)); printf -v t '%d.%03d' $((rem / 1000)) $((rem % 1000))
+    IFS=' ' read -r -t "$t" cmd arg; rc=$?
+  else
+    IFS=' ' read -r cmd arg; rc=$?
+  fi
+  if (( rc > 128 )); then continue; fi
+  if (( rc != 0 )); then fire; exit 0; fi
+  case $cmd in
+    until) until=$arg ;;
+    add) pg[$arg]=1 ;;
+    del) unset "pg[$arg]" ;;
+    stop) exit 0 ;;
+  esac
+done
+`;
+
+export class FenceWatchdog {
+  private readonly child: ChildProcess;
+  private readonly input: Writable;
+
+  constructor() {
+    this.child = spawn("bash", ["-c", SCRIPT], {
+      detached: true,
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    this.child.on("error", () => {});
+    this.input = this.child.stdin!;
+    this.input.on("error", () => {});
+    this.child.unref();
+    (this.input as Writable & { unref?: () => void }).unref?.();
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Kill the listed groups if no later deadline arrives by `epochMs`. */
+  until(epochMs: number): void {
+    this.input.write(`until ${Math.floor(epochMs)}\n`);
+  }
+
+  add(pgid: number): void {
+    if (pgid > 1) this.input.write(`add ${pgid}\n`);
+  }
+
+  remove(pgid: number): void {
+    if (pgid > 1) this.input.write(`del ${pgid}\n`);
+  }
+
+  stop(): void {
+    this.input.end("stop\n");
+  }
+}

@@ -1,0 +1,53 @@
+// Where a new session goes: this node when it has a free slot in the pool, else the node with
+// the most free slots, else (nobody has one) this node's FIFO queue when it runs the pool,
+// else the least-queued node that runs it. A node without the pool is never chosen for it.
+// Capacity comes from the nodes' lease records, so it is at most one renewal old: a node that
+// filled up meanwhile queues the acquire (FIFO, visible in its GetStats) rather than bouncing
+// it on. Pure apart from the `others` callback.
+
+import { HerdError } from "../pool/errors.ts";
+import type { PoolStats } from "../pool/types.ts";
+import type { NodeAddresses } from "./session-codec.ts";
+
+export interface PoolCapacity {
+  /** Sessions the pool can still take without queueing. */
+  free: number;
+  queued: number;
+  max: number;
+}
+
+/** A node's lease record (JSON in herd:alive:{node}). */
+export interface NodeCapacity extends NodeAddresses {
+  pools: Record<string, PoolCapacity>;
+  /** The node's full pool rows, for GetStats and `herd cluster status`. */
+  stats: PoolStats[];
+  /** Epoch ms of the renewal that wrote this record. */
+  renewedAt: number;
+  leaseMs: number;
+}
+
+export async function placeAcquire(
+  pool: string,
+  here: NodeCapacity | undefined,
+  others: () => Promise<NodeCapacity[]>,
+): Promise<NodeCapacity | undefined> {
+  if (here && (here.pools[pool]?.free ?? 0) > 0) return here;
+  const candidates = (await others()).filter(
+    (n) => n.node !== here?.node && n.pools?.[pool] !== undefined,
+  );
+  let best: NodeCapacity | undefined;
+  for (const n of candidates) {
+    if (n.pools[pool]!.free > (best?.pools[pool]?.free ?? 0)) best = n;
+  }
+  if (best) return best;
+  if (here?.pools[pool]) return here;
+  const leastQueued = candidates.sort(
+    (a, b) =>
+      a.pools[pool]!.queued / a.pools[pool]!.max - b.pools[pool]!.queued / b.pools[pool]!.max,
+  )[0];
+  if (leastQueued) return leastQueued;
+  throw new HerdError(
+    "not_found",
+    `unknown pool ${JSON.stringify(pool)}: no node of the cluster runs it`,
+  );
+}

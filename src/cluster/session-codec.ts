@@ -1,0 +1,79 @@
+// Sessions as they travel between nodes (Redis hash `info`, stream entries): SessionInfo as
+// JSON plus the owner's advertised addresses, and back. Pure.
+
+import type { SessionInfo } from "../pool/types.ts";
+
+/** What another node needs to know about a session it does not run. */
+export interface RemoteSession {
+  info: SessionInfo;
+  /** The owner's data plane (host:port): where this node forwards the session's traffic. */
+  data: string;
+  /** The owner's control plane (host:port): where Release and friends are forwarded. */
+  control: string;
+}
+
+export interface NodeAddresses {
+  node: string;
+  data: string;
+  control: string;
+}
+
+type Wire = Omit<SessionInfo, "createdAt" | "lastActiveAt" | "expiresAt" | "peer"> & {
+  createdAt: string;
+  lastActiveAt: string;
+  expiresAt?: string;
+  data: string;
+  control: string;
+};
+
+export function encodeSession(s: SessionInfo, owner: NodeAddresses): string {
+  const wire: Wire = {
+    id: s.id,
+    pool: s.pool,
+    workerId: s.workerId,
+    workerPid: s.workerPid,
+    workerAddress: s.workerAddress,
+    token: s.token,
+    createdAt: s.createdAt.toISOString(),
+    lastActiveAt: s.lastActiveAt.toISOString(),
+    ...(s.expiresAt && { expiresAt: s.expiresAt.toISOString() }),
+    connections: s.connections,
+    labels: s.labels,
+    node: owner.node,
+    data: owner.data,
+    control: owner.control,
+  };
+  return JSON.stringify(wire);
+}
+
+/** undefined for anything that is not a session this module wrote. */
+export function decodeSession(json: string | object | undefined): RemoteSession | undefined {
+  if (json === undefined || json === "") return undefined;
+  let w: Wire;
+  try {
+    w = (typeof json === "string" ? JSON.parse(json) : json) as Wire;
+  } catch {
+    return undefined;
+  }
+  if (typeof w?.id !== "string" || typeof w.data !== "string" || typeof w.node !== "string") {
+    return undefined;
+  }
+  return {
+    info: {
+      id: w.id,
+      pool: w.pool,
+      workerId: w.workerId,
+      workerPid: w.workerPid,
+      workerAddress: w.workerAddress,
+      token: w.token,
+      createdAt: new Date(w.createdAt),
+      lastActiveAt: new Date(w.lastActiveAt),
+      ...(w.expiresAt && { expiresAt: new Date(w.expiresAt) }),
+      connections: w.connections,
+      labels: w.labels ?? {},
+      node: w.node,
+    },
+    data: w.data,
+    control: w.control,
+  };
+}

@@ -1,0 +1,166 @@
+// A throwaway cluster for tests: one real redis-server on a free port (no persistence) and N
+// real `herd serve` daemons joined to it, all carrying one leak tag. `cleanup` stops every
+// daemon (SIGTERM, clean exit expected unless the test killed it), stops Redis, and proves
+// that no tagged process and no redis-server of ours is left.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { HerdService } from "../../gen/herd/v1/herd_pb.ts";
+import { type Daemon, startDaemon } from "../helpers/daemon.ts";
+import { eventually } from "../helpers/herd.ts";
+import { freePort } from "../helpers/ports.ts";
+import {
+  cmdline,
+  descendants,
+  expectNoLeaks,
+  killAllWithTag,
+  type LeakTag,
+  newLeakTag,
+  pidAlive,
+} from "../helpers/processes.ts";
+import { WORKER_FIXTURE } from "../helpers/worker.ts";
+
+export const SECRET = "test-cluster-secret-0123456789";
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(port?: number): Promise<RedisServer> {
+  const p = port ?? (await freePort());
+  const child: ChildProcess = spawn(
+    "redis-server",
+    ["--save", "", "--appendonly", "no", "--port", String(p), "--bind", "127.0.0.1"],
+    { stdio: "ignore" },
+  );
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const url = `redis://127.0.0.1:${p}/0`;
+  await eventually(`redis-server on ${p}`, async () => {
+    const c = (await import("redis")).createClient({ url, socket: { reconnectStrategy: false } });
+    c.on("error", () => {});
+    try {
+      await c.connect();
+      return (await c.ping()) === "PONG";
+    } catch {
+      return false;
+    } finally {
+      if (c.isOpen) c.destroy();
+    }
+  });
+  return {
+    port: p,
+    url,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+      if (pidAlive(child.pid!)) throw new Error(`redis-server ${child.pid} still alive`);
+    },
+  };
+}
+
+export interface NodeOptions {
+  node: string;
+  /** Default 4s: long enough that a loaded machine never fences a node by accident. */
+  lease?: string;
+  pools?: Record<string, Record<string, unknown>>;
+}
+
+export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    cmd: [process.execPath, WORKER_FIXTURE],
+    min: 0,
+    max: 4,
+    health_path: "/health",
+    ...overrides,
+  };
+}
+
+export interface TestCluster {
+  redis: RedisServer;
+  nodes: Daemon[];
+  leak: LeakTag;
+  client(d: Daemon): Client<typeof HerdService>;
+  /** Starts one more node on the same Redis. */
+  addNode(spec: NodeOptions): Promise<Daemon>;
+  /** Kill Redis (all its data is lost); `up()` starts an empty one on the same port. */
+  redisDown(): Promise<{ up(): Promise<void> }>;
+  /** Pids of the fixture workers under `d` (its process tree). */
+  workers(d: Daemon): number[];
+  cleanup(): Promise<void>;
+}
+
+export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
+  const leak = newLeakTag();
+  const redis = await startRedis();
+  const nodes: Daemon[] = [];
+  const clients = new Map<Daemon, Client<typeof HerdService>>();
+  const cluster: TestCluster = {
+    redis,
+    nodes,
+    leak,
+    client(d) {
+      let c = clients.get(d);
+      if (!c) {
+        c = createClient(
+          HerdService,
+          createConnectTransport({ baseUrl: d.controlUrl, httpVersion: "1.1" }),
+        );
+        clients.set(d, c);
+      }
+      return c;
+    },
+    addNode: () => Promise.reject(new Error("not started")),
+    async redisDown() {
+      await cluster.redis.stop();
+      return {
+        up: async () => {
+          cluster.redis = await startRedis(cluster.redis.port);
+        },
+      };
+    },
+    workers(d) {
+      return descendants(d.pid).filter((p) => cmdline(p).includes("worker.mjs"));
+    },
+    async cleanup() {
+      const exits = await Promise.all(nodes.map((d) => d.stop()));
+      await cluster.redis.stop();
+      try {
+        await expectNoLeaks(leak.tag);
+      } finally {
+        killAllWithTag(leak.tag);
+      }
+      return void exits;
+    },
+  };
+  const start = (s: NodeOptions) =>
+    startDaemon({
+      config: {
+        log: { level: "warn" },
+        cluster: {
+          redis: cluster.redis.url,
+          node: s.node,
+          lease: s.lease ?? "4s",
+          secret_env: "HERD_CLUSTER_SECRET",
+        },
+        workers: s.pools ?? { w: workerPool() },
+      },
+      env: { ...leak.env, HERD_CLUSTER_SECRET: SECRET },
+    });
+  cluster.addNode = async (s) => {
+    const d = await start(s);
+    nodes.push(d);
+    return d;
+  };
+  try {
+    nodes.push(...(await Promise.all(specs.map(start))));
+  } catch (err) {
+    await cluster.cleanup().catch(() => {});
+    throw err;
+  }
+  return cluster;
+}
