@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bwrapArgv, relaySocket } from "./bwrap-argv.ts";
+import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 
 const TOOLS = { bwrap: "/usr/bin/bwrap", socat: "/usr/bin/socat", setpriv: "/usr/bin/setpriv" };
 const BOX = {
@@ -9,6 +9,7 @@ const BOX = {
   network: true,
   filesystem: true,
   hide: ["/etc/herd/herd.yaml"],
+  keep: [],
 };
 
 describe("bwrapArgv", () => {
@@ -28,6 +29,15 @@ describe("bwrapArgv", () => {
     expect(script).toContain(`UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork TCP:127.0.0.1:4000`);
     expect(script).toContain("--no-new-privs --bounding-set -all --inh-caps -all");
     expect(argv.at(-1)).toBe("herd-sandbox");
+  });
+
+  it("keeps the worker's code visible, read-only, when it lives under the private /tmp", () => {
+    const keep = codeUnderTmp(["/tmp/ci/main/examples/python-repl", "python3", "/usr/bin/node"]);
+    expect(keep).toEqual(["/tmp/ci"]);
+    const joined = bwrapArgv({ ...BOX, keep }, TOOLS).join(" ");
+    // After the tmpfs (else it would hide the bind), before the hidden files (which may lie inside).
+    expect(joined).toContain("--tmpfs /tmp --ro-bind /tmp/ci /tmp/ci");
+    expect(joined.indexOf("--ro-bind /tmp/ci")).toBeLessThan(joined.indexOf("/dev/null"));
   });
 
   it("leaves out what the pool does not ask for", () => {

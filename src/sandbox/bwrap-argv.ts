@@ -4,7 +4,8 @@
 //
 //   bwrap --die-with-parent --unshare-pid,ipc,uts[,net]     lo comes up in a new netns
 //         --bind / / --dev /dev --proc /proc                 host files; private /dev, /proc
-//         --tmpfs /dev/shm [--tmpfs /tmp]                    (1777) shared memory, /tmp
+//         --tmpfs /dev/shm [--tmpfs /tmp                     (1777) shared memory, /tmp
+//           --ro-bind <code dir> <code dir>]                 the worker's code, if under /tmp
 //         --tmpfs <sandbox root> --bind <own dir> <own dir>  other workers' relays/homes hidden
 //         --ro-bind /dev/null <config file>                  the daemon's config unreadable
 //   sh -c 'socat UNIX-LISTEN:<own dir>/relay/http.sock,fork TCP:127.0.0.1:$PORT &
@@ -28,6 +29,22 @@ export interface WorkerBox {
   filesystem: boolean;
   /** Files hidden behind /dev/null (the daemon's config). */
   hide: readonly string[];
+  /** Directories under /tmp that hold the worker's code: seen read-only over the private /tmp. */
+  keep: readonly string[];
+}
+
+/**
+ * The top-level /tmp directories a private /tmp would hide the worker's own code in: its cwd's
+ * and those of its command's absolute paths (a checkout under /tmp runs its workers from there). Whole top-level
+ * directories, since a program finds its modules in the directories above its own.
+ */
+export function codeUnderTmp(paths: readonly string[]): string[] {
+  const tops = new Set<string>();
+  for (const path of paths) {
+    const m = /^\/tmp\/([^/]+)/.exec(path);
+    if (m) tops.add(`/tmp/${m[1]}`);
+  }
+  return [...tops];
 }
 
 export interface BwrapTools {
@@ -51,7 +68,10 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   if (box.network) argv.push("--unshare-net");
   argv.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
   argv.push("--perms", "1777", "--tmpfs", "/dev/shm");
-  if (box.filesystem) argv.push("--perms", "1777", "--tmpfs", "/tmp");
+  if (box.filesystem) {
+    argv.push("--perms", "1777", "--tmpfs", "/tmp");
+    for (const dir of box.keep) argv.push("--ro-bind", dir, dir);
+  }
   argv.push("--tmpfs", box.root, "--bind", box.dir, box.dir);
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
   let script = "";

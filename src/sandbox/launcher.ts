@@ -11,11 +11,11 @@
 
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { HerdError } from "../pool/errors.ts";
 import type { PoolOptions } from "../pool/types.ts";
 import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/worker-sandbox.ts";
-import { bwrapArgv, relaySocket } from "./bwrap-argv.ts";
+import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 import { isolationProblems, sandboxTools, workerIdentity } from "./host-support.ts";
 import { UidPool } from "./uid-pool.ts";
 
@@ -128,6 +128,10 @@ class BwrapPoolSandbox implements PoolSandbox {
           network: network === "private",
           filesystem: filesystem === "private",
           hide: this.hide,
+          keep: codeUnderTmp([
+            this.options.cwd ?? process.cwd(),
+            ...this.options.command.filter((arg) => isAbsolute(arg)),
+          ]),
         },
         { bwrap: tools.bwrap!, socat: tools.socat ?? "socat", setpriv: tools.setpriv ?? "setpriv" },
       );
