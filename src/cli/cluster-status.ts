@@ -1,10 +1,9 @@
 // `herd cluster status`: every node of the cluster (lease age, pools, capacity, sessions) and
 // the cluster totals, from GetStats on any node; or the response as JSON.
 
-import { toJson } from "@bufbuild/protobuf";
 import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
 import type { HerdClient } from "./client.ts";
+import { statsJson } from "./status.ts";
 import { humanDuration, table } from "./table.ts";
 
 export async function clusterStatus(
@@ -14,9 +13,7 @@ export async function clusterStatus(
 ): Promise<void> {
   const stats = await client.getStats({ pool: opts.pool ?? "" });
   if (opts.json) {
-    out(
-      JSON.stringify(toJson(GetStatsResponseSchema, stats, { alwaysEmitImplicit: true }), null, 2),
-    );
+    out(statsJson(stats));
     return;
   }
   if (stats.clusterNodes.length === 0) {

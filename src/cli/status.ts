@@ -2,9 +2,18 @@
 
 import { toJson } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import { GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
+import { type GetStatsResponse, GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
 import type { HerdClient } from "./client.ts";
 import { humanBytes, table } from "./table.ts";
+
+/** GetStats as JSON for scripts: every field, defaults included (`--json`). */
+export function statsJson(stats: GetStatsResponse): string {
+  return JSON.stringify(
+    toJson(GetStatsResponseSchema, stats, { alwaysEmitImplicit: true }),
+    null,
+    2,
+  );
+}
 
 export async function status(
   { client }: HerdClient,
@@ -13,9 +22,7 @@ export async function status(
 ): Promise<void> {
   const stats = await client.getStats({ pool: opts.pool ?? "" });
   if (opts.json) {
-    out(
-      JSON.stringify(toJson(GetStatsResponseSchema, stats, { alwaysEmitImplicit: true }), null, 2),
-    );
+    out(statsJson(stats));
     return;
   }
   out(

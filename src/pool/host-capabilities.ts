@@ -38,7 +38,8 @@ export function hostCapabilities(): HostCapabilities {
   return probed;
 }
 
-function which(program: string): string | undefined {
+/** The program's path on the daemon's PATH, like the shell's `command -v`. */
+export function which(program: string): string | undefined {
   for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
     const candidate = join(dir, program);
     try {

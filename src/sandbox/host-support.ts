@@ -4,8 +4,8 @@
 // by the launcher when a pool starts (for callers that build pools in code).
 
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { which } from "../pool/host-capabilities.ts";
 import type { IsolationOptions } from "../pool/types.ts";
 
 export type IsolationKey = "user" | "uid_range" | "network" | "filesystem";
@@ -26,17 +26,6 @@ let tools: SandboxTools | undefined;
 export function sandboxTools(): SandboxTools {
   tools ??= { bwrap: which("bwrap"), socat: which("socat"), setpriv: which("setpriv") };
   return tools;
-}
-
-function which(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
-    const candidate = join(dir, program);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
-  }
-  return undefined;
 }
 
 /** Who the workers run as; `perWorker`: a fresh uid from the range for each. */

@@ -10,6 +10,7 @@ import { type Browser, chromium, type Page } from "playwright";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import {
+  CHROMIUM_LAUNCH,
   type Daemon,
   descendants,
   type Exit,
@@ -23,18 +24,6 @@ import {
   waitForPidsGone,
 } from "../helpers/index.ts";
 
-const LAUNCH = {
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-};
 const WAIT = { timeout: 15_000 };
 const TOKEN = "dashboard-spec-token";
 const SCREENSHOT = join(REPO_ROOT, "tmp/dashboard.png");
@@ -46,7 +35,7 @@ const SCRIPT = `</script><script>window.__xss='script';alert('script')</script>`
 
 let browser: Browser;
 beforeAll(async () => {
-  browser = await chromium.launch(LAUNCH);
+  browser = await chromium.launch(CHROMIUM_LAUNCH);
 });
 afterAll(async () => {
   await browser?.close();

@@ -9,22 +9,15 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type Browser, chromium } from "playwright";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { cmdline, descendants, REPO_ROOT, waitForPidsGone } from "../helpers/index.ts";
+import {
+  CHROMIUM,
+  CHROMIUM_LAUNCH,
+  cmdline,
+  descendants,
+  REPO_ROOT,
+  waitForPidsGone,
+} from "../helpers/index.ts";
 import { stackTracker, startStack } from "./stack.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  args: [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-};
 
 const { track, stopAll } = stackTracker();
 afterEach(stopAll);
@@ -60,7 +53,7 @@ function browserPool(extra: { releaseOnDisconnect?: boolean; reuse?: boolean } =
 
 function connect(url: string, id: string): Promise<Browser> {
   return chromium.connect(`${url.replace("http:", "ws:")}/`, {
-    headers: { "X-Session-ID": id, "x-playwright-launch-options": JSON.stringify(LAUNCH) },
+    headers: { "X-Session-ID": id, "x-playwright-launch-options": JSON.stringify(CHROMIUM_LAUNCH) },
     timeout: 60_000,
   });
 }
