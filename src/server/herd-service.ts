@@ -236,11 +236,14 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
           `since_revision ${req.sinceRevision} is beyond any revision`,
         );
       }
-      const sub = directory.subscribe({
+      const opts = {
         filter: { pool, sessionId },
         sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
-      });
-      const snapshotRevision = directory.revision();
+      };
+      const { events: sub, revision: snapshotRevision } = directory.watch?.(opts) ?? {
+        events: directory.subscribe(opts),
+        revision: directory.revision(),
+      };
       const snapshot: SessionEvent[] = [];
       if (req.snapshot) {
         for (const s of directory.sessions(pool)) {
