@@ -3,6 +3,7 @@
 // gone at the end (cluster.cleanup).
 
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
 import { type SessionEvent, SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
 import { eventually } from "../helpers/herd.ts";
@@ -119,14 +120,35 @@ describe("cluster watch", () => {
     ]);
   });
 
-  it("a revision beyond the cluster's latest is OUT_OF_RANGE on any node", async () => {
+  it("a revision the stream no longer holds, or beyond its newest, is OUT_OF_RANGE on any node", async () => {
     cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
     const c = cluster;
-    const err = await (async () => {
-      for await (const _ of c.client(c.nodes[1]!).watchSessions({ sinceRevision: 1_000_000n })) {
-        return undefined;
+    const watched = follow(c, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    for (const id of ["t0", "t1", "t2"]) {
+      await c.client(c.nodes[0]!).acquireSession({ pool: "w", sessionId: id });
+    }
+    await eventually("three acquires seen", () => (watched.seen.length >= 3 ? true : undefined));
+    await watched.stop();
+    const r2 = watched.seen[2]!.rev; // > 2: two acquires came before it
+    // Trim the stream as MAXLEN would: everything before r2 is gone.
+    const redis = createClient({ url: c.redis.url });
+    await redis.connect();
+    try {
+      await redis.sendCommand(["XTRIM", "herd:events", "MINID", `${r2}-0`]);
+    } finally {
+      redis.destroy();
+    }
+    const code = async (sinceRevision: bigint) => {
+      const stream = c.client(c.nodes[1]!).watchSessions({ sinceRevision });
+      try {
+        for await (const e of stream) return `event ${e.revision}`;
+      } catch (err) {
+        return Code[ConnectError.from(err).code];
       }
-    })().catch((e: unknown) => ConnectError.from(e));
-    expect((err as ConnectError).code).toBe(Code.OutOfRange);
+    };
+    expect(await code(r2 - 2n)).toBe("OutOfRange"); // too old: r2 - 1 was trimmed
+    expect(await code(r2 - 1n)).toBe(`event ${r2}`); // the oldest resumable point
+    expect(await code(1_000_000n)).toBe("OutOfRange"); // ahead of every node
   });
 });
