@@ -120,6 +120,35 @@ describe("cluster watch", () => {
     ]);
   });
 
+  it("a watcher with a snapshot sees its node's connection events live", async () => {
+    cluster = await startCluster([{ node: "node-a" }]);
+    const c = cluster;
+    const a = c.nodes[0]!;
+    await c.client(a).acquireSession({ pool: "w", sessionId: "cx" });
+    // Quiet first, so the connection's event comes at the snapshot's revision (the case that
+    // must not be taken for an event the snapshot reflects).
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stop = new AbortController();
+    const seen: SessionEventType[] = [];
+    const watching = (async () => {
+      const stream = c.client(a).watchSessions({ snapshot: true }, { signal: stop.signal });
+      for await (const e of stream) seen.push(e.type);
+    })().catch(() => {});
+    try {
+      await eventually("snapshot delivered", () =>
+        seen.includes(SessionEventType.SNAPSHOT_COMPLETE) ? true : undefined,
+      );
+      const res = await fetch(`${a.dataUrl}/whoami`, { headers: { "X-Session-ID": "cx" } });
+      await res.arrayBuffer();
+      await eventually("connection_opened seen", () =>
+        seen.includes(SessionEventType.CONNECTION_OPENED) ? true : undefined,
+      );
+    } finally {
+      stop.abort();
+      await watching;
+    }
+  });
+
   it("a revision the stream no longer holds, or beyond its newest, is OUT_OF_RANGE on any node", async () => {
     cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
     const c = cluster;
