@@ -42,6 +42,10 @@ local function xadd_event(maxlen, floor, entry)
   redis.call('XADD', 'herd:events', 'MAXLEN', '~', maxlen, string.format('%d-0', rev), 'e', entry)
   return rev
 end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 `;
 
 const APPEND = `${XADD_EVENT}
@@ -59,7 +63,7 @@ for _, id in ipairs(redis.call('SMEMBERS', owned)) do
   if cur[1] == ARGV[1] then
     redis.call('DEL', sk)
     xadd_event(ARGV[5], 0, cjson.encode({type='session_lost',
-      node=ARGV[1], pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or ''}))
+      node=ARGV[1], pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or '', time=now_ms()}))
   end
 end
 redis.call('DEL', owned)
@@ -127,7 +131,7 @@ for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
         redis.call('DEL', sk)
         lost = lost + 1
         xadd_event(ARGV[2], 0, cjson.encode({type='session_lost',
-          node=n, pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or ''}))
+          node=n, pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or '', time=now_ms()}))
       end
     end
     redis.call('DEL', owned)

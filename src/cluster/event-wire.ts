@@ -10,7 +10,8 @@ import {
 } from "./session-codec.ts";
 
 type Wire = Omit<HerdEvent, "revision" | "time" | "session"> & {
-  time: string;
+  /** ISO time; epoch ms on entries written by Redis-side scripts (node_lost, Redis's clock). */
+  time: string | number;
   session?: string;
   /** On node_lost entries written by Redis-side scripts: the session as stored. */
   info?: string;
@@ -45,14 +46,14 @@ export function decodeEvent(revision: number, json: string): WireEvent | undefin
   const remote = decodeSession(w.session ?? w.info);
   const { info: _i, time, session: _s, ...rest } = w;
   const session: SessionInfo | undefined = remote?.info;
+  const at = new Date(time);
   return {
     event: {
       ...rest,
       type: w.type as HerdEventType,
       node: w.node,
       revision,
-      // Entries written by Redis-side scripts (node_lost) carry no time: they happen on read.
-      time: time ? new Date(time) : new Date(),
+      time: Number.isNaN(at.getTime()) ? new Date() : at,
       ...(session && { session }),
       ...(w.sessionId === undefined && session && { sessionId: session.id }),
     },
