@@ -149,6 +149,24 @@ describe("cluster watch", () => {
     }
   });
 
+  it("a Redis outage cuts watchers off with UNAVAILABLE instead of letting them miss events silently", async () => {
+    cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
+    const c = cluster;
+    const watchers = [follow(c, 0), follow(c, 1)];
+    await new Promise((r) => setTimeout(r, 300));
+    const outage = await c.redisDown();
+    try {
+      for (const [i, w] of watchers.entries()) {
+        const err = await eventually(`watcher on node ${i} cut off`, () => w.failure());
+        expect(ConnectError.from(err).code).toBe(Code.Unavailable);
+        expect(ConnectError.from(err).rawMessage).toMatch(/Redis .* unreachable.*snapshot/);
+      }
+    } finally {
+      await outage.up();
+      for (const w of watchers) await w.stop();
+    }
+  });
+
   it("a revision the stream no longer holds, or beyond its newest, is OUT_OF_RANGE on any node", async () => {
     cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
     const c = cluster;
