@@ -16,7 +16,7 @@
 // Concurrency: `apply` and `local` are called synchronously by the single reader and pump.
 
 import { HerdError } from "../pool/errors.ts";
-import { EventLog } from "../pool/event-log.ts";
+import { EventLog, matchesFilter } from "../pool/event-log.ts";
 import type { EventSubscription, HerdEvent, SubscribeOptions } from "../pool/types.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import { decodeEvent } from "./event-wire.ts";
@@ -79,9 +79,7 @@ export class ClusterWatch {
   }
 
   subscribe(opts: SubscribeOptions = {}): EventSubscription {
-    const { pool, sessionId } = opts.filter ?? {};
-    const matches = (e: HerdEvent) =>
-      (!pool || e.pool === pool) && (!sessionId || e.sessionId === sessionId);
+    const filter = opts.filter ?? {};
     const live = this.log.subscribe({
       filter: opts.filter,
       bufferLimit: opts.bufferLimit ?? this.bufferLimit,
@@ -101,7 +99,7 @@ export class ClusterWatch {
                 if (entry.revision !== next) throw tooOld(since, entry.revision);
                 next++;
                 const decoded = decodeEvent(entry.revision, entry.json);
-                if (decoded && matches(decoded.event)) yield decoded.event;
+                if (decoded && matchesFilter(filter, decoded.event)) yield decoded.event;
               }
             }
           } else if (since > upTo) {

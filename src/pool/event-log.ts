@@ -12,6 +12,10 @@
 import { HerdError } from "./errors.ts";
 import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "./types.ts";
 
+export function matchesFilter({ pool, sessionId }: EventFilter, event: HerdEvent): boolean {
+  return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+}
+
 type Pending = { resolve: (r: IteratorResult<HerdEvent>) => void; reject: (e: unknown) => void };
 
 class Subscriber implements EventSubscription {
@@ -27,8 +31,7 @@ class Subscriber implements EventSubscription {
   ) {}
 
   matches(event: HerdEvent): boolean {
-    const { pool, sessionId } = this.filter;
-    return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+    return matchesFilter(this.filter, event);
   }
 
   offer(event: HerdEvent): void {
