@@ -79,7 +79,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (config.cluster) {
     try {
       const { startCluster } = await import("../cluster/start-cluster.ts");
-      cluster = await startCluster(herd, config.cluster, logger);
+      cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger);
       directory = cluster.directory;
     } catch (err) {
       await herd.close();

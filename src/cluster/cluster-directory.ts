@@ -35,6 +35,7 @@ import type {
 } from "../pool/types.ts";
 import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
+import type { ClusterWatch } from "./cluster-watch.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
 import type { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
@@ -69,6 +70,7 @@ export interface ClusterParts {
   store: ClusterStore;
   lease: NodeLease;
   events: ClusterEvents;
+  watch: ClusterWatch;
   peers: PeerClient;
   auth: PeerAuth;
   watchdog: FenceWatchdog;
@@ -476,6 +478,11 @@ export class ClusterDirectory implements SessionDirectory {
         for await (const e of sub) yield e.node === undefined ? { ...e, node } : e;
       },
     };
+  }
+
+  watch(opts?: SubscribeOptions): { events: EventSubscription; revision: number } {
+    const { watch } = this.parts;
+    return { events: watch.subscribe(opts), revision: watch.revision() };
   }
 
   publish(event: Omit<HerdEvent, "revision" | "time">): void {

@@ -1,25 +1,23 @@
 // Lifecycle events across the cluster, on a Redis Stream (herd:events): every node appends its
 // own events, and reads everyone's, republishing the other nodes' events into its local event
-// log — so WatchSessions on any node streams every node's events, in the order this node read
-// them, with this node's resumable revisions. Keyspace notifications are not used: they are
-// fire-and-forget and lose events whenever a reader blinks; a stream is read from an id.
+// log (for this node's metrics and data plane) and feeding ClusterWatch, which serves
+// WatchSessions in the stream's one cluster-wide order. Keyspace notifications are not used:
+// they are fire-and-forget and lose events whenever a reader blinks; a stream is read from an id.
 //
 // The same reader keeps `remote`: the sessions other nodes own, as their events describe
 // them, so `lookup` can answer synchronously on the data plane's hot path.
 //
 // Concurrency: one pump (local → stream) and one reader (stream → local), each a sequential
 // loop. Connection events (one per data-plane connection) stay local: they would put Redis on
-// the data plane's hot path. While Redis is away, local events are not appended (logged once).
+// the data plane's hot path. While Redis is away, local events are not appended (logged once)
+// and this node's watchers are cut off, so none of them silently misses its events.
 
 import type { Logger } from "../pool/logger.ts";
 import type { HerdEvent, HerdEventType, SessionDirectory } from "../pool/types.ts";
 import type { ClusterStore } from "./cluster-store.ts";
-import {
-  decodeSession,
-  encodeSession,
-  type NodeAddresses,
-  type RemoteSession,
-} from "./session-codec.ts";
+import type { ClusterWatch } from "./cluster-watch.ts";
+import { decodeEvent, encodeEvent } from "./event-wire.ts";
+import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 
 const LOCAL_ONLY = new Set<HerdEventType>(["connection_opened", "connection_closed"]);
 const ENDS = new Set<HerdEventType>(["session_released", "session_expired", "session_lost"]);
@@ -28,13 +26,6 @@ const ENDS = new Set<HerdEventType>(["session_released", "session_expired", "ses
 export interface KnownRemote extends RemoteSession {
   ended: AbortController;
 }
-
-type Wire = Omit<HerdEvent, "revision" | "time" | "session"> & {
-  time: string;
-  session?: string;
-  /** On node_lost entries written by Redis-side scripts: the session as stored. */
-  info?: string;
-};
 
 export class ClusterEvents {
   readonly remote = new Map<string, KnownRemote>();
@@ -45,6 +36,7 @@ export class ClusterEvents {
   constructor(
     private readonly store: ClusterStore,
     private readonly local: SessionDirectory,
+    private readonly watch: ClusterWatch,
     private readonly self: NodeAddresses,
     private readonly logger: Logger,
     /** Called for each local event, in order, before it is appended (e.g. to drop the claim). */
@@ -52,7 +44,8 @@ export class ClusterEvents {
   ) {}
 
   async start(): Promise<void> {
-    const from = await this.store.lastEventId();
+    const from = await this.store.lastRevision();
+    this.watch.startAt(from);
     // Sessions that began before this node joined: their acquire events are already read.
     for (const info of await this.store.readySessions()) {
       const remote = decodeSession(info);
@@ -86,61 +79,65 @@ export class ClusterEvents {
     for await (const event of sub) {
       if (event.node !== undefined) continue; // republished from another node
       this.onLocal(event);
-      if (LOCAL_ONLY.has(event.type)) continue;
-      const { revision: _r, time, session, ...rest } = event;
-      const wire: Wire = {
-        ...rest,
-        node: this.self.node,
-        time: time.toISOString(),
-        ...(session && { session: encodeSession(session, this.self) }),
-      };
+      if (LOCAL_ONLY.has(event.type)) {
+        this.watch.local({ ...event, node: this.self.node });
+        continue;
+      }
       try {
-        await this.store.append(JSON.stringify(wire));
+        await this.store.append(encodeEvent(event, this.self), this.watch.revision());
         failing = false;
       } catch (err) {
-        if (!failing)
+        if (!failing) {
           this.logger.warn({ err: (err as Error).message }, "cluster: events not shared");
+          this.watch.cutOff(`this node's events cannot reach Redis ${this.store.where()}`);
+        }
         failing = true;
       }
     }
   }
 
-  private async read(from: string): Promise<void> {
+  private async read(from: number): Promise<void> {
     let after = from;
     while (!this.stopped) {
       let entries: Awaited<ReturnType<ClusterStore["read"]>>;
       try {
         entries = await this.store.read(after, 1_000);
+        // Idle: did the stream go back below us (Redis lost its data)? Then follow the new one.
+        if (entries.length === 0) {
+          const latest = await this.store.lastRevision();
+          if (latest < after) {
+            this.watch.restart(latest, `Redis ${this.store.where()} lost the event stream`);
+            after = latest;
+          }
+        }
       } catch {
         if (this.stopped) return;
+        this.watch.cutOff(`Redis ${this.store.where()} is unreachable`);
         await new Promise((r) => setTimeout(r, 250));
         continue;
       }
-      for (const { id, json } of entries) {
-        after = id;
-        this.apply(json);
+      for (const { revision, json } of entries) {
+        after = revision;
+        this.apply(revision, json);
       }
     }
   }
 
-  private apply(json: string): void {
-    let w: Wire;
-    try {
-      w = JSON.parse(json) as Wire;
-    } catch {
-      return;
+  private apply(revision: number, json: string): void {
+    const decoded = decodeEvent(revision, json);
+    if (!decoded) return;
+    const { event, remote } = decoded;
+    const lostByReap = event.reason === "node_lost";
+    const ours = event.node === this.self.node && !lostByReap; // already in the local log
+    if (!ours && event.sessionId !== undefined) {
+      if (event.type === "session_acquired" && remote) this.learn(remote);
+      else if (ENDS.has(event.type)) this.forget(event.sessionId, event.node);
     }
-    if (typeof w.type !== "string" || typeof w.node !== "string") return;
-    const remote = decodeSession(w.session ?? w.info);
-    const sessionId = w.sessionId ?? remote?.info.id;
-    const lostByReap = w.reason === "node_lost";
-    if (w.node === this.self.node && !lostByReap) return; // our own, already in the local log
-    if (sessionId !== undefined) {
-      if (w.type === "session_acquired" && remote) this.learn(remote);
-      else if (ENDS.has(w.type)) this.forget(sessionId, w.node);
+    this.watch.apply(event);
+    if (!ours) {
+      const { revision: _r, time: _t, ...rest } = event;
+      this.local.publish(rest);
     }
-    const { info: _i, time: _t, session: _s, ...rest } = w;
-    this.local.publish({ ...rest, ...(remote && { session: remote.info }) });
   }
 
   /** Stops both loops; `settled` resolves once they have (after the store closes). */

@@ -7,11 +7,15 @@
 //   herd:alive:{node}   the node's record (addresses, pool capacity), PX = lease: its liveness
 //   herd:owned:{node}   SET of the session ids the node owns
 //   herd:s:{id}         HASH node, gen, pool, state (pending|ready), info (session JSON)
-//   herd:events         STREAM of every node's lifecycle events (field e = JSON)
+//   herd:rev            the cluster's event revision counter
+//   herd:events         STREAM of every node's lifecycle events (field e = JSON), entry id
+//                       `<revision>-0`: one cluster-wide order WatchSessions resumes from
 //
 // Invariants: a session key exists only while its owner's id is in herd:owned:{owner}; only a
 // node whose alive key exists can claim or commit (a node the cluster declared dead cannot
-// take new ids); reaping a dead node deletes exactly the session keys it still owns.
+// take new ids); reaping a dead node deletes exactly the session keys it still owns. Every
+// entry of herd:events is added by a script through XADD_EVENT, so revisions are gapless and
+// increasing (a gap means entries were trimmed or Redis lost its data).
 // Concurrency: the client never queues commands while disconnected (disableOfflineQueue), so
 // a Redis outage surfaces at once as an error instead of as a hang.
 
@@ -23,7 +27,32 @@ import type { Logger } from "../pool/logger.ts";
 const EVENTS = "herd:events";
 const STREAM_MAXLEN = "10000";
 
-const JOIN = `
+// Appends one event as revision INCR(herd:rev); never at or below the stream's tail or
+// `floor` (the caller's newest seen revision), so after Redis lost herd:rev the order still
+// moves forward for everyone that watched before.
+const XADD_EVENT = `
+local function xadd_event(maxlen, floor, entry)
+  local rev = redis.call('INCR', 'herd:rev')
+  local tail = redis.call('XREVRANGE', 'herd:events', '+', '-', 'COUNT', 1)[1]
+  local least = math.max(tonumber(floor) or 0, tail and tonumber(string.match(tail[1], '^%d+')) or 0) + 1
+  if rev < least then
+    rev = least
+    redis.call('SET', 'herd:rev', string.format('%d', rev))
+  end
+  redis.call('XADD', 'herd:events', 'MAXLEN', '~', maxlen, string.format('%d-0', rev), 'e', entry)
+  return rev
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+const APPEND = `${XADD_EVENT}
+return xadd_event(ARGV[1], ARGV[2], ARGV[3])
+`;
+
+const JOIN = `${XADD_EVENT}
 redis.call('SET', 'herd:epoch', ARGV[4], 'NX')
 local epoch = redis.call('GET', 'herd:epoch')
 local stale = {}
@@ -33,8 +62,8 @@ for _, id in ipairs(redis.call('SMEMBERS', owned)) do
   local cur = redis.call('HMGET', sk, 'node', 'pool', 'info')
   if cur[1] == ARGV[1] then
     redis.call('DEL', sk)
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'e', cjson.encode({type='session_lost',
-      node=ARGV[1], pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or ''}))
+    xadd_event(ARGV[5], 0, cjson.encode({type='session_lost',
+      node=ARGV[1], pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or '', time=now_ms()}))
   end
 end
 redis.call('DEL', owned)
@@ -90,7 +119,7 @@ redis.call('SREM', 'herd:members', ARGV[1])
 return 1
 `;
 
-const REAP = `
+const REAP = `${XADD_EVENT}
 local lost = 0
 for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
   if n ~= ARGV[1] and redis.call('EXISTS', 'herd:alive:' .. n) == 0 then
@@ -101,8 +130,8 @@ for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
       if cur[1] == n then
         redis.call('DEL', sk)
         lost = lost + 1
-        redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', cjson.encode({type='session_lost',
-          node=n, pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or ''}))
+        xadd_event(ARGV[2], 0, cjson.encode({type='session_lost',
+          node=n, pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or '', time=now_ms()}))
       end
     end
     redis.call('DEL', owned)
@@ -131,8 +160,13 @@ export type RenewResult = "ok" | "expired" | "reset";
 
 /** One entry of herd:events: a HerdEvent without revision, plus `info` on lost-by-reap. */
 export interface StreamEntry {
-  id: string;
+  /** The cluster-wide revision: the entry id is `<revision>-0`. */
+  revision: number;
   json: string;
+}
+
+function revisionOf(id: string): number {
+  return Number(id.slice(0, id.indexOf("-")));
 }
 
 export class ClusterStore {
@@ -308,46 +342,62 @@ export class ClusterStore {
     return Number(await this.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
   }
 
-  async append(json: string): Promise<void> {
-    try {
-      await this.client.xAdd(
-        EVENTS,
-        "*",
-        { e: json },
-        { TRIM: { strategy: "MAXLEN", strategyModifier: "~", threshold: Number(STREAM_MAXLEN) } },
-      );
-    } catch (err) {
-      throw this.unavailable(err);
-    }
+  /** Appends `json` to herd:events; returns its revision. `floor`: the newest revision seen. */
+  async append(json: string, floor: number): Promise<number> {
+    return Number(await this.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json]));
   }
 
-  /** The id of the newest stream entry ("0-0" when empty): where a new reader starts. */
-  async lastEventId(): Promise<string> {
+  /** The newest revision in herd:events (0 when empty): where a new reader starts. */
+  async lastRevision(): Promise<number> {
     try {
-      const info = (await this.reader.sendCommand(["XREVRANGE", EVENTS, "+", "-", "COUNT", "1"])) as
+      const tail = (await this.client.sendCommand(["XREVRANGE", EVENTS, "+", "-", "COUNT", "1"])) as
         | [string, string[]][]
         | null;
-      return info?.[0]?.[0] ?? "0-0";
+      return tail?.[0] ? revisionOf(tail[0][0]) : 0;
     } catch (err) {
       throw this.unavailable(err);
     }
   }
 
-  /** Entries after `after`, waiting up to `blockMs` for the first. */
-  async read(after: string, blockMs: number): Promise<StreamEntry[]> {
+  /** Entries after revision `after`, waiting up to `blockMs` for the first (the reader's link). */
+  async read(after: number, blockMs: number): Promise<StreamEntry[]> {
+    return this.entries(this.reader, [
+      "XREAD",
+      "COUNT",
+      "512",
+      "BLOCK",
+      String(blockMs),
+      "STREAMS",
+      EVENTS,
+      `${after}-0`,
+    ]);
+  }
+
+  /** Up to `count` entries with revision in (after, upTo], oldest first (no blocking). */
+  async range(after: number, upTo: number, count: number): Promise<StreamEntry[]> {
     try {
-      const r = (await this.reader.sendCommand([
-        "XREAD",
-        "COUNT",
-        "512",
-        "BLOCK",
-        String(blockMs),
-        "STREAMS",
+      const r = (await this.client.sendCommand([
+        "XRANGE",
         EVENTS,
-        after,
-      ])) as [string, [string, string[]][]][] | null;
+        `(${after}-0`,
+        `${upTo}-0`,
+        "COUNT",
+        String(count),
+      ])) as [string, string[]][] | null;
+      return (r ?? []).map(([id, fields]) => ({
+        revision: revisionOf(id),
+        json: fields[1] ?? "{}",
+      }));
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  private async entries(c: RedisClientType, command: string[]): Promise<StreamEntry[]> {
+    try {
+      const r = (await c.sendCommand(command)) as [string, [string, string[]][]][] | null;
       const entries = r?.[0]?.[1] ?? [];
-      return entries.map(([id, fields]) => ({ id, json: fields[1] ?? "{}" }));
+      return entries.map(([id, fields]) => ({ revision: revisionOf(id), json: fields[1] ?? "{}" }));
     } catch (err) {
       throw this.unavailable(err);
     }

@@ -14,6 +14,7 @@ import type { PeerCalls } from "../server/interceptors.ts";
 import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";
+import { ClusterWatch } from "./cluster-watch.ts";
 import { FenceWatchdog } from "./fence-watchdog.ts";
 import { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
@@ -28,6 +29,8 @@ export interface StartedCluster {
 export async function startCluster(
   local: SessionDirectory,
   config: ClusterConfig,
+  /** How far a watcher may fall behind (events.watch_buffer). */
+  watchBuffer: number,
   logger: Logger,
 ): Promise<StartedCluster> {
   const store = await ClusterStore.connect(config.redisUrl, logger);
@@ -48,11 +51,15 @@ export async function startCluster(
     watchdog,
     logger,
   );
-  const events = new ClusterEvents(store, local, self, logger, (e) => directory.onLocalEvent(e));
+  const watch = new ClusterWatch(store, watchBuffer);
+  const events = new ClusterEvents(store, local, watch, self, logger, (e) =>
+    directory.onLocalEvent(e),
+  );
   directory.attach({
     store,
     lease,
     events,
+    watch,
     peers: new PeerClient(auth),
     auth,
     watchdog,

@@ -36,6 +36,23 @@ describe("EventLog", () => {
     expect(log.revision()).toBe(6);
   });
 
+  it("keeps the revisions of events ordered elsewhere (insert), never going backwards", async () => {
+    const log = new EventLog(0);
+    const sub = log.subscribe();
+    const at = (revision: number): HerdEvent => ({
+      revision,
+      type: "queue_changed",
+      pool: "p",
+      time: new Date(),
+    });
+    log.insert(at(40));
+    log.insert(at(40)); // not resumable (a node-local event at the revision last read)
+    log.insert(at(42));
+    expect(log.revision()).toBe(42);
+    expect(() => log.insert(at(41))).toThrow(/revision 41 is behind the latest 42/);
+    expect((await take(sub, 3)).map((e) => e.revision)).toEqual([40, 40, 42]);
+  });
+
   it("filters by pool and session", async () => {
     const log = new EventLog();
     log.append({ type: "session_acquired", pool: "a", sessionId: "x" });

@@ -1,6 +1,7 @@
 // The ordered lifecycle stream behind WatchSessions.
 //
-// Invariants: revisions start at 1 and increase by exactly 1 per event; a subscriber sees
+// Invariants: revisions start at 1 and increase by exactly 1 per appended event (`insert`, for
+// events ordered elsewhere, only never goes backwards); a subscriber sees
 // every matching event after its starting point exactly once, in revision order. The last
 // `historyLimit` events are retained for resumption.
 //
@@ -10,6 +11,10 @@
 
 import { HerdError } from "./errors.ts";
 import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "./types.ts";
+
+export function matchesFilter({ pool, sessionId }: EventFilter, event: HerdEvent): boolean {
+  return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+}
 
 type Pending = { resolve: (r: IteratorResult<HerdEvent>) => void; reject: (e: unknown) => void };
 
@@ -26,8 +31,7 @@ class Subscriber implements EventSubscription {
   ) {}
 
   matches(event: HerdEvent): boolean {
-    const { pool, sessionId } = this.filter;
-    return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+    return matchesFilter(this.filter, event);
   }
 
   offer(event: HerdEvent): void {
@@ -126,7 +130,21 @@ export class EventLog {
   }
 
   append(event: Omit<HerdEvent, "revision" | "time">): HerdEvent {
-    const full: HerdEvent = { ...event, revision: ++this.last, time: new Date() };
+    return this.insert({ ...event, revision: this.last + 1, time: new Date() });
+  }
+
+  /**
+   * An event ordered elsewhere (a cluster's shared stream), with its own revision: never below
+   * the latest, and possibly equal for events that are not resumable (node-local ones).
+   */
+  insert(full: HerdEvent): HerdEvent {
+    if (full.revision < this.last) {
+      throw new HerdError(
+        "internal",
+        `event revision ${full.revision} is behind the latest ${this.last}`,
+      );
+    }
+    this.last = full.revision;
     this.history.push(full);
     if (this.history.length > this.historyLimit) this.history.shift();
     for (const s of this.subscribers) if (s.matches(full)) s.offer(full);

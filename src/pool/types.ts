@@ -317,6 +317,12 @@ export interface SessionDirectory {
   /** Highest revision issued so far (0 before any event). */
   revision(): number;
   subscribe(opts?: SubscribeOptions): EventSubscription;
+  /**
+   * Optional (cluster): what WatchSessions streams when it differs from `subscribe` (every
+   * node's events in the cluster's one order), with the revision a snapshot taken in the same
+   * synchronous step reflects. A resume that cannot be served fails the iterator (out_of_range).
+   */
+  watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
   /** Append an event from outside the pool (e.g. the data plane's connection events). */
   publish(event: Omit<HerdEvent, "revision" | "time">): void;
   /**

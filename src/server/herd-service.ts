@@ -236,11 +236,20 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
           `since_revision ${req.sinceRevision} is beyond any revision`,
         );
       }
-      const sub = directory.subscribe({
+      const opts = {
         filter: { pool, sessionId },
         sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
-      });
-      const snapshotRevision = directory.revision();
+      };
+      // A cluster's watch with a snapshot needs no replay (the snapshot reflects every event up
+      // to its revision) and delivers only later events, so none is skipped below: node-local
+      // ones there carry the revision last read, not one of their own.
+      const cluster = directory.watch?.(
+        req.snapshot ? { ...opts, sinceRevision: undefined } : opts,
+      );
+      const { events: sub, revision: snapshotRevision } = cluster ?? {
+        events: directory.subscribe(opts),
+        revision: directory.revision(),
+      };
       const snapshot: SessionEvent[] = [];
       if (req.snapshot) {
         for (const s of directory.sessions(pool)) {
@@ -257,7 +266,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         yield* snapshot;
         for await (const event of sub) {
           // With a snapshot, events it already reflects are skipped.
-          if (req.snapshot && event.revision <= snapshotRevision) continue;
+          if (req.snapshot && !cluster && event.revision <= snapshotRevision) continue;
           yield eventToProto(event, dataPlaneUrl);
         }
         if (shutdown.aborted) throw shuttingDown();
