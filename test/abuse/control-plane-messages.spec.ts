@@ -17,6 +17,7 @@ import {
   PROTOCOLS,
   startHarness,
 } from "../../src/server/spec-harness.ts";
+import { HERD_BIN, runCaptured } from "../helpers/index.ts";
 import { eventually } from "./raw-client.ts";
 
 const OVERSIZED = "x".repeat(5 * 1024 * 1024);
@@ -100,6 +101,22 @@ describe("messages over the 4 MiB limit", () => {
       expect((await client.GetStats({})).pools.length).toBe(1);
     } finally {
       channel.close();
+    }
+  });
+});
+
+describe("a call refused before its request was read", () => {
+  it("answers UNAUTHENTICATED over HTTP/1.1, never a reset connection (the close lingers)", async () => {
+    h = await startHarness([{}], { token: "spec-token-refused-calls" });
+    // `herd watch` in its own process: a server stream's request body is still on its way when
+    // the token check refuses the call, and a close with those bytes unread reset the
+    // connection — the CLI said "write EPIPE" instead of asking for a token.
+    const addr = new URL(h.cp.url).host;
+    for (let i = 0; i < 15; i++) {
+      const run = await runCaptured(process.execPath, [HERD_BIN, "watch", "--snapshot"], {
+        env: { HERD_ADDR: addr },
+      });
+      expect(run.stderr).toContain("Pass --token or set HERD_TOKEN");
     }
   });
 });
