@@ -3,12 +3,12 @@
 // Debian's chromium, disconnect — and the session's run-server and every browser process die.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { chromium } from "playwright";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { runCaptured } from "../../test/helpers/captured.ts";
+import { type LocalPage, serveLocalPage } from "../../test/helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "../../test/helpers/daemon.ts";
 import {
   cmdline,
@@ -30,17 +30,14 @@ const LAUNCH_OPTIONS = JSON.stringify({
 
 let leak: LeakTag;
 let daemon: Daemon | undefined;
-let page: Server;
+let page: LocalPage;
 let pageUrl: string;
 
 beforeAll(async () => {
-  page = createServer((_req, res) =>
-    res.writeHead(200, { "content-type": "text/html" }).end("<title>served locally</title>"),
-  );
-  await new Promise<void>((ok) => page.listen(0, "127.0.0.1", ok));
-  pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
+  page = await serveLocalPage("served locally");
+  pageUrl = page.url;
 });
-afterAll(() => new Promise<void>((ok) => page.close(() => ok())));
+afterAll(() => page.close());
 
 const PYTHON = join(REPO_ROOT, ".venv/bin/python");
 const PY_CLIENT = new URL("./client.py", import.meta.url).pathname;

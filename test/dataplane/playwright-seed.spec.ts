@@ -4,12 +4,12 @@
 // With no extra keys, a client that disconnects or is SIGKILLed takes its run-server tree with
 // it once disconnect_grace has passed, so 20 users one after another on max 5 are all served.
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
+import { type LocalPage, serveLocalPage } from "../helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "../helpers/daemon.ts";
 import {
   descendants,
@@ -36,17 +36,14 @@ function readmeSeed(): { workers: { browser: { cmd: string[] } & Record<string, 
 
 let leak: LeakTag;
 let daemon: Daemon | undefined;
-let page: Server;
+let page: LocalPage;
 let pageUrl: string;
 
 beforeAll(async () => {
-  page = createServer((_req, res) =>
-    res.writeHead(200, { "content-type": "text/html" }).end("<title>seed page</title>"),
-  );
-  await new Promise<void>((ok) => page.listen(0, "127.0.0.1", ok));
-  pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
+  page = await serveLocalPage("seed page");
+  pageUrl = page.url;
 });
-afterAll(() => new Promise<void>((ok) => page.close(() => ok())));
+afterAll(() => page.close());
 
 describe("the landing page's Playwright seed", () => {
   beforeEach(async () => {

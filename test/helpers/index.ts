@@ -6,7 +6,7 @@ export {
   runCaptured,
   spawnCaptured,
 } from "./captured.ts";
-export { CHROMIUM, CHROMIUM_LAUNCH } from "./chromium.ts";
+export { CHROMIUM, CHROMIUM_LAUNCH, type LocalPage, serveLocalPage } from "./chromium.ts";
 export {
   type Daemon,
   HERD_BIN,
