@@ -157,8 +157,9 @@ function contentLength(buf: Buffer, s: number, e: number): number {
   return n <= Number.MAX_SAFE_INTEGER ? n : -1;
 }
 
-/** Connection: a comma list of tokens with optional whitespace around the commas; false when
- *  the value is anything else (llhttp's reading of odd lists is its own). */
+/** Connection: a comma list of tokens with optional spaces around the commas; false when the
+ *  value is anything else (llhttp's reading of odd lists is its own: "close\t,x" is not close
+ *  to it, though "x,\tclose" is). */
 function connection(buf: Buffer, s: number, e: number, f: Fields): boolean {
   let p = s;
   for (;;) {
@@ -168,22 +169,35 @@ function connection(buf: Buffer, s: number, e: number, f: Fields): boolean {
     if (equalsLower(buf, ts, p, "close")) f.close = true;
     else if (equalsLower(buf, ts, p, "keep-alive")) f.keepAlive = true;
     else if (equalsLower(buf, ts, p, "upgrade")) f.upgradeToken = true;
-    while (p < e && (buf[p] === SP || buf[p] === HTAB)) p++;
+    while (p < e && buf[p] === SP) p++;
     if (p === e) return true;
     if (buf[p] !== COMMA) return false;
     p++;
-    while (p < e && (buf[p] === SP || buf[p] === HTAB)) p++;
+    while (p < e && buf[p] === SP) p++;
   }
 }
 
-/** Records what a special header field means; false when its value is not acceptable. */
-function classify(buf: Buffer, ns: number, ne: number, vs: number, ve: number, f: Fields): boolean {
+/** Records what a special header field means; false when its value is not acceptable. `padded`:
+ *  the value had a tab before it or whitespace after it. llhttp matches the special values on
+ *  the raw bytes, and a trailing tab hides them ("Transfer-Encoding: chunked\t" is not chunked
+ *  to llhttp, yet node:http trims the tab from the value it reports), so every header whose
+ *  value llhttp interprets must come without padding. */
+function classify(
+  buf: Buffer,
+  ns: number,
+  ne: number,
+  vs: number,
+  ve: number,
+  padded: boolean,
+  f: Fields,
+): boolean {
   switch (ne - ns) {
     case 4:
       if (equalsLower(buf, ns, ne, "host")) f.hosts++;
       return true;
     case 6:
       if (equalsLower(buf, ns, ne, "expect")) {
+        if (padded) return false;
         f.expects++;
         f.expectContinue = equalsLower(buf, vs, ve, "100-continue");
       }
@@ -195,10 +209,11 @@ function classify(buf: Buffer, ns: number, ne: number, vs: number, ve: number, f
       }
       return true;
     case 10:
-      return !equalsLower(buf, ns, ne, "connection") || connection(buf, vs, ve, f);
+      if (!equalsLower(buf, ns, ne, "connection")) return true;
+      return !padded && connection(buf, vs, ve, f);
     case 14:
       if (!equalsLower(buf, ns, ne, "content-length")) return true;
-      if (f.contentLength !== -1 || f.chunked) return false;
+      if (padded || f.contentLength !== -1 || f.chunked) return false;
       f.contentLength = contentLength(buf, vs, ve);
       return f.contentLength !== -1;
     case 16:
@@ -206,7 +221,8 @@ function classify(buf: Buffer, ns: number, ne: number, vs: number, ve: number, f
       return !equalsLower(buf, ns, ne, "proxy-connection");
     case 17:
       if (!equalsLower(buf, ns, ne, "transfer-encoding")) return true;
-      if (f.chunked || f.contentLength !== -1 || !equalsLower(buf, vs, ve, "chunked")) return false;
+      if (padded || f.chunked || f.contentLength !== -1) return false;
+      if (!equalsLower(buf, vs, ve, "chunked")) return false;
       f.chunked = true;
       return true;
     default:
@@ -228,7 +244,8 @@ function scanFields(buf: Buffer, i: number, end: number, f: Fields): number {
     if (i >= end) return NEED;
     if (buf[i] !== COLON || i === ns) return BAD;
     const ne = i++;
-    while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
+    let padded = false;
+    for (; i < end && (buf[i] === SP || buf[i] === HTAB); i++) padded ||= buf[i] === HTAB;
     const vs = i;
     while (i < end && FIELD[buf[i]!] === 1) i++;
     if (i >= end) return NEED;
@@ -237,8 +254,9 @@ function scanFields(buf: Buffer, i: number, end: number, f: Fields): number {
     if (buf[i + 1] !== LF) return BAD;
     let ve = i;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
+    padded ||= ve !== i;
     i += 2;
-    if (f.count === MAX_FIELDS || !classify(buf, ns, ne, vs, ve, f)) return BAD;
+    if (f.count === MAX_FIELDS || !classify(buf, ns, ne, vs, ve, padded, f)) return BAD;
     const m = 4 * f.count++;
     marks[m] = ns;
     marks[m + 1] = ne;
@@ -410,6 +428,11 @@ export function parseResponseHead(
   } else if (f.contentLength === 0) body = NONE;
   else if (f.contentLength > 0) body = { kind: "length", length: f.contentLength };
   else body = CLOSE;
+  const keepAlive = minor === 1 ? !f.close : f.keepAlive;
+  // An interim response is followed by the final one on the same connection, always.
+  if (status < 200 && status !== 101 && !keepAlive) return "invalid";
+  const readsToClose =
+    status >= 200 && status !== 204 && status !== 304 && !f.chunked && f.contentLength === -1;
   const head = buf.toString("latin1", start, headEnd);
   return {
     status,
@@ -418,7 +441,9 @@ export function parseResponseHead(
     rawHeaders: rawHeaders(head, start, f.count),
     headBytes: headEnd - start,
     body,
-    keepAlive: body !== CLOSE && (minor === 1 ? !f.close : f.keepAlive),
+    // llhttp decides before it learns the answer was to HEAD: a HEAD response without a length
+    // closes the connection (node:http's client agrees).
+    keepAlive: keepAlive && !readsToClose,
   };
 }
 
