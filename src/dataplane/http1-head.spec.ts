@@ -831,7 +831,16 @@ function feedSplit(body: Buffer, cuts: number[]): Verdict {
   return { used, done: false };
 }
 
-function chunkedText(r: Rng): string {
+const PLAIN_TRAILERS = ["X-Checksum", "Expires", "x", "Connections"];
+const ANY_TRAILERS = [
+  ...PLAIN_TRAILERS,
+  "Connection",
+  "content-length",
+  "Upgrade",
+  "Transfer-Encoding",
+];
+
+function chunkedText(r: Rng, names: readonly string[] = PLAIN_TRAILERS): string {
   let out = "";
   const chunks = r.int(4);
   for (let k = 0; k < chunks; k++) {
@@ -844,7 +853,7 @@ function chunkedText(r: Rng): string {
   out += `${r.next() < 0.1 ? "000" : "0"}${extension(r)}\r\n`;
   const trailers = r.next() < 0.3 ? r.int(3) : 0;
   for (let k = 0; k < trailers; k++)
-    out += `${r.pick(["X-Checksum", "Expires", "x"])}: ${r.pick(["abc", "", " v ", "\xe4"])}\r\n`;
+    out += `${r.pick(names)}: ${r.pick(["abc", "", " v ", "\xe4"])}\r\n`;
   return `${out}\r\n`;
 }
 
@@ -892,6 +901,16 @@ describe("ChunkedFraming", () => {
     expect(framing.feed(bytes("more"), 0)).toEqual({ used: 0, done: true });
   });
 
+  it("refuses trailers llhttp would act on (Connection: close would end the connection)", () => {
+    for (const name of ["Connection", "Content-Length", "transfer-encoding", "UPGRADE"]) {
+      const body = bytes(`1\r\na\r\n0\r\n${name}: close\r\n\r\n`);
+      expect(new ChunkedFraming().feed(body, 0), name).toBe("invalid");
+      expect(feedSplit(body, [body.length - 12]), name).toBe("invalid");
+    }
+    const fine = bytes("1\r\na\r\n0\r\nConnections: close\r\nX-Upgrade: 1\r\n\r\n");
+    expect(new ChunkedFraming().feed(fine, 0)).toEqual({ used: fine.length, done: true });
+  });
+
   it("refuses sizes past 16 hex digits or a safe integer, and stays refused", () => {
     expect(new ChunkedFraming().feed(bytes("00000000000000001\r\n"), 0)).toBe("invalid");
     expect(new ChunkedFraming().feed(bytes("20000000000000\r\n"), 0)).toBe("invalid");
@@ -910,7 +929,7 @@ describe("ChunkedFraming", () => {
     let done = 0;
     let invalidButLl = 0;
     for (let n = 0; n < cases; n++) {
-      const base = chunkedText(r);
+      const base = chunkedText(r, ANY_TRAILERS);
       const text = r.next() < 0.4 ? base : r.pick(CHUNK_MUTATIONS)(base, r);
       const body = bytes(text);
       const whole = feedSplit(body, []);

@@ -107,6 +107,18 @@ const MAX_EXTENSION_BYTES = 16 * 1024;
 /** Trailer section bytes, CRLFs included (Node counts only names and values against 16 KiB). */
 const MAX_TRAILER_BYTES = 16 * 1024;
 
+/** The header fields llhttp interprets. As trailers they change its verdict after the body
+ *  ("Connection: close" ends the connection, "Content-Length" is an error), so a trailer
+ *  section with any of them is invalid. */
+const FRAMING_FIELDS = new Set([
+  "connection",
+  "content-length",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
+const MAX_FRAMING_NAME = "transfer-encoding".length;
+
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"];
 const NONE: BodyFraming = Object.freeze({ kind: "none" });
 const CHUNKED: BodyFraming = Object.freeze({ kind: "chunked" });
@@ -474,8 +486,9 @@ type Chunk = (typeof Chunk)[keyof typeof Chunk];
 
 /** Streaming chunked-body framing: tracks where a chunked body ends without changing the bytes
  *  (the proxy forwards them verbatim). Chunk extensions (`;name`, `;name=token`,
- *  `;name="quoted"`, no whitespace) and trailer fields are tolerated as llhttp tolerates them;
- *  anything else is "invalid". Sizes: at most 16 hex digits and a safe integer. */
+ *  `;name="quoted"`, no whitespace) and trailer fields are tolerated as llhttp tolerates them,
+ *  except trailers llhttp would act on (FRAMING_FIELDS); anything else is "invalid". Sizes: at
+ *  most 16 hex digits and a safe integer. */
 export class ChunkedFraming {
   #state: Chunk = Chunk.SizeFirst;
   #size = 0;
@@ -484,6 +497,8 @@ export class ChunkedFraming {
   #lineBytes = 0;
   #extensionBytes = 0;
   #trailerBytes = 0;
+  /** The current trailer field's name, lower-cased (trailers are rare; this is not hot). */
+  #trailerName = "";
 
   /** Consumes from buf[start..]; returns the bytes that belong to this body (≤ buf.length -
    *  start) and whether the body ended with them; "invalid" on malformed framing (and on every
@@ -585,13 +600,20 @@ export class ChunkedFraming {
         return c === LF;
       case Chunk.TrailerStart:
         if (c === CR) this.#state = Chunk.EndLf;
-        else if (TCHAR[c] === 1) this.#state = Chunk.TrailerName;
-        else return false;
+        else if (TCHAR[c] === 1) {
+          this.#state = Chunk.TrailerName;
+          this.#trailerName = String.fromCharCode(c | 0x20);
+        } else return false;
         return true;
       case Chunk.TrailerName:
-        if (c === COLON) this.#state = Chunk.TrailerValue;
-        else return TCHAR[c] === 1;
-        return true;
+        if (c === COLON) {
+          this.#state = Chunk.TrailerValue;
+          return !FRAMING_FIELDS.has(this.#trailerName);
+        }
+        if (this.#trailerName.length <= MAX_FRAMING_NAME) {
+          this.#trailerName += String.fromCharCode(c | 0x20);
+        }
+        return TCHAR[c] === 1;
       case Chunk.TrailerValue:
         if (c === CR) this.#state = Chunk.TrailerLf;
         else return FIELD[c] === 1;
