@@ -163,6 +163,9 @@ const TARGETS = [
   "//double",
   "/?",
   "/a?b?c",
+  '/"<>\\',
+  "/a;b,c=d@e:f!$&'()*+",
+  "/~user/%zz",
 ];
 const VERSIONS = [
   "HTTP/1.1",
@@ -238,6 +241,19 @@ const CONNECTION_VALUES = [
   "",
   "te, close",
   "upgrade ,close",
+  "closex",
+  "xclose",
+  "keep-alivex",
+  "keep-alive-x",
+  "upgradex",
+  "close-",
+  "cLoSe",
+  "foo,upgrade",
+  "foo ,  Upgrade",
+  "keep-alive ,upgrade",
+  "clos",
+  "keep",
+  "upgrade, keep-alive, te",
 ];
 const OTHER_HEADERS: [string, string[]][] = [
   ["User-Agent", ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0"]],
