@@ -5,8 +5,16 @@
 // head fields and the same message boundaries (each case is followed by a sentinel message
 // that must start exactly where ours says the body ends). Cases come from a seeded grammar of
 // valid parts plus the request-smuggling classics as mutations; the common heads real clients
-// and servers send must be accepted, or the fast path would never run.
+// and servers send must be accepted, or the fast path would never run — both a written list
+// and heads captured from real ones (node:http, fetch, ws, Python's urllib; node:http's
+// responses) on loopback sockets, which are closed and awaited (the one child process too).
+import { once } from "node:events";
+import { createServer, request } from "node:http";
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { REPO_ROOT, runCaptured } from "../../test/helpers/index.ts";
 import { llhttp } from "../../test/helpers/llhttp.ts";
 import {
   type BodyFraming,
@@ -1018,6 +1026,143 @@ describe("never throws", () => {
       const framing = new ChunkedFraming();
       const v = framing.feed(buf, start);
       if (v !== "invalid") expect(v.used).toBeLessThanOrEqual(Math.max(0, buf.length - start));
+    }
+  });
+});
+
+describe("heads real clients and servers send", () => {
+  /** A TCP server that records each connection's request head and answers 200, then closes. */
+  async function headRecorder() {
+    const heads: string[] = [];
+    const sockets = new Set<Socket>();
+    const server = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+      let got = "";
+      socket.on("data", (d) => {
+        if (got.includes("\r\n\r\n")) return;
+        got += d.toString("latin1");
+        const end = got.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        heads.push(got.slice(0, end + 4));
+        socket.end("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as AddressInfo).port;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      heads,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+        await once(server, "close");
+      },
+    };
+  }
+
+  it("accepts the heads of node:http, fetch, ws and Python's urllib as llhttp reads them", async () => {
+    const rec = await headRecorder();
+    try {
+      const nodeRequest = (method: string, path: string, body?: string[], length = false) =>
+        new Promise<void>((resolve) => {
+          const req = request(`${rec.url}${path}`, {
+            method,
+            headers: {
+              "X-Session-ID": "sess-1",
+              ...(length && body ? { "Content-Length": body.join("").length } : {}),
+            },
+          });
+          req.on("response", (res) => res.resume().on("end", resolve));
+          req.on("error", () => resolve());
+          for (const part of body ?? []) req.write(part);
+          req.end();
+        });
+      await nodeRequest("GET", "/s/abc/x?y=1");
+      await nodeRequest("POST", "/upload", ["part one, ", "part two"]);
+      await nodeRequest("PUT", "/put", ["exactly"], true);
+      await fetch(`${rec.url}/fetched`, { headers: { "X-Session-ID": "s" } }).then((r) => r.text());
+      await fetch(`${rec.url}/api`, { method: "POST", body: JSON.stringify({ a: 1 }) }).then((r) =>
+        r.text(),
+      );
+      await new Promise<void>((resolve) => {
+        const ws = new WebSocket(`${rec.url.replace("http", "ws")}/s/abc/ws`);
+        ws.on("error", () => resolve());
+        ws.on("close", () => resolve());
+      });
+      const py = await runCaptured(join(REPO_ROOT, ".venv/bin/python"), [
+        "-c",
+        `import urllib.request; urllib.request.urlopen(urllib.request.Request("${rec.url}/py", headers={"X-Session-ID": "p"})).read()`,
+      ]);
+      expect(py.code, py.stderr).toBe(0);
+    } finally {
+      await rec.close();
+    }
+    expect(rec.heads.length).toBe(7);
+    for (const text of rec.heads) {
+      const ours = parseRequestHead(bytes(text), 0, MAX);
+      expect(typeof ours, JSON.stringify(text)).toBe("object");
+      expectLlhttpAgrees(text, ours as RequestHead);
+    }
+    const [get, chunked, put, , post, ws] = rec.heads.map(
+      (t) => parseRequestHead(bytes(t), 0, MAX) as RequestHead,
+    );
+    expect(get!.keepAlive).toBe(true);
+    expect(chunked!.body).toEqual({ kind: "chunked" });
+    expect(put!.body).toEqual({ kind: "length", length: 7 });
+    expect(post!.body).toEqual({ kind: "length", length: 7 });
+    expect(ws!.upgrade).toBe(true);
+  });
+
+  it("accepts node:http's responses and frames their real bodies", async () => {
+    const server = createServer((req, res) => {
+      if (req.url === "/stream") {
+        res.write("first ");
+        res.end("second");
+      } else if (req.url === "/204") res.writeHead(204).end();
+      else if (req.url === "/304") res.writeHead(304, { ETag: '"x"' }).end();
+      else res.end("hello");
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as AddressInfo).port;
+    const exchange = async (method: string, path: string) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.end(`${method} ${path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+      const chunks: Buffer[] = [];
+      for await (const c of socket) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    try {
+      for (const [method, path, kind] of [
+        ["GET", "/len", "length"],
+        ["GET", "/stream", "chunked"],
+        ["GET", "/204", "none"],
+        ["GET", "/304", "none"],
+        ["HEAD", "/len", "none"],
+      ] as const) {
+        const all = await exchange(method, path);
+        const ours = parseResponseHead(all, 0, MAX, method);
+        expect(typeof ours, `${method} ${path}`).toBe("object");
+        const head = ours as ResponseHead;
+        expect(head.body.kind, `${method} ${path}`).toBe(kind);
+        expectLlhttpAgreesResponse(all.toString("latin1"), head, method);
+        const rest = all.length - head.headBytes;
+        if (head.body.kind === "length") expect(rest).toBe(head.body.length);
+        if (head.body.kind === "chunked") {
+          expect(new ChunkedFraming().feed(all, head.headBytes)).toEqual({
+            used: rest,
+            done: true,
+          });
+        }
+        if (head.body.kind === "none") expect(rest).toBe(0);
+      }
+    } finally {
+      server.close();
+      server.closeAllConnections();
+      await once(server, "close");
     }
   });
 });
