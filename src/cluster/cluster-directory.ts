@@ -16,7 +16,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HerdError } from "../pool/errors.ts";
+import { HerdError, isHerdError } from "../pool/errors.ts";
 import { newSessionId, validateSessionId } from "../pool/ids.ts";
 import type { Logger } from "../pool/logger.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
@@ -41,7 +41,12 @@ import type { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
 import { type NodeCapacity, placeAcquire } from "./placement.ts";
-import { decodeSession, encodeSession, type NodeAddresses } from "./session-codec.ts";
+import {
+  decodeSession,
+  encodeSession,
+  type NodeAddresses,
+  type RemoteSession,
+} from "./session-codec.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
 export const viaPeer = new AsyncLocalStorage<string>();
@@ -132,8 +137,10 @@ export class ClusterDirectory implements SessionDirectory {
   ): Promise<SessionInfo> {
     const id =
       sessionId === undefined || sessionId === "" ? newSessionId() : validateSessionId(sessionId);
-    const here = this.local.lookup(id);
-    if (here && this.parts.lease.valid()) return this.mine(here);
+    // Live here: the local acquire restarts its idle clock (and checks the pool), as on one node.
+    if (this.local.lookup(id) && this.parts.lease.valid()) {
+      return this.mine(await this.local.acquire(pool, id, opts));
+    }
     this.requireLease();
     if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
     const runsHere = this.local.poolNames().includes(pool);
@@ -193,7 +200,39 @@ export class ClusterDirectory implements SessionDirectory {
       return this.mine(await this.local.acquire(pool, id, opts));
     }
     if (record.state !== "ready" || !remote) return undefined;
-    return this.remoteInfo(this.parts.events.learn(remote));
+    if (viaPeer.getStore() !== undefined) return this.remoteInfo(this.parts.events.learn(remote));
+    return this.remoteInfo(this.parts.events.learn(await this.reacquire(record, remote, opts)));
+  }
+
+  /**
+   * Acquiring a live session is activity on it: the owner's acquire restarts its idle clock
+   * (ttl), exactly as an acquire on the owner would, and answers with its current state. An
+   * owner that does not answer within a lease (frozen, cut off: about to be fenced) gets no
+   * say: the answer is Redis's record, as routing would use it anyway.
+   */
+  private async reacquire(
+    record: SessionRecord,
+    remote: RemoteSession,
+    opts: AcquireOptions,
+  ): Promise<RemoteSession> {
+    const owner = { node: record.node, control: remote.control, data: remote.data };
+    const limit = AbortSignal.timeout(this.parts.lease.leaseMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, limit]) : limit;
+    try {
+      return await this.parts.peers.acquire(owner, record.pool, remote.info.id, {
+        ...opts,
+        signal,
+      });
+    } catch (err) {
+      const unanswered =
+        isHerdError(err) && (err.code === "unavailable" || err.code === "deadline_exceeded");
+      if (opts.signal?.aborted || !unanswered) throw err;
+      this.parts.logger.debug(
+        { err: (err as Error).message, session: remote.info.id, node: record.node },
+        "cluster: the owner did not answer a re-acquire; answering from Redis",
+      );
+      return remote;
+    }
   }
 
   /** Place the session on this node: win the claim, start the worker, publish it. */
@@ -409,6 +448,11 @@ export class ClusterDirectory implements SessionDirectory {
     throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
   }
 
+  /**
+   * A remote session's idle clock is its owner's, and every caller of touch here also reaches
+   * the owner, which touches it there: a forwarded data-plane request, the peer hold (attach)
+   * behind a HoldSession, the forwarded acquire behind an AcquireSession.
+   */
   touch(sessionId: string): void {
     this.local.touch(sessionId);
   }

@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { Agent, request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
@@ -374,6 +375,65 @@ describe("herd cluster", () => {
       for (const agent of clients) agent.destroy();
       watch.abort();
       await watching;
+    }
+  });
+
+  it("activity on a non-owner restarts the owner's idle clock: acquire, hold, attach, data plane", async () => {
+    cluster = await startCluster(
+      ["a", "b", "c"].map((n) => ({ node: `node-${n}`, pools: { w: workerPool({ ttl: "10m" }) } })),
+    );
+    const c = cluster;
+    const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
+    // The idle clock is the owner's lastActiveAt: its ttl counts from there.
+    const clock = async (id: string) => {
+      const s = (await c.client(a).listSessions({ pool: "w" })).sessions.find(
+        (x) => x.sessionId === id,
+      );
+      if (!s?.lastActiveAt) throw new Error(`${id} is not live on its owner`);
+      return timestampMs(s.lastActiveAt);
+    };
+    const restarts = async (id: string, what: string, act: () => Promise<unknown>) => {
+      const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: id });
+      expect(session?.node).toBe("node-a");
+      const before = await clock(id);
+      await sleep(30);
+      await act();
+      await eventually(`${what} restarts the owner's idle clock`, async () =>
+        (await clock(id)) > before ? true : undefined,
+      );
+      // Room for the next step's session on a (max 4).
+      await c.client(a).releaseSession({ sessionId: id });
+    };
+    const acquire = (d: typeof a, id: string) => () =>
+      c.client(d).acquireSession({ pool: "w", sessionId: id });
+    await restarts("on-owner", "AcquireSession on the owner", acquire(a, "on-owner"));
+    await restarts("via-b", "AcquireSession on a non-owner", acquire(b, "via-b"));
+    await restarts("via-c", "AcquireSession on another non-owner", acquire(cc, "via-c"));
+    await restarts("data-via-b", "data-plane traffic through a non-owner", async () => {
+      expect((await get(b.dataUrl, "/whoami", { "X-Session-ID": "data-via-b" })).status).toBe(200);
+    });
+    // A hold restarts the clock when it begins (while it lasts the session is busy anyway).
+    for (const [id, attachOnly] of [
+      ["hold-via-b", false],
+      ["attach-via-c", true],
+    ] as const) {
+      const holder = new AbortController();
+      let first: () => void = () => {};
+      const started = new Promise<void>((r) => {
+        first = r;
+      });
+      let holding: Promise<void> = Promise.resolve();
+      await restarts(id, `HoldSession${attachOnly ? " attach_only" : ""} on a non-owner`, () => {
+        holding = (async () => {
+          const stream = c
+            .client(attachOnly ? cc : b)
+            .holdSession({ pool: "w", sessionId: id, attachOnly }, { signal: holder.signal });
+          for await (const _ of stream) first();
+        })().catch(() => {});
+        return started;
+      });
+      holder.abort();
+      await holding;
     }
   });
 
