@@ -149,11 +149,16 @@ export class ClusterDirectory implements SessionDirectory {
       return this.placeHere(pool, id, opts);
     }
     const deadline = Date.now() + PENDING_WAIT_MS;
+    let records: string[];
     for (;;) {
-      const record = await this.parts.store.session(id);
-      if (record === undefined) break;
-      const found = await this.fromRecord(record, pool, id, opts);
-      if (found) return found;
+      // One round trip: the id's record if some node has it, else every live node's record.
+      const found = await this.parts.store.locate(id);
+      if (found.kind === "free") {
+        records = found.nodes;
+        break;
+      }
+      const got = await this.fromRecord(found.record, pool, id, opts);
+      if (got) return got;
       if (Date.now() > deadline) {
         throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
       }
@@ -161,12 +166,12 @@ export class ClusterDirectory implements SessionDirectory {
         throw new HerdError("cancelled", "acquire cancelled");
       });
     }
-    const where = await placeAcquire(pool, runsHere ? this.localCapacity(pool) : undefined, () =>
-      this.nodeRecords(pool),
-    );
+    // From here to the reservation nothing awaits: concurrent acquires (a burst) each see the
+    // slots the others took, so they spread over the nodes instead of all picking one.
+    const here = runsHere ? this.localCapacity(pool) : undefined;
+    const where = placeAcquire(pool, here, this.placeable(records, pool));
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    const sent = { node: where.node, pool, at: Date.now() };
-    this.sent.push(sent);
+    this.sent.push({ node: where.node, pool, at: Date.now() });
     const remote = await this.parts.peers.acquire(where, pool, id, opts);
     return this.remoteInfo(this.parts.events.learn(remote));
   }
@@ -338,6 +343,10 @@ export class ClusterDirectory implements SessionDirectory {
 
   /** This node's record for placement: its addresses and free capacity per pool. */
   record(): string {
+    return JSON.stringify(this.capacity());
+  }
+
+  private capacity(): NodeCapacity {
     const pools: Record<string, NodeCapacity["pools"][string]> = {};
     const stats = this.local.stats().pools;
     for (const p of stats) {
@@ -347,14 +356,13 @@ export class ClusterDirectory implements SessionDirectory {
         max: p.max,
       };
     }
-    const rec: NodeCapacity = {
+    return {
       ...this.parts.self,
       pools,
       stats,
       renewedAt: Date.now(),
       leaseMs: this.parts.lease.leaseMs,
     };
-    return JSON.stringify(rec);
   }
 
   /** The live nodes' records, as last read (for GetStats). */
@@ -370,17 +378,18 @@ export class ClusterDirectory implements SessionDirectory {
   }
 
   private localCapacity(pool: string): NodeCapacity {
-    const rec = JSON.parse(this.record()) as NodeCapacity;
+    const rec = this.capacity();
     const cap = rec.pools[pool];
     if (cap) cap.free = Math.max(0, cap.free - (this.placing.get(pool) ?? 0));
     return rec;
   }
 
-  private async nodeRecords(pool: string): Promise<NodeCapacity[]> {
+  /** The nodes' records, less the acquires sent to each since its record was written. */
+  private placeable(records: string[], pool: string): NodeCapacity[] {
     const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
     this.sent = this.sent.filter((s) => s.at > horizon);
     const out: NodeCapacity[] = [];
-    for (const json of await this.parts.store.nodes()) {
+    for (const json of records) {
       try {
         const rec = JSON.parse(json) as NodeCapacity;
         const cap = rec.pools?.[pool];

@@ -91,6 +91,19 @@ redis.call('SADD', 'herd:owned:' .. ARGV[1], ARGV[3])
 return {'claimed', tostring(gen)}
 `;
 
+// Where an acquire stands: the id's record when some node has it, else every live node's
+// record (for placement), in one round trip.
+const LOCATE = `
+local cur = redis.call('HMGET', 'herd:s:' .. ARGV[1], 'node', 'gen', 'pool', 'state', 'info')
+if cur[1] then return {'taken', cur[1], cur[2], cur[3], cur[4], cur[5] or ''} end
+local out = {'free'}
+for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
+  local rec = redis.call('GET', 'herd:alive:' .. n)
+  if rec then table.insert(out, rec) end
+end
+return out
+`;
+
 const COMMIT = `
 if redis.call('EXISTS', 'herd:alive:' .. ARGV[1]) == 0 then return 0 end
 local sk = 'herd:s:' .. ARGV[3]
@@ -156,6 +169,11 @@ export type ClaimResult =
   /** This node's lease is gone: it must rejoin before it may own anything. */
   | { kind: "dead" };
 
+export type Located =
+  | { kind: "taken"; record: SessionRecord }
+  /** Nobody has the id: every live node's record, for placement. */
+  | { kind: "free"; nodes: string[] };
+
 export type RenewResult = "ok" | "expired" | "reset";
 
 /** One entry of herd:events: a HerdEvent without revision, plus `info` on lost-by-reap. */
@@ -163,6 +181,17 @@ export interface StreamEntry {
   /** The cluster-wide revision: the entry id is `<revision>-0`. */
   revision: number;
   json: string;
+}
+
+/** A script's `{'taken', node, gen, pool, state, info}` answer. */
+function takenRecord(r: string[]): SessionRecord {
+  return {
+    node: r[1]!,
+    gen: r[2]!,
+    pool: r[3]!,
+    state: r[4] === "ready" ? "ready" : "pending",
+    info: r[5] ?? "",
+  };
 }
 
 function revisionOf(id: string): number {
@@ -266,16 +295,14 @@ export class ClusterStore {
     )) as string[];
     if (r[0] === "dead") return { kind: "dead" };
     if (r[0] === "claimed") return { kind: "claimed", gen: r[1]! };
-    return {
-      kind: "taken",
-      record: {
-        node: r[1]!,
-        gen: r[2]!,
-        pool: r[3]!,
-        state: r[4] as SessionRecord["state"],
-        info: r[5] ?? "",
-      },
-    };
+    return { kind: "taken", record: takenRecord(r) };
+  }
+
+  /** The id's record if some node has it, else the live nodes' records: one round trip. */
+  async locate(id: string): Promise<Located> {
+    const r = (await this.run(LOCATE, [], [id])) as string[];
+    if (r[0] === "taken") return { kind: "taken", record: takenRecord(r) };
+    return { kind: "free", nodes: r.slice(1) };
   }
 
   /** Publishes the started session; false when this node no longer owns `id` at `gen`. */

@@ -309,6 +309,27 @@ describe("herd cluster", () => {
     }
   });
 
+  it("placement: a burst of 3 × max acquires through one node fills every node (no pile-up on one)", async () => {
+    const max = 3;
+    const c = (cluster = await startCluster(
+      ["a", "b", "c"].map((n) => ({ node: `node-${n}`, pools: { w: workerPool({ max }) } })),
+    ));
+    const a = c.nodes[0]!;
+    const ids = Array.from({ length: 3 * max }, (_, i) => `burst-${i}`);
+    // All at once: with the placement choice and its reservation split by an await, every
+    // acquire saw the same records and sent its session to the same node, whose queue then
+    // never drained (the bench's capacity figure timed out that way).
+    const got = await Promise.all(
+      ids.map((sessionId) =>
+        c.client(a).acquireSession({ pool: "w", sessionId, wait: { seconds: 30n, nanos: 0 } }),
+      ),
+    );
+    const perNode = ["node-a", "node-b", "node-c"].map(
+      (n) => got.filter((g) => g.session?.node === n).length,
+    );
+    expect(perNode).toEqual([max, max, max]);
+  });
+
   it("WebSocket traffic through a non-owner reaches the owner's worker", async () => {
     cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
     const c = cluster;
