@@ -292,25 +292,28 @@ export class ClusterDirectory implements SessionDirectory {
     }
   }
 
-  /** Called in order for every local event: a local session that ended gives up its claim. */
-  onLocalEvent(event: HerdEvent): void {
+  /**
+   * Called in order for every local event before it is appended: a local session that ended
+   * gives up its claim. Returns the generation to drop, which the append of this very event
+   * does in the same script (one round trip; the record goes with the end event, never apart).
+   * If that append fails, the record stays until Redis is back and this node's lease lapses or
+   * it rebuilds the registry.
+   */
+  onLocalEvent(event: HerdEvent): string | undefined {
     if (
       event.sessionId === undefined ||
       (event.type !== "session_released" &&
         event.type !== "session_expired" &&
         event.type !== "session_lost")
     ) {
-      return;
+      return undefined;
     }
     const claim = this.claims.get(event.sessionId);
     const workerId = event.workerId ?? event.session?.workerId;
-    if (!claim || (claim.workerId !== undefined && claim.workerId !== workerId)) return;
+    if (!claim || (claim.workerId !== undefined && claim.workerId !== workerId)) return undefined;
     this.claims.delete(event.sessionId);
     if (claim.workerPid !== undefined) this.parts.watchdog.remove(claim.workerPid);
-    this.parts.store.drop(this.node, claim.gen, event.sessionId).catch((err) => {
-      // The record stays until Redis is back and this node's lease lapses or rebuilds it.
-      this.parts.logger.debug({ err, session: event.sessionId }, "cluster: drop failed");
-    });
+    return claim.gen;
   }
 
   /** Fencing: kill every local session (they may run on another node next). */

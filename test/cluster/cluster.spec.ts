@@ -311,9 +311,10 @@ describe("herd cluster", () => {
 
   it("placement: a burst of 3 × max acquires through one node fills every node (no pile-up on one)", async () => {
     const max = 3;
-    const c = (cluster = await startCluster(
+    cluster = await startCluster(
       ["a", "b", "c"].map((n) => ({ node: `node-${n}`, pools: { w: workerPool({ max }) } })),
-    ));
+    );
+    const c = cluster;
     const a = c.nodes[0]!;
     const ids = Array.from({ length: 3 * max }, (_, i) => `burst-${i}`);
     // All at once: with the placement choice and its reservation split by an await, every
@@ -455,6 +456,19 @@ describe("herd cluster", () => {
       });
       holder.abort();
       await holding;
+    }
+    // Every session ended: its record went with its end event (one script), none is left over.
+    const r = createClient({ url: c.redis.url });
+    r.on("error", () => {});
+    await r.connect();
+    try {
+      await eventually("no session record left in Redis", async () =>
+        (await r.keys("herd:s:*")).length === 0 && (await r.sCard("herd:owned:node-a")) === 0
+          ? true
+          : undefined,
+      );
+    } finally {
+      r.destroy();
     }
   });
 
