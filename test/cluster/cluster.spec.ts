@@ -10,10 +10,12 @@ import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
+import { PeerAuth } from "../../src/cluster/peer-auth.ts";
+import { PeerClient } from "../../src/cluster/peer-client.ts";
 import { HERD_BIN } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
+import { SECRET, startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {
@@ -470,6 +472,40 @@ describe("herd cluster", () => {
     } finally {
       r.destroy();
     }
+  });
+
+  it("a peer hold never starts a session on the owner (the session ended meanwhile)", async () => {
+    cluster = await startCluster([{ node: "node-a" }]);
+    const c = cluster;
+    const a = c.nodes[0]!;
+    // What node b's HoldSession does on a for a session it believes a owns, here one that has
+    // already ended: the hold must end (NOT_FOUND), not acquire the id anew on a.
+    const peers = new PeerClient(new PeerAuth(SECRET, "node-b"));
+    const gone = {
+      info: {
+        id: "ended-meanwhile",
+        pool: "w",
+        node: "node-a",
+        workerId: "",
+        workerPid: 0,
+        workerAddress: "",
+        token: "",
+        createdAt: new Date(),
+        lastActiveAt: new Date(),
+        connections: 0,
+        labels: {},
+      },
+      control: new URL(a.controlUrl).host,
+      data: new URL(a.dataUrl).host,
+    };
+    const hold = peers.hold(gone);
+    try {
+      await eventually("the peer hold ends", () => (hold.ended.aborted ? true : undefined));
+    } finally {
+      hold.close();
+    }
+    const list = await c.client(a).listSessions({});
+    expect(list.sessions.map((s) => s.sessionId)).not.toContain("ended-meanwhile");
   });
 
   it("HoldSession on a non-owner holds the session on its owner; the holder leaving ends it", async () => {
