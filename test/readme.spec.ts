@@ -5,6 +5,7 @@
 // Commands run through `bash -c` as written, with only the demo's fixed ports swapped for the
 // test daemon's free ones; each test proves every process it caused is gone.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Client, createClient } from "@connectrpc/connect";
@@ -12,11 +13,12 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HerdService, type SessionEvent, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
+import { DEFAULT_ADDR } from "../src/cli/client.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "./helpers/daemon.ts";
 import { freePort } from "./helpers/ports.ts";
 import { expectNoLeaks, killAllWithTag, type LeakTag, newLeakTag } from "./helpers/processes.ts";
 import { type Fence, fences } from "./readme/fences.ts";
-import { interrupt, launch, sh, waitFor } from "./readme/run.ts";
+import { interrupt, type Job, launch, sh, waitFor } from "./readme/run.ts";
 
 const README = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
 const BLOCKS = fences(README, "README.md");
@@ -62,15 +64,19 @@ function listenPort(file: string, plane: "control" | "data"): number {
 
 let leak: LeakTag;
 let daemons: Daemon[];
+/** Background commands of a block (a README line ending in `&`), stopped after the daemons. */
+let jobs: Job[];
 let temps: string[];
 
 beforeEach(() => {
   leak = newLeakTag();
   daemons = [];
+  jobs = [];
   temps = [];
 });
 afterEach(async () => {
   const exits = await Promise.all(daemons.map((d) => d.stop()));
+  await Promise.all(jobs.map((j) => interrupt(j)));
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
   try {
     await expectNoLeaks(leak.tag, { withinMs: 5000 });
@@ -82,8 +88,11 @@ afterEach(async () => {
   }
 });
 
-async function daemon(config: string | Record<string, unknown>): Promise<Daemon> {
-  const d = await startDaemon({ config, env: leak.env, readyTimeoutMs: 60_000 });
+async function daemon(
+  config: string | Record<string, unknown>,
+  env: Record<string, string> = leak.env,
+): Promise<Daemon> {
+  const d = await startDaemon({ config, env, readyTimeoutMs: 60_000 });
   daemons.push(d);
   return d;
 }
@@ -179,6 +188,51 @@ interface Counter {
   counter: number;
 }
 
+/**
+ * Runs one curl line of the README (its addresses already moved to the test's ports) and
+ * checks what its comment claims against the answer; `seen` holds the earlier lines' answers.
+ */
+async function runCurlLine(
+  command: string,
+  claim: string,
+  where: string,
+  seen: Counter[],
+  env: Record<string, string>,
+): Promise<Counter> {
+  const r = await sh(command, env);
+  expect(r.code, `${where}: ${r.stderr}`).toBe(0);
+  const got = JSON.parse(r.stdout) as Counter;
+  expect(got, where).toEqual({ pid: expect.any(Number), counter: expect.any(Number) });
+
+  let checked = 0;
+  const json = /^\{.*\}$/.exec(claim.trim());
+  if (json) {
+    // The comment shows a whole answer: same fields and types (the pid is illustrative).
+    const shown = JSON.parse(json[0]) as Record<string, unknown>;
+    expect(Object.keys(got).sort(), where).toEqual(Object.keys(shown).sort());
+    checked++;
+  }
+  const counter = /"counter":\s*(\d+)/.exec(claim);
+  if (counter) {
+    expect(got.counter, `${where}: ${claim}`).toBe(Number(counter[1]));
+    checked++;
+  }
+  if (/same pid/.test(claim)) {
+    expect(got.pid, `${where}: ${claim}`).toBe(seen.at(-1)?.pid);
+    checked++;
+  }
+  if (/another process|different pid/.test(claim)) {
+    expect(
+      seen.map((s) => s.pid),
+      `${where}: ${claim}`,
+    ).not.toContain(got.pid);
+    checked++;
+  }
+  expect(checked, `${where}: no check knows the claim ${JSON.stringify(claim)}`).toBeGreaterThan(0);
+  seen.push(got);
+  return got;
+}
+
 /** Runs the curl block against a daemon and checks each line's comment; returns the answers. */
 async function runCurlBlock(f: Fence, d: Daemon): Promise<Counter[]> {
   const seen: Counter[] = [];
@@ -186,39 +240,8 @@ async function runCurlBlock(f: Fence, d: Daemon): Promise<Counter[]> {
     const [command, claim] = splitComment(line);
     const where = `${at(f, i)} \`${command}\``;
     expect(command, `${where} talks to the demo's data plane`).toContain("localhost:8080");
-    const r = await sh(command.replaceAll("localhost:8080", hostPort(d.dataUrl)), leak.env);
-    expect(r.code, `${where}: ${r.stderr}`).toBe(0);
-    const got = JSON.parse(r.stdout) as Counter;
-    expect(got, where).toEqual({ pid: expect.any(Number), counter: expect.any(Number) });
-
-    let checked = 0;
-    const json = /^\{.*\}$/.exec(claim.trim());
-    if (json) {
-      // The comment shows a whole answer: same fields and types (the pid is illustrative).
-      const shown = JSON.parse(json[0]) as Record<string, unknown>;
-      expect(Object.keys(got).sort(), where).toEqual(Object.keys(shown).sort());
-      checked++;
-    }
-    const counter = /"counter":\s*(\d+)/.exec(claim);
-    if (counter) {
-      expect(got.counter, `${where}: ${claim}`).toBe(Number(counter[1]));
-      checked++;
-    }
-    if (/same pid/.test(claim)) {
-      expect(got.pid, `${where}: ${claim}`).toBe(seen.at(-1)?.pid);
-      checked++;
-    }
-    if (/another process|different pid/.test(claim)) {
-      expect(
-        seen.map((s) => s.pid),
-        `${where}: ${claim}`,
-      ).not.toContain(got.pid);
-      checked++;
-    }
-    expect(checked, `${where}: no check knows the claim ${JSON.stringify(claim)}`).toBeGreaterThan(
-      0,
-    );
-    seen.push(got);
+    const moved = command.replaceAll("localhost:8080", hostPort(d.dataUrl));
+    await runCurlLine(moved, claim, where, seen, leak.env);
   }
   return seen;
 }
@@ -479,7 +502,120 @@ const diagramKind: Kind = {
   },
 };
 
-const KINDS = [diagramKind, npmKind, curlKind, cliKind, configKind, pythonKind];
+/** Whether something accepts TCP connections on 127.0.0.1:port (undefined: not yet). */
+function accepts(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(undefined));
+  });
+}
+
+/**
+ * A shell session with background processes (README "Several nodes"): lines ending in `&` start
+ * in order and each is up before the next line runs; `export` lines set the environment of the
+ * lines after them; then curl and `herd cluster status` lines run and their comments are
+ * checked. The README's fixed ports are moved to free ones, so the test never collides with
+ * another daemon: `redis-server ... --port N &` gets a free port in place of N, a `bin/herd
+ * serve --config FILE &` runs through startDaemon (that command, on a copy of FILE on free
+ * ports; the cluster advertises those), and every later `localhost:PORT` / `127.0.0.1:PORT`
+ * (and the CLI's default address) names the port that replaced PORT.
+ */
+const backgroundKind: Kind = {
+  name: "background processes in order, then checked commands",
+  matches: (f) => f.lang === "sh" && lines(f).some((l) => /\s&$/.test(splitComment(l)[0])),
+  async run(f) {
+    const ports = new Map<number, number>();
+    const move = (text: string) =>
+      text.replace(/\b(localhost|127\.0\.0\.1):(\d+)\b/g, (whole, host: string, port: string) => {
+        const to = ports.get(Number(port));
+        return to === undefined ? whole : `${host}:${to}`;
+      });
+    const env: Record<string, string> = { ...leak.env };
+    const seen: Counter[] = [];
+    let checked = 0;
+    for (const [i, line] of lines(f).entries()) {
+      const [command, claim] = splitComment(line);
+      const where = `${at(f, i)} \`${command}\``;
+      const background = /^(.*?)\s*&$/.exec(command)?.[1];
+      const serve = background && /^bin\/herd serve --config (\S+)$/.exec(background)?.[1];
+      const exported = /^export\s+(.+)$/.exec(command)?.[1];
+      if (serve) {
+        const d = await daemon(serve, env);
+        for (const plane of ["control", "data"] as const) {
+          const url = plane === "control" ? d.controlUrl : d.dataUrl;
+          ports.set(listenPort(serve, plane), Number(new URL(url).port));
+        }
+      } else if (background !== undefined) {
+        const port = /--port (\d+)\b/.exec(background)?.[1];
+        if (!port) throw new Error(`${where}: no --port N to move to a free port`);
+        const free = await freePort();
+        ports.set(Number(port), free);
+        jobs.push(launch(background.replace(`--port ${port}`, `--port ${free}`), env));
+        await waitFor(`${where} to listen (on ${free})`, () => accepts(free), 15_000);
+      } else if (exported) {
+        for (const pair of exported.split(/\s+/)) {
+          const m = /^([A-Z_][A-Z0-9_]*)=(\S+)$/.exec(pair);
+          if (!m) throw new Error(`${where}: ${pair} is not NAME=value`);
+          env[m[1]!] = move(m[2]!);
+        }
+      } else if (command.startsWith("curl ")) {
+        await runCurlLine(move(command), claim, where, seen, env);
+        checked++;
+      } else if (/^bin\/herd cluster status\b/.test(command)) {
+        await clusterStatusLine(move(command), claim, where, { ...env, ...cliAddr(ports) });
+        checked++;
+      } else {
+        throw new Error(`${where}: no check knows this line`);
+      }
+    }
+    expect(checked, `${at(f, -1)}: the block checks something`).toBeGreaterThan(0);
+  },
+};
+
+/** HERD_ADDR for a CLI line without --addr: the daemon now on the default address's port. */
+function cliAddr(ports: Map<number, number>): Record<string, string> {
+  const port = ports.get(Number(/:(\d+)$/.exec(DEFAULT_ADDR)?.[1]));
+  if (port === undefined) throw new Error(`no daemon was started on the CLI's ${DEFAULT_ADDR}`);
+  return { HERD_ADDR: `127.0.0.1:${port}` };
+}
+
+/** `herd cluster status # rows for node-a, node-b ..., each running pool P`: every node named
+ * has its row, running that pool. Node records arrive with their renewal, so it is polled. */
+async function clusterStatusLine(
+  command: string,
+  claim: string,
+  where: string,
+  env: Record<string, string>,
+): Promise<void> {
+  const nodes = claim.match(/\bnode-[\w-]+/g) ?? [];
+  const pool = /\bpool (\S+)/.exec(claim)?.[1];
+  expect(nodes.length, `${where}: the claim ${JSON.stringify(claim)} names nodes`).toBeGreaterThan(
+    0,
+  );
+  expect(pool, `${where}: the claim ${JSON.stringify(claim)} names a pool`).toBeDefined();
+  const rows = (out: string) =>
+    nodes.every((n) => new RegExp(`^${n}\\s.*\\s${pool}\\s`, "m").test(out));
+  let last = "";
+  await waitFor(
+    `${where}: ${claim}`,
+    async () => {
+      const r = await sh(command, env);
+      expect(r.code, `${where}: ${r.stderr}`).toBe(0);
+      last = r.stdout;
+      return rows(last) ? true : undefined;
+    },
+    15_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last output:\n${last}`);
+  });
+  expect(last, where).toMatch(new RegExp(`^CLUSTER POOL.*\\n${pool}\\s+${nodes.length}\\s`, "m"));
+}
+
+const KINDS = [diagramKind, npmKind, curlKind, cliKind, configKind, pythonKind, backgroundKind];
 
 // ---- the suite -----------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HerdError } from "../pool/errors.ts";
+import { HerdError, isHerdError } from "../pool/errors.ts";
 import { newSessionId, validateSessionId } from "../pool/ids.ts";
 import type { Logger } from "../pool/logger.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
@@ -41,7 +41,12 @@ import type { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
 import { type NodeCapacity, placeAcquire } from "./placement.ts";
-import { decodeSession, encodeSession, type NodeAddresses } from "./session-codec.ts";
+import {
+  decodeSession,
+  encodeSession,
+  type NodeAddresses,
+  type RemoteSession,
+} from "./session-codec.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
 export const viaPeer = new AsyncLocalStorage<string>();
@@ -132,8 +137,10 @@ export class ClusterDirectory implements SessionDirectory {
   ): Promise<SessionInfo> {
     const id =
       sessionId === undefined || sessionId === "" ? newSessionId() : validateSessionId(sessionId);
-    const here = this.local.lookup(id);
-    if (here && this.parts.lease.valid()) return this.mine(here);
+    // Live here: the local acquire restarts its idle clock (and checks the pool), as on one node.
+    if (this.local.lookup(id) && this.parts.lease.valid()) {
+      return this.mine(await this.local.acquire(pool, id, opts));
+    }
     this.requireLease();
     if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
     const runsHere = this.local.poolNames().includes(pool);
@@ -142,11 +149,16 @@ export class ClusterDirectory implements SessionDirectory {
       return this.placeHere(pool, id, opts);
     }
     const deadline = Date.now() + PENDING_WAIT_MS;
+    let records: string[];
     for (;;) {
-      const record = await this.parts.store.session(id);
-      if (record === undefined) break;
-      const found = await this.fromRecord(record, pool, id, opts);
-      if (found) return found;
+      // One round trip: the id's record if some node has it, else every live node's record.
+      const found = await this.parts.store.locate(id);
+      if (found.kind === "free") {
+        records = found.nodes;
+        break;
+      }
+      const got = await this.fromRecord(found.record, pool, id, opts);
+      if (got) return got;
       if (Date.now() > deadline) {
         throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
       }
@@ -154,12 +166,12 @@ export class ClusterDirectory implements SessionDirectory {
         throw new HerdError("cancelled", "acquire cancelled");
       });
     }
-    const where = await placeAcquire(pool, runsHere ? this.localCapacity(pool) : undefined, () =>
-      this.nodeRecords(pool),
-    );
+    // From here to the reservation nothing awaits: concurrent acquires (a burst) each see the
+    // slots the others took, so they spread over the nodes instead of all picking one.
+    const here = runsHere ? this.localCapacity(pool) : undefined;
+    const where = placeAcquire(pool, here, this.placeable(records, pool));
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    const sent = { node: where.node, pool, at: Date.now() };
-    this.sent.push(sent);
+    this.sent.push({ node: where.node, pool, at: Date.now() });
     const remote = await this.parts.peers.acquire(where, pool, id, opts);
     return this.remoteInfo(this.parts.events.learn(remote));
   }
@@ -193,7 +205,39 @@ export class ClusterDirectory implements SessionDirectory {
       return this.mine(await this.local.acquire(pool, id, opts));
     }
     if (record.state !== "ready" || !remote) return undefined;
-    return this.remoteInfo(this.parts.events.learn(remote));
+    if (viaPeer.getStore() !== undefined) return this.remoteInfo(this.parts.events.learn(remote));
+    return this.remoteInfo(this.parts.events.learn(await this.reacquire(record, remote, opts)));
+  }
+
+  /**
+   * Acquiring a live session is activity on it: the owner's acquire restarts its idle clock
+   * (ttl), exactly as an acquire on the owner would, and answers with its current state. An
+   * owner that does not answer within a lease (frozen, cut off: about to be fenced) gets no
+   * say: the answer is Redis's record, as routing would use it anyway.
+   */
+  private async reacquire(
+    record: SessionRecord,
+    remote: RemoteSession,
+    opts: AcquireOptions,
+  ): Promise<RemoteSession> {
+    const owner = { node: record.node, control: remote.control, data: remote.data };
+    const limit = AbortSignal.timeout(this.parts.lease.leaseMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, limit]) : limit;
+    try {
+      return await this.parts.peers.acquire(owner, record.pool, remote.info.id, {
+        ...opts,
+        signal,
+      });
+    } catch (err) {
+      const unanswered =
+        isHerdError(err) && (err.code === "unavailable" || err.code === "deadline_exceeded");
+      if (opts.signal?.aborted || !unanswered) throw err;
+      this.parts.logger.debug(
+        { err: (err as Error).message, session: remote.info.id, node: record.node },
+        "cluster: the owner did not answer a re-acquire; answering from Redis",
+      );
+      return remote;
+    }
   }
 
   /** Place the session on this node: win the claim, start the worker, publish it. */
@@ -248,25 +292,28 @@ export class ClusterDirectory implements SessionDirectory {
     }
   }
 
-  /** Called in order for every local event: a local session that ended gives up its claim. */
-  onLocalEvent(event: HerdEvent): void {
+  /**
+   * Called in order for every local event before it is appended: a local session that ended
+   * gives up its claim. Returns the generation to drop, which the append of this very event
+   * does in the same script (one round trip; the record goes with the end event, never apart).
+   * If that append fails, the record stays until Redis is back and this node's lease lapses or
+   * it rebuilds the registry.
+   */
+  onLocalEvent(event: HerdEvent): string | undefined {
     if (
       event.sessionId === undefined ||
       (event.type !== "session_released" &&
         event.type !== "session_expired" &&
         event.type !== "session_lost")
     ) {
-      return;
+      return undefined;
     }
     const claim = this.claims.get(event.sessionId);
     const workerId = event.workerId ?? event.session?.workerId;
-    if (!claim || (claim.workerId !== undefined && claim.workerId !== workerId)) return;
+    if (!claim || (claim.workerId !== undefined && claim.workerId !== workerId)) return undefined;
     this.claims.delete(event.sessionId);
     if (claim.workerPid !== undefined) this.parts.watchdog.remove(claim.workerPid);
-    this.parts.store.drop(this.node, claim.gen, event.sessionId).catch((err) => {
-      // The record stays until Redis is back and this node's lease lapses or rebuilds it.
-      this.parts.logger.debug({ err, session: event.sessionId }, "cluster: drop failed");
-    });
+    return claim.gen;
   }
 
   /** Fencing: kill every local session (they may run on another node next). */
@@ -299,6 +346,10 @@ export class ClusterDirectory implements SessionDirectory {
 
   /** This node's record for placement: its addresses and free capacity per pool. */
   record(): string {
+    return JSON.stringify(this.capacity());
+  }
+
+  private capacity(): NodeCapacity {
     const pools: Record<string, NodeCapacity["pools"][string]> = {};
     const stats = this.local.stats().pools;
     for (const p of stats) {
@@ -308,14 +359,13 @@ export class ClusterDirectory implements SessionDirectory {
         max: p.max,
       };
     }
-    const rec: NodeCapacity = {
+    return {
       ...this.parts.self,
       pools,
       stats,
       renewedAt: Date.now(),
       leaseMs: this.parts.lease.leaseMs,
     };
-    return JSON.stringify(rec);
   }
 
   /** The live nodes' records, as last read (for GetStats). */
@@ -331,17 +381,18 @@ export class ClusterDirectory implements SessionDirectory {
   }
 
   private localCapacity(pool: string): NodeCapacity {
-    const rec = JSON.parse(this.record()) as NodeCapacity;
+    const rec = this.capacity();
     const cap = rec.pools[pool];
     if (cap) cap.free = Math.max(0, cap.free - (this.placing.get(pool) ?? 0));
     return rec;
   }
 
-  private async nodeRecords(pool: string): Promise<NodeCapacity[]> {
+  /** The nodes' records, less the acquires sent to each since its record was written. */
+  private placeable(records: string[], pool: string): NodeCapacity[] {
     const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
     this.sent = this.sent.filter((s) => s.at > horizon);
     const out: NodeCapacity[] = [];
-    for (const json of await this.parts.store.nodes()) {
+    for (const json of records) {
       try {
         const rec = JSON.parse(json) as NodeCapacity;
         const cap = rec.pools?.[pool];
@@ -409,6 +460,11 @@ export class ClusterDirectory implements SessionDirectory {
     throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
   }
 
+  /**
+   * A remote session's idle clock is its owner's, and every caller of touch here also reaches
+   * the owner, which touches it there: a forwarded data-plane request, the peer hold (attach)
+   * behind a HoldSession, the forwarded acquire behind an AcquireSession.
+   */
   touch(sessionId: string): void {
     this.local.touch(sessionId);
   }

@@ -39,8 +39,9 @@ export class ClusterEvents {
     private readonly watch: ClusterWatch,
     private readonly self: NodeAddresses,
     private readonly logger: Logger,
-    /** Called for each local event, in order, before it is appended (e.g. to drop the claim). */
-    private readonly onLocal: (event: HerdEvent) => void,
+    /** Called for each local event, in order, before it is appended: the generation of the
+     * claim the event ends, if any, which the append drops in the same script. */
+    private readonly onLocal: (event: HerdEvent) => string | undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -78,13 +79,17 @@ export class ClusterEvents {
     let failing = false;
     for await (const event of sub) {
       if (event.node !== undefined) continue; // republished from another node
-      this.onLocal(event);
+      const ends = this.onLocal(event);
       if (LOCAL_ONLY.has(event.type)) {
         this.watch.local({ ...event, node: this.self.node });
         continue;
       }
       try {
-        await this.store.append(encodeEvent(event, this.self), this.watch.revision());
+        const drop =
+          ends === undefined || event.sessionId === undefined
+            ? undefined
+            : { node: this.self.node, gen: ends, id: event.sessionId };
+        await this.store.append(encodeEvent(event, this.self), this.watch.revision(), drop);
         failing = false;
       } catch (err) {
         if (!failing) {

@@ -19,7 +19,7 @@
 // Concurrency: the client never queues commands while disconnected (disableOfflineQueue), so
 // a Redis outage surfaces at once as an error instead of as a hang.
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createClient, type RedisClientType } from "redis";
 import { HerdError } from "../pool/errors.ts";
 import type { Logger } from "../pool/logger.ts";
@@ -48,7 +48,19 @@ local function now_ms()
 end
 `;
 
-const APPEND = `${XADD_EVENT}
+// Gives up `node`'s claim of `id` at generation `gen` (a later claim of the id is left alone).
+const DROP_CLAIM = `
+local function drop_claim(node, gen, id)
+  local sk = 'herd:s:' .. id
+  local cur = redis.call('HMGET', sk, 'node', 'gen')
+  if cur[1] == node and cur[2] == gen then redis.call('DEL', sk) end
+  redis.call('SREM', 'herd:owned:' .. node, id)
+end
+`;
+
+// ARGV[4..6] set (node, gen, id): the event ends that claim, dropped with the append.
+const APPEND = `${XADD_EVENT}${DROP_CLAIM}
+if ARGV[4] ~= '' then drop_claim(ARGV[4], ARGV[5], ARGV[6]) end
 return xadd_event(ARGV[1], ARGV[2], ARGV[3])
 `;
 
@@ -91,6 +103,19 @@ redis.call('SADD', 'herd:owned:' .. ARGV[1], ARGV[3])
 return {'claimed', tostring(gen)}
 `;
 
+// Where an acquire stands: the id's record when some node has it, else every live node's
+// record (for placement), in one round trip.
+const LOCATE = `
+local cur = redis.call('HMGET', 'herd:s:' .. ARGV[1], 'node', 'gen', 'pool', 'state', 'info')
+if cur[1] then return {'taken', cur[1], cur[2], cur[3], cur[4], cur[5] or ''} end
+local out = {'free'}
+for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
+  local rec = redis.call('GET', 'herd:alive:' .. n)
+  if rec then table.insert(out, rec) end
+end
+return out
+`;
+
 const COMMIT = `
 if redis.call('EXISTS', 'herd:alive:' .. ARGV[1]) == 0 then return 0 end
 local sk = 'herd:s:' .. ARGV[3]
@@ -100,11 +125,8 @@ redis.call('HSET', sk, 'state', 'ready', 'info', ARGV[4])
 return 1
 `;
 
-const DROP = `
-local sk = 'herd:s:' .. ARGV[3]
-local cur = redis.call('HMGET', sk, 'node', 'gen')
-if cur[1] == ARGV[1] and cur[2] == ARGV[2] then redis.call('DEL', sk) end
-redis.call('SREM', 'herd:owned:' .. ARGV[1], ARGV[3])
+const DROP = `${DROP_CLAIM}
+drop_claim(ARGV[1], ARGV[2], ARGV[3])
 return 1
 `;
 
@@ -156,6 +178,11 @@ export type ClaimResult =
   /** This node's lease is gone: it must rejoin before it may own anything. */
   | { kind: "dead" };
 
+export type Located =
+  | { kind: "taken"; record: SessionRecord }
+  /** Nobody has the id: every live node's record, for placement. */
+  | { kind: "free"; nodes: string[] };
+
 export type RenewResult = "ok" | "expired" | "reset";
 
 /** One entry of herd:events: a HerdEvent without revision, plus `info` on lost-by-reap. */
@@ -163,6 +190,17 @@ export interface StreamEntry {
   /** The cluster-wide revision: the entry id is `<revision>-0`. */
   revision: number;
   json: string;
+}
+
+/** A script's `{'taken', node, gen, pool, state, info}` answer. */
+function takenRecord(r: string[]): SessionRecord {
+  return {
+    node: r[1]!,
+    gen: r[2]!,
+    pool: r[3]!,
+    state: r[4] === "ready" ? "ready" : "pending",
+    info: r[5] ?? "",
+  };
 }
 
 function revisionOf(id: string): number {
@@ -173,6 +211,8 @@ export class ClusterStore {
   private readonly client: RedisClientType;
   /** A second connection: XREAD BLOCK would stall every other command on a shared one. */
   private readonly reader: RedisClientType;
+  /** SHA1 of each script: EVALSHA sends 40 bytes instead of the script every call. */
+  private readonly shas = new Map<string, string>();
   private closed = false;
 
   private constructor(
@@ -234,8 +274,20 @@ export class ClusterStore {
   }
 
   private async run(script: string, keys: string[], args: string[]): Promise<unknown> {
+    const c = this.client;
+    let sha = this.shas.get(script);
+    if (sha === undefined) {
+      sha = createHash("sha1").update(script).digest("hex");
+      this.shas.set(script, sha);
+    }
     try {
-      return await this.client.eval(script, { keys, arguments: args });
+      try {
+        return await c.evalSha(sha, { keys, arguments: args });
+      } catch (err) {
+        // Not in Redis's script cache yet (first call, or Redis restarted): EVAL loads it.
+        if (!String((err as Error).message).startsWith("NOSCRIPT")) throw err;
+        return await c.eval(script, { keys, arguments: args });
+      }
     } catch (err) {
       if (err instanceof HerdError) throw err;
       throw this.unavailable(err);
@@ -266,16 +318,14 @@ export class ClusterStore {
     )) as string[];
     if (r[0] === "dead") return { kind: "dead" };
     if (r[0] === "claimed") return { kind: "claimed", gen: r[1]! };
-    return {
-      kind: "taken",
-      record: {
-        node: r[1]!,
-        gen: r[2]!,
-        pool: r[3]!,
-        state: r[4] as SessionRecord["state"],
-        info: r[5] ?? "",
-      },
-    };
+    return { kind: "taken", record: takenRecord(r) };
+  }
+
+  /** The id's record if some node has it, else the live nodes' records: one round trip. */
+  async locate(id: string): Promise<Located> {
+    const r = (await this.run(LOCATE, [], [id])) as string[];
+    if (r[0] === "taken") return { kind: "taken", record: takenRecord(r) };
+    return { kind: "free", nodes: r.slice(1) };
   }
 
   /** Publishes the started session; false when this node no longer owns `id` at `gen`. */
@@ -342,9 +392,17 @@ export class ClusterStore {
     return Number(await this.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
   }
 
-  /** Appends `json` to herd:events; returns its revision. `floor`: the newest revision seen. */
-  async append(json: string, floor: number): Promise<number> {
-    return Number(await this.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json]));
+  /**
+   * Appends `json` to herd:events; returns its revision. `floor`: the newest revision seen.
+   * `drop`: the claim this event ends, given up in the same script (as `drop` does).
+   */
+  async append(
+    json: string,
+    floor: number,
+    drop?: { node: string; gen: string; id: string },
+  ): Promise<number> {
+    const claim = drop ? [drop.node, drop.gen, drop.id] : ["", "", ""];
+    return Number(await this.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json, ...claim]));
   }
 
   /** The newest revision in herd:events (0 when empty): where a new reader starts. */

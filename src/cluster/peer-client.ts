@@ -105,8 +105,10 @@ export class PeerClient {
     let timer: NodeJS.Timeout | undefined;
     const client = this.client(owner.control);
     (async () => {
+      // attach_only: the owner holds the live session (restarting its idle clock) or answers
+      // NOT_FOUND; a hold must never start a new session on the owner.
       const stream = client.holdSession(
-        { pool: owner.info.pool, sessionId: owner.info.id },
+        { pool: owner.info.pool, sessionId: owner.info.id, attachOnly: true },
         { signal: stop.signal },
       );
       for await (const msg of stream) {

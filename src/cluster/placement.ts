@@ -3,7 +3,7 @@
 // else the least-queued node that runs it. A node without the pool is never chosen for it.
 // Capacity comes from the nodes' lease records, so it is at most one renewal old: a node that
 // filled up meanwhile queues the acquire (FIFO, visible in its GetStats) rather than bouncing
-// it on. Pure apart from the `others` callback.
+// it on. Pure and synchronous: the caller reserves the chosen slot before anything else runs.
 
 import { HerdError } from "../pool/errors.ts";
 import type { PoolStats } from "../pool/types.ts";
@@ -26,15 +26,13 @@ export interface NodeCapacity extends NodeAddresses {
   leaseMs: number;
 }
 
-export async function placeAcquire(
+export function placeAcquire(
   pool: string,
   here: NodeCapacity | undefined,
-  others: () => Promise<NodeCapacity[]>,
-): Promise<NodeCapacity | undefined> {
+  others: NodeCapacity[],
+): NodeCapacity | undefined {
   if (here && (here.pools[pool]?.free ?? 0) > 0) return here;
-  const candidates = (await others()).filter(
-    (n) => n.node !== here?.node && n.pools?.[pool] !== undefined,
-  );
+  const candidates = others.filter((n) => n.node !== here?.node && n.pools?.[pool] !== undefined);
   let best: NodeCapacity | undefined;
   for (const n of candidates) {
     if (n.pools[pool]!.free > (best?.pools[pool]?.free ?? 0)) best = n;

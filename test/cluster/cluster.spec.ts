@@ -4,15 +4,18 @@
 import { spawnSync } from "node:child_process";
 import { Agent, request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
+import { PeerAuth } from "../../src/cluster/peer-auth.ts";
+import { PeerClient } from "../../src/cluster/peer-client.ts";
 import { HERD_BIN } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
+import { SECRET, startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {
@@ -308,6 +311,28 @@ describe("herd cluster", () => {
     }
   });
 
+  it("placement: a burst of 3 × max acquires through one node fills every node (no pile-up on one)", async () => {
+    const max = 3;
+    cluster = await startCluster(
+      ["a", "b", "c"].map((n) => ({ node: `node-${n}`, pools: { w: workerPool({ max }) } })),
+    );
+    const c = cluster;
+    const a = c.nodes[0]!;
+    const ids = Array.from({ length: 3 * max }, (_, i) => `burst-${i}`);
+    // All at once: with the placement choice and its reservation split by an await, every
+    // acquire saw the same records and sent its session to the same node, whose queue then
+    // never drained (the bench's capacity figure timed out that way).
+    const got = await Promise.all(
+      ids.map((sessionId) =>
+        c.client(a).acquireSession({ pool: "w", sessionId, wait: { seconds: 30n, nanos: 0 } }),
+      ),
+    );
+    const perNode = ["node-a", "node-b", "node-c"].map(
+      (n) => got.filter((g) => g.session?.node === n).length,
+    );
+    expect(perNode).toEqual([max, max, max]);
+  });
+
   it("WebSocket traffic through a non-owner reaches the owner's worker", async () => {
     cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
     const c = cluster;
@@ -375,6 +400,112 @@ describe("herd cluster", () => {
       watch.abort();
       await watching;
     }
+  });
+
+  it("activity on a non-owner restarts the owner's idle clock: acquire, hold, attach, data plane", async () => {
+    cluster = await startCluster(
+      ["a", "b", "c"].map((n) => ({ node: `node-${n}`, pools: { w: workerPool({ ttl: "10m" }) } })),
+    );
+    const c = cluster;
+    const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
+    // The idle clock is the owner's lastActiveAt: its ttl counts from there.
+    const clock = async (id: string) => {
+      const s = (await c.client(a).listSessions({ pool: "w" })).sessions.find(
+        (x) => x.sessionId === id,
+      );
+      if (!s?.lastActiveAt) throw new Error(`${id} is not live on its owner`);
+      return timestampMs(s.lastActiveAt);
+    };
+    const restarts = async (id: string, what: string, act: () => Promise<unknown>) => {
+      const { session } = await c.client(a).acquireSession({ pool: "w", sessionId: id });
+      expect(session?.node).toBe("node-a");
+      const before = await clock(id);
+      await sleep(30);
+      await act();
+      await eventually(`${what} restarts the owner's idle clock`, async () =>
+        (await clock(id)) > before ? true : undefined,
+      );
+      // Room for the next step's session on a (max 4).
+      await c.client(a).releaseSession({ sessionId: id });
+    };
+    const acquire = (d: typeof a, id: string) => () =>
+      c.client(d).acquireSession({ pool: "w", sessionId: id });
+    await restarts("on-owner", "AcquireSession on the owner", acquire(a, "on-owner"));
+    await restarts("via-b", "AcquireSession on a non-owner", acquire(b, "via-b"));
+    await restarts("via-c", "AcquireSession on another non-owner", acquire(cc, "via-c"));
+    await restarts("data-via-b", "data-plane traffic through a non-owner", async () => {
+      expect((await get(b.dataUrl, "/whoami", { "X-Session-ID": "data-via-b" })).status).toBe(200);
+    });
+    // A hold restarts the clock when it begins (while it lasts the session is busy anyway).
+    for (const [id, attachOnly] of [
+      ["hold-via-b", false],
+      ["attach-via-c", true],
+    ] as const) {
+      const holder = new AbortController();
+      let first: () => void = () => {};
+      const started = new Promise<void>((r) => {
+        first = r;
+      });
+      let holding: Promise<void> = Promise.resolve();
+      await restarts(id, `HoldSession${attachOnly ? " attach_only" : ""} on a non-owner`, () => {
+        holding = (async () => {
+          const stream = c
+            .client(attachOnly ? cc : b)
+            .holdSession({ pool: "w", sessionId: id, attachOnly }, { signal: holder.signal });
+          for await (const _ of stream) first();
+        })().catch(() => {});
+        return started;
+      });
+      holder.abort();
+      await holding;
+    }
+    // Every session ended: its record went with its end event (one script), none is left over.
+    const r = createClient({ url: c.redis.url });
+    r.on("error", () => {});
+    await r.connect();
+    try {
+      await eventually("no session record left in Redis", async () =>
+        (await r.keys("herd:s:*")).length === 0 && (await r.sCard("herd:owned:node-a")) === 0
+          ? true
+          : undefined,
+      );
+    } finally {
+      r.destroy();
+    }
+  });
+
+  it("a peer hold never starts a session on the owner (the session ended meanwhile)", async () => {
+    cluster = await startCluster([{ node: "node-a" }]);
+    const c = cluster;
+    const a = c.nodes[0]!;
+    // What node b's HoldSession does on a for a session it believes a owns, here one that has
+    // already ended: the hold must end (NOT_FOUND), not acquire the id anew on a.
+    const peers = new PeerClient(new PeerAuth(SECRET, "node-b"));
+    const gone = {
+      info: {
+        id: "ended-meanwhile",
+        pool: "w",
+        node: "node-a",
+        workerId: "",
+        workerPid: 0,
+        workerAddress: "",
+        token: "",
+        createdAt: new Date(),
+        lastActiveAt: new Date(),
+        connections: 0,
+        labels: {},
+      },
+      control: new URL(a.controlUrl).host,
+      data: new URL(a.dataUrl).host,
+    };
+    const hold = peers.hold(gone);
+    try {
+      await eventually("the peer hold ends", () => (hold.ended.aborted ? true : undefined));
+    } finally {
+      hold.close();
+    }
+    const list = await c.client(a).listSessions({});
+    expect(list.sessions.map((s) => s.sessionId)).not.toContain("ended-meanwhile");
   });
 
   it("HoldSession on a non-owner holds the session on its owner; the holder leaving ends it", async () => {

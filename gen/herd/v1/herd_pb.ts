@@ -480,7 +480,9 @@ export type WatchSessionsRequest = Message<"herd.v1.WatchSessionsRequest"> & {
   /**
    * Resume: first replay the retained events with a revision greater than
    * this, then go live. 0 -> no replay. A revision older than the retained
-   * history -> OUT_OF_RANGE.
+   * history, or newer than the newest event -> OUT_OF_RANGE. In a cluster the
+   * revision is cluster-wide: one seen on any node resumes on any other (the
+   * retained history is the cluster's event stream, about 10 000 events).
    *
    * @generated from field: uint64 since_revision = 4;
    */
@@ -545,7 +547,10 @@ export const WorkerExitSchema: GenMessage<WorkerExit> = /*@__PURE__*/
 export type SessionEvent = Message<"herd.v1.SessionEvent"> & {
   /**
    * Strictly increasing across the whole daemon, starting at 1; pass the last
-   * one seen as `since_revision` to resume.
+   * one seen as `since_revision` to resume. In a cluster, strictly increasing
+   * across the whole cluster: the one order of every node's events, the same
+   * revision for an event on every node. Connection events stay on their node
+   * and carry the revision last read (they are never replayed on a resume).
    *
    * @generated from field: uint64 revision = 1;
    */
@@ -681,7 +686,9 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
    * Identifies this run of the control plane: a fresh value every time the
    * daemon starts. Revisions restart with the daemon, so a watcher that
    * resumes with `since_revision` checks this first and starts over with a
-   * snapshot when it changed.
+   * snapshot when it changed. In a cluster it is still per node while
+   * revisions are cluster-wide: a watcher that moves to another node sees it
+   * change and re-snapshots, which is harmless.
    *
    * @generated from field: string instance_id = 3;
    */
@@ -1035,7 +1042,8 @@ export enum SessionEventType {
 
   /**
    * Part of the initial snapshot: a session that was live when the watch
-   * began. Its revision is the daemon's revision at that moment.
+   * began. Its revision is the daemon's revision at that moment (in a
+   * cluster, the newest cluster-wide revision this node has read).
    *
    * @generated from enum value: SESSION_EVENT_TYPE_SNAPSHOT = 11;
    */
@@ -1135,6 +1143,12 @@ export const HerdService: GenService<{
    * server keeps a bounded history: too old -> OUT_OF_RANGE). A watcher that
    * falls too far behind is cut off with RESOURCE_EXHAUSTED rather than slowing
    * the pool down.
+   *
+   * In a cluster, every node streams every node's events (each naming its
+   * `node`) in one cluster-wide order, with the same revisions on every node,
+   * so a watcher may resume on any node with the revision it saw on another.
+   * A node that cannot reach Redis cuts its watchers off with UNAVAILABLE
+   * rather than let them miss events silently; resume with a snapshot then.
    *
    * The stream carries SessionEvent itself, as DESIGN.md fixes it, rather than
    * a wrapper message.

@@ -68,7 +68,8 @@ const (
 	// A data-plane connection to a session closed.
 	SessionEventType_SESSION_EVENT_TYPE_CONNECTION_CLOSED SessionEventType = 10
 	// Part of the initial snapshot: a session that was live when the watch
-	// began. Its revision is the daemon's revision at that moment.
+	// began. Its revision is the daemon's revision at that moment (in a
+	// cluster, the newest cluster-wide revision this node has read).
 	SessionEventType_SESSION_EVENT_TYPE_SNAPSHOT SessionEventType = 11
 	// The initial snapshot is complete; live events follow. Sent even when the
 	// snapshot is empty.
@@ -889,7 +890,9 @@ type WatchSessionsRequest struct {
 	Snapshot bool `protobuf:"varint,3,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	// Resume: first replay the retained events with a revision greater than
 	// this, then go live. 0 -> no replay. A revision older than the retained
-	// history -> OUT_OF_RANGE.
+	// history, or newer than the newest event -> OUT_OF_RANGE. In a cluster the
+	// revision is cluster-wide: one seen on any node resumes on any other (the
+	// retained history is the cluster's event stream, about 10 000 events).
 	SinceRevision uint64 `protobuf:"varint,4,opt,name=since_revision,json=sinceRevision,proto3" json:"since_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1031,7 +1034,10 @@ func (x *WorkerExit) GetStderrTail() []string {
 type SessionEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Strictly increasing across the whole daemon, starting at 1; pass the last
-	// one seen as `since_revision` to resume.
+	// one seen as `since_revision` to resume. In a cluster, strictly increasing
+	// across the whole cluster: the one order of every node's events, the same
+	// revision for an event on every node. Connection events stay on their node
+	// and carry the revision last read (they are never replayed on a resume).
 	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
 	// What happened.
 	Type SessionEventType `protobuf:"varint,2,opt,name=type,proto3,enum=herd.v1.SessionEventType" json:"type,omitempty"`
@@ -1229,7 +1235,9 @@ type GetStatsResponse struct {
 	// Identifies this run of the control plane: a fresh value every time the
 	// daemon starts. Revisions restart with the daemon, so a watcher that
 	// resumes with `since_revision` checks this first and starts over with a
-	// snapshot when it changed.
+	// snapshot when it changed. In a cluster it is still per node while
+	// revisions are cluster-wide: a watcher that moves to another node sees it
+	// change and re-snapshots, which is harmless.
 	InstanceId string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	// Cluster mode: one row per live node (this one included), its pools as of
 	// its last lease renewal. Empty without a cluster.

@@ -100,6 +100,12 @@ class HerdService(Protocol):
         falls too far behind is cut off with RESOURCE_EXHAUSTED rather than slowing
         the pool down.
 
+        In a cluster, every node streams every node's events (each naming its
+        `node`) in one cluster-wide order, with the same revisions on every node,
+        so a watcher may resume on any node with the revision it saw on another.
+        A node that cannot reach Redis cuts its watchers off with UNAVAILABLE
+        rather than let them miss events silently; resume with a snapshot then.
+
         The stream carries SessionEvent itself, as DESIGN.md fixes it, rather than
         a wrapper message.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -385,6 +391,12 @@ class HerdServiceClient(ConnectClient):
         falls too far behind is cut off with RESOURCE_EXHAUSTED rather than slowing
         the pool down.
 
+        In a cluster, every node streams every node's events (each naming its
+        `node`) in one cluster-wide order, with the same revisions on every node,
+        so a watcher may resume on any node with the revision it saw on another.
+        A node that cannot reach Redis cuts its watchers off with UNAVAILABLE
+        rather than let them miss events silently; resume with a snapshot then.
+
         The stream carries SessionEvent itself, as DESIGN.md fixes it, rather than
         a wrapper message.
         buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -513,6 +525,12 @@ class HerdServiceSync(Protocol):
         server keeps a bounded history: too old -> OUT_OF_RANGE). A watcher that
         falls too far behind is cut off with RESOURCE_EXHAUSTED rather than slowing
         the pool down.
+
+        In a cluster, every node streams every node's events (each naming its
+        `node`) in one cluster-wide order, with the same revisions on every node,
+        so a watcher may resume on any node with the revision it saw on another.
+        A node that cannot reach Redis cuts its watchers off with UNAVAILABLE
+        rather than let them miss events silently; resume with a snapshot then.
 
         The stream carries SessionEvent itself, as DESIGN.md fixes it, rather than
         a wrapper message.
@@ -796,6 +814,12 @@ class HerdServiceClientSync(ConnectClientSync):
         server keeps a bounded history: too old -> OUT_OF_RANGE). A watcher that
         falls too far behind is cut off with RESOURCE_EXHAUSTED rather than slowing
         the pool down.
+
+        In a cluster, every node streams every node's events (each naming its
+        `node`) in one cluster-wide order, with the same revisions on every node,
+        so a watcher may resume on any node with the revision it saw on another.
+        A node that cannot reach Redis cuts its watchers off with UNAVAILABLE
+        rather than let them miss events silently; resume with a snapshot then.
 
         The stream carries SessionEvent itself, as DESIGN.md fixes it, rather than
         a wrapper message.
