@@ -1,0 +1,351 @@
+// One request/response of the fast path (fast-connection.ts): writes the request head for the
+// worker, forwards the body bytes verbatim by its framing, parses the worker's response head,
+// writes the rewritten head to the client and forwards the response body verbatim by its
+// framing. Header rewriting, routing, tokens, leases, data_timeout, the body deadline and the
+// retry rule are the node:http path's own functions (forward-headers.ts, worker-faults.ts...).
+//
+// Invariants: exactly one answer reaches the client — the worker's (phase "body") or one error
+// of ours (only in phase "head", before any final head was written; it closes the connection);
+// a worker failing after its head was forwarded cuts the client connection, never a short
+// response. Backpressure both ways: a side whose write() returned false stops the other side
+// from reading until 'drain'. Nothing is buffered beyond one response head and the bytes of
+// one read. The upstream connection is handed back for reuse only when both messages ended
+// exactly at their framing's end. Single-threaded; `#phase` decides which event may answer.
+
+import type { Socket } from "node:net";
+import type { SessionInfo } from "../pool/types.ts";
+import { BodyDeadline } from "./body-deadline.ts";
+import { headBlock, requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import {
+  badGateway,
+  bodyTooSlow,
+  type DataPlaneError,
+  protocolError,
+  writeErrorToSocket,
+} from "./http-errors.ts";
+import {
+  type BodyFraming,
+  ChunkedFraming,
+  parseResponseHead,
+  type RequestHead,
+} from "./http1-head.ts";
+import { upstreamTarget } from "./peer-forward.ts";
+import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
+import { endedReason, type ProxyContext } from "./proxy-context.ts";
+import type { Route } from "./route.ts";
+import type { Connection } from "./session-access.ts";
+import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
+
+/** The client connection, as one exchange sees it. */
+export interface ExchangeHost {
+  readonly ctx: ProxyContext;
+  readonly socket: Socket;
+  readonly maxHeadBytes: number;
+  /** The pinned upstream connection to `address` if idle and open, else a new one. */
+  upstream(address: string, fresh: boolean): PinnedUpstream;
+  /** Upload backpressure: stop / restart reading the client. */
+  pauseClient(): void;
+  resumeClient(): void;
+  /** The exchange is over; `keepAlive` false: the client connection is (being) closed. */
+  done(keepAlive: boolean): void;
+}
+
+/** The framing state of one body in flight. */
+class BodyCursor {
+  readonly #chunked: ChunkedFraming | undefined;
+  #remaining: number;
+  #open: boolean;
+
+  constructor(framing: BodyFraming) {
+    this.#chunked = framing.kind === "chunked" ? new ChunkedFraming() : undefined;
+    this.#remaining = framing.kind === "length" ? framing.length : 0;
+    this.#open = framing.kind === "close" || this.#chunked !== undefined || this.#remaining > 0;
+  }
+
+  get done(): boolean {
+    return !this.#open;
+  }
+
+  /** How many leading bytes of `chunk` belong to the body; "invalid": malformed chunks. */
+  take(chunk: Buffer): number | "invalid" {
+    if (!this.#open) return 0;
+    if (this.#chunked) {
+      const r = this.#chunked.feed(chunk, 0);
+      if (r === "invalid") return r;
+      if (r.done) this.#open = false;
+      return r.used;
+    }
+    if (this.#remaining === 0) return chunk.length; // "close": everything until the worker's FIN
+    const n = Math.min(this.#remaining, chunk.length);
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#open = false;
+    return n;
+  }
+}
+
+export class FastExchange implements UpstreamSink {
+  /** head: no final response head yet; body: the worker's answer flows; done: over. */
+  #phase: "head" | "body" | "done" = "head";
+  #upstream: PinnedUpstream;
+  #retried = false;
+  /** Any byte of a response arrived (a retry is safe only before). */
+  #answered = false;
+  #pendingHead: Buffer | undefined;
+  #response: BodyCursor | undefined;
+  #responseKeepAlive = false;
+  #closeFramed = false;
+  #timer: NodeJS.Timeout | undefined;
+  #deadline: BodyDeadline | undefined;
+  readonly #request: BodyCursor;
+  readonly #hasBody: boolean;
+  readonly #requestHead: string;
+  readonly #session: SessionInfo;
+  readonly #onEnded = () => this.#sessionEnded();
+
+  constructor(
+    readonly host: ExchangeHost,
+    readonly head: RequestHead,
+    route: Route,
+    readonly conn: Connection,
+  ) {
+    this.#session = conn.session;
+    this.#request = new BodyCursor(head.body);
+    this.#hasBody = !this.#request.done;
+    const target = upstreamTarget(
+      conn.session,
+      route,
+      requestHeadersForWorker(head.rawHeaders, {
+        cookie: route.cookie,
+        remoteAddress: host.socket.remoteAddress,
+        upgrade: false,
+      }),
+    );
+    // forward-headers drops Transfer-Encoding (node:http re-frames bodies); here the chunks go
+    // through verbatim, so their framing is declared again.
+    if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
+    target.headers.push("Connection", "keep-alive");
+    this.#requestHead = headBlock(`${head.method} ${target.path} HTTP/1.1`, target.headers);
+    this.#upstream = host.upstream(this.#session.workerAddress, false);
+  }
+
+  get requestDone(): boolean {
+    return this.#request.done;
+  }
+
+  /** Sends the head and the body bytes that came with it; returns bytes past the body. */
+  start(initial: Buffer | undefined): Buffer | undefined {
+    const { ctx } = this.host;
+    ctx.counters.forwarded++;
+    const { lease } = this.conn;
+    lease.ended.addEventListener("abort", this.#onEnded, { once: true });
+    const { dataTimeoutMs } = ctx.directory.poolOptions(this.#session.pool);
+    if (dataTimeoutMs > 0) {
+      this.#timer = setTimeout(() => this.#timedOut(dataTimeoutMs), dataTimeoutMs);
+    }
+    if (this.#hasBody) {
+      this.#deadline = new BodyDeadline(
+        ctx.bodyRate,
+        () => this.#upstream.socket.writableNeedDrain,
+        () => this.#bodyTooSlow(),
+      );
+      this.#deadline.start();
+    }
+    this.#upstream.attach(this);
+    const socket = this.#upstream.socket;
+    socket.cork();
+    socket.write(this.#requestHead, "latin1");
+    const rest = initial === undefined ? undefined : this.clientData(initial);
+    socket.uncork();
+    return rest;
+  }
+
+  /** Request body bytes from the client; returns the bytes past the body (the next request). */
+  clientData(chunk: Buffer): Buffer | undefined {
+    if (this.#request.done) return chunk;
+    const n = this.#request.take(chunk);
+    if (n === "invalid") {
+      this.#fail(protocolError(400, "malformed request: invalid chunked body"));
+      return undefined;
+    }
+    if (this.#phase !== "done" && n > 0) {
+      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      this.#deadline?.received(n);
+      // Upload progress counts as progress: the deadline is for a worker that stops answering.
+      if (this.#phase === "head") this.#timer?.refresh();
+      if (!this.#upstream.socket.write(part)) this.host.pauseClient();
+    }
+    if (this.#request.done) this.#deadline?.stop();
+    return n < chunk.length ? chunk.subarray(n) : undefined;
+  }
+
+  /** The client half-closed: fine after its request, an abort in the middle of its body. */
+  clientEnded(): void {
+    if (!this.#request.done) this.#cut();
+  }
+
+  /** The client connection closed: nothing more to do for it. */
+  clientClosed(): void {
+    if (this.#phase === "done") return;
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+  }
+
+  clientDrained(): void {
+    if (this.#phase === "body") this.#upstream.socket.resume();
+  }
+
+  // ---- UpstreamSink ----
+
+  drain(): void {
+    this.host.resumeClient();
+  }
+
+  data(chunk: Buffer): void {
+    this.#answered = true;
+    if (this.#phase === "body") this.#responseBody(chunk);
+    else if (this.#phase === "head") this.#responseHead(chunk);
+  }
+
+  closed(code: string): void {
+    if (this.#phase === "body") {
+      if (this.#closeFramed) this.#complete(false);
+      else this.#cut();
+      return;
+    }
+    if (this.#phase !== "head") return;
+    const reused = this.#upstream.served > 0;
+    if (
+      !this.#answered &&
+      !this.#retried &&
+      retryable(this.head.method, this.#hasBody, reused, code)
+    ) {
+      this.#retried = true;
+      this.#upstream = this.host.upstream(this.#session.workerAddress, true);
+      this.#upstream.attach(this);
+      this.#upstream.socket.write(this.#requestHead, "latin1");
+      return;
+    }
+    this.#fail(workerFailed(this.#session, code));
+  }
+
+  // ---- the response ----
+
+  #responseHead(chunk: Buffer): void {
+    let buf = this.#pendingHead ? Buffer.concat([this.#pendingHead, chunk]) : chunk;
+    this.#pendingHead = undefined;
+    for (;;) {
+      const r = parseResponseHead(buf, 0, this.host.maxHeadBytes, this.head.method);
+      if (r === "incomplete") {
+        this.#pendingHead = buf;
+        return;
+      }
+      if (r === "invalid" || r === "too-large") {
+        this.#fail(workerFailed(this.#session, `${r} response head`));
+        return;
+      }
+      const rest = buf.subarray(r.headBytes);
+      const fields = responseHeadersForClient(r.rawHeaders);
+      if (r.status === 101) {
+        this.#fail(workerFailed(this.#session, "101 Switching Protocols to a plain request"));
+        return;
+      }
+      if (r.status < 200) {
+        // Interim (100, 103...): forwarded as is; the final answer follows.
+        this.host.socket.write(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields), "latin1");
+        if (rest.length === 0) return;
+        buf = rest;
+        continue;
+      }
+      this.#phase = "body";
+      clearTimeout(this.#timer);
+      this.#response = new BodyCursor(r.body);
+      this.#responseKeepAlive = r.keepAlive;
+      this.#closeFramed = r.body.kind === "close";
+      if (r.body.kind === "chunked") fields.push("Transfer-Encoding", "chunked");
+      const keepClient = this.head.keepAlive && !this.#closeFramed;
+      if (keepClient) fields.push("Connection", "keep-alive", "Keep-Alive", "timeout=5");
+      else fields.push("Connection", "close");
+      const client = this.host.socket;
+      client.cork();
+      client.write(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields), "latin1");
+      this.#responseBody(rest);
+      client.uncork();
+      return;
+    }
+  }
+
+  #responseBody(chunk: Buffer): void {
+    const response = this.#response!;
+    const n = response.take(chunk);
+    if (n === "invalid") {
+      this.#cut();
+      return;
+    }
+    if (n > 0 && !this.host.socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+      this.#upstream.socket.pause();
+    }
+    if (response.done) this.#complete(this.#responseKeepAlive && n === chunk.length);
+  }
+
+  /** The response ended at its framing's end; `reusable`: so did the upstream's bytes. */
+  #complete(reusable: boolean): void {
+    this.#phase = "done";
+    this.#cleanup();
+    const requestDone = this.#request.done;
+    if (reusable && requestDone) this.#upstream.served++;
+    this.#upstream.detach(reusable && requestDone);
+    // A worker that answered before the whole body arrived: the rest of it is not read.
+    this.host.done(requestDone && this.head.keepAlive && !this.#closeFramed);
+  }
+
+  // ---- failures ----
+
+  /** Our own answer instead of the worker's: possible only before its final head. */
+  #fail(error: DataPlaneError): void {
+    if (this.#phase !== "head") {
+      this.#cut();
+      return;
+    }
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+    const client = this.host.socket;
+    writeErrorToSocket(client, error);
+    // The rest of an unread body is not waited for.
+    if (!this.#request.done) client.once("finish", () => client.destroy());
+    this.host.done(false);
+  }
+
+  /** After the worker's head: the client must see a broken response, not a short one. */
+  #cut(): void {
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+    this.host.socket.destroy();
+  }
+
+  #cleanup(): void {
+    clearTimeout(this.#timer);
+    this.#deadline?.stop();
+    this.conn.lease.ended.removeEventListener("abort", this.#onEnded);
+  }
+
+  #timedOut(ms: number): void {
+    if (this.#phase === "head") this.#fail(dataTimedOut(this.host.ctx, this.#session, ms));
+  }
+
+  #sessionEnded(): void {
+    if (this.#phase === "head") this.#fail(badGateway(endedReason(this.conn.lease.ended)));
+    else if (this.#phase === "body") this.#cut();
+  }
+
+  #bodyTooSlow(): void {
+    const { ctx, socket } = this.host;
+    ctx.logger.debug(
+      { session: this.#session.id, remote: socket.remoteAddress },
+      "data plane: request body too slow, cutting it",
+    );
+    this.#fail(bodyTooSlow(ctx.bodyRate.timeoutMs, ctx.bodyRate.minRate));
+  }
+}
