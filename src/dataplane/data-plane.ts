@@ -24,6 +24,7 @@ import type { DataPlaneCounters, ProxyContext } from "./proxy-context.ts";
 import { handleRequest } from "./proxy-request.ts";
 import { handleUpgrade } from "./proxy-upgrade.ts";
 import { UpstreamAgents } from "./upstream-agents.ts";
+import { UpstreamPark } from "./upstream-park.ts";
 
 export interface DataPlaneOptions {
   /** "host:port", e.g. "127.0.0.1:8080"; port 0 picks a free one. */
@@ -93,6 +94,7 @@ export async function startDataPlane(
   const ctx: ProxyContext = {
     directory,
     agents,
+    park: new UpstreamPark(),
     logger,
     access: {
       autoAcquire: opts.autoAcquire ?? true,
@@ -100,7 +102,7 @@ export async function startDataPlane(
       defaultPool: opts.defaultPool,
     },
     sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
-    counters: { forwarded: 0, upstreamConnections: 0 },
+    counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
     connections: new ClientConnections(directory),
     bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
   };
@@ -223,6 +225,7 @@ export async function startDataPlane(
       for (const socket of tunnels) socket.destroy();
       for (const connection of fast) connection.destroy();
       agents.close();
+      ctx.park.close();
       await closed;
     },
   };

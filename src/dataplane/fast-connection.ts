@@ -14,8 +14,9 @@
 // Invariants: at most one exchange at a time (no pipelining: the next head is parsed only
 // after the current response ended; bytes read ahead stay buffered, and reading stops once
 // they exceed one head's limit). Leases are the node:http path's (one per client connection
-// per session, ClientConnections), so a hand-off keeps them. Upstream connections live and
-// die with the client connection. Timers: the first head must start within headersTimeout
+// per session, ClientConnections), so a hand-off keeps them. Upstream connections to a cluster
+// peer live and die with the client connection; idle ones to a local worker outlive it in the
+// park (upstream-park.ts) for the next client connection. Timers: the first head must start within headersTimeout
 // (408, like node:http), an idle keep-alive connection is closed after keepAliveTimeout.
 // Single-threaded.
 
@@ -41,6 +42,8 @@ export interface FastOptions {
 
 /** Upstream connections one client connection keeps open at most (distinct targets). */
 const MAX_UPSTREAMS = 8;
+/** node:http's default server.maxHeadersCount. */
+const MAX_HEADERS_COUNT = 2000;
 /** How long a connection we close keeps reading what its client still sends. */
 const CLOSE_LINGER_MS = 2_000;
 
@@ -82,7 +85,7 @@ export class FastConnection implements ExchangeHost {
 
   // ---- ExchangeHost ----
 
-  upstream(address: string, fresh: boolean): PinnedUpstream {
+  upstream(address: string, fresh: boolean, shareable: boolean): PinnedUpstream {
     const pinned = this.#upstreams.get(address);
     if (!fresh && pinned?.usable) return pinned;
     pinned?.destroy();
@@ -90,12 +93,15 @@ export class FastConnection implements ExchangeHost {
       const [oldest] = this.#upstreams.values();
       oldest?.destroy();
     }
-    const created = new PinnedUpstream(address, this.ctx.counters, (u) => {
+    const parked = fresh || !shareable ? undefined : this.ctx.park.take(address);
+    const upstream = parked ?? new PinnedUpstream(address, this.ctx.counters);
+    upstream.shareable = shareable;
+    upstream.onClose = (u) => {
       if (this.#upstreams.get(u.address) === u) this.#upstreams.delete(u.address);
-    });
+    };
     this.#upstreams.delete(address);
-    this.#upstreams.set(address, created);
-    return created;
+    this.#upstreams.set(address, upstream);
+    return upstream;
   }
 
   pauseClient(): void {
@@ -181,9 +187,13 @@ export class FastConnection implements ExchangeHost {
     const { sessionHeader } = this.ctx;
     const headers: Record<string, string> = {};
     const raw = head.rawHeaders;
+    // node:http drops headers past maxHeadersCount: such a request is not forwarded as is.
+    if (raw.length > 2 * MAX_HEADERS_COUNT) return undefined;
+    let host = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const n = name.length;
+      if (n === 4 && name.toLowerCase() === "host") host = true;
       // Only the few names routing reads are lower-cased (most headers fail the length test).
       if (n !== 6 && n !== 11 && n !== 12 && n !== sessionHeader.length) continue;
       const lower = name.toLowerCase();
@@ -200,6 +210,8 @@ export class FastConnection implements ExchangeHost {
       if (headers[lower] !== undefined) return undefined;
       headers[lower] = raw[i + 1]!;
     }
+    // node:http answers 400 to an HTTP/1.1 request without Host (requireHostHeader).
+    if (!host) return undefined;
     try {
       return routeRequest(head.target, headers, sessionHeader);
     } catch {
@@ -222,7 +234,10 @@ export class FastConnection implements ExchangeHost {
   #detach(): void {
     clearTimeout(this.#timer);
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
-    for (const upstream of this.#upstreams.values()) upstream.destroy();
+    for (const upstream of this.#upstreams.values()) {
+      if (upstream.shareable) this.ctx.park.park(upstream);
+      else upstream.destroy();
+    }
     this.#upstreams.clear();
     this.opts.gone(this);
   }

@@ -41,8 +41,11 @@ export interface ExchangeHost {
   readonly ctx: ProxyContext;
   readonly socket: Socket;
   readonly maxHeadBytes: number;
-  /** The pinned upstream connection to `address` if idle and open, else a new one. */
-  upstream(address: string, fresh: boolean): PinnedUpstream;
+  /**
+   * The pinned upstream connection to `address` if idle and open, else a parked or new one
+   * (`fresh`: always new); `shareable`: may serve other client connections after this one.
+   */
+  upstream(address: string, fresh: boolean, shareable: boolean): PinnedUpstream;
   /** Upload backpressure: stop / restart reading the client. */
   pauseClient(): void;
   resumeClient(): void;
@@ -125,7 +128,11 @@ export class FastExchange implements UpstreamSink {
     if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
     target.headers.push("Connection", "keep-alive");
     this.#requestHead = headBlock(`${head.method} ${target.path} HTTP/1.1`, target.headers);
-    this.#upstream = host.upstream(this.#session.workerAddress, false);
+    this.#upstream = host.upstream(
+      this.#session.workerAddress,
+      false,
+      this.#session.peer === undefined,
+    );
   }
 
   get requestDone(): boolean {
@@ -136,6 +143,7 @@ export class FastExchange implements UpstreamSink {
   start(initial: Buffer | undefined): Buffer | undefined {
     const { ctx } = this.host;
     ctx.counters.forwarded++;
+    ctx.counters.fastForwarded++;
     const { lease } = this.conn;
     lease.ended.addEventListener("abort", this.#onEnded, { once: true });
     const { dataTimeoutMs } = ctx.directory.poolOptions(this.#session.pool);
@@ -221,7 +229,11 @@ export class FastExchange implements UpstreamSink {
       retryable(this.head.method, this.#hasBody, reused, code)
     ) {
       this.#retried = true;
-      this.#upstream = this.host.upstream(this.#session.workerAddress, true);
+      this.#upstream = this.host.upstream(
+        this.#session.workerAddress,
+        true,
+        this.#session.peer === undefined,
+      );
       this.#upstream.attach(this);
       this.#upstream.socket.write(this.#requestHead, "latin1");
       return;
@@ -332,7 +344,8 @@ export class FastExchange implements UpstreamSink {
   }
 
   #timedOut(ms: number): void {
-    if (this.#phase === "head") this.#fail(dataTimedOut(this.host.ctx, this.#session, ms));
+    if (this.#phase !== "head") return;
+    dataTimedOut(this.host.ctx, this.#session, ms, (error) => this.#fail(error));
   }
 
   #sessionEnded(): void {

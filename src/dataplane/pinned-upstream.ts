@@ -23,14 +23,18 @@ export class PinnedUpstream {
   readonly socket: Socket;
   /** Responses it carried to their end: a reused connection may meet a worker's idle close. */
   served = 0;
+  /** May serve another client connection after this one (a local worker, not a peer). */
+  shareable = false;
   #sink: UpstreamSink | undefined;
   #error: string | undefined;
   #closed = false;
 
+  /** Called once when the connection closes (its current holder removes it). */
+  onClose: (upstream: PinnedUpstream) => void = () => {};
+
   constructor(
     readonly address: string,
     counters: DataPlaneCounters,
-    onClose: (upstream: PinnedUpstream) => void,
   ) {
     this.socket = connect(netConnectOptions(workerEndpoint(address)));
     this.socket.setNoDelay(true);
@@ -45,7 +49,7 @@ export class PinnedUpstream {
     });
     this.socket.on("close", () => {
       this.#closed = true;
-      onClose(this);
+      this.onClose(this);
       const sink = this.#sink;
       this.#sink = undefined;
       sink?.closed(this.#error ?? "ECONNRESET");

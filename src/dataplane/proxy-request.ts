@@ -189,7 +189,7 @@ class Exchange {
 
   #timedOut(ms: number): void {
     if (this.#state !== "waiting") return;
-    this.#fail(dataTimedOut(this.ctx, this.conn.session, ms));
+    dataTimedOut(this.ctx, this.conn.session, ms, (error) => this.#fail(error));
   }
 
   #sessionEnded(): void {

@@ -23,17 +23,25 @@ export function workerFailed(session: SessionInfo, cause: string): DataPlaneErro
   );
 }
 
-/** The worker sent no response within data_timeout: the 504, and the kill if configured. */
-export function dataTimedOut(ctx: ProxyContext, session: SessionInfo, ms: number): DataPlaneError {
-  if (ctx.directory.poolOptions(session.pool).killOnDataTimeout) {
-    ctx.directory
-      .release(session.id, { kill: true, end: { kind: "lost", reason: "data_timeout" } })
-      .catch((err) =>
-        ctx.logger.warn({ err, session: session.id }, "data_timeout: release failed"),
-      );
-  }
-  return fromHerdError(
-    "deadline_exceeded",
-    `data_timeout: worker ${session.workerId} (pid ${session.workerPid}) sent no response within ${ms} ms`,
+/**
+ * The worker sent no response within data_timeout: `answer` gets the 504 first (ending the
+ * session aborts its leases, whose listeners would otherwise answer 502), then the session
+ * ends if kill_on_data_timeout says so.
+ */
+export function dataTimedOut(
+  ctx: ProxyContext,
+  session: SessionInfo,
+  ms: number,
+  answer: (error: DataPlaneError) => void,
+): void {
+  answer(
+    fromHerdError(
+      "deadline_exceeded",
+      `data_timeout: worker ${session.workerId} (pid ${session.workerPid}) sent no response within ${ms} ms`,
+    ),
   );
+  if (!ctx.directory.poolOptions(session.pool).killOnDataTimeout) return;
+  ctx.directory
+    .release(session.id, { kill: true, end: { kind: "lost", reason: "data_timeout" } })
+    .catch((err) => ctx.logger.warn({ err, session: session.id }, "data_timeout: release failed"));
 }
