@@ -86,6 +86,14 @@ class BodyCursor {
   }
 }
 
+function withHead(head: string, body: Buffer): Buffer {
+  const size = Buffer.byteLength(head, "latin1");
+  const out = Buffer.allocUnsafe(size + body.length);
+  out.write(head, 0, size, "latin1");
+  body.copy(out, size);
+  return out;
+}
+
 export class FastExchange implements UpstreamSink {
   /** head: no final response head yet; body: the worker's answer flows; done: over. */
   #phase: "head" | "body" | "done" = "head";
@@ -278,24 +286,25 @@ export class FastExchange implements UpstreamSink {
       const keepClient = this.head.keepAlive && !this.#closeFramed;
       if (keepClient) fields.push("Connection", "keep-alive", "Keep-Alive", "timeout=5");
       else fields.push("Connection", "close");
-      const client = this.host.socket;
-      client.cork();
-      client.write(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields), "latin1");
-      this.#responseBody(rest);
-      client.uncork();
+      this.#responseBody(rest, headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields));
       return;
     }
   }
 
-  #responseBody(chunk: Buffer): void {
+  /** Forwards the body bytes in `chunk`; `head`: the response head, to go in the same write. */
+  #responseBody(chunk: Buffer, head?: string): void {
     const response = this.#response!;
     const n = response.take(chunk);
     if (n === "invalid") {
+      if (head !== undefined) this.host.socket.write(head, "latin1");
       this.#cut();
       return;
     }
-    if (n > 0 && !this.host.socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
-      this.#upstream.socket.pause();
+    if (n > 0 || head !== undefined) {
+      // One write (one syscall) per read: a head and its first body bytes travel together.
+      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      const out = head === undefined ? part : withHead(head, part);
+      if (!this.host.socket.write(out)) this.#upstream.socket.pause();
     }
     if (response.done) this.#complete(this.#responseKeepAlive && n === chunk.length);
   }

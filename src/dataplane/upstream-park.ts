@@ -9,7 +9,7 @@
 
 import type { PinnedUpstream } from "./pinned-upstream.ts";
 
-const MAX_PER_TARGET = 32;
+const MAX_PER_TARGET = 256;
 
 export class UpstreamPark {
   readonly #idle = new Map<string, PinnedUpstream[]>();
