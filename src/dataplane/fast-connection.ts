@@ -52,6 +52,8 @@ export class FastConnection implements ExchangeHost {
   #pending: Buffer | undefined;
   #exchange: FastExchange | undefined;
   readonly #upstreams = new Map<string, PinnedUpstream>();
+  /** Abort listeners on the leases this connection holds, one each (not one per request). */
+  readonly #watching = new Map<AbortSignal, () => void>();
   #timer: NodeJS.Timeout | undefined;
   /** No request seen yet: idleness means a head that never starts (408). */
   #first = true;
@@ -113,6 +115,13 @@ export class FastConnection implements ExchangeHost {
     if (!this.#uploadPaused) return;
     this.#uploadPaused = false;
     if (!this.#readAheadPaused) this.socket.resume();
+  }
+
+  watchSession(ended: AbortSignal): void {
+    if (this.#watching.has(ended)) return;
+    const listener = () => this.#exchange?.sessionEnded(ended);
+    ended.addEventListener("abort", listener, { once: true });
+    this.#watching.set(ended, listener);
   }
 
   done(keepAlive: boolean): void {
@@ -234,6 +243,8 @@ export class FastConnection implements ExchangeHost {
   #detach(): void {
     clearTimeout(this.#timer);
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
+    for (const [ended, listener] of this.#watching) ended.removeEventListener("abort", listener);
+    this.#watching.clear();
     for (const upstream of this.#upstreams.values()) {
       if (upstream.shareable) this.ctx.park.park(upstream);
       else upstream.destroy();

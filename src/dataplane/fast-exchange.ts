@@ -51,6 +51,8 @@ export interface ExchangeHost {
   resumeClient(): void;
   /** The exchange is over; `keepAlive` false: the client connection is (being) closed. */
   done(keepAlive: boolean): void;
+  /** Calls the current exchange's sessionEnded when `ended` aborts (one listener a lease). */
+  watchSession(ended: AbortSignal): void;
 }
 
 /** The framing state of one body in flight. */
@@ -111,7 +113,6 @@ export class FastExchange implements UpstreamSink {
   readonly #hasBody: boolean;
   readonly #requestHead: string;
   readonly #session: SessionInfo;
-  readonly #onEnded = () => this.#sessionEnded();
 
   constructor(
     readonly host: ExchangeHost,
@@ -152,8 +153,7 @@ export class FastExchange implements UpstreamSink {
     const { ctx } = this.host;
     ctx.counters.forwarded++;
     ctx.counters.fastForwarded++;
-    const { lease } = this.conn;
-    lease.ended.addEventListener("abort", this.#onEnded, { once: true });
+    this.host.watchSession(this.conn.lease.ended);
     const { dataTimeoutMs } = ctx.directory.poolOptions(this.#session.pool);
     if (dataTimeoutMs > 0) {
       this.#timer = setTimeout(() => this.#timedOut(dataTimeoutMs), dataTimeoutMs);
@@ -349,7 +349,6 @@ export class FastExchange implements UpstreamSink {
   #cleanup(): void {
     clearTimeout(this.#timer);
     this.#deadline?.stop();
-    this.conn.lease.ended.removeEventListener("abort", this.#onEnded);
   }
 
   #timedOut(ms: number): void {
@@ -357,7 +356,9 @@ export class FastExchange implements UpstreamSink {
     dataTimedOut(this.host.ctx, this.#session, ms, (error) => this.#fail(error));
   }
 
-  #sessionEnded(): void {
+  /** A session's lease ended (release, max_lifetime, worker lost): ours, if it is `ended`. */
+  sessionEnded(ended: AbortSignal): void {
+    if (ended !== this.conn.lease.ended) return;
     if (this.#phase === "head") this.#fail(badGateway(endedReason(this.conn.lease.ended)));
     else if (this.#phase === "body") this.#cut();
   }

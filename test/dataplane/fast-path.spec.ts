@@ -133,6 +133,26 @@ describe("data plane fast path", () => {
     await c.until((t) => t.includes('"counter"'), "a second response");
   });
 
+  it("cuts a streaming response when its session ends, and answers 502 to a waiting one", async () => {
+    const s = track(await startStack());
+    await s.herd.acquire("p0", "ends");
+    const c = await raw(s.dp.port);
+    c.send(get("/sse?n=100&interval=100", "ends"));
+    await c.until((t) => t.includes("data: 0"), "the first event");
+    await s.herd.release("ends");
+    expect(await eventually(() => c.closed)).toBe(true);
+    expect(c.text).not.toContain("\r\n0\r\n\r\n");
+
+    await s.herd.acquire("p0", "ends-waiting");
+    const w = await raw(s.dp.port);
+    w.send(get("/hang", "ends-waiting"));
+    await eventually(() => s.dp.counters.fastForwarded === 2);
+    await s.herd.release("ends-waiting");
+    const text = await w.until((t) => t.includes("}"), "the 502");
+    expect(text).toMatch(/^HTTP\/1\.1 502 /);
+    expect(text).toContain("session released");
+  });
+
   it("forwards 1xx interim responses and drops herd_* Set-Cookie lines", async () => {
     const s = await rawStack("cookies");
     const c = await raw(s.dp.port);
