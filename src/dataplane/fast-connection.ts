@@ -161,7 +161,8 @@ export class FastConnection implements ExchangeHost {
       else this.#idle();
       return;
     }
-    clearTimeout(this.#timer);
+    // The idle timer stays armed (a fired one is re-armed by refresh, a cleared one is not):
+    // #idleTimeout ignores it while a request is in hand.
     const head = parseRequestHead(pending, 0, this.maxHeadBytes);
     const served = typeof head === "object" ? this.#serve(head) : false;
     if (!served) this.#handOff();
@@ -182,6 +183,7 @@ export class FastConnection implements ExchangeHost {
     if (this.#first) {
       // From now on idleness is keep-alive time, on a timer of its own length.
       this.#first = false;
+      clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     const exchange = new FastExchange(this, head, route, conn);
@@ -264,29 +266,36 @@ export class FastConnection implements ExchangeHost {
 
   #idleTimeout(): void {
     if (this.#exchange !== undefined || this.#pending !== undefined || this.#closing) return;
-    if (this.#first) writeErrorToSocket(this.socket, headTimedOut());
-    else this.socket.destroy();
+    if (!this.#first) {
+      this.socket.destroy();
+      return;
+    }
+    writeErrorToSocket(this.socket, headTimedOut());
+    this.#close();
   }
 
   #ended(): void {
     this.#clientEnded = true;
-    if (this.#closing) this.socket.destroy();
-    else if (this.#exchange) this.#exchange.clientEnded();
+    if (this.#closing) return; // our end() is under way; the socket closes once it is flushed
+    if (this.#exchange) this.#exchange.clientEnded();
     else if (this.#pending === undefined) this.socket.end();
   }
 
-  /** Ends our side after an answer that closes the connection; reads (and drops) the rest. */
+  /**
+   * Ends our side after an answer that closes the connection, reading (and dropping) what the
+   * client still sends so that closing does not reset the connection under the answer; a
+   * client that never closes its side is cut a while after the answer was flushed.
+   */
   #close(): void {
     this.#closing = true;
     this.#pending = undefined;
     clearTimeout(this.#timer);
-    if (this.#clientEnded) {
-      this.socket.destroy();
-      return;
-    }
     if (!this.socket.writableEnded) this.socket.end();
+    if (this.#clientEnded) return;
     this.socket.resume();
-    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+    const linger = () => setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+    if (this.socket.writableFinished) linger();
+    else this.socket.once("finish", linger);
   }
 
   #closed(): void {

@@ -260,6 +260,20 @@ describe("data plane fast path", () => {
     expect(s.dp.counters.forwarded).toBe(2);
   });
 
+  it("closes a keep-alive connection idle for 5 s, after serving it", async () => {
+    const s = await rawStack("idle");
+    const c = await raw(s.dp.port);
+    for (let i = 1; i <= 2; i++) {
+      c.send(get("/count", "idle"));
+      await c.until((t) => count(t, "HTTP/1.1 200") === i, `response ${i}`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    const quiet = Date.now();
+    expect(await eventually(() => c.closed, 15_000)).toBe(true);
+    expect(Date.now() - quiet).toBeGreaterThan(3_000);
+    expect(s.dp.counters.fastForwarded).toBe(2);
+  });
+
   it("hands over an HTTP/1.1 request without Host, which node:http refuses", async () => {
     const s = track(await startStack());
     await s.herd.acquire("p0", "hostless");
