@@ -59,6 +59,7 @@ export class FastConnection implements ExchangeHost {
   #first = true;
   #clientEnded = false;
   #closing = false;
+  #shuttingDown = false;
   #uploadPaused = false;
   #readAheadPaused = false;
   // biome-ignore lint/suspicious/noExplicitAny: one list for on() and off() of differently typed events
@@ -81,7 +82,9 @@ export class FastConnection implements ExchangeHost {
     this.#idle();
   }
 
+  /** The data plane closes: the connection and its exchange go at once (no drain). */
   destroy(): void {
+    this.#shuttingDown = true;
     this.socket.destroy();
   }
 
@@ -115,6 +118,13 @@ export class FastConnection implements ExchangeHost {
     if (!this.#uploadPaused) return;
     this.#uploadPaused = false;
     if (!this.#readAheadPaused) this.socket.resume();
+  }
+
+  disown(upstream: PinnedUpstream): void {
+    if (this.#upstreams.get(upstream.address) === upstream) {
+      this.#upstreams.delete(upstream.address);
+    }
+    upstream.onClose = () => {};
   }
 
   watchSession(ended: AbortSignal): void {
@@ -300,7 +310,7 @@ export class FastConnection implements ExchangeHost {
 
   #closed(): void {
     this.#closing = true;
-    this.#exchange?.clientClosed();
+    this.#exchange?.clientClosed(!this.#shuttingDown);
     this.#exchange = undefined;
     this.#detach();
   }

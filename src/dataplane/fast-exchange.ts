@@ -10,7 +10,9 @@
 // response. Backpressure both ways: a side whose write() returned false stops the other side
 // from reading until 'drain'. Nothing is buffered beyond one response head and the bytes of
 // one read. The upstream connection is handed back for reuse only when both messages ended
-// exactly at their framing's end. Single-threaded; `#phase` decides which event may answer.
+// exactly at their framing's end; a client that leaves while its answer is on the way leaves
+// it to be read (bounded) and dropped, so that connection is kept too. Single-threaded;
+// `#phase` decides which event may answer.
 
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../pool/types.ts";
@@ -49,6 +51,8 @@ export interface ExchangeHost {
   /** Upload backpressure: stop / restart reading the client. */
   pauseClient(): void;
   resumeClient(): void;
+  /** `upstream` is no longer the connection's (an exchange drains it after the client left). */
+  disown(upstream: PinnedUpstream): void;
   /** The exchange is over; `keepAlive` false: the client connection is (being) closed. */
   done(keepAlive: boolean): void;
   /** Calls the current exchange's sessionEnded when `ended` aborts (one listener a lease). */
@@ -96,6 +100,10 @@ function withHead(head: string, body: Buffer): Buffer {
   return out;
 }
 
+/** How long, and how many bytes, an answer is read for nobody to keep its upstream connection. */
+const DRAIN_MS = 1_000;
+const DRAIN_MAX_BYTES = 256 * 1024;
+
 export class FastExchange implements UpstreamSink {
   /** head: no final response head yet; body: the worker's answer flows; done: over. */
   #phase: "head" | "body" | "done" = "head";
@@ -107,6 +115,9 @@ export class FastExchange implements UpstreamSink {
   #response: BodyCursor | undefined;
   #responseKeepAlive = false;
   #closeFramed = false;
+  /** Set once the client left mid-answer: bytes of the answer still allowed to be dropped. */
+  #draining: number | undefined;
+  #drainTimer: NodeJS.Timeout | undefined;
   #timer: NodeJS.Timeout | undefined;
   #deadline: BodyDeadline | undefined;
   readonly #request: BodyCursor;
@@ -199,12 +210,22 @@ export class FastExchange implements UpstreamSink {
     if (!this.#request.done) this.#cut();
   }
 
-  /** The client connection closed: nothing more to do for it. */
-  clientClosed(): void {
+  /**
+   * The client connection closed. A whole request to a local worker: its answer is read to
+   * its end (briefly, and only so much) and dropped, so the upstream connection can serve the
+   * next client — a load generator stopping, or a browser leaving, costs no reconnect.
+   */
+  clientClosed(mayDrain: boolean): void {
     if (this.#phase === "done") return;
-    this.#phase = "done";
     this.#cleanup();
-    this.#upstream.destroy();
+    if (!mayDrain || !this.#request.done || !this.#upstream.shareable) {
+      this.#phase = "done";
+      this.#upstream.destroy();
+      return;
+    }
+    this.#draining = DRAIN_MAX_BYTES;
+    this.host.disown(this.#upstream);
+    this.#drainTimer = setTimeout(() => this.#abandon(), DRAIN_MS);
   }
 
   clientDrained(): void {
@@ -219,6 +240,13 @@ export class FastExchange implements UpstreamSink {
 
   data(chunk: Buffer): void {
     this.#answered = true;
+    if (this.#draining !== undefined) {
+      this.#draining -= chunk.length;
+      if (this.#draining < 0) {
+        this.#abandon();
+        return;
+      }
+    }
     if (this.#phase === "body") this.#responseBody(chunk);
     else if (this.#phase === "head") this.#responseHead(chunk);
   }
@@ -232,6 +260,7 @@ export class FastExchange implements UpstreamSink {
     if (this.#phase !== "head") return;
     const reused = this.#upstream.served > 0;
     if (
+      this.#draining === undefined &&
       !this.#answered &&
       !this.#retried &&
       retryable(this.head.method, this.#hasBody, reused, code)
@@ -272,7 +301,7 @@ export class FastExchange implements UpstreamSink {
       }
       if (r.status < 200) {
         // Interim (100, 103...): forwarded as is; the final answer follows.
-        this.host.socket.write(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields), "latin1");
+        this.#toClient(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields));
         if (rest.length === 0) return;
         buf = rest;
         continue;
@@ -296,7 +325,7 @@ export class FastExchange implements UpstreamSink {
     const response = this.#response!;
     const n = response.take(chunk);
     if (n === "invalid") {
-      if (head !== undefined) this.host.socket.write(head, "latin1");
+      if (head !== undefined) this.#toClient(head);
       this.#cut();
       return;
     }
@@ -304,7 +333,7 @@ export class FastExchange implements UpstreamSink {
       // One write (one syscall) per read: a head and its first body bytes travel together.
       const part = n === chunk.length ? chunk : chunk.subarray(0, n);
       const out = head === undefined ? part : withHead(head, part);
-      if (!this.host.socket.write(out)) this.#upstream.socket.pause();
+      if (!this.#toClient(out)) this.#upstream.socket.pause();
     }
     if (response.done) this.#complete(this.#responseKeepAlive && n === chunk.length);
   }
@@ -316,6 +345,10 @@ export class FastExchange implements UpstreamSink {
     const requestDone = this.#request.done;
     if (reusable && requestDone) this.#upstream.served++;
     this.#upstream.detach(reusable && requestDone);
+    if (this.#draining !== undefined) {
+      if (reusable) this.host.ctx.park.park(this.#upstream);
+      return;
+    }
     // A worker that answered before the whole body arrived: the rest of it is not read.
     this.host.done(requestDone && this.head.keepAlive && !this.#closeFramed);
   }
@@ -324,7 +357,7 @@ export class FastExchange implements UpstreamSink {
 
   /** Our own answer instead of the worker's: possible only before its final head. */
   #fail(error: DataPlaneError): void {
-    if (this.#phase !== "head") {
+    if (this.#phase !== "head" || this.#draining !== undefined) {
       this.#cut();
       return;
     }
@@ -343,11 +376,27 @@ export class FastExchange implements UpstreamSink {
     this.#phase = "done";
     this.#cleanup();
     this.#upstream.destroy();
-    this.host.socket.destroy();
+    if (this.#draining === undefined) this.host.socket.destroy();
+  }
+
+  /** A drained answer took too long or was too big: the upstream connection goes. */
+  #abandon(): void {
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+  }
+
+  /** Writes to the client (nowhere once it left); false: wait for its 'drain'. */
+  #toClient(data: string | Buffer): boolean {
+    if (this.#draining !== undefined) return true;
+    return typeof data === "string"
+      ? this.host.socket.write(data, "latin1")
+      : this.host.socket.write(data);
   }
 
   #cleanup(): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#drainTimer);
     this.#deadline?.stop();
   }
 

@@ -4,7 +4,8 @@
 // peer's session (there the upstream connection mirrors the client's, see upstream-agents.ts).
 //
 // Invariant: a parked connection is idle and open; it leaves the park when taken, when it
-// closes (a worker's idle timeout or exit) or at close(). At most MAX_PER_TARGET per target.
+// closes (a worker's idle timeout or exit) or at close(), after which nothing is parked.
+// At most MAX_PER_TARGET per target.
 // Single-threaded.
 
 import type { PinnedUpstream } from "./pinned-upstream.ts";
@@ -13,6 +14,7 @@ const MAX_PER_TARGET = 256;
 
 export class UpstreamPark {
   readonly #idle = new Map<string, PinnedUpstream[]>();
+  #closed = false;
 
   take(address: string): PinnedUpstream | undefined {
     const list = this.#idle.get(address);
@@ -24,7 +26,7 @@ export class UpstreamPark {
   }
 
   park(upstream: PinnedUpstream): void {
-    if (!upstream.usable) {
+    if (this.#closed || !upstream.usable) {
       upstream.destroy();
       return;
     }
@@ -48,6 +50,7 @@ export class UpstreamPark {
   }
 
   close(): void {
+    this.#closed = true;
     for (const list of this.#idle.values()) for (const u of list) u.destroy();
     this.#idle.clear();
   }

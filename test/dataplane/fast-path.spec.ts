@@ -102,6 +102,25 @@ describe("data plane fast path", () => {
     expect(s.dp.counters.fastForwarded).toBe(40);
   });
 
+  it("keeps the upstream connection of a client that left before its answer came", async () => {
+    const s = track(await startStack());
+    await s.herd.acquire("p0", "leaver");
+    const gone = await raw(s.dp.port);
+    gone.send(get("/sleep?ms=300", "leaver"));
+    await eventually(() => s.dp.counters.fastForwarded === 1);
+    gone.socket.destroy();
+    await new Promise((r) => setTimeout(r, 600));
+    // Left while its answer was awaited (and one that never comes): that upstream goes.
+    const hung = await raw(s.dp.port);
+    hung.send(get("/hang", "leaver"));
+    await eventually(() => s.dp.counters.fastForwarded === 2);
+    hung.socket.destroy();
+    const next = await raw(s.dp.port);
+    next.send(get("/whoami", "leaver"));
+    await next.until((t) => t.includes('"counter"'), "the answer");
+    expect(s.dp.counters.upstreamConnections).toBe(2);
+  });
+
   it("counts one lease per client connection, however many requests it carries", async () => {
     const s = await rawStack("lease");
     const c = await raw(s.dp.port);
