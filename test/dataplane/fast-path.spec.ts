@@ -293,6 +293,56 @@ describe("data plane fast path", () => {
     expect(s.dp.counters.fastForwarded).toBe(2);
   });
 
+  it("answers pipelined requests in order, and a half-closed client before closing", async () => {
+    const s = await rawStack("pipe");
+    const c = await raw(s.dp.port);
+    c.send(get("/count", "pipe") + get("/count", "pipe") + get("/count", "pipe"));
+    c.socket.end();
+    expect(await eventually(() => c.closed)).toBe(true);
+    const requests = [...c.text.matchAll(/"request":(\d+)/g)].map((m) => Number(m[1]));
+    expect(requests).toEqual([1, 2, 3]);
+    expect(s.dp.counters.fastForwarded).toBe(3);
+  });
+
+  it("streams an upload with Content-Length and a download, byte for byte", async () => {
+    const s = track(await startStack());
+    await s.herd.acquire("p0", "bulk");
+    const body = Buffer.alloc(8 * 1024 * 1024, 7);
+    const up = await fetch(`${s.url}/upload`, {
+      method: "POST",
+      headers: { "X-Session-ID": "bulk" },
+      body,
+    });
+    const { createHash } = await import("node:crypto");
+    expect(await up.json()).toEqual({
+      bytes: body.length,
+      sha256: createHash("sha256").update(body).digest("hex"),
+    });
+    const down = await fetch(`${s.url}/download?mb=16`, { headers: { "X-Session-ID": "bulk" } });
+    const bytes = new Uint8Array(await down.arrayBuffer());
+    expect(bytes.length).toBe(16 * 1024 * 1024);
+    expect(bytes[1000]).toBe(1000 % 251);
+    expect(s.dp.counters.fastForwarded).toBe(2);
+  });
+
+  it("answers 408 to a connection that never starts its first head", async () => {
+    const s = track(await startStack([{}], { headerTimeoutMs: 300 }));
+    const c = await raw(s.dp.port);
+    const text = await c.until((t) => t.includes("}"), "the 408");
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(await eventually(() => c.closed)).toBe(true);
+  });
+
+  it("destroys its connections when the data plane closes", async () => {
+    const s = track(await startStack());
+    await s.herd.acquire("p0", "closing");
+    const c = await raw(s.dp.port);
+    c.send(get("/sse?n=1000&interval=50", "closing"));
+    await c.until((t) => t.includes("data: 0"), "the first event");
+    await s.dp.close();
+    expect(await eventually(() => c.closed, 5_000)).toBe(true);
+  });
+
   it("hands over an HTTP/1.1 request without Host, which node:http refuses", async () => {
     const s = track(await startStack());
     await s.herd.acquire("p0", "hostless");
