@@ -96,7 +96,10 @@ export class FastConnection implements ExchangeHost {
     pinned?.destroy();
     if (this.#upstreams.size >= MAX_UPSTREAMS) {
       const [oldest] = this.#upstreams.values();
-      oldest?.destroy();
+      if (oldest) {
+        this.#upstreams.delete(oldest.address);
+        oldest.destroy();
+      }
     }
     const parked = fresh || !shareable ? undefined : this.ctx.park.take(address);
     const upstream = parked ?? new PinnedUpstream(address, this.ctx.counters);

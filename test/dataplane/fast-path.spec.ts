@@ -325,6 +325,21 @@ describe("data plane fast path", () => {
     expect(s.dp.counters.fastForwarded).toBe(2);
   });
 
+  it("answers 408 to a request body slower than the body deadline", async () => {
+    const s = track(await startStack([{}], { bodyTimeoutMs: 300, bodyMinRate: 100 }));
+    await s.herd.acquire("p0", "trickle");
+    const c = await raw(s.dp.port);
+    c.send(
+      "POST /upload HTTP/1.1\r\nHost: herd\r\nX-Session-ID: trickle\r\nContent-Length: 100000\r\n\r\n",
+    );
+    c.send("x".repeat(10));
+    const text = await c.until((t) => t.includes("}"), "the 408");
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(text).toContain("request body too slow");
+    expect(await eventually(() => c.closed)).toBe(true);
+    expect(s.dp.counters.fastForwarded).toBe(1);
+  });
+
   it("answers 408 to a connection that never starts its first head", async () => {
     const s = track(await startStack([{}], { headerTimeoutMs: 300 }));
     const c = await raw(s.dp.port);
