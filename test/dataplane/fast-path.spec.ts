@@ -130,6 +130,13 @@ describe("data plane fast path", () => {
       expect(s.herd.lookup("lease")!.connections).toBe(1);
     }
     expect(s.dp.counters.fastForwarded).toBe(5);
+    // Handed to node:http (HTTP/1.0), the connection keeps the one lease it has.
+    c.send(
+      "GET /count HTTP/1.0\r\nHost: herd\r\nX-Session-ID: lease\r\nConnection: keep-alive\r\n\r\n",
+    );
+    await c.until((t) => count(t, '"connection"') === 6, "the node:http answer");
+    expect(s.dp.counters.forwarded).toBe(6);
+    expect(s.herd.lookup("lease")!.connections).toBe(1);
     c.socket.destroy();
     expect(await eventually(() => s.herd.lookup("lease")!.connections === 0)).toBe(true);
   });
