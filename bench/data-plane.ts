@@ -15,6 +15,8 @@
 // together get the CPU of one process against wrk's 50 threads, so they answer slowly, the
 // proxy batches less and its CPU per request rises. Raising that group's weight to 50 × 1024
 // gave 3.5-5× the 50-session req/s and about half the CPU per request (load 70, by hand).
+// With the fast path at load 10-25 it changed neither; the proxy is switched out about five
+// times as often per request there (see docs/architecture.md, "The data plane's hot path").
 //
 // The proxies run in a child process (`--serve`), so the load generator never shares a
 // thread with the proxy it measures. Standalone:

@@ -18,11 +18,13 @@ import { fdBudget } from "../limits/fd-budget.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import { ClientConnections } from "./client-connections.ts";
-import { fromHerdError, protocolError, writeErrorToSocket } from "./http-errors.ts";
+import { FastConnection, type FastOptions } from "./fast-connection.ts";
+import { fromHerdError, headTimedOut, protocolError, writeErrorToSocket } from "./http-errors.ts";
 import type { DataPlaneCounters, ProxyContext } from "./proxy-context.ts";
 import { handleRequest } from "./proxy-request.ts";
 import { handleUpgrade } from "./proxy-upgrade.ts";
 import { UpstreamAgents } from "./upstream-agents.ts";
+import { UpstreamPark } from "./upstream-park.ts";
 
 export interface DataPlaneOptions {
   /** "host:port", e.g. "127.0.0.1:8080"; port 0 picks a free one. */
@@ -62,6 +64,8 @@ export interface DataPlane {
   close(): Promise<void>;
 }
 
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 /** How long a refused connection may linger to receive its 503 before it is destroyed. */
 const REFUSED_LINGER_MS = 500;
 
@@ -90,6 +94,7 @@ export async function startDataPlane(
   const ctx: ProxyContext = {
     directory,
     agents,
+    park: new UpstreamPark(),
     logger,
     access: {
       autoAcquire: opts.autoAcquire ?? true,
@@ -97,7 +102,7 @@ export async function startDataPlane(
       defaultPool: opts.defaultPool,
     },
     sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
-    counters: { forwarded: 0, upstreamConnections: 0 },
+    counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
     connections: new ClientConnections(directory),
     bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
   };
@@ -120,7 +125,7 @@ export async function startDataPlane(
       // Node checks the two deadlines above on this period; the default (30 s) would let a
       // slowloris client hold a socket far past headersTimeout.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeout / 4)),
-      keepAliveTimeout: 5_000,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       noDelay: true,
     },
     (req: IncomingMessage, res: ServerResponse) => handleRequest(ctx, req, res),
@@ -138,7 +143,7 @@ export async function startDataPlane(
       err.code === "HPE_HEADER_OVERFLOW"
         ? protocolError(431, `request head larger than ${opts.maxHeaderSize ?? 16 * 1024} bytes`)
         : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? protocolError(408, "request head or body not received in time")
+          ? headTimedOut()
           : protocolError(400, `malformed request: ${err.code ?? err.message}`);
     logger.debug({ err }, "data plane: client error");
     writeErrorToSocket(socket, error);
@@ -146,10 +151,22 @@ export async function startDataPlane(
 
   // Same socket options as http.Server's own listener (half-open: a client may send FIN
   // after its request and still read the answer).
+  const fast = new Set<FastConnection>();
+  const fastOptions: FastOptions = {
+    maxHeadBytes: opts.maxHeaderSize ?? 16 * 1024,
+    headersTimeoutMs: headersTimeout,
+    keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+    handOff: (socket) => {
+      server.emit("connection", socket);
+      // Flowing again, so the bytes put back reach node:http's parser before any new read.
+      socket.resume();
+    },
+    gone: (connection) => fast.delete(connection),
+  };
   const listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     const admission = gate.admit(socket);
     if (admission.ok) {
-      server.emit("connection", socket);
+      fast.add(new FastConnection(ctx, socket, fastOptions));
       return;
     }
     refuse(socket, admission.reason);
@@ -206,7 +223,9 @@ export async function startDataPlane(
       server.close();
       server.closeAllConnections();
       for (const socket of tunnels) socket.destroy();
+      for (const connection of fast) connection.destroy();
       agents.close();
+      ctx.park.close();
       await closed;
     },
   };

@@ -157,3 +157,10 @@ export function scrubReferer(value: string): string {
   const query = kept.length > 0 ? `?${kept.join("&")}` : "";
   return `${value.slice(0, q)}${query}${value.slice(end)}`;
 }
+
+/** A message head as written on the wire (latin1): start line, headers, the empty line. */
+export function headBlock(startLine: string, raw: readonly string[]): string {
+  let text = `${startLine}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}

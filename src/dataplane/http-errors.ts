@@ -35,6 +35,19 @@ export function protocolError(status: number, message: string): DataPlaneError {
   return { status, code: status === 408 ? "deadline_exceeded" : "invalid_argument", message };
 }
 
+/** The answer to a request head (or body) that did not arrive in time. */
+export function headTimedOut(): DataPlaneError {
+  return protocolError(408, "request head or body not received in time");
+}
+
+/** A request body slower than the body deadline allows (see body-deadline.ts). */
+export function bodyTooSlow(timeoutMs: number, minRate: number): DataPlaneError {
+  return protocolError(
+    408,
+    `request body too slow: herd allows ${timeoutMs} ms plus 1 s per ${minRate} bytes received`,
+  );
+}
+
 function body(e: DataPlaneError): string {
   return JSON.stringify({ code: e.code, message: e.message });
 }

@@ -8,17 +8,22 @@ import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { AccessOptions } from "./session-access.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
+import type { UpstreamPark } from "./upstream-park.ts";
 
 export interface DataPlaneCounters {
   /** Requests and upgrades forwarded to a worker. */
   forwarded: number;
   /** New TCP connections to workers (a keep-alive reuse does not count). */
   upstreamConnections: number;
+  /** Of `forwarded`, those the fast path forwarded (the rest went through node:http). */
+  fastForwarded: number;
 }
 
 export interface ProxyContext {
   directory: SessionDirectory;
   agents: UpstreamAgents;
+  /** The fast path's idle upstream connections between client connections. */
+  park: UpstreamPark;
   logger: Logger;
   access: AccessOptions;
   /** Lower-case name of the session header. */

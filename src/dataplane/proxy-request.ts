@@ -14,20 +14,17 @@ import { BodyDeadline } from "./body-deadline.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
+  bodyTooSlow,
   type DataPlaneError,
   fromError,
-  fromHerdError,
   hasBody,
-  protocolError,
   sendError,
 } from "./http-errors.ts";
 import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
-
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
-const STALE_SOCKET = new Set(["ECONNRESET", "EPIPE"]);
+import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
   let route: Route;
@@ -126,12 +123,7 @@ class Exchange {
       socket.destroy();
       return;
     }
-    this.#fail(
-      protocolError(
-        408,
-        `request body too slow: herd allows ${timeoutMs} ms plus 1 s per ${minRate} bytes received`,
-      ),
-    );
+    this.#fail(bodyTooSlow(timeoutMs, minRate));
     // The 408 says Connection: close; the rest of the body is not waited for.
     if (this.res.writableFinished) socket.destroy();
     else this.res.once("finish", () => socket.destroy());
@@ -152,16 +144,12 @@ class Exchange {
     upstream.on("response", (response) => this.#respond(upstream, response));
     upstream.on("error", (err: NodeJS.ErrnoException) => {
       if (upstream !== this.#upstream || this.#state !== "waiting") return;
-      const idempotent = IDEMPOTENT.has(this.req.method ?? "GET") && !this.#body;
-      if (!isRetry && idempotent && upstream.reusedSocket && STALE_SOCKET.has(err.code ?? "")) {
+      const method = this.req.method ?? "GET";
+      if (!isRetry && retryable(method, this.#body, upstream.reusedSocket, err.code ?? "")) {
         this.#send(true);
         return;
       }
-      this.#fail(
-        badGateway(
-          `worker ${session.workerId} (pid ${session.workerPid}) of session ${session.id} failed: ${err.code ?? err.message}`,
-        ),
-      );
+      this.#fail(workerFailed(session, err.code ?? err.message));
     });
     if (this.#body) this.req.pipe(upstream);
     else upstream.end();
@@ -201,20 +189,7 @@ class Exchange {
 
   #timedOut(ms: number): void {
     if (this.#state !== "waiting") return;
-    const { session } = this.conn;
-    const options = this.ctx.directory.poolOptions(session.pool);
-    this.#fail(
-      fromHerdError(
-        "deadline_exceeded",
-        `data_timeout: worker ${session.workerId} (pid ${session.workerPid}) sent no response within ${ms} ms`,
-      ),
-    );
-    if (!options.killOnDataTimeout) return;
-    this.ctx.directory
-      .release(session.id, { kill: true, end: { kind: "lost", reason: "data_timeout" } })
-      .catch((err) =>
-        this.ctx.logger.warn({ err, session: session.id }, "data_timeout: release failed"),
-      );
+    dataTimedOut(this.ctx, this.conn.session, ms, (error) => this.#fail(error));
   }
 
   #sessionEnded(): void {

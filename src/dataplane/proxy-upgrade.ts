@@ -13,7 +13,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SessionInfo } from "../pool/types.ts";
 import { workerEndpoint } from "../pool/worker-endpoint.ts";
-import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import { headBlock, requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,
   fromError,
@@ -26,12 +26,6 @@ import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import { type Route, routeRequest } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 import { UpgradeClient } from "./upgrade-client.ts";
-
-function headBlock(statusLine: string, raw: readonly string[]): string {
-  let text = `${statusLine}\r\n`;
-  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  return `${text}\r\n`;
-}
 
 export function handleUpgrade(
   ctx: ProxyContext,

@@ -77,6 +77,11 @@ async function acquire(
   }
 }
 
+/** The token rule: with tokens required, only a known session with the request's token. */
+function admitted(known: SessionInfo | undefined, route: Route, opts: AccessOptions): boolean {
+  return !opts.tokens || (known !== undefined && tokenMatches(route.token, known.token));
+}
+
 async function liveSession(
   directory: SessionDirectory,
   route: Route,
@@ -87,7 +92,7 @@ async function liveSession(
     route.peer === undefined
       ? (directory.lookup(route.sessionId) ?? (await directory.find?.(route.sessionId)))
       : forwardedHere(directory, route, route.peer);
-  if (opts.tokens && (known === undefined || !tokenMatches(route.token, known.token))) {
+  if (!admitted(known, route, opts)) {
     throw new HerdError(
       "unauthenticated",
       `session ${JSON.stringify(route.sessionId)}: missing or wrong token (send X-Herd-Token, query herd_token or cookie herd_token)`,
@@ -125,6 +130,44 @@ function forwardedHere(directory: SessionDirectory, route: Route, credential: st
   return known;
 }
 
+/** Takes the lease; a session that has just ended throws not_found. */
+function leased(
+  directory: SessionDirectory,
+  session: SessionInfo,
+  take: (session: SessionInfo) => Lease,
+): Connection {
+  const lease = take(session);
+  // Every request and tunnel in flight on the session listens for its end: hundreds at
+  // once are normal, not the leak Node's listener warning suspects.
+  setMaxListeners(0, lease.ended);
+  directory.touch(session.id);
+  return { session, lease };
+}
+
+/**
+ * The synchronous case of openConnection, for the data plane's fast path: a session this node
+ * knows now (or a genuine forward for one that runs here), the token right, the lease taken.
+ * Undefined whenever the answer would be anything else — an acquire, a cluster-wide find, an
+ * error — which openConnection then gives on node:http's path. Never throws.
+ */
+export function openKnownConnection(
+  directory: SessionDirectory,
+  route: Route,
+  opts: AccessOptions,
+  take: (session: SessionInfo) => Lease,
+): Connection | undefined {
+  try {
+    const known =
+      route.peer === undefined
+        ? directory.lookup(route.sessionId)
+        : forwardedHere(directory, route, route.peer);
+    if (known === undefined || !admitted(known, route, opts)) return undefined;
+    return leased(directory, known, take);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Resolves (or, with autoAcquire, creates) the session and takes its data lease with `take`
  * (synchronously, so the session cannot end in between). A session that ends between lookup
@@ -140,12 +183,7 @@ export async function openConnection(
   for (let attempt = 0; ; attempt++) {
     const session = await liveSession(directory, route, opts, client);
     try {
-      const lease = take(session);
-      // Every request and tunnel in flight on the session listens for its end: hundreds at
-      // once are normal, not the leak Node's listener warning suspects.
-      setMaxListeners(0, lease.ended);
-      directory.touch(session.id);
-      return { session, lease };
+      return leased(directory, session, take);
     } catch (err) {
       if (attempt === 0 && isHerdError(err, "not_found")) continue;
       throw err;

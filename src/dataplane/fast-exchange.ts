@@ -1,0 +1,423 @@
+// One request/response of the fast path (fast-connection.ts): writes the request head for the
+// worker, forwards the body bytes verbatim by its framing, parses the worker's response head,
+// writes the rewritten head to the client and forwards the response body verbatim by its
+// framing. Header rewriting, routing, tokens, leases, data_timeout, the body deadline and the
+// retry rule are the node:http path's own functions (forward-headers.ts, worker-faults.ts...).
+//
+// Invariants: exactly one answer reaches the client — the worker's (phase "body") or one error
+// of ours (only in phase "head", before any final head was written; it closes the connection);
+// a worker failing after its head was forwarded cuts the client connection, never a short
+// response. Backpressure both ways: a side whose write() returned false stops the other side
+// from reading until 'drain'. Nothing is buffered beyond one response head and the bytes of
+// one read. The upstream connection is handed back for reuse only when both messages ended
+// exactly at their framing's end; a client that leaves while its answer is on the way leaves
+// it to be read (bounded) and dropped, so that connection is kept too. Single-threaded;
+// `#phase` decides which event may answer.
+
+import type { Socket } from "node:net";
+import type { SessionInfo } from "../pool/types.ts";
+import { BodyDeadline } from "./body-deadline.ts";
+import { headBlock, requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import {
+  badGateway,
+  bodyTooSlow,
+  type DataPlaneError,
+  protocolError,
+  writeErrorToSocket,
+} from "./http-errors.ts";
+import {
+  type BodyFraming,
+  ChunkedFraming,
+  parseResponseHead,
+  type RequestHead,
+} from "./http1-head.ts";
+import { upstreamTarget } from "./peer-forward.ts";
+import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
+import { endedReason, type ProxyContext } from "./proxy-context.ts";
+import type { Route } from "./route.ts";
+import type { Connection } from "./session-access.ts";
+import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
+
+/** The client connection, as one exchange sees it. */
+export interface ExchangeHost {
+  readonly ctx: ProxyContext;
+  readonly socket: Socket;
+  readonly maxHeadBytes: number;
+  /**
+   * The pinned upstream connection to `address` if idle and open, else a parked or new one
+   * (`fresh`: always new); `shareable`: may serve other client connections after this one.
+   */
+  upstream(address: string, fresh: boolean, shareable: boolean): PinnedUpstream;
+  /** Upload backpressure: stop / restart reading the client. */
+  pauseClient(): void;
+  resumeClient(): void;
+  /** `upstream` is no longer the connection's (an exchange drains it after the client left). */
+  disown(upstream: PinnedUpstream): void;
+  /** The exchange is over; `keepAlive` false: the client connection is (being) closed. */
+  done(keepAlive: boolean): void;
+  /** Calls the current exchange's sessionEnded when `ended` aborts (one listener a lease). */
+  watchSession(ended: AbortSignal): void;
+}
+
+/** The framing state of one body in flight. */
+class BodyCursor {
+  readonly #chunked: ChunkedFraming | undefined;
+  #remaining: number;
+  #open: boolean;
+
+  constructor(framing: BodyFraming) {
+    this.#chunked = framing.kind === "chunked" ? new ChunkedFraming() : undefined;
+    this.#remaining = framing.kind === "length" ? framing.length : 0;
+    this.#open = framing.kind === "close" || this.#chunked !== undefined || this.#remaining > 0;
+  }
+
+  get done(): boolean {
+    return !this.#open;
+  }
+
+  /** How many leading bytes of `chunk` belong to the body; "invalid": malformed chunks. */
+  take(chunk: Buffer): number | "invalid" {
+    if (!this.#open) return 0;
+    if (this.#chunked) {
+      const r = this.#chunked.feed(chunk, 0);
+      if (r === "invalid") return r;
+      if (r.done) this.#open = false;
+      return r.used;
+    }
+    if (this.#remaining === 0) return chunk.length; // "close": everything until the worker's FIN
+    const n = Math.min(this.#remaining, chunk.length);
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#open = false;
+    return n;
+  }
+}
+
+function withHead(head: string, body: Buffer): Buffer {
+  const size = Buffer.byteLength(head, "latin1");
+  const out = Buffer.allocUnsafe(size + body.length);
+  out.write(head, 0, size, "latin1");
+  body.copy(out, size);
+  return out;
+}
+
+/** How long, and how many bytes, an answer is read for nobody to keep its upstream connection. */
+const DRAIN_MS = 1_000;
+const DRAIN_MAX_BYTES = 256 * 1024;
+
+export class FastExchange implements UpstreamSink {
+  /** head: no final response head yet; body: the worker's answer flows; done: over. */
+  #phase: "head" | "body" | "done" = "head";
+  #upstream: PinnedUpstream;
+  #retried = false;
+  /** Any byte of a response arrived (a retry is safe only before). */
+  #answered = false;
+  #pendingHead: Buffer | undefined;
+  #response: BodyCursor | undefined;
+  #responseKeepAlive = false;
+  #closeFramed = false;
+  /** Set once the client left mid-answer: bytes of the answer still allowed to be dropped. */
+  #draining: number | undefined;
+  #drainTimer: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #deadline: BodyDeadline | undefined;
+  readonly #request: BodyCursor;
+  readonly #hasBody: boolean;
+  readonly #requestHead: string;
+  readonly #session: SessionInfo;
+
+  constructor(
+    readonly host: ExchangeHost,
+    readonly head: RequestHead,
+    route: Route,
+    readonly conn: Connection,
+  ) {
+    this.#session = conn.session;
+    this.#request = new BodyCursor(head.body);
+    this.#hasBody = !this.#request.done;
+    const target = upstreamTarget(
+      conn.session,
+      route,
+      requestHeadersForWorker(head.rawHeaders, {
+        cookie: route.cookie,
+        remoteAddress: host.socket.remoteAddress,
+        upgrade: false,
+      }),
+    );
+    // forward-headers drops Transfer-Encoding (node:http re-frames bodies); here the chunks go
+    // through verbatim, so their framing is declared again.
+    if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
+    target.headers.push("Connection", "keep-alive");
+    this.#requestHead = headBlock(`${head.method} ${target.path} HTTP/1.1`, target.headers);
+    this.#upstream = host.upstream(
+      this.#session.workerAddress,
+      false,
+      this.#session.peer === undefined,
+    );
+  }
+
+  get requestDone(): boolean {
+    return this.#request.done;
+  }
+
+  /** Sends the head and the body bytes that came with it; returns bytes past the body. */
+  start(initial: Buffer | undefined): Buffer | undefined {
+    const { ctx } = this.host;
+    ctx.counters.forwarded++;
+    ctx.counters.fastForwarded++;
+    this.host.watchSession(this.conn.lease.ended);
+    const { dataTimeoutMs } = ctx.directory.poolOptions(this.#session.pool);
+    if (dataTimeoutMs > 0) {
+      this.#timer = setTimeout(() => this.#timedOut(dataTimeoutMs), dataTimeoutMs);
+    }
+    if (this.#hasBody) {
+      this.#deadline = new BodyDeadline(
+        ctx.bodyRate,
+        () => this.#upstream.socket.writableNeedDrain,
+        () => this.#bodyTooSlow(),
+      );
+      this.#deadline.start();
+    }
+    this.#upstream.attach(this);
+    const socket = this.#upstream.socket;
+    socket.cork();
+    socket.write(this.#requestHead, "latin1");
+    const rest = initial === undefined ? undefined : this.clientData(initial);
+    socket.uncork();
+    return rest;
+  }
+
+  /** Request body bytes from the client; returns the bytes past the body (the next request). */
+  clientData(chunk: Buffer): Buffer | undefined {
+    if (this.#request.done) return chunk;
+    const n = this.#request.take(chunk);
+    if (n === "invalid") {
+      this.#fail(protocolError(400, "malformed request: invalid chunked body"));
+      return undefined;
+    }
+    if (this.#phase !== "done" && n > 0) {
+      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      this.#deadline?.received(n);
+      // Upload progress counts as progress: the deadline is for a worker that stops answering.
+      if (this.#phase === "head") this.#timer?.refresh();
+      if (!this.#upstream.socket.write(part)) this.host.pauseClient();
+    }
+    if (this.#request.done) this.#deadline?.stop();
+    return n < chunk.length ? chunk.subarray(n) : undefined;
+  }
+
+  /** The client half-closed: fine after its request, an abort in the middle of its body. */
+  clientEnded(): void {
+    if (!this.#request.done) this.#cut();
+  }
+
+  /**
+   * The client connection closed. A whole request to a local worker: its answer is read to
+   * its end (briefly, and only so much) and dropped, so the upstream connection can serve the
+   * next client — a load generator stopping, or a browser leaving, costs no reconnect.
+   */
+  clientClosed(mayDrain: boolean): void {
+    if (this.#phase === "done") return;
+    this.#cleanup();
+    if (!mayDrain || !this.#request.done || !this.#upstream.shareable) {
+      this.#phase = "done";
+      this.#upstream.destroy();
+      return;
+    }
+    this.#draining = DRAIN_MAX_BYTES;
+    this.host.disown(this.#upstream);
+    this.#drainTimer = setTimeout(() => this.#abandon(), DRAIN_MS);
+  }
+
+  clientDrained(): void {
+    if (this.#phase === "body") this.#upstream.socket.resume();
+  }
+
+  // ---- UpstreamSink ----
+
+  drain(): void {
+    this.host.resumeClient();
+  }
+
+  data(chunk: Buffer): void {
+    this.#answered = true;
+    if (this.#draining !== undefined) {
+      this.#draining -= chunk.length;
+      if (this.#draining < 0) {
+        this.#abandon();
+        return;
+      }
+    }
+    if (this.#phase === "body") this.#responseBody(chunk);
+    else if (this.#phase === "head") this.#responseHead(chunk);
+  }
+
+  closed(code: string): void {
+    if (this.#phase === "body") {
+      if (this.#closeFramed) this.#complete(false);
+      else this.#cut();
+      return;
+    }
+    if (this.#phase !== "head") return;
+    const reused = this.#upstream.served > 0;
+    if (
+      this.#draining === undefined &&
+      !this.#answered &&
+      !this.#retried &&
+      retryable(this.head.method, this.#hasBody, reused, code)
+    ) {
+      this.#retried = true;
+      this.#upstream = this.host.upstream(
+        this.#session.workerAddress,
+        true,
+        this.#session.peer === undefined,
+      );
+      this.#upstream.attach(this);
+      this.#upstream.socket.write(this.#requestHead, "latin1");
+      return;
+    }
+    this.#fail(workerFailed(this.#session, code));
+  }
+
+  // ---- the response ----
+
+  #responseHead(chunk: Buffer): void {
+    let buf = this.#pendingHead ? Buffer.concat([this.#pendingHead, chunk]) : chunk;
+    this.#pendingHead = undefined;
+    for (;;) {
+      const r = parseResponseHead(buf, 0, this.host.maxHeadBytes, this.head.method);
+      if (r === "incomplete") {
+        this.#pendingHead = buf;
+        return;
+      }
+      if (r === "invalid" || r === "too-large") {
+        this.#fail(workerFailed(this.#session, `${r} response head`));
+        return;
+      }
+      const rest = buf.subarray(r.headBytes);
+      const fields = responseHeadersForClient(r.rawHeaders);
+      if (r.status === 101) {
+        this.#fail(workerFailed(this.#session, "101 Switching Protocols to a plain request"));
+        return;
+      }
+      if (r.status < 200) {
+        // Interim (100, 103...): forwarded as is; the final answer follows.
+        this.#toClient(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields));
+        if (rest.length === 0) return;
+        buf = rest;
+        continue;
+      }
+      this.#phase = "body";
+      clearTimeout(this.#timer);
+      this.#response = new BodyCursor(r.body);
+      this.#responseKeepAlive = r.keepAlive;
+      this.#closeFramed = r.body.kind === "close";
+      if (r.body.kind === "chunked") fields.push("Transfer-Encoding", "chunked");
+      const keepClient = this.head.keepAlive && !this.#closeFramed;
+      if (keepClient) fields.push("Connection", "keep-alive", "Keep-Alive", "timeout=5");
+      else fields.push("Connection", "close");
+      this.#responseBody(rest, headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields));
+      return;
+    }
+  }
+
+  /** Forwards the body bytes in `chunk`; `head`: the response head, to go in the same write. */
+  #responseBody(chunk: Buffer, head?: string): void {
+    const response = this.#response!;
+    const n = response.take(chunk);
+    if (n === "invalid") {
+      if (head !== undefined) this.#toClient(head);
+      this.#cut();
+      return;
+    }
+    if (n > 0 || head !== undefined) {
+      // One write (one syscall) per read: a head and its first body bytes travel together.
+      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      const out = head === undefined ? part : withHead(head, part);
+      if (!this.#toClient(out)) this.#upstream.socket.pause();
+    }
+    if (response.done) this.#complete(this.#responseKeepAlive && n === chunk.length);
+  }
+
+  /** The response ended at its framing's end; `reusable`: so did the upstream's bytes. */
+  #complete(reusable: boolean): void {
+    this.#phase = "done";
+    this.#cleanup();
+    const requestDone = this.#request.done;
+    if (reusable && requestDone) this.#upstream.served++;
+    this.#upstream.detach(reusable && requestDone);
+    if (this.#draining !== undefined) {
+      if (reusable) this.host.ctx.park.park(this.#upstream);
+      return;
+    }
+    // A worker that answered before the whole body arrived: the rest of it is not read.
+    this.host.done(requestDone && this.head.keepAlive && !this.#closeFramed);
+  }
+
+  // ---- failures ----
+
+  /** Our own answer instead of the worker's: possible only before its final head. */
+  #fail(error: DataPlaneError): void {
+    if (this.#phase !== "head" || this.#draining !== undefined) {
+      this.#cut();
+      return;
+    }
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+    const client = this.host.socket;
+    writeErrorToSocket(client, error);
+    // The rest of an unread body is not waited for.
+    if (!this.#request.done) client.once("finish", () => client.destroy());
+    this.host.done(false);
+  }
+
+  /** After the worker's head: the client must see a broken response, not a short one. */
+  #cut(): void {
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+    if (this.#draining === undefined) this.host.socket.destroy();
+  }
+
+  /** A drained answer took too long or was too big: the upstream connection goes. */
+  #abandon(): void {
+    this.#phase = "done";
+    this.#cleanup();
+    this.#upstream.destroy();
+  }
+
+  /** Writes to the client (nowhere once it left); false: wait for its 'drain'. */
+  #toClient(data: string | Buffer): boolean {
+    if (this.#draining !== undefined) return true;
+    return typeof data === "string"
+      ? this.host.socket.write(data, "latin1")
+      : this.host.socket.write(data);
+  }
+
+  #cleanup(): void {
+    clearTimeout(this.#timer);
+    clearTimeout(this.#drainTimer);
+    this.#deadline?.stop();
+  }
+
+  #timedOut(ms: number): void {
+    if (this.#phase !== "head") return;
+    dataTimedOut(this.host.ctx, this.#session, ms, (error) => this.#fail(error));
+  }
+
+  /** A session's lease ended (release, max_lifetime, worker lost): ours, if it is `ended`. */
+  sessionEnded(ended: AbortSignal): void {
+    if (ended !== this.conn.lease.ended) return;
+    if (this.#phase === "head") this.#fail(badGateway(endedReason(this.conn.lease.ended)));
+    else if (this.#phase === "body") this.#cut();
+  }
+
+  #bodyTooSlow(): void {
+    const { ctx, socket } = this.host;
+    ctx.logger.debug(
+      { session: this.#session.id, remote: socket.remoteAddress },
+      "data plane: request body too slow, cutting it",
+    );
+    this.#fail(bodyTooSlow(ctx.bodyRate.timeoutMs, ctx.bodyRate.minRate));
+  }
+}

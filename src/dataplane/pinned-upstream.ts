@@ -1,0 +1,79 @@
+// One upstream TCP connection of the fast path, pinned to one client connection and one target
+// (a worker, or the owning node's data plane for a cluster peer's session): no pool, so at
+// steady state no connection is ever opened, and a cluster owner sees exactly the client's
+// connections open and close.
+//
+// Invariant: at most one exchange (the sink) owns the socket at a time; bytes that arrive with
+// no owner are a worker speaking out of turn, and the socket is destroyed rather than letting
+// them become the next request's answer. Once closed it is never used again. Single-threaded.
+
+import { connect, type Socket } from "node:net";
+import { netConnectOptions, workerEndpoint } from "../pool/worker-endpoint.ts";
+import type { DataPlaneCounters } from "./proxy-context.ts";
+
+/** The exchange currently using the upstream connection. */
+export interface UpstreamSink {
+  data(chunk: Buffer): void;
+  /** The connection closed; `code`: its error code, "ECONNRESET" when it just ended. */
+  closed(code: string): void;
+  drain(): void;
+}
+
+export class PinnedUpstream {
+  readonly socket: Socket;
+  /** Responses it carried to their end: a reused connection may meet a worker's idle close. */
+  served = 0;
+  /** May serve another client connection after this one (a local worker, not a peer). */
+  shareable = false;
+  #sink: UpstreamSink | undefined;
+  #error: string | undefined;
+  #closed = false;
+
+  /** Called once when the connection closes (its current holder removes it). */
+  onClose: (upstream: PinnedUpstream) => void = () => {};
+
+  constructor(
+    readonly address: string,
+    counters: DataPlaneCounters,
+  ) {
+    this.socket = connect(netConnectOptions(workerEndpoint(address)));
+    this.socket.setNoDelay(true);
+    counters.upstreamConnections++;
+    this.socket.on("data", (chunk: Buffer) => {
+      if (this.#sink) this.#sink.data(chunk);
+      else this.socket.destroy();
+    });
+    this.socket.on("drain", () => this.#sink?.drain());
+    this.socket.on("error", (err: NodeJS.ErrnoException) => {
+      this.#error ??= err.code ?? err.message;
+    });
+    this.socket.on("close", () => {
+      this.#closed = true;
+      this.onClose(this);
+      const sink = this.#sink;
+      this.#sink = undefined;
+      sink?.closed(this.#error ?? "ECONNRESET");
+    });
+  }
+
+  /** Open, idle and not half-closed by the worker. */
+  get usable(): boolean {
+    return !this.#closed && this.#sink === undefined && this.socket.readable;
+  }
+
+  attach(sink: UpstreamSink): void {
+    this.#sink = sink;
+  }
+
+  /** The exchange is done with it; `reusable` false destroys it. */
+  detach(reusable: boolean): void {
+    this.#sink = undefined;
+    if (!reusable) this.destroy();
+    else if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  destroy(): void {
+    this.#sink = undefined;
+    this.socket.destroy();
+  }
+}
