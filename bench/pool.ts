@@ -17,7 +17,7 @@
 //               events.history cost).
 // The daemon's memory is measured on the compiled daemon itself (bench/runtime.ts).
 //
-// Standalone: `node --import tsx bench/pool.ts [--runs N]`.
+// Standalone: `node --import tsx bench/pool.ts [--runs N] [--only cold|burst]`.
 
 import { spawn } from "node:child_process";
 import { request } from "node:http";
@@ -366,10 +366,12 @@ export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf("--runs");
   const runs = i > 0 ? Number(process.argv[i + 1]) : undefined;
-  const only = process.argv.indexOf("--only");
+  const only = process.argv[process.argv.indexOf("--only") + 1];
   const rows =
-    only > 0 && process.argv[only + 1] === "burst"
+    only === "burst"
       ? [...(await burst()), ...(await burstThroughDataPlane())]
-      : await benchPool(runs ? { runs } : {});
+      : only === "cold"
+        ? [...(await coldStart(runs ?? 30, "http")), ...(await coldStart(runs ?? 30, "tcp"))]
+        : await benchPool(runs ? { runs } : {});
   console.log(formatTable(rows));
 }
