@@ -1,9 +1,9 @@
 // Pool-engine benchmarks (issue 2), each against a baseline measured in the same run:
-//   cold start  acquire on an empty pool minus the worker's self-reported boot time, vs the same
-//               for spawning the worker directly and waiting for its "ready" line; once with
-//               the HTTP health probe (it waits for the fresh worker's first answer, several ms
-//               of the worker's own lazy initialisation) and once with TCP readiness, which
-//               leaves herd's own cost; split in two phases by the worker's own clock (its
+//   cold start  acquire on an empty pool minus the worker's self-reported boot time (taken when
+//               it listens), vs the same for spawning the worker directly and waiting for its
+//               "ready" line; once with the HTTP health probe (both sides wait for the fresh
+//               worker's first answer, 15-20 ms of its own lazy initialisation on a loaded
+//               host) and once with TCP readiness, which leaves herd's own cost; split in two phases by the worker's own clock (its
 //               process start and the moment it listened): acquire → exec, and listening →
 //               acquire returns (readiness, listener-owner check, bind);
 //   reap        release (reuse: false) of a 10-process tree until its last process is gone, vs
@@ -25,6 +25,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startDataPlane } from "../src/dataplane/index.ts";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../src/pool/index.ts";
+import { probeHttp } from "../src/pool/readiness.ts";
 import { pidAlive } from "../test/helpers/processes.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, formatTable, median, percentile, round } from "./report.ts";
@@ -62,8 +63,12 @@ async function coldStartOf(address: string, from: number, to: number): Promise<C
   };
 }
 
-/** Spawn the worker ourselves and wait for its ready line: the floor any launcher pays. */
-async function directColdStart(): Promise<ColdStart> {
+/**
+ * Spawn the worker ourselves and wait for its ready line (and, for `http`, its first answer to
+ * the health check herd's readiness waits for: a fresh Node worker's first answer takes
+ * several ms of its own lazy initialisation): the floor any launcher pays.
+ */
+async function directColdStart(ready: "http" | "tcp"): Promise<ColdStart> {
   const started = epochNow();
   const child = spawn(process.execPath, [WORKER], {
     env: { ...process.env, PORT: "0" },
@@ -72,9 +77,9 @@ async function directColdStart(): Promise<ColdStart> {
   const line = await new Promise<string>((resolve) =>
     createInterface({ input: child.stdout! }).once("line", resolve),
   );
-  const ready = epochNow();
   const port = Number(line.split(" ")[1]);
-  const cold = await coldStartOf(`127.0.0.1:${port}`, started, ready);
+  if (ready === "http") await probeHttp({ host: "127.0.0.1", port }, "/health", 5_000);
+  const cold = await coldStartOf(`127.0.0.1:${port}`, started, epochNow());
   child.kill("SIGKILL");
   await new Promise((r) => child.once("exit", r));
   return cold;
@@ -93,7 +98,7 @@ async function coldStart(runs: number, ready: "http" | "tcp"): Promise<BenchRow[
       const s = await herd.acquire("bench", `cold-${i}`);
       viaHerd.push(await coldStartOf(s.workerAddress, started, epochNow()));
       await herd.release(s.id);
-      direct.push(await directColdStart());
+      direct.push(await directColdStart(ready));
     }
   } finally {
     await herd.close();
