@@ -1,23 +1,32 @@
 // Pool-engine benchmarks (issue 2), each against a baseline measured in the same run:
-//   cold start  acquire on an empty pool minus the worker's self-reported boot time, vs the same
-//               for spawning the worker directly and waiting for its "ready" line; once with
-//               the HTTP health probe (it waits for the fresh worker's first answer, several ms
-//               of the worker's own lazy initialisation) and once with TCP readiness, which
-//               leaves herd's own cost;
+//   cold start  acquire on an empty pool minus the worker's self-reported boot time (taken when
+//               it listens), vs the same for spawning the worker directly and waiting for its
+//               "ready" line; once with the HTTP health probe (both sides wait for the fresh
+//               worker's first answer, 15-20 ms of its own lazy initialisation on a loaded
+//               host) and once with TCP readiness, which leaves herd's own cost; split in two phases by the worker's own clock (its
+//               process start and the moment it listened): acquire → exec, and listening →
+//               acquire returns (readiness, listener-owner check, bind);
 //   reap        release (reuse: false) of a 10-process tree until its last process is gone, vs
 //               the same tree (the same worker, the same 9 setsid'd grandchildren) started
 //               directly and SIGKILLed pid by pid: the floor for a launcher that knows them all;
-//   burst       200 concurrent 100-ms sessions on max: 10, vs the ideal 2 s;
+//   burst       200 concurrent 100-ms sessions on max: 10, vs the ideal 2 s: on the pool engine,
+//               and through the data plane (each session one request, GET /sleep?ms=100, on
+//               its own connection, ended when the connection closes); the median gap between
+//               a session's release and the next acquire on its worker says where time goes;
 //   bounds      daemon heap per queued acquire and per retained event (what queue_limit and
 //               events.history cost).
 // The daemon's memory is measured on the compiled daemon itself (bench/runtime.ts).
 //
-// Standalone: `node --import tsx bench/pool.ts [--runs N]`.
+// Standalone: `node --import tsx bench/pool.ts [--runs N] [--only cold|burst]`.
 
 import { spawn } from "node:child_process";
+import { setMaxListeners } from "node:events";
+import { request } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { startDataPlane } from "../src/dataplane/index.ts";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../src/pool/index.ts";
+import { probeHttp } from "../src/pool/readiness.ts";
 import { pidAlive } from "../test/helpers/processes.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, formatTable, median, percentile, round } from "./report.ts";
@@ -32,14 +41,36 @@ function pool(overrides: Partial<PoolOptionsInput>): PoolOptionsInput {
   };
 }
 
-async function bootMs(address: string): Promise<number> {
-  const res = await fetch(`http://${address}/whoami`);
-  return ((await res.json()) as { bootMs: number }).bootMs;
+/** Now, on the clock the worker reports with (epoch ms, sub-ms). */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/**
+ * One cold start seen from both sides: `from` (the start, epoch ms) to `to` (ready), split by
+ * the worker's own clock into before its process started, its boot, and after it listened.
+ */
+interface ColdStart {
+  overhead: number;
+  toExec: number;
+  afterListen: number;
 }
 
-/** Spawn the worker ourselves and wait for its ready line: the floor any launcher pays. */
-async function directColdStart(): Promise<number> {
-  const started = performance.now();
+async function coldStartOf(address: string, from: number, to: number): Promise<ColdStart> {
+  const res = await fetch(`http://${address}/whoami`);
+  const { bootMs, startedAt } = (await res.json()) as { bootMs: number; startedAt: number };
+  return {
+    overhead: to - from - bootMs,
+    toExec: startedAt - from,
+    afterListen: to - (startedAt + bootMs),
+  };
+}
+
+/**
+ * Spawn the worker ourselves and wait for its ready line (and, for `http`, its first answer to
+ * the health check herd's readiness waits for: a fresh Node worker's first answer takes
+ * several ms of its own lazy initialisation): the floor any launcher pays.
+ */
+async function directColdStart(ready: "http" | "tcp"): Promise<ColdStart> {
+  const started = epochNow();
   const child = spawn(process.execPath, [WORKER], {
     env: { ...process.env, PORT: "0" },
     stdio: ["ignore", "pipe", "ignore"],
@@ -47,12 +78,12 @@ async function directColdStart(): Promise<number> {
   const line = await new Promise<string>((resolve) =>
     createInterface({ input: child.stdout! }).once("line", resolve),
   );
-  const elapsed = performance.now() - started;
   const port = Number(line.split(" ")[1]);
-  const boot = await bootMs(`127.0.0.1:${port}`);
+  if (ready === "http") await probeHttp({ host: "127.0.0.1", port }, "/health", 5_000);
+  const cold = await coldStartOf(`127.0.0.1:${port}`, started, epochNow());
   child.kill("SIGKILL");
   await new Promise((r) => child.once("exit", r));
-  return elapsed - boot;
+  return cold;
 }
 
 async function coldStart(runs: number, ready: "http" | "tcp"): Promise<BenchRow[]> {
@@ -60,24 +91,40 @@ async function coldStart(runs: number, ready: "http" | "tcp"): Promise<BenchRow[
   const herd = await Herd.start([
     resolvePoolOptions(pool({ min: 0, max: 1, reuse: false, ...readiness })),
   ]);
-  const overhead: number[] = [];
-  const direct: number[] = [];
+  const viaHerd: ColdStart[] = [];
+  const direct: ColdStart[] = [];
   try {
     for (let i = 0; i < runs; i++) {
-      const started = performance.now();
+      const started = epochNow();
       const s = await herd.acquire("bench", `cold-${i}`);
-      const elapsed = performance.now() - started;
-      overhead.push(elapsed - (await bootMs(s.workerAddress)));
+      viaHerd.push(await coldStartOf(s.workerAddress, started, epochNow()));
       await herd.release(s.id);
-      direct.push(await directColdStart());
+      direct.push(await directColdStart(ready));
     }
   } finally {
     await herd.close();
   }
   const label = ready === "tcp" ? "cold start overhead, tcp ready" : "cold start overhead";
+  const of = (side: ColdStart[], phase: keyof ColdStart) => side.map((c) => c[phase]);
+  const phase = (name: string, key: keyof ColdStart) =>
+    compared(`${label}: ${name} p50`, median(of(viaHerd, key)), "ms", median(of(direct, key)));
   return [
-    compared(`${label} p50`, median(overhead), "ms", median(direct), "≤ 10 ms"),
-    compared(`${label} p99`, percentile(overhead, 99), "ms", percentile(direct, 99), "≤ 20 ms"),
+    compared(
+      `${label} p50`,
+      median(of(viaHerd, "overhead")),
+      "ms",
+      median(of(direct, "overhead")),
+      "≤ 10 ms",
+    ),
+    compared(
+      `${label} p99`,
+      percentile(of(viaHerd, "overhead"), 99),
+      "ms",
+      percentile(of(direct, "overhead"), 99),
+      "≤ 20 ms",
+    ),
+    phase("acquire → worker exec", "toExec"),
+    phase("listening → acquire returns", "afterListen"),
   ];
 }
 
@@ -171,6 +218,91 @@ async function burst(): Promise<BenchRow[]> {
   }
 }
 
+/** GET `path` on a connection of its own (closed after the answer); resolves with the status. */
+function getOnce(url: string, path: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { agent: false, headers }, (res) => {
+      res.resume();
+      res.once("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.once("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * The burst as a data-plane client sees it: 200 clients at once, each one request on its own
+ * connection for its own session (release_on_disconnect with no grace: the session ends when
+ * the connection closes), the worker holding each for 100 ms.
+ */
+async function burstThroughDataPlane(): Promise<BenchRow[]> {
+  const sessions = 200;
+  const max = 10;
+  const holdMs = 100;
+  const herd = await Herd.start([
+    resolvePoolOptions(
+      pool({
+        min: max,
+        max,
+        reuse: true,
+        queueLimit: sessions,
+        releaseOnDisconnect: true,
+        disconnectGraceMs: 0,
+      }),
+    ),
+  ]);
+  const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", maxConnectionsPerClient: 0 });
+  // Per worker: when its last session ended; the gap until its next session is bound.
+  const releasedAt = new Map<string, number>();
+  const gaps: number[] = [];
+  const events = herd.subscribe();
+  const watching = (async () => {
+    for await (const e of events) {
+      if (!e.workerId) continue;
+      if (e.type === "session_released") releasedAt.set(e.workerId, performance.now());
+      if (e.type === "session_acquired") {
+        const at = releasedAt.get(e.workerId);
+        if (at !== undefined) gaps.push(performance.now() - at);
+      }
+    }
+  })();
+  try {
+    const started = performance.now();
+    const statuses = await Promise.all(
+      Array.from({ length: sessions }, (_, i) =>
+        getOnce(dp.url, `/sleep?ms=${holdMs}`, { "X-Session-ID": `dp-burst-${i}` }).catch(() => 0),
+      ),
+    );
+    const total = performance.now() - started;
+    const ideal = (sessions / max) * holdMs;
+    return [
+      {
+        name: "burst through the data plane: sessions served",
+        value: statuses.filter((s) => s === 200).length,
+        unit: `of ${sessions}`,
+        goal: `≥ ${sessions}`,
+      },
+      compared(
+        "burst 200 × 100 ms on max 10 through the data plane: total time",
+        total,
+        "ms",
+        ideal,
+        "≤ 1.05 × ideal",
+      ),
+      {
+        name: "burst through the data plane: release → next acquire on the worker p50",
+        value: round(median(gaps), 2),
+        unit: "ms",
+      },
+    ];
+  } finally {
+    events.close();
+    await watching;
+    await dp.close();
+    await herd.close();
+  }
+}
+
 function heapUsed(): number {
   // Repeated full collections (with --expose-gc) settle finalizers and weak references
   // between readings.
@@ -190,6 +322,8 @@ export async function boundsMemory(count = 5_000): Promise<BenchRow[]> {
   try {
     await herd.acquire("bench", "holder");
     const abort = new AbortController();
+    // One signal for every queued acquire, on purpose: not the leak Node warns of.
+    setMaxListeners(count + 1, abort.signal);
     const before = heapUsed();
     const queued = Array.from({ length: count }, (_, i) =>
       herd
@@ -232,6 +366,7 @@ export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[
     ...(await coldStart(runs, "tcp")),
     ...(await reap(runs)),
     ...(await burst()),
+    ...(await burstThroughDataPlane()),
     ...(await boundsMemory()),
   ];
 }
@@ -239,5 +374,12 @@ export async function benchPool(opts: { runs?: number } = {}): Promise<BenchRow[
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf("--runs");
   const runs = i > 0 ? Number(process.argv[i + 1]) : undefined;
-  console.log(formatTable(await benchPool(runs ? { runs } : {})));
+  const only = process.argv[process.argv.indexOf("--only") + 1];
+  const rows =
+    only === "burst"
+      ? [...(await burst()), ...(await burstThroughDataPlane())]
+      : only === "cold"
+        ? [...(await coldStart(runs ?? 30, "http")), ...(await coldStart(runs ?? 30, "tcp"))]
+        : await benchPool(runs ? { runs } : {});
+  console.log(formatTable(rows));
 }

@@ -55,6 +55,21 @@ describe("affinity", () => {
     expect(herd.stats().pools[0]).toMatchObject({ workersTotal: 1, sessions: 1 });
   });
 
+  it("binds an idle worker at once: concurrent acquires of the id share it, labels as called", async () => {
+    const herd = await fx.start({ min: 2, max: 2 });
+    const labels = { team: "a" };
+    const first = herd.acquire("w", "same", { labels });
+    labels.team = "changed after the call";
+    // The first acquire took the idle worker in its own tick: these find the session live.
+    const all = await Promise.all([
+      first,
+      ...Array.from({ length: 50 }, () => herd.acquire("w", "same")),
+    ]);
+    expect(new Set(all.map((s) => s.workerId)).size).toBe(1);
+    expect(all[0]!.labels).toEqual({ team: "a" });
+    expect(herd.stats().pools[0]).toMatchObject({ workersTotal: 2, workersIdle: 1, sessions: 1 });
+  });
+
   it("never gives two concurrently starting workers one port", async () => {
     // 30 Node workers booting at once is seconds of CPU on two shared cores: no start timeout.
     const herd = await fx.start({ max: 30, startTimeoutMs: 120_000 });

@@ -1,6 +1,10 @@
 // Session ids: validated at every edge, generated unguessable when the caller gives none.
+//
+// Random ids and tokens are cut from one buffer of CSPRNG output, refilled when used up: each
+// byte serves exactly once. One randomBytes call per id cost ~7 µs, a quarter of an in-process
+// acquire; a slice of the buffer costs ~0.4 µs (crypto.randomUUID caches the same way).
 
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { HerdError } from "./errors.ts";
 
 const SESSION_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -19,12 +23,26 @@ export function validateSessionId(id: string, where = "session_id"): string {
   return id;
 }
 
+const entropy = Buffer.alloc(4_096);
+let used = entropy.length;
+
+/** `bytes` random bytes never handed out before, base64url. */
+function randomText(bytes: number): string {
+  if (used + bytes > entropy.length) {
+    randomFillSync(entropy);
+    used = 0;
+  }
+  const text = entropy.toString("base64url", used, used + bytes);
+  used += bytes;
+  return text;
+}
+
 /** 128 random bits, URL-safe. */
 export function newSessionId(): string {
-  return randomBytes(16).toString("base64url");
+  return randomText(16);
 }
 
 /** 192 random bits, URL-safe. */
 export function newToken(): string {
-  return randomBytes(24).toString("base64url");
+  return randomText(24);
 }

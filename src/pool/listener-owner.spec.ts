@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { ownsListener, treePids } from "./listener-owner.ts";
 
@@ -23,6 +23,28 @@ describe("ownsListener", () => {
       const port = await listen(host);
       expect(await ownsListener(() => [process.pid], port)).toBe("mine");
       expect(await ownsListener(() => [process.ppid], port)).toBe("stranger");
+    }
+  });
+
+  it("finds a listener among many, with established connections listed after them", async () => {
+    // The table is read only up to the end of its listeners, in chunks: 60 listeners span
+    // several chunks, and the connections fill the part that follows.
+    const ports = await Promise.all(Array.from({ length: 60 }, () => listen("127.0.0.1")));
+    const clients = await Promise.all(
+      ports.slice(0, 20).map(
+        (port) =>
+          new Promise<Socket>((resolve) => {
+            const c = connect(port, "127.0.0.1", () => resolve(c));
+          }),
+      ),
+    );
+    try {
+      for (const port of ports) {
+        expect(await ownsListener(() => [process.pid], port)).toBe("mine");
+      }
+      expect(await ownsListener(() => [process.ppid], ports.at(-1)!)).toBe("stranger");
+    } finally {
+      for (const c of clients) c.destroy();
     }
   });
 

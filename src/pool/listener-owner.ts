@@ -6,33 +6,66 @@
 // own tree, via /proc/net/tcp{,6} (socket inode) and /proc/PID/fd (who holds it).
 
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { procStat } from "./proc-stat.ts";
 
+/** The /proc tables of TCP sockets in the network namespace of `netOf`, IPv4 and IPv6. */
+const tcpTables = (netOf: string) => [`/proc/${netOf}/net/tcp`, `/proc/${netOf}/net/tcp6`];
+
+/** Socket states as /proc/net/tcp shows them: LISTEN, and SYN_RECV (see listenersIn). */
+const LISTEN = "0A";
+const SYN_RECV = "03";
+/** Bytes per read of a table: the kernel fills each read only as far as it asks. */
+const TABLE_CHUNK = 4_096;
+
 /**
- * Inodes of sockets in LISTEN state on `port`, any local address, IPv4 and IPv6. Reading a
- * /proc/net/tcp table costs ~2 ms whatever it holds (the kernel walks every hash bucket), so
- * both are read at once, off the event loop.
+ * Inodes of sockets in LISTEN state on `port` (any local address) in one /proc table;
+ * undefined when the table cannot be read. The kernel lists the listening hash first, then the
+ * established one, and producing the whole table costs ~2 ms whatever it holds (it walks every
+ * bucket): so the table is read in small chunks, off the event loop, and only up to the end of
+ * the listeners — about 0.1 ms. (Kernels before 4.4 listed a listener's pending SYN_RECV
+ * requests right after it, so those do not end the listeners.)
  */
-async function listeningInodes(port: number, netOf = "self"): Promise<Set<string> | undefined> {
+async function listenersIn(table: string, port: number): Promise<Set<string> | undefined> {
+  const file = await open(table, "r").catch(() => undefined);
+  if (file === undefined) return undefined;
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  const tables = await Promise.all(
-    [`/proc/${netOf}/net/tcp`, `/proc/${netOf}/net/tcp6`].map((t) =>
-      readFile(t, "utf8").catch(() => undefined),
-    ),
-  );
-  if (tables.every((t) => t === undefined)) return undefined;
   const inodes = new Set<string>();
-  for (const text of tables) {
-    for (const line of text?.split("\n").slice(1) ?? []) {
-      const fields = line.trim().split(/\s+/);
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-      if (fields[3] === "0A" && fields[1]?.endsWith(`:${hexPort}`) && fields[9]) {
-        inodes.add(fields[9]);
+  const buffer = Buffer.allocUnsafe(TABLE_CHUNK);
+  try {
+    let rest = "";
+    let header = true;
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, TABLE_CHUNK, null);
+      if (bytesRead === 0) return inodes;
+      const lines = (rest + buffer.toString("latin1", 0, bytesRead)).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) {
+        if (header) {
+          header = false;
+          continue;
+        }
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        const fields = line.trim().split(/\s+/);
+        if (fields[3] !== LISTEN && fields[3] !== SYN_RECV) return inodes;
+        if (fields[3] === LISTEN && fields[1]?.endsWith(`:${hexPort}`) && fields[9]) {
+          inodes.add(fields[9]);
+        }
       }
     }
+  } catch {
+    return undefined;
+  } finally {
+    // Nothing waits for the close: the answer is known.
+    file.close().catch(() => {});
   }
-  return inodes;
+}
+
+/** Listener inodes on `port`, IPv4 and IPv6 together; undefined when neither table reads. */
+async function listeningInodes(port: number, netOf = "self"): Promise<Set<string> | undefined> {
+  const tables = await Promise.all(tcpTables(netOf).map((t) => listenersIn(t, port)));
+  if (tables.every((t) => t === undefined)) return undefined;
+  return new Set(tables.flatMap((t) => [...(t ?? [])]));
 }
 
 function holdsSocket(pid: number, inodes: Set<string>): boolean {
@@ -63,10 +96,21 @@ export async function ownsListener(
   pids: () => readonly number[],
   port: number,
 ): Promise<ListenerOwner | undefined> {
-  const inodes = await listeningInodes(port);
-  if (inodes === undefined) return undefined;
-  if (inodes.size === 0) return "none";
-  return pids().some((pid) => holdsSocket(pid, inodes)) ? "mine" : "stranger";
+  // One table after the other, IPv4 first: a listener of the tree in either makes it "mine"
+  // whatever the other holds, and a worker is usually on one family only. Read at once, the
+  // two slowed each other down (0.23 ms for IPv4 alone, ~1 ms beside IPv6).
+  let readable = false;
+  let listened = false;
+  for (const table of tcpTables("self")) {
+    const inodes = await listenersIn(table, port);
+    if (inodes === undefined) continue;
+    readable = true;
+    if (inodes.size === 0) continue;
+    listened = true;
+    if (pids().some((pid) => holdsSocket(pid, inodes))) return "mine";
+  }
+  if (!readable) return undefined;
+  return listened ? "stranger" : "none";
 }
 
 /**
