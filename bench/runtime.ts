@@ -1,5 +1,6 @@
 // The compiled daemon as users run it (`node bin/herd`, dist/): idle RSS beside a bare Node
-// process, the start-up time of `herd --version` and `herd status` beside `node -e 0`, and
+// process, the start-up time of `herd --version` and `herd status` beside `node -e 0` (and
+// `--version` beside itself without the checkout's dist/ freshness check), and
 // the daemon's RSS per idle session at 0, 100 and 1000 sessions (workers that cost almost
 // nothing themselves: a shell that prints "ready" and execs `sleep`, so only herd's own
 // bookkeeping is measured). Timings are medians of runs interleaved with the baseline's.
@@ -61,12 +62,19 @@ async function startup(runs: number): Promise<BenchRow[]> {
   const daemon = await startDaemon({ config: "examples/demo/herd.yaml" });
   const bin = `${REPO_ROOT}/bin/herd`;
   const addr = daemon.controlUrl.replace("http://", "");
-  const samples = { version: [] as number[], status: [] as number[], bare: [] as number[] };
+  const samples = {
+    version: [] as number[],
+    status: [] as number[],
+    bare: [] as number[],
+    unchecked: [] as number[],
+  };
   try {
     await timedRun([bin, "--version"]); // dist/ is current before anything is timed
     for (let i = 0; i < runs; i++) {
       samples.bare.push(await timedRun(["-e", "0"]));
       samples.version.push(await timedRun([bin, "--version"]));
+      // The same command without bin/herd's check that dist/ matches src/.
+      samples.unchecked.push(await timedRun([`${REPO_ROOT}/dist/main.js`, "--version"]));
       samples.status.push(await timedRun([bin, "status", "--addr", addr]));
     }
   } finally {
@@ -80,6 +88,12 @@ async function startup(runs: number): Promise<BenchRow[]> {
       "ms",
       bare,
       "≤ 150 ms",
+    ),
+    compared(
+      "herd --version p50 vs the same without the checkout's dist/ freshness check",
+      median(samples.version),
+      "ms",
+      median(samples.unchecked),
     ),
     compared(
       "herd status start-up p50 vs node -e 0",

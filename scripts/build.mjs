@@ -27,6 +27,7 @@
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -38,7 +39,7 @@ import {
   writeSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -51,10 +52,12 @@ const STAMP = join(DIST, ".inputs");
 const LOCK = "dist.lock";
 const LOCK_WAIT_MS = 300_000;
 
-function* files(dir) {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* files(path);
+/** Paths relative to root under rel, as plain strings: path.join and path.relative on every
+ * file were half the cost of a start's freshness check (they normalise each path, cold). */
+function* files(root, rel) {
+  for (const entry of readdirSync(`${root}/${rel}`, { withFileTypes: true })) {
+    const path = `${rel}/${entry.name}`;
+    if (entry.isDirectory()) yield* files(root, path);
     else if (entry.isFile()) yield path;
   }
 }
@@ -63,19 +66,17 @@ function* files(dir) {
  * must not cost a rebuild); other files the bundle does not import are in, which can only
  * cause an extra build, never a missed one. esbuild's package.json stands for its version. */
 function inputs(root) {
-  const sources = SOURCES.flatMap((d) => [...files(join(root, d))]).filter(
+  const sources = SOURCES.flatMap((d) => [...files(root, d)]).filter(
     (p) => !p.endsWith(".spec.ts"),
   );
-  const others = [...CONFIGS, ESBUILD_PACKAGE]
-    .map((c) => join(root, c))
-    .filter((p) => existsSync(p));
-  return [...sources, ...others].map((p) => relative(root, p)).sort();
+  const others = [...CONFIGS, ESBUILD_PACKAGE].filter((p) => existsSync(`${root}/${p}`));
+  return [...sources, ...others].sort();
 }
 
 /** Each input's size and mtime to the nanosecond: any write, checkout or copy changes it. */
 function snapshot(root, paths) {
   return paths.map((p) => {
-    const st = statSync(join(root, p), { bigint: true });
+    const st = statSync(`${root}/${p}`, { bigint: true });
     return `${p}\t${st.size}\t${st.mtimeNs}`;
   });
 }
@@ -87,7 +88,7 @@ async function contentHash(root, paths) {
   for (const p of paths)
     hash
       .update(`${p}\0`)
-      .update(readFileSync(join(root, p)))
+      .update(readFileSync(`${root}/${p}`))
       .update("\0");
   return hash.digest("hex");
 }
@@ -167,6 +168,22 @@ function lock(root) {
   }
 }
 
+/** The module with every non-ASCII UTF-16 unit written as a \uXXXX escape. V8 keeps each
+ * module's source in memory for as long as the process runs, at one byte per character only
+ * while no character is beyond Latin-1: one em dash in a comment stored a 500 KB chunk as
+ * 1 MB. esbuild escapes strings itself but keeps comments and regular expression literals as
+ * they are; in both (and in strings, templates and identifiers) the escape means the same
+ * character. After a backslash it would not, so that fails the build instead. The columns of
+ * the few escaped lines shift in the source map. */
+function asciiOnly(text, file) {
+  return text.replace(/[^\0-\x7f]/g, (c, at) => {
+    if (text[at - 1] === "\\") {
+      throw new Error(`${file}: a backslash before a non-ASCII character: write it as \\u escape`);
+    }
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
+
 async function compile(root) {
   let esbuild;
   try {
@@ -177,7 +194,7 @@ async function compile(root) {
     );
   }
   rmSync(join(root, DIST), { recursive: true, force: true });
-  await esbuild.build({
+  const { outputFiles } = await esbuild.build({
     absWorkingDir: root,
     entryPoints: { main: "src/cli/main.ts" },
     outdir: DIST,
@@ -189,11 +206,19 @@ async function compile(root) {
     external: EXTERNAL,
     sourcemap: true,
     logLevel: "error",
+    write: false,
     // Bundled CommonJS modules call require() for Node built-ins; ESM has none.
     banner: {
       js: 'import { createRequire as __herdCreateRequire } from "node:module"; const require = __herdCreateRequire(import.meta.url);',
     },
   });
+  for (const out of outputFiles) {
+    mkdirSync(dirname(out.path), { recursive: true });
+    writeFileSync(
+      out.path,
+      out.path.endsWith(".js") ? asciiOnly(out.text, out.path) : out.contents,
+    );
+  }
   // The dashboard's browser bundle (GET /ui) lives in dist/ too, so one stamp covers both.
   const { buildUi } = await import("./build-ui.mjs");
   await buildUi(join(root, DIST, "ui"));

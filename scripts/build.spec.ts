@@ -4,6 +4,8 @@ import {
   cpSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -99,4 +101,30 @@ it("a compile error fails the start with the compiler's message, and runs nothin
   expect(r.code).not.toBe(0);
   expect(r.stdout).toBe("");
   expect(r.stderr).toContain("Unterminated string literal");
+});
+
+it("writes every module as ASCII, so V8 keeps its source at one byte a character", async () => {
+  // An em dash in a comment and a µ in a regular expression: esbuild keeps both as they are.
+  writeFileSync(
+    join(root, "src/cli/main.ts"),
+    "// microseconds \u2014 either sign\nconsole.log(/^(\u00b5s|\u03bcs)$/.test(process.argv[2]) ? 'yes' : 'no');\n",
+  );
+  const r = await runCaptured(
+    process.execPath,
+    ["--input-type=module", "-e", START, root, "\u03bcs"],
+    {
+      cwd: root,
+    },
+  );
+  expect(r).toMatchObject({ code: 0, stdout: "yes\n" });
+  for (const f of readdirSync(join(root, "dist")).filter((f) => f.endsWith(".js"))) {
+    expect(readFileSync(join(root, "dist", f), "utf8")).toMatch(/^[\0-\x7f]*$/);
+  }
+});
+
+it("a non-ASCII character after a backslash fails the build rather than change meaning", async () => {
+  writeFileSync(join(root, "src/cli/main.ts"), "console.log(/\\\u00e9/.source);\n");
+  const r = await start();
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain("a backslash before a non-ASCII character");
 });

@@ -2,12 +2,12 @@
 // the cluster totals, from GetStats on any node; or the response as JSON.
 
 import { durationMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import type { HerdClient } from "./client.ts";
 import { statsJson } from "./status.ts";
 import { humanDuration, table } from "./table.ts";
+import type { UnaryClient } from "./unary-client.ts";
 
 export async function clusterStatus(
-  { client }: HerdClient,
+  { client }: UnaryClient,
   opts: { pool?: string; json: boolean },
   out: (text: string) => void,
 ): Promise<void> {

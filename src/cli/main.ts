@@ -55,6 +55,14 @@ function version(): string {
   }
 }
 
+/** A one-call command's failure: one line for a failed call, exit 1; anything else is a bug. */
+async function failedCall(err: unknown, where: string): Promise<number> {
+  const { DaemonCallError, describeDaemonError } = await import("./daemon-error.ts");
+  if (!(err instanceof DaemonCallError)) throw err;
+  fail(describeDaemonError(err, where));
+  return 1;
+}
+
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -85,8 +93,15 @@ async function run(argv: string[]): Promise<number> {
           `--log-level: ${JSON.stringify(level)} is not one of fatal, error, warn, info, debug, trace, silent`,
         );
       }
+      const { limitStartUpFootprint } = await import("./start-up-footprint.ts");
+      const started = limitStartUpFootprint();
       const { serve } = await import("./serve.ts");
-      const code = await serve({ config: values.config ?? "herd.yaml", logLevel: level, fail });
+      const code = await serve({
+        config: values.config ?? "herd.yaml",
+        logLevel: level,
+        fail,
+        started,
+      });
       // Everything is closed by now; a straggling keep-alive timer must not delay the exit.
       return process.exit(code);
     }
@@ -104,36 +119,34 @@ async function run(argv: string[]): Promise<number> {
     case "status":
     case "sessions": {
       const { values } = parsed(0, () => parseArgs({ args: rest, options: CLIENT_OPTIONS }));
-      const [{ connectToDaemon, describeClientError }, { status }, { sessions }] =
-        await Promise.all([import("./client.ts"), import("./status.ts"), import("./sessions.ts")]);
-      const daemon = connectToDaemon(values);
+      const [{ unaryClient }, show] = await Promise.all([
+        import("./unary-client.ts"),
+        command === "status"
+          ? import("./status.ts").then((m) => m.status)
+          : import("./sessions.ts").then((m) => m.sessions),
+      ]);
+      const daemon = unaryClient(values);
       try {
-        await (command === "status" ? status : sessions)(
-          daemon,
-          { pool: values.pool, json: values.json },
-          out,
-        );
+        await show(daemon, { pool: values.pool, json: values.json }, out);
         return 0;
       } catch (err) {
-        fail(describeClientError(err, daemon.where));
-        return 1;
+        return failedCall(err, daemon.where);
       }
     }
     case "cluster": {
       const [sub, ...args] = rest;
       if (sub !== "status") throw new UsageError("usage: herd cluster status [--pool P] [--json]");
       const { values } = parsed(0, () => parseArgs({ args, options: CLIENT_OPTIONS }));
-      const [{ connectToDaemon, describeClientError }, { clusterStatus }] = await Promise.all([
-        import("./client.ts"),
+      const [{ unaryClient }, { clusterStatus }] = await Promise.all([
+        import("./unary-client.ts"),
         import("./cluster-status.ts"),
       ]);
-      const daemon = connectToDaemon(values);
+      const daemon = unaryClient(values);
       try {
         await clusterStatus(daemon, { pool: values.pool, json: values.json }, out);
         return 0;
       } catch (err) {
-        fail(describeClientError(err, daemon.where));
-        return 1;
+        return failedCall(err, daemon.where);
       }
     }
     case "watch": {

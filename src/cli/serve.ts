@@ -22,6 +22,8 @@ export interface ServeOptions {
   /** Overrides log.level from the config. */
   logLevel?: string;
   fail: (line: string) => void;
+  /** Called once, when the daemon is ready (start-up is over). */
+  started?: () => void;
 }
 
 /** Resolves with the exit code once the daemon has stopped. */
@@ -136,6 +138,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     },
     "herd is ready",
   );
+  opts.started?.();
   return waitForShutdown(logger, async () => {
     await control.close();
     await data.close();

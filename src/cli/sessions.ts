@@ -3,11 +3,11 @@
 import { toJson } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ListSessionsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
-import type { HerdClient } from "./client.ts";
 import { humanDuration, table } from "./table.ts";
+import type { UnaryClient } from "./unary-client.ts";
 
 export async function sessions(
-  { client }: HerdClient,
+  { client }: UnaryClient,
   opts: { pool?: string; json: boolean },
   out: (text: string) => void,
 ): Promise<void> {

@@ -3,8 +3,8 @@
 import { toJson } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { type GetStatsResponse, GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
-import type { HerdClient } from "./client.ts";
 import { humanBytes, table } from "./table.ts";
+import type { UnaryClient } from "./unary-client.ts";
 
 /** GetStats as JSON for scripts: every field, defaults included (`--json`). */
 export function statsJson(stats: GetStatsResponse): string {
@@ -16,7 +16,7 @@ export function statsJson(stats: GetStatsResponse): string {
 }
 
 export async function status(
-  { client }: HerdClient,
+  { client }: UnaryClient,
   opts: { pool?: string; json: boolean },
   out: (text: string) => void,
 ): Promise<void> {
