@@ -20,7 +20,7 @@
 //
 // The proxies run in a child process (`--serve`), so the load generator never shares a
 // thread with the proxy it measures. Standalone:
-//   npx tsx bench/data-plane.ts [--seconds N] [--rounds N]
+//   npx tsx bench/data-plane.ts [--seconds N] [--rounds N] [--trace-upstreams]
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
@@ -40,6 +40,8 @@ export interface DataPlaneBenchOptions {
   seconds?: number;
   /** Interleaved rounds; each figure is the median over them (default 3). */
   rounds?: number;
+  /** Print each new upstream connection (with its reason) and each run's start and end. */
+  traceUpstreams?: boolean;
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -71,7 +73,20 @@ async function serve(): Promise<void> {
       queueLimit: MANY + 1,
     }),
   ]);
-  const dp = await startDataPlane(herd, { listen: "127.0.0.1:0" });
+  // --trace-upstreams: each new upstream connection, with its reason, on stderr.
+  const trace = process.env.HERD_BENCH_TRACE_UPSTREAMS === "1";
+  const ignore = () => {};
+  const logger = {
+    debug: (obj: object, msg: string) => {
+      if (trace && msg.includes("upstream connection")) {
+        process.stderr.write(`${Date.now()} ${msg} ${JSON.stringify(obj)}\n`);
+      }
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+  const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", logger });
   // Every session the runs use exists before the first run: cold starts are another bench.
   const [session] = await Promise.all([
     herd.acquire("bench", SESSION),
@@ -162,8 +177,12 @@ interface Measured extends WrkResult {
 export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<BenchRow[]> {
   const seconds = opts.seconds ?? 5;
   const rounds = opts.rounds ?? 3;
+  const trace = opts.traceUpstreams
+    ? (what: string) => process.stderr.write(`${Date.now()} ${what}\n`)
+    : () => {};
   const child = spawn(process.execPath, ["--import", "tsx", SELF, "--serve"], {
     stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, HERD_BENCH_TRACE_UPSTREAMS: opts.traceUpstreams ? "1" : "0" },
   });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const nextLine = async () => {
@@ -206,10 +225,13 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
             ...(t.headers ? { headers: t.headers } : {}),
             ...(t.sessionPerConnection ? { sessionPerConnection: t.sessionPerConnection } : {}),
           });
+        trace(`warm-up ${t.name}`);
         await run(WARMUP_SECONDS);
+        trace(`measured run ${t.name}`);
         const before = t.name === "herd" ? await counters() : undefined;
         const cpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
         const r = await run(seconds);
+        trace(`end ${t.name}`);
         if (r.errors > 0) throw new Error(`bench ${t.name}: ${r.errors} errors in ${r.requests}`);
         const cpuUs = t.pid ? ((cpuSeconds(t.pid) - cpuBefore) / r.requests) * 1e6 : 0;
         results.get(t.name)!.push({ ...r, cpuUs });
@@ -307,6 +329,7 @@ if (process.argv[1] === SELF) {
     const seconds = num("--seconds");
     const rounds = num("--rounds");
     const rows = await benchDataPlane({
+      traceUpstreams: at("--trace-upstreams") > 0,
       ...(seconds !== undefined ? { seconds } : {}),
       ...(rounds !== undefined ? { rounds } : {}),
     });
