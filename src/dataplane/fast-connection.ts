@@ -108,7 +108,13 @@ export class FastConnection implements ExchangeHost {
       this.ctx.logger.debug(
         {
           worker: address,
-          reason: fresh ? "retry" : pinned ? "pinned one closed" : shareable ? "none parked" : "peer",
+          reason: fresh
+            ? "retry"
+            : pinned
+              ? "pinned one closed"
+              : shareable
+                ? "none parked"
+                : "peer",
         },
         "data plane: new upstream connection",
       );

@@ -286,7 +286,8 @@ export class FastExchange implements UpstreamSink {
     for (;;) {
       const r = parseResponseHead(buf, 0, this.host.maxHeadBytes, this.head.method);
       if (r === "incomplete") {
-        this.#pendingHead = buf;
+        // A split head waits for the next read: it must not stay in the read buffer.
+        this.#pendingHead = Buffer.from(buf);
         return;
       }
       if (r === "invalid" || r === "too-large") {
@@ -334,6 +335,8 @@ export class FastExchange implements UpstreamSink {
       const part = n === chunk.length ? chunk : chunk.subarray(0, n);
       const out = head === undefined ? part : withHead(head, part);
       if (!this.#toClient(out)) this.#upstream.socket.pause();
+      // Bytes the client socket could not send at once still point into the read buffer.
+      if (out === part && this.host.socket.writableLength > 0) this.#upstream.retained();
     }
     if (response.done) this.#complete(this.#responseKeepAlive && n === chunk.length);
   }
