@@ -49,6 +49,14 @@ const SESSION = "bench";
 const MANY = 50;
 const CONNECTIONS = 50;
 const WARMUP_SECONDS = 1;
+/**
+ * Pause between a warm-up and its measured run. wrk stops with requests in flight; their
+ * client connections close and herd reads those answers to their end before parking the
+ * upstream connections (fast-exchange.ts, clientClosed). A measured run starting sooner
+ * finds some still busy and opens new ones (traced with --trace-upstreams: "none parked" in
+ * the first milliseconds of the run), which is reconnection, not steady state.
+ */
+const SETTLE_MS = 300;
 const HEADERS = { "X-Session-ID": SESSION };
 const CLOCK_TICKS =
   Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
@@ -165,6 +173,8 @@ interface Target {
   url: string;
   headers?: Record<string, string>;
   sessionPerConnection?: string;
+  /** wrk threads (default 1). */
+  threads?: number;
   /** The process whose CPU the proxying burns (none for direct). */
   pid?: number;
 }
@@ -209,6 +219,14 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         sessionPerConnection: SESSION,
         pid: child.pid!,
       },
+      // Like-for-like with "herd, 50 sessions", which needs a wrk thread per connection.
+      {
+        name: "herd, 50 threads",
+        url: served.herd,
+        headers: HEADERS,
+        threads: CONNECTIONS,
+        pid: child.pid!,
+      },
     ];
     const results = new Map<string, Measured[]>(targets.map((t) => [t.name, []]));
     const loads: number[] = [];
@@ -224,9 +242,11 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
             connections: CONNECTIONS,
             ...(t.headers ? { headers: t.headers } : {}),
             ...(t.sessionPerConnection ? { sessionPerConnection: t.sessionPerConnection } : {}),
+            ...(t.threads ? { threads: t.threads } : {}),
           });
         trace(`warm-up ${t.name}`);
         await run(WARMUP_SECONDS);
+        await new Promise((ok) => setTimeout(ok, SETTLE_MS));
         trace(`measured run ${t.name}`);
         const before = t.name === "herd" ? await counters() : undefined;
         const cpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
@@ -282,11 +302,23 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
       compared("1 session: p99 herd vs direct", med("herd", "p99"), "µs", med("direct", "p99")),
       compared("1 session: p50 nginx vs direct", med("nginx", "p50"), "µs", med("direct", "p50")),
       compared(
-        "50 sessions, 50 conns: proxy CPU/req vs 1 session",
+        "50 sessions vs 1 session, both on 50 wrk threads: proxy CPU/req",
+        med("herd, 50 sessions", "cpuUs"),
+        "µs/req",
+        med("herd, 50 threads", "cpuUs"),
+        "ratio ≤ 1.2",
+      ),
+      compared(
+        "50 sessions (50 wrk threads) vs 1 session (1 thread): proxy CPU/req",
         med("herd, 50 sessions", "cpuUs"),
         "µs/req",
         med("herd", "cpuUs"),
-        "ratio ≤ 1.2",
+      ),
+      compared(
+        "1 session: proxy CPU/req on 50 wrk threads vs 1",
+        med("herd, 50 threads", "cpuUs"),
+        "µs/req",
+        med("herd", "cpuUs"),
       ),
       compared(
         "50 sessions, 50 conns: req/s vs 1 session",
