@@ -179,9 +179,14 @@ export class FastExchange implements UpstreamSink {
     }
     this.#upstream.attach(this);
     const socket = this.#upstream.socket;
+    if (initial === undefined) {
+      socket.write(this.#requestHead, "latin1");
+      return undefined;
+    }
+    // The head and the body bytes that came with it go in one writev.
     socket.cork();
     socket.write(this.#requestHead, "latin1");
-    const rest = initial === undefined ? undefined : this.clientData(initial);
+    const rest = this.clientData(initial);
     socket.uncork();
     return rest;
   }
