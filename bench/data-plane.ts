@@ -67,6 +67,8 @@ interface Served {
   herd: string;
   /** A raw TCP relay to the same worker: the floor for proxying WebSocket bytes. */
   tcpRelay: string;
+  /** Session `${SESSION}-${i}` → its worker's URL. */
+  many: Record<string, string>;
 }
 
 // ---- the proxy process ----
@@ -96,7 +98,7 @@ async function serve(): Promise<void> {
   };
   const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", logger });
   // Every session the runs use exists before the first run: cold starts are another bench.
-  const [session] = await Promise.all([
+  const [session, ...many] = await Promise.all([
     herd.acquire("bench", SESSION),
     ...Array.from({ length: MANY }, (_, i) => herd.acquire("bench", `${SESSION}-${i}`)),
   ]);
@@ -111,6 +113,7 @@ async function serve(): Promise<void> {
     direct: `http://${session!.workerAddress}`,
     herd: dp.url,
     tcpRelay: `http://127.0.0.1:${(relay.address() as { port: number }).port}`,
+    many: Object.fromEntries(many.map((s) => [s.id, `http://${s.workerAddress}`])),
   };
   process.stdout.write(`${JSON.stringify(served)}\n`);
   // Each stdin line asks for the counters; stdin closing means stop.
@@ -205,10 +208,14 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     return (await nextLine()) as DataPlaneCounters;
   };
   let nginx: RunningNginx | undefined;
+  let nginxMany: RunningNginx | undefined;
   try {
     const served = (await nextLine()) as Served;
     nginx = await startNginx(served.direct, await freePort());
     if (!nginx) throw new Error("bench: nginx is not installed; run scripts/setup-bench.sh");
+    // The same 50 sessions, routed by nginx to their 50 workers: what any proxy pays there.
+    nginxMany = await startNginx(served.direct, await freePort(), served.many);
+    if (!nginxMany) throw new Error("bench: nginx vanished");
     const targets: Target[] = [
       { name: "direct", url: served.direct },
       { name: "herd", url: served.herd, headers: HEADERS, pid: child.pid! },
@@ -226,6 +233,18 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         headers: HEADERS,
         threads: CONNECTIONS,
         pid: child.pid!,
+      },
+      {
+        name: "nginx, 50 sessions",
+        url: nginxMany.url,
+        sessionPerConnection: SESSION,
+        pid: nginxMany.pid,
+      },
+      {
+        name: "nginx, 50 threads",
+        url: nginx.url,
+        threads: CONNECTIONS,
+        pid: nginx.pid,
       },
     ];
     const results = new Map<string, Measured[]>(targets.map((t) => [t.name, []]));
@@ -309,6 +328,18 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         "ratio ≤ 1.2",
       ),
       compared(
+        "nginx, the same: 50 sessions vs 1 session on 50 wrk threads: CPU/req",
+        med("nginx, 50 sessions", "cpuUs"),
+        "µs/req",
+        med("nginx, 50 threads", "cpuUs"),
+      ),
+      compared(
+        "50 sessions, 50 wrk threads: proxy CPU/req herd vs nginx",
+        med("herd, 50 sessions", "cpuUs"),
+        "µs/req",
+        med("nginx, 50 sessions", "cpuUs"),
+      ),
+      compared(
         "50 sessions (50 wrk threads) vs 1 session (1 thread): proxy CPU/req",
         med("herd, 50 sessions", "cpuUs"),
         "µs/req",
@@ -347,6 +378,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     ];
   } finally {
     await nginx?.stop();
+    await nginxMany?.stop();
     child.stdin!.end();
     await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once("exit", ok)));
   }
