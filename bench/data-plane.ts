@@ -9,14 +9,19 @@
 // rounds; the load average is printed beside them. Proxy CPU per request (user + system of
 // the proxy process, from /proc) is the figure least moved by a loaded machine.
 //
-// Reading the 50-session figures: wrk needs a thread per connection there (its headers are per
-// thread), and herd puts each worker in its own cpu cgroup under one herd-<pid> group whose
-// weight (cpu.shares 1024) equals a single process's; on a busy machine the 50 workers
-// together get the CPU of one process against wrk's 50 threads, so they answer slowly, the
-// proxy batches less and its CPU per request rises. Raising that group's weight to 50 × 1024
-// gave 3.5-5× the 50-session req/s and about half the CPU per request (load 70, by hand).
-// With the fast path at load 10-25 it changed neither; the proxy is switched out about five
-// times as often per request there (see docs/architecture.md, "The data plane's hot path").
+// Reading the 50-session figures: wrk's request headers are per thread (its request() does
+// not know the connection), so one X-Session-ID per connection takes a thread per connection.
+// The comparison is therefore made like-for-like: 50 sessions against one session, both on 50
+// wrk threads, and nginx routing the same 50 sessions to the same 50 workers (a map on
+// X-Session-ID) against nginx on one session with 50 threads. Both proxies pay about twice
+// the CPU per request with 50 workers (nginx somewhat more than herd): 50 worker processes
+// answering one request each on two cores wake the proxy once per request, where one busy
+// worker's answers arrive in bursts that one wake-up serves (epoll waits per request 0.05
+// against 1.5 under strace; context switches per request 0.6 against 1.2 from /proc). The
+// workers share one cpu cgroup (herd-<pid>, weight 1024) under both proxies alike.
+//
+// Steady state, for the upstream-connection count: each measured run starts SETTLE_MS after
+// its warm-up (see there); --trace-upstreams prints every new upstream connection, with why.
 //
 // The proxies run in a child process (`--serve`), so the load generator never shares a
 // thread with the proxy it measures. Standalone:
