@@ -16,8 +16,11 @@ import { connect, type Socket } from "node:net";
 import { netConnectOptions, workerEndpoint } from "../pool/worker-endpoint.ts";
 import type { DataPlaneCounters } from "./proxy-context.ts";
 
-/** Bytes one read takes at most (what node's stream reads would take). */
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes one read takes at most. Each upstream connection keeps its buffer while it lives
+ * (parked ones too); 16 KiB moved a 300 MiB download as fast as node's 64 KiB reads.
+ */
+const READ_BUFFER_BYTES = 16 * 1024;
 
 /** The exchange currently using the upstream connection. */
 export interface UpstreamSink {
