@@ -337,16 +337,17 @@ describe("data plane fast path", () => {
     // not send at once still point into it, so the next read must get a new one.
     const s = track(await startStack());
     await s.herd.acquire("p0", "slow");
-    const mb = 8;
+    const mb = 16;
     const socket = connect(Number(new URL(s.url).port), "127.0.0.1");
     raws.add(socket);
     await new Promise((ok) => socket.once("connect", ok));
-    // Small writes: the proxy reads small pieces, which the client socket queues (write
-    // returns true) once the client's kernel buffer is full.
-    socket.write(get(`/download?mb=${mb}&piece=1000`, "slow"));
+    // 8 KB a millisecond: the proxy reads each piece on its own, and once the client's kernel
+    // buffers are full (a few MB) the client socket queues a piece and its write() still
+    // returns true (below the 16 KiB mark), so the upstream connection reads on.
+    socket.write(get(`/download?mb=${mb}&piece=8000`, "slow"));
     socket.pause();
-    // The proxy meets backpressure while the client reads nothing.
-    await new Promise((ok) => setTimeout(ok, 1000));
+    // The client reads nothing for a while (the whole body takes 2 s or more to send).
+    await new Promise((ok) => setTimeout(ok, 2500));
     const chunks: Buffer[] = [];
     let size = 0;
     let headBytes = -1;
