@@ -9,18 +9,23 @@
 // rounds; the load average is printed beside them. Proxy CPU per request (user + system of
 // the proxy process, from /proc) is the figure least moved by a loaded machine.
 //
-// Reading the 50-session figures: wrk needs a thread per connection there (its headers are per
-// thread), and herd puts each worker in its own cpu cgroup under one herd-<pid> group whose
-// weight (cpu.shares 1024) equals a single process's; on a busy machine the 50 workers
-// together get the CPU of one process against wrk's 50 threads, so they answer slowly, the
-// proxy batches less and its CPU per request rises. Raising that group's weight to 50 × 1024
-// gave 3.5-5× the 50-session req/s and about half the CPU per request (load 70, by hand).
-// With the fast path at load 10-25 it changed neither; the proxy is switched out about five
-// times as often per request there (see docs/architecture.md, "The data plane's hot path").
+// Reading the 50-session figures: wrk's request headers are per thread (its request() does
+// not know the connection), so one X-Session-ID per connection takes a thread per connection.
+// The comparison is therefore made like-for-like: 50 sessions against one session, both on 50
+// wrk threads, and nginx routing the same 50 sessions to the same 50 workers (a map on
+// X-Session-ID) against nginx on one session with 50 threads. Both proxies pay about twice
+// the CPU per request with 50 workers (nginx somewhat more than herd): 50 worker processes
+// answering one request each on two cores wake the proxy once per request, where one busy
+// worker's answers arrive in bursts that one wake-up serves (epoll waits per request 0.05
+// against 1.5 under strace; context switches per request 0.6 against 1.2 from /proc). The
+// workers share one cpu cgroup (herd-<pid>, weight 1024) under both proxies alike.
+//
+// Steady state, for the upstream-connection count: each measured run starts SETTLE_MS after
+// its warm-up (see there); --trace-upstreams prints every new upstream connection, with why.
 //
 // The proxies run in a child process (`--serve`), so the load generator never shares a
 // thread with the proxy it measures. Standalone:
-//   npx tsx bench/data-plane.ts [--seconds N] [--rounds N]
+//   npx tsx bench/data-plane.ts [--seconds N] [--rounds N] [--trace-upstreams]
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
@@ -40,6 +45,8 @@ export interface DataPlaneBenchOptions {
   seconds?: number;
   /** Interleaved rounds; each figure is the median over them (default 3). */
   rounds?: number;
+  /** Print each new upstream connection (with its reason) and each run's start and end. */
+  traceUpstreams?: boolean;
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -47,6 +54,14 @@ const SESSION = "bench";
 const MANY = 50;
 const CONNECTIONS = 50;
 const WARMUP_SECONDS = 1;
+/**
+ * Pause between a warm-up and its measured run. wrk stops with requests in flight; their
+ * client connections close and herd reads those answers to their end before parking the
+ * upstream connections (fast-exchange.ts, clientClosed). A measured run starting sooner
+ * finds some still busy and opens new ones (traced with --trace-upstreams: "none parked" in
+ * the first milliseconds of the run), which is reconnection, not steady state.
+ */
+const SETTLE_MS = 300;
 const HEADERS = { "X-Session-ID": SESSION };
 const CLOCK_TICKS =
   Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
@@ -57,6 +72,8 @@ interface Served {
   herd: string;
   /** A raw TCP relay to the same worker: the floor for proxying WebSocket bytes. */
   tcpRelay: string;
+  /** Session `${SESSION}-${i}` → its worker's URL. */
+  many: Record<string, string>;
 }
 
 // ---- the proxy process ----
@@ -71,9 +88,22 @@ async function serve(): Promise<void> {
       queueLimit: MANY + 1,
     }),
   ]);
-  const dp = await startDataPlane(herd, { listen: "127.0.0.1:0" });
+  // --trace-upstreams: each new upstream connection, with its reason, on stderr.
+  const trace = process.env.HERD_BENCH_TRACE_UPSTREAMS === "1";
+  const ignore = () => {};
+  const logger = {
+    debug: (obj: object, msg: string) => {
+      if (trace && msg.includes("upstream connection")) {
+        process.stderr.write(`${Date.now()} ${msg} ${JSON.stringify(obj)}\n`);
+      }
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+  const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", logger });
   // Every session the runs use exists before the first run: cold starts are another bench.
-  const [session] = await Promise.all([
+  const [session, ...many] = await Promise.all([
     herd.acquire("bench", SESSION),
     ...Array.from({ length: MANY }, (_, i) => herd.acquire("bench", `${SESSION}-${i}`)),
   ]);
@@ -88,6 +118,7 @@ async function serve(): Promise<void> {
     direct: `http://${session!.workerAddress}`,
     herd: dp.url,
     tcpRelay: `http://127.0.0.1:${(relay.address() as { port: number }).port}`,
+    many: Object.fromEntries(many.map((s) => [s.id, `http://${s.workerAddress}`])),
   };
   process.stdout.write(`${JSON.stringify(served)}\n`);
   // Each stdin line asks for the counters; stdin closing means stop.
@@ -150,6 +181,8 @@ interface Target {
   url: string;
   headers?: Record<string, string>;
   sessionPerConnection?: string;
+  /** wrk threads (default 1). */
+  threads?: number;
   /** The process whose CPU the proxying burns (none for direct). */
   pid?: number;
 }
@@ -162,8 +195,12 @@ interface Measured extends WrkResult {
 export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<BenchRow[]> {
   const seconds = opts.seconds ?? 5;
   const rounds = opts.rounds ?? 3;
+  const trace = opts.traceUpstreams
+    ? (what: string) => process.stderr.write(`${Date.now()} ${what}\n`)
+    : () => {};
   const child = spawn(process.execPath, ["--import", "tsx", SELF, "--serve"], {
     stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, HERD_BENCH_TRACE_UPSTREAMS: opts.traceUpstreams ? "1" : "0" },
   });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const nextLine = async () => {
@@ -176,10 +213,14 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     return (await nextLine()) as DataPlaneCounters;
   };
   let nginx: RunningNginx | undefined;
+  let nginxMany: RunningNginx | undefined;
   try {
     const served = (await nextLine()) as Served;
     nginx = await startNginx(served.direct, await freePort());
     if (!nginx) throw new Error("bench: nginx is not installed; run scripts/setup-bench.sh");
+    // The same 50 sessions, routed by nginx to their 50 workers: what any proxy pays there.
+    nginxMany = await startNginx(served.direct, await freePort(), served.many);
+    if (!nginxMany) throw new Error("bench: nginx vanished");
     const targets: Target[] = [
       { name: "direct", url: served.direct },
       { name: "herd", url: served.herd, headers: HEADERS, pid: child.pid! },
@@ -189,6 +230,26 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         url: served.herd,
         sessionPerConnection: SESSION,
         pid: child.pid!,
+      },
+      // Like-for-like with "herd, 50 sessions", which needs a wrk thread per connection.
+      {
+        name: "herd, 50 threads",
+        url: served.herd,
+        headers: HEADERS,
+        threads: CONNECTIONS,
+        pid: child.pid!,
+      },
+      {
+        name: "nginx, 50 sessions",
+        url: nginxMany.url,
+        sessionPerConnection: SESSION,
+        pid: nginxMany.pid,
+      },
+      {
+        name: "nginx, 50 threads",
+        url: nginx.url,
+        threads: CONNECTIONS,
+        pid: nginx.pid,
       },
     ];
     const results = new Map<string, Measured[]>(targets.map((t) => [t.name, []]));
@@ -205,11 +266,16 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
             connections: CONNECTIONS,
             ...(t.headers ? { headers: t.headers } : {}),
             ...(t.sessionPerConnection ? { sessionPerConnection: t.sessionPerConnection } : {}),
+            ...(t.threads ? { threads: t.threads } : {}),
           });
+        trace(`warm-up ${t.name}`);
         await run(WARMUP_SECONDS);
+        await new Promise((ok) => setTimeout(ok, SETTLE_MS));
+        trace(`measured run ${t.name}`);
         const before = t.name === "herd" ? await counters() : undefined;
         const cpuBefore = t.pid ? cpuSeconds(t.pid) : 0;
         const r = await run(seconds);
+        trace(`end ${t.name}`);
         if (r.errors > 0) throw new Error(`bench ${t.name}: ${r.errors} errors in ${r.requests}`);
         const cpuUs = t.pid ? ((cpuSeconds(t.pid) - cpuBefore) / r.requests) * 1e6 : 0;
         results.get(t.name)!.push({ ...r, cpuUs });
@@ -260,11 +326,35 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
       compared("1 session: p99 herd vs direct", med("herd", "p99"), "µs", med("direct", "p99")),
       compared("1 session: p50 nginx vs direct", med("nginx", "p50"), "µs", med("direct", "p50")),
       compared(
-        "50 sessions, 50 conns: proxy CPU/req vs 1 session",
+        "50 sessions vs 1 session, both on 50 wrk threads: proxy CPU/req",
+        med("herd, 50 sessions", "cpuUs"),
+        "µs/req",
+        med("herd, 50 threads", "cpuUs"),
+        "ratio ≤ 1.2",
+      ),
+      compared(
+        "nginx, the same: 50 sessions vs 1 session on 50 wrk threads: CPU/req",
+        med("nginx, 50 sessions", "cpuUs"),
+        "µs/req",
+        med("nginx, 50 threads", "cpuUs"),
+      ),
+      compared(
+        "50 sessions, 50 wrk threads: proxy CPU/req herd vs nginx",
+        med("herd, 50 sessions", "cpuUs"),
+        "µs/req",
+        med("nginx, 50 sessions", "cpuUs"),
+      ),
+      compared(
+        "50 sessions (50 wrk threads) vs 1 session (1 thread): proxy CPU/req",
         med("herd, 50 sessions", "cpuUs"),
         "µs/req",
         med("herd", "cpuUs"),
-        "ratio ≤ 1.2",
+      ),
+      compared(
+        "1 session: proxy CPU/req on 50 wrk threads vs 1",
+        med("herd, 50 threads", "cpuUs"),
+        "µs/req",
+        med("herd", "cpuUs"),
       ),
       compared(
         "50 sessions, 50 conns: req/s vs 1 session",
@@ -293,6 +383,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     ];
   } finally {
     await nginx?.stop();
+    await nginxMany?.stop();
     child.stdin!.end();
     await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once("exit", ok)));
   }
@@ -307,6 +398,7 @@ if (process.argv[1] === SELF) {
     const seconds = num("--seconds");
     const rounds = num("--rounds");
     const rows = await benchDataPlane({
+      traceUpstreams: at("--trace-upstreams") > 0,
       ...(seconds !== undefined ? { seconds } : {}),
       ...(rounds !== undefined ? { rounds } : {}),
     });

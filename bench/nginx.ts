@@ -28,14 +28,35 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** Starts nginx proxying to `upstream` (http://host:port) on `port`; undefined without nginx. */
+/**
+ * Starts nginx proxying to `upstream` (http://host:port) on `port`; undefined without nginx.
+ * `bySession`: X-Session-ID value → its own upstream instead (herd's routing, done by a map).
+ */
 export async function startNginx(
   upstream: string,
   port: number,
+  bySession: Record<string, string> = {},
 ): Promise<RunningNginx | undefined> {
   if (!NGINX) return undefined;
   const dir = mkdtempSync(join(tmpdir(), "herd-bench-nginx-"));
   const target = new URL(upstream).host;
+  const routes = Object.entries(bySession).map(([id, url], i) => ({
+    id,
+    name: `w${i}`,
+    host: new URL(url).host,
+  }));
+  const routing = routes
+    .map(
+      (r) =>
+        `  upstream ${r.name} { server ${r.host}; keepalive 8; keepalive_requests 4294967295; }\n`,
+    )
+    .join("");
+  const map =
+    routes.length === 0
+      ? ""
+      : `  map $http_x_session_id $target {\n    default worker;\n${routes
+          .map((r) => `    ${JSON.stringify(r.id)} ${r.name};\n`)
+          .join("")}  }\n`;
   writeFileSync(
     join(dir, "nginx.conf"),
     `daemon off;
@@ -52,13 +73,13 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   upstream worker { server ${target}; keepalive 64; keepalive_requests 4294967295; }
-  server {
+${routing}${map}  server {
     listen 127.0.0.1:${port};
     # Like herd: never close a client's or a worker's keep-alive connection after N requests
     # (nginx's default of 1000 made load generators count each close as an error).
     keepalive_requests 4294967295;
     location / {
-      proxy_pass http://worker;
+      proxy_pass http://${routes.length > 0 ? "$target" : "worker"};
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;

@@ -2,7 +2,9 @@
 // microsecond latency histograms, far cheaper per request than a Node client sharing the
 // machine's two cores with the proxy it measures. A Lua script prints the summary as one JSON
 // line; with `sessionPerConnection` every connection is its own thread carrying its own
-// X-Session-ID (wrk's Lua state is per thread, and its request headers are too).
+// X-Session-ID (wrk's Lua state is per thread, and its request headers are too: request()
+// does not know which connection it builds for, so there is no per-connection header on
+// fewer threads).
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +16,8 @@ export interface WrkOptions {
   headers?: Record<string, string>;
   /** Connection i sends `X-Session-ID: <prefix>-<i>` (one wrk thread per connection). */
   sessionPerConnection?: string;
+  /** wrk threads (default 1; one per connection with `sessionPerConnection`). */
+  threads?: number;
 }
 
 export interface WrkResult {
@@ -55,7 +59,7 @@ export function wrk(url: string, opts: WrkOptions): Promise<WrkResult> {
     script,
     (prefix === undefined ? "" : `session_prefix = ${JSON.stringify(prefix)}\n`) + SCRIPT,
   );
-  const threads = prefix === undefined ? 1 : opts.connections;
+  const threads = prefix === undefined ? (opts.threads ?? 1) : opts.connections;
   const args = [
     `-t${threads}`,
     `-c${opts.connections}`,

@@ -102,7 +102,24 @@ export class FastConnection implements ExchangeHost {
       }
     }
     const parked = fresh || !shareable ? undefined : this.ctx.park.take(address);
-    const upstream = parked ?? new PinnedUpstream(address, this.ctx.counters);
+    let upstream = parked;
+    if (upstream === undefined) {
+      // Rare at steady state (none, once every client connection has its own): say why.
+      this.ctx.logger.debug(
+        {
+          worker: address,
+          reason: fresh
+            ? "retry"
+            : pinned
+              ? "pinned one closed"
+              : shareable
+                ? "none parked"
+                : "peer",
+        },
+        "data plane: new upstream connection",
+      );
+      upstream = new PinnedUpstream(address, this.ctx.counters);
+    }
     upstream.shareable = shareable;
     upstream.onClose = (u) => {
       if (this.#upstreams.get(u.address) === u) this.#upstreams.delete(u.address);

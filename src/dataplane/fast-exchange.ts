@@ -179,9 +179,14 @@ export class FastExchange implements UpstreamSink {
     }
     this.#upstream.attach(this);
     const socket = this.#upstream.socket;
+    if (initial === undefined) {
+      socket.write(this.#requestHead, "latin1");
+      return undefined;
+    }
+    // The head and the body bytes that came with it go in one writev.
     socket.cork();
     socket.write(this.#requestHead, "latin1");
-    const rest = initial === undefined ? undefined : this.clientData(initial);
+    const rest = this.clientData(initial);
     socket.uncork();
     return rest;
   }
@@ -286,7 +291,8 @@ export class FastExchange implements UpstreamSink {
     for (;;) {
       const r = parseResponseHead(buf, 0, this.host.maxHeadBytes, this.head.method);
       if (r === "incomplete") {
-        this.#pendingHead = buf;
+        // A split head waits for the next read: it must not stay in the read buffer.
+        this.#pendingHead = Buffer.from(buf);
         return;
       }
       if (r === "invalid" || r === "too-large") {
@@ -334,6 +340,8 @@ export class FastExchange implements UpstreamSink {
       const part = n === chunk.length ? chunk : chunk.subarray(0, n);
       const out = head === undefined ? part : withHead(head, part);
       if (!this.#toClient(out)) this.#upstream.socket.pause();
+      // Bytes the client socket could not send at once still point into the read buffer.
+      if (out === part && this.host.socket.writableLength > 0) this.#upstream.retained();
     }
     if (response.done) this.#complete(this.#responseKeepAlive && n === chunk.length);
   }

@@ -332,6 +332,43 @@ describe("data plane fast path", () => {
     expect(s.dp.counters.fastForwarded).toBe(2);
   });
 
+  it("delivers every byte of a download to a client that stops reading (upstream read buffer reuse)", async () => {
+    // The upstream connection reads into one buffer of its own; bytes the client socket could
+    // not send at once still point into it, so the next read must get a new one.
+    const s = track(await startStack());
+    await s.herd.acquire("p0", "slow");
+    const mb = 16;
+    const socket = connect(Number(new URL(s.url).port), "127.0.0.1");
+    raws.add(socket);
+    await new Promise((ok) => socket.once("connect", ok));
+    // 8 KB a millisecond: the proxy reads each piece on its own, and once the client's kernel
+    // buffers are full (a few MB) the client socket queues a piece and its write() still
+    // returns true (below the 16 KiB mark), so the upstream connection reads on.
+    socket.write(get(`/download?mb=${mb}&piece=8000`, "slow"));
+    socket.pause();
+    // The client reads nothing for a while (the whole body takes 2 s or more to send).
+    await new Promise((ok) => setTimeout(ok, 2500));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let headBytes = -1;
+    await new Promise<void>((resolve, reject) => {
+      socket.on("error", reject);
+      socket.on("data", (d: Buffer) => {
+        chunks.push(d);
+        size += d.length;
+        if (headBytes < 0) headBytes = Buffer.concat(chunks).indexOf("\r\n\r\n") + 4;
+        if (headBytes > 3 && size - headBytes >= mb * 1024 * 1024) resolve();
+      });
+      socket.resume();
+    });
+    const body = Buffer.concat(chunks).subarray(headBytes);
+    expect(body.length).toBe(mb * 1024 * 1024);
+    let wrong = -1;
+    for (let k = 0; k < body.length && wrong < 0; k++) if (body[k] !== k % 251) wrong = k;
+    expect(wrong).toBe(-1);
+    expect(s.dp.counters.fastForwarded).toBe(1);
+  });
+
   it("answers 408 to a request body slower than the body deadline", async () => {
     const s = track(await startStack([{}], { bodyTimeoutMs: 300, bodyMinRate: 100 }));
     await s.herd.acquire("p0", "trickle");
