@@ -15,6 +15,7 @@ import { createServer as createNetServer, isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { ConnectionGate } from "../limits/connection-gate.ts";
 import { fdBudget } from "../limits/fd-budget.ts";
+import { lingeringClose } from "../limits/lingering-close.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import { ClientConnections } from "./client-connections.ts";
@@ -174,11 +175,8 @@ export async function startDataPlane(
   const refuse = (socket: Socket, reason: string) => {
     logger.debug({ remote: socket.remoteAddress, reason }, "data plane: connection refused");
     socket.on("error", () => socket.destroy());
-    // Read (and drop) what the client sends, so that closing does not reset the connection
-    // before the client has read the 503.
-    socket.resume();
     writeErrorToSocket(socket, fromHerdError("unavailable", `too many connections: ${reason}`));
-    setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+    lingeringClose(socket, REFUSED_LINGER_MS, "now");
   };
   try {
     await new Promise<void>((resolve, reject) => {

@@ -21,6 +21,7 @@
 // Single-threaded.
 
 import type { Socket } from "node:net";
+import { lingeringClose } from "../limits/lingering-close.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { headTimedOut, writeErrorToSocket } from "./http-errors.ts";
 import { parseRequestHead, type RequestHead } from "./http1-head.ts";
@@ -320,12 +321,8 @@ export class FastConnection implements ExchangeHost {
     this.#closing = true;
     this.#pending = undefined;
     clearTimeout(this.#timer);
-    if (!this.socket.writableEnded) this.socket.end();
-    if (this.#clientEnded) return;
-    this.socket.resume();
-    const linger = () => setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
-    if (this.socket.writableFinished) linger();
-    else this.socket.once("finish", linger);
+    if (!this.#clientEnded) lingeringClose(this.socket, CLOSE_LINGER_MS, "flushed");
+    else if (!this.socket.writableEnded) this.socket.end();
   }
 
   #closed(): void {

@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
+import { lingeringClose } from "../limits/lingering-close.ts";
 
 /**
  * How long a connection answered early keeps reading (and dropping) what the client still sends
@@ -17,14 +18,10 @@ import type { Socket } from "node:net";
  */
 const LINGER_MS = 2_000;
 
-/** Ends the socket after the answer, but reads until the client closes or LINGER_MS passes. */
+/** Node ends a connection that must not be kept alive with destroySoon: make that linger. */
 function lingerOnClose(socket: Socket): void {
   socket.destroySoon = function (this: Socket) {
-    this.end();
-    this.resume();
-    const timer = setTimeout(() => this.destroy(), LINGER_MS);
-    timer.unref();
-    this.once("close", () => clearTimeout(timer));
+    lingeringClose(this, LINGER_MS, "now");
   };
 }
 
