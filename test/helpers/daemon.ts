@@ -8,6 +8,9 @@
 // the copy lives elsewhere). The daemon runs in its own process group, carrying the caller's
 // leak tag; workers get a clean environment, so every pool of the copy lists the tag in
 // `env_passthrough` and expectNoLeaks() can still prove they all died.
+// A cluster node must be given real ports (it advertises them before it binds): those are
+// picked here, and a daemon that lost one to another process in between is started again on
+// fresh ones (up to PORT_RACE_ATTEMPTS times); ports the caller names are never retried.
 // Each Daemon belongs to one test, which must stop() or kill() it.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -103,12 +106,29 @@ function readyUrls(stdout: string): { control: string; data: string } | undefine
  * control port answers 200.
  */
 export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
+  if (opts.ports !== undefined || loadDoc(opts.config).doc.cluster === undefined) {
+    return launchDaemon(opts, opts.ports);
+  }
+  for (let attempt = 1; ; attempt++) {
+    const ports = { control: await freePort(), data: await freePort() };
+    try {
+      return await launchDaemon(opts, ports);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt === PORT_RACE_ATTEMPTS) throw err;
+    }
+  }
+}
+
+const PORT_RACE_ATTEMPTS = 3;
+
+/** The daemon exited at start because a port picked for it was bound by then. */
+class PortTakenError extends Error {}
+
+async function launchDaemon(
+  opts: StartDaemonOptions,
+  ports: { control: number; data: number } | undefined,
+): Promise<Daemon> {
   const { doc, baseDir } = loadDoc(opts.config);
-  // A cluster node advertises its addresses (by default its listen addresses) before it binds
-  // them, so it must be given real ports; the race above is then the cluster test's to bear.
-  const ports =
-    opts.ports ??
-    (doc.cluster === undefined ? undefined : { control: await freePort(), data: await freePort() });
   doc.control = { ...(doc.control as object), listen: `127.0.0.1:${ports?.control ?? 0}` };
   doc.data = { ...(doc.data as object), listen: `127.0.0.1:${ports?.data ?? 0}` };
   // The ready line carries the bound ports; it is logged at info, in JSON.
@@ -167,7 +187,10 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   while (Date.now() < deadline) {
     if (!running()) {
       const { code, signal } = await exited;
-      throw new Error(
+      const Failure = /is already in use \((control|data)\.listen/.test(stderr())
+        ? PortTakenError
+        : Error;
+      throw new Failure(
         `herd serve exited before ready (code ${code}, signal ${signal})\nstderr:\n${stderr()}\nstdout:\n${stdout()}`,
       );
     }
