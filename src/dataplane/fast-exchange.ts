@@ -17,7 +17,7 @@
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../pool/types.ts";
 import { BodyDeadline } from "./body-deadline.ts";
-import { headBlock, requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import { clientResponseHead, headBlock, requestHeadersForWorker } from "./forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -28,8 +28,9 @@ import {
 import {
   type BodyFraming,
   ChunkedFraming,
-  parseResponseHead,
   type RequestHead,
+  type ResponseScan,
+  scanResponseHead,
 } from "./http1-head.ts";
 import { upstreamTarget } from "./peer-forward.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
@@ -92,12 +93,28 @@ class BodyCursor {
   }
 }
 
-function withHead(head: string, body: Buffer): Buffer {
-  const size = Buffer.byteLength(head, "latin1");
-  const out = Buffer.allocUnsafe(size + body.length);
-  out.write(head, 0, size, "latin1");
-  body.copy(out, size);
-  return out;
+/** The lines of ours after a response's kept fields: by chunked framing, then by keep-alive. */
+const FRAMING = [false, true].map((chunked) =>
+  [false, true].map((keepAlive) =>
+    Buffer.from(
+      `${chunked ? "Transfer-Encoding: chunked\r\n" : ""}${
+        keepAlive ? "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n" : "Connection: close\r\n"
+      }`,
+      "latin1",
+    ),
+  ),
+);
+const NO_LINES = Buffer.alloc(0);
+
+function headWithBody(head: HeadOut, body: Buffer): Buffer {
+  return clientResponseHead(head.buf, head.scan, head.framing, body);
+}
+
+/** A final response head as scanned, to go out with the first body bytes. */
+interface HeadOut {
+  buf: Buffer;
+  scan: ResponseScan;
+  framing: Buffer;
 }
 
 /** How long, and how many bytes, an answer is read for nobody to keep its upstream connection. */
@@ -289,7 +306,7 @@ export class FastExchange implements UpstreamSink {
     let buf = this.#pendingHead ? Buffer.concat([this.#pendingHead, chunk]) : chunk;
     this.#pendingHead = undefined;
     for (;;) {
-      const r = parseResponseHead(buf, 0, this.host.maxHeadBytes, this.head.method);
+      const r = scanResponseHead(buf, 0, this.host.maxHeadBytes, this.head.method);
       if (r === "incomplete") {
         // A split head waits for the next read: it must not stay in the read buffer.
         this.#pendingHead = Buffer.from(buf);
@@ -300,14 +317,13 @@ export class FastExchange implements UpstreamSink {
         return;
       }
       const rest = buf.subarray(r.headBytes);
-      const fields = responseHeadersForClient(r.rawHeaders);
       if (r.status === 101) {
         this.#fail(workerFailed(this.#session, "101 Switching Protocols to a plain request"));
         return;
       }
       if (r.status < 200) {
         // Interim (100, 103...): forwarded as is; the final answer follows.
-        this.#toClient(headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields));
+        this.#toClient(clientResponseHead(buf, r, NO_LINES, NO_LINES));
         if (rest.length === 0) return;
         buf = rest;
         continue;
@@ -317,28 +333,26 @@ export class FastExchange implements UpstreamSink {
       this.#response = new BodyCursor(r.body);
       this.#responseKeepAlive = r.keepAlive;
       this.#closeFramed = r.body.kind === "close";
-      if (r.body.kind === "chunked") fields.push("Transfer-Encoding", "chunked");
       const keepClient = this.head.keepAlive && !this.#closeFramed;
-      if (keepClient) fields.push("Connection", "keep-alive", "Keep-Alive", "timeout=5");
-      else fields.push("Connection", "close");
-      this.#responseBody(rest, headBlock(`HTTP/1.1 ${r.status} ${r.reason}`, fields));
+      const framing = FRAMING[r.body.kind === "chunked" ? 1 : 0]![keepClient ? 1 : 0]!;
+      this.#responseBody(rest, { buf, scan: r, framing });
       return;
     }
   }
 
   /** Forwards the body bytes in `chunk`; `head`: the response head, to go in the same write. */
-  #responseBody(chunk: Buffer, head?: string): void {
+  #responseBody(chunk: Buffer, head?: HeadOut): void {
     const response = this.#response!;
     const n = response.take(chunk);
     if (n === "invalid") {
-      if (head !== undefined) this.#toClient(head);
+      if (head !== undefined) this.#toClient(headWithBody(head, NO_LINES));
       this.#cut();
       return;
     }
     if (n > 0 || head !== undefined) {
       // One write (one syscall) per read: a head and its first body bytes travel together.
       const part = n === chunk.length ? chunk : chunk.subarray(0, n);
-      const out = head === undefined ? part : withHead(head, part);
+      const out = head === undefined ? part : headWithBody(head, part);
       if (!this.#toClient(out)) this.#upstream.socket.pause();
       // Bytes the client socket could not send at once still point into the read buffer.
       if (out === part && this.host.socket.writableLength > 0) this.#upstream.retained();

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
+  clientResponseHead,
+  headBlock,
   requestHeadersForWorker,
   responseHeadersForClient,
   scrubReferer,
   setsHerdCookie,
 } from "./forward-headers.ts";
+import { parseResponseHead, scanResponseHead } from "./http1-head.ts";
 
 function pairs(raw: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -165,5 +168,82 @@ describe("responseHeadersForClient", () => {
   it("keeps Connection and Upgrade on a 101", () => {
     const raw = ["Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Accept", "x"];
     expect(responseHeadersForClient(raw, true)).toEqual(raw);
+  });
+});
+
+describe("clientResponseHead", () => {
+  // The byte path must write exactly what the string path writes: the head as headBlock lays
+  // out responseHeadersForClient's fields, then our lines, then the body.
+  const NAMES = [
+    "Content-Type",
+    "content-length",
+    "Date",
+    "Server",
+    "Connection",
+    "Keep-Alive",
+    "Transfer-Encoding",
+    "TE",
+    "Trailer",
+    "Upgrade",
+    "Proxy-Authenticate",
+    "proxy-foo",
+    "Set-Cookie",
+    "SET-COOKIE",
+    "X-Hop",
+    "x-hop",
+    "X-Other",
+    "Cache-Control",
+    "Vary",
+  ];
+  const VALUES = ["text/plain", "", "a=1; Path=/", "herd_session=evil", " Herd_Token=x; a=b", "1"];
+  const SPACING = [": ", ":", ":  ", ":\t", ": "];
+  const CONNECTION = ["keep-alive", "close", "X-Hop", "close, x-hop", "keep-alive, X-Other"];
+  const STATUS = ["HTTP/1.1 200 OK", "HTTP/1.0 404 Not Found", "HTTP/1.1 204", "HTTP/1.1 500 "];
+
+  function stringPath(text: string, framing: string, body: string): string {
+    const r = parseResponseHead(Buffer.from(text, "latin1"), 0, 1 << 16, "GET");
+    if (typeof r !== "object") throw new Error(`not a head: ${JSON.stringify(text)}`);
+    const block = headBlock(
+      `HTTP/1.1 ${r.status} ${r.reason}`,
+      responseHeadersForClient(r.rawHeaders),
+    );
+    return `${block.slice(0, -2)}${framing}\r\n${body}`;
+  }
+
+  it("writes the string path's bytes for 2000 generated heads", () => {
+    let seed = 7;
+    const int = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const pick = <T>(xs: readonly T[]) => xs[int(xs.length)]!;
+    let rewritten = 0;
+    for (let n = 0; n < 2000; n++) {
+      const lines: string[] = [];
+      for (let k = int(8); k > 0; k--) {
+        const name = pick(NAMES);
+        const value = name.toLowerCase() === "connection" ? pick(CONNECTION) : pick(VALUES);
+        const trailing = int(4) === 0 ? " \t" : "";
+        lines.push(`${name}${pick(SPACING)}${value}${trailing}\r\n`);
+      }
+      const status = pick(STATUS);
+      const text = `${status}\r\n${lines.join("")}\r\n`;
+      // Bytes before the head: the scan's offsets are into the buffer, not the head.
+      const prefix = "x".repeat(int(3));
+      const buf = Buffer.from(`${prefix}${text}`, "latin1");
+      const scan = scanResponseHead(buf, prefix.length, 1 << 16, "GET");
+      if (typeof scan !== "object") continue; // a generated Connection list can be invalid
+      const framing = pick(["", "Connection: close\r\n", "Transfer-Encoding: chunked\r\n"]);
+      const body = pick(["", "hello"]);
+      const out = clientResponseHead(
+        buf,
+        scan,
+        Buffer.from(framing, "latin1"),
+        Buffer.from(body, "latin1"),
+      );
+      expect(out.toString("latin1"), JSON.stringify(text)).toBe(stringPath(text, framing, body));
+      rewritten++;
+    }
+    expect(rewritten).toBeGreaterThan(1000);
   });
 });

@@ -12,7 +12,12 @@
 // what herd saw). Towards the client also every Set-Cookie of a `herd_*` cookie: herd's
 // cookies are its routing and its credential, and a worker that could set them could steer
 // its victim's later requests to itself.
+//
+// The fast path rewrites a response head on its bytes (clientResponseHead) rather than on
+// decoded strings; it decides each field with the same list and cookie rule, and its spec
+// checks it writes exactly what headBlock(responseHeadersForClient(...)) would.
 
+import { equalsLower, type ResponseScan } from "./http1-head.ts";
 import { PEER_HEADER, POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** Cookie names herd reserves; matched in any letter case (see setsHerdCookie). */
@@ -26,6 +31,9 @@ const HOP_BY_HOP = new Set([
   "transfer-encoding",
   "upgrade",
 ]);
+
+const HOP_BY_HOP_NAMES = [...HOP_BY_HOP];
+const HOP_BY_HOP_LENGTHS = new Set(HOP_BY_HOP_NAMES.map((name) => name.length));
 
 /** Lower-case names listed in Connection headers (they are hop-by-hop too). */
 function connectionListed(raw: readonly string[]): Set<string> | undefined {
@@ -163,4 +171,102 @@ export function headBlock(startLine: string, raw: readonly string[]): string {
   let text = `${startLine}\r\n`;
   for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
   return `${text}\r\n`;
+}
+
+const STATUS_LINE_START = Buffer.from("HTTP/1.1 ", "latin1");
+const SP = 0x20;
+const CR = 0x0d;
+const LF = 0x0a;
+const COLON = 0x3a;
+
+/** connectionListed for a scanned head (decoding only its Connection values), if it lists any. */
+function scannedConnectionListed(buf: Buffer, scan: ResponseScan): Set<string> | undefined {
+  if (!scan.connectionListsOthers) return undefined;
+  const raw: string[] = [];
+  const { fields } = scan;
+  for (let m = 0; m < 4 * scan.fieldCount; m += 4) {
+    if (equalsLower(buf, fields[m]!, fields[m + 1]!, "connection")) {
+      raw.push("connection", buf.toString("latin1", fields[m + 2]!, fields[m + 3]!));
+    }
+  }
+  return connectionListed(raw);
+}
+
+/** responseHeadersForClient's verdict on field buf[ns..ne) of a scanned head: dropped? */
+function dropsScannedField(
+  buf: Buffer,
+  ns: number,
+  ne: number,
+  vs: number,
+  ve: number,
+  listed: Set<string> | undefined,
+): boolean {
+  const n = ne - ns;
+  if (n >= 6 && equalsLower(buf, ns, ns + 6, "proxy-")) return true;
+  if (HOP_BY_HOP_LENGTHS.has(n)) {
+    for (const name of HOP_BY_HOP_NAMES) if (equalsLower(buf, ns, ne, name)) return true;
+  }
+  if (n === 10 && equalsLower(buf, ns, ne, "set-cookie")) {
+    return setsHerdCookie(buf.toString("latin1", vs, ve));
+  }
+  return listed?.has(buf.toString("latin1", ns, ne).toLowerCase()) ?? false;
+}
+
+/**
+ * headBlock(`HTTP/1.1 ${status} ${reason}`, responseHeadersForClient(fields)) with `framing`
+ * (CRLF-terminated lines of ours) after the kept fields, and `body` after the head, in one new
+ * buffer: the same bytes, without decoding the head to strings and encoding it again (the fast
+ * path's per-response cost). Runs of fields already written "name: value" are copied whole.
+ */
+export function clientResponseHead(
+  buf: Buffer,
+  scan: ResponseScan,
+  framing: Buffer,
+  body: Buffer,
+): Buffer {
+  const listed = scannedConnectionListed(buf, scan);
+  const { fields, fieldCount } = scan;
+  const reasonBytes = scan.reasonEnd - scan.reasonStart;
+  // A field grows by one byte at most (a space after its colon where it had none).
+  const max = 15 + reasonBytes + scan.headBytes + fieldCount + framing.length + body.length;
+  const out = Buffer.allocUnsafe(max);
+  let pos = STATUS_LINE_START.copy(out, 0);
+  pos += buf.copy(out, pos, scan.start + 9, scan.start + 12);
+  out[pos++] = SP;
+  if (reasonBytes > 0) pos += buf.copy(out, pos, scan.reasonStart, scan.reasonEnd);
+  out[pos++] = CR;
+  out[pos++] = LF;
+  const fieldsEnd = scan.start + scan.headBytes - 2;
+  /** Start of the verbatim lines not copied yet, or -1. */
+  let run = -1;
+  for (let k = 0; k < fieldCount; k++) {
+    const m = 4 * k;
+    const ns = fields[m]!;
+    const ne = fields[m + 1]!;
+    const vs = fields[m + 2]!;
+    const ve = fields[m + 3]!;
+    const dropped = dropsScannedField(buf, ns, ne, vs, ve, listed);
+    const lineEnd = k + 1 < fieldCount ? fields[m + 4]! : fieldsEnd;
+    if (!dropped && vs === ne + 2 && buf[ne + 1] === SP && ve + 2 === lineEnd) {
+      if (run < 0) run = ns;
+      continue;
+    }
+    if (run >= 0) {
+      pos += buf.copy(out, pos, run, ns);
+      run = -1;
+    }
+    if (dropped) continue;
+    pos += buf.copy(out, pos, ns, ne);
+    out[pos++] = COLON;
+    out[pos++] = SP;
+    if (ve > vs) pos += buf.copy(out, pos, vs, ve);
+    out[pos++] = CR;
+    out[pos++] = LF;
+  }
+  if (run >= 0) pos += buf.copy(out, pos, run, fieldsEnd);
+  pos += framing.copy(out, pos);
+  out[pos++] = CR;
+  out[pos++] = LF;
+  if (body.length > 0) pos += body.copy(out, pos);
+  return out.subarray(0, pos);
 }

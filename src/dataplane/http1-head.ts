@@ -53,6 +53,28 @@ export interface ResponseHead {
   keepAlive: boolean;
 }
 
+/**
+ * A response head as offsets into the scanned buffer, nothing decoded: what the fast path
+ * rewrites byte for byte. `fields` is the parsers' shared scratch (name start, name end, value
+ * start, value end per field, values OWS-trimmed): valid until the next parse call.
+ */
+export interface ResponseScan {
+  status: number;
+  minor: 0 | 1;
+  /** The reason phrase is buf[reasonStart..reasonEnd). */
+  reasonStart: number;
+  reasonEnd: number;
+  /** Where the head starts in the buffer, and its length including the final CRLF CRLF. */
+  start: number;
+  headBytes: number;
+  fields: Int32Array;
+  fieldCount: number;
+  /** A Connection header names other fields as hop-by-hop. */
+  connectionListsOthers: boolean;
+  body: BodyFraming;
+  keepAlive: boolean;
+}
+
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -140,6 +162,8 @@ class Fields {
   close = false;
   keepAlive = false;
   upgradeToken = false;
+  /** A Connection header lists a name other than close, keep-alive and upgrade. */
+  listsOthers = false;
   upgradeHeader = false;
   hosts = 0;
   expects = 0;
@@ -149,7 +173,7 @@ class Fields {
 /** True when buf[s..e) equals `lower` ignoring ASCII case. Only for bytes already known to be
  *  tchar or field-value bytes: for those, `| 0x20` folds letters and nothing onto a letter,
  *  digit or '-'. */
-function equalsLower(buf: Buffer, s: number, e: number, lower: string): boolean {
+export function equalsLower(buf: Buffer, s: number, e: number, lower: string): boolean {
   if (e - s !== lower.length) return false;
   for (let k = 0; k < lower.length; k++) {
     if ((buf[s + k]! | 0x20) !== lower.charCodeAt(k)) return false;
@@ -181,6 +205,7 @@ function connection(buf: Buffer, s: number, e: number, f: Fields): boolean {
     if (equalsLower(buf, ts, p, "close")) f.close = true;
     else if (equalsLower(buf, ts, p, "keep-alive")) f.keepAlive = true;
     else if (equalsLower(buf, ts, p, "upgrade")) f.upgradeToken = true;
+    else f.listsOthers = true;
     while (p < e && buf[p] === SP) p++;
     if (p === e) return true;
     if (buf[p] !== COMMA) return false;
@@ -395,6 +420,27 @@ export function parseResponseHead(
   maxHeadBytes: number,
   requestMethod: string,
 ): ResponseHead | "incomplete" | "invalid" | "too-large" {
+  const r = scanResponseHead(buf, start, maxHeadBytes, requestMethod);
+  if (typeof r !== "object") return r;
+  const head = buf.toString("latin1", start, start + r.headBytes);
+  return {
+    status: r.status,
+    minor: r.minor,
+    reason: head.slice(r.reasonStart - start, r.reasonEnd - start),
+    rawHeaders: rawHeaders(head, start, r.fieldCount),
+    headBytes: r.headBytes,
+    body: r.body,
+    keepAlive: r.keepAlive,
+  };
+}
+
+/** parseResponseHead's verdict without decoding anything (see ResponseScan). */
+export function scanResponseHead(
+  buf: Buffer,
+  start: number,
+  maxHeadBytes: number,
+  requestMethod: string,
+): ResponseScan | "incomplete" | "invalid" | "too-large" {
   const end = Math.min(buf.length, start + maxHeadBytes);
   // "HTTP/1.x 200" and then " reason" or nothing, CR LF
   if (start + 14 > end) {
@@ -445,13 +491,16 @@ export function parseResponseHead(
   if (status < 200 && status !== 101 && !keepAlive) return "invalid";
   const readsToClose =
     status >= 200 && status !== 204 && status !== 304 && !f.chunked && f.contentLength === -1;
-  const head = buf.toString("latin1", start, headEnd);
   return {
     status,
     minor: minor as 0 | 1,
-    reason: head.slice(rs - start, re - start),
-    rawHeaders: rawHeaders(head, start, f.count),
+    reasonStart: rs,
+    reasonEnd: re,
+    start,
     headBytes: headEnd - start,
+    fields: marks,
+    fieldCount: f.count,
+    connectionListsOthers: f.listsOthers,
     body,
     // llhttp decides before it learns the answer was to HEAD: a HEAD response without a length
     // closes the connection (node:http's client agrees).
