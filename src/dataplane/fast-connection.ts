@@ -17,7 +17,9 @@
 // per session, ClientConnections), so a hand-off keeps them. Upstream connections to a cluster
 // peer live and die with the client connection; idle ones to a local worker outlive it in the
 // park (upstream-park.ts) for the next client connection. Timers: the first head must start within headersTimeout
-// (408, like node:http), an idle keep-alive connection is closed after keepAliveTimeout.
+// (408, like node:http), an idle keep-alive connection is closed after keepAliveTimeout, and
+// the exchange in hand's data_timeout runs on one LazyDeadline per connection (not a timer per
+// request).
 // Single-threaded.
 
 import type { Socket } from "node:net";
@@ -25,6 +27,7 @@ import { lingeringClose } from "../limits/lingering-close.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { headTimedOut, writeErrorToSocket } from "./http-errors.ts";
 import { parseRequestHead, type RequestHead } from "./http1-head.ts";
+import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
 import type { ProxyContext } from "./proxy-context.ts";
 import { PEER_HEADER, POOL_HEADER, type Route, routeRequest, TOKEN_HEADER } from "./route.ts";
@@ -53,6 +56,7 @@ export class FastConnection implements ExchangeHost {
   #pending: Buffer | undefined;
   #exchange: FastExchange | undefined;
   readonly #upstreams = new Map<string, PinnedUpstream>();
+  readonly dataDeadline = new LazyDeadline(() => this.#exchange?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
   #timer: NodeJS.Timeout | undefined;
@@ -275,6 +279,7 @@ export class FastConnection implements ExchangeHost {
 
   #detach(): void {
     clearTimeout(this.#timer);
+    this.dataDeadline.stop();
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
     for (const [ended, listener] of this.#watching) ended.removeEventListener("abort", listener);
     this.#watching.clear();

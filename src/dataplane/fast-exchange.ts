@@ -32,6 +32,7 @@ import {
   type ResponseScan,
   scanResponseHead,
 } from "./http1-head.ts";
+import type { LazyDeadline } from "./lazy-deadline.ts";
 import { upstreamTarget } from "./peer-forward.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
@@ -58,6 +59,8 @@ export interface ExchangeHost {
   done(keepAlive: boolean): void;
   /** Calls the current exchange's sessionEnded when `ended` aborts (one listener a lease). */
   watchSession(ended: AbortSignal): void;
+  /** data_timeout of the exchange in hand: calls its dataTimedOut when it passes. */
+  readonly dataDeadline: LazyDeadline;
 }
 
 /** The framing state of one body in flight. */
@@ -135,7 +138,8 @@ export class FastExchange implements UpstreamSink {
   /** Set once the client left mid-answer: bytes of the answer still allowed to be dropped. */
   #draining: number | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  /** data_timeout, 0: none. */
+  #dataTimeoutMs = 0;
   #deadline: BodyDeadline | undefined;
   readonly #request: BodyCursor;
   readonly #hasBody: boolean;
@@ -182,10 +186,8 @@ export class FastExchange implements UpstreamSink {
     ctx.counters.forwarded++;
     ctx.counters.fastForwarded++;
     this.host.watchSession(this.conn.lease.ended);
-    const { dataTimeoutMs } = ctx.directory.poolOptions(this.#session.pool);
-    if (dataTimeoutMs > 0) {
-      this.#timer = setTimeout(() => this.#timedOut(dataTimeoutMs), dataTimeoutMs);
-    }
+    this.#dataTimeoutMs = ctx.directory.poolOptions(this.#session.pool).dataTimeoutMs;
+    if (this.#dataTimeoutMs > 0) this.host.dataDeadline.set(this.#dataTimeoutMs);
     if (this.#hasBody) {
       this.#deadline = new BodyDeadline(
         ctx.bodyRate,
@@ -220,7 +222,9 @@ export class FastExchange implements UpstreamSink {
       const part = n === chunk.length ? chunk : chunk.subarray(0, n);
       this.#deadline?.received(n);
       // Upload progress counts as progress: the deadline is for a worker that stops answering.
-      if (this.#phase === "head") this.#timer?.refresh();
+      if (this.#phase === "head" && this.#dataTimeoutMs > 0) {
+        this.host.dataDeadline.set(this.#dataTimeoutMs);
+      }
       if (!this.#upstream.socket.write(part)) this.host.pauseClient();
     }
     if (this.#request.done) this.#deadline?.stop();
@@ -329,7 +333,7 @@ export class FastExchange implements UpstreamSink {
         continue;
       }
       this.#phase = "body";
-      clearTimeout(this.#timer);
+      this.host.dataDeadline.clear();
       this.#response = new BodyCursor(r.body);
       this.#responseKeepAlive = r.keepAlive;
       this.#closeFramed = r.body.kind === "close";
@@ -417,14 +421,15 @@ export class FastExchange implements UpstreamSink {
   }
 
   #cleanup(): void {
-    clearTimeout(this.#timer);
+    this.host.dataDeadline.clear();
     clearTimeout(this.#drainTimer);
     this.#deadline?.stop();
   }
 
-  #timedOut(ms: number): void {
+  /** The worker sent no response head within data_timeout. */
+  dataTimedOut(): void {
     if (this.#phase !== "head") return;
-    dataTimedOut(this.host.ctx, this.#session, ms, (error) => this.#fail(error));
+    dataTimedOut(this.host.ctx, this.#session, this.#dataTimeoutMs, (error) => this.#fail(error));
   }
 
   /** A session's lease ended (release, max_lifetime, worker lost): ours, if it is `ended`. */
