@@ -26,7 +26,7 @@ import type { Socket } from "node:net";
 import { lingeringClose } from "../limits/lingering-close.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { headTimedOut, writeErrorToSocket } from "./http-errors.ts";
-import { parseRequestHead, type RequestHead } from "./http1-head.ts";
+import { nameEquals, type RequestScan, scanRequestHead } from "./http1-head.ts";
 import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
 import type { ProxyContext } from "./proxy-context.ts";
@@ -50,6 +50,19 @@ const MAX_UPSTREAMS = 8;
 const MAX_HEADERS_COUNT = 2000;
 /** How long a connection we close keeps reading what its client still sends. */
 const CLOSE_LINGER_MS = 2_000;
+
+/** The lower-case routing header buf[ns..ne) names, if it names one. */
+function routingName(
+  buf: Buffer,
+  ns: number,
+  ne: number,
+  sessionHeader: string,
+): string | undefined {
+  if (nameEquals(buf, ns, ne, sessionHeader)) return sessionHeader;
+  for (const name of ROUTING_HEADERS) if (nameEquals(buf, ns, ne, name)) return name;
+  return undefined;
+}
+const ROUTING_HEADERS = ["cookie", TOKEN_HEADER, POOL_HEADER, PEER_HEADER];
 
 export class FastConnection implements ExchangeHost {
   readonly maxHeadBytes: number;
@@ -198,22 +211,23 @@ export class FastConnection implements ExchangeHost {
     }
     // The idle timer stays armed (a fired one is re-armed by refresh, a cleared one is not):
     // #idleTimeout ignores it while a request is in hand.
-    const head = parseRequestHead(pending, 0, this.maxHeadBytes);
-    const served = typeof head === "object" ? this.#serve(head) : false;
+    const head = scanRequestHead(pending, 0, this.maxHeadBytes);
+    const served = typeof head === "object" ? this.#serve(pending, head) : false;
     if (!served) this.#handOff();
   }
 
   /** Starts the exchange of `head`, or false: node:http answers it. */
-  #serve(head: RequestHead): boolean {
+  #serve(pending: Buffer, head: RequestScan): boolean {
     if (head.minor !== 1 || head.upgrade || head.expectContinue) return false;
-    const route = this.#route(head);
+    // Decoded once: routing reads values from it and the worker's head is built from its slices.
+    const text = pending.toString("latin1", 0, head.headBytes);
+    const route = this.#route(pending, text, head);
     if (route === undefined) return false;
     const conn = openKnownConnection(this.ctx.directory, route, this.ctx.access, (session) =>
       this.ctx.connections.http(this.socket, session),
     );
     if (conn === undefined || conn.lease.ended.aborted) return false;
-    const initial =
-      this.#pending!.length > head.headBytes ? this.#pending!.subarray(head.headBytes) : undefined;
+    const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
     if (this.#first) {
       // From now on idleness is keep-alive time, on a timer of its own length.
@@ -221,7 +235,7 @@ export class FastConnection implements ExchangeHost {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const exchange = new FastExchange(this, head, route, conn);
+    const exchange = new FastExchange(this, pending, text, head, route, conn);
     this.#exchange = exchange;
     const rest = exchange.start(initial);
     if (rest !== undefined && this.#exchange === exchange) this.#pending = rest;
@@ -229,37 +243,30 @@ export class FastConnection implements ExchangeHost {
   }
 
   /** routeRequest on the headers it reads; undefined when node:http should decide. */
-  #route(head: RequestHead): Route | undefined {
+  #route(buf: Buffer, text: string, head: RequestScan): Route | undefined {
     const { sessionHeader } = this.ctx;
     const headers: Record<string, string> = {};
-    const raw = head.rawHeaders;
+    const { fields, fieldCount } = head;
     // node:http drops headers past maxHeadersCount: such a request is not forwarded as is.
-    if (raw.length > 2 * MAX_HEADERS_COUNT) return undefined;
+    if (fieldCount > MAX_HEADERS_COUNT) return undefined;
     let host = false;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const n = name.length;
-      if (n === 4 && name.toLowerCase() === "host") host = true;
-      // Only the few names routing reads are lower-cased (most headers fail the length test).
+    for (let m = 0; m < 4 * fieldCount; m += 4) {
+      const ns = fields[m]!;
+      const ne = fields[m + 1]!;
+      const n = ne - ns;
+      if (n === 4 && nameEquals(buf, ns, ne, "host")) host = true;
+      // Only names of a routing header's length are compared (most fail that test).
       if (n !== 6 && n !== 11 && n !== 12 && n !== sessionHeader.length) continue;
-      const lower = name.toLowerCase();
-      if (
-        lower !== "cookie" &&
-        lower !== sessionHeader &&
-        lower !== TOKEN_HEADER &&
-        lower !== POOL_HEADER &&
-        lower !== PEER_HEADER
-      ) {
-        continue;
-      }
+      const name = routingName(buf, ns, ne, sessionHeader);
+      if (name === undefined) continue;
       // node:http joins repeated headers by rules of its own: leave those requests to it.
-      if (headers[lower] !== undefined) return undefined;
-      headers[lower] = raw[i + 1]!;
+      if (headers[name] !== undefined) return undefined;
+      headers[name] = text.slice(fields[m + 2]!, fields[m + 3]!);
     }
     // node:http answers 400 to an HTTP/1.1 request without Host (requireHostHeader).
     if (!host) return undefined;
     try {
-      return routeRequest(head.target, headers, sessionHeader);
+      return routeRequest(text.slice(head.targetStart, head.targetEnd), headers, sessionHeader);
     } catch {
       return undefined;
     }

@@ -17,7 +17,7 @@
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../pool/types.ts";
 import { BodyDeadline } from "./body-deadline.ts";
-import { clientResponseHead, headBlock, requestHeadersForWorker } from "./forward-headers.ts";
+import { clientResponseHead, workerRequestHead } from "./forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -28,7 +28,7 @@ import {
 import {
   type BodyFraming,
   ChunkedFraming,
-  type RequestHead,
+  type RequestScan,
   type ResponseScan,
   scanResponseHead,
 } from "./http1-head.ts";
@@ -148,27 +148,30 @@ export class FastExchange implements UpstreamSink {
 
   constructor(
     readonly host: ExchangeHost,
-    readonly head: RequestHead,
+    buf: Buffer,
+    /** The request head decoded (latin1). */
+    text: string,
+    readonly head: RequestScan,
     route: Route,
     readonly conn: Connection,
   ) {
     this.#session = conn.session;
     this.#request = new BodyCursor(head.body);
     this.#hasBody = !this.#request.done;
-    const target = upstreamTarget(
-      conn.session,
-      route,
-      requestHeadersForWorker(head.rawHeaders, {
-        cookie: route.cookie,
-        remoteAddress: host.socket.remoteAddress,
-        upgrade: false,
-      }),
-    );
+    // The path, and the fields a forward to a peer adds after the client's and ours.
+    const target = upstreamTarget(conn.session, route, []);
     // forward-headers drops Transfer-Encoding (node:http re-frames bodies); here the chunks go
     // through verbatim, so their framing is declared again.
     if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
     target.headers.push("Connection", "keep-alive");
-    this.#requestHead = headBlock(`${head.method} ${target.path} HTTP/1.1`, target.headers);
+    this.#requestHead = workerRequestHead(
+      buf,
+      text,
+      head,
+      target.path,
+      { cookie: route.cookie, remoteAddress: host.socket.remoteAddress, upgrade: false },
+      target.headers,
+    );
     this.#upstream = host.upstream(
       this.#session.workerAddress,
       false,

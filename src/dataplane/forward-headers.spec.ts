@@ -6,8 +6,14 @@ import {
   responseHeadersForClient,
   scrubReferer,
   setsHerdCookie,
+  workerRequestHead,
 } from "./forward-headers.ts";
-import { parseResponseHead, scanResponseHead } from "./http1-head.ts";
+import {
+  parseRequestHead,
+  parseResponseHead,
+  scanRequestHead,
+  scanResponseHead,
+} from "./http1-head.ts";
 
 function pairs(raw: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -242,6 +248,89 @@ describe("clientResponseHead", () => {
         Buffer.from(body, "latin1"),
       );
       expect(out.toString("latin1"), JSON.stringify(text)).toBe(stringPath(text, framing, body));
+      rewritten++;
+    }
+    expect(rewritten).toBeGreaterThan(1000);
+  });
+});
+
+describe("workerRequestHead", () => {
+  // As for responses: the byte path must write what headBlock(requestHeadersForWorker(...))
+  // writes, with the extra fields (a peer's, our framing) after.
+  const NAMES = [
+    "Accept",
+    "user-agent",
+    "Connection",
+    "Keep-Alive",
+    "TE",
+    "Upgrade",
+    "Proxy-Authorization",
+    "Cookie",
+    "X-Herd-Token",
+    "x-herd-pool",
+    "X-Herd-Peer",
+    "X-Forwarded-For",
+    "x-forwarded-proto",
+    "X-Forwarded-Host",
+    "Referer",
+    "X-Hop",
+    "Content-Type",
+    "X-Session-ID",
+  ];
+  const VALUES = [
+    "text/html",
+    "",
+    "10.0.0.1",
+    "http://a/p?herd_token=t&x=1",
+    "http://a/p?y=2",
+    "a=1; herd_session=s",
+  ];
+  const SPACING = [": ", ":", ":  ", ":\t"];
+  const CONNECTION = ["keep-alive", "close", "X-Hop", "keep-alive, x-hop, Referer"];
+
+  it("writes the string path's bytes for 2000 generated heads", () => {
+    let seed = 11;
+    const int = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const pick = <T>(xs: readonly T[]) => xs[int(xs.length)]!;
+    let rewritten = 0;
+    for (let n = 0; n < 2000; n++) {
+      const lines = [`Host${pick(SPACING)}example:${int(9000)}\r\n`];
+      for (let k = int(8); k > 0; k--) {
+        const name = pick(NAMES);
+        const value = name.toLowerCase() === "connection" ? pick(CONNECTION) : pick(VALUES);
+        lines.splice(
+          int(lines.length + 1),
+          0,
+          `${name}${pick(SPACING)}${value}${int(4) ? "" : " "}\r\n`,
+        );
+      }
+      const text = `GET /x?q=${n} HTTP/1.1\r\n${lines.join("")}\r\n`;
+      const prefix = "x".repeat(int(3));
+      const buf = Buffer.from(`${prefix}${text}`, "latin1");
+      const scan = scanRequestHead(buf, prefix.length, 1 << 16);
+      const parsed = parseRequestHead(buf, prefix.length, 1 << 16);
+      if (typeof scan !== "object" || typeof parsed !== "object") continue;
+      const to = {
+        cookie: pick([undefined, "a=1"]),
+        remoteAddress: pick([undefined, "127.0.0.1"]),
+        upgrade: false,
+      };
+      const extra = pick([
+        [],
+        ["Connection", "keep-alive"],
+        ["X-Herd-Peer", "sig", "Transfer-Encoding", "chunked"],
+      ]);
+      const path = pick(["/x", "/s/abc/x?y=1"]);
+      const decoded = buf.toString("latin1", prefix.length, prefix.length + scan.headBytes);
+      const out = workerRequestHead(buf, decoded, scan, path, to, extra);
+      const expected = headBlock(`GET ${path} HTTP/1.1`, [
+        ...requestHeadersForWorker(parsed.rawHeaders, to),
+        ...extra,
+      ]);
+      expect(out, JSON.stringify(text)).toBe(expected);
       rewritten++;
     }
     expect(rewritten).toBeGreaterThan(1000);

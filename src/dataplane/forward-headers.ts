@@ -17,7 +17,7 @@
 // decoded strings; it decides each field with the same list and cookie rule, and its spec
 // checks it writes exactly what headBlock(responseHeadersForClient(...)) would.
 
-import { equalsLower, type ResponseScan } from "./http1-head.ts";
+import { equalsLower, type RequestScan, type ResponseScan } from "./http1-head.ts";
 import { PEER_HEADER, POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** Cookie names herd reserves; matched in any letter case (see setsHerdCookie). */
@@ -81,19 +81,33 @@ export function requestHeadersForWorker(raw: readonly string[], to: ToWorker): s
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
     }
-    if (
-      isHopByHop(lower, listed) ||
-      lower === "cookie" ||
-      lower === TOKEN_HEADER ||
-      lower === POOL_HEADER ||
-      lower === PEER_HEADER ||
-      lower === "x-forwarded-proto" ||
-      lower === "x-forwarded-host"
-    ) {
-      continue;
-    }
+    if (isHopByHop(lower, listed) || NOT_TO_WORKER.has(lower)) continue;
     out.push(name, lower === "referer" ? scrubReferer(value) : value);
   }
+  out.push(...fieldsOfOurs(to, forwardedFor, host, upgrade));
+  return out;
+}
+
+/** Request fields not forwarded as sent, besides hop-by-hop ones and X-Forwarded-For (which
+ *  is extended): herd's own, the Cookie (replaced by `to.cookie`), the X-Forwarded-* herd sets. */
+const NOT_TO_WORKER = new Set([
+  "cookie",
+  TOKEN_HEADER,
+  POOL_HEADER,
+  PEER_HEADER,
+  "x-forwarded-proto",
+  "x-forwarded-host",
+]);
+const NOT_TO_WORKER_NAMES = [...NOT_TO_WORKER];
+
+/** The fields herd adds after the client's, in order. */
+function fieldsOfOurs(
+  to: ToWorker,
+  forwardedFor: string | undefined,
+  host: string | undefined,
+  upgrade: string | undefined,
+): string[] {
+  const out: string[] = [];
   if (to.cookie !== undefined) out.push("Cookie", to.cookie);
   const client = to.remoteAddress ?? "unknown";
   out.push("X-Forwarded-For", forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
@@ -180,7 +194,7 @@ const LF = 0x0a;
 const COLON = 0x3a;
 
 /** connectionListed for a scanned head (decoding only its Connection values), if it lists any. */
-function scannedConnectionListed(buf: Buffer, scan: ResponseScan): Set<string> | undefined {
+function scannedConnectionListed(buf: Buffer, scan: ScannedFields): Set<string> | undefined {
   if (!scan.connectionListsOthers) return undefined;
   const raw: string[] = [];
   const { fields } = scan;
@@ -191,6 +205,8 @@ function scannedConnectionListed(buf: Buffer, scan: ResponseScan): Set<string> |
   }
   return connectionListed(raw);
 }
+
+type ScannedFields = Pick<ResponseScan, "fields" | "fieldCount" | "connectionListsOthers">;
 
 /** buf.copy for the few bytes of a head's parts: a plain loop costs less than its checks. */
 function copyBytes(
@@ -205,6 +221,21 @@ function copyBytes(
   return end - start;
 }
 
+/** isHopByHop for the name buf[ns..ne) of a scanned head. */
+function scannedHopByHop(
+  buf: Buffer,
+  ns: number,
+  ne: number,
+  listed: Set<string> | undefined,
+): boolean {
+  const n = ne - ns;
+  if (n >= 6 && equalsLower(buf, ns, ns + 6, "proxy-")) return true;
+  if (HOP_BY_HOP_LENGTHS.has(n)) {
+    for (const name of HOP_BY_HOP_NAMES) if (equalsLower(buf, ns, ne, name)) return true;
+  }
+  return listed?.has(buf.toString("latin1", ns, ne).toLowerCase()) ?? false;
+}
+
 /** responseHeadersForClient's verdict on field buf[ns..ne) of a scanned head: dropped? */
 function dropsScannedField(
   buf: Buffer,
@@ -214,15 +245,12 @@ function dropsScannedField(
   ve: number,
   listed: Set<string> | undefined,
 ): boolean {
-  const n = ne - ns;
-  if (n >= 6 && equalsLower(buf, ns, ns + 6, "proxy-")) return true;
-  if (HOP_BY_HOP_LENGTHS.has(n)) {
-    for (const name of HOP_BY_HOP_NAMES) if (equalsLower(buf, ns, ne, name)) return true;
-  }
-  if (n === 10 && equalsLower(buf, ns, ne, "set-cookie")) {
-    return setsHerdCookie(buf.toString("latin1", vs, ve));
-  }
-  return listed?.has(buf.toString("latin1", ns, ne).toLowerCase()) ?? false;
+  if (scannedHopByHop(buf, ns, ne, listed)) return true;
+  return (
+    ne - ns === 10 &&
+    equalsLower(buf, ns, ne, "set-cookie") &&
+    setsHerdCookie(buf.toString("latin1", vs, ve))
+  );
 }
 
 /**
@@ -282,4 +310,79 @@ export function clientResponseHead(
   out[pos++] = LF;
   pos += copyBytes(body, 0, body.length, out, pos);
   return out.subarray(0, pos);
+}
+
+/**
+ * headBlock(`${method} ${path} HTTP/1.1`, [...requestHeadersForWorker(fields, to), ...extra])
+ * for a scanned request (never an upgrade): the fast path's request to the worker. `text` is
+ * the head decoded once (latin1, from scan.start); names are compared on the bytes and kept
+ * fields are slices of `text`, a run of fields already written "name: value" in one slice, so
+ * nothing is lower-cased or copied per field. Its spec checks the result is the same.
+ */
+export function workerRequestHead(
+  buf: Buffer,
+  text: string,
+  scan: RequestScan,
+  path: string,
+  to: ToWorker,
+  extra: readonly string[],
+): string {
+  const listed = scannedConnectionListed(buf, scan);
+  const { fields, fieldCount, start } = scan;
+  let out = `${scan.method} ${path} HTTP/1.1\r\n`;
+  let forwardedFor: string | undefined;
+  let host: string | undefined;
+  const fieldsEnd = scan.headBytes - 2;
+  /** Start (in text) of the verbatim lines not added yet, or -1. */
+  let run = -1;
+  for (let k = 0; k < fieldCount; k++) {
+    const m = 4 * k;
+    const ns = fields[m]!;
+    const ne = fields[m + 1]!;
+    const vs = fields[m + 2]!;
+    const ve = fields[m + 3]!;
+    const n = ne - ns;
+    let value: string | undefined;
+    let dropped = false;
+    if (n === 4 && equalsLower(buf, ns, ne, "host")) {
+      host = text.slice(vs - start, ve - start);
+    } else if (n === 15 && equalsLower(buf, ns, ne, "x-forwarded-for")) {
+      const sent = text.slice(vs - start, ve - start);
+      forwardedFor = forwardedFor === undefined ? sent : `${forwardedFor}, ${sent}`;
+      dropped = true;
+    } else if (scannedHopByHop(buf, ns, ne, listed) || notToWorker(buf, ns, ne)) {
+      dropped = true;
+    } else if (n === 7 && equalsLower(buf, ns, ne, "referer")) {
+      const sent = text.slice(vs - start, ve - start);
+      const scrubbed = scrubReferer(sent);
+      if (scrubbed !== sent) value = scrubbed;
+    }
+    const lineEnd = k + 1 < fieldCount ? fields[m + 4]! : fieldsEnd + start;
+    if (
+      !dropped &&
+      value === undefined &&
+      vs === ne + 2 &&
+      buf[ne + 1] === SP &&
+      ve + 2 === lineEnd
+    ) {
+      if (run < 0) run = ns - start;
+      continue;
+    }
+    if (run >= 0) {
+      out += text.slice(run, ns - start);
+      run = -1;
+    }
+    if (dropped) continue;
+    out += `${text.slice(ns - start, ne - start)}: ${value ?? text.slice(vs - start, ve - start)}\r\n`;
+  }
+  if (run >= 0) out += text.slice(run, fieldsEnd);
+  const ours = fieldsOfOurs(to, forwardedFor, host, undefined);
+  for (let i = 0; i < ours.length; i += 2) out += `${ours[i]}: ${ours[i + 1]}\r\n`;
+  for (let i = 0; i < extra.length; i += 2) out += `${extra[i]}: ${extra[i + 1]}\r\n`;
+  return `${out}\r\n`;
+}
+
+function notToWorker(buf: Buffer, ns: number, ne: number): boolean {
+  for (const name of NOT_TO_WORKER_NAMES) if (equalsLower(buf, ns, ne, name)) return true;
+  return false;
 }

@@ -19,6 +19,7 @@ import { llhttp } from "../../test/helpers/llhttp.ts";
 import {
   type BodyFraming,
   ChunkedFraming,
+  nameEquals,
   parseRequestHead,
   parseResponseHead,
   type RequestHead,
@@ -1164,5 +1165,18 @@ describe("heads real clients and servers send", () => {
       server.closeAllConnections();
       await once(server, "close");
     }
+  });
+});
+
+describe("nameEquals", () => {
+  it("folds ASCII letters only: a configured header name with _ or ~ matches itself alone", () => {
+    const at = (name: string, lower: string) =>
+      nameEquals(Buffer.from(name, "latin1"), 0, name.length, lower);
+    expect(at("X_Session-ID", "x_session-id")).toBe(true);
+    expect(at("x~id", "x~id")).toBe(true);
+    expect(at("x^id", "x~id")).toBe(false);
+    expect(at("x\x7fid", "x_id")).toBe(false);
+    expect(at("X-SESSION-ID", "x-session-id")).toBe(true);
+    expect(at("X-Session-I", "x-session-id")).toBe(false);
   });
 });

@@ -42,6 +42,27 @@ export interface RequestHead {
   expectContinue: boolean;
 }
 
+/**
+ * A request head as offsets into the scanned buffer (see ResponseScan): the verdict of
+ * parseRequestHead without decoding names and values the fast path only copies.
+ */
+export interface RequestScan {
+  method: string;
+  /** The request target is buf[targetStart..targetEnd). */
+  targetStart: number;
+  targetEnd: number;
+  minor: 0 | 1;
+  start: number;
+  headBytes: number;
+  fields: Int32Array;
+  fieldCount: number;
+  connectionListsOthers: boolean;
+  body: BodyFraming;
+  keepAlive: boolean;
+  upgrade: boolean;
+  expectContinue: boolean;
+}
+
 export interface ResponseHead {
   status: number;
   minor: 0 | 1;
@@ -177,6 +198,17 @@ export function equalsLower(buf: Buffer, s: number, e: number, lower: string): b
   if (e - s !== lower.length) return false;
   for (let k = 0; k < lower.length; k++) {
     if ((buf[s + k]! | 0x20) !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/** True when buf[s..e) equals `lower` (any tchar name, lower case) ignoring ASCII case. */
+export function nameEquals(buf: Buffer, s: number, e: number, lower: string): boolean {
+  if (e - s !== lower.length) return false;
+  for (let k = 0; k < lower.length; k++) {
+    const c = buf[s + k]!;
+    const l = lower.charCodeAt(k);
+    if (c !== l && !(c >= 0x41 && c <= 0x5a && c + 0x20 === l)) return false;
   }
   return true;
 }
@@ -356,6 +388,28 @@ export function parseRequestHead(
   start: number,
   maxHeadBytes: number,
 ): RequestHead | "incomplete" | "decline" | "too-large" {
+  const r = scanRequestHead(buf, start, maxHeadBytes);
+  if (typeof r !== "object") return r;
+  const head = buf.toString("latin1", start, start + r.headBytes);
+  return {
+    method: r.method,
+    target: head.slice(r.targetStart - start, r.targetEnd - start),
+    minor: r.minor,
+    rawHeaders: rawHeaders(head, start, r.fieldCount),
+    headBytes: r.headBytes,
+    body: r.body,
+    keepAlive: r.keepAlive,
+    upgrade: r.upgrade,
+    expectContinue: r.expectContinue,
+  };
+}
+
+/** parseRequestHead's verdict without decoding anything (see RequestScan). */
+export function scanRequestHead(
+  buf: Buffer,
+  start: number,
+  maxHeadBytes: number,
+): RequestScan | "incomplete" | "decline" | "too-large" {
   const end = Math.min(buf.length, start + maxHeadBytes);
   let i = start;
   while (i < end && TCHAR[buf[i]!] === 1) i++;
@@ -396,13 +450,16 @@ export function parseRequestHead(
   // llhttp reads the body of an upgrade request before switching protocols; node:http's
   // handling of that is its own.
   if (upgrade && body !== NONE) return "decline";
-  const head = buf.toString("latin1", start, headEnd);
   return {
     method: m,
-    target: head.slice(ts - start, te - start),
+    targetStart: ts,
+    targetEnd: te,
     minor: minor as 0 | 1,
-    rawHeaders: rawHeaders(head, start, f.count),
+    start,
     headBytes: headEnd - start,
+    fields: marks,
+    fieldCount: f.count,
+    connectionListsOthers: f.listsOthers,
     body,
     keepAlive: minor === 1 ? !f.close : f.keepAlive,
     upgrade,
