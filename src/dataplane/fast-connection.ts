@@ -31,7 +31,7 @@ import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
 import type { ProxyContext } from "./proxy-context.ts";
 import { PEER_HEADER, POOL_HEADER, type Route, routeRequest, TOKEN_HEADER } from "./route.ts";
-import { openKnownConnection } from "./session-access.ts";
+import { type Connection, openKnownConnection, reuseConnection } from "./session-access.ts";
 
 export interface FastOptions {
   /** Largest request (and response) head; longer ones go to node:http (431). */
@@ -69,6 +69,8 @@ export class FastConnection implements ExchangeHost {
   #pending: Buffer | undefined;
   #exchange: FastExchange | undefined;
   readonly #upstreams = new Map<string, PinnedUpstream>();
+  /** The session and lease the last request was served on (see reuseConnection). */
+  #last: (Connection & { touchedAt: number }) | undefined;
   readonly dataDeadline = new LazyDeadline(() => this.#exchange?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
@@ -223,10 +225,15 @@ export class FastConnection implements ExchangeHost {
     const text = pending.toString("latin1", 0, head.headBytes);
     const route = this.#route(pending, text, head);
     if (route === undefined) return false;
-    const conn = openKnownConnection(this.ctx.directory, route, this.ctx.access, (session) =>
-      this.ctx.connections.http(this.socket, session),
-    );
-    if (conn === undefined || conn.lease.ended.aborted) return false;
+    const { directory, access } = this.ctx;
+    let conn = this.#last && reuseConnection(directory, this.#last, route, access);
+    if (conn === undefined) {
+      conn = openKnownConnection(directory, route, access, (session) =>
+        this.ctx.connections.http(this.socket, session),
+      );
+      if (conn === undefined || conn.lease.ended.aborted) return false;
+      this.#last = { ...conn, touchedAt: Date.now() };
+    }
     const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
     if (this.#first) {

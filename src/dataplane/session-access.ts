@@ -190,3 +190,33 @@ export async function openConnection(
     }
   }
 }
+
+/** How stale a reused connection lets the session's last-activity time get. */
+const TOUCH_EVERY_MS = 1_000;
+
+/**
+ * openKnownConnection's answer for the next request on a client connection whose last one was
+ * served on `last`, without the lookup and the lease: the same session of this node, still
+ * live (its lease has not ended; a session's worker and token never change), and the token
+ * admitted again. The directory is touched at most once a second from here: while the
+ * connection holds its lease the session cannot idle out, and the lease's close records the
+ * last activity anyway. Undefined: use openKnownConnection. Not for a cluster directory,
+ * whose lookup re-checks this node's own lease on every request (a lapsed node must stop
+ * serving at once), nor for a forward from a peer (its credential is checked per request).
+ */
+export function reuseConnection(
+  directory: SessionDirectory,
+  last: Connection & { touchedAt: number },
+  route: Route,
+  opts: AccessOptions,
+): Connection | undefined {
+  if (directory.find !== undefined || route.peer !== undefined) return undefined;
+  if (route.sessionId !== last.session.id || last.lease.ended.aborted) return undefined;
+  if (!admitted(last.session, route, opts)) return undefined;
+  const now = Date.now();
+  if (now - last.touchedAt >= TOUCH_EVERY_MS) {
+    last.touchedAt = now;
+    directory.touch(last.session.id);
+  }
+  return last;
+}

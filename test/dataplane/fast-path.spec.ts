@@ -286,6 +286,36 @@ describe("data plane fast path", () => {
     expect(s.dp.counters.forwarded).toBe(2);
   });
 
+  it("serves a session re-created under the same id on its new worker, on the same connection", async () => {
+    const s = track(await startStack([{ reuse: false }]));
+    const first = await s.herd.acquire("p0", "again");
+    const c = await raw(s.dp.port);
+    c.send(get("/whoami", "again"));
+    await c.until((t) => t.includes(`"pid":${first.workerPid},`), "the first worker's answer");
+    c.send(get("/whoami", "again"));
+    await c.until((t) => count(t, `"pid":${first.workerPid},`) === 2, "its second answer");
+    await s.herd.release("again");
+    const second = await s.herd.acquire("p0", "again");
+    expect(second.workerPid).not.toBe(first.workerPid);
+    c.send(get("/whoami", "again"));
+    await c.until((t) => t.includes(`"pid":${second.workerPid},`), "the new worker's answer");
+    expect(s.dp.counters.fastForwarded).toBe(3);
+  });
+
+  it("checks the token of every request on a connection, not only its first", async () => {
+    const s = track(await startStack([{}], { tokens: true }));
+    const session = await s.herd.acquire("p0", "tok");
+    const c = await raw(s.dp.port);
+    const asked = (token: string) => get("/whoami", "tok", `X-Herd-Token: ${token}\r\n`);
+    c.send(asked(session.token));
+    await c.until((t) => count(t, '"counter"') === 1, "the first answer");
+    c.send(asked(session.token));
+    await c.until((t) => count(t, '"counter"') === 2, "the second answer");
+    c.send(asked(`${session.token.slice(0, -1)}x`));
+    await c.until((t) => t.includes("401 Unauthorized"), "the 401 for a wrong token");
+    expect(s.dp.counters.fastForwarded).toBe(2);
+  });
+
   it("closes a keep-alive connection idle for 5 s, after serving it", async () => {
     const s = await rawStack("idle");
     const c = await raw(s.dp.port);
