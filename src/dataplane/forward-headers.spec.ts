@@ -15,6 +15,17 @@ import {
   scanResponseHead,
 } from "./http1-head.ts";
 
+/** A small seeded generator, so a failing generated case is the same on every run. */
+function seeded(seed: number) {
+  let state = seed;
+  const int = (n: number) => {
+    state = (state * 1103515245 + 12345) >>> 0;
+    return (state >>> 8) % n;
+  };
+  const pick = <T>(xs: readonly T[]) => xs[int(xs.length)]!;
+  return { int, pick };
+}
+
 function pairs(raw: string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
@@ -217,12 +228,7 @@ describe("clientResponseHead", () => {
   }
 
   it("writes the string path's bytes for 2000 generated heads", () => {
-    let seed = 7;
-    const int = (n: number) => {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    const pick = <T>(xs: readonly T[]) => xs[int(xs.length)]!;
+    const { int, pick } = seeded(7);
     let rewritten = 0;
     for (let n = 0; n < 2000; n++) {
       const lines: string[] = [];
@@ -289,12 +295,7 @@ describe("workerRequestHead", () => {
   const CONNECTION = ["keep-alive", "close", "X-Hop", "keep-alive, x-hop, Referer"];
 
   it("writes the string path's bytes for 2000 generated heads", () => {
-    let seed = 11;
-    const int = (n: number) => {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    const pick = <T>(xs: readonly T[]) => xs[int(xs.length)]!;
+    const { int, pick } = seeded(11);
     let rewritten = 0;
     for (let n = 0; n < 2000; n++) {
       const lines = [`Host${pick(SPACING)}example:${int(9000)}\r\n`];

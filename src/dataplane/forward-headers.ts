@@ -208,6 +208,13 @@ function scannedConnectionListed(buf: Buffer, scan: ScannedFields): Set<string> 
 
 type ScannedFields = Pick<ResponseScan, "fields" | "fieldCount" | "connectionListsOthers">;
 
+/** Field k (at fields[m]) of a scanned head came as "name: value" CRLF (one space, the value
+ *  unpadded), so its line can be passed on whole. */
+function writtenPlain(buf: Buffer, fields: Int32Array, m: number, lineEnd: number): boolean {
+  const ne = fields[m + 1]!;
+  return fields[m + 2] === ne + 2 && buf[ne + 1] === SP && fields[m + 3]! + 2 === lineEnd;
+}
+
 /** buf.copy, but a plain loop for a few bytes: it costs less than buf.copy's checks. */
 function copyBytes(
   from: Uint8Array,
@@ -294,7 +301,7 @@ export function clientResponseHead(
     const ve = fields[m + 3]!;
     const dropped = dropsScannedField(buf, ns, ne, vs, ve, listed);
     const lineEnd = k + 1 < fieldCount ? fields[m + 4]! : fieldsEnd;
-    if (!dropped && vs === ne + 2 && buf[ne + 1] === SP && ve + 2 === lineEnd) {
+    if (!dropped && writtenPlain(buf, fields, m, lineEnd)) {
       if (run < 0) run = ns;
       continue;
     }
@@ -364,13 +371,7 @@ export function workerRequestHead(
       if (scrubbed !== sent) value = scrubbed;
     }
     const lineEnd = k + 1 < fieldCount ? fields[m + 4]! : fieldsEnd + start;
-    if (
-      !dropped &&
-      value === undefined &&
-      vs === ne + 2 &&
-      buf[ne + 1] === SP &&
-      ve + 2 === lineEnd
-    ) {
+    if (!dropped && value === undefined && writtenPlain(buf, fields, m, lineEnd)) {
       if (run < 0) run = ns - start;
       continue;
     }

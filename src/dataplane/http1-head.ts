@@ -42,27 +42,6 @@ export interface RequestHead {
   expectContinue: boolean;
 }
 
-/**
- * A request head as offsets into the scanned buffer (see ResponseScan): the verdict of
- * parseRequestHead without decoding names and values the fast path only copies.
- */
-export interface RequestScan {
-  method: string;
-  /** The request target is buf[targetStart..targetEnd). */
-  targetStart: number;
-  targetEnd: number;
-  minor: 0 | 1;
-  start: number;
-  headBytes: number;
-  fields: Int32Array;
-  fieldCount: number;
-  connectionListsOthers: boolean;
-  body: BodyFraming;
-  keepAlive: boolean;
-  upgrade: boolean;
-  expectContinue: boolean;
-}
-
 export interface ResponseHead {
   status: number;
   minor: 0 | 1;
@@ -75,16 +54,12 @@ export interface ResponseHead {
 }
 
 /**
- * A response head as offsets into the scanned buffer, nothing decoded: what the fast path
- * rewrites byte for byte. `fields` is the parsers' shared scratch (name start, name end, value
+ * A head as offsets into the scanned buffer, nothing decoded: what the fast path routes and
+ * rewrites on the bytes. `fields` is the parsers' shared scratch (name start, name end, value
  * start, value end per field, values OWS-trimmed): valid until the next parse call.
  */
-export interface ResponseScan {
-  status: number;
+interface ScannedHead {
   minor: 0 | 1;
-  /** The reason phrase is buf[reasonStart..reasonEnd). */
-  reasonStart: number;
-  reasonEnd: number;
   /** Where the head starts in the buffer, and its length including the final CRLF CRLF. */
   start: number;
   headBytes: number;
@@ -94,6 +69,24 @@ export interface ResponseScan {
   connectionListsOthers: boolean;
   body: BodyFraming;
   keepAlive: boolean;
+}
+
+/** parseRequestHead's verdict, scanned (see ScannedHead). */
+export interface RequestScan extends ScannedHead {
+  method: string;
+  /** The request target is buf[targetStart..targetEnd). */
+  targetStart: number;
+  targetEnd: number;
+  upgrade: boolean;
+  expectContinue: boolean;
+}
+
+/** parseResponseHead's verdict, scanned (see ScannedHead). */
+export interface ResponseScan extends ScannedHead {
+  status: number;
+  /** The reason phrase is buf[reasonStart..reasonEnd). */
+  reasonStart: number;
+  reasonEnd: number;
 }
 
 const CR = 0x0d;
