@@ -9,6 +9,7 @@ export default defineConfig({
     include: [
       "src/**/*.spec.ts",
       "scripts/**/*.spec.ts",
+      "bench/**/*.spec.ts",
       "test/**/*.spec.ts",
       "sdk/ts/**/*.spec.ts",
       "examples/**/*.spec.ts",

@@ -16,13 +16,21 @@ export interface BenchRow {
   met?: boolean;
 }
 
-/** Reads the goal from its words: "≤ X", "≥ X" (on the value, or on the ratio when the goal
- * says "ratio" or "×"), so the words printed and the check made cannot disagree. */
+/** Reads the goal from its words: "≤ X", "≥ X" (on the value; on the ratio when the goal
+ * says "ratio" or "×"; on value − baseline when it says "added"), so the words printed and
+ * the check made cannot disagree. */
 export function withVerdict(row: BenchRow): BenchRow {
   const m = /(≤|≥)\s*([\d.]+)/.exec(row.goal ?? "");
   if (!m) return row;
   const onRatio = /ratio|×/.test(row.goal!);
-  const x = onRatio ? row.ratio : row.value;
+  const added = /added/.test(row.goal!);
+  const x = added
+    ? row.baseline === undefined
+      ? undefined
+      : row.value - row.baseline
+    : onRatio
+      ? row.ratio
+      : row.value;
   if (x === undefined || Number.isNaN(x)) return row;
   const limit = Number(m[2]);
   return { ...row, met: m[1] === "≤" ? x <= limit : x >= limit };
