@@ -117,6 +117,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       headerTimeoutMs: config.control.headerTimeoutMs,
       idleTimeoutMs: config.control.idleTimeoutMs,
       maxConnections: config.control.maxConnections,
+      maxConnectionsPerClient: config.control.maxConnectionsPerClient,
       logger,
       ...(cluster && { peer: cluster.peer }),
     });

@@ -110,6 +110,9 @@ export function buildConfig(
         headerTimeoutMs: control.header_timeout ?? CONFIG_DEFAULTS.controlHeaderTimeoutMs,
         idleTimeoutMs: control.idle_timeout ?? CONFIG_DEFAULTS.controlIdleTimeoutMs,
         ...(control.max_connections !== undefined && { maxConnections: control.max_connections }),
+        ...(control.max_connections_per_client !== undefined && {
+          maxConnectionsPerClient: control.max_connections_per_client,
+        }),
       },
       data: {
         listen: formatHostPort(dataListen.host, dataListen.port),

@@ -22,6 +22,8 @@ export interface HerdConfig {
     idleTimeoutMs: number;
     /** Unset: derived from the fd limit (src/limits/fd-budget.ts). */
     maxConnections?: number;
+    /** Unset: no per-address cap. */
+    maxConnectionsPerClient?: number;
   };
   data: {
     /** host:port */

@@ -182,6 +182,7 @@ export const configSchema = z.strictObject({
       header_timeout: duration.optional(),
       idle_timeout: duration.optional(),
       max_connections: z.int().min(0).optional(),
+      max_connections_per_client: z.int().min(0).optional(),
     }),
   ),
   data: section(

@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { ConnectionGate } from "../limits/connection-gate.ts";
+import { ConnectionGate, connectionLimits } from "../limits/connection-gate.ts";
 import { fdBudget } from "../limits/fd-budget.ts";
 import { lingeringClose } from "../limits/lingering-close.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
@@ -108,15 +108,9 @@ export async function startDataPlane(
     bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
   };
   const budget = fdBudget();
-  const maxConnections = opts.maxConnections ?? budget.dataConnections;
-  const gate = new ConnectionGate({
-    max: maxConnections,
-    perClient:
-      opts.maxConnectionsPerClient ??
-      (opts.maxConnections === undefined
-        ? budget.dataConnectionsPerClient
-        : Math.max(1, Math.floor(maxConnections / 2))),
-  });
+  const gate = new ConnectionGate(
+    connectionLimits(opts.maxConnections, opts.maxConnectionsPerClient, budget.dataConnections),
+  );
   const headersTimeout = opts.headerTimeoutMs ?? 10_000;
   const server = createServer(
     {

@@ -39,8 +39,6 @@ export interface FdBudget {
   reserved: number;
   /** Default cap on open data-plane client connections (each costs two descriptors). */
   dataConnections: number;
-  /** Default cap on data-plane connections from one client address. */
-  dataConnectionsPerClient: number;
   /** Default cap on open control-plane connections. */
   controlConnections: number;
 }
@@ -53,7 +51,6 @@ export function fdBudget(nofile = softNofile()): FdBudget {
     nofile,
     reserved,
     dataConnections,
-    dataConnectionsPerClient: Math.max(1, Math.floor(dataConnections / 2)),
     controlConnections: Math.max(1, Math.floor(spare * 0.2)),
   };
 }

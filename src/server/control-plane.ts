@@ -26,7 +26,7 @@ import {
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
 import { formatHostPort, isLoopback, parseListenAddress } from "../config/listen-address.ts";
-import { ConnectionGate } from "../limits/connection-gate.ts";
+import { ConnectionGate, connectionLimits } from "../limits/connection-gate.ts";
 import { fdBudget } from "../limits/fd-budget.ts";
 import { type Logger, silentLogger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
@@ -72,6 +72,8 @@ export interface ControlPlaneOptions {
   idleTimeoutMs?: number;
   /** Open connections at most, TCP and Unix socket together (default: from the fd limit). */
   maxConnections?: number;
+  /** Open TCP connections from one client address at most (default 0: no per-address cap). */
+  maxConnectionsPerClient?: number;
   /** Cluster mode: how node-to-node calls are authenticated. */
   peer?: PeerCalls;
 }
@@ -191,10 +193,15 @@ export async function startControlPlane(
 
   const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
-  const gate = new ConnectionGate({
-    max: opts.maxConnections ?? fdBudget().controlConnections,
-    perClient: 0,
-  });
+  // No per-address cap unless asked for: the control plane's usual clients are this host's
+  // SDKs and CLI, all from one loopback address (or the Unix socket).
+  const gate = new ConnectionGate(
+    connectionLimits(
+      opts.maxConnections,
+      opts.maxConnectionsPerClient ?? 0,
+      fdBudget().controlConnections,
+    ),
+  );
   const admit = (socket: Socket) => {
     const admission = gate.admit(socket);
     if (!admission.ok)
@@ -249,7 +256,15 @@ export async function startControlPlane(
     throw err;
   }
   const url = `http://${formatHostPort(addr.host === "0.0.0.0" ? "127.0.0.1" : addr.host === "::" ? "::1" : addr.host, port)}`;
-  logger.info({ url, socket: opts.socket }, "control plane listening");
+  logger.info(
+    {
+      url,
+      socket: opts.socket,
+      maxConnections: gate.limits.max,
+      maxConnectionsPerClient: gate.limits.perClient,
+    },
+    "control plane listening",
+  );
 
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -68,6 +68,25 @@ describe("control plane connection limits", () => {
     expect((await herdClient("connect-h1", h.cp.url).getStats({})).pools.length).toBe(1);
   });
 
+  it("caps connections per client address, and not another address's", async () => {
+    h = await startHarness([{}], { maxConnections: 100, maxConnectionsPerClient: 3 });
+    const held: RawConnection[] = [];
+    for (let i = 0; i < 3; i++) {
+      held.push(await rawConnect(h.cp.port, { localAddress: "127.0.0.2" }));
+    }
+    const over = await rawConnect(h.cp.port, { localAddress: "127.0.0.2" });
+    expect(await eventually(() => over.socket.destroyed, 5000)).toBe(true);
+    expect(held.some((c) => c.socket.destroyed)).toBe(false);
+    // Another address (the client below, on 127.0.0.1) is served meanwhile.
+    expect((await herdClient("connect-h1", h.cp.url).getStats({})).pools.length).toBe(1);
+    // Below the cap again, the address is admitted again.
+    held[0]!.socket.destroy();
+    await eventually(() => h!.cp.openConnections <= 3);
+    const again = await rawConnect(h.cp.port, { localAddress: "127.0.0.2" });
+    again.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(await eventually(() => again.text.startsWith("HTTP/1.1 200"), 5000)).toBe(true);
+  });
+
   for (const protocol of ["grpc", "connect-h1"] as Protocol[]) {
     it(`keeps quiet HoldSession and WatchSessions streams open past both deadlines (${protocol})`, async () => {
       h = await startHarness([{ heartbeatGraceMs: 30_000 }], {

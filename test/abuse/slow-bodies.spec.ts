@@ -102,6 +102,17 @@ describe("connection caps", () => {
     await whoami(s.url, { headers: { "X-Session-ID": "newcomer", Connection: "close" } });
   });
 
+  it("caps nothing per address when max_connections is 0 (no cap)", async () => {
+    const s = track(await startStack([{}], { maxConnections: 0 }));
+    const held = [];
+    for (let i = 0; i < 3; i++)
+      held.push(await rawConnect(s.dp.port, { localAddress: "127.0.0.2" }));
+    const more = await rawConnect(s.dp.port, { localAddress: "127.0.0.2" });
+    more.write("GET /whoami HTTP/1.1\r\nHost: x\r\nX-Session-ID: uncapped\r\n\r\n");
+    expect(await eventually(() => /^HTTP\/1\.1 200 /.test(more.text), 10_000)).toBe(true);
+    expect(held.some((c) => c.socket.destroyed)).toBe(false);
+  });
+
   it("caps connections per client address without refusing other addresses", async () => {
     const s = track(await startStack([{}], { maxConnections: 100, maxConnectionsPerClient: 3 }));
     for (let i = 0; i < 3; i++) await rawConnect(s.dp.port, { localAddress: "127.0.0.2" });
