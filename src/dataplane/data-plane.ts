@@ -106,6 +106,7 @@ export async function startDataPlane(
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
     connections: new ClientConnections(directory),
     bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
+    failedOpens: new WeakMap(),
   };
   const budget = fdBudget();
   const gate = new ConnectionGate(

@@ -3,13 +3,17 @@
 // each plain request for a live session it may serve (fast-exchange.ts) over upstream
 // connections pinned to this client connection (pinned-upstream.ts).
 //
+// A request for a session that is not live here yet (an acquire, a cluster-wide find) waits
+// here for openConnection, as node:http's path would, and is then served here too.
+//
 // Everything else is handed off, at a request boundary, to the node:http server: a head the
 // parser declines or that is not complete in one read (a slow head gets node:http's
 // headersTimeout), HTTP/1.0, an upgrade, Expect: 100-continue, a route or access check that
-// fails or needs to wait (unknown id, acquire, cluster find: every error answer). The hand-off
-// puts the bytes read so far back (unshift), drops our listeners and emits 'connection' on
-// the server, which parses from that request on; the connection stays there for the rest of
-// its life. So every answer but a forwarded one is node:http's, byte for byte.
+// fails (every error answer: one found while opening is passed along in ctx.failedOpens, so
+// node:http answers it without a second try). The hand-off puts the bytes read so far back
+// (unshift), drops our listeners and emits 'connection' on the server, which parses from that
+// request on; the connection stays there for the rest of its life. So every answer but a
+// forwarded one is node:http's, byte for byte.
 //
 // Invariants: at most one exchange at a time (no pipelining: the next head is parsed only
 // after the current response ended; bytes read ahead stay buffered, and reading stops once
@@ -24,6 +28,7 @@
 
 import type { Socket } from "node:net";
 import { lingeringClose } from "../limits/lingering-close.ts";
+import type { SessionInfo } from "../pool/types.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { headTimedOut, writeErrorToSocket } from "./http-errors.ts";
 import { nameEquals, type RequestScan, scanRequestHead } from "./http1-head.ts";
@@ -31,7 +36,12 @@ import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
 import type { ProxyContext } from "./proxy-context.ts";
 import { PEER_HEADER, POOL_HEADER, type Route, routeRequest, TOKEN_HEADER } from "./route.ts";
-import { type Connection, openKnownConnection, reuseConnection } from "./session-access.ts";
+import {
+  type Connection,
+  openConnection,
+  openKnownConnection,
+  reuseConnection,
+} from "./session-access.ts";
 
 export interface FastOptions {
   /** Largest request (and response) head; longer ones go to node:http (431). */
@@ -77,6 +87,11 @@ export class FastConnection implements ExchangeHost {
   #timer: NodeJS.Timeout | undefined;
   /** No request seen yet: idleness means a head that never starts (408). */
   #first = true;
+  /** openConnection is under way for the buffered request (an acquire, a find). */
+  #opening = false;
+  /** It succeeded: the buffered request is not sent to open a connection again. */
+  #opened = false;
+  #detached = false;
   #clientEnded = false;
   #closing = false;
   #shuttingDown = false;
@@ -195,7 +210,7 @@ export class FastConnection implements ExchangeHost {
     if (this.#exchange && !this.#exchange.requestDone) rest = this.#exchange.clientData(chunk);
     if (rest === undefined || this.#closing) return;
     this.#pending = this.#pending ? Buffer.concat([this.#pending, rest]) : rest;
-    if (this.#exchange === undefined) {
+    if (this.#exchange === undefined && !this.#opening) {
       this.#next();
     } else if (this.#pending.length > this.maxHeadBytes && !this.#readAheadPaused) {
       this.#readAheadPaused = true;
@@ -228,12 +243,15 @@ export class FastConnection implements ExchangeHost {
     const { directory, access } = this.ctx;
     let conn = this.#last && reuseConnection(directory, this.#last, route, access);
     if (conn === undefined) {
-      conn = openKnownConnection(directory, route, access, (session) =>
-        this.ctx.connections.http(this.socket, session),
-      );
-      if (conn === undefined || conn.lease.ended.aborted) return false;
+      conn = openKnownConnection(directory, route, access, this.#take);
+      if (conn === undefined || conn.lease.ended.aborted) {
+        if (this.#opened) return false;
+        this.#open(route);
+        return true;
+      }
       this.#last = { ...conn, touchedAt: Date.now() };
     }
+    this.#opened = false;
     const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
     if (this.#first) {
@@ -247,6 +265,34 @@ export class FastConnection implements ExchangeHost {
     const rest = exchange.start(initial);
     if (rest !== undefined && this.#exchange === exchange) this.#pending = rest;
     return true;
+  }
+
+  readonly #take = (session: SessionInfo) => this.ctx.connections.http(this.socket, session);
+
+  /**
+   * The buffered request names a session this node cannot serve at once: a new one (acquire),
+   * one elsewhere in the cluster (find), or an error to answer. openConnection does what
+   * node:http's path would, the client's bytes buffering meanwhile (its close cancels a wait).
+   * Then the request is served here, or handed to node:http with the error, which it answers
+   * without trying again. So a connection that creates its session stays on the fast path.
+   */
+  #open(route: Route): void {
+    this.#opening = true;
+    const { directory, access } = this.ctx;
+    openConnection(directory, route, access, this.socket, this.#take).then(
+      () => {
+        this.#opening = false;
+        if (this.#detached) return;
+        this.#opened = true;
+        this.#next();
+      },
+      (err: unknown) => {
+        this.#opening = false;
+        if (this.#detached) return;
+        this.ctx.failedOpens.set(this.socket, err);
+        this.#handOff();
+      },
+    );
   }
 
   /** routeRequest on the headers it reads; undefined when node:http should decide. */
@@ -292,6 +338,7 @@ export class FastConnection implements ExchangeHost {
   }
 
   #detach(): void {
+    this.#detached = true;
     clearTimeout(this.#timer);
     this.dataDeadline.stop();
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
@@ -327,6 +374,12 @@ export class FastConnection implements ExchangeHost {
   #ended(): void {
     this.#clientEnded = true;
     if (this.#closing) return; // our end() is under way; the socket closes once it is flushed
+    // A client that half-closes while its session is being opened is taken as gone, as
+    // node:http takes it: the wait (and the worker it would bind) is cancelled.
+    if (this.#opening) {
+      this.socket.destroy();
+      return;
+    }
     if (this.#exchange) this.#exchange.clientEnded();
     else if (this.#pending === undefined) this.socket.end();
   }

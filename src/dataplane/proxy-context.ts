@@ -2,6 +2,7 @@
 // access rules and a few counters. Built once by startDataPlane; the counters are plain
 // numbers mutated on the event loop thread only.
 
+import type { Socket } from "node:net";
 import type { Logger } from "../pool/logger.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import type { BodyRate } from "./body-deadline.ts";
@@ -32,6 +33,12 @@ export interface ProxyContext {
   connections: ClientConnections;
   /** Least rate a request body must arrive at once herd reads it. */
   bodyRate: BodyRate;
+  /**
+   * Why the fast path could not open a connection for the request it then handed to node:http
+   * with the socket (an acquire that failed, a wrong token...): node:http answers that request
+   * with this error instead of trying again (a second wait for a worker, say).
+   */
+  failedOpens: WeakMap<Socket, unknown>;
 }
 
 /** "host:port" (IPv6 hosts may be bracketed) → parts for http.request. */

@@ -27,6 +27,13 @@ import { type Connection, openConnection } from "./session-access.ts";
 import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  // The fast path already tried this request (the first node:http sees on the socket).
+  const failed = ctx.failedOpens.get(req.socket);
+  if (failed !== undefined) {
+    ctx.failedOpens.delete(req.socket);
+    sendError(res, fromError(failed));
+    return;
+  }
   let route: Route;
   try {
     route = routeRequest(req.url ?? "/", req.headers, ctx.sessionHeader);

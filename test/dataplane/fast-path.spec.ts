@@ -5,7 +5,7 @@
 import { Agent, request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { closeAll, eventually } from "../abuse/raw-client.ts";
 import { stackTracker, startStack } from "./stack.ts";
 
@@ -315,6 +315,43 @@ describe("data plane fast path", () => {
     c.send(asked(wrong));
     await c.until((t) => t.includes("401 Unauthorized"), "the 401 for a wrong token");
     expect(s.dp.counters.fastForwarded).toBe(2);
+  });
+
+  it("serves a connection whose first request creates its session on the fast path", async () => {
+    const s = track(await startStack([{}]));
+    const c = await raw(s.dp.port);
+    for (let i = 1; i <= 3; i++) {
+      c.send(get("/whoami", "created-here"));
+      await c.until((t) => count(t, '"counter"') === i, `answer ${i}`);
+    }
+    expect(s.herd.lookup("created-here")).toBeDefined();
+    expect(s.dp.counters.fastForwarded).toBe(3);
+    expect(s.dp.counters.forwarded).toBe(3);
+  });
+
+  it("answers an acquire the fast path waited for in vain once, without waiting again", async () => {
+    const s = track(await startStack([{ max: 1, acquireTimeoutMs: 300 }]));
+    await s.herd.acquire("p0", "holder");
+    const acquire = vi.spyOn(s.herd, "acquire");
+    const c = await raw(s.dp.port);
+    c.send(get("/whoami", "waits"));
+    await c.until((t) => t.includes("503 Service Unavailable"), "the 503");
+    expect(c.text).toContain("no worker of pool p0 became free in time");
+    expect(acquire.mock.calls.filter(([, id]) => id === "waits")).toHaveLength(1);
+    // The connection is node:http's now and still serves the live session.
+    c.send(get("/whoami", "holder"));
+    await c.until((t) => count(t, '"counter"') === 1, "the holder's answer");
+  });
+
+  it("stops waiting for a worker when the client leaves during the wait", async () => {
+    const s = track(await startStack([{ max: 1, acquireTimeoutMs: 30_000 }]));
+    await s.herd.acquire("p0", "holder");
+    const c = await raw(s.dp.port);
+    c.send(get("/whoami", "leaver"));
+    expect(await eventually(() => s.herd.stats("p0").pools[0]!.queued === 1)).toBe(true);
+    c.socket.destroy();
+    expect(await eventually(() => s.herd.stats("p0").pools[0]!.queued === 0)).toBe(true);
+    expect(s.herd.lookup("leaver")).toBeUndefined();
   });
 
   it("closes a keep-alive connection idle for 5 s, after serving it", async () => {
