@@ -416,11 +416,8 @@ export class FastExchange implements UpstreamSink {
   }
 
   /** Writes to the client (nowhere once it left); false: wait for its 'drain'. */
-  #toClient(data: string | Buffer): boolean {
-    if (this.#draining !== undefined) return true;
-    return typeof data === "string"
-      ? this.host.socket.write(data, "latin1")
-      : this.host.socket.write(data);
+  #toClient(data: Buffer): boolean {
+    return this.#draining !== undefined || this.host.socket.write(data);
   }
 
   #cleanup(): void {

@@ -182,9 +182,14 @@ export function scrubReferer(value: string): string {
 
 /** A message head as written on the wire (latin1): start line, headers, the empty line. */
 export function headBlock(startLine: string, raw: readonly string[]): string {
-  let text = `${startLine}\r\n`;
+  return `${startLine}\r\n${fieldLines(raw)}\r\n`;
+}
+
+/** `name: value` CRLF for each pair of `raw`. */
+function fieldLines(raw: readonly string[]): string {
+  let text = "";
   for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  return `${text}\r\n`;
+  return text;
 }
 
 const STATUS_LINE_START = Buffer.from("HTTP/1.1 ", "latin1");
@@ -383,10 +388,7 @@ export function workerRequestHead(
     out += `${text.slice(ns - start, ne - start)}: ${value ?? text.slice(vs - start, ve - start)}\r\n`;
   }
   if (run >= 0) out += text.slice(run, fieldsEnd);
-  const ours = fieldsOfOurs(to, forwardedFor, host, undefined);
-  for (let i = 0; i < ours.length; i += 2) out += `${ours[i]}: ${ours[i + 1]}\r\n`;
-  for (let i = 0; i < extra.length; i += 2) out += `${extra[i]}: ${extra[i + 1]}\r\n`;
-  return `${out}\r\n`;
+  return `${out}${fieldLines(fieldsOfOurs(to, forwardedFor, host, undefined))}${fieldLines(extra)}\r\n`;
 }
 
 function notToWorker(buf: Buffer, ns: number, ne: number): boolean {
