@@ -1,13 +1,13 @@
 // The `herd` command end to end: bin/herd as a user runs it, against a real daemon.
 
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { type Daemon, HERD_BIN, startDaemon } from "../../test/helpers/daemon.ts";
+import { type Daemon, HERD_BIN, REPO_ROOT, startDaemon } from "../../test/helpers/daemon.ts";
 import { eventually } from "../../test/helpers/herd.ts";
 import {
   expectNoLeaks,
@@ -43,6 +43,30 @@ function herd(
   });
 }
 
+/**
+ * bin/herd with its stdout read as `| head -N` reads it: the reader goes after N lines (0: at
+ * once, before anything is written). Resolves with the exit code and stderr.
+ */
+function herdPiped(
+  args: string[],
+  lines: number,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(HERD_BIN, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    let seen = 0;
+    let stderr = "";
+    if (lines === 0) child.stdout.destroy();
+    child.stdout.on("data", (chunk: Buffer) => {
+      seen += chunk.toString().split("\n").length - 1;
+      if (seen >= lines) child.stdout.destroy();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+    });
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
 const WORKER_POOL = {
   cmd: ["node", "test/fixtures/worker.mjs"],
   min: 1,
@@ -65,6 +89,37 @@ describe("herd without a daemon", () => {
     expect((await herd(["status", "--bogus"])).code).toBe(2);
   });
 
+  it("suggests the command or option meant", async () => {
+    const cases: [string[], string][] = [
+      [["stauts"], 'unknown command "stauts" (did you mean "status"?)'],
+      [["sesions"], 'unknown command "sesions" (did you mean "sessions"?)'],
+      [
+        ["config", "chek", "x.yaml"],
+        'unknown command "config chek" (did you mean "config check"?)',
+      ],
+      [["cluster", "stats"], 'unknown command "cluster stats" (did you mean "cluster status"?)'],
+      [["status", "--jsn"], 'unknown option "--jsn" (did you mean "--json"?)'],
+      [["watch", "--snapshop"], 'unknown option "--snapshop" (did you mean "--snapshot"?)'],
+      [["serve", "--confg", "x"], 'unknown option "--confg" (did you mean "--config"?)'],
+      [["config", "check", "--jsn", "x.yaml"], 'unknown option "--jsn" (did you mean "--json"?)'],
+      [["--verison"], 'unknown option "--verison" (did you mean "--version"?)'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await herd(args);
+      expect(r, args.join(" ")).toMatchObject({ code: 2, stdout: "" });
+      expect(r.stderr, args.join(" ")).toBe(`herd: ${line}\nherd: run \`herd --help\` for usage\n`);
+    }
+  });
+
+  it("a reader that goes early (`| head -1`) ends it quietly with exit 0", async () => {
+    expect(await herdPiped(["--help"], 0)).toEqual({ code: 0, stderr: "" });
+    expect(await herdPiped(["--version"], 0)).toEqual({ code: 0, stderr: "" });
+    // Failures still fail, and say so on stderr.
+    const down = await herdPiped(["status", "--addr", "127.0.0.1:1"], 0);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^herd: cannot reach the herd daemon/);
+  });
+
   it("runs from any directory and through a symlink", async () => {
     const link = join(dir, "herd-link");
     symlinkSync(HERD_BIN, link);
@@ -74,7 +129,7 @@ describe("herd without a daemon", () => {
     });
   });
 
-  it("config check: a summary and exit 0, or file:line:col errors and exit 1", async () => {
+  it("config check: a summary and exit 0, or file:line:col errors and exit 2", async () => {
     const good = join(dir, "good.yaml");
     writeFileSync(
       good,
@@ -87,19 +142,100 @@ describe("herd without a daemon", () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "workers:\n  a:\n    cmd: [node]\n    mn: 1\n    max: 0\n");
     const r = await herd(["config", "check", "bad.yaml"]);
-    expect(r).toMatchObject({ code: 1, stdout: "" });
+    expect(r).toMatchObject({ code: 2, stdout: "" });
     expect(r.stderr).toBe(
       'bad.yaml:4:5: workers.a.mn: unknown key "mn" (did you mean "min"?)\nbad.yaml:5:10: workers.a.max: must be ≥ 1\n',
     );
     expect((await herd(["config", "check"])).code).toBe(2);
+    expect(await herd(["config", "check", "missing.yaml"])).toMatchObject({
+      code: 2,
+      stderr: "herd: missing.yaml: cannot read config: no such file\n",
+    });
+  });
+
+  it("config check --json: valid with its warnings, or every problem with file, line, col and path", async () => {
+    const ok = await herd(["config", "check", "--json", "good.yaml"]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({
+      file: "good.yaml",
+      valid: true,
+      warnings: [
+        expect.objectContaining({
+          file: "good.yaml",
+          line: 3,
+          col: 10,
+          path: "workers.browser.cmd",
+        }),
+      ],
+    });
+    const bad = await herd(["config", "check", "bad.yaml", "--json"]);
+    expect(bad).toMatchObject({ code: 2, stderr: "" });
+    expect(JSON.parse(bad.stdout)).toEqual({
+      file: "bad.yaml",
+      valid: false,
+      problems: [
+        {
+          file: "bad.yaml",
+          line: 4,
+          col: 5,
+          path: "workers.a.mn",
+          message: 'unknown key "mn" (did you mean "min"?)',
+        },
+        { file: "bad.yaml", line: 5, col: 10, path: "workers.a.max", message: "must be ≥ 1" },
+      ],
+    });
+    const missing = await herd(["config", "check", "--json", "missing.yaml"]);
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stdout)).toEqual({
+      file: "missing.yaml",
+      valid: false,
+      problems: [
+        { file: "missing.yaml", message: "missing.yaml: cannot read config: no such file" },
+      ],
+    });
+  });
+
+  it("config check: an unknown template field fails; a cmd that is never told its port warns", async () => {
+    writeFileSync(
+      join(dir, "typo.yaml"),
+      'workers:\n  a:\n    cmd: [node, server.js, "--port={{.Prot}}"]\n    env:\n      ADDR: "127.0.0.1:{{ .Pid }}"\n',
+    );
+    const typo = await herd(["config", "check", "typo.yaml"]);
+    expect(typo).toMatchObject({ code: 2, stdout: "" });
+    expect(typo.stderr).toBe(
+      'typo.yaml:3:28: workers.a.cmd[2]: unknown template field "{{.Prot}}" (did you mean "{{.Port}}"?): the only field is {{.Port}}, the worker\'s port\n' +
+        'typo.yaml:5:13: workers.a.env.ADDR: unknown template field "{{ .Pid }}": the only field is {{.Port}}, the worker\'s port\n',
+    );
+    const warning =
+      "warning: neither {{.Port}} nor PORT appears in cmd or env: each worker must listen on the port herd gives it (in $PORT and {{.Port}}); fine if the program reads PORT itself";
+    writeFileSync(join(dir, "portless.yaml"), "workers:\n  a:\n    cmd: [node, server.js]\n");
+    const portless = await herd(["config", "check", "portless.yaml"]);
+    expect(portless.code).toBe(0);
+    expect(portless.stdout).toContain("portless.yaml: OK");
+    expect(portless.stderr).toBe(`portless.yaml:3:10: workers.a.cmd: ${warning}\n`);
+    // Told the port in any of the ways a program can be: no warning.
+    for (const told of [
+      "cmd: [node, server.js, --port, '{{.Port}}']",
+      "cmd: [sh, -c, 'exec node server.js --port $PORT']",
+      "cmd: [node, server.js]\n    env: { LISTEN: ':{{ .Port }}' }",
+    ]) {
+      writeFileSync(join(dir, "told.yaml"), `workers:\n  a:\n    ${told}\n`);
+      expect(await herd(["config", "check", "told.yaml"]), told).toMatchObject({
+        code: 0,
+        stderr: "",
+      });
+    }
   });
 
   it("serve without a config: one line and exit 2", async () => {
     const r = await herd(["serve"]);
     expect(r).toMatchObject({ code: 2, stdout: "" });
+    // The demo it names ships in the package, so it is there wherever herd runs from.
+    const demo = join(REPO_ROOT, "examples/demo/herd.yaml");
     expect(r.stderr).toBe(
-      "herd: no config file at herd.yaml: pass --config FILE (examples/demo/herd.yaml is a working start)\n",
+      `herd: no config file at herd.yaml: pass --config FILE (${demo} is a working start)\n`,
     );
+    expect((await herd(["config", "check", demo])).code).toBe(0);
   });
 
   it("serve with a bad config: its errors and exit 2", async () => {
@@ -240,6 +376,35 @@ describe("herd against a running daemon", () => {
       bob = out.split("\n").find((l) => l.startsWith("bob")) ?? "";
     }
     expect(bob).toMatch(/^bob\s+demo\s+\S+\s+\d+\s+\S+\s+\S+\s+0\s+9m5\ds left\s+-$/);
+    await daemon.stop();
+    await expectNoLeaks(tag);
+  });
+
+  it("status, sessions, cluster status and watch piped into a reader that goes early: quiet, exit 0", async () => {
+    const { tag, env } = newLeakTag();
+    tags.push(tag);
+    daemon = await startDaemon({ config: { workers: { demo: WORKER_POOL } }, env });
+    const addr = ["--addr", daemon.controlUrl];
+    for (const args of [["status"], ["sessions"], ["cluster", "status"], ["status", "--json"]]) {
+      expect(await herdPiped([...args, ...addr], 0), args.join(" ")).toEqual({
+        code: 0,
+        stderr: "",
+      });
+    }
+    // `herd watch --snapshot --count 50 | head -1`: the stream is still open when the reader
+    // goes; the next event it prints finds nobody reading.
+    const watched = herdPiped(["watch", "--snapshot", "--count", "50", ...addr], 1);
+    let ended = false;
+    void watched.then(() => {
+      ended = true;
+    });
+    const c = herdClient("connect-h1", daemon.controlUrl);
+    for (let i = 0; !ended && i < 300; i++) {
+      await c.acquireSession({ sessionId: `s${i}` });
+      await c.releaseSession({ sessionId: `s${i}` });
+    }
+    expect(await watched).toEqual({ code: 0, stderr: "" });
+    expect(await herdPiped(["status", ...addr], 1)).toEqual({ code: 0, stderr: "" });
     await daemon.stop();
     await expectNoLeaks(tag);
   });

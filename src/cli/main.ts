@@ -4,10 +4,39 @@
 // the server for every invocation made `herd --version` take a second.
 
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { packageRoot } from "./package-root.ts";
 import { USAGE } from "./usage.ts";
 
-class UsageError extends Error {}
+/** Bad usage: exit 2. `unknown` is a word that matched none of `candidates` (a command, an
+ * option): the message then ends with the closest one, worked out only when printed. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly unknown?: { word: string; candidates: readonly string[] },
+  ) {
+    super(message);
+  }
+}
+
+/** The commands the help text lists (`herd config check` lists "config"). */
+const COMMANDS = [...USAGE.matchAll(/^ {2}herd (\w[\w-]*)/gm)].map((m) => m[1]!);
+
+function unknownCommand(words: string, candidates: readonly string[]): UsageError {
+  return new UsageError(`unknown command ${JSON.stringify(words)}`, { word: words, candidates });
+}
+
+async function describeUsageError(err: UsageError): Promise<string> {
+  if (err.unknown === undefined) return err.message;
+  const { word, candidates } = err.unknown;
+  // Loaded only here: the suggestion lives with the config's, and a typo is not the fast path.
+  const { didYouMean } = await import("../config/index.ts");
+  const bare = (w: string) => w.replace(/^-+/, "");
+  const guess = didYouMean(bare(word), candidates.map(bare));
+  const match = candidates.find((c) => bare(c) === guess);
+  return match === undefined ? err.message : `${err.message} (did you mean "${match}"?)`;
+}
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 /** One line per problem, each prefixed "herd: " except `file:line:col:` lines (for editors). */
@@ -19,20 +48,32 @@ const fail = (text: string) =>
       .join("\n")}\n`,
   );
 
+const JSON_OPTION = { type: "boolean", default: false } as const;
+
 const CLIENT_OPTIONS = {
   addr: { type: "string" },
   token: { type: "string" },
-  json: { type: "boolean", default: false },
+  json: JSON_OPTION,
   pool: { type: "string" },
 } as const;
 
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
 /** parseArgs with its errors turned into usage errors, and at most `positionals` operands. */
-function parsed<T extends { positionals: string[] }>(positionals: number, run: () => T): T {
-  let r: T;
+function parsed<O extends Options>(positionals: number, args: string[], options: O) {
+  let r: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true }>>;
   try {
-    r = run();
+    r = parseArgs({ args, options, allowPositionals: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    const e = err as NodeJS.ErrnoException;
+    const option = /^Unknown option '([^']+)'/.exec(e.message)?.[1];
+    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option !== undefined) {
+      throw new UsageError(`unknown option ${JSON.stringify(option)}`, {
+        word: option,
+        candidates: Object.keys(options).map((o) => `--${o}`),
+      });
+    }
+    throw new UsageError(e.message);
   }
   if (r.positionals.length > positionals) {
     throw new UsageError(`unexpected argument ${JSON.stringify(r.positionals[positionals])}`);
@@ -40,19 +81,12 @@ function parsed<T extends { positionals: string[] }>(positionals: number, run: (
   return r;
 }
 
-/** herd's own package.json: the nearest one above this file, which runs from src/cli in a
- * checkout under tsx and from dist/src/cli once compiled (dist/ has no package.json). */
-function version(): string {
-  for (let dir = new URL(".", import.meta.url); ; dir = new URL("..", dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as {
-        version: string;
-      };
-      return `herd ${pkg.version}`;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || dir.pathname === "/") throw err;
-    }
-  }
+/** herd's own version, from its package.json. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 /** A one-call command's failure: one line for a failed call, exit 1; anything else is a bug. */
@@ -74,16 +108,17 @@ async function run(argv: string[]): Promise<number> {
       return command === undefined ? 2 : 0;
     case "--version":
     case "-V":
-    case "version":
-      out(version());
+    case "version": {
+      const { values } = parsed(0, rest, { json: JSON_OPTION });
+      out(values.json ? JSON.stringify({ version: packageVersion() }) : `herd ${packageVersion()}`);
       return 0;
+    }
     case "serve": {
-      const { values } = parsed(0, () =>
-        parseArgs({
-          args: rest,
-          options: { config: { type: "string", short: "c" }, "log-level": { type: "string" } },
-        }),
-      );
+      const { values } = parsed(0, rest, {
+        config: { type: "string", short: "c" },
+        "log-level": { type: "string" },
+        json: JSON_OPTION,
+      });
       const level = values["log-level"];
       if (
         level !== undefined &&
@@ -99,6 +134,7 @@ async function run(argv: string[]): Promise<number> {
       const code = await serve({
         config: values.config ?? "herd.yaml",
         logLevel: level,
+        ...(values.json && { logFormat: "json" as const }),
         fail,
         started,
       });
@@ -107,18 +143,16 @@ async function run(argv: string[]): Promise<number> {
     }
     case "config": {
       const [sub, ...args] = rest;
-      if (sub !== "check")
-        throw new UsageError(
-          `unknown command "config ${sub ?? ""}"; did you mean "config check FILE"?`,
-        );
-      const { positionals } = parsed(1, () => parseArgs({ args, allowPositionals: true }));
+      if (sub === undefined) throw new UsageError("usage: herd config check FILE [--json]");
+      if (sub !== "check") throw unknownCommand(`config ${sub}`, ["config check"]);
+      const { values, positionals } = parsed(1, args, { json: JSON_OPTION });
       if (positionals[0] === undefined) throw new UsageError("config check needs a FILE");
       const { configCheck } = await import("./config-check.ts");
-      return configCheck(positionals[0], out, fail);
+      return configCheck(positionals[0], { json: values.json }, out, fail);
     }
     case "status":
     case "sessions": {
-      const { values } = parsed(0, () => parseArgs({ args: rest, options: CLIENT_OPTIONS }));
+      const { values } = parsed(0, rest, CLIENT_OPTIONS);
       const [{ unaryClient }, show] = await Promise.all([
         import("./unary-client.ts"),
         command === "status"
@@ -135,8 +169,9 @@ async function run(argv: string[]): Promise<number> {
     }
     case "cluster": {
       const [sub, ...args] = rest;
-      if (sub !== "status") throw new UsageError("usage: herd cluster status [--pool P] [--json]");
-      const { values } = parsed(0, () => parseArgs({ args, options: CLIENT_OPTIONS }));
+      if (sub === undefined) throw new UsageError("usage: herd cluster status [--pool P] [--json]");
+      if (sub !== "status") throw unknownCommand(`cluster ${sub}`, ["cluster status"]);
+      const { values } = parsed(0, args, CLIENT_OPTIONS);
       const [{ unaryClient }, { clusterStatus }] = await Promise.all([
         import("./unary-client.ts"),
         import("./cluster-status.ts"),
@@ -150,18 +185,13 @@ async function run(argv: string[]): Promise<number> {
       }
     }
     case "watch": {
-      const { values } = parsed(0, () =>
-        parseArgs({
-          args: rest,
-          options: {
-            ...CLIENT_OPTIONS,
-            session: { type: "string" },
-            snapshot: { type: "boolean", default: false },
-            since: { type: "string" },
-            count: { type: "string" },
-          },
-        }),
-      );
+      const { values } = parsed(0, rest, {
+        ...CLIENT_OPTIONS,
+        session: { type: "string" },
+        snapshot: { type: "boolean", default: false },
+        since: { type: "string" },
+        count: { type: "string" },
+      });
       const number = (name: string, v: string | undefined) => {
         if (v === undefined) return undefined;
         if (!/^\d+$/.test(v))
@@ -198,15 +228,35 @@ async function run(argv: string[]): Promise<number> {
       }
     }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+      if (command.startsWith("-")) {
+        throw new UsageError(`unknown option ${JSON.stringify(command)}`, {
+          word: command,
+          candidates: ["--help", "--version"],
+        });
+      }
+      throw unknownCommand(command, COMMANDS);
   }
 }
 
+const argv = process.argv.slice(2);
+if (argv[0] !== "serve") {
+  // `herd status | head -1`: once the reader has gone, nobody wants the rest, and that is no
+  // failure. (The daemon keeps its own course: its shutdown must still stop every worker.)
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(0);
+  });
+  // A closed stderr leaves the exit status to tell the failure.
+  process.stderr.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}
+
 try {
-  process.exitCode = await run(process.argv.slice(2));
+  process.exitCode = await run(argv);
 } catch (err) {
   if (err instanceof UsageError) {
-    fail(`${err.message}\nherd: run \`herd --help\` for usage`);
+    fail(`${await describeUsageError(err)}\nherd: run \`herd --help\` for usage`);
     process.exitCode = 2;
   } else {
     fail(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -7,20 +7,31 @@
 
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { join, relative } from "node:path";
 import type { Logger as PinoLogger } from "pino";
 import type { StartedCluster } from "../cluster/start-cluster.ts";
-import { ConfigError, type HerdConfig, loadConfig, parseListenAddress } from "../config/index.ts";
+import {
+  ConfigError,
+  type ConfigIssue,
+  formatWarning,
+  type HerdConfig,
+  loadConfig,
+  parseListenAddress,
+} from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
 import { Herd, type SessionDirectory } from "../pool/index.ts";
 import { sandboxLauncher } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
+import { packageRoot } from "./package-root.ts";
 
 export interface ServeOptions {
   config: string;
   /** Overrides log.level from the config. */
   logLevel?: string;
+  /** Overrides log.format from the config (`herd serve --json`). */
+  logFormat?: "json";
   fail: (line: string) => void;
   /** Called once, when the daemon is ready (start-up is over). */
   started?: () => void;
@@ -29,21 +40,27 @@ export interface ServeOptions {
 /** Resolves with the exit code once the daemon has stopped. */
 export async function serve(opts: ServeOptions): Promise<number> {
   if (!existsSync(opts.config)) {
+    // The demo ships in the package: name it where it is, as the user would type it here.
+    const demo = join(packageRoot(), "examples/demo/herd.yaml");
+    const shown = relative(process.cwd(), demo);
     opts.fail(
-      `no config file at ${opts.config}: pass --config FILE (examples/demo/herd.yaml is a working start)`,
+      `no config file at ${opts.config}: pass --config FILE (${shown.startsWith("..") ? demo : shown} is a working start)`,
     );
     return 2;
   }
   let config: HerdConfig;
+  const warnings: ConfigIssue[] = [];
   try {
-    config = loadConfig(opts.config);
+    config = loadConfig(opts.config, { onWarning: (w) => warnings.push(w) });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     opts.fail(err.message);
     return 2;
   }
   if (opts.logLevel) config.log.level = opts.logLevel as HerdConfig["log"]["level"];
+  if (opts.logFormat) config.log.format = opts.logFormat;
   const logger = createLogger(config.log);
+  for (const w of warnings) logger.warn(formatWarning(w));
   const settings = {
     [config.control.listen]: "control.listen",
     [config.data.listen]: "data.listen",

@@ -12,6 +12,7 @@ import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
 import { formatHostPort, isLoopback, type ListenAddress, listenClash } from "./listen-address.ts";
+import { portTemplateIssues } from "./port-template.ts";
 import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
 
@@ -21,6 +22,8 @@ export interface BuildContext {
   env: Readonly<Record<string, string | undefined>>;
   /** Look for each pool's program on disk / PATH (off for configs meant for another host). */
   checkCommands: boolean;
+  /** Where to put what is worth saying but does not stop a start (e.g. no port in `cmd`). */
+  warnings?: PathIssue[];
 }
 
 export function buildConfig(
@@ -32,6 +35,9 @@ export function buildConfig(
 
   const pools: PoolOptions[] = [];
   for (const [name, rawPool] of Object.entries(raw.workers)) {
+    const templates = portTemplateIssues(name, rawPool);
+    issues.push(...templates.errors);
+    ctx.warnings?.push(...templates.warnings);
     const pool = buildPool(name, rawPool, baseDir, issues);
     if (pool === undefined) continue;
     pools.push(pool);

@@ -1,8 +1,15 @@
 export { parseByteSize } from "./byte-size.ts";
+export { didYouMean } from "./did-you-mean.ts";
 export { parseDuration } from "./duration.ts";
 export type { ClusterConfig, HerdConfig, LogLevel, TokenMode } from "./herd-config.ts";
 export { CONFIG_DEFAULTS } from "./herd-config.ts";
 export type { ListenAddress } from "./listen-address.ts";
 export { formatHostPort, isLoopback, parseListenAddress } from "./listen-address.ts";
 export type { ConfigIssue, LoadOptions } from "./load-config.ts";
-export { ConfigError, formatIssue, loadConfig, parseConfig } from "./load-config.ts";
+export {
+  ConfigError,
+  formatIssue,
+  formatWarning,
+  loadConfig,
+  parseConfig,
+} from "./load-config.ts";

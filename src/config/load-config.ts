@@ -7,7 +7,7 @@ import { buildConfig } from "./build-config.ts";
 import type { HerdConfig } from "./herd-config.ts";
 import { configSchema } from "./schema.ts";
 import { type ConfigPath, YamlSource } from "./yaml-source.ts";
-import { describeIssues, friendlyMessage } from "./zod-issues.ts";
+import { describeIssues, friendlyMessage, type PathIssue } from "./zod-issues.ts";
 
 export interface ConfigIssue {
   /** The file as the user named it. */
@@ -34,6 +34,8 @@ export interface LoadOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Check that each pool's program exists (default true). */
   checkCommands?: boolean;
+  /** Told each warning (see formatWarning) once the config has loaded without error. */
+  onWarning?: (warning: ConfigIssue) => void;
 }
 
 export function loadConfig(file: string, opts: LoadOptions = {}): HerdConfig {
@@ -88,12 +90,15 @@ export function parseConfig(text: string, file: string, opts: LoadOptions = {}):
       describeIssues(parsed.error.issues, configSchema).map((i) => place(i.path, i.message, i.at)),
     );
   }
+  const warnings: PathIssue[] = [];
   const built = buildConfig(parsed.data, {
     file: resolve(file),
     env: opts.env ?? process.env,
     checkCommands: opts.checkCommands ?? true,
+    warnings,
   });
   if ("issues" in built) fail(built.issues.map((i) => place(i.path, i.message, i.at)));
+  for (const w of warnings) opts.onWarning?.(place(w.path, w.message, w.at));
   return built.config;
 }
 
@@ -104,6 +109,10 @@ function fail(issues: ConfigIssue[]): never {
 
 export function formatIssue(i: ConfigIssue): string {
   return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ""}${i.message}`;
+}
+
+export function formatWarning(w: ConfigIssue): string {
+  return formatIssue({ ...w, message: `warning: ${w.message}` });
 }
 
 /** `workers.browser.cmd[2]`; keys that are not identifiers are quoted. */
