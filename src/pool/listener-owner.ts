@@ -203,3 +203,68 @@ function scanAll(root: number): number[] {
   }
   return out;
 }
+
+/**
+ * Every TCP address a process of `pids` listens on ("127.0.0.1:3000", "[::]:8080"), each
+ * member's sockets looked up in its own network namespace's tables. For telling a worker that
+ * listens on the wrong port from one that is slow: read on failure only, so whole tables, in
+ * one go. undefined where /proc does not tell.
+ */
+export function treeListeners(pids: readonly number[]): string[] | undefined {
+  const byNamespace = new Map<string, { pid: number; inodes: Set<string> }>();
+  for (const pid of pids) {
+    let ns: string;
+    let fds: string[];
+    try {
+      ns = readlinkSync(`/proc/${pid}/ns/net`);
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone meanwhile, or not ours to read
+    }
+    const entry = byNamespace.get(ns) ?? { pid, inodes: new Set<string>() };
+    byNamespace.set(ns, entry);
+    for (const fd of fds) {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith("socket:[")) entry.inodes.add(target.slice(8, -1));
+      } catch {}
+    }
+  }
+  if (byNamespace.size === 0) return undefined;
+  const out = new Set<string>();
+  for (const { pid, inodes } of byNamespace.values()) {
+    for (const table of tcpTables(String(pid))) {
+      let text: string;
+      try {
+        text = readFileSync(table, "latin1");
+      } catch {
+        continue;
+      }
+      for (const line of text.split("\n").slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[3] === LISTEN && fields[9] && inodes.has(fields[9])) {
+          out.add(formatProcAddress(fields[1]!));
+        }
+      }
+    }
+  }
+  return [...out];
+}
+
+/** /proc/net/tcp's `0100007F:0BB8` (each 32-bit word in host order, little-endian here). */
+function formatProcAddress(hex: string): string {
+  const [addr, port] = hex.split(":") as [string, string];
+  const words = (addr.match(/.{8}/g) ?? []).map((w) => Buffer.from(w, "hex").reverse());
+  const bytes = Buffer.concat(words);
+  const v4 = bytes.length === 4 ? bytes : ipv4Mapped(bytes);
+  // A URL writes an IPv6 address the short way ("[::1]").
+  const host = v4
+    ? [...v4].join(".")
+    : new URL(`http://[${(bytes.toString("hex").match(/.{4}/g) ?? []).join(":")}]/`).hostname;
+  return `${host}:${Number.parseInt(port, 16)}`;
+}
+
+function ipv4Mapped(bytes: Buffer): Buffer | undefined {
+  const prefix = Buffer.from("00000000000000000000ffff", "hex");
+  return bytes.subarray(0, 12).equals(prefix) ? bytes.subarray(12) : undefined;
+}

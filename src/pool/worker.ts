@@ -12,7 +12,12 @@ import { ephemeralPort } from "./ephemeral-port.ts";
 import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
-import { type ListenerOwner, listensInOwnNetwork, ownsListener } from "./listener-owner.ts";
+import {
+  type ListenerOwner,
+  listensInOwnNetwork,
+  ownsListener,
+  treeListeners,
+} from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import type { PoolOptions, WorkerExit } from "./types.ts";
@@ -74,6 +79,27 @@ function describeReady(ready: PoolOptions["ready"]): string {
   if (ready.kind === "http") return `GET ${ready.path}`;
   if (ready.kind === "tcp") return "a TCP connect";
   return `a stdout line matching /${ready.pattern}/`;
+}
+
+/**
+ * A start that timed out. Nothing of the tree on its port, while it listens elsewhere, is a
+ * program that was never told the port (or ignored it); listening nowhere may still be a slow
+ * start. On its port, it is slow to answer the readiness check.
+ */
+function describeTimeout(
+  options: PoolOptions,
+  port: number,
+  listening: readonly string[] | undefined,
+): string {
+  const within = `not ready within ${options.startTimeoutMs} ms`;
+  const waiting = `waiting for ${describeReady(options.ready)} on port ${port}`;
+  if (listening === undefined || listening.some((a) => a.endsWith(`:${port}`))) {
+    return `${within} (${waiting})`;
+  }
+  if (listening.length === 0) {
+    return `${within}: nothing in its process tree listens on any port (${waiting})`;
+  }
+  return `${within}: nothing in its process tree listens on port ${port} (it listens on ${listening.join(", ")} — does cmd use {{.Port}} or $PORT?)`;
 }
 
 export function describeExit(exit: WorkerExit, when = ""): string {
@@ -301,6 +327,9 @@ export class Worker {
       return undefined;
     } catch {
       const exitedOnItsOwn = exitedEarly.signal.aborted;
+      // Before the tree goes: where it listens tells a wrong port from a slow start.
+      const listening =
+        exitedOnItsOwn || signal.aborted ? undefined : treeListeners(tree.members());
       await tree.end(0);
       // Let the last stderr bytes arrive: they usually say why.
       await new Promise((r) => setImmediate(r));
@@ -309,7 +338,7 @@ export class Worker {
           ? describeExit(this.exitInfo(tree.exit))
           : signal.aborted
             ? "the pool is shutting down"
-            : `not ready within ${this.options.startTimeoutMs} ms (waiting for ${describeReady(this.options.ready)} on port ${this.port})`;
+            : describeTimeout(this.options, this.port, listening);
       await this.discardPrepared();
       return { reason: why, portTaken: false };
     }
