@@ -17,6 +17,10 @@ PY_CODEGEN_REQUIREMENTS=(
   "protoc-gen-connectrpc==0.13.0"
 )
 
+# Go for `go install`: the one on PATH when new enough, else fetched into .tools/go.
+bash scripts/setup-go.sh
+export PATH="$root/.tools/go/bin:$PATH"
+
 # Go plugins: a version stamp beside each binary, so a pin change reinstalls it.
 mkdir -p .tools/bin
 install_go_tool() { # <binary> <package@version>

@@ -2,7 +2,8 @@
 # Installs everything herd needs to run and to pass `npm test`, from a fresh clone, idempotently:
 # npm packages, Debian's chromium (Playwright tests; browsers are never downloaded), bubblewrap
 # and socat (worker isolation), redis-server (cluster tests), the pinned code generators
-# (.tools/bin, .venv), grpcurl, and the Python and Go SDK dependencies.
+# (.tools/bin, .venv), Go when PATH has none new enough (.tools/go), grpcurl, and the Python and
+# Go SDK dependencies.
 # Usage: scripts/setup.sh [--skip-npm]   (root for apt; every step skips what is already there;
 #        `npm test` runs it with --skip-npm first, so a fresh clone needs only `npm install`)
 set -euo pipefail
@@ -35,6 +36,10 @@ else
   # Debian's package starts a system-wide instance; herd's tests never use it.
   (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
 fi
+
+step "Go ≥ sdk/go/go.mod's (on PATH, else fetched into .tools/go)"
+bash scripts/setup-go.sh
+export PATH="$root/.tools/go/bin:$PATH"
 
 step "code generators"
 bash scripts/setup-codegen.sh

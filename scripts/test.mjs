@@ -49,7 +49,12 @@ function run(suite) {
     const child = spawn(suite.cmd[0], suite.cmd.slice(1), {
       cwd: ROOT,
       stdio: ["inherit", "pipe", "pipe"],
-      env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? "1" : "0" },
+      env: {
+        ...process.env,
+        // The Go that scripts/setup-go.sh fetched when PATH had none new enough.
+        PATH: `${join(ROOT, ".tools/go/bin")}:${process.env.PATH}`,
+        FORCE_COLOR: process.stdout.isTTY ? "1" : "0",
+      },
     });
     child.stdout.on("data", (c) => scan(c, process.stdout));
     child.stderr.on("data", (c) => scan(c, process.stderr));
