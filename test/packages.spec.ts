@@ -36,6 +36,10 @@ const work = mkdtempSync(join(tmpdir(), "herd-packages-"));
 const project = join(work, "project");
 const README_URL = "http://127.0.0.1:7070";
 let daemon: Daemon | undefined;
+/** What `npm install` of the tarballs said on stderr (its warnings). */
+let installWarnings = "";
+const MANIFESTS = ["package.json", "sdk/ts/package.json"].map((f) => join(REPO_ROOT, f));
+let manifestsBefore: string[] = [];
 
 /** Runs a command to its end; fails the test with its output unless it exits 0. */
 async function ok(command: string, args: string[], cwd: string): Promise<string> {
@@ -66,12 +70,20 @@ function snippet(readme: string, lang: string): string {
 
 beforeAll(async () => {
   mkdirSync(project);
+  manifestsBefore = MANIFESTS.map((f) => readFileSync(f, "utf8"));
   const tarballs = await Promise.all([pack(REPO_ROOT), pack(join(REPO_ROOT, "sdk/ts"))]);
   writeFileSync(
     join(project, "package.json"),
     `${JSON.stringify({ name: "herd-user", private: true, type: "module" }, null, 2)}\n`,
   );
-  await ok("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", ...tarballs], project);
+  const installed = await runCaptured(
+    "npm",
+    ["install", "--prefer-offline", "--no-audit", "--no-fund", ...tarballs],
+    { cwd: project, env: tag.env },
+  );
+  if (installed.code !== 0)
+    throw new Error(`npm install: exit ${installed.code}\n${installed.stderr}`);
+  installWarnings = installed.stderr;
   // The pool the READMEs name, running the bundled demo worker (answers "/").
   copyFileSync(join(REPO_ROOT, "examples/demo/worker.mjs"), join(project, "worker.mjs"));
   daemon = await startDaemon({
@@ -107,7 +119,13 @@ afterAll(async () => {
 describe("installed from npm pack tarballs", () => {
   it("herd runs from its own package: the compiled bundle, no sources, no tsx", async () => {
     const installed = join(project, "node_modules/herd");
-    expect(readdirSync(installed).sort()).toEqual(["README.md", "bin", "dist", "package.json"]);
+    expect(readdirSync(installed).sort()).toEqual([
+      "README.md",
+      "bin",
+      "dist",
+      "examples",
+      "package.json",
+    ]);
     expect(readdirSync(join(project, "node_modules"))).not.toContain("tsx");
     const version = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).version;
     expect(await ok("npx", ["herd", "--version"], project)).toBe(`herd ${version}\n`);
@@ -115,6 +133,39 @@ describe("installed from npm pack tarballs", () => {
     const commands = [daemon!.pid, ...descendants(daemon!.pid)].map(cmdline);
     expect(commands.filter((c) => c.includes(join(project, "node_modules/")))).not.toEqual([]);
     expect(commands.filter((c) => c.includes(join(REPO_ROOT, "bin/herd")))).toEqual([]);
+  });
+
+  it("packs without install scripts (no allowScripts warning), leaving the checkout as it was", async () => {
+    for (const pkg of ["herd", "@herd/client"]) {
+      const manifest = JSON.parse(
+        readFileSync(join(project, "node_modules", pkg, "package.json"), "utf8"),
+      ) as { scripts?: Record<string, string> };
+      const lifecycle = ["preinstall", "install", "postinstall", "prepare"];
+      expect(
+        Object.keys(manifest.scripts ?? {}).filter((s) => lifecycle.includes(s)),
+        pkg,
+      ).toEqual([]);
+    }
+    expect(installWarnings).not.toMatch(/allowScripts|install-scripts/);
+    // The checkout keeps its own `prepare` (npm install builds dist/ there), byte for byte.
+    expect(MANIFESTS.map((f) => readFileSync(f, "utf8"))).toEqual(manifestsBefore);
+    for (const tarball of ["herd-0.1.0.tgz", "sdk/ts/herd-client-0.1.0.tgz"]) {
+      const ignored = await runCaptured("git", ["check-ignore", "-q", tarball], { cwd: REPO_ROOT });
+      expect(ignored.code, `${tarball} is gitignored`).toBe(0);
+    }
+  });
+
+  it("with no config, names the demo config it ships, and that config checks out", async () => {
+    const empty = join(work, "empty");
+    mkdirSync(empty);
+    const r = await runCaptured(join(project, "node_modules/.bin/herd"), ["serve"], {
+      cwd: empty,
+      env: tag.env,
+    });
+    expect(r.code).toBe(2);
+    const demo = /pass --config FILE \((\S+) is a working start\)/.exec(r.stderr)?.[1];
+    expect(demo, r.stderr).toBe(join(project, "node_modules/herd/examples/demo/herd.yaml"));
+    expect(await ok("npx", ["herd", "config", "check", demo!], project)).toContain("OK");
   });
 
   it("@herd/client imports by name with types, and the README snippet runs with plain node", async () => {
@@ -125,6 +176,9 @@ describe("installed from npm pack tarballs", () => {
     }).outputText;
     writeFileSync(join(project, "readme.mjs"), js);
     expect(await ok("node", ["readme.mjs"], project)).toMatch(/^\S+ \d+ 200\n$/);
+    // The plain JavaScript form, as written.
+    writeFileSync(join(project, "readme-plain.mjs"), snippet("sdk/ts/README.md", "js"));
+    expect(await ok("node", ["readme-plain.mjs"], project)).toMatch(/^\S+ \d+ 200\n$/);
   });
 });
 

@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HerdService, type SessionEvent, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 import { DEFAULT_ADDR } from "../src/cli/daemon-address.ts";
+import { serveLocalPage } from "./helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "./helpers/daemon.ts";
 import { freePort } from "./helpers/ports.ts";
 import { expectNoLeaks, killAllWithTag, type LeakTag, newLeakTag } from "./helpers/processes.ts";
@@ -650,6 +651,49 @@ describe("README.md", () => {
       expect(existsSync(join(REPO_ROOT, path!)), `README links ${path}`).toBe(true);
     }
   });
+
+  it(
+    "the Playwright one-liner connects as written, to the smallest config's run-server",
+    async () => {
+      const python = join(REPO_ROOT, ".venv/bin/python");
+      const line = /`(p\.chromium\.connect\("ws:\/\/127\.0\.0\.1:8080\/",[^`]*\))`/
+        .exec(README)?.[1]
+        ?.replaceAll("\n", " ");
+      expect(line, "README's p.chromium.connect(...) line").toBeDefined();
+      const config = BLOCKS.find((f) => f.lang === "yaml" && f.body.includes("run-server"));
+      expect(config, "README's Playwright config").toBeDefined();
+      const doc = parse(config!.body) as { workers: Record<string, { cmd: string[] }> };
+      for (const pool of Object.values(doc.workers)) {
+        // "On a host without Playwright's own browsers (...) append "--unsafe" to cmd": this one.
+        pool.cmd.push("--unsafe");
+      }
+      const d = await daemon(doc as Record<string, unknown>);
+      const page = await serveLocalPage("readme one-liner");
+      try {
+        const script = join(tempDir(), "connect.py");
+        writeFileSync(
+          script,
+          [
+            "import sys",
+            "from playwright.sync_api import sync_playwright",
+            "with sync_playwright() as p:",
+            `    browser = ${line!.replace("ws://127.0.0.1:8080/", `${d.dataUrl.replace(/^http/, "ws")}/`)}`,
+            "    tab = browser.new_page()",
+            "    tab.goto(sys.argv[1])",
+            "    print(tab.title())",
+            "    browser.close()",
+            "",
+          ].join("\n"),
+        );
+        const r = await sh(`${python} ${script} ${page.url}`, leak.env);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stdout).toBe("readme one-liner\n");
+      } finally {
+        await page.close();
+      }
+    },
+    TEST_TIMEOUT,
+  );
 
   it(
     '--token / HERD_TOKEN reach a daemon that wants a token ("Every command takes ...")',

@@ -111,6 +111,27 @@ describe("herd without a daemon", () => {
     }
   });
 
+  it("every command takes --json, as the README says", async () => {
+    writeFileSync(join(dir, "json.yaml"), "workers:\n  a:\n    cmd: [node, x.js, '{{.Port}}']\n");
+    const down = ["--addr", "127.0.0.1:1"];
+    for (const args of [
+      ["version"],
+      ["config", "check", "json.yaml"],
+      ["serve", "--config", "missing.yaml"],
+      ["status", ...down],
+      ["sessions", ...down],
+      ["cluster", "status", ...down],
+      ["watch", "--count", "1", ...down],
+    ]) {
+      const r = await herd([...args, "--json"]);
+      expect(r.stderr, args.join(" ")).not.toMatch(/unknown option|Unknown option/);
+      // serve exits 2 here for the missing config, which is what it says instead.
+      if (args[0] === "serve") expect(r.stderr).toContain("no config file at missing.yaml");
+      else expect(r.code, `${args.join(" ")}: ${r.stderr}`).not.toBe(2);
+    }
+    expect(JSON.parse((await herd(["version", "--json"])).stdout)).toEqual({ version: "0.1.0" });
+  });
+
   it("a reader that goes early (`| head -1`) ends it quietly with exit 0", async () => {
     expect(await herdPiped(["--help"], 0)).toEqual({ code: 0, stderr: "" });
     expect(await herdPiped(["--version"], 0)).toEqual({ code: 0, stderr: "" });

@@ -3,16 +3,19 @@
 export const USAGE = `herd: session-affine process pools
 
 Usage:
-  herd serve [--config FILE] [--log-level LEVEL]
-                               run the daemon (default config: ./herd.yaml)
-  herd config check FILE       validate a config and summarise it
+  herd serve [--config FILE] [--log-level LEVEL] [--json]
+                               run the daemon (default config: ./herd.yaml;
+                               --json: JSON log lines whatever log.format says)
+  herd config check FILE [--json]
+                               validate a config and summarise it (--json: valid
+                               and its warnings, or every problem with its place)
   herd status [--pool P]       pools, workers, sessions, queue; node memory and load
   herd sessions [--pool P]     live sessions with their worker, age and activity
   herd watch [--pool P] [--session ID] [--snapshot] [--since REV] [--count N]
                                follow session and worker events
   herd cluster status [--pool P]
                                a cluster's nodes: lease, pools, capacity, sessions
-  herd --help | --version
+  herd --help | --version [--json]
 
 Options for status, sessions, watch and cluster status:
   --addr ADDR     the daemon's control plane: host:port, http://host:port or

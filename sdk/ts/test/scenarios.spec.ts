@@ -5,15 +5,7 @@
 // and checks what they saw and what became of the processes. Python and Go dependencies are
 // installed here (repo .venv, go build), so it runs from a fresh clone.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -222,13 +214,13 @@ describe("README snippets run as written", () => {
     const dir = join(buildDir, "readme-go");
     mkdirSync(dir);
     writeFileSync(join(dir, "main.go"), readmeSnippet("sdk/go/README.md", "go"));
-    const sdk = join(REPO_ROOT, "sdk/go");
-    const goVersion = /^go (\S+)$/m.exec(readFileSync(join(sdk, "go.mod"), "utf8"))?.[1];
-    writeFileSync(
-      join(dir, "go.mod"),
-      `module readme\n\ngo ${goVersion}\n\nrequire github.com/herd-dev/herd/sdk/go v0.0.0\n\nreplace github.com/herd-dev/herd/sdk/go => ${sdk}\n`,
+    // The README's way in from a checkout: a `replace` directive in the user's own module.
+    run("go", ["mod", "init", "example.com/readme"], dir);
+    const setup = readmeSnippet("sdk/go/README.md", "sh").replaceAll("/path/to/herd", REPO_ROOT);
+    run("bash", ["-euc", setup], dir);
+    expect(readFileSync(join(dir, "go.mod"), "utf8")).toMatch(
+      /\nreplace github\.com\/herd-dev\/herd\/sdk\/go => \S+\/sdk\/go"?\n/,
     );
-    copyFileSync(join(sdk, "go.sum"), join(dir, "go.sum"));
     expect(run("go", ["run", "."], dir)).toMatch(/^\S+ 200\n$/);
   });
 });
