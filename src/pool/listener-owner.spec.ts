@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ownsListener, treePids } from "./listener-owner.ts";
+import { ownsListener, treeListeners, treePids } from "./listener-owner.ts";
 
 const servers: Server[] = [];
 afterEach(() => {
@@ -69,6 +69,25 @@ describe("treePids", () => {
       expect(pids.length).toBeGreaterThanOrEqual(3);
     } finally {
       process.kill(-child.pid!, "SIGKILL"); // the group: sh and its sleep
+    }
+  });
+});
+
+describe("treeListeners", () => {
+  it("lists every address the given processes listen on, IPv4 and IPv6, and nobody else's", async () => {
+    const v4 = await listen("127.0.0.1");
+    const v6 = await listen("::1");
+    const any = await listen("0.0.0.0");
+    const mine = treeListeners([process.pid]) ?? [];
+    expect(mine).toEqual(
+      expect.arrayContaining([`127.0.0.1:${v4}`, `[::1]:${v6}`, `0.0.0.0:${any}`]),
+    );
+    // A process that listens nowhere: none of ours are its.
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      expect(treeListeners([child.pid!])).toEqual([]);
+    } finally {
+      child.kill("SIGKILL");
     }
   });
 });
