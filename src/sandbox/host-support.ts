@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { which } from "../pool/host-capabilities.ts";
 import type { IsolationOptions } from "../pool/types.ts";
+import { chooseNetwork, egressProblem, type NetworkChoice } from "./egress/index.ts";
 
 export type IsolationKey = "user" | "uid_range" | "network" | "filesystem";
 
@@ -19,12 +20,18 @@ export interface SandboxTools {
   bwrap?: string;
   socat?: string;
   setpriv?: string;
+  nsenter?: string;
 }
 
 let tools: SandboxTools | undefined;
 
 export function sandboxTools(): SandboxTools {
-  tools ??= { bwrap: which("bwrap"), socat: which("socat"), setpriv: which("setpriv") };
+  tools ??= {
+    bwrap: which("bwrap"),
+    socat: which("socat"),
+    setpriv: which("setpriv"),
+    nsenter: which("nsenter"),
+  };
   return tools;
 }
 
@@ -95,10 +102,11 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
   // setns through /proc, open another worker's relay socket): only non-root workers get them.
   const root = !identity.perWorker && identity.uid === 0;
   for (const key of ["network", "filesystem"] as const) {
-    if (isolation[key] === "private" && root) {
+    const value = isolation[key];
+    if ((value === "private" || value === "egress") && root) {
       problems.push({
         key,
-        message: `${key}: private cannot contain a worker running as root (root can undo namespaces and mounts); set isolation.user: auto`,
+        message: `${key}: ${value} cannot contain a worker running as root (root can undo namespaces and mounts); set isolation.user: auto`,
       });
     }
   }
@@ -108,11 +116,15 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
       message: "needs bubblewrap (bwrap) on PATH: apt-get install bubblewrap",
     });
   }
-  if (isolation.network === "private" && !found.socat) {
+  if ((isolation.network === "private" || isolation.network === "egress") && !found.socat) {
     problems.push({
       key: "network",
-      message: "network: private needs socat (the relay into the namespace): apt-get install socat",
+      message: `network: ${isolation.network} needs socat (the relay into the namespace): apt-get install socat`,
     });
+  }
+  if (isolation.network === "egress") {
+    const refused = egressProblem();
+    if (refused) problems.push({ key: "network", message: refused });
   }
   if (problems.length === 0) {
     const refused = trialRun(found.bwrap!, isolation.network === "private");
@@ -133,4 +145,20 @@ function trialRun(bwrap: string, network: boolean): string | undefined {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
     return `this host refuses the namespaces bubblewrap needs: ${stderr || (err as Error).message}`;
   }
+}
+
+/**
+ * The network a pool's workers get: its `network`, or for `auto` the best this host can give
+ * (egress; private where egress is unavailable; host where a worker runs as root or there is
+ * no socat), with the reason it got less.
+ */
+export function poolNetwork(isolation: IsolationOptions): NetworkChoice {
+  const identity = workerIdentity(isolation.user);
+  const root = typeof identity !== "string" && !identity.perWorker && identity.uid === 0;
+  const privateProblem = root
+    ? "a worker running as root can undo its namespaces (set isolation.user: auto)"
+    : sandboxTools().socat
+      ? undefined
+      : "no socat on PATH for the relay into the namespace";
+  return chooseNetwork(isolation.network, privateProblem);
 }
