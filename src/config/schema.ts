@@ -160,7 +160,7 @@ export const poolSchema = z.strictObject({
       filesystem: z.enum(["host", "private"]).optional(),
     })
     .refine((i) => i.egress === undefined || i.network === undefined || i.network === "egress", {
-      error: "egress: allow/deny apply only to network: egress",
+      error: "allow/deny apply only to network: egress (or network left unset)",
       path: ["egress"],
     })
     .optional(),

@@ -26,12 +26,13 @@ export type NetworkChoice =
 export function chooseNetwork(
   network: IsolationOptions["network"],
   privateProblem: string | undefined,
+  egressRefused: () => string | undefined = egressProblem,
 ): NetworkChoice {
   if (network !== "auto") return { mode: network };
   if (privateProblem) {
     return { mode: "host", fallback: `egress and private: ${privateProblem}` };
   }
-  const refused = egressProblem();
+  const refused = egressRefused();
   if (refused) return { mode: "private", fallback: refused };
   return { mode: "egress" };
 }
