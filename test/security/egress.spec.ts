@@ -74,6 +74,8 @@ beforeAll(async () => {
     config: {
       workers: {
         eg: hostilePool(leak.env, egress()),
+        // Says nothing about `network`: gets egress, the default where the host supports it.
+        dflt: hostilePool(leak.env, { user: "auto", uid_range: uidRangeKey(UID_RANGE) }),
         tuned: hostilePool(
           leak.env,
           egress({ egress: { allow: [`${world.rfc1918}/32`], deny: [world.internet2] } }),
@@ -119,6 +121,15 @@ describe("network: egress", () => {
     expect(await connect("eg", "out", world.name)).toEqual({ ok: true });
     const read = await ask(daemon, "eg", "out", "/read?path=/etc/resolv.conf");
     expect(read.content).toContain(`nameserver ${world.internet}`);
+  });
+
+  it("is what a pool that says nothing about network gets, and the start log says so", async () => {
+    expect(await connect("dflt", "d", world.name)).toEqual({ ok: true });
+    expect((await connect("dflt", "d", world.rfc1918)).ok).toBe(false);
+    expect((await connect("dflt", "d", "169.254.169.254")).ok).toBe(false);
+    expect(daemon.stdout() + daemon.stderr()).toMatch(
+      /pool dflt isolation: .*network: egress \(own namespace, out to the internet only/,
+    );
   });
 
   it("never reaches the host: not its addresses, its gateway, nor its loopback", async () => {
