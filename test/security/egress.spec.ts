@@ -93,8 +93,9 @@ afterAll(async () => {
   try {
     await expectNoLeaks(leak.tag);
     await expectNoIsolationLeaks(UID_RANGE, pid);
-    // Its table and its workers' namespaces went with it.
+    // Its table and its workers' namespaces (claimed under /run/herd-egress) went with it.
     expect(execFileSync("nft", ["list", "tables"]).toString()).not.toContain(`herd-egress-${pid}`);
+    expect(egressClaimsOf(pid)).toEqual([]);
   } finally {
     killAllWithTag(leak.tag);
     world?.close();
@@ -247,4 +248,19 @@ function hostPid(uid: number): number {
     } catch {}
   }
   throw new Error(`no hostile worker runs as uid ${uid}`);
+}
+
+/** The worker-network slots daemon `pid` still claims (egress/worker-net.ts). */
+function egressClaimsOf(pid: number): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/herd-egress").filter((n) => /^\d+$/.test(n));
+  } catch {}
+  return names.filter((n) => {
+    try {
+      return readFileSync(`/run/herd-egress/${n}`, "utf8").trim() === String(pid);
+    } catch {
+      return false;
+    }
+  });
 }

@@ -7,8 +7,10 @@
 // their daemon's pid). Forwarding: a worker's packets are routed by the host, which needs
 // net.ipv4.ip_forward=1. If herd is the one that turns it on, it leaves a mark, and every
 // herd table then drops all forwarding that is neither from nor to a worker, so the host
-// forwards nothing it did not forward before. Single-threaded; every command is synchronous
-// (pool start and worker prepare time, which the spare absorbs).
+// forwards nothing it did not forward before; the last herd table on the host to go turns it
+// off again. Tables are made and deleted under a host-wide lock file (CLAIMS/lock), so two
+// daemons never disagree about forwarding. Single-threaded; every command is synchronous (pool
+// start and worker prepare time, which the spare absorbs).
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -93,13 +95,15 @@ class EgressTable {
   openPool(rules: Omit<PoolRules, "index">): number {
     const { nft } = egressTools();
     if (this.pools === 0) {
-      removeOrphans();
-      const guard = enableForwarding();
-      // Replace a table a former daemon with this pid left behind.
-      run(
-        [nft, "-f", "-"],
-        `table inet ${tableName(process.pid)}\ndelete table inet ${tableName(process.pid)}\n${tableRuleset(process.pid, guard)}`,
-      );
+      withHostLock(() => {
+        removeOrphans();
+        const guard = enableForwarding();
+        // Replace a table a former daemon with this pid left behind.
+        run(
+          [nft, "-f", "-"],
+          `table inet ${tableName(process.pid)}\ndelete table inet ${tableName(process.pid)}\n${tableRuleset(process.pid, guard)}`,
+        );
+      });
     }
     const index = this.nextIndex++;
     run([nft, "-f", "-"], poolRuleset(process.pid, { ...rules, index }));
@@ -109,9 +113,12 @@ class EgressTable {
 
   closePool(): void {
     if (--this.pools > 0) return;
-    try {
-      run([egressTools().nft, "delete", "table", "inet", tableName(process.pid)]);
-    } catch {}
+    withHostLock(() => {
+      try {
+        run([egressTools().nft, "delete", "table", "inet", tableName(process.pid)]);
+      } catch {}
+      restoreForwarding();
+    });
   }
 }
 
@@ -125,6 +132,51 @@ function enableForwarding(): boolean {
     writeFileSync(IP_FORWARD, "1\n");
   }
   return existsSync(FORWARDING_MARK);
+}
+
+/** Forwarding back off if herd turned it on and no herd table is left on the host. */
+function restoreForwarding(): void {
+  if (!existsSync(FORWARDING_MARK)) return;
+  let tables = "";
+  try {
+    tables = run([egressTools().nft, "list", "tables", "inet"]);
+  } catch {
+    return;
+  }
+  if (/table inet herd-egress-\d+$/m.test(tables)) return;
+  writeFileSync(IP_FORWARD, "0\n");
+  rmSync(FORWARDING_MARK, { force: true });
+}
+
+/** Runs `fn` holding CLAIMS/lock (exclusive create; a dead holder's lock is broken). */
+function withHostLock<T>(fn: () => T): T {
+  mkdirSync(CLAIMS, { recursive: true, mode: 0o700 });
+  const lock = join(CLAIMS, "lock");
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let owner = "";
+    try {
+      owner = readFileSync(lock, "utf8").trim();
+    } catch {}
+    // Empty: its holder has created it and not yet written its pid.
+    if (owner !== "" && !alive(Number(owner))) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`network: egress: ${lock} is held by pid ${owner}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 function alive(pid: number): boolean {
