@@ -3,13 +3,15 @@
 // connection (connect + GET + close, sequential). Candidates measured beside herd's own
 // (a veth pair filtered by nftables, src/sandbox/egress): pasta (passt) and slirp4netns, each
 // giving an empty namespace of this bench's own its route out. Printed as ratios to the host.
+// Also what one egress worker's network costs to make and remove (prepare time, absorbed by
+// the spare: namespace, veth pair, addresses, nftables elements).
 //
 // Standalone (root; iproute2, nftables, passt, slirp4netns: scripts/setup-sandbox.sh):
 //   node --import tsx bench/egress.ts [--runs N] [--mb M] [--conns C]
 
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { loadavg } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PoolEgress } from "../src/sandbox/egress/index.ts";
@@ -67,7 +69,13 @@ async function userModeNet(attach: (netns: string, holderPid: number) => string[
 
 const world = await startOutsideWorld();
 const pool = new PoolEgress("bench", { allow: [], deny: [] });
-const net = pool.launch("/tmp");
+const setupMs: number[] = [];
+for (let i = 0; i < 10; i++) {
+  const t = performance.now();
+  pool.launch(tmpdir()).release();
+  setupMs.push(performance.now() - t);
+}
+const net = pool.launch(tmpdir());
 const pasta = await userModeNet((netns) => [
   "pasta",
   "--config-net",
@@ -123,4 +131,5 @@ for (const [name, list] of Object.entries(samples)) {
     `${name.padEnd(26)} ${String(round(mbps)).padStart(8)} Mbit/s  ×${round(mbps / hostMbps, 2)} of host   ${String(round(conn, 3)).padStart(7)} ms/conn  ×${round(conn / hostConn, 2)} of host`,
   );
 }
+console.log(`egress worker network, make + remove: ${round(median(setupMs))} ms (median of 10)`);
 console.log(`load average (1 min) during the run: ${load.map((l) => l.toFixed(2)).join(" → ")}`);
