@@ -66,12 +66,17 @@ function leadKey(isolation: IsolationOptions): IsolationKey {
   return "user";
 }
 
-/** Problems with the pool's isolation on this host; empty means it can be given. */
-export function isolationProblems(isolation: IsolationOptions): IsolationProblem[] {
+/**
+ * Problems with the pool's isolation on this host; empty means it can be given. An unset
+ * `network` (`auto`) is judged as what it resolves to here, which the host can always give.
+ */
+export function isolationProblems(asked: IsolationOptions): IsolationProblem[] {
+  const isolation =
+    asked.network === "auto" ? { ...asked, network: poolNetwork(asked).mode } : asked;
   const problems: IsolationProblem[] = [];
-  const asked =
+  const contained =
     isolation.user !== "inherit" || isolation.network !== "host" || isolation.filesystem !== "host";
-  if (!asked) return problems;
+  if (!contained) return problems;
   const found = sandboxTools();
   const identity = workerIdentity(isolation.user);
   const daemonUid = process.getuid?.() ?? 0;
@@ -133,8 +138,15 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
   return problems;
 }
 
-/** Makes the namespaces once with nothing in them: does the kernel let us? */
+const trials = new Map<boolean, string | undefined>();
+
+/** Makes the namespaces once with nothing in them: does the kernel let us? (Once per process.) */
 function trialRun(bwrap: string, network: boolean): string | undefined {
+  if (!trials.has(network)) trials.set(network, tryNamespaces(bwrap, network));
+  return trials.get(network);
+}
+
+function tryNamespaces(bwrap: string, network: boolean): string | undefined {
   const args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
   if (network) args.push("--unshare-net");
   args.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true");
@@ -149,16 +161,20 @@ function trialRun(bwrap: string, network: boolean): string | undefined {
 
 /**
  * The network a pool's workers get: its `network`, or for `auto` the best this host can give
- * (egress; private where egress is unavailable; host where a worker runs as root or there is
- * no socat), with the reason it got less.
+ * (egress; private where egress is unavailable; host where a worker runs as root, or there is
+ * no bubblewrap or socat, or the kernel refuses a network namespace), with the reason it got less.
  */
 export function poolNetwork(isolation: IsolationOptions): NetworkChoice {
+  if (isolation.network !== "auto") return chooseNetwork(isolation.network, undefined);
   const identity = workerIdentity(isolation.user);
   const root = typeof identity !== "string" && !identity.perWorker && identity.uid === 0;
+  const { bwrap, socat } = sandboxTools();
   const privateProblem = root
     ? "a worker running as root can undo its namespaces (set isolation.user: auto)"
-    : sandboxTools().socat
-      ? undefined
-      : "no socat on PATH for the relay into the namespace";
+    : !bwrap
+      ? "no bubblewrap (bwrap) on PATH"
+      : !socat
+        ? "no socat on PATH for the relay into the namespace"
+        : trialRun(bwrap, true);
   return chooseNetwork(isolation.network, privateProblem);
 }
