@@ -112,11 +112,20 @@ class BwrapPoolSandbox implements PoolSandbox {
     const daemonUid = process.getuid?.() ?? 0;
     if (identity.perWorker) this.uids = new UidPool(...options.isolation.uidRange, heldUids);
     else if (identity.uid !== daemonUid) this.fixed = identity;
+    const base = daemonUid === 0 ? "/run" : tmpdir();
+    removeOrphans(base);
+    this.root = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
+    chmodSync(this.root, 0o711);
     const choice = poolNetwork(options.isolation);
-    this.network =
-      choice.mode === "egress"
-        ? new PoolEgress(options.name, options.isolation.egress)
-        : choice.mode;
+    try {
+      this.network =
+        choice.mode === "egress"
+          ? new PoolEgress(options.name, options.isolation.egress)
+          : choice.mode;
+    } catch (err) {
+      rmSync(this.root, { recursive: true, force: true });
+      throw err;
+    }
     const said =
       this.network instanceof PoolEgress
         ? this.network.description
@@ -127,10 +136,6 @@ class BwrapPoolSandbox implements PoolSandbox {
       options,
       choice.fallback ? `${said}, as egress is unavailable: ${choice.fallback}` : said,
     );
-    const base = daemonUid === 0 ? "/run" : tmpdir();
-    removeOrphans(base);
-    this.root = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
-    chmodSync(this.root, 0o711);
   }
 
   launch(worker: { id: string; port: number }): SandboxLaunch {

@@ -19,6 +19,7 @@ import { which } from "../../pool/host-capabilities.ts";
 import {
   IFNAME_PREFIX,
   type PoolRules,
+  poolRemoval,
   poolRuleset,
   tableName,
   tableRuleset,
@@ -111,8 +112,14 @@ class EgressTable {
     return index;
   }
 
-  closePool(): void {
-    if (--this.pools > 0) return;
+  /** Called once per opened pool, after every worker of it was released. */
+  closePool(index: number): void {
+    if (--this.pools > 0) {
+      try {
+        run([egressTools().nft, "-f", "-"], poolRemoval(process.pid, index));
+      } catch {}
+      return;
+    }
     withHostLock(() => {
       try {
         run([egressTools().nft, "delete", "table", "inet", tableName(process.pid)]);

@@ -4,7 +4,13 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_DENY, parseCidrs } from "./cidr.ts";
-import { addWorker, poolRuleset, removeWorker, tableRuleset } from "./egress-ruleset.ts";
+import {
+  addWorker,
+  poolRemoval,
+  poolRuleset,
+  removeWorker,
+  tableRuleset,
+} from "./egress-ruleset.ts";
 
 const deny = parseCidrs([...DEFAULT_DENY, "198.51.100.0/24"]);
 const allow = parseCidrs(["10.1.0.0/16", "fd12::/16"]);
@@ -24,6 +30,12 @@ describe("egress ruleset", () => {
   it.runIf(hasNft)("is valid nftables", () => {
     expect(() =>
       execFileSync("nft", ["-c", "-f", "-"], { input: text, stdio: ["pipe", "pipe", "pipe"] }),
+    ).not.toThrow();
+  });
+  it.runIf(hasNft)("removes a pool's chain and sets again", () => {
+    const batch = tableRuleset(4242, false) + poolRuleset(4242, pool) + poolRemoval(4242, 3);
+    expect(() =>
+      execFileSync("nft", ["-c", "-f", "-"], { input: batch, stdio: ["pipe", "pipe", "pipe"] }),
     ).not.toThrow();
   });
   it("refuses other workers and the host before any pool's allow list is consulted", () => {

@@ -94,6 +94,17 @@ export function poolRuleset(pid: number, pool: PoolRules): string {
   ].join("");
 }
 
+/** Removes one pool's chain and sets (its workers are gone, so nothing jumps to it). */
+export function poolRemoval(pid: number, index: number): string {
+  const t = tableName(pid);
+  const p = `p${index}`;
+  const sets = ["allow4", "allow6", "deny4", "deny6", "dns4", "dns6"];
+  return [
+    `delete chain inet ${t} ${p}\n`,
+    ...sets.map((name) => `delete set inet ${t} ${p}_${name}\n`),
+  ].join("");
+}
+
 /** Adds one worker's veth to the table, bound to its pool's chain. */
 export function addWorker(pid: number, index: number, ifname: string): string {
   const t = tableName(pid);

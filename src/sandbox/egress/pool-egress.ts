@@ -81,6 +81,6 @@ export class PoolEgress {
   }
 
   close(): void {
-    egressTable.closePool();
+    egressTable.closePool(this.index);
   }
 }
