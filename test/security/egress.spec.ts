@@ -4,7 +4,8 @@
 // flushes that namespace's firewall. The outside world is test/egress/outside-world.ts's: a
 // namespace of this test's own, routed /32 by /32; each refusal is shown against the same target
 // reached from the host's namespace. The daemon runs in a mount namespace whose
-// /etc/resolv.conf names the outside world's DNS server (what a host's resolver is to herd).
+// /etc/resolv.conf names the outside world's DNS server (what a host's resolver is to herd), on
+// its RFC 1918 address, as a cloud VPC's resolver is: workers reach it on port 53 and only there.
 
 import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -51,7 +52,7 @@ const egress = (extra: Record<string, unknown> = {}) => ({
 
 beforeAll(async () => {
   world = await startOutsideWorld();
-  writeFileSync(resolvFile, `nameserver ${world.internet}\n`);
+  writeFileSync(resolvFile, `nameserver ${world.rfc1918}\n`);
   hostListener = createServer((s) => {
     s.on("error", () => {});
     s.end("host\n");
@@ -121,7 +122,13 @@ describe("network: egress", () => {
     expect(await connect("eg", "out", world.internet)).toEqual({ ok: true });
     expect(await connect("eg", "out", world.name)).toEqual({ ok: true });
     const read = await ask(daemon, "eg", "out", "/read?path=/etc/resolv.conf");
-    expect(read.content).toContain(`nameserver ${world.internet}`);
+    expect(read.content).toContain(`nameserver ${world.rfc1918}`);
+    // The resolver's address is open on port 53 only.
+    expect(await connect("eg", "out", world.rfc1918, 53)).toEqual({
+      ok: false,
+      error: "ECONNREFUSED",
+    });
+    expect((await connect("eg", "out", world.rfc1918, 80)).ok).toBe(false);
   });
 
   it("is what a pool that says nothing about network gets, and the start log says so", async () => {
