@@ -23,11 +23,6 @@ import {
 export interface WorkerNet {
   /** /run/netns/<name>: what the wrapper enters (nsenter --net=). */
   netnsPath: string;
-  /** The host-side veth (also the namespace's name). */
-  ifname: string;
-  /** The worker's address, and the host-side address it routes through. */
-  address: string;
-  gateway: string;
   release(): void;
 }
 
@@ -109,9 +104,6 @@ export function claimWorkerNet(poolIndex: number): WorkerNet {
   let released = false;
   return {
     netnsPath: `/run/netns/${ifname}`,
-    ifname,
-    address,
-    gateway,
     release: () => {
       if (released) return;
       released = true;
