@@ -108,13 +108,13 @@ afterAll(async () => {
 const connect = (pool: string, session: string, host: string, port = 80): Promise<Answer> =>
   ask(daemon, pool, session, `/connect?host=${encodeURIComponent(host)}&port=${port}`);
 
-/** The host's own IPv4 addresses (eth0 and the like). */
-function hostAddresses(): string[] {
+/** The host's own addresses (eth0 and the like; IPv6: global ones), not workers' veth ends. */
+function hostAddresses(family: 4 | 6 = 4): string[] {
   return Object.values(networkInterfaces())
     .flat()
-    .filter((a) => a?.family === "IPv4" && !a.internal)
+    .filter((a) => a?.family === `IPv${family}` && !a.internal)
     .map((a) => a!.address)
-    .filter((a) => !a.startsWith("10.250."));
+    .filter((a) => !a.startsWith("10.250.") && !a.startsWith("fe80:"));
 }
 
 describe("network: egress", () => {
@@ -224,18 +224,44 @@ describe("network: egress", () => {
     }
     // ... and another source address (a neighbour's, say).
     inWorkerNet("ip", "addr", "add", "10.250.255.254/32", "dev", "eth0");
-    const probe = (addr: string, from?: string) =>
+    // ... and IPv6 towards the host: a default route via the host end's link-local address.
+    const hostIndex = /eth0@if(\d+)/.exec(inWorkerNet("ip", "-o", "link", "show", "eth0"))![1];
+    const hostEnd = new RegExp(`^${hostIndex}: (\\S+)\\s+inet6 (fe80::[0-9a-f:]+)/`, "m").exec(
+      execFileSync("ip", ["-o", "-6", "addr", "show", "scope", "link"]).toString(),
+    )!;
+    const [, hostIf, hostLinkLocal] = hostEnd;
+    inWorkerNet("ip", "-6", "route", "replace", "default", "via", hostLinkLocal!, "dev", "eth0");
+    const listener6 = createServer((c) => {
+      c.on("error", () => {});
+      c.end("host\n");
+    });
+    await new Promise<void>((r) => listener6.listen({ port: 0, host: "::", ipv6Only: true }, r));
+    const port6 = (listener6.address() as { port: number }).port;
+    const probe = (addr: string, port: number, from?: string) =>
       inWorkerNet(
         process.execPath,
         "-e",
-        `const s=require("net").connect({host:${JSON.stringify(addr)},port:80,timeout:5000${from ? `,localAddress:${JSON.stringify(from)}` : ""}});` +
+        `const s=require("net").connect({host:${JSON.stringify(addr)},port:${port},timeout:5000${from ? `,localAddress:${JSON.stringify(from)}` : ""}});` +
           `s.on("connect",()=>{console.log("open");process.exit(0)});s.on("error",e=>{console.log(e.code);process.exit(0)});s.on("timeout",()=>{console.log("timeout");process.exit(0)})`,
       ).trim();
-    expect(probe(world.internet)).toBe("open");
-    for (const addr of [world.rfc1918, world.cgnat, world.linkLocal, gateway]) {
-      expect(probe(addr), addr).not.toBe("open");
+    try {
+      expect(probe(world.internet, 80)).toBe("open");
+      for (const addr of [world.rfc1918, world.cgnat, world.linkLocal]) {
+        expect(probe(addr, 80), addr).not.toBe("open");
+      }
+      expect(await reachableFromHost(gateway, hostPort)).toBe(true);
+      expect(probe(gateway, hostPort)).not.toBe("open");
+      expect(probe(world.internet, 80, "10.250.255.254")).not.toBe("open");
+      // (The host's input chain refuses all a worker sends it, neighbour discovery included.)
+      const v6 = [`${hostLinkLocal}%${hostIf}`, ...hostAddresses(6)];
+      for (const [i, addr] of v6.entries()) {
+        expect(await reachableFromHost(addr, port6), `[${addr}] from the host`).toBe(true);
+        const inside = i === 0 ? `${hostLinkLocal}%eth0` : addr;
+        expect(probe(inside, port6), `[${inside}] from the worker`).not.toBe("open");
+      }
+    } finally {
+      listener6.close();
     }
-    expect(probe(world.internet, "10.250.255.254")).not.toBe("open");
   });
 });
 
