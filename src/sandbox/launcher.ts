@@ -4,8 +4,10 @@
 // to their own home, never list it) with one sub-directory per prepared or live worker:
 //   <root>/<n>/relay/http.sock   the relay into the worker's network namespace (root, 0700)
 //   <root>/<n>/home/             the worker's HOME (its uid, 0700)
-// Invariants: a worker's directory and uid exist from `launch` until `release`, which the pool
-// calls once the tree is gone; `close` removes the root after the pool released every worker;
+//   <root>/<n>/resolv.conf       network: egress: its /etc/resolv.conf (egress/pool-egress.ts)
+// Invariants: a worker's directory, uid and (egress) network exist from `launch` until
+// `release`, which the pool calls once the tree is gone; `close` removes the root (and the
+// pool's egress filter) after the pool released every worker;
 // a root named after a daemon pid that no longer runs is removed when the next sandbox starts.
 // Short numeric names keep socket paths under the 108-byte limit. Single-threaded.
 
