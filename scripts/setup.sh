@@ -25,7 +25,7 @@ fi
 step "chromium (Debian)"
 bash scripts/setup-chromium.sh
 
-step "sandbox tools: bubblewrap, socat (Debian)"
+step "sandbox tools: bubblewrap, socat, nftables (Debian)"
 bash scripts/setup-sandbox.sh
 
 step "redis-server (Debian; cluster tests and benchmarks start their own)"

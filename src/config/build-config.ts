@@ -278,7 +278,7 @@ function buildPool(
         cpus: raw.limits.cpus,
         pids: raw.limits.pids,
       },
-      isolation: raw.isolation && buildIsolation(raw.isolation),
+      isolation: buildIsolation(raw.isolation ?? {}),
       stopGraceMs: raw.stop_grace,
       idleWorkerTtlMs: raw.idle_worker_ttl,
       restartBackoffMs: raw.restart_backoff,
@@ -306,7 +306,9 @@ function buildIsolation(raw: NonNullable<RawPool["isolation"]>): Partial<Isolati
           ? { uid: Number(user) }
           : { name: user },
     uidRange: range,
-    network: raw.network,
+    // Unset: the best this host gives (src/sandbox: egress, else private, else host).
+    network: raw.network ?? "auto",
+    egress: { allow: raw.egress?.allow ?? [], deny: raw.egress?.deny ?? [] },
     filesystem: raw.filesystem,
   };
 }

@@ -164,7 +164,8 @@ events: { history: 500, watch_buffer: 64 }
         pidNamespace: false,
         user: "inherit",
         uidRange: [200_000, 265_535],
-        network: "host",
+        network: "auto",
+        egress: { allow: [], deny: [] },
         filesystem: "host",
       },
       stopGraceMs: 3000,
@@ -343,7 +344,19 @@ bogus: 1
     ],
     [
       "min: 1\n    isolation: {network: none}",
-      '5:26: workers.browser.isolation.network: expected one of "host", "private", got "none"',
+      '5:26: workers.browser.isolation.network: expected one of "egress", "private", "host", got "none"',
+    ],
+    [
+      'min: 1\n    isolation: {network: egress, egress: {allow: ["10.0.0.0/8", "10.1.2.3/8"]}}',
+      '5:65: workers.browser.isolation.egress.allow[1]: "10.1.2.3/8" has host bits set; the range is 10.0.0.0/8',
+    ],
+    [
+      "min: 1\n    isolation: {egress: {deny: [example.com]}}",
+      '5:33: workers.browser.isolation.egress.deny[0]: "example.com" is not an address or CIDR range (e.g. "203.0.113.0/24", "2001:db8::/32")',
+    ],
+    [
+      "min: 1\n    isolation: {network: private, egress: {deny: [203.0.113.0/24]}}",
+      "5:43: workers.browser.isolation.egress: allow/deny apply only to network: egress (or network left unset)",
     ],
     [
       'min: 1\n    isolation: {uid_range: "5"}',

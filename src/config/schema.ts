@@ -5,6 +5,7 @@
 import * as z from "zod";
 import { MAX_EVENT_HISTORY, MAX_WATCH_BUFFER } from "../pool/event-log.ts";
 import { MAX_QUEUE_LIMIT } from "../pool/options.ts";
+import { parseCidr } from "../sandbox/index.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
 import { parseListenAddress } from "./listen-address.ts";
@@ -97,6 +98,12 @@ const NODE_NAME_HINT = "a node name is 1-63 of A-Z a-z 0-9 . _ - (starting with 
 
 export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
+/** An `isolation.egress` range: "203.0.113.0/24", "2001:db8::/32" or one address. */
+const cidr = z.string().superRefine((value, ctx) => {
+  const parsed = parseCidr(value);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+});
+
 export const poolSchema = z.strictObject({
   cmd: command,
   env: z.record(envName, envValue).optional(),
@@ -146,8 +153,15 @@ export const poolSchema = z.strictObject({
         .string()
         .regex(/^\d+-\d+$/, { error: 'must be "FIRST-LAST", e.g. "200000-265535"' })
         .optional(),
-      network: z.enum(["host", "private"]).optional(),
+      network: z.enum(["egress", "private", "host"]).optional(),
+      egress: z
+        .strictObject({ allow: z.array(cidr).optional(), deny: z.array(cidr).optional() })
+        .optional(),
       filesystem: z.enum(["host", "private"]).optional(),
+    })
+    .refine((i) => i.egress === undefined || i.network === undefined || i.network === "egress", {
+      error: "allow/deny apply only to network: egress (or network left unset)",
+      path: ["egress"],
     })
     .optional(),
   stop_grace: duration.optional(),

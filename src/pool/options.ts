@@ -15,6 +15,7 @@ export const DEFAULT_ISOLATION: IsolationOptions = {
   // 65 536 uids above the first subordinate-uid block useradd hands out (100000-165535).
   uidRange: [200_000, 265_535],
   network: "host",
+  egress: { allow: [], deny: [] },
   filesystem: "host",
 };
 

@@ -27,8 +27,14 @@ export interface IsolationOptions {
   user: WorkerUser;
   /** Inclusive [first, last] uids that `user: auto` hands out, one per live worker. */
   uidRange: readonly [number, number];
-  /** `private`: the worker gets its own network namespace; the daemon reaches it by a relay. */
-  network: "host" | "private";
+  /**
+   * `private`: the worker gets its own network namespace; the daemon reaches it by a relay.
+   * `egress`: the same, plus outbound connections to the outside world only (src/sandbox/egress).
+   * `auto` (a config file's default): egress where the host can give it, else private, else host.
+   */
+  network: "auto" | "egress" | "private" | "host";
+  /** CIDR ranges `egress` may reach despite its deny list, and ranges it adds to it. */
+  egress: { allow: readonly string[]; deny: readonly string[] };
   /** `private`: its own /tmp and home, the daemon's config hidden (a mount namespace). */
   filesystem: "host" | "private";
 }

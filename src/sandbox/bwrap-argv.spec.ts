@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 
-const TOOLS = { bwrap: "/usr/bin/bwrap", socat: "/usr/bin/socat", setpriv: "/usr/bin/setpriv" };
+const TOOLS = {
+  bwrap: "/usr/bin/bwrap",
+  socat: "/usr/bin/socat",
+  setpriv: "/usr/bin/setpriv",
+  nsenter: "/usr/bin/nsenter",
+};
 const BOX = {
   dir: "/run/herd-sandbox-a/1",
   root: "/run/herd-sandbox-a",
@@ -40,6 +45,22 @@ describe("bwrapArgv", () => {
     expect(joined.indexOf("--ro-bind /tmp/ci")).toBeLessThan(joined.indexOf("/dev/null"));
   });
 
+  it("enters an egress worker's namespace instead of making one, with its own resolv.conf", () => {
+    const argv = bwrapArgv(
+      { ...BOX, netns: "/run/netns/herdeg7", resolvConf: "/run/herd-sandbox-a/1/resolv.conf" },
+      TOOLS,
+    );
+    expect(argv.slice(0, 4)).toEqual([
+      "/usr/bin/nsenter",
+      "--net=/run/netns/herdeg7",
+      "--",
+      "/usr/bin/bwrap",
+    ]);
+    const joined = argv.join(" ");
+    expect(joined).not.toContain("--unshare-net");
+    expect(joined).toContain("--ro-bind /run/herd-sandbox-a/1/resolv.conf /etc/resolv.conf");
+    expect(argv.at(-2)).toContain("UNIX-LISTEN:");
+  });
   it("leaves out what the pool does not ask for", () => {
     const joined = bwrapArgv({ ...BOX, network: false, filesystem: false }, TOOLS).join(" ");
     expect(joined).not.toContain("--unshare-net");

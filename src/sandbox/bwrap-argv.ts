@@ -2,12 +2,14 @@
 // shell inside starts the relay (network: private), waits on the gate, and exec's the command
 // under the worker's own uid with no capabilities.
 //
+//   [nsenter --net=<netns>]                                 network: egress (egress/worker-net.ts)
 //   bwrap --die-with-parent --unshare-pid,ipc,uts[,net]     lo comes up in a new netns
 //         --bind / / --dev /dev --proc /proc                 host files; private /dev, /proc
 //         --tmpfs /dev/shm [--tmpfs /tmp                     (1777) shared memory, /tmp
 //           --ro-bind <code dir> <code dir>]                 the worker's code, if under /tmp
 //         --tmpfs <sandbox root> --bind <own dir> <own dir>  other workers' relays/homes hidden
 //         --ro-bind /dev/null <config file>                  the daemon's config unreadable
+//         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
 //   sh -c 'socat UNIX-LISTEN:<own dir>/relay/http.sock,fork TCP:127.0.0.1:$PORT &
 //          read -r _; exec setpriv --reuid U --regid G --clear-groups --no-new-privs
 //          --bounding-set -all --inh-caps -all -- "$@"'
@@ -25,7 +27,12 @@ export interface WorkerBox {
   /** Switch to this uid/gid before exec (absent: keep the daemon's). */
   uid?: number;
   gid?: number;
+  /** A network namespace of its own, reached through the relay. */
   network: boolean;
+  /** That namespace already exists (network: egress): enter it instead of making one. */
+  netns?: string;
+  /** Shown as the worker's /etc/resolv.conf. */
+  resolvConf?: string;
   filesystem: boolean;
   /** Files hidden behind /dev/null (the daemon's config). */
   hide: readonly string[];
@@ -51,6 +58,7 @@ export interface BwrapTools {
   bwrap: string;
   socat: string;
   setpriv: string;
+  nsenter: string;
 }
 
 export function relaySocket(dir: string): string {
@@ -58,14 +66,9 @@ export function relaySocket(dir: string): string {
 }
 
 export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
-  const argv = [
-    tools.bwrap,
-    "--die-with-parent",
-    "--unshare-pid",
-    "--unshare-ipc",
-    "--unshare-uts",
-  ];
-  if (box.network) argv.push("--unshare-net");
+  const argv = box.netns ? [tools.nsenter, `--net=${box.netns}`, "--"] : [];
+  argv.push(tools.bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts");
+  if (box.network && !box.netns) argv.push("--unshare-net");
   argv.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
   argv.push("--perms", "1777", "--tmpfs", "/dev/shm");
   if (box.filesystem) {
@@ -74,6 +77,7 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   }
   argv.push("--tmpfs", box.root, "--bind", box.dir, box.dir);
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
+  if (box.resolvConf) argv.push("--ro-bind", box.resolvConf, "/etc/resolv.conf");
   let script = "";
   if (box.network) {
     script += `${quote(tools.socat)} UNIX-LISTEN:${quote(relaySocket(box.dir))},fork TCP:127.0.0.1:${box.port} </dev/null & `;

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { which } from "../pool/host-capabilities.ts";
 import type { IsolationOptions } from "../pool/types.ts";
+import { chooseNetwork, egressProblem, type NetworkChoice } from "./egress/index.ts";
 
 export type IsolationKey = "user" | "uid_range" | "network" | "filesystem";
 
@@ -19,12 +20,18 @@ export interface SandboxTools {
   bwrap?: string;
   socat?: string;
   setpriv?: string;
+  nsenter?: string;
 }
 
 let tools: SandboxTools | undefined;
 
 export function sandboxTools(): SandboxTools {
-  tools ??= { bwrap: which("bwrap"), socat: which("socat"), setpriv: which("setpriv") };
+  tools ??= {
+    bwrap: which("bwrap"),
+    socat: which("socat"),
+    setpriv: which("setpriv"),
+    nsenter: which("nsenter"),
+  };
   return tools;
 }
 
@@ -59,12 +66,17 @@ function leadKey(isolation: IsolationOptions): IsolationKey {
   return "user";
 }
 
-/** Problems with the pool's isolation on this host; empty means it can be given. */
-export function isolationProblems(isolation: IsolationOptions): IsolationProblem[] {
+/**
+ * Problems with the pool's isolation on this host; empty means it can be given. An unset
+ * `network` (`auto`) is judged as what it resolves to here, which the host can always give.
+ */
+export function isolationProblems(asked: IsolationOptions): IsolationProblem[] {
+  const isolation =
+    asked.network === "auto" ? { ...asked, network: poolNetwork(asked).mode } : asked;
   const problems: IsolationProblem[] = [];
-  const asked =
+  const contained =
     isolation.user !== "inherit" || isolation.network !== "host" || isolation.filesystem !== "host";
-  if (!asked) return problems;
+  if (!contained) return problems;
   const found = sandboxTools();
   const identity = workerIdentity(isolation.user);
   const daemonUid = process.getuid?.() ?? 0;
@@ -95,10 +107,11 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
   // setns through /proc, open another worker's relay socket): only non-root workers get them.
   const root = !identity.perWorker && identity.uid === 0;
   for (const key of ["network", "filesystem"] as const) {
-    if (isolation[key] === "private" && root) {
+    const value = isolation[key];
+    if ((value === "private" || value === "egress") && root) {
       problems.push({
         key,
-        message: `${key}: private cannot contain a worker running as root (root can undo namespaces and mounts); set isolation.user: auto`,
+        message: `${key}: ${value} cannot contain a worker running as root (root can undo namespaces and mounts); set isolation.user: auto`,
       });
     }
   }
@@ -108,11 +121,15 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
       message: "needs bubblewrap (bwrap) on PATH: apt-get install bubblewrap",
     });
   }
-  if (isolation.network === "private" && !found.socat) {
+  if ((isolation.network === "private" || isolation.network === "egress") && !found.socat) {
     problems.push({
       key: "network",
-      message: "network: private needs socat (the relay into the namespace): apt-get install socat",
+      message: `network: ${isolation.network} needs socat (the relay into the namespace): apt-get install socat`,
     });
+  }
+  if (isolation.network === "egress") {
+    const refused = egressProblem();
+    if (refused) problems.push({ key: "network", message: refused });
   }
   if (problems.length === 0) {
     const refused = trialRun(found.bwrap!, isolation.network === "private");
@@ -121,8 +138,15 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
   return problems;
 }
 
-/** Makes the namespaces once with nothing in them: does the kernel let us? */
+const trials = new Map<boolean, string | undefined>();
+
+/** Makes the namespaces once with nothing in them: does the kernel let us? (Once per process.) */
 function trialRun(bwrap: string, network: boolean): string | undefined {
+  if (!trials.has(network)) trials.set(network, tryNamespaces(bwrap, network));
+  return trials.get(network);
+}
+
+function tryNamespaces(bwrap: string, network: boolean): string | undefined {
   const args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
   if (network) args.push("--unshare-net");
   args.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true");
@@ -133,4 +157,24 @@ function trialRun(bwrap: string, network: boolean): string | undefined {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
     return `this host refuses the namespaces bubblewrap needs: ${stderr || (err as Error).message}`;
   }
+}
+
+/**
+ * The network a pool's workers get: its `network`, or for `auto` the best this host can give
+ * (egress; private where egress is unavailable; host where a worker runs as root, or there is
+ * no bubblewrap or socat, or the kernel refuses a network namespace), with the reason it got less.
+ */
+export function poolNetwork(isolation: IsolationOptions): NetworkChoice {
+  if (isolation.network !== "auto") return chooseNetwork(isolation.network, undefined);
+  const identity = workerIdentity(isolation.user);
+  const root = typeof identity !== "string" && !identity.perWorker && identity.uid === 0;
+  const { bwrap, socat } = sandboxTools();
+  const privateProblem = root
+    ? "a worker running as root can undo its namespaces (set isolation.user: auto)"
+    : !bwrap
+      ? "no bubblewrap (bwrap) on PATH"
+      : !socat
+        ? "no socat on PATH for the relay into the namespace"
+        : trialRun(bwrap, true);
+  return chooseNetwork(isolation.network, privateProblem);
 }

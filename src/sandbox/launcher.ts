@@ -4,8 +4,10 @@
 // to their own home, never list it) with one sub-directory per prepared or live worker:
 //   <root>/<n>/relay/http.sock   the relay into the worker's network namespace (root, 0700)
 //   <root>/<n>/home/             the worker's HOME (its uid, 0700)
-// Invariants: a worker's directory and uid exist from `launch` until `release`, which the pool
-// calls once the tree is gone; `close` removes the root after the pool released every worker;
+//   <root>/<n>/resolv.conf       network: egress: its /etc/resolv.conf (egress/pool-egress.ts)
+// Invariants: a worker's directory, uid and (egress) network exist from `launch` until
+// `release`, which the pool calls once the tree is gone; `close` removes the root (and the
+// pool's egress filter) after the pool released every worker;
 // a root named after a daemon pid that no longer runs is removed when the next sandbox starts.
 // Short numeric names keep socket paths under the 108-byte limit. Single-threaded.
 
@@ -16,7 +18,8 @@ import { HerdError } from "../pool/errors.ts";
 import type { PoolOptions } from "../pool/types.ts";
 import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/worker-sandbox.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
-import { isolationProblems, sandboxTools, workerIdentity } from "./host-support.ts";
+import { PoolEgress } from "./egress/index.ts";
+import { isolationProblems, poolNetwork, sandboxTools, workerIdentity } from "./host-support.ts";
 import { UidPool } from "./uid-pool.ts";
 
 export interface LauncherOptions {
@@ -26,12 +29,23 @@ export interface LauncherOptions {
 
 export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
   const heldUids = new Set<number>();
-  return (options) => new BwrapPoolSandbox(options, opts.hide ?? [], heldUids);
+  return (options) => {
+    const { user, filesystem } = options.isolation;
+    // `network: auto` that comes down to host on a pool asking for nothing else: no sandbox.
+    if (
+      user === "inherit" &&
+      filesystem === "host" &&
+      poolNetwork(options.isolation).mode === "host"
+    ) {
+      return undefined;
+    }
+    return new BwrapPoolSandbox(options, opts.hide ?? [], heldUids);
+  };
 }
 
 /** What the pool's workers get, in words (the daemon logs it once per pool). */
-function describeIsolation(options: PoolOptions): string {
-  const { user, uidRange, network, filesystem } = options.isolation;
+function describeIsolation(options: PoolOptions, network: string): string {
+  const { user, uidRange, filesystem } = options.isolation;
   const who =
     user === "auto"
       ? `a uid of its own from ${uidRange[0]}-${uidRange[1]}`
@@ -42,9 +56,7 @@ function describeIsolation(options: PoolOptions): string {
           : `user ${user.name}`;
   return [
     `user: ${who}`,
-    network === "private"
-      ? "network: private (own namespace, reached through a relay socket)"
-      : "network: host",
+    network,
     filesystem === "private"
       ? "filesystem: private (own /tmp and HOME)"
       : "filesystem: host (own HOME)",
@@ -82,6 +94,8 @@ class BwrapPoolSandbox implements PoolSandbox {
   private readonly uids: UidPool | undefined;
   private readonly fixed: { uid: number; gid: number } | undefined;
   private seq = 0;
+  /** The pool's `network` once `auto` is resolved; egress: the pool's filter. */
+  private readonly network: "private" | "host" | PoolEgress;
 
   constructor(
     private readonly options: PoolOptions,
@@ -100,11 +114,30 @@ class BwrapPoolSandbox implements PoolSandbox {
     const daemonUid = process.getuid?.() ?? 0;
     if (identity.perWorker) this.uids = new UidPool(...options.isolation.uidRange, heldUids);
     else if (identity.uid !== daemonUid) this.fixed = identity;
-    this.description = describeIsolation(options);
     const base = daemonUid === 0 ? "/run" : tmpdir();
     removeOrphans(base);
     this.root = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
     chmodSync(this.root, 0o711);
+    const choice = poolNetwork(options.isolation);
+    try {
+      this.network =
+        choice.mode === "egress"
+          ? new PoolEgress(options.name, options.isolation.egress)
+          : choice.mode;
+    } catch (err) {
+      rmSync(this.root, { recursive: true, force: true });
+      throw err;
+    }
+    const said =
+      this.network instanceof PoolEgress
+        ? this.network.description
+        : this.network === "private"
+          ? "network: private (own namespace, no route out, reached through a relay socket)"
+          : "network: host";
+    this.description = describeIsolation(
+      options,
+      choice.fallback ? `${said}, as egress is unavailable: ${choice.fallback}` : said,
+    );
   }
 
   launch(worker: { id: string; port: number }): SandboxLaunch {
@@ -112,20 +145,24 @@ class BwrapPoolSandbox implements PoolSandbox {
     const dir = join(this.root, (++this.seq).toString(36));
     const uid = this.uids?.take();
     const ids = uid !== undefined ? { uid, gid: uid } : this.fixed;
+    let net: ReturnType<PoolEgress["launch"]> | undefined;
     try {
       mkdirSync(join(dir, "relay"), { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o711);
       const home = join(dir, "home");
       mkdirSync(home, { mode: 0o700 });
       if (ids) chownSync(home, ids.uid, ids.gid);
-      const { network, filesystem } = this.options.isolation;
+      const { filesystem } = this.options.isolation;
+      if (this.network instanceof PoolEgress) net = this.network.launch(dir);
+      const contained = this.network !== "host";
       const wrapper = bwrapArgv(
         {
           dir,
           root: this.root,
           port: worker.port,
           ...(ids ?? {}),
-          network: network === "private",
+          network: contained,
+          ...(net ? { netns: net.netnsPath, resolvConf: net.resolvConf } : {}),
           filesystem: filesystem === "private",
           hide: this.hide,
           keep: codeUnderTmp([
@@ -133,22 +170,29 @@ class BwrapPoolSandbox implements PoolSandbox {
             ...this.options.command.filter((arg) => isAbsolute(arg)),
           ]),
         },
-        { bwrap: tools.bwrap!, socat: tools.socat ?? "socat", setpriv: tools.setpriv ?? "setpriv" },
+        {
+          bwrap: tools.bwrap!,
+          socat: tools.socat ?? "socat",
+          setpriv: tools.setpriv ?? "setpriv",
+          nsenter: tools.nsenter ?? "nsenter",
+        },
       );
       let released = false;
       return {
         wrapper,
         env: { HOME: home },
-        ...(network === "private" ? { endpoint: { socketPath: relaySocket(dir) } } : {}),
-        privateNetwork: network === "private",
+        ...(contained ? { endpoint: { socketPath: relaySocket(dir) } } : {}),
+        privateNetwork: contained,
         release: () => {
           if (released) return;
           released = true;
+          net?.release();
           rmSync(dir, { recursive: true, force: true });
           if (uid !== undefined) this.uids?.give(uid);
         },
       };
     } catch (err) {
+      net?.release();
       rmSync(dir, { recursive: true, force: true });
       if (uid !== undefined) this.uids?.give(uid);
       throw err;
@@ -156,6 +200,7 @@ class BwrapPoolSandbox implements PoolSandbox {
   }
 
   close(): void {
+    if (this.network instanceof PoolEgress) this.network.close();
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,7 @@
 // {ok, ...} so a spec can assert what worked and what did not.
 //
 //   GET  /health                       200 "ok"
-//   GET  /id                           {uid, gid, pid, home, tmp, port}
+//   GET  /id                           {uid, gid, pid, home, tmp, port, addresses (IPv4, not lo)}
 //   GET  /connect?host=H&port=N        a TCP connect: {ok, error}
 //   GET  /connect?path=P               a Unix-socket connect: {ok, error}
 //   GET  /signal?pid=N&sig=0           process.kill(N, sig): {ok, error}
@@ -13,7 +13,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 
 function tryConnect(options) {
   return new Promise((resolve) => {
@@ -49,6 +49,10 @@ async function handle(url) {
         home: process.env.HOME,
         tmp: tmpdir(),
         port: Number(process.env.PORT),
+        addresses: Object.values(networkInterfaces())
+          .flat()
+          .filter((a) => a.family === "IPv4" && !a.internal)
+          .map((a) => a.address),
       };
     case "/connect":
       return q.has("path")

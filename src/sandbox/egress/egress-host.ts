@@ -1,0 +1,224 @@
+// The host side of `network: egress`: can this host give it (root, iproute2, nftables, IPv4
+// forwarding), and the daemon's one nftables table (egress-ruleset.ts) shared by its pools.
+//
+// Invariants: the table exists while at least one egress pool of this process is open and is
+// deleted with the last one; a table or worker namespace left by a daemon that died (SIGKILL)
+// is removed when the next egress pool on the host starts (the claim files under CLAIMS name
+// their daemon's pid). Forwarding: a worker's packets are routed by the host, which needs
+// net.ipv4.ip_forward=1. If herd is the one that turns it on, it leaves a mark, and every
+// herd table then drops all forwarding that is neither from nor to a worker, so the host
+// forwards nothing it did not forward before; the last herd table on the host to go turns it
+// off again. Tables are made and deleted under a host-wide lock file (CLAIMS/lock), so two
+// daemons never disagree about forwarding. Single-threaded; every command is synchronous (pool
+// start and worker prepare time, which the spare absorbs).
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { which } from "../../pool/host-capabilities.ts";
+import {
+  IFNAME_PREFIX,
+  type PoolRules,
+  poolRemoval,
+  poolRuleset,
+  tableName,
+  tableRuleset,
+} from "./egress-ruleset.ts";
+
+export const CLAIMS = "/run/herd-egress";
+const FORWARDING_MARK = join(CLAIMS, "forwarding-enabled-by-herd");
+const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+
+export interface EgressTools {
+  ip: string;
+  nft: string;
+}
+
+let tools: EgressTools | undefined;
+let problem: string | undefined | null = null;
+
+/** Runs a tool with `input` on stdin; throws with its stderr. */
+export function run(argv: readonly string[], input = ""): string {
+  try {
+    return execFileSync(argv[0]!, argv.slice(1), {
+      input,
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: 20_000,
+    }).toString();
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
+    throw new Error(`${argv.join(" ")}: ${stderr || (err as Error).message}`);
+  }
+}
+
+/** Why this host cannot give `network: egress`, or undefined. Checked once per process. */
+export function egressProblem(): string | undefined {
+  if (problem !== null) return problem;
+  problem = detect();
+  return problem;
+}
+
+function detect(): string | undefined {
+  if ((process.getuid?.() ?? 0) !== 0) {
+    return "network: egress needs the daemon to run as root (it routes each worker through a veth pair filtered by nftables in the host's namespace)";
+  }
+  const ip = which("ip");
+  const nft = which("nft");
+  if (!ip || !nft) {
+    return `network: egress needs ${[!ip && "ip (apt-get install iproute2)", !nft && "nft (apt-get install nftables)"].filter(Boolean).join(" and ")} on PATH`;
+  }
+  const probe = `herd-egress-probe-${process.pid}`;
+  try {
+    run([nft, "-f", "-"], `add table inet ${probe}\ndelete table inet ${probe}\n`);
+  } catch (err) {
+    return `network: egress: this kernel refuses nftables: ${(err as Error).message}`;
+  }
+  try {
+    readFileSync(IP_FORWARD, "utf8");
+  } catch {
+    return `network: egress needs IPv4 forwarding (${IP_FORWARD} is missing)`;
+  }
+  tools = { ip, nft };
+  return undefined;
+}
+
+export function egressTools(): EgressTools {
+  if (egressProblem() !== undefined || !tools)
+    throw new Error("network: egress is unavailable here");
+  return tools;
+}
+
+/** The daemon's table: made with the first egress pool, deleted with the last. */
+class EgressTable {
+  private pools = 0;
+  private nextIndex = 0;
+
+  openPool(rules: Omit<PoolRules, "index">): number {
+    const { nft } = egressTools();
+    if (this.pools === 0) {
+      withHostLock(() => {
+        removeOrphans();
+        const guard = enableForwarding();
+        // Replace a table a former daemon with this pid left behind.
+        run(
+          [nft, "-f", "-"],
+          `table inet ${tableName(process.pid)}\ndelete table inet ${tableName(process.pid)}\n${tableRuleset(process.pid, guard)}`,
+        );
+      });
+    }
+    const index = this.nextIndex++;
+    run([nft, "-f", "-"], poolRuleset(process.pid, { ...rules, index }));
+    this.pools++;
+    return index;
+  }
+
+  /** Called once per opened pool, after every worker of it was released. */
+  closePool(index: number): void {
+    if (--this.pools > 0) {
+      try {
+        run([egressTools().nft, "-f", "-"], poolRemoval(process.pid, index));
+      } catch {}
+      return;
+    }
+    withHostLock(() => {
+      try {
+        run([egressTools().nft, "delete", "table", "inet", tableName(process.pid)]);
+      } catch {}
+      restoreForwarding();
+    });
+  }
+}
+
+export const egressTable = new EgressTable();
+
+/** Turns IPv4 forwarding on if it is off; true when herd did (now or earlier): guard it. */
+function enableForwarding(): boolean {
+  mkdirSync(CLAIMS, { recursive: true, mode: 0o700 });
+  if (readFileSync(IP_FORWARD, "utf8").trim() !== "1") {
+    writeFileSync(FORWARDING_MARK, `${new Date().toISOString()}\n`);
+    writeFileSync(IP_FORWARD, "1\n");
+  }
+  return existsSync(FORWARDING_MARK);
+}
+
+/** Forwarding back off if herd turned it on and no herd table is left on the host. */
+function restoreForwarding(): void {
+  if (!existsSync(FORWARDING_MARK)) return;
+  let tables = "";
+  try {
+    tables = run([egressTools().nft, "list", "tables", "inet"]);
+  } catch {
+    return;
+  }
+  if (/table inet herd-egress-\d+$/m.test(tables)) return;
+  writeFileSync(IP_FORWARD, "0\n");
+  rmSync(FORWARDING_MARK, { force: true });
+}
+
+/** Runs `fn` holding CLAIMS/lock (exclusive create; a dead holder's lock is broken). */
+function withHostLock<T>(fn: () => T): T {
+  mkdirSync(CLAIMS, { recursive: true, mode: 0o700 });
+  const lock = join(CLAIMS, "lock");
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let owner = "";
+    try {
+      owner = readFileSync(lock, "utf8").trim();
+    } catch {}
+    // Empty: its holder has created it and not yet written its pid.
+    if (owner !== "" && !alive(Number(owner))) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`network: egress: ${lock} is held by pid ${owner}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/** Worker namespaces and tables of daemons that no longer run. */
+function removeOrphans(): void {
+  const { ip, nft } = egressTools();
+  let claims: string[] = [];
+  try {
+    claims = readdirSync(CLAIMS).filter((n) => /^\d+$/.test(n));
+  } catch {}
+  for (const slot of claims) {
+    const owner = Number(readFileSync(join(CLAIMS, slot), "utf8").trim());
+    if (owner > 0 && alive(owner)) continue;
+    try {
+      run([ip, "netns", "delete", `${IFNAME_PREFIX}${slot}`]);
+    } catch {}
+    rmSync(join(CLAIMS, slot), { force: true });
+  }
+  let tables = "";
+  try {
+    tables = run([nft, "list", "tables", "inet"]);
+  } catch {}
+  for (const m of tables.matchAll(/table inet herd-egress-(\d+)$/gm)) {
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    try {
+      run([nft, "delete", "table", "inet", `herd-egress-${pid}`]);
+    } catch {}
+  }
+}
