@@ -1,0 +1,283 @@
+// The cluster's trust boundary (issue 25): a writer of Redis without the cluster secret cannot
+// redirect traffic, and a captured node-to-node credential replays nowhere. Real daemons, a
+// real redis-server (ACL user and password), and "attacker" listeners on loopback and on a
+// Unix socket that must never see a connection.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { createClient as createRedis } from "redis";
+import { afterEach, describe, expect, it } from "vitest";
+import { HerdService } from "../../gen/herd/v1/herd_pb.ts";
+import type { Daemon } from "../helpers/daemon.ts";
+import { eventually } from "../helpers/herd.ts";
+import { freePort } from "../helpers/ports.ts";
+import { pidAlive } from "../helpers/processes.ts";
+import { startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
+
+const CONTROL_TOKEN = "control-token-of-the-operator-0123";
+/** Longer than the credentials' clock-skew allowance (10 s). */
+const PAST_THE_WINDOW_MS = 11_000;
+
+let cluster: TestCluster | undefined;
+const closers: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await cluster?.cleanup();
+  cluster = undefined;
+});
+
+/** A listener that records every connection made to it and answers nothing. */
+function attacker(server: Server): { connections: Socket[]; heads: string[] } {
+  const seen = { connections: [] as Socket[], heads: [] as string[] };
+  server.on("connection", (s) => {
+    seen.connections.push(s);
+    s.on("data", (d) => seen.heads.push(d.toString("latin1")));
+    s.on("error", () => {});
+    setTimeout(() => s.destroy(), 200);
+  });
+  closers.push(() => new Promise<void>((r) => server.close(() => r())));
+  return seen;
+}
+
+async function tcpAttacker(): Promise<{ address: string; seen: ReturnType<typeof attacker> }> {
+  const server = createServer();
+  const seen = attacker(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return { address: `127.0.0.1:${port}`, seen };
+}
+
+async function redisOf(c: TestCluster) {
+  const r = createRedis({ url: c.redis.url });
+  r.on("error", () => {});
+  await r.connect();
+  closers.push(() => void r.destroy());
+  return r;
+}
+
+/** A session record as an older herd wrote it (plain JSON, token in the clear), forged. */
+function forgedInfo(id: string, address: string): string {
+  const now = new Date().toISOString();
+  return JSON.stringify({
+    id,
+    pool: "w",
+    workerId: "w-forged",
+    workerPid: 1,
+    workerAddress: "",
+    token: "forged-token",
+    createdAt: now,
+    lastActiveAt: now,
+    connections: 0,
+    labels: {},
+    node: "node-b",
+    data: address,
+    control: address,
+  });
+}
+
+function authed(d: Daemon, headers: Record<string, string> = {}): Client<typeof HerdService> {
+  return createClient(
+    HerdService,
+    createConnectTransport({
+      baseUrl: d.controlUrl,
+      httpVersion: "1.1",
+      interceptors: [
+        (next) => (req) => {
+          for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
+          return next(req);
+        },
+      ],
+    }),
+  );
+}
+
+async function code(p: Promise<unknown>): Promise<Code | "ok"> {
+  return p.then(
+    () => "ok" as const,
+    (e: unknown) => ConnectError.from(e).code,
+  );
+}
+
+describe("cluster trust: records written to Redis without the secret", () => {
+  it("a forged session record (data and control at an attacker) is never followed", async () => {
+    cluster = await startCluster([{ node: "node-a" }, { node: "node-b" }]);
+    const [a] = cluster.nodes as [Daemon, Daemon];
+    const evil = await tcpAttacker();
+    const r = await redisOf(cluster);
+    await r.hSet("herd:s:forged", {
+      node: "node-b",
+      gen: "999",
+      pool: "w",
+      state: "ready",
+      info: forgedInfo("forged", evil.address),
+    });
+    // The data plane (a cluster-wide find), Release and Acquire of the id through node a.
+    const res = await fetch(`${a.dataUrl}/s/forged/whoami`, {
+      headers: { "X-Herd-Token": "forged-token" },
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    await res.body?.cancel();
+    expect(await code(cluster.client(a).releaseSession({ sessionId: "forged" }))).not.toBe("ok");
+    await code(cluster.client(a).acquireSession({ pool: "w", sessionId: "forged" }));
+    await sleep(300);
+    expect(evil.seen.heads.join("")).not.toMatch(/x-herd-peer/i);
+    expect(evil.seen.connections).toHaveLength(0);
+  });
+
+  it("a `unix:` address in a session record is never connected to", async () => {
+    cluster = await startCluster([{ node: "node-a" }, { node: "node-b" }]);
+    const [a] = cluster.nodes as [Daemon, Daemon];
+    const dir = mkdtempSync(join(tmpdir(), "herd-trust-relay-"));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "http.sock");
+    const server = createServer();
+    const seen = attacker(server);
+    await new Promise<void>((r) => server.listen(path, r));
+    const r = await redisOf(cluster);
+    await r.hSet("herd:s:viaunix", {
+      node: "node-b",
+      gen: "999",
+      pool: "w",
+      state: "ready",
+      info: forgedInfo("viaunix", `unix:${path}`),
+    });
+    const res = await fetch(`${a.dataUrl}/s/viaunix/run?cmd=id`, {
+      headers: { "X-Herd-Token": "forged-token" },
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    await res.body?.cancel();
+    await sleep(300);
+    expect(seen.connections).toHaveLength(0);
+  });
+
+  it("a fake node record offering a pool receives no forwarded AcquireSession", async () => {
+    cluster = await startCluster([{ node: "node-a" }, { node: "node-b" }]);
+    const [a] = cluster.nodes as [Daemon, Daemon];
+    const evil = await tcpAttacker();
+    const r = await redisOf(cluster);
+    const pool = { free: 100, queued: 0, max: 100 };
+    await r.set(
+      "herd:alive:evil",
+      JSON.stringify({
+        node: "evil",
+        data: evil.address,
+        control: evil.address,
+        pools: { w: pool, x: pool },
+        stats: [],
+        renewedAt: Date.now(),
+        leaseMs: 60_000,
+      }),
+      { PX: 60_000 },
+    );
+    await r.sAdd("herd:members", "evil");
+    // Pool x runs nowhere genuine: only the fake node offers it.
+    const placed = await code(
+      cluster.client(a).acquireSession({ pool: "x", sessionId: "to-evil" }),
+    );
+    expect(placed).not.toBe("ok");
+    // GetStats does not list it either.
+    const stats = await cluster.client(a).getStats({});
+    expect(stats.clusterNodes.map((n) => n.node)).not.toContain("evil");
+    await sleep(300);
+    expect(evil.seen.connections).toHaveLength(0);
+  });
+});
+
+describe("cluster trust: a node-to-node credential is good for one request", () => {
+  it("a captured X-Herd-Peer replays to no node, method or body, and not after the window", async () => {
+    // b's control plane is advertised at a relay that shows (and can drop) what a sends it.
+    const relayPort = await freePort();
+    let target = 0;
+    let mode: "drop" | "pass" = "pass";
+    const captured: string[] = [];
+    const relay = createServer((client) => {
+      client.on("error", () => {});
+      client.once("data", (first) => {
+        const m = /\r\nx-herd-peer: *([^\r\n]+)/i.exec(first.toString("latin1"));
+        if (m) captured.push(m[1]!);
+        if (mode === "drop") {
+          client.destroy();
+          return;
+        }
+        const upstream = createConnection(target, client);
+        upstream.write(first);
+      });
+    });
+    await new Promise<void>((r) => relay.listen(relayPort, "127.0.0.1", r));
+    closers.push(() => new Promise<void>((r) => relay.close(() => r())));
+    const control = { token: CONTROL_TOKEN };
+    cluster = await startCluster([
+      { node: "node-a", control },
+      { node: "node-b", control, advertise: { control: `127.0.0.1:${relayPort}` } },
+      { node: "node-c", control },
+    ]);
+    const [a, b, c] = cluster.nodes as [Daemon, Daemon, Daemon];
+    target = Number(new URL(b.controlUrl).port);
+    const bearer = { authorization: `Bearer ${CONTROL_TOKEN}` };
+    const onB = authed(b, bearer);
+    const v1 = (await onB.acquireSession({ pool: "w", sessionId: "v1" })).session!;
+    const v2 = (await onB.acquireSession({ pool: "w", sessionId: "v2" })).session!;
+    expect(v1.node).toBe("node-b");
+    await eventually("a knows b's sessions", async () => {
+      const list = await authed(a, bearer).listSessions({});
+      return list.sessions.filter((s) => s.node === "node-b").length === 2 || undefined;
+    });
+
+    // 1. A credential captured and never delivered (the relay drops the call).
+    mode = "drop";
+    expect(await code(authed(a, bearer).releaseSession({ sessionId: "v1" }))).not.toBe("ok");
+    const undelivered = captured.at(-1);
+    expect(undelivered).toBeDefined();
+    const droppedAt = Date.now();
+
+    // 2. A genuine forwarded call, captured on its way: it works once.
+    mode = "pass";
+    const released = await authed(a, bearer).releaseSession({ sessionId: "v1" });
+    expect(released.session?.node).toBe("node-b");
+    const used = captured.at(-1)!;
+    expect(used).not.toBe(undelivered);
+
+    // Replays of it, without the bearer token: the same call again, another body (kill v2),
+    // another method, another node.
+    const peer = (d: Daemon, cred: string) => authed(d, { "x-herd-peer": cred });
+    expect(await code(peer(b, used).releaseSession({ sessionId: "v1" }))).toBe(
+      Code.Unauthenticated,
+    );
+    expect(await code(peer(b, used).releaseSession({ sessionId: "v2", kill: true }))).toBe(
+      Code.Unauthenticated,
+    );
+    expect(await code(peer(b, used).getStats({}))).toBe(Code.Unauthenticated);
+    expect(await code(peer(c, used).listSessions({}))).toBe(Code.Unauthenticated);
+    expect(await code(peer(a, used).listSessions({}))).toBe(Code.Unauthenticated);
+    expect(pidAlive(v2.workerPid)).toBe(true);
+
+    // 3. The undelivered one, past the window: refused too.
+    await sleep(Math.max(0, droppedAt + PAST_THE_WINDOW_MS - Date.now()));
+    expect(await code(peer(b, undelivered!).releaseSession({ sessionId: "v1" }))).toBe(
+      Code.Unauthenticated,
+    );
+    expect(await code(peer(b, undelivered!).releaseSession({ sessionId: "v2", kill: true }))).toBe(
+      Code.Unauthenticated,
+    );
+    expect(pidAlive(v2.workerPid)).toBe(true);
+    // The genuine path still works.
+    expect((await authed(a, bearer).releaseSession({ sessionId: "v2" })).session?.node).toBe(
+      "node-b",
+    );
+  }, 90_000);
+});
+
+function createConnection(port: number, client: Socket): Socket {
+  const upstream = connect(port, "127.0.0.1");
+  upstream.on("error", () => client.destroy());
+  client.on("close", () => upstream.destroy());
+  upstream.on("close", () => client.destroy());
+  upstream.pipe(client);
+  client.pipe(upstream);
+  return upstream;
+}
