@@ -3,7 +3,7 @@
 // real redis-server (ACL user and password), and "attacker" listeners on loopback and on a
 // Unix socket that must never see a connection.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +17,7 @@ import type { Daemon } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { freePort } from "../helpers/ports.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
+import { SECRET, startCluster, type TestCluster } from "./cluster-harness.ts";
 
 const CONTROL_TOKEN = "control-token-of-the-operator-0123";
 /** Longer than the credentials' clock-skew allowance (10 s). */
@@ -281,3 +281,40 @@ function createConnection(port: number, client: Socket): Socket {
   client.pipe(upstream);
   return upstream;
 }
+
+describe("cluster trust: Redis with an ACL user and password", () => {
+  it("a node whose Redis refuses its credentials fails at start, saying so, never showing the password", async () => {
+    cluster = await startCluster([{ node: "node-a" }]);
+    const url = new URL(cluster.redis.url);
+    for (const [bad, says] of [
+      [
+        `redis://herd:not-the-password-4711@${url.host}/0`,
+        /refused herd's credentials \(user "herd"\): WRONGPASS/,
+      ],
+      [
+        `redis://${url.host}/0`,
+        /refused herd's credentials \(no user or password in the URL\): NOAUTH/,
+      ],
+    ] as const) {
+      const failed = await cluster.addNode({ node: "node-z", redisUrl: bad }).then(
+        () => "started",
+        (e: Error) => e.message,
+      );
+      expect(failed).toMatch(/herd serve exited before ready \(code 1/);
+      expect(failed).toMatch(says);
+      expect(failed).not.toContain("not-the-password-4711");
+    }
+  });
+
+  it("neither the Redis password nor the cluster secret reaches a worker's environment", async () => {
+    cluster = await startCluster([{ node: "node-a" }]);
+    const [a] = cluster.nodes as [Daemon];
+    const { session } = await cluster.client(a).acquireSession({ pool: "w" });
+    const environ = readFileSync(`/proc/${session!.workerPid}/environ`, "latin1");
+    expect(environ).toContain("PORT=");
+    expect(environ).not.toContain(cluster.redis.password);
+    expect(environ).not.toContain(SECRET);
+    // Nor a log line of the node.
+    expect(a.stderr() + a.stdout()).not.toContain(cluster.redis.password);
+  });
+});
