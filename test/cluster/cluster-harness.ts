@@ -25,6 +25,11 @@ import { WORKER_FIXTURE } from "../helpers/worker.ts";
 
 export const SECRET = "test-cluster-secret-0123456789";
 
+/** The JSON of a record a node signed (src/cluster/signed-record.ts), for tests that read it. */
+export function unsigned(record: string): string {
+  return record.replace(/^h1\.[A-Za-z0-9_-]{43}\./, "");
+}
+
 /** The ACL user herd's nodes log in as (its password is random per server). */
 export const REDIS_USER = "herd";
 
