@@ -211,7 +211,7 @@ export class ClusterDirectory implements SessionDirectory {
       return this.mine(await this.local.acquire(pool, id, opts));
     }
     if (record.state !== "ready") return undefined;
-    const remote = await this.routed(this.genuine(record));
+    const remote = await this.routed(this.genuine(record, id));
     if (viaPeer.getStore() !== undefined) return this.remoteInfo(this.parts.events.learn(remote));
     return this.remoteInfo(this.parts.events.learn(await this.reacquire(record, remote, opts)));
   }
@@ -410,9 +410,9 @@ export class ClusterDirectory implements SessionDirectory {
   }
 
   /** A ready record's session when the cluster's secret signed it for this id and node. */
-  private genuine(record: SessionRecord): RemoteSession {
+  private genuine(record: SessionRecord, id: string): RemoteSession {
     const remote = decodeSession(record.info, this.parts.keys);
-    if (!remote || remote.info.node !== record.node) {
+    if (!remote || remote.info.node !== record.node || remote.info.id !== id) {
       throw new HerdError(
         "unavailable",
         `cluster: the record of this session in Redis ${this.parts.store.where()} is not signed with the cluster secret; ignored`,
@@ -466,7 +466,9 @@ export class ClusterDirectory implements SessionDirectory {
       return undefined;
     }
     const remote = decodeSession(record.info, this.parts.keys);
-    if (!remote || remote.info.node !== record.node) return undefined;
+    if (!remote || remote.info.node !== record.node || remote.info.id !== sessionId) {
+      return undefined;
+    }
     const owner = await this.parts.nodes.resolve(record.node);
     const known = this.parts.events.learn(remote);
     return owner && this.remoteInfo({ ...known, data: owner.data, control: owner.control });
@@ -481,7 +483,7 @@ export class ClusterDirectory implements SessionDirectory {
     if (viaPeer.getStore() === undefined) {
       const record = await this.parts.store.session(sessionId);
       if (record && record.node !== this.node && record.state === "ready") {
-        const remote = await this.routed(this.genuine(record));
+        const remote = await this.routed(this.genuine(record, sessionId));
         const info = await this.parts.peers.release(remote, opts.kill);
         this.parts.events.forget(sessionId, remote.info.node);
         return info;

@@ -104,9 +104,9 @@ async function code(p: Promise<unknown>): Promise<Code | "ok"> {
 }
 
 describe("cluster trust: records written to Redis without the secret", () => {
-  it("a forged session record (data and control at an attacker) is never followed", async () => {
+  it("a forged session record or stream event (data and control at an attacker) is never followed", async () => {
     cluster = await startCluster([{ node: "node-a" }, { node: "node-b" }]);
-    const [a] = cluster.nodes as [Daemon, Daemon];
+    const [a, b] = cluster.nodes as [Daemon, Daemon];
     const evil = await tcpAttacker();
     const r = await redisOf(cluster);
     await r.hSet("herd:s:forged", {
@@ -124,6 +124,33 @@ describe("cluster trust: records written to Redis without the secret", () => {
     await res.body?.cancel();
     expect(await code(cluster.client(a).releaseSession({ sessionId: "forged" }))).not.toBe("ok");
     await code(cluster.client(a).acquireSession({ pool: "w", sessionId: "forged" }));
+    // The same session announced on the event stream, as the next revision.
+    const rev = await r.incr("herd:rev");
+    await r.xAdd("herd:events", `${rev}-0`, {
+      e: JSON.stringify({
+        type: "session_acquired",
+        node: "node-b",
+        pool: "w",
+        sessionId: "streamed",
+        time: new Date().toISOString(),
+        session: forgedInfo("streamed", evil.address),
+      }),
+    });
+    // A genuine session announced after it: once node a lists that one, it has read the forged
+    // entry too (one stream, read in order).
+    await cluster.client(b).acquireSession({ pool: "w", sessionId: "after" });
+    await eventually("a has read the stream past the forged entry", async () =>
+      (await cluster!.client(a).listSessions({})).sessions.some((x) => x.sessionId === "after")
+        ? true
+        : undefined,
+    );
+    const streamed = await fetch(`${a.dataUrl}/s/streamed/whoami`, {
+      headers: { "X-Herd-Token": "forged-token" },
+    });
+    expect(streamed.status).toBeGreaterThanOrEqual(400);
+    await streamed.body?.cancel();
+    const listed = await cluster.client(a).listSessions({});
+    expect(listed.sessions.map((x) => x.sessionId)).not.toContain("streamed");
     await sleep(300);
     expect(evil.seen.heads.join("")).not.toMatch(/x-herd-peer/i);
     expect(evil.seen.connections).toHaveLength(0);
