@@ -94,6 +94,8 @@ export interface NodeOptions {
   control?: Record<string, unknown>;
   /** cluster.redis instead of the harness's Redis URL. */
   redisUrl?: string;
+  /** More environment for the daemon (e.g. NODE_EXTRA_CA_CERTS). */
+  env?: Record<string, string>;
 }
 
 export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -177,7 +179,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
         },
         workers: s.pools ?? { w: workerPool() },
       },
-      env: { ...leak.env, HERD_CLUSTER_SECRET: SECRET },
+      env: { ...leak.env, ...s.env, HERD_CLUSTER_SECRET: SECRET },
     });
   cluster.addNode = async (s) => {
     const d = await start(s);

@@ -3,6 +3,7 @@
 // real redis-server (ACL user and password), and "attacker" listeners on loopback and on a
 // Unix socket that must never see a connection.
 
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -346,5 +347,68 @@ describe("cluster trust: Redis with an ACL user and password", () => {
     expect(environ).not.toContain(SECRET);
     // Nor a log line of the node.
     expect(a.stderr() + a.stdout()).not.toContain(cluster.redis.password);
+  });
+
+  it("rediss://: a node reaches Redis over TLS with its ACL user", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "herd-trust-tls-"));
+    closers.push(() => rmSync(dir, { recursive: true, force: true }));
+    const made = spawnSync(
+      "openssl",
+      [
+        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+        ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+        ...["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+      ],
+      { encoding: "utf8" },
+    );
+    expect(made.status, made.stderr).toBe(0);
+    const port = await freePort();
+    const password = "a-tls-redis-password-0123";
+    const tls = spawn(
+      "redis-server",
+      [
+        ...["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port", "0"],
+        ...["--tls-port", String(port), "--tls-auth-clients", "no"],
+        ...["--tls-cert-file", join(dir, "cert.pem"), "--tls-key-file", join(dir, "key.pem")],
+        ...["--user", "default", "off"],
+        ...["--user", "herd", "on", `>${password}`, "~herd:*", "&*", "+@all", "-@dangerous"],
+      ],
+      { stdio: "ignore" },
+    );
+    const exited = new Promise<void>((r) => tls.once("exit", () => r()));
+    closers.push(async () => {
+      tls.kill("SIGKILL");
+      await exited;
+    });
+    const url = `rediss://herd:${password}@127.0.0.1:${port}/0`;
+    await eventually("redis-server with TLS", async () => {
+      const c = createRedis({
+        url,
+        socket: { tls: true, ca: readFileSync(join(dir, "cert.pem")), reconnectStrategy: false },
+      });
+      c.on("error", () => {});
+      try {
+        await c.connect();
+        return (await c.ping()) === "PONG" || undefined;
+      } catch {
+        return undefined;
+      } finally {
+        if (c.isOpen) c.destroy();
+      }
+    });
+    cluster = await startCluster([]);
+    const d = await cluster.addNode({
+      node: "node-tls",
+      redisUrl: url,
+      env: { NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") },
+    });
+    const { session } = await cluster
+      .client(d)
+      .acquireSession({ pool: "w", sessionId: "over-tls" });
+    expect(session?.node).toBe("node-tls");
+    const stats = await cluster.client(d).getStats({});
+    expect(stats.clusterNodes.map((n) => n.node)).toEqual(["node-tls"]);
+    expect(d.stdout() + d.stderr()).toContain(`Redis at rediss://127.0.0.1:${port}`);
+    expect(d.stdout() + d.stderr()).not.toContain(password);
   });
 });
