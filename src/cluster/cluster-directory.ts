@@ -42,7 +42,7 @@ import type { ClusterWatch } from "./cluster-watch.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
 import type { LiveNodes } from "./live-nodes.ts";
 import type { NodeLease } from "./node-lease.ts";
-import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
+import type { PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
 import { type NodeCapacity, placeAcquire } from "./placement.ts";
 import {
@@ -444,7 +444,7 @@ export class ClusterDirectory implements SessionDirectory {
     return {
       ...r.info,
       workerAddress: r.data,
-      peer: { headers: { [PEER_HEADER]: this.parts.auth.data(r.info.node ?? "", r.info.id) } },
+      peer: { credential: () => this.parts.auth.connection(r.info.node ?? "") },
     };
   }
 
@@ -474,8 +474,8 @@ export class ClusterDirectory implements SessionDirectory {
     return owner && this.remoteInfo({ ...known, data: owner.data, control: owner.control });
   }
 
-  verifyPeer(credential: string, sessionId: string): boolean {
-    return this.parts.auth.verifyData(credential, sessionId) !== undefined;
+  verifyPeer(credential: string, connection: object): boolean {
+    return this.parts.auth.verifyConnection(credential, connection) !== undefined;
   }
 
   async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {

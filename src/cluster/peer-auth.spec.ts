@@ -65,21 +65,33 @@ describe("PeerAuth: control credentials", () => {
   });
 });
 
-describe("PeerAuth: data-hop credentials", () => {
-  it("bound to the owner and the session; reused by the sender for a few seconds", () => {
+describe("PeerAuth: data-hop connection credentials", () => {
+  it("a fresh one opens a connection; the same string on that connection costs no new check", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const conn = {};
+    const cred = a.connection("node-b");
+    expect(b.verifyConnection(cred, conn)).toBe("node-a");
+    expect(b.verifyConnection(cred, conn)).toBe("node-a");
+    // Minutes later, on the same connection: still its credential.
+    expect(b.verifyConnection(cred, conn, Date.now() + 600_000)).toBe("node-a");
+  });
+
+  it("is refused on another connection (a replay), on another node, after the window", () => {
     const a = new PeerAuth(SECRET, "node-a");
     const b = new PeerAuth(SECRET, "node-b");
     const c = new PeerAuth(SECRET, "node-c");
+    const cred = a.connection("node-b");
+    expect(b.verifyConnection(cred, {})).toBe("node-a");
+    expect(b.verifyConnection(cred, {})).toBeUndefined();
+    expect(c.verifyConnection(a.connection("node-b"), {})).toBeUndefined();
     const now = Date.now();
-    const cred = a.data("node-b", "s1", now);
-    expect(a.data("node-b", "s1", now + 1000)).toBe(cred);
-    expect(b.verifyData(cred, "s1", now)).toBe("node-a");
-    expect(b.verifyData(cred, "s1", now + 1000)).toBe("node-a"); // cached, same answer
-    expect(b.verifyData(cred, "s2", now)).toBeUndefined();
-    expect(c.verifyData(cred, "s1", now)).toBeUndefined();
-    expect(b.verifyData(cred, "s1", now + CLOCK_SKEW_MS + 1)).toBeUndefined();
-    expect(
-      new PeerAuth(SECRET, "node-b").verifyData(cred, "s1", now + CLOCK_SKEW_MS + 1),
-    ).toBeUndefined();
+    const old = a.connection("node-b", now - CLOCK_SKEW_MS - 1);
+    expect(b.verifyConnection(old, {}, now)).toBeUndefined();
+    const relabelled = a.connection("node-b").replace("d3~node-a~", "d3~node-c~");
+    expect(b.verifyConnection(relabelled, {})).toBeUndefined();
+    // A control credential is not a data one, nor the reverse.
+    expect(b.verifyConnection(a.control("node-b", "/x", Buffer.from("")), {})).toBeUndefined();
+    expect(b.verifyControl(a.connection("node-b"), "/x", Buffer.from(""))).toBeUndefined();
   });
 });

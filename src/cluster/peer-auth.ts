@@ -6,15 +6,18 @@
 //                  procedure's path, SHA-256 of the request message): good for exactly one
 //                  call, on one node, of one method with one body; a second use of its nonce
 //                  is refused.
-//   data hop:      `d2~node~target~time~mac` over (node, target, time, session id): bound to
-//                  the owner and the session; the owner checks the MAC once per credential
-//                  (later requests carrying the same string compare it with the cached one),
-//                  and the sender mints one per session at most every few seconds — the hop
-//                  pays an HMAC per credential, not per request.
+//   data hop:      `d3~node~target~time~nonce~mac` over (node, target, time, nonce): a
+//                  handshake per upstream connection. Its bodies stream, so it binds the
+//                  connection, not a request: the sender mints one for each connection it
+//                  opens to the owner and sends it on every request of that connection; the
+//                  owner verifies it on the first (fresh, for this node, nonce unseen) and binds
+//                  it to that connection, so later requests cost a string comparison, and the
+//                  same credential on any other connection is a replay, refused.
 //
 // Time: a credential is accepted within ±CLOCK_SKEW_MS of the verifier's clock.
 // State: the nonces seen (evicted once their credential's time is past the window, so the
-// cache holds at most one window of calls) and the data credentials verified, likewise.
+// cache holds at most one window of handshakes and calls), and each connection's credential
+// (a WeakMap: it goes with the connection).
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { PEER_HEADER } from "../dataplane/route.ts";
@@ -24,12 +27,10 @@ import { deriveKey } from "./signed-record.ts";
 /** Header carrying the credential on forwarded data-plane requests and control calls. */
 export { PEER_HEADER };
 
-/** How long a sender reuses a data credential it minted (well inside the window). */
-const DATA_REUSE_MS = 5_000;
-
 const CONTROL =
   /^c2~([A-Za-z0-9._-]{1,63})~([A-Za-z0-9._-]{1,63})~(\d{1,16})~([A-Za-z0-9_-]{22})~([A-Za-z0-9_-]{43})$/;
-const DATA = /^d2~([A-Za-z0-9._-]{1,63})~([A-Za-z0-9._-]{1,63})~(\d{1,16})~([A-Za-z0-9_-]{43})$/;
+const DATA =
+  /^d3~([A-Za-z0-9._-]{1,63})~([A-Za-z0-9._-]{1,63})~(\d{1,16})~([A-Za-z0-9_-]{22})~([A-Za-z0-9_-]{43})$/;
 
 /** SHA-256 of a request body, as bound into a control credential. */
 export function bodyDigest(body: Uint8Array): string {
@@ -40,10 +41,8 @@ export class PeerAuth {
   readonly #key: Buffer;
   /** Nonces of control credentials already used → when they leave the window (ms). */
   readonly #nonces = new Map<string, number>();
-  /** Data credentials this node verified → when they leave the window (ms). */
-  readonly #verified = new Map<string, { node: string; until: number; session: string }>();
-  /** Data credentials this node minted, per target and session. */
-  readonly #minted = new Map<string, { credential: string; at: number }>();
+  /** The data-hop credential each incoming connection was opened with, and its node. */
+  readonly #connections = new WeakMap<object, { credential: string; node: string }>();
 
   constructor(
     secret: string,
@@ -75,39 +74,42 @@ export class PeerAuth {
     const at = Number(time);
     if (target !== this.node || Math.abs(now - at) > CLOCK_SKEW_MS) return undefined;
     const want = this.#mac(["control", node!, target, at, nonce!, path, bodyDigest(body)]);
-    if (!equal(mac!, want)) return undefined;
-    this.#sweep(this.#nonces, now, (until) => until);
-    if (this.#nonces.has(nonce!)) return undefined;
-    this.#nonces.set(nonce!, at + CLOCK_SKEW_MS);
+    if (!equal(mac!, want) || !this.#spend(nonce!, at, now)) return undefined;
     return node;
   }
 
-  /** The credential for forwarding `session`'s data-plane traffic to `target`. */
-  data(target: string, session: string, now = Date.now()): string {
-    const key = `${target}\n${session}`;
-    const last = this.#minted.get(key);
-    if (last && now - last.at < DATA_REUSE_MS && now >= last.at) return last.credential;
-    this.#sweep(this.#minted, now, (m) => m.at + DATA_REUSE_MS);
-    const credential = `d2~${this.node}~${target}~${now}~${this.#mac(["data", this.node, target, now, session])}`;
-    this.#minted.set(key, { credential, at: now });
-    return credential;
+  /** A handshake credential for one new data-plane connection to `target`. */
+  connection(target: string, now = Date.now()): string {
+    const nonce = randomBytes(16).toString("base64url");
+    const mac = this.#mac(["data", this.node, target, now, nonce]);
+    return `d3~${this.node}~${target}~${now}~${nonce}~${mac}`;
   }
 
-  /** The forwarding node's name when `credential` is a genuine, fresh one for `session` here. */
-  verifyData(credential: string, session: string, now = Date.now()): string | undefined {
-    const seen = this.#verified.get(credential);
-    if (seen !== undefined) {
-      return seen.session === session && now <= seen.until ? seen.node : undefined;
-    }
+  /**
+   * The forwarding node's name when `credential` is the one `connection` was opened with, or a
+   * genuine, fresh one for this node whose nonce no connection has used (it then becomes
+   * `connection`'s); else undefined.
+   */
+  verifyConnection(credential: string, connection: object, now = Date.now()): string | undefined {
+    const bound = this.#connections.get(connection);
+    if (bound !== undefined && bound.credential === credential) return bound.node;
     const m = DATA.exec(credential);
     if (!m) return undefined;
-    const [, node, target, time, mac] = m as unknown as string[];
+    const [, node, target, time, nonce, mac] = m as unknown as string[];
     const at = Number(time);
     if (target !== this.node || Math.abs(now - at) > CLOCK_SKEW_MS) return undefined;
-    if (!equal(mac!, this.#mac(["data", node!, target, at, session]))) return undefined;
-    this.#sweep(this.#verified, now, (v) => v.until);
-    this.#verified.set(credential, { node: node!, until: at + CLOCK_SKEW_MS, session });
+    if (!equal(mac!, this.#mac(["data", node!, target, at, nonce!]))) return undefined;
+    if (!this.#spend(nonce!, at, now)) return undefined;
+    this.#connections.set(connection, { credential, node: node! });
     return node;
+  }
+
+  /** False when `nonce` was used already; else records it until it leaves the window. */
+  #spend(nonce: string, at: number, now: number): boolean {
+    this.#sweep(this.#nonces, now, (until) => until);
+    if (this.#nonces.has(nonce)) return false;
+    this.#nonces.set(nonce, at + CLOCK_SKEW_MS);
+    return true;
   }
 
   #mac(fields: (string | number)[]): string {

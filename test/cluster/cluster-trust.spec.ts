@@ -5,6 +5,7 @@
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -222,33 +223,15 @@ describe("cluster trust: records written to Redis without the secret", () => {
 describe("cluster trust: a node-to-node credential is good for one request", () => {
   it("a captured X-Herd-Peer replays to no node, method or body, and not after the window", async () => {
     // b's control plane is advertised at a relay that shows (and can drop) what a sends it.
-    const relayPort = await freePort();
-    let target = 0;
-    let mode: "drop" | "pass" = "pass";
-    const captured: string[] = [];
-    const relay = createServer((client) => {
-      client.on("error", () => {});
-      client.once("data", (first) => {
-        const m = /\r\nx-herd-peer: *([^\r\n]+)/i.exec(first.toString("latin1"));
-        if (m) captured.push(m[1]!);
-        if (mode === "drop") {
-          client.destroy();
-          return;
-        }
-        const upstream = createConnection(target, client);
-        upstream.write(first);
-      });
-    });
-    await new Promise<void>((r) => relay.listen(relayPort, "127.0.0.1", r));
-    closers.push(() => new Promise<void>((r) => relay.close(() => r())));
+    const relay = await startRelay();
     const control = { token: CONTROL_TOKEN };
     cluster = await startCluster([
       { node: "node-a", control },
-      { node: "node-b", control, advertise: { control: `127.0.0.1:${relayPort}` } },
+      { node: "node-b", control, advertise: { control: `127.0.0.1:${relay.port}` } },
       { node: "node-c", control },
     ]);
     const [a, b, c] = cluster.nodes as [Daemon, Daemon, Daemon];
-    target = Number(new URL(b.controlUrl).port);
+    relay.target = Number(new URL(b.controlUrl).port);
     const bearer = { authorization: `Bearer ${CONTROL_TOKEN}` };
     const onB = authed(b, bearer);
     const v1 = (await onB.acquireSession({ pool: "w", sessionId: "v1" })).session!;
@@ -260,17 +243,17 @@ describe("cluster trust: a node-to-node credential is good for one request", () 
     });
 
     // 1. A credential captured and never delivered (the relay drops the call).
-    mode = "drop";
+    relay.mode = "drop";
     expect(await code(authed(a, bearer).releaseSession({ sessionId: "v1" }))).not.toBe("ok");
-    const undelivered = captured.at(-1);
+    const undelivered = relay.captured.at(-1);
     expect(undelivered).toBeDefined();
     const droppedAt = Date.now();
 
     // 2. A genuine forwarded call, captured on its way: it works once.
-    mode = "pass";
+    relay.mode = "pass";
     const released = await authed(a, bearer).releaseSession({ sessionId: "v1" });
     expect(released.session?.node).toBe("node-b");
-    const used = captured.at(-1)!;
+    const used = relay.captured.at(-1)!;
     expect(used).not.toBe(undelivered);
 
     // Replays of it, without the bearer token: the same call again, another body (kill v2),
@@ -303,6 +286,32 @@ describe("cluster trust: a node-to-node credential is good for one request", () 
   }, 90_000);
 });
 
+/** A TCP relay to 127.0.0.1:`target` that records each connection's X-Herd-Peer. */
+async function startRelay(): Promise<{
+  port: number;
+  target: number;
+  mode: "drop" | "pass";
+  captured: string[];
+}> {
+  const state = { port: 0, target: 0, mode: "pass" as "drop" | "pass", captured: [] as string[] };
+  const relay = createServer((client) => {
+    client.on("error", () => {});
+    client.once("data", (first) => {
+      const m = /\r\nx-herd-peer: *([^\r\n]+)/i.exec(first.toString("latin1"));
+      if (m) state.captured.push(m[1]!);
+      if (state.mode === "drop") {
+        client.destroy();
+        return;
+      }
+      createConnection(state.target, client).write(first);
+    });
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  state.port = (relay.address() as { port: number }).port;
+  closers.push(() => new Promise<void>((r) => relay.close(() => r())));
+  return state;
+}
+
 function createConnection(port: number, client: Socket): Socket {
   const upstream = connect(port, "127.0.0.1");
   upstream.on("error", () => client.destroy());
@@ -312,6 +321,45 @@ function createConnection(port: number, client: Socket): Socket {
   client.pipe(upstream);
   return upstream;
 }
+
+describe("cluster trust: the data-plane hop is authenticated per connection", () => {
+  it("a captured data-hop X-Herd-Peer is refused on any other connection and on any other node", async () => {
+    // b's data plane is advertised at a relay that shows what a forwards to it.
+    const relay = await startRelay();
+    cluster = await startCluster([
+      { node: "node-a" },
+      { node: "node-b", advertise: { data: `127.0.0.1:${relay.port}` } },
+      { node: "node-c" },
+    ]);
+    const [a, b, c] = cluster.nodes as [Daemon, Daemon, Daemon];
+    relay.target = Number(new URL(b.dataUrl).port);
+    const { session } = await cluster.client(b).acquireSession({ pool: "w", sessionId: "hop" });
+    const token = session!.token;
+    await eventually("a knows b's session", async () =>
+      (await cluster!.client(a).listSessions({})).sessions.some((x) => x.sessionId === "hop")
+        ? true
+        : undefined,
+    );
+    // Through a, one client connection, several requests: all reach b's worker.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    closers.push(() => agent.destroy());
+    for (let i = 0; i < 3; i++) {
+      const r = await httpGet(`${a.dataUrl}/s/hop/whoami`, { "X-Herd-Token": token }, agent);
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).pid).toBe(session!.workerPid);
+    }
+    const captured = relay.captured.at(-1);
+    expect(captured).toBeDefined();
+    // The same credential, with the session's token, on a new connection: to b and to c.
+    for (const d of [b, c]) {
+      const r = await httpGet(`${d.dataUrl}/s/hop/whoami`, {
+        "X-Herd-Token": token,
+        "X-Herd-Peer": captured!,
+      });
+      expect(r.status).toBe(401);
+    }
+  });
+});
 
 describe("cluster trust: Redis with an ACL user and password", () => {
   it("a node whose Redis refuses its credentials fails at start, saying so, never showing the password", async () => {
@@ -412,3 +460,22 @@ describe("cluster trust: Redis with an ACL user and password", () => {
     expect(d.stdout() + d.stderr()).not.toContain(password);
   });
 });
+
+function httpGet(
+  url: string,
+  headers: Record<string, string>,
+  agent?: Agent,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: agent ?? false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
