@@ -9,7 +9,10 @@
 //
 // Routing: an id this node does not run is looked up in Redis (or in the event-fed cache);
 // its SessionInfo then carries `peer` (forward one hop) and `node`. A call that arrived from
-// another node (`viaPeer`) is served here or refused — never forwarded again.
+// another node (`viaPeer`) is served here or refused — never forwarded again. Nothing read
+// from Redis is trusted: session records must carry the cluster's signature (session-codec.ts)
+// and the owner's addresses come from its signed live record (live-nodes.ts), never from the
+// session record, so a writer of Redis without the secret cannot redirect traffic.
 //
 // Concurrency: claims are serialised by Redis; concurrent local acquires of one id share the
 // Herd's own singleflight; callers on other nodes wait until the winner's claim is ready.
@@ -37,8 +40,9 @@ import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
+import type { LiveNodes } from "./live-nodes.ts";
 import type { NodeLease } from "./node-lease.ts";
-import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
+import type { PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
 import { type NodeCapacity, placeAcquire } from "./placement.ts";
 import {
@@ -47,6 +51,7 @@ import {
   type NodeAddresses,
   type RemoteSession,
 } from "./session-codec.ts";
+import type { RecordKeys } from "./signed-record.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
 export const viaPeer = new AsyncLocalStorage<string>();
@@ -78,6 +83,8 @@ export interface ClusterParts {
   watch: ClusterWatch;
   peers: PeerClient;
   auth: PeerAuth;
+  keys: RecordKeys;
+  nodes: LiveNodes;
   watchdog: FenceWatchdog;
   self: NodeAddresses;
   logger: Logger;
@@ -199,12 +206,12 @@ export class ClusterDirectory implements SessionDirectory {
         `session is live in pool ${JSON.stringify(record.pool)}, not ${JSON.stringify(pool)}`,
       );
     }
-    const remote = decodeSession(record.info);
     if (record.node === this.node) {
       // Ours: joins the local singleflight (or finds the session it started).
       return this.mine(await this.local.acquire(pool, id, opts));
     }
-    if (record.state !== "ready" || !remote) return undefined;
+    if (record.state !== "ready") return undefined;
+    const remote = await this.routed(this.genuine(record, id));
     if (viaPeer.getStore() !== undefined) return this.remoteInfo(this.parts.events.learn(remote));
     return this.remoteInfo(this.parts.events.learn(await this.reacquire(record, remote, opts)));
   }
@@ -277,7 +284,7 @@ export class ClusterDirectory implements SessionDirectory {
         this.parts.watchdog.add(session.workerPid);
       }
       const ok = await store
-        .commit(this.node, claim.gen, id, encodeSession(session, this.parts.self))
+        .commit(this.node, claim.gen, id, encodeSession(session, this.parts.self, this.parts.keys))
         .catch(() => false);
       if (!ok) {
         await this.local
@@ -332,7 +339,7 @@ export class ClusterDirectory implements SessionDirectory {
   async rebuild(): Promise<void> {
     for (const s of this.local.sessions()) {
       const claim = await this.parts.store
-        .claim(this.node, s.pool, s.id, encodeSession(s, this.parts.self))
+        .claim(this.node, s.pool, s.id, encodeSession(s, this.parts.self, this.parts.keys))
         .catch(() => undefined);
       if (claim?.kind === "claimed") {
         this.claims.set(s.id, { gen: claim.gen, workerPid: s.workerPid, workerId: s.workerId });
@@ -344,9 +351,9 @@ export class ClusterDirectory implements SessionDirectory {
     }
   }
 
-  /** This node's record for placement: its addresses and free capacity per pool. */
+  /** This node's record for placement: its addresses and free capacity per pool, signed. */
   record(): string {
-    return JSON.stringify(this.capacity());
+    return this.parts.nodes.sign(this.capacity());
   }
 
   private capacity(): NodeCapacity {
@@ -368,16 +375,9 @@ export class ClusterDirectory implements SessionDirectory {
     };
   }
 
-  /** The live nodes' records, as last read (for GetStats). */
+  /** The live nodes' records, as last read (for GetStats and routing); forged ones dropped. */
   observe(records: string[]): void {
-    this.observed = records.flatMap((json) => {
-      try {
-        const r = JSON.parse(json) as NodeCapacity;
-        return Array.isArray(r.stats) ? [r] : [];
-      } catch {
-        return [];
-      }
-    });
+    this.observed = this.parts.nodes.observe(records);
   }
 
   private localCapacity(pool: string): NodeCapacity {
@@ -391,20 +391,15 @@ export class ClusterDirectory implements SessionDirectory {
   private placeable(records: string[], pool: string): NodeCapacity[] {
     const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
     this.sent = this.sent.filter((s) => s.at > horizon);
-    const out: NodeCapacity[] = [];
-    for (const json of records) {
-      try {
-        const rec = JSON.parse(json) as NodeCapacity;
-        const cap = rec.pools?.[pool];
-        if (cap) {
-          const since = this.sent.filter(
-            (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
-          ).length;
-          cap.free = Math.max(0, cap.free - since);
-        }
-        out.push(rec);
-      } catch {
-        // a node of another herd version: not placeable
+    // Unsigned, forged or stale records (and nodes of another herd version) are not placeable.
+    const out = this.parts.nodes.verify(records);
+    for (const rec of out) {
+      const cap = rec.pools[pool];
+      if (cap) {
+        const since = this.sent.filter(
+          (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
+        ).length;
+        cap.free = Math.max(0, cap.free - since);
       }
     }
     return out;
@@ -414,11 +409,42 @@ export class ClusterDirectory implements SessionDirectory {
     return { ...s, node: this.node };
   }
 
+  /** A ready record's session when the cluster's secret signed it for this id and node. */
+  private genuine(record: SessionRecord, id: string): RemoteSession {
+    const remote = decodeSession(record.info, this.parts.keys);
+    if (!remote || remote.info.node !== record.node || remote.info.id !== id) {
+      throw new HerdError(
+        "unavailable",
+        `cluster: the record of this session in Redis ${this.parts.store.where()} is not signed with the cluster secret; ignored`,
+      );
+    }
+    return remote;
+  }
+
+  /** `r` with its owner's addresses from the owner's signed live record, if it is live. */
+  private route<T extends RemoteSession>(r: T): T | undefined {
+    const owner = this.parts.nodes.get(r.info.node);
+    return owner && { ...r, data: owner.data, control: owner.control };
+  }
+
+  /** route, reading the live records again if the owner is not known yet; else unavailable. */
+  private async routed<T extends RemoteSession>(r: T): Promise<T> {
+    const owner = await this.parts.nodes.resolve(r.info.node);
+    if (!owner) {
+      throw new HerdError(
+        "unavailable",
+        `cluster: session ${r.info.id}'s owner ${r.info.node} is not a live node of this cluster (no valid signed record)`,
+      );
+    }
+    return { ...r, data: owner.data, control: owner.control };
+  }
+
+  /** `r` must be routed (its addresses from its owner's live record). */
   private remoteInfo(r: KnownRemote): SessionInfo {
     return {
       ...r.info,
       workerAddress: r.data,
-      peer: { headers: { [PEER_HEADER]: this.parts.auth.sign(`data:${r.info.id}`) } },
+      peer: { credential: () => this.parts.auth.connection(r.info.node ?? "") },
     };
   }
 
@@ -429,7 +455,8 @@ export class ClusterDirectory implements SessionDirectory {
       this.parts.lease.lapse();
       return undefined;
     }
-    const remote = this.parts.events.remote.get(sessionId);
+    const known = this.parts.events.remote.get(sessionId);
+    const remote = known && this.route(known);
     return remote && this.remoteInfo(remote);
   }
 
@@ -438,20 +465,25 @@ export class ClusterDirectory implements SessionDirectory {
     if (record === undefined || record.state !== "ready" || record.node === this.node) {
       return undefined;
     }
-    const remote = decodeSession(record.info);
-    return remote && this.remoteInfo(this.parts.events.learn(remote));
+    const remote = decodeSession(record.info, this.parts.keys);
+    if (!remote || remote.info.node !== record.node || remote.info.id !== sessionId) {
+      return undefined;
+    }
+    const owner = await this.parts.nodes.resolve(record.node);
+    const known = this.parts.events.learn(remote);
+    return owner && this.remoteInfo({ ...known, data: owner.data, control: owner.control });
   }
 
-  verifyPeer(credential: string, sessionId: string): boolean {
-    return this.parts.auth.verify(credential, `data:${sessionId}`) !== undefined;
+  verifyPeer(credential: string, connection: object): boolean {
+    return this.parts.auth.verifyConnection(credential, connection) !== undefined;
   }
 
   async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
     if (this.local.lookup(sessionId)) return this.mine(await this.local.release(sessionId, opts));
     if (viaPeer.getStore() === undefined) {
       const record = await this.parts.store.session(sessionId);
-      const remote = record && record.node !== this.node ? decodeSession(record.info) : undefined;
-      if (remote) {
+      if (record && record.node !== this.node && record.state === "ready") {
+        const remote = await this.routed(this.genuine(record, sessionId));
         const info = await this.parts.peers.release(remote, opts.kill);
         this.parts.events.forget(sessionId, remote.info.node);
         return info;
@@ -479,7 +511,8 @@ export class ClusterDirectory implements SessionDirectory {
 
   lease(sessionId: string, kind: LeaseKind): Lease {
     if (this.local.lookup(sessionId)) return this.local.lease(sessionId, kind);
-    const remote = this.parts.events.remote.get(sessionId);
+    const known = this.parts.events.remote.get(sessionId);
+    const remote = known && this.route(known);
     if (!remote) throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
     if (kind === "hold") {
       // Held here, kept busy on the owner by a hold of our own there.
@@ -497,7 +530,10 @@ export class ClusterDirectory implements SessionDirectory {
     const local = here ? this.local.sessions(pool).map((s) => this.mine(s)) : [];
     const remote = [...this.parts.events.remote.values()]
       .filter((r) => pool === undefined || r.info.pool === pool)
-      .map((r) => this.remoteInfo(r));
+      .flatMap((r) => {
+        const routed = this.route(r);
+        return routed ? [this.remoteInfo(routed)] : [];
+      });
     return [...local, ...remote];
   }
 

@@ -18,6 +18,7 @@ import type { ClusterStore } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import { decodeEvent, encodeEvent } from "./event-wire.ts";
 import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
+import type { RecordKeys } from "./signed-record.ts";
 
 const LOCAL_ONLY = new Set<HerdEventType>(["connection_opened", "connection_closed"]);
 const ENDS = new Set<HerdEventType>(["session_released", "session_expired", "session_lost"]);
@@ -42,6 +43,7 @@ export class ClusterEvents {
     /** Called for each local event, in order, before it is appended: the generation of the
      * claim the event ends, if any, which the append drops in the same script. */
     private readonly onLocal: (event: HerdEvent) => string | undefined,
+    private readonly keys: RecordKeys,
   ) {}
 
   async start(): Promise<void> {
@@ -49,7 +51,7 @@ export class ClusterEvents {
     this.watch.startAt(from);
     // Sessions that began before this node joined: their acquire events are already read.
     for (const info of await this.store.readySessions()) {
-      const remote = decodeSession(info);
+      const remote = decodeSession(info, this.keys);
       if (remote && remote.info.node !== this.self.node) this.learn(remote);
     }
     this.done = Promise.allSettled([this.pump(), this.read(from)]);
@@ -89,7 +91,11 @@ export class ClusterEvents {
           ends === undefined || event.sessionId === undefined
             ? undefined
             : { node: this.self.node, gen: ends, id: event.sessionId };
-        await this.store.append(encodeEvent(event, this.self), this.watch.revision(), drop);
+        await this.store.append(
+          encodeEvent(event, this.self, this.keys),
+          this.watch.revision(),
+          drop,
+        );
         failing = false;
       } catch (err) {
         if (!failing) {
@@ -129,7 +135,7 @@ export class ClusterEvents {
   }
 
   private apply(revision: number, json: string): void {
-    const decoded = decodeEvent(revision, json);
+    const decoded = decodeEvent(revision, json, this.keys);
     if (!decoded) return;
     const { event, remote } = decoded;
     const lostByReap = event.reason === "node_lost";

@@ -18,6 +18,11 @@
 // increasing (a gap means entries were trimmed or Redis lost its data).
 // Concurrency: the client never queues commands while disconnected (disableOfflineQueue), so
 // a Redis outage surfaces at once as an error instead of as a hang.
+//
+// Credentials: the URL may carry an ACL user and password (redis://user:pass@host) and TLS
+// (rediss://). No message or log line carries them (redactRedisUrl). A Redis that refuses the
+// credentials at start fails the start, saying so; later (an ACL changed under a running node)
+// it is an outage like any other, retried until it is fixed.
 
 import { createHash, randomBytes } from "node:crypto";
 import { createClient, type RedisClientType } from "redis";
@@ -25,6 +30,14 @@ import { HerdError } from "../pool/errors.ts";
 import type { Logger } from "../pool/logger.ts";
 
 const EVENTS = "herd:events";
+
+/** Redis's answers when it refuses who herd logs in as, or what that user may touch. */
+const REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
+
+/** `text` with the password of any redis:// or rediss:// URL in it replaced by `***`. */
+export function redactRedisUrl(text: string): string {
+  return text.replace(/(rediss?:\/\/[^:@/\s]*):[^@\s]*@/gi, "$1:***@");
+}
 const STREAM_MAXLEN = "10000";
 
 // Appends one event as revision INCR(herd:rev); never at or below the stream's tail or
@@ -214,6 +227,8 @@ export class ClusterStore {
   /** SHA1 of each script: EVALSHA sends 40 bytes instead of the script every call. */
   private readonly shas = new Map<string, string>();
   private closed = false;
+  /** Until connect() has succeeded: refused credentials end the attempt instead of retrying. */
+  private starting = true;
 
   private constructor(
     private readonly url: string,
@@ -226,12 +241,20 @@ export class ClusterStore {
         socket: {
           connectTimeout: 2_000,
           // Keep trying for as long as herd runs: the cluster converges when Redis is back.
-          reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1_000),
+          reconnectStrategy: (retries: number, cause: Error) =>
+            this.starting && REFUSED.test(cause?.message ?? "")
+              ? cause
+              : Math.min(100 * 2 ** retries, 1_000),
         },
       }) as RedisClientType;
       let down = false;
       c.on("error", (err: Error) => {
-        if (!down) logger.warn({ err: err.message, role }, `cluster: Redis ${this.where()} error`);
+        if (!down && !this.starting) {
+          logger.warn(
+            { err: redactRedisUrl(err.message), role },
+            `cluster: Redis ${this.where()} error`,
+          );
+        }
         down = true;
       });
       c.on("ready", () => {
@@ -249,18 +272,39 @@ export class ClusterStore {
     const store = new ClusterStore(url, logger);
     try {
       await Promise.all([store.client.connect(), store.reader.connect()]);
+      // A user without rights on herd's keys (or none given where Redis wants one) shows here.
+      await store.client.get("herd:epoch");
     } catch (err) {
       await store.close();
+      const message = redactRedisUrl(String((err as Error).message ?? err));
+      if (REFUSED.test(message)) {
+        const user = store.user();
+        throw new HerdError(
+          "unauthenticated",
+          `cluster: Redis ${store.where()} refused herd's credentials (${user ? `user ${JSON.stringify(user)}` : "no user or password in the URL"}): ${message}; check the user and password in cluster.redis (or its redis_env variable) and the user's ACL (it needs herd:* keys, scripts and streams)`,
+        );
+      }
       throw store.unavailable(err);
     }
+    store.starting = false;
     return store;
+  }
+
+  /** The URL's user name (never its password), if any. */
+  private user(): string | undefined {
+    try {
+      const u = new URL(this.url);
+      return u.username ? decodeURIComponent(u.username) : u.password ? "default" : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** host:port of Redis without credentials, for messages. */
   where(): string {
     try {
       const u = new URL(this.url);
-      return `at ${u.host}`;
+      return `at ${u.protocol === "rediss:" ? "rediss://" : ""}${u.host}`;
     } catch {
       return "(bad URL)";
     }
@@ -269,7 +313,7 @@ export class ClusterStore {
   unavailable(err: unknown): HerdError {
     return new HerdError(
       "unavailable",
-      `cluster: Redis ${this.where()} is unreachable (${(err as Error).message ?? err}); cluster-wide acquires fail until it is back`,
+      `cluster: Redis ${this.where()} is unreachable (${redactRedisUrl(String((err as Error).message ?? err))}); cluster-wide acquires fail until it is back`,
     );
   }
 

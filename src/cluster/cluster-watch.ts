@@ -20,6 +20,7 @@ import { EventLog, matchesFilter } from "../pool/event-log.ts";
 import type { EventSubscription, HerdEvent, SubscribeOptions } from "../pool/types.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import { decodeEvent } from "./event-wire.ts";
+import type { RecordKeys } from "./signed-record.ts";
 
 const PAGE = 512;
 
@@ -30,6 +31,7 @@ export class ClusterWatch {
   constructor(
     private readonly store: Pick<ClusterStore, "range" | "lastRevision">,
     private readonly bufferLimit: number,
+    private readonly keys: RecordKeys,
   ) {
     this.log = new EventLog(0, bufferLimit);
   }
@@ -86,7 +88,7 @@ export class ClusterWatch {
     });
     const upTo = this.applied;
     const since = opts.sinceRevision ?? 0;
-    const store = this.store;
+    const { store, keys } = this;
     return {
       close: () => live.close(),
       async *[Symbol.asyncIterator]() {
@@ -98,7 +100,7 @@ export class ClusterWatch {
               for (const entry of page) {
                 if (entry.revision !== next) throw tooOld(since, entry.revision);
                 next++;
-                const decoded = decodeEvent(entry.revision, entry.json);
+                const decoded = decodeEvent(entry.revision, entry.json, keys);
                 if (decoded && matchesFilter(filter, decoded.event)) yield decoded.event;
               }
             }

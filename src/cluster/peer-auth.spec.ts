@@ -1,30 +1,97 @@
 import { describe, expect, it } from "vitest";
+import { CLOCK_SKEW_MS } from "./live-nodes.ts";
 import { PeerAuth } from "./peer-auth.ts";
 
-describe("PeerAuth", () => {
-  const a = new PeerAuth("the-cluster-secret-0123", "node-a");
-  const b = new PeerAuth("the-cluster-secret-0123", "node-b");
+const SECRET = "the-cluster-secret-0123";
+const PATH = "/herd.v1.HerdService/ReleaseSession";
+const body = (s: string) => Buffer.from(s);
 
-  it("verifies a fresh credential of the same secret and purpose, naming its node", () => {
-    expect(b.verify(a.sign("data:s1"), "data:s1")).toBe("node-a");
-    expect(b.verify(a.sign("control"), "control")).toBe("node-a");
+describe("PeerAuth: control credentials", () => {
+  it("a fresh credential for this node, method and body verifies once, naming its node", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const c = a.control("node-b", PATH, body("s1"));
+    expect(b.verifyControl(c, PATH, body("s1"))).toBe("node-a");
+    // The same credential again (a replay): refused.
+    expect(b.verifyControl(c, PATH, body("s1"))).toBeUndefined();
   });
 
-  it("refuses another purpose, another secret, a stale or malformed credential", () => {
-    const now = Date.now();
-    expect(b.verify(a.sign("data:s1"), "data:s2")).toBeUndefined();
+  it("refuses it on another node, for another method or body, with another secret", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const c = new PeerAuth(SECRET, "node-c");
     expect(
-      b.verify(new PeerAuth("another-secret-xxxxxx", "node-a").sign("control"), "control"),
+      c.verifyControl(a.control("node-b", PATH, body("s1")), PATH, body("s1")),
     ).toBeUndefined();
-    expect(b.verify(a.sign("control", now - 120_000), "control", now)).toBeUndefined();
-    expect(b.verify(a.sign("control", now + 120_000), "control", now)).toBeUndefined();
-    for (const bad of ["", "node-a", "node-a.1.x", `node-a.${now}.${"A".repeat(43)}`]) {
-      expect(b.verify(bad, "control")).toBeUndefined();
+    expect(
+      b.verifyControl(
+        a.control("node-b", PATH, body("s1")),
+        "/herd.v1.HerdService/GetStats",
+        body("s1"),
+      ),
+    ).toBeUndefined();
+    expect(
+      b.verifyControl(a.control("node-b", PATH, body("s1")), PATH, body("s2")),
+    ).toBeUndefined();
+    const other = new PeerAuth("another-secret-xxxxxx", "node-a");
+    expect(
+      b.verifyControl(other.control("node-b", PATH, body("")), PATH, body("")),
+    ).toBeUndefined();
+  });
+
+  it("is valid for ±CLOCK_SKEW_MS only", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const now = Date.now();
+    const at = (t: number) => a.control("node-b", PATH, body(""), t);
+    expect(b.verifyControl(at(now - CLOCK_SKEW_MS - 1), PATH, body(""), now)).toBeUndefined();
+    expect(b.verifyControl(at(now + CLOCK_SKEW_MS + 1), PATH, body(""), now)).toBeUndefined();
+    expect(b.verifyControl(at(now - CLOCK_SKEW_MS + 100), PATH, body(""), now)).toBe("node-a");
+  });
+
+  it("refuses a credential re-labelled with another node or malformed", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const relabelled = a.control("node-b", PATH, body("")).replace("c2~node-a~", "c2~node-c~");
+    expect(b.verifyControl(relabelled, PATH, body(""))).toBeUndefined();
+    for (const bad of [
+      "",
+      "node-a",
+      "c2~node-a~node-b~1~x~y",
+      `node-a.${Date.now()}.${"A".repeat(43)}`,
+    ]) {
+      expect(b.verifyControl(bad, PATH, body(""))).toBeUndefined();
     }
   });
+});
 
-  it("binds the node name: a credential re-labelled with another node fails", () => {
-    const [, time, mac] = a.sign("control").split(".");
-    expect(b.verify(`node-c.${time}.${mac}`, "control")).toBeUndefined();
+describe("PeerAuth: data-hop connection credentials", () => {
+  it("a fresh one opens a connection; the same string on that connection costs no new check", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const conn = {};
+    const cred = a.connection("node-b");
+    expect(b.verifyConnection(cred, conn)).toBe("node-a");
+    expect(b.verifyConnection(cred, conn)).toBe("node-a");
+    // Minutes later, on the same connection: still its credential.
+    expect(b.verifyConnection(cred, conn, Date.now() + 600_000)).toBe("node-a");
+  });
+
+  it("is refused on another connection (a replay), on another node, after the window", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const c = new PeerAuth(SECRET, "node-c");
+    const cred = a.connection("node-b");
+    expect(b.verifyConnection(cred, {})).toBe("node-a");
+    expect(b.verifyConnection(cred, {})).toBeUndefined();
+    expect(c.verifyConnection(a.connection("node-b"), {})).toBeUndefined();
+    const now = Date.now();
+    const old = a.connection("node-b", now - CLOCK_SKEW_MS - 1);
+    expect(b.verifyConnection(old, {}, now)).toBeUndefined();
+    const relabelled = a.connection("node-b").replace("d3~node-a~", "d3~node-c~");
+    expect(b.verifyConnection(relabelled, {})).toBeUndefined();
+    // A control credential is not a data one, nor the reverse.
+    expect(b.verifyConnection(a.control("node-b", "/x", Buffer.from("")), {})).toBeUndefined();
+    expect(b.verifyControl(a.connection("node-b"), "/x", Buffer.from(""))).toBeUndefined();
   });
 });

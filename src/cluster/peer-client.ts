@@ -1,5 +1,6 @@
 // Calls to another node's control plane (herd.v1.HerdService over Connect, HTTP/1.1), each
-// carrying this node's credential so the owner serves it locally and never forwards again.
+// carrying a one-call credential (peer-calls.ts) so the owner serves it locally and never
+// forwards again.
 // Errors come back as HerdError with the owner's code and message, so a caller cannot tell a
 // forwarded call from a local one. One client per peer address, made on first use.
 
@@ -9,7 +10,8 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { HerdService, type Session } from "../../gen/herd/v1/herd_pb.ts";
 import { HerdError, type HerdErrorCode } from "../pool/errors.ts";
 import type { AcquireOptions, SessionInfo } from "../pool/types.ts";
-import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
+import type { PeerAuth } from "./peer-auth.ts";
+import { peerCredentials } from "./peer-calls.ts";
 import type { RemoteSession } from "./session-codec.ts";
 
 function herdCode(code: Code): HerdErrorCode {
@@ -33,21 +35,18 @@ export class PeerClient {
 
   constructor(private readonly auth: PeerAuth) {}
 
-  private client(control: string): Client<typeof HerdService> {
-    let c = this.clients.get(control);
+  /** The client for `node`'s control plane at `control` (credentials are bound to `node`). */
+  private client(node: string, control: string): Client<typeof HerdService> {
+    const key = `${node} ${control}`;
+    let c = this.clients.get(key);
     if (!c) {
       const transport = createConnectTransport({
         baseUrl: `http://${control}`,
         httpVersion: "1.1",
-        interceptors: [
-          (next) => (req) => {
-            req.header.set(PEER_HEADER, this.auth.sign("control"));
-            return next(req);
-          },
-        ],
+        interceptors: [peerCredentials(this.auth, node)],
       });
       c = createClient(HerdService, transport);
-      this.clients.set(control, c);
+      this.clients.set(key, c);
     }
     return c;
   }
@@ -58,7 +57,7 @@ export class PeerClient {
     fn: (c: Client<typeof HerdService>) => Promise<T>,
   ): Promise<T> {
     try {
-      return await fn(this.client(control));
+      return await fn(this.client(node, control));
     } catch (err) {
       const ce = ConnectError.from(err);
       const code = herdCode(ce.code);
@@ -103,7 +102,7 @@ export class PeerClient {
     const stop = new AbortController();
     const ended = new AbortController();
     let timer: NodeJS.Timeout | undefined;
-    const client = this.client(owner.control);
+    const client = this.client(node, owner.control);
     (async () => {
       // attach_only: the owner holds the live session (restarting its idle clock) or answers
       // NOT_FOUND; a hold must never start a new session on the owner.

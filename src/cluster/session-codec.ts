@@ -1,7 +1,9 @@
 // Sessions as they travel between nodes (Redis hash `info`, stream entries): SessionInfo as
-// JSON plus the owner's advertised addresses, and back. Pure.
+// JSON plus the owner's advertised addresses, signed, the token sealed (signed-record.ts), and
+// back. Pure.
 
 import type { SessionInfo } from "../pool/types.ts";
+import type { RecordKeys } from "./signed-record.ts";
 
 /** What another node needs to know about a session it does not run. */
 export interface RemoteSession {
@@ -18,7 +20,9 @@ export interface NodeAddresses {
   control: string;
 }
 
-type Wire = Omit<SessionInfo, "createdAt" | "lastActiveAt" | "expiresAt" | "peer"> & {
+type Wire = Omit<SessionInfo, "createdAt" | "lastActiveAt" | "expiresAt" | "peer" | "token"> & {
+  /** The token, sealed: a reader of Redis does not learn it. */
+  token: string;
   createdAt: string;
   lastActiveAt: string;
   expiresAt?: string;
@@ -26,14 +30,14 @@ type Wire = Omit<SessionInfo, "createdAt" | "lastActiveAt" | "expiresAt" | "peer
   control: string;
 };
 
-export function encodeSession(s: SessionInfo, owner: NodeAddresses): string {
+export function encodeSession(s: SessionInfo, owner: NodeAddresses, keys: RecordKeys): string {
   const wire: Wire = {
     id: s.id,
     pool: s.pool,
     workerId: s.workerId,
     workerPid: s.workerPid,
     workerAddress: s.workerAddress,
-    token: s.token,
+    token: keys.sealToken(s.id, s.token),
     createdAt: s.createdAt.toISOString(),
     lastActiveAt: s.lastActiveAt.toISOString(),
     ...(s.expiresAt && { expiresAt: s.expiresAt.toISOString() }),
@@ -43,21 +47,27 @@ export function encodeSession(s: SessionInfo, owner: NodeAddresses): string {
     data: owner.data,
     control: owner.control,
   };
-  return JSON.stringify(wire);
+  return keys.sign("session", JSON.stringify(wire));
 }
 
-/** undefined for anything that is not a session this module wrote. */
-export function decodeSession(json: string | object | undefined): RemoteSession | undefined {
-  if (json === undefined || json === "") return undefined;
+/** undefined for anything that is not a session a node of this cluster wrote. */
+export function decodeSession(
+  signed: string | undefined,
+  keys: RecordKeys,
+): RemoteSession | undefined {
+  const json = signed && keys.verify("session", signed);
+  if (!json) return undefined;
   let w: Wire;
   try {
-    w = (typeof json === "string" ? JSON.parse(json) : json) as Wire;
+    w = JSON.parse(json) as Wire;
   } catch {
     return undefined;
   }
   if (typeof w?.id !== "string" || typeof w.data !== "string" || typeof w.node !== "string") {
     return undefined;
   }
+  const token = typeof w.token === "string" ? keys.openToken(w.id, w.token) : undefined;
+  if (token === undefined) return undefined;
   return {
     info: {
       id: w.id,
@@ -65,7 +75,7 @@ export function decodeSession(json: string | object | undefined): RemoteSession 
       workerId: w.workerId,
       workerPid: w.workerPid,
       workerAddress: w.workerAddress,
-      token: w.token,
+      token,
       createdAt: new Date(w.createdAt),
       lastActiveAt: new Date(w.lastActiveAt),
       ...(w.expiresAt && { expiresAt: new Date(w.expiresAt) }),

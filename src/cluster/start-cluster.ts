@@ -16,9 +16,12 @@ import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";
 import { ClusterWatch } from "./cluster-watch.ts";
 import { FenceWatchdog } from "./fence-watchdog.ts";
+import { LiveNodes } from "./live-nodes.ts";
 import { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
+import { verifyPeerCall } from "./peer-calls.ts";
 import { PeerClient } from "./peer-client.ts";
+import { RecordKeys } from "./signed-record.ts";
 
 export interface StartedCluster {
   directory: ClusterDirectory;
@@ -36,6 +39,8 @@ export async function startCluster(
   const store = await ClusterStore.connect(config.redisUrl, logger);
   const self = { node: config.node, ...config.advertise };
   const auth = new PeerAuth(config.secret, config.node);
+  const keys = new RecordKeys(config.secret);
+  const nodes = new LiveNodes(keys, () => store.nodes());
   const directory = new ClusterDirectory(local);
   const watchdog = new FenceWatchdog();
   const lease = new NodeLease(
@@ -51,9 +56,15 @@ export async function startCluster(
     watchdog,
     logger,
   );
-  const watch = new ClusterWatch(store, watchBuffer);
-  const events = new ClusterEvents(store, local, watch, self, logger, (e) =>
-    directory.onLocalEvent(e),
+  const watch = new ClusterWatch(store, watchBuffer, keys);
+  const events = new ClusterEvents(
+    store,
+    local,
+    watch,
+    self,
+    logger,
+    (e) => directory.onLocalEvent(e),
+    keys,
   );
   directory.attach({
     store,
@@ -62,12 +73,15 @@ export async function startCluster(
     watch,
     peers: new PeerClient(auth),
     auth,
+    keys,
+    nodes,
     watchdog,
     self,
     logger,
   });
   try {
     await lease.start();
+    directory.observe(await store.nodes()); // routing to the nodes before the first renewal
     await events.start();
   } catch (err) {
     lease.stop();
@@ -84,7 +98,7 @@ export async function startCluster(
     directory,
     peer: {
       header: PEER_HEADER,
-      verify: (credential) => auth.verify(credential, "control"),
+      verify: (credential, req) => verifyPeerCall(auth, credential, req),
       run: (node, handler) => viaPeer.run(node, handler),
     },
     async close() {

@@ -243,7 +243,7 @@ export class FastConnection implements ExchangeHost {
     const { directory, access } = this.ctx;
     let conn = this.#last && reuseConnection(directory, this.#last, route, access);
     if (conn === undefined) {
-      conn = openKnownConnection(directory, route, access, this.#take);
+      conn = openKnownConnection(directory, route, access, this.#take, this.socket);
       if (conn === undefined || conn.lease.ended.aborted) {
         if (this.#opened) return false;
         this.#open(route);

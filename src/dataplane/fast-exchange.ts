@@ -143,7 +143,7 @@ export class FastExchange implements UpstreamSink {
   #deadline: BodyDeadline | undefined;
   readonly #request: BodyCursor;
   readonly #hasBody: boolean;
-  readonly #requestHead: string;
+  #requestHead: string;
   readonly #session: SessionInfo;
 
   constructor(
@@ -158,8 +158,13 @@ export class FastExchange implements UpstreamSink {
     this.#session = conn.session;
     this.#request = new BodyCursor(head.body);
     this.#hasBody = !this.#request.done;
+    this.#upstream = host.upstream(
+      this.#session.workerAddress,
+      false,
+      this.#session.peer === undefined,
+    );
     // The path, and the fields a forward to a peer adds after the client's and ours.
-    const target = upstreamTarget(conn.session, route, []);
+    const target = upstreamTarget(conn.session, route, [], this.#credentialOf(this.#upstream));
     // forward-headers drops Transfer-Encoding (node:http re-frames bodies); here the chunks go
     // through verbatim, so their framing is declared again.
     if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
@@ -172,11 +177,14 @@ export class FastExchange implements UpstreamSink {
       { cookie: route.cookie, remoteAddress: host.socket.remoteAddress, upgrade: false },
       target.headers,
     );
-    this.#upstream = host.upstream(
-      this.#session.workerAddress,
-      false,
-      this.#session.peer === undefined,
-    );
+  }
+
+  /** A peer's upstream connection sends the credential it was opened with on every request. */
+  #credentialOf(upstream: PinnedUpstream): string | undefined {
+    const { peer } = this.#session;
+    if (peer === undefined) return undefined;
+    upstream.peerCredential ??= peer.credential();
+    return upstream.peerCredential;
   }
 
   get requestDone(): boolean {
@@ -295,11 +303,17 @@ export class FastExchange implements UpstreamSink {
       retryable(this.head.method, this.#hasBody, reused, code)
     ) {
       this.#retried = true;
+      const was = this.#upstream.peerCredential;
       this.#upstream = this.host.upstream(
         this.#session.workerAddress,
         true,
         this.#session.peer === undefined,
       );
+      // A new connection to a peer opens with a credential of its own.
+      const now = this.#credentialOf(this.#upstream);
+      if (was !== undefined && now !== undefined) {
+        this.#requestHead = this.#requestHead.replace(was, now);
+      }
       this.#upstream.attach(this);
       this.#upstream.socket.write(this.#requestHead, "latin1");
       return;

@@ -1,20 +1,23 @@
 // Where an upstream request goes: the session's worker, or, for a session another cluster node
 // owns (SessionInfo.peer), that node's data plane — one hop, the session named in the path
 // prefix (whatever the owner's session header is called), the client's token passed on so the
-// owner applies it, and the node-to-node credential added. Pure.
+// owner applies it, and the node-to-node credential of the upstream connection added (a fresh
+// one, for a request that opens its own connection, unless `credential` is given). Pure apart
+// from minting that credential.
 
 import type { SessionInfo } from "../pool/types.ts";
-import { type Route, TOKEN_HEADER } from "./route.ts";
+import { PEER_HEADER, type Route, TOKEN_HEADER } from "./route.ts";
 
 export function upstreamTarget(
   session: SessionInfo,
   route: Route,
   headers: string[],
+  credential?: string,
 ): { path: string; headers: string[] } {
   if (session.peer === undefined) return { path: route.path, headers };
   const rest = route.path.startsWith("/") ? route.path : `/${route.path}`;
   const out = [...headers];
-  for (const [name, value] of Object.entries(session.peer.headers)) out.push(name, value);
+  out.push(PEER_HEADER, credential ?? session.peer.credential());
   if (route.token !== undefined) out.push(TOKEN_HEADER, route.token);
   return { path: `/s/${encodeURIComponent(session.id)}${rest}`, headers: out };
 }

@@ -37,6 +37,8 @@ export class PinnedUpstream {
   served = 0;
   /** May serve another client connection after this one (a local worker, not a peer). */
   shareable = false;
+  /** To a cluster peer: the credential this connection was opened with, sent on each request. */
+  peerCredential: string | undefined;
   #sink: UpstreamSink | undefined;
   #error: string | undefined;
   #closed = false;

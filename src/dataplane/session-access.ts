@@ -43,6 +43,8 @@ function poolFor(directory: SessionDirectory, route: Route, opts: AccessOptions)
 /** The client's side of an exchange (its response, or its socket): "close" means it left. */
 export interface ClientSide {
   once(event: "close", listener: () => void): unknown;
+  /** A response's connection (a socket is its own). */
+  socket?: object | null;
 }
 
 /** Made only when a new session must be waited for: a client that leaves stops the wait. */
@@ -91,7 +93,7 @@ async function liveSession(
   const known =
     route.peer === undefined
       ? (directory.lookup(route.sessionId) ?? (await directory.find?.(route.sessionId)))
-      : forwardedHere(directory, route, route.peer);
+      : forwardedHere(directory, route, route.peer, client.socket ?? client);
   if (!admitted(known, route, opts)) {
     throw new HerdError(
       "unauthenticated",
@@ -109,12 +111,18 @@ async function liveSession(
 }
 
 /**
- * A request another cluster node forwarded: genuine (the cluster secret signed it for this
- * session) and for a session that runs here, else refused — it is never forwarded again nor
- * creates a session, so a hop can neither loop nor be forged by a client or a worker.
+ * A request another cluster node forwarded: genuine (the credential its connection to this
+ * node was opened with, see src/cluster/peer-auth.ts) and for a session that runs here, else
+ * refused — it is never forwarded again nor creates a session, so a hop can neither loop nor
+ * be forged or replayed by a client or a worker.
  */
-function forwardedHere(directory: SessionDirectory, route: Route, credential: string): SessionInfo {
-  if (directory.verifyPeer?.(credential, route.sessionId) !== true) {
+function forwardedHere(
+  directory: SessionDirectory,
+  route: Route,
+  credential: string,
+  connection: object,
+): SessionInfo {
+  if (directory.verifyPeer?.(credential, connection) !== true) {
     throw new HerdError(
       "unauthenticated",
       "x-herd-peer: not a genuine node-to-node credential of this cluster",
@@ -155,12 +163,14 @@ export function openKnownConnection(
   route: Route,
   opts: AccessOptions,
   take: (session: SessionInfo) => Lease,
+  /** The client connection the request came on. */
+  connection: object,
 ): Connection | undefined {
   try {
     const known =
       route.peer === undefined
         ? directory.lookup(route.sessionId)
-        : forwardedHere(directory, route, route.peer);
+        : forwardedHere(directory, route, route.peer, connection);
     if (known === undefined || !admitted(known, route, opts)) return undefined;
     return leased(directory, known, take);
   } catch {

@@ -136,9 +136,10 @@ export interface SessionInfo {
   /**
    * Set when another node owns the session: the data plane forwards its traffic one hop to
    * `workerAddress` (the owner's data plane) with the session named in the path prefix and
-   * these headers added (the node-to-node credential). Never set for a local session.
+   * a node-to-node credential: `credential()` mints one for a new upstream connection, which
+   * sends it on each of its requests. Never set for a local session.
    */
-  peer?: { headers: Readonly<Record<string, string>> };
+  peer?: { credential(): string };
 }
 
 export interface AcquireOptions {
@@ -337,9 +338,9 @@ export interface SessionDirectory {
    */
   find?(sessionId: string): Promise<SessionInfo | undefined>;
   /**
-   * Optional (cluster): is `credential` (the X-Herd-Peer header of a request forwarded by
-   * another node for `sessionId`) genuine? Such a request is served here or refused, never
-   * forwarded again.
+   * Optional (cluster): is `credential` (the X-Herd-Peer header of a request another node
+   * forwarded on the client connection `connection`) genuine, and that connection's? Such a
+   * request is served here or refused, never forwarded again.
    */
-  verifyPeer?(credential: string, sessionId: string): boolean;
+  verifyPeer?(credential: string, connection: object): boolean;
 }

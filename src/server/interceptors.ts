@@ -7,7 +7,9 @@ import {
   type ConnectError,
   createContextKey,
   type Interceptor,
+  type StreamRequest,
   type StreamResponse,
+  type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { HerdError } from "../pool/errors.ts";
@@ -30,8 +32,14 @@ export function bearerMatches(header: string | null | undefined, token: string):
 export interface PeerCalls {
   /** Lower-case header carrying the credential. */
   header: string;
-  /** The calling node's name when the credential is genuine, else undefined. */
-  verify(credential: string): string | undefined;
+  /**
+   * The calling node's name, and the request to run (its message may have been read to check
+   * the credential's binding), when the credential is genuine; else undefined.
+   */
+  verify<R extends UnaryRequest | StreamRequest>(
+    credential: string,
+    req: R,
+  ): Promise<{ node: string; req: R } | undefined>;
   /** Runs the handler knowing which node called (so it serves locally, never forwards again). */
   run<T>(node: string, handler: () => T): T;
 }
@@ -48,15 +56,16 @@ export function peerInterceptor(peer: PeerCalls): Interceptor {
   return (next) => async (req) => {
     const credential = req.header.get(peer.header);
     if (credential === null) return next(req);
-    const node = peer.verify(credential);
-    if (node === undefined) {
+    const verified = await peer.verify(credential, req);
+    if (verified === undefined) {
       throw new HerdError(
         "unauthenticated",
-        `${peer.header}: not a genuine node-to-node credential of this cluster`,
+        `${peer.header}: not a genuine node-to-node credential of this cluster (forged, for another node, method or body, stale, or replayed)`,
       );
     }
-    req.contextValues.set(PEER_NODE, node);
-    return peer.run(node, () => next(req));
+    const { node } = verified;
+    verified.req.contextValues.set(PEER_NODE, node);
+    return peer.run(node, () => next(verified.req));
   };
 }
 

@@ -1,9 +1,11 @@
-// A throwaway cluster for tests: one real redis-server on a free port (no persistence) and N
-// real `herd serve` daemons joined to it, all carrying one leak tag. `cleanup` stops every
+// A throwaway cluster for tests: one real redis-server on a free port (no persistence), run as
+// every example runs it — the default user off, one ACL user with a password, limited to herd's
+// keys — and N real `herd serve` daemons joined to it, all carrying one leak tag. `cleanup` stops every
 // daemon (SIGTERM, clean exit expected unless the test killed it), stops Redis, and proves
 // that no tagged process and no redis-server of ours is left.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HerdService } from "../../gen/herd/v1/herd_pb.ts";
@@ -23,22 +25,39 @@ import { WORKER_FIXTURE } from "../helpers/worker.ts";
 
 export const SECRET = "test-cluster-secret-0123456789";
 
+/** The JSON of a record a node signed (src/cluster/signed-record.ts), for tests that read it. */
+export function unsigned(record: string): string {
+  return record.replace(/^h1\.[A-Za-z0-9_-]{43}\./, "");
+}
+
+/** The ACL user herd's nodes log in as (its password is random per server). */
+export const REDIS_USER = "herd";
+
 export interface RedisServer {
   port: number;
+  /** With the user and password: redis://herd:PASSWORD@127.0.0.1:PORT/0. */
   url: string;
+  password: string;
   pid: number;
   stop(): Promise<void>;
 }
 
-export async function startRedis(port?: number): Promise<RedisServer> {
+export async function startRedis(port?: number, password?: string): Promise<RedisServer> {
   const p = port ?? (await freePort());
+  const pass = password ?? randomBytes(12).toString("hex");
+  // The password on the command line is visible to this host's users: fine for a throwaway
+  // test server; the examples put it in a config file.
   const child: ChildProcess = spawn(
     "redis-server",
-    ["--save", "", "--appendonly", "no", "--port", String(p), "--bind", "127.0.0.1"],
+    [
+      ...["--save", "", "--appendonly", "no", "--port", String(p), "--bind", "127.0.0.1"],
+      ...["--user", "default", "off"],
+      ...["--user", REDIS_USER, "on", `>${pass}`, "~herd:*", "&*", "+@all", "-@dangerous"],
+    ],
     { stdio: "ignore" },
   );
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const url = `redis://127.0.0.1:${p}/0`;
+  const url = `redis://${REDIS_USER}:${pass}@127.0.0.1:${p}/0`;
   await eventually(`redis-server on ${p}`, async () => {
     const c = (await import("redis")).createClient({ url, socket: { reconnectStrategy: false } });
     c.on("error", () => {});
@@ -54,6 +73,7 @@ export async function startRedis(port?: number): Promise<RedisServer> {
   return {
     port: p,
     url,
+    password: pass,
     pid: child.pid!,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -68,6 +88,14 @@ export interface NodeOptions {
   /** Default 4s: long enough that a loaded machine never fences a node by accident. */
   lease?: string;
   pools?: Record<string, Record<string, unknown>>;
+  /** cluster.advertise, when other nodes must reach this one elsewhere than where it listens. */
+  advertise?: { data?: string; control?: string };
+  /** The control section (e.g. a token). */
+  control?: Record<string, unknown>;
+  /** cluster.redis instead of the harness's Redis URL. */
+  redisUrl?: string;
+  /** More environment for the daemon (e.g. NODE_EXTRA_CA_CERTS). */
+  env?: Record<string, string>;
 }
 
 export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -119,7 +147,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
       await cluster.redis.stop();
       return {
         up: async () => {
-          cluster.redis = await startRedis(cluster.redis.port);
+          cluster.redis = await startRedis(cluster.redis.port, cluster.redis.password);
         },
       };
     },
@@ -141,15 +169,17 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
     startDaemon({
       config: {
         log: { level: "warn" },
+        ...(s.control && { control: s.control }),
         cluster: {
-          redis: cluster.redis.url,
+          redis: s.redisUrl ?? cluster.redis.url,
           node: s.node,
+          ...(s.advertise && { advertise: s.advertise }),
           lease: s.lease ?? "4s",
           secret_env: "HERD_CLUSTER_SECRET",
         },
         workers: s.pools ?? { w: workerPool() },
       },
-      env: { ...leak.env, HERD_CLUSTER_SECRET: SECRET },
+      env: { ...leak.env, ...s.env, HERD_CLUSTER_SECRET: SECRET },
     });
   cluster.addNode = async (s) => {
     const d = await start(s);

@@ -15,7 +15,7 @@ import { PeerClient } from "../../src/cluster/peer-client.ts";
 import { HERD_BIN } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { SECRET, startCluster, type TestCluster, workerPool } from "./cluster-harness.ts";
+import { SECRET, startCluster, type TestCluster, unsigned, workerPool } from "./cluster-harness.ts";
 
 let cluster: TestCluster | undefined;
 afterEach(async () => {
@@ -286,7 +286,9 @@ describe("herd cluster", () => {
     r.on("error", () => {});
     await r.connect();
     const freeOn = async (node: string) =>
-      JSON.parse((await r.get(`herd:alive:${node}`)) ?? "{}").pools?.w?.free as number | undefined;
+      JSON.parse(unsigned((await r.get(`herd:alive:${node}`)) ?? "{}")).pools?.w?.free as
+        | number
+        | undefined;
     try {
       const acquire = async (d: typeof a, id: string) =>
         (await c.client(d).acquireSession({ pool: "w", sessionId: id })).session!;
@@ -465,7 +467,8 @@ describe("herd cluster", () => {
     await r.connect();
     try {
       await eventually("no session record left in Redis", async () =>
-        (await r.keys("herd:s:*")).length === 0 && (await r.sCard("herd:owned:node-a")) === 0
+        (await r.scan("0", { MATCH: "herd:s:*", COUNT: 1000 })).keys.length === 0 &&
+        (await r.sCard("herd:owned:node-a")) === 0
           ? true
           : undefined,
       );
