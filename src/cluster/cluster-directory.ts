@@ -19,6 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { HerdError, isHerdError } from "../pool/errors.ts";
 import { newSessionId, validateSessionId } from "../pool/ids.ts";
 import type { Logger } from "../pool/logger.ts";
+import type { NodeDrain } from "../pool/node-drain.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
 import type {
   AcquireOptions,
@@ -81,6 +82,8 @@ export interface ClusterParts {
   watchdog: FenceWatchdog;
   self: NodeAddresses;
   logger: Logger;
+  /** While it drains, this node places no new session on itself (its record says so). */
+  drain: NodeDrain;
 }
 
 export class ClusterDirectory implements SessionDirectory {
@@ -145,7 +148,11 @@ export class ClusterDirectory implements SessionDirectory {
     if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
     const runsHere = this.local.poolNames().includes(pool);
     // Room here: the claim itself tells whether another node has the id (one round trip less).
-    if (runsHere && (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0) {
+    if (
+      runsHere &&
+      !this.parts.drain.draining &&
+      (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0
+    ) {
       return this.placeHere(pool, id, opts);
     }
     const deadline = Date.now() + PENDING_WAIT_MS;
@@ -245,6 +252,18 @@ export class ClusterDirectory implements SessionDirectory {
     const { store } = this.parts;
     const deadline = Date.now() + PENDING_WAIT_MS;
     for (;;) {
+      if (this.parts.drain.draining) {
+        // A node that placed here from a record older than the drain: it may try another.
+        const found = await store.session(id);
+        if (found) {
+          const got = await this.fromRecord(found, pool, id, opts);
+          if (got) return got;
+        }
+        throw new HerdError(
+          "unavailable",
+          `cluster: node ${this.node} is draining: it takes no new sessions`,
+        );
+      }
       const claim = await store.claim(this.node, pool, id);
       if (claim.kind === "dead") {
         throw new HerdError(
@@ -365,6 +384,7 @@ export class ClusterDirectory implements SessionDirectory {
       stats,
       renewedAt: Date.now(),
       leaseMs: this.parts.lease.leaseMs,
+      ...(this.parts.drain.draining && { draining: true }),
     };
   }
 
@@ -395,6 +415,8 @@ export class ClusterDirectory implements SessionDirectory {
     for (const json of records) {
       try {
         const rec = JSON.parse(json) as NodeCapacity;
+        // Our own record may predate our drain.
+        if (rec.node === this.node && this.parts.drain.draining) continue;
         const cap = rec.pools?.[pool];
         if (cap) {
           const since = this.sent.filter(
@@ -511,6 +533,7 @@ export class ClusterDirectory implements SessionDirectory {
       pools: r.stats.filter((p) => pool === undefined || p.name === pool),
       renewedAt: new Date(r.renewedAt),
       leaseMs: r.leaseMs,
+      ...(r.draining === true && { draining: true }),
     }));
     const totals = new Map<string, HerdStats["pools"][number]>();
     for (const p of nodes.flatMap((n) => n.pools)) {

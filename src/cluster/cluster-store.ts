@@ -214,6 +214,8 @@ export class ClusterStore {
   /** SHA1 of each script: EVALSHA sends 40 bytes instead of the script every call. */
   private readonly shas = new Map<string, string>();
   private closed = false;
+  /** Called when the command connection is back after an outage (the lease renews at once). */
+  private reconnected: () => void = () => {};
 
   private constructor(
     private readonly url: string,
@@ -226,17 +228,22 @@ export class ClusterStore {
         socket: {
           connectTimeout: 2_000,
           // Keep trying for as long as herd runs: the cluster converges when Redis is back.
-          reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1_000),
+          // At most 250 ms apart: every ms between Redis's return and the lease renewal
+          // counts against the outage a node survives without fencing (node-lease.ts).
+          reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 250),
         },
       }) as RedisClientType;
       let down = false;
+      let connected = false;
       c.on("error", (err: Error) => {
         if (!down) logger.warn({ err: err.message, role }, `cluster: Redis ${this.where()} error`);
         down = true;
       });
       c.on("ready", () => {
         if (down) logger.info({ role }, `cluster: Redis ${this.where()} reachable again`);
+        if (connected && role === "commands") this.reconnected();
         down = false;
+        connected = true;
       });
       return c;
     };
@@ -254,6 +261,10 @@ export class ClusterStore {
       throw store.unavailable(err);
     }
     return store;
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnected = listener;
   }
 
   /** host:port of Redis without credentials, for messages. */

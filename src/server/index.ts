@@ -5,3 +5,4 @@ export {
   startControlPlane,
 } from "./control-plane.ts";
 export { ControlPlaneMetrics } from "./metrics.ts";
+export type { NodeControl } from "./herd-service.ts";

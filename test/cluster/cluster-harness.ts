@@ -68,6 +68,8 @@ export interface NodeOptions {
   /** Default 4s: long enough that a loaded machine never fences a node by accident. */
   lease?: string;
   pools?: Record<string, Record<string, unknown>>;
+  /** More top-level config keys (e.g. drain_timeout). */
+  config?: Record<string, unknown>;
 }
 
 export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -140,6 +142,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
   const start = (s: NodeOptions) =>
     startDaemon({
       config: {
+        ...s.config,
         log: { level: "warn" },
         cluster: {
           redis: cluster.redis.url,
