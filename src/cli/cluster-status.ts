@@ -44,7 +44,18 @@ export async function clusterStatus(
   });
   out(
     table(
-      ["NODE", "STATE", "DATA", "CONTROL", "RENEWED", "LEASE", "POOL", "SESSIONS/MAX", "FREE", "QUEUED"],
+      [
+        "NODE",
+        "STATE",
+        "DATA",
+        "CONTROL",
+        "RENEWED",
+        "LEASE",
+        "POOL",
+        "SESSIONS/MAX",
+        "FREE",
+        "QUEUED",
+      ],
       rows,
     ),
   );

@@ -1,9 +1,9 @@
 // `herd serve`: load the config, start the pools, the data plane and the control plane, and
-// run until drained — SIGTERM/SIGINT or DrainNode (`herd drain`) starts the drain: no new
-// sessions, the live ones served until they end or drain_timeout passes — then shut down in
-// order (control plane: end streams, GOAWAY, drain; data plane; pools: kill every worker tree
-// left; cluster: share the last events, leave) and exit 0. A second signal stops at once
-// (without waiting for live sessions); a third, or a stuck shutdown, exits 1 at once.
+// run until drained — SIGTERM or DrainNode (`herd drain`) starts the drain: no new sessions,
+// the live ones served until they end or drain_timeout passes — then shut down in order
+// (control plane: end streams, GOAWAY, drain; data plane; pools: kill every worker tree left;
+// cluster: share the last events, leave) and exit 0. SIGINT (Ctrl-C) or a second SIGTERM stops
+// at once, without waiting for live sessions; one more signal, or a stuck shutdown, exits 1.
 //
 // Ports are probed before any worker starts, so a port in use fails at once, in one line,
 // instead of after booting a pool of browsers.
@@ -86,13 +86,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (config.cluster) {
     try {
       const { startCluster } = await import("../cluster/start-cluster.ts");
-      cluster = await startCluster(
-        herd,
-        config.cluster,
-        config.events.watchBuffer,
-        logger,
-        drain,
-      );
+      cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger, drain);
       directory = cluster.directory;
       herd.explainDeaths(cluster.deathCause);
     } catch (err) {
@@ -157,19 +151,24 @@ export async function serve(opts: ServeOptions): Promise<number> {
     "herd is ready",
   );
   opts.started?.();
-  return runUntilStopped(logger, drain, () => herd.sessions().length, async () => {
-    await control.close();
-    await data.close();
-    await herd.close();
-    await cluster?.close();
-  });
+  return runUntilStopped(
+    logger,
+    drain,
+    () => herd.sessions().length,
+    async () => {
+      await control.close();
+      await data.close();
+      await herd.close();
+      await cluster?.close();
+    },
+  );
 }
 
 /**
- * Resolves with the exit code once the daemon has stopped: 0 after a drain (a signal or
- * DrainNode) and a clean shutdown; 1 when the shutdown failed. Signals: the first drains (or
- * joins the drain under way), the second stops without waiting for live sessions, the third
- * exits at once (workers are killed on exit).
+ * Resolves with the exit code once the daemon has stopped: 0 after a drain (SIGTERM or
+ * DrainNode) and a clean shutdown; 1 when the shutdown failed. Signals: a first SIGTERM drains
+ * (or joins the drain under way); SIGINT, or a second SIGTERM, stops without waiting for live
+ * sessions; one more exits at once (workers are killed on exit).
  */
 function runUntilStopped(
   logger: PinoLogger,
@@ -183,16 +182,20 @@ function runUntilStopped(
     const stopNow = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
-      if (stopping || signals > 2) {
+      if (stopping || stopNow.signal.aborted) {
         logger.warn({ signal }, "another signal: exiting now (workers are killed on exit)");
         process.exit(1);
       }
-      if (signals === 2) {
+      // Ctrl-C is someone at a terminal: stop now. SIGTERM is a supervisor's polite stop: drain.
+      if (signals === 1 && signal === "SIGINT") {
+        logger.info({ signal }, "SIGINT: stopping now (SIGTERM or herd drain would drain)");
+        stopNow.abort();
+      } else if (signals === 1) {
+        logger.info({ signal }, "signal: draining");
+      } else {
         logger.warn({ signal }, "second signal: stopping now, without waiting for live sessions");
         stopNow.abort();
-        return;
       }
-      logger.info({ signal }, "signal: draining");
       drain.begin();
     };
     const stop = () => {

@@ -33,7 +33,9 @@ export interface LeaseHooks {
   observed(records: string[]): void;
 }
 
-type Ticking = { kind: "idle"; timer: NodeJS.Timeout | undefined } | { kind: "ticking"; again: boolean };
+type Ticking =
+  | { kind: "idle"; timer: NodeJS.Timeout | undefined }
+  | { kind: "ticking"; again: boolean };
 
 export class NodeLease {
   private epoch = "";
@@ -117,9 +119,12 @@ export class NodeLease {
     this.watchdog.until(this.watchdogDeadline());
     clearTimeout(this.fenceTimer);
     if (this.stopped) return;
-    this.fenceTimer = setTimeout(() => {
-      if (!this.stopped && Date.now() >= this.deadline()) this.lapse();
-    }, Math.max(0, deadline - Date.now()));
+    this.fenceTimer = setTimeout(
+      () => {
+        if (!this.stopped && Date.now() >= this.deadline()) this.lapse();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
   }
 
   private async fence(reason: string): Promise<void> {

@@ -8,7 +8,11 @@
 
 export type DrainState =
   | { kind: "serving" }
-  | { kind: "draining"; since: number; /** epoch ms: the node stops by then at the latest */ deadline: number };
+  | {
+      kind: "draining";
+      since: number /** epoch ms: the node stops by then at the latest */;
+      deadline: number;
+    };
 
 export class NodeDrain {
   #state: DrainState = { kind: "serving" };

@@ -300,17 +300,22 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
 
     async drainNode(_req, ctx) {
       const node = deps.node;
-      if (node === undefined) throw new HerdError("failed_precondition", "this server cannot drain");
+      if (node === undefined)
+        throw new HerdError("failed_precondition", "this server cannot drain");
       // The operator's call: another node (a forwarded call) has no business stopping this one.
       if (ctx.requestHeader.has("x-herd-peer")) {
-        throw new HerdError("failed_precondition", "DrainNode is the operator's call, not a peer's");
+        throw new HerdError(
+          "failed_precondition",
+          "DrainNode is the operator's call, not a peer's",
+        );
       }
       const started = node.drain.begin();
       const state = node.drain.state;
       return {
         started,
         sessions: node.localSessions(),
-        deadline: state.kind === "draining" ? timestampFromDate(new Date(state.deadline)) : undefined,
+        deadline:
+          state.kind === "draining" ? timestampFromDate(new Date(state.deadline)) : undefined,
       };
     },
 

@@ -4,5 +4,5 @@ export {
   ListenError,
   startControlPlane,
 } from "./control-plane.ts";
-export { ControlPlaneMetrics } from "./metrics.ts";
 export type { NodeControl } from "./herd-service.ts";
+export { ControlPlaneMetrics } from "./metrics.ts";

@@ -83,7 +83,7 @@ describe("drain, one node", () => {
     expect(d.stdout()).toMatch(/drained: no live session left/);
   });
 
-  it("drain_timeout bounds the wait; a second SIGTERM stops at once", async () => {
+  it("drain_timeout bounds the wait; a second SIGTERM, or SIGINT, stops at once", async () => {
     const bounded = await single("1s");
     const { session } = await client(bounded).acquireSession({ pool: "w", sessionId: "stays" });
     bounded.child.kill("SIGTERM");
@@ -103,6 +103,15 @@ describe("drain, one node", () => {
     expect(Date.now() - secondAt).toBeLessThan(15_000);
     expect(twice.stdout()).toMatch(/second signal: stopping now/);
     await eventually("its worker is gone", () => !pidAlive(held.session!.workerPid));
+
+    // Ctrl-C at a terminal is "now": no drain.
+    const interrupted = await single("60s");
+    await client(interrupted).acquireSession({ pool: "w", sessionId: "stays" });
+    const sigintAt = Date.now();
+    interrupted.child.kill("SIGINT");
+    expect((await interrupted.exited).code).toBe(0);
+    expect(Date.now() - sigintAt).toBeLessThan(15_000);
+    expect(interrupted.stdout()).toMatch(/SIGINT: stopping now/);
   });
 
   it("`herd drain` drains over the control plane and waits until the daemon has stopped", async () => {
