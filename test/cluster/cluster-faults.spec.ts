@@ -9,6 +9,7 @@ import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
+import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
 import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { pidAlive } from "../helpers/processes.ts";
@@ -94,7 +95,9 @@ describe("cluster faults", () => {
     const ended: { id: string; reason: string }[] = [];
     const watching = (async () => {
       for await (const e of c.client(b).watchSessions({}, { signal: watch.signal })) {
-        if (e.sessionId && ids.includes(e.sessionId) && e.type >= 2) {
+        const ends =
+          e.type >= SessionEventType.SESSION_RELEASED && e.type <= SessionEventType.SESSION_LOST;
+        if (ends && ids.includes(e.sessionId)) {
           ended.push({ id: e.sessionId, reason: e.reason });
         }
       }
