@@ -93,12 +93,10 @@ export class ClusterDirectory implements SessionDirectory {
   /** Acquires this node placed on itself and has not finished yet, per pool. */
   private readonly placing = new Map<string, number>();
   /**
-   * Acquires sent to other nodes: a node's record counts one for sure only if it was written
-   * after the node answered it (`done`), so until then it is subtracted here (else a burst
-   * would all pick the same node; a record renewed while the acquire was on its way does not
-   * show it yet).
+   * Acquires sent to other nodes: a node's record counts them only from its next renewal on,
+   * so until then they are subtracted here (else a burst would all pick the same node).
    */
-  private sent: { node: string; pool: string; at: number; done?: number }[] = [];
+  private sent: { node: string; pool: string; at: number }[] = [];
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -180,11 +178,8 @@ export class ClusterDirectory implements SessionDirectory {
     const here = runsHere ? this.localCapacity(pool) : undefined;
     const where = placeAcquire(pool, here, this.placeable(records, pool));
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    const sent: (typeof this.sent)[number] = { node: where.node, pool, at: Date.now() };
-    this.sent.push(sent);
-    const remote = await this.parts.peers.acquire(where, pool, id, opts).finally(() => {
-      sent.done = Date.now();
-    });
+    this.sent.push({ node: where.node, pool, at: Date.now() });
+    const remote = await this.parts.peers.acquire(where, pool, id, opts);
     return this.remoteInfo(this.parts.events.learn(remote));
   }
 
@@ -412,7 +407,7 @@ export class ClusterDirectory implements SessionDirectory {
     return rec;
   }
 
-  /** The nodes' records, less the acquires sent to each that its record may not show yet. */
+  /** The nodes' records, less the acquires sent to each since its record was written. */
   private placeable(records: string[], pool: string): NodeCapacity[] {
     const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
     this.sent = this.sent.filter((s) => s.at > horizon);
@@ -425,10 +420,7 @@ export class ClusterDirectory implements SessionDirectory {
         const cap = rec.pools?.[pool];
         if (cap) {
           const since = this.sent.filter(
-            (s) =>
-              s.node === rec.node &&
-              s.pool === pool &&
-              (s.done === undefined || s.done >= rec.renewedAt),
+            (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
           ).length;
           cap.free = Math.max(0, cap.free - since);
         }
