@@ -94,9 +94,10 @@ export class ClusterDirectory implements SessionDirectory {
   private readonly placing = new Map<string, number>();
   /**
    * Acquires sent to other nodes: a node's record counts them only from its next renewal on,
-   * so until then they are subtracted here (else a burst would all pick the same node).
+   * so until then they are subtracted here (else a burst would all pick the same node); and so
+   * is every one still on its way (`done` unset), which a record renewed meanwhile may not show.
    */
-  private sent: { node: string; pool: string; at: number }[] = [];
+  private sent: { node: string; pool: string; at: number; done?: boolean }[] = [];
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -178,8 +179,11 @@ export class ClusterDirectory implements SessionDirectory {
     const here = runsHere ? this.localCapacity(pool) : undefined;
     const where = placeAcquire(pool, here, this.placeable(records, pool));
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    this.sent.push({ node: where.node, pool, at: Date.now() });
-    const remote = await this.parts.peers.acquire(where, pool, id, opts);
+    const sent: (typeof this.sent)[number] = { node: where.node, pool, at: Date.now() };
+    this.sent.push(sent);
+    const remote = await this.parts.peers.acquire(where, pool, id, opts).finally(() => {
+      sent.done = true;
+    });
     return this.remoteInfo(this.parts.events.learn(remote));
   }
 
@@ -420,7 +424,7 @@ export class ClusterDirectory implements SessionDirectory {
         const cap = rec.pools?.[pool];
         if (cap) {
           const since = this.sent.filter(
-            (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
+            (s) => s.node === rec.node && s.pool === pool && (s.at >= rec.renewedAt || !s.done),
           ).length;
           cap.free = Math.max(0, cap.free - since);
         }
