@@ -17,7 +17,11 @@ export async function clusterStatus(
     return;
   }
   if (stats.clusterNodes.length === 0) {
-    out("this herd is not part of a cluster (no cluster section in its config)");
+    out(
+      stats.clusterNode === ""
+        ? "this herd is not part of a cluster (no cluster section in its config)"
+        : `node ${stats.clusterNode} is part of a cluster but has no node rows yet (still joining, or its Redis is unreachable)`,
+    );
     return;
   }
   const now = Date.now();
@@ -27,6 +31,7 @@ export async function clusterStatus(
     const pools = n.pools.length > 0 ? n.pools : [undefined];
     return pools.map((p) => [
       n.node,
+      n.draining ? "DRAINING" : "SERVING",
       n.dataAddress,
       n.controlAddress,
       renewed,
@@ -39,7 +44,18 @@ export async function clusterStatus(
   });
   out(
     table(
-      ["NODE", "DATA", "CONTROL", "RENEWED", "LEASE", "POOL", "SESSIONS/MAX", "FREE", "QUEUED"],
+      [
+        "NODE",
+        "STATE",
+        "DATA",
+        "CONTROL",
+        "RENEWED",
+        "LEASE",
+        "POOL",
+        "SESSIONS/MAX",
+        "FREE",
+        "QUEUED",
+      ],
       rows,
     ),
   );

@@ -184,6 +184,29 @@ async function run(argv: string[]): Promise<number> {
         return failedCall(err, daemon.where);
       }
     }
+    case "drain": {
+      const { values } = parsed(0, () =>
+        parseArgs({
+          args: rest,
+          options: {
+            addr: CLIENT_OPTIONS.addr,
+            token: CLIENT_OPTIONS.token,
+            json: CLIENT_OPTIONS.json,
+            "no-wait": { type: "boolean", default: false },
+          },
+        }),
+      );
+      const [{ unaryClient }, { drain }] = await Promise.all([
+        import("./unary-client.ts"),
+        import("./drain.ts"),
+      ]);
+      const daemon = unaryClient(values);
+      try {
+        return await drain(daemon, { wait: !values["no-wait"], json: values.json }, out);
+      } catch (err) {
+        return failedCall(err, daemon.where);
+      }
+    }
     case "watch": {
       const { values } = parsed(0, rest, {
         ...CLIENT_OPTIONS,

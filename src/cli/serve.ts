@@ -1,6 +1,9 @@
 // `herd serve`: load the config, start the pools, the data plane and the control plane, and
-// run until SIGTERM/SIGINT, then shut down in order (control plane: end streams, GOAWAY,
-// drain; data plane; pools: kill every worker tree) and exit 0.
+// run until drained — SIGTERM or DrainNode (`herd drain`) starts the drain: no new sessions,
+// the live ones served until they end or drain_timeout passes — then shut down in order
+// (control plane: end streams, GOAWAY, drain; data plane; pools: kill every worker tree left;
+// cluster: share the last events, leave) and exit 0. SIGINT (Ctrl-C) or a second SIGTERM stops
+// at once, without waiting for live sessions; one more signal, or a stuck shutdown, exits 1.
 //
 // Ports are probed before any worker starts, so a port in use fails at once, in one line,
 // instead of after booting a pool of browsers.
@@ -19,7 +22,7 @@ import {
   parseListenAddress,
 } from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
-import { Herd, type SessionDirectory } from "../pool/index.ts";
+import { Herd, NodeDrain, type SessionDirectory } from "../pool/index.ts";
 import { sandboxLauncher } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
@@ -78,6 +81,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
 
+  const drain = new NodeDrain(config.drainTimeoutMs);
   let herd: Herd;
   try {
     // Workers never read the daemon's config: it may hold the control token.
@@ -86,6 +90,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       eventHistory: config.events.history,
       watchBuffer: config.events.watchBuffer,
       sandbox: sandboxLauncher({ hide: [config.file] }),
+      drain,
     });
   } catch (err) {
     opts.fail(`the pools could not start: ${describeStartupError(err, settings)}`);
@@ -98,8 +103,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (config.cluster) {
     try {
       const { startCluster } = await import("../cluster/start-cluster.ts");
-      cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger);
+      cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger, drain);
       directory = cluster.directory;
+      herd.explainDeaths(cluster.deathCause);
     } catch (err) {
       await herd.close();
       opts.fail(`the cluster could not start: ${(err as Error).message}`);
@@ -137,6 +143,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
       maxConnectionsPerClient: config.control.maxConnectionsPerClient,
       logger,
       ...(cluster && { peer: cluster.peer }),
+      node: {
+        drain,
+        localSessions: () => herd.sessions().length,
+        ...(config.cluster && { clusterNode: config.cluster.node }),
+      },
     });
   } catch (err) {
     await data?.close();
@@ -157,25 +168,56 @@ export async function serve(opts: ServeOptions): Promise<number> {
     "herd is ready",
   );
   opts.started?.();
-  return waitForShutdown(logger, async () => {
-    await control.close();
-    await data.close();
-    await herd.close();
-    await cluster?.close();
-  });
+  return runUntilStopped(
+    logger,
+    drain,
+    () => herd.sessions().length,
+    async () => {
+      await control.close();
+      await data.close();
+      await herd.close();
+      await cluster?.close();
+    },
+  );
 }
 
-/** Resolves 0 after a clean shutdown; a second signal, or a stuck shutdown, exits 1 at once. */
-function waitForShutdown(logger: PinoLogger, shutdown: () => Promise<void>): Promise<number> {
+/**
+ * Resolves with the exit code once the daemon has stopped: 0 after a drain (SIGTERM or
+ * DrainNode) and a clean shutdown; 1 when the shutdown failed. Signals: a first SIGTERM drains
+ * (or joins the drain under way); SIGINT, or a second SIGTERM, stops without waiting for live
+ * sessions; one more exits at once (workers are killed on exit).
+ */
+function runUntilStopped(
+  logger: PinoLogger,
+  drain: NodeDrain,
+  liveSessions: () => number,
+  shutdown: () => Promise<void>,
+): Promise<number> {
   return new Promise((resolve) => {
+    let signals = 0;
     let stopping = false;
+    const stopNow = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, "second signal: exiting now (workers are killed on exit)");
+      signals++;
+      if (stopping || stopNow.signal.aborted) {
+        logger.warn({ signal }, "another signal: exiting now (workers are killed on exit)");
         process.exit(1);
       }
+      // Ctrl-C is someone at a terminal: stop now. SIGTERM is a supervisor's polite stop: drain.
+      if (signals === 1 && signal === "SIGINT") {
+        logger.info({ signal }, "SIGINT: stopping now (SIGTERM or herd drain would drain)");
+        stopNow.abort();
+      } else if (signals === 1) {
+        logger.info({ signal }, "signal: draining");
+      } else {
+        logger.warn({ signal }, "second signal: stopping now, without waiting for live sessions");
+        stopNow.abort();
+      }
+      drain.begin();
+    };
+    const stop = () => {
       stopping = true;
-      logger.info({ signal }, "shutting down");
+      logger.info({}, "shutting down");
       const stuck = setTimeout(() => {
         logger.error({}, "shutdown took longer than 20s: exiting now");
         process.exit(1);
@@ -195,9 +237,47 @@ function waitForShutdown(logger: PinoLogger, shutdown: () => Promise<void>): Pro
         },
       );
     };
+    drain.begun.addEventListener(
+      "abort",
+      () => {
+        const state = drain.state;
+        const deadline = state.kind === "draining" ? state.deadline : Date.now();
+        const live = liveSessions();
+        logger.info(
+          { sessions: live, drainTimeoutMs: drain.timeoutMs },
+          `draining: no new sessions; stopping once ${live} live session(s) end, within ${Math.round(drain.timeoutMs / 1000)}s`,
+        );
+        void drained(liveSessions, deadline, stopNow.signal).then((how) => {
+          if (how === "timeout") {
+            logger.warn(
+              { sessions: liveSessions() },
+              "drain_timeout passed: stopping with live sessions",
+            );
+          } else if (how === "drained") {
+            logger.info({}, "drained: no live session left");
+          }
+          stop();
+        });
+      },
+      { once: true },
+    );
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+}
+
+/** Resolves once no session is live here, the deadline passed, or `now` aborted. */
+async function drained(
+  liveSessions: () => number,
+  deadline: number,
+  now: AbortSignal,
+): Promise<"drained" | "timeout" | "forced"> {
+  for (;;) {
+    if (now.aborted) return "forced";
+    if (liveSessions() === 0) return "drained";
+    if (Date.now() >= deadline) return "timeout";
+    await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
+  }
 }
 
 /** The errno code if host:port cannot be bound right now (port 0 always can). */

@@ -2,7 +2,11 @@
 
 import { toJson } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import { type GetStatsResponse, GetStatsResponseSchema } from "../../gen/herd/v1/herd_pb.ts";
+import {
+  type GetStatsResponse,
+  GetStatsResponseSchema,
+  NodeState,
+} from "../../gen/herd/v1/herd_pb.ts";
 import { humanBytes, table } from "./table.ts";
 import type { UnaryClient } from "./unary-client.ts";
 
@@ -50,6 +54,9 @@ export async function status(
     out(
       `\n${p.name}: crash-looping, ${p.crashStreak} crashes in a row${wait > 0 ? `, next start in ${(wait / 1000).toFixed(1)} s` : ""}; last: ${p.lastCrash}`,
     );
+  }
+  if (stats.state === NodeState.DRAINING) {
+    out("\nDRAINING: this node takes no new sessions and stops once its live ones end");
   }
   const n = stats.node;
   if (n) {

@@ -22,7 +22,10 @@ import { type ClientOptions, type DaemonAddress, daemonAddress } from "./daemon-
 import { DaemonCallError } from "./daemon-error.ts";
 
 /** The unary calls the one-call commands make, typed as Connect's client types them. */
-export type UnaryCalls = Pick<Client<typeof HerdService>, "getStats" | "listSessions">;
+export type UnaryCalls = Pick<
+  Client<typeof HerdService>,
+  "getStats" | "listSessions" | "drainNode"
+>;
 
 export interface UnaryClient {
   client: UnaryCalls;
@@ -36,6 +39,7 @@ export function unaryClient(opts: ClientOptions, env = process.env): UnaryClient
     client: {
       getStats: (req) => call(daemon, HerdService.method.getStats, req),
       listSessions: (req) => call(daemon, HerdService.method.listSessions, req),
+      drainNode: (req) => call(daemon, HerdService.method.drainNode, req),
     },
     where: daemon.where,
   };

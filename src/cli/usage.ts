@@ -15,9 +15,12 @@ Usage:
                                follow session and worker events
   herd cluster status [--pool P]
                                a cluster's nodes: lease, pools, capacity, sessions
+  herd drain [--no-wait]       the daemon takes no new sessions, serves its live ones
+                               until they end (or drain_timeout), then stops; waits
+                               for that unless --no-wait
   herd --help | --version [--json]
 
-Options for status, sessions, watch and cluster status:
+Options for status, sessions, watch, cluster status and drain:
   --addr ADDR     the daemon's control plane: host:port, http://host:port or
                   unix:/path (default $HERD_ADDR, else 127.0.0.1:7070)
   --token TOKEN   bearer token (default $HERD_TOKEN)

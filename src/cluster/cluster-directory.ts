@@ -22,6 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { HerdError, isHerdError } from "../pool/errors.ts";
 import { newSessionId, validateSessionId } from "../pool/ids.ts";
 import type { Logger } from "../pool/logger.ts";
+import type { NodeDrain } from "../pool/node-drain.ts";
 import { resolvePoolOptions } from "../pool/options.ts";
 import type {
   AcquireOptions,
@@ -88,6 +89,8 @@ export interface ClusterParts {
   watchdog: FenceWatchdog;
   self: NodeAddresses;
   logger: Logger;
+  /** While it drains, this node places no new session on itself (its record says so). */
+  drain: NodeDrain;
 }
 
 export class ClusterDirectory implements SessionDirectory {
@@ -98,9 +101,10 @@ export class ClusterDirectory implements SessionDirectory {
   private readonly placing = new Map<string, number>();
   /**
    * Acquires sent to other nodes: a node's record counts them only from its next renewal on,
-   * so until then they are subtracted here (else a burst would all pick the same node).
+   * so until then they are subtracted here (else a burst would all pick the same node); and so
+   * is every one still on its way (`done` unset), which a record renewed meanwhile may not show.
    */
-  private sent: { node: string; pool: string; at: number }[] = [];
+  private sent: { node: string; pool: string; at: number; done?: boolean }[] = [];
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -152,7 +156,11 @@ export class ClusterDirectory implements SessionDirectory {
     if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
     const runsHere = this.local.poolNames().includes(pool);
     // Room here: the claim itself tells whether another node has the id (one round trip less).
-    if (runsHere && (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0) {
+    if (
+      runsHere &&
+      !this.parts.drain.draining &&
+      (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0
+    ) {
       return this.placeHere(pool, id, opts);
     }
     const deadline = Date.now() + PENDING_WAIT_MS;
@@ -178,8 +186,11 @@ export class ClusterDirectory implements SessionDirectory {
     const here = runsHere ? this.localCapacity(pool) : undefined;
     const where = placeAcquire(pool, here, this.placeable(records, pool));
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    this.sent.push({ node: where.node, pool, at: Date.now() });
-    const remote = await this.parts.peers.acquire(where, pool, id, opts);
+    const sent: (typeof this.sent)[number] = { node: where.node, pool, at: Date.now() };
+    this.sent.push(sent);
+    const remote = await this.parts.peers.acquire(where, pool, id, opts).finally(() => {
+      sent.done = true;
+    });
     return this.remoteInfo(this.parts.events.learn(remote));
   }
 
@@ -252,6 +263,18 @@ export class ClusterDirectory implements SessionDirectory {
     const { store } = this.parts;
     const deadline = Date.now() + PENDING_WAIT_MS;
     for (;;) {
+      if (this.parts.drain.draining) {
+        // A node that placed here from a record older than the drain: it may try another.
+        const found = await store.session(id);
+        if (found) {
+          const got = await this.fromRecord(found, pool, id, opts);
+          if (got) return got;
+        }
+        throw new HerdError(
+          "unavailable",
+          `cluster: node ${this.node} is draining: it takes no new sessions`,
+        );
+      }
       const claim = await store.claim(this.node, pool, id);
       if (claim.kind === "dead") {
         throw new HerdError(
@@ -372,6 +395,7 @@ export class ClusterDirectory implements SessionDirectory {
       stats,
       renewedAt: Date.now(),
       leaseMs: this.parts.lease.leaseMs,
+      ...(this.parts.drain.draining && { draining: true }),
     };
   }
 
@@ -392,15 +416,18 @@ export class ClusterDirectory implements SessionDirectory {
     const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
     this.sent = this.sent.filter((s) => s.at > horizon);
     // Unsigned, forged or stale records (and nodes of another herd version) are not placeable.
-    const out = this.parts.nodes.verify(records);
-    for (const rec of out) {
+    const out: NodeCapacity[] = [];
+    for (const rec of this.parts.nodes.verify(records)) {
+      // Our own record may predate our drain.
+      if (rec.node === this.node && this.parts.drain.draining) continue;
       const cap = rec.pools[pool];
       if (cap) {
         const since = this.sent.filter(
-          (s) => s.node === rec.node && s.pool === pool && s.at >= rec.renewedAt,
+          (s) => s.node === rec.node && s.pool === pool && (s.at >= rec.renewedAt || !s.done),
         ).length;
         cap.free = Math.max(0, cap.free - since);
       }
+      out.push(rec);
     }
     return out;
   }
@@ -547,6 +574,7 @@ export class ClusterDirectory implements SessionDirectory {
       pools: r.stats.filter((p) => pool === undefined || p.name === pool),
       renewedAt: new Date(r.renewedAt),
       leaseMs: r.leaseMs,
+      ...(r.draining === true && { draining: true }),
     }));
     const totals = new Map<string, HerdStats["pools"][number]>();
     for (const p of nodes.flatMap((n) => n.pools)) {

@@ -32,7 +32,11 @@ export class ClusterEvents {
   readonly remote = new Map<string, KnownRemote>();
   private stopped = false;
   private readonly abort = new AbortController();
+  /** Appends are failing (logged once per outage). */
+  private failing = false;
   private done: Promise<unknown> = Promise.resolve();
+  /** The local log's revision the pump has handled up to (appended, or left local). */
+  private pumped = 0;
 
   constructor(
     private readonly store: ClusterStore,
@@ -78,32 +82,45 @@ export class ClusterEvents {
   private async pump(): Promise<void> {
     const sub = this.local.subscribe({ bufferLimit: 1_000_000 });
     this.abort.signal.addEventListener("abort", () => sub.close(), { once: true });
-    let failing = false;
     for await (const event of sub) {
-      if (event.node !== undefined) continue; // republished from another node
-      const ends = this.onLocal(event);
-      if (LOCAL_ONLY.has(event.type)) {
-        this.watch.local({ ...event, node: this.self.node });
-        continue;
+      await this.share(event);
+      this.pumped = event.revision;
+    }
+  }
+
+  private async share(event: HerdEvent): Promise<void> {
+    if (event.node !== undefined) return; // republished from another node
+    const ends = this.onLocal(event);
+    if (LOCAL_ONLY.has(event.type)) {
+      this.watch.local({ ...event, node: this.self.node });
+      return;
+    }
+    try {
+      const drop =
+        ends === undefined || event.sessionId === undefined
+          ? undefined
+          : { node: this.self.node, gen: ends, id: event.sessionId };
+      await this.store.append(encodeEvent(event, this.self, this.keys), this.watch.revision(), drop);
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) {
+        this.logger.warn({ err: (err as Error).message }, "cluster: events not shared");
+        this.watch.cutOff(`this node's events cannot reach Redis ${this.store.where()}`);
       }
-      try {
-        const drop =
-          ends === undefined || event.sessionId === undefined
-            ? undefined
-            : { node: this.self.node, gen: ends, id: event.sessionId };
-        await this.store.append(
-          encodeEvent(event, this.self, this.keys),
-          this.watch.revision(),
-          drop,
-        );
-        failing = false;
-      } catch (err) {
-        if (!failing) {
-          this.logger.warn({ err: (err as Error).message }, "cluster: events not shared");
-          this.watch.cutOff(`this node's events cannot reach Redis ${this.store.where()}`);
-        }
-        failing = true;
-      }
+      this.failing = true;
+    }
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until every local event so far is in Redis: shutdown calls it
+   * after the last session ended and before it drops the connection, so the end events of a
+   * stopping node reach the cluster instead of failing against a closed client.
+   */
+  async flush(timeoutMs: number): Promise<void> {
+    const target = this.local.revision();
+    const until = Date.now() + timeoutMs;
+    while (this.pumped < target && !this.stopped && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 

@@ -229,6 +229,8 @@ export class ClusterStore {
   private closed = false;
   /** Until connect() has succeeded: refused credentials end the attempt instead of retrying. */
   private starting = true;
+  /** Called when the command connection is back after an outage (the lease renews at once). */
+  private reconnected: () => void = () => {};
 
   private constructor(
     private readonly url: string,
@@ -244,10 +246,13 @@ export class ClusterStore {
           reconnectStrategy: (retries: number, cause: Error) =>
             this.starting && REFUSED.test(cause?.message ?? "")
               ? cause
-              : Math.min(100 * 2 ** retries, 1_000),
+              : // At most 250 ms apart: every ms between Redis's return and the lease renewal
+                // counts against the outage a node survives without fencing (node-lease.ts).
+                Math.min(50 * 2 ** retries, 250),
         },
       }) as RedisClientType;
       let down = false;
+      let connected = false;
       c.on("error", (err: Error) => {
         if (!down && !this.starting) {
           logger.warn(
@@ -259,7 +264,9 @@ export class ClusterStore {
       });
       c.on("ready", () => {
         if (down) logger.info({ role }, `cluster: Redis ${this.where()} reachable again`);
+        if (connected && role === "commands") this.reconnected();
         down = false;
+        connected = true;
       });
       return c;
     };
@@ -298,6 +305,10 @@ export class ClusterStore {
     } catch {
       return undefined;
     }
+  }
+
+  onReconnect(listener: () => void): void {
+    this.reconnected = listener;
   }
 
   /** host:port of Redis without credentials, for messages. */

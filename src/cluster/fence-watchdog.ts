@@ -1,6 +1,7 @@
 // The fencing dead-man's switch: a tiny bash process, outside the daemon, that SIGKILLs the
-// process group of every worker serving a session once the node's lease deadline passes
-// without a renewal. It exists for the one case the daemon cannot handle itself: the daemon
+// process group of every worker serving a session once the deadline it was given passes
+// without a renewal (node-lease.ts gives it half a margin after the daemon's own fencing, so a
+// live daemon always fences first). It exists for the one case the daemon cannot handle itself: the daemon
 // frozen (SIGSTOP, a stalled VM, swap death) while its workers run on. Without it, the
 // cluster would hand a frozen node's ids to other nodes while the old workers still serve.
 //

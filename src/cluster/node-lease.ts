@@ -3,13 +3,20 @@
 // Invariant: this node serves its sessions only while its lease is valid by its own clock:
 // `valid()` is false from (start of the last successful renewal + lease − margin) on, which is
 // before Redis can expire the alive key (Redis counts the lease from when it ran the renewal,
-// later than our start). When the lease lapses the node kills its own sessions (the daemon,
-// at once if it is running; the watchdog if the daemon is frozen), so no id ever has live
-// workers on two nodes. A renewal that finds the key gone means the cluster declared this
-// node dead: it fences too, then rejoins empty. A renewal that finds another Redis dataset
-// (restart without persistence) rejoins and re-registers its live sessions (`rebuild`).
+// later than our start). When the lease lapses the node kills its own sessions: the daemon
+// itself, by a timer set to that very deadline (and on the hot path, should it notice first),
+// with the end reason `fenced: …`; the watchdog only if the daemon is frozen, half a margin
+// later (so a live daemon's own fencing always comes first and its kills are never taken for
+// worker crashes), still before Redis can expire the key. So no id ever has live workers on
+// two nodes. A renewal that finds the key gone means the cluster declared this node dead: it
+// fences too, then rejoins empty. A renewal that finds another Redis dataset (restart without
+// persistence) rejoins and re-registers its live sessions (`rebuild`).
 //
-// Concurrency: one tick at a time (the next is scheduled when the previous settles).
+// Renewals run every lease/8, and at once when the Redis connection comes back or the node's
+// record changes in a way others must see now (a drain): a Redis outage shorter than about
+// lease − margin − lease/8 − the reconnect delay (≤ 250 ms) costs no session (docs/cluster.md).
+//
+// Concurrency: one tick at a time (a renewal asked for during a tick runs right after it).
 
 import type { Logger } from "../pool/logger.ts";
 import type { ClusterStore } from "./cluster-store.ts";
@@ -26,14 +33,21 @@ export interface LeaseHooks {
   observed(records: string[]): void;
 }
 
+type Ticking =
+  | { kind: "idle"; timer: NodeJS.Timeout | undefined }
+  | { kind: "ticking"; again: boolean };
+
 export class NodeLease {
   private epoch = "";
   private lastOk = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private ticking: Ticking = { kind: "idle", timer: undefined };
+  /** Fires at the deadline: the daemon fences itself before the watchdog would. */
+  private fenceTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** True once fenced for the current lapse (reset by the next successful renewal). */
   private fenced = false;
   readonly marginMs: number;
+  readonly intervalMs: number;
 
   constructor(
     private readonly store: ClusterStore,
@@ -44,11 +58,14 @@ export class NodeLease {
     private readonly logger: Logger,
   ) {
     this.marginMs = Math.min(1_000, Math.floor(leaseMs / 4));
+    this.intervalMs = Math.max(50, Math.floor(leaseMs / 8));
   }
 
+  /** Joins, and knows every live node's record before it returns (ready means ready). */
   async start(): Promise<void> {
     await this.join();
-    this.schedule();
+    this.hooks.observed(await this.store.nodes());
+    this.schedule(this.intervalMs);
   }
 
   /** Epoch ms until which this node may serve its sessions. */
@@ -60,9 +77,33 @@ export class NodeLease {
     return !this.fenced && Date.now() < this.deadline();
   }
 
+  /**
+   * Why a worker of this node died unasked, if the watchdog may have killed it: its deadline
+   * has passed without a renewal (the daemon was frozen past its own fencing). Else undefined.
+   */
+  watchdogCause(): string | undefined {
+    if (this.lastOk === 0 || Date.now() < this.watchdogDeadline()) return undefined;
+    return "fenced: this node's cluster lease lapsed (killed by the fencing watchdog)";
+  }
+
+  private watchdogDeadline(): number {
+    return this.deadline() + Math.floor(this.marginMs / 2);
+  }
+
   /** Called on the hot path when a lapse is noticed before the next tick: fence now. */
   lapse(): void {
     if (!this.fenced) void this.fence("this node's cluster lease lapsed");
+  }
+
+  /** Renew now (Redis is back, or this node's record changed): not on the next tick. */
+  renewNow(): void {
+    if (this.stopped) return;
+    if (this.ticking.kind === "ticking") {
+      this.ticking.again = true;
+      return;
+    }
+    clearTimeout(this.ticking.timer);
+    void this.tick();
   }
 
   private async join(): Promise<void> {
@@ -74,7 +115,16 @@ export class NodeLease {
   private renewed(sent: number): void {
     this.lastOk = sent;
     this.fenced = false;
-    this.watchdog.until(this.deadline());
+    const deadline = this.deadline();
+    this.watchdog.until(this.watchdogDeadline());
+    clearTimeout(this.fenceTimer);
+    if (this.stopped) return;
+    this.fenceTimer = setTimeout(
+      () => {
+        if (!this.stopped && Date.now() >= this.deadline()) this.lapse();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
   }
 
   private async fence(reason: string): Promise<void> {
@@ -84,12 +134,14 @@ export class NodeLease {
     await this.hooks.fence(reason);
   }
 
-  private schedule(): void {
+  private schedule(ms: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), Math.max(50, Math.floor(this.leaseMs / 4)));
+    const timer = setTimeout(() => void this.tick(), ms);
+    this.ticking = { kind: "idle", timer };
   }
 
   private async tick(): Promise<void> {
+    this.ticking = { kind: "ticking", again: false };
     try {
       if (Date.now() >= this.deadline()) await this.fence("this node's cluster lease lapsed");
       const sent = Date.now();
@@ -117,12 +169,14 @@ export class NodeLease {
     } catch (err) {
       this.logger.warn({ err }, "cluster: lease tick failed");
     } finally {
-      this.schedule();
+      const again = this.ticking.kind === "ticking" && this.ticking.again;
+      this.schedule(again ? 0 : this.intervalMs);
     }
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    if (this.ticking.kind === "idle") clearTimeout(this.ticking.timer);
+    clearTimeout(this.fenceTimer);
   }
 }

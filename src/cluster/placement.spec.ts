@@ -51,4 +51,16 @@ describe("placeAcquire", () => {
       /no node of the cluster runs it/,
     );
   });
+
+  it("a draining node takes no new session: not here, not queued there, never another draining node", () => {
+    const draining = (n: NodeCapacity) => ({ ...n, draining: true });
+    const here = draining(node("a", { w: [4, 0, 4] }));
+    const idle = draining(node("b", { w: [4, 0, 4] }));
+    const full = node("c", { w: [0, 3, 4] });
+    // Both a and b have room, but drain: c's queue takes it.
+    expect(placeAcquire("w", here, others(here, idle, full))?.node).toBe("c");
+    expect(placeAcquire("w", node("d", { w: [0, 0, 1] }), others(idle))?.node).toBe("d");
+    expect(() => placeAcquire("w", here, others(here, idle))).toThrow(/is draining/);
+    expect(() => placeAcquire("w", here, [])).toThrow(/is draining/);
+  });
 });

@@ -3,7 +3,8 @@
 // else the least-queued node that runs it. A node without the pool is never chosen for it.
 // Capacity comes from the nodes' lease records, so it is at most one renewal old: a node that
 // filled up meanwhile queues the acquire (FIFO, visible in its GetStats) rather than bouncing
-// it on. Pure and synchronous: the caller reserves the chosen slot before anything else runs.
+// it on. A draining node (its record says so) takes no new session, not even queued ones.
+// Pure and synchronous: the caller reserves the chosen slot before anything else runs.
 
 import { HerdError } from "../pool/errors.ts";
 import type { PoolStats } from "../pool/types.ts";
@@ -24,6 +25,8 @@ export interface NodeCapacity extends NodeAddresses {
   /** Epoch ms of the renewal that wrote this record. */
   renewedAt: number;
   leaseMs: number;
+  /** The node is draining (`herd drain`, SIGTERM): it takes no new sessions. */
+  draining?: boolean;
 }
 
 export function placeAcquire(
@@ -31,8 +34,12 @@ export function placeAcquire(
   here: NodeCapacity | undefined,
   others: NodeCapacity[],
 ): NodeCapacity | undefined {
+  const self = here?.node;
+  const drainingHere = here?.draining === true && here.pools[pool] !== undefined;
+  if (here?.draining) here = undefined;
   if (here && (here.pools[pool]?.free ?? 0) > 0) return here;
-  const candidates = others.filter((n) => n.node !== here?.node && n.pools?.[pool] !== undefined);
+  const runIt = others.filter((n) => n.node !== self && n.pools?.[pool] !== undefined);
+  const candidates = runIt.filter((n) => !n.draining);
   let best: NodeCapacity | undefined;
   for (const n of candidates) {
     if (n.pools[pool]!.free > (best?.pools[pool]?.free ?? 0)) best = n;
@@ -44,6 +51,12 @@ export function placeAcquire(
       a.pools[pool]!.queued / a.pools[pool]!.max - b.pools[pool]!.queued / b.pools[pool]!.max,
   )[0];
   if (leastQueued) return leastQueued;
+  if (drainingHere || runIt.length > 0) {
+    throw new HerdError(
+      "unavailable",
+      `every node that runs pool ${JSON.stringify(pool)} is draining: no new sessions until one is back`,
+    );
+  }
   throw new HerdError(
     "not_found",
     `unknown pool ${JSON.stringify(pool)}: no node of the cluster runs it`,

@@ -3,12 +3,18 @@
 // Builds the parts around the local Herd, joins the cluster, and returns the directory the
 // planes use plus the control plane's node-to-node authentication.
 //
-// Shutdown order (close): stop renewing and reading, leave the cluster (this node's remaining
-// records go at once rather than after a lease), drop the Redis connections, stop the
-// watchdog without firing it. Call it after the Herd has closed its sessions.
+// Ready means ready: it returns once this node has joined, knows every live node's record and
+// reads the event stream, so `herd is ready` is never logged before the cluster part is.
+//
+// Shutdown order (close): stop renewing; let the event pump put every local event (the end
+// events of the sessions the Herd just closed) into Redis; stop reading; leave the cluster
+// (this node's record and remaining session records go at once rather than after a lease);
+// drop the Redis connections; stop the watchdog without firing it. Call it after the Herd has
+// closed its sessions.
 
 import type { ClusterConfig } from "../config/herd-config.ts";
 import type { Logger } from "../pool/logger.ts";
+import type { NodeDrain } from "../pool/node-drain.ts";
 import type { SessionDirectory } from "../pool/types.ts";
 import type { PeerCalls } from "../server/interceptors.ts";
 import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
@@ -26,6 +32,8 @@ import { RecordKeys } from "./signed-record.ts";
 export interface StartedCluster {
   directory: ClusterDirectory;
   peer: PeerCalls;
+  /** Why a local worker died unasked, when the fencing watchdog may have killed it. */
+  deathCause(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -35,6 +43,8 @@ export async function startCluster(
   /** How far a watcher may fall behind (events.watch_buffer). */
   watchBuffer: number,
   logger: Logger,
+  /** This node's drain: its record says so at once, and placement skips it. */
+  drain: NodeDrain,
 ): Promise<StartedCluster> {
   const store = await ClusterStore.connect(config.redisUrl, logger);
   const self = { node: config.node, ...config.advertise };
@@ -78,7 +88,12 @@ export async function startCluster(
     watchdog,
     self,
     logger,
+    drain,
   });
+  // Others must stop placing here now, not a renewal later; and a Redis that is back gets the
+  // renewal at once (every ms before it counts against the lease).
+  drain.begun.addEventListener("abort", () => lease.renewNow(), { once: true });
+  store.onReconnect(() => lease.renewNow());
   try {
     await lease.start();
     directory.observe(await store.nodes()); // routing to the nodes before the first renewal
@@ -101,8 +116,10 @@ export async function startCluster(
       verify: (credential, req) => verifyPeerCall(auth, credential, req),
       run: (node, handler) => viaPeer.run(node, handler),
     },
+    deathCause: () => lease.watchdogCause(),
     async close() {
       lease.stop();
+      await events.flush(2_000);
       events.stop();
       await store.leave(config.node).catch(() => {});
       await store.close();

@@ -109,6 +109,7 @@ export function buildConfig(
       file: ctx.file,
       pools,
       defaultPool,
+      drainTimeoutMs: raw.drain_timeout ?? CONFIG_DEFAULTS.drainTimeoutMs,
       control: {
         listen: formatHostPort(controlListen.host, controlListen.port),
         ...(control.socket !== undefined && { socket: resolve(baseDir, control.socket) }),

@@ -12,6 +12,8 @@ export interface HerdConfig {
   file: string;
   pools: PoolOptions[];
   defaultPool: string;
+  /** SIGTERM and `herd drain`: how long live sessions may run on before the daemon stops. */
+  drainTimeoutMs: number;
   control: {
     /** host:port */
     listen: string;
@@ -70,4 +72,5 @@ export const CONFIG_DEFAULTS = {
   bodyTimeoutMs: 20_000,
   bodyMinRate: 500,
   clusterLeaseMs: 5_000,
+  drainTimeoutMs: 30_000,
 } as const;

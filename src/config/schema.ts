@@ -217,6 +217,9 @@ export const configSchema = z.strictObject({
     }),
   ),
   default_pool: z.string().optional(),
+  drain_timeout: duration
+    .refine((ms) => ms <= 86_400_000, { error: "must be at most 24h" })
+    .optional(),
   log: section(
     z.strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),

@@ -22,7 +22,15 @@ export function fromHerdError(code: HerdErrorCode, message: string): DataPlaneEr
   return status === 503 ? { status, code, message, retryAfter: 1 } : { status, code, message };
 }
 
+/**
+ * A request another node forwarded for a session this node no longer runs (it ended while the
+ * request was on its way): 502, the session's end as the reason, like a worker that died —
+ * never a 404, which would tell an auto_acquire client that the id is unknown.
+ */
+export class EndedBeforeForward extends Error {}
+
 export function fromError(err: unknown): DataPlaneError {
+  if (err instanceof EndedBeforeForward) return badGateway(err.message);
   if (isHerdError(err)) return fromHerdError(err.code, err.message);
   return fromHerdError("internal", err instanceof Error ? err.message : String(err));
 }

@@ -9,6 +9,7 @@ import { timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { HerdError, isHerdError } from "../pool/errors.ts";
 import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import { EndedBeforeForward } from "./http-errors.ts";
 import type { Route } from "./route.ts";
 
 export interface AccessOptions {
@@ -130,9 +131,8 @@ function forwardedHere(
   }
   const known = directory.lookup(route.sessionId);
   if (known === undefined || known.peer !== undefined) {
-    throw new HerdError(
-      "not_found",
-      `session ${JSON.stringify(route.sessionId)} does not run on this node (any more)`,
+    throw new EndedBeforeForward(
+      `session ${JSON.stringify(route.sessionId)} ended on its node before this request reached it; a retry starts a new session where auto_acquire is on`,
     );
   }
   return known;

@@ -18,6 +18,12 @@ export function retryable(method: string, body: boolean, reused: boolean, code: 
 }
 
 export function workerFailed(session: SessionInfo, cause: string): DataPlaneError {
+  if (session.peer !== undefined) {
+    // The hop failed, not (as far as this node can tell) the worker: say which node.
+    return badGateway(
+      `node ${session.node ?? "(unknown)"}, which runs session ${session.id}, did not answer: ${cause}`,
+    );
+  }
   return badGateway(
     `worker ${session.workerId} (pid ${session.workerPid}) of session ${session.id} failed: ${cause}`,
   );

@@ -15,6 +15,7 @@ import { EventLog } from "./event-log.ts";
 import { hostCapabilities } from "./host-capabilities.ts";
 import { newSessionId, validateSessionId } from "./ids.ts";
 import { type Logger, silentLogger } from "./logger.ts";
+import type { NodeDrain } from "./node-drain.ts";
 import { nodeStats } from "./node-stats.ts";
 import { Pool } from "./pool.ts";
 import { Reaper } from "./reaper.ts";
@@ -47,6 +48,8 @@ export interface HerdOptions {
    * filesystem): src/sandbox's launcher. Without it such a pool fails to start.
    */
   sandbox?: SandboxFactory;
+  /** While it drains, the herd refuses new sessions (live ones are served as before). */
+  drain?: NodeDrain;
 }
 
 /** Herds started by this process so far (worker ids must never repeat within it). */
@@ -90,6 +93,8 @@ export class Herd implements SessionDirectory {
   private readonly pools = new Map<string, Pool>();
   private readonly events: EventLog;
   private readonly registry: SessionRegistry;
+  private readonly drain: NodeDrain | undefined;
+  private deathCause: (() => string | undefined) | undefined;
   private readonly cgroups: CgroupTree | undefined;
   private readonly reaper: Reaper | undefined;
   private readonly exitHook = () => {
@@ -117,6 +122,7 @@ export class Herd implements SessionDirectory {
     this.reaper = killAll ? new Reaper(killAll) : undefined;
     this.events = new EventLog(opts.eventHistory, opts.watchBuffer);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
+    this.drain = opts.drain;
     // Unique per Herd, not just per process: a closed Herd's workers' cgroups are removed in
     // the background for a while, and a later Herd of the same process (tests) reusing their
     // ids had its fresh cgroups removed under it ("herd-join: Directory nonexistent").
@@ -147,6 +153,7 @@ export class Herd implements SessionDirectory {
           registry: this.registry,
           logger,
           nextWorkerId: (pool) => `${pool}-${runId}-${++this.workerSeq}`,
+          deathCause: () => this.deathCause?.(),
         }),
       );
     }
@@ -163,6 +170,14 @@ export class Herd implements SessionDirectory {
       throw err;
     }
     return herd;
+  }
+
+  /**
+   * Who kills workers from outside (the cluster's fencing watchdog, when the daemon was too
+   * frozen to fence itself): while `cause` names a reason, a worker's death is that, not a crash.
+   */
+  explainDeaths(cause: () => string | undefined): void {
+    this.deathCause = cause;
   }
 
   poolNames(): string[] {
@@ -200,6 +215,12 @@ export class Herd implements SessionDirectory {
       throw new HerdError(
         "failed_precondition",
         `session ${JSON.stringify(id)} is live in pool ${JSON.stringify(elsewhere)}, not ${JSON.stringify(pool)}`,
+      );
+    }
+    if (this.drain?.draining && live === undefined && !target.hasFlight(id)) {
+      throw new HerdError(
+        "unavailable",
+        "herd is draining (herd drain or SIGTERM): it takes no new sessions; use another node",
       );
     }
     return target.acquire(id, opts);

@@ -5,6 +5,7 @@ export { Herd, type HerdOptions } from "./herd.ts";
 export { type HostCapabilities, hostCapabilities } from "./host-capabilities.ts";
 export { newSessionId, validateSessionId } from "./ids.ts";
 export { type Logger, silentLogger } from "./logger.ts";
+export { type DrainState, NodeDrain } from "./node-drain.ts";
 export { DEFAULT_ISOLATION, type PoolOptionsInput, resolvePoolOptions } from "./options.ts";
 export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 export type {

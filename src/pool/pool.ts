@@ -103,6 +103,12 @@ export interface PoolDeps {
   registry: SessionRegistry;
   logger: Logger;
   nextWorkerId(pool: string): string;
+  /**
+   * Why a worker died that herd did not stop itself, when something outside the pool knows
+   * (the cluster's fencing watchdog): such a death ends its session with that reason and is no
+   * crash (no backoff). Undefined: a crash.
+   */
+  deathCause?(): string | undefined;
 }
 
 const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
@@ -619,10 +625,13 @@ export class Pool {
     if (!exit) {
       this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
     }
-    this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
-    this.crashed(worker, reason);
+    const cause = exit ? this.deps.deathCause?.() : undefined;
+    if (cause === undefined) {
+      this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
+      this.crashed(worker, reason);
+    }
     const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
-    const end: SessionEnd = { kind: "lost", reason, ...(exit ? { exit } : {}) };
+    const end: SessionEnd = { kind: "lost", reason: cause ?? reason, ...(exit ? { exit } : {}) };
     const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
     done.catch(() => {});
   }

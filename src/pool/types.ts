@@ -260,6 +260,8 @@ export interface ClusterNodeStats {
   pools: PoolStats[];
   renewedAt: Date;
   leaseMs: number;
+  /** The node is draining: placement skips it. */
+  draining?: boolean;
 }
 
 export interface HerdStats {

@@ -12,6 +12,7 @@
 // HoldSession and WatchSessions streams live as long as their clients want.
 
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { existsSync, unlinkSync } from "node:fs";
 import { createServer as createHttp1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
@@ -33,7 +34,7 @@ import type { SessionDirectory } from "../pool/types.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
 import { healthService } from "./health-service.ts";
-import { herdService } from "./herd-service.ts";
+import { herdService, type NodeControl } from "./herd-service.ts";
 import { limitIdleHttp2Session } from "./http2-idle.ts";
 import {
   authInterceptor,
@@ -76,6 +77,8 @@ export interface ControlPlaneOptions {
   maxConnectionsPerClient?: number;
   /** Cluster mode: how node-to-node calls are authenticated. */
   peer?: PeerCalls;
+  /** This node's drain, for DrainNode and GetStats' state. */
+  node?: NodeControl;
 }
 
 export interface ControlPlane {
@@ -123,6 +126,8 @@ export async function startControlPlane(
   if (defaultPool === undefined) throw new Error("control plane: the directory has no pools");
 
   const shutdown = new AbortController();
+  // Every hold and watch listens for the shutdown: thousands are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const instanceId = randomUUID();
   const metrics = new ControlPlaneMetrics(directory, logger);
   const routes = (router: ConnectRouter) => {
@@ -137,6 +142,7 @@ export async function startControlPlane(
         shutdown: shutdown.signal,
         heartbeatMs: opts.heartbeatMs,
         instanceId,
+        ...(opts.node && { node: opts.node }),
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));

@@ -8,11 +8,13 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type HerdService,
   HoldSessionResponseSchema,
+  NodeState,
   type SessionEvent,
 } from "../../gen/herd/v1/herd_pb.ts";
 import { HerdError } from "../pool/errors.ts";
 import { validateSessionId } from "../pool/ids.ts";
 import type { Logger } from "../pool/logger.ts";
+import type { NodeDrain } from "../pool/node-drain.ts";
 import type { AcquireOptions, SessionDirectory, SessionInfo } from "../pool/types.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
@@ -36,6 +38,16 @@ export interface HerdServiceDeps {
   heartbeatMs?: number;
   /** GetStats' instance_id: new on every start, so resuming watchers can tell a restart. */
   instanceId: string;
+  /** This node's drain (DrainNode, GetStats' state); without it DrainNode fails. */
+  node?: NodeControl;
+}
+
+export interface NodeControl {
+  drain: NodeDrain;
+  /** Sessions running on this node (a cluster directory also lists other nodes'). */
+  localSessions(): number;
+  /** Cluster mode: this node's name (GetStats' cluster_node). */
+  clusterNode?: string;
 }
 
 const MAX_LABELS = 32;
@@ -278,7 +290,33 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async getStats(req) {
-      return statsToProto(directory.stats(checkPool(req.pool)), instanceId);
+      const stats = statsToProto(directory.stats(checkPool(req.pool)), instanceId);
+      const node = deps.node;
+      if (node === undefined) return stats;
+      stats.state = node.drain.draining ? NodeState.DRAINING : NodeState.SERVING;
+      stats.clusterNode = node.clusterNode ?? "";
+      return stats;
+    },
+
+    async drainNode(_req, ctx) {
+      const node = deps.node;
+      if (node === undefined)
+        throw new HerdError("failed_precondition", "this server cannot drain");
+      // The operator's call: another node (a forwarded call) has no business stopping this one.
+      if (ctx.requestHeader.has("x-herd-peer")) {
+        throw new HerdError(
+          "failed_precondition",
+          "DrainNode is the operator's call, not a peer's",
+        );
+      }
+      const started = node.drain.begin();
+      const state = node.drain.state;
+      return {
+        started,
+        sessions: node.localSessions(),
+        deadline:
+          state.kind === "draining" ? timestampFromDate(new Date(state.deadline)) : undefined,
+      };
     },
 
     async listSessions(req) {

@@ -4,4 +4,5 @@ export {
   ListenError,
   startControlPlane,
 } from "./control-plane.ts";
+export type { NodeControl } from "./herd-service.ts";
 export { ControlPlaneMetrics } from "./metrics.ts";

@@ -122,6 +122,7 @@ export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResp
       pools: n.pools.map((p) => ({ ...p })),
       renewedAt: timestampFromDate(n.renewedAt),
       lease: durationFromMs(n.leaseMs),
+      draining: n.draining === true,
     })),
     clusterPools: (stats.cluster?.pools ?? []).map((p) => ({ ...p })),
   });

@@ -96,6 +96,8 @@ export interface NodeOptions {
   redisUrl?: string;
   /** More environment for the daemon (e.g. NODE_EXTRA_CA_CERTS). */
   env?: Record<string, string>;
+  /** More top-level config keys (e.g. drain_timeout). */
+  config?: Record<string, unknown>;
 }
 
 export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -168,6 +170,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
   const start = (s: NodeOptions) =>
     startDaemon({
       config: {
+        ...s.config,
         log: { level: "warn" },
         ...(s.control && { control: s.control }),
         cluster: {

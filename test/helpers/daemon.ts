@@ -131,6 +131,8 @@ async function launchDaemon(
   const { doc, baseDir } = loadDoc(opts.config);
   doc.control = { ...(doc.control as object), listen: `127.0.0.1:${ports?.control ?? 0}` };
   doc.data = { ...(doc.data as object), listen: `127.0.0.1:${ports?.data ?? 0}` };
+  // stop() means "stop now" (as before drains existed): a test of draining sets its own.
+  if (doc.drain_timeout === undefined) doc.drain_timeout = "0s";
   // The ready line carries the bound ports; it is logged at info, in JSON.
   const log = { ...(doc.log as object) } as { level?: string; format?: string };
   if (!["info", "debug", "trace"].includes(log.level ?? "info")) log.level = "info";

@@ -29,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file herd/v1/herd.proto.
  */
 export const file_herd_v1_herd: GenFile = /*@__PURE__*/
-  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEixQMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFUFjcXVpcmVTZXNzaW9uUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI6CgZsYWJlbHMYBCADKAsyKi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjsKFkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiI5ChVSZWxlYXNlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRraWxsGAIgASgIIjsKFlJlbGVhc2VTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiLcAQoSSG9sZFNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKBmxhYmVscxgEIAMoCzInLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC2F0dGFjaF9vbmx5GAUgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEisAEKE0hvbGRTZXNzaW9uUmVzcG9uc2USIwoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbkgAEicKCWhlYXJ0YmVhdBgCIAEoCzISLmhlcmQudjEuSGVhcnRiZWF0SAASDwoHaG9sZF9pZBgDIAEoCRIyCg9oZWFydGJlYXRfZ3JhY2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBgoEa2luZCJqCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPaG9sZF9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChBSZW5ld0hvbGRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHaG9sZF9pZBgCIAEoCSJIChFSZW5ld0hvbGRSZXNwb25zZRIzCg9ob2xkX2V4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImIKFFdhdGNoU2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIQCghzbmFwc2hvdBgDIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgEIAEoBCJkCgpXb3JrZXJFeGl0EhYKCWV4aXRfY29kZRgBIAEoBUgAiAEBEg4KBnNpZ25hbBgCIAEoCRILCgNvb20YAyABKAgSEwoLc3RkZXJyX3RhaWwYBCADKAlCDAoKX2V4aXRfY29kZSKwAgoMU2Vzc2lvbkV2ZW50EhAKCHJldmlzaW9uGAEgASgEEicKBHR5cGUYAiABKA4yGS5oZXJkLnYxLlNlc3Npb25FdmVudFR5cGUSIQoHc2Vzc2lvbhgDIAEoCzIQLmhlcmQudjEuU2Vzc2lvbhIRCgl3b3JrZXJfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHBvb2wYByABKAkSEgoKc2Vzc2lvbl9pZBgIIAEoCRISCgp3b3JrZXJfcGlkGAkgASgFEiEKBGV4aXQYCiABKAsyEy5oZXJkLnYxLldvcmtlckV4aXQSDgoGcXVldWVkGAsgASgNEgwKBG5vZGUYDCABKAkiHwoPR2V0U3RhdHNSZXF1ZXN0EgwKBHBvb2wYASABKAkiyQEKEEdldFN0YXRzUmVzcG9uc2USIQoFcG9vbHMYASADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIgCgRub2RlGAIgASgLMhIuaGVyZC52MS5Ob2RlU3RhdHMSEwoLaW5zdGFuY2VfaWQYAyABKAkSMAoNY2x1c3Rlcl9ub2RlcxgEIAMoCzIZLmhlcmQudjEuQ2x1c3Rlck5vZGVTdGF0cxIpCg1jbHVzdGVyX3Bvb2xzGAUgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMizAEKEENsdXN0ZXJOb2RlU3RhdHMSDAoEbm9kZRgBIAEoCRIUCgxkYXRhX2FkZHJlc3MYAiABKAkSFwoPY29udHJvbF9hZGRyZXNzGAMgASgJEiEKBXBvb2xzGAQgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMSLgoKcmVuZXdlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoFbGVhc2UYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ikAIKCVBvb2xTdGF0cxIMCgRuYW1lGAEgASgJEhUKDXdvcmtlcnNfdG90YWwYAiABKA0SFAoMd29ya2Vyc19pZGxlGAMgASgNEhQKDHdvcmtlcnNfYnVzeRgEIAEoDRIYChB3b3JrZXJzX3N0YXJ0aW5nGAUgASgNEhAKCHNlc3Npb25zGAYgASgNEg4KBnF1ZXVlZBgHIAEoDRILCgNtaW4YCCABKA0SCwoDbWF4GAkgASgNEhQKDGNyYXNoX3N0cmVhaxgKIAEoDRIyCg9yZXN0YXJ0X2JhY2tvZmYYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKbGFzdF9jcmFzaBgMIAEoCSJoCglOb2RlU3RhdHMSGgoSbWVtb3J5X3RvdGFsX2J5dGVzGAEgASgEEh4KFm1lbW9yeV9hdmFpbGFibGVfYnl0ZXMYAiABKAQSEAoIY3B1X2lkbGUYAyABKAESDQoFbG9hZDEYBCABKAEiIwoTTGlzdFNlc3Npb25zUmVxdWVzdBIMCgRwb29sGAEgASgJIjoKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiIKCHNlc3Npb25zGAEgAygLMhAuaGVyZC52MS5TZXNzaW9uKpEEChBTZXNzaW9uRXZlbnRUeXBlEiIKHlNFU1NJT05fRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEicKI1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0FDUVVJUkVEEAESJwojU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fUkVMRUFTRUQQAhImCiJTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9FWFBJUkVEEAMSIwofU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fTE9TVBAEEiUKIVNFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfU1RBUlRFRBAFEiUKIVNFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfU1RPUFBFRBAGEicKI1NFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfVU5IRUFMVEhZEAcSJAogU0VTU0lPTl9FVkVOVF9UWVBFX1FVRVVFX0NIQU5HRUQQCBIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfQ09OTkVDVElPTl9PUEVORUQQCRIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfQ09OTkVDVElPTl9DTE9TRUQQChIfChtTRVNTSU9OX0VWRU5UX1RZUEVfU05BUFNIT1QQCxIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfU05BUFNIT1RfQ09NUExFVEUQDDKaBAoLSGVyZFNlcnZpY2USUQoOQWNxdWlyZVNlc3Npb24SHi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuQWNxdWlyZVNlc3Npb25SZXNwb25zZRJRCg5SZWxlYXNlU2Vzc2lvbhIeLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXF1ZXN0Gh8uaGVyZC52MS5SZWxlYXNlU2Vzc2lvblJlc3BvbnNlEkoKC0hvbGRTZXNzaW9uEhsuaGVyZC52MS5Ib2xkU2Vzc2lvblJlcXVlc3QaHC5oZXJkLnYxLkhvbGRTZXNzaW9uUmVzcG9uc2UwARJCCglSZW5ld0hvbGQSGS5oZXJkLnYxLlJlbmV3SG9sZFJlcXVlc3QaGi5oZXJkLnYxLlJlbmV3SG9sZFJlc3BvbnNlEkcKDVdhdGNoU2Vzc2lvbnMSHS5oZXJkLnYxLldhdGNoU2Vzc2lvbnNSZXF1ZXN0GhUuaGVyZC52MS5TZXNzaW9uRXZlbnQwARI/CghHZXRTdGF0cxIYLmhlcmQudjEuR2V0U3RhdHNSZXF1ZXN0GhkuaGVyZC52MS5HZXRTdGF0c1Jlc3BvbnNlEksKDExpc3RTZXNzaW9ucxIcLmhlcmQudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmhlcmQudjEuTGlzdFNlc3Npb25zUmVzcG9uc2VCNFoyZ2l0aHViLmNvbS9oZXJkLWRldi9oZXJkL3Nkay9nby9nZW4vaGVyZC92MTtoZXJkdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEixQMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFUFjcXVpcmVTZXNzaW9uUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI6CgZsYWJlbHMYBCADKAsyKi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjsKFkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiI5ChVSZWxlYXNlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRraWxsGAIgASgIIjsKFlJlbGVhc2VTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiLcAQoSSG9sZFNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKBmxhYmVscxgEIAMoCzInLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC2F0dGFjaF9vbmx5GAUgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEisAEKE0hvbGRTZXNzaW9uUmVzcG9uc2USIwoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbkgAEicKCWhlYXJ0YmVhdBgCIAEoCzISLmhlcmQudjEuSGVhcnRiZWF0SAASDwoHaG9sZF9pZBgDIAEoCRIyCg9oZWFydGJlYXRfZ3JhY2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBgoEa2luZCJqCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPaG9sZF9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChBSZW5ld0hvbGRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHaG9sZF9pZBgCIAEoCSJIChFSZW5ld0hvbGRSZXNwb25zZRIzCg9ob2xkX2V4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImIKFFdhdGNoU2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIQCghzbmFwc2hvdBgDIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgEIAEoBCJkCgpXb3JrZXJFeGl0EhYKCWV4aXRfY29kZRgBIAEoBUgAiAEBEg4KBnNpZ25hbBgCIAEoCRILCgNvb20YAyABKAgSEwoLc3RkZXJyX3RhaWwYBCADKAlCDAoKX2V4aXRfY29kZSKwAgoMU2Vzc2lvbkV2ZW50EhAKCHJldmlzaW9uGAEgASgEEicKBHR5cGUYAiABKA4yGS5oZXJkLnYxLlNlc3Npb25FdmVudFR5cGUSIQoHc2Vzc2lvbhgDIAEoCzIQLmhlcmQudjEuU2Vzc2lvbhIRCgl3b3JrZXJfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHBvb2wYByABKAkSEgoKc2Vzc2lvbl9pZBgIIAEoCRISCgp3b3JrZXJfcGlkGAkgASgFEiEKBGV4aXQYCiABKAsyEy5oZXJkLnYxLldvcmtlckV4aXQSDgoGcXVldWVkGAsgASgNEgwKBG5vZGUYDCABKAkiHwoPR2V0U3RhdHNSZXF1ZXN0EgwKBHBvb2wYASABKAkiggIKEEdldFN0YXRzUmVzcG9uc2USIQoFcG9vbHMYASADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIgCgRub2RlGAIgASgLMhIuaGVyZC52MS5Ob2RlU3RhdHMSEwoLaW5zdGFuY2VfaWQYAyABKAkSMAoNY2x1c3Rlcl9ub2RlcxgEIAMoCzIZLmhlcmQudjEuQ2x1c3Rlck5vZGVTdGF0cxIpCg1jbHVzdGVyX3Bvb2xzGAUgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMSIQoFc3RhdGUYBiABKA4yEi5oZXJkLnYxLk5vZGVTdGF0ZRIUCgxjbHVzdGVyX25vZGUYByABKAkiEgoQRHJhaW5Ob2RlUmVxdWVzdCJkChFEcmFpbk5vZGVSZXNwb25zZRIQCghzZXNzaW9ucxgBIAEoDRIsCghkZWFkbGluZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHc3RhcnRlZBgDIAEoCCLeAQoQQ2x1c3Rlck5vZGVTdGF0cxIMCgRub2RlGAEgASgJEhQKDGRhdGFfYWRkcmVzcxgCIAEoCRIXCg9jb250cm9sX2FkZHJlc3MYAyABKAkSIQoFcG9vbHMYBCADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIuCgpyZW5ld2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgVsZWFzZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghkcmFpbmluZxgHIAEoCCKQAgoJUG9vbFN0YXRzEgwKBG5hbWUYASABKAkSFQoNd29ya2Vyc190b3RhbBgCIAEoDRIUCgx3b3JrZXJzX2lkbGUYAyABKA0SFAoMd29ya2Vyc19idXN5GAQgASgNEhgKEHdvcmtlcnNfc3RhcnRpbmcYBSABKA0SEAoIc2Vzc2lvbnMYBiABKA0SDgoGcXVldWVkGAcgASgNEgsKA21pbhgIIAEoDRILCgNtYXgYCSABKA0SFAoMY3Jhc2hfc3RyZWFrGAogASgNEjIKD3Jlc3RhcnRfYmFja29mZhgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpsYXN0X2NyYXNoGAwgASgJImgKCU5vZGVTdGF0cxIaChJtZW1vcnlfdG90YWxfYnl0ZXMYASABKAQSHgoWbWVtb3J5X2F2YWlsYWJsZV9ieXRlcxgCIAEoBBIQCghjcHVfaWRsZRgDIAEoARINCgVsb2FkMRgEIAEoASIjChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkiOgoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5oZXJkLnYxLlNlc3Npb24qkQQKEFNlc3Npb25FdmVudFR5cGUSIgoeU0VTU0lPTl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJwojU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fQUNRVUlSRUQQARInCiNTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9SRUxFQVNFRBACEiYKIlNFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0VYUElSRUQQAxIjCh9TRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9MT1NUEAQSJQohU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9TVEFSVEVEEAUSJQohU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9TVE9QUEVEEAYSJwojU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9VTkhFQUxUSFkQBxIkCiBTRVNTSU9OX0VWRU5UX1RZUEVfUVVFVUVfQ0hBTkdFRBAIEigKJFNFU1NJT05fRVZFTlRfVFlQRV9DT05ORUNUSU9OX09QRU5FRBAJEigKJFNFU1NJT05fRVZFTlRfVFlQRV9DT05ORUNUSU9OX0NMT1NFRBAKEh8KG1NFU1NJT05fRVZFTlRfVFlQRV9TTkFQU0hPVBALEigKJFNFU1NJT05fRVZFTlRfVFlQRV9TTkFQU0hPVF9DT01QTEVURRAMKlgKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9TRVJWSU5HEAESFwoTTk9ERV9TVEFURV9EUkFJTklORxACMt4ECgtIZXJkU2VydmljZRJRCg5BY3F1aXJlU2Vzc2lvbhIeLmhlcmQudjEuQWNxdWlyZVNlc3Npb25SZXF1ZXN0Gh8uaGVyZC52MS5BY3F1aXJlU2Vzc2lvblJlc3BvbnNlElEKDlJlbGVhc2VTZXNzaW9uEh4uaGVyZC52MS5SZWxlYXNlU2Vzc2lvblJlcXVlc3QaHy5oZXJkLnYxLlJlbGVhc2VTZXNzaW9uUmVzcG9uc2USSgoLSG9sZFNlc3Npb24SGy5oZXJkLnYxLkhvbGRTZXNzaW9uUmVxdWVzdBocLmhlcmQudjEuSG9sZFNlc3Npb25SZXNwb25zZTABEkIKCVJlbmV3SG9sZBIZLmhlcmQudjEuUmVuZXdIb2xkUmVxdWVzdBoaLmhlcmQudjEuUmVuZXdIb2xkUmVzcG9uc2USRwoNV2F0Y2hTZXNzaW9ucxIdLmhlcmQudjEuV2F0Y2hTZXNzaW9uc1JlcXVlc3QaFS5oZXJkLnYxLlNlc3Npb25FdmVudDABEj8KCEdldFN0YXRzEhguaGVyZC52MS5HZXRTdGF0c1JlcXVlc3QaGS5oZXJkLnYxLkdldFN0YXRzUmVzcG9uc2USSwoMTGlzdFNlc3Npb25zEhwuaGVyZC52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gh0uaGVyZC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJCCglEcmFpbk5vZGUSGS5oZXJkLnYxLkRyYWluTm9kZVJlcXVlc3QaGi5oZXJkLnYxLkRyYWluTm9kZVJlc3BvbnNlQjRaMmdpdGh1Yi5jb20vaGVyZC1kZXYvaGVyZC9zZGsvZ28vZ2VuL2hlcmQvdjE7aGVyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Session is a live session as the daemon saw it when the message was made (a
@@ -709,6 +709,22 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
    * @generated from field: repeated herd.v1.PoolStats cluster_pools = 5;
    */
   clusterPools: PoolStats[];
+
+  /**
+   * This node's state: serving, or draining (DrainNode, SIGTERM).
+   *
+   * @generated from field: herd.v1.NodeState state = 6;
+   */
+  state: NodeState;
+
+  /**
+   * Cluster mode: this node's name (`cluster.node`). Empty without a
+   * cluster section, so a client can tell "no cluster" from a node whose
+   * cluster rows are not known yet.
+   *
+   * @generated from field: string cluster_node = 7;
+   */
+  clusterNode: string;
 };
 
 /**
@@ -717,6 +733,56 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_herd_v1_herd, 14);
+
+/**
+ * DrainNodeRequest asks the node that answers to drain.
+ *
+ * @generated from message herd.v1.DrainNodeRequest
+ */
+export type DrainNodeRequest = Message<"herd.v1.DrainNodeRequest"> & {
+};
+
+/**
+ * Describes the message herd.v1.DrainNodeRequest.
+ * Use `create(DrainNodeRequestSchema)` to create a new message.
+ */
+export const DrainNodeRequestSchema: GenMessage<DrainNodeRequest> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 15);
+
+/**
+ * DrainNodeResponse reports the drain under way.
+ *
+ * @generated from message herd.v1.DrainNodeResponse
+ */
+export type DrainNodeResponse = Message<"herd.v1.DrainNodeResponse"> & {
+  /**
+   * Live sessions on this node now; the node stops when this reaches 0.
+   *
+   * @generated from field: uint32 sessions = 1;
+   */
+  sessions: number;
+
+  /**
+   * When the node stops at the latest (drain_timeout after the drain began).
+   *
+   * @generated from field: google.protobuf.Timestamp deadline = 2;
+   */
+  deadline?: Timestamp | undefined;
+
+  /**
+   * False when the node was already draining.
+   *
+   * @generated from field: bool started = 3;
+   */
+  started: boolean;
+};
+
+/**
+ * Describes the message herd.v1.DrainNodeResponse.
+ * Use `create(DrainNodeResponseSchema)` to create a new message.
+ */
+export const DrainNodeResponseSchema: GenMessage<DrainNodeResponse> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 16);
 
 /**
  * ClusterNodeStats is one node's row in a cluster's GetStats.
@@ -765,6 +831,13 @@ export type ClusterNodeStats = Message<"herd.v1.ClusterNodeStats"> & {
    * @generated from field: google.protobuf.Duration lease = 6;
    */
   lease?: Duration | undefined;
+
+  /**
+   * The node is draining: placement skips it; it leaves once its sessions end.
+   *
+   * @generated from field: bool draining = 7;
+   */
+  draining: boolean;
 };
 
 /**
@@ -772,7 +845,7 @@ export type ClusterNodeStats = Message<"herd.v1.ClusterNodeStats"> & {
  * Use `create(ClusterNodeStatsSchema)` to create a new message.
  */
 export const ClusterNodeStatsSchema: GenMessage<ClusterNodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 15);
+  messageDesc(file_herd_v1_herd, 17);
 
 /**
  * PoolStats is one pool's state.
@@ -870,7 +943,7 @@ export type PoolStats = Message<"herd.v1.PoolStats"> & {
  * Use `create(PoolStatsSchema)` to create a new message.
  */
 export const PoolStatsSchema: GenMessage<PoolStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 16);
+  messageDesc(file_herd_v1_herd, 18);
 
 /**
  * NodeStats describes the machine the daemon runs on.
@@ -912,7 +985,7 @@ export type NodeStats = Message<"herd.v1.NodeStats"> & {
  * Use `create(NodeStatsSchema)` to create a new message.
  */
 export const NodeStatsSchema: GenMessage<NodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 17);
+  messageDesc(file_herd_v1_herd, 19);
 
 /**
  * ListSessionsRequest selects the sessions to list.
@@ -933,7 +1006,7 @@ export type ListSessionsRequest = Message<"herd.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 18);
+  messageDesc(file_herd_v1_herd, 20);
 
 /**
  * ListSessionsResponse lists live sessions.
@@ -954,7 +1027,7 @@ export type ListSessionsResponse = Message<"herd.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 19);
+  messageDesc(file_herd_v1_herd, 21);
 
 /**
  * SessionEventType says what happened.
@@ -1063,6 +1136,41 @@ export enum SessionEventType {
  */
 export const SessionEventTypeSchema: GenEnum<SessionEventType> = /*@__PURE__*/
   enumDesc(file_herd_v1_herd, 0);
+
+/**
+ * NodeState is a node's place in its life.
+ *
+ * @generated from enum herd.v1.NodeState
+ */
+export enum NodeState {
+  /**
+   * Not reported (a daemon older than this field).
+   *
+   * @generated from enum value: NODE_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Takes new sessions.
+   *
+   * @generated from enum value: NODE_STATE_SERVING = 1;
+   */
+  SERVING = 1,
+
+  /**
+   * Takes no new sessions; stops once its live sessions end or its
+   * drain_timeout passes.
+   *
+   * @generated from enum value: NODE_STATE_DRAINING = 2;
+   */
+  DRAINING = 2,
+}
+
+/**
+ * Describes the enum herd.v1.NodeState.
+ */
+export const NodeStateSchema: GenEnum<NodeState> = /*@__PURE__*/
+  enumDesc(file_herd_v1_herd, 1);
 
 /**
  * HerdService pins sessions to worker processes and reports what the pools do.
@@ -1182,6 +1290,22 @@ export const HerdService: GenService<{
     methodKind: "unary";
     input: typeof ListSessionsRequestSchema;
     output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * DrainNode makes the node that answers leave without losing sessions, as
+   * SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+   * and its data plane still forwards to other nodes' sessions; on one node a
+   * new session is UNAVAILABLE "draining"), serves its live sessions until
+   * they end or `drain_timeout` passes, then stops (a cluster node leaves the
+   * cluster first). Idempotent: a second call reports the drain under way.
+   * Operator only.
+   *
+   * @generated from rpc herd.v1.HerdService.DrainNode
+   */
+  drainNode: {
+    methodKind: "unary";
+    input: typeof DrainNodeRequestSchema;
+    output: typeof DrainNodeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_herd_v1_herd, 0);

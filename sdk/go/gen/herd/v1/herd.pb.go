@@ -137,6 +137,60 @@ func (SessionEventType) EnumDescriptor() ([]byte, []int) {
 	return file_herd_v1_herd_proto_rawDescGZIP(), []int{0}
 }
 
+// NodeState is a node's place in its life.
+type NodeState int32
+
+const (
+	// Not reported (a daemon older than this field).
+	NodeState_NODE_STATE_UNSPECIFIED NodeState = 0
+	// Takes new sessions.
+	NodeState_NODE_STATE_SERVING NodeState = 1
+	// Takes no new sessions; stops once its live sessions end or its
+	// drain_timeout passes.
+	NodeState_NODE_STATE_DRAINING NodeState = 2
+)
+
+// Enum value maps for NodeState.
+var (
+	NodeState_name = map[int32]string{
+		0: "NODE_STATE_UNSPECIFIED",
+		1: "NODE_STATE_SERVING",
+		2: "NODE_STATE_DRAINING",
+	}
+	NodeState_value = map[string]int32{
+		"NODE_STATE_UNSPECIFIED": 0,
+		"NODE_STATE_SERVING":     1,
+		"NODE_STATE_DRAINING":    2,
+	}
+)
+
+func (x NodeState) Enum() *NodeState {
+	p := new(NodeState)
+	*p = x
+	return p
+}
+
+func (x NodeState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NodeState) Descriptor() protoreflect.EnumDescriptor {
+	return file_herd_v1_herd_proto_enumTypes[1].Descriptor()
+}
+
+func (NodeState) Type() protoreflect.EnumType {
+	return &file_herd_v1_herd_proto_enumTypes[1]
+}
+
+func (x NodeState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NodeState.Descriptor instead.
+func (NodeState) EnumDescriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{1}
+}
+
 // Session is a live session as the daemon saw it when the message was made (a
 // snapshot: it does not update itself).
 type Session struct {
@@ -1244,7 +1298,13 @@ type GetStatsResponse struct {
 	ClusterNodes []*ClusterNodeStats `protobuf:"bytes,4,rep,name=cluster_nodes,json=clusterNodes,proto3" json:"cluster_nodes,omitempty"`
 	// Cluster mode: each pool summed over every node that runs it. Empty
 	// without a cluster.
-	ClusterPools  []*PoolStats `protobuf:"bytes,5,rep,name=cluster_pools,json=clusterPools,proto3" json:"cluster_pools,omitempty"`
+	ClusterPools []*PoolStats `protobuf:"bytes,5,rep,name=cluster_pools,json=clusterPools,proto3" json:"cluster_pools,omitempty"`
+	// This node's state: serving, or draining (DrainNode, SIGTERM).
+	State NodeState `protobuf:"varint,6,opt,name=state,proto3,enum=herd.v1.NodeState" json:"state,omitempty"`
+	// Cluster mode: this node's name (`cluster.node`). Empty without a
+	// cluster section, so a client can tell "no cluster" from a node whose
+	// cluster rows are not known yet.
+	ClusterNode   string `protobuf:"bytes,7,opt,name=cluster_node,json=clusterNode,proto3" json:"cluster_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1314,6 +1374,121 @@ func (x *GetStatsResponse) GetClusterPools() []*PoolStats {
 	return nil
 }
 
+func (x *GetStatsResponse) GetState() NodeState {
+	if x != nil {
+		return x.State
+	}
+	return NodeState_NODE_STATE_UNSPECIFIED
+}
+
+func (x *GetStatsResponse) GetClusterNode() string {
+	if x != nil {
+		return x.ClusterNode
+	}
+	return ""
+}
+
+// DrainNodeRequest asks the node that answers to drain.
+type DrainNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{15}
+}
+
+// DrainNodeResponse reports the drain under way.
+type DrainNodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Live sessions on this node now; the node stops when this reaches 0.
+	Sessions uint32 `protobuf:"varint,1,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	// When the node stops at the latest (drain_timeout after the drain began).
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// False when the node was already draining.
+	Started       bool `protobuf:"varint,3,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeResponse) Reset() {
+	*x = DrainNodeResponse{}
+	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeResponse) ProtoMessage() {}
+
+func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DrainNodeResponse) GetSessions() uint32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *DrainNodeResponse) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
+func (x *DrainNodeResponse) GetStarted() bool {
+	if x != nil {
+		return x.Started
+	}
+	return false
+}
+
 // ClusterNodeStats is one node's row in a cluster's GetStats.
 type ClusterNodeStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1328,14 +1503,16 @@ type ClusterNodeStats struct {
 	// When the node last renewed its lease.
 	RenewedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=renewed_at,json=renewedAt,proto3" json:"renewed_at,omitempty"`
 	// The node's lease: it is dead for the cluster once renewed_at + lease passes.
-	Lease         *durationpb.Duration `protobuf:"bytes,6,opt,name=lease,proto3" json:"lease,omitempty"`
+	Lease *durationpb.Duration `protobuf:"bytes,6,opt,name=lease,proto3" json:"lease,omitempty"`
+	// The node is draining: placement skips it; it leaves once its sessions end.
+	Draining      bool `protobuf:"varint,7,opt,name=draining,proto3" json:"draining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterNodeStats) Reset() {
 	*x = ClusterNodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1524,7 @@ func (x *ClusterNodeStats) String() string {
 func (*ClusterNodeStats) ProtoMessage() {}
 
 func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1537,7 @@ func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterNodeStats.ProtoReflect.Descriptor instead.
 func (*ClusterNodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{15}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClusterNodeStats) GetNode() string {
@@ -1405,6 +1582,13 @@ func (x *ClusterNodeStats) GetLease() *durationpb.Duration {
 	return nil
 }
 
+func (x *ClusterNodeStats) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
 // PoolStats is one pool's state.
 type PoolStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1438,7 +1622,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1634,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1647,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{16}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PoolStats) GetName() string {
@@ -1567,7 +1751,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1763,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1776,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -1634,7 +1818,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1830,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1843,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -1680,7 +1864,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1876,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1889,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1817,14 +2001,21 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x06queued\x18\v \x01(\rR\x06queued\x12\x12\n" +
 	"\x04node\x18\f \x01(\tR\x04node\"%\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
-	"\x04pool\x18\x01 \x01(\tR\x04pool\"\xfe\x01\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\"\xcb\x02\n" +
 	"\x10GetStatsResponse\x12(\n" +
 	"\x05pools\x18\x01 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x12&\n" +
 	"\x04node\x18\x02 \x01(\v2\x12.herd.v1.NodeStatsR\x04node\x12\x1f\n" +
 	"\vinstance_id\x18\x03 \x01(\tR\n" +
 	"instanceId\x12>\n" +
 	"\rcluster_nodes\x18\x04 \x03(\v2\x19.herd.v1.ClusterNodeStatsR\fclusterNodes\x127\n" +
-	"\rcluster_pools\x18\x05 \x03(\v2\x12.herd.v1.PoolStatsR\fclusterPools\"\x88\x02\n" +
+	"\rcluster_pools\x18\x05 \x03(\v2\x12.herd.v1.PoolStatsR\fclusterPools\x12(\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x12.herd.v1.NodeStateR\x05state\x12!\n" +
+	"\fcluster_node\x18\a \x01(\tR\vclusterNode\"\x12\n" +
+	"\x10DrainNodeRequest\"\x81\x01\n" +
+	"\x11DrainNodeResponse\x12\x1a\n" +
+	"\bsessions\x18\x01 \x01(\rR\bsessions\x126\n" +
+	"\bdeadline\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
+	"\astarted\x18\x03 \x01(\bR\astarted\"\xa4\x02\n" +
 	"\x10ClusterNodeStats\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12!\n" +
 	"\fdata_address\x18\x02 \x01(\tR\vdataAddress\x12'\n" +
@@ -1832,7 +2023,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x05pools\x18\x04 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x129\n" +
 	"\n" +
 	"renewed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trenewedAt\x12/\n" +
-	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"\x93\x03\n" +
+	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12\x1a\n" +
+	"\bdraining\x18\a \x01(\bR\bdraining\"\x93\x03\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +
@@ -1871,7 +2063,11 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"$SESSION_EVENT_TYPE_CONNECTION_CLOSED\x10\n" +
 	"\x12\x1f\n" +
 	"\x1bSESSION_EVENT_TYPE_SNAPSHOT\x10\v\x12(\n" +
-	"$SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE\x10\f2\x9a\x04\n" +
+	"$SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE\x10\f*X\n" +
+	"\tNodeState\x12\x1a\n" +
+	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12NODE_STATE_SERVING\x10\x01\x12\x17\n" +
+	"\x13NODE_STATE_DRAINING\x10\x022\xde\x04\n" +
 	"\vHerdService\x12Q\n" +
 	"\x0eAcquireSession\x12\x1e.herd.v1.AcquireSessionRequest\x1a\x1f.herd.v1.AcquireSessionResponse\x12Q\n" +
 	"\x0eReleaseSession\x12\x1e.herd.v1.ReleaseSessionRequest\x1a\x1f.herd.v1.ReleaseSessionResponse\x12J\n" +
@@ -1879,7 +2075,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\tRenewHold\x12\x19.herd.v1.RenewHoldRequest\x1a\x1a.herd.v1.RenewHoldResponse\x12G\n" +
 	"\rWatchSessions\x12\x1d.herd.v1.WatchSessionsRequest\x1a\x15.herd.v1.SessionEvent0\x01\x12?\n" +
 	"\bGetStats\x12\x18.herd.v1.GetStatsRequest\x1a\x19.herd.v1.GetStatsResponse\x12K\n" +
-	"\fListSessions\x12\x1c.herd.v1.ListSessionsRequest\x1a\x1d.herd.v1.ListSessionsResponseB4Z2github.com/herd-dev/herd/sdk/go/gen/herd/v1;herdv1b\x06proto3"
+	"\fListSessions\x12\x1c.herd.v1.ListSessionsRequest\x1a\x1d.herd.v1.ListSessionsResponse\x12B\n" +
+	"\tDrainNode\x12\x19.herd.v1.DrainNodeRequest\x1a\x1a.herd.v1.DrainNodeResponseB4Z2github.com/herd-dev/herd/sdk/go/gen/herd/v1;herdv1b\x06proto3"
 
 var (
 	file_herd_v1_herd_proto_rawDescOnce sync.Once
@@ -1893,86 +2090,93 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 	return file_herd_v1_herd_proto_rawDescData
 }
 
-var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_herd_v1_herd_proto_goTypes = []any{
 	(SessionEventType)(0),          // 0: herd.v1.SessionEventType
-	(*Session)(nil),                // 1: herd.v1.Session
-	(*AcquireSessionRequest)(nil),  // 2: herd.v1.AcquireSessionRequest
-	(*AcquireSessionResponse)(nil), // 3: herd.v1.AcquireSessionResponse
-	(*ReleaseSessionRequest)(nil),  // 4: herd.v1.ReleaseSessionRequest
-	(*ReleaseSessionResponse)(nil), // 5: herd.v1.ReleaseSessionResponse
-	(*HoldSessionRequest)(nil),     // 6: herd.v1.HoldSessionRequest
-	(*HoldSessionResponse)(nil),    // 7: herd.v1.HoldSessionResponse
-	(*Heartbeat)(nil),              // 8: herd.v1.Heartbeat
-	(*RenewHoldRequest)(nil),       // 9: herd.v1.RenewHoldRequest
-	(*RenewHoldResponse)(nil),      // 10: herd.v1.RenewHoldResponse
-	(*WatchSessionsRequest)(nil),   // 11: herd.v1.WatchSessionsRequest
-	(*WorkerExit)(nil),             // 12: herd.v1.WorkerExit
-	(*SessionEvent)(nil),           // 13: herd.v1.SessionEvent
-	(*GetStatsRequest)(nil),        // 14: herd.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),       // 15: herd.v1.GetStatsResponse
-	(*ClusterNodeStats)(nil),       // 16: herd.v1.ClusterNodeStats
-	(*PoolStats)(nil),              // 17: herd.v1.PoolStats
-	(*NodeStats)(nil),              // 18: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),    // 19: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 20: herd.v1.ListSessionsResponse
-	nil,                            // 21: herd.v1.Session.LabelsEntry
-	nil,                            // 22: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                            // 23: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 25: google.protobuf.Duration
+	(NodeState)(0),                 // 1: herd.v1.NodeState
+	(*Session)(nil),                // 2: herd.v1.Session
+	(*AcquireSessionRequest)(nil),  // 3: herd.v1.AcquireSessionRequest
+	(*AcquireSessionResponse)(nil), // 4: herd.v1.AcquireSessionResponse
+	(*ReleaseSessionRequest)(nil),  // 5: herd.v1.ReleaseSessionRequest
+	(*ReleaseSessionResponse)(nil), // 6: herd.v1.ReleaseSessionResponse
+	(*HoldSessionRequest)(nil),     // 7: herd.v1.HoldSessionRequest
+	(*HoldSessionResponse)(nil),    // 8: herd.v1.HoldSessionResponse
+	(*Heartbeat)(nil),              // 9: herd.v1.Heartbeat
+	(*RenewHoldRequest)(nil),       // 10: herd.v1.RenewHoldRequest
+	(*RenewHoldResponse)(nil),      // 11: herd.v1.RenewHoldResponse
+	(*WatchSessionsRequest)(nil),   // 12: herd.v1.WatchSessionsRequest
+	(*WorkerExit)(nil),             // 13: herd.v1.WorkerExit
+	(*SessionEvent)(nil),           // 14: herd.v1.SessionEvent
+	(*GetStatsRequest)(nil),        // 15: herd.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),       // 16: herd.v1.GetStatsResponse
+	(*DrainNodeRequest)(nil),       // 17: herd.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 18: herd.v1.DrainNodeResponse
+	(*ClusterNodeStats)(nil),       // 19: herd.v1.ClusterNodeStats
+	(*PoolStats)(nil),              // 20: herd.v1.PoolStats
+	(*NodeStats)(nil),              // 21: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),    // 22: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 23: herd.v1.ListSessionsResponse
+	nil,                            // 24: herd.v1.Session.LabelsEntry
+	nil,                            // 25: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                            // 26: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 28: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	24, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	24, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	24, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	24, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
-	25, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	22, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
-	1,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
-	1,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	25, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	23, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
-	1,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
-	8,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	25, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	24, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	24, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	24, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	27, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	27, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	27, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	27, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	28, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	25, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	2,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
+	2,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
+	28, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	26, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	2,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
+	9,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
+	28, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	27, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	27, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	27, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 17: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
-	1,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	24, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
-	12, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
-	17, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	18, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	16, // 23: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
-	17, // 24: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
-	17, // 25: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
-	24, // 26: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
-	25, // 27: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
-	25, // 28: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	1,  // 29: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	2,  // 30: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	4,  // 31: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	6,  // 32: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	9,  // 33: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	11, // 34: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	14, // 35: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	19, // 36: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	3,  // 37: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	5,  // 38: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	7,  // 39: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	10, // 40: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	13, // 41: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	15, // 42: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	20, // 43: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	37, // [37:44] is the sub-list for method output_type
-	30, // [30:37] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	2,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
+	27, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	13, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
+	20, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
+	21, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	19, // 23: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
+	20, // 24: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
+	1,  // 25: herd.v1.GetStatsResponse.state:type_name -> herd.v1.NodeState
+	27, // 26: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
+	20, // 27: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
+	27, // 28: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	28, // 29: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	28, // 30: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	2,  // 31: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	3,  // 32: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	5,  // 33: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	7,  // 34: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	10, // 35: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	12, // 36: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	15, // 37: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	22, // 38: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	17, // 39: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
+	4,  // 40: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	6,  // 41: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	8,  // 42: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	11, // 43: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	14, // 44: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	16, // 45: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	23, // 46: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	18, // 47: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
+	40, // [40:48] is the sub-list for method output_type
+	32, // [32:40] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
@@ -1990,8 +2194,8 @@ func file_herd_v1_herd_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   23,
+			NumEnums:      2,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

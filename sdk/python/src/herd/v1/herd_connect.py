@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from pyqwest import Client, SyncClient
 
-from .herd_pb2 import AcquireSessionRequest, AcquireSessionResponse, GetStatsRequest, GetStatsResponse, HoldSessionRequest, HoldSessionResponse, ListSessionsRequest, ListSessionsResponse, ReleaseSessionRequest, ReleaseSessionResponse, RenewHoldRequest, RenewHoldResponse, SessionEvent, WatchSessionsRequest
+from .herd_pb2 import AcquireSessionRequest, AcquireSessionResponse, DrainNodeRequest, DrainNodeResponse, GetStatsRequest, GetStatsResponse, HoldSessionRequest, HoldSessionResponse, ListSessionsRequest, ListSessionsResponse, ReleaseSessionRequest, ReleaseSessionResponse, RenewHoldRequest, RenewHoldResponse, SessionEvent, WatchSessionsRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -126,6 +126,18 @@ class HerdService(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    async def drain_node(self, request: DrainNodeRequest, ctx: RequestContext[DrainNodeRequest, DrainNodeResponse], /) -> DrainNodeResponse:
+        """
+        DrainNode makes the node that answers leave without losing sessions, as
+        SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+        and its data plane still forwards to other nodes' sessions; on one node a
+        new session is UNAVAILABLE "draining"), serves its live sessions until
+        they end or `drain_timeout` passes, then stops (a cluster node leaves the
+        cluster first). Idempotent: a second call reports the drain under way.
+        Operator only.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
 
 class HerdServiceASGIApplication(ConnectASGIApplication[HerdService]):
     def __init__(
@@ -216,6 +228,17 @@ class HerdServiceASGIApplication(ConnectASGIApplication[HerdService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.list_sessions,
+                ),
+                "/herd.v1.HerdService/DrainNode": Endpoint.unary(
+                    method=MethodInfo(
+                        name="DrainNode",
+                        service_name="herd.v1.HerdService",
+                        input=DrainNodeRequest,
+                        output=DrainNodeResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.drain_node,
                 ),
             },
             interceptors=interceptors,
@@ -462,6 +485,35 @@ class HerdServiceClient(ConnectClient):
             headers=headers,
             timeout_ms=timeout_ms,
         )
+    async def drain_node(
+        self,
+        request: DrainNodeRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> DrainNodeResponse:
+        """
+        DrainNode makes the node that answers leave without losing sessions, as
+        SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+        and its data plane still forwards to other nodes' sessions; on one node a
+        new session is UNAVAILABLE "draining"), serves its live sessions until
+        they end or `drain_timeout` passes, then stops (a cluster node leaves the
+        cluster first). Idempotent: a second call reports the drain under way.
+        Operator only.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="DrainNode",
+                service_name="herd.v1.HerdService",
+                input=DrainNodeRequest,
+                output=DrainNodeResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
 
 class HerdServiceSync(Protocol):
     """
@@ -549,6 +601,18 @@ class HerdServiceSync(Protocol):
         """
         ListSessions lists the live sessions with their worker, age, last activity
         and open data-plane connections.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def drain_node(self, request: DrainNodeRequest, ctx: RequestContext[DrainNodeRequest, DrainNodeResponse], /) -> DrainNodeResponse:
+        """
+        DrainNode makes the node that answers leave without losing sessions, as
+        SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+        and its data plane still forwards to other nodes' sessions; on one node a
+        new session is UNAVAILABLE "draining"), serves its live sessions until
+        they end or `drain_timeout` passes, then stops (a cluster node leaves the
+        cluster first). Idempotent: a second call reports the drain under way.
+        Operator only.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -640,6 +704,17 @@ class HerdServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.list_sessions,
+                ),
+                "/herd.v1.HerdService/DrainNode": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="DrainNode",
+                        service_name="herd.v1.HerdService",
+                        input=DrainNodeRequest,
+                        output=DrainNodeResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.drain_node,
                 ),
             },
             interceptors=interceptors,
@@ -880,6 +955,35 @@ class HerdServiceClientSync(ConnectClientSync):
                 service_name="herd.v1.HerdService",
                 input=ListSessionsRequest,
                 output=ListSessionsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def drain_node(
+        self,
+        request: DrainNodeRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> DrainNodeResponse:
+        """
+        DrainNode makes the node that answers leave without losing sessions, as
+        SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+        and its data plane still forwards to other nodes' sessions; on one node a
+        new session is UNAVAILABLE "draining"), serves its live sessions until
+        they end or `drain_timeout` passes, then stops (a cluster node leaves the
+        cluster first). Idempotent: a second call reports the drain under way.
+        Operator only.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="DrainNode",
+                service_name="herd.v1.HerdService",
+                input=DrainNodeRequest,
+                output=DrainNodeResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

@@ -26,6 +26,12 @@ class SessionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_EVENT_TYPE_CONNECTION_CLOSED: _ClassVar[SessionEventType]
     SESSION_EVENT_TYPE_SNAPSHOT: _ClassVar[SessionEventType]
     SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: _ClassVar[SessionEventType]
+
+class NodeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_STATE_UNSPECIFIED: _ClassVar[NodeState]
+    NODE_STATE_SERVING: _ClassVar[NodeState]
+    NODE_STATE_DRAINING: _ClassVar[NodeState]
 SESSION_EVENT_TYPE_UNSPECIFIED: SessionEventType
 SESSION_EVENT_TYPE_SESSION_ACQUIRED: SessionEventType
 SESSION_EVENT_TYPE_SESSION_RELEASED: SessionEventType
@@ -39,6 +45,9 @@ SESSION_EVENT_TYPE_CONNECTION_OPENED: SessionEventType
 SESSION_EVENT_TYPE_CONNECTION_CLOSED: SessionEventType
 SESSION_EVENT_TYPE_SNAPSHOT: SessionEventType
 SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: SessionEventType
+NODE_STATE_UNSPECIFIED: NodeState
+NODE_STATE_SERVING: NodeState
+NODE_STATE_DRAINING: NodeState
 
 class Session(_message.Message):
     __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels", "reconnect_deadline", "node")
@@ -230,34 +239,54 @@ class GetStatsRequest(_message.Message):
     def __init__(self, pool: _Optional[str] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("pools", "node", "instance_id", "cluster_nodes", "cluster_pools")
+    __slots__ = ("pools", "node", "instance_id", "cluster_nodes", "cluster_pools", "state", "cluster_node")
     POOLS_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_NODES_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_POOLS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NODE_FIELD_NUMBER: _ClassVar[int]
     pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
     node: NodeStats
     instance_id: str
     cluster_nodes: _containers.RepeatedCompositeFieldContainer[ClusterNodeStats]
     cluster_pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
-    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., instance_id: _Optional[str] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStats, _Mapping]]] = ..., cluster_pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ...) -> None: ...
+    state: NodeState
+    cluster_node: str
+    def __init__(self, pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., node: _Optional[_Union[NodeStats, _Mapping]] = ..., instance_id: _Optional[str] = ..., cluster_nodes: _Optional[_Iterable[_Union[ClusterNodeStats, _Mapping]]] = ..., cluster_pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., state: _Optional[_Union[NodeState, str]] = ..., cluster_node: _Optional[str] = ...) -> None: ...
+
+class DrainNodeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DrainNodeResponse(_message.Message):
+    __slots__ = ("sessions", "deadline", "started")
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    sessions: int
+    deadline: _timestamp_pb2.Timestamp
+    started: bool
+    def __init__(self, sessions: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[bool] = ...) -> None: ...
 
 class ClusterNodeStats(_message.Message):
-    __slots__ = ("node", "data_address", "control_address", "pools", "renewed_at", "lease")
+    __slots__ = ("node", "data_address", "control_address", "pools", "renewed_at", "lease", "draining")
     NODE_FIELD_NUMBER: _ClassVar[int]
     DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CONTROL_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
     RENEWED_AT_FIELD_NUMBER: _ClassVar[int]
     LEASE_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
     node: str
     data_address: str
     control_address: str
     pools: _containers.RepeatedCompositeFieldContainer[PoolStats]
     renewed_at: _timestamp_pb2.Timestamp
     lease: _duration_pb2.Duration
-    def __init__(self, node: _Optional[str] = ..., data_address: _Optional[str] = ..., control_address: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    draining: bool
+    def __init__(self, node: _Optional[str] = ..., data_address: _Optional[str] = ..., control_address: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class PoolStats(_message.Message):
     __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash")

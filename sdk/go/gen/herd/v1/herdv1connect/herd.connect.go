@@ -68,6 +68,8 @@ const (
 	// HerdServiceListSessionsProcedure is the fully-qualified name of the HerdService's ListSessions
 	// RPC.
 	HerdServiceListSessionsProcedure = "/herd.v1.HerdService/ListSessions"
+	// HerdServiceDrainNodeProcedure is the fully-qualified name of the HerdService's DrainNode RPC.
+	HerdServiceDrainNodeProcedure = "/herd.v1.HerdService/DrainNode"
 )
 
 // HerdServiceClient is a client for the herd.v1.HerdService service.
@@ -129,6 +131,14 @@ type HerdServiceClient interface {
 	// ListSessions lists the live sessions with their worker, age, last activity
 	// and open data-plane connections.
 	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
+	// DrainNode makes the node that answers leave without losing sessions, as
+	// SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+	// and its data plane still forwards to other nodes' sessions; on one node a
+	// new session is UNAVAILABLE "draining"), serves its live sessions until
+	// they end or `drain_timeout` passes, then stops (a cluster node leaves the
+	// cluster first). Idempotent: a second call reports the drain under way.
+	// Operator only.
+	DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error)
 }
 
 // NewHerdServiceClient constructs a client for the herd.v1.HerdService service. By default, it uses
@@ -184,6 +194,12 @@ func NewHerdServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(herdServiceMethods.ByName("ListSessions")),
 			connect.WithClientOptions(opts...),
 		),
+		drainNode: connect.NewClient[v1.DrainNodeRequest, v1.DrainNodeResponse](
+			httpClient,
+			baseURL+HerdServiceDrainNodeProcedure,
+			connect.WithSchema(herdServiceMethods.ByName("DrainNode")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -196,6 +212,7 @@ type herdServiceClient struct {
 	watchSessions  *connect.Client[v1.WatchSessionsRequest, v1.SessionEvent]
 	getStats       *connect.Client[v1.GetStatsRequest, v1.GetStatsResponse]
 	listSessions   *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	drainNode      *connect.Client[v1.DrainNodeRequest, v1.DrainNodeResponse]
 }
 
 // AcquireSession calls herd.v1.HerdService.AcquireSession.
@@ -231,6 +248,11 @@ func (c *herdServiceClient) GetStats(ctx context.Context, req *connect.Request[v
 // ListSessions calls herd.v1.HerdService.ListSessions.
 func (c *herdServiceClient) ListSessions(ctx context.Context, req *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
 	return c.listSessions.CallUnary(ctx, req)
+}
+
+// DrainNode calls herd.v1.HerdService.DrainNode.
+func (c *herdServiceClient) DrainNode(ctx context.Context, req *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error) {
+	return c.drainNode.CallUnary(ctx, req)
 }
 
 // HerdServiceHandler is an implementation of the herd.v1.HerdService service.
@@ -292,6 +314,14 @@ type HerdServiceHandler interface {
 	// ListSessions lists the live sessions with their worker, age, last activity
 	// and open data-plane connections.
 	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
+	// DrainNode makes the node that answers leave without losing sessions, as
+	// SIGTERM does: it takes no new sessions (in a cluster, placement skips it
+	// and its data plane still forwards to other nodes' sessions; on one node a
+	// new session is UNAVAILABLE "draining"), serves its live sessions until
+	// they end or `drain_timeout` passes, then stops (a cluster node leaves the
+	// cluster first). Idempotent: a second call reports the drain under way.
+	// Operator only.
+	DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error)
 }
 
 // NewHerdServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -343,6 +373,12 @@ func NewHerdServiceHandler(svc HerdServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(herdServiceMethods.ByName("ListSessions")),
 		connect.WithHandlerOptions(opts...),
 	)
+	herdServiceDrainNodeHandler := connect.NewUnaryHandler(
+		HerdServiceDrainNodeProcedure,
+		svc.DrainNode,
+		connect.WithSchema(herdServiceMethods.ByName("DrainNode")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herd.v1.HerdService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HerdServiceAcquireSessionProcedure:
@@ -359,6 +395,8 @@ func NewHerdServiceHandler(svc HerdServiceHandler, opts ...connect.HandlerOption
 			herdServiceGetStatsHandler.ServeHTTP(w, r)
 		case HerdServiceListSessionsProcedure:
 			herdServiceListSessionsHandler.ServeHTTP(w, r)
+		case HerdServiceDrainNodeProcedure:
+			herdServiceDrainNodeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -394,4 +432,8 @@ func (UnimplementedHerdServiceHandler) GetStats(context.Context, *connect.Reques
 
 func (UnimplementedHerdServiceHandler) ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herd.v1.HerdService.ListSessions is not implemented"))
+}
+
+func (UnimplementedHerdServiceHandler) DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herd.v1.HerdService.DrainNode is not implemented"))
 }
