@@ -3,11 +3,14 @@
 // data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
 // Protocol-level failures caught by Node before routing (oversized headers, slow headers)
 // answer with their HTTP-native status through `protocolError`.
+// A worker's stderr never goes into an answer (`body` cuts it): it is the operator's, and with
+// `reuse: true` it may be the previous tenant's.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { errorTable } from "../errors.ts";
 import { type HerdErrorCode, isHerdError } from "../pool/errors.ts";
+import { withoutStderr } from "../pool/index.ts";
 
 export interface DataPlaneError {
   status: number;
@@ -49,7 +52,7 @@ export function bodyTooSlow(timeoutMs: number, minRate: number): DataPlaneError 
 }
 
 function body(e: DataPlaneError): string {
-  return JSON.stringify({ code: e.code, message: e.message });
+  return JSON.stringify({ code: e.code, message: withoutStderr(e.message) });
 }
 
 export function hasBody(req: IncomingMessage): boolean {
