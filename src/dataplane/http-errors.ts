@@ -25,7 +25,15 @@ export function fromHerdError(code: HerdErrorCode, message: string): DataPlaneEr
   return status === 503 ? { status, code, message, retryAfter: 1 } : { status, code, message };
 }
 
+/** Thrown where the answer is already decided and is not in the error table (421). */
+export class AnsweredAs extends Error {
+  constructor(readonly answer: DataPlaneError) {
+    super(answer.message);
+  }
+}
+
 export function fromError(err: unknown): DataPlaneError {
+  if (err instanceof AnsweredAs) return err.answer;
   if (isHerdError(err)) return fromHerdError(err.code, err.message);
   return fromHerdError("internal", err instanceof Error ? err.message : String(err));
 }
@@ -82,6 +90,7 @@ const REASONS: Record<number, string> = {
   404: "Not Found",
   408: "Request Timeout",
   409: "Conflict",
+  421: "Misdirected Request",
   431: "Request Header Fields Too Large",
   499: "Client Closed Request",
   500: "Internal Server Error",

@@ -22,7 +22,7 @@ import {
 } from "./http-errors.ts";
 import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
-import { type Route, routeRequest } from "./route.ts";
+import type { Route } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
@@ -36,7 +36,7 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   }
   let route: Route;
   try {
-    route = routeRequest(req.url ?? "/", req.headers, ctx.sessionHeader);
+    route = ctx.web.route(req.url ?? "/", req.headers, ctx.sessionHeader);
   } catch (err) {
     sendError(res, fromError(err));
     return;
