@@ -17,7 +17,13 @@
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../pool/types.ts";
 import { BodyDeadline } from "./body-deadline.ts";
-import { clientResponseHead, workerRequestHead } from "./forward-headers.ts";
+import {
+  clientResponseHead,
+  requestTrailersForWorker,
+  responseHeadersForClient,
+  trailerSection,
+  workerRequestHead,
+} from "./forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -68,8 +74,14 @@ class BodyCursor {
   readonly #chunked: ChunkedFraming | undefined;
   #remaining: number;
   #open: boolean;
+  /** A trailer section with fields, held until its end (chunked bodies only). */
+  #held: Buffer[] | undefined;
 
-  constructor(framing: BodyFraming) {
+  /** `trailers`: the rule a chunked body's trailer fields pass by (forward-headers.ts). */
+  constructor(
+    framing: BodyFraming,
+    readonly trailers: (raw: readonly string[]) => string[],
+  ) {
     this.#chunked = framing.kind === "chunked" ? new ChunkedFraming() : undefined;
     this.#remaining = framing.kind === "length" ? framing.length : 0;
     this.#open = framing.kind === "close" || this.#chunked !== undefined || this.#remaining > 0;
@@ -93,6 +105,24 @@ class BodyCursor {
     this.#remaining -= n;
     if (this.#remaining === 0) this.#open = false;
     return n;
+  }
+
+  /**
+   * What to pass on for the `n` leading bytes of `chunk` take() just counted: those bytes, but
+   * a trailer section with fields is held until it ends and then passed on rewritten.
+   */
+  outgoing(chunk: Buffer, n: number): Buffer {
+    const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+    const framing = this.#chunked;
+    if (framing === undefined || !framing.hasTrailers) return part;
+    const from = framing.trailerFrom;
+    // A copy: the read buffer under `chunk` may be reused for the next read.
+    this.#held ??= [];
+    this.#held.push(Buffer.from(part.subarray(from)));
+    const before = part.subarray(0, from);
+    if (this.#open) return before;
+    const section = trailerSection(Buffer.concat(this.#held), this.trailers);
+    return Buffer.concat([before, section]);
   }
 }
 
@@ -156,7 +186,7 @@ export class FastExchange implements UpstreamSink {
     readonly conn: Connection,
   ) {
     this.#session = conn.session;
-    this.#request = new BodyCursor(head.body);
+    this.#request = new BodyCursor(head.body, requestTrailersForWorker);
     this.#hasBody = !this.#request.done;
     // The path, and the fields a forward to a peer adds after the client's and ours.
     const target = upstreamTarget(conn.session, route, []);
@@ -222,13 +252,13 @@ export class FastExchange implements UpstreamSink {
       return undefined;
     }
     if (this.#phase !== "done" && n > 0) {
-      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      const part = this.#request.outgoing(chunk, n);
       this.#deadline?.received(n);
       // Upload progress counts as progress: the deadline is for a worker that stops answering.
       if (this.#phase === "head" && this.#dataTimeoutMs > 0) {
         this.host.dataDeadline.set(this.#dataTimeoutMs);
       }
-      if (!this.#upstream.socket.write(part)) this.host.pauseClient();
+      if (part.length > 0 && !this.#upstream.socket.write(part)) this.host.pauseClient();
     }
     if (this.#request.done) this.#deadline?.stop();
     return n < chunk.length ? chunk.subarray(n) : undefined;
@@ -337,7 +367,7 @@ export class FastExchange implements UpstreamSink {
       }
       this.#phase = "body";
       this.host.dataDeadline.clear();
-      this.#response = new BodyCursor(r.body);
+      this.#response = new BodyCursor(r.body, responseHeadersForClient);
       this.#responseKeepAlive = r.keepAlive;
       this.#closeFramed = r.body.kind === "close";
       const keepClient = this.head.keepAlive && !this.#closeFramed;
@@ -358,7 +388,7 @@ export class FastExchange implements UpstreamSink {
     }
     if (n > 0 || head !== undefined) {
       // One write (one syscall) per read: a head and its first body bytes travel together.
-      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      const part = response.outgoing(chunk, n);
       const out = head === undefined ? part : headWithBody(head, part);
       if (!this.#toClient(out)) this.#upstream.socket.pause();
       // Bytes the client socket could not send at once still point into the read buffer.
