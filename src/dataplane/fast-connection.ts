@@ -72,11 +72,12 @@ function routingName(
   for (const name of ROUTING_HEADERS) if (nameEquals(buf, ns, ne, name)) return name;
   return undefined;
 }
-/** What routing and web-access.ts read (Host, and a browser's Origin and Sec-Fetch-Site). */
+/** What routing and web-access.ts read (Host, and a browser's Origin, Referer, Sec-Fetch-Site). */
 const ROUTING_HEADERS = [
   "host",
   "cookie",
   "origin",
+  "referer",
   "sec-fetch-site",
   TOKEN_HEADER,
   POOL_HEADER,
@@ -316,7 +317,15 @@ export class FastConnection implements ExchangeHost {
       const ne = fields[m + 1]!;
       const n = ne - ns;
       // Only names of a routing header's length are compared (most fail that test).
-      if (n !== 4 && n !== 6 && n !== 11 && n !== 12 && n !== 14 && n !== sessionHeader.length) {
+      if (
+        n !== 4 &&
+        n !== 6 &&
+        n !== 7 &&
+        n !== 11 &&
+        n !== 12 &&
+        n !== 14 &&
+        n !== sessionHeader.length
+      ) {
         continue;
       }
       const name = routingName(buf, ns, ne, sessionHeader);

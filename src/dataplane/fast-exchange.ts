@@ -44,6 +44,7 @@ import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import type { Route } from "./route.ts";
 import type { Connection } from "./session-access.ts";
+import { sessionCookie } from "./session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
 /** The client connection, as one exchange sees it. */
@@ -175,6 +176,8 @@ export class FastExchange implements UpstreamSink {
   readonly #hasBody: boolean;
   readonly #requestHead: string;
   readonly #session: SessionInfo;
+  /** The Set-Cookie line herd adds to the answer (session-cookie.ts), if any. */
+  readonly #cookie: string | undefined;
 
   constructor(
     readonly host: ExchangeHost,
@@ -186,6 +189,7 @@ export class FastExchange implements UpstreamSink {
     readonly conn: Connection,
   ) {
     this.#session = conn.session;
+    this.#cookie = sessionCookie(route, conn.session);
     this.#request = new BodyCursor(head.body, requestTrailersForWorker);
     this.#hasBody = !this.#request.done;
     // The path, and the fields a forward to a peer adds after the client's and ours.
@@ -372,7 +376,15 @@ export class FastExchange implements UpstreamSink {
       this.#closeFramed = r.body.kind === "close";
       const keepClient = this.head.keepAlive && !this.#closeFramed;
       const framing = FRAMING[r.body.kind === "chunked" ? 1 : 0]![keepClient ? 1 : 0]!;
-      this.#responseBody(rest, { buf, scan: r, framing });
+      const cookie = this.#cookie;
+      this.#responseBody(rest, {
+        buf,
+        scan: r,
+        framing:
+          cookie === undefined
+            ? framing
+            : Buffer.concat([Buffer.from(`Set-Cookie: ${cookie}\r\n`, "latin1"), framing]),
+      });
       return;
     }
   }

@@ -72,6 +72,7 @@ export class WebAccess {
       host,
       origin: single(headers.origin),
       fetchSite: single(headers["sec-fetch-site"]),
+      referer: single(headers.referer),
     };
     if (fromOtherOrigin(browser)) route.crossOrigin = true;
     return route;

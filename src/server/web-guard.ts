@@ -31,13 +31,14 @@ export function controlWebGuard(
       host,
       origin: req.headers.origin,
       fetchSite: single(req.headers["sec-fetch-site"]),
+      referer: req.headers.referer,
     };
     if (fromOtherOrigin(browser)) {
       refuse(
         req,
         res,
         403,
-        `a browser page of another origin (${browser.origin ?? `Sec-Fetch-Site: ${browser.fetchSite}`}) cannot call the control plane; only its own dashboard (/ui) can`,
+        `a browser page of another origin (${browser.origin ?? (browser.fetchSite !== undefined ? `Sec-Fetch-Site: ${browser.fetchSite}` : `Referer: ${browser.referer}`)}) cannot call the control plane; only its own dashboard (/ui) can`,
       );
       return true;
     }
