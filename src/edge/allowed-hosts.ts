@@ -90,6 +90,7 @@ export class AllowedHosts {
 
   #decide(host: string): boolean {
     if (isIP(host) !== 0) return true;
+    if (host === "") return false;
     if (!host.includes(".") || host.endsWith(".localhost")) return true;
     if (this.#exact.has(host)) return true;
     for (const suffix of this.#suffixes) if (host.endsWith(suffix)) return true;

@@ -96,7 +96,7 @@ describe("data.session_host: each session an origin of its own", () => {
     const v = await page();
     const opened = await v.goto(`${origin("victim")}/whoami?herd_token=${victim.token}`);
     expect(opened?.status()).toBe(200);
-    const victimPid = ((await opened?.json()) as Whoami).pid;
+    const victimPid = ((await opened!.json()) as Whoami).pid;
     expect(await context.cookies(origin("victim"))).toEqual([
       expect.objectContaining({
         name: "herd_token",
@@ -110,7 +110,7 @@ describe("data.session_host: each session an origin of its own", () => {
 
     const a = await page();
     const own = await a.goto(`${origin("attacker")}/whoami?herd_token=${attacker.token}`);
-    const attackerPid = ((await own?.json()) as Whoami).pid;
+    const attackerPid = ((await own!.json()) as Whoami).pid;
     expect(await a.evaluate("document.cookie")).toBe("");
     // Cookies for the whole sessions.test site, the strongest plant a page can make.
     await a.evaluate(`
