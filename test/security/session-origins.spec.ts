@@ -6,6 +6,7 @@
 // data.session_host, which gives each session an origin of its own). In Debian's Chromium,
 // with *.sessions.test resolving to 127.0.0.1, a hostile session's page (what a worker's page
 // script can do, run here with page.evaluate) can neither read nor re-point the victim's.
+import { request } from "node:http";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stackTracker, startStack, whoami } from "../dataplane/stack.ts";
@@ -137,5 +138,35 @@ describe("data.session_host: each session an origin of its own", () => {
       headers: { "X-Herd-Token": victim.token, "X-Session-ID": "victim" },
     });
     expect(direct.counter).toBe(4);
+  });
+});
+
+describe.each([
+  { path: "fast", extra: {}, fast: 1 },
+  { path: "node:http", extra: { expect: "100-continue" }, fast: 0 },
+])("herd's cookie on the $path path", ({ extra, fast }) => {
+  const setCookie = (url: string, headers: Record<string, string> = {}) =>
+    new Promise<string[] | undefined>((resolve, reject) => {
+      const req = request(url, { headers: { ...extra, ...headers } });
+      req.once("response", (res) => {
+        res.resume();
+        resolve(res.headers["set-cookie"]);
+      });
+      req.once("error", reject);
+      req.end();
+    });
+
+  it("is set for the session's own token in the query of /s/{id}/ only", async () => {
+    const s = track(await startStack([{}], { tokens: true }));
+    const { token } = await s.herd.acquire("p0", "v");
+    expect(await setCookie(`${s.url}/s/v/whoami?herd_token=${token}`)).toEqual([
+      `herd_token=${token}; Path=/s/v/; HttpOnly; SameSite=Strict`,
+    ]);
+    // A token in a header or a cookie, or a session named by header: nothing to scope it to.
+    expect(await setCookie(`${s.url}/s/v/whoami`, { "x-herd-token": token })).toBeUndefined();
+    expect(
+      await setCookie(`${s.url}/whoami?herd_token=${token}`, { "x-session-id": "v" }),
+    ).toBeUndefined();
+    expect(s.dp.counters.fastForwarded).toBe(3 * fast);
   });
 });
