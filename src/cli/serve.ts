@@ -128,6 +128,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       bodyMinRate: config.data.bodyMinRate,
       maxConnections: config.data.maxConnections,
       maxConnectionsPerClient: config.data.maxConnectionsPerClient,
+      allowedHosts: config.data.allowedHosts,
+      sessionHost: config.data.sessionHost,
       logger,
     });
     control = await startControlPlane(directory, {
@@ -141,6 +143,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       idleTimeoutMs: config.control.idleTimeoutMs,
       maxConnections: config.control.maxConnections,
       maxConnectionsPerClient: config.control.maxConnectionsPerClient,
+      allowedHosts: config.control.allowedHosts,
       logger,
       ...(cluster && { peer: cluster.peer }),
       node: {

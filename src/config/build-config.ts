@@ -120,6 +120,7 @@ export function buildConfig(
         ...(control.max_connections_per_client !== undefined && {
           maxConnectionsPerClient: control.max_connections_per_client,
         }),
+        ...(control.allowed_hosts !== undefined && { allowedHosts: control.allowed_hosts }),
       },
       data: {
         listen: formatHostPort(dataListen.host, dataListen.port),
@@ -136,6 +137,8 @@ export function buildConfig(
         ...(data.max_connections_per_client !== undefined && {
           maxConnectionsPerClient: data.max_connections_per_client,
         }),
+        ...(data.allowed_hosts !== undefined && { allowedHosts: data.allowed_hosts }),
+        ...(data.session_host !== undefined && { sessionHost: data.session_host }),
       },
       log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },
       metrics: { enabled: raw.metrics?.enabled ?? true },

@@ -26,6 +26,8 @@ export interface HerdConfig {
     maxConnections?: number;
     /** Unset: no per-address cap. */
     maxConnectionsPerClient?: number;
+    /** Host names answered besides IP addresses, localhost and the listen name. */
+    allowedHosts?: string[];
   };
   data: {
     /** host:port */
@@ -43,6 +45,10 @@ export interface HerdConfig {
     /** Unset: derived from the fd limit (src/limits/fd-budget.ts). */
     maxConnections?: number;
     maxConnectionsPerClient?: number;
+    /** Host names answered besides IP addresses, localhost and the listen name. */
+    allowedHosts?: string[];
+    /** "{id}.sessions.example.com": route by Host. */
+    sessionHost?: string;
   };
   log: { level: LogLevel; format: "json" | "pretty" };
   metrics: { enabled: boolean };

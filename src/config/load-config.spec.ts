@@ -242,6 +242,21 @@ events: { history: 500, watch_buffer: 64 }
 });
 
 describe("loadConfig errors carry file:line:col: path", () => {
+  it("checks allowed_hosts and session_host", () => {
+    expect(
+      errors(`${SEED}control:
+  allowed_hosts: "herd.example.com"
+data:
+  allowed_hosts: ["ok.example.com", "*.ok.example.com", "http://x.example.com/"]
+  session_host: "sessions.example.com"
+`),
+    ).toEqual([
+      "10:18: control.allowed_hosts: expected a list of host names",
+      '12:57: data.allowed_hosts[2]: "http://x.example.com/" is not a host name, "*.domain" or "*" (no scheme, port or path)',
+      '13:17: data.session_host: "sessions.example.com" must hold {id} once, in its first label, like "{id}.sessions.example.com"',
+    ]);
+  });
+
   it("points at an unknown key and suggests the right one", () => {
     expect(errors(SEED.replace("    min: 1", "    mn: 1"))).toEqual([
       '4:5: workers.browser.mn: unknown key "mn" (did you mean "min"?)',

@@ -3,6 +3,7 @@
 // bytes, cmd → argv). Checks that span several keys live in build-config.ts.
 
 import * as z from "zod";
+import { hostPatternError, sessionHostError } from "../edge/index.ts";
 import { MAX_EVENT_HISTORY, MAX_WATCH_BUFFER } from "../pool/event-log.ts";
 import { MAX_QUEUE_LIMIT } from "../pool/options.ts";
 import { parseCidr } from "../sandbox/index.ts";
@@ -39,6 +40,17 @@ const listen = z.string().transform((value, ctx) => {
     return z.NEVER;
   }
   return r;
+});
+
+const hostPattern = z.string().superRefine((value, ctx) => {
+  const error = hostPatternError(value);
+  if (error !== undefined) ctx.addIssue({ code: "custom", message: error });
+});
+const allowedHosts = z.array(hostPattern, { error: "expected a list of host names" });
+
+const sessionHost = z.string().superRefine((value, ctx) => {
+  const error = sessionHostError(value);
+  if (error !== undefined) ctx.addIssue({ code: "custom", message: error });
 });
 
 const httpPath = z.string().regex(/^\/\S*$/, { error: 'expected a URL path starting with "/"' });
@@ -197,6 +209,7 @@ export const configSchema = z.strictObject({
       idle_timeout: duration.optional(),
       max_connections: z.int().min(0).optional(),
       max_connections_per_client: z.int().min(0).optional(),
+      allowed_hosts: allowedHosts.optional(),
     }),
   ),
   data: section(
@@ -214,6 +227,8 @@ export const configSchema = z.strictObject({
       body_min_rate: byteSize.optional(),
       max_connections: z.int().min(0).optional(),
       max_connections_per_client: z.int().min(0).optional(),
+      allowed_hosts: allowedHosts.optional(),
+      session_host: sessionHost.optional(),
     }),
   ),
   default_pool: z.string().optional(),

@@ -26,6 +26,7 @@ import { handleRequest } from "./proxy-request.ts";
 import { handleUpgrade } from "./proxy-upgrade.ts";
 import { UpstreamAgents } from "./upstream-agents.ts";
 import { UpstreamPark } from "./upstream-park.ts";
+import { WebAccess } from "./web-access.ts";
 
 export interface DataPlaneOptions {
   /** "host:port", e.g. "127.0.0.1:8080"; port 0 picks a free one. */
@@ -52,6 +53,10 @@ export interface DataPlaneOptions {
   maxConnections?: number;
   /** Open client connections from one address at most (default: half of maxConnections). */
   maxConnectionsPerClient?: number;
+  /** Host names answered besides IP addresses, localhost and the bound name (web-access.ts). */
+  allowedHosts?: readonly string[];
+  /** "{id}.sessions.example.com": route by Host, each session an origin of its own. */
+  sessionHost?: string;
   logger?: Logger;
 }
 
@@ -102,6 +107,11 @@ export async function startDataPlane(
       tokens: opts.tokens ?? !isLoopback(host),
       defaultPool: opts.defaultPool,
     },
+    web: new WebAccess({
+      bound: host,
+      allowedHosts: opts.allowedHosts,
+      sessionHost: opts.sessionHost,
+    }),
     sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
     connections: new ClientConnections(directory),

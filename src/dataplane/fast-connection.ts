@@ -35,7 +35,7 @@ import { nameEquals, type RequestScan, scanRequestHead } from "./http1-head.ts";
 import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
 import type { ProxyContext } from "./proxy-context.ts";
-import { PEER_HEADER, POOL_HEADER, type Route, routeRequest, TOKEN_HEADER } from "./route.ts";
+import { PEER_HEADER, POOL_HEADER, type Route, TOKEN_HEADER } from "./route.ts";
 import {
   type Connection,
   openConnection,
@@ -72,7 +72,17 @@ function routingName(
   for (const name of ROUTING_HEADERS) if (nameEquals(buf, ns, ne, name)) return name;
   return undefined;
 }
-const ROUTING_HEADERS = ["cookie", TOKEN_HEADER, POOL_HEADER, PEER_HEADER];
+/** What routing and web-access.ts read (Host, and a browser's Origin, Referer, Sec-Fetch-Site). */
+const ROUTING_HEADERS = [
+  "host",
+  "cookie",
+  "origin",
+  "referer",
+  "sec-fetch-site",
+  TOKEN_HEADER,
+  POOL_HEADER,
+  PEER_HEADER,
+];
 
 export class FastConnection implements ExchangeHost {
   readonly maxHeadBytes: number;
@@ -295,21 +305,29 @@ export class FastConnection implements ExchangeHost {
     );
   }
 
-  /** routeRequest on the headers it reads; undefined when node:http should decide. */
+  /** ctx.web.route on the headers it reads; undefined when node:http should decide. */
   #route(buf: Buffer, text: string, head: RequestScan): Route | undefined {
     const { sessionHeader } = this.ctx;
     const headers: Record<string, string> = {};
     const { fields, fieldCount } = head;
     // node:http drops headers past maxHeadersCount: such a request is not forwarded as is.
     if (fieldCount > MAX_HEADERS_COUNT) return undefined;
-    let host = false;
     for (let m = 0; m < 4 * fieldCount; m += 4) {
       const ns = fields[m]!;
       const ne = fields[m + 1]!;
       const n = ne - ns;
-      if (n === 4 && nameEquals(buf, ns, ne, "host")) host = true;
       // Only names of a routing header's length are compared (most fail that test).
-      if (n !== 6 && n !== 11 && n !== 12 && n !== sessionHeader.length) continue;
+      if (
+        n !== 4 &&
+        n !== 6 &&
+        n !== 7 &&
+        n !== 11 &&
+        n !== 12 &&
+        n !== 14 &&
+        n !== sessionHeader.length
+      ) {
+        continue;
+      }
       const name = routingName(buf, ns, ne, sessionHeader);
       if (name === undefined) continue;
       // node:http joins repeated headers by rules of its own: leave those requests to it.
@@ -317,9 +335,13 @@ export class FastConnection implements ExchangeHost {
       headers[name] = text.slice(fields[m + 2]!, fields[m + 3]!);
     }
     // node:http answers 400 to an HTTP/1.1 request without Host (requireHostHeader).
-    if (!host) return undefined;
+    if (headers.host === undefined) return undefined;
     try {
-      return routeRequest(text.slice(head.targetStart, head.targetEnd), headers, sessionHeader);
+      return this.ctx.web.route(
+        text.slice(head.targetStart, head.targetEnd),
+        headers,
+        sessionHeader,
+      );
     } catch {
       return undefined;
     }

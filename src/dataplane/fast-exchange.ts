@@ -17,7 +17,13 @@
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../pool/types.ts";
 import { BodyDeadline } from "./body-deadline.ts";
-import { clientResponseHead, workerRequestHead } from "./forward-headers.ts";
+import {
+  clientResponseHead,
+  requestTrailersForWorker,
+  responseHeadersForClient,
+  trailerSection,
+  workerRequestHead,
+} from "./forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -38,6 +44,7 @@ import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
 import type { Route } from "./route.ts";
 import type { Connection } from "./session-access.ts";
+import { sessionCookie } from "./session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
 /** The client connection, as one exchange sees it. */
@@ -68,8 +75,14 @@ class BodyCursor {
   readonly #chunked: ChunkedFraming | undefined;
   #remaining: number;
   #open: boolean;
+  /** A trailer section with fields, held until its end (chunked bodies only). */
+  #held: Buffer[] | undefined;
 
-  constructor(framing: BodyFraming) {
+  /** `trailers`: the rule a chunked body's trailer fields pass by (forward-headers.ts). */
+  constructor(
+    framing: BodyFraming,
+    readonly trailers: (raw: readonly string[]) => string[],
+  ) {
     this.#chunked = framing.kind === "chunked" ? new ChunkedFraming() : undefined;
     this.#remaining = framing.kind === "length" ? framing.length : 0;
     this.#open = framing.kind === "close" || this.#chunked !== undefined || this.#remaining > 0;
@@ -93,6 +106,24 @@ class BodyCursor {
     this.#remaining -= n;
     if (this.#remaining === 0) this.#open = false;
     return n;
+  }
+
+  /**
+   * What to pass on for the `n` leading bytes of `chunk` take() just counted: those bytes, but
+   * a trailer section with fields is held until it ends and then passed on rewritten.
+   */
+  outgoing(chunk: Buffer, n: number): Buffer {
+    const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+    const framing = this.#chunked;
+    if (framing === undefined || !framing.hasTrailers) return part;
+    const from = framing.trailerFrom;
+    // A copy: the read buffer under `chunk` may be reused for the next read.
+    this.#held ??= [];
+    this.#held.push(Buffer.from(part.subarray(from)));
+    const before = part.subarray(0, from);
+    if (this.#open) return before;
+    const section = trailerSection(Buffer.concat(this.#held), this.trailers);
+    return Buffer.concat([before, section]);
   }
 }
 
@@ -145,6 +176,8 @@ export class FastExchange implements UpstreamSink {
   readonly #hasBody: boolean;
   #requestHead: string;
   readonly #session: SessionInfo;
+  /** The Set-Cookie line herd adds to the answer (session-cookie.ts), if any. */
+  readonly #cookie: string | undefined;
 
   constructor(
     readonly host: ExchangeHost,
@@ -156,7 +189,8 @@ export class FastExchange implements UpstreamSink {
     readonly conn: Connection,
   ) {
     this.#session = conn.session;
-    this.#request = new BodyCursor(head.body);
+    this.#cookie = sessionCookie(route, conn.session);
+    this.#request = new BodyCursor(head.body, requestTrailersForWorker);
     this.#hasBody = !this.#request.done;
     this.#upstream = host.upstream(
       this.#session.workerAddress,
@@ -230,13 +264,13 @@ export class FastExchange implements UpstreamSink {
       return undefined;
     }
     if (this.#phase !== "done" && n > 0) {
-      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      const part = this.#request.outgoing(chunk, n);
       this.#deadline?.received(n);
       // Upload progress counts as progress: the deadline is for a worker that stops answering.
       if (this.#phase === "head" && this.#dataTimeoutMs > 0) {
         this.host.dataDeadline.set(this.#dataTimeoutMs);
       }
-      if (!this.#upstream.socket.write(part)) this.host.pauseClient();
+      if (part.length > 0 && !this.#upstream.socket.write(part)) this.host.pauseClient();
     }
     if (this.#request.done) this.#deadline?.stop();
     return n < chunk.length ? chunk.subarray(n) : undefined;
@@ -351,12 +385,20 @@ export class FastExchange implements UpstreamSink {
       }
       this.#phase = "body";
       this.host.dataDeadline.clear();
-      this.#response = new BodyCursor(r.body);
+      this.#response = new BodyCursor(r.body, responseHeadersForClient);
       this.#responseKeepAlive = r.keepAlive;
       this.#closeFramed = r.body.kind === "close";
       const keepClient = this.head.keepAlive && !this.#closeFramed;
       const framing = FRAMING[r.body.kind === "chunked" ? 1 : 0]![keepClient ? 1 : 0]!;
-      this.#responseBody(rest, { buf, scan: r, framing });
+      const cookie = this.#cookie;
+      this.#responseBody(rest, {
+        buf,
+        scan: r,
+        framing:
+          cookie === undefined
+            ? framing
+            : Buffer.concat([Buffer.from(`Set-Cookie: ${cookie}\r\n`, "latin1"), framing]),
+      });
       return;
     }
   }
@@ -372,7 +414,7 @@ export class FastExchange implements UpstreamSink {
     }
     if (n > 0 || head !== undefined) {
       // One write (one syscall) per read: a head and its first body bytes travel together.
-      const part = n === chunk.length ? chunk : chunk.subarray(0, n);
+      const part = response.outgoing(chunk, n);
       const out = head === undefined ? part : headWithBody(head, part);
       if (!this.#toClient(out)) this.#upstream.socket.pause();
       // Bytes the client socket could not send at once still point into the read buffer.

@@ -13,6 +13,10 @@
 // cookies are its routing and its credential, and a worker that could set them could steer
 // its victim's later requests to itself.
 //
+// Trailer fields (after a chunked body) pass by the same rules: trailerSection rewrites a held
+// trailer section with requestTrailersForWorker or responseHeadersForClient (node:http's path
+// passes none on: it drops them all).
+//
 // The fast path rewrites a response head on its bytes (clientResponseHead) rather than on
 // decoded strings; it decides each field with the same list and cookie rule, and its spec
 // checks it writes exactly what headBlock(responseHeadersForClient(...)) would.
@@ -115,6 +119,37 @@ function fieldsOfOurs(
   if (host !== undefined) out.push("X-Forwarded-Host", host);
   if (to.upgrade && upgrade !== undefined) out.push("Connection", "Upgrade", "Upgrade", upgrade);
   return out;
+}
+
+/**
+ * Raw request trailer fields for the worker: requestHeadersForWorker's drops and Referer
+ * scrubbing, and no field of herd's (a trailer X-Forwarded-* or Cookie is the client's).
+ */
+export function requestTrailersForWorker(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (isHopByHop(lower, undefined) || NOT_TO_WORKER.has(lower)) continue;
+    if (lower === "host" || lower === "x-forwarded-for") continue;
+    out.push(raw[i]!, lower === "referer" ? scrubReferer(raw[i + 1]!) : raw[i + 1]!);
+  }
+  return out;
+}
+
+/**
+ * A trailer section ChunkedFraming accepted ("name: value" CRLF lines, then CRLF), rewritten
+ * by `rule`: the kept fields, then CRLF.
+ */
+export function trailerSection(
+  section: Buffer,
+  rule: (raw: readonly string[]) => string[],
+): Buffer {
+  const raw: string[] = [];
+  for (const line of section.toString("latin1").split("\r\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) raw.push(line.slice(0, colon), line.slice(colon + 1).trim());
+  }
+  return Buffer.from(`${fieldLines(rule(raw))}\r\n`, "latin1");
 }
 
 /** Raw response headers for the client; `upgrade` keeps Connection/Upgrade of a 101. */

@@ -3,11 +3,14 @@
 // data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
 // Protocol-level failures caught by Node before routing (oversized headers, slow headers)
 // answer with their HTTP-native status through `protocolError`.
+// A worker's stderr never goes into an answer (`body` cuts it): it is the operator's, and with
+// `reuse: true` it may be the previous tenant's.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { errorTable } from "../errors.ts";
 import { type HerdErrorCode, isHerdError } from "../pool/errors.ts";
+import { withoutStderr } from "../pool/index.ts";
 
 export interface DataPlaneError {
   status: number;
@@ -29,8 +32,16 @@ export function fromHerdError(code: HerdErrorCode, message: string): DataPlaneEr
  */
 export class EndedBeforeForward extends Error {}
 
+/** Thrown where the answer is already decided and is not in the error table (421). */
+export class AnsweredAs extends Error {
+  constructor(readonly answer: DataPlaneError) {
+    super(answer.message);
+  }
+}
+
 export function fromError(err: unknown): DataPlaneError {
   if (err instanceof EndedBeforeForward) return badGateway(err.message);
+  if (err instanceof AnsweredAs) return err.answer;
   if (isHerdError(err)) return fromHerdError(err.code, err.message);
   return fromHerdError("internal", err instanceof Error ? err.message : String(err));
 }
@@ -57,7 +68,7 @@ export function bodyTooSlow(timeoutMs: number, minRate: number): DataPlaneError 
 }
 
 function body(e: DataPlaneError): string {
-  return JSON.stringify({ code: e.code, message: e.message });
+  return JSON.stringify({ code: e.code, message: withoutStderr(e.message) });
 }
 
 export function hasBody(req: IncomingMessage): boolean {
@@ -87,6 +98,7 @@ const REASONS: Record<number, string> = {
   404: "Not Found",
   408: "Request Timeout",
   409: "Conflict",
+  421: "Misdirected Request",
   431: "Request Header Fields Too Large",
   499: "Client Closed Request",
   500: "Internal Server Error",

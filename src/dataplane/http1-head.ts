@@ -598,6 +598,11 @@ export class ChunkedFraming {
   #trailerBytes = 0;
   /** The current trailer field's name, lower-cased (trailers are rare; this is not hot). */
   #trailerName = "";
+  /** Where in the buffer of the last feed the trailer section is: from its first byte after
+   *  the last-chunk line, or from the feed's start when it began before; -1: not in it. */
+  trailerFrom = -1;
+  /** The trailer section has fields (more than its final CRLF): see forward-headers.ts. */
+  hasTrailers = false;
 
   /** Consumes from buf[start..]; returns the bytes that belong to this body (≤ buf.length -
    *  start) and whether the body ended with them; "invalid" on malformed framing (and on every
@@ -606,6 +611,7 @@ export class ChunkedFraming {
     if (this.#state === Chunk.Invalid) return "invalid";
     let i = start;
     const end = buf.length;
+    let from = this.#state >= Chunk.TrailerStart && this.#state < Chunk.Done ? start : -1;
     while (i < end) {
       const state = this.#state;
       if (state === Chunk.Done) break;
@@ -626,7 +632,9 @@ export class ChunkedFraming {
         return this.#invalid();
       }
       if (!this.#step(state, c)) return this.#invalid();
+      if (from < 0 && this.#state === Chunk.TrailerStart) from = i;
     }
+    this.trailerFrom = from;
     return { used: i - start, done: this.#state === Chunk.Done };
   }
 
@@ -700,6 +708,7 @@ export class ChunkedFraming {
       case Chunk.TrailerStart:
         if (c === CR) this.#state = Chunk.EndLf;
         else if (TCHAR[c] === 1) {
+          this.hasTrailers = true;
           this.#state = Chunk.TrailerName;
           this.#trailerName = String.fromCharCode(c | 0x20);
         } else return false;

@@ -10,6 +10,7 @@ import type { ClientConnections } from "./client-connections.ts";
 import type { AccessOptions } from "./session-access.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
 import type { UpstreamPark } from "./upstream-park.ts";
+import type { WebAccess } from "./web-access.ts";
 
 export interface DataPlaneCounters {
   /** Requests and upgrades forwarded to a worker. */
@@ -27,6 +28,8 @@ export interface ProxyContext {
   park: UpstreamPark;
   logger: Logger;
   access: AccessOptions;
+  /** Host and other-origin rules, applied where requests are routed. */
+  web: WebAccess;
   /** Lower-case name of the session header. */
   sessionHeader: string;
   counters: DataPlaneCounters;

@@ -22,8 +22,9 @@ import {
 } from "./http-errors.ts";
 import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
-import { type Route, routeRequest } from "./route.ts";
+import type { Route } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
+import { sessionCookie } from "./session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
@@ -36,7 +37,7 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
   }
   let route: Route;
   try {
-    route = routeRequest(req.url ?? "/", req.headers, ctx.sessionHeader);
+    route = ctx.web.route(req.url ?? "/", req.headers, ctx.sessionHeader);
   } catch (err) {
     sendError(res, fromError(err));
     return;
@@ -171,11 +172,10 @@ class Exchange {
     this.#state = "streaming";
     clearTimeout(this.#timer);
     this.#response = response;
-    this.res.writeHead(
-      response.statusCode ?? 502,
-      response.statusMessage,
-      responseHeadersForClient(response.rawHeaders),
-    );
+    const headers = responseHeadersForClient(response.rawHeaders);
+    const cookie = sessionCookie(this.route, this.conn.session);
+    if (cookie !== undefined) headers.push("Set-Cookie", cookie);
+    this.res.writeHead(response.statusCode ?? 502, response.statusMessage, headers);
     // A worker dying mid-body: the client must see a broken response, not a short one.
     response.once("error", () => this.res.destroy());
     response.once("close", () => {

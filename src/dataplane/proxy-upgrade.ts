@@ -23,7 +23,7 @@ import {
 } from "./http-errors.ts";
 import { upstreamTarget } from "./peer-forward.ts";
 import { endedReason, type ProxyContext } from "./proxy-context.ts";
-import { type Route, routeRequest } from "./route.ts";
+import type { Route } from "./route.ts";
 import { type Connection, openConnection } from "./session-access.ts";
 import { UpgradeClient } from "./upgrade-client.ts";
 
@@ -37,7 +37,7 @@ export function handleUpgrade(
   socket.on("error", (err) => ctx.logger.debug({ err }, "data plane: client socket error"));
   let route: Route;
   try {
-    route = routeRequest(req.url ?? "/", req.headers, ctx.sessionHeader);
+    route = ctx.web.route(req.url ?? "/", req.headers, ctx.sessionHeader);
   } catch (err) {
     writeErrorToSocket(socket, fromError(err));
     return;

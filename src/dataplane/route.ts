@@ -9,7 +9,6 @@
 // token. Pure functions; the fast path (id in a header, no herd_ parameters, no /s/ prefix)
 // does no URL parsing at all.
 
-import type { IncomingHttpHeaders } from "node:http";
 import { HerdError } from "../pool/errors.ts";
 import { validateSessionId } from "../pool/ids.ts";
 
@@ -20,12 +19,22 @@ export const POOL_HEADER = "x-herd-pool";
 /** Node-to-node credential on a request another cluster node forwarded (never reaches a worker). */
 export const PEER_HEADER = "x-herd-peer";
 
-export type IdSource = "header" | "path" | "query" | "cookie";
+/** Request headers by lower-case name (node:http's, or the few the fast path reads). */
+export interface RoutingHeaders {
+  readonly cookie?: string;
+  readonly [name: string]: string | string[] | undefined;
+}
+
+export type IdSource = "host" | "header" | "path" | "query" | "cookie";
 
 export interface Route {
   sessionId: string;
   source: IdSource;
   token: string | undefined;
+  /** Where the token came from: a cookie's is ambient, like a cookie's session id. */
+  tokenFrom: "header" | "query" | "cookie" | undefined;
+  /** A browser page of another origin sent it (set by web-access.ts): see session-access.ts. */
+  crossOrigin: boolean;
   /** X-Herd-Pool: the pool for a session this request creates. */
   pool: string | undefined;
   /** X-Herd-Peer: set when another cluster node forwarded this request. */
@@ -119,13 +128,15 @@ function sameId(raw: string, id: string): boolean {
 }
 
 /**
- * Routes one request. `sessionHeader` must be lower-case. Throws HerdError invalid_argument
- * (→ 400) when no source names a session or the named id is malformed.
+ * Routes one request. `sessionHeader` must be lower-case. `fromHost`: the session a session
+ * host names (data.session_host), which then alone names it. Throws HerdError
+ * invalid_argument (→ 400) when no source names a session or the named id is malformed.
  */
 export function routeRequest(
   url: string,
-  headers: IncomingHttpHeaders,
+  headers: RoutingHeaders,
   sessionHeader: string,
+  fromHost?: string,
 ): Route {
   const cookieHeader = headers.cookie;
   const cookies = cookieHeader?.includes("herd_")
@@ -143,7 +154,9 @@ export function routeRequest(
   // also send the header); a prefix naming another session is the worker's own path.
   let stripped = false;
   const fromHeader = single(headers[sessionHeader]);
-  if (fromHeader !== undefined) {
+  if (fromHost !== undefined) {
+    [sessionId, source, where] = [fromHost, "host", "Host (data.session_host)"];
+  } else if (fromHeader !== undefined) {
     sessionId = fromHeader;
     where = `header ${sessionHeader}`;
     stripped = fromPath !== undefined && sameId(fromPath.raw, fromHeader);
@@ -169,10 +182,21 @@ export function routeRequest(
     const query = params ? params.rest : split.pairs;
     path = query.length > 0 ? `${pathname}?${query.join("&")}` : pathname;
   }
+  const headerToken = single(headers[TOKEN_HEADER]);
+  const token = headerToken ?? params?.token ?? cookies.token;
   return {
     sessionId,
     source,
-    token: single(headers[TOKEN_HEADER]) ?? params?.token ?? cookies.token,
+    token,
+    tokenFrom:
+      token === undefined
+        ? undefined
+        : headerToken !== undefined
+          ? "header"
+          : params?.token !== undefined
+            ? "query"
+            : "cookie",
+    crossOrigin: false,
     pool: single(headers[POOL_HEADER]),
     peer: single(headers[PEER_HEADER]),
     path,

@@ -80,9 +80,27 @@ async function acquire(
   }
 }
 
-/** The token rule: with tokens required, only a known session with the request's token. */
+/**
+ * The token rule: with tokens required, only a known session with the request's token. A
+ * request from a browser page of another origin (web-access.ts) is held to it whatever
+ * data.tokens says, and only by what it names itself: not a session or token from a cookie.
+ */
 function admitted(known: SessionInfo | undefined, route: Route, opts: AccessOptions): boolean {
-  return !opts.tokens || (known !== undefined && tokenMatches(route.token, known.token));
+  if (route.crossOrigin) {
+    if (route.source === "cookie" || route.tokenFrom === "cookie") return false;
+  } else if (!opts.tokens) {
+    return true;
+  }
+  return known !== undefined && tokenMatches(route.token, known.token);
+}
+
+function refusal(route: Route): HerdError {
+  return new HerdError(
+    "unauthenticated",
+    route.crossOrigin
+      ? `session ${JSON.stringify(route.sessionId)}: a request from a browser page of another origin must name an existing session and carry its token itself (X-Herd-Token or query herd_token; not cookies)`
+      : `session ${JSON.stringify(route.sessionId)}: missing or wrong token (send X-Herd-Token, query herd_token or cookie herd_token)`,
+  );
 }
 
 async function liveSession(
@@ -95,12 +113,7 @@ async function liveSession(
     route.peer === undefined
       ? (directory.lookup(route.sessionId) ?? (await directory.find?.(route.sessionId)))
       : forwardedHere(directory, route, route.peer, client.socket ?? client);
-  if (!admitted(known, route, opts)) {
-    throw new HerdError(
-      "unauthenticated",
-      `session ${JSON.stringify(route.sessionId)}: missing or wrong token (send X-Herd-Token, query herd_token or cookie herd_token)`,
-    );
-  }
+  if (!admitted(known, route, opts)) throw refusal(route);
   if (known) return known;
   if (!opts.autoAcquire) {
     throw new HerdError(

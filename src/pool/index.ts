@@ -31,6 +31,7 @@ export type {
   WorkerExit,
   WorkerUser,
 } from "./types.ts";
+export { withoutStderr } from "./worker.ts";
 export {
   formatWorkerAddress,
   netConnectOptions,

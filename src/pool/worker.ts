@@ -102,6 +102,19 @@ function describeTimeout(
   return `${within}: nothing in its process tree listens on port ${port} (it listens on ${listening.join(", ")} — does cmd use {{.Port}} or $PORT?)`;
 }
 
+/**
+ * Where describeExit's text turns to the worker's own stderr. A worker's stderr is the
+ * operator's (events, logs): it may hold a previous tenant's bytes (`reuse: true`), so text for
+ * a client is cut here (withoutStderr).
+ */
+const STDERR_MARK = "; stderr: ";
+
+/** `text` up to the first stderr quote describeExit put in it: what a client may be told. */
+export function withoutStderr(text: string): string {
+  const at = text.indexOf(STDERR_MARK);
+  return at < 0 ? text : `${text.slice(0, at)} (the worker's stderr is in herd's log and events)`;
+}
+
 export function describeExit(exit: WorkerExit, when = ""): string {
   const how = `${
     exit.oom
@@ -116,7 +129,7 @@ export function describeExit(exit: WorkerExit, when = ""): string {
   if (lines.length === 0) return how;
   let tail = lines.join(" | ");
   if (tail.length > REASON_STDERR_CHARS) tail = `…${tail.slice(-REASON_STDERR_CHARS)}`;
-  return `${how}; stderr: ${tail}`;
+  return `${how}${STDERR_MARK}${tail}`;
 }
 
 export class Worker {

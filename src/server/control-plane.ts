@@ -46,6 +46,7 @@ import {
 import { ControlPlaneMetrics } from "./metrics.ts";
 import { sniffingListener } from "./protocol-sniffer.ts";
 import { reflectionService } from "./reflection-service.ts";
+import { controlWebGuard } from "./web-guard.ts";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 
@@ -79,6 +80,8 @@ export interface ControlPlaneOptions {
   peer?: PeerCalls;
   /** This node's drain, for DrainNode and GetStats' state. */
   node?: NodeControl;
+  /** Host names answered besides IP addresses, localhost and the bound name (see src/edge). */
+  allowedHosts?: readonly string[];
 }
 
 export interface ControlPlane {
@@ -197,6 +200,7 @@ export async function startControlPlane(
     readMaxBytes: 4 * 1024 * 1024,
   });
 
+  const refusedWebRequest = controlWebGuard(addr.host, opts.allowedHosts);
   const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
   // No per-address cap unless asked for: the control plane's usual clients are this host's
@@ -225,7 +229,7 @@ export async function startControlPlane(
     },
     (req, res) => {
       closeIfAnsweredEarly(req, res);
-      handler(req, res);
+      if (!refusedWebRequest(req, res)) handler(req, res);
     },
   );
   // h1 never listens itself (the sniffer hands it sockets), but Node only tracks connections,
@@ -233,7 +237,7 @@ export async function startControlPlane(
   h1.emit("listening");
   const h2 = createHttp2Server({}, (req, res) => {
     resetIfAnsweredEarly(req, res);
-    handler(req, res);
+    if (!refusedWebRequest(req, res)) handler(req, res);
   });
   const sessions = new Set<Http2Session>();
   h2.on("session", (s) => {

@@ -13,6 +13,7 @@ import {
 } from "../../gen/herd/v1/herd_pb.ts";
 import { HerdError } from "../pool/errors.ts";
 import { validateSessionId } from "../pool/ids.ts";
+import { withoutStderr } from "../pool/index.ts";
 import type { Logger } from "../pool/logger.ts";
 import type { NodeDrain } from "../pool/node-drain.ts";
 import type { AcquireOptions, SessionDirectory, SessionInfo } from "../pool/types.ts";
@@ -94,7 +95,8 @@ function holdEndError(sessionId: string, why: HoldEnd): HerdError {
         ? "ended"
         : end.kind === "released"
           ? "was released"
-          : `${end.kind === "expired" ? "expired" : "was lost"}: ${end.reason}`;
+          : // The holder gets the exit, not the worker's stderr (WatchSessions has it).
+            `${end.kind === "expired" ? "expired" : "was lost"}: ${withoutStderr(end.reason)}`;
       return new HerdError("failed_precondition", `session ${sessionId} ${how}`);
     }
   }
