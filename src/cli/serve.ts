@@ -12,7 +12,7 @@ import type { StartedCluster } from "../cluster/start-cluster.ts";
 import { ConfigError, type HerdConfig, loadConfig, parseListenAddress } from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
 import { Herd, type SessionDirectory } from "../pool/index.ts";
-import { sandboxLauncher } from "../sandbox/index.ts";
+import { HiddenSocket, sandboxLauncher, scrubEnviron } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
@@ -44,6 +44,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
   if (opts.logLevel) config.log.level = opts.logLevel as HerdConfig["log"]["level"];
   const logger = createLogger(config.log);
+  // The config has read its secrets: out of /proc/<pid>/environ, where a worker could read them.
+  try {
+    const removed = scrubEnviron(
+      [config.control.token ?? "", config.cluster?.secret ?? "", config.cluster?.redisUrl ?? ""],
+      ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
+    );
+    if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");
+  } catch (err) {
+    logger.warn({ err }, "could not remove the secrets from /proc/self/environ");
+  }
   const settings = {
     [config.control.listen]: "control.listen",
     [config.data.listen]: "data.listen",
@@ -61,6 +71,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
 
+  // The control socket listens where no sandboxed worker sees it (hidden-socket.ts).
+  const socket = config.control.socket ? new HiddenSocket(config.control.socket) : undefined;
   let herd: Herd;
   try {
     // Workers never read the daemon's config: it may hold the control token.
@@ -71,6 +83,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       sandbox: sandboxLauncher({ hide: [config.file] }),
     });
   } catch (err) {
+    socket?.close();
     opts.fail(`the pools could not start: ${describeStartupError(err, settings)}`);
     return 1;
   }
@@ -109,7 +122,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     });
     control = await startControlPlane(directory, {
       listen: config.control.listen,
-      socket: config.control.socket,
+      socket: socket?.listenPath,
       token: config.control.token,
       dataPlaneUrl: data.url,
       defaultPool: config.defaultPool,
@@ -121,7 +134,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
       logger,
       ...(cluster && { peer: cluster.peer }),
     });
+    await socket?.publish();
   } catch (err) {
+    await control?.close();
+    socket?.close();
     await data?.close();
     await herd.close();
     await cluster?.close();
@@ -142,6 +158,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   opts.started?.();
   return waitForShutdown(logger, async () => {
     await control.close();
+    socket?.close();
     await data.close();
     await herd.close();
     await cluster?.close();

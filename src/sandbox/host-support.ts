@@ -1,12 +1,15 @@
-// Can this host contain a pool's workers the way its `isolation` asks? Everything here is a
+// Can this host contain a pool's workers the way its `isolation` asks? An explicit key is a
 // check that either passes or names the config key and the reason, so a pool never runs less
-// contained than configured. Used twice: by the config loader (to point at file:line:col) and
-// by the launcher when a pool starts (for callers that build pools in code).
+// contained than configured. A `default` key is resolved here to the strongest the host gives
+// (`resolveDefaults`), with the reason when that is less than the strongest. Used twice: by the
+// config loader (to point at file:line:col) and by the launcher when a pool starts (for callers
+// that build pools in code). The host probes (tools, a trial sandbox) run once per process.
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { which } from "../pool/host-capabilities.ts";
 import type { IsolationOptions } from "../pool/types.ts";
+import { seccompFilter } from "./seccomp.ts";
 
 export type IsolationKey = "user" | "uid_range" | "network" | "filesystem";
 
@@ -33,6 +36,7 @@ export type WorkerIdentity = { perWorker: true } | { perWorker: false; uid: numb
 
 /** Resolves `user` against /etc/passwd; a bare uid without an entry gets gid = uid. */
 export function workerIdentity(user: IsolationOptions["user"]): WorkerIdentity | string {
+  if (user === "default") return "unresolved user: default (resolveDefaults first)";
   if (user === "auto") return { perWorker: true };
   if (user === "inherit") {
     return { perWorker: false, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -59,9 +63,47 @@ function leadKey(isolation: IsolationOptions): IsolationKey {
   return "user";
 }
 
+/**
+ * The pool's isolation with every `default` key replaced by the strongest this host gives, and
+ * for each key resolved to less, why (the reason the contract's report carries).
+ */
+export function resolveDefaults(isolation: IsolationOptions): {
+  isolation: IsolationOptions;
+  fallbacks: Partial<Record<IsolationKey, string>>;
+} {
+  const fallbacks: Partial<Record<IsolationKey, string>> = {};
+  const resolved = { ...isolation };
+  const daemonUid = process.getuid?.() ?? 0;
+  const found = sandboxTools();
+  const sandboxRefused = () =>
+    !found.bwrap
+      ? "bubblewrap (bwrap) is not on PATH (apt-get install bubblewrap)"
+      : trialRun(found.bwrap, isolation.network === "private");
+  if (resolved.user === "default") {
+    const why =
+      daemonUid !== 0
+        ? `the daemon runs as uid ${daemonUid}, not root, so it cannot give workers uids of their own`
+        : !found.setpriv
+          ? "util-linux setpriv is not on PATH"
+          : sandboxRefused();
+    resolved.user = why ? "inherit" : "auto";
+    if (why) fallbacks.user = why;
+  }
+  if (resolved.filesystem === "default") {
+    const asRoot = resolved.user === "inherit" && daemonUid === 0;
+    const why =
+      sandboxRefused() ??
+      (asRoot ? "workers run as root, who can undo mount namespaces" : undefined);
+    resolved.filesystem = why ? "host" : "private";
+    if (why) fallbacks.filesystem = why;
+  }
+  return { isolation: resolved, fallbacks };
+}
+
 /** Problems with the pool's isolation on this host; empty means it can be given. */
-export function isolationProblems(isolation: IsolationOptions): IsolationProblem[] {
+export function isolationProblems(requested: IsolationOptions): IsolationProblem[] {
   const problems: IsolationProblem[] = [];
+  const isolation = resolveDefaults(requested).isolation;
   const asked =
     isolation.user !== "inherit" || isolation.network !== "host" || isolation.filesystem !== "host";
   if (!asked) return problems;
@@ -121,16 +163,31 @@ export function isolationProblems(isolation: IsolationOptions): IsolationProblem
   return problems;
 }
 
-/** Makes the namespaces once with nothing in them: does the kernel let us? */
+const trials = new Map<boolean, string | undefined>();
+
+/**
+ * Makes the namespaces once with nothing in them, under the seccomp filter: does the kernel let
+ * us? Remembered per process (a host does not change its mind between pools).
+ */
 function trialRun(bwrap: string, network: boolean): string | undefined {
+  if (trials.has(network)) return trials.get(network);
   const args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
   if (network) args.push("--unshare-net");
-  args.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true");
+  args.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
+  const filter = seccompFilter();
+  if (filter) args.push("--seccomp", "0");
+  args.push("--", "/bin/true");
+  let refused: string | undefined;
   try {
-    execFileSync(bwrap, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
-    return undefined;
+    execFileSync(bwrap, args, {
+      input: filter ?? "",
+      stdio: ["pipe", "ignore", "pipe"],
+      timeout: 10_000,
+    });
   } catch (err) {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
-    return `this host refuses the namespaces bubblewrap needs: ${stderr || (err as Error).message}`;
+    refused = `this host refuses the namespaces bubblewrap needs: ${stderr || (err as Error).message}`;
   }
+  trials.set(network, refused);
+  return refused;
 }

@@ -1431,7 +1431,9 @@ type PoolStats struct {
 	// Time left before the pool starts a worker on its own again (crash-loop backoff; zero: none).
 	RestartBackoff *durationpb.Duration `protobuf:"bytes,11,opt,name=restart_backoff,json=restartBackoff,proto3" json:"restart_backoff,omitempty"`
 	// Why the last worker of the streak crashed, while crash_streak > 0.
-	LastCrash     string `protobuf:"bytes,12,opt,name=last_crash,json=lastCrash,proto3" json:"last_crash,omitempty"`
+	LastCrash string `protobuf:"bytes,12,opt,name=last_crash,json=lastCrash,proto3" json:"last_crash,omitempty"`
+	// What containment the pool's workers got, one row per isolation key.
+	Containment   []*Containment `protobuf:"bytes,13,rep,name=containment,proto3" json:"containment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1550,6 +1552,86 @@ func (x *PoolStats) GetLastCrash() string {
 	return ""
 }
 
+func (x *PoolStats) GetContainment() []*Containment {
+	if x != nil {
+		return x.Containment
+	}
+	return nil
+}
+
+// Containment is one isolation key of a pool as this host resolved it.
+type Containment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The config key: "user", "filesystem", "network", "kernel", ...
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// What the workers got, e.g. "auto (a uid of its own from 200000-265535)".
+	Got string `protobuf:"bytes,2,opt,name=got,proto3" json:"got,omitempty"`
+	// "full" (the strongest), "weakened" (by the config) or "unavailable" (the host could not).
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// Empty when full; else why, and what such a worker can then reach.
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Containment) Reset() {
+	*x = Containment{}
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Containment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Containment) ProtoMessage() {}
+
+func (x *Containment) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Containment.ProtoReflect.Descriptor instead.
+func (*Containment) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Containment) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Containment) GetGot() string {
+	if x != nil {
+		return x.Got
+	}
+	return ""
+}
+
+func (x *Containment) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Containment) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // NodeStats describes the machine the daemon runs on.
 type NodeStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1567,7 +1649,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1661,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1592,7 +1674,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -1634,7 +1716,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1728,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1741,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -1680,7 +1762,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1774,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1787,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1832,7 +1914,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x05pools\x18\x04 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x129\n" +
 	"\n" +
 	"renewed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trenewedAt\x12/\n" +
-	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"\x93\x03\n" +
+	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"\xcb\x03\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +
@@ -1847,7 +1929,13 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	" \x01(\rR\vcrashStreak\x12B\n" +
 	"\x0frestart_backoff\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0erestartBackoff\x12\x1d\n" +
 	"\n" +
-	"last_crash\x18\f \x01(\tR\tlastCrash\"\xa0\x01\n" +
+	"last_crash\x18\f \x01(\tR\tlastCrash\x126\n" +
+	"\vcontainment\x18\r \x03(\v2\x14.herd.v1.ContainmentR\vcontainment\"[\n" +
+	"\vContainment\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
+	"\x03got\x18\x02 \x01(\tR\x03got\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xa0\x01\n" +
 	"\tNodeStats\x12,\n" +
 	"\x12memory_total_bytes\x18\x01 \x01(\x04R\x10memoryTotalBytes\x124\n" +
 	"\x16memory_available_bytes\x18\x02 \x01(\x04R\x14memoryAvailableBytes\x12\x19\n" +
@@ -1894,7 +1982,7 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 }
 
 var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_herd_v1_herd_proto_goTypes = []any{
 	(SessionEventType)(0),          // 0: herd.v1.SessionEventType
 	(*Session)(nil),                // 1: herd.v1.Session
@@ -1914,65 +2002,67 @@ var file_herd_v1_herd_proto_goTypes = []any{
 	(*GetStatsResponse)(nil),       // 15: herd.v1.GetStatsResponse
 	(*ClusterNodeStats)(nil),       // 16: herd.v1.ClusterNodeStats
 	(*PoolStats)(nil),              // 17: herd.v1.PoolStats
-	(*NodeStats)(nil),              // 18: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),    // 19: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 20: herd.v1.ListSessionsResponse
-	nil,                            // 21: herd.v1.Session.LabelsEntry
-	nil,                            // 22: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                            // 23: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 25: google.protobuf.Duration
+	(*Containment)(nil),            // 18: herd.v1.Containment
+	(*NodeStats)(nil),              // 19: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),    // 20: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 21: herd.v1.ListSessionsResponse
+	nil,                            // 22: herd.v1.Session.LabelsEntry
+	nil,                            // 23: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                            // 24: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 26: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	24, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	24, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	24, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	24, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
-	25, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	22, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	25, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	25, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	25, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	25, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	26, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	23, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
 	1,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
 	1,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	25, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	23, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	26, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	24, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
 	1,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
 	8,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	25, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	24, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	24, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	24, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	26, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	25, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	25, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	25, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 17: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
 	1,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	24, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
 	12, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
 	17, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	18, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	19, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
 	16, // 23: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
 	17, // 24: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
 	17, // 25: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
-	24, // 26: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
-	25, // 27: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
-	25, // 28: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	1,  // 29: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	2,  // 30: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	4,  // 31: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	6,  // 32: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	9,  // 33: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	11, // 34: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	14, // 35: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	19, // 36: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	3,  // 37: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	5,  // 38: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	7,  // 39: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	10, // 40: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	13, // 41: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	15, // 42: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	20, // 43: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	37, // [37:44] is the sub-list for method output_type
-	30, // [30:37] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	25, // 26: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	26, // 27: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	26, // 28: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	18, // 29: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
+	1,  // 30: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	2,  // 31: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	4,  // 32: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	6,  // 33: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	9,  // 34: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	11, // 35: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	14, // 36: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	20, // 37: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	3,  // 38: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	5,  // 39: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	7,  // 40: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	10, // 41: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	13, // 42: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	15, // 43: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	21, // 44: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	38, // [38:45] is the sub-list for method output_type
+	31, // [31:38] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
@@ -1991,7 +2081,7 @@ func file_herd_v1_herd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
