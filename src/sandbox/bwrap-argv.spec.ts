@@ -3,7 +3,7 @@ import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 
 const TOOLS = { bwrap: "/usr/bin/bwrap", socat: "/usr/bin/socat", setpriv: "/usr/bin/setpriv" };
 const BOX = {
-  dir: "/run/herd-sandbox-a/1",
+  dir: "/run/herd-sandbox-a/1/2",
   root: "/run/herd-sandbox-a",
   port: 4000,
   network: true,
@@ -21,7 +21,7 @@ describe("bwrapArgv", () => {
     const joined = argv.join(" ");
     expect(joined).toContain("--unshare-pid --unshare-ipc --unshare-uts --unshare-net");
     expect(joined).toContain(
-      "--tmpfs /run/herd-sandbox-a --bind /run/herd-sandbox-a/1 /run/herd-sandbox-a/1",
+      "--tmpfs /run/herd-sandbox-a --perms 0711 --dir /run/herd-sandbox-a/1 --bind /run/herd-sandbox-a/1/2 /run/herd-sandbox-a/1/2",
     );
     for (const dir of ["/tmp", "/var/tmp", "/dev/shm"]) {
       expect(joined).toContain(`--perms 1777 --size ${1 << 30} --tmpfs ${dir}`);

@@ -19,6 +19,8 @@
 // runs as root in the worker's network namespace and listens in a root-only directory: the
 // worker (never root, see host-support.ts) cannot reach its own relay's socket, nor any other.
 
+import { dirname } from "node:path";
+
 export interface WorkerBox {
   /** The worker's own directory: relay/ (root, 0700) and home/ (the worker's uid, 0700). */
   dir: string;
@@ -81,7 +83,9 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
     if (box.runLock) tmpfs("/run/lock", 1 << 20);
     for (const dir of box.keep) argv.push("--ro-bind", dir, dir);
   }
-  argv.push("--tmpfs", box.root, "--bind", box.dir, box.dir);
+  // bwrap would make the pool's directory 0700 (root): the worker must pass through it.
+  argv.push("--tmpfs", box.root, "--perms", "0711", "--dir", dirname(box.dir));
+  argv.push("--bind", box.dir, box.dir);
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
   let script = "";
   if (box.network) {

@@ -2,7 +2,7 @@
 // a way to make a session's worker try something, and the leak checks isolation adds to the
 // process checks (uids of the range, sandbox directories).
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { expect } from "vitest";
@@ -17,7 +17,10 @@ export type UidRange = [number, number];
 export const uidRangeKey = ([first, last]: UidRange) => `${first}-${last}`;
 
 /** A pool of hostile workers; `env` should carry the leak tag. */
-export function hostilePool(env: Record<string, string>, isolation?: Record<string, string>) {
+export function hostilePool(
+  env: Record<string, string>,
+  isolation?: Record<string, string> | "none",
+) {
   return {
     cmd: ["node", HOSTILE],
     health_path: "/health",
@@ -52,14 +55,11 @@ export function ask(daemon: Daemon, pool: string, session: string, path: string)
 
 /** Every relay socket of the sandboxes of daemon `pid` (one per prepared or live worker). */
 export function relaySockets(pid: number): string[] {
-  const sockets: string[] = [];
-  for (const dir of sandboxDirsOf(pid)) {
-    for (const worker of readdirSync(join("/run", dir))) {
-      const socket = join("/run", dir, worker, "relay", "http.sock");
-      if (existsSync(socket)) sockets.push(socket);
-    }
-  }
-  return sockets;
+  return sandboxDirsOf(pid).flatMap((dir) =>
+    (readdirSync(join("/run", dir), { recursive: true }) as string[])
+      .filter((path) => path.endsWith("relay/http.sock"))
+      .map((path) => join("/run", dir, path)),
+  );
 }
 
 /** Live processes whose real uid lies in the range `user: auto` hands out. */

@@ -28,7 +28,7 @@ function serve(file: string, env: Record<string, string> = {}) {
 
 describe.runIf(process.getuid?.() === 0)("isolation the daemon cannot give", () => {
   it("refuses a private network for a worker running as root, pointing at the key", async () => {
-    const file = config("{network: private}");
+    const file = config("{network: private, user: inherit}");
     const run = await serve(file);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(
@@ -60,7 +60,7 @@ describe.runIf(process.getuid?.() === 0)("isolation the daemon cannot give", () 
     const pool = resolvePoolOptions({
       name: "boxed",
       command: [process.execPath, join(REPO_ROOT, HOSTILE)],
-      isolation: { network: "private" },
+      isolation: { network: "private", user: "inherit" },
     });
     await expect(Herd.start([pool], { sandbox: sandboxLauncher() })).rejects.toThrow(
       /workers\.boxed\.isolation\.network: network: private cannot contain a worker running as root/,

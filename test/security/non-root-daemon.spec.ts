@@ -52,18 +52,14 @@ afterAll(async () => {
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
 
-/** Every relay socket of the daemon's runtime directory (under the temp dir: it is not root). */
+/** Every relay socket of the daemon's sandbox directories (under the temp dir: it is not root). */
 function relaySockets(): string[] {
-  const runtime = readdirSync(tmpdir()).filter((n) => n.startsWith(`herd-sandbox-${daemon.pid}-`));
-  const found: string[] = [];
-  for (const dir of runtime.map((n) => join(tmpdir(), n))) {
-    for (const pool of readdirSync(dir).filter((n) => !n.includes("."))) {
-      for (const worker of readdirSync(join(dir, pool)).filter((n) => !n.includes("."))) {
-        found.push(join(dir, pool, worker, "relay", "http.sock"));
-      }
-    }
-  }
-  return found;
+  const roots = readdirSync(tmpdir()).filter((n) => n.startsWith(`herd-sandbox-${daemon.pid}-`));
+  return roots.flatMap((root) =>
+    (readdirSync(join(tmpdir(), root), { recursive: true }) as string[])
+      .filter((path) => path.endsWith("relay/http.sock"))
+      .map((path) => join(tmpdir(), root, path)),
+  );
 }
 
 describe("a worker of a non-root daemon (same uid as the daemon)", () => {
