@@ -6,7 +6,8 @@
 // that build pools in code). The host probes (tools, a trial sandbox) run once per process.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { which } from "../pool/host-capabilities.ts";
 import type { IsolationOptions } from "../pool/types.ts";
 import { seccompFilter } from "./seccomp.ts";
@@ -67,7 +68,11 @@ function leadKey(isolation: IsolationOptions): IsolationKey {
  * The pool's isolation with every `default` key replaced by the strongest this host gives, and
  * for each key resolved to less, why (the reason the contract's report carries).
  */
-export function resolveDefaults(isolation: IsolationOptions): {
+export function resolveDefaults(
+  isolation: IsolationOptions,
+  /** The pool's cwd and the absolute paths of its command: what a worker uid must read. */
+  code: readonly string[] = [],
+): {
   isolation: IsolationOptions;
   fallbacks: Partial<Record<IsolationKey, string>>;
 } {
@@ -85,7 +90,7 @@ export function resolveDefaults(isolation: IsolationOptions): {
         ? `the daemon runs as uid ${daemonUid}, not root, so it cannot give workers uids of their own`
         : !found.setpriv
           ? "util-linux setpriv is not on PATH"
-          : sandboxRefused();
+          : (sandboxRefused() ?? unreadableByOthers(code));
     resolved.user = why ? "inherit" : "auto";
     if (why) fallbacks.user = why;
   }
@@ -161,6 +166,32 @@ export function isolationProblems(requested: IsolationOptions): IsolationProblem
     if (refused) problems.push({ key: leadKey(isolation), message: refused });
   }
   return problems;
+}
+
+/**
+ * Why a uid of the worker's own could not run the pool's code (a checkout under /root, a
+ * 0700 temp dir), or undefined: each directory on the way must let others pass (o+x).
+ */
+function unreadableByOthers(paths: readonly string[]): string | undefined {
+  for (const path of paths) {
+    let start = dirname(path);
+    try {
+      if (statSync(path).isDirectory()) start = path;
+    } catch {}
+    for (let dir = start; ; dir = dirname(dir)) {
+      let mode: number;
+      try {
+        mode = statSync(dir).mode;
+      } catch {
+        break; // a path that does not exist is the command's own problem, reported elsewhere
+      }
+      if ((mode & 0o001) === 0) {
+        return `the pool's code at ${path} is out of other users' reach (${dir} is mode ${(mode & 0o777).toString(8)}): move it or chmod o+x ${dir} to give workers uids of their own`;
+      }
+      if (dir === "/") break;
+    }
+  }
+  return undefined;
 }
 
 const trials = new Map<boolean, string | undefined>();

@@ -53,7 +53,11 @@ export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
   const hide = opts.hide ?? [];
   let pools = 0;
   return (options) => {
-    const { isolation, fallbacks } = resolveDefaults(options.isolation);
+    const code = [
+      options.cwd ?? process.cwd(),
+      ...options.command.filter((arg) => isAbsolute(arg)),
+    ];
+    const { isolation, fallbacks } = resolveDefaults(options.isolation, code);
     const problems = isolationProblems(isolation);
     if (problems.length > 0) {
       throw new HerdError(
