@@ -12,7 +12,7 @@ import type { StartedCluster } from "../cluster/start-cluster.ts";
 import { ConfigError, type HerdConfig, loadConfig, parseListenAddress } from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
 import { Herd, type SessionDirectory } from "../pool/index.ts";
-import { HiddenSocket, sandboxLauncher, scrubEnviron } from "../sandbox/index.ts";
+import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
@@ -123,6 +123,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
     control = await startControlPlane(directory, {
       listen: config.control.listen,
       socket: socket?.listenPath,
+      // A worker on the host's network must not drive the control plane (worker-peer.ts).
+      refusePeer: workerPeer,
       token: config.control.token,
       dataPlaneUrl: data.url,
       defaultPool: config.defaultPool,

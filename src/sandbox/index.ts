@@ -9,3 +9,4 @@ export {
 } from "./host-support.ts";
 export { type LauncherOptions, sandboxLauncher } from "./launcher.ts";
 export { scrubEnviron } from "./scrub-environ.ts";
+export { workerPeer } from "./worker-peer.ts";

@@ -35,7 +35,8 @@ let daemon: Daemon;
 let twin: Daemon;
 
 const config = (socket?: string) => ({
-  control: { token_env: "HERD_TOKEN", ...(socket ? { socket } : {}) },
+  // The twin (no socket) runs without a control token: the loopback control plane of attack 3.
+  control: socket ? { token_env: "HERD_TOKEN", socket } : {},
   workers: {
     plain: { ...hostilePool(leak.env), isolation: { uid_range: uidRangeKey(UID_RANGE) } },
     boxed: hostilePool(leak.env, {
@@ -111,6 +112,25 @@ describe("attack 1: a worker of a root daemon", () => {
   it.each(attackers)("%s: reaches the control socket", async (pool, session, works) => {
     const r = await ask(daemon, pool, session, `/connect?path=${encodeURIComponent(SOCKET)}`);
     expect(r.ok).toBe(works);
+  });
+});
+
+describe("attack 3: a worker on the host's network and the tokenless loopback control plane", () => {
+  it.each(attackers)("%s: lists every session with its token", async (pool, session, works) => {
+    await ask(twin, pool, session, "/id");
+    const url = encodeURIComponent(`${twin.controlUrl}/herd.v1.HerdService/ListSessions`);
+    const r = await ask(twin, pool, session, `/post?url=${url}&body={}`);
+    // `boxed` has a network of its own; `plain` shares the host's and is refused by uid.
+    expect(r.ok && r.status === 200 && String(r.body).includes('"token"')).toBe(works);
+    if (pool === "plain") {
+      expect(twin.stdout()).toContain("control plane: refused a loopback client running as uid");
+    }
+  });
+
+  it("says at start what a worker on the host's network reaches", () => {
+    expect(twin.stdout()).toMatch(
+      /pool plain: network: host \(weakened by the config\): a worker shares the host's network: it reaches every loopback listener/,
+    );
   });
 });
 

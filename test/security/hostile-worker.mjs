@@ -12,6 +12,7 @@
 //   POST /write?path=P&text=T&mode=600 writes the file: {ok, error}
 //   GET  /run?argv=["unshare","-Ur","id"] runs a program: {ok, code, output}
 //   GET  /statfs?path=P                {ok, bytes (the file system's size)}
+//   GET  /post?url=U&body=B            POSTs JSON B to U: {ok, status, body}
 import { execFileSync } from "node:child_process";
 import { readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -82,6 +83,18 @@ async function handle(url) {
         return { ok: true, code: 0, output: String(output) };
       } catch (err) {
         return { ok: false, code: err.status ?? null, output: String(err.stderr ?? err.message) };
+      }
+    case "/post":
+      try {
+        const res = await fetch(q.get("url"), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: q.get("body") ?? "{}",
+          signal: AbortSignal.timeout(5_000),
+        });
+        return { ok: true, status: res.status, body: await res.text() };
+      } catch (err) {
+        return { ok: false, error: String(err.cause?.code ?? err.message) };
       }
     case "/statfs":
       return attempt(() => {
