@@ -101,7 +101,7 @@ const network: RowMaker = (input) => {
     "network",
     "host",
     false,
-    "a worker shares the host's network: it reaches every loopback listener (both planes included: the control plane asks no token on loopback unless control.token is set), other workers' ports, abstract Unix sockets, and anything the host reaches",
+    "a worker shares the host's network: it reaches every loopback listener (the data plane; the control plane too when it runs as the daemon's uid, which only control.token stops), other workers' ports, abstract Unix sockets, and anything the host reaches",
   );
 };
 

@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Daemon,
   expectNoLeaks,
+  HERD_BIN,
   killAllWithTag,
   newLeakTag,
   REPO_ROOT,
+  runCaptured,
   startDaemon,
 } from "../helpers/index.ts";
 import {
@@ -191,7 +193,7 @@ describe("the report of what each pool got", () => {
       /pool none: kernel: host \(weakened by the config\): no sandbox: a worker can create user namespaces/,
     );
     expect(log).toMatch(
-      /pool plain: network: host \(weakened by the config\): a worker shares the host's network: it reaches every loopback listener \(both planes/,
+      /pool plain: network: host \(weakened by the config\): a worker shares the host's network: it reaches every loopback listener \(the data plane/,
     );
   });
 
@@ -216,5 +218,14 @@ describe("the report of what each pool got", () => {
       filesystem: "weakened",
       kernel: "weakened",
     });
+  });
+
+  it("shows it in herd status", async () => {
+    const r = await runCaptured(process.execPath, [HERD_BIN, "status", "--addr", twin.controlUrl]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      "plain containment: user: auto (a uid of its own from 232000-232019)",
+    );
+    expect(r.stdout).toMatch(/ {2}user weakened: a worker runs as root, beside the daemon/);
   });
 });
