@@ -80,6 +80,21 @@ export function sandboxDirsOf(pid: number): string[] {
   return readdirSync("/run").filter((n) => n.startsWith(`herd-sandbox-${pid}-`));
 }
 
+/** The uids daemon `pid` still claims host-wide (/run/herd-uids/<uid> naming it). */
+export function uidClaimsOf(pid: number): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/herd-uids");
+  } catch {}
+  return names.filter((uid) => {
+    try {
+      return readFileSync(join("/run/herd-uids", uid), "utf8").startsWith(`${pid} `);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** After the daemon `pid` stopped: no uid of `range` in use, no sandbox directory of its left. */
 export async function expectNoIsolationLeaks(range: UidRange, pid: number): Promise<void> {
   for (let waited = 0; processesInUidRange(range).length > 0 && waited < 15_000; waited += 50) {
@@ -87,4 +102,5 @@ export async function expectNoIsolationLeaks(range: UidRange, pid: number): Prom
   }
   expect(processesInUidRange(range), "processes still running under worker uids").toEqual([]);
   expect(sandboxDirsOf(pid)).toEqual([]);
+  expect(uidClaimsOf(pid), "host-wide uid claims left behind").toEqual([]);
 }
