@@ -136,8 +136,3 @@ const ROWS: readonly RowMaker[] = [user, filesystem, network, kernel];
 export function containmentRows(input: ContainmentInput): ContainmentRow[] {
   return ROWS.map((make) => make(input));
 }
-
-/** One line for the start log: `user: auto (...); filesystem: private (...); ...`. */
-export function describeContainment(rows: readonly ContainmentRow[]): string {
-  return rows.map((r) => `${r.key}: ${r.got}`).join("; ");
-}
