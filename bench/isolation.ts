@@ -1,6 +1,7 @@
-// Tenant-isolation benchmarks (issue 9): what `isolation: {user: auto, network: private,
-// filesystem: private}` adds, against the unisolated pool in the same run, rounds interleaved so
-// machine noise moves both sides alike:
+// Tenant-isolation benchmarks (issues 9, 18): what the default containment (a pool with no
+// `isolation`) and `isolation: {user: auto, network: private, filesystem: private}` add, against
+// an `isolation: none` pool in the same run, rounds interleaved so machine noise moves every side
+// alike:
 //   cold start   acquire on a pool whose prepared spare is ready (reuse: false, so every acquire
 //                starts a worker) minus the worker's self-reported boot time; the sandbox's
 //                namespaces, mounts and relay are made at prepare time, so what is left is the
@@ -25,6 +26,21 @@ import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, formatTable, median, percentile, round } from "./report.ts";
 
 const ISOLATED = { user: "auto", network: "private", filesystem: "private" } as const;
+/** `isolation: none` in herd.yaml: the baseline. */
+const NONE = { user: "inherit", network: "host", filesystem: "host" } as const;
+/** The baseline first; each other pool is compared against it. */
+const SIDES = { none: NONE, default: undefined, isolated: ISOLATED } as const;
+type Side = keyof typeof SIDES;
+const NAMES = Object.keys(SIDES) as Side[];
+
+function sidePool(name: Side, overrides: Partial<PoolOptionsInput> = {}) {
+  const isolation = SIDES[name];
+  return resolvePoolOptions(pool(name, { ...overrides, ...(isolation ? { isolation } : {}) }));
+}
+
+/** Round i's order: a rotation, so no side always goes first. */
+const order = <T>(items: readonly T[], i: number) =>
+  items.map((_, k) => items[(k + i) % items.length]!);
 
 function pool(name: string, overrides: Partial<PoolOptionsInput> = {}): PoolOptionsInput {
   return {
@@ -60,21 +76,18 @@ const settle = () => new Promise((r) => setTimeout(r, 150));
 async function coldStarts(runs: number, ready: "http" | "tcp"): Promise<BenchRow[]> {
   const readiness: Partial<PoolOptionsInput> = ready === "tcp" ? { ready: { kind: "tcp" } } : {};
   const herd = await Herd.start(
-    [
-      resolvePoolOptions(pool("plain", readiness)),
-      resolvePoolOptions(pool("isolated", { ...readiness, isolation: ISOLATED })),
-    ],
+    NAMES.map((name) => sidePool(name, readiness)),
     { sandbox: sandboxLauncher() },
   );
-  const cold: Record<string, number[]> = { plain: [], isolated: [] };
+  const cold: Record<Side, number[]> = { none: [], default: [], isolated: [] };
   try {
     await settle();
     for (let i = 0; i < runs; i++) {
-      for (const name of i % 2 ? ["plain", "isolated"] : ["isolated", "plain"]) {
+      for (const name of order(NAMES, i)) {
         const started = performance.now();
         const s = await herd.acquire(name, `cold-${name}-${i}`);
         const elapsed = performance.now() - started;
-        cold[name]!.push(elapsed - (await bootMs(s.workerAddress)));
+        cold[name].push(elapsed - (await bootMs(s.workerAddress)));
         await herd.release(s.id);
         await settle();
       }
@@ -82,49 +95,49 @@ async function coldStarts(runs: number, ready: "http" | "tcp"): Promise<BenchRow
   } finally {
     await herd.close();
   }
-  const label = `cold start overhead, ${ready} ready, isolated`;
-  const { plain, isolated } = cold as { plain: number[]; isolated: number[] };
-  return [
-    compared(`${label} p50`, median(isolated), "ms", median(plain), "≤ baseline + 15 ms"),
-    compared(`${label} p99`, percentile(isolated, 99), "ms", percentile(plain, 99)),
-    {
-      name: `${label}: added p50`,
-      value: round(median(isolated) - median(plain)),
-      unit: "ms",
-      goal: "< 15 ms",
-    },
-  ];
+  return (["default", "isolated"] as const).flatMap((side) => {
+    const label = `cold start overhead, ${ready} ready, ${side} vs none`;
+    return [
+      compared(`${label} p50`, median(cold[side]), "ms", median(cold.none), "≤ baseline + 15 ms"),
+      compared(`${label} p99`, percentile(cold[side], 99), "ms", percentile(cold.none, 99)),
+      {
+        name: `${label}: added p50`,
+        value: round(median(cold[side]) - median(cold.none)),
+        unit: "ms",
+        goal: "< 15 ms",
+      },
+    ];
+  });
 }
 
 async function requests(count: number): Promise<BenchRow[]> {
   const herd = await Herd.start(
-    [
-      resolvePoolOptions(pool("plain", { min: 1 })),
-      resolvePoolOptions(pool("isolated", { min: 1, isolation: ISOLATED })),
-    ],
+    NAMES.map((name) => sidePool(name, { min: 1 })),
     { sandbox: sandboxLauncher() },
   );
   const rows: BenchRow[] = [];
   try {
-    const plain = await herd.acquire("plain", "req-plain");
-    const isolated = await herd.acquire("isolated", "req-isolated");
+    const targets: string[] = [];
+    for (const name of NAMES) targets.push((await herd.acquire(name, `req-${name}`)).workerAddress);
     for (const reuse of [true, false]) {
-      const agents = [new Agent({ keepAlive: true }), new Agent({ keepAlive: true })];
-      const times: number[][] = [[], []];
-      const targets = [plain.workerAddress, isolated.workerAddress];
+      const agents = NAMES.map(() => new Agent({ keepAlive: true }));
+      const times: number[][] = NAMES.map(() => []);
       for (let i = 0; i < count; i++) {
-        for (const k of i % 2 ? [0, 1] : [1, 0]) {
+        for (const k of order([0, 1, 2], i)) {
           const started = performance.now();
           await getJson(targets[k]!, "/whoami", reuse ? agents[k]! : false);
           times[k]!.push(performance.now() - started);
         }
       }
       for (const a of agents) a.destroy();
-      const label = reuse ? "request via relay, keep-alive" : "request via relay, new connection";
-      rows.push(
-        compared(`${label} p50`, median(times[1]!), "ms", median(times[0]!)),
-        compared(`${label} p99`, percentile(times[1]!, 99), "ms", percentile(times[0]!, 99)),
-      );
+      const how = reuse ? "keep-alive" : "new connection";
+      for (const k of [1, 2]) {
+        const label = `request, ${how}, ${NAMES[k]} vs none`;
+        rows.push(
+          compared(`${label} p50`, median(times[k]!), "ms", median(times[0]!), "≤ baseline + 10 %"),
+          compared(`${label} p99`, percentile(times[k]!, 99), "ms", percentile(times[0]!, 99)),
+        );
+      }
     }
   } finally {
     await herd.close();

@@ -6,6 +6,7 @@
 // built wheel. The Go SDK's snippet already runs from a module outside the repo, through a
 // `replace` directive (sdk/ts/test/scenarios.spec.ts).
 import {
+  chmodSync,
   copyFileSync,
   mkdirSync,
   mkdtempSync,
@@ -33,6 +34,9 @@ import { fences } from "./readme/fences.ts";
 
 const tag = newLeakTag();
 const work = mkdtempSync(join(tmpdir(), "herd-packages-"));
+// Workers run under uids of their own (contained by default): the installed code must be
+// reachable by other users, as anywhere a user installs herd for a daemon to run.
+chmodSync(work, 0o755);
 const project = join(work, "project");
 const README_URL = "http://127.0.0.1:7070";
 let daemon: Daemon | undefined;

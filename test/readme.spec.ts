@@ -185,7 +185,7 @@ const allLinesStartWith = (f: Fence, prefix: string) =>
   f.lang === "sh" && lines(f).length > 0 && lines(f).every((l) => l.startsWith(prefix));
 
 interface Counter {
-  pid: number;
+  worker: string;
   counter: number;
 }
 
@@ -203,12 +203,12 @@ async function runCurlLine(
   const r = await sh(command, env);
   expect(r.code, `${where}: ${r.stderr}`).toBe(0);
   const got = JSON.parse(r.stdout) as Counter;
-  expect(got, where).toEqual({ pid: expect.any(Number), counter: expect.any(Number) });
+  expect(got, where).toEqual({ worker: expect.any(String), counter: expect.any(Number) });
 
   let checked = 0;
   const json = /^\{.*\}$/.exec(claim.trim());
   if (json) {
-    // The comment shows a whole answer: same fields and types (the pid is illustrative).
+    // The comment shows a whole answer: same fields and types (the worker id is illustrative).
     const shown = JSON.parse(json[0]) as Record<string, unknown>;
     expect(Object.keys(got).sort(), where).toEqual(Object.keys(shown).sort());
     checked++;
@@ -218,15 +218,15 @@ async function runCurlLine(
     expect(got.counter, `${where}: ${claim}`).toBe(Number(counter[1]));
     checked++;
   }
-  if (/same pid/.test(claim)) {
-    expect(got.pid, `${where}: ${claim}`).toBe(seen.at(-1)?.pid);
+  if (/same worker/.test(claim)) {
+    expect(got.worker, `${where}: ${claim}`).toBe(seen.at(-1)?.worker);
     checked++;
   }
-  if (/another process|different pid/.test(claim)) {
+  if (/another process|another worker/.test(claim)) {
     expect(
-      seen.map((s) => s.pid),
+      seen.map((s) => s.worker),
       `${where}: ${claim}`,
-    ).not.toContain(got.pid);
+    ).not.toContain(got.worker);
     checked++;
   }
   expect(checked, `${where}: no check knows the claim ${JSON.stringify(claim)}`).toBeGreaterThan(0);

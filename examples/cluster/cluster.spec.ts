@@ -36,14 +36,14 @@ it("three nodes on one machine serve one session as one herd", async () => {
       ["a", "b", "c"].map((n) => startDaemon({ config: join(DIR, `node-${n}.yaml`), env })),
     )),
   );
-  const seen: { pid: number; counter: number }[] = [];
+  const seen: { worker: string; counter: number }[] = [];
   for (const d of nodes) {
     const res = await fetch(`${d.dataUrl}/counter`, { headers: { "X-Session-ID": "ada" } });
     expect(res.status).toBe(200);
-    seen.push((await res.json()) as { pid: number; counter: number });
+    seen.push((await res.json()) as { worker: string; counter: number });
   }
-  // One worker: the same pid through every node, its counter going up.
-  expect(new Set(seen.map((s) => s.pid)).size).toBe(1);
+  // One worker: the same process through every node, its counter going up.
+  expect(new Set(seen.map((s) => s.worker)).size).toBe(1);
   expect(seen.map((s) => s.counter)).toEqual([1, 2, 3]);
   const status = await eventually("cluster status lists three nodes", () => {
     const r = spawnSync(

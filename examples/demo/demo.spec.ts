@@ -18,19 +18,30 @@ async function get(path: string, session: string, init: RequestInit = {}) {
   return res;
 }
 const counter = async (session: string) =>
-  (await (await get("/counter", session)).json()) as { pid: number; counter: number };
+  (await (await get("/counter", session)).json()) as { worker: string; counter: number };
 
 describe("examples/demo", () => {
-  it("pins a session to one process: same ID, same pid and a growing counter", async () => {
+  it("pins a session to one process: same ID, same worker and a growing counter", async () => {
     const a1 = await counter("alice");
     const a2 = await counter("alice");
     const b1 = await counter("bob");
-    expect(a2).toEqual({ pid: a1.pid, counter: a1.counter + 1 });
-    expect(b1.pid).not.toBe(a1.pid);
+    expect(a2).toEqual({ worker: a1.worker, counter: a1.counter + 1 });
+    expect(b1.worker).not.toBe(a1.worker);
     expect(b1.counter).toBe(1);
     // The workers carry the leak tag, so the afterEach leak check really covers them.
+    const sessions = await (
+      await fetch(`${ctx.daemon.controlUrl}/herd.v1.HerdService/ListSessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      })
+    ).json();
+    const workerPids = (sessions as { sessions: { workerPid: number }[] }).sessions.map(
+      (s) => s.workerPid,
+    );
+    expect(workerPids).toHaveLength(2);
     expect(pidsWithTag(ctx.leak.tag)).toEqual(
-      expect.arrayContaining([ctx.daemon.pid, a1.pid, b1.pid]),
+      expect.arrayContaining([ctx.daemon.pid, ...workerPids]),
     );
 
     await get("/notes", "alice", { method: "POST", body: "buy milk" });
@@ -40,15 +51,15 @@ describe("examples/demo", () => {
     expect(bobs.notes).toEqual([]);
 
     const home = await (await get("/", "alice")).text();
-    expect(home).toContain(`process ${a1.pid}`);
+    expect(home).toContain(`process ${a1.worker}`);
     expect(home).toContain("Counter: 2.");
   });
 
   it("streams SSE tokens and echoes WebSocket messages through the data plane", async () => {
-    const { pid } = await counter("carol");
+    const { worker } = await counter("carol");
     const sse = await (await get("/stream?interval=5&text=one+two", "carol")).text();
-    expect(sse).toContain(`data: {"token":"one","index":0,"pid":${pid}}`);
-    expect(sse).toContain(`data: {"token":"two","index":1,"pid":${pid}}`);
+    expect(sse).toContain(`data: {"token":"one","index":0,"worker":"${worker}"}`);
+    expect(sse).toContain(`data: {"token":"two","index":1,"worker":"${worker}"}`);
     expect(sse).toContain("event: done");
 
     const ws = new WebSocket(`${ctx.daemon.dataUrl.replace("http", "ws")}/ws`, {
@@ -64,6 +75,6 @@ describe("examples/demo", () => {
     ws.send("ping");
     messages.push(await next());
     ws.close();
-    expect(messages).toEqual([`hello ${pid}`, "ping"]);
+    expect(messages).toEqual([`hello ${worker}`, "ping"]);
   });
 });

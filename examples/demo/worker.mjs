@@ -4,12 +4,16 @@
 // affinity protects: the same session ID always reaches the same process, so its state is
 // there on every request. Single-threaded Node: no locking needed.
 //
-//   GET  /          what this is, with this process's pid and counter
-//   GET  /counter   increments the counter: {"pid", "counter"}
+//   GET  /          what this is, with this process's id and counter
+//   GET  /counter   increments the counter: {"worker", "counter"}
 //   POST /notes     appends the request body as a note; GET /notes lists them
 //   GET  /health    "ok"
 //   GET  /stream    server-sent events, one token at a time (?text=...&interval=ms)
-//   WS   /ws        says "hello <pid>", then echoes every message
+//   WS   /ws        says "hello <worker>", then echoes every message
+//
+// `worker` names this process: a random id drawn at start. Not its pid: a contained worker runs
+// in a PID namespace of its own, where every worker's pid is the same small number.
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 
 const portArg = process.argv.indexOf("--port");
@@ -20,6 +24,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const greeting = process.env.DEMO_GREETING ?? "hello";
 const startedAt = new Date().toISOString();
+const worker = randomBytes(4).toString("hex");
 let counter = 0;
 const notes = [];
 
@@ -52,7 +57,7 @@ function stream(req, res, url) {
   let i = 0;
   const timer = setInterval(() => {
     if (i < words.length) {
-      res.write(`data: ${JSON.stringify({ token: words[i], index: i, pid: process.pid })}\n\n`);
+      res.write(`data: ${JSON.stringify({ token: words[i], index: i, worker })}\n\n`);
       i++;
     } else {
       clearInterval(timer);
@@ -72,7 +77,7 @@ async function handle(req, res) {
         200,
         "text/plain; charset=utf-8",
         `${greeting}!\n\n` +
-          `This is the herd demo worker, process ${process.pid} (up since ${startedAt}).\n` +
+          `This is the herd demo worker, process ${worker} (up since ${startedAt}).\n` +
           `Counter: ${counter}. Notes: ${notes.length}.\n\n` +
           `Every request with the same X-Session-ID reaches this same process,\n` +
           `so GET /counter keeps counting up; another session ID gets another process.\n` +
@@ -80,13 +85,13 @@ async function handle(req, res) {
       );
     case "GET /counter":
       counter++;
-      return json(res, 200, { pid: process.pid, counter });
+      return json(res, 200, { worker, counter });
     case "GET /notes":
-      return json(res, 200, { pid: process.pid, notes });
+      return json(res, 200, { worker, notes });
     case "POST /notes": {
       const note = await readBody(req);
       notes.push(note);
-      return json(res, 201, { pid: process.pid, count: notes.length });
+      return json(res, 201, { worker, count: notes.length });
     }
     case "GET /health":
       return send(res, 200, "text/plain", "ok");
@@ -112,7 +117,7 @@ server.on("upgrade", async (req, socket, head) => {
     wss ??= new WebSocketServer({ noServer: true });
   }
   wss.handleUpgrade(req, socket, head, (ws) => {
-    ws.send(`hello ${process.pid}`);
+    ws.send(`hello ${worker}`);
     ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
   });
 });
@@ -124,5 +129,5 @@ process.on("SIGTERM", () => {
 });
 
 server.listen(port, "127.0.0.1", () => {
-  console.log(`demo worker ${process.pid} listening on 127.0.0.1:${server.address().port}`);
+  console.log(`demo worker ${worker} listening on 127.0.0.1:${server.address().port}`);
 });

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -81,16 +82,19 @@ def stream_turn(http: httpx.Client, session: herd.HeldSession, model: str, promp
     return turn
 
 
-def check_memory(worker_pid: int, first: Turn, second: Turn) -> None:
-    """The fake model's replies read 'Turn N on worker PID. You said "...". Before that you
-    said "...".' — both must come from the session's worker, the second as turn 2 quoting
-    the first prompt."""
-    if not first.reply.startswith(f"Turn 1 on worker {worker_pid}."):
-        raise ChatError(f"the first reply is not turn 1 on worker {worker_pid}: {first.reply!r}")
-    if not second.reply.startswith(f"Turn 2 on worker {worker_pid}."):
-        raise ChatError(f"the second reply is not turn 2 on worker {worker_pid}: {second.reply!r}")
+def check_memory(first: Turn, second: Turn) -> str:
+    """The fake model's replies read 'Turn N on worker ID. You said "...". Before that you
+    said "...".' (ID: the worker process's own random id) — both must come from one worker,
+    the second as turn 2 quoting the first prompt. Returns the worker's id."""
+    m = re.match(r"Turn 1 on worker (\w+)\.", first.reply)
+    if not m:
+        raise ChatError(f"the first reply is not turn 1: {first.reply!r}")
+    worker = m.group(1)
+    if not second.reply.startswith(f"Turn 2 on worker {worker}."):
+        raise ChatError(f"the second reply is not turn 2 on worker {worker}: {second.reply!r}")
     if f'Before that you said "{first.prompt}".' not in second.reply:
         raise ChatError(f"the worker forgot the first message: {second.reply!r}")
+    return worker
 
 
 def main() -> int:
@@ -111,10 +115,11 @@ def main() -> int:
             print(f"session {s.id} on worker pid {s.worker_pid}", flush=True)
             first = stream_turn(http, s, args.model, args.prompt)
             second = stream_turn(http, s, args.model, args.follow_up)
-            check_memory(s.worker_pid, first, second)
+            worker = check_memory(first, second)
             summary = {
                 "session": s.id,
                 "worker_pid": s.worker_pid,
+                "worker": worker,
                 "turns": [asdict(first), asdict(second)],
             }
     except herd.HerdError as e:

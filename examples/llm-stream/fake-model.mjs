@@ -16,7 +16,12 @@
 // Single-threaded Node: no locking.
 //
 // Env: PORT (or --port N), FAKE_TOKEN_MS (delay per token, default 20), FAKE_MODEL.
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
+
+// Names this process in replies: a random id, not its pid (a contained worker runs in a PID
+// namespace of its own, where every worker has the same pid).
+const WORKER = randomBytes(4).toString("hex");
 
 const portArg = process.argv.indexOf("--port");
 const port = Number(portArg >= 0 ? process.argv[portArg + 1] : (process.env.PORT ?? 0));
@@ -47,7 +52,7 @@ function reply(ctx, said) {
   ctx.push(said);
   const turn = ctx.length;
   const before = turn > 1 ? ` Before that you said "${ctx[turn - 2]}".` : "";
-  return `Turn ${turn} on worker ${process.pid}. You said "${said}".${before}`;
+  return `Turn ${turn} on worker ${WORKER}. You said "${said}".${before}`;
 }
 
 /** Splits text into tokens that concatenate back to it exactly (word + following space). */

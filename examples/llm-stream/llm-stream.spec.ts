@@ -58,7 +58,7 @@ describe("examples/llm-stream", () => {
     const b1 = await chat({ "X-Session-ID": "ben" }, "my name is Ben");
     const a2 = await chat({ "X-Session-ID": "ann" }, "what is my name?");
     expect(a1.complete && b1.complete && a2.complete).toBe(true);
-    expect(a1.text).toMatch(/^Turn 1 on worker \d+\. You said "my name is Ann"\.$/);
+    expect(a1.text).toMatch(/^Turn 1 on worker [0-9a-f]+\. You said "my name is Ann"\.$/);
     expect(b1.text).toMatch(/^Turn 1 /);
     expect(a2.text).toContain("Turn 2 on worker");
     expect(a2.text).toContain('Before that you said "my name is Ann".');
@@ -113,15 +113,18 @@ describe("examples/llm-stream", () => {
     const summary = JSON.parse(out.trimEnd().split("\n").at(-1)!) as {
       session: string;
       worker_pid: number;
+      worker: string;
       turns: { reply: string; token_times: number[]; done_time: number }[];
     };
     const [first, second] = summary.turns;
     // Checked here too, not only by the client: both turns on the session's own worker, and the
     // second, sent without any history, quotes the first — the context stayed in that process.
-    const pid = summary.worker_pid;
-    expect(first!.reply).toBe(`Turn 1 on worker ${pid}. You said "${prompt}".`);
+    // The worker names itself by a random id (its pid is renumbered by its PID namespace).
+    const id = summary.worker;
+    expect(id).toMatch(/^[0-9a-f]{8}$/);
+    expect(first!.reply).toBe(`Turn 1 on worker ${id}. You said "${prompt}".`);
     expect(second!.reply).toBe(
-      `Turn 2 on worker ${pid}. You said "What did I just tell you?". Before that you said "${prompt}".`,
+      `Turn 2 on worker ${id}. You said "What did I just tell you?". Before that you said "${prompt}".`,
     );
     expect(out).toContain(`${first!.reply}\n`);
     expect(out).toContain(`${second!.reply}\n`);

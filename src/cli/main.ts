@@ -185,17 +185,12 @@ async function run(argv: string[]): Promise<number> {
       }
     }
     case "drain": {
-      const { values } = parsed(0, () =>
-        parseArgs({
-          args: rest,
-          options: {
-            addr: CLIENT_OPTIONS.addr,
-            token: CLIENT_OPTIONS.token,
-            json: CLIENT_OPTIONS.json,
-            "no-wait": { type: "boolean", default: false },
-          },
-        }),
-      );
+      const { values } = parsed(0, rest, {
+        addr: CLIENT_OPTIONS.addr,
+        token: CLIENT_OPTIONS.token,
+        json: CLIENT_OPTIONS.json,
+        "no-wait": { type: "boolean", default: false },
+      });
       const [{ unaryClient }, { drain }] = await Promise.all([
         import("./unary-client.ts"),
         import("./drain.ts"),

@@ -23,7 +23,7 @@ import {
 } from "../config/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
 import { Herd, NodeDrain, type SessionDirectory } from "../pool/index.ts";
-import { sandboxLauncher } from "../sandbox/index.ts";
+import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
@@ -64,6 +64,16 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (opts.logFormat) config.log.format = opts.logFormat;
   const logger = createLogger(config.log);
   for (const w of warnings) logger.warn(formatWarning(w));
+  // The config has read its secrets: out of /proc/<pid>/environ, where a worker could read them.
+  try {
+    const removed = scrubEnviron(
+      [config.control.token ?? "", config.cluster?.secret ?? "", config.cluster?.redisUrl ?? ""],
+      ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
+    );
+    if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");
+  } catch (err) {
+    logger.warn({ err }, "could not remove the secrets from /proc/self/environ");
+  }
   const settings = {
     [config.control.listen]: "control.listen",
     [config.data.listen]: "data.listen",
@@ -82,6 +92,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   }
 
   const drain = new NodeDrain(config.drainTimeoutMs);
+  // The control socket listens where no sandboxed worker sees it (hidden-socket.ts).
+  const socket = config.control.socket ? new HiddenSocket(config.control.socket) : undefined;
   let herd: Herd;
   try {
     // Workers never read the daemon's config: it may hold the control token.
@@ -93,6 +105,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       drain,
     });
   } catch (err) {
+    socket?.close();
     opts.fail(`the pools could not start: ${describeStartupError(err, settings)}`);
     return 1;
   }
@@ -134,7 +147,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     });
     control = await startControlPlane(directory, {
       listen: config.control.listen,
-      socket: config.control.socket,
+      socket: socket?.listenPath,
+      // A worker on the host's network must not drive the control plane (worker-peer.ts).
+      refusePeer: workerPeer,
       token: config.control.token,
       dataPlaneUrl: data.url,
       defaultPool: config.defaultPool,
@@ -152,7 +167,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
         ...(config.cluster && { clusterNode: config.cluster.node }),
       },
     });
+    await socket?.publish();
   } catch (err) {
+    await control?.close();
+    socket?.close();
     await data?.close();
     await herd.close();
     await cluster?.close();
@@ -177,6 +195,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     () => herd.sessions().length,
     async () => {
       await control.close();
+      socket?.close();
       await data.close();
       await herd.close();
       await cluster?.close();

@@ -55,6 +55,14 @@ export async function status(
       `\n${p.name}: crash-looping, ${p.crashStreak} crashes in a row${wait > 0 ? `, next start in ${(wait / 1000).toFixed(1)} s` : ""}; last: ${p.lastCrash}`,
     );
   }
+  // What each pool's workers are contained by; what is less than the strongest, and why.
+  for (const p of stats.pools) {
+    if (p.containment.length === 0) continue;
+    out(`\n${p.name} containment: ${p.containment.map((c) => `${c.key}: ${c.got}`).join("; ")}`);
+    for (const c of p.containment) {
+      if (c.state !== "full") out(`  ${c.key} ${c.state}: ${c.note}`);
+    }
+  }
   if (stats.state === NodeState.DRAINING) {
     out("\nDRAINING: this node takes no new sessions and stops once its live ones end");
   }

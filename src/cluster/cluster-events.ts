@@ -100,7 +100,11 @@ export class ClusterEvents {
         ends === undefined || event.sessionId === undefined
           ? undefined
           : { node: this.self.node, gen: ends, id: event.sessionId };
-      await this.store.append(encodeEvent(event, this.self, this.keys), this.watch.revision(), drop);
+      await this.store.append(
+        encodeEvent(event, this.self, this.keys),
+        this.watch.revision(),
+        drop,
+      );
       this.failing = false;
     } catch (err) {
       if (!this.failing) {

@@ -299,6 +299,8 @@ function buildPool(
 
 /** A worker command that cannot start is reported here rather than as a crash loop later. */
 function buildIsolation(raw: NonNullable<RawPool["isolation"]>): Partial<IsolationOptions> {
+  // `none`: the explicit opt-out of containment (the process tree stays the worker's own).
+  if (raw === "none") return { user: "inherit", network: "host", filesystem: "host" };
   const user = raw.user;
   const range = raw.uid_range?.split("-").map(Number) as [number, number] | undefined;
   return {

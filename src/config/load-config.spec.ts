@@ -162,11 +162,11 @@ events: { history: 500, watch_buffer: 64 }
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 256 },
       isolation: {
         pidNamespace: false,
-        user: "inherit",
+        user: "default",
         uidRange: [200_000, 265_535],
         network: "auto",
         egress: { allow: [], deny: [] },
-        filesystem: "host",
+        filesystem: "default",
       },
       stopGraceMs: 3000,
       idleWorkerTtlMs: 60_000,
@@ -217,6 +217,21 @@ events: { history: 500, watch_buffer: 64 }
       { kind: "tcp" },
       { kind: "http", path: "/hc" },
       { kind: "http", path: "/ready" },
+    ]);
+  });
+
+  it("contains by default; `isolation: none` is the explicit opt-out", () => {
+    const c = loadConfig(
+      file(`workers:
+  a: { cmd: [node] }
+  b: { cmd: [node], isolation: none }
+`),
+    );
+    expect(
+      c.pools.map(({ isolation: { user, network, filesystem } }) => [user, network, filesystem]),
+    ).toEqual([
+      ["default", "auto", "default"],
+      ["inherit", "host", "host"],
     ]);
   });
 

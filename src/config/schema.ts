@@ -151,30 +151,37 @@ export const poolSchema = z.strictObject({
     })
     .optional(),
   isolation: z
-    .strictObject({
-      pid_namespace: z.boolean().optional(),
-      user: z
-        .union([
-          z.int().min(0),
-          z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, {
-            error: "must be inherit, auto, a user name or a uid",
-          }),
-        ])
-        .optional(),
-      uid_range: z
-        .string()
-        .regex(/^\d+-\d+$/, { error: 'must be "FIRST-LAST", e.g. "200000-265535"' })
-        .optional(),
-      network: z.enum(["egress", "private", "host"]).optional(),
-      egress: z
-        .strictObject({ allow: z.array(cidr).optional(), deny: z.array(cidr).optional() })
-        .optional(),
-      filesystem: z.enum(["host", "private"]).optional(),
-    })
-    .refine((i) => i.egress === undefined || i.network === undefined || i.network === "egress", {
-      error: "allow/deny apply only to network: egress (or network left unset)",
-      path: ["egress"],
-    })
+    .union([
+      z.literal("none"),
+      z
+        .strictObject({
+          pid_namespace: z.boolean().optional(),
+          user: z
+            .union([
+              z.int().min(0),
+              z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, {
+                error: "must be inherit, auto, a user name or a uid",
+              }),
+            ])
+            .optional(),
+          uid_range: z
+            .string()
+            .regex(/^\d+-\d+$/, { error: 'must be "FIRST-LAST", e.g. "200000-265535"' })
+            .optional(),
+          network: z.enum(["egress", "private", "host"]).optional(),
+          egress: z
+            .strictObject({ allow: z.array(cidr).optional(), deny: z.array(cidr).optional() })
+            .optional(),
+          filesystem: z.enum(["host", "private"]).optional(),
+        })
+        .refine(
+          (i) => i.egress === undefined || i.network === undefined || i.network === "egress",
+          {
+            error: "allow/deny apply only to network: egress (or network left unset)",
+            path: ["egress"],
+          },
+        ),
+    ])
     .optional(),
   stop_grace: duration.optional(),
   idle_worker_ttl: duration.optional(),

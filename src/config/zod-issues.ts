@@ -144,6 +144,11 @@ function unwrap(s: z.ZodType | undefined): z.ZodType | undefined {
   for (;;) {
     if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
     else if (s instanceof z.ZodPipe) s = s.in as z.ZodType;
-    else return s;
+    // A map or a keyword (`isolation: none`): the keys are the map's.
+    else if (s instanceof z.ZodUnion) {
+      const maps = (s.options as z.ZodType[]).filter((o) => o instanceof z.ZodObject);
+      if (maps.length !== 1) return s;
+      s = maps[0];
+    } else return s;
   }
 }

@@ -543,6 +543,8 @@ describe("events and stats", () => {
         max: 4,
         crashStreak: 0,
         restartBackoffMs: 0,
+        // In-process, without a sandbox launcher: the report says so.
+        containment: [expect.objectContaining({ key: "isolation", state: "unavailable" })],
       },
     ]);
     expect(stats.node.memoryTotalBytes).toBeGreaterThan(stats.node.memoryAvailableBytes);

@@ -22,6 +22,7 @@ import { Reaper } from "./reaper.ts";
 import { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
+  ContainmentRow,
   EventSubscription,
   HerdEvent,
   HerdStats,
@@ -55,39 +56,56 @@ export interface HerdOptions {
 /** Herds started by this process so far (worker ids must never repeat within it). */
 let herdsInProcess = 0;
 
-/** Does the pool ask for more than its own process tree (and PID namespace)? */
-function wantsSandbox({ isolation }: PoolOptions): boolean {
+/** Does the pool explicitly ask for more than its own process tree (and PID namespace)? */
+function asksSandbox({ isolation }: PoolOptions): boolean {
   return (
-    isolation.user !== "inherit" || isolation.network !== "host" || isolation.filesystem !== "host"
+    !["inherit", "default"].includes(isolation.user as string) ||
+    !["host", "auto"].includes(isolation.network) ||
+    isolation.filesystem === "private"
   );
 }
 
-/** Each pool's sandbox, or none; if one cannot be made, the ones made are closed and it throws. */
+interface Contained {
+  sandbox?: PoolSandbox;
+  containment: ContainmentRow[];
+}
+
+/** Without a launcher (library use), `default` keys get the process tree only, and say so. */
+const NO_LAUNCHER: ContainmentRow[] = [
+  {
+    key: "isolation",
+    got: "process tree only",
+    state: "unavailable",
+    note: "this Herd was started without a sandbox launcher (HerdOptions.sandbox); so a worker runs as the daemon's uid on the host's network and filesystem",
+  },
+];
+
+/** Each pool's containment; if a sandbox cannot be made, the ones made are closed and it throws. */
 function makeSandboxes(
   pools: readonly PoolOptions[],
   factory: SandboxFactory | undefined,
-): Map<string, PoolSandbox | undefined> {
-  const made = new Map<string, PoolSandbox | undefined>();
+): Map<string, Contained> {
+  const made = new Map<string, Contained>();
   try {
     for (const options of pools) {
-      if (!wantsSandbox(options)) continue;
-      if (!factory) {
+      if (factory) {
+        made.set(options.name, factory(options));
+        continue;
+      }
+      if (asksSandbox(options)) {
         throw new HerdError(
           "failed_precondition",
           `pool ${JSON.stringify(options.name)}: isolation (user/network/filesystem) needs a sandbox launcher, and this Herd was started without one (HerdOptions.sandbox)`,
         );
       }
-      made.set(options.name, factory(options));
+      made.set(options.name, { containment: NO_LAUNCHER });
     }
   } catch (err) {
-    for (const sandbox of made.values()) sandbox?.close();
+    for (const { sandbox } of made.values()) sandbox?.close();
     throw err;
   }
   return made;
 }
-
-const PROCESS_TREE_ONLY =
-  "process tree only: the daemon's uid, the host network and the host filesystem";
 
 export class Herd implements SessionDirectory {
   private readonly pools = new Map<string, Pool>();
@@ -137,11 +155,8 @@ export class Herd implements SessionDirectory {
     }
     const sandboxes = makeSandboxes(pools, opts.sandbox);
     for (const options of pools) {
-      const sandbox = sandboxes.get(options.name);
-      logger.info(
-        { pool: options.name, isolation: sandbox?.description ?? PROCESS_TREE_ONLY },
-        `pool ${options.name} isolation: ${sandbox?.description ?? PROCESS_TREE_ONLY}`,
-      );
+      const { sandbox, containment } = sandboxes.get(options.name)!;
+      logContainment(logger, options.name, containment);
       this.pools.set(
         options.name,
         new Pool(options, {
@@ -149,6 +164,7 @@ export class Herd implements SessionDirectory {
           ports,
           cgroups: this.cgroups,
           ...(sandbox ? { sandbox } : {}),
+          containment,
           events: this.events,
           registry: this.registry,
           logger,
@@ -288,5 +304,19 @@ export class Herd implements SessionDirectory {
       process.off("exit", this.exitHook);
     })();
     return this.closing;
+  }
+}
+
+/** What a pool's workers got, in one line, and each key that is less than the strongest, loudly. */
+function logContainment(logger: Logger, pool: string, rows: readonly ContainmentRow[]): void {
+  const got = rows.map((r) => `${r.key}: ${r.got}`).join("; ");
+  logger.info({ pool, containment: rows }, `pool ${pool} containment: ${got}`);
+  for (const r of rows) {
+    if (r.state === "full") continue;
+    const why = r.state === "weakened" ? "weakened by the config" : "not available on this host";
+    logger.warn(
+      { pool, key: r.key, got: r.got, state: r.state },
+      `pool ${pool}: ${r.key}: ${r.got} (${why}): ${r.note}`,
+    );
   }
 }

@@ -10,6 +10,7 @@ export { DEFAULT_ISOLATION, type PoolOptionsInput, resolvePoolOptions } from "./
 export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 export type {
   AcquireOptions,
+  ContainmentRow,
   EventFilter,
   EventSubscription,
   HerdEvent,

@@ -8,15 +8,18 @@ import type { IsolationOptions, PoolOptions } from "./types.ts";
 export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> &
   Partial<Omit<PoolOptions, "isolation">> & { isolation?: Partial<IsolationOptions> };
 
-/** Nothing contained beyond the process tree: the worker shares the daemon's uid, network, files. */
+/**
+ * Contained by default: `default` keys get the strongest the sandbox launcher finds the host
+ * supports (without a launcher, as in-process library use, nothing beyond the process tree).
+ */
 export const DEFAULT_ISOLATION: IsolationOptions = {
   pidNamespace: false,
-  user: "inherit",
+  user: "default",
   // 65 536 uids above the first subordinate-uid block useradd hands out (100000-165535).
   uidRange: [200_000, 265_535],
-  network: "host",
+  network: "auto",
   egress: { allow: [], deny: [] },
-  filesystem: "host",
+  filesystem: "default",
 };
 
 const DURATIONS = [

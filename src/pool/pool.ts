@@ -35,6 +35,7 @@ import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
+  ContainmentRow,
   HerdEventType,
   Lease,
   LeaseKind,
@@ -99,6 +100,8 @@ export interface PoolDeps {
   cgroups: CgroupTree | undefined;
   /** Contains each worker beyond its process tree, when the pool's isolation asks for it. */
   sandbox?: PoolSandbox;
+  /** What containment the workers get (GetStats shows it). */
+  containment: ContainmentRow[];
   events: EventLog;
   registry: SessionRegistry;
   logger: Logger;
@@ -744,6 +747,7 @@ export class Pool {
       crashStreak: crash.streak,
       restartBackoffMs: crash.remainingMs,
       ...(crash.reason !== undefined ? { lastCrash: crash.reason } : {}),
+      containment: this.deps.containment,
     };
   }
 

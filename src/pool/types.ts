@@ -15,8 +15,11 @@ export interface ResourceLimits {
   pids?: number;
 }
 
-/** Which uid a worker runs as: the daemon's, one of its own from `uidRange`, or a fixed one. */
-export type WorkerUser = "inherit" | "auto" | { name: string } | { uid: number };
+/**
+ * Which uid a worker runs as: the daemon's, one of its own from `uidRange`, or a fixed one;
+ * `default`: the strongest the host gives (`auto` under a root daemon, else `inherit`).
+ */
+export type WorkerUser = "default" | "inherit" | "auto" | { name: string } | { uid: number };
 
 export interface IsolationOptions {
   /**
@@ -30,13 +33,16 @@ export interface IsolationOptions {
   /**
    * `private`: the worker gets its own network namespace; the daemon reaches it by a relay.
    * `egress`: the same, plus outbound connections to the outside world only (src/sandbox/egress).
-   * `auto` (a config file's default): egress where the host can give it, else private, else host.
+   * `auto` (the default): egress where the host can give it, else private, else host.
    */
   network: "auto" | "egress" | "private" | "host";
   /** CIDR ranges `egress` may reach despite its deny list, and ranges it adds to it. */
   egress: { allow: readonly string[]; deny: readonly string[] };
-  /** `private`: its own /tmp and home, the daemon's config hidden (a mount namespace). */
-  filesystem: "host" | "private";
+  /**
+   * `private`: its own /tmp and home, the daemon's config hidden (a mount namespace);
+   * `default`: private where the host can make mount namespaces, else host.
+   */
+  filesystem: "default" | "host" | "private";
 }
 
 /** A fully resolved pool definition: `resolvePoolOptions` in options.ts fills the defaults. */
@@ -226,6 +232,21 @@ export interface EventFilter {
   sessionId?: string;
 }
 
+/**
+ * One isolation key of a pool as the host resolved it: what its workers got and, when that is
+ * less than the strongest, why (the host could not, or the config chose it, and what such a
+ * worker can then reach). The launcher makes these; the pool only reports them.
+ */
+export interface ContainmentRow {
+  /** The config key (`user`, `filesystem`, `network`, `kernel`, ...). */
+  key: string;
+  got: string;
+  /** `full`: the strongest; `weakened`: by the config; `unavailable`: the host could not. */
+  state: "full" | "weakened" | "unavailable";
+  /** Empty when `full`; else the reason and what a worker can reach because of it. */
+  note: string;
+}
+
 export interface PoolStats {
   name: string;
   workersTotal: number;
@@ -242,6 +263,8 @@ export interface PoolStats {
   restartBackoffMs: number;
   /** Why the last worker of the streak crashed, while crashStreak > 0. */
   lastCrash?: string;
+  /** What containment the pool's workers got, one row per isolation key. */
+  containment: ContainmentRow[];
 }
 
 export interface NodeStats {

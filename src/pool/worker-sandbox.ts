@@ -3,9 +3,11 @@
 // is wired in by whoever builds the Herd (src/cli/serve.ts), so src/pool never imports it.
 //
 // Contract for an implementation:
-//   - `forPool` runs once per pool at start and throws HerdError("failed_precondition") naming
-//     the config key when the host cannot give what the pool asks for: a pool never runs less
-//     contained than configured;
+//   - the factory runs once per pool at start, resolves the pool's `default` isolation keys to
+//     what the host gives, and returns what the workers get (one ContainmentRow per key) and
+//     the PoolSandbox, unless they get nothing beyond the process tree; it throws
+//     HerdError("failed_precondition") naming the config key when the host cannot give what the
+//     pool explicitly asks for: a pool never runs less contained than configured;
 //   - `launch` runs at prepare time (before the gate), so its cost is absorbed by the spare;
 //   - the wrapper argv it returns must hold the command until a line (or EOF) arrives on stdin,
 //     then exec the command given after it, inside a PID namespace of its own (the tree then
@@ -13,7 +15,7 @@
 //   - `release` is called exactly once, after the worker's tree is gone (or was never spawned),
 //     and frees what the launch held (a uid, directories).
 
-import type { PoolOptions } from "./types.ts";
+import type { ContainmentRow, PoolOptions } from "./types.ts";
 import type { WorkerEndpoint } from "./worker-endpoint.ts";
 
 export interface SandboxLaunch {
@@ -32,12 +34,13 @@ export interface SandboxLaunch {
 }
 
 export interface PoolSandbox {
-  /** One line for the start log: what this pool's workers get. */
-  readonly description: string;
   launch(worker: { id: string; port: number }): SandboxLaunch;
   /** The pool is closed and every worker released: remove what is left. */
   close(): void;
 }
 
-/** Returns undefined when the pool asks for nothing beyond the process tree. */
-export type SandboxFactory = (options: PoolOptions) => PoolSandbox | undefined;
+/** `sandbox` is absent when the workers get nothing beyond the process tree. */
+export type SandboxFactory = (options: PoolOptions) => {
+  sandbox?: PoolSandbox;
+  containment: ContainmentRow[];
+};

@@ -8,13 +8,16 @@ const TOOLS = {
   nsenter: "/usr/bin/nsenter",
 };
 const BOX = {
-  dir: "/run/herd-sandbox-a/1",
+  dir: "/run/herd-sandbox-a/1/2",
   root: "/run/herd-sandbox-a",
   port: 4000,
   network: true,
   filesystem: true,
   hide: ["/etc/herd/herd.yaml"],
   keep: [],
+  tmpfsBytes: 1 << 30,
+  runLock: true,
+  seccomp: "/run/herd-sandbox-a/1/seccomp.bpf",
 };
 
 describe("bwrapArgv", () => {
@@ -23,9 +26,21 @@ describe("bwrapArgv", () => {
     const joined = argv.join(" ");
     expect(joined).toContain("--unshare-pid --unshare-ipc --unshare-uts --unshare-net");
     expect(joined).toContain(
-      "--tmpfs /run/herd-sandbox-a --bind /run/herd-sandbox-a/1 /run/herd-sandbox-a/1",
+      "--tmpfs /run/herd-sandbox-a --perms 0711 --dir /run/herd-sandbox-a/1 --bind /run/herd-sandbox-a/1/2 /run/herd-sandbox-a/1/2",
     );
-    expect(joined).toContain("--perms 1777 --tmpfs /tmp");
+    for (const dir of ["/tmp", "/var/tmp", "/dev/shm"]) {
+      expect(joined).toContain(`--perms 1777 --size ${1 << 30} --tmpfs ${dir}`);
+    }
+    expect(joined).toContain(`--size ${1 << 20} --tmpfs /run/lock`);
+    // The filter reaches bwrap on fd 9, opened by the shell that exec's it.
+    expect(argv.slice(0, 5)).toEqual([
+      "/bin/sh",
+      "-c",
+      'exec "$@" 9<"$0"',
+      BOX.seccomp,
+      TOOLS.bwrap,
+    ]);
+    expect(joined).toContain("--seccomp 9");
     expect(joined).toContain("--ro-bind /dev/null /etc/herd/herd.yaml");
     const script = argv.at(-2)!;
     // The relay starts before the gate; the uid switch and the command come after it.
@@ -41,7 +56,7 @@ describe("bwrapArgv", () => {
     expect(keep).toEqual(["/tmp/ci"]);
     const joined = bwrapArgv({ ...BOX, keep }, TOOLS).join(" ");
     // After the tmpfs (else it would hide the bind), before the hidden files (which may lie inside).
-    expect(joined).toContain("--tmpfs /tmp --ro-bind /tmp/ci /tmp/ci");
+    expect(joined).toContain("--tmpfs /run/lock --ro-bind /tmp/ci /tmp/ci");
     expect(joined.indexOf("--ro-bind /tmp/ci")).toBeLessThan(joined.indexOf("/dev/null"));
   });
 
@@ -50,13 +65,19 @@ describe("bwrapArgv", () => {
       { ...BOX, netns: "/run/netns/herdeg7", resolvConf: "/run/herd-sandbox-a/1/resolv.conf" },
       TOOLS,
     );
-    expect(argv.slice(0, 4)).toEqual([
+    // nsenter outermost: the seccomp filter's fd 9 passes through it to bwrap.
+    expect(argv.slice(0, 8)).toEqual([
       "/usr/bin/nsenter",
       "--net=/run/netns/herdeg7",
       "--",
+      "/bin/sh",
+      "-c",
+      'exec "$@" 9<"$0"',
+      BOX.seccomp,
       "/usr/bin/bwrap",
     ]);
     const joined = argv.join(" ");
+    expect(joined).toContain("--seccomp 9");
     expect(joined).not.toContain("--unshare-net");
     expect(joined).toContain("--ro-bind /run/herd-sandbox-a/1/resolv.conf /etc/resolv.conf");
     expect(argv.at(-2)).toContain("UNIX-LISTEN:");
@@ -66,6 +87,7 @@ describe("bwrapArgv", () => {
     expect(joined).not.toContain("--unshare-net");
     expect(joined).not.toContain("UNIX-LISTEN");
     expect(joined).not.toContain("--tmpfs /tmp");
+    expect(joined).not.toContain("--tmpfs /var/tmp");
     expect(joined).not.toContain("setpriv");
   });
 });

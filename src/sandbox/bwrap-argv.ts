@@ -2,13 +2,16 @@
 // shell inside starts the relay (network: private), waits on the gate, and exec's the command
 // under the worker's own uid with no capabilities.
 //
-//   [nsenter --net=<netns>]                                 network: egress (egress/worker-net.ts)
+//   [nsenter --net=<netns> --]                              network: egress (egress/worker-net.ts)
+//   [sh -c 'exec "$@" 9<filter' <filter>]                   the seccomp filter on fd 9
 //   bwrap --die-with-parent --unshare-pid,ipc,uts[,net]     lo comes up in a new netns
+//         --seccomp 9                                        seccomp.ts; bwrap sets no_new_privs
 //         --bind / / --dev /dev --proc /proc                 host files; private /dev, /proc
-//         --tmpfs /dev/shm [--tmpfs /tmp                     (1777) shared memory, /tmp
-//           --ro-bind <code dir> <code dir>]                 the worker's code, if under /tmp
-//         --tmpfs <sandbox root> --bind <own dir> <own dir>  other workers' relays/homes hidden
-//         --ro-bind /dev/null <config file>                  the daemon's config unreadable
+//         --size N --tmpfs /dev/shm [--tmpfs /tmp,/var/tmp   (1777, bounded) shared memory, temp
+//           --tmpfs /run/lock --ro-bind <code> <code>]       files; the worker's code, if in /tmp
+//         --tmpfs <runtime dir> --bind <own dir> <own dir>  every pool's relays/homes and the
+//                                                            control socket hidden (runtime-dir.ts)
+//         --ro-bind /dev/null <file>                         the daemon's config unreadable
 //         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
 //   sh -c 'socat UNIX-LISTEN:<own dir>/relay/http.sock,fork TCP:127.0.0.1:$PORT &
 //          read -r _; exec setpriv --reuid U --regid G --clear-groups --no-new-privs
@@ -18,10 +21,12 @@
 // runs as root in the worker's network namespace and listens in a root-only directory: the
 // worker (never root, see host-support.ts) cannot reach its own relay's socket, nor any other.
 
+import { dirname } from "node:path";
+
 export interface WorkerBox {
   /** The worker's own directory: relay/ (root, 0700) and home/ (the worker's uid, 0700). */
   dir: string;
-  /** Directory holding every worker's directory of this pool; hidden inside the sandbox. */
+  /** The daemon's runtime directory (every pool's workers, its sockets); hidden inside. */
   root: string;
   port: number;
   /** Switch to this uid/gid before exec (absent: keep the daemon's). */
@@ -38,6 +43,12 @@ export interface WorkerBox {
   hide: readonly string[];
   /** Directories under /tmp that hold the worker's code: seen read-only over the private /tmp. */
   keep: readonly string[];
+  /** Size bound of each private tmpfs (/tmp, /var/tmp, /dev/shm), in bytes. */
+  tmpfsBytes: number;
+  /** The compiled seccomp filter's file (absent: none, where herd has no table for the CPU). */
+  seccomp?: string;
+  /** /run/lock exists on this host (it gets a private one). */
+  runLock: boolean;
 }
 
 /**
@@ -66,16 +77,25 @@ export function relaySocket(dir: string): string {
 }
 
 export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
+  // nsenter first: the filter's fd 9 passes through it to bwrap, which loads the filter.
   const argv = box.netns ? [tools.nsenter, `--net=${box.netns}`, "--"] : [];
+  if (box.seccomp) argv.push("/bin/sh", "-c", 'exec "$@" 9<"$0"', box.seccomp);
   argv.push(tools.bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts");
   if (box.network && !box.netns) argv.push("--unshare-net");
+  if (box.seccomp) argv.push("--seccomp", "9");
   argv.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
-  argv.push("--perms", "1777", "--tmpfs", "/dev/shm");
+  const tmpfs = (path: string, bytes = box.tmpfsBytes) =>
+    argv.push("--perms", "1777", "--size", String(bytes), "--tmpfs", path);
+  tmpfs("/dev/shm");
   if (box.filesystem) {
-    argv.push("--perms", "1777", "--tmpfs", "/tmp");
+    tmpfs("/tmp");
+    tmpfs("/var/tmp");
+    if (box.runLock) tmpfs("/run/lock", 1 << 20);
     for (const dir of box.keep) argv.push("--ro-bind", dir, dir);
   }
-  argv.push("--tmpfs", box.root, "--bind", box.dir, box.dir);
+  // bwrap would make the pool's directory 0700 (root): the worker must pass through it.
+  argv.push("--tmpfs", box.root, "--perms", "0711", "--dir", dirname(box.dir));
+  argv.push("--bind", box.dir, box.dir);
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
   if (box.resolvConf) argv.push("--ro-bind", box.resolvConf, "/etc/resolv.conf");
   let script = "";

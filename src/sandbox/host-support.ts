@@ -1,13 +1,17 @@
-// Can this host contain a pool's workers the way its `isolation` asks? Everything here is a
+// Can this host contain a pool's workers the way its `isolation` asks? An explicit key is a
 // check that either passes or names the config key and the reason, so a pool never runs less
-// contained than configured. Used twice: by the config loader (to point at file:line:col) and
-// by the launcher when a pool starts (for callers that build pools in code).
+// contained than configured. A `default` key is resolved here to the strongest the host gives
+// (`resolveDefaults`), with the reason when that is less than the strongest. Used twice: by the
+// config loader (to point at file:line:col) and by the launcher when a pool starts (for callers
+// that build pools in code). The host probes (tools, a trial sandbox) run once per process.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { which } from "../pool/host-capabilities.ts";
 import type { IsolationOptions } from "../pool/types.ts";
 import { chooseNetwork, egressProblem, type NetworkChoice } from "./egress/index.ts";
+import { seccompFilter } from "./seccomp.ts";
 
 export type IsolationKey = "user" | "uid_range" | "network" | "filesystem";
 
@@ -40,6 +44,7 @@ export type WorkerIdentity = { perWorker: true } | { perWorker: false; uid: numb
 
 /** Resolves `user` against /etc/passwd; a bare uid without an entry gets gid = uid. */
 export function workerIdentity(user: IsolationOptions["user"]): WorkerIdentity | string {
+  if (user === "default") return "unresolved user: default (resolveDefaults first)";
   if (user === "auto") return { perWorker: true };
   if (user === "inherit") {
     return { perWorker: false, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -67,13 +72,59 @@ function leadKey(isolation: IsolationOptions): IsolationKey {
 }
 
 /**
- * Problems with the pool's isolation on this host; empty means it can be given. An unset
- * `network` (`auto`) is judged as what it resolves to here, which the host can always give.
+ * The pool's isolation with every `default` key (and an unset `network`, `auto`) replaced by the
+ * strongest this host gives, and for each key resolved to less, why (the reason the contract's
+ * report carries).
  */
-export function isolationProblems(asked: IsolationOptions): IsolationProblem[] {
-  const isolation =
-    asked.network === "auto" ? { ...asked, network: poolNetwork(asked).mode } : asked;
+export function resolveDefaults(
+  isolation: IsolationOptions,
+  /** The pool's cwd and the absolute paths of its command: what a worker uid must read. */
+  code: readonly string[] = [],
+): {
+  isolation: IsolationOptions;
+  fallbacks: Partial<Record<IsolationKey, string>>;
+} {
+  const fallbacks: Partial<Record<IsolationKey, string>> = {};
+  const resolved = { ...isolation };
+  const daemonUid = process.getuid?.() ?? 0;
+  const found = sandboxTools();
+  const sandboxRefused = () =>
+    !found.bwrap
+      ? "bubblewrap (bwrap) is not on PATH (apt-get install bubblewrap)"
+      : trialRun(found.bwrap, isolation.network === "private");
+  if (resolved.user === "default") {
+    const why =
+      daemonUid !== 0
+        ? `the daemon runs as uid ${daemonUid}, not root, so it cannot give workers uids of their own`
+        : !found.setpriv
+          ? "util-linux setpriv is not on PATH"
+          : (sandboxRefused() ?? unreadableByOthers(code));
+    resolved.user = why ? "inherit" : "auto";
+    if (why) fallbacks.user = why;
+  }
+  if (resolved.filesystem === "default") {
+    const asRoot = resolved.user === "inherit" && daemonUid === 0;
+    const why =
+      sandboxRefused() ??
+      (asRoot ? "workers run as root, who can undo mount namespaces" : undefined);
+    resolved.filesystem = why ? "host" : "private";
+    if (why) fallbacks.filesystem = why;
+  }
+  if (resolved.network === "auto") {
+    const choice = poolNetwork(resolved);
+    resolved.network = choice.mode;
+    if (choice.fallback) fallbacks.network = choice.fallback;
+  }
+  return { isolation: resolved, fallbacks };
+}
+
+/**
+ * Problems with the pool's isolation on this host; empty means it can be given. A `default` key
+ * or an unset `network` is judged as what it resolves to here, which the host can always give.
+ */
+export function isolationProblems(requested: IsolationOptions): IsolationProblem[] {
   const problems: IsolationProblem[] = [];
+  const isolation = resolveDefaults(requested).isolation;
   const contained =
     isolation.user !== "inherit" || isolation.network !== "host" || isolation.filesystem !== "host";
   if (!contained) return problems;
@@ -138,25 +189,59 @@ export function isolationProblems(asked: IsolationOptions): IsolationProblem[] {
   return problems;
 }
 
-const trials = new Map<boolean, string | undefined>();
-
-/** Makes the namespaces once with nothing in them: does the kernel let us? (Once per process.) */
-function trialRun(bwrap: string, network: boolean): string | undefined {
-  if (!trials.has(network)) trials.set(network, tryNamespaces(bwrap, network));
-  return trials.get(network);
+/**
+ * Why a uid of the worker's own could not run the pool's code (a checkout under /root, a
+ * 0700 temp dir), or undefined: each directory on the way must let others pass (o+x).
+ */
+function unreadableByOthers(paths: readonly string[]): string | undefined {
+  for (const path of paths) {
+    let start = dirname(path);
+    try {
+      if (statSync(path).isDirectory()) start = path;
+    } catch {}
+    for (let dir = start; ; dir = dirname(dir)) {
+      let mode: number;
+      try {
+        mode = statSync(dir).mode;
+      } catch {
+        break; // a path that does not exist is the command's own problem, reported elsewhere
+      }
+      if ((mode & 0o001) === 0) {
+        return `the pool's code at ${path} is out of other users' reach (${dir} is mode ${(mode & 0o777).toString(8)}): move it or chmod o+x ${dir} to give workers uids of their own`;
+      }
+      if (dir === "/") break;
+    }
+  }
+  return undefined;
 }
 
-function tryNamespaces(bwrap: string, network: boolean): string | undefined {
+const trials = new Map<boolean, string | undefined>();
+
+/**
+ * Makes the namespaces once with nothing in them, under the seccomp filter: does the kernel let
+ * us? Remembered per process (a host does not change its mind between pools).
+ */
+function trialRun(bwrap: string, network: boolean): string | undefined {
+  if (trials.has(network)) return trials.get(network);
   const args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
   if (network) args.push("--unshare-net");
-  args.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true");
+  args.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
+  const filter = seccompFilter();
+  if (filter) args.push("--seccomp", "0");
+  args.push("--", "/bin/true");
+  let refused: string | undefined;
   try {
-    execFileSync(bwrap, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
-    return undefined;
+    execFileSync(bwrap, args, {
+      input: filter ?? "",
+      stdio: ["pipe", "ignore", "pipe"],
+      timeout: 10_000,
+    });
   } catch (err) {
     const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
-    return `this host refuses the namespaces bubblewrap needs: ${stderr || (err as Error).message}`;
+    refused = `this host refuses the namespaces bubblewrap needs: ${stderr || (err as Error).message}`;
   }
+  trials.set(network, refused);
+  return refused;
 }
 
 /**
@@ -164,7 +249,7 @@ function tryNamespaces(bwrap: string, network: boolean): string | undefined {
  * (egress; private where egress is unavailable; host where a worker runs as root, or there is
  * no bubblewrap or socat, or the kernel refuses a network namespace), with the reason it got less.
  */
-export function poolNetwork(isolation: IsolationOptions): NetworkChoice {
+function poolNetwork(isolation: IsolationOptions): NetworkChoice {
   if (isolation.network !== "auto") return chooseNetwork(isolation.network, undefined);
   const identity = workerIdentity(isolation.user);
   const root = typeof identity !== "string" && !identity.perWorker && identity.uid === 0;

@@ -2,9 +2,12 @@
 // src/pool knows only its SandboxFactory seam; src/cli/serve.ts wires this in.
 
 export { parseCidr } from "./egress/index.ts";
+export { HiddenSocket } from "./hidden-socket.ts";
 export {
   type IsolationKey,
   type IsolationProblem,
   isolationProblems,
 } from "./host-support.ts";
 export { type LauncherOptions, sandboxLauncher } from "./launcher.ts";
+export { scrubEnviron } from "./scrub-environ.ts";
+export { workerPeer } from "./worker-peer.ts";

@@ -7,7 +7,8 @@
 // workers ever share a uid (they cannot signal, ptrace or read each other's private files).
 // Allocation walks the range round-robin, so a freed uid is reused as late as possible (files
 // it left in a shared /tmp are the previous tenant's: use `filesystem: private` to leave none).
-// Single-threaded: take and give are synchronous.
+// Across daemons, `claims` (uid-claims.ts) holds each uid host-wide from take to give: a uid
+// another live daemon holds is skipped. Single-threaded: take and give are synchronous.
 
 import { HerdError } from "../pool/errors.ts";
 
@@ -22,6 +23,7 @@ export class UidPool {
     private readonly first: number,
     private readonly last: number,
     private readonly held = new Set<number>(),
+    private readonly claims?: { claim(uid: number): boolean; release(uid: number): void },
   ) {
     this.next = first;
   }
@@ -31,18 +33,19 @@ export class UidPool {
     for (let tried = 0; tried < size; tried++) {
       const uid = this.next;
       this.next = uid === this.last ? this.first : uid + 1;
-      if (!this.held.has(uid)) {
+      if (!this.held.has(uid) && (this.claims?.claim(uid) ?? true)) {
         this.held.add(uid);
         return uid;
       }
     }
     throw new HerdError(
       "resource_exhausted",
-      `isolation.uid_range ${this.first}-${this.last}: all ${size} uids are in use by live workers`,
+      `isolation.uid_range ${this.first}-${this.last}: all ${size} uids are in use by live workers (of this daemon or another on the host)`,
     );
   }
 
   give(uid: number): void {
     this.held.delete(uid);
+    this.claims?.release(uid);
   }
 }

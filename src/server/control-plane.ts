@@ -55,6 +55,8 @@ export interface ControlPlaneOptions {
   listen: string;
   /** Also serve on this Unix socket path. */
   socket?: string;
+  /** Why a new connection is refused before a byte is read (a worker of this host), if so. */
+  refusePeer?: (socket: Socket) => string | undefined;
   /** Bearer token every call must carry (except health checks). */
   token?: string;
   /** Base URL of the data plane, returned with every session. */
@@ -213,6 +215,11 @@ export async function startControlPlane(
     ),
   );
   const admit = (socket: Socket) => {
+    const refused = opts.refusePeer?.(socket);
+    if (refused) {
+      logger.warn({ remote: socket.remoteAddress }, `control plane: refused ${refused}`);
+      return false;
+    }
     const admission = gate.admit(socket);
     if (!admission.ok)
       logger.debug({ reason: admission.reason }, "control plane: connection refused");

@@ -106,6 +106,9 @@ export function workerPool(overrides: Record<string, unknown> = {}): Record<stri
     min: 0,
     max: 4,
     health_path: "/health",
+    // The cluster specs compare the pid a worker reports with the session's worker_pid (the
+    // host's): a PID namespace would renumber the first. They are about routing, not containment.
+    isolation: "none",
     ...overrides,
   };
 }

@@ -13,7 +13,7 @@
 // fresh ones (up to PORT_RACE_ATTEMPTS times); ports the caller names are never retried.
 // Each Daemon belongs to one test, which must stop() or kill() it.
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -62,6 +62,8 @@ export interface StartDaemonOptions {
   readyTimeoutMs?: number;
   /** Listen on these ports instead of fresh ones: a restart where clients expect the daemon. */
   ports?: { control: number; data: number };
+  /** Run the daemon as this unprivileged uid (setpriv; the test runs as root). */
+  uid?: number;
 }
 
 type Doc = Record<string, unknown> & { workers?: Record<string, Record<string, unknown>> };
@@ -146,7 +148,20 @@ async function launchDaemon(
   const configFile = join(dir, "herd.yaml");
   writeFileSync(configFile, stringify(doc));
 
-  const [command, ...commandArgs] = opts.command ?? [process.execPath, HERD_BIN];
+  if (opts.uid !== undefined) chownSync(dir, opts.uid, opts.uid);
+  const asUser =
+    opts.uid === undefined
+      ? []
+      : [
+          "setpriv",
+          "--reuid",
+          String(opts.uid),
+          "--regid",
+          String(opts.uid),
+          "--clear-groups",
+          "--",
+        ];
+  const [command, ...commandArgs] = [...asUser, ...(opts.command ?? [process.execPath, HERD_BIN])];
   const run = spawnCaptured(
     command!,
     [...commandArgs, "serve", "--config", configFile, ...(opts.args ?? [])],

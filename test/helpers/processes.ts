@@ -48,6 +48,21 @@ export function cmdline(pid: number): string {
   }
 }
 
+/**
+ * The host pids of the tagged processes running `script` itself (argv[1]; not the wrappers
+ * around it, whose argv also names it): a contained worker's own pid is renumbered by its PID
+ * namespace, so tests find it here.
+ */
+export function pidsRunning(tag: string, script: string): number[] {
+  return pidsWithTag(tag).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[1] === script;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Live processes whose initial environment carries HERD_LEAK_TAG=<tag>. */
 export function pidsWithTag(tag: string): number[] {
   const needle = Buffer.from(`${LEAK_TAG_VAR}=${tag}\0`);

@@ -109,7 +109,7 @@ const hostAddresses = () =>
 describe("examples on network: egress", () => {
   it("playwright, contained by default: chromium loads the outside world's page, not a private one", async () => {
     const d = await start("playwright", { user: "auto", uid_range: uidRangeKey(UID_RANGE) });
-    expect(d.stdout() + d.stderr()).toMatch(/pool browser isolation: .*network: egress/);
+    expect(d.stdout() + d.stderr()).toMatch(/pool browser containment: .*network: egress/);
     const herd = createHerdClient({ baseUrl: d.controlUrl });
     const session = await herd.acquire("browser", { waitMs: 90_000 });
     const browser = await chromium.connect(`${session.proxyUrl.replace(/^http/, "ws")}/`, {

@@ -73,7 +73,7 @@ it("a non-root daemon gives a pool with network unset private, and says why", as
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(daemon.stdout()).toMatch(
-      /pool w isolation: .*network: private \(own namespace, no route out.*\), as egress is unavailable: network: egress needs the daemon to run as root/,
+      /pool w: network: private \(own namespace, no route out.*\) \(not available on this host\): network: egress needs the daemon to run as root/,
     );
   } finally {
     daemon.child.kill("SIGTERM");

@@ -136,7 +136,7 @@ describe("network: egress", () => {
     expect((await connect("dflt", "d", world.rfc1918)).ok).toBe(false);
     expect((await connect("dflt", "d", "169.254.169.254")).ok).toBe(false);
     expect(daemon.stdout() + daemon.stderr()).toMatch(
-      /pool dflt isolation: .*network: egress \(own namespace, out to the internet only/,
+      /pool dflt containment: .*network: egress \(own namespace, out to the internet only/,
     );
   });
 

@@ -10,7 +10,11 @@
 //   GET  /signal?pid=N&sig=0           process.kill(N, sig): {ok, error}
 //   GET  /read?path=P                  {ok, content (first 4 KiB), error}
 //   POST /write?path=P&text=T&mode=600 writes the file: {ok, error}
-import { readFileSync, writeFileSync } from "node:fs";
+//   GET  /run?argv=["unshare","-Ur","id"] runs a program: {ok, code, output}
+//   GET  /statfs?path=P                {ok, bytes (the file system's size)}
+//   GET  /post?url=U&body=B            POSTs JSON B to U: {ok, status, body}
+import { execFileSync } from "node:child_process";
+import { readFileSync, statfsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
@@ -34,6 +38,11 @@ function attempt(fn) {
   } catch (err) {
     return { ok: false, error: err.code ?? err.message };
   }
+}
+
+function runArgs(json) {
+  const [program, ...args] = JSON.parse(json);
+  return [program, args];
 }
 
 async function handle(url) {
@@ -71,6 +80,30 @@ async function handle(url) {
           mode: Number.parseInt(q.get("mode") ?? "600", 8),
         });
         return {};
+      });
+    case "/run":
+      try {
+        const output = execFileSync(...runArgs(q.get("argv")), { stdio: "pipe", timeout: 10_000 });
+        return { ok: true, code: 0, output: String(output) };
+      } catch (err) {
+        return { ok: false, code: err.status ?? null, output: String(err.stderr ?? err.message) };
+      }
+    case "/post":
+      try {
+        const res = await fetch(q.get("url"), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: q.get("body") ?? "{}",
+          signal: AbortSignal.timeout(5_000),
+        });
+        return { ok: true, status: res.status, body: await res.text() };
+      } catch (err) {
+        return { ok: false, error: String(err.cause?.code ?? err.message) };
+      }
+    case "/statfs":
+      return attempt(() => {
+        const s = statfsSync(q.get("path"));
+        return { bytes: s.blocks * s.bsize };
       });
     default:
       return undefined;

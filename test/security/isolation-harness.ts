@@ -2,7 +2,7 @@
 // a way to make a session's worker try something, and the leak checks isolation adds to the
 // process checks (uids of the range, sandbox directories).
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { expect } from "vitest";
@@ -17,7 +17,10 @@ export type UidRange = [number, number];
 export const uidRangeKey = ([first, last]: UidRange) => `${first}-${last}`;
 
 /** A pool of hostile workers; `env` should carry the leak tag. */
-export function hostilePool(env: Record<string, string>, isolation?: Record<string, string>) {
+export function hostilePool(
+  env: Record<string, string>,
+  isolation?: Record<string, string> | "none",
+) {
   return {
     cmd: ["node", HOSTILE],
     health_path: "/health",
@@ -52,14 +55,11 @@ export function ask(daemon: Daemon, pool: string, session: string, path: string)
 
 /** Every relay socket of the sandboxes of daemon `pid` (one per prepared or live worker). */
 export function relaySockets(pid: number): string[] {
-  const sockets: string[] = [];
-  for (const dir of sandboxDirsOf(pid)) {
-    for (const worker of readdirSync(join("/run", dir))) {
-      const socket = join("/run", dir, worker, "relay", "http.sock");
-      if (existsSync(socket)) sockets.push(socket);
-    }
-  }
-  return sockets;
+  return sandboxDirsOf(pid).flatMap((dir) =>
+    (readdirSync(join("/run", dir), { recursive: true }) as string[])
+      .filter((path) => path.endsWith("relay/http.sock"))
+      .map((path) => join("/run", dir, path)),
+  );
 }
 
 /** Live processes whose real uid lies in the range `user: auto` hands out. */
@@ -80,6 +80,21 @@ export function sandboxDirsOf(pid: number): string[] {
   return readdirSync("/run").filter((n) => n.startsWith(`herd-sandbox-${pid}-`));
 }
 
+/** The uids daemon `pid` still claims host-wide (/run/herd-uids/<uid> naming it). */
+export function uidClaimsOf(pid: number): string[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/herd-uids");
+  } catch {}
+  return names.filter((uid) => {
+    try {
+      return readFileSync(join("/run/herd-uids", uid), "utf8").startsWith(`${pid} `);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** After the daemon `pid` stopped: no uid of `range` in use, no sandbox directory of its left. */
 export async function expectNoIsolationLeaks(range: UidRange, pid: number): Promise<void> {
   for (let waited = 0; processesInUidRange(range).length > 0 && waited < 15_000; waited += 50) {
@@ -87,4 +102,5 @@ export async function expectNoIsolationLeaks(range: UidRange, pid: number): Prom
   }
   expect(processesInUidRange(range), "processes still running under worker uids").toEqual([]);
   expect(sandboxDirsOf(pid)).toEqual([]);
+  expect(uidClaimsOf(pid), "host-wide uid claims left behind").toEqual([]);
 }

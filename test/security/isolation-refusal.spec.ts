@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Herd, resolvePoolOptions } from "../../src/pool/index.ts";
 import { sandboxLauncher } from "../../src/sandbox/index.ts";
-import { HERD_BIN, REPO_ROOT, runCaptured } from "../helpers/index.ts";
+import { HERD_BIN, REPO_ROOT, spawnCaptured } from "../helpers/index.ts";
 import { HOSTILE } from "./isolation-harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "herd-isolation-refusal-"));
@@ -22,13 +22,18 @@ function config(isolation: string): string {
   return file;
 }
 
-function serve(file: string, env: Record<string, string> = {}) {
-  return runCaptured(process.execPath, [HERD_BIN, "serve", "--config", file], { env });
+/** A daemon that starts instead of refusing is stopped after a while, so a failure leaves none. */
+async function serve(file: string, env: Record<string, string> = {}) {
+  const run = spawnCaptured(process.execPath, [HERD_BIN, "serve", "--config", file], { env });
+  const stop = setTimeout(() => run.child.kill("SIGTERM"), 60_000);
+  const exit = await run.exited;
+  clearTimeout(stop);
+  return { ...exit, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 describe.runIf(process.getuid?.() === 0)("isolation the daemon cannot give", () => {
   it("refuses a private network for a worker running as root, pointing at the key", async () => {
-    const file = config("{network: private}");
+    const file = config("{network: private, user: inherit}");
     const run = await serve(file);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(
@@ -60,7 +65,7 @@ describe.runIf(process.getuid?.() === 0)("isolation the daemon cannot give", () 
     const pool = resolvePoolOptions({
       name: "boxed",
       command: [process.execPath, join(REPO_ROOT, HOSTILE)],
-      isolation: { network: "private" },
+      isolation: { network: "private", user: "inherit" },
     });
     await expect(Herd.start([pool], { sandbox: sandboxLauncher() })).rejects.toThrow(
       /workers\.boxed\.isolation\.network: network: private cannot contain a worker running as root/,

@@ -44,13 +44,15 @@ beforeAll(async () => {
   daemon = await startDaemon({
     config: {
       workers: {
-        open: hostilePool(leak.env),
+        // The explicit opt-out: where each attack still works.
+        open: hostilePool(leak.env, "none"),
         boxed: hostilePool(leak.env, ISOLATED),
         // Own uids on the host's filesystem: only file permissions stand between them.
         uids: hostilePool(leak.env, {
           user: "auto",
           uid_range: uidRangeKey(UID_RANGE),
           network: "private",
+          filesystem: "host",
         }),
       },
     },
@@ -135,9 +137,9 @@ describe("a worker with isolation off can, and with user: auto + network/filesys
 describe("what an isolated worker gets", () => {
   it("is said once per pool when the daemon starts", () => {
     const log = daemon.stdout() + daemon.stderr();
-    expect(log).toContain("pool open isolation: process tree only");
+    expect(log).toContain("pool open containment: user: inherit; filesystem: host; network: host");
     expect(log).toContain(
-      "pool boxed isolation: user: a uid of its own from 230000-230999; network: private",
+      "pool boxed containment: user: auto (a uid of its own from 230000-230999); filesystem: private",
     );
   });
 

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { daemonPerTest } from "../helpers/daemon-per-test.ts";
-import { LEAK_TAG_VAR } from "../helpers/processes.ts";
+import { LEAK_TAG_VAR, pidsRunning } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
 
 const CONTROL_TOKEN = "control-token-never-in-a-worker";
@@ -47,11 +47,13 @@ describe("a worker's environment", () => {
       string,
       string
     >;
-    const { pid, port } = (await (await fetch(`${dataUrl}/s/env-probe/whoami`)).json()) as {
-      pid: number;
+    const { port } = (await (await fetch(`${dataUrl}/s/env-probe/whoami`)).json()) as {
       port: number;
     };
-    for (const seen of [env, environOf(pid)]) {
+    // Its pid on the host (it is contained: its own pid is renumbered in its PID namespace).
+    const [pid] = pidsRunning(ctx.leak.tag, WORKER_FIXTURE);
+    expect(pid).toBeDefined();
+    for (const seen of [env, environOf(pid!)]) {
       const text = JSON.stringify(seen);
       expect(text).not.toContain(CONTROL_TOKEN);
       expect(text).not.toContain(CLOUD_SECRET);

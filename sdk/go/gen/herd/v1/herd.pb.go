@@ -1615,7 +1615,9 @@ type PoolStats struct {
 	// Time left before the pool starts a worker on its own again (crash-loop backoff; zero: none).
 	RestartBackoff *durationpb.Duration `protobuf:"bytes,11,opt,name=restart_backoff,json=restartBackoff,proto3" json:"restart_backoff,omitempty"`
 	// Why the last worker of the streak crashed, while crash_streak > 0.
-	LastCrash     string `protobuf:"bytes,12,opt,name=last_crash,json=lastCrash,proto3" json:"last_crash,omitempty"`
+	LastCrash string `protobuf:"bytes,12,opt,name=last_crash,json=lastCrash,proto3" json:"last_crash,omitempty"`
+	// What containment the pool's workers got, one row per isolation key.
+	Containment   []*Containment `protobuf:"bytes,13,rep,name=containment,proto3" json:"containment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1734,6 +1736,86 @@ func (x *PoolStats) GetLastCrash() string {
 	return ""
 }
 
+func (x *PoolStats) GetContainment() []*Containment {
+	if x != nil {
+		return x.Containment
+	}
+	return nil
+}
+
+// Containment is one isolation key of a pool as this host resolved it.
+type Containment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The config key: "user", "filesystem", "network", "kernel", ...
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// What the workers got, e.g. "auto (a uid of its own from 200000-265535)".
+	Got string `protobuf:"bytes,2,opt,name=got,proto3" json:"got,omitempty"`
+	// "full" (the strongest), "weakened" (by the config) or "unavailable" (the host could not).
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// Empty when full; else why, and what such a worker can then reach.
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Containment) Reset() {
+	*x = Containment{}
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Containment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Containment) ProtoMessage() {}
+
+func (x *Containment) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Containment.ProtoReflect.Descriptor instead.
+func (*Containment) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Containment) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Containment) GetGot() string {
+	if x != nil {
+		return x.Got
+	}
+	return ""
+}
+
+func (x *Containment) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Containment) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // NodeStats describes the machine the daemon runs on.
 type NodeStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1751,7 +1833,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1845,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1858,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -1818,7 +1900,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[20]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1912,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[20]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1925,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -1864,7 +1946,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +1958,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +1971,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -2024,7 +2106,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\n" +
 	"renewed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trenewedAt\x12/\n" +
 	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12\x1a\n" +
-	"\bdraining\x18\a \x01(\bR\bdraining\"\x93\x03\n" +
+	"\bdraining\x18\a \x01(\bR\bdraining\"\xcb\x03\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +
@@ -2039,7 +2121,13 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	" \x01(\rR\vcrashStreak\x12B\n" +
 	"\x0frestart_backoff\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0erestartBackoff\x12\x1d\n" +
 	"\n" +
-	"last_crash\x18\f \x01(\tR\tlastCrash\"\xa0\x01\n" +
+	"last_crash\x18\f \x01(\tR\tlastCrash\x126\n" +
+	"\vcontainment\x18\r \x03(\v2\x14.herd.v1.ContainmentR\vcontainment\"[\n" +
+	"\vContainment\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
+	"\x03got\x18\x02 \x01(\tR\x03got\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xa0\x01\n" +
 	"\tNodeStats\x12,\n" +
 	"\x12memory_total_bytes\x18\x01 \x01(\x04R\x10memoryTotalBytes\x124\n" +
 	"\x16memory_available_bytes\x18\x02 \x01(\x04R\x14memoryAvailableBytes\x12\x19\n" +
@@ -2091,7 +2179,7 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 }
 
 var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_herd_v1_herd_proto_goTypes = []any{
 	(SessionEventType)(0),          // 0: herd.v1.SessionEventType
 	(NodeState)(0),                 // 1: herd.v1.NodeState
@@ -2114,69 +2202,71 @@ var file_herd_v1_herd_proto_goTypes = []any{
 	(*DrainNodeResponse)(nil),      // 18: herd.v1.DrainNodeResponse
 	(*ClusterNodeStats)(nil),       // 19: herd.v1.ClusterNodeStats
 	(*PoolStats)(nil),              // 20: herd.v1.PoolStats
-	(*NodeStats)(nil),              // 21: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),    // 22: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 23: herd.v1.ListSessionsResponse
-	nil,                            // 24: herd.v1.Session.LabelsEntry
-	nil,                            // 25: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                            // 26: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 28: google.protobuf.Duration
+	(*Containment)(nil),            // 21: herd.v1.Containment
+	(*NodeStats)(nil),              // 22: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),    // 23: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 24: herd.v1.ListSessionsResponse
+	nil,                            // 25: herd.v1.Session.LabelsEntry
+	nil,                            // 26: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                            // 27: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 29: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	27, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	27, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	27, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	27, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
-	28, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	25, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	28, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	28, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	28, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	28, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	29, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	26, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
 	2,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
 	2,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	28, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	26, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	29, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	27, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
 	2,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
 	9,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	28, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	27, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	27, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	27, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	28, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	28, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	28, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 17: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
 	2,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	27, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
 	13, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
 	20, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	21, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	22, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
 	19, // 23: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
 	20, // 24: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
 	1,  // 25: herd.v1.GetStatsResponse.state:type_name -> herd.v1.NodeState
-	27, // 26: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
+	28, // 26: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
 	20, // 27: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
-	27, // 28: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
-	28, // 29: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
-	28, // 30: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	2,  // 31: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	3,  // 32: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	5,  // 33: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	7,  // 34: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	10, // 35: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	12, // 36: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	15, // 37: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	22, // 38: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	17, // 39: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
-	4,  // 40: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	6,  // 41: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	8,  // 42: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	11, // 43: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	14, // 44: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	16, // 45: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	23, // 46: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	18, // 47: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
-	40, // [40:48] is the sub-list for method output_type
-	32, // [32:40] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	28, // 28: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	29, // 29: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	29, // 30: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	21, // 31: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
+	2,  // 32: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	3,  // 33: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	5,  // 34: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	7,  // 35: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	10, // 36: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	12, // 37: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	15, // 38: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	23, // 39: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	17, // 40: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
+	4,  // 41: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	6,  // 42: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	8,  // 43: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	11, // 44: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	14, // 45: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	16, // 46: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	24, // 47: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	18, // 48: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
+	41, // [41:49] is the sub-list for method output_type
+	33, // [33:41] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
@@ -2195,7 +2285,7 @@ func file_herd_v1_herd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

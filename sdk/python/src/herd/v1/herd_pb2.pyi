@@ -289,7 +289,7 @@ class ClusterNodeStats(_message.Message):
     def __init__(self, node: _Optional[str] = ..., data_address: _Optional[str] = ..., control_address: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class PoolStats(_message.Message):
-    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash")
+    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash", "containment")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     WORKERS_IDLE_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +302,7 @@ class PoolStats(_message.Message):
     CRASH_STREAK_FIELD_NUMBER: _ClassVar[int]
     RESTART_BACKOFF_FIELD_NUMBER: _ClassVar[int]
     LAST_CRASH_FIELD_NUMBER: _ClassVar[int]
+    CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     workers_total: int
     workers_idle: int
@@ -314,7 +315,20 @@ class PoolStats(_message.Message):
     crash_streak: int
     restart_backoff: _duration_pb2.Duration
     last_crash: str
-    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., crash_streak: _Optional[int] = ..., restart_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_crash: _Optional[str] = ...) -> None: ...
+    containment: _containers.RepeatedCompositeFieldContainer[Containment]
+    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., crash_streak: _Optional[int] = ..., restart_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_crash: _Optional[str] = ..., containment: _Optional[_Iterable[_Union[Containment, _Mapping]]] = ...) -> None: ...
+
+class Containment(_message.Message):
+    __slots__ = ("key", "got", "state", "note")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    GOT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    got: str
+    state: str
+    note: str
+    def __init__(self, key: _Optional[str] = ..., got: _Optional[str] = ..., state: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class NodeStats(_message.Message):
     __slots__ = ("memory_total_bytes", "memory_available_bytes", "cpu_idle", "load1")
