@@ -29,7 +29,7 @@ export const ROOMS = {
   cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster"],
 };
 
-const SCANNED = ["src", "test", "bench", "scripts", "examples"];
+const SCANNED = ["src", "test", "bench", "scripts", "examples", "sdk/ts/test"];
 const SKIPPED = new Set(["node_modules", "dist", "gen", ".venv", "testdata"]);
 
 function* sourceFiles(root, rel) {
@@ -116,7 +116,9 @@ export function checkImports(root, rooms = ROOMS) {
     const { importedFiles } = ts.preProcessFile(text, true, true);
     for (const { fileName: specifier } of importedFiles) {
       if (!specifier.startsWith(".")) continue;
-      const to = relative(root, resolve(root, dirname(from), specifier)).split("\\").join("/");
+      const to = relative(root, resolve(root, dirname(from), specifier))
+        .split("\\")
+        .join("/");
       if (!to.startsWith("src/")) {
         edges.add(to);
         continue;
@@ -146,7 +148,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const problems = checkImports(root);
   for (const p of problems) process.stderr.write(`${p}\n`);
   process.stdout.write(
-    problems.length === 0 ? "imports: every rule holds\n" : `imports: ${problems.length} violations\n`,
+    problems.length === 0
+      ? "imports: every rule holds\n"
+      : `imports: ${problems.length} violations\n`,
   );
   process.exitCode = problems.length === 0 ? 0 : 1;
 }

@@ -8,10 +8,11 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Logger as PinoLogger } from "pino";
-import type { StartedCluster } from "../cluster/start-cluster.ts";
+import type { StartedCluster } from "../cluster/index.ts";
 import { ConfigError, type HerdConfig, loadConfig, parseListenAddress } from "../config/index.ts";
+import type { SessionDirectory } from "../core/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
-import { Herd, type SessionDirectory } from "../pool/index.ts";
+import { Herd } from "../pool/index.ts";
 import { sandboxLauncher } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
@@ -80,7 +81,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let directory: SessionDirectory = herd;
   if (config.cluster) {
     try {
-      const { startCluster } = await import("../cluster/start-cluster.ts");
+      const { startCluster } = await import("../cluster/index.ts");
       cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger);
       directory = cluster.directory;
     } catch (err) {

@@ -16,10 +16,6 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HerdError, isHerdError } from "../pool/errors.ts";
-import { newSessionId, validateSessionId } from "../pool/ids.ts";
-import type { Logger } from "../pool/logger.ts";
-import { resolvePoolOptions } from "../pool/options.ts";
 import type {
   AcquireOptions,
   EventSubscription,
@@ -27,12 +23,15 @@ import type {
   HerdStats,
   Lease,
   LeaseKind,
+  Logger,
   PoolOptions,
   ReleaseOptions,
   SessionDirectory,
   SessionInfo,
   SubscribeOptions,
-} from "../pool/types.ts";
+} from "../core/index.ts";
+import { HerdError, isHerdError, newSessionId, validateSessionId } from "../core/index.ts";
+import { resolvePoolOptions } from "../pool/index.ts";
 import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";

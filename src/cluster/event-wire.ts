@@ -1,7 +1,7 @@
 // Lifecycle events as they travel on herd:events (field e = JSON) and back. Pure. The revision
 // is not in the JSON: it is the stream entry's id, given by Redis.
 
-import type { HerdEvent, HerdEventType, SessionInfo } from "../pool/types.ts";
+import type { HerdEvent, HerdEventType, SessionInfo } from "../core/index.ts";
 import {
   decodeSession,
   encodeSession,

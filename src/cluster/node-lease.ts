@@ -11,7 +11,7 @@
 //
 // Concurrency: one tick at a time (the next is scheduled when the previous settles).
 
-import type { Logger } from "../pool/logger.ts";
+import type { Logger } from "../core/index.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
 

@@ -7,8 +7,8 @@ import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HerdService, type Session } from "../../gen/herd/v1/herd_pb.ts";
-import { HerdError, type HerdErrorCode } from "../pool/errors.ts";
-import type { AcquireOptions, SessionInfo } from "../pool/types.ts";
+import type { AcquireOptions, SessionInfo } from "../core/index.ts";
+import { HerdError, type HerdErrorCode } from "../core/index.ts";
 import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
 import type { RemoteSession } from "./session-codec.ts";
 

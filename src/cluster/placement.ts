@@ -5,8 +5,8 @@
 // filled up meanwhile queues the acquire (FIFO, visible in its GetStats) rather than bouncing
 // it on. Pure and synchronous: the caller reserves the chosen slot before anything else runs.
 
-import { HerdError } from "../pool/errors.ts";
-import type { PoolStats } from "../pool/types.ts";
+import type { PoolStats } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 import type { NodeAddresses } from "./session-codec.ts";
 
 export interface PoolCapacity {

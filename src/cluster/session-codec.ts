@@ -1,7 +1,7 @@
 // Sessions as they travel between nodes (Redis hash `info`, stream entries): SessionInfo as
 // JSON plus the owner's advertised addresses, and back. Pure.
 
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
 
 /** What another node needs to know about a session it does not run. */
 export interface RemoteSession {

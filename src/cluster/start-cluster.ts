@@ -7,10 +7,9 @@
 // records go at once rather than after a lease), drop the Redis connections, stop the
 // watchdog without firing it. Call it after the Herd has closed its sessions.
 
-import type { ClusterConfig } from "../config/herd-config.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { SessionDirectory } from "../pool/types.ts";
-import type { PeerCalls } from "../server/interceptors.ts";
+import type { ClusterConfig } from "../config/index.ts";
+import type { Logger, SessionDirectory } from "../core/index.ts";
+import type { PeerCalls } from "../server/index.ts";
 import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";

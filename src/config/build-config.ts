@@ -5,9 +5,9 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
-import { isHerdError } from "../pool/errors.ts";
-import { resolvePoolOptions } from "../pool/options.ts";
-import type { IsolationOptions, PoolOptions, ReadyCheck } from "../pool/types.ts";
+import type { IsolationOptions, PoolOptions, ReadyCheck } from "../core/index.ts";
+import { isHerdError } from "../core/index.ts";
+import { resolvePoolOptions } from "../pool/index.ts";
 import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";

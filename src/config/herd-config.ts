@@ -1,6 +1,6 @@
 // The daemon's configuration after loading: every default filled, every value checked.
 
-import type { PoolOptions } from "../pool/types.ts";
+import type { PoolOptions } from "../core/index.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 

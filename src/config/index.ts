@@ -6,3 +6,4 @@ export type { ListenAddress } from "./listen-address.ts";
 export { formatHostPort, isLoopback, parseListenAddress } from "./listen-address.ts";
 export type { ConfigIssue, LoadOptions } from "./load-config.ts";
 export { ConfigError, formatIssue, loadConfig, parseConfig } from "./load-config.ts";
+export { configSchema, poolSchema } from "./schema.ts";

@@ -3,8 +3,7 @@
 // bytes, cmd → argv). Checks that span several keys live in build-config.ts.
 
 import * as z from "zod";
-import { MAX_EVENT_HISTORY, MAX_WATCH_BUFFER } from "../pool/event-log.ts";
-import { MAX_QUEUE_LIMIT } from "../pool/options.ts";
+import { MAX_EVENT_HISTORY, MAX_QUEUE_LIMIT, MAX_WATCH_BUFFER } from "../pool/index.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
 import { parseListenAddress } from "./listen-address.ts";

@@ -13,7 +13,7 @@
 // Single-threaded; the WeakMap lets sockets go without cleanup.
 
 import type { Socket } from "node:net";
-import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { Lease, SessionDirectory, SessionInfo } from "../core/index.ts";
 
 type Base = Pick<SessionInfo, "pool"> & {
   sessionId: string;

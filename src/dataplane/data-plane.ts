@@ -13,11 +13,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { ConnectionGate, connectionLimits } from "../limits/connection-gate.ts";
-import { fdBudget } from "../limits/fd-budget.ts";
-import { lingeringClose } from "../limits/lingering-close.ts";
-import { type Logger, silentLogger } from "../pool/logger.ts";
-import type { SessionDirectory } from "../pool/types.ts";
+import type { SessionDirectory } from "../core/index.ts";
+import { type Logger, silentLogger } from "../core/index.ts";
+import { ConnectionGate, connectionLimits, fdBudget, lingeringClose } from "../limits/index.ts";
 import { ClientConnections } from "./client-connections.ts";
 import { FastConnection, type FastOptions } from "./fast-connection.ts";
 import { fromHerdError, headTimedOut, protocolError, writeErrorToSocket } from "./http-errors.ts";

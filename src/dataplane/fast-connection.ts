@@ -27,8 +27,8 @@
 // Single-threaded.
 
 import type { Socket } from "node:net";
-import { lingeringClose } from "../limits/lingering-close.ts";
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
+import { lingeringClose } from "../limits/index.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { headTimedOut, writeErrorToSocket } from "./http-errors.ts";
 import { nameEquals, type RequestScan, scanRequestHead } from "./http1-head.ts";

@@ -15,7 +15,7 @@
 // `#phase` decides which event may answer.
 
 import type { Socket } from "node:net";
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
 import { BodyDeadline } from "./body-deadline.ts";
 import { clientResponseHead, workerRequestHead } from "./forward-headers.ts";
 import {

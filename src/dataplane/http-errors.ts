@@ -6,8 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { errorTable } from "../errors.ts";
-import { type HerdErrorCode, isHerdError } from "../pool/errors.ts";
+import { errorTable, type HerdErrorCode, isHerdError } from "../core/index.ts";
 
 export interface DataPlaneError {
   status: number;

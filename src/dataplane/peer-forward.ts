@@ -3,7 +3,7 @@
 // prefix (whatever the owner's session header is called), the client's token passed on so the
 // owner applies it, and the node-to-node credential added. Pure.
 
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
 import { type Route, TOKEN_HEADER } from "./route.ts";
 
 export function upstreamTarget(

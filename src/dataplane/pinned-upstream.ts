@@ -13,7 +13,7 @@
 // once) calls retained(), which gives the next read a new buffer.
 
 import { connect, type Socket } from "node:net";
-import { netConnectOptions, workerEndpoint } from "../pool/worker-endpoint.ts";
+import { netConnectOptions, workerEndpoint } from "../core/index.ts";
 import type { DataPlaneCounters } from "./proxy-context.ts";
 
 /**

@@ -3,8 +3,7 @@
 // numbers mutated on the event loop thread only.
 
 import type { Socket } from "node:net";
-import type { Logger } from "../pool/logger.ts";
-import type { SessionDirectory } from "../pool/types.ts";
+import type { Logger, SessionDirectory } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { AccessOptions } from "./session-access.ts";

@@ -8,8 +8,8 @@
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
-import type { SessionInfo } from "../pool/types.ts";
-import { workerEndpoint } from "../pool/worker-endpoint.ts";
+import type { SessionInfo } from "../core/index.ts";
+import { workerEndpoint } from "../core/index.ts";
 import { BodyDeadline } from "./body-deadline.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {

@@ -11,8 +11,8 @@ import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { SessionInfo } from "../pool/types.ts";
-import { workerEndpoint } from "../pool/worker-endpoint.ts";
+import type { SessionInfo } from "../core/index.ts";
+import { workerEndpoint } from "../core/index.ts";
 import { headBlock, requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
 import {
   badGateway,

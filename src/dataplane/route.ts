@@ -10,8 +10,7 @@
 // does no URL parsing at all.
 
 import type { IncomingHttpHeaders } from "node:http";
-import { HerdError } from "../pool/errors.ts";
-import { validateSessionId } from "../pool/ids.ts";
+import { HerdError, validateSessionId } from "../core/index.ts";
 
 export const SESSION_PARAM = "herd_session";
 export const TOKEN_PARAM = "herd_token";

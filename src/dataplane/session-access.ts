@@ -7,8 +7,8 @@
 
 import { timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { HerdError, isHerdError } from "../pool/errors.ts";
-import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { Lease, SessionDirectory, SessionInfo } from "../core/index.ts";
+import { HerdError, isHerdError } from "../core/index.ts";
 import type { Route } from "./route.ts";
 
 export interface AccessOptions {

@@ -15,8 +15,7 @@
 // open and close (leases, release_on_disconnect), never a pooled socket outliving them.
 
 import { Agent } from "node:http";
-import type { Logger } from "../pool/logger.ts";
-import type { EventSubscription, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { EventSubscription, Logger, SessionDirectory, SessionInfo } from "../core/index.ts";
 
 export class UpstreamAgents {
   readonly #agents = new Map<string, Agent>();

@@ -1,9 +1,9 @@
 // Pool defaults and the last line of validation for pool definitions. The config loader
 // reports YAML positions; this module guards programmatic callers and keeps defaults in one place.
 
-import { HerdError } from "./errors.ts";
+import type { IsolationOptions, PoolOptions } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 import { MAX_TIMER_MS } from "./long-timer.ts";
-import type { IsolationOptions, PoolOptions } from "./types.ts";
 
 export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> &
   Partial<Omit<PoolOptions, "isolation">> & { isolation?: Partial<IsolationOptions> };

@@ -22,22 +22,12 @@
 // between awaits; the only awaits are spawning and stopping trees, after which state is
 // re-checked rather than assumed.
 
-import type { CgroupTree } from "./cgroups.ts";
-import { HerdError } from "./errors.ts";
-import type { EventLog } from "./event-log.ts";
-import type { HostCapabilities } from "./host-capabilities.ts";
-import { newToken } from "./ids.ts";
-import type { Logger } from "./logger.ts";
-import { type LongTimer, setLongTimeout } from "./long-timer.ts";
-import { Preemption } from "./preemption.ts";
-import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
-import { RestartBackoff } from "./restart-backoff.ts";
-import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
   HerdEventType,
   Lease,
   LeaseKind,
+  Logger,
   PoolOptions,
   PoolStats,
   ReleaseOptions,
@@ -45,7 +35,16 @@ import type {
   SessionInfo,
   SessionOrigin,
   WorkerExit,
-} from "./types.ts";
+} from "../core/index.ts";
+import { HerdError, newToken } from "../core/index.ts";
+import type { CgroupTree } from "./cgroups.ts";
+import type { EventLog } from "./event-log.ts";
+import type { HostCapabilities } from "./host-capabilities.ts";
+import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { Preemption } from "./preemption.ts";
+import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
+import { RestartBackoff } from "./restart-backoff.ts";
+import type { SessionRegistry } from "./session-registry.ts";
 import { type PortReservations, Worker } from "./worker.ts";
 import type { PoolSandbox } from "./worker-sandbox.ts";
 

@@ -6,17 +6,16 @@
 // is no locking because no method awaits while holding a half-updated state.
 
 import { setTimeout as sleep } from "node:timers/promises";
+import type { PoolOptions, WorkerExit } from "../core/index.ts";
+import { formatWorkerAddress, HerdError, type WorkerEndpoint } from "../core/index.ts";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { killStrays } from "./clean-reuse.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
-import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
 import { type ListenerOwner, listensInOwnNetwork, ownsListener } from "./listener-owner.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
-import type { PoolOptions, WorkerExit } from "./types.ts";
-import { formatWorkerAddress, type WorkerEndpoint } from "./worker-endpoint.ts";
 import { workerEnv } from "./worker-env.ts";
 import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
 

@@ -5,8 +5,8 @@
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { which } from "../pool/host-capabilities.ts";
-import type { IsolationOptions } from "../pool/types.ts";
+import type { IsolationOptions } from "../core/index.ts";
+import { which } from "../pool/index.ts";
 
 export type IsolationKey = "user" | "uid_range" | "network" | "filesystem";
 

@@ -12,9 +12,9 @@
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { HerdError } from "../pool/errors.ts";
-import type { PoolOptions } from "../pool/types.ts";
-import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/worker-sandbox.ts";
+import type { PoolOptions } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
+import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 import { isolationProblems, sandboxTools, workerIdentity } from "./host-support.ts";
 import { UidPool } from "./uid-pool.ts";

@@ -9,7 +9,7 @@
 // it left in a shared /tmp are the previous tenant's: use `filesystem: private` to leave none).
 // Single-threaded: take and give are synchronous.
 
-import { HerdError } from "../pool/errors.ts";
+import { HerdError } from "../core/index.ts";
 
 export class UidPool {
   private next: number;

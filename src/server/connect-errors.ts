@@ -2,8 +2,7 @@
 // one table in src/errors.ts, anything else as INTERNAL with its detail kept out of the reply.
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorTable } from "../errors.ts";
-import { isHerdError } from "../pool/errors.ts";
+import { errorTable, isHerdError } from "../core/index.ts";
 
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) {

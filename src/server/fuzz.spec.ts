@@ -17,8 +17,12 @@ import {
   RenewHoldRequestSchema,
   WatchSessionsRequestSchema,
 } from "../../gen/herd/v1/herd_pb.ts";
-import type { Logger } from "../pool/logger.ts";
-import { type Harness, herdClient, startHarness } from "./spec-harness.ts";
+import {
+  type Harness,
+  herdClient,
+  startHarness,
+} from "../../test/helpers/control-plane-harness.ts";
+import type { Logger } from "../core/index.ts";
 
 const TOTAL = Number(process.env.FUZZ_TOTAL ?? 100_000);
 const CONCURRENCY = 24;

@@ -10,10 +10,8 @@ import {
   HoldSessionResponseSchema,
   type SessionEvent,
 } from "../../gen/herd/v1/herd_pb.ts";
-import { HerdError } from "../pool/errors.ts";
-import { validateSessionId } from "../pool/ids.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { AcquireOptions, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { AcquireOptions, Logger, SessionDirectory, SessionInfo } from "../core/index.ts";
+import { HerdError, validateSessionId } from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 import {

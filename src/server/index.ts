@@ -4,4 +4,5 @@ export {
   ListenError,
   startControlPlane,
 } from "./control-plane.ts";
+export type { PeerCalls } from "./interceptors.ts";
 export { ControlPlaneMetrics } from "./metrics.ts";

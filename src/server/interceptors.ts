@@ -10,8 +10,8 @@ import {
   type StreamResponse,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { HerdError } from "../pool/errors.ts";
-import type { Logger } from "../pool/logger.ts";
+import type { Logger } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 import { codeName, toConnectError } from "./connect-errors.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 
