@@ -14,7 +14,7 @@
 
 import { connect, type Socket } from "node:net";
 import { netConnectOptions, workerEndpoint } from "../core/index.ts";
-import type { DataPlaneCounters } from "./proxy-context.ts";
+import type { DataPlaneCounters } from "./data-plane-counters.ts";
 
 /**
  * Bytes one read takes at most. Each upstream connection keeps its buffer while it lives

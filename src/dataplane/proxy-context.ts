@@ -6,18 +6,10 @@ import type { Socket } from "node:net";
 import type { Logger, SessionDirectory } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
+import type { DataPlaneCounters } from "./data-plane-counters.ts";
 import type { AccessOptions } from "./session-access.ts";
 import type { UpstreamAgents } from "./upstream-agents.ts";
 import type { UpstreamPark } from "./upstream-park.ts";
-
-export interface DataPlaneCounters {
-  /** Requests and upgrades forwarded to a worker. */
-  forwarded: number;
-  /** New TCP connections to workers (a keep-alive reuse does not count). */
-  upstreamConnections: number;
-  /** Of `forwarded`, those the fast path forwarded (the rest went through node:http). */
-  fastForwarded: number;
-}
 
 export interface ProxyContext {
   directory: SessionDirectory;
