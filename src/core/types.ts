@@ -1,5 +1,7 @@
-// The pool engine's public vocabulary. Everything here is plain data: the server and the
-// data plane translate it to their wire formats; the pool never imports either of them.
+// herd's shared vocabulary: the pool definition, sessions, leases, events, stats and the
+// SessionDirectory contract the pool engine (and the cluster's directory) offers the planes.
+// Everything here is plain data: the server and the data plane translate it to their wire
+// formats; the pool engine implements it and never imports either of them.
 // All durations are milliseconds; 0 means "no limit" where a comment says so.
 
 /** How the daemon decides a freshly spawned worker can take traffic. */

@@ -1,6 +1,6 @@
 // Data-plane error answers: JSON `{ code, message }` with the status from the one error table
-// (src/errors.ts). The table has no status for "the worker refused or died", which only the
-// data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
+// (src/core/error-table.ts). The table has no status for "the worker refused or died", which
+// only the data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
 // Protocol-level failures caught by Node before routing (oversized headers, slow headers)
 // answer with their HTTP-native status through `protocolError`.
 
