@@ -58,8 +58,13 @@ function circlesIn(rooms) {
   const visit = (room, trail) => {
     for (const next of rooms[room] ?? []) {
       const at = trail.indexOf(next);
-      if (at >= 0) found.push([...trail.slice(at), next].join(" → "));
-      else visit(next, [...trail, next]);
+      if (at >= 0) {
+        // One line per circle, whichever room it was entered from: start at its first name.
+        const circle = trail.slice(at);
+        const first = circle.indexOf([...circle].sort()[0]);
+        const turned = [...circle.slice(first), ...circle.slice(0, first)];
+        found.push([...turned, turned[0]].join(" → "));
+      } else visit(next, [...trail, next]);
     }
   };
   for (const room of Object.keys(rooms)) visit(room, [room]);
@@ -130,8 +135,8 @@ export function checkImports(root, rooms = ROOMS) {
         if (to !== `src/${toRoom}/index.ts`) {
           problems.push(`${where}: private to src/${toRoom} (import src/${toRoom}/index.ts)`);
         }
-        if (fromRoom && !(toRoom in rooms)) {
-          problems.push(`${where}: room ${toRoom} is not declared in the import rules`);
+        if (fromRoom && !(fromRoom in rooms)) {
+          problems.push(`${where}: room ${fromRoom} is not declared in the import rules`);
         } else if (fromRoom && !(rooms[fromRoom] ?? []).includes(toRoom)) {
           problems.push(`${where}: room ${fromRoom} may not depend on room ${toRoom}`);
         }
