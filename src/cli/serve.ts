@@ -95,6 +95,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let control: Awaited<ReturnType<typeof startControlPlane>> | undefined;
   try {
     data = await startDataPlane(directory, {
+      cluster: cluster?.directory,
       listen: config.data.listen,
       sessionHeader: config.data.sessionHeader,
       autoAcquire: config.data.autoAcquire,

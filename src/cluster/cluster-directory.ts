@@ -18,6 +18,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
   AcquireOptions,
+  ClusterRouting,
   EventSubscription,
   HerdEvent,
   HerdStats,
@@ -82,7 +83,7 @@ export interface ClusterParts {
   logger: Logger;
 }
 
-export class ClusterDirectory implements SessionDirectory {
+export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   /** Local sessions' claims (the generation this node holds each id at). */
   private readonly claims = new Map<string, Claim>();
   private observed: NodeCapacity[] = [];

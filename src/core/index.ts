@@ -11,6 +11,7 @@ export { type Logger, silentLogger } from "./logger.ts";
 export type {
   AcquireOptions,
   ClusterNodeStats,
+  ClusterRouting,
   EventFilter,
   EventSubscription,
   HerdEvent,

@@ -327,15 +327,22 @@ export interface SessionDirectory {
   watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
   /** Append an event from outside the pool (e.g. the data plane's connection events). */
   publish(event: Omit<HerdEvent, "revision" | "time">): void;
+}
+
+/**
+ * What a directory spanning several nodes (the cluster's) offers the data plane beyond the
+ * sessions this node knows. Handed to the data plane by whoever wires it (`herd serve`), so
+ * its presence, not a sniffed method, is what "in a cluster" means there.
+ */
+export interface ClusterRouting {
   /**
-   * Optional (cluster): the live session with this id wherever it runs, when `lookup` (which
-   * answers from what this node knows now) has none.
+   * The live session with this id wherever it runs, when `lookup` (which answers from what this
+   * node knows now) has none.
    */
-  find?(sessionId: string): Promise<SessionInfo | undefined>;
+  find(sessionId: string): Promise<SessionInfo | undefined>;
   /**
-   * Optional (cluster): is `credential` (the X-Herd-Peer header of a request forwarded by
-   * another node for `sessionId`) genuine? Such a request is served here or refused, never
-   * forwarded again.
+   * Is `credential` (the X-Herd-Peer header of a request forwarded by another node for
+   * `sessionId`) genuine? Such a request is served here or refused, never forwarded again.
    */
-  verifyPeer?(credential: string, sessionId: string): boolean;
+  verifyPeer(credential: string, sessionId: string): boolean;
 }

@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { SessionDirectory } from "../core/index.ts";
+import type { ClusterRouting, SessionDirectory } from "../core/index.ts";
 import { type Logger, silentLogger } from "../core/index.ts";
 import { ConnectionGate, connectionLimits, fdBudget, lingeringClose } from "../limits/index.ts";
 import { ClientConnections } from "./client-connections.ts";
@@ -51,6 +51,8 @@ export interface DataPlaneOptions {
   maxConnections?: number;
   /** Open client connections from one address at most (default: half of maxConnections). */
   maxConnectionsPerClient?: number;
+  /** In a cluster: how to find sessions of other nodes and check their forwards. */
+  cluster?: ClusterRouting;
   logger?: Logger;
 }
 
@@ -100,6 +102,7 @@ export async function startDataPlane(
       autoAcquire: opts.autoAcquire ?? true,
       tokens: opts.tokens ?? !isLoopback(host),
       defaultPool: opts.defaultPool,
+      cluster: opts.cluster,
     },
     sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },

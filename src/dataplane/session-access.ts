@@ -7,7 +7,7 @@
 
 import { timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { Lease, SessionDirectory, SessionInfo } from "../core/index.ts";
+import type { ClusterRouting, Lease, SessionDirectory, SessionInfo } from "../core/index.ts";
 import { HerdError, isHerdError } from "../core/index.ts";
 import type { Route } from "./route.ts";
 
@@ -15,6 +15,8 @@ export interface AccessOptions {
   autoAcquire: boolean;
   tokens: boolean;
   defaultPool: string | undefined;
+  /** Set in a cluster: sessions of other nodes, and forwards from them. */
+  cluster: ClusterRouting | undefined;
 }
 
 export interface Connection {
@@ -90,8 +92,8 @@ async function liveSession(
 ): Promise<SessionInfo> {
   const known =
     route.peer === undefined
-      ? (directory.lookup(route.sessionId) ?? (await directory.find?.(route.sessionId)))
-      : forwardedHere(directory, route, route.peer);
+      ? (directory.lookup(route.sessionId) ?? (await opts.cluster?.find(route.sessionId)))
+      : forwardedHere(directory, route, route.peer, opts.cluster);
   if (!admitted(known, route, opts)) {
     throw new HerdError(
       "unauthenticated",
@@ -113,8 +115,13 @@ async function liveSession(
  * session) and for a session that runs here, else refused — it is never forwarded again nor
  * creates a session, so a hop can neither loop nor be forged by a client or a worker.
  */
-function forwardedHere(directory: SessionDirectory, route: Route, credential: string): SessionInfo {
-  if (directory.verifyPeer?.(credential, route.sessionId) !== true) {
+function forwardedHere(
+  directory: SessionDirectory,
+  route: Route,
+  credential: string,
+  cluster: ClusterRouting | undefined,
+): SessionInfo {
+  if (cluster?.verifyPeer(credential, route.sessionId) !== true) {
     throw new HerdError(
       "unauthenticated",
       "x-herd-peer: not a genuine node-to-node credential of this cluster",
@@ -160,7 +167,7 @@ export function openKnownConnection(
     const known =
       route.peer === undefined
         ? directory.lookup(route.sessionId)
-        : forwardedHere(directory, route, route.peer);
+        : forwardedHere(directory, route, route.peer, opts.cluster);
     if (known === undefined || !admitted(known, route, opts)) return undefined;
     return leased(directory, known, take);
   } catch {
@@ -210,7 +217,7 @@ export function reuseConnection(
   route: Route,
   opts: AccessOptions,
 ): Connection | undefined {
-  if (directory.find !== undefined || route.peer !== undefined) return undefined;
+  if (opts.cluster !== undefined || route.peer !== undefined) return undefined;
   if (route.sessionId !== last.session.id || last.lease.ended.aborted) return undefined;
   if (!admitted(last.session, route, opts)) return undefined;
   const now = Date.now();
