@@ -16,15 +16,18 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 
-/** Each room of src/ and the rooms it may import (its arrows point down this list only). */
+/**
+ * Each room of src/ and the rooms it may import (its arrows point up this list only). The two
+ * planes know the pool engine only through core's SessionDirectory: neither may import it.
+ */
 export const ROOMS = {
   core: [],
-  limits: ["core"],
+  limits: [],
   pool: ["core"],
   sandbox: ["core", "pool"],
   config: ["core", "pool", "sandbox"],
-  dataplane: ["core", "limits", "pool"],
-  server: ["core", "limits", "config", "pool"],
+  dataplane: ["core", "limits"],
+  server: ["core", "limits", "config"],
   cluster: ["core", "config", "dataplane", "pool", "server"],
   cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster"],
 };
