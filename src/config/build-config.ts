@@ -6,12 +6,17 @@ import { accessSync, constants, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { IsolationOptions, PoolOptions, ReadyCheck } from "../core/index.ts";
-import { isHerdError } from "../core/index.ts";
+import {
+  formatHostPort,
+  isHerdError,
+  isLoopback,
+  type ListenAddress,
+  listenClash,
+} from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
 import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
-import { formatHostPort, isLoopback, type ListenAddress, listenClash } from "./listen-address.ts";
 import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
 

@@ -3,10 +3,10 @@
 // bytes, cmd → argv). Checks that span several keys live in build-config.ts.
 
 import * as z from "zod";
+import { parseListenAddress } from "../core/index.ts";
 import { MAX_EVENT_HISTORY, MAX_QUEUE_LIMIT, MAX_WATCH_BUFFER } from "../pool/index.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
-import { parseListenAddress } from "./listen-address.ts";
 
 const duration = z
   .union([z.number(), z.string()], { error: `expected a duration (${DURATION_HINT})` })

@@ -7,6 +7,14 @@
 export { type ErrorMapping, errorTable } from "./error-table.ts";
 export { HerdError, type HerdErrorCode, isHerdError } from "./errors.ts";
 export { newSessionId, newToken, validateSessionId } from "./ids.ts";
+export {
+  formatHostPort,
+  isLoopback,
+  LISTEN_HINT,
+  type ListenAddress,
+  listenClash,
+  parseListenAddress,
+} from "./listen-address.ts";
 export { type Logger, silentLogger } from "./logger.ts";
 export type {
   AcquireOptions,

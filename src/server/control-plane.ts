@@ -25,9 +25,14 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import { formatHostPort, isLoopback, parseListenAddress } from "../config/index.ts";
 import type { SessionDirectory } from "../core/index.ts";
-import { type Logger, silentLogger } from "../core/index.ts";
+import {
+  formatHostPort,
+  isLoopback,
+  type Logger,
+  parseListenAddress,
+  silentLogger,
+} from "../core/index.ts";
 import { ConnectionGate, connectionLimits, fdBudget } from "../limits/index.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
