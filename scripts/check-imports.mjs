@@ -27,7 +27,7 @@ export const ROOMS = {
   sandbox: ["core", "pool"],
   config: ["core", "pool", "sandbox"],
   dataplane: ["core", "limits"],
-  server: ["core", "limits", "config"],
+  server: ["core", "limits"],
   cluster: ["core", "config", "dataplane", "pool", "server"],
   cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster"],
 };
