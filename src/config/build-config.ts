@@ -12,6 +12,7 @@ import {
   isLoopback,
   type ListenAddress,
   listenClash,
+  parseListenAddress,
 } from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
 import { isolationProblems } from "../sandbox/index.ts";
@@ -215,9 +216,11 @@ function buildCluster(
   };
 }
 
+/** A listen address of CONFIG_DEFAULTS, through the one parser. */
 function parseDefault(hostPort: string): ListenAddress {
-  const colon = hostPort.lastIndexOf(":");
-  return { host: hostPort.slice(0, colon), port: Number(hostPort.slice(colon + 1)) };
+  const address = parseListenAddress(hostPort);
+  if ("error" in address) throw new Error(`CONFIG_DEFAULTS: ${address.error}`);
+  return address;
 }
 
 function buildPool(

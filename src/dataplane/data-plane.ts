@@ -11,10 +11,17 @@
 // server (which never listens itself), so a refused connection never reaches the HTTP parser.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createNetServer, isIP, type Socket } from "node:net";
+import { createServer as createNetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ClusterRouting, SessionDirectory } from "../core/index.ts";
-import { type Logger, silentLogger } from "../core/index.ts";
+import {
+  isLoopback,
+  LISTEN_HINT,
+  type ListenAddress,
+  type Logger,
+  parseListenAddress,
+  silentLogger,
+} from "../core/index.ts";
 import { ConnectionGate, connectionLimits, fdBudget, lingeringClose } from "../limits/index.ts";
 import { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
@@ -71,19 +78,14 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** How long a refused connection may linger to receive its 503 before it is destroyed. */
 const REFUSED_LINGER_MS = 500;
 
-function parseListen(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(":");
-  const rawHost = colon < 0 ? "" : listen.slice(0, colon);
-  const host = rawHost.startsWith("[") && rawHost.endsWith("]") ? rawHost.slice(1, -1) : rawHost;
-  const port = Number(listen.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`data plane listen: ${JSON.stringify(listen)} is not host:port`);
+function parseListen(listen: string): ListenAddress {
+  const address = parseListenAddress(listen);
+  if ("error" in address) {
+    throw new Error(
+      `data plane listen: ${JSON.stringify(listen)} is not host:port (${LISTEN_HINT})`,
+    );
   }
-  return { host: host === "" ? "0.0.0.0" : host, port };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+  return address;
 }
 
 export async function startDataPlane(
