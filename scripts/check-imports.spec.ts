@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -99,9 +99,6 @@ describe("the import rules", () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(
       "src/pool/index.ts: imports ../core/errors.ts: private to src/core (import src/core/index.ts)",
-    );
-    expect(execFileSync(process.execPath, [SCRIPT, ROOT], { encoding: "utf8" })).toContain(
-      "every rule holds",
     );
     expect(Object.keys(ROOMS)).toContain("core");
   });
