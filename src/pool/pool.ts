@@ -41,6 +41,7 @@ import type { CgroupTree } from "./cgroups.ts";
 import type { EventLog } from "./event-log.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import type { PoolWorker, WorkerFactory } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
 import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
@@ -57,14 +58,14 @@ function sessionFields(opts: AcquireOptions): {
 }
 
 /** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
-function withNote(reason: string, worker: Worker): string {
+function withNote(reason: string, worker: PoolWorker): string {
   return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
 }
 
 interface Session {
   id: string;
   token: string;
-  worker: Worker;
+  worker: PoolWorker;
   createdAt: number;
   lastActiveAt: number;
   expiresAt: number | undefined;
@@ -82,7 +83,7 @@ interface Session {
 }
 
 interface Waiter {
-  take(worker: Worker): void;
+  take(worker: PoolWorker): void;
   fail(error: HerdError): void;
 }
 
@@ -102,6 +103,8 @@ export interface PoolDeps {
   registry: SessionRegistry;
   logger: Logger;
   nextWorkerId(pool: string): string;
+  /** Makes the pool's workers (default: real process trees, worker.ts). */
+  workers?: WorkerFactory;
 }
 
 const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
@@ -114,15 +117,15 @@ const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
 const REPLACE_AFTER_MS = 100;
 
 export class Pool {
-  private readonly workers = new Set<Worker>();
+  private readonly workers = new Set<PoolWorker>();
   /** Idle workers, most recently used last (taken from the end: warm caches). */
-  private readonly idle: Worker[] = [];
+  private readonly idle: PoolWorker[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly flights = new Map<string, Flight>();
   private readonly sessions = new Map<string, Session>();
   private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
-  private spare: Worker | undefined;
+  private spare: PoolWorker | undefined;
   private preparingSpare: Promise<void> | undefined;
   private readonly backoff: RestartBackoff;
   private lastQueued = 0;
@@ -154,7 +157,7 @@ export class Pool {
 
   /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */
   async start(): Promise<void> {
-    const starts: Promise<Worker>[] = [];
+    const starts: Promise<PoolWorker>[] = [];
     for (let i = 0; i < this.options.min; i++) starts.push(this.spawn());
     await Promise.all(starts);
     this.prepareSpare();
@@ -290,7 +293,7 @@ export class Pool {
 
   private bind(
     id: string,
-    worker: Worker,
+    worker: PoolWorker,
     labels: Record<string, string>,
     origin: SessionOrigin,
   ): SessionInfo {
@@ -378,7 +381,7 @@ export class Pool {
    * worker stays "busy" with no session, so nobody can take it; if it fails or the pool closes
    * in between, whoever changed its state owns it.
    */
-  private async reuse(worker: Worker, why: string): Promise<void> {
+  private async reuse(worker: PoolWorker, why: string): Promise<void> {
     let killed: number[];
     try {
       killed = await worker.killStrays();
@@ -498,9 +501,15 @@ export class Pool {
     return n;
   }
 
-  private newWorker(): Worker {
+  private newWorker(): PoolWorker {
+    const id = this.deps.nextWorkerId(this.name);
+    const hooks = {
+      onFailure: (w: PoolWorker, reason: string, exit?: WorkerExit) =>
+        this.onWorkerFailure(w, reason, exit),
+    };
+    if (this.deps.workers) return this.deps.workers(id, hooks);
     return new Worker(
-      this.deps.nextWorkerId(this.name),
+      id,
       this.options,
       {
         caps: this.deps.caps,
@@ -508,12 +517,12 @@ export class Pool {
         ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
         ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
       },
-      { onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) },
+      hooks,
     );
   }
 
-  /** The prepared spare, if it is still alive (see Worker.prepare). */
-  private takeSpare(): Worker | undefined {
+  /** The prepared spare, if it is still alive (see PoolWorker.prepare). */
+  private takeSpare(): PoolWorker | undefined {
     const spare = this.spare;
     this.spare = undefined;
     if (spare && !spare.preparedAlive) {
@@ -548,7 +557,7 @@ export class Pool {
       });
   }
 
-  private spawn(): Promise<Worker> {
+  private spawn(): Promise<PoolWorker> {
     const worker = this.takeSpare() ?? this.newWorker();
     this.prepareSpare();
     this.workers.add(worker);
@@ -594,7 +603,7 @@ export class Pool {
     return started;
   }
 
-  private makeIdle(worker: Worker): void {
+  private makeIdle(worker: PoolWorker): void {
     worker.state = "idle";
     worker.idleSince = Date.now();
     const waiter = this.waiters.shift();
@@ -614,7 +623,7 @@ export class Pool {
     }
   }
 
-  private onWorkerFailure(worker: Worker, reason: string, exit?: WorkerExit): void {
+  private onWorkerFailure(worker: PoolWorker, reason: string, exit?: WorkerExit): void {
     if (!exit) {
       this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
     }
@@ -627,7 +636,7 @@ export class Pool {
   }
 
   /** A worker died on its own, or never started: counts toward the crash streak. */
-  private crashed(worker: Worker, reason: string): void {
+  private crashed(worker: PoolWorker, reason: string): void {
     const delay = this.backoff.crashed(
       worker.readyAt > 0 ? Date.now() - worker.readyAt : 0,
       reason,
@@ -642,7 +651,7 @@ export class Pool {
   }
 
   /** Takes a worker out of service and ends its tree; replacements start at once. */
-  private async retire(worker: Worker, reason: string, graceMs: number): Promise<void> {
+  private async retire(worker: PoolWorker, reason: string, graceMs: number): Promise<void> {
     if (worker.state === "stopping" || worker.state === "stopped") return;
     const index = this.idle.indexOf(worker);
     if (index >= 0) this.idle.splice(index, 1);

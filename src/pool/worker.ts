@@ -1,9 +1,9 @@
-// A worker: one process tree on one port, serving at most one session at a time.
+// A worker: one process tree on one port, serving at most one session at a time; the Pool's
+// PoolWorker (pool-worker.ts, which says who moves it through which states).
 //
-// States: starting → idle ⇄ busy → stopping → stopped. Only the owning Pool changes `state`
-// (and `sessionId`); the worker itself reports what happens to it through `WorkerHooks`, once:
-// an exit it did not ask for, or a health/limit failure. Everything runs on the event loop; there
-// is no locking because no method awaits while holding a half-updated state.
+// The worker reports what happens to it through `WorkerHooks`, once: an exit it did not ask
+// for, or a health/limit failure. Everything runs on the event loop; there is no locking
+// because no method awaits while holding a half-updated state.
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PoolOptions, WorkerExit } from "../core/index.ts";
@@ -14,17 +14,11 @@ import { ephemeralPort } from "./ephemeral-port.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
 import { type ListenerOwner, listensInOwnNetwork, ownsListener } from "./listener-owner.ts";
+import type { PoolWorker, WorkerHooks, WorkerState } from "./pool-worker.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import { workerEnv } from "./worker-env.ts";
 import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
-
-export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
-
-export interface WorkerHooks {
-  /** The tree exited or failed a check while the pool still counted on it. Called at most once. */
-  onFailure(worker: Worker, reason: string, exit?: WorkerExit): void;
-}
 
 export interface WorkerDeps {
   caps: HostCapabilities;
@@ -92,18 +86,15 @@ export function describeExit(exit: WorkerExit, when = ""): string {
   return `${how}; stderr: ${tail}`;
 }
 
-export class Worker {
+export class Worker implements PoolWorker {
   state: WorkerState = "starting";
   sessionId: string | undefined;
   readonly stdout = new LineBuffer();
   readonly stderr = new LineBuffer();
   readonly startedAt = new Date();
-  /** When the worker last became idle; drives retirement of surplus workers. */
   idleSince = 0;
   idleTimer: NodeJS.Timeout | undefined;
-  /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
   readyAt = 0;
-  /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */
   crashNote: string | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
