@@ -3,7 +3,7 @@
 // bytes, cmd → argv). Checks that span several keys live in build-config.ts.
 
 import * as z from "zod";
-import { parseListenAddress } from "../core/index.ts";
+import { NAME_PATTERN, parseListenAddress } from "../core/index.ts";
 import { MAX_EVENT_HISTORY, MAX_QUEUE_LIMIT, MAX_WATCH_BUFFER } from "../pool/index.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
@@ -91,10 +91,7 @@ const ready = z.union(
   { error: 'expected "tcp", "http", {http: "/path"} or {stdout: "regex"}' },
 );
 
-export const nodeNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const NODE_NAME_HINT = "a node name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)";
-
-export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export const poolSchema = z.strictObject({
   cmd: command,
@@ -164,7 +161,7 @@ function section<T extends z.ZodType>(schema: T) {
 export const configSchema = z.strictObject({
   workers: z
     .record(
-      z.string().regex(poolNamePattern, {
+      z.string().regex(NAME_PATTERN, {
         error: "a pool name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)",
       }),
       poolSchema,
@@ -222,7 +219,7 @@ export const configSchema = z.strictObject({
         .regex(/^rediss?:\/\/\S+$/, { error: 'expected a Redis URL like "redis://host:6379/0"' })
         .optional(),
       redis_env: envName.optional(),
-      node: z.string().regex(nodeNamePattern, { error: NODE_NAME_HINT }).optional(),
+      node: z.string().regex(NAME_PATTERN, { error: NODE_NAME_HINT }).optional(),
       advertise: z
         .strictObject({ data: listen.optional(), control: listen.optional() })
         .nullish()

@@ -6,7 +6,7 @@
 
 export { type ErrorMapping, errorTable } from "./error-table.ts";
 export { HerdError, type HerdErrorCode, isHerdError } from "./errors.ts";
-export { newSessionId, newToken, validateSessionId } from "./ids.ts";
+export { NAME_PATTERN, newSessionId, newToken, validateSessionId } from "./ids.ts";
 export {
   formatHostPort,
   isLoopback,
