@@ -27,7 +27,6 @@ import type {
   HerdEventType,
   Lease,
   LeaseKind,
-  Logger,
   PoolOptions,
   PoolStats,
   ReleaseOptions,
@@ -37,17 +36,14 @@ import type {
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError, newToken } from "../core/index.ts";
-import type { CgroupTree } from "./cgroups.ts";
 import type { EventLog } from "./event-log.ts";
-import type { HostCapabilities } from "./host-capabilities.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
-import type { PoolWorker, WorkerFactory } from "./pool-worker.ts";
+import type { PoolWorker } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
 import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
-import { type PortReservations, Worker } from "./worker.ts";
-import type { PoolSandbox } from "./worker-sandbox.ts";
+import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
 
 /** What a new session keeps of its acquire: the labels as they were at the call. */
 function sessionFields(opts: AcquireOptions): {
@@ -93,18 +89,9 @@ interface Flight {
   abort: AbortController;
 }
 
-export interface PoolDeps {
-  caps: HostCapabilities;
-  ports: PortReservations;
-  cgroups: CgroupTree | undefined;
-  /** Contains each worker beyond its process tree, when the pool's isolation asks for it. */
-  sandbox?: PoolSandbox;
+export interface PoolDeps extends SupplyDeps {
   events: EventLog;
   registry: SessionRegistry;
-  logger: Logger;
-  nextWorkerId(pool: string): string;
-  /** Makes the pool's workers (default: real process trees, worker.ts). */
-  workers?: WorkerFactory;
 }
 
 const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
@@ -125,8 +112,7 @@ export class Pool {
   private readonly sessions = new Map<string, Session>();
   private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
-  private spare: PoolWorker | undefined;
-  private preparingSpare: Promise<void> | undefined;
+  private readonly supply: WorkerSupply;
   private readonly backoff: RestartBackoff;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
@@ -136,6 +122,9 @@ export class Pool {
     readonly options: PoolOptions,
     private readonly deps: PoolDeps,
   ) {
+    this.supply = new WorkerSupply(options, deps, this.shutdown.signal, (w, reason, exit) =>
+      this.onWorkerFailure(w, reason, exit),
+    );
     this.backoff = new RestartBackoff({
       initialMs: options.restartBackoffMs,
       maxMs: options.restartBackoffMaxMs,
@@ -160,7 +149,7 @@ export class Pool {
     const starts: Promise<PoolWorker>[] = [];
     for (let i = 0; i < this.options.min; i++) starts.push(this.spawn());
     await Promise.all(starts);
-    this.prepareSpare();
+    this.supply.prepareSpare();
   }
 
   // ---- acquire -------------------------------------------------------------------------------
@@ -501,65 +490,8 @@ export class Pool {
     return n;
   }
 
-  private newWorker(): PoolWorker {
-    const id = this.deps.nextWorkerId(this.name);
-    const hooks = {
-      onFailure: (w: PoolWorker, reason: string, exit?: WorkerExit) =>
-        this.onWorkerFailure(w, reason, exit),
-    };
-    if (this.deps.workers) return this.deps.workers(id, hooks);
-    return new Worker(
-      id,
-      this.options,
-      {
-        caps: this.deps.caps,
-        ports: this.deps.ports,
-        ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
-        ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
-      },
-      hooks,
-    );
-  }
-
-  /** The prepared spare, if it is still alive (see PoolWorker.prepare). */
-  private takeSpare(): PoolWorker | undefined {
-    const spare = this.spare;
-    this.spare = undefined;
-    if (spare && !spare.preparedAlive) {
-      void spare.discardPrepared();
-      return undefined;
-    }
-    return spare;
-  }
-
-  /** Keeps one prepared spare, so the next start skips the slow cgroup join. */
-  private prepareSpare(): void {
-    const slowSetup = this.deps.cgroups !== undefined || this.deps.sandbox !== undefined;
-    if (!slowSetup || this.spare || this.preparingSpare || this.shutdown.signal.aborted) {
-      return;
-    }
-    const worker = this.newWorker();
-    this.preparingSpare = worker
-      .prepare()
-      .then(
-        () => {
-          if (this.shutdown.signal.aborted) return worker.discardPrepared();
-          this.spare = worker;
-        },
-        (err: unknown) =>
-          this.deps.logger.debug(
-            { pool: this.name, err: String(err) },
-            "could not prepare a spare worker",
-          ),
-      )
-      .finally(() => {
-        this.preparingSpare = undefined;
-      });
-  }
-
   private spawn(): Promise<PoolWorker> {
-    const worker = this.takeSpare() ?? this.newWorker();
-    this.prepareSpare();
+    const worker = this.supply.take();
     this.workers.add(worker);
     const started = worker.start(this.shutdown.signal).then(
       () => {
@@ -783,9 +715,7 @@ export class Pool {
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
-    await this.spare?.discardPrepared();
-    this.spare = undefined;
-    await this.preparingSpare;
+    await this.supply.close();
     this.backoff.close();
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
     for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
