@@ -1,4 +1,6 @@
 // One named pool: its workers, its sessions, its FIFO queue. Read this before touching acquire.
+// Its parts: pool-sessions.ts keeps the session records, leases and clocks; worker-supply.ts
+// makes the workers (through the PoolWorker seam, pool-worker.ts) and keeps the spare.
 //
 // Invariants:
 //   - a session id maps to exactly one worker for the session's whole life, and a busy worker
@@ -14,7 +16,8 @@
 //     out before it can be served — so no worker is ever handed to nobody.
 //   - a session's client connections are its `http`/`websocket` leases; when the last closes
 //     and the client counts as gone (reconnect-window.ts), or its holder goes, the session gets
-//     one reconnect window, cancelled by any new lease and by the session's end;
+//     one reconnect window, cancelled by any new lease and by the session's end
+//     (pool-sessions.ts);
 //   - a reused worker is idle again only after the last session's processes are gone
 //     (clean-reuse.ts); idle sessions yield to waiters only as preemption.ts allows.
 //
@@ -35,12 +38,12 @@ import type {
   SessionOrigin,
   WorkerExit,
 } from "../core/index.ts";
-import { HerdError, newToken } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 import type { EventLog } from "./event-log.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { PoolSessions, type Session } from "./pool-sessions.ts";
 import type { PoolWorker } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
-import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
@@ -56,26 +59,6 @@ function sessionFields(opts: AcquireOptions): {
 /** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
 function withNote(reason: string, worker: PoolWorker): string {
   return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
-}
-
-interface Session {
-  id: string;
-  token: string;
-  worker: PoolWorker;
-  createdAt: number;
-  lastActiveAt: number;
-  expiresAt: number | undefined;
-  labels: Record<string, string>;
-  origin: SessionOrigin;
-  leases: number;
-  /** Open `http` and `websocket` leases: the client's connections. */
-  dataLeases: number;
-  carriedWebSocket: boolean;
-  /** Open while the client is gone (disconnect_grace). */
-  window: ReconnectWindow | undefined;
-  ended: AbortController;
-  idleTimer: NodeJS.Timeout | undefined;
-  lifetimeTimer: NodeJS.Timeout | undefined;
 }
 
 interface Waiter {
@@ -109,7 +92,7 @@ export class Pool {
   private readonly idle: PoolWorker[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly flights = new Map<string, Flight>();
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: PoolSessions;
   private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
   private readonly supply: WorkerSupply;
@@ -122,6 +105,11 @@ export class Pool {
     readonly options: PoolOptions,
     private readonly deps: PoolDeps,
   ) {
+    this.sessions = new PoolSessions(options, {
+      registry: deps.registry,
+      logger: deps.logger,
+      end: (session, end) => this.end(session, { end }),
+    });
     this.supply = new WorkerSupply(options, deps, this.shutdown.signal, (w, reason, exit) =>
       this.onWorkerFailure(w, reason, exit),
     );
@@ -163,7 +151,7 @@ export class Pool {
     const live = this.sessions.get(id);
     if (live) {
       this.touch(id);
-      return this.info(live);
+      return this.sessions.info(live);
     }
     let flight = this.flights.get(id);
     // Fast path: an idle worker and nobody ahead of us. Bound in this tick, so there is nothing
@@ -289,35 +277,7 @@ export class Pool {
     clearTimeout(worker.idleTimer);
     worker.state = "busy";
     worker.sessionId = id;
-    const now = Date.now();
-    const { maxLifetimeMs } = this.options;
-    const session: Session = {
-      id,
-      token: newToken(),
-      worker,
-      createdAt: now,
-      lastActiveAt: now,
-      expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
-      labels,
-      origin,
-      leases: 0,
-      dataLeases: 0,
-      carriedWebSocket: false,
-      window: undefined,
-      ended: new AbortController(),
-      idleTimer: undefined,
-      lifetimeTimer: undefined,
-    };
-    this.sessions.set(id, session);
-    const info = this.info(session);
-    this.deps.registry.set(id, info);
-    this.scheduleIdle(session);
-    if (maxLifetimeMs > 0) {
-      session.lifetimeTimer = setTimeout(() => {
-        this.end(session, { end: { kind: "expired", reason: "max_lifetime" } });
-      }, maxLifetimeMs);
-      session.lifetimeTimer.unref();
-    }
+    const { info } = this.sessions.open(id, worker, labels, origin);
     this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
     return info;
@@ -332,15 +292,9 @@ export class Pool {
   }
 
   private async end(session: Session, opts: ReleaseOptions): Promise<SessionInfo> {
-    if (this.sessions.get(session.id) !== session) return this.info(session);
+    if (!this.sessions.close(session)) return this.sessions.info(session);
     const end = opts.end ?? { kind: "released" };
-    this.sessions.delete(session.id);
-    this.deps.registry.delete(session.id);
-    clearTimeout(session.idleTimer);
-    clearTimeout(session.lifetimeTimer);
-    session.window?.cancel();
-    session.window = undefined;
-    const info = this.info(session);
+    const info = this.sessions.info(session);
     const { worker } = session;
     worker.sessionId = undefined;
     const reason = end.reason;
@@ -389,97 +343,16 @@ export class Pool {
     if (worker.state === "busy" && worker.sessionId === undefined) this.makeIdle(worker);
   }
 
-  private scheduleIdle(session: Session): void {
-    const ttl = this.options.idleTtlMs;
-    if (ttl <= 0 || session.leases > 0) return;
-    clearTimeout(session.idleTimer);
-    const due = session.lastActiveAt + ttl - Date.now();
-    session.idleTimer = setTimeout(
-      () => {
-        if (session.leases > 0) return; // closing the last lease reschedules
-        if (Date.now() - session.lastActiveAt >= ttl) {
-          this.end(session, { end: { kind: "expired", reason: "idle_timeout" } }).catch(() => {});
-        } else {
-          this.scheduleIdle(session);
-        }
-      },
-      Math.max(due, 0),
-    );
-    session.idleTimer.unref();
-  }
-
   touch(id: string): void {
-    const session = this.sessions.get(id);
-    if (session) session.lastActiveAt = Date.now();
+    this.sessions.touch(id);
   }
 
   lease(id: string, kind: LeaseKind): Lease {
-    const session = this.sessions.get(id);
-    if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
-    session.leases++;
-    if (kind !== "hold") session.dataLeases++;
-    if (kind === "websocket") session.carriedWebSocket = true;
-    clearTimeout(session.idleTimer);
-    if (session.window) {
-      session.window.cancel();
-      session.window = undefined;
-      this.deps.logger.info(
-        { pool: this.name, session: id, worker: session.worker.id },
-        "client is back within its reconnect window",
-      );
-    }
-    let open = true;
-    return {
-      sessionId: id,
-      ended: session.ended.signal,
-      close: () => {
-        if (!open) return;
-        open = false;
-        session.leases--;
-        session.lastActiveAt = Date.now();
-        if (session.ended.signal.aborted) return;
-        if (
-          kind !== "hold" &&
-          --session.dataLeases === 0 &&
-          endsWhenClientGoes(
-            this.options.releaseOnDisconnect,
-            session.origin,
-            session.carriedWebSocket,
-          )
-        ) {
-          this.openWindow(session);
-          return;
-        }
-        this.scheduleIdle(session);
-      },
-    };
+    return this.sessions.lease(id, kind);
   }
 
   clientGone(id: string): void {
-    const session = this.sessions.get(id);
-    // Another holder is attached (an SDK re-attached before its old stream's end reached us).
-    if (!session || session.leases - session.dataLeases > 0) return;
-    this.openWindow(session);
-  }
-
-  /** The client went: end now (grace 0, reason `disconnect`) or when the window runs out. */
-  private openWindow(session: Session): void {
-    if (session.window) return;
-    const graceMs = this.options.disconnectGraceMs;
-    if (graceMs <= 0) {
-      this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
-      return;
-    }
-    session.window = new ReconnectWindow(graceMs, () => {
-      session.window = undefined;
-      this.end(session, { end: { kind: "expired", reason: "reconnect_window_expired" } }).catch(
-        () => {},
-      );
-    });
-    this.deps.logger.info(
-      { pool: this.name, session: session.id, worker: session.worker.id, graceMs },
-      "client gone: reconnect window open",
-    );
+    this.sessions.clientGone(id);
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -630,28 +503,11 @@ export class Pool {
 
   lookup(id: string): SessionInfo | undefined {
     const session = this.sessions.get(id);
-    return session ? this.info(session) : undefined;
+    return session ? this.sessions.info(session) : undefined;
   }
 
   list(): SessionInfo[] {
-    return [...this.sessions.values()].map((s) => this.info(s));
-  }
-
-  private info(s: Session): SessionInfo {
-    return {
-      id: s.id,
-      pool: this.name,
-      workerId: s.worker.id,
-      workerPid: s.worker.pid,
-      workerAddress: s.worker.address,
-      token: s.token,
-      createdAt: new Date(s.createdAt),
-      lastActiveAt: new Date(s.lastActiveAt),
-      ...(s.expiresAt !== undefined ? { expiresAt: new Date(s.expiresAt) } : {}),
-      connections: s.leases,
-      ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
-      labels: s.labels,
-    };
+    return [...this.sessions.values()].map((s) => this.sessions.info(s));
   }
 
   stats(): PoolStats {
