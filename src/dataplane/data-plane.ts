@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { ClusterRouting, SessionDirectory } from "../core/index.ts";
+import type { ClusterRouting, SessionRoutes } from "../core/index.ts";
 import {
   isLoopback,
   LISTEN_HINT,
@@ -89,7 +89,7 @@ function parseListen(listen: string): ListenAddress {
 }
 
 export async function startDataPlane(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   opts: DataPlaneOptions,
 ): Promise<DataPlane> {
   const { host, port } = parseListen(opts.listen);

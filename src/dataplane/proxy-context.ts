@@ -3,7 +3,7 @@
 // numbers mutated on the event loop thread only.
 
 import type { Socket } from "node:net";
-import type { Logger, SessionDirectory } from "../core/index.ts";
+import type { Logger, SessionRoutes } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
@@ -12,7 +12,7 @@ import type { UpstreamAgents } from "./upstream-agents.ts";
 import type { UpstreamPark } from "./upstream-park.ts";
 
 export interface ProxyContext {
-  directory: SessionDirectory;
+  directory: SessionRoutes;
   agents: UpstreamAgents;
   /** The fast path's idle upstream connections between client connections. */
   park: UpstreamPark;

@@ -7,7 +7,7 @@
 
 import { timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { ClusterRouting, Lease, SessionDirectory, SessionInfo } from "../core/index.ts";
+import type { ClusterRouting, Lease, SessionInfo, SessionRoutes } from "../core/index.ts";
 import { HerdError, isHerdError } from "../core/index.ts";
 import type { Route } from "./route.ts";
 
@@ -31,7 +31,7 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function poolFor(directory: SessionDirectory, route: Route, opts: AccessOptions): string {
+function poolFor(directory: SessionRoutes, route: Route, opts: AccessOptions): string {
   const pool = route.pool ?? opts.defaultPool;
   if (pool !== undefined) return pool;
   const names = directory.poolNames();
@@ -55,7 +55,7 @@ function leaving(client: ClientSide): AbortSignal {
 }
 
 async function acquire(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
@@ -85,7 +85,7 @@ function admitted(known: SessionInfo | undefined, route: Route, opts: AccessOpti
 }
 
 async function liveSession(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
@@ -116,7 +116,7 @@ async function liveSession(
  * creates a session, so a hop can neither loop nor be forged by a client or a worker.
  */
 function forwardedHere(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   credential: string,
   cluster: ClusterRouting | undefined,
@@ -139,7 +139,7 @@ function forwardedHere(
 
 /** Takes the lease; a session that has just ended throws not_found. */
 function leased(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   session: SessionInfo,
   take: (session: SessionInfo) => Lease,
 ): Connection {
@@ -158,7 +158,7 @@ function leased(
  * error — which openConnection then gives on node:http's path. Never throws.
  */
 export function openKnownConnection(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   take: (session: SessionInfo) => Lease,
@@ -181,7 +181,7 @@ export function openKnownConnection(
  * and lease is resolved once more. Throws HerdError.
  */
 export async function openConnection(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
@@ -212,7 +212,7 @@ const TOUCH_EVERY_MS = 1_000;
  * serving at once), nor for a forward from a peer (its credential is checked per request).
  */
 export function reuseConnection(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   last: Connection & { touchedAt: number },
   route: Route,
   opts: AccessOptions,
