@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { IsolationOptions, PoolOptions, ReadyCheck } from "../core/index.ts";
 import {
+  CONFIG_DEFAULTS,
   formatHostPort,
   isHerdError,
   isLoopback,
@@ -17,7 +18,7 @@ import {
 import { resolvePoolOptions } from "../pool/index.ts";
 import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
-import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
+import type { ClusterConfig, HerdConfig } from "./herd-config.ts";
 import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
 

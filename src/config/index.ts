@@ -1,7 +1,6 @@
 export { parseByteSize } from "./byte-size.ts";
 export { parseDuration } from "./duration.ts";
 export type { ClusterConfig, HerdConfig, LogLevel, TokenMode } from "./herd-config.ts";
-export { CONFIG_DEFAULTS } from "./herd-config.ts";
 export type { ConfigIssue, LoadOptions } from "./load-config.ts";
 export { ConfigError, formatIssue, loadConfig, parseConfig } from "./load-config.ts";
 export { configSchema, poolSchema } from "./schema.ts";

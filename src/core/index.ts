@@ -4,6 +4,7 @@
 // contract between the pool engine and the planes. Plain data and small pure functions: core
 // imports no other room.
 
+export { CONFIG_DEFAULTS } from "./defaults.ts";
 export { type ErrorMapping, errorTable } from "./error-table.ts";
 export { HerdError, type HerdErrorCode, isHerdError } from "./errors.ts";
 export { NAME_PATTERN, newSessionId, newToken, validateSessionId } from "./ids.ts";

@@ -15,6 +15,7 @@ import { createServer as createNetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ClusterRouting, SessionRoutes } from "../core/index.ts";
 import {
+  CONFIG_DEFAULTS,
   isLoopback,
   LISTEN_HINT,
   type ListenAddress,
@@ -106,10 +107,13 @@ export async function startDataPlane(
       defaultPool: opts.defaultPool,
       cluster: opts.cluster,
     },
-    sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
+    sessionHeader: (opts.sessionHeader ?? CONFIG_DEFAULTS.sessionHeader).toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
     connections: new ClientConnections(directory),
-    bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
+    bodyRate: {
+      timeoutMs: opts.bodyTimeoutMs ?? CONFIG_DEFAULTS.bodyTimeoutMs,
+      minRate: opts.bodyMinRate ?? CONFIG_DEFAULTS.bodyMinRate,
+    },
     failedOpens: new WeakMap(),
   };
   const budget = fdBudget();

@@ -27,6 +27,7 @@ import {
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
 import type { SessionDirectory } from "../core/index.ts";
 import {
+  CONFIG_DEFAULTS,
   formatHostPort,
   isLoopback,
   type Logger,
@@ -195,8 +196,8 @@ export async function startControlPlane(
     readMaxBytes: 4 * 1024 * 1024,
   });
 
-  const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  const headerTimeoutMs = opts.headerTimeoutMs ?? CONFIG_DEFAULTS.controlHeaderTimeoutMs;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? CONFIG_DEFAULTS.controlIdleTimeoutMs;
   // No per-address cap unless asked for: the control plane's usual clients are this host's
   // SDKs and CLI, all from one loopback address (or the Unix socket).
   const gate = new ConnectionGate(
