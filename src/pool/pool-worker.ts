@@ -3,13 +3,21 @@
 // hand a Pool fakes through PoolDeps.workers (pool.spec.ts), so the pool's queue, singleflight
 // and session rules are tested in milliseconds, without processes.
 //
-// States: starting → idle ⇄ busy → stopping → stopped. The worker moves itself through
-// starting (to idle when ready, to stopped when its start failed) and stopping → stopped; the
-// owning Pool moves it between idle and busy and sets `sessionId`.
+// State: one tagged union, starting → idle ⇄ busy → stopping → stopped, each state carrying
+// its own data (an idle worker's retirement timer, a busy worker's session). The worker moves
+// itself out of starting (idle when ready, stopped when its start failed) and through
+// stopping → stopped; the owning Pool moves it between idle and busy.
 
 import type { WorkerExit } from "../core/index.ts";
 
-export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
+export type WorkerState =
+  | { kind: "starting" }
+  /** `retireTimer`: set while the pool has more than `min` workers (idle_worker_ttl). */
+  | { kind: "idle"; retireTimer: NodeJS.Timeout | undefined }
+  /** `sessionId` undefined: its session ended, what it left is being killed (clean reuse). */
+  | { kind: "busy"; sessionId: string | undefined }
+  | { kind: "stopping" }
+  | { kind: "stopped" };
 
 export interface WorkerHooks {
   /** The tree exited or failed a check while the pool still counted on it. Called at most once. */
@@ -24,10 +32,6 @@ export interface PoolWorker {
   /** How the data plane reaches it (core's worker address format). */
   readonly address: string;
   state: WorkerState;
-  sessionId: string | undefined;
-  /** When the worker last became idle; drives retirement of surplus workers. */
-  idleSince: number;
-  idleTimer: NodeJS.Timeout | undefined;
   /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
   readonly readyAt: number;
   /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */

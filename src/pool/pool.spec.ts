@@ -12,10 +12,7 @@ import { InMemorySessionRegistry } from "./session-registry.ts";
 import { PortReservations } from "./worker.ts";
 
 class FakeWorker implements PoolWorker {
-  state: WorkerState = "starting";
-  sessionId: string | undefined;
-  idleSince = 0;
-  idleTimer: NodeJS.Timeout | undefined;
+  state: WorkerState = { kind: "starting" };
   readyAt = 0;
   crashNote: string | undefined;
   readonly preparedAlive = false;
@@ -44,11 +41,11 @@ class FakeWorker implements PoolWorker {
   async start(): Promise<void> {
     const error = await this.started;
     if (error) {
-      this.state = "stopped";
+      this.state = { kind: "stopped" };
       throw error;
     }
     this.pid = this.pidOf;
-    this.state = "idle";
+    this.state = { kind: "idle", retireTimer: undefined };
     this.readyAt = Date.now();
   }
 
@@ -64,10 +61,10 @@ class FakeWorker implements PoolWorker {
 
   async stop(): Promise<WorkerExit | undefined> {
     this.stops++;
-    this.state = "stopping";
-    clearTimeout(this.idleTimer);
+    if (this.state.kind === "idle") clearTimeout(this.state.retireTimer);
+    this.state = { kind: "stopping" };
     await Promise.resolve();
-    this.state = "stopped";
+    this.state = { kind: "stopped" };
     return undefined;
   }
 

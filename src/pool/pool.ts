@@ -42,7 +42,7 @@ import { HerdError } from "../core/index.ts";
 import type { EventLog } from "./event-log.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
-import type { PoolWorker } from "./pool-worker.ts";
+import type { PoolWorker, WorkerState } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
@@ -274,9 +274,8 @@ export class Pool {
     labels: Record<string, string>,
     origin: SessionOrigin,
   ): SessionInfo {
-    clearTimeout(worker.idleTimer);
-    worker.state = "busy";
-    worker.sessionId = id;
+    if (worker.state.kind === "idle") clearTimeout(worker.state.retireTimer);
+    worker.state = { kind: "busy", sessionId: id };
     const { info } = this.sessions.open(id, worker, labels, origin);
     this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
@@ -296,7 +295,7 @@ export class Pool {
     const end = opts.end ?? { kind: "released" };
     const info = this.sessions.info(session);
     const { worker } = session;
-    worker.sessionId = undefined;
+    if (worker.state.kind === "busy") worker.state = { kind: "busy", sessionId: undefined };
     const reason = end.reason;
     this.emit(END_EVENT[end.kind], {
       session: info,
@@ -312,7 +311,7 @@ export class Pool {
     session.ended.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
     const why = `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`;
-    if (worker.state === "busy" && keep) await this.reuse(worker, why);
+    if (worker.state.kind === "busy" && keep) await this.reuse(worker, why);
     // A session's end kills at once; only a daemon shutdown grants the SIGTERM grace.
     else
       await this.retire(worker, why, this.shutdown.signal.aborted ? this.options.stopGraceMs : 0);
@@ -329,7 +328,7 @@ export class Pool {
     try {
       killed = await worker.killStrays();
     } catch (err) {
-      if (worker.state === "busy") {
+      if (worker.state.kind === "busy") {
         await this.retire(worker, `${why}; ${(err as Error).message}`, 0);
       }
       return;
@@ -340,7 +339,7 @@ export class Pool {
         "killed the processes the last session left",
       );
     }
-    if (worker.state === "busy" && worker.sessionId === undefined) this.makeIdle(worker);
+    if (worker.state.kind === "busy" && worker.state.sessionId === undefined) this.makeIdle(worker);
   }
 
   touch(id: string): void {
@@ -359,7 +358,7 @@ export class Pool {
 
   private countStarting(): number {
     let n = 0;
-    for (const w of this.workers) if (w.state === "starting") n++;
+    for (const w of this.workers) if (w.state.kind === "starting") n++;
     return n;
   }
 
@@ -370,7 +369,7 @@ export class Pool {
       () => {
         this.backoff.watch(
           worker.readyAt,
-          () => worker.state === "idle" || worker.state === "busy",
+          () => worker.state.kind === "idle" || worker.state.kind === "busy",
         );
         this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
         this.deps.logger.info(
@@ -409,8 +408,8 @@ export class Pool {
   }
 
   private makeIdle(worker: PoolWorker): void {
-    worker.state = "idle";
-    worker.idleSince = Date.now();
+    const idle: WorkerState = { kind: "idle", retireTimer: undefined };
+    worker.state = idle;
     const waiter = this.waiters.shift();
     if (waiter) {
       waiter.take(worker);
@@ -419,12 +418,12 @@ export class Pool {
     }
     this.idle.push(worker);
     if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
-      worker.idleTimer = setTimeout(() => {
-        if (worker.state === "idle" && this.workers.size > this.options.min) {
+      idle.retireTimer = setTimeout(() => {
+        if (worker.state.kind === "idle" && this.workers.size > this.options.min) {
           this.retire(worker, "surplus idle worker", this.options.stopGraceMs).catch(() => {});
         }
       }, this.options.idleWorkerTtlMs);
-      worker.idleTimer.unref();
+      idle.retireTimer.unref();
     }
   }
 
@@ -434,7 +433,8 @@ export class Pool {
     }
     this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
     this.crashed(worker, reason);
-    const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
+    const sessionId = worker.state.kind === "busy" ? worker.state.sessionId : undefined;
+    const session = sessionId ? this.sessions.get(sessionId) : undefined;
     const end: SessionEnd = { kind: "lost", reason, ...(exit ? { exit } : {}) };
     const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
     done.catch(() => {});
@@ -457,7 +457,7 @@ export class Pool {
 
   /** Takes a worker out of service and ends its tree; replacements start at once. */
   private async retire(worker: PoolWorker, reason: string, graceMs: number): Promise<void> {
-    if (worker.state === "stopping" || worker.state === "stopped") return;
+    if (worker.state.kind === "stopping" || worker.state.kind === "stopped") return;
     const index = this.idle.indexOf(worker);
     if (index >= 0) this.idle.splice(index, 1);
     this.workers.delete(worker);
@@ -515,8 +515,8 @@ export class Pool {
     let busy = 0;
     let starting = 0;
     for (const w of this.workers) {
-      if (w.state === "busy") busy++;
-      else if (w.state === "starting") starting++;
+      if (w.state.kind === "busy") busy++;
+      else if (w.state.kind === "starting") starting++;
     }
     return {
       name: this.name,
@@ -578,7 +578,7 @@ export class Pool {
     const ends = [...this.sessions.values()].map((s) =>
       this.end(s, { kill: true, end: { kind: "expired", reason: "shutdown" } }),
     );
-    const idle = [...this.workers].filter((w) => w.state !== "starting");
+    const idle = [...this.workers].filter((w) => w.state.kind !== "starting");
     const retires = idle.map((w) => this.retire(w, "shutdown", this.options.stopGraceMs));
     await Promise.allSettled([...ends, ...retires]);
     await Promise.allSettled([...this.stopping]);

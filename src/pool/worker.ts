@@ -87,13 +87,10 @@ export function describeExit(exit: WorkerExit, when = ""): string {
 }
 
 export class Worker implements PoolWorker {
-  state: WorkerState = "starting";
-  sessionId: string | undefined;
+  state: WorkerState = { kind: "starting" };
   readonly stdout = new LineBuffer();
   readonly stderr = new LineBuffer();
   readonly startedAt = new Date();
-  idleSince = 0;
-  idleTimer: NodeJS.Timeout | undefined;
   readyAt = 0;
   crashNote: string | undefined;
   private tree: ProcessTree | undefined;
@@ -204,14 +201,14 @@ export class Worker implements PoolWorker {
       const portTaken =
         failure.portTaken || this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
       if (!(portTaken && attempt < START_ATTEMPTS && !signal.aborted)) {
-        this.state = "stopped";
+        this.state = { kind: "stopped" };
         throw new HerdError(
           "unavailable",
           `worker of pool ${this.options.name} failed to start: ${failure.reason}`,
         );
       }
     }
-    this.state = "idle";
+    this.state = { kind: "idle", retireTimer: undefined };
     this.readyAt = Date.now();
     this.own = new Set(this.tree!.members());
     this.tree!.exited.then((exit) => this.onExit(exit));
@@ -316,7 +313,7 @@ export class Worker implements PoolWorker {
   }
 
   private onExit(exit: TreeExit): void {
-    if (this.state === "stopping" || this.state === "stopped") return;
+    if (this.state.kind === "stopping" || this.state.kind === "stopped") return;
     const info = this.exitInfo(exit);
     this.fail(describeExit(info), info);
   }
@@ -334,7 +331,7 @@ export class Worker implements PoolWorker {
     if (interval <= 0) return;
     let inFlight = false;
     this.healthTimer = setInterval(async () => {
-      if (inFlight || (this.state !== "idle" && this.state !== "busy")) return;
+      if (inFlight || (this.state.kind !== "idle" && this.state.kind !== "busy")) return;
       const ooms = this.cgroup?.oomKills() ?? 0;
       if (ooms > this.oomSeen) {
         this.oomSeen = ooms;
@@ -378,12 +375,12 @@ export class Worker implements PoolWorker {
 
   /** Ends the whole tree (SIGTERM, `graceMs`, SIGKILL) and resolves when no process is left. */
   async stop(graceMs: number): Promise<WorkerExit | undefined> {
-    this.state = "stopping";
+    if (this.state.kind === "idle") clearTimeout(this.state.retireTimer);
+    this.state = { kind: "stopping" };
     this.stopHealthChecks();
-    clearTimeout(this.idleTimer);
     const tree = this.tree;
     if (!tree) {
-      this.state = "stopped";
+      this.state = { kind: "stopped" };
       return undefined;
     }
     await tree.end(graceMs);
@@ -391,7 +388,7 @@ export class Worker implements PoolWorker {
     this.cgroup?.removeInBackground();
     this.releaseLaunch();
     this.deps.ports.release(this.port);
-    this.state = "stopped";
+    this.state = { kind: "stopped" };
     return info;
   }
 
