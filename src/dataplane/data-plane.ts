@@ -26,13 +26,13 @@ import {
 import { ConnectionGate, connectionLimits, fdBudget, lingeringClose } from "../limits/index.ts";
 import { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
-import { FastConnection, type FastOptions } from "./fast-connection.ts";
+import { FastConnection, type FastOptions } from "./fast/fast-connection.ts";
+import { UpstreamPark } from "./fast/upstream-park.ts";
 import { fromHerdError, headTimedOut, protocolError, writeErrorToSocket } from "./http-errors.ts";
+import { handleRequest } from "./node-http/proxy-request.ts";
+import { handleUpgrade } from "./node-http/proxy-upgrade.ts";
+import { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { ProxyContext } from "./proxy-context.ts";
-import { handleRequest } from "./proxy-request.ts";
-import { handleUpgrade } from "./proxy-upgrade.ts";
-import { UpstreamAgents } from "./upstream-agents.ts";
-import { UpstreamPark } from "./upstream-park.ts";
 
 export interface DataPlaneOptions {
   /** "host:port", e.g. "127.0.0.1:8080"; port 0 picks a free one. */

@@ -7,9 +7,9 @@ import type { Logger, SessionRoutes } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
+import type { UpstreamPark } from "./fast/upstream-park.ts";
+import type { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { AccessOptions } from "./session-access.ts";
-import type { UpstreamAgents } from "./upstream-agents.ts";
-import type { UpstreamPark } from "./upstream-park.ts";
 
 export interface ProxyContext {
   directory: SessionRoutes;

@@ -15,7 +15,7 @@
 // open and close (leases, release_on_disconnect), never a pooled socket outliving them.
 
 import { Agent } from "node:http";
-import type { EventSubscription, Logger, SessionInfo, SessionRoutes } from "../core/index.ts";
+import type { EventSubscription, Logger, SessionInfo, SessionRoutes } from "../../core/index.ts";
 
 export class UpstreamAgents {
   readonly #agents = new Map<string, Agent>();
