@@ -4,7 +4,7 @@
 //
 // Invariants:
 //   - a session id maps to exactly one worker for the session's whole life, and a busy worker
-//     serves exactly one session (worker.sessionId ⇄ sessions map);
+//     serves exactly one session (its busy state's sessionId ⇄ the sessions map);
 //   - concurrent acquires of one new id share one Flight, hence one worker (singleflight);
 //   - workers.size never exceeds max, counting starting workers; a worker being torn down no
 //     longer counts, so a new acquire can start a worker while it dies. The automatic
