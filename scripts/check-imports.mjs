@@ -28,7 +28,7 @@ export const ROOMS = {
   config: ["core", "pool", "sandbox"],
   dataplane: ["core", "limits"],
   server: ["core", "limits"],
-  cluster: ["core", "config", "dataplane", "pool", "server"],
+  cluster: ["core", "config", "pool"],
   cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster"],
 };
 

@@ -4,7 +4,7 @@
 // Stateless and pure apart from the clock.
 
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { PEER_HEADER } from "../dataplane/index.ts";
+import { PEER_HEADER } from "../core/index.ts";
 
 /** Header carrying the credential on forwarded data-plane requests and control calls. */
 export { PEER_HEADER };

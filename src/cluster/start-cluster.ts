@@ -8,8 +8,7 @@
 // watchdog without firing it. Call it after the Herd has closed its sessions.
 
 import type { ClusterConfig } from "../config/index.ts";
-import type { Logger, SessionDirectory } from "../core/index.ts";
-import type { PeerCalls } from "../server/index.ts";
+import type { Logger, PeerCalls, SessionDirectory } from "../core/index.ts";
 import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";

@@ -4,6 +4,7 @@
 // contract between the pool engine and the planes. Plain data and small pure functions: core
 // imports no other room.
 
+export { type ClusterRouting, PEER_HEADER, type PeerCalls } from "./cluster.ts";
 export { CONFIG_DEFAULTS } from "./defaults.ts";
 export { type ErrorMapping, errorTable } from "./error-table.ts";
 export { HerdError, type HerdErrorCode, isHerdError } from "./errors.ts";
@@ -20,7 +21,6 @@ export { type Logger, silentLogger } from "./logger.ts";
 export type {
   AcquireOptions,
   ClusterNodeStats,
-  ClusterRouting,
   EventFilter,
   EventSource,
   EventSubscription,

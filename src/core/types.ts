@@ -341,21 +341,3 @@ export interface SessionDirectory extends SessionRoutes {
    */
   watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
 }
-
-/**
- * What a directory spanning several nodes (the cluster's) offers the data plane beyond the
- * sessions this node knows. Handed to the data plane by whoever wires it (`herd serve`), so
- * its presence, not a sniffed method, is what "in a cluster" means there.
- */
-export interface ClusterRouting {
-  /**
-   * The live session with this id wherever it runs, when `lookup` (which answers from what this
-   * node knows now) has none.
-   */
-  find(sessionId: string): Promise<SessionInfo | undefined>;
-  /**
-   * Is `credential` (the X-Herd-Peer header of a request forwarded by another node for
-   * `sessionId`) genuine? Such a request is served here or refused, never forwarded again.
-   */
-  verifyPeer(credential: string, sessionId: string): boolean;
-}

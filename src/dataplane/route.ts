@@ -10,14 +10,12 @@
 // does no URL parsing at all.
 
 import type { IncomingHttpHeaders } from "node:http";
-import { HerdError, validateSessionId } from "../core/index.ts";
+import { HerdError, PEER_HEADER, validateSessionId } from "../core/index.ts";
 
 export const SESSION_PARAM = "herd_session";
 export const TOKEN_PARAM = "herd_token";
 export const TOKEN_HEADER = "x-herd-token";
 export const POOL_HEADER = "x-herd-pool";
-/** Node-to-node credential on a request another cluster node forwarded (never reaches a worker). */
-export const PEER_HEADER = "x-herd-peer";
 
 export type IdSource = "header" | "path" | "query" | "cookie";
 

@@ -25,7 +25,7 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import type { SessionDirectory } from "../core/index.ts";
+import type { PeerCalls, SessionDirectory } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   formatHostPort,
@@ -44,7 +44,6 @@ import {
   authInterceptor,
   bearerMatches,
   errorAndMetricsInterceptor,
-  type PeerCalls,
   peerInterceptor,
 } from "./interceptors.ts";
 import { ControlPlaneMetrics } from "./metrics.ts";

@@ -4,5 +4,4 @@ export {
   ListenError,
   startControlPlane,
 } from "./control-plane.ts";
-export type { PeerCalls } from "./interceptors.ts";
 export { ControlPlaneMetrics } from "./metrics.ts";

@@ -10,7 +10,7 @@ import {
   type StreamResponse,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import type { Logger } from "../core/index.ts";
+import type { Logger, PeerCalls } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 import { codeName, toConnectError } from "./connect-errors.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
@@ -24,16 +24,6 @@ export function bearerMatches(header: string | null | undefined, token: string):
   const given = Buffer.from(m[1]!.trim());
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
-}
-
-/** How a cluster authenticates node-to-node calls (see src/cluster); absent on a single node. */
-export interface PeerCalls {
-  /** Lower-case header carrying the credential. */
-  header: string;
-  /** The calling node's name when the credential is genuine, else undefined. */
-  verify(credential: string): string | undefined;
-  /** Runs the handler knowing which node called (so it serves locally, never forwards again). */
-  run<T>(node: string, handler: () => T): T;
 }
 
 /** The verified calling node of a node-to-node call; undefined for everyone else. */

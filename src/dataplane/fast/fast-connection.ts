@@ -28,11 +28,12 @@
 
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
+import { PEER_HEADER } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
 import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { nameEquals, type RequestScan, scanRequestHead } from "../http1-head.ts";
 import type { ProxyContext } from "../proxy-context.ts";
-import { PEER_HEADER, POOL_HEADER, type Route, routeRequest, TOKEN_HEADER } from "../route.ts";
+import { POOL_HEADER, type Route, routeRequest, TOKEN_HEADER } from "../route.ts";
 import {
   type Connection,
   openConnection,
