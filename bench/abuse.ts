@@ -21,7 +21,7 @@ import { connect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { startDataPlane } from "../src/dataplane/index.ts";
-import { fdBudget } from "../src/limits/fd-budget.ts";
+import { fdBudget } from "../src/limits/index.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { startControlPlane } from "../src/server/index.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";

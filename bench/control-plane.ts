@@ -29,7 +29,7 @@ import {
 } from "../gen/herd/v1/herd_pb.ts";
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { startControlPlane } from "../src/server/index.ts";
-import { herdClient, type Protocol } from "../src/server/spec-harness.ts";
+import { herdClient, type Protocol } from "../test/helpers/control-plane-harness.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, median, percentile, round } from "./report.ts";
 

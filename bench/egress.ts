@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { PoolEgress } from "../src/sandbox/egress/index.ts";
+import { PoolEgress } from "../src/sandbox/index.ts";
 import { startOutsideWorld } from "../test/egress/outside-world.ts";
 import { median, round } from "./report.ts";
 

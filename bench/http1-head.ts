@@ -6,7 +6,7 @@
 //
 // Standalone: `node --import tsx bench/http1-head.ts [--quick]`
 
-import { parseRequestHead, parseResponseHead } from "../src/dataplane/http1-head.ts";
+import { parseRequestHead, parseResponseHead } from "../src/dataplane/index.ts";
 import { HTTPParser, type NativeParser } from "../test/helpers/llhttp.ts";
 import { type BenchRow, compared, formatTable, load1, median } from "./report.ts";
 

@@ -15,12 +15,8 @@
 import { Agent, get } from "node:http";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import {
-  Herd,
-  type PoolOptionsInput,
-  resolvePoolOptions,
-  workerEndpoint,
-} from "../src/pool/index.ts";
+import { workerEndpoint } from "../src/core/index.ts";
+import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../src/pool/index.ts";
 import { sandboxLauncher } from "../src/sandbox/index.ts";
 import { WORKER_FIXTURE as WORKER } from "../test/helpers/worker.ts";
 import { type BenchRow, compared, formatTable, median, percentile, round } from "./report.ts";

@@ -12,6 +12,7 @@ const bin = (name) => join(ROOT, "node_modules/.bin", name);
 /** `last`: the output line that sums the suite up (the last one matching). */
 const SUITES = [
   { name: "lint", cmd: [bin("biome"), "check", "."], last: /^(Checked \d+ files|Found \d+ error)/ },
+  { name: "imports", cmd: ["node", "scripts/check-imports.mjs"], last: /^imports: / },
   {
     name: "typecheck",
     cmd: [bin("tsc"), "--noEmit", "-p", "tsconfig.json"],

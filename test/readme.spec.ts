@@ -13,7 +13,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HerdService, type SessionEvent, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
-import { DEFAULT_ADDR } from "../src/cli/daemon-address.ts";
+import { DEFAULT_ADDR } from "../src/cli/index.ts";
 import { serveLocalPage } from "./helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "./helpers/daemon.ts";
 import { freePort } from "./helpers/ports.ts";

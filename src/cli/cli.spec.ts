@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { herdClient, streamEndCode } from "../../test/helpers/control-plane-harness.ts";
 import { type Daemon, HERD_BIN, REPO_ROOT, startDaemon } from "../../test/helpers/daemon.ts";
 import { eventually } from "../../test/helpers/herd.ts";
 import {
@@ -16,7 +17,6 @@ import {
   newLeakTag,
   pidAlive,
 } from "../../test/helpers/processes.ts";
-import { herdClient, streamEndCode } from "../server/spec-harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "herd-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // Startup failures as one line that says what is wrong and what to do (issue 6, item 4).
 
-import { isHerdError } from "../pool/errors.ts";
+import { isHerdError } from "../core/index.ts";
 import { ListenError } from "../server/index.ts";
 
 /** `setting` is where the address comes from, e.g. "control.listen in herd.yaml". */

@@ -2,7 +2,7 @@
 // shippers); `log.format: pretty` prints one readable line per record for people instead.
 
 import { type Logger as PinoLogger, pino } from "pino";
-import type { LogLevel } from "../config/herd-config.ts";
+import type { LogLevel } from "../config/index.ts";
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: "TRACE",

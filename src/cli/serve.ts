@@ -12,17 +12,18 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, relative } from "node:path";
 import type { Logger as PinoLogger } from "pino";
-import type { StartedCluster } from "../cluster/start-cluster.ts";
+import type { StartedCluster } from "../cluster/index.ts";
 import {
   ConfigError,
   type ConfigIssue,
   formatWarning,
   type HerdConfig,
   loadConfig,
-  parseListenAddress,
 } from "../config/index.ts";
+import type { SessionDirectory } from "../core/index.ts";
+import { NodeDrain, parseListenAddress } from "../core/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
-import { Herd, NodeDrain, type SessionDirectory } from "../pool/index.ts";
+import { Herd } from "../pool/index.ts";
 import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
@@ -115,7 +116,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let directory: SessionDirectory = herd;
   if (config.cluster) {
     try {
-      const { startCluster } = await import("../cluster/start-cluster.ts");
+      const { startCluster } = await import("../cluster/index.ts");
       cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger, drain);
       directory = cluster.directory;
       herd.explainDeaths(cluster.deathCause);
@@ -130,6 +131,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let control: Awaited<ReturnType<typeof startControlPlane>> | undefined;
   try {
     data = await startDataPlane(directory, {
+      cluster: cluster?.directory,
       listen: config.data.listen,
       sessionHeader: config.data.sessionHeader,
       autoAcquire: config.data.autoAcquire,

@@ -19,24 +19,24 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HerdError, isHerdError } from "../pool/errors.ts";
-import { newSessionId, validateSessionId } from "../pool/ids.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { NodeDrain } from "../pool/node-drain.ts";
-import { resolvePoolOptions } from "../pool/options.ts";
 import type {
   AcquireOptions,
+  ClusterRouting,
   EventSubscription,
   HerdEvent,
   HerdStats,
   Lease,
   LeaseKind,
+  Logger,
+  NodeDrain,
   PoolOptions,
   ReleaseOptions,
   SessionDirectory,
   SessionInfo,
   SubscribeOptions,
-} from "../pool/types.ts";
+} from "../core/index.ts";
+import { HerdError, isHerdError, newSessionId, validateSessionId } from "../core/index.ts";
+import { resolvePoolOptions } from "../pool/index.ts";
 import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
@@ -93,7 +93,7 @@ export interface ClusterParts {
   drain: NodeDrain;
 }
 
-export class ClusterDirectory implements SessionDirectory {
+export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   /** Local sessions' claims (the generation this node holds each id at). */
   private readonly claims = new Map<string, Claim>();
   private observed: NodeCapacity[] = [];

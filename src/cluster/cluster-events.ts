@@ -12,8 +12,7 @@
 // the data plane's hot path. While Redis is away, local events are not appended (logged once)
 // and this node's watchers are cut off, so none of them silently misses its events.
 
-import type { Logger } from "../pool/logger.ts";
-import type { HerdEvent, HerdEventType, SessionDirectory } from "../pool/types.ts";
+import type { HerdEvent, HerdEventType, Logger, SessionDirectory } from "../core/index.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import { decodeEvent, encodeEvent } from "./event-wire.ts";

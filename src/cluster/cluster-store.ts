@@ -26,8 +26,8 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { createClient, type RedisClientType } from "redis";
-import { HerdError } from "../pool/errors.ts";
-import type { Logger } from "../pool/logger.ts";
+import type { Logger } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 
 const EVENTS = "herd:events";
 

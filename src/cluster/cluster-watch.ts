@@ -15,9 +15,9 @@
 //
 // Concurrency: `apply` and `local` are called synchronously by the single reader and pump.
 
-import { HerdError } from "../pool/errors.ts";
-import { EventLog, matchesFilter } from "../pool/event-log.ts";
-import type { EventSubscription, HerdEvent, SubscribeOptions } from "../pool/types.ts";
+import type { EventSubscription, HerdEvent, SubscribeOptions } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
+import { EventLog, matchesFilter } from "../pool/index.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import { decodeEvent } from "./event-wire.ts";
 import type { RecordKeys } from "./signed-record.ts";

@@ -7,7 +7,7 @@
 // is dropped, so a writer of Redis cannot make nodes learn a session or watchers see an event
 // no node wrote (it can replay a genuine one: that can only make nodes forget a session).
 
-import type { HerdEvent, HerdEventType, SessionInfo } from "../pool/types.ts";
+import type { HerdEvent, HerdEventType, SessionInfo } from "../core/index.ts";
 import {
   decodeSession,
   encodeSession,

@@ -18,12 +18,13 @@ function group(): number {
 
 afterEach(async () => {
   for (const d of dogs.splice(0)) d.stop();
-  for (const pid of started.splice(0)) {
+  const pids = started.splice(0);
+  for (const pid of pids) {
     try {
       process.kill(-pid, "SIGKILL");
     } catch {}
   }
-  for (const pid of started) await eventually(`pid ${pid} gone`, () => !pidAlive(pid));
+  for (const pid of pids) await eventually(`pid ${pid} gone`, () => !pidAlive(pid));
 });
 
 describe("FenceWatchdog", () => {

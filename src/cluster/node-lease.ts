@@ -18,7 +18,7 @@
 //
 // Concurrency: one tick at a time (a renewal asked for during a tick runs right after it).
 
-import type { Logger } from "../pool/logger.ts";
+import type { Logger } from "../core/index.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
 

@@ -20,7 +20,7 @@
 // (a WeakMap: it goes with the connection).
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { PEER_HEADER } from "../dataplane/route.ts";
+import { PEER_HEADER } from "../core/index.ts";
 import { CLOCK_SKEW_MS } from "./live-nodes.ts";
 import { deriveKey } from "./signed-record.ts";
 

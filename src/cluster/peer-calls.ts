@@ -9,7 +9,8 @@ import { type Message, toBinary } from "@bufbuild/protobuf";
 import type { Interceptor, StreamRequest, UnaryRequest } from "@connectrpc/connect";
 import { PEER_HEADER, type PeerAuth } from "./peer-auth.ts";
 
-type AnyRequest = UnaryRequest | StreamRequest;
+/** A control-plane call, as a peer credential binds it. */
+export type AnyRequest = UnaryRequest | StreamRequest;
 
 /** The request's procedure path and message bytes, and the request to pass on. */
 async function bound(

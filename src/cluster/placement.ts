@@ -6,8 +6,8 @@
 // it on. A draining node (its record says so) takes no new session, not even queued ones.
 // Pure and synchronous: the caller reserves the chosen slot before anything else runs.
 
-import { HerdError } from "../pool/errors.ts";
-import type { PoolStats } from "../pool/types.ts";
+import type { PoolStats } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 import type { NodeAddresses } from "./session-codec.ts";
 
 export interface PoolCapacity {

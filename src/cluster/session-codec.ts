@@ -2,7 +2,7 @@
 // JSON plus the owner's advertised addresses, signed, the token sealed (signed-record.ts), and
 // back. Pure.
 
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
 /** What another node needs to know about a session it does not run. */

@@ -12,11 +12,8 @@
 // drop the Redis connections; stop the watchdog without firing it. Call it after the Herd has
 // closed its sessions.
 
-import type { ClusterConfig } from "../config/herd-config.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { NodeDrain } from "../pool/node-drain.ts";
-import type { SessionDirectory } from "../pool/types.ts";
-import type { PeerCalls } from "../server/interceptors.ts";
+import type { ClusterConfig } from "../config/index.ts";
+import type { Logger, NodeDrain, PeerCalls, SessionDirectory } from "../core/index.ts";
 import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";
@@ -25,13 +22,13 @@ import { FenceWatchdog } from "./fence-watchdog.ts";
 import { LiveNodes } from "./live-nodes.ts";
 import { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
-import { verifyPeerCall } from "./peer-calls.ts";
+import { type AnyRequest, verifyPeerCall } from "./peer-calls.ts";
 import { PeerClient } from "./peer-client.ts";
 import { RecordKeys } from "./signed-record.ts";
 
 export interface StartedCluster {
   directory: ClusterDirectory;
-  peer: PeerCalls;
+  peer: PeerCalls<AnyRequest>;
   /** Why a local worker died unasked, when the fencing watchdog may have killed it. */
   deathCause(): string | undefined;
   close(): Promise<void>;

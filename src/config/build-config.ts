@@ -5,13 +5,20 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
-import { isHerdError } from "../pool/errors.ts";
-import { resolvePoolOptions } from "../pool/options.ts";
-import type { IsolationOptions, PoolOptions, ReadyCheck } from "../pool/types.ts";
+import type { IsolationOptions, PoolOptions, ReadyCheck } from "../core/index.ts";
+import {
+  CONFIG_DEFAULTS,
+  formatHostPort,
+  isHerdError,
+  isLoopback,
+  type ListenAddress,
+  listenClash,
+  parseListenAddress,
+} from "../core/index.ts";
+import { resolvePoolOptions } from "../pool/index.ts";
 import { isolationProblems } from "../sandbox/index.ts";
 import { didYouMean } from "./did-you-mean.ts";
-import { type ClusterConfig, CONFIG_DEFAULTS, type HerdConfig } from "./herd-config.ts";
-import { formatHostPort, isLoopback, type ListenAddress, listenClash } from "./listen-address.ts";
+import type { ClusterConfig, HerdConfig } from "./herd-config.ts";
 import { portTemplateIssues } from "./port-template.ts";
 import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
 import type { PathIssue } from "./zod-issues.ts";
@@ -220,9 +227,11 @@ function buildCluster(
   };
 }
 
+/** A listen address of CONFIG_DEFAULTS, through the one parser. */
 function parseDefault(hostPort: string): ListenAddress {
-  const colon = hostPort.lastIndexOf(":");
-  return { host: hostPort.slice(0, colon), port: Number(hostPort.slice(colon + 1)) };
+  const address = parseListenAddress(hostPort);
+  if ("error" in address) throw new Error(`CONFIG_DEFAULTS: ${address.error}`);
+  return address;
 }
 
 function buildPool(

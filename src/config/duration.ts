@@ -1,8 +1,7 @@
 // Durations as people write them in herd.yaml: Go-style strings ("15m", "1.5s", "200ms",
 // "1h30m") or a plain number of seconds. Everything inside herd is milliseconds.
 
-import { MAX_TIMER_MS } from "../pool/long-timer.ts";
-import { MAX_DURATION_TEXT } from "../pool/options.ts";
+import { MAX_DURATION_TEXT, MAX_TIMER_MS } from "../pool/index.ts";
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,

@@ -1,6 +1,6 @@
 // The daemon's configuration after loading: every default filled, every value checked.
 
-import type { PoolOptions } from "../pool/types.ts";
+import type { PoolOptions } from "../core/index.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -68,15 +68,3 @@ export interface ClusterConfig {
   /** Shared secret of node-to-node calls (from the `secret_env` variable). */
   secret: string;
 }
-
-export const CONFIG_DEFAULTS = {
-  controlListen: "127.0.0.1:7070",
-  dataListen: "127.0.0.1:8080",
-  sessionHeader: "X-Session-ID",
-  controlHeaderTimeoutMs: 10_000,
-  controlIdleTimeoutMs: 30_000,
-  bodyTimeoutMs: 20_000,
-  bodyMinRate: 500,
-  clusterLeaseMs: 5_000,
-  drainTimeoutMs: 30_000,
-} as const;

@@ -2,9 +2,6 @@ export { parseByteSize } from "./byte-size.ts";
 export { didYouMean } from "./did-you-mean.ts";
 export { parseDuration } from "./duration.ts";
 export type { ClusterConfig, HerdConfig, LogLevel, TokenMode } from "./herd-config.ts";
-export { CONFIG_DEFAULTS } from "./herd-config.ts";
-export type { ListenAddress } from "./listen-address.ts";
-export { formatHostPort, isLoopback, parseListenAddress } from "./listen-address.ts";
 export type { ConfigIssue, LoadOptions } from "./load-config.ts";
 export {
   ConfigError,
@@ -13,3 +10,4 @@ export {
   loadConfig,
   parseConfig,
 } from "./load-config.ts";
+export { configSchema, poolSchema } from "./schema.ts";

@@ -3,13 +3,12 @@
 // bytes, cmd → argv). Checks that span several keys live in build-config.ts.
 
 import * as z from "zod";
+import { NAME_PATTERN, parseListenAddress } from "../core/index.ts";
 import { hostPatternError, sessionHostError } from "../edge/index.ts";
-import { MAX_EVENT_HISTORY, MAX_WATCH_BUFFER } from "../pool/event-log.ts";
-import { MAX_QUEUE_LIMIT } from "../pool/options.ts";
+import { MAX_EVENT_HISTORY, MAX_QUEUE_LIMIT, MAX_WATCH_BUFFER } from "../pool/index.ts";
 import { parseCidr } from "../sandbox/index.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
-import { parseListenAddress } from "./listen-address.ts";
 
 const duration = z
   .union([z.number(), z.string()], { error: `expected a duration (${DURATION_HINT})` })
@@ -105,10 +104,7 @@ const ready = z.union(
   { error: 'expected "tcp", "http", {http: "/path"} or {stdout: "regex"}' },
 );
 
-export const nodeNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const NODE_NAME_HINT = "a node name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)";
-
-export const poolNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** An `isolation.egress` range: "203.0.113.0/24", "2001:db8::/32" or one address. */
 const cidr = z.string().superRefine((value, ctx) => {
@@ -198,7 +194,7 @@ function section<T extends z.ZodType>(schema: T) {
 export const configSchema = z.strictObject({
   workers: z
     .record(
-      z.string().regex(poolNamePattern, {
+      z.string().regex(NAME_PATTERN, {
         error: "a pool name is 1-63 of A-Z a-z 0-9 . _ - (starting with a letter or digit)",
       }),
       poolSchema,
@@ -262,7 +258,7 @@ export const configSchema = z.strictObject({
         .regex(/^rediss?:\/\/\S+$/, { error: 'expected a Redis URL like "redis://host:6379/0"' })
         .optional(),
       redis_env: envName.optional(),
-      node: z.string().regex(nodeNamePattern, { error: NODE_NAME_HINT }).optional(),
+      node: z.string().regex(NAME_PATTERN, { error: NODE_NAME_HINT }).optional(),
       advertise: z
         .strictObject({ data: listen.optional(), control: listen.optional() })
         .nullish()

@@ -13,7 +13,7 @@
 // Single-threaded; the WeakMap lets sockets go without cleanup.
 
 import type { Socket } from "node:net";
-import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { Lease, SessionInfo, SessionRoutes } from "../core/index.ts";
 
 type Base = Pick<SessionInfo, "pool"> & {
   sessionId: string;
@@ -39,9 +39,9 @@ function base(session: SessionInfo, reason: Base["reason"]): Base {
 
 export class ClientConnections {
   readonly #carried = new WeakMap<Socket, Map<string, Carried>>();
-  readonly #directory: SessionDirectory;
+  readonly #directory: SessionRoutes;
 
-  constructor(directory: SessionDirectory) {
+  constructor(directory: SessionRoutes) {
     this.#directory = directory;
   }
 

@@ -11,21 +11,28 @@
 // server (which never listens itself), so a refused connection never reaches the HTTP parser.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createNetServer, isIP, type Socket } from "node:net";
+import { createServer as createNetServer, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { ConnectionGate, connectionLimits } from "../limits/connection-gate.ts";
-import { fdBudget } from "../limits/fd-budget.ts";
-import { lingeringClose } from "../limits/lingering-close.ts";
-import { type Logger, silentLogger } from "../pool/logger.ts";
-import type { SessionDirectory } from "../pool/types.ts";
+import type { ClusterRouting, SessionRoutes } from "../core/index.ts";
+import {
+  CONFIG_DEFAULTS,
+  isLoopback,
+  LISTEN_HINT,
+  type ListenAddress,
+  type Logger,
+  parseListenAddress,
+  silentLogger,
+} from "../core/index.ts";
+import { ConnectionGate, connectionLimits, fdBudget, lingeringClose } from "../limits/index.ts";
 import { ClientConnections } from "./client-connections.ts";
-import { FastConnection, type FastOptions } from "./fast-connection.ts";
+import type { DataPlaneCounters } from "./data-plane-counters.ts";
+import { FastConnection, type FastOptions } from "./fast/fast-connection.ts";
+import { UpstreamPark } from "./fast/upstream-park.ts";
 import { fromHerdError, headTimedOut, protocolError, writeErrorToSocket } from "./http-errors.ts";
-import type { DataPlaneCounters, ProxyContext } from "./proxy-context.ts";
-import { handleRequest } from "./proxy-request.ts";
-import { handleUpgrade } from "./proxy-upgrade.ts";
-import { UpstreamAgents } from "./upstream-agents.ts";
-import { UpstreamPark } from "./upstream-park.ts";
+import { handleRequest } from "./node-http/proxy-request.ts";
+import { handleUpgrade } from "./node-http/proxy-upgrade.ts";
+import { UpstreamAgents } from "./node-http/upstream-agents.ts";
+import type { ProxyContext } from "./proxy-context.ts";
 import { WebAccess } from "./web-access.ts";
 
 export interface DataPlaneOptions {
@@ -57,6 +64,8 @@ export interface DataPlaneOptions {
   allowedHosts?: readonly string[];
   /** "{id}.sessions.example.com": route by Host, each session an origin of its own. */
   sessionHost?: string;
+  /** In a cluster: how to find sessions of other nodes and check their forwards. */
+  cluster?: ClusterRouting;
   logger?: Logger;
 }
 
@@ -75,23 +84,18 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** How long a refused connection may linger to receive its 503 before it is destroyed. */
 const REFUSED_LINGER_MS = 500;
 
-function parseListen(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(":");
-  const rawHost = colon < 0 ? "" : listen.slice(0, colon);
-  const host = rawHost.startsWith("[") && rawHost.endsWith("]") ? rawHost.slice(1, -1) : rawHost;
-  const port = Number(listen.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`data plane listen: ${JSON.stringify(listen)} is not host:port`);
+function parseListen(listen: string): ListenAddress {
+  const address = parseListenAddress(listen);
+  if ("error" in address) {
+    throw new Error(
+      `data plane listen: ${JSON.stringify(listen)} is not host:port (${LISTEN_HINT})`,
+    );
   }
-  return { host: host === "" ? "0.0.0.0" : host, port };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+  return address;
 }
 
 export async function startDataPlane(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   opts: DataPlaneOptions,
 ): Promise<DataPlane> {
   const { host, port } = parseListen(opts.listen);
@@ -106,16 +110,20 @@ export async function startDataPlane(
       autoAcquire: opts.autoAcquire ?? true,
       tokens: opts.tokens ?? !isLoopback(host),
       defaultPool: opts.defaultPool,
+      cluster: opts.cluster,
     },
     web: new WebAccess({
       bound: host,
       allowedHosts: opts.allowedHosts,
       sessionHost: opts.sessionHost,
     }),
-    sessionHeader: (opts.sessionHeader ?? "X-Session-ID").toLowerCase(),
+    sessionHeader: (opts.sessionHeader ?? CONFIG_DEFAULTS.sessionHeader).toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
     connections: new ClientConnections(directory),
-    bodyRate: { timeoutMs: opts.bodyTimeoutMs ?? 20_000, minRate: opts.bodyMinRate ?? 500 },
+    bodyRate: {
+      timeoutMs: opts.bodyTimeoutMs ?? CONFIG_DEFAULTS.bodyTimeoutMs,
+      minRate: opts.bodyMinRate ?? CONFIG_DEFAULTS.bodyMinRate,
+    },
     failedOpens: new WeakMap(),
   };
   const budget = fdBudget();

@@ -21,8 +21,9 @@
 // decoded strings; it decides each field with the same list and cookie rule, and its spec
 // checks it writes exactly what headBlock(responseHeadersForClient(...)) would.
 
+import { PEER_HEADER } from "../core/index.ts";
 import { equalsLower, type RequestScan, type ResponseScan } from "./http1-head.ts";
-import { PEER_HEADER, POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
+import { POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** Cookie names herd reserves; matched in any letter case (see setsHerdCookie). */
 const HERD_COOKIE_PREFIX = "herd_";

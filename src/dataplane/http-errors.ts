@@ -1,6 +1,6 @@
 // Data-plane error answers: JSON `{ code, message }` with the status from the one error table
-// (src/errors.ts). The table has no status for "the worker refused or died", which only the
-// data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
+// (src/core/error-table.ts). The table has no status for "the worker refused or died", which
+// only the data plane can observe; `badGateway` is that one addition (502, code `unavailable`).
 // Protocol-level failures caught by Node before routing (oversized headers, slow headers)
 // answer with their HTTP-native status through `protocolError`.
 // A worker's stderr never goes into an answer (`body` cuts it): it is the operator's, and with
@@ -8,9 +8,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { errorTable } from "../errors.ts";
-import { type HerdErrorCode, isHerdError } from "../pool/errors.ts";
-import { withoutStderr } from "../pool/index.ts";
+import { errorTable, type HerdErrorCode, isHerdError, withoutStderr } from "../core/index.ts";
 
 export interface DataPlaneError {
   status: number;

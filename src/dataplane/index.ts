@@ -1,2 +1,3 @@
 export { type DataPlane, type DataPlaneOptions, startDataPlane } from "./data-plane.ts";
-export type { DataPlaneCounters } from "./proxy-context.ts";
+export type { DataPlaneCounters } from "./data-plane-counters.ts";
+export { parseRequestHead, parseResponseHead } from "./http1-head.ts";

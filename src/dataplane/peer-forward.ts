@@ -5,8 +5,8 @@
 // one, for a request that opens its own connection, unless `credential` is given). Pure apart
 // from minting that credential.
 
-import type { SessionInfo } from "../pool/types.ts";
-import { PEER_HEADER, type Route, TOKEN_HEADER } from "./route.ts";
+import { PEER_HEADER, type SessionInfo } from "../core/index.ts";
+import { type Route, TOKEN_HEADER } from "./route.ts";
 
 export function upstreamTarget(
   session: SessionInfo,

@@ -3,26 +3,17 @@
 // numbers mutated on the event loop thread only.
 
 import type { Socket } from "node:net";
-import type { Logger } from "../pool/logger.ts";
-import type { SessionDirectory } from "../pool/types.ts";
+import type { Logger, SessionRoutes } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
+import type { DataPlaneCounters } from "./data-plane-counters.ts";
+import type { UpstreamPark } from "./fast/upstream-park.ts";
+import type { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { AccessOptions } from "./session-access.ts";
-import type { UpstreamAgents } from "./upstream-agents.ts";
-import type { UpstreamPark } from "./upstream-park.ts";
 import type { WebAccess } from "./web-access.ts";
 
-export interface DataPlaneCounters {
-  /** Requests and upgrades forwarded to a worker. */
-  forwarded: number;
-  /** New TCP connections to workers (a keep-alive reuse does not count). */
-  upstreamConnections: number;
-  /** Of `forwarded`, those the fast path forwarded (the rest went through node:http). */
-  fastForwarded: number;
-}
-
 export interface ProxyContext {
-  directory: SessionDirectory;
+  directory: SessionRoutes;
   agents: UpstreamAgents;
   /** The fast path's idle upstream connections between client connections. */
   park: UpstreamPark;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isHerdError } from "../pool/errors.ts";
+import { isHerdError } from "../core/index.ts";
 import { routeRequest } from "./route.ts";
 
 const H = "x-session-id";

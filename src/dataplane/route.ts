@@ -9,15 +9,12 @@
 // token. Pure functions; the fast path (id in a header, no herd_ parameters, no /s/ prefix)
 // does no URL parsing at all.
 
-import { HerdError } from "../pool/errors.ts";
-import { validateSessionId } from "../pool/ids.ts";
+import { HerdError, PEER_HEADER, validateSessionId } from "../core/index.ts";
 
 export const SESSION_PARAM = "herd_session";
 export const TOKEN_PARAM = "herd_token";
 export const TOKEN_HEADER = "x-herd-token";
 export const POOL_HEADER = "x-herd-pool";
-/** Node-to-node credential on a request another cluster node forwarded (never reaches a worker). */
-export const PEER_HEADER = "x-herd-peer";
 
 /** Request headers by lower-case name (node:http's, or the few the fast path reads). */
 export interface RoutingHeaders {

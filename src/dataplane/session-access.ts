@@ -7,8 +7,8 @@
 
 import { timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { HerdError, isHerdError } from "../pool/errors.ts";
-import type { Lease, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { ClusterRouting, Lease, SessionInfo, SessionRoutes } from "../core/index.ts";
+import { HerdError, isHerdError } from "../core/index.ts";
 import { EndedBeforeForward } from "./http-errors.ts";
 import type { Route } from "./route.ts";
 
@@ -16,6 +16,8 @@ export interface AccessOptions {
   autoAcquire: boolean;
   tokens: boolean;
   defaultPool: string | undefined;
+  /** Set in a cluster: sessions of other nodes, and forwards from them. */
+  cluster: ClusterRouting | undefined;
 }
 
 export interface Connection {
@@ -30,7 +32,7 @@ function tokenMatches(given: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function poolFor(directory: SessionDirectory, route: Route, opts: AccessOptions): string {
+function poolFor(directory: SessionRoutes, route: Route, opts: AccessOptions): string {
   const pool = route.pool ?? opts.defaultPool;
   if (pool !== undefined) return pool;
   const names = directory.poolNames();
@@ -56,7 +58,7 @@ function leaving(client: ClientSide): AbortSignal {
 }
 
 async function acquire(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
@@ -104,15 +106,15 @@ function refusal(route: Route): HerdError {
 }
 
 async function liveSession(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
 ): Promise<SessionInfo> {
   const known =
     route.peer === undefined
-      ? (directory.lookup(route.sessionId) ?? (await directory.find?.(route.sessionId)))
-      : forwardedHere(directory, route, route.peer, client.socket ?? client);
+      ? (directory.lookup(route.sessionId) ?? (await opts.cluster?.find(route.sessionId)))
+      : forwardedHere(directory, route, route.peer, client.socket ?? client, opts.cluster);
   if (!admitted(known, route, opts)) throw refusal(route);
   if (known) return known;
   if (!opts.autoAcquire) {
@@ -131,12 +133,13 @@ async function liveSession(
  * be forged or replayed by a client or a worker.
  */
 function forwardedHere(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   credential: string,
   connection: object,
+  cluster: ClusterRouting | undefined,
 ): SessionInfo {
-  if (directory.verifyPeer?.(credential, connection) !== true) {
+  if (cluster?.verifyPeer(credential, connection) !== true) {
     throw new HerdError(
       "unauthenticated",
       "x-herd-peer: not a genuine node-to-node credential of this cluster",
@@ -153,7 +156,7 @@ function forwardedHere(
 
 /** Takes the lease; a session that has just ended throws not_found. */
 function leased(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   session: SessionInfo,
   take: (session: SessionInfo) => Lease,
 ): Connection {
@@ -172,7 +175,7 @@ function leased(
  * error — which openConnection then gives on node:http's path. Never throws.
  */
 export function openKnownConnection(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   take: (session: SessionInfo) => Lease,
@@ -183,7 +186,7 @@ export function openKnownConnection(
     const known =
       route.peer === undefined
         ? directory.lookup(route.sessionId)
-        : forwardedHere(directory, route, route.peer, connection);
+        : forwardedHere(directory, route, route.peer, connection, opts.cluster);
     if (known === undefined || !admitted(known, route, opts)) return undefined;
     return leased(directory, known, take);
   } catch {
@@ -197,7 +200,7 @@ export function openKnownConnection(
  * and lease is resolved once more. Throws HerdError.
  */
 export async function openConnection(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
@@ -228,12 +231,12 @@ const TOUCH_EVERY_MS = 1_000;
  * serving at once), nor for a forward from a peer (its credential is checked per request).
  */
 export function reuseConnection(
-  directory: SessionDirectory,
+  directory: SessionRoutes,
   last: Connection & { touchedAt: number },
   route: Route,
   opts: AccessOptions,
 ): Connection | undefined {
-  if (directory.find !== undefined || route.peer !== undefined) return undefined;
+  if (opts.cluster !== undefined || route.peer !== undefined) return undefined;
   if (route.sessionId !== last.session.id || last.lease.ended.aborted) return undefined;
   if (!admitted(last.session, route, opts)) return undefined;
   const now = Date.now();

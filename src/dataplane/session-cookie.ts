@@ -11,7 +11,7 @@
 // reach another session's paths by fetch with the browser's cookies for them. Only session
 // hosts give each session an origin of its own (docs/operations.md says so).
 
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
 import { type Route, TOKEN_PARAM } from "./route.ts";
 
 /** The Set-Cookie value for this answer, if herd sets one. */

@@ -17,9 +17,10 @@
 //
 // State: AllowedHosts' verdict cache. Single-threaded.
 
+import { PEER_HEADER } from "../core/index.ts";
 import { AllowedHosts, fromOtherOrigin, hostOf, misdirected } from "../edge/index.ts";
 import { AnsweredAs, protocolError } from "./http-errors.ts";
-import { PEER_HEADER, type Route, type RoutingHeaders, routeRequest } from "./route.ts";
+import { type Route, type RoutingHeaders, routeRequest } from "./route.ts";
 
 export interface WebAccessOptions {
   /** The data plane's listen host. */

@@ -2,7 +2,7 @@
 // decide the same way when a worker fails: which failures are retried once, the 502 text, and
 // what data_timeout does (504, and with kill_on_data_timeout the session ends). Stateless.
 
-import type { SessionInfo } from "../pool/types.ts";
+import type { SessionInfo } from "../core/index.ts";
 import { badGateway, type DataPlaneError, fromHerdError } from "./http-errors.ts";
 import type { ProxyContext } from "./proxy-context.ts";
 

@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, herdFixture } from "../../test/helpers/herd.ts";
 import { pidAlive } from "../../test/helpers/processes.ts";
+import { silentLogger } from "../core/index.ts";
 import { cgroupName, ownIdentity } from "./cgroup-owner.ts";
 import { CgroupTree } from "./cgroups.ts";
 import { hostCapabilities } from "./host-capabilities.ts";
-import { silentLogger } from "./logger.ts";
 import { procStat } from "./proc-stat.ts";
 
 const fx = herdFixture();

@@ -21,6 +21,7 @@ import {
 import { rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger, ResourceLimits } from "../core/index.ts";
 import {
   cgroupName,
   type DaemonIdentity,
@@ -29,8 +30,6 @@ import {
   provablyDead,
 } from "./cgroup-owner.ts";
 import type { CgroupMounts } from "./host-capabilities.ts";
-import type { Logger } from "./logger.ts";
-import type { ResourceLimits } from "./types.ts";
 
 const CPU_PERIOD_US = 100_000;
 /** How long removal keeps retrying a cgroup that zombies still occupy. */

@@ -14,7 +14,7 @@
 // `reuse: false` (see docs/configuration.md, `reuse`).
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { HerdError } from "./errors.ts";
+import { HerdError } from "../core/index.ts";
 import { processRuns } from "./proc-stat.ts";
 
 /** Gives up (the pool then kills the whole worker) when strays outlive this. */

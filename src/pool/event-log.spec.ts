@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { isHerdError } from "./errors.ts";
+import type { HerdEvent } from "../core/index.ts";
+import { isHerdError } from "../core/index.ts";
 import { EventLog } from "./event-log.ts";
-import type { HerdEvent } from "./types.ts";
 
 async function take(iterable: AsyncIterable<HerdEvent>, n: number): Promise<HerdEvent[]> {
   const out: HerdEvent[] = [];

@@ -9,8 +9,8 @@
 // bounded queue; one that falls `bufferLimit` events behind is cut off (its iterator throws
 // resource_exhausted) so a slow watcher can never hold the pool back or grow memory unbounded.
 
-import { HerdError } from "./errors.ts";
-import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "./types.ts";
+import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 
 export function matchesFilter({ pool, sessionId }: EventFilter, event: HerdEvent): boolean {
   return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);

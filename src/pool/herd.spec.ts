@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, getJson, herdFixture, recordEvents } from "../../test/helpers/herd.ts";
 import { pidAlive } from "../../test/helpers/processes.ts";
+import type { HerdEvent } from "../core/index.ts";
+import { isHerdError } from "../core/index.ts";
 import { cgroupName, ownIdentity } from "./cgroup-owner.ts";
-import { isHerdError } from "./errors.ts";
-import type { HerdEvent } from "./types.ts";
 
 const fx = herdFixture();
 afterEach(() => fx.cleanup());

@@ -9,17 +9,6 @@
 // and kills every tree. A process 'exit' hook SIGKILLs anything still alive if the daemon exits
 // without closing; the reaper sidecar (or PID namespaces) cover the daemon being SIGKILLed.
 
-import { CgroupTree } from "./cgroups.ts";
-import { HerdError } from "./errors.ts";
-import { EventLog } from "./event-log.ts";
-import { hostCapabilities } from "./host-capabilities.ts";
-import { newSessionId, validateSessionId } from "./ids.ts";
-import { type Logger, silentLogger } from "./logger.ts";
-import type { NodeDrain } from "./node-drain.ts";
-import { nodeStats } from "./node-stats.ts";
-import { Pool } from "./pool.ts";
-import { Reaper } from "./reaper.ts";
-import { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
   ContainmentRow,
@@ -33,7 +22,22 @@ import type {
   SessionDirectory,
   SessionInfo,
   SubscribeOptions,
-} from "./types.ts";
+} from "../core/index.ts";
+import {
+  HerdError,
+  type Logger,
+  type NodeDrain,
+  newSessionId,
+  silentLogger,
+  validateSessionId,
+} from "../core/index.ts";
+import { CgroupTree } from "./cgroups.ts";
+import { EventLog } from "./event-log.ts";
+import { hostCapabilities } from "./host-capabilities.ts";
+import { nodeStats } from "./node-stats.ts";
+import { Pool } from "./pool.ts";
+import { Reaper } from "./reaper.ts";
+import { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 import { PortReservations } from "./worker.ts";
 import type { PoolSandbox, SandboxFactory } from "./worker-sandbox.ts";
 

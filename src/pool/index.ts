@@ -1,42 +1,19 @@
-// Public surface of the pool engine. Everything else in src/pool is private to it.
+// Public surface of the pool engine. Everything else in src/pool is private to it. The shared
+// vocabulary it speaks (ids, errors, session and event types) lives in src/core.
 
-export { HerdError, type HerdErrorCode, isHerdError } from "./errors.ts";
+export { ephemeralPort } from "./ephemeral-port.ts";
+export { EventLog, MAX_EVENT_HISTORY, MAX_WATCH_BUFFER, matchesFilter } from "./event-log.ts";
 export { Herd, type HerdOptions } from "./herd.ts";
-export { type HostCapabilities, hostCapabilities } from "./host-capabilities.ts";
-export { newSessionId, validateSessionId } from "./ids.ts";
-export { type Logger, silentLogger } from "./logger.ts";
-export { type DrainState, NodeDrain } from "./node-drain.ts";
-export { DEFAULT_ISOLATION, type PoolOptionsInput, resolvePoolOptions } from "./options.ts";
-export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
-export type {
-  AcquireOptions,
-  ContainmentRow,
-  EventFilter,
-  EventSubscription,
-  HerdEvent,
-  HerdEventType,
-  HerdStats,
-  IsolationOptions,
-  Lease,
-  LeaseKind,
-  NodeStats,
-  PoolOptions,
-  PoolStats,
-  ReadyCheck,
-  ReleaseOptions,
-  ResourceLimits,
-  SessionDirectory,
-  SessionEnd,
-  SessionInfo,
-  SubscribeOptions,
-  WorkerExit,
-  WorkerUser,
-} from "./types.ts";
-export { withoutStderr } from "./worker.ts";
+export { type HostCapabilities, hostCapabilities, which } from "./host-capabilities.ts";
+export { MAX_TIMER_MS } from "./long-timer.ts";
 export {
-  formatWorkerAddress,
-  netConnectOptions,
-  type WorkerEndpoint,
-  workerEndpoint,
-} from "./worker-endpoint.ts";
+  DEFAULT_ISOLATION,
+  MAX_DURATION_TEXT,
+  MAX_QUEUE_LIMIT,
+  type PoolOptionsInput,
+  resolvePoolOptions,
+} from "./options.ts";
+export { type ProcStat, processRuns, procStat } from "./proc-stat.ts";
+export { probeHttp } from "./readiness.ts";
+export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
 export type { PoolSandbox, SandboxFactory, SandboxLaunch } from "./worker-sandbox.ts";

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { cpus, freemem, loadavg, totalmem } from "node:os";
-import type { NodeStats } from "./types.ts";
+import type { NodeStats } from "../core/index.ts";
 
 let previous = cpuTimes();
 

@@ -1,9 +1,9 @@
 // Pool defaults and the last line of validation for pool definitions. The config loader
 // reports YAML positions; this module guards programmatic callers and keeps defaults in one place.
 
-import { HerdError } from "./errors.ts";
+import type { IsolationOptions, PoolOptions } from "../core/index.ts";
+import { HerdError, NAME_PATTERN } from "../core/index.ts";
 import { MAX_TIMER_MS } from "./long-timer.ts";
-import type { IsolationOptions, PoolOptions } from "./types.ts";
 
 export type PoolOptionsInput = Pick<PoolOptions, "name" | "command"> &
   Partial<Omit<PoolOptions, "isolation">> & { isolation?: Partial<IsolationOptions> };
@@ -44,7 +44,6 @@ export const MAX_DURATION_TEXT = "596h, about 24.8 days: the longest timer Node.
 /** queue_limit's cap: ~5 KiB of daemon heap per queued acquire in the pool engine alone. */
 export const MAX_QUEUE_LIMIT = 10_000;
 
-const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
@@ -92,7 +91,7 @@ function validate(o: PoolOptions): void {
   const fail = (field: string, message: string): never => {
     throw new HerdError("invalid_argument", `pool ${JSON.stringify(o.name)}: ${field}: ${message}`);
   };
-  if (!POOL_NAME.test(o.name))
+  if (!NAME_PATTERN.test(o.name))
     fail("name", "use 1-63 of A-Z a-z 0-9 . _ - (starting alphanumeric)");
   if (o.command.length === 0 || o.command[0] === "") fail("command", "must name a program");
   const envNames = (field: string, names: readonly string[]) => {

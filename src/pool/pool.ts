@@ -1,8 +1,10 @@
 // One named pool: its workers, its sessions, its FIFO queue. Read this before touching acquire.
+// Its parts: pool-sessions.ts keeps the session records, leases and clocks; worker-supply.ts
+// makes the workers (through the PoolWorker seam, pool-worker.ts) and keeps the spare.
 //
 // Invariants:
 //   - a session id maps to exactly one worker for the session's whole life, and a busy worker
-//     serves exactly one session (worker.sessionId ⇄ sessions map);
+//     serves exactly one session (its busy state's sessionId ⇄ the sessions map);
 //   - concurrent acquires of one new id share one Flight, hence one worker (singleflight);
 //   - workers.size never exceeds max, counting starting workers; a worker being torn down no
 //     longer counts, so a new acquire can start a worker while it dies. The automatic
@@ -14,7 +16,8 @@
 //     out before it can be served — so no worker is ever handed to nobody.
 //   - a session's client connections are its `http`/`websocket` leases; when the last closes
 //     and the client counts as gone (reconnect-window.ts), or its holder goes, the session gets
-//     one reconnect window, cancelled by any new lease and by the session's end;
+//     one reconnect window, cancelled by any new lease and by the session's end
+//     (pool-sessions.ts);
 //   - a reused worker is idle again only after the last session's processes are gone
 //     (clean-reuse.ts); idle sessions yield to waiters only as preemption.ts allows.
 //
@@ -22,17 +25,6 @@
 // between awaits; the only awaits are spawning and stopping trees, after which state is
 // re-checked rather than assumed.
 
-import type { CgroupTree } from "./cgroups.ts";
-import { HerdError } from "./errors.ts";
-import type { EventLog } from "./event-log.ts";
-import type { HostCapabilities } from "./host-capabilities.ts";
-import { newToken } from "./ids.ts";
-import type { Logger } from "./logger.ts";
-import { type LongTimer, setLongTimeout } from "./long-timer.ts";
-import { Preemption } from "./preemption.ts";
-import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
-import { RestartBackoff } from "./restart-backoff.ts";
-import type { SessionRegistry } from "./session-registry.ts";
 import type {
   AcquireOptions,
   ContainmentRow,
@@ -46,9 +38,16 @@ import type {
   SessionInfo,
   SessionOrigin,
   WorkerExit,
-} from "./types.ts";
-import { type PortReservations, Worker } from "./worker.ts";
-import type { PoolSandbox } from "./worker-sandbox.ts";
+} from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
+import type { EventLog } from "./event-log.ts";
+import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { PoolSessions, type Session } from "./pool-sessions.ts";
+import type { PoolWorker, WorkerState } from "./pool-worker.ts";
+import { Preemption } from "./preemption.ts";
+import { RestartBackoff } from "./restart-backoff.ts";
+import type { SessionRegistry } from "./session-registry.ts";
+import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
 
 /** What a new session keeps of its acquire: the labels as they were at the call. */
 function sessionFields(opts: AcquireOptions): {
@@ -59,32 +58,12 @@ function sessionFields(opts: AcquireOptions): {
 }
 
 /** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
-function withNote(reason: string, worker: Worker): string {
+function withNote(reason: string, worker: PoolWorker): string {
   return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
 }
 
-interface Session {
-  id: string;
-  token: string;
-  worker: Worker;
-  createdAt: number;
-  lastActiveAt: number;
-  expiresAt: number | undefined;
-  labels: Record<string, string>;
-  origin: SessionOrigin;
-  leases: number;
-  /** Open `http` and `websocket` leases: the client's connections. */
-  dataLeases: number;
-  carriedWebSocket: boolean;
-  /** Open while the client is gone (disconnect_grace). */
-  window: ReconnectWindow | undefined;
-  ended: AbortController;
-  idleTimer: NodeJS.Timeout | undefined;
-  lifetimeTimer: NodeJS.Timeout | undefined;
-}
-
 interface Waiter {
-  take(worker: Worker): void;
+  take(worker: PoolWorker): void;
   fail(error: HerdError): void;
 }
 
@@ -94,18 +73,11 @@ interface Flight {
   abort: AbortController;
 }
 
-export interface PoolDeps {
-  caps: HostCapabilities;
-  ports: PortReservations;
-  cgroups: CgroupTree | undefined;
-  /** Contains each worker beyond its process tree, when the pool's isolation asks for it. */
-  sandbox?: PoolSandbox;
+export interface PoolDeps extends SupplyDeps {
   /** What containment the workers get (GetStats shows it). */
   containment: ContainmentRow[];
   events: EventLog;
   registry: SessionRegistry;
-  logger: Logger;
-  nextWorkerId(pool: string): string;
   /**
    * Why a worker died that herd did not stop itself, when something outside the pool knows
    * (the cluster's fencing watchdog): such a death ends its session with that reason and is no
@@ -124,16 +96,15 @@ const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
 const REPLACE_AFTER_MS = 100;
 
 export class Pool {
-  private readonly workers = new Set<Worker>();
+  private readonly workers = new Set<PoolWorker>();
   /** Idle workers, most recently used last (taken from the end: warm caches). */
-  private readonly idle: Worker[] = [];
+  private readonly idle: PoolWorker[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly flights = new Map<string, Flight>();
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions: PoolSessions;
   private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
-  private spare: Worker | undefined;
-  private preparingSpare: Promise<void> | undefined;
+  private readonly supply: WorkerSupply;
   private readonly backoff: RestartBackoff;
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
@@ -143,6 +114,14 @@ export class Pool {
     readonly options: PoolOptions,
     private readonly deps: PoolDeps,
   ) {
+    this.sessions = new PoolSessions(options, {
+      registry: deps.registry,
+      logger: deps.logger,
+      end: (session, end) => this.end(session, { end }),
+    });
+    this.supply = new WorkerSupply(options, deps, this.shutdown.signal, (w, reason, exit) =>
+      this.onWorkerFailure(w, reason, exit),
+    );
     this.backoff = new RestartBackoff({
       initialMs: options.restartBackoffMs,
       maxMs: options.restartBackoffMaxMs,
@@ -164,10 +143,10 @@ export class Pool {
 
   /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */
   async start(): Promise<void> {
-    const starts: Promise<Worker>[] = [];
+    const starts: Promise<PoolWorker>[] = [];
     for (let i = 0; i < this.options.min; i++) starts.push(this.spawn());
     await Promise.all(starts);
-    this.prepareSpare();
+    this.supply.prepareSpare();
   }
 
   // ---- acquire -------------------------------------------------------------------------------
@@ -181,7 +160,7 @@ export class Pool {
     const live = this.sessions.get(id);
     if (live) {
       this.touch(id);
-      return this.info(live);
+      return this.sessions.info(live);
     }
     let flight = this.flights.get(id);
     // Fast path: an idle worker and nobody ahead of us. Bound in this tick, so there is nothing
@@ -300,42 +279,13 @@ export class Pool {
 
   private bind(
     id: string,
-    worker: Worker,
+    worker: PoolWorker,
     labels: Record<string, string>,
     origin: SessionOrigin,
   ): SessionInfo {
-    clearTimeout(worker.idleTimer);
-    worker.state = "busy";
-    worker.sessionId = id;
-    const now = Date.now();
-    const { maxLifetimeMs } = this.options;
-    const session: Session = {
-      id,
-      token: newToken(),
-      worker,
-      createdAt: now,
-      lastActiveAt: now,
-      expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
-      labels,
-      origin,
-      leases: 0,
-      dataLeases: 0,
-      carriedWebSocket: false,
-      window: undefined,
-      ended: new AbortController(),
-      idleTimer: undefined,
-      lifetimeTimer: undefined,
-    };
-    this.sessions.set(id, session);
-    const info = this.info(session);
-    this.deps.registry.set(id, info);
-    this.scheduleIdle(session);
-    if (maxLifetimeMs > 0) {
-      session.lifetimeTimer = setTimeout(() => {
-        this.end(session, { end: { kind: "expired", reason: "max_lifetime" } });
-      }, maxLifetimeMs);
-      session.lifetimeTimer.unref();
-    }
+    if (worker.state.kind === "idle") clearTimeout(worker.state.retireTimer);
+    worker.state = { kind: "busy", sessionId: id };
+    const { info } = this.sessions.open(id, worker, labels, origin);
     this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
     return info;
@@ -350,17 +300,11 @@ export class Pool {
   }
 
   private async end(session: Session, opts: ReleaseOptions): Promise<SessionInfo> {
-    if (this.sessions.get(session.id) !== session) return this.info(session);
+    if (!this.sessions.close(session)) return this.sessions.info(session);
     const end = opts.end ?? { kind: "released" };
-    this.sessions.delete(session.id);
-    this.deps.registry.delete(session.id);
-    clearTimeout(session.idleTimer);
-    clearTimeout(session.lifetimeTimer);
-    session.window?.cancel();
-    session.window = undefined;
-    const info = this.info(session);
+    const info = this.sessions.info(session);
     const { worker } = session;
-    worker.sessionId = undefined;
+    if (worker.state.kind === "busy") worker.state = { kind: "busy", sessionId: undefined };
     const reason = end.reason;
     this.emit(END_EVENT[end.kind], {
       session: info,
@@ -376,7 +320,7 @@ export class Pool {
     session.ended.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
     const why = `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`;
-    if (worker.state === "busy" && keep) await this.reuse(worker, why);
+    if (worker.state.kind === "busy" && keep) await this.reuse(worker, why);
     // A session's end kills at once; only a daemon shutdown grants the SIGTERM grace.
     else
       await this.retire(worker, why, this.shutdown.signal.aborted ? this.options.stopGraceMs : 0);
@@ -388,12 +332,12 @@ export class Pool {
    * worker stays "busy" with no session, so nobody can take it; if it fails or the pool closes
    * in between, whoever changed its state owns it.
    */
-  private async reuse(worker: Worker, why: string): Promise<void> {
+  private async reuse(worker: PoolWorker, why: string): Promise<void> {
     let killed: number[];
     try {
       killed = await worker.killStrays();
     } catch (err) {
-      if (worker.state === "busy") {
+      if (worker.state.kind === "busy") {
         await this.retire(worker, `${why}; ${(err as Error).message}`, 0);
       }
       return;
@@ -404,169 +348,37 @@ export class Pool {
         "killed the processes the last session left",
       );
     }
-    if (worker.state === "busy" && worker.sessionId === undefined) this.makeIdle(worker);
-  }
-
-  private scheduleIdle(session: Session): void {
-    const ttl = this.options.idleTtlMs;
-    if (ttl <= 0 || session.leases > 0) return;
-    clearTimeout(session.idleTimer);
-    const due = session.lastActiveAt + ttl - Date.now();
-    session.idleTimer = setTimeout(
-      () => {
-        if (session.leases > 0) return; // closing the last lease reschedules
-        if (Date.now() - session.lastActiveAt >= ttl) {
-          this.end(session, { end: { kind: "expired", reason: "idle_timeout" } }).catch(() => {});
-        } else {
-          this.scheduleIdle(session);
-        }
-      },
-      Math.max(due, 0),
-    );
-    session.idleTimer.unref();
+    if (worker.state.kind === "busy" && worker.state.sessionId === undefined) this.makeIdle(worker);
   }
 
   touch(id: string): void {
-    const session = this.sessions.get(id);
-    if (session) session.lastActiveAt = Date.now();
+    this.sessions.touch(id);
   }
 
   lease(id: string, kind: LeaseKind): Lease {
-    const session = this.sessions.get(id);
-    if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
-    session.leases++;
-    if (kind !== "hold") session.dataLeases++;
-    if (kind === "websocket") session.carriedWebSocket = true;
-    clearTimeout(session.idleTimer);
-    if (session.window) {
-      session.window.cancel();
-      session.window = undefined;
-      this.deps.logger.info(
-        { pool: this.name, session: id, worker: session.worker.id },
-        "client is back within its reconnect window",
-      );
-    }
-    let open = true;
-    return {
-      sessionId: id,
-      ended: session.ended.signal,
-      close: () => {
-        if (!open) return;
-        open = false;
-        session.leases--;
-        session.lastActiveAt = Date.now();
-        if (session.ended.signal.aborted) return;
-        if (
-          kind !== "hold" &&
-          --session.dataLeases === 0 &&
-          endsWhenClientGoes(
-            this.options.releaseOnDisconnect,
-            session.origin,
-            session.carriedWebSocket,
-          )
-        ) {
-          this.openWindow(session);
-          return;
-        }
-        this.scheduleIdle(session);
-      },
-    };
+    return this.sessions.lease(id, kind);
   }
 
   clientGone(id: string): void {
-    const session = this.sessions.get(id);
-    // Another holder is attached (an SDK re-attached before its old stream's end reached us).
-    if (!session || session.leases - session.dataLeases > 0) return;
-    this.openWindow(session);
-  }
-
-  /** The client went: end now (grace 0, reason `disconnect`) or when the window runs out. */
-  private openWindow(session: Session): void {
-    if (session.window) return;
-    const graceMs = this.options.disconnectGraceMs;
-    if (graceMs <= 0) {
-      this.end(session, { end: { kind: "released", reason: "disconnect" } }).catch(() => {});
-      return;
-    }
-    session.window = new ReconnectWindow(graceMs, () => {
-      session.window = undefined;
-      this.end(session, { end: { kind: "expired", reason: "reconnect_window_expired" } }).catch(
-        () => {},
-      );
-    });
-    this.deps.logger.info(
-      { pool: this.name, session: session.id, worker: session.worker.id, graceMs },
-      "client gone: reconnect window open",
-    );
+    this.sessions.clientGone(id);
   }
 
   // ---- workers -------------------------------------------------------------------------------
 
   private countStarting(): number {
     let n = 0;
-    for (const w of this.workers) if (w.state === "starting") n++;
+    for (const w of this.workers) if (w.state.kind === "starting") n++;
     return n;
   }
 
-  private newWorker(): Worker {
-    return new Worker(
-      this.deps.nextWorkerId(this.name),
-      this.options,
-      {
-        caps: this.deps.caps,
-        ports: this.deps.ports,
-        ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
-        ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
-      },
-      { onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) },
-    );
-  }
-
-  /** The prepared spare, if it is still alive (see Worker.prepare). */
-  private takeSpare(): Worker | undefined {
-    const spare = this.spare;
-    this.spare = undefined;
-    if (spare && !spare.preparedAlive) {
-      void spare.discardPrepared();
-      return undefined;
-    }
-    return spare;
-  }
-
-  /** Keeps one prepared spare, so the next start skips the slow cgroup join. */
-  private prepareSpare(): void {
-    const slowSetup = this.deps.cgroups !== undefined || this.deps.sandbox !== undefined;
-    if (!slowSetup || this.spare || this.preparingSpare || this.shutdown.signal.aborted) {
-      return;
-    }
-    const worker = this.newWorker();
-    this.preparingSpare = worker
-      .prepare()
-      .then(
-        () => {
-          if (this.shutdown.signal.aborted) return worker.discardPrepared();
-          this.spare = worker;
-        },
-        (err: unknown) =>
-          this.deps.logger.debug(
-            { pool: this.name, err: String(err) },
-            "could not prepare a spare worker",
-          ),
-      )
-      .finally(() => {
-        this.preparingSpare = undefined;
-      });
-  }
-
-  private spawn(): Promise<Worker> {
-    const worker = this.takeSpare() ?? this.newWorker();
-    this.prepareSpare();
+  private spawn(): Promise<PoolWorker> {
+    const worker = this.supply.take();
     this.workers.add(worker);
     const started = worker.start(this.shutdown.signal).then(
       () => {
         this.backoff.watch(
           worker.readyAt,
-          () => worker.state === "idle" || worker.state === "busy",
+          () => worker.state.kind === "idle" || worker.state.kind === "busy",
         );
         this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
         this.deps.logger.info(
@@ -604,9 +416,9 @@ export class Pool {
     return started;
   }
 
-  private makeIdle(worker: Worker): void {
-    worker.state = "idle";
-    worker.idleSince = Date.now();
+  private makeIdle(worker: PoolWorker): void {
+    const idle: WorkerState = { kind: "idle", retireTimer: undefined };
+    worker.state = idle;
     const waiter = this.waiters.shift();
     if (waiter) {
       waiter.take(worker);
@@ -615,16 +427,16 @@ export class Pool {
     }
     this.idle.push(worker);
     if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
-      worker.idleTimer = setTimeout(() => {
-        if (worker.state === "idle" && this.workers.size > this.options.min) {
+      idle.retireTimer = setTimeout(() => {
+        if (worker.state.kind === "idle" && this.workers.size > this.options.min) {
           this.retire(worker, "surplus idle worker", this.options.stopGraceMs).catch(() => {});
         }
       }, this.options.idleWorkerTtlMs);
-      worker.idleTimer.unref();
+      idle.retireTimer.unref();
     }
   }
 
-  private onWorkerFailure(worker: Worker, reason: string, exit?: WorkerExit): void {
+  private onWorkerFailure(worker: PoolWorker, reason: string, exit?: WorkerExit): void {
     if (!exit) {
       this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
     }
@@ -633,14 +445,15 @@ export class Pool {
       this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
       this.crashed(worker, reason);
     }
-    const session = worker.sessionId ? this.sessions.get(worker.sessionId) : undefined;
+    const sessionId = worker.state.kind === "busy" ? worker.state.sessionId : undefined;
+    const session = sessionId ? this.sessions.get(sessionId) : undefined;
     const end: SessionEnd = { kind: "lost", reason: cause ?? reason, ...(exit ? { exit } : {}) };
     const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
     done.catch(() => {});
   }
 
   /** A worker died on its own, or never started: counts toward the crash streak. */
-  private crashed(worker: Worker, reason: string): void {
+  private crashed(worker: PoolWorker, reason: string): void {
     const delay = this.backoff.crashed(
       worker.readyAt > 0 ? Date.now() - worker.readyAt : 0,
       reason,
@@ -655,8 +468,8 @@ export class Pool {
   }
 
   /** Takes a worker out of service and ends its tree; replacements start at once. */
-  private async retire(worker: Worker, reason: string, graceMs: number): Promise<void> {
-    if (worker.state === "stopping" || worker.state === "stopped") return;
+  private async retire(worker: PoolWorker, reason: string, graceMs: number): Promise<void> {
+    if (worker.state.kind === "stopping" || worker.state.kind === "stopped") return;
     const index = this.idle.indexOf(worker);
     if (index >= 0) this.idle.splice(index, 1);
     this.workers.delete(worker);
@@ -702,28 +515,11 @@ export class Pool {
 
   lookup(id: string): SessionInfo | undefined {
     const session = this.sessions.get(id);
-    return session ? this.info(session) : undefined;
+    return session ? this.sessions.info(session) : undefined;
   }
 
   list(): SessionInfo[] {
-    return [...this.sessions.values()].map((s) => this.info(s));
-  }
-
-  private info(s: Session): SessionInfo {
-    return {
-      id: s.id,
-      pool: this.name,
-      workerId: s.worker.id,
-      workerPid: s.worker.pid,
-      workerAddress: s.worker.address,
-      token: s.token,
-      createdAt: new Date(s.createdAt),
-      lastActiveAt: new Date(s.lastActiveAt),
-      ...(s.expiresAt !== undefined ? { expiresAt: new Date(s.expiresAt) } : {}),
-      connections: s.leases,
-      ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
-      labels: s.labels,
-    };
+    return [...this.sessions.values()].map((s) => this.sessions.info(s));
   }
 
   stats(): PoolStats {
@@ -731,8 +527,8 @@ export class Pool {
     let busy = 0;
     let starting = 0;
     for (const w of this.workers) {
-      if (w.state === "busy") busy++;
-      else if (w.state === "starting") starting++;
+      if (w.state.kind === "busy") busy++;
+      else if (w.state.kind === "starting") starting++;
     }
     return {
       name: this.name,
@@ -788,16 +584,14 @@ export class Pool {
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
-    await this.spare?.discardPrepared();
-    this.spare = undefined;
-    await this.preparingSpare;
+    await this.supply.close();
     this.backoff.close();
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
     for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
     const ends = [...this.sessions.values()].map((s) =>
       this.end(s, { kill: true, end: { kind: "expired", reason: "shutdown" } }),
     );
-    const idle = [...this.workers].filter((w) => w.state !== "starting");
+    const idle = [...this.workers].filter((w) => w.state.kind !== "starting");
     const retires = idle.map((w) => this.retire(w, "shutdown", this.options.stopGraceMs));
     await Promise.allSettled([...ends, ...retires]);
     await Promise.allSettled([...this.stopping]);

@@ -4,8 +4,8 @@
 
 import { request } from "node:http";
 import { connect } from "node:net";
-import type { ReadyCheck } from "./types.ts";
-import { netConnectOptions, type WorkerEndpoint } from "./worker-endpoint.ts";
+import type { ReadyCheck } from "../core/index.ts";
+import { netConnectOptions, type WorkerEndpoint } from "../core/index.ts";
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 

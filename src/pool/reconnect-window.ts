@@ -6,7 +6,7 @@
 // `reconnect_window_expired`). The pool keeps at most one window per session and cancels it
 // when the session ends for any other reason. Single-threaded: cancel after expiry is a no-op.
 
-import type { PoolOptions, SessionOrigin } from "./types.ts";
+import type { PoolOptions, SessionOrigin } from "../core/index.ts";
 
 /**
  * Does closing a session's last data-plane connection mean its client is gone?

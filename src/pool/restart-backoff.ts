@@ -10,7 +10,7 @@
 // them and tells the waiter why when its wait runs out. Single-threaded; at most one resume
 // timer is pending, and stability timers only ever reset the streak.
 
-import { HerdError } from "./errors.ts";
+import { HerdError } from "../core/index.ts";
 
 export interface BackoffOptions {
   /** Delay after the second consecutive crash; it doubles per further crash. */

@@ -3,7 +3,7 @@
 // session is bound and deletes it when the session ends; `get` answers "is this id live, and
 // where?". Calls are synchronous: a shared implementation keeps a local write-through cache.
 
-import type { SessionInfo } from "./types.ts";
+import type { SessionInfo } from "../core/index.ts";
 
 export interface SessionRegistry {
   get(id: string): SessionInfo | undefined;

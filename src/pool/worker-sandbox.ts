@@ -15,8 +15,7 @@
 //   - `release` is called exactly once, after the worker's tree is gone (or was never spawned),
 //     and frees what the launch held (a uid, directories).
 
-import type { ContainmentRow, PoolOptions } from "./types.ts";
-import type { WorkerEndpoint } from "./worker-endpoint.ts";
+import type { ContainmentRow, PoolOptions, WorkerEndpoint } from "../core/index.ts";
 
 export interface SandboxLaunch {
   /** Run after the cgroup join; ends with the argv separator, the command follows it. */

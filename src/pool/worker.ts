@@ -1,15 +1,16 @@
-// A worker: one process tree on one port, serving at most one session at a time.
+// A worker: one process tree on one port, serving at most one session at a time; the Pool's
+// PoolWorker (pool-worker.ts, which says who moves it through which states).
 //
-// States: starting → idle ⇄ busy → stopping → stopped. Only the owning Pool changes `state`
-// (and `sessionId`); the worker itself reports what happens to it through `WorkerHooks`, once:
-// an exit it did not ask for, or a health/limit failure. Everything runs on the event loop; there
-// is no locking because no method awaits while holding a half-updated state.
+// The worker reports what happens to it through `WorkerHooks`, once: an exit it did not ask
+// for, or a health/limit failure. Everything runs on the event loop; there is no locking
+// because no method awaits while holding a half-updated state.
 
 import { setTimeout as sleep } from "node:timers/promises";
+import type { PoolOptions, WorkerExit } from "../core/index.ts";
+import { formatWorkerAddress, HerdError, STDERR_MARK, type WorkerEndpoint } from "../core/index.ts";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { killStrays } from "./clean-reuse.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
-import { HerdError } from "./errors.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
 import {
@@ -18,19 +19,11 @@ import {
   ownsListener,
   treeListeners,
 } from "./listener-owner.ts";
+import type { PoolWorker, WorkerHooks, WorkerState } from "./pool-worker.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
-import type { PoolOptions, WorkerExit } from "./types.ts";
-import { formatWorkerAddress, type WorkerEndpoint } from "./worker-endpoint.ts";
 import { workerEnv } from "./worker-env.ts";
 import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
-
-export type WorkerState = "starting" | "idle" | "busy" | "stopping" | "stopped";
-
-export interface WorkerHooks {
-  /** The tree exited or failed a check while the pool still counted on it. Called at most once. */
-  onFailure(worker: Worker, reason: string, exit?: WorkerExit): void;
-}
 
 export interface WorkerDeps {
   caps: HostCapabilities;
@@ -102,19 +95,6 @@ function describeTimeout(
   return `${within}: nothing in its process tree listens on port ${port} (it listens on ${listening.join(", ")} — does cmd use {{.Port}} or $PORT?)`;
 }
 
-/**
- * Where describeExit's text turns to the worker's own stderr. A worker's stderr is the
- * operator's (events, logs): it may hold a previous tenant's bytes (`reuse: true`), so text for
- * a client is cut here (withoutStderr).
- */
-const STDERR_MARK = "; stderr: ";
-
-/** `text` up to the first stderr quote describeExit put in it: what a client may be told. */
-export function withoutStderr(text: string): string {
-  const at = text.indexOf(STDERR_MARK);
-  return at < 0 ? text : `${text.slice(0, at)} (the worker's stderr is in herd's log and events)`;
-}
-
 export function describeExit(exit: WorkerExit, when = ""): string {
   const how = `${
     exit.oom
@@ -132,18 +112,12 @@ export function describeExit(exit: WorkerExit, when = ""): string {
   return `${how}${STDERR_MARK}${tail}`;
 }
 
-export class Worker {
-  state: WorkerState = "starting";
-  sessionId: string | undefined;
+export class Worker implements PoolWorker {
+  state: WorkerState = { kind: "starting" };
   readonly stdout = new LineBuffer();
   readonly stderr = new LineBuffer();
   readonly startedAt = new Date();
-  /** When the worker last became idle; drives retirement of surplus workers. */
-  idleSince = 0;
-  idleTimer: NodeJS.Timeout | undefined;
-  /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
   readyAt = 0;
-  /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */
   crashNote: string | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
@@ -253,14 +227,14 @@ export class Worker {
       const portTaken =
         failure.portTaken || this.stderr.tail(STDERR_TAIL_LINES).some((l) => PORT_TAKEN.test(l));
       if (!(portTaken && attempt < START_ATTEMPTS && !signal.aborted)) {
-        this.state = "stopped";
+        this.state = { kind: "stopped" };
         throw new HerdError(
           "unavailable",
           `worker of pool ${this.options.name} failed to start: ${failure.reason}`,
         );
       }
     }
-    this.state = "idle";
+    this.state = { kind: "idle", retireTimer: undefined };
     this.readyAt = Date.now();
     this.own = new Set(this.tree!.members());
     this.tree!.exited.then((exit) => this.onExit(exit));
@@ -368,7 +342,7 @@ export class Worker {
   }
 
   private onExit(exit: TreeExit): void {
-    if (this.state === "stopping" || this.state === "stopped") return;
+    if (this.state.kind === "stopping" || this.state.kind === "stopped") return;
     const info = this.exitInfo(exit);
     this.fail(describeExit(info), info);
   }
@@ -386,7 +360,7 @@ export class Worker {
     if (interval <= 0) return;
     let inFlight = false;
     this.healthTimer = setInterval(async () => {
-      if (inFlight || (this.state !== "idle" && this.state !== "busy")) return;
+      if (inFlight || (this.state.kind !== "idle" && this.state.kind !== "busy")) return;
       const ooms = this.cgroup?.oomKills() ?? 0;
       if (ooms > this.oomSeen) {
         this.oomSeen = ooms;
@@ -430,12 +404,12 @@ export class Worker {
 
   /** Ends the whole tree (SIGTERM, `graceMs`, SIGKILL) and resolves when no process is left. */
   async stop(graceMs: number): Promise<WorkerExit | undefined> {
-    this.state = "stopping";
+    if (this.state.kind === "idle") clearTimeout(this.state.retireTimer);
+    this.state = { kind: "stopping" };
     this.stopHealthChecks();
-    clearTimeout(this.idleTimer);
     const tree = this.tree;
     if (!tree) {
-      this.state = "stopped";
+      this.state = { kind: "stopped" };
       return undefined;
     }
     await tree.end(graceMs);
@@ -443,7 +417,7 @@ export class Worker {
     this.cgroup?.removeInBackground();
     this.releaseLaunch();
     this.deps.ports.release(this.port);
-    this.state = "stopped";
+    this.state = { kind: "stopped" };
     return info;
   }
 

@@ -5,7 +5,7 @@
 // GetStats and `herd status` show it. The network row reports what an unset `network` resolved
 // to (egress, else private, else host: host-support.ts) and why it got less. Pure functions.
 
-import type { ContainmentRow, IsolationOptions } from "../pool/types.ts";
+import type { ContainmentRow, IsolationOptions } from "../core/index.ts";
 import type { IsolationKey } from "./host-support.ts";
 
 export interface ContainmentInput {

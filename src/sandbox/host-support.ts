@@ -8,8 +8,8 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { which } from "../pool/host-capabilities.ts";
-import type { IsolationOptions } from "../pool/types.ts";
+import type { IsolationOptions } from "../core/index.ts";
+import { which } from "../pool/index.ts";
 import { chooseNetwork, egressProblem, type NetworkChoice } from "./egress/index.ts";
 import { seccompFilter } from "./seccomp.ts";
 

@@ -16,9 +16,9 @@
 
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { HerdError } from "../pool/errors.ts";
-import type { ContainmentRow, IsolationOptions, PoolOptions } from "../pool/types.ts";
-import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/worker-sandbox.ts";
+import type { ContainmentRow, IsolationOptions, PoolOptions } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
+import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 import { containmentRows } from "./containment.ts";
 import { PoolEgress } from "./egress/index.ts";

@@ -10,7 +10,7 @@
 // Across daemons, `claims` (uid-claims.ts) holds each uid host-wide from take to give: a uid
 // another live daemon holds is skipped. Single-threaded: take and give are synchronous.
 
-import { HerdError } from "../pool/errors.ts";
+import { HerdError } from "../core/index.ts";
 
 export class UidPool {
   private next: number;

@@ -1,9 +1,9 @@
 // The only place the control plane turns failures into Connect errors: HerdErrors through the
-// one table in src/errors.ts, anything else as INTERNAL with its detail kept out of the reply.
+// one table in src/core/error-table.ts, anything else as INTERNAL with its detail kept out of
+// the reply.
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorTable } from "../errors.ts";
-import { isHerdError } from "../pool/errors.ts";
+import { errorTable, isHerdError } from "../core/index.ts";
 
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) {

@@ -9,7 +9,6 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.ts";
 import { AcquireSessionRequestSchema, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import { pidAlive } from "../../test/helpers/processes.ts";
 import {
   codeOf,
   type Harness,
@@ -18,7 +17,8 @@ import {
   startHarness,
   streamEndCode,
   transportFor,
-} from "./spec-harness.ts";
+} from "../../test/helpers/control-plane-harness.ts";
+import { pidAlive } from "../../test/helpers/processes.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {

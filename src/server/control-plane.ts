@@ -26,11 +26,16 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import { formatHostPort, isLoopback, parseListenAddress } from "../config/listen-address.ts";
-import { ConnectionGate, connectionLimits } from "../limits/connection-gate.ts";
-import { fdBudget } from "../limits/fd-budget.ts";
-import { type Logger, silentLogger } from "../pool/logger.ts";
-import type { SessionDirectory } from "../pool/types.ts";
+import type { SessionDirectory } from "../core/index.ts";
+import {
+  CONFIG_DEFAULTS,
+  formatHostPort,
+  isLoopback,
+  type Logger,
+  parseListenAddress,
+  silentLogger,
+} from "../core/index.ts";
+import { ConnectionGate, connectionLimits, fdBudget } from "../limits/index.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
 import { healthService } from "./health-service.ts";
@@ -39,8 +44,8 @@ import { limitIdleHttp2Session } from "./http2-idle.ts";
 import {
   authInterceptor,
   bearerMatches,
+  type ControlPeerCalls,
   errorAndMetricsInterceptor,
-  type PeerCalls,
   peerInterceptor,
 } from "./interceptors.ts";
 import { ControlPlaneMetrics } from "./metrics.ts";
@@ -79,7 +84,7 @@ export interface ControlPlaneOptions {
   /** Open TCP connections from one client address at most (default 0: no per-address cap). */
   maxConnectionsPerClient?: number;
   /** Cluster mode: how node-to-node calls are authenticated. */
-  peer?: PeerCalls;
+  peer?: ControlPeerCalls;
   /** This node's drain, for DrainNode and GetStats' state. */
   node?: NodeControl;
   /** Host names answered besides IP addresses, localhost and the bound name (see src/edge). */
@@ -203,8 +208,8 @@ export async function startControlPlane(
   });
 
   const refusedWebRequest = controlWebGuard(addr.host, opts.allowedHosts);
-  const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  const headerTimeoutMs = opts.headerTimeoutMs ?? CONFIG_DEFAULTS.controlHeaderTimeoutMs;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? CONFIG_DEFAULTS.controlIdleTimeoutMs;
   // No per-address cap unless asked for: the control plane's usual clients are this host's
   // SDKs and CLI, all from one loopback address (or the Unix socket).
   const gate = new ConnectionGate(

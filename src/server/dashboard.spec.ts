@@ -8,8 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  codeOf,
+  type Harness,
+  herdClient,
+  startHarness,
+} from "../../test/helpers/control-plane-harness.ts";
 import { DASHBOARD_CSP, serveDashboard } from "./dashboard.ts";
-import { codeOf, type Harness, herdClient, startHarness } from "./spec-harness.ts";
 
 let h: Harness | undefined;
 afterEach(async () => {

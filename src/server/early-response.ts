@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
-import { lingeringClose } from "../limits/lingering-close.ts";
+import { lingeringClose } from "../limits/index.ts";
 
 /**
  * How long a connection answered early keeps reading (and dropping) what the client still sends

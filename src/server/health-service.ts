@@ -6,7 +6,7 @@ import {
   type Health,
   HealthCheckResponse_ServingStatus as Status,
 } from "../../gen/grpc/health/v1/health_pb.ts";
-import { HerdError } from "../pool/errors.ts";
+import { HerdError } from "../core/index.ts";
 
 export function healthService(
   serviceNames: readonly string[],

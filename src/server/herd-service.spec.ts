@@ -3,17 +3,17 @@ import { fileURLToPath } from "node:url";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
-import { pidAlive, waitForPidsGone } from "../../test/helpers/processes.ts";
-import type { HerdEvent } from "../pool/types.ts";
 import {
   type Harness,
   herdClient,
   PROTOCOLS,
   startHarness,
   streamEndCode,
-} from "./spec-harness.ts";
+} from "../../test/helpers/control-plane-harness.ts";
+import { pidAlive, waitForPidsGone } from "../../test/helpers/processes.ts";
+import type { HerdEvent } from "../core/index.ts";
 
-const HOLD_CLIENT = fileURLToPath(new URL("./testdata/hold-client.ts", import.meta.url));
+const HOLD_CLIENT = fileURLToPath(new URL("../../test/fixtures/hold-client.ts", import.meta.url));
 
 let h: Harness | undefined;
 afterEach(async () => {

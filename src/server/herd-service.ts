@@ -11,12 +11,8 @@ import {
   NodeState,
   type SessionEvent,
 } from "../../gen/herd/v1/herd_pb.ts";
-import { HerdError } from "../pool/errors.ts";
-import { validateSessionId } from "../pool/ids.ts";
-import { withoutStderr } from "../pool/index.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { NodeDrain } from "../pool/node-drain.ts";
-import type { AcquireOptions, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { AcquireOptions, Logger, SessionDirectory, SessionInfo } from "../core/index.ts";
+import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 import {

@@ -12,10 +12,8 @@
 // Concurrency: single-threaded; every trigger calls end(), which is idempotent, so the races
 // between a timer, an abort and a renewal all settle on whichever came first.
 
-import { HerdError } from "../pool/errors.ts";
-import { newToken } from "../pool/ids.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { Lease, SessionDirectory, SessionEnd, SessionInfo } from "../pool/types.ts";
+import type { Lease, Logger, SessionDirectory, SessionEnd, SessionInfo } from "../core/index.ts";
+import { HerdError, newToken } from "../core/index.ts";
 
 export type HoldEnd =
   | { kind: "client_gone" }

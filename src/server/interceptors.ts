@@ -12,8 +12,8 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { HerdError } from "../pool/errors.ts";
-import type { Logger } from "../pool/logger.ts";
+import type { Logger, PeerCalls } from "../core/index.ts";
+import { HerdError } from "../core/index.ts";
 import { codeName, toConnectError } from "./connect-errors.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 
@@ -28,22 +28,6 @@ export function bearerMatches(header: string | null | undefined, token: string):
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-/** How a cluster authenticates node-to-node calls (see src/cluster); absent on a single node. */
-export interface PeerCalls {
-  /** Lower-case header carrying the credential. */
-  header: string;
-  /**
-   * The calling node's name, and the request to run (its message may have been read to check
-   * the credential's binding), when the credential is genuine; else undefined.
-   */
-  verify<R extends UnaryRequest | StreamRequest>(
-    credential: string,
-    req: R,
-  ): Promise<{ node: string; req: R } | undefined>;
-  /** Runs the handler knowing which node called (so it serves locally, never forwards again). */
-  run<T>(node: string, handler: () => T): T;
-}
-
 /** The verified calling node of a node-to-node call; undefined for everyone else. */
 export const PEER_NODE = createContextKey<string | undefined>(undefined);
 
@@ -52,7 +36,10 @@ export const PEER_NODE = createContextKey<string | undefined>(undefined);
  * token: the cluster secret authenticates it) or is refused; a forged one never falls back to
  * being an ordinary call.
  */
-export function peerInterceptor(peer: PeerCalls): Interceptor {
+/** How the control plane checks node-to-node calls: a cluster's PeerCalls over connect's requests. */
+export type ControlPeerCalls = PeerCalls<UnaryRequest | StreamRequest>;
+
+export function peerInterceptor(peer: ControlPeerCalls): Interceptor {
   return (next) => async (req) => {
     const credential = req.header.get(peer.header);
     if (credential === null) return next(req);

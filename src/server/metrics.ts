@@ -8,9 +8,8 @@
 // lost, the daemon is never slowed down).
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { isHerdError } from "../pool/errors.ts";
-import type { Logger } from "../pool/logger.ts";
-import type { EventSubscription, HerdEvent, SessionDirectory } from "../pool/types.ts";
+import type { EventSubscription, HerdEvent, Logger, SessionDirectory } from "../core/index.ts";
+import { isHerdError } from "../core/index.ts";
 
 export class ControlPlaneMetrics {
   readonly registry = new Registry();

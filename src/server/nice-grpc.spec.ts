@@ -6,7 +6,7 @@ import { loadPackageDefinition, type ServiceClientConstructor } from "@grpc/grpc
 import { loadSync } from "@grpc/proto-loader";
 import { ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Harness, startHarness } from "./spec-harness.ts";
+import { type Harness, startHarness } from "../../test/helpers/control-plane-harness.ts";
 
 const PROTO_ROOT = fileURLToPath(new URL("../../proto", import.meta.url));
 

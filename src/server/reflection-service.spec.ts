@@ -10,7 +10,11 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
-import { type Harness, startHarness, transportFor } from "./spec-harness.ts";
+import {
+  type Harness,
+  startHarness,
+  transportFor,
+} from "../../test/helpers/control-plane-harness.ts";
 
 const GRPCURL = fileURLToPath(new URL("../../.tools/bin/grpcurl", import.meta.url));
 const run = promisify(execFile);

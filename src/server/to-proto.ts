@@ -18,7 +18,7 @@ import type {
   HerdStats,
   SessionInfo,
   WorkerExit,
-} from "../pool/types.ts";
+} from "../core/index.ts";
 
 export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
   return create(SessionSchema, {

@@ -10,7 +10,7 @@ import {
   herdClient,
   type Protocol,
   startHarness,
-} from "../../src/server/spec-harness.ts";
+} from "../helpers/control-plane-harness.ts";
 import { closeAll, eventually, type RawConnection, rawConnect } from "./raw-client.ts";
 
 const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -16,7 +16,7 @@ import {
   herdClient,
   PROTOCOLS,
   startHarness,
-} from "../../src/server/spec-harness.ts";
+} from "../helpers/control-plane-harness.ts";
 import { HERD_BIN, runCaptured } from "../helpers/index.ts";
 import { eventually } from "./raw-client.ts";
 

@@ -57,7 +57,9 @@ describe("data plane abuse", () => {
   });
 
   it("bounds a flood of new session ids by the pool's queue limit", async () => {
-    const s = track(await startStack([{ max: 2, queueLimit: 3, acquireTimeoutMs: 1500 }]));
+    // Both workers started before the flood (min 2): the one flood request served takes the
+    // idle one, so no cold start has to fit in the 1.5 s the queued ones wait in vain.
+    const s = track(await startStack([{ min: 2, max: 2, queueLimit: 3, acquireTimeoutMs: 1500 }]));
     const { pid } = await whoami(s.url, { headers: { "X-Session-ID": "resident" } });
     const flood = Array.from({ length: 20 }, (_, i) =>
       fetch(`${s.url}/whoami`, { headers: { "X-Session-ID": `flood-${i}` } }),

@@ -330,8 +330,10 @@ describe("data plane fast path", () => {
   });
 
   it("answers an acquire the fast path waited for in vain once, without waiting again", async () => {
+    // The pool's 300 ms is the wait meant to run out; the holder's cold start gets its own
+    // wait, generous enough for a loaded machine.
     const s = track(await startStack([{ max: 1, acquireTimeoutMs: 300 }]));
-    await s.herd.acquire("p0", "holder");
+    await s.herd.acquire("p0", "holder", { waitMs: 60_000 });
     const acquire = vi.spyOn(s.herd, "acquire");
     const c = await raw(s.dp.port);
     c.send(get("/whoami", "waits"));

@@ -5,7 +5,7 @@
 import { Agent, request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import type { HerdEvent, SessionDirectory } from "../../src/pool/index.ts";
+import type { HerdEvent, SessionDirectory } from "../../src/core/index.ts";
 import { pidAlive, waitForPidsGone } from "../helpers/index.ts";
 import { stackTracker, startStack, type Whoami, whoami } from "./stack.ts";
 

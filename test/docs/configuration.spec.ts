@@ -4,8 +4,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { parseConfig } from "../../src/config/index.ts";
-import { configSchema, poolSchema } from "../../src/config/schema.ts";
+import { configSchema, parseConfig, poolSchema } from "../../src/config/index.ts";
 
 const DOC_PATH = new URL("../../docs/configuration.md", import.meta.url).pathname;
 const doc = readFileSync(DOC_PATH, "utf8");

@@ -2,12 +2,8 @@
 // tag, and `cleanup` closes every Herd it started, then fails the test if any tagged process is
 // still alive (after killing it, so one failure does not cascade).
 
-import {
-  Herd,
-  type HerdEvent,
-  type PoolOptionsInput,
-  resolvePoolOptions,
-} from "../../src/pool/index.ts";
+import type { HerdEvent } from "../../src/core/index.ts";
+import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../../src/pool/index.ts";
 import { expectNoLeaks, newLeakTag } from "./processes.ts";
 import { WORKER_FIXTURE } from "./worker.ts";
 

@@ -2,8 +2,8 @@
 // harness hands it over (pool `env` or `env_passthrough`). Were that lost, every expectNoLeaks
 // would pass without looking at a single worker; these tests fail first.
 import { afterEach, describe, expect, it } from "vitest";
-import { startHarness } from "../../src/server/spec-harness.ts";
 import { startStack, whoami } from "../dataplane/stack.ts";
+import { startHarness } from "./control-plane-harness.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";
 import { herdFixture } from "./herd.ts";
 import {

@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ProcStat, processRuns, procStat } from "../../src/pool/proc-stat.ts";
+import { type ProcStat, processRuns, procStat } from "../../src/pool/index.ts";
 
 export { type ProcStat, procStat };
 

@@ -6,9 +6,9 @@
 import { ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ControlPlane, startControlPlane } from "../../src/server/index.ts";
-import { herdClient } from "../../src/server/spec-harness.ts";
 import { eventually } from "../abuse/raw-client.ts";
 import { type Stack, stackTracker, startStack, whoami } from "../dataplane/stack.ts";
+import { herdClient } from "../helpers/control-plane-harness.ts";
 
 const { track, stopAll } = stackTracker();
 const planes: ControlPlane[] = [];

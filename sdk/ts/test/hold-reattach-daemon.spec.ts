@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Harness, startHarness } from "../../../src/server/spec-harness.ts";
+import { type Harness, startHarness } from "../../../test/helpers/control-plane-harness.ts";
 import { pidAlive, waitForPidsGone } from "../../../test/helpers/processes.ts";
 import { createHerdClient } from "../src/index.ts";
 import { startTcpRelay, type TcpRelay } from "./tcp-relay.ts";

@@ -15,7 +15,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { which } from "../../pool/host-capabilities.ts";
+import { which } from "../../pool/index.ts";
 import {
   IFNAME_PREFIX,
   type PoolRules,

@@ -7,8 +7,8 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HerdError } from "../../pool/errors.ts";
-import type { IsolationOptions } from "../../pool/types.ts";
+import type { IsolationOptions } from "../../core/index.ts";
+import { HerdError } from "../../core/index.ts";
 import { DEFAULT_DENY, parseCidrs } from "./cidr.ts";
 import { egressProblem, egressTable } from "./egress-host.ts";
 import { resolvConf, workerResolvers } from "./resolvers.ts";

@@ -10,7 +10,7 @@
 import { randomInt } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HerdError } from "../../pool/errors.ts";
+import { HerdError } from "../../core/index.ts";
 import { CLAIMS, egressTools, run } from "./egress-host.ts";
 import {
   addWorker,

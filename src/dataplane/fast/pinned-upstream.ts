@@ -13,8 +13,8 @@
 // once) calls retained(), which gives the next read a new buffer.
 
 import { connect, type Socket } from "node:net";
-import { netConnectOptions, workerEndpoint } from "../pool/worker-endpoint.ts";
-import type { DataPlaneCounters } from "./proxy-context.ts";
+import { netConnectOptions, workerEndpoint } from "../../core/index.ts";
+import type { DataPlaneCounters } from "../data-plane-counters.ts";
 
 /**
  * Bytes one read takes at most. Each upstream connection keeps its buffer while it lives

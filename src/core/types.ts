@@ -1,5 +1,7 @@
-// The pool engine's public vocabulary. Everything here is plain data: the server and the
-// data plane translate it to their wire formats; the pool never imports either of them.
+// herd's shared vocabulary: the pool definition, sessions, leases, events, stats and the
+// SessionDirectory contract the pool engine (and the cluster's directory) offers the planes.
+// Everything here is plain data: the server and the data plane translate it to their wire
+// formats; the pool engine implements it and never imports either of them.
 // All durations are milliseconds; 0 means "no limit" where a comment says so.
 
 /** How the daemon decides a freshly spawned worker can take traffic. */
@@ -311,11 +313,19 @@ export interface EventSubscription extends AsyncIterable<HerdEvent> {
   close(): void;
 }
 
+/** The event source: the directory's one ordered stream of events, and where it stands. */
+export interface EventSource {
+  /** Highest revision issued so far (0 before any event). */
+  revision(): number;
+  subscribe(opts?: SubscribeOptions): EventSubscription;
+}
+
 /**
- * What the control plane and the data plane need from the pool engine. `Herd` in herd.ts is
- * the implementation; tests may pass any object of this shape.
+ * What the data plane needs of a directory: find (or create) a request's session, hold a lease
+ * on it while a connection is open, report its connections as events, and end a session whose
+ * worker timed out (kill_on_data_timeout).
  */
-export interface SessionDirectory {
+export interface SessionRoutes extends EventSource {
   poolNames(): string[];
   /** Throws HerdError not_found for an unknown pool. */
   poolOptions(pool: string): PoolOptions;
@@ -329,8 +339,6 @@ export interface SessionDirectory {
   acquire(pool: string, sessionId: string | undefined, opts?: AcquireOptions): Promise<SessionInfo>;
   /** The live session with this id, if any. */
   lookup(sessionId: string): SessionInfo | undefined;
-  /** End a session. Throws HerdError not_found for an unknown id. */
-  release(sessionId: string, opts?: ReleaseOptions): Promise<SessionInfo>;
   /** Record activity (restarts the idle clock). Unknown ids are ignored. */
   touch(sessionId: string): void;
   /**
@@ -338,6 +346,18 @@ export interface SessionDirectory {
    * window cancels the window. Throws not_found for an unknown id.
    */
   lease(sessionId: string, kind: LeaseKind): Lease;
+  /** Append an event from outside the pool (e.g. the data plane's connection events). */
+  publish(event: Omit<HerdEvent, "revision" | "time">): void;
+  /** End a session. Throws HerdError not_found for an unknown id. */
+  release(sessionId: string, opts?: ReleaseOptions): Promise<SessionInfo>;
+}
+
+/**
+ * The whole directory, as the control plane administers it: the data plane's SessionRoutes
+ * plus a holder's going, listing sessions and the stats. `Herd` in src/pool/herd.ts is the
+ * implementation, `ClusterDirectory` the cluster's; tests may pass any object of this shape.
+ */
+export interface SessionDirectory extends SessionRoutes {
   /**
    * The session's client went without releasing (e.g. its HoldSession stream dropped): end the
    * session after the pool's disconnect_grace unless a lease is taken on it first. Unknown ids
@@ -346,26 +366,10 @@ export interface SessionDirectory {
   clientGone(sessionId: string): void;
   sessions(pool?: string): SessionInfo[];
   stats(pool?: string): HerdStats;
-  /** Highest revision issued so far (0 before any event). */
-  revision(): number;
-  subscribe(opts?: SubscribeOptions): EventSubscription;
   /**
    * Optional (cluster): what WatchSessions streams when it differs from `subscribe` (every
    * node's events in the cluster's one order), with the revision a snapshot taken in the same
    * synchronous step reflects. A resume that cannot be served fails the iterator (out_of_range).
    */
   watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
-  /** Append an event from outside the pool (e.g. the data plane's connection events). */
-  publish(event: Omit<HerdEvent, "revision" | "time">): void;
-  /**
-   * Optional (cluster): the live session with this id wherever it runs, when `lookup` (which
-   * answers from what this node knows now) has none.
-   */
-  find?(sessionId: string): Promise<SessionInfo | undefined>;
-  /**
-   * Optional (cluster): is `credential` (the X-Herd-Peer header of a request another node
-   * forwarded on the client connection `connection`) genuine, and that connection's? Such a
-   * request is served here or refused, never forwarded again.
-   */
-  verifyPeer?(credential: string, connection: object): boolean;
 }

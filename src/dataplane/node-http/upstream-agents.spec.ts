@@ -1,7 +1,7 @@
 import { get } from "node:http";
 import { afterEach, expect, it } from "vitest";
-import { stackTracker, startStack } from "../../test/dataplane/stack.ts";
-import { silentLogger } from "../pool/index.ts";
+import { stackTracker, startStack } from "../../../test/dataplane/stack.ts";
+import { silentLogger } from "../../core/index.ts";
 import { UpstreamAgents } from "./upstream-agents.ts";
 
 const { track, stopAll } = stackTracker();

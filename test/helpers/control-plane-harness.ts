@@ -9,15 +9,19 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import { expectNoLeaks, killAllWithTag, newLeakTag } from "../../test/helpers/processes.ts";
-import { WORKER_FIXTURE } from "../../test/helpers/worker.ts";
 import {
   Herd,
   type HerdOptions,
   type PoolOptionsInput,
   resolvePoolOptions,
-} from "../pool/index.ts";
-import { type ControlPlane, type ControlPlaneOptions, startControlPlane } from "./index.ts";
+} from "../../src/pool/index.ts";
+import {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  startControlPlane,
+} from "../../src/server/index.ts";
+import { expectNoLeaks, killAllWithTag, newLeakTag } from "./processes.ts";
+import { WORKER_FIXTURE } from "./worker.ts";
 
 export interface Harness {
   herd: Herd;

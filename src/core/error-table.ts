@@ -3,7 +3,7 @@
 // themselves; they throw HerdError and translate through here.
 
 import { Code } from "@connectrpc/connect";
-import type { HerdErrorCode } from "./pool/errors.ts";
+import type { HerdErrorCode } from "./errors.ts";
 
 export interface ErrorMapping {
   connect: Code;

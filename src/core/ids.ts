@@ -9,6 +9,9 @@ import { HerdError } from "./errors.ts";
 
 const SESSION_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
+/** A pool's or a cluster node's name: 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
 export function validateSessionId(id: string, where = "session_id"): string {
   if (!SESSION_ID.test(id)) {
     const shown =

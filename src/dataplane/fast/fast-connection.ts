@@ -27,21 +27,22 @@
 // Single-threaded.
 
 import type { Socket } from "node:net";
-import { lingeringClose } from "../limits/lingering-close.ts";
-import type { SessionInfo } from "../pool/types.ts";
-import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
-import { headTimedOut, writeErrorToSocket } from "./http-errors.ts";
-import { nameEquals, type RequestScan, scanRequestHead } from "./http1-head.ts";
-import { LazyDeadline } from "./lazy-deadline.ts";
-import { PinnedUpstream } from "./pinned-upstream.ts";
-import type { ProxyContext } from "./proxy-context.ts";
-import { PEER_HEADER, POOL_HEADER, type Route, TOKEN_HEADER } from "./route.ts";
+import type { SessionInfo } from "../../core/index.ts";
+import { PEER_HEADER } from "../../core/index.ts";
+import { lingeringClose } from "../../limits/index.ts";
+import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
+import { nameEquals, type RequestScan, scanRequestHead } from "../http1-head.ts";
+import type { ProxyContext } from "../proxy-context.ts";
+import { POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
 import {
   type Connection,
   openConnection,
   openKnownConnection,
   reuseConnection,
-} from "./session-access.ts";
+} from "../session-access.ts";
+import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
+import { LazyDeadline } from "./lazy-deadline.ts";
+import { PinnedUpstream } from "./pinned-upstream.ts";
 
 export interface FastOptions {
   /** Largest request (and response) head; longer ones go to node:http (431). */

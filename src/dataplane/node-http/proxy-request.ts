@@ -8,10 +8,10 @@
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
-import type { SessionInfo } from "../pool/types.ts";
-import { workerEndpoint } from "../pool/worker-endpoint.ts";
-import { BodyDeadline } from "./body-deadline.ts";
-import { requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import type { SessionInfo } from "../../core/index.ts";
+import { workerEndpoint } from "../../core/index.ts";
+import { BodyDeadline } from "../body-deadline.ts";
+import { requestHeadersForWorker, responseHeadersForClient } from "../forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -19,13 +19,13 @@ import {
   fromError,
   hasBody,
   sendError,
-} from "./http-errors.ts";
-import { upstreamTarget } from "./peer-forward.ts";
-import { endedReason, type ProxyContext } from "./proxy-context.ts";
-import type { Route } from "./route.ts";
-import { type Connection, openConnection } from "./session-access.ts";
-import { sessionCookie } from "./session-cookie.ts";
-import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
+} from "../http-errors.ts";
+import { upstreamTarget } from "../peer-forward.ts";
+import { endedReason, type ProxyContext } from "../proxy-context.ts";
+import type { Route } from "../route.ts";
+import { type Connection, openConnection } from "../session-access.ts";
+import { sessionCookie } from "../session-cookie.ts";
+import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
 
 export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
   // The fast path already tried this request (the first node:http sees on the socket).

@@ -11,20 +11,24 @@ import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { SessionInfo } from "../pool/types.ts";
-import { workerEndpoint } from "../pool/worker-endpoint.ts";
-import { headBlock, requestHeadersForWorker, responseHeadersForClient } from "./forward-headers.ts";
+import type { SessionInfo } from "../../core/index.ts";
+import { workerEndpoint } from "../../core/index.ts";
+import {
+  headBlock,
+  requestHeadersForWorker,
+  responseHeadersForClient,
+} from "../forward-headers.ts";
 import {
   badGateway,
   fromError,
   fromHerdError,
   protocolError,
   writeErrorToSocket,
-} from "./http-errors.ts";
-import { upstreamTarget } from "./peer-forward.ts";
-import { endedReason, type ProxyContext } from "./proxy-context.ts";
-import type { Route } from "./route.ts";
-import { type Connection, openConnection } from "./session-access.ts";
+} from "../http-errors.ts";
+import { upstreamTarget } from "../peer-forward.ts";
+import { endedReason, type ProxyContext } from "../proxy-context.ts";
+import type { Route } from "../route.ts";
+import { type Connection, openConnection } from "../session-access.ts";
 import { UpgradeClient } from "./upgrade-client.ts";
 
 export function handleUpgrade(

@@ -1,5 +1,5 @@
-// Errors the pool engine raises. Codes are named after the Connect/gRPC codes they become, so
-// the single code table in src/errors.ts can map them to Connect and HTTP without guesswork.
+// The errors every room raises. Codes are named after the Connect/gRPC codes they become, so
+// the single code table in error-table.ts can map them to Connect and HTTP without guesswork.
 
 export type HerdErrorCode =
   | "invalid_argument"

@@ -15,37 +15,37 @@
 // `#phase` decides which event may answer.
 
 import type { Socket } from "node:net";
-import type { SessionInfo } from "../pool/types.ts";
-import { BodyDeadline } from "./body-deadline.ts";
+import type { SessionInfo } from "../../core/index.ts";
+import { BodyDeadline } from "../body-deadline.ts";
 import {
   clientResponseHead,
   requestTrailersForWorker,
   responseHeadersForClient,
   trailerSection,
   workerRequestHead,
-} from "./forward-headers.ts";
+} from "../forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
   type DataPlaneError,
   protocolError,
   writeErrorToSocket,
-} from "./http-errors.ts";
+} from "../http-errors.ts";
 import {
   type BodyFraming,
   ChunkedFraming,
   type RequestScan,
   type ResponseScan,
   scanResponseHead,
-} from "./http1-head.ts";
+} from "../http1-head.ts";
+import { upstreamTarget } from "../peer-forward.ts";
+import { endedReason, type ProxyContext } from "../proxy-context.ts";
+import type { Route } from "../route.ts";
+import type { Connection } from "../session-access.ts";
+import { sessionCookie } from "../session-cookie.ts";
+import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
 import type { LazyDeadline } from "./lazy-deadline.ts";
-import { upstreamTarget } from "./peer-forward.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
-import { endedReason, type ProxyContext } from "./proxy-context.ts";
-import type { Route } from "./route.ts";
-import type { Connection } from "./session-access.ts";
-import { sessionCookie } from "./session-cookie.ts";
-import { dataTimedOut, retryable, workerFailed } from "./worker-faults.ts";
 
 /** The client connection, as one exchange sees it. */
 export interface ExchangeHost {

@@ -15,18 +15,17 @@
 // open and close (leases, release_on_disconnect), never a pooled socket outliving them.
 
 import { Agent } from "node:http";
-import type { Logger } from "../pool/logger.ts";
-import type { EventSubscription, SessionDirectory, SessionInfo } from "../pool/types.ts";
+import type { EventSubscription, Logger, SessionInfo, SessionRoutes } from "../../core/index.ts";
 
 export class UpstreamAgents {
   readonly #agents = new Map<string, Agent>();
   readonly #perClient = new WeakMap<object, Agent>();
-  readonly #directory: SessionDirectory;
+  readonly #directory: SessionRoutes;
   readonly #logger: Logger;
   #subscription: EventSubscription | undefined;
   #closed = false;
 
-  constructor(directory: SessionDirectory, logger: Logger) {
+  constructor(directory: SessionRoutes, logger: Logger) {
     this.#directory = directory;
     this.#logger = logger;
     void this.#watch();

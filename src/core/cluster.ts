@@ -1,0 +1,44 @@
+// What a cluster (src/cluster) and the planes agree on, so that neither imports the other: the
+// header of a node-to-node credential, what the data plane asks of a cluster (ClusterRouting)
+// and how the control plane authenticates another node's calls (PeerCalls). Without a
+// cluster none of it is set.
+
+import type { SessionInfo } from "./types.ts";
+
+/** Node-to-node credential on a request another cluster node forwarded (never reaches a worker). */
+export const PEER_HEADER = "x-herd-peer";
+
+/**
+ * What a directory spanning several nodes (the cluster's) offers the data plane beyond the
+ * sessions this node knows. Handed to the data plane by whoever wires it (`herd serve`), so
+ * its presence, not a sniffed method, is what "in a cluster" means there.
+ */
+export interface ClusterRouting {
+  /**
+   * The live session with this id wherever it runs, when `lookup` (which answers from what this
+   * node knows now) has none.
+   */
+  find(sessionId: string): Promise<SessionInfo | undefined>;
+  /**
+   * Is `credential` (the X-Herd-Peer header of a request another node forwarded on the client
+   * connection `connection`) genuine, and that connection's? Such a request is served here or
+   * refused, never forwarded again.
+   */
+  verifyPeer(credential: string, connection: object): boolean;
+}
+
+/**
+ * How a cluster authenticates node-to-node calls on the control plane. `Req` is the control
+ * plane's request type (connect's), which core does not name.
+ */
+export interface PeerCalls<Req extends object = object> {
+  /** Lower-case header carrying the credential. */
+  header: string;
+  /**
+   * The calling node's name, and the request to run (its message may have been read to check
+   * the credential's binding), when the credential is genuine; else undefined.
+   */
+  verify<R extends Req>(credential: string, req: R): Promise<{ node: string; req: R } | undefined>;
+  /** Runs the handler knowing which node called (so it serves locally, never forwards again). */
+  run<T>(node: string, handler: () => T): T;
+}

@@ -1,0 +1,12 @@
+// What the data plane counts, for its stats and the benches. Plain numbers, mutated on the event
+// loop thread only. Its own file so that the upstream connections that count themselves need
+// not import the ProxyContext that holds them (which was an import cycle).
+
+export interface DataPlaneCounters {
+  /** Requests and upgrades forwarded to a worker. */
+  forwarded: number;
+  /** New TCP connections to workers (a keep-alive reuse does not count). */
+  upstreamConnections: number;
+  /** Of `forwarded`, those the fast path forwarded (the rest went through node:http). */
+  fastForwarded: number;
+}

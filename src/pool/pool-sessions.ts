@@ -1,0 +1,232 @@
+// A pool's live sessions: their records, their leases and their clocks (idle timeout, max
+// lifetime, the reconnect window). The Pool decides when a session begins and how it ends
+// (its worker is reused or retired); this says when one is due to end, through `end`.
+//
+// Invariants: a session is in `live` (and the daemon's registry) from `open` until `close`,
+// exactly once; `close` stops every clock of the session, so none fires for a session that
+// has ended; a session with an open lease never idles out; a session has at most one reconnect
+// window, cancelled by any new lease. Single-threaded: timers and lease closes run on the
+// event loop, between the Pool's synchronous steps.
+
+import type {
+  Lease,
+  LeaseKind,
+  Logger,
+  PoolOptions,
+  SessionEnd,
+  SessionInfo,
+  SessionOrigin,
+} from "../core/index.ts";
+import { HerdError, newToken } from "../core/index.ts";
+import type { PoolWorker } from "./pool-worker.ts";
+import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
+import type { SessionRegistry } from "./session-registry.ts";
+
+export interface Session {
+  id: string;
+  token: string;
+  worker: PoolWorker;
+  createdAt: number;
+  lastActiveAt: number;
+  expiresAt: number | undefined;
+  labels: Record<string, string>;
+  origin: SessionOrigin;
+  leases: number;
+  /** Open `http` and `websocket` leases: the client's connections. */
+  dataLeases: number;
+  carriedWebSocket: boolean;
+  /** Open while the client is gone (disconnect_grace). */
+  window: ReconnectWindow | undefined;
+  ended: AbortController;
+  idleTimer: NodeJS.Timeout | undefined;
+  lifetimeTimer: NodeJS.Timeout | undefined;
+}
+
+export interface SessionDeps {
+  registry: SessionRegistry;
+  logger: Logger;
+  /** Ends the session (the Pool's end); called when one of its clocks runs out. */
+  end(session: Session, end: SessionEnd): Promise<unknown>;
+}
+
+export class PoolSessions {
+  private readonly live = new Map<string, Session>();
+
+  constructor(
+    private readonly options: PoolOptions,
+    private readonly deps: SessionDeps,
+  ) {}
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  get(id: string): Session | undefined {
+    return this.live.get(id);
+  }
+
+  values(): IterableIterator<Session> {
+    return this.live.values();
+  }
+
+  /** Records a new session of `worker`, registered and with its clocks running. */
+  open(
+    id: string,
+    worker: PoolWorker,
+    labels: Record<string, string>,
+    origin: SessionOrigin,
+  ): { session: Session; info: SessionInfo } {
+    const now = Date.now();
+    const { maxLifetimeMs } = this.options;
+    const session: Session = {
+      id,
+      token: newToken(),
+      worker,
+      createdAt: now,
+      lastActiveAt: now,
+      expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
+      labels,
+      origin,
+      leases: 0,
+      dataLeases: 0,
+      carriedWebSocket: false,
+      window: undefined,
+      ended: new AbortController(),
+      idleTimer: undefined,
+      lifetimeTimer: undefined,
+    };
+    this.live.set(id, session);
+    const info = this.info(session);
+    this.deps.registry.set(id, info);
+    this.scheduleIdle(session);
+    if (maxLifetimeMs > 0) {
+      session.lifetimeTimer = setTimeout(() => {
+        this.deps.end(session, { kind: "expired", reason: "max_lifetime" });
+      }, maxLifetimeMs);
+      session.lifetimeTimer.unref();
+    }
+    return { session, info };
+  }
+
+  /** Takes an ending session out, its clocks stopped; false if it had already ended. */
+  close(session: Session): boolean {
+    if (this.live.get(session.id) !== session) return false;
+    this.live.delete(session.id);
+    this.deps.registry.delete(session.id);
+    clearTimeout(session.idleTimer);
+    clearTimeout(session.lifetimeTimer);
+    session.window?.cancel();
+    session.window = undefined;
+    return true;
+  }
+
+  touch(id: string): void {
+    const session = this.live.get(id);
+    if (session) session.lastActiveAt = Date.now();
+  }
+
+  lease(id: string, kind: LeaseKind): Lease {
+    const session = this.live.get(id);
+    if (!session) throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
+    session.leases++;
+    if (kind !== "hold") session.dataLeases++;
+    if (kind === "websocket") session.carriedWebSocket = true;
+    clearTimeout(session.idleTimer);
+    if (session.window) {
+      session.window.cancel();
+      session.window = undefined;
+      this.deps.logger.info(
+        { pool: this.options.name, session: id, worker: session.worker.id },
+        "client is back within its reconnect window",
+      );
+    }
+    let open = true;
+    return {
+      sessionId: id,
+      ended: session.ended.signal,
+      close: () => {
+        if (!open) return;
+        open = false;
+        session.leases--;
+        session.lastActiveAt = Date.now();
+        if (session.ended.signal.aborted) return;
+        if (
+          kind !== "hold" &&
+          --session.dataLeases === 0 &&
+          endsWhenClientGoes(
+            this.options.releaseOnDisconnect,
+            session.origin,
+            session.carriedWebSocket,
+          )
+        ) {
+          this.openWindow(session);
+          return;
+        }
+        this.scheduleIdle(session);
+      },
+    };
+  }
+
+  clientGone(id: string): void {
+    const session = this.live.get(id);
+    // Another holder is attached (an SDK re-attached before its old stream's end reached us).
+    if (!session || session.leases - session.dataLeases > 0) return;
+    this.openWindow(session);
+  }
+
+  info(s: Session): SessionInfo {
+    return {
+      id: s.id,
+      pool: this.options.name,
+      workerId: s.worker.id,
+      workerPid: s.worker.pid,
+      workerAddress: s.worker.address,
+      token: s.token,
+      createdAt: new Date(s.createdAt),
+      lastActiveAt: new Date(s.lastActiveAt),
+      ...(s.expiresAt !== undefined ? { expiresAt: new Date(s.expiresAt) } : {}),
+      connections: s.leases,
+      ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
+      labels: s.labels,
+    };
+  }
+
+  private scheduleIdle(session: Session): void {
+    const ttl = this.options.idleTtlMs;
+    if (ttl <= 0 || session.leases > 0) return;
+    clearTimeout(session.idleTimer);
+    const due = session.lastActiveAt + ttl - Date.now();
+    session.idleTimer = setTimeout(
+      () => {
+        if (session.leases > 0) return; // closing the last lease reschedules
+        if (Date.now() - session.lastActiveAt >= ttl) {
+          this.deps.end(session, { kind: "expired", reason: "idle_timeout" }).catch(() => {});
+        } else {
+          this.scheduleIdle(session);
+        }
+      },
+      Math.max(due, 0),
+    );
+    session.idleTimer.unref();
+  }
+
+  /** The client went: end now (grace 0, reason `disconnect`) or when the window runs out. */
+  private openWindow(session: Session): void {
+    if (session.window) return;
+    const graceMs = this.options.disconnectGraceMs;
+    if (graceMs <= 0) {
+      this.deps.end(session, { kind: "released", reason: "disconnect" }).catch(() => {});
+      return;
+    }
+    session.window = new ReconnectWindow(graceMs, () => {
+      session.window = undefined;
+      this.deps
+        .end(session, { kind: "expired", reason: "reconnect_window_expired" })
+        .catch(() => {});
+    });
+    this.deps.logger.info(
+      { pool: this.options.name, session: session.id, worker: session.worker.id, graceMs },
+      "client gone: reconnect window open",
+    );
+  }
+}
