@@ -14,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HerdService, type SessionEvent, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 import { DEFAULT_ADDR } from "../src/cli/index.ts";
-import { serveLocalPage } from "./helpers/chromium.ts";
+import { inlinePage } from "./helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "./helpers/daemon.ts";
 import { freePort } from "./helpers/ports.ts";
 import { expectNoLeaks, killAllWithTag, type LeakTag, newLeakTag } from "./helpers/processes.ts";
@@ -668,29 +668,26 @@ describe("README.md", () => {
         pool.cmd.push("--unsafe");
       }
       const d = await daemon(doc as Record<string, unknown>);
-      const page = await serveLocalPage("readme one-liner");
-      try {
-        const script = join(tempDir(), "connect.py");
-        writeFileSync(
-          script,
-          [
-            "import sys",
-            "from playwright.sync_api import sync_playwright",
-            "with sync_playwright() as p:",
-            `    browser = ${line!.replace("ws://127.0.0.1:8080/", `${d.dataUrl.replace(/^http/, "ws")}/`)}`,
-            "    tab = browser.new_page()",
-            "    tab.goto(sys.argv[1])",
-            "    print(tab.title())",
-            "    browser.close()",
-            "",
-          ].join("\n"),
-        );
-        const r = await sh(`${python} ${script} ${page.url}`, leak.env);
-        expect(r.code, r.stderr).toBe(0);
-        expect(r.stdout).toBe("readme one-liner\n");
-      } finally {
-        await page.close();
-      }
+      // In the URL: the run-server is contained (network egress) and reaches nothing here.
+      const page = inlinePage("readme one-liner");
+      const script = join(tempDir(), "connect.py");
+      writeFileSync(
+        script,
+        [
+          "import sys",
+          "from playwright.sync_api import sync_playwright",
+          "with sync_playwright() as p:",
+          `    browser = ${line!.replace("ws://127.0.0.1:8080/", `${d.dataUrl.replace(/^http/, "ws")}/`)}`,
+          "    tab = browser.new_page()",
+          "    tab.goto(sys.argv[1])",
+          "    print(tab.title())",
+          "    browser.close()",
+          "",
+        ].join("\n"),
+      );
+      const r = await sh(`${python} ${script} '${page}'`, leak.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("readme one-liner\n");
     },
     TEST_TIMEOUT,
   );

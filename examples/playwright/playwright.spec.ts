@@ -5,10 +5,10 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { runCaptured } from "../../test/helpers/captured.ts";
-import { type LocalPage, serveLocalPage } from "../../test/helpers/chromium.ts";
+import { inlinePage } from "../../test/helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "../../test/helpers/daemon.ts";
 import {
   cmdline,
@@ -30,14 +30,8 @@ const LAUNCH_OPTIONS = JSON.stringify({
 
 let leak: LeakTag;
 let daemon: Daemon | undefined;
-let page: LocalPage;
-let pageUrl: string;
-
-beforeAll(async () => {
-  page = await serveLocalPage("served locally");
-  pageUrl = page.url;
-});
-afterAll(() => page.close());
+// In the page's URL: the worker's browser is contained (network egress) and reaches nothing here.
+const pageUrl = inlinePage("served locally");
 
 const PYTHON = join(REPO_ROOT, ".venv/bin/python");
 const PY_CLIENT = new URL("./client.py", import.meta.url).pathname;

@@ -194,13 +194,23 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     return this.remoteInfo(this.parts.events.learn(remote));
   }
 
-  /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
+  /**
+   * acquireHere, counted as in flight so concurrent placements see the slot taken: until the
+   * local pool has the acquire (from then on its own figures count it: a worker starting, or a
+   * session), so that no acquire is subtracted twice and a burst does not overflow at max/2.
+   */
   private async placeHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
     this.placing.set(pool, (this.placing.get(pool) ?? 0) + 1);
-    try {
-      return await this.acquireHere(pool, id, opts);
-    } finally {
+    let counted = true;
+    const handed = () => {
+      if (!counted) return;
+      counted = false;
       this.placing.set(pool, (this.placing.get(pool) ?? 1) - 1);
+    };
+    try {
+      return await this.acquireHere(pool, id, opts, handed);
+    } finally {
+      handed();
     }
   }
 
@@ -259,7 +269,12 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   }
 
   /** Place the session on this node: win the claim, start the worker, publish it. */
-  private async acquireHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
+  private async acquireHere(
+    pool: string,
+    id: string,
+    opts: AcquireOptions,
+    handed?: () => void,
+  ): Promise<SessionInfo> {
     const { store } = this.parts;
     const deadline = Date.now() + PENDING_WAIT_MS;
     for (;;) {
@@ -294,7 +309,9 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
       this.claims.set(id, { gen: claim.gen });
       let session: SessionInfo;
       try {
-        session = await this.local.acquire(pool, id, opts);
+        const acquired = this.local.acquire(pool, id, opts);
+        handed?.();
+        session = await acquired;
       } catch (err) {
         this.claims.delete(id);
         await store.drop(this.node, claim.gen, id).catch(() => {});

@@ -293,10 +293,15 @@ describe("cluster faults", () => {
       })().catch(() => {}),
     );
     try {
-      await eventually("12 sessions held", async () => {
-        const list = await c.client(a).listSessions({});
-        return list.sessions.filter((x) => x.connections >= 1).length >= 12 ? true : undefined;
-      });
+      // Twelve cold starts at once: at load 20 on two cores that is well past the usual 15 s.
+      await eventually(
+        "12 sessions held",
+        async () => {
+          const list = await c.client(a).listSessions({});
+          return list.sessions.filter((x) => x.connections >= 1).length >= 12 ? true : undefined;
+        },
+        90_000,
+      );
     } finally {
       stop.abort();
       await Promise.all(holds);

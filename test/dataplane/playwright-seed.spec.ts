@@ -5,11 +5,11 @@
 // it once disconnect_grace has passed, so 20 users one after another on max 5 are all served.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
-import { type LocalPage, serveLocalPage } from "../helpers/chromium.ts";
+import { inlinePage } from "../helpers/chromium.ts";
 import { type Daemon, REPO_ROOT, startDaemon } from "../helpers/daemon.ts";
 import {
   descendants,
@@ -36,14 +36,8 @@ function readmeSeed(): { workers: { browser: { cmd: string[] } & Record<string, 
 
 let leak: LeakTag;
 let daemon: Daemon | undefined;
-let page: LocalPage;
-let pageUrl: string;
-
-beforeAll(async () => {
-  page = await serveLocalPage("seed page");
-  pageUrl = page.url;
-});
-afterAll(() => page.close());
+// In the page's URL: the worker's browser is contained (network egress) and reaches nothing here.
+const pageUrl = inlinePage("seed page");
 
 describe("the landing page's Playwright seed", () => {
   beforeEach(async () => {

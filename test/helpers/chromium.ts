@@ -21,7 +21,16 @@ export const CHROMIUM_LAUNCH = {
   ],
 };
 
-/** A page for a browser to load that never leaves loopback (the network is closed here). */
+/**
+ * A page a browser in a worker can load: a worker's network is `egress` by default, which
+ * reaches neither this host's loopback nor anything else here (the network is closed), so the
+ * page travels in its URL.
+ */
+export function inlinePage(title: string): string {
+  return `data:text/html,${encodeURIComponent(`<title>${title}</title>`)}`;
+}
+
+/** A page on loopback, for a browser on the host (not in a worker: see inlinePage). */
 export interface LocalPage {
   url: string;
   close(): Promise<void>;

@@ -6,7 +6,13 @@ export {
   runCaptured,
   spawnCaptured,
 } from "./captured.ts";
-export { CHROMIUM, CHROMIUM_LAUNCH, type LocalPage, serveLocalPage } from "./chromium.ts";
+export {
+  CHROMIUM,
+  CHROMIUM_LAUNCH,
+  inlinePage,
+  type LocalPage,
+  serveLocalPage,
+} from "./chromium.ts";
 export {
   type Daemon,
   HERD_BIN,
