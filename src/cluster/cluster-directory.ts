@@ -38,6 +38,7 @@ import type {
 import { HerdError, isHerdError, newSessionId, validateSessionId } from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
 import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
+import { clusterStats } from "./cluster-stats.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
@@ -56,17 +57,6 @@ import type { RecordKeys } from "./signed-record.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
 export const viaPeer = new AsyncLocalStorage<string>();
-
-const SUMMED = [
-  "workersTotal",
-  "workersIdle",
-  "workersBusy",
-  "workersStarting",
-  "sessions",
-  "queued",
-  "min",
-  "max",
-] as const;
 
 /** How long a caller waits for another node's pending claim to become a session. */
 const PENDING_WAIT_MS = 120_000;
@@ -567,22 +557,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   stats(pool?: string): HerdStats {
     const runsHere = pool === undefined || this.local.poolNames().includes(pool);
     const local = runsHere ? this.local.stats(pool) : { ...this.local.stats(), pools: [] };
-    const nodes = this.observed.map((r) => ({
-      node: r.node,
-      dataAddress: r.data,
-      controlAddress: r.control,
-      pools: r.stats.filter((p) => pool === undefined || p.name === pool),
-      renewedAt: new Date(r.renewedAt),
-      leaseMs: r.leaseMs,
-      ...(r.draining === true && { draining: true }),
-    }));
-    const totals = new Map<string, HerdStats["pools"][number]>();
-    for (const p of nodes.flatMap((n) => n.pools)) {
-      const t = totals.get(p.name);
-      if (!t) totals.set(p.name, { ...p });
-      else for (const k of SUMMED) t[k] += p[k];
-    }
-    return { ...local, cluster: { nodes, pools: [...totals.values()] } };
+    return clusterStats(local, this.observed, pool);
   }
 
   revision(): number {
