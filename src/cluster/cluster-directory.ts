@@ -37,6 +37,7 @@ import type {
 } from "../core/index.ts";
 import { HerdError, isHerdError, newSessionId, validateSessionId } from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
+import type { CapacityLedger } from "./capacity-ledger.ts";
 import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
 import { clusterStats } from "./cluster-stats.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
@@ -46,7 +47,6 @@ import type { LiveNodes } from "./live-nodes.ts";
 import type { NodeLease } from "./node-lease.ts";
 import type { PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
-import { type NodeCapacity, placeAcquire } from "./placement.ts";
 import {
   decodeSession,
   encodeSession,
@@ -76,6 +76,7 @@ export interface ClusterParts {
   auth: PeerAuth;
   keys: RecordKeys;
   nodes: LiveNodes;
+  capacity: CapacityLedger;
   watchdog: FenceWatchdog;
   self: NodeAddresses;
   logger: Logger;
@@ -86,15 +87,6 @@ export interface ClusterParts {
 export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   /** Local sessions' claims (the generation this node holds each id at). */
   private readonly claims = new Map<string, Claim>();
-  private observed: NodeCapacity[] = [];
-  /** Acquires this node placed on itself and has not finished yet, per pool. */
-  private readonly placing = new Map<string, number>();
-  /**
-   * Acquires sent to other nodes: a node's record counts them only from its next renewal on,
-   * so until then they are subtracted here (else a burst would all pick the same node); and so
-   * is every one still on its way (`done` unset), which a record renewed meanwhile may not show.
-   */
-  private sent: { node: string; pool: string; at: number; done?: boolean }[] = [];
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -146,11 +138,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
     const runsHere = this.local.poolNames().includes(pool);
     // Room here: the claim itself tells whether another node has the id (one round trip less).
-    if (
-      runsHere &&
-      !this.parts.drain.draining &&
-      (this.localCapacity(pool).pools[pool]?.free ?? 0) > 0
-    ) {
+    if (runsHere && !this.parts.drain.draining && this.parts.capacity.freeHere(pool) > 0) {
       return this.placeHere(pool, id, opts);
     }
     const deadline = Date.now() + PENDING_WAIT_MS;
@@ -171,27 +159,19 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
         throw new HerdError("cancelled", "acquire cancelled");
       });
     }
-    // From here to the reservation nothing awaits: concurrent acquires (a burst) each see the
-    // slots the others took, so they spread over the nodes instead of all picking one.
-    const here = runsHere ? this.localCapacity(pool) : undefined;
-    const where = placeAcquire(pool, here, this.placeable(records, pool));
+    // From here to the reservation nothing awaits (capacity-ledger.ts).
+    const { capacity } = this.parts;
+    const where = capacity.choose(pool, runsHere, records);
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    const sent: (typeof this.sent)[number] = { node: where.node, pool, at: Date.now() };
-    this.sent.push(sent);
-    const remote = await this.parts.peers.acquire(where, pool, id, opts).finally(() => {
-      sent.done = true;
-    });
+    const remote = await capacity.sending(where.node, pool, () =>
+      this.parts.peers.acquire(where, pool, id, opts),
+    );
     return this.remoteInfo(this.parts.events.learn(remote));
   }
 
   /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
-  private async placeHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
-    this.placing.set(pool, (this.placing.get(pool) ?? 0) + 1);
-    try {
-      return await this.acquireHere(pool, id, opts);
-    } finally {
-      this.placing.set(pool, (this.placing.get(pool) ?? 1) - 1);
-    }
+  private placeHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
+    return this.parts.capacity.placingHere(pool, () => this.acquireHere(pool, id, opts));
   }
 
   /** A session some node holds in Redis: ours, ready elsewhere, or (undefined) still pending. */
@@ -364,64 +344,6 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     }
   }
 
-  /** This node's record for placement: its addresses and free capacity per pool, signed. */
-  record(): string {
-    return this.parts.nodes.sign(this.capacity());
-  }
-
-  private capacity(): NodeCapacity {
-    const pools: Record<string, NodeCapacity["pools"][string]> = {};
-    const stats = this.local.stats().pools;
-    for (const p of stats) {
-      pools[p.name] = {
-        free: Math.max(0, p.max - p.sessions - p.workersStarting),
-        queued: p.queued,
-        max: p.max,
-      };
-    }
-    return {
-      ...this.parts.self,
-      pools,
-      stats,
-      renewedAt: Date.now(),
-      leaseMs: this.parts.lease.leaseMs,
-      ...(this.parts.drain.draining && { draining: true }),
-    };
-  }
-
-  /** The live nodes' records, as last read (for GetStats and routing); forged ones dropped. */
-  observe(records: string[]): void {
-    this.observed = this.parts.nodes.observe(records);
-  }
-
-  private localCapacity(pool: string): NodeCapacity {
-    const rec = this.capacity();
-    const cap = rec.pools[pool];
-    if (cap) cap.free = Math.max(0, cap.free - (this.placing.get(pool) ?? 0));
-    return rec;
-  }
-
-  /** The nodes' records, less the acquires sent to each since its record was written. */
-  private placeable(records: string[], pool: string): NodeCapacity[] {
-    const horizon = Date.now() - 4 * this.parts.lease.leaseMs;
-    this.sent = this.sent.filter((s) => s.at > horizon);
-    // Unsigned, forged or stale records (and nodes of another herd version) are not placeable.
-    const out: NodeCapacity[] = [];
-    for (const rec of this.parts.nodes.verify(records)) {
-      // Our own record may predate our drain.
-      if (rec.node === this.node && this.parts.drain.draining) continue;
-      const cap = rec.pools[pool];
-      if (cap) {
-        const since = this.sent.filter(
-          (s) => s.node === rec.node && s.pool === pool && (s.at >= rec.renewedAt || !s.done),
-        ).length;
-        cap.free = Math.max(0, cap.free - since);
-      }
-      out.push(rec);
-    }
-    return out;
-  }
-
   private mine(s: SessionInfo): SessionInfo {
     return { ...s, node: this.node };
   }
@@ -557,7 +479,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   stats(pool?: string): HerdStats {
     const runsHere = pool === undefined || this.local.poolNames().includes(pool);
     const local = runsHere ? this.local.stats(pool) : { ...this.local.stats(), pools: [] };
-    return clusterStats(local, this.observed, pool);
+    return clusterStats(local, this.parts.capacity.observed(), pool);
   }
 
   revision(): number {

@@ -14,6 +14,7 @@
 
 import type { ClusterConfig } from "../config/index.ts";
 import type { Logger, NodeDrain, PeerCalls, SessionDirectory } from "../core/index.ts";
+import { CapacityLedger } from "./capacity-ledger.ts";
 import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";
@@ -49,16 +50,17 @@ export async function startCluster(
   const keys = new RecordKeys(config.secret);
   const nodes = new LiveNodes(keys, () => store.nodes());
   const directory = new ClusterDirectory(local);
+  const capacity = new CapacityLedger(local, self, nodes, config.leaseMs, drain);
   const watchdog = new FenceWatchdog();
   const lease = new NodeLease(
     store,
     config.node,
     config.leaseMs,
     {
-      record: () => directory.record(),
+      record: () => capacity.record(),
       fence: (reason) => directory.fenceAll(reason),
       rebuild: () => directory.rebuild(),
-      observed: (records) => directory.observe(records),
+      observed: (records) => capacity.observe(records),
     },
     watchdog,
     logger,
@@ -82,6 +84,7 @@ export async function startCluster(
     auth,
     keys,
     nodes,
+    capacity,
     watchdog,
     self,
     logger,
@@ -93,7 +96,7 @@ export async function startCluster(
   store.onReconnect(() => lease.renewNow());
   try {
     await lease.start();
-    directory.observe(await store.nodes()); // routing to the nodes before the first renewal
+    capacity.observe(await store.nodes()); // routing to the nodes before the first renewal
     await events.start();
   } catch (err) {
     lease.stop();
