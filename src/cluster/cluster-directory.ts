@@ -44,15 +44,11 @@ import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
 import type { LiveNodes } from "./live-nodes.ts";
+import type { LocalClaims } from "./local-claims.ts";
 import type { NodeLease } from "./node-lease.ts";
 import type { PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
-import {
-  decodeSession,
-  encodeSession,
-  type NodeAddresses,
-  type RemoteSession,
-} from "./session-codec.ts";
+import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
@@ -60,12 +56,6 @@ export const viaPeer = new AsyncLocalStorage<string>();
 
 /** How long a caller waits for another node's pending claim to become a session. */
 const PENDING_WAIT_MS = 120_000;
-
-interface Claim {
-  gen: string;
-  workerPid?: number;
-  workerId?: string;
-}
 
 export interface ClusterParts {
   store: ClusterStore;
@@ -77,6 +67,7 @@ export interface ClusterParts {
   keys: RecordKeys;
   nodes: LiveNodes;
   capacity: CapacityLedger;
+  claims: LocalClaims;
   watchdog: FenceWatchdog;
   self: NodeAddresses;
   logger: Logger;
@@ -85,8 +76,6 @@ export interface ClusterParts {
 }
 
 export class ClusterDirectory implements SessionDirectory, ClusterRouting {
-  /** Local sessions' claims (the generation this node holds each id at). */
-  private readonly claims = new Map<string, Claim>();
   private parts!: ClusterParts;
 
   constructor(private readonly local: SessionDirectory) {}
@@ -245,102 +234,14 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
           `cluster: node ${this.node} is draining: it takes no new sessions`,
         );
       }
-      const claim = await store.claim(this.node, pool, id);
-      if (claim.kind === "dead") {
-        throw new HerdError(
-          "unavailable",
-          "cluster: this node's lease has lapsed in Redis; it rejoins within one renewal",
-        );
+      const started = await this.parts.claims.start(pool, id, opts);
+      if (started.kind === "started") return this.mine(started.session);
+      const found = await this.fromRecord(started.record, pool, id, opts);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
       }
-      if (claim.kind === "taken") {
-        const found = await this.fromRecord(claim.record, pool, id, opts);
-        if (found) return found;
-        if (Date.now() > deadline) {
-          throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
-        }
-        await sleep(20);
-        continue;
-      }
-      this.claims.set(id, { gen: claim.gen });
-      let session: SessionInfo;
-      try {
-        session = await this.local.acquire(pool, id, opts);
-      } catch (err) {
-        this.claims.delete(id);
-        await store.drop(this.node, claim.gen, id).catch(() => {});
-        throw err;
-      }
-      const held = this.claims.get(id);
-      if (held?.gen === claim.gen) {
-        held.workerPid = session.workerPid;
-        held.workerId = session.workerId;
-        this.parts.watchdog.add(session.workerPid);
-      }
-      const ok = await store
-        .commit(this.node, claim.gen, id, encodeSession(session, this.parts.self, this.parts.keys))
-        .catch(() => false);
-      if (!ok) {
-        await this.local
-          .release(id, { kill: true, end: { kind: "lost", reason: "fenced: lost the claim" } })
-          .catch(() => {});
-        throw new HerdError(
-          "unavailable",
-          `cluster: session ${id} could not be published in Redis ${store.where()}; its worker was stopped`,
-        );
-      }
-      return this.mine(session);
-    }
-  }
-
-  /**
-   * Called in order for every local event before it is appended: a local session that ended
-   * gives up its claim. Returns the generation to drop, which the append of this very event
-   * does in the same script (one round trip; the record goes with the end event, never apart).
-   * If that append fails, the record stays until Redis is back and this node's lease lapses or
-   * it rebuilds the registry.
-   */
-  onLocalEvent(event: HerdEvent): string | undefined {
-    if (
-      event.sessionId === undefined ||
-      (event.type !== "session_released" &&
-        event.type !== "session_expired" &&
-        event.type !== "session_lost")
-    ) {
-      return undefined;
-    }
-    const claim = this.claims.get(event.sessionId);
-    const workerId = event.workerId ?? event.session?.workerId;
-    if (!claim || (claim.workerId !== undefined && claim.workerId !== workerId)) return undefined;
-    this.claims.delete(event.sessionId);
-    if (claim.workerPid !== undefined) this.parts.watchdog.remove(claim.workerPid);
-    return claim.gen;
-  }
-
-  /** Fencing: kill every local session (they may run on another node next). */
-  async fenceAll(reason: string): Promise<void> {
-    await Promise.allSettled(
-      this.local.sessions().map((s) =>
-        this.local.release(s.id, {
-          kill: true,
-          end: { kind: "lost", reason: `fenced: ${reason}` },
-        }),
-      ),
-    );
-  }
-
-  /** Redis lost its data: register the live local sessions again (a conflict kills ours). */
-  async rebuild(): Promise<void> {
-    for (const s of this.local.sessions()) {
-      const claim = await this.parts.store
-        .claim(this.node, s.pool, s.id, encodeSession(s, this.parts.self, this.parts.keys))
-        .catch(() => undefined);
-      if (claim?.kind === "claimed") {
-        this.claims.set(s.id, { gen: claim.gen, workerPid: s.workerPid, workerId: s.workerId });
-      } else if (claim?.kind === "taken" && claim.record.node !== this.node) {
-        await this.local
-          .release(s.id, { kill: true, end: { kind: "lost", reason: "fenced: owned elsewhere" } })
-          .catch(() => {});
-      }
+      await sleep(20);
     }
   }
 

@@ -21,6 +21,7 @@ import { ClusterStore } from "./cluster-store.ts";
 import { ClusterWatch } from "./cluster-watch.ts";
 import { FenceWatchdog } from "./fence-watchdog.ts";
 import { LiveNodes } from "./live-nodes.ts";
+import { LocalClaims } from "./local-claims.ts";
 import { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
 import { type AnyRequest, verifyPeerCall } from "./peer-calls.ts";
@@ -52,29 +53,22 @@ export async function startCluster(
   const directory = new ClusterDirectory(local);
   const capacity = new CapacityLedger(local, self, nodes, config.leaseMs, drain);
   const watchdog = new FenceWatchdog();
+  const claims = new LocalClaims(local, store, self, keys, watchdog);
   const lease = new NodeLease(
     store,
     config.node,
     config.leaseMs,
     {
       record: () => capacity.record(),
-      fence: (reason) => directory.fenceAll(reason),
-      rebuild: () => directory.rebuild(),
+      fence: (reason) => claims.fenceAll(reason),
+      rebuild: () => claims.rebuild(),
       observed: (records) => capacity.observe(records),
     },
     watchdog,
     logger,
   );
   const watch = new ClusterWatch(store, watchBuffer, keys);
-  const events = new ClusterEvents(
-    store,
-    local,
-    watch,
-    self,
-    logger,
-    (e) => directory.onLocalEvent(e),
-    keys,
-  );
+  const events = new ClusterEvents(store, local, watch, self, logger, (e) => claims.ended(e), keys);
   directory.attach({
     store,
     lease,
@@ -85,6 +79,7 @@ export async function startCluster(
     keys,
     nodes,
     capacity,
+    claims,
     watchdog,
     self,
     logger,
