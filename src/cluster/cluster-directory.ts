@@ -35,10 +35,10 @@ import type {
   SessionInfo,
   SubscribeOptions,
 } from "../core/index.ts";
-import { HerdError, isHerdError, newSessionId, validateSessionId } from "../core/index.ts";
+import { HerdError, newSessionId, validateSessionId } from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
 import type { CapacityLedger } from "./capacity-ledger.ts";
-import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
+import type { ClusterEvents } from "./cluster-events.ts";
 import { clusterStats } from "./cluster-stats.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
@@ -48,7 +48,8 @@ import type { LocalClaims } from "./local-claims.ts";
 import type { NodeLease } from "./node-lease.ts";
 import type { PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
-import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
+import type { RemoteSessions } from "./remote-sessions.ts";
+import type { NodeAddresses } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
@@ -68,6 +69,7 @@ export interface ClusterParts {
   nodes: LiveNodes;
   capacity: CapacityLedger;
   claims: LocalClaims;
+  remotes: RemoteSessions;
   watchdog: FenceWatchdog;
   self: NodeAddresses;
   logger: Logger;
@@ -97,7 +99,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     if (this.local.poolNames().includes(pool)) return this.local.poolOptions(pool);
     // A pool only other nodes run: its sessions' options are their owner's business; this
     // node only forwards (no data_timeout of its own).
-    if ([...this.parts.events.remote.values()].some((r) => r.info.pool === pool)) {
+    if (this.parts.remotes.inPool(pool)) {
       return resolvePoolOptions({ name: pool, command: ["(remote)"] });
     }
     return this.local.poolOptions(pool); // throws not_found
@@ -152,10 +154,9 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     const { capacity } = this.parts;
     const where = capacity.choose(pool, runsHere, records);
     if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    const remote = await capacity.sending(where.node, pool, () =>
-      this.parts.peers.acquire(where, pool, id, opts),
+    return capacity.sending(where.node, pool, () =>
+      this.parts.remotes.acquireOn(where, pool, id, opts),
     );
-    return this.remoteInfo(this.parts.events.learn(remote));
   }
 
   /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
@@ -181,40 +182,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
       return this.mine(await this.local.acquire(pool, id, opts));
     }
     if (record.state !== "ready") return undefined;
-    const remote = await this.routed(this.genuine(record, id));
-    if (viaPeer.getStore() !== undefined) return this.remoteInfo(this.parts.events.learn(remote));
-    return this.remoteInfo(this.parts.events.learn(await this.reacquire(record, remote, opts)));
-  }
-
-  /**
-   * Acquiring a live session is activity on it: the owner's acquire restarts its idle clock
-   * (ttl), exactly as an acquire on the owner would, and answers with its current state. An
-   * owner that does not answer within a lease (frozen, cut off: about to be fenced) gets no
-   * say: the answer is Redis's record, as routing would use it anyway.
-   */
-  private async reacquire(
-    record: SessionRecord,
-    remote: RemoteSession,
-    opts: AcquireOptions,
-  ): Promise<RemoteSession> {
-    const owner = { node: record.node, control: remote.control, data: remote.data };
-    const limit = AbortSignal.timeout(this.parts.lease.leaseMs);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, limit]) : limit;
-    try {
-      return await this.parts.peers.acquire(owner, record.pool, remote.info.id, {
-        ...opts,
-        signal,
-      });
-    } catch (err) {
-      const unanswered =
-        isHerdError(err) && (err.code === "unavailable" || err.code === "deadline_exceeded");
-      if (opts.signal?.aborted || !unanswered) throw err;
-      this.parts.logger.debug(
-        { err: (err as Error).message, session: remote.info.id, node: record.node },
-        "cluster: the owner did not answer a re-acquire; answering from Redis",
-      );
-      return remote;
-    }
+    return this.parts.remotes.acquired(record, id, opts, viaPeer.getStore() !== undefined);
   }
 
   /** Place the session on this node: win the claim, start the worker, publish it. */
@@ -249,45 +217,6 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     return { ...s, node: this.node };
   }
 
-  /** A ready record's session when the cluster's secret signed it for this id and node. */
-  private genuine(record: SessionRecord, id: string): RemoteSession {
-    const remote = decodeSession(record.info, this.parts.keys);
-    if (!remote || remote.info.node !== record.node || remote.info.id !== id) {
-      throw new HerdError(
-        "unavailable",
-        `cluster: the record of this session in Redis ${this.parts.store.where()} is not signed with the cluster secret; ignored`,
-      );
-    }
-    return remote;
-  }
-
-  /** `r` with its owner's addresses from the owner's signed live record, if it is live. */
-  private route<T extends RemoteSession>(r: T): T | undefined {
-    const owner = this.parts.nodes.get(r.info.node);
-    return owner && { ...r, data: owner.data, control: owner.control };
-  }
-
-  /** route, reading the live records again if the owner is not known yet; else unavailable. */
-  private async routed<T extends RemoteSession>(r: T): Promise<T> {
-    const owner = await this.parts.nodes.resolve(r.info.node);
-    if (!owner) {
-      throw new HerdError(
-        "unavailable",
-        `cluster: session ${r.info.id}'s owner ${r.info.node} is not a live node of this cluster (no valid signed record)`,
-      );
-    }
-    return { ...r, data: owner.data, control: owner.control };
-  }
-
-  /** `r` must be routed (its addresses from its owner's live record). */
-  private remoteInfo(r: KnownRemote): SessionInfo {
-    return {
-      ...r.info,
-      workerAddress: r.data,
-      peer: { credential: () => this.parts.auth.connection(r.info.node ?? "") },
-    };
-  }
-
   lookup(sessionId: string): SessionInfo | undefined {
     const here = this.local.lookup(sessionId);
     if (here) {
@@ -295,23 +224,11 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
       this.parts.lease.lapse();
       return undefined;
     }
-    const known = this.parts.events.remote.get(sessionId);
-    const remote = known && this.route(known);
-    return remote && this.remoteInfo(remote);
+    return this.parts.remotes.get(sessionId);
   }
 
-  async find(sessionId: string): Promise<SessionInfo | undefined> {
-    const record = await this.parts.store.session(sessionId);
-    if (record === undefined || record.state !== "ready" || record.node === this.node) {
-      return undefined;
-    }
-    const remote = decodeSession(record.info, this.parts.keys);
-    if (!remote || remote.info.node !== record.node || remote.info.id !== sessionId) {
-      return undefined;
-    }
-    const owner = await this.parts.nodes.resolve(record.node);
-    const known = this.parts.events.learn(remote);
-    return owner && this.remoteInfo({ ...known, data: owner.data, control: owner.control });
+  find(sessionId: string): Promise<SessionInfo | undefined> {
+    return this.parts.remotes.find(sessionId);
   }
 
   verifyPeer(credential: string, connection: object): boolean {
@@ -320,15 +237,12 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
 
   async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
     if (this.local.lookup(sessionId)) return this.mine(await this.local.release(sessionId, opts));
-    if (viaPeer.getStore() === undefined) {
-      const record = await this.parts.store.session(sessionId);
-      if (record && record.node !== this.node && record.state === "ready") {
-        const remote = await this.routed(this.genuine(record, sessionId));
-        const info = await this.parts.peers.release(remote, opts.kill);
-        this.parts.events.forget(sessionId, remote.info.node);
-        return info;
-      }
-    }
+    // A call from a peer is served here or refused, never forwarded again.
+    const released =
+      viaPeer.getStore() === undefined
+        ? await this.parts.remotes.release(sessionId, opts)
+        : undefined;
+    if (released) return released;
     throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
   }
 
@@ -351,30 +265,13 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
 
   lease(sessionId: string, kind: LeaseKind): Lease {
     if (this.local.lookup(sessionId)) return this.local.lease(sessionId, kind);
-    const known = this.parts.events.remote.get(sessionId);
-    const remote = known && this.route(known);
-    if (!remote) throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
-    if (kind === "hold") {
-      // Held here, kept busy on the owner by a hold of our own there.
-      const held = this.parts.peers.hold(remote);
-      const ended = AbortSignal.any([held.ended, remote.ended.signal]);
-      return { sessionId, ended, close: () => held.close() };
-    }
-    // The owner counts the forwarded connection as its own lease; here it only has to end
-    // when the session does.
-    return { sessionId, ended: remote.ended.signal, close() {} };
+    return this.parts.remotes.lease(sessionId, kind);
   }
 
   sessions(pool?: string): SessionInfo[] {
     const here = this.local.poolNames().includes(pool ?? "") || pool === undefined;
     const local = here ? this.local.sessions(pool).map((s) => this.mine(s)) : [];
-    const remote = [...this.parts.events.remote.values()]
-      .filter((r) => pool === undefined || r.info.pool === pool)
-      .flatMap((r) => {
-        const routed = this.route(r);
-        return routed ? [this.remoteInfo(routed)] : [];
-      });
-    return [...local, ...remote];
+    return [...local, ...this.parts.remotes.list(pool)];
   }
 
   stats(pool?: string): HerdStats {

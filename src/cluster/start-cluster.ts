@@ -26,6 +26,7 @@ import { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
 import { type AnyRequest, verifyPeerCall } from "./peer-calls.ts";
 import { PeerClient } from "./peer-client.ts";
+import { RemoteSessions } from "./remote-sessions.ts";
 import { RecordKeys } from "./signed-record.ts";
 
 export interface StartedCluster {
@@ -69,17 +70,30 @@ export async function startCluster(
   );
   const watch = new ClusterWatch(store, watchBuffer, keys);
   const events = new ClusterEvents(store, local, watch, self, logger, (e) => claims.ended(e), keys);
+  const peers = new PeerClient(auth);
+  const remotes = new RemoteSessions({
+    node: config.node,
+    store,
+    events,
+    nodes,
+    peers,
+    auth,
+    keys,
+    leaseMs: config.leaseMs,
+    logger,
+  });
   directory.attach({
     store,
     lease,
     events,
     watch,
-    peers: new PeerClient(auth),
+    peers,
     auth,
     keys,
     nodes,
     capacity,
     claims,
+    remotes,
     watchdog,
     self,
     logger,
