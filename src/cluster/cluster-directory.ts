@@ -27,7 +27,6 @@ import type {
   HerdStats,
   Lease,
   LeaseKind,
-  Logger,
   NodeDrain,
   PoolOptions,
   ReleaseOptions,
@@ -38,19 +37,13 @@ import type {
 import { HerdError, newSessionId, validateSessionId } from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
 import type { CapacityLedger } from "./capacity-ledger.ts";
-import type { ClusterEvents } from "./cluster-events.ts";
 import { clusterStats } from "./cluster-stats.ts";
 import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
-import type { FenceWatchdog } from "./fence-watchdog.ts";
-import type { LiveNodes } from "./live-nodes.ts";
 import type { LocalClaims } from "./local-claims.ts";
 import type { NodeLease } from "./node-lease.ts";
 import type { PeerAuth } from "./peer-auth.ts";
-import type { PeerClient } from "./peer-client.ts";
 import type { RemoteSessions } from "./remote-sessions.ts";
-import type { NodeAddresses } from "./session-codec.ts";
-import type { RecordKeys } from "./signed-record.ts";
 
 /** Set while serving a node-to-node call: the calling node's name. */
 export const viaPeer = new AsyncLocalStorage<string>();
@@ -59,36 +52,28 @@ export const viaPeer = new AsyncLocalStorage<string>();
 const PENDING_WAIT_MS = 120_000;
 
 export interface ClusterParts {
+  /** This node's Herd. */
+  local: SessionDirectory;
+  /** This node's name. */
+  node: string;
   store: ClusterStore;
   lease: NodeLease;
-  events: ClusterEvents;
   watch: ClusterWatch;
-  peers: PeerClient;
   auth: PeerAuth;
-  keys: RecordKeys;
-  nodes: LiveNodes;
   capacity: CapacityLedger;
   claims: LocalClaims;
   remotes: RemoteSessions;
-  watchdog: FenceWatchdog;
-  self: NodeAddresses;
-  logger: Logger;
   /** While it drains, this node places no new session on itself (its record says so). */
   drain: NodeDrain;
 }
 
 export class ClusterDirectory implements SessionDirectory, ClusterRouting {
-  private parts!: ClusterParts;
+  private readonly local: SessionDirectory;
+  readonly node: string;
 
-  constructor(private readonly local: SessionDirectory) {}
-
-  /** Second phase of construction: the parts need the directory's callbacks first. */
-  attach(parts: ClusterParts): void {
-    this.parts = parts;
-  }
-
-  get node(): string {
-    return this.parts.self.node;
+  constructor(private readonly parts: ClusterParts) {
+    this.local = parts.local;
+    this.node = parts.node;
   }
 
   poolNames(): string[] {

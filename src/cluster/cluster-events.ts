@@ -16,6 +16,7 @@ import type { HerdEvent, HerdEventType, Logger, SessionDirectory } from "../core
 import type { ClusterStore } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import { decodeEvent, encodeEvent } from "./event-wire.ts";
+import type { LocalClaims } from "./local-claims.ts";
 import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
@@ -43,9 +44,9 @@ export class ClusterEvents {
     private readonly watch: ClusterWatch,
     private readonly self: NodeAddresses,
     private readonly logger: Logger,
-    /** Called for each local event, in order, before it is appended: the generation of the
-     * claim the event ends, if any, which the append drops in the same script. */
-    private readonly onLocal: (event: HerdEvent) => string | undefined,
+    /** Told each local event, in order, before it is appended: the generation of the claim
+     * the event ends, if any, which the append drops in the same script. */
+    private readonly claims: Pick<LocalClaims, "ended">,
     private readonly keys: RecordKeys,
   ) {}
 
@@ -89,7 +90,7 @@ export class ClusterEvents {
 
   private async share(event: HerdEvent): Promise<void> {
     if (event.node !== undefined) return; // republished from another node
-    const ends = this.onLocal(event);
+    const ends = this.claims.ended(event);
     if (LOCAL_ONLY.has(event.type)) {
       this.watch.local({ ...event, node: this.self.node });
       return;

@@ -51,7 +51,6 @@ export async function startCluster(
   const auth = new PeerAuth(config.secret, config.node);
   const keys = new RecordKeys(config.secret);
   const nodes = new LiveNodes(keys, () => store.nodes());
-  const directory = new ClusterDirectory(local);
   const capacity = new CapacityLedger(local, self, nodes, config.leaseMs, drain);
   const watchdog = new FenceWatchdog();
   const claims = new LocalClaims(local, store, self, keys, watchdog);
@@ -59,44 +58,34 @@ export async function startCluster(
     store,
     config.node,
     config.leaseMs,
-    {
-      record: () => capacity.record(),
-      fence: (reason) => claims.fenceAll(reason),
-      rebuild: () => claims.rebuild(),
-      observed: (records) => capacity.observe(records),
-    },
+    capacity,
+    claims,
     watchdog,
     logger,
   );
   const watch = new ClusterWatch(store, watchBuffer, keys);
-  const events = new ClusterEvents(store, local, watch, self, logger, (e) => claims.ended(e), keys);
-  const peers = new PeerClient(auth);
+  const events = new ClusterEvents(store, local, watch, self, logger, claims, keys);
   const remotes = new RemoteSessions({
     node: config.node,
     store,
     events,
     nodes,
-    peers,
+    peers: new PeerClient(auth),
     auth,
     keys,
     leaseMs: config.leaseMs,
     logger,
   });
-  directory.attach({
+  const directory = new ClusterDirectory({
+    local,
+    node: config.node,
     store,
     lease,
-    events,
     watch,
-    peers,
     auth,
-    keys,
-    nodes,
     capacity,
     claims,
     remotes,
-    watchdog,
-    self,
-    logger,
     drain,
   });
   // Others must stop placing here now, not a renewal later; and a Redis that is back gets the
