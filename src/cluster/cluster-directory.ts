@@ -1,24 +1,18 @@
 // The SessionDirectory of a cluster node: this node's Herd, plus Redis for everything that
-// must hold cluster-wide. The planes use it exactly as they use a Herd.
+// must hold cluster-wide. The planes use it exactly as they use a Herd. It decides, per call,
+// whether the session is this node's (the Herd answers, the result labelled with this node) or
+// another's (remote-sessions.ts), and hands the rest to its parts: acquires to
+// cluster-acquire.ts, GetStats' cluster rows to cluster-stats.ts, WatchSessions to
+// cluster-watch.ts.
 //
-// Invariant (one id → one worker, cluster-wide): a local worker is started for an id only
-// after this node won the id's claim in Redis (an atomic script: create-if-absent plus a fresh
-// fencing generation), and it is published only if this node still holds that generation;
-// otherwise it is killed. A node serves a local session only while its lease is valid
-// (node-lease.ts), so a node the cluster declared dead never serves an id someone else owns.
+// Invariant: a node serves a local session only while its lease is valid (node-lease.ts): a
+// lookup that finds the lease lapsed fences this node at once and answers "unknown", so a node
+// the cluster declared dead never serves an id someone else owns. A call that arrived from
+// another node (via-peer.ts) is served here or refused, never forwarded again. Every session
+// it answers with names its node.
 //
-// Routing: an id this node does not run is looked up in Redis (or in the event-fed cache);
-// its SessionInfo then carries `peer` (forward one hop) and `node`. A call that arrived from
-// another node (`viaPeer`) is served here or refused — never forwarded again. Nothing read
-// from Redis is trusted: session records must carry the cluster's signature (session-codec.ts)
-// and the owner's addresses come from its signed live record (live-nodes.ts), never from the
-// session record, so a writer of Redis without the secret cannot redirect traffic.
-//
-// Concurrency: claims are serialised by Redis; concurrent local acquires of one id share the
-// Herd's own singleflight; callers on other nodes wait until the winner's claim is ready.
+// Concurrency: no state of its own; each part states its own rules.
 
-import { AsyncLocalStorage } from "node:async_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
 import type {
   AcquireOptions,
   ClusterRouting,
@@ -27,7 +21,6 @@ import type {
   HerdStats,
   Lease,
   LeaseKind,
-  NodeDrain,
   PoolOptions,
   ReleaseOptions,
   SessionDirectory,
@@ -37,34 +30,26 @@ import type {
 import { HerdError, newSessionId, validateSessionId } from "../core/index.ts";
 import { resolvePoolOptions } from "../pool/index.ts";
 import type { CapacityLedger } from "./capacity-ledger.ts";
+import type { ClusterAcquire } from "./cluster-acquire.ts";
 import { clusterStats } from "./cluster-stats.ts";
-import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
-import type { LocalClaims } from "./local-claims.ts";
 import type { NodeLease } from "./node-lease.ts";
 import type { PeerAuth } from "./peer-auth.ts";
 import type { RemoteSessions } from "./remote-sessions.ts";
-
-/** Set while serving a node-to-node call: the calling node's name. */
-export const viaPeer = new AsyncLocalStorage<string>();
-
-/** How long a caller waits for another node's pending claim to become a session. */
-const PENDING_WAIT_MS = 120_000;
+import { forwarded } from "./via-peer.ts";
 
 export interface ClusterParts {
   /** This node's Herd. */
   local: SessionDirectory;
   /** This node's name. */
   node: string;
-  store: ClusterStore;
+  acquirer: ClusterAcquire;
+  remotes: RemoteSessions;
   lease: NodeLease;
+  /** The live nodes' records as last read, for GetStats. */
+  capacity: CapacityLedger;
   watch: ClusterWatch;
   auth: PeerAuth;
-  capacity: CapacityLedger;
-  claims: LocalClaims;
-  remotes: RemoteSessions;
-  /** While it drains, this node places no new session on itself (its record says so). */
-  drain: NodeDrain;
 }
 
 export class ClusterDirectory implements SessionDirectory, ClusterRouting {
@@ -90,15 +75,6 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
     return this.local.poolOptions(pool); // throws not_found
   }
 
-  private requireLease(): void {
-    if (!this.parts.lease.valid()) {
-      throw new HerdError(
-        "unavailable",
-        `cluster: this node cannot renew its lease in Redis ${this.parts.store.where()}; cluster-wide acquires fail until Redis is back`,
-      );
-    }
-  }
-
   async acquire(
     pool: string,
     sessionId: string | undefined,
@@ -106,96 +82,8 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
   ): Promise<SessionInfo> {
     const id =
       sessionId === undefined || sessionId === "" ? newSessionId() : validateSessionId(sessionId);
-    // Live here: the local acquire restarts its idle clock (and checks the pool), as on one node.
-    if (this.local.lookup(id) && this.parts.lease.valid()) {
-      return this.mine(await this.local.acquire(pool, id, opts));
-    }
-    this.requireLease();
-    if (viaPeer.getStore() !== undefined) return this.acquireHere(pool, id, opts);
-    const runsHere = this.local.poolNames().includes(pool);
-    // Room here: the claim itself tells whether another node has the id (one round trip less).
-    if (runsHere && !this.parts.drain.draining && this.parts.capacity.freeHere(pool) > 0) {
-      return this.placeHere(pool, id, opts);
-    }
-    const deadline = Date.now() + PENDING_WAIT_MS;
-    let records: string[];
-    for (;;) {
-      // One round trip: the id's record if some node has it, else every live node's record.
-      const found = await this.parts.store.locate(id);
-      if (found.kind === "free") {
-        records = found.nodes;
-        break;
-      }
-      const got = await this.fromRecord(found.record, pool, id, opts);
-      if (got) return got;
-      if (Date.now() > deadline) {
-        throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
-      }
-      await sleep(20, undefined, { signal: opts.signal }).catch(() => {
-        throw new HerdError("cancelled", "acquire cancelled");
-      });
-    }
-    // From here to the reservation nothing awaits (capacity-ledger.ts).
-    const { capacity } = this.parts;
-    const where = capacity.choose(pool, runsHere, records);
-    if (where === undefined || where.node === this.node) return this.placeHere(pool, id, opts);
-    return capacity.sending(where.node, pool, () =>
-      this.parts.remotes.acquireOn(where, pool, id, opts),
-    );
-  }
-
-  /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
-  private placeHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
-    return this.parts.capacity.placingHere(pool, () => this.acquireHere(pool, id, opts));
-  }
-
-  /** A session some node holds in Redis: ours, ready elsewhere, or (undefined) still pending. */
-  private async fromRecord(
-    record: SessionRecord,
-    pool: string,
-    id: string,
-    opts: AcquireOptions,
-  ): Promise<SessionInfo | undefined> {
-    if (record.pool !== pool) {
-      throw new HerdError(
-        "failed_precondition",
-        `session is live in pool ${JSON.stringify(record.pool)}, not ${JSON.stringify(pool)}`,
-      );
-    }
-    if (record.node === this.node) {
-      // Ours: joins the local singleflight (or finds the session it started).
-      return this.mine(await this.local.acquire(pool, id, opts));
-    }
-    if (record.state !== "ready") return undefined;
-    return this.parts.remotes.acquired(record, id, opts, viaPeer.getStore() !== undefined);
-  }
-
-  /** Place the session on this node: win the claim, start the worker, publish it. */
-  private async acquireHere(pool: string, id: string, opts: AcquireOptions): Promise<SessionInfo> {
-    const { store } = this.parts;
-    const deadline = Date.now() + PENDING_WAIT_MS;
-    for (;;) {
-      if (this.parts.drain.draining) {
-        // A node that placed here from a record older than the drain: it may try another.
-        const found = await store.session(id);
-        if (found) {
-          const got = await this.fromRecord(found, pool, id, opts);
-          if (got) return got;
-        }
-        throw new HerdError(
-          "unavailable",
-          `cluster: node ${this.node} is draining: it takes no new sessions`,
-        );
-      }
-      const started = await this.parts.claims.start(pool, id, opts);
-      if (started.kind === "started") return this.mine(started.session);
-      const found = await this.fromRecord(started.record, pool, id, opts);
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new HerdError("deadline_exceeded", `session ${id}: its owner never started it`);
-      }
-      await sleep(20);
-    }
+    const got = await this.parts.acquirer.acquire(pool, id, opts);
+    return got.kind === "local" ? this.mine(got.session) : got.session;
   }
 
   private mine(s: SessionInfo): SessionInfo {
@@ -222,11 +110,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
 
   async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
     if (this.local.lookup(sessionId)) return this.mine(await this.local.release(sessionId, opts));
-    // A call from a peer is served here or refused, never forwarded again.
-    const released =
-      viaPeer.getStore() === undefined
-        ? await this.parts.remotes.release(sessionId, opts)
-        : undefined;
+    const released = forwarded() ? undefined : await this.parts.remotes.release(sessionId, opts);
     if (released) return released;
     throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
   }

@@ -15,7 +15,8 @@
 import type { ClusterConfig } from "../config/index.ts";
 import type { Logger, NodeDrain, PeerCalls, SessionDirectory } from "../core/index.ts";
 import { CapacityLedger } from "./capacity-ledger.ts";
-import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
+import { ClusterAcquire } from "./cluster-acquire.ts";
+import { ClusterDirectory } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterStore } from "./cluster-store.ts";
 import { ClusterWatch } from "./cluster-watch.ts";
@@ -28,6 +29,7 @@ import { type AnyRequest, verifyPeerCall } from "./peer-calls.ts";
 import { PeerClient } from "./peer-client.ts";
 import { RemoteSessions } from "./remote-sessions.ts";
 import { RecordKeys } from "./signed-record.ts";
+import { viaPeer } from "./via-peer.ts";
 
 export interface StartedCluster {
   directory: ClusterDirectory;
@@ -76,17 +78,25 @@ export async function startCluster(
     leaseMs: config.leaseMs,
     logger,
   });
-  const directory = new ClusterDirectory({
+  const acquirer = new ClusterAcquire({
     local,
     node: config.node,
     store,
     lease,
-    watch,
-    auth,
     capacity,
     claims,
     remotes,
     drain,
+  });
+  const directory = new ClusterDirectory({
+    local,
+    node: config.node,
+    acquirer,
+    remotes,
+    lease,
+    capacity,
+    watch,
+    auth,
   });
   // Others must stop placing here now, not a renewal later; and a Redis that is back gets the
   // renewal at once (every ms before it counts against the lease).
