@@ -1,5 +1,5 @@
-// Everything herd keeps in Redis, and the only module that speaks to it. Every write that must
-// be atomic across nodes is one Lua script, so Redis serialises them:
+// Everything herd keeps in Redis (through redis-connection.ts). Every write that must be
+// atomic across nodes is one Lua script, so Redis serialises them:
 //
 //   herd:epoch          random id of this Redis dataset; a change means Redis lost its data
 //   herd:gen            fencing generation counter (INCR per claim)
@@ -16,28 +16,14 @@
 // take new ids); reaping a dead node deletes exactly the session keys it still owns. Every
 // entry of herd:events is added by a script through XADD_EVENT, so revisions are gapless and
 // increasing (a gap means entries were trimmed or Redis lost its data).
-// Concurrency: the client never queues commands while disconnected (disableOfflineQueue), so
-// a Redis outage surfaces at once as an error instead of as a hang.
-//
-// Credentials: the URL may carry an ACL user and password (redis://user:pass@host) and TLS
-// (rediss://). No message or log line carries them (redactRedisUrl). A Redis that refuses the
-// credentials at start fails the start, saying so; later (an ACL changed under a running node)
-// it is an outage like any other, retried until it is fixed.
+// Concurrency: scripts are serialised by Redis; the connection, its outages and its
+// credentials are redis-connection.ts's.
 
-import { createHash, randomBytes } from "node:crypto";
-import { createClient, type RedisClientType } from "redis";
+import { randomBytes } from "node:crypto";
 import type { Logger } from "../core/index.ts";
-import { HerdError } from "../core/index.ts";
+import { RedisConnection } from "./redis-connection.ts";
 
 const EVENTS = "herd:events";
-
-/** Redis's answers when it refuses who herd logs in as, or what that user may touch. */
-const REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
-
-/** `text` with the password of any redis:// or rediss:// URL in it replaced by `***`. */
-export function redactRedisUrl(text: string): string {
-  return text.replace(/(rediss?:\/\/[^:@/\s]*):[^@\s]*@/gi, "$1:***@");
-}
 const STREAM_MAXLEN = "10000";
 
 // Appends one event as revision INCR(herd:rev); never at or below the stream's tail or
@@ -216,149 +202,43 @@ function takenRecord(r: string[]): SessionRecord {
   };
 }
 
+type Entries = [string, string[]][];
+
 function revisionOf(id: string): number {
   return Number(id.slice(0, id.indexOf("-")));
 }
 
+function entries(r: Entries | null | undefined): StreamEntry[] {
+  return (r ?? []).map(([id, fields]) => ({ revision: revisionOf(id), json: fields[1] ?? "{}" }));
+}
+
 export class ClusterStore {
-  private readonly client: RedisClientType;
-  /** A second connection: XREAD BLOCK would stall every other command on a shared one. */
-  private readonly reader: RedisClientType;
-  /** SHA1 of each script: EVALSHA sends 40 bytes instead of the script every call. */
-  private readonly shas = new Map<string, string>();
-  private closed = false;
-  /** Until connect() has succeeded: refused credentials end the attempt instead of retrying. */
-  private starting = true;
-  /** Called when the command connection is back after an outage (the lease renews at once). */
-  private reconnected: () => void = () => {};
+  private constructor(private readonly redis: RedisConnection) {}
 
-  private constructor(
-    private readonly url: string,
-    logger: Logger,
-  ) {
-    const make = (role: string) => {
-      const c = createClient({
-        url,
-        disableOfflineQueue: true,
-        socket: {
-          connectTimeout: 2_000,
-          // Keep trying for as long as herd runs: the cluster converges when Redis is back.
-          reconnectStrategy: (retries: number, cause: Error) =>
-            this.starting && REFUSED.test(cause?.message ?? "")
-              ? cause
-              : // At most 250 ms apart: every ms between Redis's return and the lease renewal
-                // counts against the outage a node survives without fencing (node-lease.ts).
-                Math.min(50 * 2 ** retries, 250),
-        },
-      }) as RedisClientType;
-      let down = false;
-      let connected = false;
-      c.on("error", (err: Error) => {
-        if (!down && !this.starting) {
-          logger.warn(
-            { err: redactRedisUrl(err.message), role },
-            `cluster: Redis ${this.where()} error`,
-          );
-        }
-        down = true;
-      });
-      c.on("ready", () => {
-        if (down) logger.info({ role }, `cluster: Redis ${this.where()} reachable again`);
-        if (connected && role === "commands") this.reconnected();
-        down = false;
-        connected = true;
-      });
-      return c;
-    };
-    this.client = make("commands");
-    this.reader = make("events");
-  }
-
-  /** Connects both clients; throws HerdError unavailable naming Redis when it cannot. */
+  /** Connects to Redis; throws HerdError unavailable naming Redis when it cannot. */
   static async connect(url: string, logger: Logger): Promise<ClusterStore> {
-    const store = new ClusterStore(url, logger);
-    try {
-      await Promise.all([store.client.connect(), store.reader.connect()]);
-      // A user without rights on herd's keys (or none given where Redis wants one) shows here.
-      await store.client.get("herd:epoch");
-    } catch (err) {
-      await store.close();
-      const message = redactRedisUrl(String((err as Error).message ?? err));
-      if (REFUSED.test(message)) {
-        const user = store.user();
-        throw new HerdError(
-          "unauthenticated",
-          `cluster: Redis ${store.where()} refused herd's credentials (${user ? `user ${JSON.stringify(user)}` : "no user or password in the URL"}): ${message}; check the user and password in cluster.redis (or its redis_env variable) and the user's ACL (it needs herd:* keys, scripts and streams)`,
-        );
-      }
-      throw store.unavailable(err);
-    }
-    store.starting = false;
-    return store;
-  }
-
-  /** The URL's user name (never its password), if any. */
-  private user(): string | undefined {
-    try {
-      const u = new URL(this.url);
-      return u.username ? decodeURIComponent(u.username) : u.password ? "default" : undefined;
-    } catch {
-      return undefined;
-    }
+    return new ClusterStore(await RedisConnection.connect(url, logger));
   }
 
   onReconnect(listener: () => void): void {
-    this.reconnected = listener;
+    this.redis.onReconnect(listener);
   }
 
   /** host:port of Redis without credentials, for messages. */
   where(): string {
-    try {
-      const u = new URL(this.url);
-      return `at ${u.protocol === "rediss:" ? "rediss://" : ""}${u.host}`;
-    } catch {
-      return "(bad URL)";
-    }
-  }
-
-  unavailable(err: unknown): HerdError {
-    return new HerdError(
-      "unavailable",
-      `cluster: Redis ${this.where()} is unreachable (${redactRedisUrl(String((err as Error).message ?? err))}); cluster-wide acquires fail until it is back`,
-    );
-  }
-
-  private async run(script: string, keys: string[], args: string[]): Promise<unknown> {
-    const c = this.client;
-    let sha = this.shas.get(script);
-    if (sha === undefined) {
-      sha = createHash("sha1").update(script).digest("hex");
-      this.shas.set(script, sha);
-    }
-    try {
-      try {
-        return await c.evalSha(sha, { keys, arguments: args });
-      } catch (err) {
-        // Not in Redis's script cache yet (first call, or Redis restarted): EVAL loads it.
-        if (!String((err as Error).message).startsWith("NOSCRIPT")) throw err;
-        return await c.eval(script, { keys, arguments: args });
-      }
-    } catch (err) {
-      if (err instanceof HerdError) throw err;
-      throw this.unavailable(err);
-    }
+    return this.redis.where();
   }
 
   /** Registers this node (dropping what a previous life of it owned); returns the epoch. */
   async join(node: string, record: string, leaseMs: number): Promise<string> {
     const epoch = randomBytes(12).toString("base64url");
     return String(
-      await this.run(JOIN, [EVENTS], [node, record, String(leaseMs), epoch, STREAM_MAXLEN]),
+      await this.redis.run(JOIN, [EVENTS], [node, record, String(leaseMs), epoch, STREAM_MAXLEN]),
     );
   }
 
   async renew(node: string, record: string, leaseMs: number, epoch: string): Promise<RenewResult> {
-    return (await this.run(RENEW, [], [node, record, String(leaseMs), epoch])) as RenewResult;
+    return (await this.redis.run(RENEW, [], [node, record, String(leaseMs), epoch])) as RenewResult;
   }
 
   /**
@@ -366,7 +246,7 @@ export class ClusterStore {
    * (rebuilding the registry after Redis lost its data), stored as ready at once.
    */
   async claim(node: string, pool: string, id: string, info?: string): Promise<ClaimResult> {
-    const r = (await this.run(
+    const r = (await this.redis.run(
       CLAIM,
       [],
       [node, pool, id, info === undefined ? "pending" : "ready", info ?? ""],
@@ -378,27 +258,22 @@ export class ClusterStore {
 
   /** The id's record if some node has it, else the live nodes' records: one round trip. */
   async locate(id: string): Promise<Located> {
-    const r = (await this.run(LOCATE, [], [id])) as string[];
+    const r = (await this.redis.run(LOCATE, [], [id])) as string[];
     if (r[0] === "taken") return { kind: "taken", record: takenRecord(r) };
     return { kind: "free", nodes: r.slice(1) };
   }
 
   /** Publishes the started session; false when this node no longer owns `id` at `gen`. */
   async commit(node: string, gen: string, id: string, info: string): Promise<boolean> {
-    return (await this.run(COMMIT, [], [node, gen, id, info])) === 1;
+    return (await this.redis.run(COMMIT, [], [node, gen, id, info])) === 1;
   }
 
   async drop(node: string, gen: string, id: string): Promise<void> {
-    await this.run(DROP, [], [node, gen, id]);
+    await this.redis.run(DROP, [], [node, gen, id]);
   }
 
   async session(id: string): Promise<SessionRecord | undefined> {
-    let h: Record<string, string>;
-    try {
-      h = await this.client.hGetAll(`herd:s:${id}`);
-    } catch (err) {
-      throw this.unavailable(err);
-    }
+    const h = await this.redis.call((c) => c.hGetAll(`herd:s:${id}`));
     if (h.node === undefined) return undefined;
     return {
       node: h.node,
@@ -411,40 +286,36 @@ export class ClusterStore {
 
   /** The `info` of every ready session (a SCAN: for a node that just joined). */
   async readySessions(): Promise<string[]> {
-    try {
+    return this.redis.call(async (c) => {
       const out: string[] = [];
-      for await (const keys of this.client.scanIterator({ MATCH: "herd:s:*", COUNT: 500 })) {
+      for await (const keys of c.scanIterator({ MATCH: "herd:s:*", COUNT: 500 })) {
         for (const key of keys) {
-          const [state, info] = await this.client.hmGet(key, ["state", "info"]);
+          const [state, info] = await c.hmGet(key, ["state", "info"]);
           if (state === "ready" && info) out.push(info);
         }
       }
       return out;
-    } catch (err) {
-      throw this.unavailable(err);
-    }
+    });
   }
 
   /** The records of every live node. */
   async nodes(): Promise<string[]> {
-    try {
-      const names = await this.client.sMembers("herd:members");
+    return this.redis.call(async (c) => {
+      const names = await c.sMembers("herd:members");
       if (names.length === 0) return [];
-      const records = await this.client.mGet(names.map((n) => `herd:alive:${n}`));
+      const records = await c.mGet(names.map((n) => `herd:alive:${n}`));
       return records.filter((r): r is string => typeof r === "string");
-    } catch (err) {
-      throw this.unavailable(err);
-    }
+    });
   }
 
   /** A clean shutdown: this node and whatever it still owns leave the cluster now. */
   async leave(node: string): Promise<void> {
-    await this.run(LEAVE, [], [node]);
+    await this.redis.run(LEAVE, [], [node]);
   }
 
   /** Declares nodes whose lease ran out dead; their sessions become node_lost events. */
   async reap(self: string): Promise<number> {
-    return Number(await this.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
+    return Number(await this.redis.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
   }
 
   /**
@@ -457,69 +328,48 @@ export class ClusterStore {
     drop?: { node: string; gen: string; id: string },
   ): Promise<number> {
     const claim = drop ? [drop.node, drop.gen, drop.id] : ["", "", ""];
-    return Number(await this.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json, ...claim]));
+    return Number(
+      await this.redis.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json, ...claim]),
+    );
   }
 
   /** The newest revision in herd:events (0 when empty): where a new reader starts. */
   async lastRevision(): Promise<number> {
-    try {
-      const tail = (await this.client.sendCommand(["XREVRANGE", EVENTS, "+", "-", "COUNT", "1"])) as
-        | [string, string[]][]
-        | null;
-      return tail?.[0] ? revisionOf(tail[0][0]) : 0;
-    } catch (err) {
-      throw this.unavailable(err);
-    }
+    const tail = (await this.redis.call((c) =>
+      c.sendCommand(["XREVRANGE", EVENTS, "+", "-", "COUNT", "1"]),
+    )) as Entries | null;
+    return tail?.[0] ? revisionOf(tail[0][0]) : 0;
   }
 
   /** Entries after revision `after`, waiting up to `blockMs` for the first (the reader's link). */
   async read(after: number, blockMs: number): Promise<StreamEntry[]> {
-    return this.entries(this.reader, [
-      "XREAD",
-      "COUNT",
-      "512",
-      "BLOCK",
-      String(blockMs),
-      "STREAMS",
-      EVENTS,
-      `${after}-0`,
-    ]);
+    const r = (await this.redis.call(
+      (c) =>
+        c.sendCommand([
+          "XREAD",
+          "COUNT",
+          "512",
+          "BLOCK",
+          String(blockMs),
+          "STREAMS",
+          EVENTS,
+          `${after}-0`,
+        ]),
+      true,
+    )) as [string, Entries][] | null;
+    return entries(r?.[0]?.[1]);
   }
 
   /** Up to `count` entries with revision in (after, upTo], oldest first (no blocking). */
   async range(after: number, upTo: number, count: number): Promise<StreamEntry[]> {
-    try {
-      const r = (await this.client.sendCommand([
-        "XRANGE",
-        EVENTS,
-        `(${after}-0`,
-        `${upTo}-0`,
-        "COUNT",
-        String(count),
-      ])) as [string, string[]][] | null;
-      return (r ?? []).map(([id, fields]) => ({
-        revision: revisionOf(id),
-        json: fields[1] ?? "{}",
-      }));
-    } catch (err) {
-      throw this.unavailable(err);
-    }
-  }
-
-  private async entries(c: RedisClientType, command: string[]): Promise<StreamEntry[]> {
-    try {
-      const r = (await c.sendCommand(command)) as [string, [string, string[]][]][] | null;
-      const entries = r?.[0]?.[1] ?? [];
-      return entries.map(([id, fields]) => ({ revision: revisionOf(id), json: fields[1] ?? "{}" }));
-    } catch (err) {
-      throw this.unavailable(err);
-    }
+    const r = (await this.redis.call((c) =>
+      c.sendCommand(["XRANGE", EVENTS, `(${after}-0`, `${upTo}-0`, "COUNT", String(count)]),
+    )) as Entries | null;
+    return entries(r);
   }
 
   /** Drops both connections at once (a blocked XREAD included). */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const c of [this.client, this.reader]) if (c.isOpen) c.destroy();
+  close(): Promise<void> {
+    return this.redis.close();
   }
 }
