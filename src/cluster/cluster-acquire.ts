@@ -15,9 +15,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { AcquireOptions, NodeDrain, SessionDirectory, SessionInfo } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 import type { CapacityLedger } from "./capacity-ledger.ts";
-import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { LocalClaims } from "./local-claims.ts";
 import type { NodeLease } from "./node-lease.ts";
+import type { RedisSessions, SessionRecord } from "./redis-sessions.ts";
 import type { RemoteSessions } from "./remote-sessions.ts";
 import { forwarded } from "./via-peer.ts";
 
@@ -34,7 +34,7 @@ export interface ClusterAcquireDeps {
   local: SessionDirectory;
   /** This node's name. */
   node: string;
-  store: ClusterStore;
+  store: RedisSessions;
   lease: NodeLease;
   capacity: CapacityLedger;
   claims: LocalClaims;

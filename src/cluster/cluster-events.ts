@@ -17,6 +17,7 @@ import type { ClusterStore } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import { decodeEvent, encodeEvent } from "./event-wire.ts";
 import type { LocalClaims } from "./local-claims.ts";
+import type { RedisSessions } from "./redis-sessions.ts";
 import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
@@ -40,6 +41,7 @@ export class ClusterEvents {
 
   constructor(
     private readonly store: ClusterStore,
+    private readonly sessions: Pick<RedisSessions, "readySessions">,
     private readonly local: SessionDirectory,
     private readonly watch: ClusterWatch,
     private readonly self: NodeAddresses,
@@ -54,7 +56,7 @@ export class ClusterEvents {
     const from = await this.store.lastRevision();
     this.watch.startAt(from);
     // Sessions that began before this node joined: their acquire events are already read.
-    for (const info of await this.store.readySessions()) {
+    for (const info of await this.sessions.readySessions()) {
       const remote = decodeSession(info, this.keys);
       if (remote && remote.info.node !== this.self.node) this.learn(remote);
     }

@@ -1,19 +1,15 @@
-// Everything herd keeps in Redis (through redis-connection.ts). Every write that must be
-// atomic across nodes is one Lua script, so Redis serialises them:
+// What herd keeps in Redis of its nodes and events (through redis-connection.ts; the sessions'
+// claims and records are redis-sessions.ts's). Every write that must be atomic across nodes is
+// one Lua script, so Redis serialises them:
 //
 //   herd:epoch          random id of this Redis dataset; a change means Redis lost its data
-//   herd:gen            fencing generation counter (INCR per claim)
 //   herd:members        SET of node names that joined and were not yet reaped
 //   herd:alive:{node}   the node's record (addresses, pool capacity), PX = lease: its liveness
-//   herd:owned:{node}   SET of the session ids the node owns
-//   herd:s:{id}         HASH node, gen, pool, state (pending|ready), info (session JSON)
 //   herd:rev            the cluster's event revision counter
 //   herd:events         STREAM of every node's lifecycle events (field e = JSON), entry id
 //                       `<revision>-0`: one cluster-wide order WatchSessions resumes from
 //
-// Invariants: a session key exists only while its owner's id is in herd:owned:{owner}; only a
-// node whose alive key exists can claim or commit (a node the cluster declared dead cannot
-// take new ids); reaping a dead node deletes exactly the session keys it still owns. Every
+// Invariants: reaping a dead node deletes exactly the session keys it still owns. Every
 // entry of herd:events is added by a script through XADD_EVENT, so revisions are gapless and
 // increasing (a gap means entries were trimmed or Redis lost its data).
 // Concurrency: scripts are serialised by Redis; the connection, its outages and its
@@ -22,6 +18,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../core/index.ts";
 import { RedisConnection } from "./redis-connection.ts";
+import { DROP_CLAIM, RedisSessions } from "./redis-sessions.ts";
 
 const EVENTS = "herd:events";
 const STREAM_MAXLEN = "10000";
@@ -44,16 +41,6 @@ end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-`;
-
-// Gives up `node`'s claim of `id` at generation `gen` (a later claim of the id is left alone).
-const DROP_CLAIM = `
-local function drop_claim(node, gen, id)
-  local sk = 'herd:s:' .. id
-  local cur = redis.call('HMGET', sk, 'node', 'gen')
-  if cur[1] == node and cur[2] == gen then redis.call('DEL', sk) end
-  redis.call('SREM', 'herd:owned:' .. node, id)
 end
 `;
 
@@ -91,44 +78,6 @@ redis.call('SET', alive, ARGV[2], 'PX', ARGV[3])
 return 'ok'
 `;
 
-const CLAIM = `
-if redis.call('EXISTS', 'herd:alive:' .. ARGV[1]) == 0 then return {'dead'} end
-local sk = 'herd:s:' .. ARGV[3]
-local cur = redis.call('HMGET', sk, 'node', 'gen', 'pool', 'state', 'info')
-if cur[1] then return {'taken', cur[1], cur[2], cur[3], cur[4], cur[5] or ''} end
-local gen = redis.call('INCR', 'herd:gen')
-redis.call('HSET', sk, 'node', ARGV[1], 'gen', gen, 'pool', ARGV[2], 'state', ARGV[4], 'info', ARGV[5])
-redis.call('SADD', 'herd:owned:' .. ARGV[1], ARGV[3])
-return {'claimed', tostring(gen)}
-`;
-
-// Where an acquire stands: the id's record when some node has it, else every live node's
-// record (for placement), in one round trip.
-const LOCATE = `
-local cur = redis.call('HMGET', 'herd:s:' .. ARGV[1], 'node', 'gen', 'pool', 'state', 'info')
-if cur[1] then return {'taken', cur[1], cur[2], cur[3], cur[4], cur[5] or ''} end
-local out = {'free'}
-for _, n in ipairs(redis.call('SMEMBERS', 'herd:members')) do
-  local rec = redis.call('GET', 'herd:alive:' .. n)
-  if rec then table.insert(out, rec) end
-end
-return out
-`;
-
-const COMMIT = `
-if redis.call('EXISTS', 'herd:alive:' .. ARGV[1]) == 0 then return 0 end
-local sk = 'herd:s:' .. ARGV[3]
-local cur = redis.call('HMGET', sk, 'node', 'gen')
-if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
-redis.call('HSET', sk, 'state', 'ready', 'info', ARGV[4])
-return 1
-`;
-
-const DROP = `${DROP_CLAIM}
-drop_claim(ARGV[1], ARGV[2], ARGV[3])
-return 1
-`;
-
 const LEAVE = `
 local owned = 'herd:owned:' .. ARGV[1]
 for _, id in ipairs(redis.call('SMEMBERS', owned)) do
@@ -162,26 +111,6 @@ end
 return lost
 `;
 
-/** A session key as read back. `info` is the owner's session JSON once `state` is ready. */
-export interface SessionRecord {
-  node: string;
-  gen: string;
-  pool: string;
-  state: "pending" | "ready";
-  info: string;
-}
-
-export type ClaimResult =
-  | { kind: "claimed"; gen: string }
-  | { kind: "taken"; record: SessionRecord }
-  /** This node's lease is gone: it must rejoin before it may own anything. */
-  | { kind: "dead" };
-
-export type Located =
-  | { kind: "taken"; record: SessionRecord }
-  /** Nobody has the id: every live node's record, for placement. */
-  | { kind: "free"; nodes: string[] };
-
 export type RenewResult = "ok" | "expired" | "reset";
 
 /** One entry of herd:events: a HerdEvent without revision, plus `info` on lost-by-reap. */
@@ -189,17 +118,6 @@ export interface StreamEntry {
   /** The cluster-wide revision: the entry id is `<revision>-0`. */
   revision: number;
   json: string;
-}
-
-/** A script's `{'taken', node, gen, pool, state, info}` answer. */
-function takenRecord(r: string[]): SessionRecord {
-  return {
-    node: r[1]!,
-    gen: r[2]!,
-    pool: r[3]!,
-    state: r[4] === "ready" ? "ready" : "pending",
-    info: r[5] ?? "",
-  };
 }
 
 type Entries = [string, string[]][];
@@ -213,7 +131,12 @@ function entries(r: Entries | null | undefined): StreamEntry[] {
 }
 
 export class ClusterStore {
-  private constructor(private readonly redis: RedisConnection) {}
+  /** The sessions' claims and records. */
+  readonly sessions: RedisSessions;
+
+  private constructor(private readonly redis: RedisConnection) {
+    this.sessions = new RedisSessions(redis);
+  }
 
   /** Connects to Redis; throws HerdError unavailable naming Redis when it cannot. */
   static async connect(url: string, logger: Logger): Promise<ClusterStore> {
@@ -239,63 +162,6 @@ export class ClusterStore {
 
   async renew(node: string, record: string, leaseMs: number, epoch: string): Promise<RenewResult> {
     return (await this.redis.run(RENEW, [], [node, record, String(leaseMs), epoch])) as RenewResult;
-  }
-
-  /**
-   * Takes `id` for `node` unless someone has it. `info` set: the session already runs here
-   * (rebuilding the registry after Redis lost its data), stored as ready at once.
-   */
-  async claim(node: string, pool: string, id: string, info?: string): Promise<ClaimResult> {
-    const r = (await this.redis.run(
-      CLAIM,
-      [],
-      [node, pool, id, info === undefined ? "pending" : "ready", info ?? ""],
-    )) as string[];
-    if (r[0] === "dead") return { kind: "dead" };
-    if (r[0] === "claimed") return { kind: "claimed", gen: r[1]! };
-    return { kind: "taken", record: takenRecord(r) };
-  }
-
-  /** The id's record if some node has it, else the live nodes' records: one round trip. */
-  async locate(id: string): Promise<Located> {
-    const r = (await this.redis.run(LOCATE, [], [id])) as string[];
-    if (r[0] === "taken") return { kind: "taken", record: takenRecord(r) };
-    return { kind: "free", nodes: r.slice(1) };
-  }
-
-  /** Publishes the started session; false when this node no longer owns `id` at `gen`. */
-  async commit(node: string, gen: string, id: string, info: string): Promise<boolean> {
-    return (await this.redis.run(COMMIT, [], [node, gen, id, info])) === 1;
-  }
-
-  async drop(node: string, gen: string, id: string): Promise<void> {
-    await this.redis.run(DROP, [], [node, gen, id]);
-  }
-
-  async session(id: string): Promise<SessionRecord | undefined> {
-    const h = await this.redis.call((c) => c.hGetAll(`herd:s:${id}`));
-    if (h.node === undefined) return undefined;
-    return {
-      node: h.node,
-      gen: h.gen ?? "",
-      pool: h.pool ?? "",
-      state: h.state === "ready" ? "ready" : "pending",
-      info: h.info ?? "",
-    };
-  }
-
-  /** The `info` of every ready session (a SCAN: for a node that just joined). */
-  async readySessions(): Promise<string[]> {
-    return this.redis.call(async (c) => {
-      const out: string[] = [];
-      for await (const keys of c.scanIterator({ MATCH: "herd:s:*", COUNT: 500 })) {
-        for (const key of keys) {
-          const [state, info] = await c.hmGet(key, ["state", "info"]);
-          if (state === "ready" && info) out.push(info);
-        }
-      }
-      return out;
-    });
   }
 
   /** The records of every live node. */

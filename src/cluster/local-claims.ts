@@ -15,8 +15,8 @@
 
 import type { AcquireOptions, HerdEvent, SessionDirectory, SessionInfo } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
-import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
+import type { RedisSessions, SessionRecord } from "./redis-sessions.ts";
 import { encodeSession, type NodeAddresses } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
@@ -37,7 +37,7 @@ export class LocalClaims {
 
   constructor(
     private readonly local: SessionDirectory,
-    private readonly store: ClusterStore,
+    private readonly store: RedisSessions,
     private readonly self: NodeAddresses,
     private readonly keys: RecordKeys,
     private readonly watchdog: FenceWatchdog,

@@ -22,17 +22,17 @@ import type {
 } from "../core/index.ts";
 import { HerdError, isHerdError } from "../core/index.ts";
 import type { ClusterEvents, KnownRemote } from "./cluster-events.ts";
-import type { ClusterStore, SessionRecord } from "./cluster-store.ts";
 import type { LiveNodes } from "./live-nodes.ts";
 import type { PeerAuth } from "./peer-auth.ts";
 import type { PeerClient } from "./peer-client.ts";
+import type { RedisSessions, SessionRecord } from "./redis-sessions.ts";
 import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
 export interface RemoteSessionsDeps {
   /** This node's name: a record naming it is no remote session. */
   node: string;
-  store: ClusterStore;
+  store: RedisSessions;
   events: ClusterEvents;
   nodes: LiveNodes;
   peers: PeerClient;

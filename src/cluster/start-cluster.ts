@@ -55,7 +55,7 @@ export async function startCluster(
   const nodes = new LiveNodes(keys, () => store.nodes());
   const capacity = new CapacityLedger(local, self, nodes, config.leaseMs, drain);
   const watchdog = new FenceWatchdog();
-  const claims = new LocalClaims(local, store, self, keys, watchdog);
+  const claims = new LocalClaims(local, store.sessions, self, keys, watchdog);
   const lease = new NodeLease(
     store,
     config.node,
@@ -66,10 +66,10 @@ export async function startCluster(
     logger,
   );
   const watch = new ClusterWatch(store, watchBuffer, keys);
-  const events = new ClusterEvents(store, local, watch, self, logger, claims, keys);
+  const events = new ClusterEvents(store, store.sessions, local, watch, self, logger, claims, keys);
   const remotes = new RemoteSessions({
     node: config.node,
-    store,
+    store: store.sessions,
     events,
     nodes,
     peers: new PeerClient(auth),
@@ -81,7 +81,7 @@ export async function startCluster(
   const acquirer = new ClusterAcquire({
     local,
     node: config.node,
-    store,
+    store: store.sessions,
     lease,
     capacity,
     claims,
