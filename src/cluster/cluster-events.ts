@@ -13,10 +13,10 @@
 // and this node's watchers are cut off, so none of them silently misses its events.
 
 import type { HerdEvent, HerdEventType, Logger, SessionDirectory } from "../core/index.ts";
-import type { ClusterStore } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import { decodeEvent, encodeEvent } from "./event-wire.ts";
 import type { LocalClaims } from "./local-claims.ts";
+import type { RedisEvents } from "./redis-events.ts";
 import type { RedisSessions } from "./redis-sessions.ts";
 import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
@@ -40,7 +40,7 @@ export class ClusterEvents {
   private pumped = 0;
 
   constructor(
-    private readonly store: ClusterStore,
+    private readonly store: RedisEvents,
     private readonly sessions: Pick<RedisSessions, "readySessions">,
     private readonly local: SessionDirectory,
     private readonly watch: ClusterWatch,
@@ -133,7 +133,7 @@ export class ClusterEvents {
   private async read(from: number): Promise<void> {
     let after = from;
     while (!this.stopped) {
-      let entries: Awaited<ReturnType<ClusterStore["read"]>>;
+      let entries: Awaited<ReturnType<RedisEvents["read"]>>;
       try {
         entries = await this.store.read(after, 1_000);
         // Idle: did the stream go back below us (Redis lost its data)? Then follow the new one.

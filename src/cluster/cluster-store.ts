@@ -1,54 +1,20 @@
-// What herd keeps in Redis of its nodes and events (through redis-connection.ts; the sessions'
-// claims and records are redis-sessions.ts's). Every write that must be atomic across nodes is
-// one Lua script, so Redis serialises them:
+// What herd keeps in Redis of its nodes (through redis-connection.ts; the sessions' claims and
+// records are redis-sessions.ts's, the event stream redis-events.ts's). Every write that must
+// be atomic across nodes is one Lua script, so Redis serialises them:
 //
 //   herd:epoch          random id of this Redis dataset; a change means Redis lost its data
 //   herd:members        SET of node names that joined and were not yet reaped
 //   herd:alive:{node}   the node's record (addresses, pool capacity), PX = lease: its liveness
-//   herd:rev            the cluster's event revision counter
-//   herd:events         STREAM of every node's lifecycle events (field e = JSON), entry id
-//                       `<revision>-0`: one cluster-wide order WatchSessions resumes from
 //
-// Invariants: reaping a dead node deletes exactly the session keys it still owns. Every
-// entry of herd:events is added by a script through XADD_EVENT, so revisions are gapless and
-// increasing (a gap means entries were trimmed or Redis lost its data).
+// Invariants: reaping a dead node deletes exactly the session keys it still owns.
 // Concurrency: scripts are serialised by Redis; the connection, its outages and its
 // credentials are redis-connection.ts's.
 
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../core/index.ts";
 import { RedisConnection } from "./redis-connection.ts";
-import { DROP_CLAIM, RedisSessions } from "./redis-sessions.ts";
-
-const EVENTS = "herd:events";
-const STREAM_MAXLEN = "10000";
-
-// Appends one event as revision INCR(herd:rev); never at or below the stream's tail or
-// `floor` (the caller's newest seen revision), so after Redis lost herd:rev the order still
-// moves forward for everyone that watched before.
-const XADD_EVENT = `
-local function xadd_event(maxlen, floor, entry)
-  local rev = redis.call('INCR', 'herd:rev')
-  local tail = redis.call('XREVRANGE', 'herd:events', '+', '-', 'COUNT', 1)[1]
-  local least = math.max(tonumber(floor) or 0, tail and tonumber(string.match(tail[1], '^%d+')) or 0) + 1
-  if rev < least then
-    rev = least
-    redis.call('SET', 'herd:rev', string.format('%d', rev))
-  end
-  redis.call('XADD', 'herd:events', 'MAXLEN', '~', maxlen, string.format('%d-0', rev), 'e', entry)
-  return rev
-end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-`;
-
-// ARGV[4..6] set (node, gen, id): the event ends that claim, dropped with the append.
-const APPEND = `${XADD_EVENT}${DROP_CLAIM}
-if ARGV[4] ~= '' then drop_claim(ARGV[4], ARGV[5], ARGV[6]) end
-return xadd_event(ARGV[1], ARGV[2], ARGV[3])
-`;
+import { EVENTS, RedisEvents, STREAM_MAXLEN, XADD_EVENT } from "./redis-events.ts";
+import { RedisSessions } from "./redis-sessions.ts";
 
 const JOIN = `${XADD_EVENT}
 redis.call('SET', 'herd:epoch', ARGV[4], 'NX')
@@ -113,29 +79,15 @@ return lost
 
 export type RenewResult = "ok" | "expired" | "reset";
 
-/** One entry of herd:events: a HerdEvent without revision, plus `info` on lost-by-reap. */
-export interface StreamEntry {
-  /** The cluster-wide revision: the entry id is `<revision>-0`. */
-  revision: number;
-  json: string;
-}
-
-type Entries = [string, string[]][];
-
-function revisionOf(id: string): number {
-  return Number(id.slice(0, id.indexOf("-")));
-}
-
-function entries(r: Entries | null | undefined): StreamEntry[] {
-  return (r ?? []).map(([id, fields]) => ({ revision: revisionOf(id), json: fields[1] ?? "{}" }));
-}
-
 export class ClusterStore {
   /** The sessions' claims and records. */
   readonly sessions: RedisSessions;
+  /** The cluster's event stream. */
+  readonly events: RedisEvents;
 
   private constructor(private readonly redis: RedisConnection) {
     this.sessions = new RedisSessions(redis);
+    this.events = new RedisEvents(redis);
   }
 
   /** Connects to Redis; throws HerdError unavailable naming Redis when it cannot. */
@@ -182,56 +134,6 @@ export class ClusterStore {
   /** Declares nodes whose lease ran out dead; their sessions become node_lost events. */
   async reap(self: string): Promise<number> {
     return Number(await this.redis.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
-  }
-
-  /**
-   * Appends `json` to herd:events; returns its revision. `floor`: the newest revision seen.
-   * `drop`: the claim this event ends, given up in the same script (as `drop` does).
-   */
-  async append(
-    json: string,
-    floor: number,
-    drop?: { node: string; gen: string; id: string },
-  ): Promise<number> {
-    const claim = drop ? [drop.node, drop.gen, drop.id] : ["", "", ""];
-    return Number(
-      await this.redis.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json, ...claim]),
-    );
-  }
-
-  /** The newest revision in herd:events (0 when empty): where a new reader starts. */
-  async lastRevision(): Promise<number> {
-    const tail = (await this.redis.call((c) =>
-      c.sendCommand(["XREVRANGE", EVENTS, "+", "-", "COUNT", "1"]),
-    )) as Entries | null;
-    return tail?.[0] ? revisionOf(tail[0][0]) : 0;
-  }
-
-  /** Entries after revision `after`, waiting up to `blockMs` for the first (the reader's link). */
-  async read(after: number, blockMs: number): Promise<StreamEntry[]> {
-    const r = (await this.redis.call(
-      (c) =>
-        c.sendCommand([
-          "XREAD",
-          "COUNT",
-          "512",
-          "BLOCK",
-          String(blockMs),
-          "STREAMS",
-          EVENTS,
-          `${after}-0`,
-        ]),
-      true,
-    )) as [string, Entries][] | null;
-    return entries(r?.[0]?.[1]);
-  }
-
-  /** Up to `count` entries with revision in (after, upTo], oldest first (no blocking). */
-  async range(after: number, upTo: number, count: number): Promise<StreamEntry[]> {
-    const r = (await this.redis.call((c) =>
-      c.sendCommand(["XRANGE", EVENTS, `(${after}-0`, `${upTo}-0`, "COUNT", String(count)]),
-    )) as Entries | null;
-    return entries(r);
   }
 
   /** Drops both connections at once (a blocked XREAD included). */

@@ -65,8 +65,17 @@ export async function startCluster(
     watchdog,
     logger,
   );
-  const watch = new ClusterWatch(store, watchBuffer, keys);
-  const events = new ClusterEvents(store, store.sessions, local, watch, self, logger, claims, keys);
+  const watch = new ClusterWatch(store.events, watchBuffer, keys);
+  const events = new ClusterEvents(
+    store.events,
+    store.sessions,
+    local,
+    watch,
+    self,
+    logger,
+    claims,
+    keys,
+  );
   const remotes = new RemoteSessions({
     node: config.node,
     store: store.sessions,
