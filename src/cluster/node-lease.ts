@@ -19,8 +19,8 @@
 // Concurrency: one tick at a time (a renewal asked for during a tick runs right after it).
 
 import type { Logger } from "../core/index.ts";
-import type { ClusterStore } from "./cluster-store.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
+import type { RedisNodes, RenewResult } from "./redis-nodes.ts";
 
 /** The records a renewal writes and reads back (capacity-ledger.ts). */
 export interface LeaseRecords {
@@ -55,7 +55,7 @@ export class NodeLease {
   readonly intervalMs: number;
 
   constructor(
-    private readonly store: ClusterStore,
+    private readonly store: RedisNodes,
     private readonly node: string,
     readonly leaseMs: number,
     private readonly records: LeaseRecords,
@@ -151,7 +151,7 @@ export class NodeLease {
     try {
       if (Date.now() >= this.deadline()) await this.fence("this node's cluster lease lapsed");
       const sent = Date.now();
-      let result: Awaited<ReturnType<ClusterStore["renew"]>>;
+      let result: RenewResult;
       try {
         result = await this.store.renew(this.node, this.records.record(), this.leaseMs, this.epoch);
       } catch (err) {

@@ -1,20 +1,19 @@
-// What herd keeps in Redis of its nodes (through redis-connection.ts; the sessions' claims and
-// records are redis-sessions.ts's, the event stream redis-events.ts's). Every write that must
-// be atomic across nodes is one Lua script, so Redis serialises them:
+// The nodes' records and leases in Redis:
 //
 //   herd:epoch          random id of this Redis dataset; a change means Redis lost its data
 //   herd:members        SET of node names that joined and were not yet reaped
-//   herd:alive:{node}   the node's record (addresses, pool capacity), PX = lease: its liveness
+//   herd:alive:{node}   the node's record (addresses, pool capacity, signed), PX = lease: its
+//                       liveness
 //
-// Invariants: reaping a dead node deletes exactly the session keys it still owns.
-// Concurrency: scripts are serialised by Redis; the connection, its outages and its
-// credentials are redis-connection.ts's.
+// Invariants: a node's alive key exists only while its lease runs (set with PX on join and each
+// renewal, never renewed once expired: the node must join again, dropping what it owned);
+// reaping a dead node deletes exactly the session keys it still owns (herd:owned:{node},
+// redis-sessions.ts), each becoming a node_lost entry of the event stream in the same script.
+// Concurrency: each write is one script, serialised by Redis.
 
 import { randomBytes } from "node:crypto";
-import type { Logger } from "../core/index.ts";
-import { RedisConnection } from "./redis-connection.ts";
-import { EVENTS, RedisEvents, STREAM_MAXLEN, XADD_EVENT } from "./redis-events.ts";
-import { RedisSessions } from "./redis-sessions.ts";
+import type { RedisConnection } from "./redis-connection.ts";
+import { EVENTS, STREAM_MAXLEN, XADD_EVENT } from "./redis-events.ts";
 
 const JOIN = `${XADD_EVENT}
 redis.call('SET', 'herd:epoch', ARGV[4], 'NX')
@@ -79,30 +78,8 @@ return lost
 
 export type RenewResult = "ok" | "expired" | "reset";
 
-export class ClusterStore {
-  /** The sessions' claims and records. */
-  readonly sessions: RedisSessions;
-  /** The cluster's event stream. */
-  readonly events: RedisEvents;
-
-  private constructor(private readonly redis: RedisConnection) {
-    this.sessions = new RedisSessions(redis);
-    this.events = new RedisEvents(redis);
-  }
-
-  /** Connects to Redis; throws HerdError unavailable naming Redis when it cannot. */
-  static async connect(url: string, logger: Logger): Promise<ClusterStore> {
-    return new ClusterStore(await RedisConnection.connect(url, logger));
-  }
-
-  onReconnect(listener: () => void): void {
-    this.redis.onReconnect(listener);
-  }
-
-  /** host:port of Redis without credentials, for messages. */
-  where(): string {
-    return this.redis.where();
-  }
+export class RedisNodes {
+  constructor(private readonly redis: RedisConnection) {}
 
   /** Registers this node (dropping what a previous life of it owned); returns the epoch. */
   async join(node: string, record: string, leaseMs: number): Promise<string> {
@@ -134,10 +111,5 @@ export class ClusterStore {
   /** Declares nodes whose lease ran out dead; their sessions become node_lost events. */
   async reap(self: string): Promise<number> {
     return Number(await this.redis.run(REAP, [EVENTS], [self, STREAM_MAXLEN]));
-  }
-
-  /** Drops both connections at once (a blocked XREAD included). */
-  close(): Promise<void> {
-    return this.redis.close();
   }
 }
