@@ -13,9 +13,11 @@
 // and this node's watchers are cut off, so none of them silently misses its events.
 
 import type { HerdEvent, HerdEventType, Logger, SessionDirectory } from "../core/index.ts";
-import type { ClusterStore } from "./cluster-store.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
 import { decodeEvent, encodeEvent } from "./event-wire.ts";
+import type { LocalClaims } from "./local-claims.ts";
+import type { RedisEvents } from "./redis-events.ts";
+import type { RedisSessions } from "./redis-sessions.ts";
 import { decodeSession, type NodeAddresses, type RemoteSession } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
@@ -38,14 +40,15 @@ export class ClusterEvents {
   private pumped = 0;
 
   constructor(
-    private readonly store: ClusterStore,
+    private readonly store: RedisEvents,
+    private readonly sessions: Pick<RedisSessions, "readySessions">,
     private readonly local: SessionDirectory,
     private readonly watch: ClusterWatch,
     private readonly self: NodeAddresses,
     private readonly logger: Logger,
-    /** Called for each local event, in order, before it is appended: the generation of the
-     * claim the event ends, if any, which the append drops in the same script. */
-    private readonly onLocal: (event: HerdEvent) => string | undefined,
+    /** Told each local event, in order, before it is appended: the generation of the claim
+     * the event ends, if any, which the append drops in the same script. */
+    private readonly claims: Pick<LocalClaims, "ended">,
     private readonly keys: RecordKeys,
   ) {}
 
@@ -53,7 +56,7 @@ export class ClusterEvents {
     const from = await this.store.lastRevision();
     this.watch.startAt(from);
     // Sessions that began before this node joined: their acquire events are already read.
-    for (const info of await this.store.readySessions()) {
+    for (const info of await this.sessions.readySessions()) {
       const remote = decodeSession(info, this.keys);
       if (remote && remote.info.node !== this.self.node) this.learn(remote);
     }
@@ -89,7 +92,7 @@ export class ClusterEvents {
 
   private async share(event: HerdEvent): Promise<void> {
     if (event.node !== undefined) return; // republished from another node
-    const ends = this.onLocal(event);
+    const ends = this.claims.ended(event);
     if (LOCAL_ONLY.has(event.type)) {
       this.watch.local({ ...event, node: this.self.node });
       return;
@@ -130,7 +133,7 @@ export class ClusterEvents {
   private async read(from: number): Promise<void> {
     let after = from;
     while (!this.stopped) {
-      let entries: Awaited<ReturnType<ClusterStore["read"]>>;
+      let entries: Awaited<ReturnType<RedisEvents["read"]>>;
       try {
         entries = await this.store.read(after, 1_000);
         // Idle: did the stream go back below us (Redis lost its data)? Then follow the new one.

@@ -18,8 +18,8 @@
 import type { EventSubscription, HerdEvent, SubscribeOptions } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 import { EventLog, matchesFilter } from "../pool/index.ts";
-import type { ClusterStore } from "./cluster-store.ts";
 import { decodeEvent } from "./event-wire.ts";
+import type { RedisEvents } from "./redis-events.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
 const PAGE = 512;
@@ -29,7 +29,7 @@ export class ClusterWatch {
   private applied = 0;
 
   constructor(
-    private readonly store: Pick<ClusterStore, "range" | "lastRevision">,
+    private readonly store: Pick<RedisEvents, "range" | "lastRevision">,
     private readonly bufferLimit: number,
     private readonly keys: RecordKeys,
   ) {

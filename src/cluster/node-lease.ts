@@ -19,18 +19,23 @@
 // Concurrency: one tick at a time (a renewal asked for during a tick runs right after it).
 
 import type { Logger } from "../core/index.ts";
-import type { ClusterStore } from "./cluster-store.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
+import type { RedisNodes, RenewResult } from "./redis-nodes.ts";
 
-export interface LeaseHooks {
-  /** This node's record for placement (capacity per pool), as JSON. */
+/** The records a renewal writes and reads back (capacity-ledger.ts). */
+export interface LeaseRecords {
+  /** This node's record for placement (capacity per pool), signed. */
   record(): string;
+  /** Every live node's record, read after each renewal. */
+  observe(records: string[]): void;
+}
+
+/** What a lapse or a Redis that lost its data does to this node's sessions (local-claims.ts). */
+export interface LeaseFencing {
   /** Kill every local session (it may run elsewhere next). */
-  fence(reason: string): Promise<void>;
+  fenceAll(reason: string): Promise<void>;
   /** Redis lost its data: register the live local sessions again. */
   rebuild(): Promise<void>;
-  /** Every live node's record, read after each renewal. */
-  observed(records: string[]): void;
 }
 
 type Ticking =
@@ -50,10 +55,11 @@ export class NodeLease {
   readonly intervalMs: number;
 
   constructor(
-    private readonly store: ClusterStore,
+    private readonly store: RedisNodes,
     private readonly node: string,
     readonly leaseMs: number,
-    private readonly hooks: LeaseHooks,
+    private readonly records: LeaseRecords,
+    private readonly fencing: LeaseFencing,
     private readonly watchdog: FenceWatchdog,
     private readonly logger: Logger,
   ) {
@@ -64,7 +70,7 @@ export class NodeLease {
   /** Joins, and knows every live node's record before it returns (ready means ready). */
   async start(): Promise<void> {
     await this.join();
-    this.hooks.observed(await this.store.nodes());
+    this.records.observe(await this.store.nodes());
     this.schedule(this.intervalMs);
   }
 
@@ -108,7 +114,7 @@ export class NodeLease {
 
   private async join(): Promise<void> {
     const sent = Date.now();
-    this.epoch = await this.store.join(this.node, this.hooks.record(), this.leaseMs);
+    this.epoch = await this.store.join(this.node, this.records.record(), this.leaseMs);
     this.renewed(sent);
   }
 
@@ -131,7 +137,7 @@ export class NodeLease {
     if (this.fenced) return;
     this.fenced = true;
     this.logger.warn({ reason }, `cluster: fencing: killing this node's sessions (${reason})`);
-    await this.hooks.fence(reason);
+    await this.fencing.fenceAll(reason);
   }
 
   private schedule(ms: number): void {
@@ -145,9 +151,9 @@ export class NodeLease {
     try {
       if (Date.now() >= this.deadline()) await this.fence("this node's cluster lease lapsed");
       const sent = Date.now();
-      let result: Awaited<ReturnType<ClusterStore["renew"]>>;
+      let result: RenewResult;
       try {
-        result = await this.store.renew(this.node, this.hooks.record(), this.leaseMs, this.epoch);
+        result = await this.store.renew(this.node, this.records.record(), this.leaseMs, this.epoch);
       } catch (err) {
         this.logger.debug({ err }, "cluster: lease renewal failed");
         return;
@@ -161,11 +167,11 @@ export class NodeLease {
         this.logger.warn({}, "cluster: Redis lost its data; re-registering this node's sessions");
         const wasValid = this.valid();
         await this.join();
-        if (wasValid) await this.hooks.rebuild();
-        else await this.hooks.fence("lease lapsed while Redis was away");
+        if (wasValid) await this.fencing.rebuild();
+        else await this.fencing.fenceAll("lease lapsed while Redis was away");
       }
       await this.store.reap(this.node).catch(() => {});
-      this.hooks.observed(await this.store.nodes());
+      this.records.observe(await this.store.nodes());
     } catch (err) {
       this.logger.warn({ err }, "cluster: lease tick failed");
     } finally {

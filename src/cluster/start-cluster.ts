@@ -14,17 +14,25 @@
 
 import type { ClusterConfig } from "../config/index.ts";
 import type { Logger, NodeDrain, PeerCalls, SessionDirectory } from "../core/index.ts";
-import { ClusterDirectory, viaPeer } from "./cluster-directory.ts";
+import { CapacityLedger } from "./capacity-ledger.ts";
+import { ClusterAcquire } from "./cluster-acquire.ts";
+import { ClusterDirectory } from "./cluster-directory.ts";
 import { ClusterEvents } from "./cluster-events.ts";
-import { ClusterStore } from "./cluster-store.ts";
 import { ClusterWatch } from "./cluster-watch.ts";
 import { FenceWatchdog } from "./fence-watchdog.ts";
 import { LiveNodes } from "./live-nodes.ts";
+import { LocalClaims } from "./local-claims.ts";
 import { NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
 import { type AnyRequest, verifyPeerCall } from "./peer-calls.ts";
 import { PeerClient } from "./peer-client.ts";
+import { RedisConnection } from "./redis-connection.ts";
+import { RedisEvents } from "./redis-events.ts";
+import { RedisNodes } from "./redis-nodes.ts";
+import { RedisSessions } from "./redis-sessions.ts";
+import { RemoteSessions } from "./remote-sessions.ts";
 import { RecordKeys } from "./signed-record.ts";
+import { viaPeer } from "./via-peer.ts";
 
 export interface StartedCluster {
   directory: ClusterDirectory;
@@ -43,68 +51,77 @@ export async function startCluster(
   /** This node's drain: its record says so at once, and placement skips it. */
   drain: NodeDrain,
 ): Promise<StartedCluster> {
-  const store = await ClusterStore.connect(config.redisUrl, logger);
+  const redis = await RedisConnection.connect(config.redisUrl, logger);
+  const members = new RedisNodes(redis);
+  const sessions = new RedisSessions(redis);
+  const stream = new RedisEvents(redis);
   const self = { node: config.node, ...config.advertise };
   const auth = new PeerAuth(config.secret, config.node);
   const keys = new RecordKeys(config.secret);
-  const nodes = new LiveNodes(keys, () => store.nodes());
-  const directory = new ClusterDirectory(local);
+  const nodes = new LiveNodes(keys, () => members.nodes());
+  const capacity = new CapacityLedger(local, self, nodes, config.leaseMs, drain);
   const watchdog = new FenceWatchdog();
+  const claims = new LocalClaims(local, sessions, self, keys, watchdog);
   const lease = new NodeLease(
-    store,
+    members,
     config.node,
     config.leaseMs,
-    {
-      record: () => directory.record(),
-      fence: (reason) => directory.fenceAll(reason),
-      rebuild: () => directory.rebuild(),
-      observed: (records) => directory.observe(records),
-    },
+    capacity,
+    claims,
     watchdog,
     logger,
   );
-  const watch = new ClusterWatch(store, watchBuffer, keys);
-  const events = new ClusterEvents(
-    store,
-    local,
-    watch,
-    self,
-    logger,
-    (e) => directory.onLocalEvent(e),
-    keys,
-  );
-  directory.attach({
-    store,
-    lease,
+  const watch = new ClusterWatch(stream, watchBuffer, keys);
+  const events = new ClusterEvents(stream, sessions, local, watch, self, logger, claims, keys);
+  const remotes = new RemoteSessions({
+    node: config.node,
+    store: sessions,
     events,
-    watch,
+    nodes,
     peers: new PeerClient(auth),
     auth,
     keys,
-    nodes,
-    watchdog,
-    self,
+    leaseMs: config.leaseMs,
     logger,
+  });
+  const acquirer = new ClusterAcquire({
+    local,
+    node: config.node,
+    store: sessions,
+    lease,
+    capacity,
+    claims,
+    remotes,
     drain,
+  });
+  const directory = new ClusterDirectory({
+    local,
+    node: config.node,
+    acquirer,
+    remotes,
+    lease,
+    capacity,
+    watch,
+    auth,
   });
   // Others must stop placing here now, not a renewal later; and a Redis that is back gets the
   // renewal at once (every ms before it counts against the lease).
   drain.begun.addEventListener("abort", () => lease.renewNow(), { once: true });
-  store.onReconnect(() => lease.renewNow());
+  redis.onReconnect(() => lease.renewNow());
   try {
     await lease.start();
-    directory.observe(await store.nodes()); // routing to the nodes before the first renewal
+    capacity.observe(await members.nodes()); // routing to the nodes before the first renewal
     await events.start();
   } catch (err) {
     lease.stop();
     events.stop();
     watchdog.stop();
-    await store.close();
+    await redis.close();
     throw err;
   }
   logger.info(
     { node: config.node, advertise: config.advertise, lease: config.leaseMs },
-    `cluster: joined as ${config.node} (Redis ${store.where()})`,
+    `cluster: joined as ${config.node} (Redis ${redis.where()})`,
   );
   return {
     directory,
@@ -118,8 +135,8 @@ export async function startCluster(
       lease.stop();
       await events.flush(2_000);
       events.stop();
-      await store.leave(config.node).catch(() => {});
-      await store.close();
+      await members.leave(config.node).catch(() => {});
+      await redis.close();
       await events.settled();
       watchdog.stop();
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redactRedisUrl } from "./cluster-store.ts";
+import { redactRedisUrl } from "./redis-connection.ts";
 
 describe("redactRedisUrl", () => {
   it("hides the password of every redis:// and rediss:// URL in a text, keeps the rest", () => {
