@@ -9,11 +9,12 @@
 // Everything else is handed off, at a request boundary, to the node:http server: a head the
 // parser declines or that is not complete in one read (a slow head gets node:http's
 // headersTimeout), HTTP/1.0, an upgrade, Expect: 100-continue, a route or access check that
-// fails (every error answer: one found while opening is passed along in ctx.failedOpens, so
-// node:http answers it without a second try). The hand-off puts the bytes read so far back
-// (unshift), drops our listeners and emits 'connection' on the server, which parses from that
-// request on; the connection stays there for the rest of its life. So every answer but a
-// forwarded one is node:http's, byte for byte.
+// fails (every error answer: one found while opening goes along in the hand-off, so node:http
+// answers it without a second try). The hand-off (a HandOff value, hand-off.ts) drops our
+// listeners and gives the socket, the bytes read so far and why to node:http's server
+// (node-http/node-http-server.ts), which parses from that request on; the connection stays
+// there for the rest of its life. So every answer but a forwarded one is node:http's, byte for
+// byte.
 //
 // Invariants: at most one exchange at a time (no pipelining: the next head is parsed only
 // after the current response ended; bytes read ahead stay buffered, and reading stops once
@@ -30,9 +31,9 @@ import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
 import { PEER_HEADER } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
+import type { HandOff, HandOffReason } from "../hand-off.ts";
 import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { nameEquals, type RequestScan, scanRequestHead } from "../http1-head.ts";
-import type { ProxyContext } from "../proxy-context.ts";
 import { POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
 import {
   type Connection,
@@ -40,6 +41,7 @@ import {
   openKnownConnection,
   reuseConnection,
 } from "../session-access.ts";
+import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
@@ -49,8 +51,8 @@ export interface FastOptions {
   maxHeadBytes: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
-  /** Gives the socket, its unread bytes put back, to the node:http server. */
-  handOff: (socket: Socket) => void;
+  /** Gives the connection to node:http's server, from the request its unread bytes start. */
+  handOff: (handOff: HandOff) => void;
   /** The connection is closed or handed off. */
   gone: (connection: FastConnection) => void;
 }
@@ -61,6 +63,7 @@ const MAX_UPSTREAMS = 8;
 const MAX_HEADERS_COUNT = 2000;
 /** How long a connection we close keeps reading what its client still sends. */
 const CLOSE_LINGER_MS = 2_000;
+const DECLINED: HandOffReason = { kind: "declined" };
 
 /** The lower-case routing header buf[ns..ne) names, if it names one. */
 function routingName(
@@ -112,7 +115,7 @@ export class FastConnection implements ExchangeHost {
   readonly #listeners: [string, (...args: any[]) => void][];
 
   constructor(
-    readonly ctx: ProxyContext,
+    readonly ctx: FastContext,
     readonly socket: Socket,
     readonly opts: FastOptions,
   ) {
@@ -241,7 +244,7 @@ export class FastConnection implements ExchangeHost {
     // #idleTimeout ignores it while a request is in hand.
     const head = scanRequestHead(pending, 0, this.maxHeadBytes);
     const served = typeof head === "object" ? this.#serve(pending, head) : false;
-    if (!served) this.#handOff();
+    if (!served) this.#handOff(DECLINED);
   }
 
   /** Starts the exchange of `head`, or false: node:http answers it. */
@@ -297,11 +300,10 @@ export class FastConnection implements ExchangeHost {
         this.#opened = true;
         this.#next();
       },
-      (err: unknown) => {
+      (error: unknown) => {
         this.#opening = false;
         if (this.#detached) return;
-        this.ctx.failedOpens.set(this.socket, err);
-        this.#handOff();
+        this.#handOff({ kind: "open-failed", error });
       },
     );
   }
@@ -348,16 +350,16 @@ export class FastConnection implements ExchangeHost {
     }
   }
 
-  #handOff(): void {
+  #handOff(why: HandOffReason): void {
     this.#detach();
     if (this.#clientEnded) {
       // Its FIN was read already: the rest cannot be put back for another parser.
       this.socket.end();
       return;
     }
-    if (this.#pending) this.socket.unshift(this.#pending);
+    const unread = this.#pending;
     this.#pending = undefined;
-    this.opts.handOff(this.socket);
+    this.opts.handOff({ socket: this.socket, unread, why });
   }
 
   #detach(): void {
