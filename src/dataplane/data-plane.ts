@@ -32,6 +32,7 @@ import { fromHerdError, writeErrorToSocket } from "./http-errors.ts";
 import { NodeHttpServer } from "./node-http/node-http-server.ts";
 import { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { ProxyContext } from "./proxy-context.ts";
+import { SessionAccess } from "./session-access.ts";
 import { WebAccess } from "./web-access.ts";
 
 export interface DataPlaneOptions {
@@ -100,15 +101,16 @@ export async function startDataPlane(
   const { host, port } = parseListen(opts.listen);
   const logger = opts.logger ?? silentLogger;
   const agents = new UpstreamAgents(directory, logger);
+  const tokens = opts.tokens ?? !isLoopback(host);
   const ctx: ProxyContext = {
     directory,
     logger,
-    access: {
+    access: new SessionAccess(directory, {
       autoAcquire: opts.autoAcquire ?? true,
-      tokens: opts.tokens ?? !isLoopback(host),
+      tokens,
       defaultPool: opts.defaultPool,
       cluster: opts.cluster,
-    },
+    }),
     web: new WebAccess({
       bound: host,
       allowedHosts: opts.allowedHosts,
@@ -187,7 +189,7 @@ export async function startDataPlane(
   logger.info(
     {
       listen: `${host}:${boundPort}`,
-      tokens: ctx.access.tokens,
+      tokens,
       maxConnections: gate.limits.max,
       maxConnectionsPerClient: gate.limits.perClient,
       nofile: budget.nofile,

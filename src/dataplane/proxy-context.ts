@@ -7,13 +7,14 @@ import type { Logger, SessionRoutes } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
-import type { AccessOptions } from "./session-access.ts";
+import type { SessionAccess } from "./session-access.ts";
 import type { WebAccess } from "./web-access.ts";
 
 export interface ProxyContext {
   directory: SessionRoutes;
   logger: Logger;
-  access: AccessOptions;
+  /** Where a routed request gets its session and lease. */
+  access: SessionAccess;
   /** Host and other-origin rules, applied where requests are routed. */
   web: WebAccess;
   /** Lower-case name of the session header. */

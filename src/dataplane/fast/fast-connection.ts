@@ -4,7 +4,7 @@
 // connections pinned to this client connection (pinned-upstream.ts).
 //
 // A request for a session that is not live here yet (an acquire, a cluster-wide find) waits
-// here for openConnection, as node:http's path would, and is then served here too.
+// here for its open (SessionAccess.open), as node:http's path would, and is then served here too.
 //
 // Everything else is handed off, at a request boundary, to node:http (a HandOff value,
 // hand-off.ts, given to node-http/node-http-server.ts): a head the parser declines or that is
@@ -53,12 +53,7 @@ import type { HandOff, HandOffReason } from "../hand-off.ts";
 import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { type RequestScan, scanRequestHead } from "../http1-head.ts";
 import type { Route } from "../route.ts";
-import {
-  type Connection,
-  openConnection,
-  openKnownConnection,
-  reuseConnection,
-} from "../session-access.ts";
+import type { LastConnection } from "../session-access.ts";
 import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { routeHead } from "./fast-route.ts";
@@ -115,8 +110,8 @@ export class FastConnection implements ExchangeHost {
   /** Bytes read and not yet given to an exchange: the next request(s). */
   #pending: Buffer | undefined;
   readonly #upstreams = new Map<string, PinnedUpstream>();
-  /** The session and lease the last request was served on (see reuseConnection). */
-  #last: (Connection & { touchedAt: number }) | undefined;
+  /** The session and lease the last request was served on (see SessionAccess.known). */
+  #last: LastConnection | undefined;
   readonly dataDeadline = new LazyDeadline(() => this.#inHand()?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
@@ -284,17 +279,13 @@ export class FastConnection implements ExchangeHost {
     const text = pending.toString("latin1", 0, head.headBytes);
     const route = routeHead(this.ctx, pending, text, head);
     if (route === undefined) return false;
-    const { directory, access } = this.ctx;
-    let conn = this.#last && reuseConnection(directory, this.#last, route, access);
-    if (conn === undefined) {
-      conn = openKnownConnection(directory, route, access, this.#take, this.socket);
-      if (conn === undefined || conn.lease.ended.aborted) {
-        if (from.kind === "opening") return false;
-        this.#open(from, route);
-        return true;
-      }
-      this.#last = { ...conn, touchedAt: Date.now() };
+    const conn = this.ctx.access.known(route, this.#take, this.socket, this.#last);
+    if (conn === undefined || conn.lease.ended.aborted) {
+      if (from.kind === "opening") return false;
+      this.#open(from, route);
+      return true;
     }
+    if (conn !== this.#last) this.#last = { ...conn, touchedAt: Date.now() };
     const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
     if (from.first) {
@@ -318,7 +309,7 @@ export class FastConnection implements ExchangeHost {
 
   /**
    * The buffered request names a session this node cannot serve at once: a new one (acquire),
-   * one elsewhere in the cluster (find), or an error to answer. openConnection does what
+   * one elsewhere in the cluster (find), or an error to answer. access.open does what
    * node:http's path would, the client's bytes buffering meanwhile (its close cancels a wait).
    * Then the request is served here, or handed to node:http with the error, which it answers
    * without trying again. So a connection that creates its session stays on the fast path.
@@ -326,8 +317,7 @@ export class FastConnection implements ExchangeHost {
   #open(from: Idle, route: Route): void {
     const opening: Opening = { kind: "opening", first: from.first, paused: 0 };
     this.#state = opening;
-    const { directory, access } = this.ctx;
-    openConnection(directory, route, access, this.socket, this.#take).then(
+    this.ctx.access.open(route, this.socket, this.#take).then(
       () => {
         if (this.#state === opening) this.#next(opening);
       },

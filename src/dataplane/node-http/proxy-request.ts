@@ -23,7 +23,7 @@ import {
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
-import { type Connection, openConnection } from "../session-access.ts";
+import type { Connection } from "../session-access.ts";
 import { sessionCookie } from "../session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
 import type { NodeHttpContext } from "./node-http-context.ts";
@@ -41,7 +41,7 @@ export function handleRequest(
     return;
   }
   const take = (session: SessionInfo) => ctx.connections.http(req.socket, session);
-  openConnection(ctx.directory, route, ctx.access, res, take).then(
+  ctx.access.open(route, res, take).then(
     (conn) => {
       if (res.destroyed) return;
       new Exchange(ctx, req, res, route, conn).start();
