@@ -1,5 +1,7 @@
 // The data-plane server: one HTTP/1.1 listener that routes every request and WebSocket to its
-// session's worker (see route.ts, proxy-request.ts, proxy-upgrade.ts).
+// session's worker, on one of two paths: the fast path (fast/fast-connection.ts) takes every
+// admitted connection and hands what it does not serve, as a HandOff value (hand-off.ts), to
+// node:http's (node-http/node-http-server.ts: proxy-request.ts, proxy-upgrade.ts).
 //
 // Invariant: after close() resolves, the listener is closed, every proxied request and
 // tunnel is destroyed (so their leases are closed) and every upstream agent is gone.
@@ -7,12 +9,10 @@
 // before the daemon runs out of descriptors, see src/limits/fd-budget.ts), header size (431),
 // header deadline (slowloris, 408), body deadline with a minimum rate (slow bodies, 408, see
 // body-deadline.ts); floods of new ids are bounded by each pool's queue limit (503) in the
-// directory. A plain net.Server accepts and admits connections, then hands them to the HTTP
-// server (which never listens itself), so a refused connection never reaches the HTTP parser.
+// directory. A plain net.Server accepts and admits connections, then hands them to the fast
+// path (the HTTP server never listens itself), so a refused connection never reaches a parser.
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import type { ClusterRouting, SessionRoutes } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
@@ -28,11 +28,11 @@ import { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
 import { FastConnection, type FastOptions } from "./fast/fast-connection.ts";
 import { UpstreamPark } from "./fast/upstream-park.ts";
-import { fromHerdError, headTimedOut, protocolError, writeErrorToSocket } from "./http-errors.ts";
-import { handleRequest } from "./node-http/proxy-request.ts";
-import { handleUpgrade } from "./node-http/proxy-upgrade.ts";
+import { fromHerdError, writeErrorToSocket } from "./http-errors.ts";
+import { NodeHttpServer } from "./node-http/node-http-server.ts";
 import { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { ProxyContext } from "./proxy-context.ts";
+import { SessionAccess } from "./session-access.ts";
 import { WebAccess } from "./web-access.ts";
 
 export interface DataPlaneOptions {
@@ -101,17 +101,16 @@ export async function startDataPlane(
   const { host, port } = parseListen(opts.listen);
   const logger = opts.logger ?? silentLogger;
   const agents = new UpstreamAgents(directory, logger);
+  const tokens = opts.tokens ?? !isLoopback(host);
   const ctx: ProxyContext = {
     directory,
-    agents,
-    park: new UpstreamPark(),
     logger,
-    access: {
+    access: new SessionAccess(directory, {
       autoAcquire: opts.autoAcquire ?? true,
-      tokens: opts.tokens ?? !isLoopback(host),
+      tokens,
       defaultPool: opts.defaultPool,
       cluster: opts.cluster,
-    },
+    }),
     web: new WebAccess({
       bound: host,
       allowedHosts: opts.allowedHosts,
@@ -124,63 +123,39 @@ export async function startDataPlane(
       timeoutMs: opts.bodyTimeoutMs ?? CONFIG_DEFAULTS.bodyTimeoutMs,
       minRate: opts.bodyMinRate ?? CONFIG_DEFAULTS.bodyMinRate,
     },
-    failedOpens: new WeakMap(),
   };
+  const park = new UpstreamPark();
   const budget = fdBudget();
   const gate = new ConnectionGate(
     connectionLimits(opts.maxConnections, opts.maxConnectionsPerClient, budget.dataConnections),
   );
   const headersTimeout = opts.headerTimeoutMs ?? 10_000;
-  const server = createServer(
+  const maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024;
+  const nodeHttp = new NodeHttpServer(
+    { ...ctx, agents },
     {
-      maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
-      headersTimeout,
-      requestTimeout: opts.requestTimeoutMs ?? 0,
-      // Node checks the two deadlines above on this period; the default (30 s) would let a
-      // slowloris client hold a socket far past headersTimeout.
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeout / 4)),
-      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      noDelay: true,
+      maxHeaderSize,
+      headersTimeoutMs: headersTimeout,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 0,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     },
-    (req: IncomingMessage, res: ServerResponse) => handleRequest(ctx, req, res),
   );
-  const tunnels = new Set<Duplex>();
-  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-    handleUpgrade(ctx, tunnels, req, socket, head),
-  );
-  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (err.code === "ECONNRESET" || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const error =
-      err.code === "HPE_HEADER_OVERFLOW"
-        ? protocolError(431, `request head larger than ${opts.maxHeaderSize ?? 16 * 1024} bytes`)
-        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? headTimedOut()
-          : protocolError(400, `malformed request: ${err.code ?? err.message}`);
-    logger.debug({ err }, "data plane: client error");
-    writeErrorToSocket(socket, error);
-  });
 
   // Same socket options as http.Server's own listener (half-open: a client may send FIN
   // after its request and still read the answer).
   const fast = new Set<FastConnection>();
+  const fastCtx = { ...ctx, park };
   const fastOptions: FastOptions = {
-    maxHeadBytes: opts.maxHeaderSize ?? 16 * 1024,
+    maxHeadBytes: maxHeaderSize,
     headersTimeoutMs: headersTimeout,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
-    handOff: (socket) => {
-      server.emit("connection", socket);
-      // Flowing again, so the bytes put back reach node:http's parser before any new read.
-      socket.resume();
-    },
+    handOff: (handOff) => nodeHttp.adopt(handOff),
     gone: (connection) => fast.delete(connection),
   };
   const listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     const admission = gate.admit(socket);
     if (admission.ok) {
-      fast.add(new FastConnection(ctx, socket, fastOptions));
+      fast.add(new FastConnection(fastCtx, socket, fastOptions));
       return;
     }
     refuse(socket, admission.reason);
@@ -201,7 +176,7 @@ export async function startDataPlane(
     });
     // The HTTP server never listens, but Node tracks its connections (header deadlines,
     // closeAllConnections) only once it has seen 'listening'.
-    server.emit("listening");
+    nodeHttp.listening();
   } catch (err) {
     agents.close();
     throw new Error(`data plane: cannot listen on ${opts.listen}: ${(err as Error).message}`, {
@@ -214,7 +189,7 @@ export async function startDataPlane(
   logger.info(
     {
       listen: `${host}:${boundPort}`,
-      tokens: ctx.access.tokens,
+      tokens,
       maxConnections: gate.limits.max,
       maxConnectionsPerClient: gate.limits.perClient,
       nofile: budget.nofile,
@@ -231,12 +206,10 @@ export async function startDataPlane(
     },
     async close() {
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-      server.close();
-      server.closeAllConnections();
-      for (const socket of tunnels) socket.destroy();
+      nodeHttp.close();
       for (const connection of fast) connection.destroy();
       agents.close();
-      ctx.park.close();
+      park.close();
       await closed;
     },
   };

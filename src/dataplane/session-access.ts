@@ -1,4 +1,9 @@
-// From a routed request to a live session with a data lease held on it.
+// From a routed request to a live session with a data lease held on it: SessionAccess, the one
+// contract both forwarding paths open their connections through. open() is the whole job
+// (lookup, cluster-wide find, acquire; errors to answer); known() is its synchronous case,
+// which the fast path tries first on every request because it must decide within one read
+// whether to serve a request or hand it to node:http, without waiting, answering or starting
+// work it might then do twice (see fast/fast-connection.ts).
 //
 // Invariant: traffic is proxied only while it holds a data lease (its connection's, taken by
 // the caller's `take`; see client-connections.ts). Token checks come before any acquire, and with tokens required an unknown id is refused (401), never created: the
@@ -23,6 +28,12 @@ export interface AccessOptions {
 export interface Connection {
   session: SessionInfo;
   lease: Lease;
+}
+
+/** A connection a client connection's last request was served on (see SessionAccess.known). */
+export interface LastConnection extends Connection {
+  /** When the directory was last touched for it from here. */
+  touchedAt: number;
 }
 
 function tokenMatches(given: string | undefined, expected: string): boolean {
@@ -168,81 +179,84 @@ function leased(
   return { session, lease };
 }
 
-/**
- * The synchronous case of openConnection, for the data plane's fast path: a session this node
- * knows now (or a genuine forward for one that runs here), the token right, the lease taken.
- * Undefined whenever the answer would be anything else — an acquire, a cluster-wide find, an
- * error — which openConnection then gives on node:http's path. Never throws.
- */
-export function openKnownConnection(
-  directory: SessionRoutes,
-  route: Route,
-  opts: AccessOptions,
-  take: (session: SessionInfo) => Lease,
-  /** The client connection the request came on. */
-  connection: object,
-): Connection | undefined {
-  try {
-    const known =
-      route.peer === undefined
-        ? directory.lookup(route.sessionId)
-        : forwardedHere(directory, route, route.peer, connection, opts.cluster);
-    if (known === undefined || !admitted(known, route, opts)) return undefined;
-    return leased(directory, known, take);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Resolves (or, with autoAcquire, creates) the session and takes its data lease with `take`
- * (synchronously, so the session cannot end in between). A session that ends between lookup
- * and lease is resolved once more. Throws HerdError.
- */
-export async function openConnection(
-  directory: SessionRoutes,
-  route: Route,
-  opts: AccessOptions,
-  client: ClientSide,
-  take: (session: SessionInfo) => Lease,
-): Promise<Connection> {
-  for (let attempt = 0; ; attempt++) {
-    const session = await liveSession(directory, route, opts, client);
-    try {
-      return leased(directory, session, take);
-    } catch (err) {
-      if (attempt === 0 && isHerdError(err, "not_found")) continue;
-      throw err;
-    }
-  }
-}
-
 /** How stale a reused connection lets the session's last-activity time get. */
 const TOUCH_EVERY_MS = 1_000;
 
-/**
- * openKnownConnection's answer for the next request on a client connection whose last one was
- * served on `last`, without the lookup and the lease: the same session of this node, still
- * live (its lease has not ended; a session's worker and token never change), and the token
- * admitted again. The directory is touched at most once a second from here: while the
- * connection holds its lease the session cannot idle out, and the lease's close records the
- * last activity anyway. Undefined: use openKnownConnection. Not for a cluster directory,
- * whose lookup re-checks this node's own lease on every request (a lapsed node must stop
- * serving at once), nor for a forward from a peer (its credential is checked per request).
- */
-export function reuseConnection(
-  directory: SessionRoutes,
-  last: Connection & { touchedAt: number },
-  route: Route,
-  opts: AccessOptions,
-): Connection | undefined {
-  if (opts.cluster !== undefined || route.peer !== undefined) return undefined;
-  if (route.sessionId !== last.session.id || last.lease.ended.aborted) return undefined;
-  if (!admitted(last.session, route, opts)) return undefined;
-  const now = Date.now();
-  if (now - last.touchedAt >= TOUCH_EVERY_MS) {
-    last.touchedAt = now;
-    directory.touch(last.session.id);
+export class SessionAccess {
+  constructor(
+    readonly directory: SessionRoutes,
+    readonly opts: AccessOptions,
+  ) {}
+
+  /**
+   * Resolves (or, with autoAcquire, creates) the session and takes its data lease with `take`
+   * (synchronously, so the session cannot end in between). A session that ends between lookup
+   * and lease is resolved once more. Throws HerdError.
+   */
+  async open(
+    route: Route,
+    client: ClientSide,
+    take: (session: SessionInfo) => Lease,
+  ): Promise<Connection> {
+    const { directory, opts } = this;
+    for (let attempt = 0; ; attempt++) {
+      const session = await liveSession(directory, route, opts, client);
+      try {
+        return leased(directory, session, take);
+      } catch (err) {
+        if (attempt === 0 && isHerdError(err, "not_found")) continue;
+        throw err;
+      }
+    }
   }
-  return last;
+
+  /**
+   * The synchronous case of open(), for the fast path: `last` itself when it serves this request
+   * too (see #reuse), else a session this node knows now (or a genuine forward for one that runs
+   * here), the token right, the lease taken. Undefined whenever the answer would be anything
+   * else — an acquire, a cluster-wide find, an error — which open() then gives. Never throws.
+   */
+  known(
+    route: Route,
+    take: (session: SessionInfo) => Lease,
+    /** The client connection the request came on. */
+    connection: object,
+    last: LastConnection | undefined,
+  ): Connection | undefined {
+    if (last !== undefined && this.#reuse(last, route)) return last;
+    const { directory, opts } = this;
+    try {
+      const known =
+        route.peer === undefined
+          ? directory.lookup(route.sessionId)
+          : forwardedHere(directory, route, route.peer, connection, opts.cluster);
+      if (known === undefined || !admitted(known, route, opts)) return undefined;
+      return leased(directory, known, take);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Whether the next request on a client connection whose last one was served on `last` is
+   * served on it too, without the lookup and the lease: the same session of this node, still
+   * live (its lease has not ended; a session's worker and token never change), and the token
+   * admitted again. The directory is touched at most once a second from here: while the
+   * connection holds its lease the session cannot idle out, and the lease's close records the
+   * last activity anyway. Not for a cluster directory, whose lookup re-checks this node's own
+   * lease on every request (a lapsed node must stop serving at once), nor for a forward from a
+   * peer (its credential is checked per request).
+   */
+  #reuse(last: LastConnection, route: Route): boolean {
+    const { opts } = this;
+    if (opts.cluster !== undefined || route.peer !== undefined) return false;
+    if (route.sessionId !== last.session.id || last.lease.ended.aborted) return false;
+    if (!admitted(last.session, route, opts)) return false;
+    const now = Date.now();
+    if (now - last.touchedAt >= TOUCH_EVERY_MS) {
+      last.touchedAt = now;
+      this.directory.touch(last.session.id);
+    }
+    return true;
+  }
 }

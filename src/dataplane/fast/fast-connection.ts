@@ -4,43 +4,59 @@
 // connections pinned to this client connection (pinned-upstream.ts).
 //
 // A request for a session that is not live here yet (an acquire, a cluster-wide find) waits
-// here for openConnection, as node:http's path would, and is then served here too.
+// here for its open (SessionAccess.open), as node:http's path would, and is then served here too.
 //
-// Everything else is handed off, at a request boundary, to the node:http server: a head the
-// parser declines or that is not complete in one read (a slow head gets node:http's
-// headersTimeout), HTTP/1.0, an upgrade, Expect: 100-continue, a route or access check that
-// fails (every error answer: one found while opening is passed along in ctx.failedOpens, so
-// node:http answers it without a second try). The hand-off puts the bytes read so far back
-// (unshift), drops our listeners and emits 'connection' on the server, which parses from that
-// request on; the connection stays there for the rest of its life. So every answer but a
-// forwarded one is node:http's, byte for byte.
+// Everything else is handed off, at a request boundary, to node:http (a HandOff value,
+// hand-off.ts, given to node-http/node-http-server.ts): a head the parser declines or that is
+// not complete in one read (a slow head gets node:http's headersTimeout), HTTP/1.0, an upgrade,
+// Expect: 100-continue, a route or access check that fails (every error answer: one met while
+// opening goes along in the hand-off, so node:http answers it without a second try). node:http
+// parses from that request on, the bytes read so far put back; the connection stays there for
+// the rest of its life. So every answer but a forwarded one is node:http's, byte for byte.
+//
+// States (State below, each with the data it needs):
+//   idle      waiting for a head; `first`: none came yet (the idle timer is headersTimeout and
+//             answers 408; after that it is keepAliveTimeout and closes)
+//   opening   the buffered request's session is being opened; the client's bytes buffer
+//             (`first` as in idle; `paused` as in exchange, for read-ahead only)
+//   exchange  a request in hand; `paused`: why reading the client is paused
+//   closing   our side ends after an answer that closes; what the client still sends is dropped
+//   gone      the socket closed or went to node:http; our listeners are removed
+// Events and the moves they make:
+//   data, in idle: a head served here → exchange; one whose session must be opened first →
+//     opening; anything else → gone (handed off). In opening or exchange it is buffered,
+//     reading paused past one head's worth.
+//   opened → exchange, or gone (handed off: still not servable); open failed → gone (handed
+//     off with the error)
+//   the exchange's done(): keep-alive → idle, and on at once with bytes read ahead; else →
+//     closing
+//   idle timer, in idle: first → 408 and closing; later → the socket destroyed
+//   client FIN (the socket's readableEnded keeps it): in idle our end follows; in opening the
+//     socket is destroyed (the wait cancelled, as node:http does); in exchange the exchange
+//     decides; a hand-off after it ends the socket instead (the bytes cannot be put back)
+//   socket close, in any state → gone; destroy() (the data plane closing) destroys the socket
 //
 // Invariants: at most one exchange at a time (no pipelining: the next head is parsed only
 // after the current response ended; bytes read ahead stay buffered, and reading stops once
 // they exceed one head's limit). Leases are the node:http path's (one per client connection
 // per session, ClientConnections), so a hand-off keeps them. Upstream connections to a cluster
 // peer live and die with the client connection; idle ones to a local worker outlive it in the
-// park (upstream-park.ts) for the next client connection. Timers: the first head must start within headersTimeout
-// (408, like node:http), an idle keep-alive connection is closed after keepAliveTimeout, and
-// the exchange in hand's data_timeout runs on one LazyDeadline per connection (not a timer per
-// request).
-// Single-threaded.
+// park (upstream-park.ts) for the next client connection. Timers: the first head must start
+// within headersTimeout (408, like node:http), an idle keep-alive connection is closed after
+// keepAliveTimeout, and the exchange in hand's data_timeout runs on one LazyDeadline per
+// connection (not a timer per request). Single-threaded.
 
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
-import { PEER_HEADER } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
+import type { HandOff, HandOffReason } from "../hand-off.ts";
 import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
-import { nameEquals, type RequestScan, scanRequestHead } from "../http1-head.ts";
-import type { ProxyContext } from "../proxy-context.ts";
-import { POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
-import {
-  type Connection,
-  openConnection,
-  openKnownConnection,
-  reuseConnection,
-} from "../session-access.ts";
+import { type RequestScan, scanRequestHead } from "../http1-head.ts";
+import type { Route } from "../route.ts";
+import type { LastConnection } from "../session-access.ts";
+import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
+import { routeHead } from "./fast-route.ts";
 import { LazyDeadline } from "./lazy-deadline.ts";
 import { PinnedUpstream } from "./pinned-upstream.ts";
 
@@ -49,70 +65,63 @@ export interface FastOptions {
   maxHeadBytes: number;
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
-  /** Gives the socket, its unread bytes put back, to the node:http server. */
-  handOff: (socket: Socket) => void;
+  /** Gives the connection to node:http's server, from the request its unread bytes start. */
+  handOff: (handOff: HandOff) => void;
   /** The connection is closed or handed off. */
   gone: (connection: FastConnection) => void;
 }
 
 /** Upstream connections one client connection keeps open at most (distinct targets). */
 const MAX_UPSTREAMS = 8;
-/** node:http's default server.maxHeadersCount. */
-const MAX_HEADERS_COUNT = 2000;
 /** How long a connection we close keeps reading what its client still sends. */
 const CLOSE_LINGER_MS = 2_000;
 
-/** The lower-case routing header buf[ns..ne) names, if it names one. */
-function routingName(
-  buf: Buffer,
-  ns: number,
-  ne: number,
-  sessionHeader: string,
-): string | undefined {
-  if (nameEquals(buf, ns, ne, sessionHeader)) return sessionHeader;
-  for (const name of ROUTING_HEADERS) if (nameEquals(buf, ns, ne, name)) return name;
-  return undefined;
+// Why reading the client is paused: bits of a state's `paused`; it reads again once none is left.
+/** The upstream's write buffer is full, until its 'drain'. */
+const UPLOAD = 1;
+/** More than one head's worth of what follows the request in hand is buffered, until it ends. */
+const READ_AHEAD = 2;
+
+interface Idle {
+  readonly kind: "idle";
+  readonly first: boolean;
 }
-/** What routing and web-access.ts read (Host, and a browser's Origin, Referer, Sec-Fetch-Site). */
-const ROUTING_HEADERS = [
-  "host",
-  "cookie",
-  "origin",
-  "referer",
-  "sec-fetch-site",
-  TOKEN_HEADER,
-  POOL_HEADER,
-  PEER_HEADER,
-];
+interface Opening {
+  readonly kind: "opening";
+  readonly first: boolean;
+  paused: number;
+}
+interface InExchange {
+  readonly kind: "exchange";
+  readonly exchange: FastExchange;
+  paused: number;
+}
+type State = Idle | Opening | InExchange | { readonly kind: "closing" | "gone" };
+
+const FIRST: Idle = { kind: "idle", first: true };
+const IDLE: Idle = { kind: "idle", first: false };
+const CLOSING: State = { kind: "closing" };
+const GONE: State = { kind: "gone" };
+const DECLINED: HandOffReason = { kind: "declined" };
 
 export class FastConnection implements ExchangeHost {
   readonly maxHeadBytes: number;
+  #state: State = FIRST;
+  /** Bytes read and not yet given to an exchange: the next request(s). */
   #pending: Buffer | undefined;
-  #exchange: FastExchange | undefined;
   readonly #upstreams = new Map<string, PinnedUpstream>();
-  /** The session and lease the last request was served on (see reuseConnection). */
-  #last: (Connection & { touchedAt: number }) | undefined;
-  readonly dataDeadline = new LazyDeadline(() => this.#exchange?.dataTimedOut());
+  /** The session and lease the last request was served on (see SessionAccess.known). */
+  #last: LastConnection | undefined;
+  readonly dataDeadline = new LazyDeadline(() => this.#inHand()?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
+  /** The idle timer (see #idle), kept armed across requests. */
   #timer: NodeJS.Timeout | undefined;
-  /** No request seen yet: idleness means a head that never starts (408). */
-  #first = true;
-  /** openConnection is under way for the buffered request (an acquire, a find). */
-  #opening = false;
-  /** It succeeded: the buffered request is not sent to open a connection again. */
-  #opened = false;
-  #detached = false;
-  #clientEnded = false;
-  #closing = false;
-  #shuttingDown = false;
-  #uploadPaused = false;
-  #readAheadPaused = false;
   // biome-ignore lint/suspicious/noExplicitAny: one list for on() and off() of differently typed events
   readonly #listeners: [string, (...args: any[]) => void][];
 
   constructor(
-    readonly ctx: ProxyContext,
+    readonly ctx: FastContext,
     readonly socket: Socket,
     readonly opts: FastOptions,
   ) {
@@ -121,17 +130,24 @@ export class FastConnection implements ExchangeHost {
       ["data", (chunk: Buffer) => this.#data(chunk)],
       ["end", () => this.#ended()],
       ["close", () => this.#closed()],
-      ["drain", () => this.#exchange?.clientDrained()],
+      ["drain", () => this.#inHand()?.clientDrained()],
       ["error", (err: Error) => ctx.logger.debug({ err }, "data plane: client socket error")],
     ];
     for (const [event, fn] of this.#listeners) socket.on(event, fn);
-    this.#idle();
+    this.#idle(true);
   }
 
-  /** The data plane closes: the connection and its exchange go at once (no drain). */
+  /**
+   * The data plane closes: the connection and its exchange go at once. The park is closed by
+   * then, so the exchange in hand is not drained for it (see #closed).
+   */
   destroy(): void {
-    this.#shuttingDown = true;
     this.socket.destroy();
+  }
+
+  #inHand(): FastExchange | undefined {
+    const state = this.#state;
+    return state.kind === "exchange" ? state.exchange : undefined;
   }
 
   // ---- ExchangeHost ----
@@ -176,14 +192,16 @@ export class FastConnection implements ExchangeHost {
   }
 
   pauseClient(): void {
-    this.#uploadPaused = true;
+    const state = this.#state;
+    if (state.kind === "exchange") state.paused |= UPLOAD;
     this.socket.pause();
   }
 
   resumeClient(): void {
-    if (!this.#uploadPaused) return;
-    this.#uploadPaused = false;
-    if (!this.#readAheadPaused) this.socket.resume();
+    const state = this.#state;
+    if (state.kind !== "exchange" || (state.paused & UPLOAD) === 0) return;
+    state.paused &= ~UPLOAD;
+    if (state.paused === 0) this.socket.resume();
   }
 
   disown(upstream: PinnedUpstream): void {
@@ -195,86 +213,95 @@ export class FastConnection implements ExchangeHost {
 
   watchSession(ended: AbortSignal): void {
     if (this.#watching.has(ended)) return;
-    const listener = () => this.#exchange?.sessionEnded(ended);
+    const listener = () => this.#inHand()?.sessionEnded(ended);
     ended.addEventListener("abort", listener, { once: true });
     this.#watching.set(ended, listener);
   }
 
   done(keepAlive: boolean): void {
-    this.#exchange = undefined;
     if (!keepAlive) {
       this.#close();
       return;
     }
-    if (this.#uploadPaused || this.#readAheadPaused) {
-      this.#uploadPaused = this.#readAheadPaused = false;
-      this.socket.resume();
-    }
-    this.#next();
+    const state = this.#state;
+    if (state.kind === "exchange" && state.paused !== 0) this.socket.resume();
+    this.#state = IDLE;
+    this.#next(IDLE);
   }
 
   // ---- the client connection ----
 
   #data(chunk: Buffer): void {
-    if (this.#closing) return;
+    const state = this.#state;
+    if (state.kind === "closing") return;
     let rest: Buffer | undefined = chunk;
-    if (this.#exchange && !this.#exchange.requestDone) rest = this.#exchange.clientData(chunk);
-    if (rest === undefined || this.#closing) return;
+    if (state.kind === "exchange" && !state.exchange.requestDone) {
+      rest = state.exchange.clientData(chunk);
+    }
+    const now = this.#state;
+    if (rest === undefined || now.kind === "closing") return;
     this.#pending = this.#pending ? Buffer.concat([this.#pending, rest]) : rest;
-    if (this.#exchange === undefined && !this.#opening) {
-      this.#next();
-    } else if (this.#pending.length > this.maxHeadBytes && !this.#readAheadPaused) {
-      this.#readAheadPaused = true;
+    if (now.kind === "idle") {
+      this.#next(now);
+    } else if (
+      (now.kind === "opening" || now.kind === "exchange") &&
+      this.#pending.length > this.maxHeadBytes &&
+      (now.paused & READ_AHEAD) === 0
+    ) {
+      now.paused |= READ_AHEAD;
       this.socket.pause();
     }
   }
 
-  /** Between exchanges: serve the next buffered request, hand it off, or wait. */
-  #next(): void {
+  /**
+   * Between exchanges (`from`, the current state): serve the next buffered request, hand it
+   * off, or wait. From opening, the request's session has just been opened for it: if it is
+   * still not servable here, node:http answers it (it is not opened twice).
+   */
+  #next(from: Idle | Opening): void {
     const pending = this.#pending;
     if (pending === undefined) {
-      if (this.#clientEnded) this.socket.end();
-      else this.#idle();
+      if (this.socket.readableEnded) this.socket.end();
+      else this.#idle(from.first);
       return;
     }
     // The idle timer stays armed (a fired one is re-armed by refresh, a cleared one is not):
     // #idleTimeout ignores it while a request is in hand.
     const head = scanRequestHead(pending, 0, this.maxHeadBytes);
-    const served = typeof head === "object" ? this.#serve(pending, head) : false;
-    if (!served) this.#handOff();
+    const served = typeof head === "object" ? this.#serve(from, pending, head) : false;
+    if (!served) this.#handOff(DECLINED);
   }
 
-  /** Starts the exchange of `head`, or false: node:http answers it. */
-  #serve(pending: Buffer, head: RequestScan): boolean {
+  /** Starts the exchange of `head` (or opening its session), or false: node:http answers it. */
+  #serve(from: Idle | Opening, pending: Buffer, head: RequestScan): boolean {
     if (head.minor !== 1 || head.upgrade || head.expectContinue) return false;
     // Decoded once: routing reads values from it and the worker's head is built from its slices.
     const text = pending.toString("latin1", 0, head.headBytes);
-    const route = this.#route(pending, text, head);
+    const route = routeHead(this.ctx, pending, text, head);
     if (route === undefined) return false;
-    const { directory, access } = this.ctx;
-    let conn = this.#last && reuseConnection(directory, this.#last, route, access);
-    if (conn === undefined) {
-      conn = openKnownConnection(directory, route, access, this.#take, this.socket);
-      if (conn === undefined || conn.lease.ended.aborted) {
-        if (this.#opened) return false;
-        this.#open(route);
-        return true;
-      }
-      this.#last = { ...conn, touchedAt: Date.now() };
+    const conn = this.ctx.access.known(route, this.#take, this.socket, this.#last);
+    if (conn === undefined || conn.lease.ended.aborted) {
+      if (from.kind === "opening") return false;
+      this.#open(from, route);
+      return true;
     }
-    this.#opened = false;
+    if (conn !== this.#last) this.#last = { ...conn, touchedAt: Date.now() };
     const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
-    if (this.#first) {
+    if (from.first) {
       // From now on idleness is keep-alive time, on a timer of its own length.
-      this.#first = false;
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     const exchange = new FastExchange(this, pending, text, head, route, conn);
-    this.#exchange = exchange;
+    const state: InExchange = {
+      kind: "exchange",
+      exchange,
+      paused: from.kind === "opening" ? from.paused : 0,
+    };
+    this.#state = state;
     const rest = exchange.start(initial);
-    if (rest !== undefined && this.#exchange === exchange) this.#pending = rest;
+    if (rest !== undefined && this.#state === state) this.#pending = rest;
     return true;
   }
 
@@ -282,86 +309,38 @@ export class FastConnection implements ExchangeHost {
 
   /**
    * The buffered request names a session this node cannot serve at once: a new one (acquire),
-   * one elsewhere in the cluster (find), or an error to answer. openConnection does what
+   * one elsewhere in the cluster (find), or an error to answer. access.open does what
    * node:http's path would, the client's bytes buffering meanwhile (its close cancels a wait).
    * Then the request is served here, or handed to node:http with the error, which it answers
    * without trying again. So a connection that creates its session stays on the fast path.
    */
-  #open(route: Route): void {
-    this.#opening = true;
-    const { directory, access } = this.ctx;
-    openConnection(directory, route, access, this.socket, this.#take).then(
+  #open(from: Idle, route: Route): void {
+    const opening: Opening = { kind: "opening", first: from.first, paused: 0 };
+    this.#state = opening;
+    this.ctx.access.open(route, this.socket, this.#take).then(
       () => {
-        this.#opening = false;
-        if (this.#detached) return;
-        this.#opened = true;
-        this.#next();
+        if (this.#state === opening) this.#next(opening);
       },
-      (err: unknown) => {
-        this.#opening = false;
-        if (this.#detached) return;
-        this.ctx.failedOpens.set(this.socket, err);
-        this.#handOff();
+      (error: unknown) => {
+        if (this.#state === opening) this.#handOff({ kind: "open-failed", error });
       },
     );
   }
 
-  /** ctx.web.route on the headers it reads; undefined when node:http should decide. */
-  #route(buf: Buffer, text: string, head: RequestScan): Route | undefined {
-    const { sessionHeader } = this.ctx;
-    const headers: Record<string, string> = {};
-    const { fields, fieldCount } = head;
-    // node:http drops headers past maxHeadersCount: such a request is not forwarded as is.
-    if (fieldCount > MAX_HEADERS_COUNT) return undefined;
-    for (let m = 0; m < 4 * fieldCount; m += 4) {
-      const ns = fields[m]!;
-      const ne = fields[m + 1]!;
-      const n = ne - ns;
-      // Only names of a routing header's length are compared (most fail that test).
-      if (
-        n !== 4 &&
-        n !== 6 &&
-        n !== 7 &&
-        n !== 11 &&
-        n !== 12 &&
-        n !== 14 &&
-        n !== sessionHeader.length
-      ) {
-        continue;
-      }
-      const name = routingName(buf, ns, ne, sessionHeader);
-      if (name === undefined) continue;
-      // node:http joins repeated headers by rules of its own: leave those requests to it.
-      if (headers[name] !== undefined) return undefined;
-      headers[name] = text.slice(fields[m + 2]!, fields[m + 3]!);
-    }
-    // node:http answers 400 to an HTTP/1.1 request without Host (requireHostHeader).
-    if (headers.host === undefined) return undefined;
-    try {
-      return this.ctx.web.route(
-        text.slice(head.targetStart, head.targetEnd),
-        headers,
-        sessionHeader,
-      );
-    } catch {
-      return undefined;
-    }
-  }
-
-  #handOff(): void {
+  #handOff(why: HandOffReason): void {
     this.#detach();
-    if (this.#clientEnded) {
+    if (this.socket.readableEnded) {
       // Its FIN was read already: the rest cannot be put back for another parser.
       this.socket.end();
       return;
     }
-    if (this.#pending) this.socket.unshift(this.#pending);
+    const unread = this.#pending;
     this.#pending = undefined;
-    this.opts.handOff(this.socket);
+    this.opts.handOff({ socket: this.socket, unread, why });
   }
 
   #detach(): void {
-    this.#detached = true;
+    this.#state = GONE;
     clearTimeout(this.#timer);
     this.dataDeadline.stop();
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
@@ -375,18 +354,20 @@ export class FastConnection implements ExchangeHost {
     this.opts.gone(this);
   }
 
-  #idle(): void {
+  /** Arms the idle timer, or refreshes it: `first`, for the first head (408). */
+  #idle(first: boolean): void {
     if (this.#timer) {
       this.#timer.refresh();
       return;
     }
-    const ms = this.#first ? this.opts.headersTimeoutMs : this.opts.keepAliveTimeoutMs;
+    const ms = first ? this.opts.headersTimeoutMs : this.opts.keepAliveTimeoutMs;
     this.#timer = setTimeout(() => this.#idleTimeout(), ms);
   }
 
   #idleTimeout(): void {
-    if (this.#exchange !== undefined || this.#pending !== undefined || this.#closing) return;
-    if (!this.#first) {
+    const state = this.#state;
+    if (state.kind !== "idle") return;
+    if (!state.first) {
       this.socket.destroy();
       return;
     }
@@ -395,16 +376,21 @@ export class FastConnection implements ExchangeHost {
   }
 
   #ended(): void {
-    this.#clientEnded = true;
-    if (this.#closing) return; // our end() is under way; the socket closes once it is flushed
-    // A client that half-closes while its session is being opened is taken as gone, as
-    // node:http takes it: the wait (and the worker it would bind) is cancelled.
-    if (this.#opening) {
-      this.socket.destroy();
-      return;
+    const state = this.#state;
+    switch (state.kind) {
+      case "closing": // our end() is under way; the socket closes once it is flushed
+        return;
+      case "opening":
+        // A client that half-closes while its session is being opened is taken as gone, as
+        // node:http takes it: the wait (and the worker it would bind) is cancelled.
+        this.socket.destroy();
+        return;
+      case "exchange":
+        state.exchange.clientEnded();
+        return;
+      case "idle":
+        this.socket.end();
     }
-    if (this.#exchange) this.#exchange.clientEnded();
-    else if (this.#pending === undefined) this.socket.end();
   }
 
   /**
@@ -413,17 +399,21 @@ export class FastConnection implements ExchangeHost {
    * client that never closes its side is cut a while after the answer was flushed.
    */
   #close(): void {
-    this.#closing = true;
+    this.#state = CLOSING;
     this.#pending = undefined;
     clearTimeout(this.#timer);
-    if (!this.#clientEnded) lingeringClose(this.socket, CLOSE_LINGER_MS, "flushed");
+    if (!this.socket.readableEnded) lingeringClose(this.socket, CLOSE_LINGER_MS, "flushed");
     else if (!this.socket.writableEnded) this.socket.end();
   }
 
+  /**
+   * An exchange in hand may drain its answer for the park, unless the park is closed: the data
+   * plane is closing, which destroys every connection (destroy()).
+   */
   #closed(): void {
-    this.#closing = true;
-    this.#exchange?.clientClosed(!this.#shuttingDown);
-    this.#exchange = undefined;
+    const state = this.#state;
+    this.#state = CLOSING;
+    if (state.kind === "exchange") state.exchange.clientClosed(!this.ctx.park.closed);
     this.#detach();
   }
 }

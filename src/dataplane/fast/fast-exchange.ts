@@ -39,17 +39,18 @@ import {
   scanResponseHead,
 } from "../http1-head.ts";
 import { upstreamTarget } from "../peer-forward.ts";
-import { endedReason, type ProxyContext } from "../proxy-context.ts";
+import { endedReason } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
 import type { Connection } from "../session-access.ts";
 import { sessionCookie } from "../session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
+import type { FastContext } from "./fast-context.ts";
 import type { LazyDeadline } from "./lazy-deadline.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
 
 /** The client connection, as one exchange sees it. */
 export interface ExchangeHost {
-  readonly ctx: ProxyContext;
+  readonly ctx: FastContext;
   readonly socket: Socket;
   readonly maxHeadBytes: number;
   /**

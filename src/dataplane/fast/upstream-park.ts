@@ -16,6 +16,11 @@ export class UpstreamPark {
   readonly #idle = new Map<string, PinnedUpstream[]>();
   #closed = false;
 
+  /** close() was called: whatever is offered now is destroyed (the data plane is closing). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   take(address: string): PinnedUpstream | undefined {
     const list = this.#idle.get(address);
     for (let u = list?.pop(); u !== undefined; u = list?.pop()) {

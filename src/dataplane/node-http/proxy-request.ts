@@ -21,20 +21,18 @@ import {
   sendError,
 } from "../http-errors.ts";
 import { upstreamTarget } from "../peer-forward.ts";
-import { endedReason, type ProxyContext } from "../proxy-context.ts";
+import { endedReason } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
-import { type Connection, openConnection } from "../session-access.ts";
+import type { Connection } from "../session-access.ts";
 import { sessionCookie } from "../session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
+import type { NodeHttpContext } from "./node-http-context.ts";
 
-export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
-  // The fast path already tried this request (the first node:http sees on the socket).
-  const failed = ctx.failedOpens.get(req.socket);
-  if (failed !== undefined) {
-    ctx.failedOpens.delete(req.socket);
-    sendError(res, fromError(failed));
-    return;
-  }
+export function handleRequest(
+  ctx: NodeHttpContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   let route: Route;
   try {
     route = ctx.web.route(req.url ?? "/", req.headers, ctx.sessionHeader);
@@ -43,7 +41,7 @@ export function handleRequest(ctx: ProxyContext, req: IncomingMessage, res: Serv
     return;
   }
   const take = (session: SessionInfo) => ctx.connections.http(req.socket, session);
-  openConnection(ctx.directory, route, ctx.access, res, take).then(
+  ctx.access.open(route, res, take).then(
     (conn) => {
       if (res.destroyed) return;
       new Exchange(ctx, req, res, route, conn).start();
@@ -66,7 +64,7 @@ class Exchange {
   readonly #onEnded = () => this.#sessionEnded();
 
   constructor(
-    readonly ctx: ProxyContext,
+    readonly ctx: NodeHttpContext,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly route: Route,

@@ -28,7 +28,7 @@ import {
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason, type ProxyContext } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
-import { type Connection, openConnection } from "../session-access.ts";
+import type { Connection } from "../session-access.ts";
 import { UpgradeClient } from "./upgrade-client.ts";
 
 export function handleUpgrade(
@@ -58,7 +58,7 @@ export function handleUpgrade(
   socket.once("close", () => tunnels.delete(socket));
   const take = (session: SessionInfo) => ctx.connections.websocket(session);
   const client = new UpgradeClient(socket, head);
-  openConnection(ctx.directory, route, ctx.access, socket, take).then(
+  ctx.access.open(route, socket, take).then(
     (conn) => {
       if (socket.destroyed) conn.lease.close();
       else tunnel(ctx, req, client, route, conn);
