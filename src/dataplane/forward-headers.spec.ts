@@ -8,12 +8,8 @@ import {
   setsHerdCookie,
   workerRequestHead,
 } from "./forward-headers.ts";
-import {
-  parseRequestHead,
-  parseResponseHead,
-  scanRequestHead,
-  scanResponseHead,
-} from "./http1-head.ts";
+import { parseRequestHead, scanRequestHead } from "./http1/request-head.ts";
+import { parseResponseHead, scanResponseHead } from "./http1/response-head.ts";
 
 /** A small seeded generator, so a failing generated case is the same on every run. */
 function seeded(seed: number) {

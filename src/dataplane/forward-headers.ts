@@ -22,7 +22,9 @@
 // checks it writes exactly what headBlock(responseHeadersForClient(...)) would.
 
 import { PEER_HEADER } from "../core/index.ts";
-import { equalsLower, type RequestScan, type ResponseScan } from "./http1-head.ts";
+import { equalsLower } from "./http1/bytes.ts";
+import type { RequestScan } from "./http1/request-head.ts";
+import type { ResponseScan } from "./http1/response-head.ts";
 import { POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** Cookie names herd reserves; matched in any letter case (see setsHerdCookie). */

@@ -1,5 +1,5 @@
 // The data plane's hot path: an admitted client connection starts here, not in node:http. It
-// reads raw bytes, finds request heads with the strict parser (http1-head.ts) and forwards
+// reads raw bytes, finds request heads with the strict parser (http1/request-head.ts) and forwards
 // each plain request for a live session it may serve (fast-exchange.ts) over upstream
 // connections pinned to this client connection (pinned-upstream.ts).
 //
@@ -31,7 +31,8 @@ import type { SessionInfo } from "../../core/index.ts";
 import { PEER_HEADER } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
 import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
-import { nameEquals, type RequestScan, scanRequestHead } from "../http1-head.ts";
+import { nameEquals } from "../http1/bytes.ts";
+import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
 import type { ProxyContext } from "../proxy-context.ts";
 import { POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
 import {

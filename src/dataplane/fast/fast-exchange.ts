@@ -31,13 +31,10 @@ import {
   protocolError,
   writeErrorToSocket,
 } from "../http-errors.ts";
-import {
-  type BodyFraming,
-  ChunkedFraming,
-  type RequestScan,
-  type ResponseScan,
-  scanResponseHead,
-} from "../http1-head.ts";
+import { ChunkedFraming } from "../http1/chunked-framing.ts";
+import type { BodyFraming } from "../http1/head-fields.ts";
+import type { RequestScan } from "../http1/request-head.ts";
+import { type ResponseScan, scanResponseHead } from "../http1/response-head.ts";
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason, type ProxyContext } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
