@@ -6,20 +6,10 @@
 // every offset); a trailer llhttp would act on is refused. Concurrency: each ChunkedFraming
 // belongs to one body.
 
-import {
-  BACKSLASH,
-  COLON,
-  CR,
-  DQUOTE,
-  EQUALS,
-  FIELD,
-  HEX,
-  LF,
-  QDTEXT,
-  QPAIR,
-  SEMI,
-  TCHAR,
-} from "./bytes.ts";
+import * as bytes from "./bytes.ts";
+
+// Module-local bindings for the per-byte loops (see bytes.ts).
+const { BACKSLASH, COLON, CR, DQUOTE, EQUALS, FIELD, HEX, LF, QDTEXT, QPAIR, SEMI, TCHAR } = bytes;
 
 /** Chunk-size lines (digits and extensions): Node refuses more than 16 KiB of extensions per
  *  body; this stays below that per line and in total. */

@@ -7,7 +7,10 @@
 // they are synchronous and never re-entered, so that is safe. A scan's `fields` is that array:
 // valid until the next parse call.
 
-import { COLON, COMMA, CR, equalsLower, FIELD, HTAB, LF, SP, TCHAR } from "./bytes.ts";
+import * as bytes from "./bytes.ts";
+
+// Module-local bindings for the per-byte loops (see bytes.ts).
+const { COLON, COMMA, CR, equalsLower, FIELD, HTAB, LF, SP, TCHAR } = bytes;
 
 export type BodyFraming =
   | { kind: "none" }

@@ -9,7 +9,7 @@
 // ends (request smuggling) never takes the fast path. request-head.spec.ts checks it against
 // llhttp itself (differential fuzz). Shares head-fields.ts's scratch: see there.
 
-import { CR, LF, SP, TARGET, TCHAR } from "./bytes.ts";
+import * as bytes from "./bytes.ts";
 import {
   BAD,
   type BodyFraming,
@@ -24,6 +24,9 @@ import {
   short,
   version,
 } from "./head-fields.ts";
+
+// Module-local bindings for the per-byte loops (see bytes.ts).
+const { CR, LF, SP, TARGET, TCHAR } = bytes;
 
 export interface RequestHead {
   method: string;

@@ -6,7 +6,7 @@
 // which may be hostile, and there is no one to hand it to: anything odd is "invalid" (the
 // caller answers 502). Shares head-fields.ts's scratch: see there.
 
-import { CR, FIELD, LF, SP } from "./bytes.ts";
+import * as bytes from "./bytes.ts";
 import {
   BAD,
   type BodyFraming,
@@ -22,6 +22,9 @@ import {
   short,
   version,
 } from "./head-fields.ts";
+
+// Module-local bindings for the per-byte loops (see bytes.ts).
+const { CR, FIELD, LF, SP } = bytes;
 
 export interface ResponseHead {
   status: number;
