@@ -17,12 +17,7 @@
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
 import { BodyDeadline } from "../body-deadline.ts";
-import {
-  clientResponseHead,
-  requestTrailersForWorker,
-  responseHeadersForClient,
-  workerRequestHead,
-} from "../forward-headers.ts";
+import { requestTrailersForWorker, responseHeadersForClient } from "../forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -39,6 +34,7 @@ import type { Connection } from "../session-access.ts";
 import { sessionCookie } from "../session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
 import { BodyCursor } from "./body-cursor.ts";
+import { clientResponseHead, workerRequestHead } from "./head-rewrite.ts";
 import type { LazyDeadline } from "./lazy-deadline.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
 
