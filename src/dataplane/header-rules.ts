@@ -43,7 +43,8 @@ export const Rule = {
 } as const;
 export type Rule = (typeof Rule)[keyof typeof Rule];
 
-/** Every name with a rule other than Pass, lower case; and every name starting with PROXY. */
+/** Every name whose rule is not Pass, lower case; besides them, a name starting with PROXY is
+ *  hop-by-hop. */
 const RULES = new Map<string, Rule>([
   ["connection", Rule.Connection],
   ["keep-alive", Rule.HopByHop],
@@ -108,7 +109,8 @@ const NOT_TO_WORKER = ruleSet(
   Rule.NotToWorker,
   Rule.ForwardedFor,
 );
-/** After a body herd adds nothing, so a trailer Host or X-Forwarded-For is the client's. */
+/** herd adds none of its fields after a body, so a trailer Host or X-Forwarded-For, which it
+ *  would otherwise take into its own, is dropped too. */
 const TRAILER_NOT_TO_WORKER = ruleSet(
   Rule.HopByHop,
   Rule.Connection,
