@@ -1,4 +1,4 @@
-// Micro-benchmark of the data plane's strict head parsers (src/dataplane/http1-head.ts) beside
+// Micro-benchmark of the data plane's strict head parsers (src/dataplane/http1/) beside
 // llhttp as node:http drives it (`_http_common`'s HTTPParser, one parser reused across
 // keep-alive messages, the same JS callbacks building the header array): CPU ns per parsed
 // head, medians of interleaved rounds, the load average printed beside them. The baseline is only

@@ -1,6 +1,6 @@
 // llhttp as node:http runs it (strict mode, Node's default limits), driven directly through
 // `_http_common`'s HTTPParser binding: the oracle the data plane's own head parsers are checked
-// against (src/dataplane/http1-head.spec.ts) and measured beside (bench/http1-head.ts).
+// against (src/dataplane/http1/*.spec.ts) and measured beside (bench/http1-head.ts).
 // Stateless: every call runs a fresh parser over the bytes given and frees it.
 import { createRequire } from "node:module";
 

@@ -1,5 +1,5 @@
 // The data plane's hot path: an admitted client connection starts here, not in node:http. It
-// reads raw bytes, finds request heads with the strict parser (http1-head.ts) and forwards
+// reads raw bytes, finds request heads with the strict parser (http1/request-head.ts) and forwards
 // each plain request for a live session it may serve (fast-exchange.ts) over upstream
 // connections pinned to this client connection (pinned-upstream.ts).
 //
@@ -51,7 +51,7 @@ import type { SessionInfo } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
 import type { HandOff, HandOffReason } from "../hand-off.ts";
 import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
-import { type RequestScan, scanRequestHead } from "../http1-head.ts";
+import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
 import type { Route } from "../route.ts";
 import type { LastConnection } from "../session-access.ts";
 import type { FastContext } from "./fast-context.ts";

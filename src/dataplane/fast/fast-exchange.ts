@@ -1,7 +1,7 @@
 // One request/response of the fast path (fast-connection.ts): writes the request head for the
-// worker, forwards the body bytes verbatim by its framing, parses the worker's response head,
-// writes the rewritten head to the client and forwards the response body verbatim by its
-// framing. Header rewriting, routing, tokens, leases, data_timeout, the body deadline and the
+// worker, forwards the body bytes verbatim by their framing (body-cursor.ts), parses the
+// worker's response head, writes the rewritten head to the client and forwards the response
+// body verbatim by its framing. Header rewriting, routing, tokens, leases, data_timeout, the body deadline and the
 // retry rule are the node:http path's own functions (forward-headers.ts, worker-faults.ts...).
 //
 // Invariants: exactly one answer reaches the client — the worker's (phase "body") or one error
@@ -17,13 +17,7 @@
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
 import { BodyDeadline } from "../body-deadline.ts";
-import {
-  clientResponseHead,
-  requestTrailersForWorker,
-  responseHeadersForClient,
-  trailerSection,
-  workerRequestHead,
-} from "../forward-headers.ts";
+import { requestTrailersForWorker, responseHeadersForClient } from "../forward-headers.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -31,20 +25,17 @@ import {
   protocolError,
   writeErrorToSocket,
 } from "../http-errors.ts";
-import {
-  type BodyFraming,
-  ChunkedFraming,
-  type RequestScan,
-  type ResponseScan,
-  scanResponseHead,
-} from "../http1-head.ts";
+import type { RequestScan } from "../http1/request-head.ts";
+import { type ResponseScan, scanResponseHead } from "../http1/response-head.ts";
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
 import type { Connection } from "../session-access.ts";
 import { sessionCookie } from "../session-cookie.ts";
 import { dataTimedOut, retryable, workerFailed } from "../worker-faults.ts";
+import { BodyCursor } from "./body-cursor.ts";
 import type { FastContext } from "./fast-context.ts";
+import { clientResponseHead, workerRequestHead } from "./head-rewrite.ts";
 import type { LazyDeadline } from "./lazy-deadline.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
 
@@ -69,63 +60,6 @@ export interface ExchangeHost {
   watchSession(ended: AbortSignal): void;
   /** data_timeout of the exchange in hand: calls its dataTimedOut when it passes. */
   readonly dataDeadline: LazyDeadline;
-}
-
-/** The framing state of one body in flight. */
-class BodyCursor {
-  readonly #chunked: ChunkedFraming | undefined;
-  #remaining: number;
-  #open: boolean;
-  /** A trailer section with fields, held until its end (chunked bodies only). */
-  #held: Buffer[] | undefined;
-
-  /** `trailers`: the rule a chunked body's trailer fields pass by (forward-headers.ts). */
-  constructor(
-    framing: BodyFraming,
-    readonly trailers: (raw: readonly string[]) => string[],
-  ) {
-    this.#chunked = framing.kind === "chunked" ? new ChunkedFraming() : undefined;
-    this.#remaining = framing.kind === "length" ? framing.length : 0;
-    this.#open = framing.kind === "close" || this.#chunked !== undefined || this.#remaining > 0;
-  }
-
-  get done(): boolean {
-    return !this.#open;
-  }
-
-  /** How many leading bytes of `chunk` belong to the body; "invalid": malformed chunks. */
-  take(chunk: Buffer): number | "invalid" {
-    if (!this.#open) return 0;
-    if (this.#chunked) {
-      const r = this.#chunked.feed(chunk, 0);
-      if (r === "invalid") return r;
-      if (r.done) this.#open = false;
-      return r.used;
-    }
-    if (this.#remaining === 0) return chunk.length; // "close": everything until the worker's FIN
-    const n = Math.min(this.#remaining, chunk.length);
-    this.#remaining -= n;
-    if (this.#remaining === 0) this.#open = false;
-    return n;
-  }
-
-  /**
-   * What to pass on for the `n` leading bytes of `chunk` take() just counted: those bytes, but
-   * a trailer section with fields is held until it ends and then passed on rewritten.
-   */
-  outgoing(chunk: Buffer, n: number): Buffer {
-    const part = n === chunk.length ? chunk : chunk.subarray(0, n);
-    const framing = this.#chunked;
-    if (framing === undefined || !framing.hasTrailers) return part;
-    const from = framing.trailerFrom;
-    // A copy: the read buffer under `chunk` may be reused for the next read.
-    this.#held ??= [];
-    this.#held.push(Buffer.from(part.subarray(from)));
-    const before = part.subarray(0, from);
-    if (this.#open) return before;
-    const section = trailerSection(Buffer.concat(this.#held), this.trailers);
-    return Buffer.concat([before, section]);
-  }
 }
 
 /** The lines of ours after a response's kept fields: by chunked framing, then by keep-alive. */

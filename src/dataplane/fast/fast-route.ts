@@ -1,10 +1,11 @@
-// How the fast path routes a request head it scanned (http1-head.ts): the headers routing and
+// How the fast path routes a request head it scanned (http1/request-head.ts): the headers routing and
 // web-access.ts read, as slices of the head decoded once, given to the same ctx.web.route as
 // node:http's path. Undefined wherever node:http would read the headers differently or answer
 // an error: that request is handed to node:http to decide. Stateless.
 
 import { PEER_HEADER } from "../../core/index.ts";
-import { nameEquals, type RequestScan } from "../http1-head.ts";
+import { nameEquals } from "../http1/bytes.ts";
+import type { RequestScan } from "../http1/request-head.ts";
 import type { ProxyContext } from "../proxy-context.ts";
 import { POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
 
