@@ -81,15 +81,25 @@ function snapshot(root, paths) {
   });
 }
 
+/** What of package.json the build reads: all but `scripts`, which `npm pack` rewrites for the
+ * length of a pack (scripts/pack-manifest.mjs) while other processes may be starting bin/herd:
+ * hashing it whole made them rebuild dist/ under the pack. */
+function manifestForBuild(bytes) {
+  const { scripts: _, ...rest } = JSON.parse(bytes.toString("utf8"));
+  return JSON.stringify(rest);
+}
+
 /** The hash of the inputs' names and contents (node:crypto is loaded only when needed). */
 async function contentHash(root, paths) {
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
-  for (const p of paths)
+  for (const p of paths) {
+    const bytes = readFileSync(`${root}/${p}`);
     hash
       .update(`${p}\0`)
-      .update(readFileSync(`${root}/${p}`))
+      .update(p === "package.json" ? manifestForBuild(bytes) : bytes)
       .update("\0");
+  }
   return hash.digest("hex");
 }
 

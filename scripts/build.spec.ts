@@ -86,6 +86,19 @@ it("a spec edit costs no rebuild", async () => {
   expect((await start()).stderr).toBe("");
 });
 
+it("package.json's scripts cost no rebuild (npm pack rewrites them mid-run); the rest does", async () => {
+  writeFileSync(
+    join(root, "package.json"),
+    '{ "type": "module", "scripts": { "prepare": "node scripts/build.mjs" } }\n',
+  );
+  await start();
+  // What scripts/pack-manifest.mjs strip does for the length of a pack.
+  writeFileSync(join(root, "package.json"), '{ "type": "module", "scripts": {} }\n');
+  expect(await start()).toMatchObject({ stdout: "said one\n", stderr: "" });
+  writeFileSync(join(root, "package.json"), '{ "type": "module", "version": "2.0.0" }\n');
+  expect((await start()).stderr).toContain("compiling src/ to dist/");
+});
+
 it("many stale starts at once build once and all run the new code", async () => {
   await start();
   writeMain("three");
