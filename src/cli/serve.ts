@@ -194,7 +194,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   return runUntilStopped(
     logger,
     drain,
-    () => herd.sessions().length,
+    () => ({ sessions: herd.sessions().length, connections: data.openConnections }),
     async () => {
       await control.close();
       socket?.close();
@@ -214,7 +214,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
 function runUntilStopped(
   logger: PinoLogger,
   drain: NodeDrain,
-  liveSessions: () => number,
+  busy: () => Busy,
   shutdown: () => Promise<void>,
 ): Promise<number> {
   return new Promise((resolve) => {
@@ -266,19 +266,16 @@ function runUntilStopped(
       () => {
         const state = drain.state;
         const deadline = state.kind === "draining" ? state.deadline : Date.now();
-        const live = liveSessions();
+        const { sessions, connections } = busy();
         logger.info(
-          { sessions: live, drainTimeoutMs: drain.timeoutMs },
-          `draining: no new sessions; stopping once ${live} live session(s) end, within ${Math.round(drain.timeoutMs / 1000)}s`,
+          { sessions, connections, drainTimeoutMs: drain.timeoutMs },
+          `draining: no new sessions; stopping once ${sessions} live session(s) end and ${connections} data-plane connection(s) close, within ${Math.round(drain.timeoutMs / 1000)}s`,
         );
-        void drained(liveSessions, deadline, stopNow.signal).then((how) => {
+        void drained(busy, deadline, stopNow.signal).then((how) => {
           if (how === "timeout") {
-            logger.warn(
-              { sessions: liveSessions() },
-              "drain_timeout passed: stopping with live sessions",
-            );
+            logger.warn(busy(), "drain_timeout passed: stopping with live sessions or connections");
           } else if (how === "drained") {
-            logger.info({}, "drained: no live session left");
+            logger.info({}, "drained: no live session left, no data-plane connection open");
           }
           stop();
         });
@@ -290,15 +287,26 @@ function runUntilStopped(
   });
 }
 
-/** Resolves once no session is live here, the deadline passed, or `now` aborted. */
+/**
+ * What keeps a draining node up: its live sessions, and its open data-plane client connections
+ * (in a cluster many carry sessions of other nodes, which this one forwards: its clients are
+ * mid-conversation; an idle keep-alive one closes within the data plane's keep-alive timeout).
+ */
+interface Busy {
+  sessions: number;
+  connections: number;
+}
+
+/** Resolves once nothing keeps the node busy, the deadline passed, or `now` aborted. */
 async function drained(
-  liveSessions: () => number,
+  busy: () => Busy,
   deadline: number,
   now: AbortSignal,
 ): Promise<"drained" | "timeout" | "forced"> {
   for (;;) {
     if (now.aborted) return "forced";
-    if (liveSessions() === 0) return "drained";
+    const { sessions, connections } = busy();
+    if (sessions === 0 && connections === 0) return "drained";
     if (Date.now() >= deadline) return "timeout";
     await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
   }

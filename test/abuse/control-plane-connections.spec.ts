@@ -89,10 +89,12 @@ describe("control plane connection limits", () => {
 
   for (const protocol of ["grpc", "connect-h1"] as Protocol[]) {
     it(`keeps quiet HoldSession and WatchSessions streams open past both deadlines (${protocol})`, async () => {
+      // Deadlines of a second: shorter ones reset the test's own fresh connections (the acquire
+      // below) at load 35, before their head was sent.
       h = await startHarness([{ heartbeatGraceMs: 30_000 }], {
-        headerTimeoutMs: 300,
-        idleTimeoutMs: 300,
-        heartbeatMs: 1500,
+        headerTimeoutMs: 1000,
+        idleTimeoutMs: 1000,
+        heartbeatMs: 3000,
       });
       const c = herdClient(protocol, h.cp.url);
       const stop = new AbortController();
@@ -102,7 +104,7 @@ describe("control plane connection limits", () => {
           [Symbol.asyncIterator]();
         const watch = c.watchSessions({}, { signal: stop.signal })[Symbol.asyncIterator]();
         expect((await hold.next()).value?.kind.case).toBe("session");
-        // Two heartbeats 1.5 s apart: the stream outlived five idle deadlines in between.
+        // Two heartbeats 3 s apart: the stream outlived three idle deadlines in between.
         expect((await hold.next()).value?.kind.case).toBe("heartbeat");
         expect((await hold.next()).value?.kind.case).toBe("heartbeat");
         // The watch, quiet all that time, still reports a new session.
