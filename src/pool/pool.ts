@@ -1,6 +1,8 @@
 // One named pool: its workers, its sessions, its FIFO queue. Read this before touching acquire.
-// Its parts: pool-sessions.ts keeps the session records, leases and clocks; worker-supply.ts
-// makes the workers (through the PoolWorker seam, pool-worker.ts) and keeps the spare.
+// Its parts: acquire-queue.ts is the FIFO queue at max, singleflight.ts shares one flight among
+// concurrent acquires of a new id; pool-sessions.ts keeps the session records, leases and
+// clocks; worker-supply.ts makes the workers (through the PoolWorker seam, pool-worker.ts) and
+// keeps the spare.
 //
 // Invariants:
 //   - a session id maps to exactly one worker for the session's whole life, and a busy worker
@@ -11,9 +13,8 @@
 //     replacement (keeping min warm, serving the queue) waits until its tree is gone, or has had
 //     REPLACE_AFTER_MS to go: a worker booting beside a dying tree slows the reaping (tree gone
 //     p50 5 -> 13 ms here);
-//   - a waiter is served or removed synchronously: `take` binds the worker to the session in
-//     the same tick it leaves the queue, and a waiter that times out or is cancelled is spliced
-//     out before it can be served — so no worker is ever handed to nobody.
+//   - a waiter is served or removed synchronously (acquire-queue.ts): `bind` runs in the same
+//     tick it leaves the queue, so no worker is ever handed to nobody;
 //   - a session's client connections are its `http`/`websocket` leases; when the last closes
 //     and the client counts as gone (reconnect-window.ts), or its holder goes, the session gets
 //     one reconnect window, cancelled by any new lease and by the session's end
@@ -40,37 +41,29 @@ import type {
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
+import { AcquireQueue } from "./acquire-queue.ts";
 import type { EventLog } from "./event-log.ts";
-import { type LongTimer, setLongTimeout } from "./long-timer.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
 import type { PoolWorker, WorkerState } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
+import { Singleflight } from "./singleflight.ts";
 import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
 
-/** What a new session keeps of its acquire: the labels as they were at the call. */
-function sessionFields(opts: AcquireOptions): {
+interface NewSession {
   labels: Record<string, string>;
   origin: SessionOrigin;
-} {
+}
+
+/** What a new session keeps of its acquire: the labels as they were at the call. */
+function sessionFields(opts: AcquireOptions): NewSession {
   return { labels: { ...(opts.labels ?? {}) }, origin: opts.origin ?? "control_plane" };
 }
 
 /** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
 function withNote(reason: string, worker: PoolWorker): string {
   return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
-}
-
-interface Waiter {
-  take(worker: PoolWorker): void;
-  fail(error: HerdError): void;
-}
-
-interface Flight {
-  promise: Promise<SessionInfo>;
-  participants: number;
-  abort: AbortController;
 }
 
 export interface PoolDeps extends SupplyDeps {
@@ -99,15 +92,13 @@ export class Pool {
   private readonly workers = new Set<PoolWorker>();
   /** Idle workers, most recently used last (taken from the end: warm caches). */
   private readonly idle: PoolWorker[] = [];
-  private readonly waiters: Waiter[] = [];
-  private readonly flights = new Map<string, Flight>();
+  private readonly queue: AcquireQueue<PoolWorker>;
+  private readonly flights = new Singleflight<SessionInfo>();
   private readonly sessions: PoolSessions;
   private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
   private readonly supply: WorkerSupply;
   private readonly backoff: RestartBackoff;
-  private lastQueued = 0;
-  private queueReport: Promise<void> | undefined;
   private readonly preemption: Preemption<Session>;
 
   constructor(
@@ -119,6 +110,7 @@ export class Pool {
       logger: deps.logger,
       end: (session, end) => this.end(session, { end }),
     });
+    this.queue = new AcquireQueue(options, (queued) => this.emit("queue_changed", { queued }));
     this.supply = new WorkerSupply(options, deps, this.shutdown.signal, (w, reason, exit) =>
       this.onWorkerFailure(w, reason, exit),
     );
@@ -130,7 +122,7 @@ export class Pool {
     });
     this.preemption = new Preemption(options.preemptIdleMs, {
       atMax: () => this.idle.length === 0 && this.workers.size >= this.options.max,
-      waiting: () => this.waiters.length,
+      waiting: () => this.queue.length,
       starting: () => this.countStarting(),
       sessions: () => this.sessions.values(),
       preempt: (session) => this.end(session, { end: { kind: "expired", reason: "preempted" } }),
@@ -162,127 +154,62 @@ export class Pool {
       this.touch(id);
       return this.sessions.info(live);
     }
-    let flight = this.flights.get(id);
     // Fast path: an idle worker and nobody ahead of us. Bound in this tick, so there is nothing
     // to share with a concurrent acquire of the id (it finds the session live) and nothing to
     // wait for: no flight, no deadline timer (a third of an in-process acquire's cost).
-    if (!flight && this.waiters.length === 0 && this.idle.length > 0 && !opts.signal?.aborted) {
-      const { labels, origin } = sessionFields(opts);
-      return this.bind(id, this.idle.pop()!, labels, origin);
+    if (
+      !this.flights.has(id) &&
+      this.queue.length === 0 &&
+      this.idle.length > 0 &&
+      !opts.signal?.aborted
+    ) {
+      return this.bind(id, this.idle.pop()!, sessionFields(opts));
     }
-    if (!flight) {
-      flight = this.startFlight(id, opts);
-      this.flights.set(id, flight);
-    }
-    return this.join(flight, opts);
-  }
-
-  private startFlight(id: string, opts: AcquireOptions): Flight {
-    const abort = new AbortController();
-    const { labels, origin } = sessionFields(opts);
-    const promise = new Promise<SessionInfo>((resolve, reject) => {
-      const waiter: Waiter = {
-        take: (worker) => {
-          abort.signal.removeEventListener("abort", onAbort);
-          resolve(this.bind(id, worker, labels, origin));
-        },
-        fail: (error) => {
-          abort.signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      const onAbort = () => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        this.reportQueue();
-        reject(abort.signal.reason);
-      };
-      abort.signal.addEventListener("abort", onAbort, { once: true });
-      const spare =
-        this.idle.length + this.countStarting() + (this.options.max - this.workers.size);
-      const ahead = this.waiters.length;
-      if (ahead >= spare + this.options.queueLimit || (opts.waitMs === 0 && ahead >= spare)) {
-        waiter.fail(
-          new HerdError(
-            "resource_exhausted",
-            `pool ${this.name} is at max (${this.options.max} workers) with ${ahead} acquires queued (queue_limit ${this.options.queueLimit})`,
-          ),
-        );
-        return;
-      }
-      this.waiters.push(waiter);
-      this.reportQueue();
-      this.pump();
-    });
-    const flight: Flight = { promise, participants: 0, abort };
-    promise.then(
-      () => this.flights.delete(id),
-      () => this.flights.delete(id),
-    );
-    return flight;
-  }
-
-  /** One caller's view of a shared flight: its own deadline and signal, nobody else's. */
-  private async join(flight: Flight, opts: AcquireOptions): Promise<SessionInfo> {
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
-    flight.participants++;
-    let timer: LongTimer | undefined;
-    let onAbort: (() => void) | undefined;
-    const own = new Promise<never>((_, reject) => {
-      // A caller's wait may exceed what setTimeout can hold (an RPC asking for years).
-      timer = setLongTimeout(
-        () =>
-          reject(
-            // A crash loop says so, rather than a generic deadline.
-            this.backoff.explain(this.name) ??
-              new HerdError(
-                "deadline_exceeded",
-                `no worker of pool ${this.name} became free within ${waitMs} ms`,
-              ),
-          ),
-        waitMs,
-      );
-      const signal = opts.signal;
-      if (signal) {
-        onAbort = () => reject(new HerdError("cancelled", "acquire cancelled by the caller"));
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }
+    return this.flights.join(id, (signal) => this.enqueue(id, opts, signal), {
+      waitMs,
+      signal: opts.signal,
+      // A crash loop says so, rather than a generic deadline.
+      timedOut: () =>
+        this.backoff.explain(this.name) ??
+        new HerdError(
+          "deadline_exceeded",
+          `no worker of pool ${this.name} became free within ${waitMs} ms`,
+        ),
     });
-    try {
-      return await Promise.race([flight.promise, own]);
-    } catch (err) {
-      if (--flight.participants === 0) flight.abort.abort(err);
-      throw err;
-    } finally {
-      timer?.clear();
-      if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
-    }
+  }
+
+  /** A new id's flight: queued for the next free worker, unless the queue refuses it. */
+  private enqueue(id: string, opts: AcquireOptions, signal: AbortSignal): Promise<SessionInfo> {
+    const fields = sessionFields(opts);
+    const refusal = this.queue.refusal(
+      this.idle.length + this.countStarting() + (this.options.max - this.workers.size),
+      opts.waitMs,
+    );
+    if (refusal) return Promise.reject(refusal);
+    const bound = this.queue.wait((worker) => this.bind(id, worker, fields), signal);
+    this.pump();
+    return bound;
   }
 
   /** Serves queued waiters from idle workers, and starts workers for the rest while under max. */
   private pump(): void {
-    while (this.waiters.length > 0 && this.idle.length > 0) {
-      this.waiters.shift()!.take(this.idle.pop()!);
+    while (this.queue.length > 0 && this.idle.length > 0) {
+      this.queue.serve(this.idle.pop()!);
     }
     while (
       !this.shutdown.signal.aborted &&
-      this.waiters.length > this.countStarting() &&
+      this.queue.length > this.countStarting() &&
       this.workers.size < this.options.max &&
       this.backoff.mayStart()
     ) {
       this.spawn().catch(() => {});
     }
-    this.reportQueue();
+    this.queue.reportDepth();
     this.preemption.check();
   }
 
-  private bind(
-    id: string,
-    worker: PoolWorker,
-    labels: Record<string, string>,
-    origin: SessionOrigin,
-  ): SessionInfo {
+  private bind(id: string, worker: PoolWorker, { labels, origin }: NewSession): SessionInfo {
     if (worker.state.kind === "idle") clearTimeout(worker.state.retireTimer);
     worker.state = { kind: "busy", sessionId: id };
     const { info } = this.sessions.open(id, worker, labels, origin);
@@ -408,7 +335,7 @@ export class Pool {
           "worker failed to start",
         );
         // The oldest waiter learns why; the rest keep waiting for the next attempt.
-        this.waiters.shift()?.fail(error);
+        this.queue.failOldest(error);
         if (!this.shutdown.signal.aborted) this.replaceRetired();
         throw error;
       },
@@ -419,12 +346,7 @@ export class Pool {
   private makeIdle(worker: PoolWorker): void {
     const idle: WorkerState = { kind: "idle", retireTimer: undefined };
     worker.state = idle;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      waiter.take(worker);
-      this.reportQueue();
-      return;
-    }
+    if (this.queue.serve(worker)) return;
     this.idle.push(worker);
     if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
       idle.retireTimer = setTimeout(() => {
@@ -537,7 +459,7 @@ export class Pool {
       workersBusy: busy,
       workersStarting: starting,
       sessions: this.sessions.size,
-      queued: this.waiters.length,
+      queued: this.queue.length,
       min: this.options.min,
       max: this.options.max,
       crashStreak: crash.streak,
@@ -554,17 +476,6 @@ export class Pool {
       type,
       pool: this.name,
       ...(sessionId ? { sessionId } : {}),
-    });
-  }
-
-  /** Queue depth changes are reported once per tick, not once per push and pop. */
-  private reportQueue(): void {
-    this.queueReport ??= Promise.resolve().then(() => {
-      this.queueReport = undefined;
-      const queued = this.waiters.length;
-      if (queued === this.lastQueued) return;
-      this.lastQueued = queued;
-      this.emit("queue_changed", { queued });
     });
   }
 
@@ -586,8 +497,7 @@ export class Pool {
     this.preemption.close();
     await this.supply.close();
     this.backoff.close();
-    const shuttingDown = new HerdError("unavailable", "herd is shutting down");
-    for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
+    this.queue.failAll(new HerdError("unavailable", "herd is shutting down"));
     const ends = [...this.sessions.values()].map((s) =>
       this.end(s, { kill: true, end: { kind: "expired", reason: "shutdown" } }),
     );
