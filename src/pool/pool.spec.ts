@@ -14,7 +14,6 @@ import { PortReservations } from "./worker.ts";
 class FakeWorker implements PoolWorker {
   state: WorkerState = { kind: "starting" };
   readyAt = 0;
-  crashNote: string | undefined;
   readonly preparedAlive = false;
   readonly port = 0;
   pid = 0;
@@ -45,7 +44,7 @@ class FakeWorker implements PoolWorker {
       throw error;
     }
     this.pid = this.pidOf;
-    this.state = { kind: "idle", retireTimer: undefined };
+    this.state = { kind: "ready" };
     this.readyAt = Date.now();
   }
 
@@ -61,7 +60,6 @@ class FakeWorker implements PoolWorker {
 
   async stop(): Promise<WorkerExit | undefined> {
     this.stops++;
-    if (this.state.kind === "idle") clearTimeout(this.state.retireTimer);
     this.state = { kind: "stopping" };
     await Promise.resolve();
     this.state = { kind: "stopped" };
