@@ -1,6 +1,6 @@
 // The seam between a Pool and its workers: what the pool reads of a worker and asks of it.
 // worker.ts's Worker (a real process tree) is the one implementation the daemon uses; specs
-// hand a Pool fakes through PoolDeps.workers (pool.spec.ts), so the pool's queue, singleflight
+// hand a Pool fakes through PoolDeps.workers (test/helpers/fake-worker.ts), so the pool's queue, singleflight
 // and session rules are tested in milliseconds, without processes.
 //
 // State: one tagged union, starting → ready → stopping → stopped, moved by the worker alone

@@ -8,7 +8,8 @@
 //     what it left is being killed, clean-reuse.ts) → idle. A worker without a slot no longer
 //     counts: its tree is stopping or gone, or it never started. A worker's own state
 //     (pool-worker.ts) is the worker's; the pool writes nothing into a worker;
-//   - `idle` holds exactly the workers whose slot is idle, most recently used last;
+//   - `idle` holds exactly the workers whose slot is idle, most recently used last (but the one
+//     `popIdle` just handed out, which its caller binds in the same tick);
 //   - the slots never number more than max, starting workers included; a worker being torn
 //     down no longer counts, so a new acquire can start a worker while it dies. The automatic
 //     replacement (keeping min warm, serving the queue) waits until its tree is gone, or has had
