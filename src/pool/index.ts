@@ -13,6 +13,7 @@ export {
   type PoolOptionsInput,
   resolvePoolOptions,
 } from "./options.ts";
+export type { PoolWorker, WorkerFactory, WorkerHooks, WorkerState } from "./pool-worker.ts";
 export { type ProcStat, processRuns, procStat } from "./proc-stat.ts";
 export { probeHttp } from "./readiness.ts";
 export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";

@@ -1,21 +1,18 @@
 // The seam between a Pool and its workers: what the pool reads of a worker and asks of it.
 // worker.ts's Worker (a real process tree) is the one implementation the daemon uses; specs
-// hand a Pool fakes through PoolDeps.workers (pool.spec.ts), so the pool's queue, singleflight
+// hand a Pool fakes through PoolDeps.workers (test/helpers/fake-worker.ts), so the pool's queue, singleflight
 // and session rules are tested in milliseconds, without processes.
 //
-// State: one tagged union, starting → idle ⇄ busy → stopping → stopped, each state carrying
-// its own data (an idle worker's retirement timer, a busy worker's session). The worker moves
-// itself out of starting (idle when ready, stopped when its start failed) and through
-// stopping → stopped; the owning Pool moves it between idle and busy.
+// State: one tagged union, starting → ready → stopping → stopped, moved by the worker alone
+// (ready when it serves, stopped when its start failed, stopping → stopped when the pool asks it
+// to stop). What the pool makes of a ready worker (idle, busy with a session, cleaning up after
+// one) is the pool's own (pool-workers.ts): the pool writes nothing into a worker.
 
 import type { WorkerExit } from "../core/index.ts";
 
 export type WorkerState =
   | { kind: "starting" }
-  /** `retireTimer`: set while the pool has more than `min` workers (idle_worker_ttl). */
-  | { kind: "idle"; retireTimer: NodeJS.Timeout | undefined }
-  /** `sessionId` undefined: its session ended, what it left is being killed (clean reuse). */
-  | { kind: "busy"; sessionId: string | undefined }
+  | { kind: "ready" }
   | { kind: "stopping" }
   | { kind: "stopped" };
 
@@ -31,18 +28,16 @@ export interface PoolWorker {
   readonly port: number;
   /** How the data plane reaches it (core's worker address format). */
   readonly address: string;
-  state: WorkerState;
+  readonly state: WorkerState;
   /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
   readonly readyAt: number;
-  /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */
-  crashNote: string | undefined;
   /** A prepared, not yet started worker whose tree still waits (see prepare). */
   readonly preparedAlive: boolean;
   /** The slow, traffic-independent half of a start (a pool keeps one prepared spare). */
   prepare(): Promise<void>;
   /** Ends a prepared worker that will never start. */
   discardPrepared(): Promise<void>;
-  /** Resolves once the worker serves (state idle); rejects with HerdError saying why not. */
+  /** Resolves once the worker serves (state ready); rejects with HerdError saying why not. */
   start(signal: AbortSignal): Promise<void>;
   /** Kills what the last session left behind; resolves with the pids killed. */
   killStrays(): Promise<number[]>;

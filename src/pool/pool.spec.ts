@@ -2,74 +2,14 @@
 // workers (PoolDeps.workers): no process, no port, each start finished when the spec says so.
 // herd.spec.ts checks the same engine with real process trees.
 import { afterEach, describe, expect, it } from "vitest";
-import type { HerdEvent, HerdEventType, WorkerExit } from "../core/index.ts";
+import { FakeWorker } from "../../test/helpers/fake-worker.ts";
+import type { HerdEvent, HerdEventType } from "../core/index.ts";
 import { isHerdError, silentLogger } from "../core/index.ts";
 import { EventLog } from "./event-log.ts";
 import { resolvePoolOptions } from "./options.ts";
 import { Pool } from "./pool.ts";
-import type { PoolWorker, WorkerHooks, WorkerState } from "./pool-worker.ts";
 import { InMemorySessionRegistry } from "./session-registry.ts";
 import { PortReservations } from "./worker.ts";
-
-class FakeWorker implements PoolWorker {
-  state: WorkerState = { kind: "starting" };
-  readyAt = 0;
-  crashNote: string | undefined;
-  readonly preparedAlive = false;
-  readonly port = 0;
-  pid = 0;
-  stops = 0;
-  strays = 0;
-  private ready!: (error?: Error) => void;
-  readonly started = new Promise<Error | undefined>((resolve) => {
-    this.ready = resolve;
-  });
-
-  constructor(
-    readonly id: string,
-    readonly hooks: WorkerHooks,
-    private readonly pidOf: number,
-  ) {}
-
-  get address(): string {
-    return `127.0.0.1:${10_000 + this.pidOf}`;
-  }
-
-  async prepare(): Promise<void> {}
-  async discardPrepared(): Promise<void> {}
-
-  async start(): Promise<void> {
-    const error = await this.started;
-    if (error) {
-      this.state = { kind: "stopped" };
-      throw error;
-    }
-    this.pid = this.pidOf;
-    this.state = { kind: "idle", retireTimer: undefined };
-    this.readyAt = Date.now();
-  }
-
-  /** Ends the start: ready, or failed with `error`. */
-  finish(error?: Error): void {
-    this.ready(error);
-  }
-
-  async killStrays(): Promise<number[]> {
-    this.strays++;
-    return [];
-  }
-
-  async stop(): Promise<WorkerExit | undefined> {
-    this.stops++;
-    if (this.state.kind === "idle") clearTimeout(this.state.retireTimer);
-    this.state = { kind: "stopping" };
-    await Promise.resolve();
-    this.state = { kind: "stopped" };
-    return undefined;
-  }
-
-  killNow(): void {}
-}
 
 const pools: Pool[] = [];
 afterEach(async () => {

@@ -1,19 +1,16 @@
-// One named pool: its workers, its sessions, its FIFO queue. Read this before touching acquire.
-// Its parts: pool-sessions.ts keeps the session records, leases and clocks; worker-supply.ts
-// makes the workers (through the PoolWorker seam, pool-worker.ts) and keeps the spare.
+// One named pool: how sessions meet workers. An acquire is served at once from an idle worker,
+// else shares its id's flight (singleflight.ts) into the FIFO queue (acquire-queue.ts); a
+// session ends released, expired or lost, and its worker is then reused or retired. Its parts:
+// pool-sessions.ts keeps the session records, leases and clocks; pool-workers.ts keeps the
+// workers (what each does for the pool, starts, idle retirement, crash backoff, replacement),
+// made by worker-supply.ts through the PoolWorker seam (pool-worker.ts).
 //
 // Invariants:
 //   - a session id maps to exactly one worker for the session's whole life, and a busy worker
-//     serves exactly one session (its busy state's sessionId ⇄ the sessions map);
-//   - concurrent acquires of one new id share one Flight, hence one worker (singleflight);
-//   - workers.size never exceeds max, counting starting workers; a worker being torn down no
-//     longer counts, so a new acquire can start a worker while it dies. The automatic
-//     replacement (keeping min warm, serving the queue) waits until its tree is gone, or has had
-//     REPLACE_AFTER_MS to go: a worker booting beside a dying tree slows the reaping (tree gone
-//     p50 5 -> 13 ms here);
-//   - a waiter is served or removed synchronously: `take` binds the worker to the session in
-//     the same tick it leaves the queue, and a waiter that times out or is cancelled is spliced
-//     out before it can be served — so no worker is ever handed to nobody.
+//     serves exactly one session (its busy slot's sessionId ⇄ the sessions map);
+//   - concurrent acquires of one new id share one flight, hence one worker (singleflight);
+//   - a worker leaves the idle list or the queue hands it over in the same tick it is bound to
+//     its session (`bind`), so no worker is ever handed to nobody;
 //   - a session's client connections are its `http`/`websocket` leases; when the last closes
 //     and the client counts as gone (reconnect-window.ts), or its holder goes, the session gets
 //     one reconnect window, cancelled by any new lease and by the session's end
@@ -40,37 +37,24 @@ import type {
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
+import { AcquireQueue } from "./acquire-queue.ts";
 import type { EventLog } from "./event-log.ts";
-import { type LongTimer, setLongTimeout } from "./long-timer.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
-import type { PoolWorker, WorkerState } from "./pool-worker.ts";
+import type { PoolWorker } from "./pool-worker.ts";
+import { type EventFields, PoolWorkers } from "./pool-workers.ts";
 import { Preemption } from "./preemption.ts";
-import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
-import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
+import { Singleflight } from "./singleflight.ts";
+import type { SupplyDeps } from "./worker-supply.ts";
 
-/** What a new session keeps of its acquire: the labels as they were at the call. */
-function sessionFields(opts: AcquireOptions): {
+interface NewSession {
   labels: Record<string, string>;
   origin: SessionOrigin;
-} {
+}
+
+/** What a new session keeps of its acquire: the labels as they were at the call. */
+function sessionFields(opts: AcquireOptions): NewSession {
   return { labels: { ...(opts.labels ?? {}) }, origin: opts.origin ?? "control_plane" };
-}
-
-/** A stop reason with the crash-loop note, if the pool started backing off at this worker. */
-function withNote(reason: string, worker: PoolWorker): string {
-  return worker.crashNote ? `${reason}; ${worker.crashNote}` : reason;
-}
-
-interface Waiter {
-  take(worker: PoolWorker): void;
-  fail(error: HerdError): void;
-}
-
-interface Flight {
-  promise: Promise<SessionInfo>;
-  participants: number;
-  abort: AbortController;
 }
 
 export interface PoolDeps extends SupplyDeps {
@@ -92,22 +76,12 @@ const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
   lost: "session_lost",
 };
 
-/** How long a retired worker's tree may take to go before its replacement starts anyway. */
-const REPLACE_AFTER_MS = 100;
-
 export class Pool {
-  private readonly workers = new Set<PoolWorker>();
-  /** Idle workers, most recently used last (taken from the end: warm caches). */
-  private readonly idle: PoolWorker[] = [];
-  private readonly waiters: Waiter[] = [];
-  private readonly flights = new Map<string, Flight>();
-  private readonly sessions: PoolSessions;
-  private readonly stopping = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
-  private readonly supply: WorkerSupply;
-  private readonly backoff: RestartBackoff;
-  private lastQueued = 0;
-  private queueReport: Promise<void> | undefined;
+  private readonly sessions: PoolSessions;
+  private readonly workers: PoolWorkers;
+  private readonly queue: AcquireQueue<PoolWorker>;
+  private readonly flights = new Singleflight<SessionInfo>();
   private readonly preemption: Preemption<Session>;
 
   constructor(
@@ -119,19 +93,18 @@ export class Pool {
       logger: deps.logger,
       end: (session, end) => this.end(session, { end }),
     });
-    this.supply = new WorkerSupply(options, deps, this.shutdown.signal, (w, reason, exit) =>
-      this.onWorkerFailure(w, reason, exit),
-    );
-    this.backoff = new RestartBackoff({
-      initialMs: options.restartBackoffMs,
-      maxMs: options.restartBackoffMaxMs,
-      resetAfterMs: options.restartStableMs,
-      resume: () => this.replaceRetired(),
+    this.queue = new AcquireQueue(options, (queued) => this.emit("queue_changed", { queued }));
+    this.workers = new PoolWorkers(options, deps, this.shutdown.signal, {
+      emit: (type, fields) => this.emit(type, fields),
+      onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit),
+      offer: (worker) => this.queue.serve(worker),
+      startFailed: (error) => this.queue.failOldest(error),
+      pump: () => this.pump(),
     });
     this.preemption = new Preemption(options.preemptIdleMs, {
-      atMax: () => this.idle.length === 0 && this.workers.size >= this.options.max,
-      waiting: () => this.waiters.length,
-      starting: () => this.countStarting(),
+      atMax: () => this.workers.atMax(),
+      waiting: () => this.queue.length,
+      starting: () => this.workers.starting(),
       sessions: () => this.sessions.values(),
       preempt: (session) => this.end(session, { end: { kind: "expired", reason: "preempted" } }),
     });
@@ -142,11 +115,8 @@ export class Pool {
   }
 
   /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */
-  async start(): Promise<void> {
-    const starts: Promise<PoolWorker>[] = [];
-    for (let i = 0; i < this.options.min; i++) starts.push(this.spawn());
-    await Promise.all(starts);
-    this.supply.prepareSpare();
+  start(): Promise<void> {
+    return this.workers.start();
   }
 
   // ---- acquire -------------------------------------------------------------------------------
@@ -162,136 +132,58 @@ export class Pool {
       this.touch(id);
       return this.sessions.info(live);
     }
-    let flight = this.flights.get(id);
     // Fast path: an idle worker and nobody ahead of us. Bound in this tick, so there is nothing
     // to share with a concurrent acquire of the id (it finds the session live) and nothing to
     // wait for: no flight, no deadline timer (a third of an in-process acquire's cost).
-    if (!flight && this.waiters.length === 0 && this.idle.length > 0 && !opts.signal?.aborted) {
-      const { labels, origin } = sessionFields(opts);
-      return this.bind(id, this.idle.pop()!, labels, origin);
+    if (!this.flights.has(id) && this.queue.length === 0 && !opts.signal?.aborted) {
+      const worker = this.workers.popIdle();
+      if (worker) return this.bind(id, worker, sessionFields(opts));
     }
-    if (!flight) {
-      flight = this.startFlight(id, opts);
-      this.flights.set(id, flight);
-    }
-    return this.join(flight, opts);
-  }
-
-  private startFlight(id: string, opts: AcquireOptions): Flight {
-    const abort = new AbortController();
-    const { labels, origin } = sessionFields(opts);
-    const promise = new Promise<SessionInfo>((resolve, reject) => {
-      const waiter: Waiter = {
-        take: (worker) => {
-          abort.signal.removeEventListener("abort", onAbort);
-          resolve(this.bind(id, worker, labels, origin));
-        },
-        fail: (error) => {
-          abort.signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      const onAbort = () => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        this.reportQueue();
-        reject(abort.signal.reason);
-      };
-      abort.signal.addEventListener("abort", onAbort, { once: true });
-      const spare =
-        this.idle.length + this.countStarting() + (this.options.max - this.workers.size);
-      const ahead = this.waiters.length;
-      if (ahead >= spare + this.options.queueLimit || (opts.waitMs === 0 && ahead >= spare)) {
-        waiter.fail(
-          new HerdError(
-            "resource_exhausted",
-            `pool ${this.name} is at max (${this.options.max} workers) with ${ahead} acquires queued (queue_limit ${this.options.queueLimit})`,
-          ),
-        );
-        return;
-      }
-      this.waiters.push(waiter);
-      this.reportQueue();
-      this.pump();
-    });
-    const flight: Flight = { promise, participants: 0, abort };
-    promise.then(
-      () => this.flights.delete(id),
-      () => this.flights.delete(id),
-    );
-    return flight;
-  }
-
-  /** One caller's view of a shared flight: its own deadline and signal, nobody else's. */
-  private async join(flight: Flight, opts: AcquireOptions): Promise<SessionInfo> {
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
-    flight.participants++;
-    let timer: LongTimer | undefined;
-    let onAbort: (() => void) | undefined;
-    const own = new Promise<never>((_, reject) => {
-      // A caller's wait may exceed what setTimeout can hold (an RPC asking for years).
-      timer = setLongTimeout(
-        () =>
-          reject(
-            // A crash loop says so, rather than a generic deadline.
-            this.backoff.explain(this.name) ??
-              new HerdError(
-                "deadline_exceeded",
-                `no worker of pool ${this.name} became free within ${waitMs} ms`,
-              ),
-          ),
-        waitMs,
-      );
-      const signal = opts.signal;
-      if (signal) {
-        onAbort = () => reject(new HerdError("cancelled", "acquire cancelled by the caller"));
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      }
+    return this.flights.join(id, (signal) => this.enqueue(id, opts, signal), {
+      waitMs,
+      signal: opts.signal,
+      // A crash loop says so, rather than a generic deadline.
+      timedOut: () =>
+        this.workers.crashLoop() ??
+        new HerdError(
+          "deadline_exceeded",
+          `no worker of pool ${this.name} became free within ${waitMs} ms`,
+        ),
     });
-    try {
-      return await Promise.race([flight.promise, own]);
-    } catch (err) {
-      if (--flight.participants === 0) flight.abort.abort(err);
-      throw err;
-    } finally {
-      timer?.clear();
-      if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
-    }
+  }
+
+  /** A new id's flight: queued for the next free worker, unless the queue refuses it. */
+  private enqueue(id: string, opts: AcquireOptions, signal: AbortSignal): Promise<SessionInfo> {
+    const fields = sessionFields(opts);
+    const refusal = this.queue.refusal(this.workers.room(), opts.waitMs);
+    if (refusal) return Promise.reject(refusal);
+    const bound = this.queue.wait((worker) => this.bind(id, worker, fields), signal);
+    this.pump();
+    return bound;
   }
 
   /** Serves queued waiters from idle workers, and starts workers for the rest while under max. */
   private pump(): void {
-    while (this.waiters.length > 0 && this.idle.length > 0) {
-      this.waiters.shift()!.take(this.idle.pop()!);
+    while (this.queue.length > 0) {
+      const worker = this.workers.popIdle();
+      if (!worker) break;
+      this.queue.serve(worker);
     }
-    while (
-      !this.shutdown.signal.aborted &&
-      this.waiters.length > this.countStarting() &&
-      this.workers.size < this.options.max &&
-      this.backoff.mayStart()
-    ) {
-      this.spawn().catch(() => {});
-    }
-    this.reportQueue();
+    this.workers.startFor(this.queue.length);
+    this.queue.reportDepth();
     this.preemption.check();
   }
 
-  private bind(
-    id: string,
-    worker: PoolWorker,
-    labels: Record<string, string>,
-    origin: SessionOrigin,
-  ): SessionInfo {
-    if (worker.state.kind === "idle") clearTimeout(worker.state.retireTimer);
-    worker.state = { kind: "busy", sessionId: id };
+  private bind(id: string, worker: PoolWorker, { labels, origin }: NewSession): SessionInfo {
+    this.workers.assign(worker, id);
     const { info } = this.sessions.open(id, worker, labels, origin);
     this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
     return info;
   }
 
-  // ---- release and expiry --------------------------------------------------------------------
+  // ---- how a session ends --------------------------------------------------------------------
 
   release(id: string, opts: ReleaseOptions): Promise<SessionInfo> {
     const session = this.sessions.get(id);
@@ -304,7 +196,7 @@ export class Pool {
     const end = opts.end ?? { kind: "released" };
     const info = this.sessions.info(session);
     const { worker } = session;
-    if (worker.state.kind === "busy") worker.state = { kind: "busy", sessionId: undefined };
+    this.workers.release(worker);
     const reason = end.reason;
     this.emit(END_EVENT[end.kind], {
       session: info,
@@ -320,35 +212,32 @@ export class Pool {
     session.ended.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
     const why = `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`;
-    if (worker.state.kind === "busy" && keep) await this.reuse(worker, why);
+    if (keep && this.workers.isCleaning(worker)) await this.workers.reuse(worker, why);
     // A session's end kills at once; only a daemon shutdown grants the SIGTERM grace.
-    else
-      await this.retire(worker, why, this.shutdown.signal.aborted ? this.options.stopGraceMs : 0);
+    else {
+      const graceMs = this.shutdown.signal.aborted ? this.options.stopGraceMs : 0;
+      await this.workers.retire(worker, why, graceMs);
+    }
     return info;
   }
 
-  /**
-   * Back to idle once the last session's processes are gone (clean-reuse.ts). Meanwhile the
-   * worker stays "busy" with no session, so nobody can take it; if it fails or the pool closes
-   * in between, whoever changed its state owns it.
-   */
-  private async reuse(worker: PoolWorker, why: string): Promise<void> {
-    let killed: number[];
-    try {
-      killed = await worker.killStrays();
-    } catch (err) {
-      if (worker.state.kind === "busy") {
-        await this.retire(worker, `${why}; ${(err as Error).message}`, 0);
-      }
-      return;
+  /** A worker's tree exited or failed a check: its session is lost, the worker retired. */
+  private onWorkerFailure(worker: PoolWorker, reason: string, exit?: WorkerExit): void {
+    if (!exit) {
+      this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
     }
-    if (killed.length > 0) {
-      this.deps.logger.info(
-        { pool: this.name, worker: worker.id, killed: killed.length },
-        "killed the processes the last session left",
-      );
+    const cause = exit ? this.deps.deathCause?.() : undefined;
+    if (cause === undefined) {
+      this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
+      this.workers.crashed(worker, reason);
     }
-    if (worker.state.kind === "busy" && worker.state.sessionId === undefined) this.makeIdle(worker);
+    const sessionId = this.workers.sessionOf(worker);
+    const session = sessionId ? this.sessions.get(sessionId) : undefined;
+    const end: SessionEnd = { kind: "lost", reason: cause ?? reason, ...(exit ? { exit } : {}) };
+    const done = session
+      ? this.end(session, { end, kill: true })
+      : this.workers.retire(worker, reason, 0);
+    done.catch(() => {});
   }
 
   touch(id: string): void {
@@ -363,154 +252,6 @@ export class Pool {
     this.sessions.clientGone(id);
   }
 
-  // ---- workers -------------------------------------------------------------------------------
-
-  private countStarting(): number {
-    let n = 0;
-    for (const w of this.workers) if (w.state.kind === "starting") n++;
-    return n;
-  }
-
-  private spawn(): Promise<PoolWorker> {
-    const worker = this.supply.take();
-    this.workers.add(worker);
-    const started = worker.start(this.shutdown.signal).then(
-      () => {
-        this.backoff.watch(
-          worker.readyAt,
-          () => worker.state.kind === "idle" || worker.state.kind === "busy",
-        );
-        this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
-        this.deps.logger.info(
-          { pool: this.name, worker: worker.id, pid: worker.pid, port: worker.port },
-          "worker started",
-        );
-        if (this.shutdown.signal.aborted) {
-          this.retire(worker, "pool shutting down", this.options.stopGraceMs).catch(() => {});
-        } else {
-          this.makeIdle(worker);
-        }
-        return worker;
-      },
-      (err: unknown) => {
-        this.workers.delete(worker);
-        const error =
-          err instanceof HerdError
-            ? err
-            : new HerdError("unavailable", String(err), { cause: err });
-        if (!this.shutdown.signal.aborted) this.crashed(worker, error.message);
-        this.emit("worker_stopped", {
-          workerId: worker.id,
-          reason: withNote(error.message, worker),
-        });
-        this.deps.logger.error(
-          { pool: this.name, worker: worker.id, err: error.message },
-          "worker failed to start",
-        );
-        // The oldest waiter learns why; the rest keep waiting for the next attempt.
-        this.waiters.shift()?.fail(error);
-        if (!this.shutdown.signal.aborted) this.replaceRetired();
-        throw error;
-      },
-    );
-    return started;
-  }
-
-  private makeIdle(worker: PoolWorker): void {
-    const idle: WorkerState = { kind: "idle", retireTimer: undefined };
-    worker.state = idle;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      waiter.take(worker);
-      this.reportQueue();
-      return;
-    }
-    this.idle.push(worker);
-    if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
-      idle.retireTimer = setTimeout(() => {
-        if (worker.state.kind === "idle" && this.workers.size > this.options.min) {
-          this.retire(worker, "surplus idle worker", this.options.stopGraceMs).catch(() => {});
-        }
-      }, this.options.idleWorkerTtlMs);
-      idle.retireTimer.unref();
-    }
-  }
-
-  private onWorkerFailure(worker: PoolWorker, reason: string, exit?: WorkerExit): void {
-    if (!exit) {
-      this.emit("worker_unhealthy", { workerId: worker.id, workerPid: worker.pid, reason });
-    }
-    const cause = exit ? this.deps.deathCause?.() : undefined;
-    if (cause === undefined) {
-      this.deps.logger.warn({ pool: this.name, worker: worker.id, reason }, "worker failed");
-      this.crashed(worker, reason);
-    }
-    const sessionId = worker.state.kind === "busy" ? worker.state.sessionId : undefined;
-    const session = sessionId ? this.sessions.get(sessionId) : undefined;
-    const end: SessionEnd = { kind: "lost", reason: cause ?? reason, ...(exit ? { exit } : {}) };
-    const done = session ? this.end(session, { end, kill: true }) : this.retire(worker, reason, 0);
-    done.catch(() => {});
-  }
-
-  /** A worker died on its own, or never started: counts toward the crash streak. */
-  private crashed(worker: PoolWorker, reason: string): void {
-    const delay = this.backoff.crashed(
-      worker.readyAt > 0 ? Date.now() - worker.readyAt : 0,
-      reason,
-    );
-    if (delay === 0) return;
-    const { streak } = this.backoff.state();
-    worker.crashNote = `crash ${streak} in a row: next start in ${delay} ms`;
-    this.deps.logger.warn(
-      { pool: this.name, streak, delayMs: delay, reason },
-      "workers keep crashing; backing off",
-    );
-  }
-
-  /** Takes a worker out of service and ends its tree; replacements start at once. */
-  private async retire(worker: PoolWorker, reason: string, graceMs: number): Promise<void> {
-    if (worker.state.kind === "stopping" || worker.state.kind === "stopped") return;
-    const index = this.idle.indexOf(worker);
-    if (index >= 0) this.idle.splice(index, 1);
-    this.workers.delete(worker);
-    const stopped = worker.stop(graceMs);
-    this.stopping.add(stopped);
-    const replace = setTimeout(() => this.replaceRetired(), REPLACE_AFTER_MS);
-    const gone = () => {
-      clearTimeout(replace);
-      this.replaceRetired();
-    };
-    stopped.then(gone, gone);
-    try {
-      const exit = await stopped;
-      this.emit("worker_stopped", {
-        workerId: worker.id,
-        workerPid: worker.pid,
-        reason: withNote(reason, worker),
-        ...(exit ? { exit } : {}),
-      });
-      this.deps.logger.info({ pool: this.name, worker: worker.id, reason }, "worker stopped");
-    } finally {
-      this.stopping.delete(stopped);
-    }
-  }
-
-  private replaceRetired(): void {
-    if (this.shutdown.signal.aborted) return;
-    this.ensureWarm();
-    this.pump();
-  }
-
-  private ensureWarm(): void {
-    while (
-      !this.shutdown.signal.aborted &&
-      this.workers.size < this.options.min &&
-      this.backoff.mayStart()
-    ) {
-      this.spawn().catch(() => {});
-    }
-  }
-
   // ---- views ---------------------------------------------------------------------------------
 
   lookup(id: string): SessionInfo | undefined {
@@ -523,21 +264,16 @@ export class Pool {
   }
 
   stats(): PoolStats {
-    const crash = this.backoff.state();
-    let busy = 0;
-    let starting = 0;
-    for (const w of this.workers) {
-      if (w.state.kind === "busy") busy++;
-      else if (w.state.kind === "starting") starting++;
-    }
+    const crash = this.workers.crashState();
+    const workers = this.workers.counts();
     return {
       name: this.name,
-      workersTotal: this.workers.size,
-      workersIdle: this.idle.length,
-      workersBusy: busy,
-      workersStarting: starting,
+      workersTotal: workers.total,
+      workersIdle: workers.idle,
+      workersBusy: workers.busy,
+      workersStarting: workers.starting,
       sessions: this.sessions.size,
-      queued: this.waiters.length,
+      queued: this.queue.length,
       min: this.options.min,
       max: this.options.max,
       crashStreak: crash.streak,
@@ -547,24 +283,13 @@ export class Pool {
     };
   }
 
-  private emit(type: HerdEventType, fields: Partial<Parameters<EventLog["append"]>[0]>): void {
+  private emit(type: HerdEventType, fields: EventFields): void {
     const sessionId = fields.session?.id;
     this.deps.events.append({
       ...fields,
       type,
       pool: this.name,
       ...(sessionId ? { sessionId } : {}),
-    });
-  }
-
-  /** Queue depth changes are reported once per tick, not once per push and pop. */
-  private reportQueue(): void {
-    this.queueReport ??= Promise.resolve().then(() => {
-      this.queueReport = undefined;
-      const queued = this.waiters.length;
-      if (queued === this.lastQueued) return;
-      this.lastQueued = queued;
-      this.emit("queue_changed", { queued });
     });
   }
 
@@ -579,31 +304,25 @@ export class Pool {
   /** Ends every session and worker; resolves when every tree is gone. */
   async close(): Promise<void> {
     if (this.shutdown.signal.aborted) {
-      await Promise.allSettled([...this.stopping]);
+      await this.workers.stopped();
       return;
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
-    await this.supply.close();
-    this.backoff.close();
-    const shuttingDown = new HerdError("unavailable", "herd is shutting down");
-    for (const waiter of this.waiters.splice(0)) waiter.fail(shuttingDown);
+    await this.workers.close();
+    this.queue.failAll(new HerdError("unavailable", "herd is shutting down"));
     const ends = [...this.sessions.values()].map((s) =>
       this.end(s, { kill: true, end: { kind: "expired", reason: "shutdown" } }),
     );
-    const idle = [...this.workers].filter((w) => w.state.kind !== "starting");
-    const retires = idle.map((w) => this.retire(w, "shutdown", this.options.stopGraceMs));
-    await Promise.allSettled([...ends, ...retires]);
-    await Promise.allSettled([...this.stopping]);
+    await Promise.allSettled([...ends, ...this.workers.retireAll("shutdown")]);
+    await this.workers.stopped();
     // Workers still starting abort through the shutdown signal and clean up themselves.
-    for (let waited = 0; this.workers.size > 0 && waited < 10_000; waited += 5) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await this.workers.drained();
     this.deps.sandbox?.close();
   }
 
   /** Synchronous last resort when the daemon process is exiting right now. */
   killNow(): void {
-    for (const w of this.workers) w.killNow();
+    this.workers.killNow();
   }
 }

@@ -118,7 +118,6 @@ export class Worker implements PoolWorker {
   readonly stderr = new LineBuffer();
   readonly startedAt = new Date();
   readyAt = 0;
-  crashNote: string | undefined;
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
   /** The tree's members when it became ready: the worker's own processes (clean-reuse.ts). */
@@ -234,7 +233,7 @@ export class Worker implements PoolWorker {
         );
       }
     }
-    this.state = { kind: "idle", retireTimer: undefined };
+    this.state = { kind: "ready" };
     this.readyAt = Date.now();
     this.own = new Set(this.tree!.members());
     this.tree!.exited.then((exit) => this.onExit(exit));
@@ -360,7 +359,7 @@ export class Worker implements PoolWorker {
     if (interval <= 0) return;
     let inFlight = false;
     this.healthTimer = setInterval(async () => {
-      if (inFlight || (this.state.kind !== "idle" && this.state.kind !== "busy")) return;
+      if (inFlight || this.state.kind !== "ready") return;
       const ooms = this.cgroup?.oomKills() ?? 0;
       if (ooms > this.oomSeen) {
         this.oomSeen = ooms;
@@ -404,7 +403,6 @@ export class Worker implements PoolWorker {
 
   /** Ends the whole tree (SIGTERM, `graceMs`, SIGKILL) and resolves when no process is left. */
   async stop(graceMs: number): Promise<WorkerExit | undefined> {
-    if (this.state.kind === "idle") clearTimeout(this.state.retireTimer);
     this.state = { kind: "stopping" };
     this.stopHealthChecks();
     const tree = this.tree;
