@@ -41,6 +41,7 @@ export type {
   SessionDirectory,
   SessionEnd,
   SessionInfo,
+  SessionLogs,
   SessionOrigin,
   SessionRoutes,
   SubscribeOptions,

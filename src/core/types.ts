@@ -115,6 +115,8 @@ export interface PoolOptions {
   restartBackoffMaxMs: number;
   /** A worker up this long ends a crash streak. */
   restartStableMs: number;
+  /** Bytes of a worker's stdout and stderr kept for TailSessionLogs (a ring per worker). */
+  logBufferBytes: number;
 }
 
 /** A live session as every caller sees it (a snapshot; it does not update itself). */
@@ -372,4 +374,19 @@ export interface SessionDirectory extends SessionRoutes {
    * synchronous step reflects. A resume that cannot be served fails the iterator (out_of_range).
    */
   watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
+  /**
+   * Optional (the local Herd has it): the session's view of its worker's output, from the
+   * session's start on. Throws not_found for a session that is not live here.
+   */
+  logs?(sessionId: string): SessionLogs;
+}
+
+/** What one session may read of its worker's output (stdout and stderr, interleaved). */
+export interface SessionLogs {
+  /** The held output written since the session began (at most the pool's log buffer). */
+  read(): Buffer;
+  /** Calls `listener` with each chunk written from now on until `ended`; returns the stop. */
+  follow(listener: (chunk: Buffer) => void): () => void;
+  /** Aborts when the session ends: its view closes then. */
+  readonly ended: AbortSignal;
 }

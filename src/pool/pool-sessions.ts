@@ -40,6 +40,8 @@ export interface Session {
   ended: AbortController;
   idleTimer: NodeJS.Timeout | undefined;
   lifetimeTimer: NodeJS.Timeout | undefined;
+  /** Where in its worker's output this session's logs begin: no earlier tenant's bytes. */
+  logsFrom: number;
 }
 
 export interface SessionDeps {
@@ -94,6 +96,7 @@ export class PoolSessions {
       ended: new AbortController(),
       idleTimer: undefined,
       lifetimeTimer: undefined,
+      logsFrom: worker.output?.end ?? 0,
     };
     this.live.set(id, session);
     const info = this.info(session);

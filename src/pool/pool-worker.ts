@@ -9,6 +9,7 @@
 // stopping → stopped; the owning Pool moves it between idle and busy.
 
 import type { WorkerExit } from "../core/index.ts";
+import type { OutputRing } from "./output-ring.ts";
 
 export type WorkerState =
   | { kind: "starting" }
@@ -36,6 +37,8 @@ export interface PoolWorker {
   readonly readyAt: number;
   /** Set by the pool when this worker's crash started a backoff; quoted when it stops. */
   crashNote: string | undefined;
+  /** Its stdout and stderr, bounded (absent for workers with no process, e.g. fakes). */
+  readonly output?: OutputRing;
   /** A prepared, not yet started worker whose tree still waits (see prepare). */
   readonly preparedAlive: boolean;
   /** The slow, traffic-independent half of a start (a pool keeps one prepared spare). */

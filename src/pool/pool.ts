@@ -36,12 +36,14 @@ import type {
   ReleaseOptions,
   SessionEnd,
   SessionInfo,
+  SessionLogs,
   SessionOrigin,
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 import type { EventLog } from "./event-log.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
+import { sessionLogs } from "./output-ring.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
 import type { PoolWorker, WorkerState } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
@@ -516,6 +518,15 @@ export class Pool {
   lookup(id: string): SessionInfo | undefined {
     const session = this.sessions.get(id);
     return session ? this.sessions.info(session) : undefined;
+  }
+
+  /** The session's view of its worker's output (output-ring.ts); not_found if not live. */
+  logs(id: string): SessionLogs {
+    const session = this.sessions.get(id);
+    const ring = session?.worker.output;
+    if (!session || !ring)
+      throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
+    return sessionLogs(ring, session.logsFrom, session.ended.signal);
   }
 
   list(): SessionInfo[] {
