@@ -44,6 +44,8 @@ export type {
   SessionLogs,
   SessionOrigin,
   SessionRoutes,
+  SessionTraffic,
+  SessionUsage,
   SubscribeOptions,
   WorkerExit,
   WorkerUser,

@@ -150,6 +150,34 @@ export interface SessionInfo {
    * sends it on each of its requests. Never set for a local session.
    */
   peer?: { credential(): string };
+  /** What the session used so far (listings) or in all (its end event); unset elsewhere. */
+  usage?: SessionUsage;
+}
+
+/**
+ * What a session used: what a platform bills on. A figure the host cannot give is absent,
+ * never zero. Bytes are the data plane's, counted on the node that owns the session.
+ */
+export interface SessionUsage {
+  /** CPU time of the worker's tree during the session (its cgroup's cpu.stat). */
+  cpuSeconds?: number;
+  /** Peak memory of the worker's tree (cgroup memory.peak / v1 memory.max_usage_in_bytes). */
+  memoryPeakBytes?: number;
+  /** Bytes received from the session's clients (request heads, bodies, WebSocket frames). */
+  rxBytes: number;
+  /** Bytes sent to the session's clients. */
+  txBytes: number;
+}
+
+/**
+ * A session's data-plane byte counts: settled totals, plus the open client connections whose
+ * bytes are not added yet (read them for a live figure). The data plane writes it through a
+ * lease; the pool reads it.
+ */
+export interface SessionTraffic {
+  rx: number;
+  tx: number;
+  readonly open: Set<() => { rx: number; tx: number }>;
 }
 
 export interface AcquireOptions {
@@ -189,6 +217,8 @@ export interface Lease {
   readonly sessionId: string;
   /** Aborts, with the SessionEnd as reason, when the session ends for any reason. */
   readonly ended: AbortSignal;
+  /** Where the data plane counts the session's bytes; absent where another node counts them. */
+  readonly traffic?: SessionTraffic;
   /**
    * Idempotent. Closing the last `http`/`websocket` lease may end the session, at once or after
    * its reconnect window (release_on_disconnect, disconnect_grace).

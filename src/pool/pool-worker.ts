@@ -39,6 +39,10 @@ export interface PoolWorker {
   crashNote: string | undefined;
   /** Its stdout and stderr, bounded (absent for workers with no process, e.g. fakes). */
   readonly output?: OutputRing;
+  /** What its tree has used: figures the host cannot give are undefined. */
+  resources?(): { cpuSeconds?: number; memoryPeakBytes?: number };
+  /** Starts its memory peak afresh for a new session, where the host allows. */
+  resetMemoryPeak?(): void;
   /** A prepared, not yet started worker whose tree still waits (see prepare). */
   readonly preparedAlive: boolean;
   /** The slow, traffic-independent half of a start (a pool keeps one prepared spare). */

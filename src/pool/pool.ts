@@ -49,6 +49,7 @@ import type { PoolWorker, WorkerState } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
+import { sessionUsage } from "./session-usage.ts";
 import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
 
 /** What a new session keeps of its acquire: the labels as they were at the call. */
@@ -304,7 +305,10 @@ export class Pool {
   private async end(session: Session, opts: ReleaseOptions): Promise<SessionInfo> {
     if (!this.sessions.close(session)) return this.sessions.info(session);
     const end = opts.end ?? { kind: "released" };
-    const info = this.sessions.info(session);
+    const info = {
+      ...this.sessions.info(session),
+      usage: sessionUsage(session.worker, session.usage),
+    };
     const { worker } = session;
     if (worker.state.kind === "busy") worker.state = { kind: "busy", sessionId: undefined };
     const reason = end.reason;
@@ -530,7 +534,10 @@ export class Pool {
   }
 
   list(): SessionInfo[] {
-    return [...this.sessions.values()].map((s) => this.sessions.info(s));
+    return [...this.sessions.values()].map((s) => ({
+      ...this.sessions.info(s),
+      usage: sessionUsage(s.worker, s.usage),
+    }));
   }
 
   stats(): PoolStats {

@@ -146,6 +146,19 @@ export class Worker implements PoolWorker {
     return this.out.ring;
   }
 
+  resources(): { cpuSeconds?: number; memoryPeakBytes?: number } {
+    const cpuSeconds = this.cgroup?.cpuSeconds();
+    const memoryPeakBytes = this.cgroup?.memoryPeak();
+    return {
+      ...(cpuSeconds !== undefined ? { cpuSeconds } : {}),
+      ...(memoryPeakBytes !== undefined ? { memoryPeakBytes } : {}),
+    };
+  }
+
+  resetMemoryPeak(): void {
+    this.cgroup?.resetMemoryPeak();
+  }
+
   get pid(): number {
     return this.tree?.pid ?? 0;
   }
