@@ -21,6 +21,7 @@ export { type Logger, silentLogger } from "./logger.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
 export type {
   AcquireOptions,
+  AcquireTiming,
   ClusterNodeStats,
   ContainmentRow,
   EventFilter,

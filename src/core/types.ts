@@ -259,6 +259,21 @@ export interface HerdEvent {
   queued?: number;
   /** The cluster node the event happened on (unset without a cluster). */
   node?: string;
+  /** session_acquired: how the pool found the worker and how long it took (histograms). */
+  acquire?: AcquireTiming;
+  /** worker_started: seconds from its start to ready. */
+  startSeconds?: number;
+}
+
+/**
+ * How an acquire got its worker: `warm` an idle one at once, `cold` one started for it,
+ * `queued` one freed by another session while it waited at `max`. `seconds` from the acquire
+ * to its session in the pool, `queuedSeconds` of it spent waiting in the pool's queue.
+ */
+export interface AcquireTiming {
+  outcome: "warm" | "cold" | "queued";
+  seconds: number;
+  queuedSeconds: number;
 }
 
 export interface EventFilter {

@@ -27,6 +27,7 @@
 
 import type {
   AcquireOptions,
+  AcquireTiming,
   ContainmentRow,
   HerdEventType,
   Lease,
@@ -49,7 +50,7 @@ import type { PoolWorker, WorkerState } from "./pool-worker.ts";
 import { Preemption } from "./preemption.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SessionRegistry } from "./session-registry.ts";
-import { sessionUsage } from "./session-usage.ts";
+import { acquireTiming, sessionUsage } from "./session-usage.ts";
 import { type SupplyDeps, WorkerSupply } from "./worker-supply.ts";
 
 /** What a new session keeps of its acquire: the labels as they were at the call. */
@@ -171,7 +172,13 @@ export class Pool {
     // wait for: no flight, no deadline timer (a third of an in-process acquire's cost).
     if (!flight && this.waiters.length === 0 && this.idle.length > 0 && !opts.signal?.aborted) {
       const { labels, origin } = sessionFields(opts);
-      return this.bind(id, this.idle.pop()!, labels, origin);
+      return this.bind(
+        id,
+        this.idle.pop()!,
+        labels,
+        origin,
+        acquireTiming("warm", performance.now()),
+      );
     }
     if (!flight) {
       flight = this.startFlight(id, opts);
@@ -183,11 +190,16 @@ export class Pool {
   private startFlight(id: string, opts: AcquireOptions): Flight {
     const abort = new AbortController();
     const { labels, origin } = sessionFields(opts);
+    const since = performance.now();
+    // An idle worker now: warm (behind other waiters for the same id). None, at max: only
+    // another session's end frees one (queued); below max: one starts for it (cold).
+    const outcome =
+      this.idle.length > 0 ? "warm" : this.workers.size >= this.options.max ? "queued" : "cold";
     const promise = new Promise<SessionInfo>((resolve, reject) => {
       const waiter: Waiter = {
         take: (worker) => {
           abort.signal.removeEventListener("abort", onAbort);
-          resolve(this.bind(id, worker, labels, origin));
+          resolve(this.bind(id, worker, labels, origin, acquireTiming(outcome, since)));
         },
         fail: (error) => {
           abort.signal.removeEventListener("abort", onAbort);
@@ -285,11 +297,17 @@ export class Pool {
     worker: PoolWorker,
     labels: Record<string, string>,
     origin: SessionOrigin,
+    acquire: AcquireTiming,
   ): SessionInfo {
     if (worker.state.kind === "idle") clearTimeout(worker.state.retireTimer);
     worker.state = { kind: "busy", sessionId: id };
     const { info } = this.sessions.open(id, worker, labels, origin);
-    this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
+    this.emit("session_acquired", {
+      session: info,
+      workerId: worker.id,
+      workerPid: worker.pid,
+      acquire,
+    });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
     return info;
   }
@@ -380,13 +398,18 @@ export class Pool {
   private spawn(): Promise<PoolWorker> {
     const worker = this.supply.take();
     this.workers.add(worker);
+    const startedAt = performance.now();
     const started = worker.start(this.shutdown.signal).then(
       () => {
         this.backoff.watch(
           worker.readyAt,
           () => worker.state.kind === "idle" || worker.state.kind === "busy",
         );
-        this.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
+        this.emit("worker_started", {
+          workerId: worker.id,
+          workerPid: worker.pid,
+          startSeconds: (performance.now() - startedAt) / 1_000,
+        });
         this.deps.logger.info(
           { pool: this.name, worker: worker.id, pid: worker.pid, port: worker.port },
           "worker started",

@@ -1,4 +1,4 @@
-// What a session used (core's SessionUsage): CPU and memory from its worker's cgroup, bytes
+// What a session used (core's SessionUsage) and how long its acquire took (AcquireTiming): CPU and memory from its worker's cgroup, bytes
 // from the data plane's counts (SessionTraffic, written through the session's leases).
 //
 // CPU is the worker's cgroup usage since the session began (the baseline is read when the
@@ -6,7 +6,7 @@
 // allows it (v1), else over the worker's life (v2 memory.peak). Stateless: reads files and
 // the session's counters when asked (a listing or the session's end), never on a hot path.
 
-import type { SessionTraffic, SessionUsage } from "../core/index.ts";
+import type { AcquireTiming, SessionTraffic, SessionUsage } from "../core/index.ts";
 import type { PoolWorker } from "./pool-worker.ts";
 
 export interface UsageBaseline {
@@ -42,4 +42,13 @@ export function sessionUsage(worker: PoolWorker, baseline: UsageBaseline): Sessi
     rxBytes,
     txBytes,
   };
+}
+
+/**
+ * An acquire's timing as session_acquired reports it: from `since` (the acquire's arrival in
+ * the pool, performance.now()) to now; a queued or cold acquire waited in the queue all along.
+ */
+export function acquireTiming(outcome: AcquireTiming["outcome"], since: number): AcquireTiming {
+  const seconds = (performance.now() - since) / 1_000;
+  return { outcome, seconds, queuedSeconds: outcome === "warm" ? 0 : seconds };
 }

@@ -8,6 +8,7 @@ import WebSocket from "ws";
 import type { Session } from "../../gen/herd/v1/herd_pb.ts";
 import { herdClient } from "../helpers/control-plane-harness.ts";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
+import { eventually } from "../helpers/herd.ts";
 import { expectNoLeaks, killAllWithTag, newLeakTag } from "../helpers/processes.ts";
 
 const MiB = 2 ** 20;
@@ -47,17 +48,18 @@ describe("session usage", () => {
     await expectNoLeaks(tag);
   });
 
-  async function start(): Promise<ReturnType<typeof herdClient>> {
+  async function start(
+    workers: Record<string, Record<string, unknown>> = { demo: { max: 3 } },
+  ): Promise<ReturnType<typeof herdClient>> {
     const leak = newLeakTag();
     tag = leak.tag;
-    daemon = await startDaemon({
-      config: {
-        workers: {
-          demo: { cmd: ["node", "test/fixtures/worker.mjs"], max: 3, health_path: "/health" },
-        },
-      },
-      env: leak.env,
-    });
+    const pools = Object.fromEntries(
+      Object.entries(workers).map(([name, pool]) => [
+        name,
+        { cmd: ["node", "test/fixtures/worker.mjs"], health_path: "/health", ...pool },
+      ]),
+    );
+    daemon = await startDaemon({ config: { workers: pools }, env: leak.env });
     return herdClient("connect-h1", daemon.controlUrl);
   }
 
@@ -123,5 +125,52 @@ describe("session usage", () => {
     expect(ended.usage?.rxBytes).toBeLessThan(BigInt(MiB + 4096));
     expect(ended.usage?.txBytes).toBeGreaterThan(BigInt(MiB));
     expect(ended.usage?.txBytes).toBeLessThan(BigInt(MiB + 4096));
+  });
+
+  it("/metrics has the latency histograms by pool and outcome, durations by end reason, usage by pool", async () => {
+    const c = await start({ demo: { min: 1, max: 1 }, cold: { min: 0, max: 1 } });
+    await c.acquireSession({ sessionId: "warm" });
+    const res = await fetch(`${daemon!.dataUrl}/whoami`, { headers: { "X-Session-ID": "warm" } });
+    await res.arrayBuffer();
+    const queued = c.acquireSession({ sessionId: "queued" });
+    await eventually("the acquire queued", async () =>
+      (await c.getStats({})).pools.some((p) => p.name === "demo" && p.queued === 1),
+    );
+    await c.releaseSession({ sessionId: "warm" });
+    await queued;
+    await c.releaseSession({ sessionId: "queued" });
+    await c.acquireSession({ pool: "cold", sessionId: "cold" });
+    await c.releaseSession({ sessionId: "cold" });
+
+    const series = new Map<string, number>();
+    await eventually(
+      "the end of every session counted",
+      async () => {
+        const text = await (await fetch(`${daemon!.controlUrl}/metrics`)).text();
+        series.clear();
+        for (const line of text.split("\n")) {
+          const m = /^(herd_\w+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+          if (m) series.set(m[1]!, Number(m[2]));
+        }
+        return (
+          series.get('herd_session_duration_seconds_count{pool="cold",reason="released"}') === 1
+        );
+      },
+      30_000,
+    );
+    const at = (name: string) => series.get(name);
+    expect(at('herd_pool_acquire_seconds_count{pool="demo",outcome="warm"}')).toBe(1);
+    expect(at('herd_pool_acquire_seconds_count{pool="demo",outcome="queued"}')).toBe(1);
+    expect(at('herd_pool_acquire_seconds_count{pool="cold",outcome="cold"}')).toBe(1);
+    expect(at('herd_pool_acquire_seconds_count{pool="demo",outcome="cold"}')).toBeUndefined();
+    expect(at('herd_pool_queue_wait_seconds_count{pool="demo"}')).toBe(1);
+    expect(at('herd_pool_queue_wait_seconds_bucket{le="60",pool="demo"}')).toBe(1);
+    expect(at('herd_worker_start_seconds_count{pool="cold"}')).toBe(1);
+    // demo's one worker started with the daemon, before the control plane's metrics existed.
+    expect(at('herd_session_duration_seconds_count{pool="demo",reason="released"}')).toBe(2);
+    expect(at('herd_session_tx_bytes_total{pool="demo"}')).toBeGreaterThan(100);
+    expect(at('herd_session_rx_bytes_total{pool="demo"}')).toBeGreaterThan(50);
+    expect(at('herd_session_cpu_seconds_total{pool="demo"}')).toBeGreaterThan(0);
+    expect(at('herd_session_memory_peak_bytes_count{pool="cold"}')).toBe(1);
   });
 });
