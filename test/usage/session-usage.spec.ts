@@ -2,12 +2,14 @@
 // worker's cgroup, bytes from the data plane on both of its paths (the fast path, node:http)
 // and through a WebSocket tunnel; live in ListSessions and in all on the session's end.
 
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { Session } from "../../gen/herd/v1/herd_pb.ts";
 import { herdClient } from "../helpers/control-plane-harness.ts";
-import { type Daemon, startDaemon } from "../helpers/daemon.ts";
+import { type Daemon, REPO_ROOT, startDaemon } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { expectNoLeaks, killAllWithTag, newLeakTag } from "../helpers/processes.ts";
 
@@ -143,10 +145,11 @@ describe("session usage", () => {
     await c.releaseSession({ sessionId: "cold" });
 
     const series = new Map<string, number>();
+    let text = "";
     await eventually(
       "the end of every session counted",
       async () => {
-        const text = await (await fetch(`${daemon!.controlUrl}/metrics`)).text();
+        text = await (await fetch(`${daemon!.controlUrl}/metrics`)).text();
         series.clear();
         for (const line of text.split("\n")) {
           const m = /^(herd_\w+(?:\{[^}]*\})?) (\S+)$/.exec(line);
@@ -172,5 +175,14 @@ describe("session usage", () => {
     expect(at('herd_session_rx_bytes_total{pool="demo"}')).toBeGreaterThan(50);
     expect(at('herd_session_cpu_seconds_total{pool="demo"}')).toBeGreaterThan(0);
     expect(at('herd_session_memory_peak_bytes_count{pool="cold"}')).toBe(1);
+
+    // docs/operations.md's "Billing and monitoring" lists exactly the metrics served here.
+    const doc = readFileSync(join(REPO_ROOT, "docs/operations.md"), "utf8");
+    const section = doc.slice(doc.indexOf("## Billing and monitoring")).split("\n## ")[0]!;
+    const listed = [...section.matchAll(/^\| `(herd_\w+)`/gm)].map((m) => m[1]!);
+    const served = [
+      ...text.matchAll(/^# TYPE (herd_(?:pool_acquire|pool_queue_wait|worker_start|session_)\w*) /gm),
+    ];
+    expect(listed.sort()).toEqual(served.map((m) => m[1]!).sort());
   });
 });
