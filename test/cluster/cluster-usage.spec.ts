@@ -1,5 +1,6 @@
 // Usage in a cluster (issue 21): traffic sent through a node that does not own the session is
-// forwarded one hop to the owner and counted once, there, in the session's rx/tx bytes.
+// forwarded one hop to the owner and counted once, there, in the session's rx/tx bytes; its
+// worker's logs are read on the owner, and the other node says which node that is.
 
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -12,8 +13,8 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-describe("usage through a non-owner node", () => {
-  it("a 10 MiB download and a WebSocket exchange are counted once, on the owner", async () => {
+describe("usage and logs through a non-owner node", () => {
+  it("a 10 MiB download and a WebSocket exchange are counted once, on the owner; logs are read there", async () => {
     cluster = await startCluster(["a", "b"].map((n) => ({ node: `node-${n}` })));
     const c = cluster;
     const { session } = await c.client(c.nodes[0]!).acquireSession({ pool: "w", sessionId: "u" });
@@ -42,6 +43,18 @@ describe("usage through a non-owner node", () => {
     await echoed;
     ws.close();
     await new Promise((r) => ws.once("close", r));
+
+    // Its logs are read on its node; the other one says where.
+    const logs = c.client(c.nodes[ownerIndex]!).tailSessionLogs({ sessionId: "u" });
+    for await (const _ of logs) {
+    }
+    const elsewhere = c.client(other).tailSessionLogs({ sessionId: "u" });
+    await expect(
+      (async () => {
+        for await (const _ of elsewhere) {
+        }
+      })(),
+    ).rejects.toThrow(`runs on node ${session!.node}: read its logs there`);
 
     const ended = (await c.client(c.nodes[ownerIndex]!).releaseSession({ sessionId: "u" }))
       .session!;
