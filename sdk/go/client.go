@@ -195,3 +195,47 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) iter.Seq2[*herdv1
 		}
 	}
 }
+
+// Usage reports what a live session used so far (CPU seconds, memory peak, bytes in and out;
+// a figure the host cannot give is a nil CpuSeconds / MemoryPeakBytes field). It returns
+// nil, nil when no such session is live.
+func (c *Client) Usage(ctx context.Context, sessionID string) (*herdv1.SessionUsage, error) {
+	sessions, err := c.Sessions(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sessions {
+		if s.GetSessionId() == sessionID {
+			return s.GetUsage(), nil
+		}
+	}
+	return nil, nil
+}
+
+// TailLogs yields the raw bytes the session's worker wrote to stdout and stderr since the
+// session began; with follow, each later write until the session ends. It stops when ctx is
+// cancelled, the caller breaks out of the loop, or the stream fails (one final non-nil error).
+func (c *Client) TailLogs(ctx context.Context, sessionID string, follow bool) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.rpc.TailSessionLogs(ctx, request(c, &herdv1.TailSessionLogsRequest{
+			SessionId: sessionID, Follow: follow,
+		}))
+		if err != nil {
+			if ctx.Err() == nil {
+				yield(nil, wrap(err))
+			}
+			return
+		}
+		defer stream.Close()
+		for stream.Receive() {
+			if !yield(stream.Msg().GetData(), nil) {
+				return
+			}
+		}
+		if err := stream.Err(); err != nil && ctx.Err() == nil {
+			yield(nil, wrap(err))
+		}
+	}
+}

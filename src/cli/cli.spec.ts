@@ -122,6 +122,7 @@ describe("herd without a daemon", () => {
       ["sessions", ...down],
       ["cluster", "status", ...down],
       ["watch", "--count", "1", ...down],
+      ["logs", "some-session", ...down],
     ]) {
       const r = await herd([...args, "--json"]);
       expect(r.stderr, args.join(" ")).not.toMatch(/unknown option|Unknown option/);

@@ -245,6 +245,42 @@ async function run(argv: string[]): Promise<number> {
         return 1;
       }
     }
+    case "logs": {
+      const { values, positionals } = parsed(1, rest, {
+        addr: CLIENT_OPTIONS.addr,
+        token: CLIENT_OPTIONS.token,
+        json: CLIENT_OPTIONS.json,
+        follow: { type: "boolean", short: "f", default: false },
+      });
+      if (positionals[0] === undefined) throw new UsageError("logs needs a SESSION id");
+      const [{ connectToDaemon, describeClientError }, { logs }] = await Promise.all([
+        import("./client.ts"),
+        import("./logs.ts"),
+      ]);
+      const daemon = connectToDaemon(values);
+      const stop = new AbortController();
+      process.once("SIGINT", () => stop.abort());
+      process.once("SIGTERM", () => stop.abort());
+      const write = (data: Uint8Array) =>
+        new Promise<void>((resolve) => {
+          const text = values.json
+            ? `${JSON.stringify({ data: Buffer.from(data).toString("base64") })}\n`
+            : data;
+          if (process.stdout.write(text)) resolve();
+          else process.stdout.once("drain", resolve);
+        });
+      try {
+        await logs(
+          daemon,
+          { session: positionals[0], follow: values.follow, signal: stop.signal },
+          write,
+        );
+        return 0;
+      } catch (err) {
+        fail(describeClientError(err, daemon.where));
+        return 1;
+      }
+    }
     default:
       if (command.startsWith("-")) {
         throw new UsageError(`unknown option ${JSON.stringify(command)}`, {

@@ -13,6 +13,10 @@ Usage:
   herd sessions [--pool P]     live sessions with their worker, age and activity
   herd watch [--pool P] [--session ID] [--snapshot] [--since REV] [--count N]
                                follow session and worker events
+  herd logs SESSION [--follow]  what the session's worker wrote to stdout and stderr
+                               since the session began; --follow (-f): and each
+                               later write, until the session ends (--json: one
+                               {"data": base64} object per piece)
   herd cluster status [--pool P]
                                a cluster's nodes: lease, pools, capacity, sessions
   herd drain [--no-wait]       the daemon takes no new sessions, serves its live ones
@@ -20,7 +24,7 @@ Usage:
                                for that unless --no-wait
   herd --help | --version [--json]
 
-Options for status, sessions, watch, cluster status and drain:
+Options for status, sessions, watch, logs, cluster status and drain:
   --addr ADDR     the daemon's control plane: host:port, http://host:port or
                   unix:/path (default $HERD_ADDR, else 127.0.0.1:7070)
   --token TOKEN   bearer token (default $HERD_TOKEN)

@@ -25,6 +25,7 @@ import type {
   ReleaseOptions,
   SessionDirectory,
   SessionInfo,
+  SessionLogs,
   SubscribeOptions,
 } from "../core/index.ts";
 import { HerdError, newSessionId, validateSessionId } from "../core/index.ts";
@@ -130,6 +131,18 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
    */
   clientGone(sessionId: string): void {
     this.local.clientGone(sessionId);
+  }
+
+  /** A session's worker output is read on the node its worker runs on. */
+  logs(sessionId: string): SessionLogs {
+    if (this.local.logs && this.local.lookup(sessionId)) return this.local.logs(sessionId);
+    const owner = this.parts.remotes.get(sessionId)?.node;
+    throw new HerdError(
+      "not_found",
+      owner
+        ? `session ${JSON.stringify(sessionId)} runs on node ${owner}: read its logs there`
+        : `no live session ${JSON.stringify(sessionId)}`,
+    );
   }
 
   lease(sessionId: string, kind: LeaseKind): Lease {

@@ -286,6 +286,7 @@ function buildPool(
       preemptIdleMs: raw.preempt_idle,
       acquireTimeoutMs: raw.acquire_timeout,
       queueLimit: raw.queue_limit,
+      logBufferBytes: raw.log_buffer,
       limits: raw.limits && {
         memoryBytes: raw.limits.memory,
         cpus: raw.limits.cpus,

@@ -137,6 +137,9 @@ export const poolSchema = z.strictObject({
   preempt_idle: duration.optional(),
   acquire_timeout: duration.optional(),
   queue_limit: z.int().min(0).max(MAX_QUEUE_LIMIT).optional(),
+  log_buffer: byteSize
+    .refine((bytes) => bytes >= 4_096, { error: "must be at least 4Ki" })
+    .optional(),
   limits: z
     .strictObject({
       memory: byteSize

@@ -21,6 +21,7 @@ export { type Logger, silentLogger } from "./logger.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
 export type {
   AcquireOptions,
+  AcquireTiming,
   ClusterNodeStats,
   ContainmentRow,
   EventFilter,
@@ -41,8 +42,11 @@ export type {
   SessionDirectory,
   SessionEnd,
   SessionInfo,
+  SessionLogs,
   SessionOrigin,
   SessionRoutes,
+  SessionTraffic,
+  SessionUsage,
   SubscribeOptions,
   WorkerExit,
   WorkerUser,

@@ -115,6 +115,8 @@ export interface PoolOptions {
   restartBackoffMaxMs: number;
   /** A worker up this long ends a crash streak. */
   restartStableMs: number;
+  /** Bytes of a worker's stdout and stderr kept for TailSessionLogs (a ring per worker). */
+  logBufferBytes: number;
 }
 
 /** A live session as every caller sees it (a snapshot; it does not update itself). */
@@ -148,6 +150,34 @@ export interface SessionInfo {
    * sends it on each of its requests. Never set for a local session.
    */
   peer?: { credential(): string };
+  /** What the session used so far (listings) or in all (its end event); unset elsewhere. */
+  usage?: SessionUsage;
+}
+
+/**
+ * What a session used: what a platform bills on. A figure the host cannot give is absent,
+ * never zero. Bytes are the data plane's, counted on the node that owns the session.
+ */
+export interface SessionUsage {
+  /** CPU time of the worker's tree during the session (its cgroup's cpu.stat). */
+  cpuSeconds?: number;
+  /** Peak memory of the worker's tree (cgroup memory.peak / v1 memory.max_usage_in_bytes). */
+  memoryPeakBytes?: number;
+  /** Bytes received from the session's clients (request heads, bodies, WebSocket frames). */
+  rxBytes: number;
+  /** Bytes sent to the session's clients. */
+  txBytes: number;
+}
+
+/**
+ * A session's data-plane byte counts: settled totals, plus the open client connections whose
+ * bytes are not added yet (read them for a live figure). The data plane writes it through a
+ * lease; the pool reads it.
+ */
+export interface SessionTraffic {
+  rx: number;
+  tx: number;
+  readonly open: Set<() => { rx: number; tx: number }>;
 }
 
 export interface AcquireOptions {
@@ -187,6 +217,8 @@ export interface Lease {
   readonly sessionId: string;
   /** Aborts, with the SessionEnd as reason, when the session ends for any reason. */
   readonly ended: AbortSignal;
+  /** Where the data plane counts the session's bytes; absent where another node counts them. */
+  readonly traffic?: SessionTraffic;
   /**
    * Idempotent. Closing the last `http`/`websocket` lease may end the session, at once or after
    * its reconnect window (release_on_disconnect, disconnect_grace).
@@ -227,6 +259,21 @@ export interface HerdEvent {
   queued?: number;
   /** The cluster node the event happened on (unset without a cluster). */
   node?: string;
+  /** session_acquired: how the pool found the worker and how long it took (histograms). */
+  acquire?: AcquireTiming;
+  /** worker_started: seconds from its start to ready. */
+  startSeconds?: number;
+}
+
+/**
+ * How an acquire got its worker: `warm` an idle one at once, `cold` one started for it,
+ * `queued` one freed by another session while it waited at `max`. `seconds` from the acquire
+ * to its session in the pool, `queuedSeconds` of it spent waiting in the pool's queue.
+ */
+export interface AcquireTiming {
+  outcome: "warm" | "cold" | "queued";
+  seconds: number;
+  queuedSeconds: number;
 }
 
 export interface EventFilter {
@@ -372,4 +419,19 @@ export interface SessionDirectory extends SessionRoutes {
    * synchronous step reflects. A resume that cannot be served fails the iterator (out_of_range).
    */
   watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
+  /**
+   * Optional (the local Herd has it): the session's view of its worker's output, from the
+   * session's start on. Throws not_found for a session that is not live here.
+   */
+  logs?(sessionId: string): SessionLogs;
+}
+
+/** What one session may read of its worker's output (stdout and stderr, interleaved). */
+export interface SessionLogs {
+  /** The held output written since the session began (at most the pool's log buffer). */
+  read(): Buffer;
+  /** Calls `listener` with each chunk written from now on until `ended`; returns the stop. */
+  follow(listener: (chunk: Buffer) => void): () => void;
+  /** Aborts when the session ends: its view closes then. */
+  readonly ended: AbortSignal;
 }

@@ -10,10 +10,12 @@
 //
 // Invariant: every lease taken here is closed exactly once, when its socket or tunnel closes
 // (or at once, for a socket that closed while its first request waited for a worker).
+// Each socket's bytes count for the session it carries (traffic-meter.ts).
 // Single-threaded; the WeakMap lets sockets go without cleanup.
 
 import type { Socket } from "node:net";
 import type { Lease, SessionInfo, SessionRoutes } from "../core/index.ts";
+import { TrafficMeter } from "./traffic-meter.ts";
 
 type Base = Pick<SessionInfo, "pool"> & {
   sessionId: string;
@@ -40,6 +42,7 @@ function base(session: SessionInfo, reason: Base["reason"]): Base {
 export class ClientConnections {
   readonly #carried = new WeakMap<Socket, Map<string, Carried>>();
   readonly #directory: SessionRoutes;
+  readonly #meter = new TrafficMeter();
 
   constructor(directory: SessionRoutes) {
     this.#directory = directory;
@@ -53,8 +56,12 @@ export class ClientConnections {
   http(socket: Socket, session: SessionInfo): Lease {
     let carried = this.#carried.get(socket);
     const current = carried?.get(session.id);
-    if (current && !current.lease.ended.aborted) return current.lease;
+    if (current && !current.lease.ended.aborted) {
+      this.#meter.attribute(socket, current.lease.traffic);
+      return current.lease;
+    }
     const lease = this.#directory.lease(session.id, "http");
+    this.#meter.attribute(socket, lease.traffic);
     if (carried === undefined) {
       const sessions = new Map<string, Carried>();
       carried = sessions;
@@ -76,8 +83,9 @@ export class ClientConnections {
   }
 
   /** A WebSocket tunnel's lease; closing it also reports the tunnel closed. */
-  websocket(session: SessionInfo): Lease {
+  websocket(session: SessionInfo, socket: Socket): Lease {
     const lease = this.#directory.lease(session.id, "websocket");
+    this.#meter.attribute(socket, lease.traffic);
     const opened = { event: base(session, "websocket"), lease };
     this.#directory.publish({ type: "connection_opened", ...opened.event });
     let open = true;

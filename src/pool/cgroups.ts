@@ -145,6 +145,32 @@ export class WorkerCgroup {
     }
   }
 
+  /** CPU time of every process that ran in the cgroup (v2 cpu.stat); undefined without v2. */
+  cpuSeconds(): number | undefined {
+    if (!this.v2Dir) return undefined;
+    try {
+      const match = /^usage_usec (\d+)$/m.exec(readFileSync(join(this.v2Dir, "cpu.stat"), "utf8"));
+      return match ? Number(match[1]) / 1e6 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Peak memory since the cgroup was made or last reset; undefined without a memory cgroup. */
+  memoryPeak(): number | undefined {
+    if (!this.memoryDir) return undefined;
+    const file = this.memoryIsV2 ? "memory.peak" : "memory.max_usage_in_bytes";
+    const [bytes] = readNumbers(join(this.memoryDir, file));
+    return bytes !== undefined && Number.isFinite(bytes) ? bytes : undefined;
+  }
+
+  /** Starts the peak afresh (v1 only: v2's memory.peak covers the cgroup's life). */
+  resetMemoryPeak(): void {
+    if (this.memoryDir && !this.memoryIsV2) {
+      tryWrite(join(this.memoryDir, "memory.max_usage_in_bytes"), "0");
+    }
+  }
+
   remove(): void {
     for (const dir of this.dirs) removeTree(dir);
   }
@@ -210,7 +236,10 @@ export class CgroupTree {
       // A v1 controller is joined only for a limit the pool sets: joining costs a kernel
       // migration per hierarchy, and a shared cpu cgroup throttles a mass start (issue 10,
       // item 7). v2 is always joined: it carries cgroup.kill and tells when a tree is gone.
-      if (!root.v2 && !limitFor(root.controller!, limits)) continue;
+      // v1 memory is joined for accounting too (a session's memory peak, issue 21) where v2
+      // has no memory controller: it limits nothing it was not asked to.
+      const accounting = root.controller === "memory" && !this.mounts.v2Controllers.has("memory");
+      if (!root.v2 && !accounting && !limitFor(root.controller!, limits)) continue;
       const dir = join(root.dir, workerId);
       try {
         mkdirSync(dir);

@@ -21,6 +21,7 @@ import type {
   ReleaseOptions,
   SessionDirectory,
   SessionInfo,
+  SessionLogs,
   SubscribeOptions,
 } from "../core/index.ts";
 import {
@@ -260,6 +261,10 @@ export class Herd implements SessionDirectory {
     const owner = pool === undefined ? undefined : this.pools.get(pool);
     if (!owner) throw new HerdError("not_found", `no live session ${JSON.stringify(sessionId)}`);
     return owner;
+  }
+
+  logs(sessionId: string): SessionLogs {
+    return this.owner(sessionId).logs(sessionId);
   }
 
   touch(sessionId: string): void {

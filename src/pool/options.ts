@@ -74,6 +74,7 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     restartBackoffMs: 1_000,
     restartBackoffMaxMs: 30_000,
     restartStableMs: 10_000,
+    logBufferBytes: 256 * 1024,
     ...stripUndefined(input),
     isolation: { ...DEFAULT_ISOLATION, ...stripUndefined(input.isolation ?? {}) },
     name: input.name,
@@ -112,6 +113,7 @@ function validate(o: PoolOptions): void {
   whole("queueLimit", 0);
   if (o.queueLimit > MAX_QUEUE_LIMIT) fail("queueLimit", `must be at most ${MAX_QUEUE_LIMIT}`);
   whole("healthFailures", 1);
+  whole("logBufferBytes", 4_096);
   for (const field of DURATIONS) {
     whole(field, 0);
   }

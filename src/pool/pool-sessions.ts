@@ -21,6 +21,7 @@ import { HerdError, newToken } from "../core/index.ts";
 import type { PoolWorker } from "./pool-worker.ts";
 import { endsWhenClientGoes, ReconnectWindow } from "./reconnect-window.ts";
 import type { SessionRegistry } from "./session-registry.ts";
+import { type UsageBaseline, usageBaseline } from "./session-usage.ts";
 
 export interface Session {
   id: string;
@@ -40,6 +41,9 @@ export interface Session {
   ended: AbortController;
   idleTimer: NodeJS.Timeout | undefined;
   lifetimeTimer: NodeJS.Timeout | undefined;
+  /** Where in its worker's output this session's logs begin: no earlier tenant's bytes. */
+  logsFrom: number;
+  usage: UsageBaseline;
 }
 
 export interface SessionDeps {
@@ -94,6 +98,8 @@ export class PoolSessions {
       ended: new AbortController(),
       idleTimer: undefined,
       lifetimeTimer: undefined,
+      logsFrom: worker.output?.end ?? 0,
+      usage: usageBaseline(worker),
     };
     this.live.set(id, session);
     const info = this.info(session);
@@ -144,6 +150,7 @@ export class PoolSessions {
     return {
       sessionId: id,
       ended: session.ended.signal,
+      traffic: session.usage.traffic,
       close: () => {
         if (!open) return;
         open = false;

@@ -9,6 +9,7 @@
 // one) is the pool's own (pool-workers.ts): the pool writes nothing into a worker.
 
 import type { WorkerExit } from "../core/index.ts";
+import type { OutputRing } from "./output-ring.ts";
 
 export type WorkerState =
   | { kind: "starting" }
@@ -31,6 +32,12 @@ export interface PoolWorker {
   readonly state: WorkerState;
   /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
   readonly readyAt: number;
+  /** Its stdout and stderr, bounded (absent for workers with no process, e.g. fakes). */
+  readonly output?: OutputRing;
+  /** What its tree has used: figures the host cannot give are undefined. */
+  resources?(): { cpuSeconds?: number; memoryPeakBytes?: number };
+  /** Starts its memory peak afresh for a new session, where the host allows. */
+  resetMemoryPeak?(): void;
   /** A prepared, not yet started worker whose tree still waits (see prepare). */
   readonly preparedAlive: boolean;
   /** The slow, traffic-independent half of a start (a pool keeps one prepared spare). */

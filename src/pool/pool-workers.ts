@@ -250,10 +250,15 @@ export class PoolWorkers {
   private spawn(): Promise<PoolWorker> {
     const worker = this.supply.take();
     this.slots.set(worker, { kind: "starting" });
+    const startedAt = performance.now();
     return worker.start(this.shutdown).then(
       () => {
         this.backoff.watch(worker.readyAt, () => worker.state.kind === "ready");
-        this.host.emit("worker_started", { workerId: worker.id, workerPid: worker.pid });
+        this.host.emit("worker_started", {
+          workerId: worker.id,
+          workerPid: worker.pid,
+          startSeconds: (performance.now() - startedAt) / 1_000,
+        });
         this.deps.logger.info(
           { pool: this.options.name, worker: worker.id, pid: worker.pid, port: worker.port },
           "worker started",

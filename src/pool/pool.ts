@@ -24,6 +24,7 @@
 
 import type {
   AcquireOptions,
+  AcquireTiming,
   ContainmentRow,
   HerdEventType,
   Lease,
@@ -33,17 +34,20 @@ import type {
   ReleaseOptions,
   SessionEnd,
   SessionInfo,
+  SessionLogs,
   SessionOrigin,
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 import { AcquireQueue } from "./acquire-queue.ts";
 import type { EventLog } from "./event-log.ts";
+import { sessionLogs } from "./output-ring.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
 import type { PoolWorker } from "./pool-worker.ts";
 import { type EventFields, PoolWorkers } from "./pool-workers.ts";
 import { Preemption } from "./preemption.ts";
 import type { SessionRegistry } from "./session-registry.ts";
+import { acquireTiming, sessionUsage } from "./session-usage.ts";
 import { Singleflight } from "./singleflight.ts";
 import type { SupplyDeps } from "./worker-supply.ts";
 
@@ -137,7 +141,9 @@ export class Pool {
     // wait for: no flight, no deadline timer (a third of an in-process acquire's cost).
     if (!this.flights.has(id) && this.queue.length === 0 && !opts.signal?.aborted) {
       const worker = this.workers.popIdle();
-      if (worker) return this.bind(id, worker, sessionFields(opts));
+      if (worker) {
+        return this.bind(id, worker, sessionFields(opts), acquireTiming("warm", performance.now()));
+      }
     }
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
     return this.flights.join(id, (signal) => this.enqueue(id, opts, signal), {
@@ -158,7 +164,14 @@ export class Pool {
     const fields = sessionFields(opts);
     const refusal = this.queue.refusal(this.workers.room(), opts.waitMs);
     if (refusal) return Promise.reject(refusal);
-    const bound = this.queue.wait((worker) => this.bind(id, worker, fields), signal);
+    const since = performance.now();
+    // An idle worker now: warm (behind other waiters for the same id). None, at max: only
+    // another session's end frees one (queued); below max: one starts for it (cold).
+    const outcome = this.workers.idleCount > 0 ? "warm" : this.workers.atMax() ? "queued" : "cold";
+    const bound = this.queue.wait(
+      (worker) => this.bind(id, worker, fields, acquireTiming(outcome, since)),
+      signal,
+    );
     this.pump();
     return bound;
   }
@@ -175,10 +188,20 @@ export class Pool {
     this.preemption.check();
   }
 
-  private bind(id: string, worker: PoolWorker, { labels, origin }: NewSession): SessionInfo {
+  private bind(
+    id: string,
+    worker: PoolWorker,
+    { labels, origin }: NewSession,
+    acquire: AcquireTiming,
+  ): SessionInfo {
     this.workers.assign(worker, id);
     const { info } = this.sessions.open(id, worker, labels, origin);
-    this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
+    this.emit("session_acquired", {
+      session: info,
+      workerId: worker.id,
+      workerPid: worker.pid,
+      acquire,
+    });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
     return info;
   }
@@ -194,7 +217,10 @@ export class Pool {
   private async end(session: Session, opts: ReleaseOptions): Promise<SessionInfo> {
     if (!this.sessions.close(session)) return this.sessions.info(session);
     const end = opts.end ?? { kind: "released" };
-    const info = this.sessions.info(session);
+    const info = {
+      ...this.sessions.info(session),
+      usage: sessionUsage(session.worker, session.usage),
+    };
     const { worker } = session;
     this.workers.release(worker);
     const reason = end.reason;
@@ -259,8 +285,20 @@ export class Pool {
     return session ? this.sessions.info(session) : undefined;
   }
 
+  /** The session's view of its worker's output (output-ring.ts); not_found if not live. */
+  logs(id: string): SessionLogs {
+    const session = this.sessions.get(id);
+    const ring = session?.worker.output;
+    if (!session || !ring)
+      throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
+    return sessionLogs(ring, session.logsFrom, session.ended.signal);
+  }
+
   list(): SessionInfo[] {
-    return [...this.sessions.values()].map((s) => this.sessions.info(s));
+    return [...this.sessions.values()].map((s) => ({
+      ...this.sessions.info(s),
+      usage: sessionUsage(s.worker, s.usage),
+    }));
   }
 
   stats(): PoolStats {

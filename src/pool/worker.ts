@@ -19,10 +19,12 @@ import {
   ownsListener,
   treeListeners,
 } from "./listener-owner.ts";
+import type { OutputRing } from "./output-ring.ts";
 import type { PoolWorker, WorkerHooks, WorkerState } from "./pool-worker.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import { workerEnv } from "./worker-env.ts";
+import { WorkerOutput } from "./worker-output.ts";
 import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
 
 export interface WorkerDeps {
@@ -116,6 +118,7 @@ export class Worker implements PoolWorker {
   state: WorkerState = { kind: "starting" };
   readonly stdout = new LineBuffer();
   readonly stderr = new LineBuffer();
+  private readonly out: WorkerOutput;
   readonly startedAt = new Date();
   readyAt = 0;
   private tree: ProcessTree | undefined;
@@ -134,7 +137,26 @@ export class Worker implements PoolWorker {
     private readonly options: PoolOptions,
     private readonly deps: WorkerDeps,
     private readonly hooks: WorkerHooks,
-  ) {}
+  ) {
+    this.out = new WorkerOutput(options.logBufferBytes);
+  }
+
+  get output(): OutputRing {
+    return this.out.ring;
+  }
+
+  resources(): { cpuSeconds?: number; memoryPeakBytes?: number } {
+    const cpuSeconds = this.cgroup?.cpuSeconds();
+    const memoryPeakBytes = this.cgroup?.memoryPeak();
+    return {
+      ...(cpuSeconds !== undefined ? { cpuSeconds } : {}),
+      ...(memoryPeakBytes !== undefined ? { memoryPeakBytes } : {}),
+    };
+  }
+
+  resetMemoryPeak(): void {
+    this.cgroup?.resetMemoryPeak();
+  }
 
   get pid(): number {
     return this.tree?.pid ?? 0;
@@ -274,8 +296,13 @@ export class Worker implements PoolWorker {
     const feed = (buffer: LineBuffer) => (chunk: Buffer) => {
       for (const line of buffer.push(chunk.toString("utf8"))) waiter.onLine(line);
     };
-    tree.child.stdout?.on("data", feed(this.stdout));
-    tree.child.stderr?.on("data", feed(this.stderr));
+    // stdout lines matter only for readiness; after it the ring alone keeps them (a line
+    // buffer would hold on to every long chunk its lines were cut from).
+    const stdoutLines = feed(this.stdout);
+    this.out.attach(tree.child.stdout, (chunk) => {
+      if (this.readyAt === 0) stdoutLines(chunk);
+    });
+    this.out.attach(tree.child.stderr, feed(this.stderr));
     tree.exited.then(() => exitedEarly.abort());
     tree.open();
     try {
@@ -411,6 +438,7 @@ export class Worker implements PoolWorker {
       return undefined;
     }
     await tree.end(graceMs);
+    this.out.detach();
     const info = tree.exit ? this.exitInfo(tree.exit) : undefined;
     this.cgroup?.removeInBackground();
     this.releaseLaunch();

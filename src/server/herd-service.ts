@@ -14,6 +14,7 @@ import {
 import type { AcquireOptions, Logger, SessionDirectory, SessionInfo } from "../core/index.ts";
 import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
+import { logStream } from "./log-stream.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 import {
   eventToProto,
@@ -315,6 +316,21 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         deadline:
           state.kind === "draining" ? timestampFromDate(new Date(state.deadline)) : undefined,
       };
+    },
+
+    async *tailSessionLogs(req, ctx) {
+      if (shutdown.aborted) throw shuttingDown();
+      const id = validateSessionId(req.sessionId);
+      if (!directory.logs) {
+        throw new HerdError("failed_precondition", "this server keeps no session logs");
+      }
+      for await (const data of logStream(
+        directory.logs(id),
+        req.follow,
+        AbortSignal.any([ctx.signal, shutdown]),
+      )) {
+        yield { data };
+      }
     },
 
     async listSessions(req) {

@@ -1,7 +1,8 @@
 // Prometheus metrics of the daemon, on a registry of its own (several daemons can share a
 // process in tests). Pool gauges are read from stats() at scrape time, so they are never
 // stale; counters of ended sessions follow the event stream; RPC counts and acquire latency
-// are recorded by the control plane as calls finish.
+// are recorded by the control plane as calls finish; the pools' latency histograms and the
+// usage of ended sessions follow the event stream too (pool-telemetry.ts).
 //
 // Invariant: the event subscription is always open while the metrics are: if the pool cuts it
 // off for falling behind (resource_exhausted), it is reopened at once (counts in the gap are
@@ -10,12 +11,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EventSubscription, HerdEvent, Logger, SessionDirectory } from "../core/index.ts";
 import { isHerdError } from "../core/index.ts";
+import { PoolTelemetry } from "./pool-telemetry.ts";
 
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
   private readonly acquireSeconds: Histogram<"pool">;
   private readonly rpcs: Counter<"method" | "code">;
   private readonly ended: Counter<"pool" | "reason">;
+  private readonly telemetry: PoolTelemetry;
   private subscription: EventSubscription | undefined;
   private closed = false;
 
@@ -86,6 +89,7 @@ export class ControlPlaneMetrics {
         this.set(directory.stats().node.memoryAvailableBytes);
       },
     });
+    this.telemetry = new PoolTelemetry(registers);
     this.follow();
   }
 
@@ -131,6 +135,7 @@ export class ControlPlaneMetrics {
       reason = e.reason && /^[a-z_]{1,32}$/.test(e.reason) ? e.reason : "expired";
     }
     if (reason) this.ended.inc({ pool: e.pool, reason });
+    this.telemetry.count(e, reason);
   }
 }
 

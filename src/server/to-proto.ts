@@ -35,6 +35,13 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
     labels: { ...s.labels },
     reconnectDeadline: s.reconnectDeadline && timestampFromDate(s.reconnectDeadline),
     node: s.node ?? "",
+    usage: s.usage && {
+      cpuSeconds: s.usage.cpuSeconds,
+      memoryPeakBytes:
+        s.usage.memoryPeakBytes === undefined ? undefined : BigInt(s.usage.memoryPeakBytes),
+      rxBytes: BigInt(s.usage.rxBytes),
+      txBytes: BigInt(s.usage.txBytes),
+    },
   });
 }
 

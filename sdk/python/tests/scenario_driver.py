@@ -1,11 +1,12 @@
 """The Python driver of the SDK scenario suite (sdk/ts/test/scenarios.spec.ts): the same
 steps and JSON lines as the TypeScript and Go drivers, through herd's public API.
 
-    python scenario_driver.py <identity|errors|watch|hold> <control_url> <pool>
+    python scenario_driver.py <identity|errors|watch|logs-usage|hold> <control_url> <pool>
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -37,6 +38,13 @@ def error_code(call: Callable[[], object]) -> str:
     except herd.HerdError as e:
         return e.code_name
     return "ok"
+
+
+async def _async_logged(url: str, session_id: str) -> bool:
+    """The AsyncClient's tail_logs and usage see the same session."""
+    async with herd.AsyncClient(url, timeout=30) as client:
+        held = b"".join([piece async for piece in client.tail_logs(session_id)])
+        return b"py-before\n" in held and await client.usage(session_id) is not None
 
 
 def main(step: str, url: str, pool: str) -> None:
@@ -71,6 +79,32 @@ def main(step: str, url: str, pool: str) -> None:
                     break
         stream.close()
         out({"events": events})
+    elif step == "logs-usage":
+        with client.acquire(pool) as s:
+            get(s.proxy_url + "/whoami", s.headers)
+            get(s.proxy_url + "/control/stderr?line=py-before", s.headers, method="POST")
+            logged = b"py-before\n" in b"".join(client.tail_logs(s.id))
+            stream = client.tail_logs(s.id, follow=True)
+            seen = b""
+            for piece in stream:
+                seen += piece
+                if b"py-before\n" in seen and b"py-after" not in seen:
+                    get(s.proxy_url + "/control/stderr?line=py-after", s.headers, method="POST")
+                if b"py-after\n" in seen:
+                    break
+            stream.close()
+            usage = client.usage(s.id)
+            assert usage is not None
+            logged = logged and asyncio.run(_async_logged(url, s.id))
+            out(
+                {
+                    "logged": logged,
+                    "followed": b"py-after\n" in seen,
+                    "rx": usage.rx_bytes,
+                    "tx": usage.tx_bytes,
+                    "cpuKnown": usage.HasField("cpu_seconds"),
+                }
+            )
     elif step == "hold":
         with client.session(pool) as held:
             out({"held": held.id, "workerPid": held.worker_pid})

@@ -24,6 +24,7 @@ import {
   type HoldSessionRequestSchema,
   type Session,
   type SessionEvent,
+  type SessionUsage,
 } from "../gen/herd/v1/herd_pb.ts";
 import { HerdClientError } from "./errors.ts";
 import { type HeldSession, startHold } from "./hold.ts";
@@ -70,6 +71,13 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
+export interface TailLogsOptions {
+  /** Keep streaming each later write until the session ends. */
+  follow?: boolean;
+  /** Ends the iteration when it aborts. */
+  signal?: AbortSignal;
+}
+
 export interface HerdClient {
   /** Pins a session to a worker. `await using s = await herd.acquire("browser")` releases it. */
   acquire(pool?: string, options?: AcquireOptions): Promise<HerdSession>;
@@ -81,6 +89,16 @@ export interface HerdClient {
   watch(options?: WatchOptions): AsyncIterable<SessionEvent>;
   stats(options?: CallControl & { pool?: string }): Promise<GetStatsResponse>;
   sessions(options?: CallControl & { pool?: string }): Promise<Session[]>;
+  /**
+   * What a live session used so far (CPU seconds, memory peak, bytes in and out; a figure the
+   * host cannot give is undefined); undefined when no such session is live.
+   */
+  usage(sessionId: string, options?: CallControl): Promise<SessionUsage | undefined>;
+  /**
+   * What the session's worker wrote to stdout and stderr since the session began, as raw
+   * bytes; with `follow`, each later write until the session ends.
+   */
+  tailLogs(sessionId: string, options?: TailLogsOptions): AsyncIterable<Uint8Array>;
   /** The generated client underneath, for anything this layer does not cover. */
   readonly rpc: Client<typeof HerdService>;
 }
@@ -168,6 +186,28 @@ export function createHerdClient(options: HerdClientOptions): HerdClient {
     stats: (o = {}) => wrap(rpc.getStats({ pool: o.pool ?? "" }, call(o))),
     sessions: async (o = {}) =>
       (await wrap(rpc.listSessions({ pool: o.pool ?? "" }, call(o)))).sessions,
+    async usage(sessionId, o = {}) {
+      const { sessions } = await wrap(rpc.listSessions({ pool: "" }, call(o)));
+      return sessions.find((s) => s.sessionId === sessionId)?.usage;
+    },
+    async *tailLogs(sessionId, o = {}) {
+      const loopEnded = new AbortController();
+      const signal = o.signal ? AbortSignal.any([o.signal, loopEnded.signal]) : loopEnded.signal;
+      try {
+        for await (const piece of rpc.tailSessionLogs(
+          { sessionId, follow: o.follow ?? false },
+          { headers, signal },
+        )) {
+          yield piece.data;
+        }
+      } catch (err) {
+        const e = HerdClientError.from(err);
+        if (signal.aborted && e.code === Code.Canceled) return;
+        throw e;
+      } finally {
+        loopEnded.abort();
+      }
+    },
   };
 }
 

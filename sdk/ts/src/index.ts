@@ -5,6 +5,7 @@ export type {
   PoolStats,
   Session,
   SessionEvent,
+  SessionUsage,
   WorkerExit,
 } from "../gen/herd/v1/herd_pb.ts";
 export { SessionEventType } from "../gen/herd/v1/herd_pb.ts";
@@ -15,6 +16,7 @@ export {
   type HerdClient,
   type HerdClientOptions,
   type HoldOptions,
+  type TailLogsOptions,
   type WatchOptions,
 } from "./client.ts";
 export { codeName, HerdClientError } from "./errors.ts";

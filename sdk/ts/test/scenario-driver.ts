@@ -2,7 +2,7 @@
 // taking the same steps through its own public API and printing the same JSON lines, so one
 // spec checks all three against a live daemon:
 //   tsx scenario-driver.ts <step> <controlUrl> <pool>
-// Steps: identity, errors, watch, hold (prints {"held": ...}, then waits to be killed).
+// Steps: identity, errors, watch, logs-usage, hold (prints {"held": ...}, then waits to be killed).
 import { createHerdClient, HerdClientError, SessionEventType } from "../src/index.ts";
 
 const [step, baseUrl, pool] = process.argv.slice(2);
@@ -54,6 +54,34 @@ switch (step) {
     }
     stop.abort();
     out({ events });
+    break;
+  }
+  case "logs-usage": {
+    await using s = await herd.acquire(pool);
+    const post = (line: string) =>
+      fetch(`${s.proxyUrl}/control/stderr?line=${line}`, { method: "POST", headers: s.headers });
+    await (await fetch(`${s.proxyUrl}/whoami`, { headers: s.headers })).arrayBuffer();
+    await (await post("ts-before")).arrayBuffer();
+    let held = "";
+    for await (const piece of herd.tailLogs(s.id)) held += Buffer.from(piece).toString();
+    let seen = "";
+    let asked = false;
+    for await (const piece of herd.tailLogs(s.id, { follow: true })) {
+      seen += Buffer.from(piece).toString();
+      if (seen.includes("ts-before\n") && !asked) {
+        asked = true;
+        await (await post("ts-after")).arrayBuffer();
+      }
+      if (seen.includes("ts-after\n")) break;
+    }
+    const usage = await herd.usage(s.id);
+    out({
+      logged: held.includes("ts-before\n"),
+      followed: seen.includes("ts-after\n"),
+      rx: Number(usage?.rxBytes),
+      tx: Number(usage?.txBytes),
+      cpuKnown: usage?.cpuSeconds !== undefined,
+    });
     break;
   }
   case "hold": {

@@ -164,6 +164,19 @@ describe.each(Object.keys(drivers))("%s SDK against the live daemon", (sdk) => {
     ]);
   });
 
+  it("tail_logs shows the session's worker output and follows a later line; usage counts its bytes", async () => {
+    const r = (await runDriver(sdk, "logs-usage")) as {
+      logged: boolean;
+      followed: boolean;
+      rx: number;
+      tx: number;
+      cpuKnown: boolean;
+    };
+    expect(r).toMatchObject({ logged: true, followed: true, cpuKnown: true });
+    expect(r.rx).toBeGreaterThan(100); // two request heads at least
+    expect(r.tx).toBeGreaterThan(100);
+  });
+
   it("a held session ends, and its worker dies, when the client is SIGKILLed", async () => {
     const { child, first } = startDriver(sdk, "hold");
     try {

@@ -56,7 +56,8 @@ export function handleUpgrade(
   }
   tunnels.add(socket);
   socket.once("close", () => tunnels.delete(socket));
-  const take = (session: SessionInfo) => ctx.connections.websocket(session);
+  // node:http hands an upgrade its client's net.Socket (typed Duplex): its byte counters count.
+  const take = (session: SessionInfo) => ctx.connections.websocket(session, socket as Socket);
   const client = new UpgradeClient(socket, head);
   ctx.access.open(route, socket, take).then(
     (conn) => {

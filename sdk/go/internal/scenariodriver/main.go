@@ -2,7 +2,7 @@
 // (sdk/ts/test/scenarios.spec.ts): the same steps and JSON lines as the TypeScript and
 // Python drivers, through the herd package's public API.
 //
-//	scenariodriver <identity|errors|watch|hold> <controlURL> <pool>
+//	scenariodriver <identity|errors|watch|logs-usage|hold> <controlURL> <pool>
 package main
 
 import (
@@ -117,6 +117,54 @@ func main() {
 			}
 		}
 		out(map[string]any{"events": events})
+	case "logs-usage":
+		s, err := c.Acquire(ctx, pool, herd.AcquireOptions{})
+		if err != nil {
+			fail(err)
+		}
+		if _, err := call("GET", s.ProxyURL()+"/whoami", s.Headers()); err != nil {
+			fail(err)
+		}
+		if _, err := call("POST", s.ProxyURL()+"/control/stderr?line=go-before", s.Headers()); err != nil {
+			fail(err)
+		}
+		held := ""
+		for piece, err := range c.TailLogs(ctx, s.ID(), false) {
+			if err != nil {
+				fail(err)
+			}
+			held += string(piece)
+		}
+		seen, asked := "", false
+		for piece, err := range c.TailLogs(ctx, s.ID(), true) {
+			if err != nil {
+				fail(err)
+			}
+			seen += string(piece)
+			if strings.Contains(seen, "go-before\n") && !asked {
+				asked = true
+				if _, err := call("POST", s.ProxyURL()+"/control/stderr?line=go-after", s.Headers()); err != nil {
+					fail(err)
+				}
+			}
+			if strings.Contains(seen, "go-after\n") {
+				break
+			}
+		}
+		usage, err := c.Usage(ctx, s.ID())
+		if err != nil || usage == nil {
+			fail(fmt.Errorf("usage: %v", err))
+		}
+		if err := s.Release(ctx); err != nil {
+			fail(err)
+		}
+		out(map[string]any{
+			"logged":   strings.Contains(held, "go-before\n"),
+			"followed": strings.Contains(seen, "go-after\n"),
+			"rx":       usage.GetRxBytes(),
+			"tx":       usage.GetTxBytes(),
+			"cpuKnown": usage.CpuSeconds != nil,
+		})
 	case "hold":
 		h, err := c.Hold(ctx, pool, herd.AcquireOptions{})
 		if err != nil {

@@ -215,6 +215,20 @@ class AsyncClient:
             )
         return list(res.sessions)
 
+    async def usage(self, session_id: str) -> pb.SessionUsage | None:
+        """What a live session used so far (see ``Client.usage``); None when it is not live."""
+        for s in await self.sessions():
+            if s.session_id == session_id:
+                return s.usage
+        return None
+
+    async def tail_logs(self, session_id: str, *, follow: bool = False) -> AsyncIterator[bytes]:
+        """The session's worker output since it began (see ``Client.tail_logs``)."""
+        req = pb.TailSessionLogsRequest(session_id=session_id, follow=follow)
+        with _core.herd_errors():
+            async for piece in self._rpc.tail_session_logs(req, headers=self._headers):
+                yield piece.data
+
     async def _release_gone_ok(self, session_id: str, kill: bool) -> None:
         try:
             await self.release(session_id, kill=kill)

@@ -226,6 +226,23 @@ class Client:
             )
         return list(res.sessions)
 
+    def usage(self, session_id: str) -> pb.SessionUsage | None:
+        """What a live session used so far (CPU seconds, memory peak, bytes in and out; a
+        figure the host cannot give is unset: check ``HasField``); None when it is not live."""
+        for s in self.sessions():
+            if s.session_id == session_id:
+                return s.usage
+        return None
+
+    def tail_logs(self, session_id: str, *, follow: bool = False) -> Iterator[bytes]:
+        """The raw bytes the session's worker wrote to stdout and stderr since the session
+        began; with ``follow``, each later write until the session ends. Leave the loop (or
+        close the iterator) to stop."""
+        req = pb.TailSessionLogsRequest(session_id=session_id, follow=follow)
+        with _core.herd_errors():
+            for piece in self._rpc.tail_session_logs(req, headers=self._headers):
+                yield piece.data
+
     def _release_gone_ok(self, session_id: str, kill: bool) -> None:
         try:
             self.release(session_id, kill=kill)

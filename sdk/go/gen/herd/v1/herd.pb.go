@@ -191,6 +191,186 @@ func (NodeState) EnumDescriptor() ([]byte, []int) {
 	return file_herd_v1_herd_proto_rawDescGZIP(), []int{1}
 }
 
+// TailSessionLogsRequest names the session whose worker output to read.
+type TailSessionLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session ID.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Keep the stream open and send each later write until the session ends.
+	Follow        bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailSessionLogsRequest) Reset() {
+	*x = TailSessionLogsRequest{}
+	mi := &file_herd_v1_herd_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailSessionLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailSessionLogsRequest) ProtoMessage() {}
+
+func (x *TailSessionLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailSessionLogsRequest.ProtoReflect.Descriptor instead.
+func (*TailSessionLogsRequest) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TailSessionLogsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *TailSessionLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// TailSessionLogsResponse is one piece of the worker's output.
+type TailSessionLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes the worker wrote (stdout and stderr interleaved, in arrival order).
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailSessionLogsResponse) Reset() {
+	*x = TailSessionLogsResponse{}
+	mi := &file_herd_v1_herd_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailSessionLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailSessionLogsResponse) ProtoMessage() {}
+
+func (x *TailSessionLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailSessionLogsResponse.ProtoReflect.Descriptor instead.
+func (*TailSessionLogsResponse) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TailSessionLogsResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// SessionUsage is what a session's worker has used so far (or in all, on the
+// session's end event): what a platform bills on. A figure the host cannot
+// give is unset, never zero.
+type SessionUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CPU time of the worker's whole process tree during the session (its
+	// cgroup's cpu.stat), in seconds.
+	CpuSeconds *float64 `protobuf:"fixed64,1,opt,name=cpu_seconds,json=cpuSeconds,proto3,oneof" json:"cpu_seconds,omitempty"`
+	// Peak memory of the worker's process tree (cgroup memory.peak, v1
+	// memory.max_usage_in_bytes). With `reuse: true` the peak covers the
+	// worker's life, earlier sessions included.
+	MemoryPeakBytes *uint64 `protobuf:"varint,2,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3,oneof" json:"memory_peak_bytes,omitempty"`
+	// Bytes the data plane received from the session's clients (request heads
+	// and bodies, WebSocket frames), counted once, on the node that owns it.
+	RxBytes uint64 `protobuf:"varint,3,opt,name=rx_bytes,json=rxBytes,proto3" json:"rx_bytes,omitempty"`
+	// Bytes the data plane sent to the session's clients.
+	TxBytes       uint64 `protobuf:"varint,4,opt,name=tx_bytes,json=txBytes,proto3" json:"tx_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionUsage) Reset() {
+	*x = SessionUsage{}
+	mi := &file_herd_v1_herd_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionUsage) ProtoMessage() {}
+
+func (x *SessionUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionUsage.ProtoReflect.Descriptor instead.
+func (*SessionUsage) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SessionUsage) GetCpuSeconds() float64 {
+	if x != nil && x.CpuSeconds != nil {
+		return *x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *SessionUsage) GetMemoryPeakBytes() uint64 {
+	if x != nil && x.MemoryPeakBytes != nil {
+		return *x.MemoryPeakBytes
+	}
+	return 0
+}
+
+func (x *SessionUsage) GetRxBytes() uint64 {
+	if x != nil {
+		return x.RxBytes
+	}
+	return 0
+}
+
+func (x *SessionUsage) GetTxBytes() uint64 {
+	if x != nil {
+		return x.TxBytes
+	}
+	return 0
+}
+
 // Session is a live session as the daemon saw it when the message was made (a
 // snapshot: it does not update itself).
 type Session struct {
@@ -229,14 +409,16 @@ type Session struct {
 	// end with reason `reconnect_window_expired`.
 	ReconnectDeadline *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=reconnect_deadline,json=reconnectDeadline,proto3" json:"reconnect_deadline,omitempty"`
 	// The cluster node whose worker serves the session; empty without a cluster.
-	Node          string `protobuf:"bytes,13,opt,name=node,proto3" json:"node,omitempty"`
+	Node string `protobuf:"bytes,13,opt,name=node,proto3" json:"node,omitempty"`
+	// What the session used so far; on a session's end event, in all.
+	Usage         *SessionUsage `protobuf:"bytes,14,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_herd_v1_herd_proto_msgTypes[0]
+	mi := &file_herd_v1_herd_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +430,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[0]
+	mi := &file_herd_v1_herd_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +443,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{0}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Session) GetSessionId() string {
@@ -355,6 +537,13 @@ func (x *Session) GetNode() string {
 	return ""
 }
 
+func (x *Session) GetUsage() *SessionUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
 // AcquireSessionRequest asks for a session in a pool.
 type AcquireSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -375,7 +564,7 @@ type AcquireSessionRequest struct {
 
 func (x *AcquireSessionRequest) Reset() {
 	*x = AcquireSessionRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[1]
+	mi := &file_herd_v1_herd_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +576,7 @@ func (x *AcquireSessionRequest) String() string {
 func (*AcquireSessionRequest) ProtoMessage() {}
 
 func (x *AcquireSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[1]
+	mi := &file_herd_v1_herd_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +589,7 @@ func (x *AcquireSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireSessionRequest.ProtoReflect.Descriptor instead.
 func (*AcquireSessionRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{1}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AcquireSessionRequest) GetPool() string {
@@ -442,7 +631,7 @@ type AcquireSessionResponse struct {
 
 func (x *AcquireSessionResponse) Reset() {
 	*x = AcquireSessionResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[2]
+	mi := &file_herd_v1_herd_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +643,7 @@ func (x *AcquireSessionResponse) String() string {
 func (*AcquireSessionResponse) ProtoMessage() {}
 
 func (x *AcquireSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[2]
+	mi := &file_herd_v1_herd_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +656,7 @@ func (x *AcquireSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireSessionResponse.ProtoReflect.Descriptor instead.
 func (*AcquireSessionResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{2}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AcquireSessionResponse) GetSession() *Session {
@@ -490,7 +679,7 @@ type ReleaseSessionRequest struct {
 
 func (x *ReleaseSessionRequest) Reset() {
 	*x = ReleaseSessionRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[3]
+	mi := &file_herd_v1_herd_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +691,7 @@ func (x *ReleaseSessionRequest) String() string {
 func (*ReleaseSessionRequest) ProtoMessage() {}
 
 func (x *ReleaseSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[3]
+	mi := &file_herd_v1_herd_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +704,7 @@ func (x *ReleaseSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseSessionRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseSessionRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{3}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReleaseSessionRequest) GetSessionId() string {
@@ -543,7 +732,7 @@ type ReleaseSessionResponse struct {
 
 func (x *ReleaseSessionResponse) Reset() {
 	*x = ReleaseSessionResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[4]
+	mi := &file_herd_v1_herd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +744,7 @@ func (x *ReleaseSessionResponse) String() string {
 func (*ReleaseSessionResponse) ProtoMessage() {}
 
 func (x *ReleaseSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[4]
+	mi := &file_herd_v1_herd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +757,7 @@ func (x *ReleaseSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseSessionResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseSessionResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{4}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReleaseSessionResponse) GetSession() *Session {
@@ -604,7 +793,7 @@ type HoldSessionRequest struct {
 
 func (x *HoldSessionRequest) Reset() {
 	*x = HoldSessionRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[5]
+	mi := &file_herd_v1_herd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +805,7 @@ func (x *HoldSessionRequest) String() string {
 func (*HoldSessionRequest) ProtoMessage() {}
 
 func (x *HoldSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[5]
+	mi := &file_herd_v1_herd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +818,7 @@ func (x *HoldSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldSessionRequest.ProtoReflect.Descriptor instead.
 func (*HoldSessionRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{5}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HoldSessionRequest) GetPool() string {
@@ -690,7 +879,7 @@ type HoldSessionResponse struct {
 
 func (x *HoldSessionResponse) Reset() {
 	*x = HoldSessionResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[6]
+	mi := &file_herd_v1_herd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +891,7 @@ func (x *HoldSessionResponse) String() string {
 func (*HoldSessionResponse) ProtoMessage() {}
 
 func (x *HoldSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[6]
+	mi := &file_herd_v1_herd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +904,7 @@ func (x *HoldSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldSessionResponse.ProtoReflect.Descriptor instead.
 func (*HoldSessionResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{6}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HoldSessionResponse) GetKind() isHoldSessionResponse_Kind {
@@ -789,7 +978,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_herd_v1_herd_proto_msgTypes[7]
+	mi := &file_herd_v1_herd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +990,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[7]
+	mi := &file_herd_v1_herd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +1003,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{7}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Heartbeat) GetTime() *timestamppb.Timestamp {
@@ -844,7 +1033,7 @@ type RenewHoldRequest struct {
 
 func (x *RenewHoldRequest) Reset() {
 	*x = RenewHoldRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[8]
+	mi := &file_herd_v1_herd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1045,7 @@ func (x *RenewHoldRequest) String() string {
 func (*RenewHoldRequest) ProtoMessage() {}
 
 func (x *RenewHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[8]
+	mi := &file_herd_v1_herd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1058,7 @@ func (x *RenewHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewHoldRequest.ProtoReflect.Descriptor instead.
 func (*RenewHoldRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{8}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenewHoldRequest) GetSessionId() string {
@@ -897,7 +1086,7 @@ type RenewHoldResponse struct {
 
 func (x *RenewHoldResponse) Reset() {
 	*x = RenewHoldResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[9]
+	mi := &file_herd_v1_herd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1098,7 @@ func (x *RenewHoldResponse) String() string {
 func (*RenewHoldResponse) ProtoMessage() {}
 
 func (x *RenewHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[9]
+	mi := &file_herd_v1_herd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1111,7 @@ func (x *RenewHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewHoldResponse.ProtoReflect.Descriptor instead.
 func (*RenewHoldResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{9}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenewHoldResponse) GetHoldExpiresAt() *timestamppb.Timestamp {
@@ -954,7 +1143,7 @@ type WatchSessionsRequest struct {
 
 func (x *WatchSessionsRequest) Reset() {
 	*x = WatchSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[10]
+	mi := &file_herd_v1_herd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1155,7 @@ func (x *WatchSessionsRequest) String() string {
 func (*WatchSessionsRequest) ProtoMessage() {}
 
 func (x *WatchSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[10]
+	mi := &file_herd_v1_herd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1168,7 @@ func (x *WatchSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{10}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchSessionsRequest) GetPool() string {
@@ -1028,7 +1217,7 @@ type WorkerExit struct {
 
 func (x *WorkerExit) Reset() {
 	*x = WorkerExit{}
-	mi := &file_herd_v1_herd_proto_msgTypes[11]
+	mi := &file_herd_v1_herd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1229,7 @@ func (x *WorkerExit) String() string {
 func (*WorkerExit) ProtoMessage() {}
 
 func (x *WorkerExit) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[11]
+	mi := &file_herd_v1_herd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1242,7 @@ func (x *WorkerExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerExit.ProtoReflect.Descriptor instead.
 func (*WorkerExit) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{11}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WorkerExit) GetExitCode() int32 {
@@ -1121,7 +1310,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_herd_v1_herd_proto_msgTypes[12]
+	mi := &file_herd_v1_herd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1322,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[12]
+	mi := &file_herd_v1_herd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1335,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{12}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionEvent) GetRevision() uint64 {
@@ -1244,7 +1433,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[13]
+	mi := &file_herd_v1_herd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1445,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[13]
+	mi := &file_herd_v1_herd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1458,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{13}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetStatsRequest) GetPool() string {
@@ -1311,7 +1500,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[14]
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1512,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[14]
+	mi := &file_herd_v1_herd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1525,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{14}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetStatsResponse) GetPools() []*PoolStats {
@@ -1397,7 +1586,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1598,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[15]
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1611,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{15}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
 }
 
 // DrainNodeResponse reports the drain under way.
@@ -1440,7 +1629,7 @@ type DrainNodeResponse struct {
 
 func (x *DrainNodeResponse) Reset() {
 	*x = DrainNodeResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1641,7 @@ func (x *DrainNodeResponse) String() string {
 func (*DrainNodeResponse) ProtoMessage() {}
 
 func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[16]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1654,7 @@ func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
 func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{16}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DrainNodeResponse) GetSessions() uint32 {
@@ -1512,7 +1701,7 @@ type ClusterNodeStats struct {
 
 func (x *ClusterNodeStats) Reset() {
 	*x = ClusterNodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1713,7 @@ func (x *ClusterNodeStats) String() string {
 func (*ClusterNodeStats) ProtoMessage() {}
 
 func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[17]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1726,7 @@ func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterNodeStats.ProtoReflect.Descriptor instead.
 func (*ClusterNodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{17}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClusterNodeStats) GetNode() string {
@@ -1624,7 +1813,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1825,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1838,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PoolStats) GetName() string {
@@ -1760,7 +1949,7 @@ type Containment struct {
 
 func (x *Containment) Reset() {
 	*x = Containment{}
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +1961,7 @@ func (x *Containment) String() string {
 func (*Containment) ProtoMessage() {}
 
 func (x *Containment) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +1974,7 @@ func (x *Containment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Containment.ProtoReflect.Descriptor instead.
 func (*Containment) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Containment) GetKey() string {
@@ -1833,7 +2022,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[20]
+	mi := &file_herd_v1_herd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +2034,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[20]
+	mi := &file_herd_v1_herd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2047,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -1900,7 +2089,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2101,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2114,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -1946,7 +2135,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	mi := &file_herd_v1_herd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2147,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	mi := &file_herd_v1_herd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2160,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1985,7 +2174,21 @@ var File_herd_v1_herd_proto protoreflect.FileDescriptor
 
 const file_herd_v1_herd_proto_rawDesc = "" +
 	"\n" +
-	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x04\n" +
+	"\x12herd/v1/herd.proto\x12\aherd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n" +
+	"\x16TailSessionLogsRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"-\n" +
+	"\x17TailSessionLogsResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xc1\x01\n" +
+	"\fSessionUsage\x12$\n" +
+	"\vcpu_seconds\x18\x01 \x01(\x01H\x00R\n" +
+	"cpuSeconds\x88\x01\x01\x12/\n" +
+	"\x11memory_peak_bytes\x18\x02 \x01(\x04H\x01R\x0fmemoryPeakBytes\x88\x01\x01\x12\x19\n" +
+	"\brx_bytes\x18\x03 \x01(\x04R\arxBytes\x12\x19\n" +
+	"\btx_bytes\x18\x04 \x01(\x04R\atxBytesB\x0e\n" +
+	"\f_cpu_secondsB\x14\n" +
+	"\x12_memory_peak_bytes\"\x8b\x05\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -2004,7 +2207,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	" \x01(\rR\vconnections\x124\n" +
 	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x12I\n" +
 	"\x12reconnect_deadline\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x11reconnectDeadline\x12\x12\n" +
-	"\x04node\x18\r \x01(\tR\x04node\x1a9\n" +
+	"\x04node\x18\r \x01(\tR\x04node\x12+\n" +
+	"\x05usage\x18\x0e \x01(\v2\x15.herd.v1.SessionUsageR\x05usage\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
@@ -2155,7 +2359,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12NODE_STATE_SERVING\x10\x01\x12\x17\n" +
-	"\x13NODE_STATE_DRAINING\x10\x022\xde\x04\n" +
+	"\x13NODE_STATE_DRAINING\x10\x022\xb6\x05\n" +
 	"\vHerdService\x12Q\n" +
 	"\x0eAcquireSession\x12\x1e.herd.v1.AcquireSessionRequest\x1a\x1f.herd.v1.AcquireSessionResponse\x12Q\n" +
 	"\x0eReleaseSession\x12\x1e.herd.v1.ReleaseSessionRequest\x1a\x1f.herd.v1.ReleaseSessionResponse\x12J\n" +
@@ -2164,7 +2368,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\rWatchSessions\x12\x1d.herd.v1.WatchSessionsRequest\x1a\x15.herd.v1.SessionEvent0\x01\x12?\n" +
 	"\bGetStats\x12\x18.herd.v1.GetStatsRequest\x1a\x19.herd.v1.GetStatsResponse\x12K\n" +
 	"\fListSessions\x12\x1c.herd.v1.ListSessionsRequest\x1a\x1d.herd.v1.ListSessionsResponse\x12B\n" +
-	"\tDrainNode\x12\x19.herd.v1.DrainNodeRequest\x1a\x1a.herd.v1.DrainNodeResponseB4Z2github.com/herd-dev/herd/sdk/go/gen/herd/v1;herdv1b\x06proto3"
+	"\tDrainNode\x12\x19.herd.v1.DrainNodeRequest\x1a\x1a.herd.v1.DrainNodeResponse\x12V\n" +
+	"\x0fTailSessionLogs\x12\x1f.herd.v1.TailSessionLogsRequest\x1a .herd.v1.TailSessionLogsResponse0\x01B4Z2github.com/herd-dev/herd/sdk/go/gen/herd/v1;herdv1b\x06proto3"
 
 var (
 	file_herd_v1_herd_proto_rawDescOnce sync.Once
@@ -2179,94 +2384,100 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 }
 
 var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_herd_v1_herd_proto_goTypes = []any{
-	(SessionEventType)(0),          // 0: herd.v1.SessionEventType
-	(NodeState)(0),                 // 1: herd.v1.NodeState
-	(*Session)(nil),                // 2: herd.v1.Session
-	(*AcquireSessionRequest)(nil),  // 3: herd.v1.AcquireSessionRequest
-	(*AcquireSessionResponse)(nil), // 4: herd.v1.AcquireSessionResponse
-	(*ReleaseSessionRequest)(nil),  // 5: herd.v1.ReleaseSessionRequest
-	(*ReleaseSessionResponse)(nil), // 6: herd.v1.ReleaseSessionResponse
-	(*HoldSessionRequest)(nil),     // 7: herd.v1.HoldSessionRequest
-	(*HoldSessionResponse)(nil),    // 8: herd.v1.HoldSessionResponse
-	(*Heartbeat)(nil),              // 9: herd.v1.Heartbeat
-	(*RenewHoldRequest)(nil),       // 10: herd.v1.RenewHoldRequest
-	(*RenewHoldResponse)(nil),      // 11: herd.v1.RenewHoldResponse
-	(*WatchSessionsRequest)(nil),   // 12: herd.v1.WatchSessionsRequest
-	(*WorkerExit)(nil),             // 13: herd.v1.WorkerExit
-	(*SessionEvent)(nil),           // 14: herd.v1.SessionEvent
-	(*GetStatsRequest)(nil),        // 15: herd.v1.GetStatsRequest
-	(*GetStatsResponse)(nil),       // 16: herd.v1.GetStatsResponse
-	(*DrainNodeRequest)(nil),       // 17: herd.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),      // 18: herd.v1.DrainNodeResponse
-	(*ClusterNodeStats)(nil),       // 19: herd.v1.ClusterNodeStats
-	(*PoolStats)(nil),              // 20: herd.v1.PoolStats
-	(*Containment)(nil),            // 21: herd.v1.Containment
-	(*NodeStats)(nil),              // 22: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),    // 23: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 24: herd.v1.ListSessionsResponse
-	nil,                            // 25: herd.v1.Session.LabelsEntry
-	nil,                            // 26: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                            // 27: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 29: google.protobuf.Duration
+	(SessionEventType)(0),           // 0: herd.v1.SessionEventType
+	(NodeState)(0),                  // 1: herd.v1.NodeState
+	(*TailSessionLogsRequest)(nil),  // 2: herd.v1.TailSessionLogsRequest
+	(*TailSessionLogsResponse)(nil), // 3: herd.v1.TailSessionLogsResponse
+	(*SessionUsage)(nil),            // 4: herd.v1.SessionUsage
+	(*Session)(nil),                 // 5: herd.v1.Session
+	(*AcquireSessionRequest)(nil),   // 6: herd.v1.AcquireSessionRequest
+	(*AcquireSessionResponse)(nil),  // 7: herd.v1.AcquireSessionResponse
+	(*ReleaseSessionRequest)(nil),   // 8: herd.v1.ReleaseSessionRequest
+	(*ReleaseSessionResponse)(nil),  // 9: herd.v1.ReleaseSessionResponse
+	(*HoldSessionRequest)(nil),      // 10: herd.v1.HoldSessionRequest
+	(*HoldSessionResponse)(nil),     // 11: herd.v1.HoldSessionResponse
+	(*Heartbeat)(nil),               // 12: herd.v1.Heartbeat
+	(*RenewHoldRequest)(nil),        // 13: herd.v1.RenewHoldRequest
+	(*RenewHoldResponse)(nil),       // 14: herd.v1.RenewHoldResponse
+	(*WatchSessionsRequest)(nil),    // 15: herd.v1.WatchSessionsRequest
+	(*WorkerExit)(nil),              // 16: herd.v1.WorkerExit
+	(*SessionEvent)(nil),            // 17: herd.v1.SessionEvent
+	(*GetStatsRequest)(nil),         // 18: herd.v1.GetStatsRequest
+	(*GetStatsResponse)(nil),        // 19: herd.v1.GetStatsResponse
+	(*DrainNodeRequest)(nil),        // 20: herd.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),       // 21: herd.v1.DrainNodeResponse
+	(*ClusterNodeStats)(nil),        // 22: herd.v1.ClusterNodeStats
+	(*PoolStats)(nil),               // 23: herd.v1.PoolStats
+	(*Containment)(nil),             // 24: herd.v1.Containment
+	(*NodeStats)(nil),               // 25: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),     // 26: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),    // 27: herd.v1.ListSessionsResponse
+	nil,                             // 28: herd.v1.Session.LabelsEntry
+	nil,                             // 29: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                             // 30: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	28, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	28, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	28, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	28, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
-	29, // 5: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	26, // 6: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
-	2,  // 7: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
-	2,  // 8: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	29, // 9: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	27, // 10: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
-	2,  // 11: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
-	9,  // 12: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	29, // 13: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	28, // 14: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	28, // 15: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	28, // 16: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 17: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
-	2,  // 18: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	28, // 19: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
-	13, // 20: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
-	20, // 21: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	22, // 22: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	19, // 23: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
-	20, // 24: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
-	1,  // 25: herd.v1.GetStatsResponse.state:type_name -> herd.v1.NodeState
-	28, // 26: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
-	20, // 27: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
-	28, // 28: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
-	29, // 29: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
-	29, // 30: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	21, // 31: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
-	2,  // 32: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	3,  // 33: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	5,  // 34: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	7,  // 35: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	10, // 36: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	12, // 37: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	15, // 38: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	23, // 39: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	17, // 40: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
-	4,  // 41: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	6,  // 42: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	8,  // 43: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	11, // 44: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	14, // 45: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	16, // 46: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	24, // 47: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	18, // 48: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
-	41, // [41:49] is the sub-list for method output_type
-	33, // [33:41] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	31, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	31, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	31, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	31, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	4,  // 5: herd.v1.Session.usage:type_name -> herd.v1.SessionUsage
+	32, // 6: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	29, // 7: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	5,  // 8: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
+	5,  // 9: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
+	32, // 10: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	30, // 11: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	5,  // 12: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
+	12, // 13: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
+	32, // 14: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	31, // 15: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	31, // 16: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	31, // 17: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 18: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
+	5,  // 19: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
+	31, // 20: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	16, // 21: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
+	23, // 22: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
+	25, // 23: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	22, // 24: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
+	23, // 25: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
+	1,  // 26: herd.v1.GetStatsResponse.state:type_name -> herd.v1.NodeState
+	31, // 27: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
+	23, // 28: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
+	31, // 29: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	32, // 30: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	32, // 31: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	24, // 32: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
+	5,  // 33: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	6,  // 34: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	8,  // 35: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	10, // 36: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	13, // 37: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	15, // 38: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	18, // 39: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	26, // 40: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	20, // 41: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
+	2,  // 42: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
+	7,  // 43: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	9,  // 44: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	11, // 45: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	14, // 46: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	17, // 47: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	19, // 48: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	27, // 49: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	21, // 50: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
+	3,  // 51: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
+	43, // [43:52] is the sub-list for method output_type
+	34, // [34:43] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
@@ -2274,18 +2485,19 @@ func file_herd_v1_herd_proto_init() {
 	if File_herd_v1_herd_proto != nil {
 		return
 	}
-	file_herd_v1_herd_proto_msgTypes[6].OneofWrappers = []any{
+	file_herd_v1_herd_proto_msgTypes[2].OneofWrappers = []any{}
+	file_herd_v1_herd_proto_msgTypes[9].OneofWrappers = []any{
 		(*HoldSessionResponse_Session)(nil),
 		(*HoldSessionResponse_Heartbeat)(nil),
 	}
-	file_herd_v1_herd_proto_msgTypes[11].OneofWrappers = []any{}
+	file_herd_v1_herd_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from pyqwest import Client, SyncClient
 
-from .herd_pb2 import AcquireSessionRequest, AcquireSessionResponse, DrainNodeRequest, DrainNodeResponse, GetStatsRequest, GetStatsResponse, HoldSessionRequest, HoldSessionResponse, ListSessionsRequest, ListSessionsResponse, ReleaseSessionRequest, ReleaseSessionResponse, RenewHoldRequest, RenewHoldResponse, SessionEvent, WatchSessionsRequest
+from .herd_pb2 import AcquireSessionRequest, AcquireSessionResponse, DrainNodeRequest, DrainNodeResponse, GetStatsRequest, GetStatsResponse, HoldSessionRequest, HoldSessionResponse, ListSessionsRequest, ListSessionsResponse, ReleaseSessionRequest, ReleaseSessionResponse, RenewHoldRequest, RenewHoldResponse, SessionEvent, TailSessionLogsRequest, TailSessionLogsResponse, WatchSessionsRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -138,6 +138,17 @@ class HerdService(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    def tail_session_logs(self, request: TailSessionLogsRequest, ctx: RequestContext[TailSessionLogsRequest, TailSessionLogsResponse], /) -> AsyncIterator[TailSessionLogsResponse]:
+        """
+        TailSessionLogs streams what the session's worker wrote to stdout and
+        stderr (interleaved, as raw bytes) since the session began: first what
+        the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+        worker), then, with `follow`, each later write until the session ends. A
+        worker serving several sessions in turn (`reuse: true`) shows a session
+        only its own part. Unknown or ended session -> NOT_FOUND.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
 
 class HerdServiceASGIApplication(ConnectASGIApplication[HerdService]):
     def __init__(
@@ -239,6 +250,17 @@ class HerdServiceASGIApplication(ConnectASGIApplication[HerdService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.drain_node,
+                ),
+                "/herd.v1.HerdService/TailSessionLogs": Endpoint.server_stream(
+                    method=MethodInfo(
+                        name="TailSessionLogs",
+                        service_name="herd.v1.HerdService",
+                        input=TailSessionLogsRequest,
+                        output=TailSessionLogsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.SERVER_STREAM,
+                    ),
+                    function=svc.tail_session_logs,
                 ),
             },
             interceptors=interceptors,
@@ -514,6 +536,34 @@ class HerdServiceClient(ConnectClient):
             headers=headers,
             timeout_ms=timeout_ms,
         )
+    def tail_session_logs(
+        self,
+        request: TailSessionLogsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> AsyncIterator[TailSessionLogsResponse]:
+        """
+        TailSessionLogs streams what the session's worker wrote to stdout and
+        stderr (interleaved, as raw bytes) since the session began: first what
+        the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+        worker), then, with `follow`, each later write until the session ends. A
+        worker serving several sessions in turn (`reuse: true`) shows a session
+        only its own part. Unknown or ended session -> NOT_FOUND.
+        """
+        return self.execute_server_stream(
+            request=request,
+            method=MethodInfo(
+                name="TailSessionLogs",
+                service_name="herd.v1.HerdService",
+                input=TailSessionLogsRequest,
+                output=TailSessionLogsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.SERVER_STREAM,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
 
 class HerdServiceSync(Protocol):
     """
@@ -616,6 +666,17 @@ class HerdServiceSync(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    def tail_session_logs(self, request: TailSessionLogsRequest, ctx: RequestContext[TailSessionLogsRequest, TailSessionLogsResponse], /) -> Iterator[TailSessionLogsResponse]:
+        """
+        TailSessionLogs streams what the session's worker wrote to stdout and
+        stderr (interleaved, as raw bytes) since the session began: first what
+        the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+        worker), then, with `follow`, each later write until the session ends. A
+        worker serving several sessions in turn (`reuse: true`) shows a session
+        only its own part. Unknown or ended session -> NOT_FOUND.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
 
 class HerdServiceWSGIApplication(ConnectWSGIApplication):
     def __init__(
@@ -715,6 +776,17 @@ class HerdServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.drain_node,
+                ),
+                "/herd.v1.HerdService/TailSessionLogs": EndpointSync.server_stream(
+                    method=MethodInfo(
+                        name="TailSessionLogs",
+                        service_name="herd.v1.HerdService",
+                        input=TailSessionLogsRequest,
+                        output=TailSessionLogsResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.SERVER_STREAM,
+                    ),
+                    function=service.tail_session_logs,
                 ),
             },
             interceptors=interceptors,
@@ -986,6 +1058,34 @@ class HerdServiceClientSync(ConnectClientSync):
                 output=DrainNodeResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def tail_session_logs(
+        self,
+        request: TailSessionLogsRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> Iterator[TailSessionLogsResponse]:
+        """
+        TailSessionLogs streams what the session's worker wrote to stdout and
+        stderr (interleaved, as raw bytes) since the session began: first what
+        the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+        worker), then, with `follow`, each later write until the session ends. A
+        worker serving several sessions in turn (`reuse: true`) shows a session
+        only its own part. Unknown or ended session -> NOT_FOUND.
+        """
+        return self.execute_server_stream(
+            request=request,
+            method=MethodInfo(
+                name="TailSessionLogs",
+                service_name="herd.v1.HerdService",
+                input=TailSessionLogsRequest,
+                output=TailSessionLogsResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.SERVER_STREAM,
             ),
             headers=headers,
             timeout_ms=timeout_ms,

@@ -49,8 +49,34 @@ NODE_STATE_UNSPECIFIED: NodeState
 NODE_STATE_SERVING: NodeState
 NODE_STATE_DRAINING: NodeState
 
+class TailSessionLogsRequest(_message.Message):
+    __slots__ = ("session_id", "follow")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    follow: bool
+    def __init__(self, session_id: _Optional[str] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class TailSessionLogsResponse(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class SessionUsage(_message.Message):
+    __slots__ = ("cpu_seconds", "memory_peak_bytes", "rx_bytes", "tx_bytes")
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    cpu_seconds: float
+    memory_peak_bytes: int
+    rx_bytes: int
+    tx_bytes: int
+    def __init__(self, cpu_seconds: _Optional[float] = ..., memory_peak_bytes: _Optional[int] = ..., rx_bytes: _Optional[int] = ..., tx_bytes: _Optional[int] = ...) -> None: ...
+
 class Session(_message.Message):
-    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels", "reconnect_deadline", "node")
+    __slots__ = ("session_id", "pool", "worker_id", "worker_pid", "data_plane_url", "token", "created_at", "last_active_at", "expires_at", "connections", "labels", "reconnect_deadline", "node", "usage")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +97,7 @@ class Session(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     pool: str
     worker_id: str
@@ -84,7 +111,8 @@ class Session(_message.Message):
     labels: _containers.ScalarMap[str, str]
     reconnect_deadline: _timestamp_pb2.Timestamp
     node: str
-    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., reconnect_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., node: _Optional[str] = ...) -> None: ...
+    usage: SessionUsage
+    def __init__(self, session_id: _Optional[str] = ..., pool: _Optional[str] = ..., worker_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., data_plane_url: _Optional[str] = ..., token: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., connections: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., reconnect_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., node: _Optional[str] = ..., usage: _Optional[_Union[SessionUsage, _Mapping]] = ...) -> None: ...
 
 class AcquireSessionRequest(_message.Message):
     __slots__ = ("pool", "session_id", "wait", "labels")

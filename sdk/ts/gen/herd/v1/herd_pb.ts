@@ -29,7 +29,104 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file herd/v1/herd.proto.
  */
 export const file_herd_v1_herd: GenFile = /*@__PURE__*/
-  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEixQMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFUFjcXVpcmVTZXNzaW9uUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI6CgZsYWJlbHMYBCADKAsyKi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjsKFkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiI5ChVSZWxlYXNlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRraWxsGAIgASgIIjsKFlJlbGVhc2VTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiLcAQoSSG9sZFNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKBmxhYmVscxgEIAMoCzInLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC2F0dGFjaF9vbmx5GAUgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEisAEKE0hvbGRTZXNzaW9uUmVzcG9uc2USIwoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbkgAEicKCWhlYXJ0YmVhdBgCIAEoCzISLmhlcmQudjEuSGVhcnRiZWF0SAASDwoHaG9sZF9pZBgDIAEoCRIyCg9oZWFydGJlYXRfZ3JhY2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBgoEa2luZCJqCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPaG9sZF9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChBSZW5ld0hvbGRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHaG9sZF9pZBgCIAEoCSJIChFSZW5ld0hvbGRSZXNwb25zZRIzCg9ob2xkX2V4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImIKFFdhdGNoU2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIQCghzbmFwc2hvdBgDIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgEIAEoBCJkCgpXb3JrZXJFeGl0EhYKCWV4aXRfY29kZRgBIAEoBUgAiAEBEg4KBnNpZ25hbBgCIAEoCRILCgNvb20YAyABKAgSEwoLc3RkZXJyX3RhaWwYBCADKAlCDAoKX2V4aXRfY29kZSKwAgoMU2Vzc2lvbkV2ZW50EhAKCHJldmlzaW9uGAEgASgEEicKBHR5cGUYAiABKA4yGS5oZXJkLnYxLlNlc3Npb25FdmVudFR5cGUSIQoHc2Vzc2lvbhgDIAEoCzIQLmhlcmQudjEuU2Vzc2lvbhIRCgl3b3JrZXJfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHBvb2wYByABKAkSEgoKc2Vzc2lvbl9pZBgIIAEoCRISCgp3b3JrZXJfcGlkGAkgASgFEiEKBGV4aXQYCiABKAsyEy5oZXJkLnYxLldvcmtlckV4aXQSDgoGcXVldWVkGAsgASgNEgwKBG5vZGUYDCABKAkiHwoPR2V0U3RhdHNSZXF1ZXN0EgwKBHBvb2wYASABKAkiggIKEEdldFN0YXRzUmVzcG9uc2USIQoFcG9vbHMYASADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIgCgRub2RlGAIgASgLMhIuaGVyZC52MS5Ob2RlU3RhdHMSEwoLaW5zdGFuY2VfaWQYAyABKAkSMAoNY2x1c3Rlcl9ub2RlcxgEIAMoCzIZLmhlcmQudjEuQ2x1c3Rlck5vZGVTdGF0cxIpCg1jbHVzdGVyX3Bvb2xzGAUgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMSIQoFc3RhdGUYBiABKA4yEi5oZXJkLnYxLk5vZGVTdGF0ZRIUCgxjbHVzdGVyX25vZGUYByABKAkiEgoQRHJhaW5Ob2RlUmVxdWVzdCJkChFEcmFpbk5vZGVSZXNwb25zZRIQCghzZXNzaW9ucxgBIAEoDRIsCghkZWFkbGluZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHc3RhcnRlZBgDIAEoCCLeAQoQQ2x1c3Rlck5vZGVTdGF0cxIMCgRub2RlGAEgASgJEhQKDGRhdGFfYWRkcmVzcxgCIAEoCRIXCg9jb250cm9sX2FkZHJlc3MYAyABKAkSIQoFcG9vbHMYBCADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIuCgpyZW5ld2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgVsZWFzZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghkcmFpbmluZxgHIAEoCCK7AgoJUG9vbFN0YXRzEgwKBG5hbWUYASABKAkSFQoNd29ya2Vyc190b3RhbBgCIAEoDRIUCgx3b3JrZXJzX2lkbGUYAyABKA0SFAoMd29ya2Vyc19idXN5GAQgASgNEhgKEHdvcmtlcnNfc3RhcnRpbmcYBSABKA0SEAoIc2Vzc2lvbnMYBiABKA0SDgoGcXVldWVkGAcgASgNEgsKA21pbhgIIAEoDRILCgNtYXgYCSABKA0SFAoMY3Jhc2hfc3RyZWFrGAogASgNEjIKD3Jlc3RhcnRfYmFja29mZhgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpsYXN0X2NyYXNoGAwgASgJEikKC2NvbnRhaW5tZW50GA0gAygLMhQuaGVyZC52MS5Db250YWlubWVudCJECgtDb250YWlubWVudBILCgNrZXkYASABKAkSCwoDZ290GAIgASgJEg0KBXN0YXRlGAMgASgJEgwKBG5vdGUYBCABKAkiaAoJTm9kZVN0YXRzEhoKEm1lbW9yeV90b3RhbF9ieXRlcxgBIAEoBBIeChZtZW1vcnlfYXZhaWxhYmxlX2J5dGVzGAIgASgEEhAKCGNwdV9pZGxlGAMgASgBEg0KBWxvYWQxGAQgASgBIiMKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDAoEcG9vbBgBIAEoCSI6ChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIiCghzZXNzaW9ucxgBIAMoCzIQLmhlcmQudjEuU2Vzc2lvbiqRBAoQU2Vzc2lvbkV2ZW50VHlwZRIiCh5TRVNTSU9OX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABInCiNTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9BQ1FVSVJFRBABEicKI1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX1JFTEVBU0VEEAISJgoiU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fRVhQSVJFRBADEiMKH1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0xPU1QQBBIlCiFTRVNTSU9OX0VWRU5UX1RZUEVfV09SS0VSX1NUQVJURUQQBRIlCiFTRVNTSU9OX0VWRU5UX1RZUEVfV09SS0VSX1NUT1BQRUQQBhInCiNTRVNTSU9OX0VWRU5UX1RZUEVfV09SS0VSX1VOSEVBTFRIWRAHEiQKIFNFU1NJT05fRVZFTlRfVFlQRV9RVUVVRV9DSEFOR0VEEAgSKAokU0VTU0lPTl9FVkVOVF9UWVBFX0NPTk5FQ1RJT05fT1BFTkVEEAkSKAokU0VTU0lPTl9FVkVOVF9UWVBFX0NPTk5FQ1RJT05fQ0xPU0VEEAoSHwobU0VTU0lPTl9FVkVOVF9UWVBFX1NOQVBTSE9UEAsSKAokU0VTU0lPTl9FVkVOVF9UWVBFX1NOQVBTSE9UX0NPTVBMRVRFEAwqWAoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1NFUlZJTkcQARIXChNOT0RFX1NUQVRFX0RSQUlOSU5HEAIy3gQKC0hlcmRTZXJ2aWNlElEKDkFjcXVpcmVTZXNzaW9uEh4uaGVyZC52MS5BY3F1aXJlU2Vzc2lvblJlcXVlc3QaHy5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USUQoOUmVsZWFzZVNlc3Npb24SHi5oZXJkLnYxLlJlbGVhc2VTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXNwb25zZRJKCgtIb2xkU2Vzc2lvbhIbLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0GhwuaGVyZC52MS5Ib2xkU2Vzc2lvblJlc3BvbnNlMAESQgoJUmVuZXdIb2xkEhkuaGVyZC52MS5SZW5ld0hvbGRSZXF1ZXN0GhouaGVyZC52MS5SZW5ld0hvbGRSZXNwb25zZRJHCg1XYXRjaFNlc3Npb25zEh0uaGVyZC52MS5XYXRjaFNlc3Npb25zUmVxdWVzdBoVLmhlcmQudjEuU2Vzc2lvbkV2ZW50MAESPwoIR2V0U3RhdHMSGC5oZXJkLnYxLkdldFN0YXRzUmVxdWVzdBoZLmhlcmQudjEuR2V0U3RhdHNSZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5oZXJkLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5oZXJkLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEkIKCURyYWluTm9kZRIZLmhlcmQudjEuRHJhaW5Ob2RlUmVxdWVzdBoaLmhlcmQudjEuRHJhaW5Ob2RlUmVzcG9uc2VCNFoyZ2l0aHViLmNvbS9oZXJkLWRldi9oZXJkL3Nkay9nby9nZW4vaGVyZC92MTtoZXJkdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEiPAoWVGFpbFNlc3Npb25Mb2dzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmZvbGxvdxgCIAEoCCInChdUYWlsU2Vzc2lvbkxvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMIpIBCgxTZXNzaW9uVXNhZ2USGAoLY3B1X3NlY29uZHMYASABKAFIAIgBARIeChFtZW1vcnlfcGVha19ieXRlcxgCIAEoBEgBiAEBEhAKCHJ4X2J5dGVzGAMgASgEEhAKCHR4X2J5dGVzGAQgASgEQg4KDF9jcHVfc2Vjb25kc0IUChJfbWVtb3J5X3BlYWtfYnl0ZXMi6wMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJEiQKBXVzYWdlGA4gASgLMhUuaGVyZC52MS5TZXNzaW9uVXNhZ2UaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLNAQoVQWNxdWlyZVNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjoKBmxhYmVscxgEIAMoCzIqLmhlcmQudjEuQWNxdWlyZVNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOwoWQWNxdWlyZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAuaGVyZC52MS5TZXNzaW9uIjkKFVJlbGVhc2VTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGtpbGwYAiABKAgiOwoWUmVsZWFzZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAuaGVyZC52MS5TZXNzaW9uItwBChJIb2xkU2Vzc2lvblJlcXVlc3QSDAoEcG9vbBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNwoGbGFiZWxzGAQgAygLMicuaGVyZC52MS5Ib2xkU2Vzc2lvblJlcXVlc3QuTGFiZWxzRW50cnkSEwoLYXR0YWNoX29ubHkYBSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKwAQoTSG9sZFNlc3Npb25SZXNwb25zZRIjCgdzZXNzaW9uGAEgASgLMhAuaGVyZC52MS5TZXNzaW9uSAASJwoJaGVhcnRiZWF0GAIgASgLMhIuaGVyZC52MS5IZWFydGJlYXRIABIPCgdob2xkX2lkGAMgASgJEjIKD2hlYXJ0YmVhdF9ncmFjZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIGCgRraW5kImoKCUhlYXJ0YmVhdBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9ob2xkX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjcKEFJlbmV3SG9sZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgdob2xkX2lkGAIgASgJIkgKEVJlbmV3SG9sZFJlc3BvbnNlEjMKD2hvbGRfZXhwaXJlc19hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYgoUV2F0Y2hTZXNzaW9uc1JlcXVlc3QSDAoEcG9vbBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhAKCHNuYXBzaG90GAMgASgIEhYKDnNpbmNlX3JldmlzaW9uGAQgASgEImQKCldvcmtlckV4aXQSFgoJZXhpdF9jb2RlGAEgASgFSACIAQESDgoGc2lnbmFsGAIgASgJEgsKA29vbRgDIAEoCBITCgtzdGRlcnJfdGFpbBgEIAMoCUIMCgpfZXhpdF9jb2RlIrACCgxTZXNzaW9uRXZlbnQSEAoIcmV2aXNpb24YASABKAQSJwoEdHlwZRgCIAEoDjIZLmhlcmQudjEuU2Vzc2lvbkV2ZW50VHlwZRIhCgdzZXNzaW9uGAMgASgLMhAuaGVyZC52MS5TZXNzaW9uEhEKCXdvcmtlcl9pZBgEIAEoCRIOCgZyZWFzb24YBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEcG9vbBgHIAEoCRISCgpzZXNzaW9uX2lkGAggASgJEhIKCndvcmtlcl9waWQYCSABKAUSIQoEZXhpdBgKIAEoCzITLmhlcmQudjEuV29ya2VyRXhpdBIOCgZxdWV1ZWQYCyABKA0SDAoEbm9kZRgMIAEoCSIfCg9HZXRTdGF0c1JlcXVlc3QSDAoEcG9vbBgBIAEoCSKCAgoQR2V0U3RhdHNSZXNwb25zZRIhCgVwb29scxgBIAMoCzISLmhlcmQudjEuUG9vbFN0YXRzEiAKBG5vZGUYAiABKAsyEi5oZXJkLnYxLk5vZGVTdGF0cxITCgtpbnN0YW5jZV9pZBgDIAEoCRIwCg1jbHVzdGVyX25vZGVzGAQgAygLMhkuaGVyZC52MS5DbHVzdGVyTm9kZVN0YXRzEikKDWNsdXN0ZXJfcG9vbHMYBSADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIhCgVzdGF0ZRgGIAEoDjISLmhlcmQudjEuTm9kZVN0YXRlEhQKDGNsdXN0ZXJfbm9kZRgHIAEoCSISChBEcmFpbk5vZGVSZXF1ZXN0ImQKEURyYWluTm9kZVJlc3BvbnNlEhAKCHNlc3Npb25zGAEgASgNEiwKCGRlYWRsaW5lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdGFydGVkGAMgASgIIt4BChBDbHVzdGVyTm9kZVN0YXRzEgwKBG5vZGUYASABKAkSFAoMZGF0YV9hZGRyZXNzGAIgASgJEhcKD2NvbnRyb2xfYWRkcmVzcxgDIAEoCRIhCgVwb29scxgEIAMoCzISLmhlcmQudjEuUG9vbFN0YXRzEi4KCnJlbmV3ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBWxlYXNlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCGRyYWluaW5nGAcgASgIIrsCCglQb29sU3RhdHMSDAoEbmFtZRgBIAEoCRIVCg13b3JrZXJzX3RvdGFsGAIgASgNEhQKDHdvcmtlcnNfaWRsZRgDIAEoDRIUCgx3b3JrZXJzX2J1c3kYBCABKA0SGAoQd29ya2Vyc19zdGFydGluZxgFIAEoDRIQCghzZXNzaW9ucxgGIAEoDRIOCgZxdWV1ZWQYByABKA0SCwoDbWluGAggASgNEgsKA21heBgJIAEoDRIUCgxjcmFzaF9zdHJlYWsYCiABKA0SMgoPcmVzdGFydF9iYWNrb2ZmGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCmxhc3RfY3Jhc2gYDCABKAkSKQoLY29udGFpbm1lbnQYDSADKAsyFC5oZXJkLnYxLkNvbnRhaW5tZW50IkQKC0NvbnRhaW5tZW50EgsKA2tleRgBIAEoCRILCgNnb3QYAiABKAkSDQoFc3RhdGUYAyABKAkSDAoEbm90ZRgEIAEoCSJoCglOb2RlU3RhdHMSGgoSbWVtb3J5X3RvdGFsX2J5dGVzGAEgASgEEh4KFm1lbW9yeV9hdmFpbGFibGVfYnl0ZXMYAiABKAQSEAoIY3B1X2lkbGUYAyABKAESDQoFbG9hZDEYBCABKAEiIwoTTGlzdFNlc3Npb25zUmVxdWVzdBIMCgRwb29sGAEgASgJIjoKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiIKCHNlc3Npb25zGAEgAygLMhAuaGVyZC52MS5TZXNzaW9uKpEEChBTZXNzaW9uRXZlbnRUeXBlEiIKHlNFU1NJT05fRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEicKI1NFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0FDUVVJUkVEEAESJwojU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fUkVMRUFTRUQQAhImCiJTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9FWFBJUkVEEAMSIwofU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fTE9TVBAEEiUKIVNFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfU1RBUlRFRBAFEiUKIVNFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfU1RPUFBFRBAGEicKI1NFU1NJT05fRVZFTlRfVFlQRV9XT1JLRVJfVU5IRUFMVEhZEAcSJAogU0VTU0lPTl9FVkVOVF9UWVBFX1FVRVVFX0NIQU5HRUQQCBIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfQ09OTkVDVElPTl9PUEVORUQQCRIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfQ09OTkVDVElPTl9DTE9TRUQQChIfChtTRVNTSU9OX0VWRU5UX1RZUEVfU05BUFNIT1QQCxIoCiRTRVNTSU9OX0VWRU5UX1RZUEVfU05BUFNIT1RfQ09NUExFVEUQDCpYCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk5PREVfU1RBVEVfU0VSVklORxABEhcKE05PREVfU1RBVEVfRFJBSU5JTkcQAjK2BQoLSGVyZFNlcnZpY2USUQoOQWNxdWlyZVNlc3Npb24SHi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuQWNxdWlyZVNlc3Npb25SZXNwb25zZRJRCg5SZWxlYXNlU2Vzc2lvbhIeLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXF1ZXN0Gh8uaGVyZC52MS5SZWxlYXNlU2Vzc2lvblJlc3BvbnNlEkoKC0hvbGRTZXNzaW9uEhsuaGVyZC52MS5Ib2xkU2Vzc2lvblJlcXVlc3QaHC5oZXJkLnYxLkhvbGRTZXNzaW9uUmVzcG9uc2UwARJCCglSZW5ld0hvbGQSGS5oZXJkLnYxLlJlbmV3SG9sZFJlcXVlc3QaGi5oZXJkLnYxLlJlbmV3SG9sZFJlc3BvbnNlEkcKDVdhdGNoU2Vzc2lvbnMSHS5oZXJkLnYxLldhdGNoU2Vzc2lvbnNSZXF1ZXN0GhUuaGVyZC52MS5TZXNzaW9uRXZlbnQwARI/CghHZXRTdGF0cxIYLmhlcmQudjEuR2V0U3RhdHNSZXF1ZXN0GhkuaGVyZC52MS5HZXRTdGF0c1Jlc3BvbnNlEksKDExpc3RTZXNzaW9ucxIcLmhlcmQudjEuTGlzdFNlc3Npb25zUmVxdWVzdBodLmhlcmQudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USQgoJRHJhaW5Ob2RlEhkuaGVyZC52MS5EcmFpbk5vZGVSZXF1ZXN0GhouaGVyZC52MS5EcmFpbk5vZGVSZXNwb25zZRJWCg9UYWlsU2Vzc2lvbkxvZ3MSHy5oZXJkLnYxLlRhaWxTZXNzaW9uTG9nc1JlcXVlc3QaIC5oZXJkLnYxLlRhaWxTZXNzaW9uTG9nc1Jlc3BvbnNlMAFCNFoyZ2l0aHViLmNvbS9oZXJkLWRldi9oZXJkL3Nkay9nby9nZW4vaGVyZC92MTtoZXJkdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+
+/**
+ * TailSessionLogsRequest names the session whose worker output to read.
+ *
+ * @generated from message herd.v1.TailSessionLogsRequest
+ */
+export type TailSessionLogsRequest = Message<"herd.v1.TailSessionLogsRequest"> & {
+  /**
+   * The session ID.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Keep the stream open and send each later write until the session ends.
+   *
+   * @generated from field: bool follow = 2;
+   */
+  follow: boolean;
+};
+
+/**
+ * Describes the message herd.v1.TailSessionLogsRequest.
+ * Use `create(TailSessionLogsRequestSchema)` to create a new message.
+ */
+export const TailSessionLogsRequestSchema: GenMessage<TailSessionLogsRequest> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 0);
+
+/**
+ * TailSessionLogsResponse is one piece of the worker's output.
+ *
+ * @generated from message herd.v1.TailSessionLogsResponse
+ */
+export type TailSessionLogsResponse = Message<"herd.v1.TailSessionLogsResponse"> & {
+  /**
+   * Bytes the worker wrote (stdout and stderr interleaved, in arrival order).
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message herd.v1.TailSessionLogsResponse.
+ * Use `create(TailSessionLogsResponseSchema)` to create a new message.
+ */
+export const TailSessionLogsResponseSchema: GenMessage<TailSessionLogsResponse> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 1);
+
+/**
+ * SessionUsage is what a session's worker has used so far (or in all, on the
+ * session's end event): what a platform bills on. A figure the host cannot
+ * give is unset, never zero.
+ *
+ * @generated from message herd.v1.SessionUsage
+ */
+export type SessionUsage = Message<"herd.v1.SessionUsage"> & {
+  /**
+   * CPU time of the worker's whole process tree during the session (its
+   * cgroup's cpu.stat), in seconds.
+   *
+   * @generated from field: optional double cpu_seconds = 1;
+   */
+  cpuSeconds?: number | undefined;
+
+  /**
+   * Peak memory of the worker's process tree (cgroup memory.peak, v1
+   * memory.max_usage_in_bytes). With `reuse: true` the peak covers the
+   * worker's life, earlier sessions included.
+   *
+   * @generated from field: optional uint64 memory_peak_bytes = 2;
+   */
+  memoryPeakBytes?: bigint | undefined;
+
+  /**
+   * Bytes the data plane received from the session's clients (request heads
+   * and bodies, WebSocket frames), counted once, on the node that owns it.
+   *
+   * @generated from field: uint64 rx_bytes = 3;
+   */
+  rxBytes: bigint;
+
+  /**
+   * Bytes the data plane sent to the session's clients.
+   *
+   * @generated from field: uint64 tx_bytes = 4;
+   */
+  txBytes: bigint;
+};
+
+/**
+ * Describes the message herd.v1.SessionUsage.
+ * Use `create(SessionUsageSchema)` to create a new message.
+ */
+export const SessionUsageSchema: GenMessage<SessionUsage> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 2);
 
 /**
  * Session is a live session as the daemon saw it when the message was made (a
@@ -137,6 +234,13 @@ export type Session = Message<"herd.v1.Session"> & {
    * @generated from field: string node = 13;
    */
   node: string;
+
+  /**
+   * What the session used so far; on a session's end event, in all.
+   *
+   * @generated from field: herd.v1.SessionUsage usage = 14;
+   */
+  usage?: SessionUsage | undefined;
 };
 
 /**
@@ -144,7 +248,7 @@ export type Session = Message<"herd.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 0);
+  messageDesc(file_herd_v1_herd, 3);
 
 /**
  * AcquireSessionRequest asks for a session in a pool.
@@ -189,7 +293,7 @@ export type AcquireSessionRequest = Message<"herd.v1.AcquireSessionRequest"> & {
  * Use `create(AcquireSessionRequestSchema)` to create a new message.
  */
 export const AcquireSessionRequestSchema: GenMessage<AcquireSessionRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 1);
+  messageDesc(file_herd_v1_herd, 4);
 
 /**
  * AcquireSessionResponse carries the acquired session.
@@ -210,7 +314,7 @@ export type AcquireSessionResponse = Message<"herd.v1.AcquireSessionResponse"> &
  * Use `create(AcquireSessionResponseSchema)` to create a new message.
  */
 export const AcquireSessionResponseSchema: GenMessage<AcquireSessionResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 2);
+  messageDesc(file_herd_v1_herd, 5);
 
 /**
  * ReleaseSessionRequest ends a session.
@@ -238,7 +342,7 @@ export type ReleaseSessionRequest = Message<"herd.v1.ReleaseSessionRequest"> & {
  * Use `create(ReleaseSessionRequestSchema)` to create a new message.
  */
 export const ReleaseSessionRequestSchema: GenMessage<ReleaseSessionRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 3);
+  messageDesc(file_herd_v1_herd, 6);
 
 /**
  * ReleaseSessionResponse confirms the session has ended.
@@ -259,7 +363,7 @@ export type ReleaseSessionResponse = Message<"herd.v1.ReleaseSessionResponse"> &
  * Use `create(ReleaseSessionResponseSchema)` to create a new message.
  */
 export const ReleaseSessionResponseSchema: GenMessage<ReleaseSessionResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 4);
+  messageDesc(file_herd_v1_herd, 7);
 
 /**
  * HoldSessionRequest acquires or attaches to a session and holds it for the
@@ -315,7 +419,7 @@ export type HoldSessionRequest = Message<"herd.v1.HoldSessionRequest"> & {
  * Use `create(HoldSessionRequestSchema)` to create a new message.
  */
 export const HoldSessionRequestSchema: GenMessage<HoldSessionRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 5);
+  messageDesc(file_herd_v1_herd, 8);
 
 /**
  * HoldSessionResponse is one message of a hold stream: first the session,
@@ -369,7 +473,7 @@ export type HoldSessionResponse = Message<"herd.v1.HoldSessionResponse"> & {
  * Use `create(HoldSessionResponseSchema)` to create a new message.
  */
 export const HoldSessionResponseSchema: GenMessage<HoldSessionResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 6);
+  messageDesc(file_herd_v1_herd, 9);
 
 /**
  * Heartbeat is the server's periodic sign of life on a hold stream; it also
@@ -398,7 +502,7 @@ export type Heartbeat = Message<"herd.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 7);
+  messageDesc(file_herd_v1_herd, 10);
 
 /**
  * RenewHoldRequest extends a hold by another `heartbeat_grace`.
@@ -426,7 +530,7 @@ export type RenewHoldRequest = Message<"herd.v1.RenewHoldRequest"> & {
  * Use `create(RenewHoldRequestSchema)` to create a new message.
  */
 export const RenewHoldRequestSchema: GenMessage<RenewHoldRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 8);
+  messageDesc(file_herd_v1_herd, 11);
 
 /**
  * RenewHoldResponse confirms the renewal.
@@ -447,7 +551,7 @@ export type RenewHoldResponse = Message<"herd.v1.RenewHoldResponse"> & {
  * Use `create(RenewHoldResponseSchema)` to create a new message.
  */
 export const RenewHoldResponseSchema: GenMessage<RenewHoldResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 9);
+  messageDesc(file_herd_v1_herd, 12);
 
 /**
  * WatchSessionsRequest selects which lifecycle events to stream.
@@ -494,7 +598,7 @@ export type WatchSessionsRequest = Message<"herd.v1.WatchSessionsRequest"> & {
  * Use `create(WatchSessionsRequestSchema)` to create a new message.
  */
 export const WatchSessionsRequestSchema: GenMessage<WatchSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 10);
+  messageDesc(file_herd_v1_herd, 13);
 
 /**
  * WorkerExit says how a worker process ended.
@@ -537,7 +641,7 @@ export type WorkerExit = Message<"herd.v1.WorkerExit"> & {
  * Use `create(WorkerExitSchema)` to create a new message.
  */
 export const WorkerExitSchema: GenMessage<WorkerExit> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 11);
+  messageDesc(file_herd_v1_herd, 14);
 
 /**
  * SessionEvent is one lifecycle event.
@@ -639,7 +743,7 @@ export type SessionEvent = Message<"herd.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 12);
+  messageDesc(file_herd_v1_herd, 15);
 
 /**
  * GetStatsRequest selects the pools to report.
@@ -660,7 +764,7 @@ export type GetStatsRequest = Message<"herd.v1.GetStatsRequest"> & {
  * Use `create(GetStatsRequestSchema)` to create a new message.
  */
 export const GetStatsRequestSchema: GenMessage<GetStatsRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 13);
+  messageDesc(file_herd_v1_herd, 16);
 
 /**
  * GetStatsResponse reports the pools and the node.
@@ -732,7 +836,7 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
  * Use `create(GetStatsResponseSchema)` to create a new message.
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 14);
+  messageDesc(file_herd_v1_herd, 17);
 
 /**
  * DrainNodeRequest asks the node that answers to drain.
@@ -747,7 +851,7 @@ export type DrainNodeRequest = Message<"herd.v1.DrainNodeRequest"> & {
  * Use `create(DrainNodeRequestSchema)` to create a new message.
  */
 export const DrainNodeRequestSchema: GenMessage<DrainNodeRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 15);
+  messageDesc(file_herd_v1_herd, 18);
 
 /**
  * DrainNodeResponse reports the drain under way.
@@ -782,7 +886,7 @@ export type DrainNodeResponse = Message<"herd.v1.DrainNodeResponse"> & {
  * Use `create(DrainNodeResponseSchema)` to create a new message.
  */
 export const DrainNodeResponseSchema: GenMessage<DrainNodeResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 16);
+  messageDesc(file_herd_v1_herd, 19);
 
 /**
  * ClusterNodeStats is one node's row in a cluster's GetStats.
@@ -845,7 +949,7 @@ export type ClusterNodeStats = Message<"herd.v1.ClusterNodeStats"> & {
  * Use `create(ClusterNodeStatsSchema)` to create a new message.
  */
 export const ClusterNodeStatsSchema: GenMessage<ClusterNodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 17);
+  messageDesc(file_herd_v1_herd, 20);
 
 /**
  * PoolStats is one pool's state.
@@ -950,7 +1054,7 @@ export type PoolStats = Message<"herd.v1.PoolStats"> & {
  * Use `create(PoolStatsSchema)` to create a new message.
  */
 export const PoolStatsSchema: GenMessage<PoolStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 18);
+  messageDesc(file_herd_v1_herd, 21);
 
 /**
  * Containment is one isolation key of a pool as this host resolved it.
@@ -992,7 +1096,7 @@ export type Containment = Message<"herd.v1.Containment"> & {
  * Use `create(ContainmentSchema)` to create a new message.
  */
 export const ContainmentSchema: GenMessage<Containment> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 19);
+  messageDesc(file_herd_v1_herd, 22);
 
 /**
  * NodeStats describes the machine the daemon runs on.
@@ -1034,7 +1138,7 @@ export type NodeStats = Message<"herd.v1.NodeStats"> & {
  * Use `create(NodeStatsSchema)` to create a new message.
  */
 export const NodeStatsSchema: GenMessage<NodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 20);
+  messageDesc(file_herd_v1_herd, 23);
 
 /**
  * ListSessionsRequest selects the sessions to list.
@@ -1055,7 +1159,7 @@ export type ListSessionsRequest = Message<"herd.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 21);
+  messageDesc(file_herd_v1_herd, 24);
 
 /**
  * ListSessionsResponse lists live sessions.
@@ -1076,7 +1180,7 @@ export type ListSessionsResponse = Message<"herd.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 22);
+  messageDesc(file_herd_v1_herd, 25);
 
 /**
  * SessionEventType says what happened.
@@ -1355,6 +1459,21 @@ export const HerdService: GenService<{
     methodKind: "unary";
     input: typeof DrainNodeRequestSchema;
     output: typeof DrainNodeResponseSchema;
+  },
+  /**
+   * TailSessionLogs streams what the session's worker wrote to stdout and
+   * stderr (interleaved, as raw bytes) since the session began: first what
+   * the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+   * worker), then, with `follow`, each later write until the session ends. A
+   * worker serving several sessions in turn (`reuse: true`) shows a session
+   * only its own part. Unknown or ended session -> NOT_FOUND.
+   *
+   * @generated from rpc herd.v1.HerdService.TailSessionLogs
+   */
+  tailSessionLogs: {
+    methodKind: "server_streaming";
+    input: typeof TailSessionLogsRequestSchema;
+    output: typeof TailSessionLogsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_herd_v1_herd, 0);

@@ -70,6 +70,9 @@ const (
 	HerdServiceListSessionsProcedure = "/herd.v1.HerdService/ListSessions"
 	// HerdServiceDrainNodeProcedure is the fully-qualified name of the HerdService's DrainNode RPC.
 	HerdServiceDrainNodeProcedure = "/herd.v1.HerdService/DrainNode"
+	// HerdServiceTailSessionLogsProcedure is the fully-qualified name of the HerdService's
+	// TailSessionLogs RPC.
+	HerdServiceTailSessionLogsProcedure = "/herd.v1.HerdService/TailSessionLogs"
 )
 
 // HerdServiceClient is a client for the herd.v1.HerdService service.
@@ -139,6 +142,13 @@ type HerdServiceClient interface {
 	// cluster first). Idempotent: a second call reports the drain under way.
 	// Operator only.
 	DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error)
+	// TailSessionLogs streams what the session's worker wrote to stdout and
+	// stderr (interleaved, as raw bytes) since the session began: first what
+	// the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+	// worker), then, with `follow`, each later write until the session ends. A
+	// worker serving several sessions in turn (`reuse: true`) shows a session
+	// only its own part. Unknown or ended session -> NOT_FOUND.
+	TailSessionLogs(context.Context, *connect.Request[v1.TailSessionLogsRequest]) (*connect.ServerStreamForClient[v1.TailSessionLogsResponse], error)
 }
 
 // NewHerdServiceClient constructs a client for the herd.v1.HerdService service. By default, it uses
@@ -200,19 +210,26 @@ func NewHerdServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(herdServiceMethods.ByName("DrainNode")),
 			connect.WithClientOptions(opts...),
 		),
+		tailSessionLogs: connect.NewClient[v1.TailSessionLogsRequest, v1.TailSessionLogsResponse](
+			httpClient,
+			baseURL+HerdServiceTailSessionLogsProcedure,
+			connect.WithSchema(herdServiceMethods.ByName("TailSessionLogs")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // herdServiceClient implements HerdServiceClient.
 type herdServiceClient struct {
-	acquireSession *connect.Client[v1.AcquireSessionRequest, v1.AcquireSessionResponse]
-	releaseSession *connect.Client[v1.ReleaseSessionRequest, v1.ReleaseSessionResponse]
-	holdSession    *connect.Client[v1.HoldSessionRequest, v1.HoldSessionResponse]
-	renewHold      *connect.Client[v1.RenewHoldRequest, v1.RenewHoldResponse]
-	watchSessions  *connect.Client[v1.WatchSessionsRequest, v1.SessionEvent]
-	getStats       *connect.Client[v1.GetStatsRequest, v1.GetStatsResponse]
-	listSessions   *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
-	drainNode      *connect.Client[v1.DrainNodeRequest, v1.DrainNodeResponse]
+	acquireSession  *connect.Client[v1.AcquireSessionRequest, v1.AcquireSessionResponse]
+	releaseSession  *connect.Client[v1.ReleaseSessionRequest, v1.ReleaseSessionResponse]
+	holdSession     *connect.Client[v1.HoldSessionRequest, v1.HoldSessionResponse]
+	renewHold       *connect.Client[v1.RenewHoldRequest, v1.RenewHoldResponse]
+	watchSessions   *connect.Client[v1.WatchSessionsRequest, v1.SessionEvent]
+	getStats        *connect.Client[v1.GetStatsRequest, v1.GetStatsResponse]
+	listSessions    *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	drainNode       *connect.Client[v1.DrainNodeRequest, v1.DrainNodeResponse]
+	tailSessionLogs *connect.Client[v1.TailSessionLogsRequest, v1.TailSessionLogsResponse]
 }
 
 // AcquireSession calls herd.v1.HerdService.AcquireSession.
@@ -253,6 +270,11 @@ func (c *herdServiceClient) ListSessions(ctx context.Context, req *connect.Reque
 // DrainNode calls herd.v1.HerdService.DrainNode.
 func (c *herdServiceClient) DrainNode(ctx context.Context, req *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error) {
 	return c.drainNode.CallUnary(ctx, req)
+}
+
+// TailSessionLogs calls herd.v1.HerdService.TailSessionLogs.
+func (c *herdServiceClient) TailSessionLogs(ctx context.Context, req *connect.Request[v1.TailSessionLogsRequest]) (*connect.ServerStreamForClient[v1.TailSessionLogsResponse], error) {
+	return c.tailSessionLogs.CallServerStream(ctx, req)
 }
 
 // HerdServiceHandler is an implementation of the herd.v1.HerdService service.
@@ -322,6 +344,13 @@ type HerdServiceHandler interface {
 	// cluster first). Idempotent: a second call reports the drain under way.
 	// Operator only.
 	DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error)
+	// TailSessionLogs streams what the session's worker wrote to stdout and
+	// stderr (interleaved, as raw bytes) since the session began: first what
+	// the worker's log buffer still holds (`log_buffer`, default 256 KiB per
+	// worker), then, with `follow`, each later write until the session ends. A
+	// worker serving several sessions in turn (`reuse: true`) shows a session
+	// only its own part. Unknown or ended session -> NOT_FOUND.
+	TailSessionLogs(context.Context, *connect.Request[v1.TailSessionLogsRequest], *connect.ServerStream[v1.TailSessionLogsResponse]) error
 }
 
 // NewHerdServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -379,6 +408,12 @@ func NewHerdServiceHandler(svc HerdServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(herdServiceMethods.ByName("DrainNode")),
 		connect.WithHandlerOptions(opts...),
 	)
+	herdServiceTailSessionLogsHandler := connect.NewServerStreamHandler(
+		HerdServiceTailSessionLogsProcedure,
+		svc.TailSessionLogs,
+		connect.WithSchema(herdServiceMethods.ByName("TailSessionLogs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/herd.v1.HerdService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case HerdServiceAcquireSessionProcedure:
@@ -397,6 +432,8 @@ func NewHerdServiceHandler(svc HerdServiceHandler, opts ...connect.HandlerOption
 			herdServiceListSessionsHandler.ServeHTTP(w, r)
 		case HerdServiceDrainNodeProcedure:
 			herdServiceDrainNodeHandler.ServeHTTP(w, r)
+		case HerdServiceTailSessionLogsProcedure:
+			herdServiceTailSessionLogsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -436,4 +473,8 @@ func (UnimplementedHerdServiceHandler) ListSessions(context.Context, *connect.Re
 
 func (UnimplementedHerdServiceHandler) DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herd.v1.HerdService.DrainNode is not implemented"))
+}
+
+func (UnimplementedHerdServiceHandler) TailSessionLogs(context.Context, *connect.Request[v1.TailSessionLogsRequest], *connect.ServerStream[v1.TailSessionLogsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("herd.v1.HerdService.TailSessionLogs is not implemented"))
 }
