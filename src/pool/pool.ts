@@ -40,6 +40,7 @@ import type {
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
+import { DemandShaper } from "./demand-shaper.ts";
 import type { EventLog } from "./event-log.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
@@ -109,6 +110,7 @@ export class Pool {
   private lastQueued = 0;
   private queueReport: Promise<void> | undefined;
   private readonly preemption: Preemption<Session>;
+  private readonly demand: DemandShaper;
 
   constructor(
     readonly options: PoolOptions,
@@ -119,8 +121,29 @@ export class Pool {
       logger: deps.logger,
       end: (session, end) => this.end(session, { end }),
     });
-    this.supply = new WorkerSupply(options, deps, this.shutdown.signal, (w, reason, exit) =>
-      this.onWorkerFailure(w, reason, exit),
+    this.demand = new DemandShaper(options, {
+      busy: () => this.countBusy(),
+      total: () => this.workers.size,
+      grow: () => this.replaceRetired(),
+      trim: (count) => {
+        for (const worker of this.idle.slice(0, count)) {
+          this.retire(worker, "idle above the warm target", this.options.stopGraceMs).catch(
+            () => {},
+          );
+        }
+      },
+      changed: (plan, bootMs) =>
+        this.emit("warm_target_changed", {
+          warmTarget: plan.target,
+          reason: `${plan.rate.toFixed(2)} new sessions/s${plan.panic ? " (surge)" : ""} × boot ${bootMs} ms`,
+        }),
+    });
+    this.supply = new WorkerSupply(
+      options,
+      deps,
+      this.shutdown.signal,
+      (w, reason, exit) => this.onWorkerFailure(w, reason, exit),
+      () => this.demand.plan().prepared,
     );
     this.backoff = new RestartBackoff({
       initialMs: options.restartBackoffMs,
@@ -163,6 +186,7 @@ export class Pool {
       return this.sessions.info(live);
     }
     let flight = this.flights.get(id);
+    if (!flight) this.demand.arrived();
     // Fast path: an idle worker and nobody ahead of us. Bound in this tick, so there is nothing
     // to share with a concurrent acquire of the id (it finds the session live) and nothing to
     // wait for: no flight, no deadline timer (a third of an in-process acquire's cost).
@@ -286,6 +310,7 @@ export class Pool {
     if (worker.state.kind === "idle") clearTimeout(worker.state.retireTimer);
     worker.state = { kind: "busy", sessionId: id };
     const { info } = this.sessions.open(id, worker, labels, origin);
+    this.demand.replan();
     this.emit("session_acquired", { session: info, workerId: worker.id, workerPid: worker.pid });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
     return info;
@@ -365,6 +390,12 @@ export class Pool {
 
   // ---- workers -------------------------------------------------------------------------------
 
+  private countBusy(): number {
+    let n = 0;
+    for (const w of this.workers) if (w.state.kind === "busy") n++;
+    return n;
+  }
+
   private countStarting(): number {
     let n = 0;
     for (const w of this.workers) if (w.state.kind === "starting") n++;
@@ -374,8 +405,10 @@ export class Pool {
   private spawn(): Promise<PoolWorker> {
     const worker = this.supply.take();
     this.workers.add(worker);
+    const spawnedAt = Date.now();
     const started = worker.start(this.shutdown.signal).then(
       () => {
+        this.demand.booted(worker.readyAt - spawnedAt);
         this.backoff.watch(
           worker.readyAt,
           () => worker.state.kind === "idle" || worker.state.kind === "busy",
@@ -426,6 +459,11 @@ export class Pool {
       return;
     }
     this.idle.push(worker);
+    // Under warm: auto the plan lets surplus idle workers go, not a per-worker clock.
+    if (this.demand.auto) {
+      this.demand.replan();
+      return;
+    }
     if (this.workers.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
       idle.retireTimer = setTimeout(() => {
         if (worker.state.kind === "idle" && this.workers.size > this.options.min) {
@@ -501,12 +539,10 @@ export class Pool {
     this.pump();
   }
 
+  /** Grows the pool to its warm plan: `min` (and, under warm: auto, the demand's target). */
   private ensureWarm(): void {
-    while (
-      !this.shutdown.signal.aborted &&
-      this.workers.size < this.options.min &&
-      this.backoff.mayStart()
-    ) {
+    const wanted = this.demand.plan().workers;
+    while (!this.shutdown.signal.aborted && this.workers.size < wanted && this.backoff.mayStart()) {
       this.spawn().catch(() => {});
     }
   }
@@ -544,6 +580,7 @@ export class Pool {
       restartBackoffMs: crash.remainingMs,
       ...(crash.reason !== undefined ? { lastCrash: crash.reason } : {}),
       containment: this.deps.containment,
+      ...this.demand.stats(),
     };
   }
 
@@ -584,6 +621,7 @@ export class Pool {
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
+    this.demand.close();
     await this.supply.close();
     this.backoff.close();
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
