@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster demand]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -23,6 +23,7 @@ const suites: Record<string, Suite> = {
     (await import("./disconnect.ts")).benchDisconnect({ runs: quick ? 10 : 20 }),
   abuse: async () => (await import("./abuse.ts")).benchAbuse(),
   cluster: async () => (await import("./cluster.ts")).benchCluster(),
+  demand: async (quick) => (await import("./demand.ts")).benchDemand({ quick }),
 };
 
 const quick = process.argv.includes("--quick");

@@ -122,7 +122,8 @@ export class Pool {
       end: (session, end) => this.end(session, { end }),
     });
     this.demand = new DemandShaper(options, {
-      busy: () => this.countBusy(),
+      // Queued acquires are demand in hand: the workers starting for them are not spare.
+      busy: () => this.countBusy() + this.waiters.length,
       total: () => this.workers.size,
       grow: () => this.replaceRetired(),
       trim: (count) => {
