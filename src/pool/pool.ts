@@ -40,6 +40,7 @@ import type {
   WorkerExit,
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
+import { CpuActivity } from "./cpu-activity.ts";
 import { DemandShaper } from "./demand-shaper.ts";
 import type { EventLog } from "./event-log.ts";
 import { type LongTimer, setLongTimeout } from "./long-timer.ts";
@@ -111,6 +112,7 @@ export class Pool {
   private queueReport: Promise<void> | undefined;
   private readonly preemption: Preemption<Session>;
   private readonly demand: DemandShaper;
+  private readonly activity: CpuActivity;
 
   constructor(
     readonly options: PoolOptions,
@@ -120,6 +122,10 @@ export class Pool {
       registry: deps.registry,
       logger: deps.logger,
       end: (session, end) => this.end(session, { end }),
+    });
+    this.activity = new CpuActivity(options, {
+      sessions: () => this.sessions.values(),
+      touch: (id) => this.sessions.touch(id),
     });
     this.demand = new DemandShaper(options, {
       // Queued acquires are demand in hand: the workers starting for them are not spare.
@@ -623,6 +629,7 @@ export class Pool {
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
     this.demand.close();
+    this.activity.close();
     await this.supply.close();
     this.backoff.close();
     const shuttingDown = new HerdError("unavailable", "herd is shutting down");
