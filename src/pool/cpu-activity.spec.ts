@@ -3,7 +3,10 @@
 // stops. The worker is told to compute directly (not through herd: herd sees no traffic).
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, getJson, herdFixture, recordEvents } from "../../test/helpers/herd.ts";
+import { CpuActivity } from "./cpu-activity.ts";
 import { cgroupCpuUs, processesCpuUs } from "./cpu-usage.ts";
+import { resolvePoolOptions } from "./options.ts";
+import type { PoolWorker } from "./pool-worker.ts";
 
 const fx = herdFixture();
 afterEach(() => fx.cleanup());
@@ -67,4 +70,30 @@ describe("idle_cpu", () => {
     expect(cgroupCpuUs("/nonexistent-herd-cgroup")).toBeUndefined();
     expect(processesCpuUs([2 ** 22 + 1])).toBe(0); // no such pid: counted as nothing
   }, 120_000);
+});
+
+describe("CpuActivity", () => {
+  const worker = (cpu: { us: number }) => ({ cpuUsageUs: () => cpu.us }) as unknown as PoolWorker;
+
+  it("touches a connection-less session whose worker used more than idle_cpu", () => {
+    const busy = { us: 0 };
+    const quiet = { us: 0 };
+    const touched: string[] = [];
+    const sessions = [
+      { id: "busy", worker: worker(busy), leases: 0 },
+      { id: "quiet", worker: worker(quiet), leases: 0 },
+      { id: "connected", worker: worker(busy), leases: 1 },
+    ];
+    const a = new CpuActivity(
+      resolvePoolOptions({ name: "p", command: ["x"], idleCpu: 0.1, idleTtlMs: 60_000 }),
+      { sessions: () => sessions, touch: (id) => touched.push(id) },
+    );
+    a.sample(0); // the first reading of each worker: nothing to compare yet
+    expect(touched).toEqual([]);
+    busy.us += 500_000; // half a CPU over the second that follows
+    quiet.us += 50_000; // 5 %: below the threshold
+    a.sample(1_000);
+    expect(touched).toEqual(["busy"]);
+    a.close();
+  });
 });
