@@ -1,8 +1,8 @@
 // A pool's demand: the arrivals of new sessions and its measured boot time, turned into the
 // warm plan (warm-target.ts) the pool grows to and trims to. The Pool reports arrivals and
 // boots; this re-plans on each and on a tick (so the target falls when arrivals stop), emits
-// a `warm_target_changed` event when the target moves, and asks the pool to grow or to let
-// idle workers go.
+// a `warm_target_changed` event when the target moves, and asks the pool to grow at once or to
+// let idle workers go, no lower than the highest plan of the last scale-down delay.
 //
 // Invariants: `arrivals` is in time order, at most MAX_ARRIVALS long, and at least half of it
 // within the stable window once anything in it is older (pruned on each arrival); the tick timer runs only under `warm: auto` and
@@ -16,6 +16,8 @@ import { firstAfter, type WarmPlan, type WarmPolicy, warmPlan } from "./warm-tar
 export const PRIOR_BOOT_MS = 1_000;
 /** The weight of the newest boot in the boot-time estimate (moving average). */
 const BOOT_WEIGHT = 0.3;
+/** The share of the stable window a raised plan holds before the pool trims below it. */
+const SCALE_DOWN_DELAY = 0.2;
 /** Arrivals remembered at most (a memory bound: 100 k new sessions a minute). */
 const MAX_ARRIVALS = 100_000;
 
@@ -49,6 +51,8 @@ export class DemandShaper {
   private bootMs = 0;
   /** The last re-plan's target and rate: what the events said, and GetStats says. */
   private last = { target: 0, rate: 0 };
+  /** The highest plan of the last scale-down delay: the pool trims to it, not below. */
+  private hold = { workers: 0, at: 0 };
   private tick: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -110,9 +114,15 @@ export class DemandShaper {
     const moved = plan.target !== this.last.target;
     this.last = { target: plan.target, rate: plan.rate };
     if (moved) this.deps.changed(plan, Math.round(this.bootMs || PRIOR_BOOT_MS));
+    // Down no faster than SCALE_DOWN_DELAY of the window: a target that dips between two clumps
+    // of arrivals would otherwise let workers go just before they are needed again.
+    const delayMs = this.policy.windowMs * SCALE_DOWN_DELAY;
+    if (plan.workers >= this.hold.workers || now - this.hold.at >= delayMs) {
+      this.hold = { workers: plan.workers, at: now };
+    }
     const total = this.deps.total();
     if (total < plan.workers) this.deps.grow();
-    else if (total > plan.workers) this.deps.trim(total - plan.workers);
+    else if (total > this.hold.workers) this.deps.trim(total - this.hold.workers);
   }
 
   close(): void {
