@@ -267,6 +267,12 @@ function buildPool(
       issues.push({ path: at(key), message: `${key} applies only to warm: auto` });
     }
   }
+  if (raw.idle_cpu !== undefined && raw.ttl === 0) {
+    issues.push({
+      path: at("idle_cpu"),
+      message: "idle_cpu needs a ttl (ttl is 0: sessions never idle out)",
+    });
+  }
   if (raw.max_idle !== undefined && raw.max_idle > max) {
     issues.push({
       path: at("max_idle"),

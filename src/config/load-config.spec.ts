@@ -283,6 +283,12 @@ data:
     ]);
   });
 
+  it("refuses idle_cpu where sessions never idle out", () => {
+    expect(errors(SEED.replace('ttl: "15m"', "ttl: 0\n    idle_cpu: 0.1"))).toEqual([
+      "7:15: workers.browser.idle_cpu: idle_cpu needs a ttl (ttl is 0: sessions never idle out)",
+    ]);
+  });
+
   it("points at an unknown key and suggests the right one", () => {
     expect(errors(SEED.replace("    min: 1", "    mn: 1"))).toEqual([
       '4:5: workers.browser.mn: unknown key "mn" (did you mean "min"?)',
