@@ -34,9 +34,18 @@ function nodeCard({ name, stats }: NodeView, history: StatsHistory): HTMLElement
   const head = el(
     "tr",
     {},
-    ...["pool", "workers", "idle", "busy", "starting", "sessions", "queued", "min/max", ""].map(
-      (h) => el("th", {}, h),
-    ),
+    ...[
+      "pool",
+      "workers",
+      "idle",
+      "busy",
+      "starting",
+      "sessions",
+      "queued",
+      "min/max",
+      "warm",
+      "",
+    ].map((h) => el("th", {}, h)),
   );
   const rows = stats.pools.map((p) =>
     el(
@@ -52,6 +61,15 @@ function nodeCard({ name, stats }: NodeView, history: StatsHistory): HTMLElement
         p.queued,
       ].map((v) => el("td", { class: "num" }, String(v))),
       el("td", { class: "num" }, `${p.min}/${p.max}`),
+      // warm: auto's target; its reason (rate × boot) on hover.
+      el(
+        "td",
+        {
+          class: "num",
+          title: `${p.arrivalRate.toFixed(2)} new sessions/s × boot ${p.bootTime ? `${Math.round(Number(p.bootTime.seconds) * 1000 + p.bootTime.nanos / 1e6)} ms` : "not measured yet"}`,
+        },
+        String(p.warmTarget),
+      ),
       el(
         "td",
         { class: "plot-cell" },

@@ -55,6 +55,14 @@ export async function status(
       `\n${p.name}: crash-looping, ${p.crashStreak} crashes in a row${wait > 0 ? `, next start in ${(wait / 1000).toFixed(1)} s` : ""}; last: ${p.lastCrash}`,
     );
   }
+  // What a warm: auto pool keeps warm, and for what demand.
+  for (const p of stats.pools) {
+    if (p.warmTarget === 0 && p.arrivalRate === 0) continue;
+    const boot = p.bootTime ? `${Math.round(durationMs(p.bootTime))} ms` : "not measured yet";
+    out(
+      `\n${p.name}: warm target ${p.warmTarget} idle, for ${p.arrivalRate.toFixed(2)} new sessions/s × boot ${boot}`,
+    );
+  }
   // What each pool's workers are contained by; what is less than the strongest, and why.
   for (const p of stats.pools) {
     if (p.containment.length === 0) continue;

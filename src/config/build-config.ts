@@ -261,6 +261,24 @@ function buildPool(
     );
     return undefined;
   }
+  // The demand policy's own keys mean nothing without it: say so rather than ignore them.
+  for (const key of ["max_idle", "warm_window"] as const) {
+    if (raw[key] !== undefined && raw.warm !== "auto") {
+      issues.push({ path: at(key), message: `${key} applies only to warm: auto` });
+    }
+  }
+  if (raw.idle_cpu !== undefined && raw.ttl === 0) {
+    issues.push({
+      path: at("idle_cpu"),
+      message: "idle_cpu needs a ttl (ttl is 0: sessions never idle out)",
+    });
+  }
+  if (raw.max_idle !== undefined && raw.max_idle > max) {
+    issues.push({
+      path: at("max_idle"),
+      message: `max_idle (${raw.max_idle}) exceeds max (${max})`,
+    });
+  }
   try {
     return resolvePoolOptions({
       name,
@@ -298,6 +316,10 @@ function buildPool(
       restartBackoffMs: raw.restart_backoff,
       restartBackoffMaxMs: raw.restart_backoff_max,
       restartStableMs: raw.restart_stable,
+      warm: raw.warm,
+      warmWindowMs: raw.warm_window,
+      maxIdle: raw.max_idle,
+      idleCpu: raw.idle_cpu,
     });
   } catch (err) {
     // The schema mirrors the pool's own checks; this catches any it adds later.

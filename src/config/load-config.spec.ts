@@ -107,6 +107,10 @@ describe("loadConfig", () => {
     restart_backoff: 2s
     restart_backoff_max: 1m
     restart_stable: 20s
+    warm: auto
+    warm_window: 30s
+    max_idle: 2
+    idle_cpu: 0.1
   b:
     cmd: [node, w.mjs, --port, 8080]
     ready: tcp
@@ -173,7 +177,14 @@ events: { history: 500, watch_buffer: 64 }
       restartBackoffMs: 2_000,
       restartBackoffMaxMs: 60_000,
       restartStableMs: 20_000,
+      warm: "auto",
+      warmWindowMs: 30_000,
+      maxIdle: 2,
+      idleCpu: 0.1,
     });
+    expect(b?.warm).toBe("off");
+    expect(b?.maxIdle).toBe(b?.max);
+    expect(b?.idleCpu).toBe(0);
     expect(b?.command).toEqual(["node", "w.mjs", "--port", "8080"]);
     expect(b?.ready).toEqual({ kind: "tcp" });
     expect(c.defaultPool).toBe("b");
@@ -272,6 +283,12 @@ data:
     ]);
   });
 
+  it("refuses idle_cpu where sessions never idle out", () => {
+    expect(errors(SEED.replace('ttl: "15m"', "ttl: 0\n    idle_cpu: 0.1"))).toEqual([
+      "7:15: workers.browser.idle_cpu: idle_cpu needs a ttl (ttl is 0: sessions never idle out)",
+    ]);
+  });
+
   it("points at an unknown key and suggests the right one", () => {
     expect(errors(SEED.replace("    min: 1", "    mn: 1"))).toEqual([
       '4:5: workers.browser.mn: unknown key "mn" (did you mean "min"?)',
@@ -353,6 +370,28 @@ bogus: 1
       "min: 1\n    disconnect_grace: soon",
       '5:23: workers.browser.disconnect_grace: "soon" is not a duration (use e.g. "15m", "1.5s", "200ms", "1h30m", or a number of seconds)',
     ],
+    ["min: 1\n    warm: yes", "5:11: workers.browser.warm: expected auto or off"],
+    [
+      "min: 1\n    max_idle: 2",
+      "5:15: workers.browser.max_idle: max_idle applies only to warm: auto",
+    ],
+    [
+      "min: 1\n    warm: auto\n    max_idle: 9",
+      "6:15: workers.browser.max_idle: max_idle (9) exceeds max (5)",
+    ],
+    [
+      "min: 1\n    warm_window: 1m",
+      "5:18: workers.browser.warm_window: warm_window applies only to warm: auto",
+    ],
+    [
+      "min: 1\n    warm: auto\n    warm_window: 10ms",
+      "6:18: workers.browser.warm_window: must be at least 100ms",
+    ],
+    [
+      "min: 1\n    idle_cpu: 0",
+      "5:15: workers.browser.idle_cpu: must be > 0: a share of one CPU, e.g. 0.05 for 5 %",
+    ],
+    ["min: 1\n    idle_cpu: lots", '5:15: workers.browser.idle_cpu: expected a number, got "lots"'],
     [
       "min: 1\n    limits: {memory: 1Ki}",
       "5:22: workers.browser.limits.memory: must be at least 1Mi",

@@ -187,6 +187,14 @@ export const poolSchema = z.strictObject({
   restart_backoff: duration.optional(),
   restart_backoff_max: duration.optional(),
   restart_stable: duration.optional(),
+  warm: z.enum(["off", "auto"], { error: "expected auto or off" }).optional(),
+  warm_window: duration.refine((ms) => ms >= 100, { error: "must be at least 100ms" }).optional(),
+  max_idle: z.int().min(0).optional(),
+  idle_cpu: z
+    .number()
+    .positive({ error: "must be > 0: a share of one CPU, e.g. 0.05 for 5 %" })
+    .max(1024)
+    .optional(),
 });
 
 /** An empty section (`control:` with everything commented out) is YAML null: treat as {}. */

@@ -104,8 +104,23 @@ export interface PoolOptions {
   isolation: IsolationOptions;
   /** SIGTERM → this long → SIGKILL. */
   stopGraceMs: number;
-  /** Idle workers above `min` are retired after this long unused. */
+  /** Idle workers above `min` are retired after this long unused (not under `warm: auto`). */
   idleWorkerTtlMs: number;
+  /**
+   * `auto`: keep as many idle workers as recent demand needs (arrival rate over
+   * `warmWindowMs` × measured boot time, plus a burst allowance; warm-target.ts) and let them
+   * go as it falls. `off`: only `min`.
+   */
+  warm: "off" | "auto";
+  /** `warm: auto`'s stable window; its panic window is a tenth of it. */
+  warmWindowMs: number;
+  /** `warm: auto` keeps at most this many idle workers (default: max). */
+  maxIdle: number;
+  /**
+   * A session whose worker uses more CPU than this (in CPUs, 0.05 = 5 % of one core) counts
+   * as active without traffic: it does not idle out. 0: traffic alone decides.
+   */
+  idleCpu: number;
   /**
    * Crash-loop backoff: after the second consecutive worker crash (a death within
    * `restartStableMs` of becoming ready, or a failed start) the pool waits this long before
@@ -238,6 +253,7 @@ export type HerdEventType =
   | "worker_stopped"
   | "worker_unhealthy"
   | "queue_changed"
+  | "warm_target_changed"
   | "connection_opened"
   | "connection_closed";
 
@@ -257,6 +273,8 @@ export interface HerdEvent {
   exit?: WorkerExit;
   /** For queue_changed: waiters now queued. */
   queued?: number;
+  /** For warm_target_changed: the pool's new warm target (`reason` says what it is sized for). */
+  warmTarget?: number;
   /** The cluster node the event happened on (unset without a cluster). */
   node?: string;
   /** session_acquired: how the pool found the worker and how long it took (histograms). */
@@ -314,6 +332,12 @@ export interface PoolStats {
   lastCrash?: string;
   /** What containment the pool's workers got, one row per isolation key. */
   containment: ContainmentRow[];
+  /** `warm: auto`: idle workers the pool keeps for the current demand (0 otherwise). */
+  warmTarget: number;
+  /** `warm: auto`: new sessions per second the target is sized for. */
+  arrivalRate: number;
+  /** Measured boot time of the pool's workers, spawn to ready (0: none booted yet). */
+  bootMs: number;
 }
 
 export interface NodeStats {

@@ -109,7 +109,8 @@ export class WorkerCgroup {
   constructor(
     /** cgroup.procs files the worker must join, v2 first. */
     readonly procsFiles: string[],
-    private readonly v2Dir: string | undefined,
+    /** The worker's v2 cgroup directory, if it has one (cpu-usage.ts reads its cpu.stat). */
+    readonly v2Dir: string | undefined,
     private readonly dirs: string[],
     private readonly memoryDir: string | undefined,
     private readonly memoryIsV2: boolean,

@@ -545,8 +545,13 @@ describe("events and stats", () => {
         restartBackoffMs: 0,
         // In-process, without a sandbox launcher: the report says so.
         containment: [expect.objectContaining({ key: "isolation", state: "unavailable" })],
+        // No warm: auto: no target; the boot time is measured all the same.
+        warmTarget: 0,
+        arrivalRate: 0,
+        bootMs: expect.any(Number),
       },
     ]);
+    expect(stats.pools[0]!.bootMs).toBeGreaterThan(0);
     expect(stats.node.memoryTotalBytes).toBeGreaterThan(stats.node.memoryAvailableBytes);
     expect(stats.node.cpuIdle).toBeGreaterThanOrEqual(0);
     expect(stats.node.cpuIdle).toBeLessThanOrEqual(1);

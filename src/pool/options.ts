@@ -36,6 +36,7 @@ const DURATIONS = [
   "restartStableMs",
   "disconnectGraceMs",
   "preemptIdleMs",
+  "warmWindowMs",
 ] as const;
 
 /** Node timers cannot hold longer; pool durations become timers (see long-timer.ts). */
@@ -43,6 +44,8 @@ export const MAX_DURATION_TEXT = "596h, about 24.8 days: the longest timer Node.
 
 /** queue_limit's cap: ~5 KiB of daemon heap per queued acquire in the pool engine alone. */
 export const MAX_QUEUE_LIMIT = 10_000;
+
+const DEFAULT_MAX = 10;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -52,7 +55,7 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     env: {},
     envPassthrough: [],
     min: 0,
-    max: 10,
+    max: DEFAULT_MAX,
     idleTtlMs: 10 * 60_000,
     reuse: true,
     ready: healthPath !== undefined ? { kind: "http", path: healthPath } : { kind: "tcp" },
@@ -75,7 +78,11 @@ export function resolvePoolOptions(input: PoolOptionsInput): PoolOptions {
     restartBackoffMaxMs: 30_000,
     restartStableMs: 10_000,
     logBufferBytes: 256 * 1024,
+    warm: "off",
+    warmWindowMs: 60_000,
+    idleCpu: 0,
     ...stripUndefined(input),
+    maxIdle: input.maxIdle ?? input.max ?? DEFAULT_MAX,
     isolation: { ...DEFAULT_ISOLATION, ...stripUndefined(input.isolation ?? {}) },
     name: input.name,
     command: input.command,
@@ -123,6 +130,10 @@ function validate(o: PoolOptions): void {
       fail(field, `must be at most ${MAX_TIMER_MS} ms (${MAX_DURATION_TEXT})`);
   }
   if (o.min > o.max) fail("min", `must not exceed max (${o.min} > ${o.max})`);
+  whole("maxIdle", 0);
+  if (o.warm !== "off" && o.warm !== "auto") fail("warm", `must be off or auto, got ${o.warm}`);
+  if (o.warmWindowMs < 100) fail("warmWindowMs", "must be at least 100 ms");
+  if (!(o.idleCpu >= 0 && o.idleCpu <= 1024)) fail("idleCpu", "must be between 0 and 1024 CPUs");
   if (o.ready.kind === "stdout") {
     try {
       new RegExp(o.ready.pattern);

@@ -52,6 +52,8 @@ export interface PoolWorker {
   stop(graceMs: number): Promise<WorkerExit | undefined>;
   /** Synchronous last resort, when the daemon is exiting right now. */
   killNow(): void;
+  /** CPU time the tree has used (µs), for idle_cpu; undefined when it cannot be read. */
+  cpuUsageUs?(): number | undefined;
 }
 
 /** Makes a pool's next worker; `id` is unique in the daemon. */

@@ -50,6 +50,7 @@ function roster(options: Record<string, unknown>, offer: (w: PoolWorker) => bool
       emit: (type, fields) => events.push({ type, fields }),
       onFailure: () => {},
       offer: (w) => offer(w),
+      waiting: () => 0,
       startFailed: () => {},
       pump: () => {},
     },

@@ -23,6 +23,7 @@
 
 import type { HerdEventType, PoolOptions, WorkerExit } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
+import { DemandShaper } from "./demand-shaper.ts";
 import type { EventLog } from "./event-log.ts";
 import type { PoolWorker } from "./pool-worker.ts";
 import { type BackoffState, RestartBackoff } from "./restart-backoff.ts";
@@ -47,6 +48,8 @@ export interface WorkersHost {
   startFailed(error: HerdError): void;
   /** A worker went or a backoff ran out: serve the queue (the Pool's pump). */
   pump(): void;
+  /** Acquires queued for a worker: demand in hand (the workers starting for them are not spare). */
+  waiting(): number;
 }
 
 /** How long a retired worker's tree may take to go before its replacement starts anyway. */
@@ -61,6 +64,8 @@ export class PoolWorkers {
   private readonly crashNotes = new WeakMap<PoolWorker, string>();
   private readonly supply: WorkerSupply;
   private readonly backoff: RestartBackoff;
+  /** How many workers to keep warm: `min`, or under `warm: auto` what demand needs. */
+  readonly demand: DemandShaper;
 
   constructor(
     private readonly options: PoolOptions,
@@ -68,8 +73,27 @@ export class PoolWorkers {
     private readonly shutdown: AbortSignal,
     private readonly host: WorkersHost,
   ) {
-    this.supply = new WorkerSupply(options, deps, shutdown, (w, reason, exit) =>
-      host.onFailure(w, reason, exit),
+    this.demand = new DemandShaper(options, {
+      busy: () => this.counts().busy + host.waiting(),
+      total: () => this.slots.size,
+      grow: () => this.replaceRetired(),
+      trim: (count) => {
+        for (const worker of this.idle.slice(0, count)) {
+          this.retire(worker, "idle above the warm target", options.stopGraceMs).catch(() => {});
+        }
+      },
+      changed: (plan, bootMs) =>
+        host.emit("warm_target_changed", {
+          warmTarget: plan.target,
+          reason: `${plan.rate.toFixed(2)} new sessions/s${plan.panic ? " (surge)" : ""} × boot ${bootMs} ms`,
+        }),
+    });
+    this.supply = new WorkerSupply(
+      options,
+      deps,
+      shutdown,
+      (w, reason, exit) => host.onFailure(w, reason, exit),
+      () => this.demand.plan().prepared,
     );
     this.backoff = new RestartBackoff({
       initialMs: options.restartBackoffMs,
@@ -251,8 +275,10 @@ export class PoolWorkers {
     const worker = this.supply.take();
     this.slots.set(worker, { kind: "starting" });
     const startedAt = performance.now();
+    const spawnedAt = Date.now();
     return worker.start(this.shutdown).then(
       () => {
+        this.demand.booted(worker.readyAt - spawnedAt);
         this.backoff.watch(worker.readyAt, () => worker.state.kind === "ready");
         this.host.emit("worker_started", {
           workerId: worker.id,
@@ -298,6 +324,11 @@ export class PoolWorkers {
     this.slots.set(worker, slot);
     if (this.host.offer(worker)) return;
     this.idle.push(worker);
+    // Under warm: auto the plan lets surplus idle workers go, not a per-worker clock.
+    if (this.demand.auto) {
+      this.demand.replan();
+      return;
+    }
     if (this.slots.size > this.options.min && this.options.idleWorkerTtlMs > 0) {
       slot.retireTimer = setTimeout(() => {
         if (this.slots.get(worker)?.kind === "idle" && this.slots.size > this.options.min) {
@@ -314,12 +345,10 @@ export class PoolWorkers {
     this.host.pump();
   }
 
+  /** Grows the pool to its warm plan: `min` (and, under warm: auto, the demand's target). */
   private ensureWarm(): void {
-    while (
-      !this.shutdown.aborted &&
-      this.slots.size < this.options.min &&
-      this.backoff.mayStart()
-    ) {
+    const wanted = this.demand.plan().workers;
+    while (!this.shutdown.aborted && this.slots.size < wanted && this.backoff.mayStart()) {
       this.spawn().catch(() => {});
     }
   }
@@ -334,6 +363,7 @@ export class PoolWorkers {
 
   /** After the shutdown signal: the spare is discarded and no backoff resumes. */
   async close(): Promise<void> {
+    this.demand.close();
     await this.supply.close();
     this.backoff.close();
   }

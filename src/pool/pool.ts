@@ -40,6 +40,7 @@ import type {
 } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 import { AcquireQueue } from "./acquire-queue.ts";
+import { CpuActivity } from "./cpu-activity.ts";
 import type { EventLog } from "./event-log.ts";
 import { sessionLogs } from "./output-ring.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
@@ -87,6 +88,7 @@ export class Pool {
   private readonly queue: AcquireQueue<PoolWorker>;
   private readonly flights = new Singleflight<SessionInfo>();
   private readonly preemption: Preemption<Session>;
+  private readonly activity: CpuActivity;
 
   constructor(
     readonly options: PoolOptions,
@@ -104,6 +106,11 @@ export class Pool {
       offer: (worker) => this.queue.serve(worker),
       startFailed: (error) => this.queue.failOldest(error),
       pump: () => this.pump(),
+      waiting: () => this.queue.length,
+    });
+    this.activity = new CpuActivity(options, {
+      sessions: () => this.sessions.values(),
+      touch: (id) => this.sessions.touch(id),
     });
     this.preemption = new Preemption(options.preemptIdleMs, {
       atMax: () => this.workers.atMax(),
@@ -136,6 +143,7 @@ export class Pool {
       this.touch(id);
       return this.sessions.info(live);
     }
+    if (!this.flights.has(id)) this.workers.demand.arrived();
     // Fast path: an idle worker and nobody ahead of us. Bound in this tick, so there is nothing
     // to share with a concurrent acquire of the id (it finds the session live) and nothing to
     // wait for: no flight, no deadline timer (a third of an in-process acquire's cost).
@@ -196,6 +204,7 @@ export class Pool {
   ): SessionInfo {
     this.workers.assign(worker, id);
     const { info } = this.sessions.open(id, worker, labels, origin);
+    this.workers.demand.replan();
     this.emit("session_acquired", {
       session: info,
       workerId: worker.id,
@@ -318,6 +327,7 @@ export class Pool {
       restartBackoffMs: crash.remainingMs,
       ...(crash.reason !== undefined ? { lastCrash: crash.reason } : {}),
       containment: this.deps.containment,
+      ...this.workers.demand.stats(),
     };
   }
 
@@ -347,6 +357,7 @@ export class Pool {
     }
     this.shutdown.abort(new HerdError("unavailable", "herd is shutting down"));
     this.preemption.close();
+    this.activity.close();
     await this.workers.close();
     this.queue.failAll(new HerdError("unavailable", "herd is shutting down"));
     const ends = [...this.sessions.values()].map((s) =>

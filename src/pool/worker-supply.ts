@@ -1,10 +1,11 @@
 // Where a pool's new workers come from: the factory (real process trees, or a spec's fakes)
-// and the one prepared spare kept so that a cold start skips the slow cgroup join and sandbox
-// set-up (see Worker.prepare).
+// and the prepared spares kept so that a cold start skips the slow cgroup join and sandbox
+// set-up (see Worker.prepare). How many is the warm plan's `prepared` (warm-target.ts: the
+// stage before the idle workers it also sizes; one today, for every policy).
 //
-// Invariant: at most one spare exists or is being prepared; once the pool's shutdown signal has
-// fired none is prepared again, and the spare (or the one being prepared) is discarded.
-// Single-threaded.
+// Invariant: spares + those being prepared never exceed the plan's `prepared`, counted when a
+// preparation starts; once the pool's shutdown signal has fired none is prepared again, and
+// every spare (and every one being prepared) is discarded. Single-threaded.
 
 import type { Logger, PoolOptions, WorkerExit } from "../core/index.ts";
 import type { CgroupTree } from "./cgroups.ts";
@@ -26,34 +27,42 @@ export interface SupplyDeps {
 }
 
 export class WorkerSupply {
-  private spare: PoolWorker | undefined;
-  private preparing: Promise<void> | undefined;
+  private readonly spares: PoolWorker[] = [];
+  private readonly preparing = new Set<Promise<void>>();
 
   constructor(
     private readonly options: PoolOptions,
     private readonly deps: SupplyDeps,
     private readonly shutdown: AbortSignal,
     private readonly onFailure: (worker: PoolWorker, reason: string, exit?: WorkerExit) => void,
+    /** Prepared spares wanted now (the warm plan's `prepared`). */
+    private readonly wanted: () => number,
   ) {}
 
-  /** A worker to start: the prepared spare if it is still alive, else a new one. */
+  /** A worker to start: a prepared spare if one is still alive, else a new one. */
   take(): PoolWorker {
     const worker = this.takeSpare() ?? this.newWorker();
     this.prepareSpare();
     return worker;
   }
 
-  /** Keeps one prepared spare, so the next start skips the slow cgroup join. */
+  /** Keeps the plan's prepared spares, so the next starts skip the slow cgroup join. */
   prepareSpare(): void {
     const slowSetup = this.deps.cgroups !== undefined || this.deps.sandbox !== undefined;
-    if (!slowSetup || this.spare || this.preparing || this.shutdown.aborted) return;
+    if (!slowSetup) return;
+    while (!this.shutdown.aborted && this.spares.length + this.preparing.size < this.wanted()) {
+      this.prepareOne();
+    }
+  }
+
+  private prepareOne(): void {
     const worker = this.newWorker();
-    this.preparing = worker
+    const preparing: Promise<void> = worker
       .prepare()
       .then(
         () => {
           if (this.shutdown.aborted) return worker.discardPrepared();
-          this.spare = worker;
+          this.spares.push(worker);
         },
         (err: unknown) =>
           this.deps.logger.debug(
@@ -62,15 +71,15 @@ export class WorkerSupply {
           ),
       )
       .finally(() => {
-        this.preparing = undefined;
+        this.preparing.delete(preparing);
       });
+    this.preparing.add(preparing);
   }
 
-  /** After the shutdown signal: discards the spare, and waits for one being prepared. */
+  /** After the shutdown signal: discards the spares, and waits for those being prepared. */
   async close(): Promise<void> {
-    await this.spare?.discardPrepared();
-    this.spare = undefined;
-    await this.preparing;
+    await Promise.all(this.spares.splice(0).map((spare) => spare.discardPrepared()));
+    await Promise.all([...this.preparing]);
   }
 
   private newWorker(): PoolWorker {
@@ -90,14 +99,12 @@ export class WorkerSupply {
     );
   }
 
-  /** The prepared spare, if it is still alive (see PoolWorker.prepare). */
+  /** The oldest prepared spare still alive (see PoolWorker.prepare); dead ones are discarded. */
   private takeSpare(): PoolWorker | undefined {
-    const spare = this.spare;
-    this.spare = undefined;
-    if (spare && !spare.preparedAlive) {
+    for (let spare = this.spares.shift(); spare; spare = this.spares.shift()) {
+      if (spare.preparedAlive) return spare;
       void spare.discardPrepared();
-      return undefined;
     }
-    return spare;
+    return undefined;
   }
 }

@@ -10,6 +10,7 @@ import type { PoolOptions, WorkerExit } from "../core/index.ts";
 import { formatWorkerAddress, HerdError, STDERR_MARK, type WorkerEndpoint } from "../core/index.ts";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { killStrays } from "./clean-reuse.ts";
+import { cgroupCpuUs, processesCpuUs } from "./cpu-usage.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { LineBuffer } from "./line-buffer.ts";
@@ -445,6 +446,13 @@ export class Worker implements PoolWorker {
     this.deps.ports.release(this.port);
     this.state = { kind: "stopped" };
     return info;
+  }
+
+  cpuUsageUs(): number | undefined {
+    const tree = this.tree;
+    if (!tree) return undefined;
+    const dir = this.cgroup?.v2Dir;
+    return (dir !== undefined ? cgroupCpuUs(dir) : undefined) ?? processesCpuUs(tree.members());
   }
 
   /** Last resort, synchronous: used when the daemon itself is going down right now. */

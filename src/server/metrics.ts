@@ -67,6 +67,21 @@ export class ControlPlaneMetrics {
       "Consecutive worker crashes (0: not crash-looping).",
       (p) => p.crashStreak,
     );
+    poolGauge(
+      "herd_pool_warm_target",
+      "warm: auto: idle workers the pool keeps for its current demand.",
+      (p) => p.warmTarget,
+    );
+    poolGauge(
+      "herd_pool_arrival_rate",
+      "warm: auto: new sessions per second the warm target is sized for.",
+      (p) => p.arrivalRate,
+    );
+    poolGauge(
+      "herd_pool_boot_seconds",
+      "Measured boot time of the pool's workers, spawn to ready (moving average; 0: none yet).",
+      (p) => p.bootMs / 1000,
+    );
     new Gauge({
       name: "herd_pool_workers",
       help: "Worker processes per pool and state (idle, busy, starting).",

@@ -16,6 +16,7 @@ import type {
   HerdEvent,
   HerdEventType,
   HerdStats,
+  PoolStats,
   SessionInfo,
   WorkerExit,
 } from "../core/index.ts";
@@ -56,6 +57,7 @@ const EVENT_TYPES: Readonly<Record<HerdEventType, SessionEventType>> = {
   queue_changed: SessionEventType.QUEUE_CHANGED,
   connection_opened: SessionEventType.CONNECTION_OPENED,
   connection_closed: SessionEventType.CONNECTION_CLOSED,
+  warm_target_changed: SessionEventType.WARM_TARGET_CHANGED,
 };
 
 function exitToProto(exit: WorkerExit) {
@@ -80,6 +82,7 @@ export function eventToProto(e: HerdEvent, dataPlaneUrl: string): SessionEvent {
     workerPid: e.workerPid ?? e.session?.workerPid ?? 0,
     exit: e.exit && exitToProto(e.exit),
     queued: e.queued ?? 0,
+    warmTarget: e.warmTarget ?? 0,
     node: e.node ?? e.session?.node ?? "",
   });
 }
@@ -113,10 +116,7 @@ export function snapshotCompleteEvent(revision: number): SessionEvent {
 export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResponse {
   return create(GetStatsResponseSchema, {
     instanceId,
-    pools: stats.pools.map(({ restartBackoffMs, ...p }) => ({
-      ...p,
-      ...(restartBackoffMs > 0 && { restartBackoff: durationFromMs(restartBackoffMs) }),
-    })),
+    pools: stats.pools.map(poolToProto),
     node: {
       ...stats.node,
       memoryTotalBytes: BigInt(stats.node.memoryTotalBytes),
@@ -126,11 +126,20 @@ export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResp
       node: n.node,
       dataAddress: n.dataAddress,
       controlAddress: n.controlAddress,
-      pools: n.pools.map((p) => ({ ...p })),
+      pools: n.pools.map(poolToProto),
       renewedAt: timestampFromDate(n.renewedAt),
       lease: durationFromMs(n.leaseMs),
       draining: n.draining === true,
     })),
-    clusterPools: (stats.cluster?.pools ?? []).map((p) => ({ ...p })),
+    clusterPools: (stats.cluster?.pools ?? []).map(poolToProto),
   });
+}
+
+/** Durations become Duration messages, set only when there is one. */
+function poolToProto({ restartBackoffMs, bootMs, ...p }: PoolStats) {
+  return {
+    ...p,
+    ...(restartBackoffMs > 0 && { restartBackoff: durationFromMs(restartBackoffMs) }),
+    ...(bootMs > 0 && { bootTime: durationFromMs(bootMs) }),
+  };
 }

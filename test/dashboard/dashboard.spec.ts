@@ -177,10 +177,11 @@ describe("dashboard at /ui", () => {
       .poll(() => row(page, s.id).locator("td.labels").textContent(), WAIT)
       .toBe("team=qa user=ada");
     expect(await row(page, s.id).locator("td.pid").textContent()).toBe(String(s.workerPid));
-    // Columns: workers, idle, busy, starting, sessions, queued, min/max.
+    // Columns: workers, idle, busy, starting, sessions, queued, min/max, warm (target).
     const cells = () => page.locator('tr[data-pool="w"] td.num').allTextContents();
     await expect.poll(async () => (await cells()).slice(2, 5), WAIT).toEqual(["1", "0", "1"]);
     expect((await cells())[6]).toBe("1/4");
+    expect((await cells())[7]).toBe("0");
 
     // A second session and the first one's history open: the screenshot shows the page at work.
     const other = await herd.acquire("w", { labels: { team: "ops" } });

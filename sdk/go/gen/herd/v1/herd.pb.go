@@ -74,6 +74,9 @@ const (
 	// The initial snapshot is complete; live events follow. Sent even when the
 	// snapshot is empty.
 	SessionEventType_SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE SessionEventType = 12
+	// A `warm: auto` pool's warm target moved: see `warm_target`; `reason` says
+	// the arrival rate and boot time it is sized for.
+	SessionEventType_SESSION_EVENT_TYPE_WARM_TARGET_CHANGED SessionEventType = 13
 )
 
 // Enum value maps for SessionEventType.
@@ -92,21 +95,23 @@ var (
 		10: "SESSION_EVENT_TYPE_CONNECTION_CLOSED",
 		11: "SESSION_EVENT_TYPE_SNAPSHOT",
 		12: "SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE",
+		13: "SESSION_EVENT_TYPE_WARM_TARGET_CHANGED",
 	}
 	SessionEventType_value = map[string]int32{
-		"SESSION_EVENT_TYPE_UNSPECIFIED":       0,
-		"SESSION_EVENT_TYPE_SESSION_ACQUIRED":  1,
-		"SESSION_EVENT_TYPE_SESSION_RELEASED":  2,
-		"SESSION_EVENT_TYPE_SESSION_EXPIRED":   3,
-		"SESSION_EVENT_TYPE_SESSION_LOST":      4,
-		"SESSION_EVENT_TYPE_WORKER_STARTED":    5,
-		"SESSION_EVENT_TYPE_WORKER_STOPPED":    6,
-		"SESSION_EVENT_TYPE_WORKER_UNHEALTHY":  7,
-		"SESSION_EVENT_TYPE_QUEUE_CHANGED":     8,
-		"SESSION_EVENT_TYPE_CONNECTION_OPENED": 9,
-		"SESSION_EVENT_TYPE_CONNECTION_CLOSED": 10,
-		"SESSION_EVENT_TYPE_SNAPSHOT":          11,
-		"SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE": 12,
+		"SESSION_EVENT_TYPE_UNSPECIFIED":         0,
+		"SESSION_EVENT_TYPE_SESSION_ACQUIRED":    1,
+		"SESSION_EVENT_TYPE_SESSION_RELEASED":    2,
+		"SESSION_EVENT_TYPE_SESSION_EXPIRED":     3,
+		"SESSION_EVENT_TYPE_SESSION_LOST":        4,
+		"SESSION_EVENT_TYPE_WORKER_STARTED":      5,
+		"SESSION_EVENT_TYPE_WORKER_STOPPED":      6,
+		"SESSION_EVENT_TYPE_WORKER_UNHEALTHY":    7,
+		"SESSION_EVENT_TYPE_QUEUE_CHANGED":       8,
+		"SESSION_EVENT_TYPE_CONNECTION_OPENED":   9,
+		"SESSION_EVENT_TYPE_CONNECTION_CLOSED":   10,
+		"SESSION_EVENT_TYPE_SNAPSHOT":            11,
+		"SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE":   12,
+		"SESSION_EVENT_TYPE_WARM_TARGET_CHANGED": 13,
 	}
 )
 
@@ -1303,7 +1308,9 @@ type SessionEvent struct {
 	// For QUEUE_CHANGED: acquires now waiting in the pool's queue.
 	Queued uint32 `protobuf:"varint,11,opt,name=queued,proto3" json:"queued,omitempty"`
 	// The cluster node the event happened on; empty without a cluster.
-	Node          string `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
+	Node string `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
+	// For WARM_TARGET_CHANGED: the idle workers the pool now keeps for its demand.
+	WarmTarget    uint32 `protobuf:"varint,13,opt,name=warm_target,json=warmTarget,proto3" json:"warm_target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1420,6 +1427,13 @@ func (x *SessionEvent) GetNode() string {
 		return x.Node
 	}
 	return ""
+}
+
+func (x *SessionEvent) GetWarmTarget() uint32 {
+	if x != nil {
+		return x.WarmTarget
+	}
+	return 0
 }
 
 // GetStatsRequest selects the pools to report.
@@ -1806,7 +1820,17 @@ type PoolStats struct {
 	// Why the last worker of the streak crashed, while crash_streak > 0.
 	LastCrash string `protobuf:"bytes,12,opt,name=last_crash,json=lastCrash,proto3" json:"last_crash,omitempty"`
 	// What containment the pool's workers got, one row per isolation key.
-	Containment   []*Containment `protobuf:"bytes,13,rep,name=containment,proto3" json:"containment,omitempty"`
+	Containment []*Containment `protobuf:"bytes,13,rep,name=containment,proto3" json:"containment,omitempty"`
+	// `warm: auto`: the idle workers the pool keeps for its current demand
+	// (arrival_rate × boot_time plus a burst allowance, within min, max and
+	// max_idle); 0 otherwise.
+	WarmTarget uint32 `protobuf:"varint,14,opt,name=warm_target,json=warmTarget,proto3" json:"warm_target,omitempty"`
+	// `warm: auto`: new sessions per second the target is sized for (the stable
+	// window's rate, or the panic window's during a surge).
+	ArrivalRate float64 `protobuf:"fixed64,15,opt,name=arrival_rate,json=arrivalRate,proto3" json:"arrival_rate,omitempty"`
+	// Measured boot time of the pool's workers, spawn to ready (a moving
+	// average); unset until one has booted.
+	BootTime      *durationpb.Duration `protobuf:"bytes,16,opt,name=boot_time,json=bootTime,proto3" json:"boot_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1928,6 +1952,27 @@ func (x *PoolStats) GetLastCrash() string {
 func (x *PoolStats) GetContainment() []*Containment {
 	if x != nil {
 		return x.Containment
+	}
+	return nil
+}
+
+func (x *PoolStats) GetWarmTarget() uint32 {
+	if x != nil {
+		return x.WarmTarget
+	}
+	return 0
+}
+
+func (x *PoolStats) GetArrivalRate() float64 {
+	if x != nil {
+		return x.ArrivalRate
+	}
+	return 0
+}
+
+func (x *PoolStats) GetBootTime() *durationpb.Duration {
+	if x != nil {
+		return x.BootTime
 	}
 	return nil
 }
@@ -2269,7 +2314,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\vstderr_tail\x18\x04 \x03(\tR\n" +
 	"stderrTailB\f\n" +
 	"\n" +
-	"_exit_code\"\x91\x03\n" +
+	"_exit_code\"\xb2\x03\n" +
 	"\fSessionEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.herd.v1.SessionEventTypeR\x04type\x12*\n" +
@@ -2285,7 +2330,9 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x04exit\x18\n" +
 	" \x01(\v2\x13.herd.v1.WorkerExitR\x04exit\x12\x16\n" +
 	"\x06queued\x18\v \x01(\rR\x06queued\x12\x12\n" +
-	"\x04node\x18\f \x01(\tR\x04node\"%\n" +
+	"\x04node\x18\f \x01(\tR\x04node\x12\x1f\n" +
+	"\vwarm_target\x18\r \x01(\rR\n" +
+	"warmTarget\"%\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\"\xcb\x02\n" +
 	"\x10GetStatsResponse\x12(\n" +
@@ -2310,7 +2357,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\n" +
 	"renewed_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trenewedAt\x12/\n" +
 	"\x05lease\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12\x1a\n" +
-	"\bdraining\x18\a \x01(\bR\bdraining\"\xcb\x03\n" +
+	"\bdraining\x18\a \x01(\bR\bdraining\"\xc7\x04\n" +
 	"\tPoolStats\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rworkers_total\x18\x02 \x01(\rR\fworkersTotal\x12!\n" +
@@ -2326,7 +2373,11 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x0frestart_backoff\x18\v \x01(\v2\x19.google.protobuf.DurationR\x0erestartBackoff\x12\x1d\n" +
 	"\n" +
 	"last_crash\x18\f \x01(\tR\tlastCrash\x126\n" +
-	"\vcontainment\x18\r \x03(\v2\x14.herd.v1.ContainmentR\vcontainment\"[\n" +
+	"\vcontainment\x18\r \x03(\v2\x14.herd.v1.ContainmentR\vcontainment\x12\x1f\n" +
+	"\vwarm_target\x18\x0e \x01(\rR\n" +
+	"warmTarget\x12!\n" +
+	"\farrival_rate\x18\x0f \x01(\x01R\varrivalRate\x126\n" +
+	"\tboot_time\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\bbootTime\"[\n" +
 	"\vContainment\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
 	"\x03got\x18\x02 \x01(\tR\x03got\x12\x14\n" +
@@ -2340,7 +2391,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x13ListSessionsRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\"D\n" +
 	"\x14ListSessionsResponse\x12,\n" +
-	"\bsessions\x18\x01 \x03(\v2\x10.herd.v1.SessionR\bsessions*\x91\x04\n" +
+	"\bsessions\x18\x01 \x03(\v2\x10.herd.v1.SessionR\bsessions*\xbd\x04\n" +
 	"\x10SessionEventType\x12\"\n" +
 	"\x1eSESSION_EVENT_TYPE_UNSPECIFIED\x10\x00\x12'\n" +
 	"#SESSION_EVENT_TYPE_SESSION_ACQUIRED\x10\x01\x12'\n" +
@@ -2355,7 +2406,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"$SESSION_EVENT_TYPE_CONNECTION_CLOSED\x10\n" +
 	"\x12\x1f\n" +
 	"\x1bSESSION_EVENT_TYPE_SNAPSHOT\x10\v\x12(\n" +
-	"$SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE\x10\f*X\n" +
+	"$SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE\x10\f\x12*\n" +
+	"&SESSION_EVENT_TYPE_WARM_TARGET_CHANGED\x10\r*X\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12NODE_STATE_SERVING\x10\x01\x12\x17\n" +
@@ -2454,30 +2506,31 @@ var file_herd_v1_herd_proto_depIdxs = []int32{
 	32, // 30: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
 	32, // 31: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
 	24, // 32: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
-	5,  // 33: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	6,  // 34: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	8,  // 35: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	10, // 36: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	13, // 37: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	15, // 38: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	18, // 39: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	26, // 40: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	20, // 41: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
-	2,  // 42: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
-	7,  // 43: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	9,  // 44: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	11, // 45: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	14, // 46: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	17, // 47: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	19, // 48: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	27, // 49: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	21, // 50: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
-	3,  // 51: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
-	43, // [43:52] is the sub-list for method output_type
-	34, // [34:43] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	32, // 33: herd.v1.PoolStats.boot_time:type_name -> google.protobuf.Duration
+	5,  // 34: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	6,  // 35: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	8,  // 36: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	10, // 37: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	13, // 38: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	15, // 39: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	18, // 40: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	26, // 41: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	20, // 42: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
+	2,  // 43: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
+	7,  // 44: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	9,  // 45: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	11, // 46: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	14, // 47: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	17, // 48: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	19, // 49: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	27, // 50: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	21, // 51: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
+	3,  // 52: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
+	44, // [44:53] is the sub-list for method output_type
+	35, // [35:44] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }

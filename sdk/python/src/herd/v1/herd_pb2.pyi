@@ -26,6 +26,7 @@ class SessionEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_EVENT_TYPE_CONNECTION_CLOSED: _ClassVar[SessionEventType]
     SESSION_EVENT_TYPE_SNAPSHOT: _ClassVar[SessionEventType]
     SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: _ClassVar[SessionEventType]
+    SESSION_EVENT_TYPE_WARM_TARGET_CHANGED: _ClassVar[SessionEventType]
 
 class NodeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ SESSION_EVENT_TYPE_CONNECTION_OPENED: SessionEventType
 SESSION_EVENT_TYPE_CONNECTION_CLOSED: SessionEventType
 SESSION_EVENT_TYPE_SNAPSHOT: SessionEventType
 SESSION_EVENT_TYPE_SNAPSHOT_COMPLETE: SessionEventType
+SESSION_EVENT_TYPE_WARM_TARGET_CHANGED: SessionEventType
 NODE_STATE_UNSPECIFIED: NodeState
 NODE_STATE_SERVING: NodeState
 NODE_STATE_DRAINING: NodeState
@@ -233,7 +235,7 @@ class WorkerExit(_message.Message):
     def __init__(self, exit_code: _Optional[int] = ..., signal: _Optional[str] = ..., oom: _Optional[bool] = ..., stderr_tail: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionEvent(_message.Message):
-    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued", "node")
+    __slots__ = ("revision", "type", "session", "worker_id", "reason", "time", "pool", "session_id", "worker_pid", "exit", "queued", "node", "warm_target")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +248,7 @@ class SessionEvent(_message.Message):
     EXIT_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
+    WARM_TARGET_FIELD_NUMBER: _ClassVar[int]
     revision: int
     type: SessionEventType
     session: Session
@@ -258,7 +261,8 @@ class SessionEvent(_message.Message):
     exit: WorkerExit
     queued: int
     node: str
-    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ..., node: _Optional[str] = ...) -> None: ...
+    warm_target: int
+    def __init__(self, revision: _Optional[int] = ..., type: _Optional[_Union[SessionEventType, str]] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., worker_id: _Optional[str] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pool: _Optional[str] = ..., session_id: _Optional[str] = ..., worker_pid: _Optional[int] = ..., exit: _Optional[_Union[WorkerExit, _Mapping]] = ..., queued: _Optional[int] = ..., node: _Optional[str] = ..., warm_target: _Optional[int] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("pool",)
@@ -317,7 +321,7 @@ class ClusterNodeStats(_message.Message):
     def __init__(self, node: _Optional[str] = ..., data_address: _Optional[str] = ..., control_address: _Optional[str] = ..., pools: _Optional[_Iterable[_Union[PoolStats, _Mapping]]] = ..., renewed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., draining: _Optional[bool] = ...) -> None: ...
 
 class PoolStats(_message.Message):
-    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash", "containment")
+    __slots__ = ("name", "workers_total", "workers_idle", "workers_busy", "workers_starting", "sessions", "queued", "min", "max", "crash_streak", "restart_backoff", "last_crash", "containment", "warm_target", "arrival_rate", "boot_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKERS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     WORKERS_IDLE_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +335,9 @@ class PoolStats(_message.Message):
     RESTART_BACKOFF_FIELD_NUMBER: _ClassVar[int]
     LAST_CRASH_FIELD_NUMBER: _ClassVar[int]
     CONTAINMENT_FIELD_NUMBER: _ClassVar[int]
+    WARM_TARGET_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_RATE_FIELD_NUMBER: _ClassVar[int]
+    BOOT_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     workers_total: int
     workers_idle: int
@@ -344,7 +351,10 @@ class PoolStats(_message.Message):
     restart_backoff: _duration_pb2.Duration
     last_crash: str
     containment: _containers.RepeatedCompositeFieldContainer[Containment]
-    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., crash_streak: _Optional[int] = ..., restart_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_crash: _Optional[str] = ..., containment: _Optional[_Iterable[_Union[Containment, _Mapping]]] = ...) -> None: ...
+    warm_target: int
+    arrival_rate: float
+    boot_time: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., workers_total: _Optional[int] = ..., workers_idle: _Optional[int] = ..., workers_busy: _Optional[int] = ..., workers_starting: _Optional[int] = ..., sessions: _Optional[int] = ..., queued: _Optional[int] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., crash_streak: _Optional[int] = ..., restart_backoff: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_crash: _Optional[str] = ..., containment: _Optional[_Iterable[_Union[Containment, _Mapping]]] = ..., warm_target: _Optional[int] = ..., arrival_rate: _Optional[float] = ..., boot_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Containment(_message.Message):
     __slots__ = ("key", "got", "state", "note")
