@@ -15,6 +15,8 @@ const SUMMED = [
   "queued",
   "min",
   "max",
+  "warmTarget",
+  "arrivalRate",
 ] as const;
 
 /** `local` with its `cluster` part: the rows of `observed`, limited to `pool` if given. */
