@@ -107,6 +107,7 @@ describe("loadConfig", () => {
     restart_backoff: 2s
     restart_backoff_max: 1m
     restart_stable: 20s
+    log_buffer: 64Ki
   b:
     cmd: [node, w.mjs, --port, 8080]
     ready: tcp
@@ -160,6 +161,7 @@ events: { history: 500, watch_buffer: 64 }
       acquireTimeoutMs: 5000,
       queueLimit: 7,
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 256 },
+      logBufferBytes: 64 * 1024,
       isolation: {
         pidNamespace: false,
         user: "default",
