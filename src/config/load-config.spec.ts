@@ -111,6 +111,7 @@ describe("loadConfig", () => {
     warm_window: 30s
     max_idle: 2
     idle_cpu: 0.1
+    log_buffer: 64Ki
   b:
     cmd: [node, w.mjs, --port, 8080]
     ready: tcp
@@ -164,6 +165,7 @@ events: { history: 500, watch_buffer: 64 }
       acquireTimeoutMs: 5000,
       queueLimit: 7,
       limits: { memoryBytes: 512 * 1024 * 1024, cpus: 0.5, pids: 256 },
+      logBufferBytes: 64 * 1024,
       isolation: {
         pidNamespace: false,
         user: "default",
