@@ -163,6 +163,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       allowedHosts: config.control.allowedHosts,
       logger,
       ...(cluster && { peer: cluster.peer }),
+      logs: cluster?.directory ?? herd,
       node: {
         drain,
         localSessions: () => herd.sessions().length,

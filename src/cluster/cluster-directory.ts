@@ -25,6 +25,7 @@ import type {
   ReleaseOptions,
   SessionDirectory,
   SessionInfo,
+  SessionLogSource,
   SessionLogs,
   SubscribeOptions,
 } from "../core/index.ts";
@@ -41,7 +42,7 @@ import { forwarded } from "./via-peer.ts";
 
 export interface ClusterParts {
   /** This node's Herd. */
-  local: SessionDirectory;
+  local: SessionDirectory & SessionLogSource;
   /** This node's name. */
   node: string;
   acquirer: ClusterAcquire;
@@ -53,8 +54,8 @@ export interface ClusterParts {
   auth: PeerAuth;
 }
 
-export class ClusterDirectory implements SessionDirectory, ClusterRouting {
-  private readonly local: SessionDirectory;
+export class ClusterDirectory implements SessionDirectory, ClusterRouting, SessionLogSource {
+  private readonly local: SessionDirectory & SessionLogSource;
   readonly node: string;
 
   constructor(private readonly parts: ClusterParts) {
@@ -135,7 +136,7 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting {
 
   /** A session's worker output is read on the node its worker runs on. */
   logs(sessionId: string): SessionLogs {
-    if (this.local.logs && this.local.lookup(sessionId)) return this.local.logs(sessionId);
+    if (this.local.lookup(sessionId)) return this.local.logs(sessionId);
     const owner = this.parts.remotes.get(sessionId)?.node;
     throw new HerdError(
       "not_found",

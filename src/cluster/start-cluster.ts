@@ -13,7 +13,13 @@
 // closed its sessions.
 
 import type { ClusterConfig } from "../config/index.ts";
-import type { Logger, NodeDrain, PeerCalls, SessionDirectory } from "../core/index.ts";
+import type {
+  Logger,
+  NodeDrain,
+  PeerCalls,
+  SessionDirectory,
+  SessionLogSource,
+} from "../core/index.ts";
 import { CapacityLedger } from "./capacity-ledger.ts";
 import { ClusterAcquire } from "./cluster-acquire.ts";
 import { ClusterDirectory } from "./cluster-directory.ts";
@@ -43,7 +49,7 @@ export interface StartedCluster {
 }
 
 export async function startCluster(
-  local: SessionDirectory,
+  local: SessionDirectory & SessionLogSource,
   config: ClusterConfig,
   /** How far a watcher may fall behind (events.watch_buffer). */
   watchBuffer: number,

@@ -42,6 +42,7 @@ export type {
   SessionDirectory,
   SessionEnd,
   SessionInfo,
+  SessionLogSource,
   SessionLogs,
   SessionOrigin,
   SessionRoutes,

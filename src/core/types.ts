@@ -443,11 +443,15 @@ export interface SessionDirectory extends SessionRoutes {
    * synchronous step reflects. A resume that cannot be served fails the iterator (out_of_range).
    */
   watch?(opts?: SubscribeOptions): { events: EventSubscription; revision: number };
-  /**
-   * Optional (the local Herd has it): the session's view of its worker's output, from the
-   * session's start on. Throws not_found for a session that is not live here.
-   */
-  logs?(sessionId: string): SessionLogs;
+}
+
+/**
+ * A capability of its own (the Herd has it, and a cluster's directory for its node): the
+ * session's view of its worker's output, from the session's start on. Throws not_found for a
+ * session that is not live here. Handed to the control plane by whoever wires it.
+ */
+export interface SessionLogSource {
+  logs(sessionId: string): SessionLogs;
 }
 
 /** What one session may read of its worker's output (stdout and stderr, interleaved). */

@@ -26,7 +26,7 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import type { SessionDirectory } from "../core/index.ts";
+import type { SessionDirectory, SessionLogSource } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   formatHostPort,
@@ -87,6 +87,8 @@ export interface ControlPlaneOptions {
   peer?: ControlPeerCalls;
   /** This node's drain, for DrainNode and GetStats' state. */
   node?: NodeControl;
+  /** Where TailSessionLogs reads worker output (the Herd, or a cluster's directory). */
+  logs?: SessionLogSource;
   /** Host names answered besides IP addresses, localhost and the bound name (see src/edge). */
   allowedHosts?: readonly string[];
 }
@@ -153,6 +155,7 @@ export async function startControlPlane(
         heartbeatMs: opts.heartbeatMs,
         instanceId,
         ...(opts.node && { node: opts.node }),
+        ...(opts.logs && { logs: opts.logs }),
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));

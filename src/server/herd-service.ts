@@ -11,7 +11,13 @@ import {
   NodeState,
   type SessionEvent,
 } from "../../gen/herd/v1/herd_pb.ts";
-import type { AcquireOptions, Logger, SessionDirectory, SessionInfo } from "../core/index.ts";
+import type {
+  AcquireOptions,
+  Logger,
+  SessionDirectory,
+  SessionInfo,
+  SessionLogSource,
+} from "../core/index.ts";
 import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
 import { logStream } from "./log-stream.ts";
@@ -38,6 +44,8 @@ export interface HerdServiceDeps {
   instanceId: string;
   /** This node's drain (DrainNode, GetStats' state); without it DrainNode fails. */
   node?: NodeControl;
+  /** Where TailSessionLogs reads; without it the RPC fails failed_precondition. */
+  logs?: SessionLogSource;
 }
 
 export interface NodeControl {
@@ -321,11 +329,11 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     async *tailSessionLogs(req, ctx) {
       if (shutdown.aborted) throw shuttingDown();
       const id = validateSessionId(req.sessionId);
-      if (!directory.logs) {
+      if (!deps.logs) {
         throw new HerdError("failed_precondition", "this server keeps no session logs");
       }
       for await (const data of logStream(
-        directory.logs(id),
+        deps.logs.logs(id),
         req.follow,
         AbortSignal.any([ctx.signal, shutdown]),
       )) {

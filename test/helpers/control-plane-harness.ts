@@ -55,6 +55,7 @@ export async function startHarness(
     cp = await startControlPlane(herd, {
       listen: "127.0.0.1:0",
       dataPlaneUrl: "http://127.0.0.1:9",
+      logs: herd,
       ...cpOpts,
     });
   } catch (err) {
