@@ -14,7 +14,7 @@
 
 import type { NodeDrain, SessionDirectory } from "../core/index.ts";
 import type { LiveNodes } from "./live-nodes.ts";
-import { type NodeCapacity, placeAcquire } from "./placement.ts";
+import { idleOn, type NodeCapacity, placeAcquire } from "./placement.ts";
 import type { NodeAddresses } from "./session-codec.ts";
 
 /** An acquire sent to another node; `done` once it has been answered (or failed). */
@@ -56,9 +56,22 @@ export class CapacityLedger {
     return this.observedNodes;
   }
 
-  /** Slots of `pool` free here, less the acquires placed here still in flight. */
-  freeHere(pool: string): number {
-    return this.here(pool).pools[pool]?.free ?? 0;
+  /**
+   * Whether a new session of `pool` may skip placement and start here: a free slot, and either
+   * an idle worker here or none known on another node (as their records were last read) —
+   * placement prefers a warm worker elsewhere to a cold start here (placement.ts).
+   */
+  startsHere(pool: string): boolean {
+    const here = this.here(pool);
+    if ((here.pools[pool]?.free ?? 0) === 0) return false;
+    if (idleOn(here, pool) > 0) return true;
+    return !this.observedNodes.some(
+      (n) =>
+        n.node !== this.self.node &&
+        !n.draining &&
+        (n.pools[pool]?.free ?? 0) > 0 &&
+        idleOn(n, pool) > 0,
+    );
   }
 
   /**

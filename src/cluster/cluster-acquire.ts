@@ -60,7 +60,7 @@ export class ClusterAcquire {
     if (forwarded()) return this.acquireHere(pool, id, opts);
     const runsHere = local.poolNames().includes(pool);
     // Room here: the claim itself tells whether another node has the id (one round trip less).
-    if (runsHere && !this.d.drain.draining && capacity.freeHere(pool) > 0) {
+    if (runsHere && !this.d.drain.draining && capacity.startsHere(pool)) {
       return this.placeHere(pool, id, opts);
     }
     const deadline = Date.now() + PENDING_WAIT_MS;

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { type NodeCapacity, placeAcquire } from "./placement.ts";
 
-function node(name: string, pools: Record<string, [free: number, queued: number, max: number]>) {
+function node(
+  name: string,
+  pools: Record<string, [free: number, queued: number, max: number]>,
+  idle: Record<string, number> = {},
+) {
   const rec: NodeCapacity = {
     node: name,
     data: `${name}:8080`,
@@ -13,6 +17,9 @@ function node(name: string, pools: Record<string, [free: number, queued: number,
   };
   for (const [p, [free, queued, max]] of Object.entries(pools))
     rec.pools[p] = { free, queued, max };
+  for (const [p, workersIdle] of Object.entries(idle)) {
+    rec.stats.push({ name: p, workersIdle } as NodeCapacity["stats"][number]);
+  }
   return rec;
 }
 
@@ -22,6 +29,20 @@ describe("placeAcquire", () => {
   it("stays here when this node has room, even when another has more", () => {
     const here = node("a", { w: [1, 0, 4] });
     expect(placeAcquire("w", here, others(node("b", { w: [4, 0, 4] })))?.node).toBe("a");
+  });
+
+  it("prefers a warm worker: here when here has one, else the node with the most idle workers and room", () => {
+    const cold = node("a", { w: [2, 0, 4] });
+    const warm = node("b", { w: [2, 0, 4] }, { w: 1 });
+    const warmer = node("c", { w: [1, 0, 4] }, { w: 2 });
+    const warmButFull = node("d", { w: [0, 0, 4] }, { w: 3 });
+    expect(placeAcquire("w", cold, others(warm, warmer, warmButFull))?.node).toBe("c");
+    const warmHere = node("a", { w: [1, 0, 4] }, { w: 1 });
+    expect(placeAcquire("w", warmHere, others(warmer))?.node).toBe("a");
+    // Nobody warm with room: a free slot here still wins over more room elsewhere.
+    expect(placeAcquire("w", cold, others(warmButFull, node("e", { w: [4, 0, 4] })))?.node).toBe(
+      "a",
+    );
   });
 
   it("else the node with the most free slots, never one without the pool", () => {

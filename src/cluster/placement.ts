@@ -1,6 +1,9 @@
-// Where a new session goes: this node when it has a free slot in the pool, else the node with
-// the most free slots, else (nobody has one) this node's FIFO queue when it runs the pool,
-// else the least-queued node that runs it. A node without the pool is never chosen for it.
+// Where a new session goes: this node when it has an idle (warm) worker of the pool, else the
+// node with the most idle workers and a free slot (a worker ready now beats a cold start here,
+// which for a browser is seconds against a hop's milliseconds), else this node when it has a
+// free slot, else the node with the most free slots, else (nobody has one) this node's FIFO
+// queue when it runs the pool, else the least-queued node that runs it. A node without the
+// pool is never chosen for it.
 // Capacity comes from the nodes' lease records, so it is at most one renewal old: a node that
 // filled up meanwhile queues the acquire (FIFO, visible in its GetStats) rather than bouncing
 // it on. A draining node (its record says so) takes no new session, not even queued ones.
@@ -29,6 +32,11 @@ export interface NodeCapacity extends NodeAddresses {
   draining?: boolean;
 }
 
+/** Idle workers of `pool` on `n` as its record last said (0 when unknown). */
+export function idleOn(n: NodeCapacity, pool: string): number {
+  return n.stats.find((s) => s.name === pool)?.workersIdle ?? 0;
+}
+
 export function placeAcquire(
   pool: string,
   here: NodeCapacity | undefined,
@@ -37,9 +45,16 @@ export function placeAcquire(
   const self = here?.node;
   const drainingHere = here?.draining === true && here.pools[pool] !== undefined;
   if (here?.draining) here = undefined;
-  if (here && (here.pools[pool]?.free ?? 0) > 0) return here;
+  const freeHere = (here?.pools[pool]?.free ?? 0) > 0;
+  if (here && freeHere && idleOn(here, pool) > 0) return here;
   const runIt = others.filter((n) => n.node !== self && n.pools?.[pool] !== undefined);
   const candidates = runIt.filter((n) => !n.draining);
+  let warm: NodeCapacity | undefined;
+  for (const n of candidates) {
+    if (n.pools[pool]!.free > 0 && idleOn(n, pool) > (warm ? idleOn(warm, pool) : 0)) warm = n;
+  }
+  if (warm) return warm;
+  if (here && freeHere) return here;
   let best: NodeCapacity | undefined;
   for (const n of candidates) {
     if (n.pools[pool]!.free > (best?.pools[pool]?.free ?? 0)) best = n;

@@ -312,6 +312,29 @@ describe("herd cluster", () => {
     }
   });
 
+  it("placement prefers a warm worker on another node to a cold start here (issue 23)", async () => {
+    cluster = await startCluster([
+      { node: "node-a", pools: { w: workerPool({ max: 2 }) } },
+      { node: "node-b", pools: { w: workerPool({ min: 1, max: 2 }) } },
+    ]);
+    const c = cluster;
+    const [a] = c.nodes as [(typeof c.nodes)[0]];
+    const idleOnB = async () => {
+      const stats = await c.client(a).getStats({ pool: "w" });
+      const b = stats.clusterNodes.find((n) => n.node === "node-b");
+      return b?.pools[0]?.workersIdle;
+    };
+    await eventually("a knows b's idle worker", async () => ((await idleOnB()) ?? 0) > 0);
+    const acquire = async (id: string) =>
+      (await c.client(a).acquireSession({ pool: "w", sessionId: id })).session!;
+    // a has room but no idle worker; b has one ready: b, not a cold start on a.
+    expect((await acquire("warm-1")).node).toBe("node-b");
+    // Once a knows b's worker is taken (b starts no other: min 1 is met by the busy one), a
+    // cold start here is as good as one there, and here saves the hop.
+    await eventually("a knows b has no idle worker", async () => (await idleOnB()) === 0);
+    expect((await acquire("cold-1")).node).toBe("node-a");
+  });
+
   it("placement: a burst of 3 × max acquires through one node fills every node (no pile-up on one)", async () => {
     const max = 3;
     cluster = await startCluster(
