@@ -304,7 +304,7 @@ const cliKind: Kind = {
     for (const [i, line] of lines(f).entries()) {
       const [command] = splitComment(line);
       const where = `${at(f, i)} \`${command}\``;
-      const sub = /^bin\/herd (\S+)$/.exec(command)?.[1];
+      const [, sub, arg] = /^bin\/herd (\S+)(?: (\S+))?$/.exec(command) ?? [];
       switch (sub) {
         case "status": {
           const r = await sh(command, env);
@@ -388,6 +388,17 @@ const cliKind: Kind = {
           // --json: one JSON object per line; the snapshot shows the live sessions.
           const shownLive = await watchSnapshot(`${command} --json --snapshot`, env);
           expect(shownLive.sort()).toEqual(live.map((s) => s.sessionId).sort());
+          break;
+        }
+        case "logs": {
+          // The walkthrough's two GET /counter of this session, as its worker printed them.
+          expect(
+            live.map((s) => s.sessionId),
+            where,
+          ).toContain(arg);
+          const r = await sh(command, env);
+          expect(r.code, `${where}: ${r.stderr}`).toBe(0);
+          expect(r.stdout, where).toBe("counter is now 1\ncounter is now 2\n");
           break;
         }
         default:

@@ -85,6 +85,8 @@ async function handle(req, res) {
       );
     case "GET /counter":
       counter++;
+      // What `herd logs SESSION` shows of this session's worker.
+      console.log(`counter is now ${counter}`);
       return json(res, 200, { worker, counter });
     case "GET /notes":
       return json(res, 200, { worker, notes });
