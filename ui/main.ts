@@ -17,6 +17,7 @@ import { clock } from "./format.ts";
 import { historyKey, renderNodes } from "./nodes-view.ts";
 import { SessionBook } from "./session-book.ts";
 import { renderDetail } from "./session-detail.ts";
+import { SessionLogTail } from "./session-logs.ts";
 import { type Filters, SessionsView } from "./sessions-view.ts";
 import { StatsHistory } from "./stats-history.ts";
 
@@ -26,6 +27,7 @@ const MAX_BACKOFF_MS = 4000;
 
 const client = herdClient(controlPlaneUrl(location.href));
 const book = new SessionBook();
+const output = new SessionLogTail(client);
 const history = new StatsHistory();
 /** Today the daemon that served the page; cluster mode will add one entry per node. */
 const NODE = location.host;
@@ -78,7 +80,9 @@ function render(): void {
   };
   const shown = ui.sessions.render(book.rows.values(), filters, selected);
   ui.count.textContent = `${shown} shown · ${book.live().length} live`;
-  renderDetail(ui.detail, selected === undefined ? undefined : book.rows.get(selected));
+  const row = selected === undefined ? undefined : book.rows.get(selected);
+  output.show(row?.id, row?.state === "live");
+  renderDetail(ui.detail, row, output.view);
 }
 
 function showStats(s: GetStatsResponse): void {

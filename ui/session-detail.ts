@@ -16,7 +16,12 @@ export function exitText(exit: WorkerExit): string {
   return parts.filter(Boolean).join(", ") || "no exit status";
 }
 
-export function renderDetail(into: HTMLElement, row: SessionRow | undefined): void {
+/** `output`: the session's worker output (session-logs.ts), shown when it has any or is live. */
+export function renderDetail(
+  into: HTMLElement,
+  row: SessionRow | undefined,
+  output?: HTMLElement,
+): void {
   if (!row) {
     into.hidden = true;
     into.replaceChildren();
@@ -68,6 +73,9 @@ export function renderDetail(into: HTMLElement, row: SessionRow | undefined): vo
       fact("labels", labels.join(" ") || "none"),
     ),
     ...ended.filter((n) => n !== null),
+    ...(output && (row.state === "live" || output.textContent)
+      ? [el("h4", {}, "Output"), output]
+      : []),
     el("h4", {}, "Events"),
     history.length > 0
       ? el("ol", { class: "history" }, ...history)

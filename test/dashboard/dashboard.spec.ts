@@ -217,6 +217,30 @@ describe("dashboard at /ui", () => {
     expect(await row(page, s.id).locator('button[data-action="release"]').isDisabled()).toBe(true);
   });
 
+  it("shows a live session's worker output in its detail, as text, and follows new lines", async () => {
+    const d = await daemon({ pool: { reuse: false } });
+    const { page } = await open(d);
+    await live(page);
+    const herd = createHerdClient({ baseUrl: d.controlUrl });
+    const s = await herd.acquire("w");
+    const say = async (line: string) => {
+      const r = await fetch(`${s.proxyUrl}/control/stderr?line=${encodeURIComponent(line)}`, {
+        method: "POST",
+        headers: s.headers,
+      });
+      expect(r.status).toBe(200);
+    };
+    await say("<b>before</b> the page looked");
+    await row(page, s.id).locator("td.id").click();
+    const output = page.locator("#detail pre.logs");
+    await expect.poll(() => output.textContent(), WAIT).toContain("<b>before</b> the page looked");
+    await say("after it looked");
+    await expect.poll(() => output.textContent(), WAIT).toContain("after it looked");
+    // A worker's output is text, never markup.
+    expect(await page.locator("#detail pre.logs b").count()).toBe(0);
+    await s.release();
+  });
+
   it("says clearly that the daemon needs a token, and keeps the token in the tab's memory only", async () => {
     const d = await daemon({ token: true });
     const { page } = await open(d);
