@@ -13,6 +13,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
+import { HERD_BIN } from "../helpers/index.ts";
 
 const SERVER = fileURLToPath(new URL("./outside-server.mjs", import.meta.url));
 
@@ -104,4 +105,23 @@ export function reachableFromHost(addr: string, port = 80): Promise<boolean> {
     socket.once("error", () => done(false));
     socket.once("timeout", () => done(false));
   });
+}
+
+/**
+ * The command that runs bin/herd with `resolvConf` as its /etc/resolv.conf (the outside world's
+ * resolver), bound in a mount namespace of its own so the host's file stays untouched.
+ */
+export function herdWithResolvConf(resolvConf: string): string[] {
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "/bin/sh",
+    "-c",
+    'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+    resolvConf,
+    process.execPath,
+    HERD_BIN,
+  ];
 }

@@ -14,21 +14,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import {
+  herdWithResolvConf,
   type OutsideWorld,
   reachableFromHost,
   startOutsideWorld,
 } from "../egress/outside-world.ts";
-import {
-  type Daemon,
-  expectNoLeaks,
-  HERD_BIN,
-  killAllWithTag,
-  type LeakTag,
-  newLeakTag,
-  REPO_ROOT,
-  startDaemon,
-} from "../helpers/index.ts";
-import { expectNoIsolationLeaks, type UidRange, uidRangeKey } from "./isolation-harness.ts";
+import { type Daemon, type LeakTag, newLeakTag, REPO_ROOT, startDaemon } from "../helpers/index.ts";
+import { stopContained, type UidRange, uidRangeKey } from "./isolation-harness.ts";
 
 const UID_RANGE: UidRange = [232_000, 232_999];
 let world: OutsideWorld;
@@ -57,15 +49,8 @@ afterAll(() => {
 });
 
 afterEach(async () => {
-  const pid = daemon?.pid ?? 0;
-  const exit = await daemon?.stop();
+  const exit = await stopContained(daemon, leak.tag, UID_RANGE);
   daemon = undefined;
-  try {
-    await expectNoLeaks(leak.tag, { withinMs: 5000 });
-    await expectNoIsolationLeaks(UID_RANGE, pid);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
 
@@ -81,18 +66,7 @@ async function start(example: string, isolation: Record<string, unknown>): Promi
     pool.env = { ...(pool.env as object), ...leak.env };
   }
   daemon = await startDaemon({
-    command: [
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "/bin/sh",
-      "-c",
-      'mount --bind "$0" /etc/resolv.conf && exec "$@"',
-      resolvFile,
-      process.execPath,
-      HERD_BIN,
-    ],
+    command: herdWithResolvConf(resolvFile),
     config: doc,
     env: leak.env,
     readyTimeoutMs: 120_000,

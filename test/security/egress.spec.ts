@@ -13,6 +13,7 @@ import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  herdWithResolvConf,
   type OutsideWorld,
   reachableFromHost,
   startOutsideWorld,
@@ -20,7 +21,6 @@ import {
 import {
   type Daemon,
   expectNoLeaks,
-  HERD_BIN,
   killAllWithTag,
   newLeakTag,
   startDaemon,
@@ -60,18 +60,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => hostListener.listen(0, "0.0.0.0", r));
   hostPort = (hostListener.address() as { port: number }).port;
   daemon = await startDaemon({
-    command: [
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "/bin/sh",
-      "-c",
-      'mount --bind "$0" /etc/resolv.conf && exec "$@"',
-      resolvFile,
-      process.execPath,
-      HERD_BIN,
-    ],
+    command: herdWithResolvConf(resolvFile),
     config: {
       workers: {
         eg: hostilePool(leak.env, egress()),

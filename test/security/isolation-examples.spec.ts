@@ -12,8 +12,6 @@ import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import {
   type Daemon,
   descendants,
-  expectNoLeaks,
-  killAllWithTag,
   type LeakTag,
   newLeakTag,
   REPO_ROOT,
@@ -21,8 +19,8 @@ import {
   waitForPidsGone,
 } from "../helpers/index.ts";
 import {
-  expectNoIsolationLeaks,
   processesInUidRange,
+  stopContained,
   type UidRange,
   uidRangeKey,
 } from "./isolation-harness.ts";
@@ -57,15 +55,8 @@ async function start(example: string): Promise<Daemon> {
 }
 
 afterEach(async () => {
-  const pid = daemon?.pid ?? 0;
-  const exit = await daemon?.stop();
+  const exit = await stopContained(daemon, leak.tag, UID_RANGE);
   daemon = undefined;
-  try {
-    await expectNoLeaks(leak.tag, { withinMs: 5000 });
-    await expectNoIsolationLeaks(UID_RANGE, pid);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { expect } from "vitest";
-import type { Daemon } from "../helpers/index.ts";
+import { type Daemon, type Exit, expectNoLeaks, killAllWithTag } from "../helpers/index.ts";
 
 export const HOSTILE = "test/security/hostile-worker.mjs";
 /**
@@ -103,4 +103,25 @@ export async function expectNoIsolationLeaks(range: UidRange, pid: number): Prom
   expect(processesInUidRange(range), "processes still running under worker uids").toEqual([]);
   expect(sandboxDirsOf(pid)).toEqual([]);
   expect(uidClaimsOf(pid), "host-wide uid claims left behind").toEqual([]);
+}
+
+/**
+ * Stops a spec's contained daemon and proves nothing of it is left: no process with its leak
+ * tag, no uid of `range` in use, no sandbox directory or uid claim of its; whatever is, is
+ * killed. Resolves with its exit.
+ */
+export async function stopContained(
+  daemon: Daemon | undefined,
+  tag: string,
+  range: UidRange,
+): Promise<Exit | undefined> {
+  const pid = daemon?.pid ?? 0;
+  const exit = await daemon?.stop();
+  try {
+    await expectNoLeaks(tag);
+    await expectNoIsolationLeaks(range, pid);
+  } finally {
+    killAllWithTag(tag);
+  }
+  return exit;
 }

@@ -8,15 +8,8 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type Daemon,
-  expectNoLeaks,
-  killAllWithTag,
-  newLeakTag,
-  REPO_ROOT,
-  startDaemon,
-} from "../helpers/index.ts";
-import { ask, expectNoIsolationLeaks, type UidRange, uidRangeKey } from "./isolation-harness.ts";
+import { type Daemon, newLeakTag, REPO_ROOT, startDaemon } from "../helpers/index.ts";
+import { ask, stopContained, type UidRange, uidRangeKey } from "./isolation-harness.ts";
 
 const leak = newLeakTag();
 const UID_RANGE: UidRange = [234_000, 234_099];
@@ -75,14 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(DIST_FILE, { force: true });
-  const pid = daemon?.pid ?? 0;
-  const exit = await daemon?.stop();
-  try {
-    await expectNoLeaks(leak.tag);
-    await expectNoIsolationLeaks(UID_RANGE, pid);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
+  const exit = await stopContained(daemon, leak.tag, UID_RANGE);
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
 

@@ -6,18 +6,12 @@
 import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type Daemon,
-  expectNoLeaks,
-  killAllWithTag,
-  newLeakTag,
-  startDaemon,
-} from "../helpers/index.ts";
+import { type Daemon, newLeakTag, startDaemon } from "../helpers/index.ts";
 import {
   ask,
-  expectNoIsolationLeaks,
   hostilePool,
   relaySockets,
+  stopContained,
   type UidRange,
   uidRangeKey,
 } from "./isolation-harness.ts";
@@ -63,14 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   hostListener?.close();
   rmSync(`/tmp/herd-secret-${leak.tag}-open`, { force: true });
-  const pid = daemon?.pid ?? 0;
-  const exit = await daemon?.stop();
-  try {
-    await expectNoLeaks(leak.tag);
-    await expectNoIsolationLeaks(UID_RANGE, pid);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
+  const exit = await stopContained(daemon, leak.tag, UID_RANGE);
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
 
