@@ -5,13 +5,11 @@
 // cannot connect to the host. Each daemon runs in a mount namespace whose /etc/resolv.conf names
 // the outside world's DNS server.
 
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
-import { join } from "node:path";
 import { chromium } from "playwright";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import {
   herdWithResolvConf,
@@ -19,8 +17,14 @@ import {
   reachableFromHost,
   startOutsideWorld,
 } from "../egress/outside-world.ts";
-import { type Daemon, type LeakTag, newLeakTag, REPO_ROOT, startDaemon } from "../helpers/index.ts";
-import { stopContained, type UidRange, uidRangeKey } from "./isolation-harness.ts";
+import {
+  CHROMIUM_LAUNCH,
+  type Daemon,
+  type LeakTag,
+  newLeakTag,
+  startDaemon,
+} from "../helpers/index.ts";
+import { exampleConfig, stopContained, type UidRange, uidRangeKey } from "./isolation-harness.ts";
 
 const UID_RANGE: UidRange = [232_000, 232_999];
 let world: OutsideWorld;
@@ -57,17 +61,9 @@ afterEach(async () => {
 /** An example's herd.yaml, its pools' isolation given by `isolation` (over the file's own). */
 async function start(example: string, isolation: Record<string, unknown>): Promise<Daemon> {
   leak = newLeakTag();
-  const doc = parse(readFileSync(join(REPO_ROOT, "examples", example, "herd.yaml"), "utf8")) as {
-    workers: Record<string, Record<string, unknown>>;
-  };
-  for (const pool of Object.values(doc.workers)) {
-    pool.cwd = join("examples", example);
-    pool.isolation = { ...(pool.isolation as object), ...isolation };
-    pool.env = { ...(pool.env as object), ...leak.env };
-  }
   daemon = await startDaemon({
     command: herdWithResolvConf(resolvFile),
-    config: doc,
+    config: exampleConfig(example, isolation, leak),
     env: leak.env,
     readyTimeoutMs: 120_000,
   });
@@ -89,10 +85,7 @@ describe("examples on network: egress", () => {
     const browser = await chromium.connect(`${session.proxyUrl.replace(/^http/, "ws")}/`, {
       headers: {
         ...session.headers,
-        "x-playwright-launch-options": JSON.stringify({
-          executablePath: "/usr/bin/chromium",
-          args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
-        }),
+        "x-playwright-launch-options": JSON.stringify(CHROMIUM_LAUNCH),
       },
       timeout: 90_000,
     });

@@ -3,22 +3,20 @@
 // own herd.yaml). With a private network a browser reaches nothing outside its namespace, so the
 // page is given inline rather than served from the host.
 
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { chromium } from "playwright";
 import { afterEach, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import {
+  CHROMIUM_LAUNCH,
   type Daemon,
   descendants,
   type LeakTag,
   newLeakTag,
-  REPO_ROOT,
   startDaemon,
   waitForPidsGone,
 } from "../helpers/index.ts";
 import {
+  exampleConfig,
   processesInUidRange,
   stopContained,
   type UidRange,
@@ -28,26 +26,13 @@ import {
 const UID_RANGE: UidRange = [240_000, 240_999];
 const CONTAINED = { user: "auto", uid_range: uidRangeKey(UID_RANGE), network: "private" };
 
-/** An example's herd.yaml with every pool contained (and the system's tools on PATH). */
-function contained(example: string, leak: LeakTag): Record<string, unknown> {
-  const doc = parse(readFileSync(join(REPO_ROOT, "examples", example, "herd.yaml"), "utf8")) as {
-    workers: Record<string, Record<string, unknown>>;
-  };
-  for (const pool of Object.values(doc.workers)) {
-    pool.cwd = join("examples", example);
-    pool.isolation = CONTAINED;
-    pool.env = { ...(pool.env as object), ...leak.env };
-  }
-  return doc;
-}
-
 let leak: LeakTag;
 let daemon: Daemon | undefined;
 
 async function start(example: string): Promise<Daemon> {
   leak = newLeakTag();
   daemon = await startDaemon({
-    config: contained(example, leak),
+    config: exampleConfig(example, CONTAINED, leak),
     env: leak.env,
     readyTimeoutMs: 120_000,
   });
@@ -68,10 +53,7 @@ describe("examples with isolation: {user: auto, network: private}", () => {
     const browser = await chromium.connect(`${session.proxyUrl.replace(/^http/, "ws")}/`, {
       headers: {
         ...session.headers,
-        "x-playwright-launch-options": JSON.stringify({
-          executablePath: "/usr/bin/chromium",
-          args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
-        }),
+        "x-playwright-launch-options": JSON.stringify(CHROMIUM_LAUNCH),
       },
       timeout: 90_000,
     });

@@ -6,7 +6,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { type Daemon, type Exit, expectNoLeaks, killAllWithTag } from "../helpers/index.ts";
+import { parse } from "yaml";
+import {
+  type Daemon,
+  type Exit,
+  expectNoLeaks,
+  killAllWithTag,
+  type LeakTag,
+  REPO_ROOT,
+} from "../helpers/index.ts";
 
 export const HOSTILE = "test/security/hostile-worker.mjs";
 /**
@@ -124,4 +132,24 @@ export async function stopContained(
     killAllWithTag(tag);
   }
   return exit;
+}
+
+/**
+ * An example's herd.yaml as a spec runs it: from the checkout, `isolation` over each pool's own,
+ * the leak tag in each pool's environment.
+ */
+export function exampleConfig(
+  example: string,
+  isolation: Record<string, unknown>,
+  leak: LeakTag,
+): Record<string, unknown> {
+  const doc = parse(readFileSync(join(REPO_ROOT, "examples", example, "herd.yaml"), "utf8")) as {
+    workers: Record<string, Record<string, unknown>>;
+  };
+  for (const pool of Object.values(doc.workers)) {
+    pool.cwd = join("examples", example);
+    pool.isolation = { ...(pool.isolation as object), ...isolation };
+    pool.env = { ...(pool.env as object), ...leak.env };
+  }
+  return doc;
 }
