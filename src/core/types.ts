@@ -167,6 +167,8 @@ export interface SessionInfo {
   peer?: { credential(): string };
   /** What the session used so far (listings) or in all (its end event); unset elsewhere. */
   usage?: SessionUsage;
+  /** The tenant whose key created the session; unset for the operator's (DESIGN.md, "Tenants"). */
+  tenant?: string;
 }
 
 /**
@@ -202,6 +204,12 @@ export interface AcquireOptions {
   labels?: Record<string, string>;
   /** Who creates the session if it is new (default control_plane); see releaseOnDisconnect. */
   origin?: SessionOrigin;
+  /**
+   * The tenant a new session belongs to (unset: the operator's). The pool treats it as an
+   * opaque name: its queue is served round-robin across tenants by weight, and preempt_idle
+   * takes only from a tenant above its fair share.
+   */
+  tenant?: string;
 }
 
 export type SessionOrigin = "data_plane" | "control_plane";
@@ -297,6 +305,8 @@ export interface AcquireTiming {
 export interface EventFilter {
   pool?: string;
   sessionId?: string;
+  /** Only events of this tenant's sessions (a tenant key's view). */
+  tenant?: string;
 }
 
 /**

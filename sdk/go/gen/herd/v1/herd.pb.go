@@ -416,7 +416,11 @@ type Session struct {
 	// The cluster node whose worker serves the session; empty without a cluster.
 	Node string `protobuf:"bytes,13,opt,name=node,proto3" json:"node,omitempty"`
 	// What the session used so far; on a session's end event, in all.
-	Usage         *SessionUsage `protobuf:"bytes,14,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *SessionUsage `protobuf:"bytes,14,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The tenant the session belongs to (DESIGN.md, "Tenants"): the tenant
+	// whose key created it. Empty for a session the operator's key created, and
+	// always without a `tenants` section.
+	Tenant        string `protobuf:"bytes,15,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -547,6 +551,13 @@ func (x *Session) GetUsage() *SessionUsage {
 		return x.Usage
 	}
 	return nil
+}
+
+func (x *Session) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
 }
 
 // AcquireSessionRequest asks for a session in a pool.
@@ -1310,7 +1321,10 @@ type SessionEvent struct {
 	// The cluster node the event happened on; empty without a cluster.
 	Node string `protobuf:"bytes,12,opt,name=node,proto3" json:"node,omitempty"`
 	// For WARM_TARGET_CHANGED: the idle workers the pool now keeps for its demand.
-	WarmTarget    uint32 `protobuf:"varint,13,opt,name=warm_target,json=warmTarget,proto3" json:"warm_target,omitempty"`
+	WarmTarget uint32 `protobuf:"varint,13,opt,name=warm_target,json=warmTarget,proto3" json:"warm_target,omitempty"`
+	// The tenant of the event's session; empty for the operator's sessions and
+	// for events that concern no session.
+	Tenant        string `protobuf:"bytes,14,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1436,6 +1450,13 @@ func (x *SessionEvent) GetWarmTarget() uint32 {
 	return 0
 }
 
+func (x *SessionEvent) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
 // GetStatsRequest selects the pools to report.
 type GetStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1507,7 +1528,10 @@ type GetStatsResponse struct {
 	// Cluster mode: this node's name (`cluster.node`). Empty without a
 	// cluster section, so a client can tell "no cluster" from a node whose
 	// cluster rows are not known yet.
-	ClusterNode   string `protobuf:"bytes,7,opt,name=cluster_node,json=clusterNode,proto3" json:"cluster_node,omitempty"`
+	ClusterNode string `protobuf:"bytes,7,opt,name=cluster_node,json=clusterNode,proto3" json:"cluster_node,omitempty"`
+	// With a `tenants` section: one row per tenant, its sessions against its
+	// quota (cluster-wide in a cluster). A tenant's key sees its own row only.
+	Tenants       []*TenantStats `protobuf:"bytes,8,rep,name=tenants,proto3" json:"tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1591,6 +1615,113 @@ func (x *GetStatsResponse) GetClusterNode() string {
 	return ""
 }
 
+func (x *GetStatsResponse) GetTenants() []*TenantStats {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+// TenantStats is one tenant's use of its quota.
+type TenantStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant's name as configured.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Its live sessions (cluster-wide in a cluster).
+	Sessions uint32 `protobuf:"varint,2,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	// Its `max_sessions`; 0 -> unlimited.
+	MaxSessions uint32 `protobuf:"varint,3,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
+	// Its `acquire_rate` in new sessions per second; 0 -> unlimited.
+	AcquireRate float64 `protobuf:"fixed64,4,opt,name=acquire_rate,json=acquireRate,proto3" json:"acquire_rate,omitempty"`
+	// Its `weight`: its share of a full pool's queue.
+	Weight uint32 `protobuf:"varint,5,opt,name=weight,proto3" json:"weight,omitempty"`
+	// Its acquires waiting in pools' queues on this node.
+	Queued uint32 `protobuf:"varint,6,opt,name=queued,proto3" json:"queued,omitempty"`
+	// The pools it may use, in configuration order.
+	Pools         []string `protobuf:"bytes,7,rep,name=pools,proto3" json:"pools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantStats) Reset() {
+	*x = TenantStats{}
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantStats) ProtoMessage() {}
+
+func (x *TenantStats) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantStats.ProtoReflect.Descriptor instead.
+func (*TenantStats) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TenantStats) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TenantStats) GetSessions() uint32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *TenantStats) GetMaxSessions() uint32 {
+	if x != nil {
+		return x.MaxSessions
+	}
+	return 0
+}
+
+func (x *TenantStats) GetAcquireRate() float64 {
+	if x != nil {
+		return x.AcquireRate
+	}
+	return 0
+}
+
+func (x *TenantStats) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *TenantStats) GetQueued() uint32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *TenantStats) GetPools() []string {
+	if x != nil {
+		return x.Pools
+	}
+	return nil
+}
+
 // DrainNodeRequest asks the node that answers to drain.
 type DrainNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1600,7 +1731,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1743,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[18]
+	mi := &file_herd_v1_herd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1756,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{18}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
 }
 
 // DrainNodeResponse reports the drain under way.
@@ -1643,7 +1774,7 @@ type DrainNodeResponse struct {
 
 func (x *DrainNodeResponse) Reset() {
 	*x = DrainNodeResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1786,7 @@ func (x *DrainNodeResponse) String() string {
 func (*DrainNodeResponse) ProtoMessage() {}
 
 func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[19]
+	mi := &file_herd_v1_herd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1799,7 @@ func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
 func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{19}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DrainNodeResponse) GetSessions() uint32 {
@@ -1715,7 +1846,7 @@ type ClusterNodeStats struct {
 
 func (x *ClusterNodeStats) Reset() {
 	*x = ClusterNodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[20]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1858,7 @@ func (x *ClusterNodeStats) String() string {
 func (*ClusterNodeStats) ProtoMessage() {}
 
 func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[20]
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1871,7 @@ func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterNodeStats.ProtoReflect.Descriptor instead.
 func (*ClusterNodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{20}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ClusterNodeStats) GetNode() string {
@@ -1837,7 +1968,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1980,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1993,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PoolStats) GetName() string {
@@ -1994,7 +2125,7 @@ type Containment struct {
 
 func (x *Containment) Reset() {
 	*x = Containment{}
-	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	mi := &file_herd_v1_herd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2137,7 @@ func (x *Containment) String() string {
 func (*Containment) ProtoMessage() {}
 
 func (x *Containment) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	mi := &file_herd_v1_herd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2150,7 @@ func (x *Containment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Containment.ProtoReflect.Descriptor instead.
 func (*Containment) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Containment) GetKey() string {
@@ -2067,7 +2198,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[23]
+	mi := &file_herd_v1_herd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2210,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[23]
+	mi := &file_herd_v1_herd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2223,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{23}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -2134,7 +2265,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[24]
+	mi := &file_herd_v1_herd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2277,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[24]
+	mi := &file_herd_v1_herd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2290,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{24}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -2180,7 +2311,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[25]
+	mi := &file_herd_v1_herd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2323,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[25]
+	mi := &file_herd_v1_herd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2336,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{25}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -2233,7 +2364,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\brx_bytes\x18\x03 \x01(\x04R\arxBytes\x12\x19\n" +
 	"\btx_bytes\x18\x04 \x01(\x04R\atxBytesB\x0e\n" +
 	"\f_cpu_secondsB\x14\n" +
-	"\x12_memory_peak_bytes\"\x8b\x05\n" +
+	"\x12_memory_peak_bytes\"\xa3\x05\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -2253,7 +2384,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x06labels\x18\v \x03(\v2\x1c.herd.v1.Session.LabelsEntryR\x06labels\x12I\n" +
 	"\x12reconnect_deadline\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x11reconnectDeadline\x12\x12\n" +
 	"\x04node\x18\r \x01(\tR\x04node\x12+\n" +
-	"\x05usage\x18\x0e \x01(\v2\x15.herd.v1.SessionUsageR\x05usage\x1a9\n" +
+	"\x05usage\x18\x0e \x01(\v2\x15.herd.v1.SessionUsageR\x05usage\x12\x16\n" +
+	"\x06tenant\x18\x0f \x01(\tR\x06tenant\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf8\x01\n" +
@@ -2314,7 +2446,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\vstderr_tail\x18\x04 \x03(\tR\n" +
 	"stderrTailB\f\n" +
 	"\n" +
-	"_exit_code\"\xb2\x03\n" +
+	"_exit_code\"\xca\x03\n" +
 	"\fSessionEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.herd.v1.SessionEventTypeR\x04type\x12*\n" +
@@ -2332,9 +2464,10 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x06queued\x18\v \x01(\rR\x06queued\x12\x12\n" +
 	"\x04node\x18\f \x01(\tR\x04node\x12\x1f\n" +
 	"\vwarm_target\x18\r \x01(\rR\n" +
-	"warmTarget\"%\n" +
+	"warmTarget\x12\x16\n" +
+	"\x06tenant\x18\x0e \x01(\tR\x06tenant\"%\n" +
 	"\x0fGetStatsRequest\x12\x12\n" +
-	"\x04pool\x18\x01 \x01(\tR\x04pool\"\xcb\x02\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\"\xfb\x02\n" +
 	"\x10GetStatsResponse\x12(\n" +
 	"\x05pools\x18\x01 \x03(\v2\x12.herd.v1.PoolStatsR\x05pools\x12&\n" +
 	"\x04node\x18\x02 \x01(\v2\x12.herd.v1.NodeStatsR\x04node\x12\x1f\n" +
@@ -2343,7 +2476,16 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\rcluster_nodes\x18\x04 \x03(\v2\x19.herd.v1.ClusterNodeStatsR\fclusterNodes\x127\n" +
 	"\rcluster_pools\x18\x05 \x03(\v2\x12.herd.v1.PoolStatsR\fclusterPools\x12(\n" +
 	"\x05state\x18\x06 \x01(\x0e2\x12.herd.v1.NodeStateR\x05state\x12!\n" +
-	"\fcluster_node\x18\a \x01(\tR\vclusterNode\"\x12\n" +
+	"\fcluster_node\x18\a \x01(\tR\vclusterNode\x12.\n" +
+	"\atenants\x18\b \x03(\v2\x14.herd.v1.TenantStatsR\atenants\"\xc9\x01\n" +
+	"\vTenantStats\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bsessions\x18\x02 \x01(\rR\bsessions\x12!\n" +
+	"\fmax_sessions\x18\x03 \x01(\rR\vmaxSessions\x12!\n" +
+	"\facquire_rate\x18\x04 \x01(\x01R\vacquireRate\x12\x16\n" +
+	"\x06weight\x18\x05 \x01(\rR\x06weight\x12\x16\n" +
+	"\x06queued\x18\x06 \x01(\rR\x06queued\x12\x14\n" +
+	"\x05pools\x18\a \x03(\tR\x05pools\"\x12\n" +
 	"\x10DrainNodeRequest\"\x81\x01\n" +
 	"\x11DrainNodeResponse\x12\x1a\n" +
 	"\bsessions\x18\x01 \x01(\rR\bsessions\x126\n" +
@@ -2436,7 +2578,7 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 }
 
 var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_herd_v1_herd_proto_goTypes = []any{
 	(SessionEventType)(0),           // 0: herd.v1.SessionEventType
 	(NodeState)(0),                  // 1: herd.v1.NodeState
@@ -2458,79 +2600,81 @@ var file_herd_v1_herd_proto_goTypes = []any{
 	(*SessionEvent)(nil),            // 17: herd.v1.SessionEvent
 	(*GetStatsRequest)(nil),         // 18: herd.v1.GetStatsRequest
 	(*GetStatsResponse)(nil),        // 19: herd.v1.GetStatsResponse
-	(*DrainNodeRequest)(nil),        // 20: herd.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),       // 21: herd.v1.DrainNodeResponse
-	(*ClusterNodeStats)(nil),        // 22: herd.v1.ClusterNodeStats
-	(*PoolStats)(nil),               // 23: herd.v1.PoolStats
-	(*Containment)(nil),             // 24: herd.v1.Containment
-	(*NodeStats)(nil),               // 25: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),     // 26: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),    // 27: herd.v1.ListSessionsResponse
-	nil,                             // 28: herd.v1.Session.LabelsEntry
-	nil,                             // 29: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                             // 30: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
+	(*TenantStats)(nil),             // 20: herd.v1.TenantStats
+	(*DrainNodeRequest)(nil),        // 21: herd.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),       // 22: herd.v1.DrainNodeResponse
+	(*ClusterNodeStats)(nil),        // 23: herd.v1.ClusterNodeStats
+	(*PoolStats)(nil),               // 24: herd.v1.PoolStats
+	(*Containment)(nil),             // 25: herd.v1.Containment
+	(*NodeStats)(nil),               // 26: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),     // 27: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),    // 28: herd.v1.ListSessionsResponse
+	nil,                             // 29: herd.v1.Session.LabelsEntry
+	nil,                             // 30: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                             // 31: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	31, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	31, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	31, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	31, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	32, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	32, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	32, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	32, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
 	4,  // 5: herd.v1.Session.usage:type_name -> herd.v1.SessionUsage
-	32, // 6: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	29, // 7: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	33, // 6: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	30, // 7: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
 	5,  // 8: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
 	5,  // 9: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	32, // 10: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	30, // 11: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	33, // 10: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	31, // 11: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
 	5,  // 12: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
 	12, // 13: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	32, // 14: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	31, // 15: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	31, // 16: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	31, // 17: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	33, // 14: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	32, // 15: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	32, // 16: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	32, // 17: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 18: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
 	5,  // 19: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	31, // 20: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	32, // 20: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
 	16, // 21: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
-	23, // 22: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	25, // 23: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	22, // 24: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
-	23, // 25: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
+	24, // 22: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
+	26, // 23: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	23, // 24: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
+	24, // 25: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
 	1,  // 26: herd.v1.GetStatsResponse.state:type_name -> herd.v1.NodeState
-	31, // 27: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
-	23, // 28: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
-	31, // 29: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
-	32, // 30: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
-	32, // 31: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	24, // 32: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
-	32, // 33: herd.v1.PoolStats.boot_time:type_name -> google.protobuf.Duration
-	5,  // 34: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
-	6,  // 35: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
-	8,  // 36: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
-	10, // 37: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
-	13, // 38: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
-	15, // 39: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
-	18, // 40: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	26, // 41: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
-	20, // 42: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
-	2,  // 43: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
-	7,  // 44: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	9,  // 45: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	11, // 46: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	14, // 47: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	17, // 48: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	19, // 49: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	27, // 50: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	21, // 51: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
-	3,  // 52: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
-	44, // [44:53] is the sub-list for method output_type
-	35, // [35:44] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	20, // 27: herd.v1.GetStatsResponse.tenants:type_name -> herd.v1.TenantStats
+	32, // 28: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
+	24, // 29: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
+	32, // 30: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	33, // 31: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	33, // 32: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	25, // 33: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
+	33, // 34: herd.v1.PoolStats.boot_time:type_name -> google.protobuf.Duration
+	5,  // 35: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
+	6,  // 36: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
+	8,  // 37: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
+	10, // 38: herd.v1.HerdService.HoldSession:input_type -> herd.v1.HoldSessionRequest
+	13, // 39: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
+	15, // 40: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
+	18, // 41: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
+	27, // 42: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	21, // 43: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
+	2,  // 44: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
+	7,  // 45: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	9,  // 46: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	11, // 47: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	14, // 48: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	17, // 49: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	19, // 50: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	28, // 51: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	22, // 52: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
+	3,  // 53: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
+	45, // [45:54] is the sub-list for method output_type
+	36, // [36:45] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_herd_v1_herd_proto_init() }
@@ -2550,7 +2694,7 @@ func file_herd_v1_herd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,7 +29,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file herd/v1/herd.proto.
  */
 export const file_herd_v1_herd: GenFile = /*@__PURE__*/
-  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEiPAoWVGFpbFNlc3Npb25Mb2dzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmZvbGxvdxgCIAEoCCInChdUYWlsU2Vzc2lvbkxvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMIpIBCgxTZXNzaW9uVXNhZ2USGAoLY3B1X3NlY29uZHMYASABKAFIAIgBARIeChFtZW1vcnlfcGVha19ieXRlcxgCIAEoBEgBiAEBEhAKCHJ4X2J5dGVzGAMgASgEEhAKCHR4X2J5dGVzGAQgASgEQg4KDF9jcHVfc2Vjb25kc0IUChJfbWVtb3J5X3BlYWtfYnl0ZXMi6wMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJEiQKBXVzYWdlGA4gASgLMhUuaGVyZC52MS5TZXNzaW9uVXNhZ2UaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLNAQoVQWNxdWlyZVNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjoKBmxhYmVscxgEIAMoCzIqLmhlcmQudjEuQWNxdWlyZVNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOwoWQWNxdWlyZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAuaGVyZC52MS5TZXNzaW9uIjkKFVJlbGVhc2VTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGtpbGwYAiABKAgiOwoWUmVsZWFzZVNlc3Npb25SZXNwb25zZRIhCgdzZXNzaW9uGAEgASgLMhAuaGVyZC52MS5TZXNzaW9uItwBChJIb2xkU2Vzc2lvblJlcXVlc3QSDAoEcG9vbBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEicKBHdhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNwoGbGFiZWxzGAQgAygLMicuaGVyZC52MS5Ib2xkU2Vzc2lvblJlcXVlc3QuTGFiZWxzRW50cnkSEwoLYXR0YWNoX29ubHkYBSABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKwAQoTSG9sZFNlc3Npb25SZXNwb25zZRIjCgdzZXNzaW9uGAEgASgLMhAuaGVyZC52MS5TZXNzaW9uSAASJwoJaGVhcnRiZWF0GAIgASgLMhIuaGVyZC52MS5IZWFydGJlYXRIABIPCgdob2xkX2lkGAMgASgJEjIKD2hlYXJ0YmVhdF9ncmFjZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIGCgRraW5kImoKCUhlYXJ0YmVhdBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9ob2xkX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjcKEFJlbmV3SG9sZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIPCgdob2xkX2lkGAIgASgJIkgKEVJlbmV3SG9sZFJlc3BvbnNlEjMKD2hvbGRfZXhwaXJlc19hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYgoUV2F0Y2hTZXNzaW9uc1JlcXVlc3QSDAoEcG9vbBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhAKCHNuYXBzaG90GAMgASgIEhYKDnNpbmNlX3JldmlzaW9uGAQgASgEImQKCldvcmtlckV4aXQSFgoJZXhpdF9jb2RlGAEgASgFSACIAQESDgoGc2lnbmFsGAIgASgJEgsKA29vbRgDIAEoCBITCgtzdGRlcnJfdGFpbBgEIAMoCUIMCgpfZXhpdF9jb2RlIsUCCgxTZXNzaW9uRXZlbnQSEAoIcmV2aXNpb24YASABKAQSJwoEdHlwZRgCIAEoDjIZLmhlcmQudjEuU2Vzc2lvbkV2ZW50VHlwZRIhCgdzZXNzaW9uGAMgASgLMhAuaGVyZC52MS5TZXNzaW9uEhEKCXdvcmtlcl9pZBgEIAEoCRIOCgZyZWFzb24YBSABKAkSKAoEdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEcG9vbBgHIAEoCRISCgpzZXNzaW9uX2lkGAggASgJEhIKCndvcmtlcl9waWQYCSABKAUSIQoEZXhpdBgKIAEoCzITLmhlcmQudjEuV29ya2VyRXhpdBIOCgZxdWV1ZWQYCyABKA0SDAoEbm9kZRgMIAEoCRITCgt3YXJtX3RhcmdldBgNIAEoDSIfCg9HZXRTdGF0c1JlcXVlc3QSDAoEcG9vbBgBIAEoCSKCAgoQR2V0U3RhdHNSZXNwb25zZRIhCgVwb29scxgBIAMoCzISLmhlcmQudjEuUG9vbFN0YXRzEiAKBG5vZGUYAiABKAsyEi5oZXJkLnYxLk5vZGVTdGF0cxITCgtpbnN0YW5jZV9pZBgDIAEoCRIwCg1jbHVzdGVyX25vZGVzGAQgAygLMhkuaGVyZC52MS5DbHVzdGVyTm9kZVN0YXRzEikKDWNsdXN0ZXJfcG9vbHMYBSADKAsyEi5oZXJkLnYxLlBvb2xTdGF0cxIhCgVzdGF0ZRgGIAEoDjISLmhlcmQudjEuTm9kZVN0YXRlEhQKDGNsdXN0ZXJfbm9kZRgHIAEoCSISChBEcmFpbk5vZGVSZXF1ZXN0ImQKEURyYWluTm9kZVJlc3BvbnNlEhAKCHNlc3Npb25zGAEgASgNEiwKCGRlYWRsaW5lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdGFydGVkGAMgASgIIt4BChBDbHVzdGVyTm9kZVN0YXRzEgwKBG5vZGUYASABKAkSFAoMZGF0YV9hZGRyZXNzGAIgASgJEhcKD2NvbnRyb2xfYWRkcmVzcxgDIAEoCRIhCgVwb29scxgEIAMoCzISLmhlcmQudjEuUG9vbFN0YXRzEi4KCnJlbmV3ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBWxlYXNlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCGRyYWluaW5nGAcgASgIIpQDCglQb29sU3RhdHMSDAoEbmFtZRgBIAEoCRIVCg13b3JrZXJzX3RvdGFsGAIgASgNEhQKDHdvcmtlcnNfaWRsZRgDIAEoDRIUCgx3b3JrZXJzX2J1c3kYBCABKA0SGAoQd29ya2Vyc19zdGFydGluZxgFIAEoDRIQCghzZXNzaW9ucxgGIAEoDRIOCgZxdWV1ZWQYByABKA0SCwoDbWluGAggASgNEgsKA21heBgJIAEoDRIUCgxjcmFzaF9zdHJlYWsYCiABKA0SMgoPcmVzdGFydF9iYWNrb2ZmGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCmxhc3RfY3Jhc2gYDCABKAkSKQoLY29udGFpbm1lbnQYDSADKAsyFC5oZXJkLnYxLkNvbnRhaW5tZW50EhMKC3dhcm1fdGFyZ2V0GA4gASgNEhQKDGFycml2YWxfcmF0ZRgPIAEoARIsCglib290X3RpbWUYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iRAoLQ29udGFpbm1lbnQSCwoDa2V5GAEgASgJEgsKA2dvdBgCIAEoCRINCgVzdGF0ZRgDIAEoCRIMCgRub3RlGAQgASgJImgKCU5vZGVTdGF0cxIaChJtZW1vcnlfdG90YWxfYnl0ZXMYASABKAQSHgoWbWVtb3J5X2F2YWlsYWJsZV9ieXRlcxgCIAEoBBIQCghjcHVfaWRsZRgDIAEoARINCgVsb2FkMRgEIAEoASIjChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkiOgoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5oZXJkLnYxLlNlc3Npb24qvQQKEFNlc3Npb25FdmVudFR5cGUSIgoeU0VTU0lPTl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJwojU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fQUNRVUlSRUQQARInCiNTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9SRUxFQVNFRBACEiYKIlNFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0VYUElSRUQQAxIjCh9TRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9MT1NUEAQSJQohU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9TVEFSVEVEEAUSJQohU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9TVE9QUEVEEAYSJwojU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9VTkhFQUxUSFkQBxIkCiBTRVNTSU9OX0VWRU5UX1RZUEVfUVVFVUVfQ0hBTkdFRBAIEigKJFNFU1NJT05fRVZFTlRfVFlQRV9DT05ORUNUSU9OX09QRU5FRBAJEigKJFNFU1NJT05fRVZFTlRfVFlQRV9DT05ORUNUSU9OX0NMT1NFRBAKEh8KG1NFU1NJT05fRVZFTlRfVFlQRV9TTkFQU0hPVBALEigKJFNFU1NJT05fRVZFTlRfVFlQRV9TTkFQU0hPVF9DT01QTEVURRAMEioKJlNFU1NJT05fRVZFTlRfVFlQRV9XQVJNX1RBUkdFVF9DSEFOR0VEEA0qWAoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1NFUlZJTkcQARIXChNOT0RFX1NUQVRFX0RSQUlOSU5HEAIytgUKC0hlcmRTZXJ2aWNlElEKDkFjcXVpcmVTZXNzaW9uEh4uaGVyZC52MS5BY3F1aXJlU2Vzc2lvblJlcXVlc3QaHy5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USUQoOUmVsZWFzZVNlc3Npb24SHi5oZXJkLnYxLlJlbGVhc2VTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXNwb25zZRJKCgtIb2xkU2Vzc2lvbhIbLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0GhwuaGVyZC52MS5Ib2xkU2Vzc2lvblJlc3BvbnNlMAESQgoJUmVuZXdIb2xkEhkuaGVyZC52MS5SZW5ld0hvbGRSZXF1ZXN0GhouaGVyZC52MS5SZW5ld0hvbGRSZXNwb25zZRJHCg1XYXRjaFNlc3Npb25zEh0uaGVyZC52MS5XYXRjaFNlc3Npb25zUmVxdWVzdBoVLmhlcmQudjEuU2Vzc2lvbkV2ZW50MAESPwoIR2V0U3RhdHMSGC5oZXJkLnYxLkdldFN0YXRzUmVxdWVzdBoZLmhlcmQudjEuR2V0U3RhdHNSZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5oZXJkLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5oZXJkLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEkIKCURyYWluTm9kZRIZLmhlcmQudjEuRHJhaW5Ob2RlUmVxdWVzdBoaLmhlcmQudjEuRHJhaW5Ob2RlUmVzcG9uc2USVgoPVGFpbFNlc3Npb25Mb2dzEh8uaGVyZC52MS5UYWlsU2Vzc2lvbkxvZ3NSZXF1ZXN0GiAuaGVyZC52MS5UYWlsU2Vzc2lvbkxvZ3NSZXNwb25zZTABQjRaMmdpdGh1Yi5jb20vaGVyZC1kZXYvaGVyZC9zZGsvZ28vZ2VuL2hlcmQvdjE7aGVyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJoZXJkL3YxL2hlcmQucHJvdG8SB2hlcmQudjEiPAoWVGFpbFNlc3Npb25Mb2dzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmZvbGxvdxgCIAEoCCInChdUYWlsU2Vzc2lvbkxvZ3NSZXNwb25zZRIMCgRkYXRhGAEgASgMIpIBCgxTZXNzaW9uVXNhZ2USGAoLY3B1X3NlY29uZHMYASABKAFIAIgBARIeChFtZW1vcnlfcGVha19ieXRlcxgCIAEoBEgBiAEBEhAKCHJ4X2J5dGVzGAMgASgEEhAKCHR4X2J5dGVzGAQgASgEQg4KDF9jcHVfc2Vjb25kc0IUChJfbWVtb3J5X3BlYWtfYnl0ZXMi+wMKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwb29sGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRISCgp3b3JrZXJfcGlkGAQgASgFEhYKDmRhdGFfcGxhbmVfdXJsGAUgASgJEg0KBXRva2VuGAYgASgJEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtjb25uZWN0aW9ucxgKIAEoDRIsCgZsYWJlbHMYCyADKAsyHC5oZXJkLnYxLlNlc3Npb24uTGFiZWxzRW50cnkSNgoScmVjb25uZWN0X2RlYWRsaW5lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub2RlGA0gASgJEiQKBXVzYWdlGA4gASgLMhUuaGVyZC52MS5TZXNzaW9uVXNhZ2USDgoGdGVuYW50GA8gASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEizQEKFUFjcXVpcmVTZXNzaW9uUmVxdWVzdBIMCgRwb29sGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkSJwoEd2FpdBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI6CgZsYWJlbHMYBCADKAsyKi5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjsKFkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiI5ChVSZWxlYXNlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRraWxsGAIgASgIIjsKFlJlbGVhc2VTZXNzaW9uUmVzcG9uc2USIQoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbiLcAQoSSG9sZFNlc3Npb25SZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRInCgR3YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjcKBmxhYmVscxgEIAMoCzInLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC2F0dGFjaF9vbmx5GAUgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEisAEKE0hvbGRTZXNzaW9uUmVzcG9uc2USIwoHc2Vzc2lvbhgBIAEoCzIQLmhlcmQudjEuU2Vzc2lvbkgAEicKCWhlYXJ0YmVhdBgCIAEoCzISLmhlcmQudjEuSGVhcnRiZWF0SAASDwoHaG9sZF9pZBgDIAEoCRIyCg9oZWFydGJlYXRfZ3JhY2UYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBgoEa2luZCJqCglIZWFydGJlYXQSKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPaG9sZF9leHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChBSZW5ld0hvbGRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDwoHaG9sZF9pZBgCIAEoCSJIChFSZW5ld0hvbGRSZXNwb25zZRIzCg9ob2xkX2V4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImIKFFdhdGNoU2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIQCghzbmFwc2hvdBgDIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgEIAEoBCJkCgpXb3JrZXJFeGl0EhYKCWV4aXRfY29kZRgBIAEoBUgAiAEBEg4KBnNpZ25hbBgCIAEoCRILCgNvb20YAyABKAgSEwoLc3RkZXJyX3RhaWwYBCADKAlCDAoKX2V4aXRfY29kZSLVAgoMU2Vzc2lvbkV2ZW50EhAKCHJldmlzaW9uGAEgASgEEicKBHR5cGUYAiABKA4yGS5oZXJkLnYxLlNlc3Npb25FdmVudFR5cGUSIQoHc2Vzc2lvbhgDIAEoCzIQLmhlcmQudjEuU2Vzc2lvbhIRCgl3b3JrZXJfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEigKBHRpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHBvb2wYByABKAkSEgoKc2Vzc2lvbl9pZBgIIAEoCRISCgp3b3JrZXJfcGlkGAkgASgFEiEKBGV4aXQYCiABKAsyEy5oZXJkLnYxLldvcmtlckV4aXQSDgoGcXVldWVkGAsgASgNEgwKBG5vZGUYDCABKAkSEwoLd2FybV90YXJnZXQYDSABKA0SDgoGdGVuYW50GA4gASgJIh8KD0dldFN0YXRzUmVxdWVzdBIMCgRwb29sGAEgASgJIqkCChBHZXRTdGF0c1Jlc3BvbnNlEiEKBXBvb2xzGAEgAygLMhIuaGVyZC52MS5Qb29sU3RhdHMSIAoEbm9kZRgCIAEoCzISLmhlcmQudjEuTm9kZVN0YXRzEhMKC2luc3RhbmNlX2lkGAMgASgJEjAKDWNsdXN0ZXJfbm9kZXMYBCADKAsyGS5oZXJkLnYxLkNsdXN0ZXJOb2RlU3RhdHMSKQoNY2x1c3Rlcl9wb29scxgFIAMoCzISLmhlcmQudjEuUG9vbFN0YXRzEiEKBXN0YXRlGAYgASgOMhIuaGVyZC52MS5Ob2RlU3RhdGUSFAoMY2x1c3Rlcl9ub2RlGAcgASgJEiUKB3RlbmFudHMYCCADKAsyFC5oZXJkLnYxLlRlbmFudFN0YXRzIogBCgtUZW5hbnRTdGF0cxIMCgRuYW1lGAEgASgJEhAKCHNlc3Npb25zGAIgASgNEhQKDG1heF9zZXNzaW9ucxgDIAEoDRIUCgxhY3F1aXJlX3JhdGUYBCABKAESDgoGd2VpZ2h0GAUgASgNEg4KBnF1ZXVlZBgGIAEoDRINCgVwb29scxgHIAMoCSISChBEcmFpbk5vZGVSZXF1ZXN0ImQKEURyYWluTm9kZVJlc3BvbnNlEhAKCHNlc3Npb25zGAEgASgNEiwKCGRlYWRsaW5lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdGFydGVkGAMgASgIIt4BChBDbHVzdGVyTm9kZVN0YXRzEgwKBG5vZGUYASABKAkSFAoMZGF0YV9hZGRyZXNzGAIgASgJEhcKD2NvbnRyb2xfYWRkcmVzcxgDIAEoCRIhCgVwb29scxgEIAMoCzISLmhlcmQudjEuUG9vbFN0YXRzEi4KCnJlbmV3ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBWxlYXNlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCGRyYWluaW5nGAcgASgIIpQDCglQb29sU3RhdHMSDAoEbmFtZRgBIAEoCRIVCg13b3JrZXJzX3RvdGFsGAIgASgNEhQKDHdvcmtlcnNfaWRsZRgDIAEoDRIUCgx3b3JrZXJzX2J1c3kYBCABKA0SGAoQd29ya2Vyc19zdGFydGluZxgFIAEoDRIQCghzZXNzaW9ucxgGIAEoDRIOCgZxdWV1ZWQYByABKA0SCwoDbWluGAggASgNEgsKA21heBgJIAEoDRIUCgxjcmFzaF9zdHJlYWsYCiABKA0SMgoPcmVzdGFydF9iYWNrb2ZmGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKCmxhc3RfY3Jhc2gYDCABKAkSKQoLY29udGFpbm1lbnQYDSADKAsyFC5oZXJkLnYxLkNvbnRhaW5tZW50EhMKC3dhcm1fdGFyZ2V0GA4gASgNEhQKDGFycml2YWxfcmF0ZRgPIAEoARIsCglib290X3RpbWUYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iRAoLQ29udGFpbm1lbnQSCwoDa2V5GAEgASgJEgsKA2dvdBgCIAEoCRINCgVzdGF0ZRgDIAEoCRIMCgRub3RlGAQgASgJImgKCU5vZGVTdGF0cxIaChJtZW1vcnlfdG90YWxfYnl0ZXMYASABKAQSHgoWbWVtb3J5X2F2YWlsYWJsZV9ieXRlcxgCIAEoBBIQCghjcHVfaWRsZRgDIAEoARINCgVsb2FkMRgEIAEoASIjChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EgwKBHBvb2wYASABKAkiOgoUTGlzdFNlc3Npb25zUmVzcG9uc2USIgoIc2Vzc2lvbnMYASADKAsyEC5oZXJkLnYxLlNlc3Npb24qvQQKEFNlc3Npb25FdmVudFR5cGUSIgoeU0VTU0lPTl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASJwojU0VTU0lPTl9FVkVOVF9UWVBFX1NFU1NJT05fQUNRVUlSRUQQARInCiNTRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9SRUxFQVNFRBACEiYKIlNFU1NJT05fRVZFTlRfVFlQRV9TRVNTSU9OX0VYUElSRUQQAxIjCh9TRVNTSU9OX0VWRU5UX1RZUEVfU0VTU0lPTl9MT1NUEAQSJQohU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9TVEFSVEVEEAUSJQohU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9TVE9QUEVEEAYSJwojU0VTU0lPTl9FVkVOVF9UWVBFX1dPUktFUl9VTkhFQUxUSFkQBxIkCiBTRVNTSU9OX0VWRU5UX1RZUEVfUVVFVUVfQ0hBTkdFRBAIEigKJFNFU1NJT05fRVZFTlRfVFlQRV9DT05ORUNUSU9OX09QRU5FRBAJEigKJFNFU1NJT05fRVZFTlRfVFlQRV9DT05ORUNUSU9OX0NMT1NFRBAKEh8KG1NFU1NJT05fRVZFTlRfVFlQRV9TTkFQU0hPVBALEigKJFNFU1NJT05fRVZFTlRfVFlQRV9TTkFQU0hPVF9DT01QTEVURRAMEioKJlNFU1NJT05fRVZFTlRfVFlQRV9XQVJNX1RBUkdFVF9DSEFOR0VEEA0qWAoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1NFUlZJTkcQARIXChNOT0RFX1NUQVRFX0RSQUlOSU5HEAIytgUKC0hlcmRTZXJ2aWNlElEKDkFjcXVpcmVTZXNzaW9uEh4uaGVyZC52MS5BY3F1aXJlU2Vzc2lvblJlcXVlc3QaHy5oZXJkLnYxLkFjcXVpcmVTZXNzaW9uUmVzcG9uc2USUQoOUmVsZWFzZVNlc3Npb24SHi5oZXJkLnYxLlJlbGVhc2VTZXNzaW9uUmVxdWVzdBofLmhlcmQudjEuUmVsZWFzZVNlc3Npb25SZXNwb25zZRJKCgtIb2xkU2Vzc2lvbhIbLmhlcmQudjEuSG9sZFNlc3Npb25SZXF1ZXN0GhwuaGVyZC52MS5Ib2xkU2Vzc2lvblJlc3BvbnNlMAESQgoJUmVuZXdIb2xkEhkuaGVyZC52MS5SZW5ld0hvbGRSZXF1ZXN0GhouaGVyZC52MS5SZW5ld0hvbGRSZXNwb25zZRJHCg1XYXRjaFNlc3Npb25zEh0uaGVyZC52MS5XYXRjaFNlc3Npb25zUmVxdWVzdBoVLmhlcmQudjEuU2Vzc2lvbkV2ZW50MAESPwoIR2V0U3RhdHMSGC5oZXJkLnYxLkdldFN0YXRzUmVxdWVzdBoZLmhlcmQudjEuR2V0U3RhdHNSZXNwb25zZRJLCgxMaXN0U2Vzc2lvbnMSHC5oZXJkLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaHS5oZXJkLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEkIKCURyYWluTm9kZRIZLmhlcmQudjEuRHJhaW5Ob2RlUmVxdWVzdBoaLmhlcmQudjEuRHJhaW5Ob2RlUmVzcG9uc2USVgoPVGFpbFNlc3Npb25Mb2dzEh8uaGVyZC52MS5UYWlsU2Vzc2lvbkxvZ3NSZXF1ZXN0GiAuaGVyZC52MS5UYWlsU2Vzc2lvbkxvZ3NSZXNwb25zZTABQjRaMmdpdGh1Yi5jb20vaGVyZC1kZXYvaGVyZC9zZGsvZ28vZ2VuL2hlcmQvdjE7aGVyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * TailSessionLogsRequest names the session whose worker output to read.
@@ -241,6 +241,15 @@ export type Session = Message<"herd.v1.Session"> & {
    * @generated from field: herd.v1.SessionUsage usage = 14;
    */
   usage?: SessionUsage | undefined;
+
+  /**
+   * The tenant the session belongs to (DESIGN.md, "Tenants"): the tenant
+   * whose key created it. Empty for a session the operator's key created, and
+   * always without a `tenants` section.
+   *
+   * @generated from field: string tenant = 15;
+   */
+  tenant: string;
 };
 
 /**
@@ -743,6 +752,14 @@ export type SessionEvent = Message<"herd.v1.SessionEvent"> & {
    * @generated from field: uint32 warm_target = 13;
    */
   warmTarget: number;
+
+  /**
+   * The tenant of the event's session; empty for the operator's sessions and
+   * for events that concern no session.
+   *
+   * @generated from field: string tenant = 14;
+   */
+  tenant: string;
 };
 
 /**
@@ -836,6 +853,14 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
    * @generated from field: string cluster_node = 7;
    */
   clusterNode: string;
+
+  /**
+   * With a `tenants` section: one row per tenant, its sessions against its
+   * quota (cluster-wide in a cluster). A tenant's key sees its own row only.
+   *
+   * @generated from field: repeated herd.v1.TenantStats tenants = 8;
+   */
+  tenants: TenantStats[];
 };
 
 /**
@@ -844,6 +869,69 @@ export type GetStatsResponse = Message<"herd.v1.GetStatsResponse"> & {
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_herd_v1_herd, 17);
+
+/**
+ * TenantStats is one tenant's use of its quota.
+ *
+ * @generated from message herd.v1.TenantStats
+ */
+export type TenantStats = Message<"herd.v1.TenantStats"> & {
+  /**
+   * The tenant's name as configured.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its live sessions (cluster-wide in a cluster).
+   *
+   * @generated from field: uint32 sessions = 2;
+   */
+  sessions: number;
+
+  /**
+   * Its `max_sessions`; 0 -> unlimited.
+   *
+   * @generated from field: uint32 max_sessions = 3;
+   */
+  maxSessions: number;
+
+  /**
+   * Its `acquire_rate` in new sessions per second; 0 -> unlimited.
+   *
+   * @generated from field: double acquire_rate = 4;
+   */
+  acquireRate: number;
+
+  /**
+   * Its `weight`: its share of a full pool's queue.
+   *
+   * @generated from field: uint32 weight = 5;
+   */
+  weight: number;
+
+  /**
+   * Its acquires waiting in pools' queues on this node.
+   *
+   * @generated from field: uint32 queued = 6;
+   */
+  queued: number;
+
+  /**
+   * The pools it may use, in configuration order.
+   *
+   * @generated from field: repeated string pools = 7;
+   */
+  pools: string[];
+};
+
+/**
+ * Describes the message herd.v1.TenantStats.
+ * Use `create(TenantStatsSchema)` to create a new message.
+ */
+export const TenantStatsSchema: GenMessage<TenantStats> = /*@__PURE__*/
+  messageDesc(file_herd_v1_herd, 18);
 
 /**
  * DrainNodeRequest asks the node that answers to drain.
@@ -858,7 +946,7 @@ export type DrainNodeRequest = Message<"herd.v1.DrainNodeRequest"> & {
  * Use `create(DrainNodeRequestSchema)` to create a new message.
  */
 export const DrainNodeRequestSchema: GenMessage<DrainNodeRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 18);
+  messageDesc(file_herd_v1_herd, 19);
 
 /**
  * DrainNodeResponse reports the drain under way.
@@ -893,7 +981,7 @@ export type DrainNodeResponse = Message<"herd.v1.DrainNodeResponse"> & {
  * Use `create(DrainNodeResponseSchema)` to create a new message.
  */
 export const DrainNodeResponseSchema: GenMessage<DrainNodeResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 19);
+  messageDesc(file_herd_v1_herd, 20);
 
 /**
  * ClusterNodeStats is one node's row in a cluster's GetStats.
@@ -956,7 +1044,7 @@ export type ClusterNodeStats = Message<"herd.v1.ClusterNodeStats"> & {
  * Use `create(ClusterNodeStatsSchema)` to create a new message.
  */
 export const ClusterNodeStatsSchema: GenMessage<ClusterNodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 20);
+  messageDesc(file_herd_v1_herd, 21);
 
 /**
  * PoolStats is one pool's state.
@@ -1086,7 +1174,7 @@ export type PoolStats = Message<"herd.v1.PoolStats"> & {
  * Use `create(PoolStatsSchema)` to create a new message.
  */
 export const PoolStatsSchema: GenMessage<PoolStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 21);
+  messageDesc(file_herd_v1_herd, 22);
 
 /**
  * Containment is one isolation key of a pool as this host resolved it.
@@ -1128,7 +1216,7 @@ export type Containment = Message<"herd.v1.Containment"> & {
  * Use `create(ContainmentSchema)` to create a new message.
  */
 export const ContainmentSchema: GenMessage<Containment> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 22);
+  messageDesc(file_herd_v1_herd, 23);
 
 /**
  * NodeStats describes the machine the daemon runs on.
@@ -1170,7 +1258,7 @@ export type NodeStats = Message<"herd.v1.NodeStats"> & {
  * Use `create(NodeStatsSchema)` to create a new message.
  */
 export const NodeStatsSchema: GenMessage<NodeStats> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 23);
+  messageDesc(file_herd_v1_herd, 24);
 
 /**
  * ListSessionsRequest selects the sessions to list.
@@ -1191,7 +1279,7 @@ export type ListSessionsRequest = Message<"herd.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 24);
+  messageDesc(file_herd_v1_herd, 25);
 
 /**
  * ListSessionsResponse lists live sessions.
@@ -1212,7 +1300,7 @@ export type ListSessionsResponse = Message<"herd.v1.ListSessionsResponse"> & {
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_herd_v1_herd, 25);
+  messageDesc(file_herd_v1_herd, 26);
 
 /**
  * SessionEventType says what happened.
