@@ -1,12 +1,17 @@
-// The acquire queue alone: arrival order, admission, withdrawal, and the per-tick depth report.
-// Its "workers" are plain strings: the queue only hands them over.
+// The acquire queue alone: arrival order, the round across tenants by weight, admission,
+// withdrawal, and the per-tick depth report. Its "workers" are plain strings: the queue only
+// hands them over.
 import { describe, expect, it } from "vitest";
 import { isHerdError } from "../core/index.ts";
 import { AcquireQueue } from "./acquire-queue.ts";
 
-function queue(queueLimit = 10) {
+function queue(queueLimit = 10, weights: Record<string, number> = {}) {
   const depths: number[] = [];
-  const q = new AcquireQueue<string>({ name: "w", max: 2, queueLimit }, (n) => depths.push(n));
+  const q = new AcquireQueue<string>(
+    { name: "w", max: 2, queueLimit },
+    (n) => depths.push(n),
+    (tenant) => (tenant === undefined ? 1 : (weights[tenant] ?? 1)),
+  );
   return { q, depths };
 }
 
@@ -61,11 +66,11 @@ describe("AcquireQueue", () => {
     q.failAll(new Error("closing"));
   });
 
-  it("fails the oldest waiter alone when a start fails, and every waiter at shutdown", async () => {
+  it("fails the next waiter alone when a start fails, and every waiter at shutdown", async () => {
     const { q } = queue();
     const never = new AbortController().signal;
     const results = [1, 2, 3].map(() => q.wait((w) => w, never).catch((e: unknown) => String(e)));
-    q.failOldest(new Error("start failed"));
+    q.failNext(new Error("start failed"));
     expect(q.length).toBe(2);
     q.failAll(new Error("shutting down"));
     expect(q.length).toBe(0);
@@ -91,5 +96,106 @@ describe("AcquireQueue", () => {
     await settle();
     expect(depths).toEqual([3, 2]);
     q.failAll(new Error("closing"));
+  });
+
+  describe("across tenants", () => {
+    /** Queues `n` waiters of `tenant`; each records `<tenant><i>` when served, in `order`. */
+    function flood(
+      q: AcquireQueue<string>,
+      order: string[],
+      tenant: string | undefined,
+      n: number,
+      signal = new AbortController().signal,
+    ): Promise<unknown>[] {
+      return Array.from({ length: n }, (_, i) =>
+        q.wait(() => order.push(`${tenant ?? "op"}${i}`), signal, tenant),
+      );
+    }
+
+    function serveAll(q: AcquireQueue<string>): void {
+      let n = 0;
+      while (q.serve(`w-${++n}`));
+    }
+
+    it("serves round-robin by weight, FIFO within a tenant, the operator one more tenant of weight 1", async () => {
+      const { q } = queue(100, { a: 2, b: 1 });
+      const order: string[] = [];
+      const all = [...flood(q, order, "a", 6), ...flood(q, order, "b", 3)];
+      all.push(...flood(q, order, undefined, 3));
+      expect(q.waitingByTenant()).toEqual(
+        new Map<string | undefined, number>([
+          ["a", 6],
+          ["b", 3],
+          [undefined, 3],
+        ]),
+      );
+      serveAll(q);
+      await Promise.all(all);
+      expect(order).toEqual(["a0 a1 b0 op0", "a2 a3 b1 op1", "a4 a5 b2 op2"].join(" ").split(" "));
+      expect(q.length).toBe(0);
+      expect(q.waitingByTenant().size).toBe(0);
+    });
+
+    it("serves a light tenant's one acquire within the next two, however many a flood queued first", async () => {
+      const { q } = queue(100);
+      const order: string[] = [];
+      const heavy = flood(q, order, "a", 20);
+      expect(q.serve("w-1")).toBe(true); // the round is under way, on a
+      const light = flood(q, order, "b", 1);
+      q.serve("w-2");
+      q.serve("w-3");
+      expect(order).toEqual(["a0", "a1", "b0"]);
+      serveAll(q);
+      await Promise.all([...heavy, ...light]);
+      expect(order.slice(3)).toEqual(Array.from({ length: 18 }, (_, i) => `a${i + 2}`));
+    });
+
+    it("gives a fractional weight its turn every other round, and credits a weight only on its visit", async () => {
+      const { q } = queue(100, { slow: 0.5 });
+      const order: string[] = [];
+      const all = [...flood(q, order, "slow", 3), ...flood(q, order, "b", 6)];
+      serveAll(q);
+      await Promise.all(all);
+      expect(order).toEqual("b0 slow0 b1 b2 slow1 b3 b4 slow2 b5".split(" "));
+    });
+
+    it("takes a tenant whose waiters gave up (or timed out) out of the round, and lets it rejoin at the end", async () => {
+      const { q } = queue(100);
+      const order: string[] = [];
+      const a = flood(q, order, "a", 3);
+      const gone = new AbortController();
+      const b = flood(q, order, "b", 2, gone.signal).map((p) => p.catch((e: unknown) => e));
+      const c = flood(q, order, "c", 1, AbortSignal.timeout(20)).map((p) =>
+        p.catch((e: unknown) => e),
+      );
+      const d = flood(q, order, "d", 1);
+      q.serve("w-1"); // a0; the cursor moves on to b
+      gone.abort(new Error("gave up")); // b leaves the ring at the cursor: c is next
+      expect(String(await b[0])).toContain("gave up");
+      expect((await c[0]) as Error).toMatchObject({ name: "TimeoutError" }); // and c leaves too
+      expect(q.length).toBe(3);
+      expect([...q.waitingByTenant().keys()]).toEqual(["a", "d"]);
+      q.serve("w-2"); // d
+      const b2 = flood(q, order, "b", 1); // b rejoins, behind a
+      serveAll(q);
+      await Promise.all([...a, d[0], b2[0]]);
+      expect(order).toEqual(["a0", "d0", "a1", "b0", "a2"]);
+    });
+
+    it("fails the waiter next in the round when a start fails", async () => {
+      const { q } = queue(100);
+      const out: string[] = [];
+      const never = new AbortController().signal;
+      const a = [1, 2].map((i) =>
+        q.wait(() => out.push(`a${i}`), never, "a").catch(() => out.push(`a${i} failed`)),
+      );
+      const b = q.wait(() => out.push("b"), never, "b").catch(() => out.push("b failed"));
+      q.serve("w-1"); // a1; the cursor moves on to b
+      q.failNext(new Error("start failed"));
+      await b;
+      q.serve("w-2");
+      await Promise.all(a);
+      expect(out).toEqual(["a1", "b failed", "a2"]);
+    });
   });
 });

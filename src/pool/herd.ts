@@ -34,6 +34,7 @@ import {
 } from "../core/index.ts";
 import { CgroupTree } from "./cgroups.ts";
 import { EventLog } from "./event-log.ts";
+import type { TenantWeight } from "./fair-share.ts";
 import { hostCapabilities } from "./host-capabilities.ts";
 import { nodeStats } from "./node-stats.ts";
 import { Pool } from "./pool.ts";
@@ -56,6 +57,11 @@ export interface HerdOptions {
   sandbox?: SandboxFactory;
   /** While it drains, the herd refuses new sessions (live ones are served as before). */
   drain?: NodeDrain;
+  /**
+   * What each tenant (AcquireOptions.tenant) weighs in a full pool's queue and in preempt_idle's
+   * fair share (fair-share.ts). Default: every tenant 1; the operator's acquires always weigh 1.
+   */
+  tenantWeight?: TenantWeight;
 }
 
 /** Herds started by this process so far (worker ids must never repeat within it). */
@@ -175,6 +181,7 @@ export class Herd implements SessionDirectory {
           logger,
           nextWorkerId: (pool) => `${pool}-${runId}-${++this.workerSeq}`,
           deathCause: () => this.deathCause?.(),
+          ...(opts.tenantWeight ? { tenantWeight: opts.tenantWeight } : {}),
         }),
       );
     }

@@ -3,6 +3,7 @@
 
 export { ephemeralPort } from "./ephemeral-port.ts";
 export { EventLog, MAX_EVENT_HISTORY, MAX_WATCH_BUFFER, matchesFilter } from "./event-log.ts";
+export type { Tenant, TenantWeight } from "./fair-share.ts";
 export { Herd, type HerdOptions } from "./herd.ts";
 export { type HostCapabilities, hostCapabilities, which } from "./host-capabilities.ts";
 export { MAX_TIMER_MS } from "./long-timer.ts";

@@ -1,5 +1,6 @@
 // One named pool: how sessions meet workers. An acquire is served at once from an idle worker,
-// else shares its id's flight (singleflight.ts) into the FIFO queue (acquire-queue.ts); a
+// else shares its id's flight (singleflight.ts) into the queue (acquire-queue.ts: round-robin
+// across tenants by weight, FIFO within one); a
 // session ends released, expired or lost, and its worker is then reused or retired. Its parts:
 // pool-sessions.ts keeps the session records, leases and clocks; pool-workers.ts keeps the
 // workers (what each does for the pool, starts, idle retirement, crash backoff, replacement),
@@ -42,6 +43,7 @@ import { HerdError } from "../core/index.ts";
 import { AcquireQueue } from "./acquire-queue.ts";
 import { CpuActivity } from "./cpu-activity.ts";
 import type { EventLog } from "./event-log.ts";
+import { type Tenant, type TenantWeight, weightOf } from "./fair-share.ts";
 import { sessionLogs } from "./output-ring.ts";
 import { PoolSessions, type Session } from "./pool-sessions.ts";
 import type { PoolWorker } from "./pool-worker.ts";
@@ -55,11 +57,16 @@ import type { SupplyDeps } from "./worker-supply.ts";
 interface NewSession {
   labels: Record<string, string>;
   origin: SessionOrigin;
+  tenant: Tenant;
 }
 
 /** What a new session keeps of its acquire: the labels as they were at the call. */
 function sessionFields(opts: AcquireOptions): NewSession {
-  return { labels: { ...(opts.labels ?? {}) }, origin: opts.origin ?? "control_plane" };
+  return {
+    labels: { ...(opts.labels ?? {}) },
+    origin: opts.origin ?? "control_plane",
+    tenant: opts.tenant,
+  };
 }
 
 export interface PoolDeps extends SupplyDeps {
@@ -73,6 +80,8 @@ export interface PoolDeps extends SupplyDeps {
    * crash (no backoff). Undefined: a crash.
    */
   deathCause?(): string | undefined;
+  /** What each tenant weighs in the queue and in preemption (fair-share.ts); default 1. */
+  tenantWeight?: TenantWeight;
 }
 
 const END_EVENT: Record<SessionEnd["kind"], HerdEventType> = {
@@ -99,12 +108,17 @@ export class Pool {
       logger: deps.logger,
       end: (session, end) => this.end(session, { end }),
     });
-    this.queue = new AcquireQueue(options, (queued) => this.emit("queue_changed", { queued }));
+    const weight = (tenant: Tenant) => weightOf(deps.tenantWeight, tenant);
+    this.queue = new AcquireQueue(
+      options,
+      (queued) => this.emit("queue_changed", { queued }),
+      weight,
+    );
     this.workers = new PoolWorkers(options, deps, this.shutdown.signal, {
       emit: (type, fields) => this.emit(type, fields),
       onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit),
       offer: (worker) => this.queue.serve(worker),
-      startFailed: (error) => this.queue.failOldest(error),
+      startFailed: (error) => this.queue.failNext(error),
       pump: () => this.pump(),
       waiting: () => this.queue.length,
     });
@@ -113,8 +127,10 @@ export class Pool {
       touch: (id) => this.sessions.touch(id),
     });
     this.preemption = new Preemption(options.preemptIdleMs, {
+      max: options.max,
+      weight,
       atMax: () => this.workers.atMax(),
-      waiting: () => this.queue.length,
+      waiting: () => this.queue.waitingByTenant(),
       starting: () => this.workers.starting(),
       sessions: () => this.sessions.values(),
       preempt: (session) => this.end(session, { end: { kind: "expired", reason: "preempted" } }),
@@ -179,6 +195,7 @@ export class Pool {
     const bound = this.queue.wait(
       (worker) => this.bind(id, worker, fields, acquireTiming(outcome, since)),
       signal,
+      opts.tenant,
     );
     this.pump();
     return bound;
@@ -199,11 +216,11 @@ export class Pool {
   private bind(
     id: string,
     worker: PoolWorker,
-    { labels, origin }: NewSession,
+    { labels, origin, tenant }: NewSession,
     acquire: AcquireTiming,
   ): SessionInfo {
     this.workers.assign(worker, id);
-    const { info } = this.sessions.open(id, worker, labels, origin);
+    const { info } = this.sessions.open(id, worker, labels, origin, tenant);
     this.workers.demand.replan();
     this.emit("session_acquired", {
       session: info,
