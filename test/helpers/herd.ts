@@ -3,7 +3,12 @@
 // still alive (after killing it, so one failure does not cascade).
 
 import type { HerdEvent } from "../../src/core/index.ts";
-import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../../src/pool/index.ts";
+import {
+  Herd,
+  type HerdOptions,
+  type PoolOptionsInput,
+  resolvePoolOptions,
+} from "../../src/pool/index.ts";
 import { expectNoLeaks, newLeakTag } from "./processes.ts";
 import { WORKER_FIXTURE } from "./worker.ts";
 
@@ -12,6 +17,8 @@ export interface HerdFixture {
   /** Pool options for the fixture worker, tagged; override anything. */
   pool(overrides?: Partial<PoolOptionsInput>): PoolOptionsInput;
   start(...pools: Partial<PoolOptionsInput>[]): Promise<Herd>;
+  /** `start` with HerdOptions (tenants' weights, say). */
+  startWith(opts: HerdOptions, ...pools: Partial<PoolOptionsInput>[]): Promise<Herd>;
   cleanup(): Promise<void>;
 }
 
@@ -29,9 +36,13 @@ export function herdFixture(): HerdFixture {
   return {
     tag,
     pool,
-    async start(...pools) {
+    start(...pools) {
+      return this.startWith({}, ...pools);
+    },
+    async startWith(opts, ...pools) {
       const herd = await Herd.start(
         (pools.length ? pools : [{}]).map((p) => resolvePoolOptions(pool(p))),
+        opts,
       );
       herds.push(herd);
       return herd;
