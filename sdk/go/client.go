@@ -24,6 +24,8 @@ import (
 type Client struct {
 	rpc   herdv1connect.HerdServiceClient
 	token string
+	// key is the tenant key the client was given (WithTenantKey), for sessions' Headers.
+	key string
 }
 
 // Option configures a Client.
@@ -32,11 +34,18 @@ type Option func(*config)
 type config struct {
 	httpClient connect.HTTPClient
 	token      string
+	key        string
 	connect    []connect.ClientOption
 }
 
-// WithToken sends "Authorization: Bearer <token>" on every call.
-func WithToken(token string) Option { return func(c *config) { c.token = token } }
+// WithToken sends "Authorization: Bearer <token>" on every call: the operator's token
+// (control.token). It replaces an earlier WithTenantKey.
+func WithToken(token string) Option { return func(c *config) { c.token, c.key = token, "" } }
+
+// WithTenantKey makes the client a tenant's: the key is the control plane's bearer token
+// (as WithToken), and every session's Headers carry it as X-Herd-Key for the data plane.
+// It replaces an earlier WithToken.
+func WithTenantKey(key string) Option { return func(c *config) { c.token, c.key = key, key } }
 
 // WithHTTPClient replaces http.DefaultClient (e.g. an h2c client for gRPC).
 func WithHTTPClient(h connect.HTTPClient) Option { return func(c *config) { c.httpClient = h } }
@@ -60,6 +69,7 @@ func New(baseURL string, opts ...Option) *Client {
 	return &Client{
 		rpc:   herdv1connect.NewHerdServiceClient(cfg.httpClient, strings.TrimRight(baseURL, "/"), cfg.connect...),
 		token: cfg.token,
+		key:   cfg.key,
 	}
 }
 

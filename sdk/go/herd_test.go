@@ -293,3 +293,41 @@ func TestHoldEndsWhenTheHolderIsKilled(t *testing.T) {
 	_ = child.Process.Kill()
 	eventually(t, "the killed holder's session to end", func() bool { return !slices.Contains(ids(t, c), id) })
 }
+
+func TestTenantKeyIsTheBearerAndRidesOnTheDataPlane(t *testing.T) {
+	url, stop := startStub("--token", "s3cret")
+	defer stop()
+	if url == "" {
+		t.Fatal("the token stub did not start")
+	}
+	ctx := context.Background()
+	c := herd.New(url, herd.WithTenantKey("s3cret"))
+	s, err := c.Acquire(ctx, "browser", herd.AcquireOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(ctx)
+	if h := s.Headers(); h.Get(herd.KeyHeader) != "s3cret" || h.Get(herd.SessionHeader) != s.ID() {
+		t.Fatalf("headers %v", h)
+	}
+	h, err := c.Hold(ctx, "browser", herd.AcquireOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release(ctx)
+	if h.Headers().Get(herd.KeyHeader) != "s3cret" {
+		t.Fatalf("held session's headers %v", h.Headers())
+	}
+	if _, err := herd.New(url, herd.WithTenantKey("other")).Stats(ctx, ""); herd.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("a wrong key: %v", err)
+	}
+	// The last of WithToken and WithTenantKey wins: an operator's client sends no X-Herd-Key.
+	op, err := herd.New(url, herd.WithTenantKey("x"), herd.WithToken("s3cret")).Acquire(ctx, "browser", herd.AcquireOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.Release(ctx)
+	if op.Headers().Get(herd.KeyHeader) != "" {
+		t.Fatalf("operator's headers %v", op.Headers())
+	}
+}

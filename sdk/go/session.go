@@ -14,6 +14,8 @@ import (
 const (
 	SessionHeader = "X-Session-ID"
 	TokenHeader   = "X-Herd-Token"
+	// KeyHeader carries a tenant key (WithTenantKey) to the data plane.
+	KeyHeader = "X-Herd-Key"
 )
 
 // Session is an acquired session: one worker, pinned until Release.
@@ -31,12 +33,16 @@ func (s *Session) ID() string { return s.Info.GetSessionId() }
 // ProxyURL is the data plane's base URL: send the session's HTTP/WebSocket traffic there.
 func (s *Session) ProxyURL() string { return s.Info.GetDataPlaneUrl() }
 
-// Headers route a data-plane request to this session (and carry its token, if any).
+// Headers route a data-plane request to this session and authorize it: its token, if any,
+// and the client's tenant key (X-Herd-Key), if it has one.
 func (s *Session) Headers() http.Header {
 	h := http.Header{}
 	h.Set(SessionHeader, s.ID())
 	if t := s.Info.GetToken(); t != "" {
 		h.Set(TokenHeader, t)
+	}
+	if s.client.key != "" {
+		h.Set(KeyHeader, s.client.key)
 	}
 	return h
 }

@@ -1,7 +1,10 @@
 """The Python driver of the SDK scenario suite (sdk/ts/test/scenarios.spec.ts): the same
 steps and JSON lines as the TypeScript and Go drivers, through herd's public API.
 
-    python scenario_driver.py <identity|errors|watch|logs-usage|hold> <control_url> <pool>
+    python scenario_driver.py <identity|errors|watch|logs-usage|hold|tenant-key> <control_url> <pool>
+
+tenant-key reads the key from HERD_SCENARIO_KEY and the recorder's URL from
+HERD_SCENARIO_RECORDER (see the TypeScript driver); the AsyncClient sends to /py-async.
 """
 
 from __future__ import annotations
@@ -47,9 +50,28 @@ async def _async_logged(url: str, session_id: str) -> bool:
         return b"py-before\n" in held and await client.usage(session_id) is not None
 
 
+async def _async_keyed(url: str, pool: str, key: str, recorder: str) -> str:
+    """The AsyncClient's sessions carry the key too (its own path at the recorder)."""
+    async with herd.AsyncClient(url, tenant_key=key, timeout=30) as client:
+        async with await client.acquire(pool) as s:
+            get(recorder + "/py-async", s.headers)
+            return s.id
+
+
 def main(step: str, url: str, pool: str) -> None:
     client = herd.Client(url, timeout=30)
-    if step == "identity":
+    if step == "tenant-key":
+        key, recorder = os.environ["HERD_SCENARIO_KEY"], os.environ["HERD_SCENARIO_RECORDER"]
+        keyed = herd.Client(url, tenant_key=key, timeout=30)
+        with keyed.acquire(pool) as s:
+            get(recorder + "/py", s.headers)
+            reached = json.loads(get(s.proxy_url + "/whoami", s.headers))["pid"] == s.worker_pid
+            with keyed.session(pool) as held:
+                get(recorder + "/py-held", held.headers)
+            sessions = {"py": s.id, "py-held": held.id}
+        sessions["py-async"] = asyncio.run(_async_keyed(url, pool, key, recorder))
+        out({"sessions": sessions, "reached": reached})
+    elif step == "identity":
         with client.acquire(pool) as s:
             pids = [json.loads(get(s.proxy_url + "/whoami", s.headers))["pid"] for _ in range(3)]
             out({"session": s.id, "workerPid": s.worker_pid, "pids": pids})

@@ -46,3 +46,16 @@ def test_async_client_end_to_end(stub_url: str) -> None:
             assert [p.name for p in stats.pools] == ["default"]
 
     asyncio.run(main())
+
+
+def test_async_client_takes_a_tenant_key(token_stub_url: str) -> None:
+    async def main() -> None:
+        async with herd.AsyncClient(token_stub_url, tenant_key="s3cret", timeout=5) as client:
+            async with await client.acquire("browser") as s:
+                assert s.headers["X-Herd-Key"] == "s3cret"
+            async with client.session("browser") as held:
+                assert held.headers["X-Herd-Key"] == "s3cret"
+        with pytest.raises(herd.UnauthenticatedError):
+            await herd.AsyncClient(token_stub_url, tenant_key="other").stats()
+
+    asyncio.run(main())

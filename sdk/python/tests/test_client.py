@@ -133,3 +133,19 @@ def test_session_ends_when_the_holding_process_is_killed(
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_tenant_key_is_the_bearer_and_rides_on_the_data_plane(token_stub_url: str) -> None:
+    with herd.Client(token_stub_url, tenant_key="s3cret", timeout=5) as client:
+        with client.acquire("browser") as s:
+            assert s.headers == {
+                "X-Session-ID": s.id,
+                "X-Herd-Token": s.token,
+                "X-Herd-Key": "s3cret",
+            }
+        with client.session("browser") as held:
+            assert held.headers["X-Herd-Key"] == "s3cret"
+    with pytest.raises(herd.UnauthenticatedError):
+        herd.Client(token_stub_url, tenant_key="other").stats()
+    with pytest.raises(ValueError, match="token .* or tenant_key, not both"):
+        herd.Client(token_stub_url, token="a", tenant_key="b")

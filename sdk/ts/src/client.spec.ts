@@ -22,6 +22,25 @@ async function rejection(p: Promise<unknown>): Promise<HerdClientError> {
 }
 
 describe("createHerdClient", () => {
+  it("takes a tenant key: the control plane's bearer token, and X-Herd-Key in each session's headers", async () => {
+    const herd = createHerdClient({ baseUrl: stub.url, tenantKey: "s3cret", timeoutMs: 5_000 });
+    const s = await herd.acquire("browser");
+    expect(s.headers).toEqual({
+      "X-Session-ID": s.id,
+      "X-Herd-Token": s.token,
+      "X-Herd-Key": "s3cret",
+    });
+    await s.release();
+    const held = await herd.hold("browser");
+    expect(held.headers["X-Herd-Key"]).toBe("s3cret");
+    await held.release();
+    const wrong = createHerdClient({ baseUrl: stub.url, tenantKey: "other", timeoutMs: 5_000 });
+    expect((await rejection(wrong.acquire("browser"))).code).toBe(Code.Unauthenticated);
+    expect(() => createHerdClient({ baseUrl: stub.url, token: "a", tenantKey: "b" })).toThrow(
+      "give token (the operator's) or tenantKey, not both",
+    );
+  });
+
   it("acquires a session with routing headers and releases it on dispose", async () => {
     const herd = client();
     let id: string;

@@ -33,8 +33,13 @@ import { HerdSession, type ReleaseOptions, releaseIgnoringGone } from "./session
 export interface HerdClientOptions {
   /** Control-plane URL, e.g. "http://127.0.0.1:7070". Ignored when `transport` is given. */
   baseUrl: string;
-  /** Bearer token for the control plane, sent on every call. */
+  /** The operator's bearer token for the control plane (control.token), sent on every call. */
   token?: string;
+  /**
+   * A tenant's key (instead of `token`): the control plane's bearer token, and `X-Herd-Key` in
+   * every session's `headers`, so the data plane knows the tenant too.
+   */
+  tenantKey?: string;
   /** Wire protocol of the default transport (Node): "connect" (HTTP/1.1), "grpc" or "grpc-web". */
   protocol?: "connect" | "grpc" | "grpc-web";
   /** Any Connect transport (e.g. connect-web's in a browser); replaces the default. */
@@ -105,8 +110,16 @@ export interface HerdClient {
 
 export function createHerdClient(options: HerdClientOptions): HerdClient {
   const rpc = createClient(HerdService, options.transport ?? defaultTransport(options));
+  if (options.token !== undefined && options.tenantKey !== undefined) {
+    throw new HerdClientError(
+      "createHerdClient: give token (the operator's) or tenantKey, not both",
+      Code.InvalidArgument,
+    );
+  }
+  const bearer = options.tenantKey ?? options.token;
+  const key = options.tenantKey;
   const headers: Record<string, string> =
-    options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
+    bearer === undefined ? {} : { authorization: `Bearer ${bearer}` };
   const call = (c: CallControl = {}): CallOptions => {
     const o: CallOptions = { headers };
     if (c.signal !== undefined) o.signal = c.signal;
@@ -142,7 +155,7 @@ export function createHerdClient(options: HerdClientOptions): HerdClient {
       if (res.session === undefined) {
         throw new HerdClientError("AcquireSession returned no session", Code.Internal);
       }
-      return new HerdSession(res.session, release);
+      return new HerdSession(res.session, release, key);
     },
     hold(pool = "", o = {}) {
       const request = acquireRequest(pool, o);
@@ -156,6 +169,7 @@ export function createHerdClient(options: HerdClientOptions): HerdClient {
           ),
         signal: o.signal,
         release,
+        key,
         renew: (sessionId, holdId, timeoutMs) =>
           rpc.renewHold({ sessionId, holdId }, { headers, timeoutMs }),
       });

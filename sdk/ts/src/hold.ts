@@ -32,6 +32,8 @@ export interface HoldChannel {
   open(reattachTo: string | undefined, signal: AbortSignal): AsyncIterable<HoldSessionResponse>;
   renew(sessionId: string, holdId: string, timeoutMs: number): Promise<unknown>;
   release: ReleaseFn;
+  /** The client's tenant key, for the held session's data-plane headers. */
+  key?: string | undefined;
   /** The caller's signal: aborting it ends the hold. */
   signal?: AbortSignal | undefined;
 }
@@ -59,8 +61,8 @@ export class HeldSession extends HerdSession {
   #releasing: Promise<void> | undefined;
 
   /** @internal */
-  constructor(stream: Stream, release: ReleaseFn) {
-    super(stream.session, release);
+  constructor(stream: Stream, release: ReleaseFn, key?: string) {
+    super(stream.session, release, key);
     this.heartbeatGraceMs = stream.graceMs;
     this.#stream = stream;
   }
@@ -159,7 +161,7 @@ export async function startHold(ch: HoldChannel): Promise<HeldSession> {
     ch.signal?.removeEventListener("abort", onCallerAbort);
     throw err;
   }
-  const held = new HeldSession(first, ch.release);
+  const held = new HeldSession(first, ch.release, ch.key);
   callerAbort.signal.addEventListener("abort", () => held.end(callerAbort.signal.reason));
   held.signal.addEventListener("abort", () =>
     ch.signal?.removeEventListener("abort", onCallerAbort),

@@ -14,6 +14,9 @@ export interface ReleaseOptions {
   timeoutMs?: number;
 }
 
+/** Carries a tenant key on the data plane (on the control plane it is the bearer token). */
+export const KEY_HEADER = "X-Herd-Key";
+
 /** Ends a session on the daemon; NOT_FOUND (already ended) counts as done. */
 export type ReleaseFn = (sessionId: string, options: ReleaseOptions) => Promise<void>;
 
@@ -21,11 +24,14 @@ export class HerdSession {
   /** The session as the daemon returned it. */
   readonly info: Session;
   readonly #release: ReleaseFn;
+  readonly #key: string | undefined;
   #released: Promise<void> | undefined;
 
-  constructor(info: Session, release: ReleaseFn) {
+  /** `key`: the client's tenant key, which `headers` carry to the data plane. */
+  constructor(info: Session, release: ReleaseFn, key?: string) {
     this.info = info;
     this.#release = release;
+    this.#key = key;
   }
 
   get id(): string {
@@ -51,10 +57,14 @@ export class HerdSession {
   get createdAt(): Date | undefined {
     return this.info.createdAt === undefined ? undefined : timestampDate(this.info.createdAt);
   }
-  /** Headers that route a data-plane request to this session (and authorize it). */
+  /**
+   * Headers that route a data-plane request to this session and authorize it: its token, if
+   * any, and the client's tenant key (`X-Herd-Key`), if it has one.
+   */
   get headers(): Record<string, string> {
     const h: Record<string, string> = { "X-Session-ID": this.id };
     if (this.token !== "") h["X-Herd-Token"] = this.token;
+    if (this.#key !== undefined) h[KEY_HEADER] = this.#key;
     return h;
   }
 

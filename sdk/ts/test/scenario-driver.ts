@@ -2,7 +2,10 @@
 // taking the same steps through its own public API and printing the same JSON lines, so one
 // spec checks all three against a live daemon:
 //   tsx scenario-driver.ts <step> <controlUrl> <pool>
-// Steps: identity, errors, watch, logs-usage, hold (prints {"held": ...}, then waits to be killed).
+// Steps: identity, errors, watch, logs-usage, hold (prints {"held": ...}, then waits to be killed),
+// tenant-key (a client with the key in HERD_SCENARIO_KEY: an acquired and a held session each
+// send their `headers` to the recorder at HERD_SCENARIO_RECORDER, path /ts and /ts-held, and
+// one request through the data plane, which reached the session's worker: "reached").
 import { createHerdClient, HerdClientError, SessionEventType } from "../src/index.ts";
 
 const [step, baseUrl, pool] = process.argv.slice(2);
@@ -19,6 +22,23 @@ const errorCode = (p: Promise<unknown>) =>
   );
 
 switch (step) {
+  case "tenant-key": {
+    const keyed = createHerdClient({
+      baseUrl,
+      tenantKey: process.env.HERD_SCENARIO_KEY!,
+      timeoutMs: 30_000,
+    });
+    const recorder = process.env.HERD_SCENARIO_RECORDER!;
+    await using s = await keyed.acquire(pool);
+    await (await fetch(`${recorder}/ts`, { headers: s.headers })).text();
+    const who = await fetch(`${s.proxyUrl}/whoami`, { headers: s.headers });
+    const reached = ((await who.json()) as { pid: number }).pid === s.workerPid;
+    const held = await keyed.hold(pool);
+    await (await fetch(`${recorder}/ts-held`, { headers: held.headers })).text();
+    await held.release();
+    out({ sessions: { ts: s.id, "ts-held": held.id }, reached });
+    break;
+  }
   case "identity": {
     await using s = await herd.acquire(pool);
     const pids: number[] = [];

@@ -5,7 +5,10 @@
 // and checks what they saw and what became of the processes. Python and Go dependencies are
 // installed here (repo .venv, go build), so it runs from a fresh clone.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -99,11 +102,16 @@ interface Running {
   first: Promise<Record<string, unknown>>;
 }
 
-function startDriver(sdk: string, step: string): Running {
-  const [cmd, args] = drivers[sdk]!([step, daemon.controlUrl, POOL]);
+/** `on`: another daemon than the suite's; `env`: more of the driver's environment. */
+function startDriver(
+  sdk: string,
+  step: string,
+  { on = daemon, env = {} }: { on?: Daemon; env?: Record<string, string> } = {},
+): Running {
+  const [cmd, args] = drivers[sdk]!([step, on.controlUrl, POOL]);
   const child = spawn(cmd, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...tag.env },
+    env: { ...process.env, ...tag.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -119,8 +127,12 @@ function startDriver(sdk: string, step: string): Running {
   return { child, first };
 }
 
-async function runDriver(sdk: string, step: string): Promise<Record<string, unknown>> {
-  const { child, first } = startDriver(sdk, step);
+async function runDriver(
+  sdk: string,
+  step: string,
+  opts?: Parameters<typeof startDriver>[2],
+): Promise<Record<string, unknown>> {
+  const { child, first } = startDriver(sdk, step, opts);
   try {
     return await first;
   } finally {
@@ -190,6 +202,62 @@ describe.each(Object.keys(drivers))("%s SDK against the live daemon", (sdk) => {
       child.kill("SIGKILL");
     }
   });
+});
+
+// A tenant key is the control plane's bearer token (here the daemon's control.token: the
+// server's own tenant keys are not this spec's business) and goes to the data plane as
+// X-Herd-Key in every session's headers. A recording server stands in for the data plane to
+// show exactly what the SDK sends; one request through the real data plane shows the headers
+// reach the session's worker.
+describe("a tenant key", () => {
+  const KEY = `key-${randomUUID()}`;
+  let keyed: Daemon;
+  let recorder: Server;
+  const seen = new Map<string, IncomingHttpHeaders>();
+
+  beforeAll(async () => {
+    keyed = await startDaemon({
+      config: {
+        control: { token_env: "HERD_SCENARIO_TOKEN" },
+        workers: {
+          [POOL]: {
+            cmd: ["node", join(REPO_ROOT, "test/fixtures/worker.mjs"), "--port", "{{.Port}}"],
+            max: 3,
+            health_path: "/health",
+            isolation: "none",
+          },
+        },
+      },
+      env: { ...tag.env, HERD_SCENARIO_TOKEN: KEY },
+    });
+    recorder = createServer((req, res) => {
+      seen.set(req.url ?? "", req.headers);
+      res.end("recorded");
+    });
+    await new Promise<void>((r) => recorder.listen(0, "127.0.0.1", r));
+  }, 120_000);
+
+  afterAll(async () => {
+    recorder?.close();
+    await keyed?.stop();
+  });
+
+  it.each(Object.keys(drivers))(
+    "%s: the bearer token on the control plane, X-Herd-Key on the data plane",
+    async (sdk) => {
+      const { port } = recorder.address() as AddressInfo;
+      const r = (await runDriver(sdk, "tenant-key", {
+        on: keyed,
+        env: { HERD_SCENARIO_KEY: KEY, HERD_SCENARIO_RECORDER: `http://127.0.0.1:${port}` },
+      })) as { sessions: Record<string, string>; reached: boolean };
+      // Every acquire and hold went through: the daemon wants its token, and the key was it.
+      expect(Object.keys(r.sessions).length).toBeGreaterThanOrEqual(2);
+      for (const [path, id] of Object.entries(r.sessions)) {
+        expect(seen.get(`/${path}`)).toMatchObject({ "x-session-id": id, "x-herd-key": KEY });
+      }
+      expect(r.reached).toBe(true);
+    },
+  );
 });
 
 // The README of each SDK shows it in about ten lines; those exact lines run here, with only

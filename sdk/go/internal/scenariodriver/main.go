@@ -2,7 +2,10 @@
 // (sdk/ts/test/scenarios.spec.ts): the same steps and JSON lines as the TypeScript and
 // Python drivers, through the herd package's public API.
 //
-//	scenariodriver <identity|errors|watch|logs-usage|hold> <controlURL> <pool>
+//	scenariodriver <identity|errors|watch|logs-usage|hold|tenant-key> <controlURL> <pool>
+//
+// tenant-key reads the key from HERD_SCENARIO_KEY and the recorder's URL from
+// HERD_SCENARIO_RECORDER (see the TypeScript driver).
 package main
 
 import (
@@ -164,6 +167,39 @@ func main() {
 			"rx":       usage.GetRxBytes(),
 			"tx":       usage.GetTxBytes(),
 			"cpuKnown": usage.CpuSeconds != nil,
+		})
+	case "tenant-key":
+		keyed := herd.New(url, herd.WithTenantKey(os.Getenv("HERD_SCENARIO_KEY")))
+		recorder := os.Getenv("HERD_SCENARIO_RECORDER")
+		s, err := keyed.Acquire(ctx, pool, herd.AcquireOptions{})
+		if err != nil {
+			fail(err)
+		}
+		if _, err := call("GET", recorder+"/go", s.Headers()); err != nil {
+			fail(err)
+		}
+		body, err := call("GET", s.ProxyURL()+"/whoami", s.Headers())
+		if err != nil {
+			fail(err)
+		}
+		var who struct{ Pid int }
+		_ = json.Unmarshal(body, &who)
+		h, err := keyed.Hold(ctx, pool, herd.AcquireOptions{})
+		if err != nil {
+			fail(err)
+		}
+		if _, err := call("GET", recorder+"/go-held", h.Headers()); err != nil {
+			fail(err)
+		}
+		if err := h.Release(ctx); err != nil {
+			fail(err)
+		}
+		if err := s.Release(ctx); err != nil {
+			fail(err)
+		}
+		out(map[string]any{
+			"sessions": map[string]string{"go": s.ID(), "go-held": h.ID()},
+			"reached":  who.Pid == int(s.Info.GetWorkerPid()),
 		})
 	case "hold":
 		h, err := c.Hold(ctx, pool, herd.AcquireOptions{})

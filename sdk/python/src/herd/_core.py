@@ -23,6 +23,7 @@ _R = TypeVar("_R", pb.AcquireSessionRequest, pb.HoldSessionRequest)
 
 SESSION_HEADER = "X-Session-ID"
 TOKEN_HEADER = "X-Herd-Token"
+KEY_HEADER = "X-Herd-Key"
 
 PROTOCOLS: dict[str, ProtocolType] = {
     "connect": ProtocolType.CONNECT,
@@ -38,8 +39,12 @@ def protocol_type(name: str) -> ProtocolType:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {name!r}") from None
 
 
-def auth_headers(token: str | None) -> dict[str, str]:
-    return {} if token is None else {"authorization": f"Bearer {token}"}
+def auth_headers(token: str | None, tenant_key: str | None = None) -> dict[str, str]:
+    """The control plane's bearer token: the operator's ``token`` or a ``tenant_key``."""
+    if token is not None and tenant_key is not None:
+        raise ValueError("give token (the operator's) or tenant_key, not both")
+    bearer = tenant_key if tenant_key is not None else token
+    return {} if bearer is None else {"authorization": f"Bearer {bearer}"}
 
 
 @contextmanager
@@ -127,8 +132,9 @@ def watch_request(
 class SessionInfo:
     """A session pinned to one worker, as the daemon returned it (``raw``: the generated message)."""
 
-    def __init__(self, raw: pb.Session) -> None:
+    def __init__(self, raw: pb.Session, key: str | None = None) -> None:
         self.raw = raw
+        self._key = key
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r} pool={self.pool!r} worker={self.worker_id!r}>"
@@ -161,10 +167,13 @@ class SessionInfo:
 
     @property
     def headers(self) -> dict[str, str]:
-        """Headers that route a data-plane request to this session (pass to requests/httpx)."""
+        """Headers that route a data-plane request to this session (pass to requests/httpx):
+        its token, if any, and the client's tenant key (``X-Herd-Key``), if it has one."""
         h = {SESSION_HEADER: self.id}
         if self.token:
             h[TOKEN_HEADER] = self.token
+        if self._key is not None:
+            h[KEY_HEADER] = self._key
         return h
 
 

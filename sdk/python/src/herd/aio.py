@@ -29,8 +29,10 @@ _Release = Callable[[str, bool], Awaitable[None]]
 class AsyncSession(_core.SessionInfo):
     """An acquired session; ``await release()`` (or leaving ``async with``) ends it."""
 
-    def __init__(self, raw: pb.Session, release: _Release) -> None:
-        super().__init__(raw)
+    def __init__(
+        self, raw: pb.Session, release: _Release, key: str | None = None
+    ) -> None:
+        super().__init__(raw, key)
         self._release = release
         self._released = False
 
@@ -52,8 +54,10 @@ class AsyncSession(_core.SessionInfo):
 class AsyncHeldSession(_core.SessionInfo):
     """A session held through HoldSession: it ends as soon as this process stops holding it."""
 
-    def __init__(self, start: _core.HoldStart, release: _Release) -> None:
-        super().__init__(start.session)
+    def __init__(
+        self, start: _core.HoldStart, release: _Release, key: str | None = None
+    ) -> None:
+        super().__init__(start.session, key)
         self.hold_id = start.hold_id
         """Identifies the current hold to RenewHold; a new one after each re-attach."""
         self.heartbeat_grace = start.grace
@@ -107,11 +111,13 @@ class AsyncClient:
         base_url: str,
         *,
         token: str | None = None,
+        tenant_key: str | None = None,
         timeout: float | None = None,
         protocol: str = "connect",
     ) -> None:
         self._rpc = HerdServiceClient(base_url.rstrip("/"), protocol=_core.protocol_type(protocol))
-        self._headers = _core.auth_headers(token)
+        self._headers = _core.auth_headers(token, tenant_key)
+        self._key = tenant_key
         self._timeout_ms = _core.timeout_ms(timeout)
 
     async def close(self) -> None:
@@ -139,7 +145,7 @@ class AsyncClient:
             res = await self._rpc.acquire_session(
                 req, headers=self._headers, timeout_ms=self._timeout_ms
             )
-        return AsyncSession(res.session, self._release_gone_ok)
+        return AsyncSession(res.session, self._release_gone_ok, self._key)
 
     async def release(self, session_id: str, *, kill: bool = False) -> None:
         """End a session by ID (``NotFoundError`` when there is none)."""
@@ -179,7 +185,7 @@ class AsyncClient:
         it = aiter(stream)
         with _core.herd_errors():
             start = _core.hold_start(await anext(it, None))
-        held = AsyncHeldSession(start, self._release_gone_ok)
+        held = AsyncHeldSession(start, self._release_gone_ok, self._key)
         clock = _core.RenewClock(start.grace)
         held._tasks.append(asyncio.create_task(self._keep(it, held, clock)))
         if start.grace > 0:

@@ -28,8 +28,10 @@ from .v1.herd_connect import HerdServiceClientSync
 class Session(_core.SessionInfo):
     """An acquired session; ``release()`` (or leaving ``with``) ends it."""
 
-    def __init__(self, raw: pb.Session, release: Callable[[str, bool], None]) -> None:
-        super().__init__(raw)
+    def __init__(
+        self, raw: pb.Session, release: Callable[[str, bool], None], key: str | None = None
+    ) -> None:
+        super().__init__(raw, key)
         self._release = release
         self._released = False
 
@@ -51,8 +53,10 @@ class Session(_core.SessionInfo):
 class HeldSession(_core.SessionInfo):
     """A session held through HoldSession: it ends as soon as this process stops holding it."""
 
-    def __init__(self, start: _core.HoldStart, release: Callable[[str, bool], None]) -> None:
-        super().__init__(start.session)
+    def __init__(
+        self, start: _core.HoldStart, release: Callable[[str, bool], None], key: str | None = None
+    ) -> None:
+        super().__init__(start.session, key)
         self.hold_id = start.hold_id
         """Identifies the current hold to RenewHold; a new one after each re-attach."""
         self.heartbeat_grace = start.grace
@@ -112,6 +116,8 @@ class Client:
     """Synchronous client of the herd control plane.
 
     ``Client("http://127.0.0.1:7070", token=None, timeout=None, protocol="connect")``;
+    ``tenant_key`` instead of ``token``: a tenant's key, the control plane's bearer token and
+    ``X-Herd-Key`` in every session's ``headers`` (the data plane's credential);
     ``timeout`` (seconds) bounds every unary call, never the streams.
     """
 
@@ -120,13 +126,15 @@ class Client:
         base_url: str,
         *,
         token: str | None = None,
+        tenant_key: str | None = None,
         timeout: float | None = None,
         protocol: str = "connect",
     ) -> None:
         self._rpc = HerdServiceClientSync(
             base_url.rstrip("/"), protocol=_core.protocol_type(protocol)
         )
-        self._headers = _core.auth_headers(token)
+        self._headers = _core.auth_headers(token, tenant_key)
+        self._key = tenant_key
         self._timeout_ms = _core.timeout_ms(timeout)
 
     def close(self) -> None:
@@ -152,7 +160,7 @@ class Client:
         req = _core.acquire_request(pool, session_id, wait, labels)
         with _core.herd_errors():
             res = self._rpc.acquire_session(req, headers=self._headers, timeout_ms=self._timeout_ms)
-        return Session(res.session, self._release_gone_ok)
+        return Session(res.session, self._release_gone_ok, self._key)
 
     def release(self, session_id: str, *, kill: bool = False) -> None:
         """End a session by ID (``NotFoundError`` when there is none)."""
@@ -191,7 +199,7 @@ class Client:
         )
         with _core.herd_errors():
             start = _core.hold_start(next(stream, None))
-        held = HeldSession(start, self._release_gone_ok)
+        held = HeldSession(start, self._release_gone_ok, self._key)
         clock = _core.RenewClock(start.grace)
         threading.Thread(target=self._keep, args=(stream, held, clock), daemon=True).start()
         if start.grace > 0:
