@@ -36,6 +36,8 @@ export interface SessionRow {
   lastActiveAt?: Date;
   connections: number;
   labels: Record<string, string>;
+  /** Whose session it is: a tenant's name, "" for the operator's. */
+  tenant: string;
   state: SessionState;
   endedAt?: Date;
   /** Why it ended ("idle", "exit code 1", "daemon restarted", ...); empty while live. */
@@ -236,6 +238,7 @@ export class SessionBook {
     row.lastActiveAt = toDate(s.lastActiveAt);
     row.connections = s.connections;
     row.labels = { ...s.labels };
+    row.tenant = s.tenant;
     return row;
   }
 
@@ -247,6 +250,7 @@ export class SessionBook {
       workerPid,
       connections: 0,
       labels: {},
+      tenant: "",
       state: "live",
       reason: "",
       history: [],

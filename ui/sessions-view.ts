@@ -1,5 +1,6 @@
 // The session table: one row per session in the book (live, or ended and kept), filtered by
-// text (id, pool, label keys and values), pool and state. Rows are keyed by session id and
+// text (id, pool, tenant, label keys and values), pool and state. The operator's sessions (no
+// tenant) show "—" as their tenant. Rows are keyed by session id and
 // updated in place, so a row's buttons survive the once-a-second refresh of its age.
 
 import { el, setText } from "./dom.ts";
@@ -19,7 +20,12 @@ export function matches(row: SessionRow, f: Filters): boolean {
   if (f.state === "ended" && row.state === "live") return false;
   const q = f.text.trim().toLowerCase();
   if (!q) return true;
-  const hay = [row.id, row.pool, ...Object.entries(row.labels).map(([k, v]) => `${k}=${v}`)];
+  const hay = [
+    row.id,
+    row.pool,
+    row.tenant,
+    ...Object.entries(row.labels).map(([k, v]) => `${k}=${v}`),
+  ];
   return hay.some((h) => h.toLowerCase().includes(q));
 }
 
@@ -27,7 +33,20 @@ export function stateText(row: SessionRow): string {
   return row.state === "live" ? "live" : row.reason ? `${row.state}: ${row.reason}` : row.state;
 }
 
-const COLUMNS = ["id", "pool", "pid", "age", "active", "conns", "labels", "state"] as const;
+/** What the tenant column shows for the operator's sessions. */
+export const OPERATOR = "—";
+
+const COLUMNS = [
+  "id",
+  "pool",
+  "tenant",
+  "pid",
+  "age",
+  "active",
+  "conns",
+  "labels",
+  "state",
+] as const;
 
 export class SessionsView {
   private readonly rows = new Map<string, HTMLTableRowElement>();
@@ -55,6 +74,7 @@ export class SessionsView {
       const text: Record<(typeof COLUMNS)[number], string> = {
         id: r.id,
         pool: r.pool,
+        tenant: r.tenant || OPERATOR,
         pid: r.workerPid ? String(r.workerPid) : "",
         age: ago(r.createdAt, r.endedAt?.getTime() ?? now),
         active:

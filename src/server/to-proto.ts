@@ -36,6 +36,7 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
     labels: { ...s.labels },
     reconnectDeadline: s.reconnectDeadline && timestampFromDate(s.reconnectDeadline),
     node: s.node ?? "",
+    tenant: s.tenant ?? "",
     usage: s.usage && {
       cpuSeconds: s.usage.cpuSeconds,
       memoryPeakBytes:
@@ -84,6 +85,7 @@ export function eventToProto(e: HerdEvent, dataPlaneUrl: string): SessionEvent {
     queued: e.queued ?? 0,
     warmTarget: e.warmTarget ?? 0,
     node: e.node ?? e.session?.node ?? "",
+    tenant: e.session?.tenant ?? "",
   });
 }
 
@@ -102,6 +104,7 @@ export function snapshotEvent(
     pool: s.pool,
     sessionId: s.id,
     workerPid: s.workerPid,
+    tenant: s.tenant ?? "",
   });
 }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
+import { startHarness } from "../helpers/control-plane-harness.ts";
 import {
   CHROMIUM_LAUNCH,
   type Daemon,
@@ -127,7 +128,11 @@ async function relay(d: Daemon) {
   };
 }
 
-async function open(d: Daemon, url = d.controlUrl): Promise<{ page: Page; dialogs: string[] }> {
+/** The dashboard of `d` (a daemon, or a control plane's URL) in a new page. */
+async function open(
+  d: Daemon | string,
+  url = typeof d === "string" ? d : d.controlUrl,
+): Promise<{ page: Page; dialogs: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   pages.push(page);
   const dialogs: string[] = [];
@@ -415,5 +420,62 @@ describe("dashboard at /ui", () => {
     const after = await createHerdClient({ baseUrl: second.controlUrl }).acquire("w");
     await row(page, after.id).waitFor(WAIT);
     expect(await row(page, after.id).getAttribute("data-state")).toBe("live");
+  });
+});
+
+// Tenants' sessions come from the pool (AcquireOptions.tenant) here: a Herd and its control
+// plane in this process (the harness), since which key makes which tenant is the server's part.
+describe("dashboard and tenants", () => {
+  const shown = (page: Page) => page.locator("#sessions tbody tr").evaluateAll((trs) => trs.length);
+
+  it("shows each session's tenant, the operator's as —, live and after a reload; the filter finds a tenant", async () => {
+    const h = await startHarness([{ max: 3 }]);
+    try {
+      const { page } = await open(h.cp.url);
+      await live(page);
+      const acme = await h.herd.acquire("w", undefined, { tenant: "acme" });
+      const mine = await h.herd.acquire("w", undefined);
+      const tenantOf = (id: string) => row(page, id).locator("td.tenant").textContent();
+      await expect.poll(() => tenantOf(acme.id), WAIT).toBe("acme");
+      await expect.poll(() => tenantOf(mine.id), WAIT).toBe("—");
+      await page.locator("#filter-text").fill("acme");
+      await expect.poll(() => shown(page), WAIT).toBe(1);
+      expect(await row(page, acme.id).count()).toBe(1);
+      await page.reload(); // from the snapshot and ListSessions this time
+      await live(page);
+      await expect.poll(() => tenantOf(acme.id), WAIT).toBe("acme");
+      expect(await tenantOf(mine.id)).toBe("—");
+      await page.close();
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("takes a tenant's key (or the operator's token) and sends it as the bearer of every call", async () => {
+    const KEY = "tenant-acme-key";
+    const h = await startHarness([{ max: 2 }], { token: KEY });
+    try {
+      const { page } = await open(h.cp.url);
+      await page.waitForSelector('#status[data-state="auth"]', WAIT);
+      expect(await page.locator("#token-form label").textContent()).toBe("Token or tenant key");
+      expect(await page.locator("#auth").textContent()).toContain("a tenant's key");
+      const bearers: (string | undefined)[] = [];
+      page.on("request", (r) => {
+        if (r.url().includes("/herd.v1.HerdService/")) bearers.push(r.headers().authorization);
+      });
+      await page.locator("#token").fill(KEY);
+      await page.locator("#token-form button").click();
+      await live(page);
+      const s = await h.herd.acquire("w", undefined, { tenant: "acme" });
+      await expect
+        .poll(() => row(page, s.id).locator("td.tenant").textContent(), WAIT)
+        .toBe("acme");
+      await page.waitForTimeout(2500); // a GetStats and ListSessions poll too
+      expect(bearers.length).toBeGreaterThan(2);
+      expect(new Set(bearers)).toEqual(new Set([`Bearer ${KEY}`]));
+      await page.close();
+    } finally {
+      await h.close();
+    }
   });
 });
