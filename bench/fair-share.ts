@@ -8,6 +8,9 @@
 //          MAX, so about FLOODERS - MAX acquires are always queued);
 //   light  tenant b: one acquire every LIGHT_EVERY_MS, released at once; its wait is the sample.
 //
+// Goals: the light tenant's p50 at most a quarter of FIFO's (it waits about one freed worker,
+// FIFO about the whole queue's turn), its p99 at most half.
+//
 // Standalone: `node --import tsx bench/fair-share.ts [--quick]`.
 
 import { fileURLToPath } from "node:url";
@@ -81,7 +84,8 @@ export async function benchFairShare(opts: { quick?: boolean } = {}): Promise<Be
   const what = `light tenant's wait, ${FLOODERS} flooders on max ${MAX}, fair share vs FIFO`;
   return [
     compared(`${what} p50 (n ${fair.length})`, median(fair), "ms", median(fifo), "≤ 0.25 ×"),
-    compared(`${what} p99`, percentile(fair, 99), "ms", percentile(fifo, 99), "≤ 0.25 ×"),
+    // The tail holds the machine's own stalls, which both arms share, hence a looser goal.
+    compared(`${what} p99`, percentile(fair, 99), "ms", percentile(fifo, 99), "≤ 0.5 ×"),
   ];
 }
 
