@@ -2,6 +2,7 @@
 // withdrawal, and the per-tick depth report. Its "workers" are plain strings: the queue only
 // hands them over.
 import { describe, expect, it } from "vitest";
+import { prng } from "../../test/helpers/http1-cases.ts";
 import { isHerdError } from "../core/index.ts";
 import { AcquireQueue } from "./acquire-queue.ts";
 
@@ -196,6 +197,75 @@ describe("AcquireQueue", () => {
       q.serve("w-2");
       await Promise.all(a);
       expect(out).toEqual(["a1", "b failed", "a2"]);
+    });
+
+    it("keeps its books under random waits, withdrawals and serves: each waiter settles once, FIFO within a tenant", async () => {
+      const r = prng(20);
+      const { q } = queue(100_000, { a: 2, b: 1, c: 0.5 });
+      const tenants = ["a", "b", "c", undefined] as const;
+      interface Probe {
+        tenant: string | undefined;
+        seq: number;
+        abort?: AbortController;
+        settled: number;
+        outcome?: "served" | "withdrawn";
+      }
+      const pending: Probe[] = [];
+      const all: Probe[] = [];
+      const servedSeqs = new Map<string | undefined, number[]>();
+      const settles: Promise<unknown>[] = [];
+      for (let step = 0; step < 5_000; step++) {
+        const op = r.next();
+        if (op < 0.5) {
+          const p: Probe = { tenant: r.pick(tenants), seq: all.length, settled: 0 };
+          if (r.next() < 0.3) p.abort = new AbortController();
+          all.push(p);
+          pending.push(p);
+          const signal = p.abort?.signal ?? new AbortController().signal;
+          const served = q.wait(
+            () => {
+              p.settled++;
+              p.outcome = "served";
+              const seqs = servedSeqs.get(p.tenant) ?? [];
+              seqs.push(p.seq);
+              servedSeqs.set(p.tenant, seqs);
+            },
+            signal,
+            p.tenant,
+          );
+          settles.push(
+            served.catch(() => {
+              p.settled++;
+              p.outcome = "withdrawn";
+            }),
+          );
+        } else if (op < 0.65) {
+          const cancellable = pending.filter((p) => p.abort && !p.abort.signal.aborted);
+          if (cancellable.length > 0) {
+            const p = r.pick(cancellable);
+            p.abort!.abort(new Error("gave up"));
+            pending.splice(pending.indexOf(p), 1);
+          }
+        } else {
+          const before = pending.length;
+          expect(q.serve(`w-${step}`)).toBe(before > 0);
+          // take runs in the serve's tick: the served waiter is known at once.
+          const i = pending.findIndex((p) => p.outcome === "served");
+          if (i >= 0) pending.splice(i, 1);
+          expect(pending.length).toBe(Math.max(0, before - 1));
+        }
+        expect(q.length).toBe(pending.length);
+        const byTenant = new Map<string | undefined, number>();
+        for (const p of pending) byTenant.set(p.tenant, (byTenant.get(p.tenant) ?? 0) + 1);
+        expect(new Map([...q.waitingByTenant()].sort())).toEqual(new Map([...byTenant].sort()));
+      }
+      while (q.serve("drain"));
+      await Promise.all(settles);
+      expect(all.every((p) => p.settled === 1)).toBe(true);
+      expect(all.filter((p) => p.outcome === "withdrawn").every((p) => p.abort)).toBe(true);
+      for (const seqs of servedSeqs.values()) {
+        expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      }
     });
   });
 });
