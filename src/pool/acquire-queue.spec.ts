@@ -151,6 +151,36 @@ describe("AcquireQueue", () => {
       expect(order.slice(3)).toEqual(Array.from({ length: 18 }, (_, i) => `a${i + 2}`));
     });
 
+    it("admits a tenant below its share of a full queue: one tenant's flood cannot fill it against another", () => {
+      const { q } = queue(4, { heavy: 3 });
+      const order: string[] = [];
+      const queueFor = (tenant: string | undefined) => {
+        const refused = q.refusal(0, undefined, tenant);
+        if (!refused) void flood(q, order, tenant, 1)[0]!.catch(() => {});
+        return refused?.message;
+      };
+      for (let i = 0; i < 4; i++) expect(queueFor("a")).toBeUndefined();
+      expect(queueFor("a")).toBe(
+        "pool w is at max (2 workers) with 4 acquires queued (queue_limit 4)",
+      );
+      // b's share of the 4 places is 2 (a and b weigh 1 each): admitted beyond the limit, twice.
+      expect(queueFor("b")).toBeUndefined();
+      expect(queueFor("b")).toBeUndefined();
+      expect(queueFor("b")).toBe(
+        "pool w is at max (2 workers) with 6 acquires queued (queue_limit 4); 2 of them tenant b's, its share",
+      );
+      // The operator's share is 4 × 1 ÷ 3 (a, b and it): admitted while it has fewer than 1.33.
+      expect(queueFor(undefined)).toBeUndefined();
+      expect(queueFor(undefined)).toBeUndefined();
+      // Twice the places (room 0 + queue_limit 4) wait: nobody else queues, whatever its share.
+      expect(queueFor("heavy")).toBe(
+        "pool w is at max (2 workers) with 8 acquires queued (queue_limit 4)",
+      );
+      expect(q.refusal(0, 0, "newcomer")?.message).toMatch(/^pool w is at max/); // waits for nothing
+      expect(q.length).toBe(8);
+      q.failAll(new Error("closing"));
+    });
+
     it("gives a fractional weight its turn every other round, and credits a weight only on its visit", async () => {
       const { q } = queue(100, { slow: 0.5 });
       const order: string[] = [];

@@ -19,8 +19,11 @@
 //     handed to nobody;
 //   - a line in the ring is never empty, and the cursor points into the ring whenever it is not;
 //   - admission (`refusal`): an acquire is refused at once when `queue_limit` waiters more than
-//     the workers that are idle, starting or may still start (`room`) already wait, and when it
-//     will not wait (waitMs 0) and `room` waiters already wait;
+//     the workers that are idle, starting or may still start (`room`) already wait — unless its
+//     tenant has fewer waiters than its share of those places (room + queue_limit, shared by
+//     weight among the tenants waiting and itself), so one tenant's flood cannot fill the queue
+//     against another (up to twice that many waiters in all: the queue's memory stays bounded
+//     by queue_limit); and when it will not wait (waitMs 0) and `room` waiters already wait;
 //   - the depth is reported at most once per tick, and only when it changed. Failures (a start
 //     that failed, shutdown) report nothing themselves: the pump after a failed start reports,
 //     and a closed pool reports no more.
@@ -73,15 +76,32 @@ export class AcquireQueue<W> {
     return new Map(this.ring.map((line) => [line.tenant, line.waiters.length]));
   }
 
-  /** Why an acquire may not queue, with `room` workers idle, starting or yet to start; else undefined. */
-  refusal(room: number, waitMs: number | undefined): HerdError | undefined {
+  /**
+   * Why an acquire of `tenant` may not queue, with `room` workers idle, starting or yet to
+   * start; else undefined.
+   */
+  refusal(room: number, waitMs: number | undefined, tenant?: Tenant): HerdError | undefined {
     const ahead = this.size;
-    if (ahead < room + this.options.queueLimit && !(waitMs === 0 && ahead >= room)) {
-      return undefined;
-    }
+    const places = room + this.options.queueLimit;
+    if (waitMs === 0 && ahead >= room) return this.full(ahead);
+    if (ahead < places) return undefined;
+    if (ahead >= 2 * places) return this.full(ahead);
+    const own = this.lines.get(tenant)?.waiters.length ?? 0;
+    let weights = this.lines.has(tenant) ? 0 : this.weight(tenant);
+    for (const line of this.ring) weights += this.weight(line.tenant);
+    const share = (places * this.weight(tenant)) / weights;
+    if (own < share) return undefined;
+    const whose =
+      own === ahead
+        ? ""
+        : `; ${own} of them ${tenant === undefined ? "the operator's" : `tenant ${tenant}'s`}, its share`;
+    return this.full(ahead, whose);
+  }
+
+  private full(ahead: number, whose = ""): HerdError {
     return new HerdError(
       "resource_exhausted",
-      `pool ${this.options.name} is at max (${this.options.max} workers) with ${ahead} acquires queued (queue_limit ${this.options.queueLimit})`,
+      `pool ${this.options.name} is at max (${this.options.max} workers) with ${ahead} acquires queued (queue_limit ${this.options.queueLimit})${whose}`,
     );
   }
 

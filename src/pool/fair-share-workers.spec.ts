@@ -39,13 +39,17 @@ const queued = (herd: Herd) => herd.stats().pools[0]?.queued ?? 0;
 
 describe("a full pool's queue across tenants", () => {
   it("serves tenant b's one acquire within the next 2 releases behind tenant a's 20, FIFO within a", async () => {
-    const herd = await fx.start({ max: 2, reuse: true });
+    // a's 20 fill the queue (queue_limit 20): a's next is refused, b's is not (its share).
+    const herd = await fx.start({ max: 2, reuse: true, queueLimit: 20 });
     const rec = recordEvents(herd);
     const s = served(herd);
     await s.acquire("a-0", "a");
     await s.acquire("a-1", "a");
     for (let i = 2; i < 22; i++) void s.acquire(`a-${i}`, "a");
     await eventually("a's 20 acquires queued", () => queued(herd) === 20);
+    await expect(herd.acquire("w", "a-22", { tenant: "a" })).rejects.toMatchObject({
+      code: "resource_exhausted",
+    });
     void s.acquire("b-0", "b");
     await eventually("b's acquire queued", () => queued(herd) === 21);
     await s.releaseOldest();

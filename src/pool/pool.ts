@@ -186,7 +186,7 @@ export class Pool {
   /** A new id's flight: queued for the next free worker, unless the queue refuses it. */
   private enqueue(id: string, opts: AcquireOptions, signal: AbortSignal): Promise<SessionInfo> {
     const fields = sessionFields(opts);
-    const refusal = this.queue.refusal(this.workers.room(), opts.waitMs);
+    const refusal = this.queue.refusal(this.workers.room(), opts.waitMs, opts.tenant);
     if (refusal) return Promise.reject(refusal);
     const since = performance.now();
     // An idle worker now: warm (behind other waiters for the same id). None, at max: only
