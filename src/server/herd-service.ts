@@ -259,7 +259,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         );
       }
       const opts = {
-        filter: { pool, sessionId },
+        filter: { pool, sessionId, connectionEvents: req.connectionEvents },
         sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
       };
       // A cluster's watch with a snapshot needs no replay (the snapshot reflects every event up
