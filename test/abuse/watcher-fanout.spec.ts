@@ -26,7 +26,7 @@ const ctx = daemonPerTest({
   workers: { w: { cmd: [process.execPath, WORKER_FIXTURE], min: 2, max: 2 } },
 });
 
-/** One data-plane request for `session` on a connection of its own, closed after. */
+/** One data-plane request for `session` on a connection of its own, closed after; its status. */
 function request(dataUrl: string, session: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = get(
@@ -87,9 +87,15 @@ describe("data-plane connections and watchers", () => {
       ).toBe(true);
       const rssBefore = rssMiB(daemon.pid);
       const cpuBefore = cpuSeconds(daemon.pid);
+      let notOk = 0;
       for (let i = 0; i < CONNECTIONS; i += 10) {
         const batch = Array.from({ length: 10 }, () => request(daemon.dataUrl, "busy"));
-        expect(await Promise.all(batch)).toEqual(Array(10).fill(200));
+        // Each is answered (what the worker says does not matter here: the connection's events
+        // are published either way, and that is what is measured).
+        for (const status of await Promise.all(batch)) {
+          expect(status).toBeGreaterThan(0);
+          if (status !== 200) notOk++;
+        }
       }
       // The watcher that asked gets them all (a pair per connection), once each has closed.
       expect(
@@ -104,7 +110,7 @@ describe("data-plane connections and watchers", () => {
       const cpu = cpuSeconds(daemon.pid) - cpuBefore;
       const rss = rssMiB(daemon.pid);
       console.log(
-        `${CONNECTIONS} data-plane connections, ${WATCHERS} watchers: daemon CPU ${cpu.toFixed(2)} s, RSS ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MiB (load ${loadavg()[0]!.toFixed(1)})`,
+        `${CONNECTIONS} data-plane connections, ${WATCHERS} watchers: daemon CPU ${cpu.toFixed(2)} s, RSS ${rssBefore.toFixed(0)} -> ${rss.toFixed(0)} MiB, ${notOk} answers not 200 (load ${loadavg()[0]!.toFixed(1)})`,
       );
       expect(cpu, "daemon CPU seconds").toBeLessThan(1);
       // The others none.
