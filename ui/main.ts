@@ -133,7 +133,10 @@ async function watchLoop(signal: AbortSignal): Promise<void> {
       const restarted = before !== "" && before !== s.instanceId;
       showStats(s);
       const stream = client.watchSessions(
-        resume ? { sinceRevision: book.revision } : { snapshot: true },
+        // Connection events are opt-in: the page shows them in each session's history.
+        resume
+          ? { sinceRevision: book.revision, connectionEvents: true }
+          : { snapshot: true, connectionEvents: true },
         {
           signal,
           onHeader: () => {
@@ -197,7 +200,10 @@ async function backfill(upTo: bigint, signal: AbortSignal): Promise<void> {
     const stop = () => call.abort();
     signal.addEventListener("abort", stop);
     try {
-      const replay = client.watchSessions({ sinceRevision: upTo - span }, { signal: call.signal });
+      const replay = client.watchSessions(
+        { sinceRevision: upTo - span, connectionEvents: true },
+        { signal: call.signal },
+      );
       for await (const ev of replay) {
         if (ev.revision > upTo) break;
         if (book.backfill(ev)) schedule();

@@ -177,6 +177,9 @@ type WatchOptions struct {
 	Snapshot bool
 	// SinceRevision resumes after this revision (the last one seen).
 	SinceRevision uint64
+	// ConnectionEvents also yields CONNECTION_OPENED / CONNECTION_CLOSED, one pair per
+	// data-plane connection (off by default).
+	ConnectionEvents bool
 }
 
 // Watch yields lifecycle events as they happen, until ctx is cancelled (then it simply
@@ -187,6 +190,7 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) iter.Seq2[*herdv1
 		defer cancel()
 		stream, err := c.rpc.WatchSessions(ctx, request(c, &herdv1.WatchSessionsRequest{
 			Pool: opts.Pool, SessionId: opts.SessionID, Snapshot: opts.Snapshot, SinceRevision: opts.SinceRevision,
+			ConnectionEvents: opts.ConnectionEvents,
 		}))
 		if err != nil {
 			if ctx.Err() == nil {

@@ -60,7 +60,14 @@ export async function watch(
     opts.signal?.addEventListener("abort", stopCall);
     try {
       const stream = client.watchSessions(
-        { pool: opts.pool ?? "", sessionId: opts.session ?? "", snapshot, sinceRevision: since },
+        {
+          pool: opts.pool ?? "",
+          sessionId: opts.session ?? "",
+          snapshot,
+          sinceRevision: since,
+          // `herd watch` follows everything, the data plane's connections included.
+          connectionEvents: true,
+        },
         { signal: call.signal },
       );
       for await (const e of stream) {

@@ -127,6 +127,11 @@ export function buildConfig(
         ...(control.max_connections_per_client !== undefined && {
           maxConnectionsPerClient: control.max_connections_per_client,
         }),
+        maxStreamsPerConnection:
+          control.max_streams_per_connection ?? CONFIG_DEFAULTS.controlMaxStreamsPerConnection,
+        maxWatchersPerCaller:
+          control.max_watchers_per_caller ?? CONFIG_DEFAULTS.controlMaxWatchersPerCaller,
+        maxHoldsPerCaller: control.max_holds_per_caller ?? CONFIG_DEFAULTS.controlMaxHoldsPerCaller,
         ...(control.allowed_hosts !== undefined && { allowedHosts: control.allowed_hosts }),
       },
       data: {

@@ -26,6 +26,11 @@ export interface HerdConfig {
     maxConnections?: number;
     /** Unset: no per-address cap. */
     maxConnectionsPerClient?: number;
+    /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. */
+    maxStreamsPerConnection: number;
+    /** Open WatchSessions / HoldSession streams of one caller (src/server/caller.ts); 0: no cap. */
+    maxWatchersPerCaller: number;
+    maxHoldsPerCaller: number;
     /** Host names answered besides IP addresses, localhost and the listen name. */
     allowedHosts?: string[];
   };

@@ -58,6 +58,9 @@ describe("loadConfig", () => {
       listen: "127.0.0.1:7070",
       headerTimeoutMs: 10_000,
       idleTimeoutMs: 30_000,
+      maxStreamsPerConnection: 100,
+      maxWatchersPerCaller: 256,
+      maxHoldsPerCaller: 4096,
     });
     expect(c.data).toEqual({
       listen: "127.0.0.1:8080",
@@ -123,6 +126,9 @@ control:
   header_timeout: 3s
   idle_timeout: 2m
   max_connections: 50
+  max_streams_per_connection: 8
+  max_watchers_per_caller: 9
+  max_holds_per_caller: 0
 data:
   listen: "0.0.0.0:0"
   session_header: X-Agent-ID
@@ -197,6 +203,9 @@ events: { history: 500, watch_buffer: 64 }
       headerTimeoutMs: 3000,
       idleTimeoutMs: 120_000,
       maxConnections: 50,
+      maxStreamsPerConnection: 8,
+      maxWatchersPerCaller: 9,
+      maxHoldsPerCaller: 0,
     });
     expect(c.data).toEqual({
       listen: "0.0.0.0:0",

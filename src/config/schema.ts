@@ -223,6 +223,13 @@ export const configSchema = z.strictObject({
       idle_timeout: duration.optional(),
       max_connections: z.int().min(0).optional(),
       max_connections_per_client: z.int().min(0).optional(),
+      max_streams_per_connection: z
+        .int()
+        .min(1)
+        .max(2 ** 32 - 1)
+        .optional(),
+      max_watchers_per_caller: z.int().min(0).optional(),
+      max_holds_per_caller: z.int().min(0).optional(),
       allowed_hosts: allowedHosts.optional(),
     }),
   ),

@@ -8,6 +8,12 @@ export const CONFIG_DEFAULTS = {
   sessionHeader: "X-Session-ID",
   controlHeaderTimeoutMs: 10_000,
   controlIdleTimeoutMs: 30_000,
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS on the control plane (issue 20). */
+  controlMaxStreamsPerConnection: 100,
+  /** Open WatchSessions streams of one caller (issue 20). */
+  controlMaxWatchersPerCaller: 256,
+  /** Open HoldSession streams of one caller (issue 20). */
+  controlMaxHoldsPerCaller: 4096,
   bodyTimeoutMs: 20_000,
   bodyMinRate: 500,
   clusterLeaseMs: 5_000,

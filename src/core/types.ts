@@ -307,6 +307,8 @@ export interface EventFilter {
   sessionId?: string;
   /** Only events of this tenant's sessions (a tenant key's view). */
   tenant?: string;
+  /** false: without connection_opened / connection_closed (WatchSessions unless asked). */
+  connectionEvents?: boolean;
 }
 
 /**

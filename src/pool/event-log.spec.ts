@@ -58,13 +58,31 @@ describe("EventLog", () => {
     log.append({ type: "session_acquired", pool: "a", sessionId: "x" });
     log.append({ type: "session_acquired", pool: "b", sessionId: "y" });
     log.append({ type: "session_released", pool: "a", sessionId: "x" });
-    const byPool = await take(log.subscribe({ sinceRevision: 0.5, filter: { pool: "b" } }), 1);
+    const byPool = await take(log.subscribe({ sinceRevision: 1, filter: { pool: "b" } }), 1);
     expect(byPool[0]).toMatchObject({ revision: 2, sessionId: "y" });
     const bySession = await take(
       log.subscribe({ sinceRevision: 1, filter: { sessionId: "x" } }),
       1,
     );
     expect(bySession[0]).toMatchObject({ revision: 3, type: "session_released" });
+  });
+
+  it("gives connection events only to subscribers that take them, live and replayed", async () => {
+    const log = new EventLog();
+    const without = log.subscribe({ filter: { connectionEvents: false } });
+    const all = log.subscribe();
+    log.append({ type: "connection_opened", pool: "p", sessionId: "s" });
+    log.append({ type: "session_released", pool: "p", sessionId: "s" });
+    log.append({ type: "connection_closed", pool: "p", sessionId: "s" });
+    log.append({ type: "session_acquired", pool: "p", sessionId: "t" });
+    expect((await take(without, 2)).map((e) => e.type)).toEqual([
+      "session_released",
+      "session_acquired",
+    ]);
+    expect((await take(all, 4)).map((e) => e.revision)).toEqual([1, 2, 3, 4]);
+    const replayed = log.subscribe({ sinceRevision: 1, filter: { connectionEvents: false } });
+    log.append({ type: "queue_changed", pool: "p", queued: 1 });
+    expect((await take(replayed, 3)).map((e) => e.revision)).toEqual([2, 4, 5]);
   });
 
   it("refuses a revision older than the retained history, or ahead of it", () => {

@@ -5,6 +5,9 @@
 // every matching event after its starting point exactly once, in revision order. The last
 // `historyLimit` events are retained for resumption.
 //
+// Connection events (as many as the data plane's connections) visit only the subscribers that
+// take them, so their cost does not grow with the watchers that asked not to see them.
+//
 // Concurrency: `append` is synchronous and never waits for a subscriber. Each subscriber owns a
 // bounded queue; one that falls `bufferLimit` events behind is cut off (its iterator throws
 // resource_exhausted) so a slow watcher can never hold the pool back or grow memory unbounded.
@@ -12,8 +15,19 @@
 import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 
-export function matchesFilter({ pool, sessionId }: EventFilter, event: HerdEvent): boolean {
-  return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+export function isConnectionEvent(event: Pick<HerdEvent, "type">): boolean {
+  return event.type === "connection_opened" || event.type === "connection_closed";
+}
+
+export function matchesFilter(
+  { pool, sessionId, connectionEvents }: EventFilter,
+  event: HerdEvent,
+): boolean {
+  return (
+    (!pool || event.pool === pool) &&
+    (!sessionId || event.sessionId === sessionId) &&
+    (connectionEvents !== false || !isConnectionEvent(event))
+  );
 }
 
 type Pending = { resolve: (r: IteratorResult<HerdEvent>) => void; reject: (e: unknown) => void };
@@ -25,7 +39,7 @@ class Subscriber implements EventSubscription {
   private done = false;
 
   constructor(
-    private readonly filter: EventFilter,
+    readonly filter: EventFilter,
     private readonly bufferLimit: number,
     private readonly detach: (s: Subscriber) => void,
   ) {}
@@ -103,6 +117,8 @@ export const MAX_WATCH_BUFFER = 65_536;
 export class EventLog {
   private readonly history: HerdEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
+  /** Those of `subscribers` that take connection events: only they are visited for one. */
+  private readonly connectionSubscribers = new Set<Subscriber>();
   private last = 0;
 
   /**
@@ -147,7 +163,8 @@ export class EventLog {
     this.last = full.revision;
     this.history.push(full);
     if (this.history.length > this.historyLimit) this.history.shift();
-    for (const s of this.subscribers) if (s.matches(full)) s.offer(full);
+    const audience = isConnectionEvent(full) ? this.connectionSubscribers : this.subscribers;
+    for (const s of audience) if (s.matches(full)) s.offer(full);
     return full;
   }
 
@@ -155,7 +172,10 @@ export class EventLog {
     const subscriber = new Subscriber(
       opts.filter ?? {},
       opts.bufferLimit ?? this.bufferLimit,
-      (s) => this.subscribers.delete(s),
+      (s) => {
+        this.subscribers.delete(s);
+        this.connectionSubscribers.delete(s);
+      },
     );
     const since = opts.sinceRevision;
     if (since !== undefined && since > 0) {
@@ -177,6 +197,7 @@ export class EventLog {
       }
     }
     this.subscribers.add(subscriber);
+    if (subscriber.filter.connectionEvents !== false) this.connectionSubscribers.add(subscriber);
     return subscriber;
   }
 

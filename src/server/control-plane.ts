@@ -9,7 +9,8 @@
 // Abuse bounds: a cap on open connections (over it: closed at once), a deadline for the
 // first request's headers (HTTP/1.1 head; HTTP/2: first stream after the preface) and an
 // idle deadline for connections with no call in flight. None applies to an open call, so
-// HoldSession and WatchSessions streams live as long as their clients want.
+// HoldSession and WatchSessions streams live as long as their clients want; what bounds those
+// is the cap on HTTP/2 streams per connection and the caps per caller (caller-limits.ts).
 
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
@@ -36,6 +37,8 @@ import {
   silentLogger,
 } from "../core/index.ts";
 import { ConnectionGate, connectionLimits, fdBudget } from "../limits/index.ts";
+import { callerContext } from "./caller.ts";
+import { CallerLimits } from "./caller-limits.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
 import { healthService } from "./health-service.ts";
@@ -83,6 +86,12 @@ export interface ControlPlaneOptions {
   maxConnections?: number;
   /** Open TCP connections from one client address at most (default 0: no per-address cap). */
   maxConnectionsPerClient?: number;
+  /** HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS, default 100). */
+  maxStreamsPerConnection?: number;
+  /** WatchSessions streams one caller (caller.ts) may have open (default 256; 0: no cap). */
+  maxWatchersPerCaller?: number;
+  /** HoldSession streams one caller may have open (default 4096; 0: no cap). */
+  maxHoldsPerCaller?: number;
   /** Cluster mode: how node-to-node calls are authenticated. */
   peer?: ControlPeerCalls;
   /** This node's drain, for DrainNode and GetStats' state. */
@@ -142,6 +151,11 @@ export async function startControlPlane(
   setMaxListeners(0, shutdown.signal);
   const instanceId = randomUUID();
   const metrics = new ControlPlaneMetrics(directory, logger);
+  const limits = new CallerLimits({
+    watchers: opts.maxWatchersPerCaller ?? CONFIG_DEFAULTS.controlMaxWatchersPerCaller,
+    holds: opts.maxHoldsPerCaller ?? CONFIG_DEFAULTS.controlMaxHoldsPerCaller,
+  });
+  metrics.countStreams((kind) => limits.count(kind));
   const routes = (router: ConnectRouter) => {
     router.service(
       HerdService,
@@ -154,6 +168,7 @@ export async function startControlPlane(
         shutdown: shutdown.signal,
         heartbeatMs: opts.heartbeatMs,
         instanceId,
+        limits,
         ...(opts.node && { node: opts.node }),
         ...(opts.logs && { logs: opts.logs }),
       }),
@@ -208,6 +223,7 @@ export async function startControlPlane(
       authInterceptor(opts.token),
     ],
     readMaxBytes: 4 * 1024 * 1024,
+    contextValues: callerContext,
   });
 
   const refusedWebRequest = controlWebGuard(addr.host, opts.allowedHosts);
@@ -250,7 +266,13 @@ export async function startControlPlane(
   // h1 never listens itself (the sniffer hands it sockets), but Node only tracks connections,
   // and so enforces header timeouts and can close idle keep-alives, once 'listening' fired.
   h1.emit("listening");
-  const h2 = createHttp2Server({}, (req, res) => {
+  // Advertised in SETTINGS and enforced by nghttp2 whether the client heeds it or not: a stream
+  // past it is refused (RST_STREAM), and a client that keeps opening them is disconnected.
+  const h2Settings = {
+    maxConcurrentStreams:
+      opts.maxStreamsPerConnection ?? CONFIG_DEFAULTS.controlMaxStreamsPerConnection,
+  };
+  const h2 = createHttp2Server({ settings: h2Settings }, (req, res) => {
     resetIfAnsweredEarly(req, res);
     if (!refusedWebRequest(req, res)) handler(req, res);
   });
@@ -287,6 +309,7 @@ export async function startControlPlane(
       socket: opts.socket,
       maxConnections: gate.limits.max,
       maxConnectionsPerClient: gate.limits.perClient,
+      maxStreamsPerConnection: h2Settings.maxConcurrentStreams,
     },
     "control plane listening",
   );

@@ -19,6 +19,7 @@ import type {
   SessionLogSource,
 } from "../core/index.ts";
 import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
+import { type CallerLimits, countedStreams } from "./caller-limits.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
 import { logStream } from "./log-stream.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
@@ -46,6 +47,8 @@ export interface HerdServiceDeps {
   node?: NodeControl;
   /** Where TailSessionLogs reads; without it the RPC fails failed_precondition. */
   logs?: SessionLogSource;
+  /** What one caller may hold open: its WatchSessions and HoldSession streams. */
+  limits: CallerLimits;
 }
 
 export interface NodeControl {
@@ -191,7 +194,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     return pool;
   }
 
-  return {
+  const service: ServiceImpl<typeof HerdService> = {
     async acquireSession(req, ctx) {
       const session = await acquire(req, ctx.signal);
       return { session: sessionToProto(session, dataPlaneUrl) };
@@ -256,7 +259,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         );
       }
       const opts = {
-        filter: { pool, sessionId },
+        filter: { pool, sessionId, connectionEvents: req.connectionEvents },
         sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
       };
       // A cluster's watch with a snapshot needs no replay (the snapshot reflects every event up
@@ -346,4 +349,5 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       return { sessions: sessions.map((s) => sessionToProto(s, dataPlaneUrl)) };
     },
   };
+  return countedStreams(service, deps.limits);
 }

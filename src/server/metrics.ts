@@ -22,6 +22,20 @@ export class ControlPlaneMetrics {
   private subscription: EventSubscription | undefined;
   private closed = false;
 
+  /** herd_control_streams: the open WatchSessions and HoldSession streams (caller-limits.ts). */
+  countStreams(count: (kind: "watchers" | "holds") => number): void {
+    new Gauge({
+      name: "herd_control_streams",
+      help: "Open WatchSessions (kind=watchers) and HoldSession (kind=holds) streams.",
+      labelNames: ["kind"],
+      registers: [this.registry],
+      collect() {
+        this.set({ kind: "watchers" }, count("watchers"));
+        this.set({ kind: "holds" }, count("holds"));
+      },
+    });
+  }
+
   constructor(
     private readonly directory: SessionDirectory,
     private readonly logger: Logger,

@@ -131,7 +131,9 @@ describe("cluster watch", () => {
     const stop = new AbortController();
     const seen: SessionEventType[] = [];
     const watching = (async () => {
-      const stream = c.client(a).watchSessions({ snapshot: true }, { signal: stop.signal });
+      const stream = c
+        .client(a)
+        .watchSessions({ snapshot: true, connectionEvents: true }, { signal: stop.signal });
       for await (const e of stream) seen.push(e.type);
     })().catch(() => {});
     try {

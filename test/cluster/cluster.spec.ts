@@ -392,7 +392,9 @@ describe("herd cluster", () => {
     const watch = new AbortController();
     const seen: SessionEventType[] = [];
     const watching = (async () => {
-      const events = c.client(a).watchSessions({ sessionId: "conns" }, { signal: watch.signal });
+      const events = c
+        .client(a)
+        .watchSessions({ sessionId: "conns", connectionEvents: true }, { signal: watch.signal });
       for await (const e of events) seen.push(e.type);
     })().catch(() => {});
     const count = (t: SessionEventType) => seen.filter((x) => x === t).length;

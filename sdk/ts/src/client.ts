@@ -72,6 +72,8 @@ export interface WatchOptions {
   snapshot?: boolean;
   /** Resume after this revision (the last one seen). */
   sinceRevision?: bigint;
+  /** Also CONNECTION_OPENED / CONNECTION_CLOSED, one pair per data-plane connection (default false). */
+  connectionEvents?: boolean;
   /** Ends the iteration when it aborts. */
   signal?: AbortSignal;
 }
@@ -182,6 +184,7 @@ export function createHerdClient(options: HerdClientOptions): HerdClient {
         sessionId: o.sessionId ?? "",
         snapshot: o.snapshot ?? false,
         sinceRevision: o.sinceRevision ?? 0n,
+        connectionEvents: o.connectionEvents ?? false,
       };
       // Leaving the loop early must end the call too, or the server keeps streaming to nobody.
       const loopEnded = new AbortController();

@@ -122,10 +122,18 @@ def reattach_mismatch(held: SessionInfo, start: HoldStart) -> HoldLostError | No
 
 
 def watch_request(
-    pool: str, session_id: str | None, snapshot: bool, since_revision: int
+    pool: str,
+    session_id: str | None,
+    snapshot: bool,
+    since_revision: int,
+    connection_events: bool,
 ) -> pb.WatchSessionsRequest:
     return pb.WatchSessionsRequest(
-        pool=pool, session_id=session_id or "", snapshot=snapshot, since_revision=since_revision
+        pool=pool,
+        session_id=session_id or "",
+        snapshot=snapshot,
+        since_revision=since_revision,
+        connection_events=connection_events,
     )
 
 

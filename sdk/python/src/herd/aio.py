@@ -199,9 +199,10 @@ class AsyncClient:
         session_id: str | None = None,
         snapshot: bool = False,
         since_revision: int = 0,
+        connection_events: bool = False,
     ) -> AsyncIterator[pb.SessionEvent]:
         """Lifecycle events as they happen; leave the loop to stop."""
-        req = _core.watch_request(pool, session_id, snapshot, since_revision)
+        req = _core.watch_request(pool, session_id, snapshot, since_revision, connection_events)
         with _core.herd_errors():
             async for ev in self._rpc.watch_sessions(req, headers=self._headers):
                 yield ev

@@ -213,9 +213,10 @@ class Client:
         session_id: str | None = None,
         snapshot: bool = False,
         since_revision: int = 0,
+        connection_events: bool = False,
     ) -> Iterator[pb.SessionEvent]:
         """Lifecycle events as they happen; leave the loop (or close the iterator) to stop."""
-        req = _core.watch_request(pool, session_id, snapshot, since_revision)
+        req = _core.watch_request(pool, session_id, snapshot, since_revision, connection_events)
         with _core.herd_errors():
             yield from self._rpc.watch_sessions(req, headers=self._headers)
 

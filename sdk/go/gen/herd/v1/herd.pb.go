@@ -1153,8 +1153,14 @@ type WatchSessionsRequest struct {
 	// revision is cluster-wide: one seen on any node resumes on any other (the
 	// retained history is the cluster's event stream, about 10 000 events).
 	SinceRevision uint64 `protobuf:"varint,4,opt,name=since_revision,json=sinceRevision,proto3" json:"since_revision,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Also deliver SESSION_EVENT_TYPE_CONNECTION_OPENED / _CLOSED (one pair per
+	// data-plane client connection and session). Off by default: they are as
+	// many as the data plane's connections, and a watcher that does not ask for
+	// them costs the daemon nothing per connection. Session.connections in
+	// ListSessions gives the same count on demand.
+	ConnectionEvents bool `protobuf:"varint,5,opt,name=connection_events,json=connectionEvents,proto3" json:"connection_events,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WatchSessionsRequest) Reset() {
@@ -1213,6 +1219,13 @@ func (x *WatchSessionsRequest) GetSinceRevision() uint64 {
 		return x.SinceRevision
 	}
 	return 0
+}
+
+func (x *WatchSessionsRequest) GetConnectionEvents() bool {
+	if x != nil {
+		return x.ConnectionEvents
+	}
+	return false
 }
 
 // WorkerExit says how a worker process ended.
@@ -2431,13 +2444,14 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
 	"\ahold_id\x18\x02 \x01(\tR\x06holdId\"W\n" +
 	"\x11RenewHoldResponse\x12B\n" +
-	"\x0fhold_expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\rholdExpiresAt\"\x8c\x01\n" +
+	"\x0fhold_expires_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\rholdExpiresAt\"\xb9\x01\n" +
 	"\x14WatchSessionsRequest\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x1a\n" +
 	"\bsnapshot\x18\x03 \x01(\bR\bsnapshot\x12%\n" +
-	"\x0esince_revision\x18\x04 \x01(\x04R\rsinceRevision\"\x87\x01\n" +
+	"\x0esince_revision\x18\x04 \x01(\x04R\rsinceRevision\x12+\n" +
+	"\x11connection_events\x18\x05 \x01(\bR\x10connectionEvents\"\x87\x01\n" +
 	"\n" +
 	"WorkerExit\x12 \n" +
 	"\texit_code\x18\x01 \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x16\n" +

@@ -213,16 +213,18 @@ class RenewHoldResponse(_message.Message):
     def __init__(self, hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchSessionsRequest(_message.Message):
-    __slots__ = ("pool", "session_id", "snapshot", "since_revision")
+    __slots__ = ("pool", "session_id", "snapshot", "since_revision", "connection_events")
     POOL_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     SINCE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_EVENTS_FIELD_NUMBER: _ClassVar[int]
     pool: str
     session_id: str
     snapshot: bool
     since_revision: int
-    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., snapshot: _Optional[bool] = ..., since_revision: _Optional[int] = ...) -> None: ...
+    connection_events: bool
+    def __init__(self, pool: _Optional[str] = ..., session_id: _Optional[str] = ..., snapshot: _Optional[bool] = ..., since_revision: _Optional[int] = ..., connection_events: _Optional[bool] = ...) -> None: ...
 
 class WorkerExit(_message.Message):
     __slots__ = ("exit_code", "signal", "oom", "stderr_tail")
