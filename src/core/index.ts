@@ -19,6 +19,16 @@ export {
 } from "./listen-address.ts";
 export { type Logger, silentLogger } from "./logger.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
+export {
+  type Caller,
+  MIN_TENANT_KEY_LENGTH,
+  notYours,
+  OPERATOR,
+  sees,
+  type Tenancy,
+  type TenantOptions,
+  type TenantUsage,
+} from "./tenancy.ts";
 export type {
   AcquireOptions,
   AcquireTiming,

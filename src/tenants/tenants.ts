@@ -1,0 +1,158 @@
+// The tenants of one daemon (DESIGN.md, "Tenants"): whose key a key is, and what a tenant may
+// acquire — its own sessions, in its own pools, within its max_sessions and acquire_rate.
+//
+// Invariant: a tenant's new-session acquires in flight plus its live sessions never exceed its
+// max_sessions at the moment one is admitted (admission and counting are one synchronous step;
+// an acquire in flight counts until it settles, when its session, if any, is live and counted
+// there instead). A session handed to a tenant is that tenant's: an acquire that joins another
+// caller's acquire of the same new id (the pool's singleflight) is refused after the fact.
+// Concurrency: single-threaded; the only state is the in-flight counts and the rate buckets.
+
+import type {
+  AcquireOptions,
+  Caller,
+  SessionDirectory,
+  SessionInfo,
+  Tenancy,
+  TenantOptions,
+  TenantUsage,
+} from "../core/index.ts";
+import { HerdError, notYours, OPERATOR } from "../core/index.ts";
+import { AcquireRate } from "./acquire-rate.ts";
+import { KeyIndex } from "./key-index.ts";
+
+interface Tenant {
+  options: TenantOptions;
+  rate: AcquireRate | undefined;
+  /** Acquires of a new session admitted and not settled yet. */
+  inFlight: number;
+}
+
+export interface TenantsOptions {
+  tenants: readonly TenantOptions[];
+  /** control.token: the operator's key. */
+  operatorToken: string;
+  /** data.anonymous_tenant */
+  anonymousTenant?: string;
+}
+
+function rateText(rate: AcquireRate): string {
+  return rate.perMs === 60_000 ? `${rate.count}/m` : `${rate.count}/s`;
+}
+
+export class Tenants implements Tenancy {
+  readonly anonymousTenant: string | undefined;
+  readonly #byName = new Map<string, Tenant>();
+  readonly #keys: KeyIndex;
+
+  constructor(
+    private readonly directory: SessionDirectory,
+    opts: TenantsOptions,
+  ) {
+    for (const options of opts.tenants) {
+      const r = options.acquireRate;
+      this.#byName.set(options.name, {
+        options,
+        rate: r && new AcquireRate(r.count, r.perMs),
+        inFlight: 0,
+      });
+    }
+    this.#keys = new KeyIndex([
+      [opts.operatorToken, OPERATOR],
+      ...opts.tenants.map((t): [string, Caller] => [
+        t.key,
+        Object.freeze({ kind: "tenant", name: t.name }),
+      ]),
+    ]);
+    this.anonymousTenant = opts.anonymousTenant;
+  }
+
+  identify(key: string): Caller | undefined {
+    return this.#keys.identify(key);
+  }
+
+  /** A tenant's weight in a full pool's queue (1 for a name not configured). */
+  weight(name: string): number {
+    return this.#byName.get(name)?.options.weight ?? 1;
+  }
+
+  async acquire(
+    name: string,
+    pool: string,
+    sessionId: string | undefined,
+    opts: AcquireOptions,
+  ): Promise<SessionInfo> {
+    const tenant = this.#byName.get(name);
+    if (tenant === undefined) throw new HerdError("internal", `no tenant ${JSON.stringify(name)}`);
+    const live = sessionId === undefined ? undefined : this.directory.lookup(sessionId);
+    if (live !== undefined && live.tenant !== name) throw notYours(live.id);
+    this.directory.poolOptions(pool); // an unknown pool: not_found
+    const { options } = tenant;
+    if (!options.pools.includes(pool)) {
+      throw new HerdError(
+        "permission_denied",
+        `tenant ${name} may not use pool ${JSON.stringify(pool)} (its pools: ${options.pools.join(", ")})`,
+      );
+    }
+    const withTenant = { ...opts, tenant: name };
+    if (live !== undefined)
+      return this.#own(name, await this.directory.acquire(pool, live.id, withTenant));
+    this.#admit(tenant);
+    tenant.inFlight++;
+    try {
+      return this.#own(name, await this.directory.acquire(pool, sessionId, withTenant));
+    } finally {
+      tenant.inFlight--;
+    }
+  }
+
+  usage(only?: string): TenantUsage[] {
+    const live = new Map<string, number>();
+    for (const s of this.directory.sessions()) {
+      if (s.tenant !== undefined) live.set(s.tenant, (live.get(s.tenant) ?? 0) + 1);
+    }
+    const rows: TenantUsage[] = [];
+    for (const { options, rate } of this.#byName.values()) {
+      if (only !== undefined && options.name !== only) continue;
+      rows.push({
+        name: options.name,
+        sessions: live.get(options.name) ?? 0,
+        maxSessions: options.maxSessions,
+        acquireRate: rate?.perSecond ?? 0,
+        weight: options.weight,
+        pools: options.pools,
+      });
+    }
+    return rows;
+  }
+
+  /** Refuses a new session over the tenant's max_sessions or acquire_rate (in that order). */
+  #admit(tenant: Tenant): void {
+    const { name, maxSessions } = tenant.options;
+    if (maxSessions > 0) {
+      let held = tenant.inFlight;
+      for (const s of this.directory.sessions()) if (s.tenant === name) held++;
+      if (held >= maxSessions) {
+        throw new HerdError(
+          "quota_exceeded",
+          `tenant ${name} is at its max_sessions (${maxSessions}): release one of its sessions first`,
+          { retryAfterSeconds: 1 },
+        );
+      }
+    }
+    const waitMs = tenant.rate?.take() ?? 0;
+    if (waitMs > 0 && tenant.rate) {
+      throw new HerdError(
+        "quota_exceeded",
+        `tenant ${name} is over its acquire_rate (${rateText(tenant.rate)}): retry in ${(waitMs / 1000).toFixed(2)}s`,
+        { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) },
+      );
+    }
+  }
+
+  /** The session, if it is the tenant's (a concurrent acquire of one new id may hand over another's). */
+  #own(name: string, session: SessionInfo): SessionInfo {
+    if (session.tenant !== name) throw notYours(session.id);
+    return session;
+  }
+}
