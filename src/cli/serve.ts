@@ -26,6 +26,7 @@ import { startDataPlane } from "../dataplane/index.ts";
 import { Herd } from "../pool/index.ts";
 import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
+import { Tenants } from "../tenants/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
 import { packageRoot } from "./package-root.ts";
@@ -127,6 +128,17 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
 
+  const tenancy =
+    config.tenants && config.control.token !== undefined
+      ? new Tenants(directory, {
+          tenants: config.tenants,
+          operatorToken: config.control.token,
+          ...(config.data.anonymousTenant !== undefined && {
+            anonymousTenant: config.data.anonymousTenant,
+          }),
+        })
+      : undefined;
+
   let data: Awaited<ReturnType<typeof startDataPlane>> | undefined;
   let control: Awaited<ReturnType<typeof startControlPlane>> | undefined;
   try {
@@ -145,6 +157,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       maxConnectionsPerClient: config.data.maxConnectionsPerClient,
       allowedHosts: config.data.allowedHosts,
       sessionHost: config.data.sessionHost,
+      ...(tenancy && { tenancy }),
       logger,
     });
     control = await startControlPlane(directory, {
@@ -164,6 +177,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       logger,
       ...(cluster && { peer: cluster.peer }),
       logs: cluster?.directory ?? herd,
+      ...(tenancy && { tenancy }),
       node: {
         drain,
         localSessions: () => herd.sessions().length,

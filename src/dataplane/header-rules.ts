@@ -7,7 +7,7 @@
 //
 // Removed in both directions: Connection and every field it lists, Keep-Alive, TE, Trailer,
 // Transfer-Encoding (each path frames bodies itself), Upgrade (kept for a WebSocket handshake),
-// Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Pool / X-Herd-Peer, the
+// Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Key / X-Herd-Pool / X-Herd-Peer, the
 // Cookie header (replaced by the one with herd's cookies removed), herd's query parameters
 // inside Referer (the page the client came from may carry ?herd_token=; Origin has no query, so
 // it cannot) and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are
@@ -18,7 +18,7 @@
 
 import { PEER_HEADER } from "../core/index.ts";
 import { equalsLower } from "./http1/bytes.ts";
-import { POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
+import { KEY_HEADER, POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** What a field name is to the proxy. */
 export const Rule = {
@@ -54,6 +54,7 @@ const RULES = new Map<string, Rule>([
   ["upgrade", Rule.Upgrade],
   ["cookie", Rule.NotToWorker],
   [TOKEN_HEADER, Rule.NotToWorker],
+  [KEY_HEADER, Rule.NotToWorker],
   [POOL_HEADER, Rule.NotToWorker],
   [PEER_HEADER, Rule.NotToWorker],
   ["x-forwarded-proto", Rule.NotToWorker],

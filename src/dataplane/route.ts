@@ -15,6 +15,8 @@ export const SESSION_PARAM = "herd_session";
 export const TOKEN_PARAM = "herd_token";
 export const TOKEN_HEADER = "x-herd-token";
 export const POOL_HEADER = "x-herd-pool";
+/** A tenant's key (DESIGN.md, "Tenants"): whose a session this request creates is. */
+export const KEY_HEADER = "x-herd-key";
 
 /** Request headers by lower-case name (node:http's, or the few the fast path reads). */
 export interface RoutingHeaders {
@@ -34,6 +36,8 @@ export interface Route {
   crossOrigin: boolean;
   /** X-Herd-Pool: the pool for a session this request creates. */
   pool: string | undefined;
+  /** X-Herd-Key: the caller's key, with tenants. */
+  key: string | undefined;
   /** X-Herd-Peer: set when another cluster node forwarded this request. */
   peer: string | undefined;
   /** Path and query to send to the worker. */
@@ -195,6 +199,7 @@ export function routeRequest(
             : "cookie",
     crossOrigin: false,
     pool: single(headers[POOL_HEADER]),
+    key: single(headers[KEY_HEADER]),
     peer: single(headers[PEER_HEADER]),
     path,
     cookie: cookies.rest,

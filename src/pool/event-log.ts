@@ -12,8 +12,13 @@
 import type { EventFilter, EventSubscription, HerdEvent, SubscribeOptions } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
 
-export function matchesFilter({ pool, sessionId }: EventFilter, event: HerdEvent): boolean {
-  return (!pool || event.pool === pool) && (!sessionId || event.sessionId === sessionId);
+export function matchesFilter({ pool, sessionId, tenant }: EventFilter, event: HerdEvent): boolean {
+  return (
+    (!pool || event.pool === pool) &&
+    (!sessionId || event.sessionId === sessionId) &&
+    // A tenant's view has only its own sessions' events (none of workers or queues).
+    (tenant === undefined || event.session?.tenant === tenant)
+  );
 }
 
 type Pending = { resolve: (r: IteratorResult<HerdEvent>) => void; reject: (e: unknown) => void };

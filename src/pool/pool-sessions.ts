@@ -32,6 +32,8 @@ export interface Session {
   expiresAt: number | undefined;
   labels: Record<string, string>;
   origin: SessionOrigin;
+  /** Whose session it is (unset: the operator's). */
+  tenant: string | undefined;
   leases: number;
   /** Open `http` and `websocket` leases: the client's connections. */
   dataLeases: number;
@@ -79,6 +81,7 @@ export class PoolSessions {
     worker: PoolWorker,
     labels: Record<string, string>,
     origin: SessionOrigin,
+    tenant?: string,
   ): { session: Session; info: SessionInfo } {
     const now = Date.now();
     const { maxLifetimeMs } = this.options;
@@ -91,6 +94,7 @@ export class PoolSessions {
       expiresAt: maxLifetimeMs > 0 ? now + maxLifetimeMs : undefined,
       labels,
       origin,
+      tenant,
       leases: 0,
       dataLeases: 0,
       carriedWebSocket: false,
@@ -195,6 +199,7 @@ export class PoolSessions {
       connections: s.leases,
       ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
       labels: s.labels,
+      ...(s.tenant !== undefined && { tenant: s.tenant }),
     };
   }
 

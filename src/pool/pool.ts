@@ -55,11 +55,16 @@ import type { SupplyDeps } from "./worker-supply.ts";
 interface NewSession {
   labels: Record<string, string>;
   origin: SessionOrigin;
+  tenant: string | undefined;
 }
 
 /** What a new session keeps of its acquire: the labels as they were at the call. */
 function sessionFields(opts: AcquireOptions): NewSession {
-  return { labels: { ...(opts.labels ?? {}) }, origin: opts.origin ?? "control_plane" };
+  return {
+    labels: { ...(opts.labels ?? {}) },
+    origin: opts.origin ?? "control_plane",
+    tenant: opts.tenant,
+  };
 }
 
 export interface PoolDeps extends SupplyDeps {
@@ -199,11 +204,11 @@ export class Pool {
   private bind(
     id: string,
     worker: PoolWorker,
-    { labels, origin }: NewSession,
+    { labels, origin, tenant }: NewSession,
     acquire: AcquireTiming,
   ): SessionInfo {
     this.workers.assign(worker, id);
-    const { info } = this.sessions.open(id, worker, labels, origin);
+    const { info } = this.sessions.open(id, worker, labels, origin, tenant);
     this.workers.demand.replan();
     this.emit("session_acquired", {
       session: info,

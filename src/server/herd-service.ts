@@ -13,15 +13,26 @@ import {
 } from "../../gen/herd/v1/herd_pb.ts";
 import type {
   AcquireOptions,
+  Caller,
   Logger,
   SessionDirectory,
   SessionInfo,
   SessionLogSource,
+  Tenancy,
 } from "../core/index.ts";
-import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
+import {
+  HerdError,
+  type NodeDrain,
+  notYours,
+  sees,
+  validateSessionId,
+  withoutStderr,
+} from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
+import { CALLER } from "./interceptors.ts";
 import { logStream } from "./log-stream.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
+import { RequestIds, validateRequestId } from "./request-ids.ts";
 import {
   eventToProto,
   sessionToProto,
@@ -46,6 +57,8 @@ export interface HerdServiceDeps {
   node?: NodeControl;
   /** Where TailSessionLogs reads; without it the RPC fails failed_precondition. */
   logs?: SessionLogSource;
+  /** The tenants (a `tenants` section): a tenant key's calls see its own sessions only. */
+  tenancy?: Tenancy;
 }
 
 export interface NodeControl {
@@ -110,6 +123,25 @@ function holdEndError(sessionId: string, why: HoldEnd): HerdError {
 export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdService> {
   const { directory, dataPlaneUrl, metrics, shutdown, instanceId } = deps;
   const holds = new HoldRegistry(directory, deps.logger);
+  const requestIds = new RequestIds((id) => directory.lookup(id) !== undefined);
+  const { tenancy } = deps;
+
+  /** The live session `id` if the caller sees it; another's is NOT_FOUND, as an unknown one. */
+  function visible(caller: Caller, id: string): SessionInfo | undefined {
+    const live = directory.lookup(id);
+    return live !== undefined && sees(caller, live) ? live : undefined;
+  }
+
+  function mustSee(caller: Caller, id: string): SessionInfo {
+    const live = visible(caller, id);
+    if (live === undefined) throw notYours(id);
+    return live;
+  }
+
+  /** The pools a caller may use (undefined: all). */
+  function poolsOf(caller: Caller): readonly string[] | undefined {
+    return caller.kind === "tenant" ? tenancy?.usage(caller.name)[0]?.pools : undefined;
+  }
 
   /**
    * A google.protobuf.Duration as milliseconds, refusing what the type itself forbids (nanos
@@ -147,31 +179,48 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       sessionId: string;
       wait?: Parameters<typeof durationMs>[0];
       labels: Record<string, string>;
+      requestId?: string;
     },
     signal: AbortSignal,
+    caller: Caller,
   ): Promise<SessionInfo> {
     if (shutdown.aborted) throw shuttingDown();
-    const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
-    const pool = poolFor(req.pool, req.sessionId);
+    const given = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
     const opts: AcquireOptions = { signal, labels: checkLabels(req.labels) };
     if (req.wait) opts.waitMs = waitMs(req.wait);
-    const started = performance.now();
-    const session = await directory.acquire(pool, sessionId, opts);
-    metrics.observeAcquire(session.pool, (performance.now() - started) / 1000);
-    return session;
+    const requestId = validateRequestId(req.requestId ?? "");
+    const who = caller.kind === "tenant" ? `tenant:${caller.name}` : "operator";
+    const retry = requestId === "" ? undefined : requestIds.take(who, requestId, given);
+    const sessionId = retry?.sessionId ?? given;
+    try {
+      // An empty pool follows a live session of this id, but only one the caller sees.
+      const pool =
+        req.pool !== "" || sessionId === undefined || !visible(caller, sessionId)
+          ? poolFor(req.pool, "")
+          : poolFor("", sessionId);
+      const started = performance.now();
+      const session =
+        caller.kind === "tenant" && tenancy
+          ? await tenancy.acquire(caller.name, pool, sessionId, opts)
+          : await directory.acquire(pool, sessionId, opts);
+      metrics.observeAcquire(session.pool, (performance.now() - started) / 1000);
+      return session;
+    } finally {
+      if (retry) requestIds.settle(who, requestId, retry);
+    }
   }
 
   /**
    * HoldSession's `attach_only`: the live session or NOT_FOUND, never a new one. Lookup and the
    * hold's lease that follows are synchronous, so the session cannot end in between.
    */
-  function attach(req: { pool: string; sessionId: string }): SessionInfo {
+  function attach(req: { pool: string; sessionId: string }, caller: Caller): SessionInfo {
     if (shutdown.aborted) throw shuttingDown();
     if (req.sessionId === "") {
       throw new HerdError("invalid_argument", "attach_only needs a session_id");
     }
     const id = validateSessionId(req.sessionId);
-    const live = directory.lookup(id);
+    const live = visible(caller, id);
     if (!live) {
       throw new HerdError("not_found", `no live session ${JSON.stringify(id)} to re-attach to`);
     }
@@ -185,25 +234,34 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     return live;
   }
 
-  function checkPool(pool: string): string | undefined {
+  function checkPool(pool: string, caller: Caller): string | undefined {
     if (pool === "") return undefined;
     directory.poolOptions(pool); // throws not_found
+    const allowed = poolsOf(caller);
+    if (allowed !== undefined && !allowed.includes(pool)) {
+      throw new HerdError(
+        "permission_denied",
+        `this key may not use pool ${JSON.stringify(pool)} (its pools: ${allowed.join(", ")})`,
+      );
+    }
     return pool;
   }
 
   return {
     async acquireSession(req, ctx) {
-      const session = await acquire(req, ctx.signal);
+      const session = await acquire(req, ctx.signal, ctx.values.get(CALLER));
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 
-    async releaseSession(req) {
-      const session = await directory.release(validateSessionId(req.sessionId), { kill: req.kill });
+    async releaseSession(req, ctx) {
+      const id = mustSee(ctx.values.get(CALLER), validateSessionId(req.sessionId)).id;
+      const session = await directory.release(id, { kill: req.kill });
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 
     async *holdSession(req, ctx) {
-      const session = req.attachOnly ? attach(req) : await acquire(req, ctx.signal);
+      const caller = ctx.values.get(CALLER);
+      const session = req.attachOnly ? attach(req, caller) : await acquire(req, ctx.signal, caller);
       const graceMs = directory.poolOptions(session.pool).heartbeatGraceMs;
       const hold = holds.open(session, graceMs, { client: ctx.signal, shutdown });
       const heartbeatMs = Math.max(
@@ -238,14 +296,17 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       }
     },
 
-    async renewHold(req) {
+    async renewHold(req, ctx) {
+      mustSee(ctx.values.get(CALLER), req.sessionId);
       const expires = holds.renew(req.sessionId, req.holdId);
       return { holdExpiresAt: expires && timestampFromDate(expires) };
     },
 
     async *watchSessions(req, ctx) {
       if (shutdown.aborted) throw shuttingDown();
-      const pool = checkPool(req.pool);
+      const caller = ctx.values.get(CALLER);
+      const pool = checkPool(req.pool, caller);
+      const tenant = caller.kind === "tenant" ? caller.name : undefined;
       const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
       // Subscribe and snapshot in one synchronous step: nothing can happen in between, so the
       // snapshot is exactly the state at `snapshotRevision` and no event is lost or doubled.
@@ -256,7 +317,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         );
       }
       const opts = {
-        filter: { pool, sessionId },
+        filter: { pool, sessionId, tenant },
         sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
       };
       // A cluster's watch with a snapshot needs no replay (the snapshot reflects every event up
@@ -272,7 +333,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       const snapshot: SessionEvent[] = [];
       if (req.snapshot) {
         for (const s of directory.sessions(pool)) {
-          if (sessionId === undefined || s.id === sessionId) {
+          if ((sessionId === undefined || s.id === sessionId) && sees(caller, s)) {
             snapshot.push(snapshotEvent(s, snapshotRevision, dataPlaneUrl));
           }
         }
@@ -296,8 +357,16 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       }
     },
 
-    async getStats(req) {
-      const stats = statsToProto(directory.stats(checkPool(req.pool)), instanceId);
+    async getStats(req, ctx) {
+      const caller = ctx.values.get(CALLER);
+      const all = directory.stats(checkPool(req.pool, caller));
+      const allowed = poolsOf(caller);
+      if (caller.kind === "tenant") {
+        // A tenant sees its own row and its pools, nothing of other nodes or tenants.
+        const pools = all.pools.filter((p) => allowed?.includes(p.name));
+        return statsToProto({ pools, node: all.node }, instanceId, tenancy?.usage(caller.name));
+      }
+      const stats = statsToProto(all, instanceId, tenancy?.usage());
       const node = deps.node;
       if (node === undefined) return stats;
       stats.state = node.drain.draining ? NodeState.DRAINING : NodeState.SERVING;
@@ -306,6 +375,12 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async drainNode(_req, ctx) {
+      if (ctx.values.get(CALLER).kind !== "operator") {
+        throw new HerdError(
+          "permission_denied",
+          "DrainNode is the operator's call (control.token)",
+        );
+      }
       const node = deps.node;
       if (node === undefined)
         throw new HerdError("failed_precondition", "this server cannot drain");
@@ -329,6 +404,8 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     async *tailSessionLogs(req, ctx) {
       if (shutdown.aborted) throw shuttingDown();
       const id = validateSessionId(req.sessionId);
+      const caller = ctx.values.get(CALLER);
+      if (caller.kind !== "operator") mustSee(caller, id);
       if (!deps.logs) {
         throw new HerdError("failed_precondition", "this server keeps no session logs");
       }
@@ -341,8 +418,11 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       }
     },
 
-    async listSessions(req) {
-      const sessions = directory.sessions(checkPool(req.pool));
+    async listSessions(req, ctx) {
+      const caller = ctx.values.get(CALLER);
+      const sessions = directory
+        .sessions(checkPool(req.pool, caller))
+        .filter((s) => sees(caller, s));
       return { sessions: sessions.map((s) => sessionToProto(s, dataPlaneUrl)) };
     },
   };

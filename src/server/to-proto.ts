@@ -18,6 +18,7 @@ import type {
   HerdStats,
   PoolStats,
   SessionInfo,
+  TenantUsage,
   WorkerExit,
 } from "../core/index.ts";
 
@@ -43,6 +44,7 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
       rxBytes: BigInt(s.usage.rxBytes),
       txBytes: BigInt(s.usage.txBytes),
     },
+    tenant: s.tenant ?? "",
   });
 }
 
@@ -84,6 +86,7 @@ export function eventToProto(e: HerdEvent, dataPlaneUrl: string): SessionEvent {
     queued: e.queued ?? 0,
     warmTarget: e.warmTarget ?? 0,
     node: e.node ?? e.session?.node ?? "",
+    tenant: e.session?.tenant ?? "",
   });
 }
 
@@ -102,6 +105,7 @@ export function snapshotEvent(
     pool: s.pool,
     sessionId: s.id,
     workerPid: s.workerPid,
+    tenant: s.tenant ?? "",
   });
 }
 
@@ -113,9 +117,14 @@ export function snapshotCompleteEvent(revision: number): SessionEvent {
   });
 }
 
-export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResponse {
+export function statsToProto(
+  stats: HerdStats,
+  instanceId: string,
+  tenants: readonly TenantUsage[] = [],
+): GetStatsResponse {
   return create(GetStatsResponseSchema, {
     instanceId,
+    tenants: tenants.map((t) => ({ ...t, pools: [...t.pools] })),
     pools: stats.pools.map(poolToProto),
     node: {
       ...stats.node,
