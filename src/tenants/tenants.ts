@@ -3,8 +3,8 @@
 //
 // Invariant: a tenant's new-session acquires in flight plus its live sessions never exceed its
 // max_sessions at the moment one is admitted (admission and counting are one synchronous step;
-// an acquire in flight counts until it settles, when its session, if any, is live and counted
-// there instead). A session handed to a tenant is that tenant's: an acquire that joins another
+// each admitted acquire's id is fixed up front, so it counts once whether in flight, live, or
+// both in the moment between its session's start and its acquire's settling). A session handed to a tenant is that tenant's: an acquire that joins another
 // caller's acquire of the same new id (the pool's singleflight) is refused after the fact.
 // Concurrency: single-threaded; the only state is the in-flight counts and the rate buckets.
 
@@ -17,15 +17,15 @@ import type {
   TenantOptions,
   TenantUsage,
 } from "../core/index.ts";
-import { HerdError, notYours, OPERATOR } from "../core/index.ts";
+import { HerdError, newSessionId, notYours, OPERATOR } from "../core/index.ts";
 import { AcquireRate } from "./acquire-rate.ts";
 import { KeyIndex } from "./key-index.ts";
 
 interface Tenant {
   options: TenantOptions;
   rate: AcquireRate | undefined;
-  /** Acquires of a new session admitted and not settled yet. */
-  inFlight: number;
+  /** Ids of the new sessions admitted whose acquire has not settled yet. */
+  inFlight: Set<string>;
 }
 
 export interface TenantsOptions {
@@ -54,7 +54,7 @@ export class Tenants implements Tenancy {
       this.#byName.set(options.name, {
         options,
         rate: r && new AcquireRate(r.count, r.perMs),
-        inFlight: 0,
+        inFlight: new Set(),
       });
     }
     this.#keys = new KeyIndex([
@@ -97,12 +97,14 @@ export class Tenants implements Tenancy {
     const withTenant = { ...opts, tenant: name };
     if (live !== undefined)
       return this.#own(name, await this.directory.acquire(pool, live.id, withTenant));
+    // The id is fixed here so that an admitted acquire counts once, in flight or live.
+    const id = sessionId ?? newSessionId();
     this.#admit(tenant);
-    tenant.inFlight++;
+    tenant.inFlight.add(id);
     try {
-      return this.#own(name, await this.directory.acquire(pool, sessionId, withTenant));
+      return this.#own(name, await this.directory.acquire(pool, id, withTenant));
     } finally {
-      tenant.inFlight--;
+      tenant.inFlight.delete(id);
     }
   }
 
@@ -130,8 +132,10 @@ export class Tenants implements Tenancy {
   #admit(tenant: Tenant): void {
     const { name, maxSessions } = tenant.options;
     if (maxSessions > 0) {
-      let held = tenant.inFlight;
-      for (const s of this.directory.sessions()) if (s.tenant === name) held++;
+      let held = tenant.inFlight.size;
+      for (const s of this.directory.sessions()) {
+        if (s.tenant === name && !tenant.inFlight.has(s.id)) held++;
+      }
       if (held >= maxSessions) {
         throw new HerdError(
           "quota_exceeded",
