@@ -49,6 +49,13 @@ describe.each<Protocol>(["connect-h1", "grpc"])("tenant isolation over %s", (pro
       [`${p}-o1`]: "",
     });
 
+    // Even with the hold's own id (which only its holder is told) another's hold is not renewed.
+    const held = beta.holdSession({ sessionId: theirs.sessionId })[Symbol.asyncIterator]();
+    const { holdId } = (await held.next()).value!;
+    expect(await code(acme.renewHold({ sessionId: theirs.sessionId, holdId }))).toBe(Code.NotFound);
+    expect(await code(beta.renewHold({ sessionId: theirs.sessionId, holdId }))).toBe("ok");
+    await held.return?.();
+
     for (const other of [theirs.sessionId, ops.sessionId]) {
       const notFound = await failure(acme.releaseSession({ sessionId: other }));
       expect(notFound.code).toBe(Code.NotFound);
