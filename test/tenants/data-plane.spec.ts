@@ -42,6 +42,22 @@ describe.each(["fast", "node-http"] as const)("tenants on the data plane (%s)", 
     );
     expect(again.status).toBe(200);
     expect(again.body).not.toContain(KEYS.acme);
+    // Its end is billed to its tenant: the usage counters carry the tenant label.
+    await op.releaseSession({ sessionId: "dp-a" });
+    const metrics = async () => {
+      const res = await fetch(`${d.daemon.controlUrl}/metrics`, {
+        headers: { authorization: `Bearer ${KEYS.operator}` },
+      });
+      return res.text();
+    };
+    await expect
+      .poll(metrics, { timeout: 30_000 })
+      .toMatch(/^herd_session_rx_bytes_total\{pool="web",tenant="acme"\} [1-9]/m);
+    // /metrics is the operator's: a tenant key does not open it.
+    const asTenant = await fetch(`${d.daemon.controlUrl}/metrics`, {
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+    });
+    expect(asTenant.status).toBe(401);
   });
 
   it("another tenant's session is to a key what an unknown session is", async () => {
