@@ -32,7 +32,7 @@ export interface Session {
   expiresAt: number | undefined;
   labels: Record<string, string>;
   origin: SessionOrigin;
-  /** Whose session it is (unset: the operator's). */
+  /** Whose session it is (undefined: the operator's); set once, at open. */
   tenant: string | undefined;
   leases: number;
   /** Open `http` and `websocket` leases: the client's connections. */
@@ -81,7 +81,7 @@ export class PoolSessions {
     worker: PoolWorker,
     labels: Record<string, string>,
     origin: SessionOrigin,
-    tenant?: string,
+    tenant: string | undefined,
   ): { session: Session; info: SessionInfo } {
     const now = Date.now();
     const { maxLifetimeMs } = this.options;
@@ -199,7 +199,7 @@ export class PoolSessions {
       connections: s.leases,
       ...(s.window ? { reconnectDeadline: new Date(s.window.deadline) } : {}),
       labels: s.labels,
-      ...(s.tenant !== undefined && { tenant: s.tenant }),
+      ...(s.tenant !== undefined ? { tenant: s.tenant } : {}),
     };
   }
 

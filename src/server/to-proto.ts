@@ -37,6 +37,7 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
     labels: { ...s.labels },
     reconnectDeadline: s.reconnectDeadline && timestampFromDate(s.reconnectDeadline),
     node: s.node ?? "",
+    tenant: s.tenant ?? "",
     usage: s.usage && {
       cpuSeconds: s.usage.cpuSeconds,
       memoryPeakBytes:
@@ -44,7 +45,6 @@ export function sessionToProto(s: SessionInfo, dataPlaneUrl: string): Session {
       rxBytes: BigInt(s.usage.rxBytes),
       txBytes: BigInt(s.usage.txBytes),
     },
-    tenant: s.tenant ?? "",
   });
 }
 
