@@ -24,12 +24,13 @@ import {
   HerdError,
   type NodeDrain,
   notYours,
+  PEER_TENANT_HEADER,
   sees,
   validateSessionId,
   withoutStderr,
 } from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
-import { CALLER } from "./interceptors.ts";
+import { CALLER, PEER_NODE } from "./interceptors.ts";
 import { logStream } from "./log-stream.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 import { RequestIds, validateRequestId } from "./request-ids.ts";
@@ -183,11 +184,14 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
     signal: AbortSignal,
     caller: Caller,
+    /** A peer node's acquire for a tenant it has admitted (PEER_TENANT_HEADER). */
+    forTenant?: string,
   ): Promise<SessionInfo> {
     if (shutdown.aborted) throw shuttingDown();
     const given = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
     const opts: AcquireOptions = { signal, labels: checkLabels(req.labels) };
     if (req.wait) opts.waitMs = waitMs(req.wait);
+    if (forTenant !== undefined) opts.tenant = forTenant;
     const requestId = validateRequestId(req.requestId ?? "");
     const who = caller.kind === "tenant" ? `tenant:${caller.name}` : "operator";
     const retry = requestId === "" ? undefined : requestIds.take(who, requestId, given);
@@ -249,7 +253,11 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
 
   return {
     async acquireSession(req, ctx) {
-      const session = await acquire(req, ctx.signal, ctx.values.get(CALLER));
+      const forTenant =
+        ctx.values.get(PEER_NODE) === undefined
+          ? undefined
+          : (ctx.requestHeader.get(PEER_TENANT_HEADER) ?? undefined);
+      const session = await acquire(req, ctx.signal, ctx.values.get(CALLER), forTenant);
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 
