@@ -136,6 +136,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
           ...(config.data.anonymousTenant !== undefined && {
             anonymousTenant: config.data.anonymousTenant,
           }),
+          ...(cluster && { rates: cluster.rates }),
         })
       : undefined;
 

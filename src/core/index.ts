@@ -29,6 +29,7 @@ export {
   MIN_TENANT_KEY_LENGTH,
   notYours,
   OPERATOR,
+  type SharedRates,
   sees,
   type Tenancy,
   type TenantOptions,

@@ -31,6 +31,15 @@ export interface TenantOptions {
   weight: number;
 }
 
+/**
+ * Where a cluster keeps each tenant's acquire_rate bucket, so that every node takes from the
+ * same one (src/cluster, Redis). Without it each node keeps its own.
+ */
+export interface SharedRates {
+  /** Takes a token from `tenant`'s bucket of `count` per `perMs`: 0, or the ms until there is one. */
+  take(tenant: string, count: number, perMs: number): Promise<number>;
+}
+
 /** One tenant's use of its quota (GetStats' TenantStats). */
 export interface TenantUsage {
   name: string;

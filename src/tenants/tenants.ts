@@ -13,6 +13,7 @@ import type {
   Caller,
   SessionDirectory,
   SessionInfo,
+  SharedRates,
   Tenancy,
   TenantOptions,
   TenantUsage,
@@ -34,6 +35,8 @@ export interface TenantsOptions {
   operatorToken: string;
   /** data.anonymous_tenant */
   anonymousTenant?: string;
+  /** In a cluster: the acquire_rate buckets every node shares. */
+  rates?: SharedRates;
 }
 
 function rateText(rate: AcquireRate): string {
@@ -44,6 +47,7 @@ export class Tenants implements Tenancy {
   readonly anonymousTenant: string | undefined;
   readonly #byName = new Map<string, Tenant>();
   readonly #keys: KeyIndex;
+  readonly #rates: SharedRates | undefined;
 
   constructor(
     private readonly directory: SessionDirectory,
@@ -65,6 +69,7 @@ export class Tenants implements Tenancy {
       ]),
     ]);
     this.anonymousTenant = opts.anonymousTenant;
+    this.#rates = opts.rates;
   }
 
   identify(key: string): Caller | undefined {
@@ -99,9 +104,16 @@ export class Tenants implements Tenancy {
       return this.#own(name, await this.directory.acquire(pool, live.id, withTenant));
     // The id is fixed here so that an admitted acquire counts once, in flight or live.
     const id = sessionId ?? newSessionId();
-    this.#admit(tenant);
+    this.#admitSessions(tenant);
     tenant.inFlight.add(id);
     try {
+      if (tenant.rate !== undefined) {
+        const { count, perMs } = tenant.rate;
+        const waitMs = this.#rates
+          ? await this.#rates.take(name, count, perMs)
+          : tenant.rate.take();
+        if (waitMs > 0) throw overRate(name, tenant.rate, waitMs);
+      }
       return this.#own(name, await this.directory.acquire(pool, id, withTenant));
     } finally {
       tenant.inFlight.delete(id);
@@ -128,8 +140,8 @@ export class Tenants implements Tenancy {
     return rows;
   }
 
-  /** Refuses a new session over the tenant's max_sessions or acquire_rate (in that order). */
-  #admit(tenant: Tenant): void {
+  /** Refuses a new session over the tenant's max_sessions (before its rate: no token taken). */
+  #admitSessions(tenant: Tenant): void {
     const { name, maxSessions } = tenant.options;
     if (maxSessions > 0) {
       let held = tenant.inFlight.size;
@@ -144,14 +156,6 @@ export class Tenants implements Tenancy {
         );
       }
     }
-    const waitMs = tenant.rate?.take() ?? 0;
-    if (waitMs > 0 && tenant.rate) {
-      throw new HerdError(
-        "quota_exceeded",
-        `tenant ${name} is over its acquire_rate (${rateText(tenant.rate)}): retry in ${(waitMs / 1000).toFixed(2)}s`,
-        { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) },
-      );
-    }
   }
 
   /** The session, if it is the tenant's (a concurrent acquire of one new id may hand over another's). */
@@ -159,4 +163,12 @@ export class Tenants implements Tenancy {
     if (session.tenant !== name) throw notYours(session.id);
     return session;
   }
+}
+
+function overRate(name: string, rate: AcquireRate, waitMs: number): HerdError {
+  return new HerdError(
+    "quota_exceeded",
+    `tenant ${name} is over its acquire_rate (${rateText(rate)}): retry in ${(waitMs / 1000).toFixed(2)}s`,
+    { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) },
+  );
 }

@@ -1,7 +1,8 @@
 // Tenants in a 2-node cluster (real redis-server, two `herd serve` nodes, real keys): a tenant's
 // session placed on the other node is still its own (the tenant travels with the forwarded
 // acquire and in the cluster's session records), another tenant's session on either node is
-// NOT_FOUND to it, and max_sessions counts the tenant's sessions on every node.
+// NOT_FOUND to it, and max_sessions counts the tenant's sessions on every node; every node takes
+// from one acquire_rate bucket per tenant (in Redis).
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type TestCluster, workerPool } from "../cluster/cluster-harness.ts";
@@ -13,9 +14,18 @@ beforeAll(async () => {
     node: name,
     pools: { w: workerPool({ max: 2, min: 0 }) },
     control: { token_env: "HERD_OP" },
-    env: { HERD_OP: KEYS.operator, KEY_ACME: KEYS.acme, KEY_BETA: KEYS.beta },
+    env: {
+      HERD_OP: KEYS.operator,
+      KEY_ACME: KEYS.acme,
+      KEY_BETA: KEYS.beta,
+      KEY_RATED: KEYS.rated,
+    },
     config: {
-      tenants: { acme: { key_env: "KEY_ACME", max_sessions: 3 }, beta: { key_env: "KEY_BETA" } },
+      tenants: {
+        acme: { key_env: "KEY_ACME", max_sessions: 3 },
+        beta: { key_env: "KEY_BETA" },
+        rated: { key_env: "KEY_RATED", acquire_rate: "2/m" },
+      },
     },
   });
   c = await startCluster([node("node-a"), node("node-b")]);
@@ -70,5 +80,19 @@ describe("tenants in a cluster", () => {
       .toBe(2);
     await acmeB.acquireSession({ sessionId: "q4" });
     for (const id of ["q2", "q3", "q4"]) await opB.releaseSession({ sessionId: id });
+  });
+
+  it("acquire_rate is one bucket for the whole cluster", async () => {
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const ratedA = clientOf("connect-h1", a, KEYS.rated);
+    const ratedB = clientOf("connect-h1", b, KEYS.rated);
+    await ratedA.acquireSession({ sessionId: "r1" });
+    await ratedB.acquireSession({ sessionId: "r2" });
+    // Each node alone has taken one of its 2/m; the cluster has taken both.
+    const over = await failure(ratedB.acquireSession({ sessionId: "r3" }));
+    expect(over.code).toBe(Code.ResourceExhausted);
+    expect(over.rawMessage).toMatch(/^tenant rated is over its acquire_rate \(2\/m\): retry in /);
+    expect(await code(ratedA.acquireSession({ sessionId: "r3" }))).toBe(Code.ResourceExhausted);
+    for (const id of ["r1", "r2"]) await ratedA.releaseSession({ sessionId: id });
   });
 });
