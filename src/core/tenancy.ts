@@ -71,6 +71,8 @@ export interface Tenancy {
     sessionId: string | undefined,
     opts: AcquireOptions,
   ): Promise<SessionInfo>;
+  /** The pools `tenant` may use. */
+  pools(tenant: string): readonly string[];
   /** Each tenant's row, or only `tenant`'s. */
   usage(tenant?: string): TenantUsage[];
 }

@@ -1,6 +1,9 @@
 // herd.v1.HerdService: each handler only translates between messages and the SessionDirectory.
-// Session state lives in the pool; the only state here is the holds (holds.ts). Errors are
-// thrown as HerdError and translated by the interceptor in interceptors.ts.
+// Session state lives in the pool; the only state here is the holds (holds.ts) and the
+// request_ids of acquires (request-ids.ts). Every handler acts for its caller (CALLER, set by
+// the auth interceptor): a tenant's key sees only its own sessions — another's is NOT_FOUND, in
+// the same words as an unknown one — and acquires through the tenants (core's Tenancy). Errors
+// are thrown as HerdError and translated by the interceptor in interceptors.ts.
 
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -141,7 +144,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
 
   /** The pools a caller may use (undefined: all). */
   function poolsOf(caller: Caller): readonly string[] | undefined {
-    return caller.kind === "tenant" ? tenancy?.usage(caller.name)[0]?.pools : undefined;
+    return caller.kind === "tenant" ? tenancy?.pools(caller.name) : undefined;
   }
 
   /**
@@ -198,10 +201,8 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     const sessionId = retry?.sessionId ?? given;
     try {
       // An empty pool follows a live session of this id, but only one the caller sees.
-      const pool =
-        req.pool !== "" || sessionId === undefined || !visible(caller, sessionId)
-          ? poolFor(req.pool, "")
-          : poolFor("", sessionId);
+      const seen = sessionId !== undefined && visible(caller, sessionId) ? sessionId : "";
+      const pool = poolFor(req.pool, seen);
       const started = performance.now();
       const session =
         caller.kind === "tenant" && tenancy
@@ -305,7 +306,8 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async renewHold(req, ctx) {
-      mustSee(ctx.values.get(CALLER), req.sessionId);
+      const caller = ctx.values.get(CALLER);
+      if (caller.kind !== "operator") mustSee(caller, req.sessionId);
       const expires = holds.renew(req.sessionId, req.holdId);
       return { holdExpiresAt: expires && timestampFromDate(expires) };
     },

@@ -76,6 +76,10 @@ export class Tenants implements Tenancy {
     return this.#keys.identify(key);
   }
 
+  pools(name: string): readonly string[] {
+    return this.#byName.get(name)?.options.pools ?? [];
+  }
+
   /** A tenant's weight in a full pool's queue (1 for a name not configured). */
   weight(name: string): number {
     return this.#byName.get(name)?.options.weight ?? 1;
