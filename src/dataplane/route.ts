@@ -38,6 +38,10 @@ export interface Route {
   pool: string | undefined;
   /** X-Herd-Key: the caller's key, with tenants. */
   key: string | undefined;
+  /** The credential of an `Authorization: Bearer` header: a key of herd's, or the worker's. */
+  bearer: string | undefined;
+  /** Set once the bearer credential proved a key of herd's: it is then not sent on. */
+  keyInAuthorization?: boolean;
   /** X-Herd-Peer: set when another cluster node forwarded this request. */
   peer: string | undefined;
   /** Path and query to send to the worker. */
@@ -200,6 +204,7 @@ export function routeRequest(
     crossOrigin: false,
     pool: single(headers[POOL_HEADER]),
     key: single(headers[KEY_HEADER]),
+    bearer: /^Bearer\s+(\S+)\s*$/i.exec(single(headers.authorization) ?? "")?.[1],
     peer: single(headers[PEER_HEADER]),
     path,
     cookie: cookies.rest,

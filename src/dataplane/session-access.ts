@@ -82,12 +82,18 @@ function leaving(client: ClientSide): AbortSignal {
 }
 
 /**
- * Whose key the request carries: undefined without one (or without tenants); a key nobody
- * holds is refused, never taken for no key.
+ * Whose key the request carries: X-Herd-Key's, else an `Authorization: Bearer` credential that
+ * is a key of this herd (one that is not belongs to the worker and goes on to it); undefined
+ * without either (or without tenants). An X-Herd-Key nobody holds is refused, never taken for
+ * no key. A bearer key is marked on the route, so neither path sends it on.
  */
 function keyCaller(route: Route, opts: AccessOptions): Caller | undefined {
-  if (route.key === undefined || opts.tenancy === undefined) return undefined;
-  const caller = opts.tenancy.identify(route.key);
+  const { tenancy } = opts;
+  if (tenancy === undefined) return undefined;
+  const fromBearer = route.bearer === undefined ? undefined : tenancy.identify(route.bearer);
+  if (fromBearer !== undefined) route.keyInAuthorization = true;
+  if (route.key === undefined) return fromBearer;
+  const caller = tenancy.identify(route.key);
   if (caller === undefined) {
     throw new HerdError("unauthenticated", "X-Herd-Key: not a key of this herd");
   }
@@ -96,9 +102,13 @@ function keyCaller(route: Route, opts: AccessOptions): Caller | undefined {
 
 /** Does the request's key (if any) see this session? Never throws (the fast path's check). */
 function keySees(session: SessionInfo, route: Route, opts: AccessOptions): boolean {
-  if (route.key === undefined || opts.tenancy === undefined) return true;
-  const caller = opts.tenancy.identify(route.key);
-  return caller !== undefined && sees(caller, session);
+  if (opts.tenancy === undefined) return true;
+  try {
+    const caller = keyCaller(route, opts);
+    return caller === undefined || sees(caller, session);
+  } catch {
+    return false;
+  }
 }
 
 /** The tenant a new session of this request belongs to; undefined: the operator's. */

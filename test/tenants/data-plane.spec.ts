@@ -2,7 +2,8 @@
 // an auto-acquire belongs to the tenant whose X-Herd-Key comes with it, the key never reaches
 // the worker, a key's request to another tenant's session is answered as for an unknown
 // session, an anonymous auto-acquire is refused (401) unless data.anonymous_tenant names a
-// tenant for it, and a key nobody holds is refused.
+// tenant for it, and a key nobody holds is refused. A tenant key may also come as
+// `Authorization: Bearer`; a bearer credential that is no key of herd's is the worker's.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientOf, KEYS, request, startTenantDaemon, type TenantDaemon } from "./helpers.ts";
@@ -58,6 +59,42 @@ describe.each(["fast", "node-http"] as const)("tenants on the data plane (%s)", 
       headers: { authorization: `Bearer ${KEYS.acme}` },
     });
     expect(asTenant.status).toBe(401);
+  });
+
+  it("Authorization: Bearer with a tenant key is that key, and is not sent on; another Bearer is the worker's", async () => {
+    const op = clientOf("connect-h1", d.daemon, KEYS.operator);
+    const id = `bearer-${path}`;
+    const res = await request(
+      d.daemon,
+      "/echo",
+      { "X-Session-ID": id, Authorization: `Bearer ${KEYS.beta}` },
+      path,
+    );
+    expect(res.status).toBe(200);
+    const echo = JSON.parse(res.body) as { headers: Record<string, string> };
+    expect(echo.headers.authorization).toBeUndefined();
+    expect(res.body).not.toContain(KEYS.beta);
+    const session = (await op.listSessions({})).sessions.find((s) => s.sessionId === id);
+    expect(session?.tenant).toBe("beta");
+    // A credential that is no key of herd's is the worker's own business: it goes on as sent,
+    // here on a session the request names by its tenant's key.
+    const own = await request(
+      d.daemon,
+      "/echo",
+      { "X-Session-ID": id, "X-Herd-Key": KEYS.beta, Authorization: "Bearer the-workers-own" },
+      path,
+    );
+    expect(own.status).toBe(200);
+    expect(JSON.parse(own.body).headers.authorization).toBe("Bearer the-workers-own");
+    // Alone, such a credential is no key: no session is made for it.
+    const anonymous = await request(
+      d.daemon,
+      "/echo",
+      { "X-Session-ID": `${id}-x`, Authorization: "Bearer the-workers-own" },
+      path,
+    );
+    expect(anonymous.status).toBe(401);
+    await op.releaseSession({ sessionId: id });
   });
 
   it("another tenant's session is to a key what an unknown session is", async () => {

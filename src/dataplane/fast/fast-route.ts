@@ -23,6 +23,7 @@ const ROUTING_HEADERS = [
   KEY_HEADER,
   POOL_HEADER,
   PEER_HEADER,
+  "authorization",
 ];
 
 /** The lower-case routing header buf[ns..ne) names, if it names one. */
@@ -61,6 +62,7 @@ export function routeHead(
       n !== 10 &&
       n !== 11 &&
       n !== 12 &&
+      n !== 13 &&
       n !== 14 &&
       n !== sessionHeader.length
     ) {
