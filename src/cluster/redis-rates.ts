@@ -1,6 +1,6 @@
 // Tenants' acquire_rate buckets shared by every node of the cluster (core's SharedRates):
 //
-//   herd:rate:{tenant}   HASH tokens, at (ms on Redis's clock)
+//   herd:rate:{name}   HASH tokens, at (ms on Redis's clock): the bucket of the tenant {name}
 //
 // Invariant: a bucket holds at most `count` tokens and refills at `count` per `perMs`, on
 // Redis's one clock whatever the nodes' clocks say; a full bucket's key expires (absent: full).
