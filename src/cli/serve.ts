@@ -26,7 +26,7 @@ import { startDataPlane } from "../dataplane/index.ts";
 import { Herd } from "../pool/index.ts";
 import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
-import { Tenants } from "../tenants/index.ts";
+import { Tenants, tenantWeights } from "../tenants/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
 import { packageRoot } from "./package-root.ts";
@@ -105,6 +105,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       watchBuffer: config.events.watchBuffer,
       sandbox: sandboxLauncher({ hide: [config.file] }),
       drain,
+      // Each tenant's weight in a full pool's queue (the pool's fair share, HerdOptions.tenantWeight).
+      ...(config.tenants && { tenantWeight: tenantWeights(config.tenants) }),
     });
   } catch (err) {
     socket?.close();

@@ -2,4 +2,4 @@
 // Built by whoever wires the daemon from the config's `tenants` section and handed to both
 // planes as core's `Tenancy`; the planes never import this room.
 
-export { Tenants, type TenantsOptions } from "./tenants.ts";
+export { Tenants, type TenantsOptions, tenantWeights } from "./tenants.ts";

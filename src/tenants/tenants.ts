@@ -80,11 +80,6 @@ export class Tenants implements Tenancy {
     return this.#byName.get(name)?.options.pools ?? [];
   }
 
-  /** A tenant's weight in a full pool's queue (1 for a name not configured). */
-  weight(name: string): number {
-    return this.#byName.get(name)?.options.weight ?? 1;
-  }
-
   async acquire(
     name: string,
     pool: string,
@@ -175,4 +170,13 @@ function overRate(name: string, rate: AcquireRate, waitMs: number): HerdError {
     `tenant ${name} is over its acquire_rate (${rateText(rate)}): retry in ${(waitMs / 1000).toFixed(2)}s`,
     { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) },
   );
+}
+
+/**
+ * What each configured tenant weighs in a full pool's queue (1 for a name not configured): the
+ * pool's HerdOptions.tenantWeight, known before the Herd (and so the Tenants) exists.
+ */
+export function tenantWeights(tenants: readonly TenantOptions[]): (name: string) => number {
+  const weights = new Map(tenants.map((t) => [t.name, t.weight]));
+  return (name) => weights.get(name) ?? 1;
 }
