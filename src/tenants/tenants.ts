@@ -4,9 +4,12 @@
 // Invariant: a tenant's new-session acquires in flight plus its live sessions never exceed its
 // max_sessions at the moment one is admitted (admission and counting are one synchronous step;
 // each admitted acquire's id is fixed up front, so it counts once whether in flight, live, or
-// both in the moment between its session's start and its acquire's settling). A session handed to a tenant is that tenant's: an acquire that joins another
-// caller's acquire of the same new id (the pool's singleflight) is refused after the fact.
-// Concurrency: single-threaded; the only state is the in-flight counts and the rate buckets.
+// both in the moment between its session's start and its acquire's settling). A session handed
+// to a tenant is that tenant's: an acquire that joins another caller's acquire of the same new
+// id (the pool's singleflight) is refused after the fact.
+// Concurrency: single-threaded; the state is the in-flight ids and the local rate buckets. The
+// one wait before the pool is a cluster's shared rate bucket (Redis); the acquire counts as in
+// flight during it.
 
 import type {
   AcquireOptions,
