@@ -69,7 +69,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   // The config has read its secrets: out of /proc/<pid>/environ, where a worker could read them.
   try {
     const removed = scrubEnviron(
-      [config.control.token ?? "", config.cluster?.secret ?? "", config.cluster?.redisUrl ?? ""],
+      [
+        config.control.token ?? "",
+        config.cluster?.secret ?? "",
+        config.cluster?.redisUrl ?? "",
+        ...(config.tenants ?? []).map((t) => t.key),
+      ],
       ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
     );
     if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");

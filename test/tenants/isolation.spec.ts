@@ -3,6 +3,7 @@
 // NOT_FOUND to it on every RPC — uses only its pools, sees only its own stats row and cannot
 // drain the node; the operator's token sees everything, each session naming its tenant.
 
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../gen/herd/v1/herd_pb.ts";
 import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
@@ -26,6 +27,14 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await d?.stop();
+});
+
+describe("tenant keys in the daemon", () => {
+  it("are gone from its environ, where a worker of its uid could read them", () => {
+    const environ = readFileSync(`/proc/${d.daemon.pid}/environ`, "latin1");
+    expect(environ).toContain(d.tag); // the daemon's own environ, read after start
+    for (const key of [KEYS.acme, KEYS.beta, KEYS.operator]) expect(environ).not.toContain(key);
+  });
 });
 
 describe.each<Protocol>(["connect-h1", "grpc"])("tenant isolation over %s", (protocol) => {
