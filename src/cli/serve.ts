@@ -26,6 +26,7 @@ import { startDataPlane } from "../dataplane/index.ts";
 import { Herd } from "../pool/index.ts";
 import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
 import { startControlPlane } from "../server/index.ts";
+import { Tenants, tenantWeights } from "../tenants/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
 import { packageRoot } from "./package-root.ts";
@@ -68,7 +69,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   // The config has read its secrets: out of /proc/<pid>/environ, where a worker could read them.
   try {
     const removed = scrubEnviron(
-      [config.control.token ?? "", config.cluster?.secret ?? "", config.cluster?.redisUrl ?? ""],
+      [
+        config.control.token ?? "",
+        config.cluster?.secret ?? "",
+        config.cluster?.redisUrl ?? "",
+        ...(config.tenants ?? []).map((t) => t.key),
+      ],
       ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
     );
     if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");
@@ -104,6 +110,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       watchBuffer: config.events.watchBuffer,
       sandbox: sandboxLauncher({ hide: [config.file] }),
       drain,
+      // Each tenant's weight in a full pool's queue (the pool's fair share, HerdOptions.tenantWeight).
+      ...(config.tenants && { tenantWeight: tenantWeights(config.tenants) }),
     });
   } catch (err) {
     socket?.close();
@@ -127,6 +135,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
 
+  const tenancy =
+    config.tenants && config.control.token !== undefined
+      ? new Tenants(directory, {
+          tenants: config.tenants,
+          operatorToken: config.control.token,
+          ...(config.data.anonymousTenant !== undefined && {
+            anonymousTenant: config.data.anonymousTenant,
+          }),
+          ...(cluster && { rates: cluster.rates }),
+        })
+      : undefined;
+
   let data: Awaited<ReturnType<typeof startDataPlane>> | undefined;
   let control: Awaited<ReturnType<typeof startControlPlane>> | undefined;
   try {
@@ -145,6 +165,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       maxConnectionsPerClient: config.data.maxConnectionsPerClient,
       allowedHosts: config.data.allowedHosts,
       sessionHost: config.data.sessionHost,
+      ...(tenancy && { tenancy }),
       logger,
     });
     control = await startControlPlane(directory, {
@@ -167,6 +188,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       logger,
       ...(cluster && { peer: cluster.peer }),
       logs: cluster?.directory ?? herd,
+      ...(tenancy && { tenancy }),
       node: {
         drain,
         localSessions: () => herd.sessions().length,

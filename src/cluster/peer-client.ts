@@ -9,7 +9,7 @@ import { type Client, Code, ConnectError, createClient } from "@connectrpc/conne
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HerdService, type Session } from "../../gen/herd/v1/herd_pb.ts";
 import type { AcquireOptions, SessionInfo } from "../core/index.ts";
-import { HerdError, type HerdErrorCode } from "../core/index.ts";
+import { HerdError, type HerdErrorCode, PEER_TENANT_HEADER } from "../core/index.ts";
 import type { PeerAuth } from "./peer-auth.ts";
 import { peerCredentials } from "./peer-calls.ts";
 import type { RemoteSession } from "./session-codec.ts";
@@ -17,6 +17,7 @@ import type { RemoteSession } from "./session-codec.ts";
 function herdCode(code: Code): HerdErrorCode {
   const name = Code[code]!.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
   const known: HerdErrorCode[] = [
+    "permission_denied",
     "invalid_argument",
     "not_found",
     "failed_precondition",
@@ -85,7 +86,10 @@ export class PeerClient {
           labels: opts.labels ?? {},
           ...(opts.waitMs !== undefined && { wait: durationFromMs(opts.waitMs) }),
         },
-        { signal: opts.signal },
+        {
+          signal: opts.signal,
+          ...(opts.tenant !== undefined && { headers: { [PEER_TENANT_HEADER]: opts.tenant } }),
+        },
       ),
     );
     return { info: fromProto(res.session!, owner.node), data: owner.data, control: owner.control };
@@ -160,6 +164,7 @@ function fromProto(s: Session, node: string): SessionInfo {
     ...(s.expiresAt && { expiresAt: timestampDate(s.expiresAt) }),
     connections: s.connections,
     labels: { ...s.labels },
+    ...(s.tenant !== "" && { tenant: s.tenant }),
     node: s.node || node,
   };
 }

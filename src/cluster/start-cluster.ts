@@ -19,6 +19,7 @@ import type {
   PeerCalls,
   SessionDirectory,
   SessionLogSource,
+  SharedRates,
 } from "../core/index.ts";
 import { CapacityLedger } from "./capacity-ledger.ts";
 import { ClusterAcquire } from "./cluster-acquire.ts";
@@ -35,6 +36,7 @@ import { PeerClient } from "./peer-client.ts";
 import { RedisConnection } from "./redis-connection.ts";
 import { RedisEvents } from "./redis-events.ts";
 import { RedisNodes } from "./redis-nodes.ts";
+import { RedisRates } from "./redis-rates.ts";
 import { RedisSessions } from "./redis-sessions.ts";
 import { RemoteSessions } from "./remote-sessions.ts";
 import { RecordKeys } from "./signed-record.ts";
@@ -45,6 +47,8 @@ export interface StartedCluster {
   peer: PeerCalls<AnyRequest>;
   /** Why a local worker died unasked, when the fencing watchdog may have killed it. */
   deathCause(): string | undefined;
+  /** The tenants' acquire_rate buckets, shared by every node. */
+  rates: SharedRates;
   close(): Promise<void>;
 }
 
@@ -137,6 +141,7 @@ export async function startCluster(
       run: (node, handler) => viaPeer.run(node, handler),
     },
     deathCause: () => lease.watchdogCause(),
+    rates: new RedisRates(redis),
     async close() {
       lease.stop();
       await events.flush(2_000);

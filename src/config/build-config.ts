@@ -21,6 +21,7 @@ import { didYouMean } from "./did-you-mean.ts";
 import type { ClusterConfig, HerdConfig } from "./herd-config.ts";
 import { portTemplateIssues } from "./port-template.ts";
 import type { RawCluster, RawConfig, RawPool } from "./schema.ts";
+import { buildTenants } from "./tenants-config.ts";
 import type { PathIssue } from "./zod-issues.ts";
 
 export interface BuildContext {
@@ -110,6 +111,12 @@ export function buildConfig(
     raw.cluster &&
     buildCluster(raw.cluster, { control: controlListen, data: dataListen }, ctx.env, issues);
 
+  const tenants = buildTenants(
+    raw.tenants,
+    { baseDir, env: ctx.env, pools: names, token, anonymousTenant: data.anonymous_tenant },
+    issues,
+  );
+
   if (issues.length > 0) return { issues };
   return {
     config: {
@@ -151,7 +158,9 @@ export function buildConfig(
         }),
         ...(data.allowed_hosts !== undefined && { allowedHosts: data.allowed_hosts }),
         ...(data.session_host !== undefined && { sessionHost: data.session_host }),
+        ...(data.anonymous_tenant !== undefined && { anonymousTenant: data.anonymous_tenant }),
       },
+      ...(tenants && { tenants }),
       log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },
       metrics: { enabled: raw.metrics?.enabled ?? true },
       events: {

@@ -1,6 +1,6 @@
 // The daemon's configuration after loading: every default filled, every value checked.
 
-import type { PoolOptions } from "../core/index.ts";
+import type { PoolOptions, TenantOptions } from "../core/index.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -54,7 +54,11 @@ export interface HerdConfig {
     allowedHosts?: string[];
     /** "{id}.sessions.example.com": route by Host. */
     sessionHost?: string;
+    /** The tenant of a data-plane auto-acquire that carries no key (tenants only). */
+    anonymousTenant?: string;
   };
+  /** Present only with a `tenants` section (control.token is then set: the operator's key). */
+  tenants?: TenantOptions[];
   log: { level: LogLevel; format: "json" | "pretty" };
   metrics: { enabled: boolean };
   /** Bounds of the WatchSessions event stream. */

@@ -11,3 +11,4 @@ export {
   parseConfig,
 } from "./load-config.ts";
 export { configSchema, poolSchema } from "./schema.ts";
+export { tenantSchema } from "./tenants-config.ts";

@@ -9,6 +9,7 @@ import { MAX_EVENT_HISTORY, MAX_QUEUE_LIMIT, MAX_WATCH_BUFFER } from "../pool/in
 import { parseCidr } from "../sandbox/index.ts";
 import { parseByteSize, SIZE_HINT } from "./byte-size.ts";
 import { DURATION_HINT, parseDuration } from "./duration.ts";
+import { tenantsSchema } from "./tenants-config.ts";
 
 const duration = z
   .union([z.number(), z.string()], { error: `expected a duration (${DURATION_HINT})` })
@@ -250,9 +251,11 @@ export const configSchema = z.strictObject({
       max_connections_per_client: z.int().min(0).optional(),
       allowed_hosts: allowedHosts.optional(),
       session_host: sessionHost.optional(),
+      anonymous_tenant: z.string().optional(),
     }),
   ),
   default_pool: z.string().optional(),
+  tenants: tenantsSchema,
   drain_timeout: duration
     .refine((ms) => ms <= 86_400_000, { error: "must be at most 24h" })
     .optional(),

@@ -9,6 +9,12 @@ import type { SessionInfo } from "./types.ts";
 export const PEER_HEADER = "x-herd-peer";
 
 /**
+ * On a node-to-node AcquireSession: the tenant the session is for (the node the client called
+ * has checked the tenant's key, pools and quota). Honoured only on a genuine peer's call.
+ */
+export const PEER_TENANT_HEADER = "x-herd-tenant";
+
+/**
  * What a directory spanning several nodes (the cluster's) offers the data plane beyond the
  * sessions this node knows. Handed to the data plane by whoever wires it (`herd serve`), so
  * its presence, not a sniffed method, is what "in a cluster" means there.

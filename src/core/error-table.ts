@@ -13,11 +13,14 @@ export interface ErrorMapping {
 export const errorTable: Readonly<Record<HerdErrorCode, ErrorMapping>> = {
   invalid_argument: { connect: Code.InvalidArgument, http: 400 },
   unauthenticated: { connect: Code.Unauthenticated, http: 401 },
+  permission_denied: { connect: Code.PermissionDenied, http: 403 },
   not_found: { connect: Code.NotFound, http: 404 },
   failed_precondition: { connect: Code.FailedPrecondition, http: 409 },
   out_of_range: { connect: Code.OutOfRange, http: 400 },
   cancelled: { connect: Code.Canceled, http: 499 },
   resource_exhausted: { connect: Code.ResourceExhausted, http: 503 },
+  /** A tenant over its max_sessions or acquire_rate: the caller's limit, not the pool's. */
+  quota_exceeded: { connect: Code.ResourceExhausted, http: 429 },
   unavailable: { connect: Code.Unavailable, http: 503 },
   deadline_exceeded: { connect: Code.DeadlineExceeded, http: 504 },
   internal: { connect: Code.Internal, http: 500 },

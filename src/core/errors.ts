@@ -11,16 +11,21 @@ export type HerdErrorCode =
   | "unavailable"
   | "cancelled"
   | "unauthenticated"
+  | "permission_denied"
+  | "quota_exceeded"
   | "internal";
 
 export class HerdError extends Error {
   override readonly name = "HerdError";
+  /** When a retry may succeed (a quota's refill): the data plane's Retry-After. */
+  readonly retryAfterSeconds: number | undefined;
   constructor(
     readonly code: HerdErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -4,7 +4,12 @@
 // contract between the pool engine and the planes. Plain data and small pure functions: core
 // imports no other room.
 
-export { type ClusterRouting, PEER_HEADER, type PeerCalls } from "./cluster.ts";
+export {
+  type ClusterRouting,
+  PEER_HEADER,
+  PEER_TENANT_HEADER,
+  type PeerCalls,
+} from "./cluster.ts";
 export { CONFIG_DEFAULTS } from "./defaults.ts";
 export { type ErrorMapping, errorTable } from "./error-table.ts";
 export { HerdError, type HerdErrorCode, isHerdError } from "./errors.ts";
@@ -19,6 +24,17 @@ export {
 } from "./listen-address.ts";
 export { type Logger, silentLogger } from "./logger.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
+export {
+  type Caller,
+  MIN_TENANT_KEY_LENGTH,
+  notYours,
+  OPERATOR,
+  type SharedRates,
+  sees,
+  type Tenancy,
+  type TenantOptions,
+  type TenantUsage,
+} from "./tenancy.ts";
 export type {
   AcquireOptions,
   AcquireTiming,

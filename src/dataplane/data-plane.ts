@@ -13,7 +13,7 @@
 // path (the HTTP server never listens itself), so a refused connection never reaches a parser.
 
 import { createServer as createNetServer, type Socket } from "node:net";
-import type { ClusterRouting, SessionRoutes } from "../core/index.ts";
+import type { ClusterRouting, SessionRoutes, Tenancy } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   isLoopback,
@@ -66,6 +66,8 @@ export interface DataPlaneOptions {
   sessionHost?: string;
   /** In a cluster: how to find sessions of other nodes and check their forwards. */
   cluster?: ClusterRouting;
+  /** The tenants: X-Herd-Key names whose a new session is; another's session is unknown. */
+  tenancy?: Tenancy;
   logger?: Logger;
 }
 
@@ -110,6 +112,7 @@ export async function startDataPlane(
       tokens,
       defaultPool: opts.defaultPool,
       cluster: opts.cluster,
+      tenancy: opts.tenancy,
     }),
     web: new WebAccess({
       bound: host,

@@ -38,7 +38,7 @@ export function requestHeadersForWorker(raw: readonly string[], to: ToWorker): s
     else if (rule === Rule.ForwardedFor) {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     }
-    if (dropsToWorker(rule, listed?.has(lower) ?? false)) continue;
+    if (dropsToWorker(rule, listed?.has(lower) ?? false, to)) continue;
     out.push(name, rule === Rule.Referer ? scrubReferer(value) : value);
   }
   out.push(...fieldsOfOurs(to, forwardedFor, host, upgrade));

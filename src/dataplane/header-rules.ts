@@ -7,10 +7,12 @@
 //
 // Removed in both directions: Connection and every field it lists, Keep-Alive, TE, Trailer,
 // Transfer-Encoding (each path frames bodies itself), Upgrade (kept for a WebSocket handshake),
-// Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Pool / X-Herd-Peer, the
+// Proxy-*. Towards the worker also herd's own X-Herd-Token / X-Herd-Key / X-Herd-Pool / X-Herd-Peer, the
 // Cookie header (replaced by the one with herd's cookies removed), herd's query parameters
 // inside Referer (the page the client came from may carry ?herd_token=; Origin has no query, so
-// it cannot) and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are
+// it cannot), an Authorization header whose bearer credential is a key of herd's (a tenant's,
+// session-access.ts decides per request; any other Authorization is the worker's and goes on)
+// and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are
 // set from what herd saw). Towards the client also every Set-Cookie of a `herd_*` cookie: herd's
 // cookies are its routing and its credential, and a worker that could set them could steer its
 // victim's later requests to itself. Trailer fields pass by the same rules, with nothing of
@@ -18,7 +20,7 @@
 
 import { PEER_HEADER } from "../core/index.ts";
 import { equalsLower } from "./http1/bytes.ts";
-import { POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
+import { KEY_HEADER, POOL_HEADER, SESSION_PARAM, TOKEN_HEADER, TOKEN_PARAM } from "./route.ts";
 
 /** What a field name is to the proxy. */
 export const Rule = {
@@ -40,6 +42,8 @@ export const Rule = {
   Referer: 7,
   /** Forwarded to the client unless it sets one of herd's cookies (setsHerdCookie). */
   SetCookie: 8,
+  /** Forwarded to the worker unless it carried a key of herd's (ToWorker.keyInAuthorization). */
+  Authorization: 9,
 } as const;
 export type Rule = (typeof Rule)[keyof typeof Rule];
 
@@ -54,6 +58,7 @@ const RULES = new Map<string, Rule>([
   ["upgrade", Rule.Upgrade],
   ["cookie", Rule.NotToWorker],
   [TOKEN_HEADER, Rule.NotToWorker],
+  [KEY_HEADER, Rule.NotToWorker],
   [POOL_HEADER, Rule.NotToWorker],
   [PEER_HEADER, Rule.NotToWorker],
   ["x-forwarded-proto", Rule.NotToWorker],
@@ -62,6 +67,7 @@ const RULES = new Map<string, Rule>([
   ["host", Rule.Host],
   ["referer", Rule.Referer],
   ["set-cookie", Rule.SetCookie],
+  ["authorization", Rule.Authorization],
 ]);
 const PROXY = "proxy-";
 
@@ -121,8 +127,12 @@ const TRAILER_NOT_TO_WORKER = ruleSet(
 );
 
 /** Is a request field dropped on its way to the worker? `listed`: a Connection header names it. */
-export function dropsToWorker(rule: Rule, listed: boolean): boolean {
-  return listed || NOT_TO_WORKER[rule] === 1;
+export function dropsToWorker(rule: Rule, listed: boolean, to: ToWorker): boolean {
+  return (
+    listed ||
+    NOT_TO_WORKER[rule] === 1 ||
+    (rule === Rule.Authorization && to.keyInAuthorization === true)
+  );
 }
 
 /** Is a request trailer field dropped on its way to the worker? */
@@ -165,6 +175,8 @@ export interface ToWorker {
   remoteAddress: string | undefined;
   /** Keep Connection: Upgrade / Upgrade (WebSocket handshake). */
   upgrade: boolean;
+  /** The Authorization header carried a key of herd's (a tenant's, the operator's): drop it. */
+  keyInAuthorization?: boolean;
 }
 
 /** The fields herd adds after the client's, in order: the client's values of X-Forwarded-For,

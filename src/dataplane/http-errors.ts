@@ -14,12 +14,17 @@ export interface DataPlaneError {
   status: number;
   code: HerdErrorCode;
   message: string;
-  /** Seconds, sent as Retry-After (503: no worker in time). */
+  /** Seconds, sent as Retry-After (503: no worker in time; 429: a tenant's quota). */
   retryAfter?: number;
 }
 
-export function fromHerdError(code: HerdErrorCode, message: string): DataPlaneError {
+export function fromHerdError(
+  code: HerdErrorCode,
+  message: string,
+  retryAfter?: number,
+): DataPlaneError {
   const status = errorTable[code].http;
+  if (retryAfter !== undefined) return { status, code, message, retryAfter };
   return status === 503 ? { status, code, message, retryAfter: 1 } : { status, code, message };
 }
 
@@ -40,7 +45,7 @@ export class AnsweredAs extends Error {
 export function fromError(err: unknown): DataPlaneError {
   if (err instanceof EndedBeforeForward) return badGateway(err.message);
   if (err instanceof AnsweredAs) return err.answer;
-  if (isHerdError(err)) return fromHerdError(err.code, err.message);
+  if (isHerdError(err)) return fromHerdError(err.code, err.message, err.retryAfterSeconds);
   return fromHerdError("internal", err instanceof Error ? err.message : String(err));
 }
 
@@ -93,10 +98,12 @@ export function sendError(res: ServerResponse, e: DataPlaneError): void {
 const REASONS: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthorized",
+  403: "Forbidden",
   404: "Not Found",
   408: "Request Timeout",
   409: "Conflict",
   421: "Misdirected Request",
+  429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   499: "Client Closed Request",
   500: "Internal Server Error",

@@ -15,6 +15,8 @@ export const SESSION_PARAM = "herd_session";
 export const TOKEN_PARAM = "herd_token";
 export const TOKEN_HEADER = "x-herd-token";
 export const POOL_HEADER = "x-herd-pool";
+/** A tenant's key (DESIGN.md, "Tenants"): whose a session this request creates is. */
+export const KEY_HEADER = "x-herd-key";
 
 /** Request headers by lower-case name (node:http's, or the few the fast path reads). */
 export interface RoutingHeaders {
@@ -34,6 +36,12 @@ export interface Route {
   crossOrigin: boolean;
   /** X-Herd-Pool: the pool for a session this request creates. */
   pool: string | undefined;
+  /** X-Herd-Key: the caller's key, with tenants. */
+  key: string | undefined;
+  /** The credential of an `Authorization: Bearer` header: a key of herd's, or the worker's. */
+  bearer: string | undefined;
+  /** Set once the bearer credential proved a key of herd's: it is then not sent on. */
+  keyInAuthorization?: boolean;
   /** X-Herd-Peer: set when another cluster node forwarded this request. */
   peer: string | undefined;
   /** Path and query to send to the worker. */
@@ -195,6 +203,8 @@ export function routeRequest(
             : "cookie",
     crossOrigin: false,
     pool: single(headers[POOL_HEADER]),
+    key: single(headers[KEY_HEADER]),
+    bearer: /^Bearer\s+(\S+)\s*$/i.exec(single(headers.authorization) ?? "")?.[1],
     peer: single(headers[PEER_HEADER]),
     path,
     cookie: cookies.rest,

@@ -8,12 +8,23 @@
 // Invariant: traffic is proxied only while it holds a data lease (its connection's, taken by
 // the caller's `take`; see client-connections.ts). Token checks come before any acquire, and with tokens required an unknown id is refused (401), never created: the
 // client of a session that does not exist yet cannot hold its token, and answering 401 for
-// known and unknown ids alike tells a prober nothing.
+// known and unknown ids alike tells a prober nothing. With tenants, a request's X-Herd-Key says
+// whose a session it creates, and a session of another tenant is to it what an unknown id is
+// (route-to-session lookups see only the key's own sessions; a request without a key reaches
+// an existing session by its id and token as before, but creates none unless
+// data.anonymous_tenant names a tenant for it).
 
 import { timingSafeEqual } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { ClusterRouting, Lease, SessionInfo, SessionRoutes } from "../core/index.ts";
-import { HerdError, isHerdError } from "../core/index.ts";
+import type {
+  Caller,
+  ClusterRouting,
+  Lease,
+  SessionInfo,
+  SessionRoutes,
+  Tenancy,
+} from "../core/index.ts";
+import { HerdError, isHerdError, sees } from "../core/index.ts";
 import { EndedBeforeForward } from "./http-errors.ts";
 import type { Route } from "./route.ts";
 
@@ -23,6 +34,8 @@ export interface AccessOptions {
   defaultPool: string | undefined;
   /** Set in a cluster: sessions of other nodes, and forwards from them. */
   cluster: ClusterRouting | undefined;
+  /** Set with tenants: whose key a request's X-Herd-Key is. */
+  tenancy?: Tenancy | undefined;
 }
 
 export interface Connection {
@@ -68,18 +81,62 @@ function leaving(client: ClientSide): AbortSignal {
   return gone.signal;
 }
 
+/**
+ * Whose key the request carries: X-Herd-Key's, else an `Authorization: Bearer` credential that
+ * is a key of this herd (one that is not belongs to the worker and goes on to it); undefined
+ * without either (or without tenants). An X-Herd-Key nobody holds is refused, never taken for
+ * no key. A bearer key is marked on the route, so neither path sends it on.
+ */
+function keyCaller(route: Route, opts: AccessOptions): Caller | undefined {
+  const { tenancy } = opts;
+  if (tenancy === undefined) return undefined;
+  const fromBearer = route.bearer === undefined ? undefined : tenancy.identify(route.bearer);
+  if (fromBearer !== undefined) route.keyInAuthorization = true;
+  if (route.key === undefined) return fromBearer;
+  const caller = tenancy.identify(route.key);
+  if (caller === undefined) {
+    throw new HerdError("unauthenticated", "X-Herd-Key: not a key of this herd");
+  }
+  return caller;
+}
+
+/** Does the request's key (if any) see this session? Never throws (the fast path's check). */
+function keySees(session: SessionInfo, route: Route, opts: AccessOptions): boolean {
+  if (opts.tenancy === undefined) return true;
+  try {
+    const caller = keyCaller(route, opts);
+    return caller === undefined || sees(caller, session);
+  } catch {
+    return false;
+  }
+}
+
+/** The tenant a new session of this request belongs to; undefined: the operator's. */
+function newSessionTenant(caller: Caller | undefined, route: Route, opts: AccessOptions) {
+  const { tenancy } = opts;
+  if (tenancy === undefined || caller?.kind === "operator") return undefined;
+  if (caller !== undefined) return caller.name;
+  if (tenancy.anonymousTenant !== undefined) return tenancy.anonymousTenant;
+  throw new HerdError(
+    "unauthenticated",
+    `session ${JSON.stringify(route.sessionId)}: this herd serves tenants, so a new session needs a tenant's key (X-Herd-Key)`,
+  );
+}
+
 async function acquire(
   directory: SessionRoutes,
   route: Route,
   opts: AccessOptions,
   client: ClientSide,
+  caller: Caller | undefined,
 ): Promise<SessionInfo> {
+  const tenant = newSessionTenant(caller, route, opts);
   const pool = poolFor(directory, route, opts);
   try {
-    return await directory.acquire(pool, route.sessionId, {
-      signal: leaving(client),
-      origin: "data_plane",
-    });
+    const acquireOpts = { signal: leaving(client), origin: "data_plane" as const };
+    return tenant !== undefined && opts.tenancy
+      ? await opts.tenancy.acquire(tenant, pool, route.sessionId, acquireOpts)
+      : await directory.acquire(pool, route.sessionId, acquireOpts);
   } catch (err) {
     // On the data plane a wait that ran out means "no worker in time": 503 + Retry-After,
     // distinct from 504, which is reserved for a worker that did not answer (data_timeout).
@@ -122,10 +179,13 @@ async function liveSession(
   opts: AccessOptions,
   client: ClientSide,
 ): Promise<SessionInfo> {
-  const known =
+  const caller = keyCaller(route, opts);
+  const found =
     route.peer === undefined
       ? (directory.lookup(route.sessionId) ?? (await opts.cluster?.find(route.sessionId)))
       : forwardedHere(directory, route, route.peer, client.socket ?? client, opts.cluster);
+  const known =
+    found !== undefined && (caller === undefined || sees(caller, found)) ? found : undefined;
   if (!admitted(known, route, opts)) throw refusal(route);
   if (known) return known;
   if (!opts.autoAcquire) {
@@ -134,7 +194,7 @@ async function liveSession(
       `unknown session ${JSON.stringify(route.sessionId)} (auto_acquire is off)`,
     );
   }
-  return acquire(directory, route, opts, client);
+  return acquire(directory, route, opts, client, caller);
 }
 
 /**
@@ -231,6 +291,7 @@ export class SessionAccess {
           ? directory.lookup(route.sessionId)
           : forwardedHere(directory, route, route.peer, connection, opts.cluster);
       if (known === undefined || !admitted(known, route, opts)) return undefined;
+      if (!keySees(known, route, opts)) return undefined;
       return leased(directory, known, take);
     } catch {
       return undefined;
@@ -251,7 +312,7 @@ export class SessionAccess {
     const { opts } = this;
     if (opts.cluster !== undefined || route.peer !== undefined) return false;
     if (route.sessionId !== last.session.id || last.lease.ended.aborted) return false;
-    if (!admitted(last.session, route, opts)) return false;
+    if (!admitted(last.session, route, opts) || !keySees(last.session, route, opts)) return false;
     const now = Date.now();
     if (now - last.touchedAt >= TOUCH_EVERY_MS) {
       last.touchedAt = now;

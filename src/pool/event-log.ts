@@ -20,13 +20,15 @@ export function isConnectionEvent(event: Pick<HerdEvent, "type">): boolean {
 }
 
 export function matchesFilter(
-  { pool, sessionId, connectionEvents }: EventFilter,
+  { pool, sessionId, connectionEvents, tenant }: EventFilter,
   event: HerdEvent,
 ): boolean {
   return (
     (!pool || event.pool === pool) &&
     (!sessionId || event.sessionId === sessionId) &&
-    (connectionEvents !== false || !isConnectionEvent(event))
+    (connectionEvents !== false || !isConnectionEvent(event)) &&
+    // A tenant's view has only its own sessions' events (none of workers or queues).
+    (tenant === undefined || event.session?.tenant === tenant)
   );
 }
 

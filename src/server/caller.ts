@@ -1,16 +1,16 @@
 // Who is calling, as the caps on what one caller may hold open (caller-limits.ts) count it.
 // The one place that decides it: every handler asks `callerOf(ctx)`, nothing else looks at
-// the connection. Today a caller is the client's address (TCP) or the local Unix socket, so
-// the SDK instances of one host share their caps and another host has its own, the operator's
-// token or not. A node-to-node call is nobody's: the node that took the client's call counted
-// it there. Tenants (issue 20) make a tenant key's calls that tenant's, whatever the address.
+// the connection. A tenant key's calls are that tenant's, whatever the address; the others
+// are the client's address (TCP) or the local Unix socket's, so the SDK instances of one host
+// share their caps and another host has its own. A node-to-node call is nobody's: the node
+// that took the client's call counted it there.
 //
 // Stateless: the address is read from the request once, into its context values.
 
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import { PEER_NODE } from "./interceptors.ts";
+import { CALLER, PEER_NODE } from "./interceptors.ts";
 
 /** Where the call came from: the remote IP address, or "unix socket". */
 const CLIENT_ADDRESS = createContextKey<string>("unknown", { description: "client address" });
@@ -25,5 +25,7 @@ export function callerContext(req: IncomingMessage | Http2ServerRequest) {
 /** The caller a call counts against, or undefined for a call no cap applies to (a peer node's). */
 export function callerOf(ctx: Pick<HandlerContext, "values">): string | undefined {
   if (ctx.values.get(PEER_NODE) !== undefined) return undefined;
-  return ctx.values.get(CLIENT_ADDRESS);
+  const caller = ctx.values.get(CALLER);
+  // "tenant " cannot be an address: a tenant's count never meets a host's.
+  return caller.kind === "tenant" ? `tenant ${caller.name}` : ctx.values.get(CLIENT_ADDRESS);
 }

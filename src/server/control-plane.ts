@@ -27,7 +27,7 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import type { SessionDirectory, SessionLogSource } from "../core/index.ts";
+import type { SessionDirectory, SessionLogSource, Tenancy } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   formatHostPort,
@@ -100,6 +100,8 @@ export interface ControlPlaneOptions {
   logs?: SessionLogSource;
   /** Host names answered besides IP addresses, localhost and the bound name (see src/edge). */
   allowedHosts?: readonly string[];
+  /** The tenants: their keys are accepted besides `token`, each scoped to its own sessions. */
+  tenancy?: Tenancy;
 }
 
 export interface ControlPlane {
@@ -143,6 +145,9 @@ export async function startControlPlane(
       `control plane on ${opts.listen} is reachable from other machines: it needs a token`,
     );
   }
+  if (opts.tenancy !== undefined && opts.token === undefined) {
+    throw new Error("control plane: tenants need the operator's token");
+  }
   const defaultPool = opts.defaultPool ?? directory.poolNames()[0];
   if (defaultPool === undefined) throw new Error("control plane: the directory has no pools");
 
@@ -171,6 +176,7 @@ export async function startControlPlane(
         limits,
         ...(opts.node && { node: opts.node }),
         ...(opts.logs && { logs: opts.logs }),
+        ...(opts.tenancy && { tenancy: opts.tenancy }),
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));
@@ -220,7 +226,7 @@ export async function startControlPlane(
     interceptors: [
       errorAndMetricsInterceptor(metrics, logger),
       ...(opts.peer ? [peerInterceptor(opts.peer)] : []),
-      authInterceptor(opts.token),
+      authInterceptor(opts.token, opts.tenancy),
     ],
     readMaxBytes: 4 * 1024 * 1024,
     contextValues: callerContext,

@@ -1,6 +1,9 @@
 // herd.v1.HerdService: each handler only translates between messages and the SessionDirectory.
-// Session state lives in the pool; the only state here is the holds (holds.ts). Errors are
-// thrown as HerdError and translated by the interceptor in interceptors.ts.
+// Session state lives in the pool; the only state here is the holds (holds.ts) and the
+// request_ids of acquires (request-ids.ts). Every handler acts for its caller (CALLER, set by
+// the auth interceptor): a tenant's key sees only its own sessions — another's is NOT_FOUND, in
+// the same words as an unknown one — and acquires through the tenants (core's Tenancy). Errors
+// are thrown as HerdError and translated by the interceptor in interceptors.ts.
 
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -13,16 +16,28 @@ import {
 } from "../../gen/herd/v1/herd_pb.ts";
 import type {
   AcquireOptions,
+  Caller,
   Logger,
   SessionDirectory,
   SessionInfo,
   SessionLogSource,
+  Tenancy,
 } from "../core/index.ts";
-import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
+import {
+  HerdError,
+  type NodeDrain,
+  notYours,
+  PEER_TENANT_HEADER,
+  sees,
+  validateSessionId,
+  withoutStderr,
+} from "../core/index.ts";
 import { type CallerLimits, countedStreams } from "./caller-limits.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
+import { CALLER, PEER_NODE } from "./interceptors.ts";
 import { logStream } from "./log-stream.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
+import { RequestIds, validateRequestId } from "./request-ids.ts";
 import {
   eventToProto,
   sessionToProto,
@@ -49,6 +64,8 @@ export interface HerdServiceDeps {
   logs?: SessionLogSource;
   /** What one caller may hold open: its WatchSessions and HoldSession streams. */
   limits: CallerLimits;
+  /** The tenants (a `tenants` section): a tenant key's calls see its own sessions only. */
+  tenancy?: Tenancy;
 }
 
 export interface NodeControl {
@@ -113,6 +130,25 @@ function holdEndError(sessionId: string, why: HoldEnd): HerdError {
 export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdService> {
   const { directory, dataPlaneUrl, metrics, shutdown, instanceId } = deps;
   const holds = new HoldRegistry(directory, deps.logger);
+  const requestIds = new RequestIds((id) => directory.lookup(id) !== undefined);
+  const { tenancy } = deps;
+
+  /** The live session `id` if the caller sees it; another's is NOT_FOUND, as an unknown one. */
+  function visible(caller: Caller, id: string): SessionInfo | undefined {
+    const live = directory.lookup(id);
+    return live !== undefined && sees(caller, live) ? live : undefined;
+  }
+
+  function mustSee(caller: Caller, id: string): SessionInfo {
+    const live = visible(caller, id);
+    if (live === undefined) throw notYours(id);
+    return live;
+  }
+
+  /** The pools a caller may use (undefined: all). */
+  function poolsOf(caller: Caller): readonly string[] | undefined {
+    return caller.kind === "tenant" ? tenancy?.pools(caller.name) : undefined;
+  }
 
   /**
    * A google.protobuf.Duration as milliseconds, refusing what the type itself forbids (nanos
@@ -150,31 +186,49 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       sessionId: string;
       wait?: Parameters<typeof durationMs>[0];
       labels: Record<string, string>;
+      requestId?: string;
     },
     signal: AbortSignal,
+    caller: Caller,
+    /** A peer node's acquire for a tenant it has admitted (PEER_TENANT_HEADER). */
+    forTenant?: string,
   ): Promise<SessionInfo> {
     if (shutdown.aborted) throw shuttingDown();
-    const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
-    const pool = poolFor(req.pool, req.sessionId);
+    const given = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
     const opts: AcquireOptions = { signal, labels: checkLabels(req.labels) };
     if (req.wait) opts.waitMs = waitMs(req.wait);
-    const started = performance.now();
-    const session = await directory.acquire(pool, sessionId, opts);
-    metrics.observeAcquire(session.pool, (performance.now() - started) / 1000);
-    return session;
+    if (forTenant !== undefined) opts.tenant = forTenant;
+    const requestId = validateRequestId(req.requestId ?? "");
+    const who = caller.kind === "tenant" ? `tenant:${caller.name}` : "operator";
+    const retry = requestId === "" ? undefined : requestIds.take(who, requestId, given);
+    const sessionId = retry?.sessionId ?? given;
+    try {
+      // An empty pool follows a live session of this id, but only one the caller sees.
+      const seen = sessionId !== undefined && visible(caller, sessionId) ? sessionId : "";
+      const pool = poolFor(req.pool, seen);
+      const started = performance.now();
+      const session =
+        caller.kind === "tenant" && tenancy
+          ? await tenancy.acquire(caller.name, pool, sessionId, opts)
+          : await directory.acquire(pool, sessionId, opts);
+      metrics.observeAcquire(session.pool, (performance.now() - started) / 1000);
+      return session;
+    } finally {
+      if (retry) requestIds.settle(who, requestId, retry);
+    }
   }
 
   /**
    * HoldSession's `attach_only`: the live session or NOT_FOUND, never a new one. Lookup and the
    * hold's lease that follows are synchronous, so the session cannot end in between.
    */
-  function attach(req: { pool: string; sessionId: string }): SessionInfo {
+  function attach(req: { pool: string; sessionId: string }, caller: Caller): SessionInfo {
     if (shutdown.aborted) throw shuttingDown();
     if (req.sessionId === "") {
       throw new HerdError("invalid_argument", "attach_only needs a session_id");
     }
     const id = validateSessionId(req.sessionId);
-    const live = directory.lookup(id);
+    const live = visible(caller, id);
     if (!live) {
       throw new HerdError("not_found", `no live session ${JSON.stringify(id)} to re-attach to`);
     }
@@ -188,25 +242,38 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     return live;
   }
 
-  function checkPool(pool: string): string | undefined {
+  function checkPool(pool: string, caller: Caller): string | undefined {
     if (pool === "") return undefined;
     directory.poolOptions(pool); // throws not_found
+    const allowed = poolsOf(caller);
+    if (allowed !== undefined && !allowed.includes(pool)) {
+      throw new HerdError(
+        "permission_denied",
+        `this key may not use pool ${JSON.stringify(pool)} (its pools: ${allowed.join(", ")})`,
+      );
+    }
     return pool;
   }
 
   const service: ServiceImpl<typeof HerdService> = {
     async acquireSession(req, ctx) {
-      const session = await acquire(req, ctx.signal);
+      const forTenant =
+        ctx.values.get(PEER_NODE) === undefined
+          ? undefined
+          : (ctx.requestHeader.get(PEER_TENANT_HEADER) ?? undefined);
+      const session = await acquire(req, ctx.signal, ctx.values.get(CALLER), forTenant);
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 
-    async releaseSession(req) {
-      const session = await directory.release(validateSessionId(req.sessionId), { kill: req.kill });
+    async releaseSession(req, ctx) {
+      const id = mustSee(ctx.values.get(CALLER), validateSessionId(req.sessionId)).id;
+      const session = await directory.release(id, { kill: req.kill });
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 
     async *holdSession(req, ctx) {
-      const session = req.attachOnly ? attach(req) : await acquire(req, ctx.signal);
+      const caller = ctx.values.get(CALLER);
+      const session = req.attachOnly ? attach(req, caller) : await acquire(req, ctx.signal, caller);
       const graceMs = directory.poolOptions(session.pool).heartbeatGraceMs;
       const hold = holds.open(session, graceMs, { client: ctx.signal, shutdown });
       const heartbeatMs = Math.max(
@@ -241,14 +308,18 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       }
     },
 
-    async renewHold(req) {
+    async renewHold(req, ctx) {
+      const caller = ctx.values.get(CALLER);
+      if (caller.kind !== "operator") mustSee(caller, req.sessionId);
       const expires = holds.renew(req.sessionId, req.holdId);
       return { holdExpiresAt: expires && timestampFromDate(expires) };
     },
 
     async *watchSessions(req, ctx) {
       if (shutdown.aborted) throw shuttingDown();
-      const pool = checkPool(req.pool);
+      const caller = ctx.values.get(CALLER);
+      const pool = checkPool(req.pool, caller);
+      const tenant = caller.kind === "tenant" ? caller.name : undefined;
       const sessionId = req.sessionId === "" ? undefined : validateSessionId(req.sessionId);
       // Subscribe and snapshot in one synchronous step: nothing can happen in between, so the
       // snapshot is exactly the state at `snapshotRevision` and no event is lost or doubled.
@@ -259,7 +330,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         );
       }
       const opts = {
-        filter: { pool, sessionId, connectionEvents: req.connectionEvents },
+        filter: { pool, sessionId, tenant, connectionEvents: req.connectionEvents },
         sinceRevision: req.sinceRevision > 0n ? Number(req.sinceRevision) : undefined,
       };
       // A cluster's watch with a snapshot needs no replay (the snapshot reflects every event up
@@ -275,7 +346,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       const snapshot: SessionEvent[] = [];
       if (req.snapshot) {
         for (const s of directory.sessions(pool)) {
-          if (sessionId === undefined || s.id === sessionId) {
+          if ((sessionId === undefined || s.id === sessionId) && sees(caller, s)) {
             snapshot.push(snapshotEvent(s, snapshotRevision, dataPlaneUrl));
           }
         }
@@ -299,8 +370,16 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       }
     },
 
-    async getStats(req) {
-      const stats = statsToProto(directory.stats(checkPool(req.pool)), instanceId);
+    async getStats(req, ctx) {
+      const caller = ctx.values.get(CALLER);
+      const all = directory.stats(checkPool(req.pool, caller));
+      const allowed = poolsOf(caller);
+      if (caller.kind === "tenant") {
+        // A tenant sees its own row and its pools, nothing of other nodes or tenants.
+        const pools = all.pools.filter((p) => allowed?.includes(p.name));
+        return statsToProto({ pools, node: all.node }, instanceId, tenancy?.usage(caller.name));
+      }
+      const stats = statsToProto(all, instanceId, tenancy?.usage());
       const node = deps.node;
       if (node === undefined) return stats;
       stats.state = node.drain.draining ? NodeState.DRAINING : NodeState.SERVING;
@@ -309,6 +388,12 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async drainNode(_req, ctx) {
+      if (ctx.values.get(CALLER).kind !== "operator") {
+        throw new HerdError(
+          "permission_denied",
+          "DrainNode is the operator's call (control.token)",
+        );
+      }
       const node = deps.node;
       if (node === undefined)
         throw new HerdError("failed_precondition", "this server cannot drain");
@@ -332,6 +417,8 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     async *tailSessionLogs(req, ctx) {
       if (shutdown.aborted) throw shuttingDown();
       const id = validateSessionId(req.sessionId);
+      const caller = ctx.values.get(CALLER);
+      if (caller.kind !== "operator") mustSee(caller, id);
       if (!deps.logs) {
         throw new HerdError("failed_precondition", "this server keeps no session logs");
       }
@@ -344,8 +431,11 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
       }
     },
 
-    async listSessions(req) {
-      const sessions = directory.sessions(checkPool(req.pool));
+    async listSessions(req, ctx) {
+      const caller = ctx.values.get(CALLER);
+      const sessions = directory
+        .sessions(checkPool(req.pool, caller))
+        .filter((s) => sees(caller, s));
       return { sessions: sessions.map((s) => sessionToProto(s, dataPlaneUrl)) };
     },
   };

@@ -12,8 +12,8 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import type { Logger, PeerCalls } from "../core/index.ts";
-import { HerdError } from "../core/index.ts";
+import type { Caller, Logger, PeerCalls, Tenancy } from "../core/index.ts";
+import { HerdError, OPERATOR } from "../core/index.ts";
 import { codeName, toConnectError } from "./connect-errors.ts";
 import type { ControlPlaneMetrics } from "./metrics.ts";
 
@@ -27,6 +27,12 @@ export function bearerMatches(header: string | null | undefined, token: string):
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
 }
+
+/**
+ * Who the call is for: the operator (control.token, or no token configured, or a genuine peer
+ * node, which forwards what the first node already scoped) or a tenant (its key).
+ */
+export const CALLER = createContextKey<Caller>(OPERATOR);
 
 /** The verified calling node of a node-to-node call; undefined for everyone else. */
 export const PEER_NODE = createContextKey<string | undefined>(undefined);
@@ -56,14 +62,28 @@ export function peerInterceptor(peer: ControlPeerCalls): Interceptor {
   };
 }
 
-export function authInterceptor(token: string | undefined): Interceptor {
+/** The bearer token's key, if the header carries one. */
+function bearerKey(header: string | null): string | undefined {
+  return /^Bearer\s+(.+)$/i.exec(header ?? "")?.[1]?.trim();
+}
+
+export function authInterceptor(token: string | undefined, tenancy?: Tenancy): Interceptor {
   return (next) => async (req) => {
     if (
       token !== undefined &&
       !PUBLIC_SERVICES.has(req.service.typeName) &&
       req.contextValues.get(PEER_NODE) === undefined
     ) {
-      if (!bearerMatches(req.header.get("authorization"), token)) {
+      const header = req.header.get("authorization");
+      const key = bearerKey(header);
+      const caller = tenancy
+        ? key === undefined
+          ? undefined
+          : tenancy.identify(key)
+        : bearerMatches(header, token)
+          ? OPERATOR
+          : undefined;
+      if (caller === undefined) {
         throw new HerdError(
           "unauthenticated",
           req.header.has("authorization")
@@ -71,6 +91,7 @@ export function authInterceptor(token: string | undefined): Interceptor {
             : "this herd needs a bearer token: send Authorization: Bearer <token> (HERD_TOKEN for the CLI)",
         );
       }
+      req.contextValues.set(CALLER, caller);
     }
     return next(req);
   };

@@ -1,7 +1,8 @@
 // The pools' latency histograms and what ended sessions used, from the event stream: acquire
 // latency by outcome and the queue wait (session_acquired's timing), worker start
 // (worker_started), and on a session's end its duration by end reason and its usage as
-// counters (CPU seconds, bytes) and a histogram (memory peak), by pool. Buckets span what was
+// counters (CPU seconds, bytes) and a histogram (memory peak), by pool and tenant (none on the
+// operator's sessions; the tenants are configured, so the label stays bounded). Buckets span what was
 // measured here (docs/operations.md, "Billing and monitoring"): a warm acquire takes tens of
 // microseconds in the pool, a cold one a worker's boot (tens of ms to seconds), a queued one up
 // to acquire_timeout. Stateless beyond prom-client's series; labels stay bounded (pool, a fixed
@@ -24,10 +25,10 @@ export class PoolTelemetry {
   private readonly queueWait: Histogram<"pool">;
   private readonly workerStart: Histogram<"pool">;
   private readonly duration: Histogram<"pool" | "reason">;
-  private readonly cpu: Counter<"pool">;
-  private readonly rx: Counter<"pool">;
-  private readonly tx: Counter<"pool">;
-  private readonly memoryPeak: Histogram<"pool">;
+  private readonly cpu: Counter<"pool" | "tenant">;
+  private readonly rx: Counter<"pool" | "tenant">;
+  private readonly tx: Counter<"pool" | "tenant">;
+  private readonly memoryPeak: Histogram<"pool" | "tenant">;
 
   constructor(registers: Registry[]) {
     this.acquire = new Histogram({
@@ -60,26 +61,26 @@ export class PoolTelemetry {
     });
     this.cpu = new Counter({
       name: "herd_session_cpu_seconds_total",
-      help: "CPU seconds used by ended sessions' workers (cgroup cpu.stat), by pool; sessions whose host cannot tell add nothing.",
-      labelNames: ["pool"],
+      help: "CPU seconds used by ended sessions' workers (cgroup cpu.stat), by pool and tenant; sessions whose host cannot tell add nothing.",
+      labelNames: ["pool", "tenant"],
       registers,
     });
     this.rx = new Counter({
       name: "herd_session_rx_bytes_total",
-      help: "Bytes the data plane received from ended sessions' clients, by pool.",
-      labelNames: ["pool"],
+      help: "Bytes the data plane received from ended sessions' clients, by pool and tenant.",
+      labelNames: ["pool", "tenant"],
       registers,
     });
     this.tx = new Counter({
       name: "herd_session_tx_bytes_total",
-      help: "Bytes the data plane sent to ended sessions' clients, by pool.",
-      labelNames: ["pool"],
+      help: "Bytes the data plane sent to ended sessions' clients, by pool and tenant.",
+      labelNames: ["pool", "tenant"],
       registers,
     });
     this.memoryPeak = new Histogram({
       name: "herd_session_memory_peak_bytes",
-      help: "Peak memory of ended sessions' workers (cgroup), by pool.",
-      labelNames: ["pool"],
+      help: "Peak memory of ended sessions' workers (cgroup), by pool and tenant.",
+      labelNames: ["pool", "tenant"],
       buckets: MEMORY_BUCKETS,
       registers,
     });
@@ -98,11 +99,12 @@ export class PoolTelemetry {
       this.duration.observe({ pool, reason: ended }, Math.max(0, seconds));
       const usage = e.session.usage;
       if (!usage) return;
-      if (usage.cpuSeconds !== undefined) this.cpu.inc({ pool }, usage.cpuSeconds);
-      if (usage.memoryPeakBytes !== undefined)
-        this.memoryPeak.observe({ pool }, usage.memoryPeakBytes);
-      this.rx.inc({ pool }, usage.rxBytes);
-      this.tx.inc({ pool }, usage.txBytes);
+      const { tenant } = e.session;
+      const by = tenant === undefined ? { pool } : { pool, tenant };
+      if (usage.cpuSeconds !== undefined) this.cpu.inc(by, usage.cpuSeconds);
+      if (usage.memoryPeakBytes !== undefined) this.memoryPeak.observe(by, usage.memoryPeakBytes);
+      this.rx.inc(by, usage.rxBytes);
+      this.tx.inc(by, usage.txBytes);
     }
   }
 }

@@ -18,6 +18,7 @@ import type {
   HerdStats,
   PoolStats,
   SessionInfo,
+  TenantUsage,
   WorkerExit,
 } from "../core/index.ts";
 
@@ -116,9 +117,14 @@ export function snapshotCompleteEvent(revision: number): SessionEvent {
   });
 }
 
-export function statsToProto(stats: HerdStats, instanceId: string): GetStatsResponse {
+export function statsToProto(
+  stats: HerdStats,
+  instanceId: string,
+  tenants: readonly TenantUsage[] = [],
+): GetStatsResponse {
   return create(GetStatsResponseSchema, {
     instanceId,
+    tenants: tenants.map((t) => ({ ...t, pools: [...t.pools] })),
     pools: stats.pools.map(poolToProto),
     node: {
       ...stats.node,

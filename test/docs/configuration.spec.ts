@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { configSchema, parseConfig, poolSchema } from "../../src/config/index.ts";
+import { configSchema, parseConfig, poolSchema, tenantSchema } from "../../src/config/index.ts";
 
 const DOC_PATH = new URL("../../docs/configuration.md", import.meta.url).pathname;
 const doc = readFileSync(DOC_PATH, "utf8");
@@ -62,6 +62,7 @@ const ENV = {
   HERD_TOKEN: "t0ken",
   HERD_REDIS_URL: "redis://127.0.0.1:6379/0",
   HERD_CLUSTER_SECRET: "0123456789abcdef",
+  HERD_KEY_ACME: "acme-0123456789abcdef0123456789abcdef",
 };
 const load = (yaml: string) =>
   parseConfig(yaml, `${process.cwd()}/herd.yaml`, { env: ENV, checkCommands: false });
@@ -80,6 +81,11 @@ describe("docs/configuration.md", () => {
         .map(([k]) => k)
         .sort(),
     ).toEqual(pool);
+    expect(
+      tableRows("Tenant keys")
+        .map(([k]) => k)
+        .sort(),
+    ).toEqual(keys(tenantSchema).sort());
   });
 
   it("has a complete example that loads and uses every key", () => {
@@ -88,19 +94,28 @@ describe("docs/configuration.md", () => {
     const config = load(block!);
     expect(config.pools.map((p) => p.name)).toEqual(["browser"]);
     expect(config.control.token).toBe("t0ken");
-    const raw = parse(block!) as { workers: Record<string, object> };
+    const raw = parse(block!) as {
+      workers: Record<string, object>;
+      tenants: Record<string, object>;
+    };
     // token and redis are the commented-out alternatives of token_env and redis_env.
     const used = keys(configSchema).filter(
       (k) => k !== "workers" && k !== "control.token" && k !== "cluster.redis",
     );
     const flat = (o: object, prefix = ""): string[] =>
       Object.entries(o).flatMap(([k, v]) =>
-        v && typeof v === "object" && !Array.isArray(v) && k !== "env"
+        v && typeof v === "object" && !Array.isArray(v) && k !== "env" && k !== "tenants"
           ? flat(v, `${prefix}${k}.`)
           : [`${prefix}${k}`],
       );
     const { workers, ...top } = raw;
     expect(flat(top).sort()).toEqual(used.sort());
+    // key_file is the alternative of key_env.
+    expect(flat(raw.tenants.acme!).sort()).toEqual(
+      keys(tenantSchema)
+        .filter((k) => k !== "key_file")
+        .sort(),
+    );
     // `isolation: none` is the alternative of the isolation.* keys the example sets.
     expect(flat(workers.browser!).sort()).toEqual(
       keys(poolSchema)

@@ -143,7 +143,12 @@ export class FastExchange implements UpstreamSink {
       text,
       head,
       target.path,
-      { cookie: route.cookie, remoteAddress: host.socket.remoteAddress, upgrade: false },
+      {
+        cookie: route.cookie,
+        remoteAddress: host.socket.remoteAddress,
+        upgrade: false,
+        keyInAuthorization: route.keyInAuthorization,
+      },
       target.headers,
     );
   }

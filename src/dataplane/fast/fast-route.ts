@@ -7,7 +7,7 @@ import { PEER_HEADER } from "../../core/index.ts";
 import { nameEquals } from "../http1/bytes.ts";
 import type { RequestScan } from "../http1/request-head.ts";
 import type { ProxyContext } from "../proxy-context.ts";
-import { POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
+import { KEY_HEADER, POOL_HEADER, type Route, TOKEN_HEADER } from "../route.ts";
 
 /** node:http's default server.maxHeadersCount. */
 const MAX_HEADERS_COUNT = 2000;
@@ -20,8 +20,10 @@ const ROUTING_HEADERS = [
   "referer",
   "sec-fetch-site",
   TOKEN_HEADER,
+  KEY_HEADER,
   POOL_HEADER,
   PEER_HEADER,
+  "authorization",
 ];
 
 /** The lower-case routing header buf[ns..ne) names, if it names one. */
@@ -57,8 +59,10 @@ export function routeHead(
       n !== 4 &&
       n !== 6 &&
       n !== 7 &&
+      n !== 10 &&
       n !== 11 &&
       n !== 12 &&
+      n !== 13 &&
       n !== 14 &&
       n !== sessionHeader.length
     ) {

@@ -170,7 +170,7 @@ export function workerRequestHead(
       const sent = text.slice(vs - start, ve - start);
       forwardedFor = forwardedFor === undefined ? sent : `${forwardedFor}, ${sent}`;
     }
-    const dropped = dropsToWorker(rule, listedIn(listed, buf, ns, ne));
+    const dropped = dropsToWorker(rule, listedIn(listed, buf, ns, ne), to);
     let value: string | undefined;
     if (!dropped && rule === Rule.Referer) {
       const sent = text.slice(vs - start, ve - start);

@@ -78,6 +78,7 @@ class Exchange {
         cookie: route.cookie,
         remoteAddress: req.socket.remoteAddress,
         upgrade: false,
+        keyInAuthorization: route.keyInAuthorization,
       }),
     );
     this.#path = target.path;

@@ -86,6 +86,7 @@ function tunnel(
       cookie: route.cookie,
       remoteAddress: req.socket.remoteAddress,
       upgrade: true,
+      keyInAuthorization: route.keyInAuthorization,
     }),
   );
   const upstream = request({
