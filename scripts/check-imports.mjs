@@ -30,7 +30,8 @@ export const ROOMS = {
   dataplane: ["core", "edge", "limits"],
   server: ["core", "edge", "limits"],
   cluster: ["core", "config", "pool"],
-  cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster"],
+  telemetry: ["core"],
+  cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster", "telemetry"],
 };
 
 const SCANNED = ["src", "test", "bench", "scripts", "examples", "sdk/ts/test"];

@@ -19,6 +19,14 @@ export {
 } from "./listen-address.ts";
 export { type Logger, silentLogger } from "./logger.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
+export {
+  type AcquireSpan,
+  type RequestSpan,
+  type TraceContext,
+  type TracedRequest,
+  type Tracer,
+  tracingRequested,
+} from "./tracing.ts";
 export type {
   AcquireOptions,
   AcquireTiming,
@@ -49,6 +57,7 @@ export type {
   SessionTraffic,
   SessionUsage,
   SubscribeOptions,
+  WorkerBoot,
   WorkerExit,
   WorkerUser,
 } from "./types.ts";
