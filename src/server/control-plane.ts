@@ -26,7 +26,7 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import type { SessionDirectory, SessionLogSource } from "../core/index.ts";
+import type { SessionDirectory, SessionLogSource, Tracer } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   formatHostPort,
@@ -89,6 +89,8 @@ export interface ControlPlaneOptions {
   node?: NodeControl;
   /** Where TailSessionLogs reads worker output (the Herd, or a cluster's directory). */
   logs?: SessionLogSource;
+  /** Set when tracing is on: AcquireSession calls become spans (core/tracing.ts). */
+  tracer?: Tracer;
   /** Host names answered besides IP addresses, localhost and the bound name (see src/edge). */
   allowedHosts?: readonly string[];
 }
@@ -156,6 +158,7 @@ export async function startControlPlane(
         instanceId,
         ...(opts.node && { node: opts.node }),
         ...(opts.logs && { logs: opts.logs }),
+        ...(opts.tracer && { tracer: opts.tracer }),
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));

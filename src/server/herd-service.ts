@@ -17,6 +17,7 @@ import type {
   SessionDirectory,
   SessionInfo,
   SessionLogSource,
+  Tracer,
 } from "../core/index.ts";
 import { HerdError, type NodeDrain, validateSessionId, withoutStderr } from "../core/index.ts";
 import { type HoldEnd, HoldRegistry } from "./holds.ts";
@@ -46,6 +47,8 @@ export interface HerdServiceDeps {
   node?: NodeControl;
   /** Where TailSessionLogs reads; without it the RPC fails failed_precondition. */
   logs?: SessionLogSource;
+  /** Set when tracing is on: each AcquireSession call is a span. */
+  tracer?: Tracer;
 }
 
 export interface NodeControl {
@@ -193,7 +196,18 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
 
   return {
     async acquireSession(req, ctx) {
-      const session = await acquire(req, ctx.signal);
+      const span = deps.tracer?.acquire({
+        traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
+        tracestate: ctx.requestHeader.get("tracestate") ?? undefined,
+      });
+      let session: SessionInfo;
+      try {
+        session = await acquire(req, ctx.signal);
+      } catch (error) {
+        span?.end({ error });
+        throw error;
+      }
+      span?.end({ session });
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 
