@@ -13,7 +13,7 @@
 // path (the HTTP server never listens itself), so a refused connection never reaches a parser.
 
 import { createServer as createNetServer, type Socket } from "node:net";
-import type { ClusterRouting, SessionRoutes } from "../core/index.ts";
+import type { ClusterRouting, SessionRoutes, Tracer } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   isLoopback,
@@ -67,6 +67,8 @@ export interface DataPlaneOptions {
   /** In a cluster: how to find sessions of other nodes and check their forwards. */
   cluster?: ClusterRouting;
   logger?: Logger;
+  /** Set when tracing is on: a span per request, its worker sent `traceparent` (core/tracing.ts). */
+  tracer?: Tracer;
 }
 
 export interface DataPlane {
@@ -118,6 +120,7 @@ export async function startDataPlane(
     }),
     sessionHeader: (opts.sessionHeader ?? CONFIG_DEFAULTS.sessionHeader).toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
+    tracer: opts.tracer,
     connections: new ClientConnections(directory),
     bodyRate: {
       timeoutMs: opts.bodyTimeoutMs ?? CONFIG_DEFAULTS.bodyTimeoutMs,

@@ -40,6 +40,9 @@ export const Rule = {
   Referer: 7,
   /** Forwarded to the client unless it sets one of herd's cookies (setsHerdCookie). */
   SetCookie: 8,
+  /** The client's W3C trace parent: forwarded as sent, unless herd traces the request and
+   *  sends its own span as the worker's parent instead (ToWorker.traceparent). */
+  TraceParent: 9,
 } as const;
 export type Rule = (typeof Rule)[keyof typeof Rule];
 
@@ -62,6 +65,7 @@ const RULES = new Map<string, Rule>([
   ["host", Rule.Host],
   ["referer", Rule.Referer],
   ["set-cookie", Rule.SetCookie],
+  ["traceparent", Rule.TraceParent],
 ]);
 const PROXY = "proxy-";
 
@@ -109,6 +113,15 @@ const NOT_TO_WORKER = ruleSet(
   Rule.NotToWorker,
   Rule.ForwardedFor,
 );
+/** NOT_TO_WORKER for a traced request: the worker gets herd's traceparent, not the client's. */
+const NOT_TO_WORKER_TRACED = ruleSet(
+  Rule.HopByHop,
+  Rule.Connection,
+  Rule.Upgrade,
+  Rule.NotToWorker,
+  Rule.ForwardedFor,
+  Rule.TraceParent,
+);
 /** herd adds none of its fields after a body, so a trailer Host or X-Forwarded-For, which it
  *  would otherwise take into its own, is dropped too. */
 const TRAILER_NOT_TO_WORKER = ruleSet(
@@ -120,9 +133,18 @@ const TRAILER_NOT_TO_WORKER = ruleSet(
   Rule.Host,
 );
 
-/** Is a request field dropped on its way to the worker? `listed`: a Connection header names it. */
-export function dropsToWorker(rule: Rule, listed: boolean): boolean {
-  return listed || NOT_TO_WORKER[rule] === 1;
+/**
+ * The rules whose fields are dropped on a request's way to the worker (the table `to` asks for:
+ * a traced request's own traceparent is herd's), judged per field by dropsToWorker.
+ */
+export function notToWorker(to: ToWorker): Uint8Array {
+  return to.traceparent === undefined ? NOT_TO_WORKER : NOT_TO_WORKER_TRACED;
+}
+
+/** Is a request field dropped on its way to the worker? `listed`: a Connection header names it;
+ *  `drops`: notToWorker's table for the request. */
+export function dropsToWorker(rule: Rule, listed: boolean, drops: Uint8Array): boolean {
+  return listed || drops[rule] === 1;
 }
 
 /** Is a request trailer field dropped on its way to the worker? */
@@ -165,6 +187,8 @@ export interface ToWorker {
   remoteAddress: string | undefined;
   /** Keep Connection: Upgrade / Upgrade (WebSocket handshake). */
   upgrade: boolean;
+  /** Set when herd traces the request: the trace parent the worker gets, instead of the client's. */
+  traceparent?: string;
 }
 
 /** The fields herd adds after the client's, in order: the client's values of X-Forwarded-For,
@@ -182,6 +206,7 @@ export function fieldsOfOurs(
   out.push("X-Forwarded-Proto", "http");
   if (host !== undefined) out.push("X-Forwarded-Host", host);
   if (to.upgrade && upgrade !== undefined) out.push("Connection", "Upgrade", "Upgrade", upgrade);
+  if (to.traceparent !== undefined) out.push("traceparent", to.traceparent);
   return out;
 }
 
