@@ -158,7 +158,7 @@ export class EventLog {
       (s) => this.subscribers.delete(s),
     );
     const since = opts.sinceRevision;
-    if (since !== undefined && since > 0) {
+    if (since !== undefined && since >= 0) {
       if (since > this.last) {
         throw new HerdError(
           "out_of_range",
