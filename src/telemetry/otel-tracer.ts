@@ -116,20 +116,20 @@ class OtelTracing implements Tracer {
   }
 
   request(req: TracedRequest): RequestSpan {
-    const q = req.target.indexOf("?");
-    const attributes: Attributes = {
-      "http.request.method": req.method,
-      // The path only: a query may carry herd_token.
-      "url.path": q < 0 ? req.target : req.target.slice(0, q),
-      "herd.dataplane.path": req.via,
-      ...sessionAttributes(req.session),
-    };
-    if (req.client !== undefined) attributes["client.address"] = req.client;
-    const span = this.#tracer.startSpan(
-      req.method,
-      { kind: SpanKind.SERVER, attributes },
-      this.#parent(req),
-    );
+    const span = this.#tracer.startSpan(req.method, { kind: SpanKind.SERVER }, this.#parent(req));
+    // A span sampled out records nothing: its attributes are not even made.
+    if (span.isRecording()) {
+      const q = req.target.indexOf("?");
+      const attributes: Attributes = {
+        "http.request.method": req.method,
+        // The path only: a query may carry herd_token.
+        "url.path": q < 0 ? req.target : req.target.slice(0, q),
+        "herd.dataplane.path": req.via,
+        ...sessionAttributes(req.session),
+      };
+      if (req.client !== undefined) attributes["client.address"] = req.client;
+      span.setAttributes(attributes);
+    }
     return new HttpSpan(span);
   }
 
