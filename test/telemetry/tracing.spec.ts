@@ -18,6 +18,21 @@ import {
 } from "../helpers/otlp-receiver.ts";
 import { expectNoLeaks, killAllWithTag, newLeakTag } from "../helpers/processes.ts";
 
+/**
+ * Loaded into the daemon (NODE_OPTIONS; workers get a clean environment): at exit it prints how
+ * many modules of the OpenTelemetry SDK the process loaded (CommonJS: Node's module cache). The
+ * API package does not count: prom-client loads it in every daemon, traced or not.
+ */
+const PROBE = `data:text/javascript,${encodeURIComponent(
+  'import { createRequire } from "node:module"; const cache = createRequire("/").cache; process.on("exit", () => process.stderr.write("\\nOTEL_MODULES " + Object.keys(cache).filter((p) => p.includes("@opentelemetry/") && !p.includes("@opentelemetry/api/")).length + "\\n"));',
+)}`;
+
+function otelModules(daemon: Daemon): number {
+  const m = /OTEL_MODULES (\d+)/.exec(daemon.stderr());
+  if (!m) throw new Error(`the probe printed nothing: ${daemon.stderr().slice(-500)}`);
+  return Number(m[1]);
+}
+
 /** A caller's trace context: a fresh trace id and parent span id. */
 function callerContext() {
   const traceId = randomBytes(16).toString("hex");
@@ -89,7 +104,7 @@ describe("tracing", () => {
           },
         },
       },
-      env: { ...leak.env, ...env },
+      env: { ...leak.env, NODE_OPTIONS: `--import=${PROBE}`, ...env },
     });
     return daemon;
   }
@@ -213,6 +228,8 @@ describe("tracing", () => {
     expect(root.traceId).toBe(traceId);
     expect(root.parentSpanId).toBe("");
     expect(r.rejected).toEqual([]);
+    await d.stop();
+    expect(otelModules(d)).toBeGreaterThan(0);
   });
 
   it("with OTEL_SDK_DISABLED nothing is traced and the client's traceparent reaches the worker as sent", async () => {
@@ -230,5 +247,7 @@ describe("tracing", () => {
     }
     await d.stop();
     expect(receiver.spans).toEqual([]);
+    // Off, the SDK is never even loaded.
+    expect(otelModules(d)).toBe(0);
   });
 });
