@@ -49,6 +49,8 @@ import { isHerdError } from "../core/index.ts";
 
 const PROTOCOL = "http/protobuf";
 const ACQUIRE_SPAN = "herd.v1.HerdService/AcquireSession";
+/** How long a stopping daemon waits for its last spans to be sent. */
+const FLUSH_MS = 2_000;
 
 const getter: TextMapGetter<TraceContext> = {
   get: (carrier, key) =>
@@ -99,14 +101,17 @@ export function startTracing(logger: Logger, env = process.env): Tracer | undefi
     },
     "tracing: spans are exported over OTLP/HTTP",
   );
-  return new OtelTracing(provider);
+  return new OtelTracing(provider, logger);
 }
 
 class OtelTracing implements Tracer {
   readonly #tracer: OtelTracer;
   readonly #propagator = new W3CTraceContextPropagator();
 
-  constructor(private readonly provider: BasicTracerProvider) {
+  constructor(
+    private readonly provider: BasicTracerProvider,
+    private readonly logger: Logger,
+  ) {
     this.#tracer = provider.getTracer("herd");
   }
 
@@ -181,8 +186,23 @@ class OtelTracing implements Tracer {
     }
   }
 
-  shutdown(): Promise<void> {
-    return this.provider.shutdown();
+  /**
+   * Never rejects, and resolves within FLUSH_MS: a collector that is away (the exporter retries
+   * up to OTEL_EXPORTER_OTLP_TIMEOUT, 10 s) costs the last spans, not a slow or failed stop.
+   */
+  async shutdown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), FLUSH_MS);
+    });
+    try {
+      const how = await Promise.race([this.provider.shutdown(), late]);
+      if (how === "late") this.logger.warn({}, "tracing: the last spans were not sent in time");
+    } catch (err) {
+      this.logger.warn({ err }, "tracing: the last spans could not be sent");
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type ReceivedSpan,
   startOtlpReceiver,
 } from "../helpers/otlp-receiver.ts";
+import { freePort } from "../helpers/ports.ts";
 import { expectNoLeaks, killAllWithTag, newLeakTag } from "../helpers/processes.ts";
 
 /**
@@ -230,6 +231,29 @@ describe("tracing", () => {
     expect(r.rejected).toEqual([]);
     await d.stop();
     expect(otelModules(d)).toBeGreaterThan(0);
+  });
+
+  it("a collector that is away costs spans, never a request or a clean stop", async () => {
+    // A port nobody listens on: every export is refused. The spans wait in the batch until the
+    // daemon stops, whose flush then fails.
+    const d = await start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      OTEL_BSP_SCHEDULE_DELAY: "600000",
+    });
+    await herdClient("connect-h1", d.controlUrl).acquireSession({ sessionId: "away" });
+    for (const via of ["fast", "node-http"] as const) {
+      const caller = callerContext();
+      const seen = await echo(d, "away", via, caller.traceparent);
+      expect(seen.headers.traceparent).toMatch(
+        new RegExp(`^00-${caller.traceId}-[0-9a-f]{16}-01$`),
+      );
+    }
+    // The exporter retries for up to 10 s; a stop waits 2 s for its last spans at most.
+    const exit = await d.stop();
+    expect(exit, d.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
+    expect(`${d.stdout()}${d.stderr()}`).toMatch(
+      /tracing: the last spans (were not sent in time|could not be sent)/,
+    );
   });
 
   it("with OTEL_SDK_DISABLED nothing is traced and the client's traceparent reaches the worker as sent", async () => {
