@@ -49,6 +49,8 @@ import { isHerdError } from "../core/index.ts";
 
 const PROTOCOL = "http/protobuf";
 const ACQUIRE_SPAN = "herd.v1.HerdService/AcquireSession";
+/** ms since the epoch by performance.timeOrigin: the clock of the pool's AcquireTiming. */
+const epochNow = () => performance.timeOrigin + performance.now();
 /** How long a stopping daemon waits for its last spans to be sent. */
 const FLUSH_MS = 2_000;
 
@@ -139,9 +141,14 @@ class OtelTracing implements Tracer {
   }
 
   acquire(call: TraceContext): AcquireSpan {
+    // The pool times an acquire's phases by performance.now() (core's AcquireTiming, ms since
+    // the epoch by performance.timeOrigin); the call and its phases get times on that one
+    // clock, set to the wall clock of the call's start, so children never stray outside it.
+    const wall = Date.now() - epochNow();
     const span = this.#tracer.startSpan(
       ACQUIRE_SPAN,
       {
+        startTime: epochNow() + wall,
         kind: SpanKind.SERVER,
         attributes: {
           "rpc.system": "connect_rpc",
@@ -160,21 +167,21 @@ class OtelTracing implements Tracer {
           span.setStatus({ code: SpanStatusCode.ERROR, message });
         } else {
           span.setAttributes(sessionAttributes(result.session));
-          if (span.isRecording()) this.#phases(span, result.session);
+          if (span.isRecording()) this.#phases(span, result.session, wall);
         }
-        span.end();
+        span.end(epochNow() + wall);
       },
     };
   }
 
   /** The pool's account of the acquire as child spans (absent: it found the session live). */
-  #phases(span: Span, session: SessionInfo): void {
+  #phases(span: Span, session: SessionInfo, wall: number): void {
     const timing = session.acquire;
     if (timing === undefined) return;
     span.setAttribute("herd.acquire.outcome", timing.outcome);
     const parent = trace.setSpan(ROOT_CONTEXT, span);
     const child = (name: string, start: number, end: number, attributes: Attributes = {}) =>
-      this.#tracer.startSpan(name, { startTime: start, attributes }, parent).end(end);
+      this.#tracer.startSpan(name, { startTime: start + wall, attributes }, parent).end(end + wall);
     if (timing.outcome !== "warm") {
       child("queue wait", timing.arrivedAt, timing.arrivedAt + timing.queuedSeconds * 1_000);
     }

@@ -39,7 +39,7 @@ import type { FastContext } from "./fast-context.ts";
 import { clientResponseHead, workerRequestHead } from "./head-rewrite.ts";
 import type { LazyDeadline } from "./lazy-deadline.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
-import { traceContextOf } from "./traced-head.ts";
+import { tracedRequest } from "./traced-head.ts";
 
 /** The client connection, as one exchange sees it. */
 export interface ExchangeHost {
@@ -142,23 +142,14 @@ export class FastExchange implements UpstreamSink {
     // through verbatim, so their framing is declared again.
     if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
     target.headers.push("Connection", "keep-alive");
-    const to: ToWorker = {
-      cookie: route.cookie,
-      remoteAddress: host.socket.remoteAddress,
-      upgrade: false,
-    };
+    const remoteAddress = host.socket.remoteAddress;
     const tracer = host.ctx.tracer;
+    let traceparent: string | undefined;
     if (tracer !== undefined) {
-      this.#span = tracer.request({
-        ...traceContextOf(buf, text, head),
-        method: head.method,
-        target: text.slice(head.targetStart - head.start, head.targetEnd - head.start),
-        via: "fast",
-        session: conn.session,
-        client: to.remoteAddress,
-      });
-      to.traceparent = this.#span.traceparent;
+      this.#span = tracer.request(tracedRequest(buf, text, head, conn.session, remoteAddress));
+      traceparent = this.#span.traceparent;
     }
+    const to: ToWorker = { cookie: route.cookie, remoteAddress, upgrade: false, traceparent };
     this.#requestHead = workerRequestHead(buf, text, head, target.path, to, target.headers);
   }
 

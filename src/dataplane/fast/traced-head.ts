@@ -1,11 +1,19 @@
-// The W3C trace context of a scanned request head (its first traceparent and tracestate), read
-// only when tracing is on: an untraced request never looks. Pure.
+// What a traced request tells its span, read off a scanned request head (its first traceparent
+// and tracestate, its method and target). Only when tracing is on: an untraced request never
+// looks. Pure.
 
-import type { TraceContext } from "../../core/index.ts";
+import type { SessionInfo, TracedRequest } from "../../core/index.ts";
 import { equalsLower } from "../http1/bytes.ts";
 import type { RequestScan } from "../http1/request-head.ts";
 
-export function traceContextOf(buf: Buffer, text: string, scan: RequestScan): TraceContext {
+/** `text`: the head decoded (latin1) from scan.start. */
+export function tracedRequest(
+  buf: Buffer,
+  text: string,
+  scan: RequestScan,
+  session: SessionInfo,
+  client: string | undefined,
+): TracedRequest {
   const { fields, fieldCount, start } = scan;
   let traceparent: string | undefined;
   let tracestate: string | undefined;
@@ -18,5 +26,13 @@ export function traceContextOf(buf: Buffer, text: string, scan: RequestScan): Tr
       tracestate = text.slice(fields[m + 2]! - start, fields[m + 3]! - start);
     }
   }
-  return { traceparent, tracestate };
+  return {
+    traceparent,
+    tracestate,
+    method: scan.method,
+    target: text.slice(scan.targetStart - start, scan.targetEnd - start),
+    via: "fast",
+    session,
+    client,
+  };
 }

@@ -74,24 +74,22 @@ class Exchange {
     readonly conn: Connection,
   ) {
     this.#body = hasBody(req);
-    const to: ToWorker = {
-      cookie: route.cookie,
-      remoteAddress: req.socket.remoteAddress,
-      upgrade: false,
-    };
+    const remoteAddress = req.socket.remoteAddress;
+    let traceparent: string | undefined;
     if (ctx.tracer !== undefined) {
-      const { traceparent, tracestate } = req.headers;
+      const sent = req.headers;
       this.#span = ctx.tracer.request({
-        traceparent: typeof traceparent === "string" ? traceparent : undefined,
-        tracestate: Array.isArray(tracestate) ? tracestate.join(",") : tracestate,
+        traceparent: typeof sent.traceparent === "string" ? sent.traceparent : undefined,
+        tracestate: Array.isArray(sent.tracestate) ? sent.tracestate.join(",") : sent.tracestate,
         method: req.method ?? "GET",
         target: req.url ?? "/",
         via: "node-http",
         session: conn.session,
-        client: to.remoteAddress,
+        client: remoteAddress,
       });
-      to.traceparent = this.#span.traceparent;
+      traceparent = this.#span.traceparent;
     }
+    const to: ToWorker = { cookie: route.cookie, remoteAddress, upgrade: false, traceparent };
     const target = upstreamTarget(conn.session, route, requestHeadersForWorker(req.rawHeaders, to));
     this.#path = target.path;
     this.#headers = target.headers;
