@@ -13,7 +13,8 @@
 // it cannot) and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are
 // set from what herd saw). Towards the client also every Set-Cookie of a `herd_*` cookie: herd's
 // cookies are its routing and its credential, and a worker that could set them could steer its
-// victim's later requests to itself. Trailer fields pass by the same rules, with nothing of
+// victim's later requests to itself. A request herd traces reaches its worker with herd's own
+// span as its `traceparent`, in place of the client's (ToWorker.traceparent, Rule.TraceParent). Trailer fields pass by the same rules, with nothing of
 // herd's added.
 
 import { PEER_HEADER } from "../core/index.ts";

@@ -150,8 +150,8 @@ export class Pool {
     if (!this.flights.has(id) && this.queue.length === 0 && !opts.signal?.aborted) {
       const worker = this.workers.popIdle();
       if (worker) {
-        const since = performance.now();
-        return this.bind(id, worker, sessionFields(opts), acquireTiming("warm", since, worker));
+        const timing = acquireTiming("warm", performance.now(), worker);
+        return this.bind(id, worker, sessionFields(opts), timing);
       }
     }
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
@@ -213,6 +213,7 @@ export class Pool {
       acquire,
     });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
+    // Only the acquire that bound it is told how that went (tracing's spans).
     return { ...info, acquire };
   }
 
