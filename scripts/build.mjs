@@ -8,7 +8,9 @@
 // import() lazy: loading ~400 small ES modules was most of a CLI command's start-up time. The
 // CommonJS packages with worker/native loading of their own (pino, prom-client, ws) stay
 // external and are loaded from node_modules as usual, and so does the Redis client, which only
-// cluster mode loads (lazily, with src/cluster's own chunk).
+// cluster mode loads (lazily, with src/cluster's own chunk), and the OpenTelemetry SDK (CommonJS
+// requiring node:http, which an ESM bundle cannot), which only a traced daemon loads (lazily,
+// with src/telemetry's chunk).
 //
 // Invariant: dist/.inputs holds the content hash of every compiler input (file names and
 // contents under src/ and gen/, package.json, this script, esbuild's package.json) taken before
@@ -46,7 +48,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SOURCES = ["src", "gen", "ui"];
 const CONFIGS = ["package.json", "scripts/build.mjs", "scripts/build-ui.mjs"];
 const ESBUILD_PACKAGE = "node_modules/esbuild/package.json";
-const EXTERNAL = ["pino", "prom-client", "ws", "redis"];
+const EXTERNAL = ["pino", "prom-client", "ws", "redis", "@opentelemetry/*"];
 const DIST = "dist";
 const STAMP = join(DIST, ".inputs");
 const LOCK = "dist.lock";

@@ -31,7 +31,18 @@ export const ROOMS = {
   server: ["core", "edge", "limits"],
   cluster: ["core", "config", "pool"],
   tenants: ["core"],
-  cli: ["core", "config", "dataplane", "pool", "sandbox", "server", "cluster", "tenants"],
+  telemetry: ["core"],
+  cli: [
+    "core",
+    "config",
+    "dataplane",
+    "pool",
+    "sandbox",
+    "server",
+    "cluster",
+    "tenants",
+    "telemetry",
+  ],
 };
 
 const SCANNED = ["src", "test", "bench", "scripts", "examples", "sdk/ts/test"];

@@ -20,8 +20,8 @@ import {
   type HerdConfig,
   loadConfig,
 } from "../config/index.ts";
-import type { SessionDirectory } from "../core/index.ts";
-import { NodeDrain, parseListenAddress } from "../core/index.ts";
+import type { SessionDirectory, Tracer } from "../core/index.ts";
+import { NodeDrain, parseListenAddress, tracingRequested } from "../core/index.ts";
 import { startDataPlane } from "../dataplane/index.ts";
 import { Herd } from "../pool/index.ts";
 import { HiddenSocket, sandboxLauncher, scrubEnviron, workerPeer } from "../sandbox/index.ts";
@@ -98,6 +98,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
     }
   }
 
+  // Tracing only when the OTEL_* variables ask for it: otherwise the SDK is never loaded.
+  let tracer: Tracer | undefined;
+  if (tracingRequested(process.env)) {
+    const { startTracing } = await import("../telemetry/index.ts");
+    tracer = startTracing(logger);
+  }
+
   const drain = new NodeDrain(config.drainTimeoutMs);
   // The control socket listens where no sandboxed worker sees it (hidden-socket.ts).
   const socket = config.control.socket ? new HiddenSocket(config.control.socket) : undefined;
@@ -167,6 +174,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       sessionHost: config.data.sessionHost,
       ...(tenancy && { tenancy }),
       logger,
+      ...(tracer && { tracer }),
     });
     control = await startControlPlane(directory, {
       listen: config.control.listen,
@@ -189,6 +197,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       ...(cluster && { peer: cluster.peer }),
       logs: cluster?.directory ?? herd,
       ...(tenancy && { tenancy }),
+      ...(tracer && { tracer }),
       node: {
         drain,
         localSessions: () => herd.sessions().length,
@@ -202,6 +211,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await data?.close();
     await herd.close();
     await cluster?.close();
+    await tracer?.shutdown();
     opts.fail(describeStartupError(err, settings));
     return 1;
   }
@@ -227,6 +237,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       await data.close();
       await herd.close();
       await cluster?.close();
+      // Last: the spans of everything above are sent before the daemon exits.
+      await tracer?.shutdown();
     },
   );
 }

@@ -35,6 +35,14 @@ export {
   type TenantOptions,
   type TenantUsage,
 } from "./tenancy.ts";
+export {
+  type AcquireSpan,
+  type RequestSpan,
+  type TraceContext,
+  type TracedRequest,
+  type Tracer,
+  tracingRequested,
+} from "./tracing.ts";
 export type {
   AcquireOptions,
   AcquireTiming,
@@ -65,6 +73,7 @@ export type {
   SessionTraffic,
   SessionUsage,
   SubscribeOptions,
+  WorkerBoot,
   WorkerExit,
   WorkerUser,
 } from "./types.ts";

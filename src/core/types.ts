@@ -169,6 +169,8 @@ export interface SessionInfo {
   usage?: SessionUsage;
   /** The tenant whose key created the session; unset for the operator's (DESIGN.md, "Tenants"). */
   tenant?: string;
+  /** Only on what the acquire that bound the session returns: how that acquire went. */
+  acquire?: AcquireTiming;
 }
 
 /**
@@ -300,6 +302,19 @@ export interface AcquireTiming {
   outcome: "warm" | "cold" | "queued";
   seconds: number;
   queuedSeconds: number;
+  /** When the acquire arrived in the pool (ms since the epoch, fractional). */
+  arrivedAt: number;
+  /** The bound worker's start, when it began while this acquire waited. */
+  boot?: WorkerBoot;
+}
+
+/** A worker's start (ms since the epoch, fractional): its command told to run, then ready. */
+export interface WorkerBoot {
+  /** The start began (a prepared spare's tree, else one prepared now). */
+  startedAt: number;
+  /** The command was let run: from here on the worker's own boot and readiness probes. */
+  launchedAt: number;
+  readyAt: number;
 }
 
 export interface EventFilter {

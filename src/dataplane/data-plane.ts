@@ -13,7 +13,7 @@
 // path (the HTTP server never listens itself), so a refused connection never reaches a parser.
 
 import { createServer as createNetServer, type Socket } from "node:net";
-import type { ClusterRouting, SessionRoutes, Tenancy } from "../core/index.ts";
+import type { ClusterRouting, SessionRoutes, Tenancy, Tracer } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   isLoopback,
@@ -69,6 +69,8 @@ export interface DataPlaneOptions {
   /** The tenants: X-Herd-Key names whose a new session is; another's session is unknown. */
   tenancy?: Tenancy;
   logger?: Logger;
+  /** Set when tracing is on: a span per request, its worker sent `traceparent` (core/tracing.ts). */
+  tracer?: Tracer;
 }
 
 export interface DataPlane {
@@ -121,6 +123,7 @@ export async function startDataPlane(
     }),
     sessionHeader: (opts.sessionHeader ?? CONFIG_DEFAULTS.sessionHeader).toLowerCase(),
     counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
+    tracer: opts.tracer,
     connections: new ClientConnections(directory),
     bodyRate: {
       timeoutMs: opts.bodyTimeoutMs ?? CONFIG_DEFAULTS.bodyTimeoutMs,

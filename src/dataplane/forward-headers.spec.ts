@@ -59,6 +59,28 @@ describe("requestHeadersForWorker", () => {
     ]);
   });
 
+  it("passes the client's traceparent, unless herd traces the request and sends its own", () => {
+    const traced = [...raw, "TraceParent", "00-client", "tracestate", "a=1"];
+    const untraced = pairs(
+      requestHeadersForWorker(traced, { cookie: undefined, remoteAddress: "::1", upgrade: false }),
+    );
+    expect(untraced.filter(([n]) => n.toLowerCase() === "traceparent")).toEqual([
+      ["TraceParent", "00-client"],
+    ]);
+    const ours = pairs(
+      requestHeadersForWorker(traced, {
+        cookie: undefined,
+        remoteAddress: "::1",
+        upgrade: false,
+        traceparent: "00-herd",
+      }),
+    );
+    expect(ours.filter(([n]) => n.toLowerCase() === "traceparent")).toEqual([
+      ["traceparent", "00-herd"],
+    ]);
+    expect(ours).toContainEqual(["tracestate", "a=1"]);
+  });
+
   it("keeps Connection: Upgrade and Upgrade for a handshake", () => {
     const out = pairs(
       requestHeadersForWorker(raw, { cookie: undefined, remoteAddress: "::1", upgrade: true }),

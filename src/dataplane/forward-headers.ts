@@ -14,6 +14,7 @@ import {
   dropsToWorker,
   dropsTrailerToWorker,
   fieldsOfOurs,
+  notToWorker,
   Rule,
   ruleOf,
   scrubReferer,
@@ -24,6 +25,7 @@ import {
 /** Raw request headers for the worker. */
 export function requestHeadersForWorker(raw: readonly string[], to: ToWorker): string[] {
   const listed = connectionListed(raw);
+  const drops = notToWorker(to);
   const out: string[] = [];
   let forwardedFor: string | undefined;
   let host: string | undefined;
@@ -38,7 +40,7 @@ export function requestHeadersForWorker(raw: readonly string[], to: ToWorker): s
     else if (rule === Rule.ForwardedFor) {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     }
-    if (dropsToWorker(rule, listed?.has(lower) ?? false, to)) continue;
+    if (dropsToWorker(rule, listed?.has(lower) ?? false, drops)) continue;
     out.push(name, rule === Rule.Referer ? scrubReferer(value) : value);
   }
   out.push(...fieldsOfOurs(to, forwardedFor, host, upgrade));

@@ -15,7 +15,8 @@
 // and any X-Forwarded-* the client sent (X-Forwarded-For is extended, the others are
 // set from what herd saw). Towards the client also every Set-Cookie of a `herd_*` cookie: herd's
 // cookies are its routing and its credential, and a worker that could set them could steer its
-// victim's later requests to itself. Trailer fields pass by the same rules, with nothing of
+// victim's later requests to itself. A request herd traces reaches its worker with herd's own
+// span as its `traceparent`, in place of the client's (ToWorker.traceparent, Rule.TraceParent). Trailer fields pass by the same rules, with nothing of
 // herd's added.
 
 import { PEER_HEADER } from "../core/index.ts";
@@ -44,6 +45,9 @@ export const Rule = {
   SetCookie: 8,
   /** Forwarded to the worker unless it carried a key of herd's (ToWorker.keyInAuthorization). */
   Authorization: 9,
+  /** The client's W3C trace parent: forwarded as sent, unless herd traces the request and
+   *  sends its own span as the worker's parent instead (ToWorker.traceparent). */
+  TraceParent: 10,
 } as const;
 export type Rule = (typeof Rule)[keyof typeof Rule];
 
@@ -68,6 +72,7 @@ const RULES = new Map<string, Rule>([
   ["referer", Rule.Referer],
   ["set-cookie", Rule.SetCookie],
   ["authorization", Rule.Authorization],
+  ["traceparent", Rule.TraceParent],
 ]);
 const PROXY = "proxy-";
 
@@ -108,12 +113,22 @@ function ruleSet(...rules: Rule[]): Uint8Array {
 }
 
 const HOP_BY_HOP = ruleSet(Rule.HopByHop, Rule.Connection, Rule.Upgrade);
-const NOT_TO_WORKER = ruleSet(
+const NOT_TO_WORKER_RULES = [
   Rule.HopByHop,
   Rule.Connection,
   Rule.Upgrade,
   Rule.NotToWorker,
   Rule.ForwardedFor,
+];
+const NOT_TO_WORKER = ruleSet(...NOT_TO_WORKER_RULES);
+/** NOT_TO_WORKER for a traced request: the worker gets herd's traceparent, not the client's. */
+const NOT_TO_WORKER_TRACED = ruleSet(...NOT_TO_WORKER_RULES, Rule.TraceParent);
+/** NOT_TO_WORKER for a request whose Authorization carried a key of herd's. */
+const NOT_TO_WORKER_KEYED = ruleSet(...NOT_TO_WORKER_RULES, Rule.Authorization);
+const NOT_TO_WORKER_KEYED_TRACED = ruleSet(
+  ...NOT_TO_WORKER_RULES,
+  Rule.Authorization,
+  Rule.TraceParent,
 );
 /** herd adds none of its fields after a body, so a trailer Host or X-Forwarded-For, which it
  *  would otherwise take into its own, is dropped too. */
@@ -126,13 +141,22 @@ const TRAILER_NOT_TO_WORKER = ruleSet(
   Rule.Host,
 );
 
-/** Is a request field dropped on its way to the worker? `listed`: a Connection header names it. */
-export function dropsToWorker(rule: Rule, listed: boolean, to: ToWorker): boolean {
-  return (
-    listed ||
-    NOT_TO_WORKER[rule] === 1 ||
-    (rule === Rule.Authorization && to.keyInAuthorization === true)
-  );
+/**
+ * The rules whose fields are dropped on a request's way to the worker (the table `to` asks for:
+ * a traced request's own traceparent is herd's; an Authorization that carried a key of herd's
+ * is herd's), judged per field by dropsToWorker.
+ */
+export function notToWorker(to: ToWorker): Uint8Array {
+  const traced = to.traceparent !== undefined;
+  if (to.keyInAuthorization === true)
+    return traced ? NOT_TO_WORKER_KEYED_TRACED : NOT_TO_WORKER_KEYED;
+  return traced ? NOT_TO_WORKER_TRACED : NOT_TO_WORKER;
+}
+
+/** Is a request field dropped on its way to the worker? `listed`: a Connection header names it;
+ *  `drops`: notToWorker's table for the request. */
+export function dropsToWorker(rule: Rule, listed: boolean, drops: Uint8Array): boolean {
+  return listed || drops[rule] === 1;
 }
 
 /** Is a request trailer field dropped on its way to the worker? */
@@ -177,6 +201,8 @@ export interface ToWorker {
   upgrade: boolean;
   /** The Authorization header carried a key of herd's (a tenant's, the operator's): drop it. */
   keyInAuthorization?: boolean;
+  /** Set when herd traces the request: the trace parent the worker gets, instead of the client's. */
+  traceparent?: string;
 }
 
 /** The fields herd adds after the client's, in order: the client's values of X-Forwarded-For,
@@ -194,6 +220,7 @@ export function fieldsOfOurs(
   out.push("X-Forwarded-Proto", "http");
   if (host !== undefined) out.push("X-Forwarded-Host", host);
   if (to.upgrade && upgrade !== undefined) out.push("Connection", "Upgrade", "Upgrade", upgrade);
+  if (to.traceparent !== undefined) out.push("traceparent", to.traceparent);
   return out;
 }
 

@@ -3,7 +3,7 @@
 // rules, the client connections' leases and a few counters. Built once by startDataPlane; the
 // counters are plain numbers mutated on the event loop thread only.
 
-import type { Logger, SessionRoutes } from "../core/index.ts";
+import type { Logger, SessionRoutes, Tracer } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
@@ -23,6 +23,8 @@ export interface ProxyContext {
   connections: ClientConnections;
   /** Least rate a request body must arrive at once herd reads it. */
   bodyRate: BodyRate;
+  /** Set when tracing is on; the one check a request pays when it is off. */
+  tracer?: Tracer;
 }
 
 /** Human text for why a session's lease ended (its AbortSignal reason is a SessionEnd). */

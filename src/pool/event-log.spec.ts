@@ -58,7 +58,8 @@ describe("EventLog", () => {
     log.append({ type: "session_acquired", pool: "a", sessionId: "x" });
     log.append({ type: "session_acquired", pool: "b", sessionId: "y" });
     log.append({ type: "session_released", pool: "a", sessionId: "x" });
-    const byPool = await take(log.subscribe({ sinceRevision: 1, filter: { pool: "b" } }), 1);
+    // 0: everything retained (a subscriber that starts with the daemon's first events).
+    const byPool = await take(log.subscribe({ sinceRevision: 0, filter: { pool: "b" } }), 1);
     expect(byPool[0]).toMatchObject({ revision: 2, sessionId: "y" });
     const bySession = await take(
       log.subscribe({ sinceRevision: 1, filter: { sessionId: "x" } }),

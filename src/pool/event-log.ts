@@ -180,7 +180,7 @@ export class EventLog {
       },
     );
     const since = opts.sinceRevision;
-    if (since !== undefined && since > 0) {
+    if (since !== undefined && since >= 0) {
       if (since > this.last) {
         throw new HerdError(
           "out_of_range",

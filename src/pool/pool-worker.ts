@@ -8,7 +8,7 @@
 // to stop). What the pool makes of a ready worker (idle, busy with a session, cleaning up after
 // one) is the pool's own (pool-workers.ts): the pool writes nothing into a worker.
 
-import type { WorkerExit } from "../core/index.ts";
+import type { WorkerBoot, WorkerExit } from "../core/index.ts";
 import type { OutputRing } from "./output-ring.ts";
 
 export type WorkerState =
@@ -32,6 +32,8 @@ export interface PoolWorker {
   readonly state: WorkerState;
   /** When the worker became ready (0: not yet); a crash soon after counts toward backoff. */
   readonly readyAt: number;
+  /** Its start's phases once it is ready (absent for workers with no process, e.g. fakes). */
+  readonly boot?: WorkerBoot;
   /** Its stdout and stderr, bounded (absent for workers with no process, e.g. fakes). */
   readonly output?: OutputRing;
   /** What its tree has used: figures the host cannot give are undefined. */

@@ -166,7 +166,8 @@ export class Pool {
     if (!this.flights.has(id) && this.queue.length === 0 && !opts.signal?.aborted) {
       const worker = this.workers.popIdle();
       if (worker) {
-        return this.bind(id, worker, sessionFields(opts), acquireTiming("warm", performance.now()));
+        const timing = acquireTiming("warm", performance.now(), worker);
+        return this.bind(id, worker, sessionFields(opts), timing);
       }
     }
     const waitMs = opts.waitMs || this.options.acquireTimeoutMs;
@@ -193,7 +194,7 @@ export class Pool {
     // another session's end frees one (queued); below max: one starts for it (cold).
     const outcome = this.workers.idleCount > 0 ? "warm" : this.workers.atMax() ? "queued" : "cold";
     const bound = this.queue.wait(
-      (worker) => this.bind(id, worker, fields, acquireTiming(outcome, since)),
+      (worker) => this.bind(id, worker, fields, acquireTiming(outcome, since, worker)),
       signal,
       opts.tenant,
     );
@@ -229,7 +230,8 @@ export class Pool {
       acquire,
     });
     this.deps.logger.info({ pool: this.name, session: id, worker: worker.id }, "session acquired");
-    return info;
+    // Only the acquire that bound it is told how that went (tracing's spans).
+    return { ...info, acquire };
   }
 
   // ---- how a session ends --------------------------------------------------------------------

@@ -46,9 +46,22 @@ export function sessionUsage(worker: PoolWorker, baseline: UsageBaseline): Sessi
 
 /**
  * An acquire's timing as session_acquired reports it: from `since` (the acquire's arrival in
- * the pool, performance.now()) to now; a queued or cold acquire waited in the queue all along.
+ * the pool, performance.now()) to now; a queued or cold acquire waited in the queue all along,
+ * and its worker's start is part of it when that began after the acquire arrived.
  */
-export function acquireTiming(outcome: AcquireTiming["outcome"], since: number): AcquireTiming {
+export function acquireTiming(
+  outcome: AcquireTiming["outcome"],
+  since: number,
+  worker: PoolWorker,
+): AcquireTiming {
   const seconds = (performance.now() - since) / 1_000;
-  return { outcome, seconds, queuedSeconds: outcome === "warm" ? 0 : seconds };
+  const arrivedAt = performance.timeOrigin + since;
+  const boot = worker.boot;
+  return {
+    outcome,
+    seconds,
+    queuedSeconds: outcome === "warm" ? 0 : seconds,
+    arrivedAt,
+    ...(boot !== undefined && boot.startedAt >= arrivedAt ? { boot } : {}),
+  };
 }

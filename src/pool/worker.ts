@@ -6,7 +6,7 @@
 // because no method awaits while holding a half-updated state.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import type { PoolOptions, WorkerExit } from "../core/index.ts";
+import type { PoolOptions, WorkerBoot, WorkerExit } from "../core/index.ts";
 import { formatWorkerAddress, HerdError, STDERR_MARK, type WorkerEndpoint } from "../core/index.ts";
 import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { killStrays } from "./clean-reuse.ts";
@@ -45,6 +45,8 @@ const REASON_STDERR_CHARS = 1_200;
 /** How long a worker that stopped listening right after its readiness answer gets to exit. */
 const EXIT_AFTER_READY_WAIT_MS = 1_000;
 const STRANGER_RECHECK_MS = 50;
+/** ms since the epoch with performance.now()'s resolution: a boot's phases as spans show them. */
+const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
  * Ports of this daemon's starting and live workers. The OS hands out a port again as soon as
@@ -122,6 +124,9 @@ export class Worker implements PoolWorker {
   private readonly out: WorkerOutput;
   readonly startedAt = new Date();
   readyAt = 0;
+  boot: WorkerBoot | undefined;
+  /** When start() began and the last attempt let the command run (epoch ms, fractional). */
+  private starting = { at: 0, launchedAt: 0 };
   private tree: ProcessTree | undefined;
   private cgroup: WorkerCgroup | undefined;
   /** The tree's members when it became ready: the worker's own processes (clean-reuse.ts). */
@@ -243,6 +248,7 @@ export class Worker implements PoolWorker {
    * HerdError("unavailable") saying why.
    */
   async start(signal: AbortSignal): Promise<void> {
+    this.starting.at = epochNow();
     for (let attempt = 1; ; attempt++) {
       const failure = await this.attempt(signal);
       if (!failure) break;
@@ -258,6 +264,11 @@ export class Worker implements PoolWorker {
     }
     this.state = { kind: "ready" };
     this.readyAt = Date.now();
+    this.boot = {
+      startedAt: this.starting.at,
+      launchedAt: this.starting.launchedAt,
+      readyAt: epochNow(),
+    };
     this.own = new Set(this.tree!.members());
     this.tree!.exited.then((exit) => this.onExit(exit));
     this.startHealthChecks();
@@ -306,6 +317,7 @@ export class Worker implements PoolWorker {
     this.out.attach(tree.child.stderr, feed(this.stderr));
     tree.exited.then(() => exitedEarly.abort());
     tree.open();
+    this.starting.launchedAt = epochNow();
     try {
       await waiter.ready;
       checkOwner();

@@ -27,7 +27,7 @@ import {
   ServerReflection,
 } from "../../gen/grpc/reflection/v1/reflection_pb.ts";
 import { file_herd_v1_herd, HerdService } from "../../gen/herd/v1/herd_pb.ts";
-import type { SessionDirectory, SessionLogSource, Tenancy } from "../core/index.ts";
+import type { SessionDirectory, SessionLogSource, Tenancy, Tracer } from "../core/index.ts";
 import {
   CONFIG_DEFAULTS,
   formatHostPort,
@@ -98,6 +98,8 @@ export interface ControlPlaneOptions {
   node?: NodeControl;
   /** Where TailSessionLogs reads worker output (the Herd, or a cluster's directory). */
   logs?: SessionLogSource;
+  /** Set when tracing is on: AcquireSession calls become spans (core/tracing.ts). */
+  tracer?: Tracer;
   /** Host names answered besides IP addresses, localhost and the bound name (see src/edge). */
   allowedHosts?: readonly string[];
   /** The tenants: their keys are accepted besides `token`, each scoped to its own sessions. */
@@ -177,6 +179,7 @@ export async function startControlPlane(
         ...(opts.node && { node: opts.node }),
         ...(opts.logs && { logs: opts.logs }),
         ...(opts.tenancy && { tenancy: opts.tenancy }),
+        ...(opts.tracer && { tracer: opts.tracer }),
       }),
     );
     router.service(Health, healthService([HerdService.typeName], shutdown.signal));

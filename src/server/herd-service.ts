@@ -22,6 +22,7 @@ import type {
   SessionInfo,
   SessionLogSource,
   Tenancy,
+  Tracer,
 } from "../core/index.ts";
 import {
   HerdError,
@@ -66,6 +67,8 @@ export interface HerdServiceDeps {
   limits: CallerLimits;
   /** The tenants (a `tenants` section): a tenant key's calls see its own sessions only. */
   tenancy?: Tenancy;
+  /** Set when tracing is on: each AcquireSession call is a span. */
+  tracer?: Tracer;
 }
 
 export interface NodeControl {
@@ -261,7 +264,18 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         ctx.values.get(PEER_NODE) === undefined
           ? undefined
           : (ctx.requestHeader.get(PEER_TENANT_HEADER) ?? undefined);
-      const session = await acquire(req, ctx.signal, ctx.values.get(CALLER), forTenant);
+      const span = deps.tracer?.acquire({
+        traceparent: ctx.requestHeader.get("traceparent") ?? undefined,
+        tracestate: ctx.requestHeader.get("tracestate") ?? undefined,
+      });
+      let session: SessionInfo;
+      try {
+        session = await acquire(req, ctx.signal, ctx.values.get(CALLER), forTenant);
+      } catch (error) {
+        span?.end({ error });
+        throw error;
+      }
+      span?.end({ session });
       return { session: sessionToProto(session, dataPlaneUrl) };
     },
 

@@ -6,7 +6,9 @@
 //
 // Invariant: the event subscription is always open while the metrics are: if the pool cuts it
 // off for falling behind (resource_exhausted), it is reopened at once (counts in the gap are
-// lost, the daemon is never slowed down).
+// lost, the daemon is never slowed down). The first one replays the retained events from the
+// daemon's start, so what happened before the control plane existed (a pool's `min` workers
+// starting) is counted too.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EventSubscription, HerdEvent, Logger, SessionDirectory } from "../core/index.ts";
@@ -119,7 +121,7 @@ export class ControlPlaneMetrics {
       },
     });
     this.telemetry = new PoolTelemetry(registers);
-    this.follow();
+    this.follow(true);
   }
 
   observeAcquire(pool: string, seconds: number): void {
@@ -139,8 +141,13 @@ export class ControlPlaneMetrics {
     this.subscription?.close();
   }
 
-  private follow(): void {
-    const sub = this.directory.subscribe({ bufferLimit: 65_536 });
+  /**
+   * `fromStart`: the first subscription replays the events retained from the daemon's start
+   * (workers of a pool's `min` started before the control plane, hence these metrics, existed);
+   * one reopened after falling behind starts from now, never counting an event twice.
+   */
+  private follow(fromStart = false): void {
+    const sub = this.subscribeFrom(fromStart);
     this.subscription = sub;
     (async () => {
       try {
@@ -151,6 +158,19 @@ export class ControlPlaneMetrics {
         if (!this.closed) this.follow();
       }
     })().catch((err: unknown) => this.logger.error({ err }, "metrics event stream failed"));
+  }
+
+  private subscribeFrom(fromStart: boolean): EventSubscription {
+    const opts = { bufferLimit: 65_536 };
+    if (!fromStart) return this.directory.subscribe(opts);
+    try {
+      return this.directory.subscribe({ ...opts, sinceRevision: 0 });
+    } catch (err) {
+      // The history no longer reaches back to the start: count from now.
+      if (!isHerdError(err, "out_of_range")) throw err;
+      this.logger.warn({}, "metrics: the events before the control plane started are gone");
+      return this.directory.subscribe(opts);
+    }
   }
 
   private count(e: HerdEvent): void {

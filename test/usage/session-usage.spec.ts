@@ -169,7 +169,9 @@ describe("session usage", () => {
     expect(at('herd_pool_queue_wait_seconds_count{pool="demo"}')).toBe(1);
     expect(at('herd_pool_queue_wait_seconds_bucket{le="60",pool="demo"}')).toBe(1);
     expect(at('herd_worker_start_seconds_count{pool="cold"}')).toBe(1);
-    // demo's one worker started with the daemon, before the control plane's metrics existed.
+    // demo's one worker (min: 1, reused) started with the daemon, before the control plane's
+    // metrics existed: counted all the same.
+    expect(at('herd_worker_start_seconds_count{pool="demo"}')).toBe(1);
     expect(at('herd_session_duration_seconds_count{pool="demo",reason="released"}')).toBe(2);
     expect(at('herd_session_tx_bytes_total{pool="demo"}')).toBeGreaterThan(100);
     expect(at('herd_session_rx_bytes_total{pool="demo"}')).toBeGreaterThan(50);

@@ -15,9 +15,10 @@
 // `#phase` decides which event may answer.
 
 import type { Socket } from "node:net";
-import type { SessionInfo } from "../../core/index.ts";
+import type { RequestSpan, SessionInfo } from "../../core/index.ts";
 import { BodyDeadline } from "../body-deadline.ts";
 import { requestTrailersForWorker, responseHeadersForClient } from "../forward-headers.ts";
+import type { ToWorker } from "../header-rules.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -38,6 +39,7 @@ import type { FastContext } from "./fast-context.ts";
 import { clientResponseHead, workerRequestHead } from "./head-rewrite.ts";
 import type { LazyDeadline } from "./lazy-deadline.ts";
 import type { PinnedUpstream, UpstreamSink } from "./pinned-upstream.ts";
+import { tracedRequest } from "./traced-head.ts";
 
 /** The client connection, as one exchange sees it. */
 export interface ExchangeHost {
@@ -113,6 +115,8 @@ export class FastExchange implements UpstreamSink {
   readonly #session: SessionInfo;
   /** The Set-Cookie line herd adds to the answer (session-cookie.ts), if any. */
   readonly #cookie: string | undefined;
+  /** Set when tracing is on. */
+  readonly #span: RequestSpan | undefined;
 
   constructor(
     readonly host: ExchangeHost,
@@ -138,19 +142,21 @@ export class FastExchange implements UpstreamSink {
     // through verbatim, so their framing is declared again.
     if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
     target.headers.push("Connection", "keep-alive");
-    this.#requestHead = workerRequestHead(
-      buf,
-      text,
-      head,
-      target.path,
-      {
-        cookie: route.cookie,
-        remoteAddress: host.socket.remoteAddress,
-        upgrade: false,
-        keyInAuthorization: route.keyInAuthorization,
-      },
-      target.headers,
-    );
+    const remoteAddress = host.socket.remoteAddress;
+    const tracer = host.ctx.tracer;
+    let traceparent: string | undefined;
+    if (tracer !== undefined) {
+      this.#span = tracer.request(tracedRequest(buf, text, head, conn.session, remoteAddress));
+      traceparent = this.#span.traceparent;
+    }
+    const to: ToWorker = {
+      cookie: route.cookie,
+      remoteAddress,
+      upgrade: false,
+      traceparent,
+      keyInAuthorization: route.keyInAuthorization,
+    };
+    this.#requestHead = workerRequestHead(buf, text, head, target.path, to, target.headers);
   }
 
   /** A peer's upstream connection sends the credential it was opened with on every request. */
@@ -229,6 +235,7 @@ export class FastExchange implements UpstreamSink {
   clientClosed(mayDrain: boolean): void {
     if (this.#phase === "done") return;
     this.#cleanup();
+    this.#span?.end("the client closed its connection before the whole answer");
     if (!mayDrain || !this.#request.done || !this.#upstream.shareable) {
       this.#phase = "done";
       this.#upstream.destroy();
@@ -324,6 +331,7 @@ export class FastExchange implements UpstreamSink {
         continue;
       }
       this.#phase = "body";
+      this.#span?.status(r.status);
       this.host.dataDeadline.clear();
       this.#response = new BodyCursor(r.body, responseHeadersForClient);
       this.#responseKeepAlive = r.keepAlive;
@@ -366,6 +374,7 @@ export class FastExchange implements UpstreamSink {
   /** The response ended at its framing's end; `reusable`: so did the upstream's bytes. */
   #complete(reusable: boolean): void {
     this.#phase = "done";
+    this.#span?.end();
     this.#cleanup();
     const requestDone = this.#request.done;
     if (reusable && requestDone) this.#upstream.served++;
@@ -387,6 +396,8 @@ export class FastExchange implements UpstreamSink {
       return;
     }
     this.#phase = "done";
+    this.#span?.status(error.status);
+    this.#span?.end();
     this.#cleanup();
     this.#upstream.destroy();
     const client = this.host.socket;
@@ -399,6 +410,7 @@ export class FastExchange implements UpstreamSink {
   /** After the worker's head: the client must see a broken response, not a short one. */
   #cut(): void {
     this.#phase = "done";
+    this.#span?.end("cut mid-message (the worker or the client failed)");
     this.#cleanup();
     this.#upstream.destroy();
     if (this.#draining === undefined) this.host.socket.destroy();

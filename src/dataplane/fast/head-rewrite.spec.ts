@@ -115,6 +115,8 @@ describe("workerRequestHead", () => {
     "X-Hop",
     "Content-Type",
     "X-Session-ID",
+    "traceparent",
+    "TraceParent",
   ];
   const VALUES = [
     "text/html",
@@ -151,6 +153,8 @@ describe("workerRequestHead", () => {
         cookie: pick([undefined, "a=1"]),
         remoteAddress: pick([undefined, "127.0.0.1"]),
         upgrade: false,
+        // A traced request: herd's traceparent replaces the client's.
+        traceparent: pick([undefined, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]),
       };
       const extra = pick([
         [],

@@ -13,6 +13,7 @@ import {
   dropsToClient,
   dropsToWorker,
   fieldsOfOurs,
+  notToWorker,
   Rule,
   ruleOfBytes,
   scrubReferer,
@@ -149,6 +150,7 @@ export function workerRequestHead(
   extra: readonly string[],
 ): string {
   const listed = scannedConnectionListed(buf, scan);
+  const drops = notToWorker(to);
   const { fields, fieldCount, start } = scan;
   let out = `${scan.method} ${path} HTTP/1.1\r\n`;
   let forwardedFor: string | undefined;
@@ -170,7 +172,7 @@ export function workerRequestHead(
       const sent = text.slice(vs - start, ve - start);
       forwardedFor = forwardedFor === undefined ? sent : `${forwardedFor}, ${sent}`;
     }
-    const dropped = dropsToWorker(rule, listedIn(listed, buf, ns, ne), to);
+    const dropped = dropsToWorker(rule, listedIn(listed, buf, ns, ne), drops);
     let value: string | undefined;
     if (!dropped && rule === Rule.Referer) {
       const sent = text.slice(vs - start, ve - start);

@@ -8,10 +8,11 @@
 // idempotent request without a body (the worker closed an idle socket as we picked it).
 
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from "node:http";
-import type { SessionInfo } from "../../core/index.ts";
+import type { RequestSpan, SessionInfo } from "../../core/index.ts";
 import { workerEndpoint } from "../../core/index.ts";
 import { BodyDeadline } from "../body-deadline.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "../forward-headers.ts";
+import type { ToWorker } from "../header-rules.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -62,6 +63,8 @@ class Exchange {
   readonly #headers: string[];
   readonly #path: string;
   readonly #onEnded = () => this.#sessionEnded();
+  /** Set when tracing is on. */
+  readonly #span: RequestSpan | undefined;
 
   constructor(
     readonly ctx: NodeHttpContext,
@@ -71,16 +74,29 @@ class Exchange {
     readonly conn: Connection,
   ) {
     this.#body = hasBody(req);
-    const target = upstreamTarget(
-      conn.session,
-      route,
-      requestHeadersForWorker(req.rawHeaders, {
-        cookie: route.cookie,
-        remoteAddress: req.socket.remoteAddress,
-        upgrade: false,
-        keyInAuthorization: route.keyInAuthorization,
-      }),
-    );
+    const remoteAddress = req.socket.remoteAddress;
+    let traceparent: string | undefined;
+    if (ctx.tracer !== undefined) {
+      const sent = req.headers;
+      this.#span = ctx.tracer.request({
+        traceparent: typeof sent.traceparent === "string" ? sent.traceparent : undefined,
+        tracestate: Array.isArray(sent.tracestate) ? sent.tracestate.join(",") : sent.tracestate,
+        method: req.method ?? "GET",
+        target: req.url ?? "/",
+        via: "node-http",
+        session: conn.session,
+        client: remoteAddress,
+      });
+      traceparent = this.#span.traceparent;
+    }
+    const to: ToWorker = {
+      cookie: route.cookie,
+      remoteAddress,
+      upgrade: false,
+      traceparent,
+      keyInAuthorization: route.keyInAuthorization,
+    };
+    const target = upstreamTarget(conn.session, route, requestHeadersForWorker(req.rawHeaders, to));
     this.#path = target.path;
     this.#headers = target.headers;
   }
@@ -171,6 +187,7 @@ class Exchange {
     this.#state = "streaming";
     clearTimeout(this.#timer);
     this.#response = response;
+    this.#span?.status(response.statusCode ?? 502);
     const headers = responseHeadersForClient(response.rawHeaders);
     const cookie = sessionCookie(this.route, this.conn.session);
     if (cookie !== undefined) headers.push("Set-Cookie", cookie);
@@ -190,6 +207,7 @@ class Exchange {
     clearTimeout(this.#timer);
     this.#upstream?.destroy();
     if (this.res.headersSent || this.res.destroyed) return;
+    this.#span?.status(error.status);
     sendError(this.res, error);
   }
 
@@ -212,7 +230,9 @@ class Exchange {
     clearTimeout(this.#timer);
     this.conn.lease.ended.removeEventListener("abort", this.#onEnded);
     const response = this.#response;
-    if (this.#state === "waiting" || (response !== undefined && !response.complete)) {
+    const cut = this.#state === "waiting" || (response !== undefined && !response.complete);
+    this.#span?.end(cut ? "the answer was cut short (the worker or the client failed)" : undefined);
+    if (cut) {
       this.#state = "answered";
       this.#upstream?.destroy();
     }
