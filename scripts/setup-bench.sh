@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # What `npm run bench` needs beyond `npm install`: Debian's wrk (the load generator: a C event
 # loop with µs latency histograms) and nginx (the reference proxy of the data-plane benchmark,
-# run as an unprivileged foreground process by the bench, never as a service). Idempotent;
-# needs root for apt. Usage: scripts/setup-bench.sh
+# run as an unprivileged foreground process by the bench, never as a service), and the Go
+# worker the data-plane bench proxies to (bench/go-worker, built into .tools/bench with the Go
+# of scripts/setup-go.sh; the bench rebuilds it too). Idempotent; needs root for apt.
+# Usage: scripts/setup-bench.sh
 set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$root/.tools/go/bin:$PATH"
+mkdir -p "$root/.tools/bench"
+(cd "$root/bench/go-worker" && GOFLAGS=-buildvcs=false go build -o "$root/.tools/bench/go-worker" main.go)
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
