@@ -46,7 +46,7 @@ import { type DataPlaneCounters, startDataPlane } from "../src/dataplane/index.t
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { WORKER_FIXTURE as NODE_WORKER } from "../test/helpers/worker.ts";
-import { goWorker } from "./go-worker.ts";
+import { cRelay, goWorker } from "./bench-tools.ts";
 import { type RunningNginx, startNginx } from "./nginx.ts";
 import { type BenchRow, compared, load1, median, round } from "./report.ts";
 import { type WrkResult, wrk } from "./wrk.ts";
@@ -267,17 +267,17 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once("exit", ok)));
 }
 
-/** The raw relay to `url`'s port, in a process of its own. */
-async function startRelay(url: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [RELAY, new URL(url).port], {
+/** A raw relay (`argv` + the target port) to `url`'s port, in a process of its own. */
+async function startRelay(
+  argv: string[],
+  url: string,
+): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(argv[0]!, [...argv.slice(1), new URL(url).port], {
     stdio: ["pipe", "pipe", "inherit"],
   });
-  const [line] = await createInterface({ input: child.stdout! })
-    [Symbol.asyncIterator]()
-    .next()
-    .then((r) => [r.value as string | undefined]);
-  const port = /^ready (\d+)$/.exec(line ?? "")?.[1];
-  if (!port) throw new Error(`bench: the TCP relay did not start (${line})`);
+  const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  const port = /^ready (\d+)$/.exec(String(first.value ?? ""))?.[1];
+  if (!port) throw new Error(`bench: the relay ${argv.join(" ")} did not start`);
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
@@ -306,6 +306,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
   let nginx: RunningNginx | undefined;
   let nginxMany: RunningNginx | undefined;
   let relay: { url: string; child: ChildProcess } | undefined;
+  let cRelayed: { url: string; child: ChildProcess } | undefined;
   try {
     const served = a.served;
     nginx = await startNginx(served.direct, await freePort());
@@ -313,7 +314,8 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     // The same 50 sessions, routed by nginx to their 50 workers: what any proxy pays there.
     nginxMany = await startNginx(served.direct, await freePort(), served.many);
     if (!nginxMany) throw new Error("bench: nginx vanished");
-    relay = await startRelay(served.direct);
+    relay = await startRelay([process.execPath, RELAY], served.direct);
+    cRelayed = await startRelay([cRelay()], served.direct);
     const herdPid = a.child.pid!;
     const all: Target[] = [
       { name: "direct", url: served.direct },
@@ -331,6 +333,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         : []),
       { name: "nginx", url: nginx.url, pid: nginx.pid },
       { name: "node relay", url: relay.url, pid: relay.child.pid! },
+      { name: "C relay", url: cRelayed.url, pid: cRelayed.child.pid! },
       { name: "herd, 50 sessions", url: served.herd, sessionPerConnection: SESSION, pid: herdPid },
       ...(b
         ? [
@@ -426,6 +429,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
           ]
         : []),
       ["node relay", relay.url, {}, relay.child.pid!],
+      ["C relay", cRelayed.url, {}, cRelayed.child.pid!],
       ["direct", served.direct, {}, undefined],
     ];
     const wsWanted = wsTargets.filter(([name]) => !opts.only || opts.only.includes(`ws ${name}`));
@@ -507,6 +511,12 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         "µs/req",
         cpu("nginx"),
         "ratio ≤ 1.3",
+      ),
+      compared(
+        "1 session: CPU/req raw Node relay vs the same relay in C",
+        cpu("node relay"),
+        "µs/req",
+        cpu("C relay"),
       ),
       compared(
         "1 session: CPU/req herd vs raw Node relay",
@@ -611,6 +621,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     await nginx?.stop();
     await nginxMany?.stop();
     if (relay) await stopChild(relay.child);
+    if (cRelayed) await stopChild(cRelayed.child);
     await stopChild(a.child);
     if (b) await stopChild(b.child);
   }
