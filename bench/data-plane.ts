@@ -247,10 +247,14 @@ async function startServe(root: string, extraArgs: string[]) {
     },
   );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const nextLine = async () => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`bench: the proxy process of ${root} exited early`);
-    return JSON.parse(value) as unknown;
+  // Lines not ours (V8's --trace-gc, --trace-deopt... print on stdout) are passed through.
+  const nextLine = async (): Promise<unknown> => {
+    for (;;) {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`bench: the proxy process of ${root} exited early`);
+      if (value.startsWith("{")) return JSON.parse(value);
+      process.stderr.write(`${value}\n`);
+    }
   };
   return {
     child,
