@@ -414,6 +414,14 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
       }
       loads.push(load1());
     }
+    /** Median over rounds of a's figure ÷ b's in the same round: paired, so load drifts cancel. */
+    const paired = (a: string, b: string, of: (m: Measured) => number) => {
+      const x = results.get(a);
+      const y = results.get(b);
+      if (!x || !y) return Number.NaN;
+      return median(x.map((m, i) => of(m) / of(y[i]!)));
+    };
+    const cpuOf = (m: Measured) => m.userUs + m.systemUs;
     const med = (name: string, key: keyof Measured) =>
       results.has(name) ? median(results.get(name)!.map((m) => m[key])) : Number.NaN;
     const cpu = (name: string) =>
@@ -564,6 +572,16 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
       ...(b
         ? [
             compared("A/B: CPU/req herd vs herd B", cpu("herd"), "µs/req", cpu("herd B")),
+            {
+              name: "A/B: CPU/req herd ÷ herd B, median of each round's ratio",
+              value: round(paired("herd", "herd B", cpuOf), 3),
+              unit: "×",
+            },
+            {
+              name: "A/B, 50 sessions: CPU/req ÷ herd B, median of each round's ratio",
+              value: round(paired("herd, 50 sessions", "herd B, 50 sessions", cpuOf), 3),
+              unit: "×",
+            },
             compared(
               "A/B: req/s herd vs herd B",
               med("herd", "rps"),
