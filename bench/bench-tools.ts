@@ -1,7 +1,7 @@
-// Builds the data-plane bench's native helpers into .tools/bench/: the Go worker
-// (bench/go-worker/main.go, with the Go on PATH, see scripts/setup-go.sh) and the C relay
-// (bench/c-relay/relay.c, with cc). Both builds are cheap when nothing changed, so the bench
-// calls them on every run.
+// Builds the data-plane bench's native helpers into .tools/bench/: the C worker
+// (bench/c-worker/worker.c, with cc), the Go worker (bench/go-worker/main.go, with the Go on
+// PATH, see scripts/setup-go.sh) and the C relay (bench/c-relay/relay.c, with cc). Every
+// build is cheap when nothing changed, so the bench calls them on every run.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -40,5 +40,12 @@ export function goWorker(): string {
 export function cRelay(): string {
   const out = join(OUT, "c-relay");
   build("the C relay (needs cc)", "c-relay", ["cc", "-O2", "-Wall", "-o", out, "relay.c"]);
+  return out;
+}
+
+/** The C HTTP worker's path, built if needed. */
+export function cWorker(): string {
+  const out = join(OUT, "c-worker");
+  build("the C worker (needs cc)", "c-worker", ["cc", "-O2", "-Wall", "-o", out, "worker.c"]);
   return out;
 }

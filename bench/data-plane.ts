@@ -3,13 +3,15 @@
 // proxy on Node's sockets, bench/tcp-relay.mjs) and the worker reached directly, all in one
 // interleaved run, with wrk on 50 keep-alive connections.
 //
-// The worker is a small Go net/http server (bench/go-worker), which serves several times what
-// any proxy in front of it does here, so the proxy, not the worker, sets the ceiling. The
-// rows labelled "node worker" keep the old baseline (test/fixtures/worker.mjs, which serves
-// about what herd does): there the worker is the bottleneck and the ratios flatter herd.
+// The worker is a small C server (bench/c-worker: one epoll loop, a fixed answer per request
+// head), which costs a fraction of what any proxy in front of it does (its own CPU per request
+// is on the direct row), so the proxy, not the worker, sets the ceiling. The WebSocket rows
+// use a Go net/http worker (bench/go-worker, with a WebSocket echo). The rows labelled "node
+// worker" keep the old baseline (test/fixtures/worker.mjs, which serves about what herd does):
+// there the worker is the bottleneck and the ratios flatter herd.
 //
-// Per system: req/s, p50/p99 latency, and for each proxy user and system CPU per request and
-// context switches per request (voluntary + involuntary, summed over the process's threads),
+// Per system: req/s, p50/p99 latency, and for each proxy (and, on the direct row, for the Go
+// worker itself) user and system CPU per request and context switches per request (voluntary + involuntary, summed over the process's threads),
 // from /proc. CPU per request is the figure least moved by a loaded machine.
 //
 // Fair by construction: every system gets the same warm-up run right before its measured run;
@@ -23,13 +25,13 @@
 // against itself on one session with 50 threads.
 //
 // WebSocket: 10 sockets on one session, each echoing one 64-byte message at a time through
-// herd, through the raw relay and directly (the Go worker's /ws).
+// herd, through the raw relays and directly (the Go worker's /ws).
 //
 // Steady state, for the upstream-connection count: each measured run starts SETTLE_MS after
 // its warm-up (see there); --trace-upstreams prints every new upstream connection, with why.
 //
 // A/B: `--ab DIR` also runs the herd of another tree (DIR: a copy of this repository with
-// node_modules, e.g. the previous commit's src/ under this bench) as "herd B", interleaved
+// node_modules, e.g. the previous commit's src/ under this bench/) as "herd B", interleaved
 // with this one; `--only a,b` keeps only the named systems. HERD_BENCH_SERVE_ARGS adds node
 // flags to the proxy process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 //
@@ -46,7 +48,7 @@ import { type DataPlaneCounters, startDataPlane } from "../src/dataplane/index.t
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { WORKER_FIXTURE as NODE_WORKER } from "../test/helpers/worker.ts";
-import { cRelay, goWorker } from "./bench-tools.ts";
+import { cRelay, cWorker, goWorker } from "./bench-tools.ts";
 import { type RunningNginx, startNginx } from "./nginx.ts";
 import { type BenchRow, compared, load1, median, round } from "./report.ts";
 import { type WrkResult, wrk } from "./wrk.ts";
@@ -68,6 +70,8 @@ const SELF = fileURLToPath(import.meta.url);
 const RELAY = fileURLToPath(new URL("./tcp-relay.mjs", import.meta.url));
 const SESSION = "bench";
 const NODE_SESSION = "bench-node";
+/** The WebSocket rows' session, on the Go worker (the C worker speaks plain HTTP only). */
+const WS_SESSION = "bench-ws";
 const MANY = 50;
 const CONNECTIONS = 50;
 const WS_SOCKETS = 10;
@@ -83,17 +87,21 @@ const WARMUP_SECONDS = 1;
  */
 const SETTLE_MS = 300;
 const HEADERS = { "X-Session-ID": SESSION };
+const WS_HEADERS = { "X-Session-ID": WS_SESSION };
 const CLOCK_TICKS =
   Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 /** What the `--serve` child reports on its first stdout line. */
 interface Served {
   herd: string;
-  /** The Go worker of session SESSION. */
+  /** The C worker of session SESSION, and its pid. */
   direct: string;
+  directPid: number;
+  /** The Go worker of session WS_SESSION. */
+  wsDirect: string;
   /** The Node fixture worker of session NODE_SESSION. */
   nodeDirect: string;
-  /** Session `${SESSION}-${i}` → its Go worker's URL. */
+  /** Session `${SESSION}-${i}` → its C worker's URL. */
   many: Record<string, string>;
 }
 
@@ -102,12 +110,13 @@ interface Served {
 async function serve(): Promise<void> {
   const herd = await Herd.start([
     resolvePoolOptions({
-      name: "go",
-      command: [goWorker()],
+      name: "c",
+      command: [cWorker()],
       min: 0,
       max: MANY + 1,
       queueLimit: MANY + 1,
     }),
+    resolvePoolOptions({ name: "go", command: [goWorker()], min: 0, max: 1 }),
     resolvePoolOptions({ name: "node", command: [process.execPath, NODE_WORKER], min: 0, max: 1 }),
   ]);
   // --trace-upstreams: each new upstream connection, with its reason, on stderr.
@@ -125,14 +134,17 @@ async function serve(): Promise<void> {
   };
   const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", logger });
   // Every session the runs use exists before the first run: cold starts are another bench.
-  const [session, nodeSession, ...many] = await Promise.all([
-    herd.acquire("go", SESSION),
+  const [session, nodeSession, wsSession, ...many] = await Promise.all([
+    herd.acquire("c", SESSION),
     herd.acquire("node", NODE_SESSION),
-    ...Array.from({ length: MANY }, (_, i) => herd.acquire("go", `${SESSION}-${i}`)),
+    herd.acquire("go", WS_SESSION),
+    ...Array.from({ length: MANY }, (_, i) => herd.acquire("c", `${SESSION}-${i}`)),
   ]);
   const served: Served = {
     herd: dp.url,
     direct: `http://${session!.workerAddress}`,
+    directPid: session!.workerPid,
+    wsDirect: `http://${wsSession!.workerAddress}`,
     nodeDirect: `http://${nodeSession!.workerAddress}`,
     many: Object.fromEntries(many.map((s) => [s.id, `http://${s.workerAddress}`])),
   };
@@ -309,8 +321,12 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
   const b = opts.ab ? await startServe(opts.ab, serveArgs) : undefined;
   let nginx: RunningNginx | undefined;
   let nginxMany: RunningNginx | undefined;
-  let relay: { url: string; child: ChildProcess } | undefined;
-  let cRelayed: { url: string; child: ChildProcess } | undefined;
+  const relays: ChildProcess[] = [];
+  const relayTo = async (argv: string[], url: string) => {
+    const r = await startRelay(argv, url);
+    relays.push(r.child);
+    return { url: r.url, pid: r.child.pid! };
+  };
   try {
     const served = a.served;
     nginx = await startNginx(served.direct, await freePort());
@@ -318,11 +334,12 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     // The same 50 sessions, routed by nginx to their 50 workers: what any proxy pays there.
     nginxMany = await startNginx(served.direct, await freePort(), served.many);
     if (!nginxMany) throw new Error("bench: nginx vanished");
-    relay = await startRelay([process.execPath, RELAY], served.direct);
-    cRelayed = await startRelay([cRelay()], served.direct);
+    const relay = await relayTo([process.execPath, RELAY], served.direct);
+    const cRelayed = await relayTo([cRelay()], served.direct);
     const herdPid = a.child.pid!;
     const all: Target[] = [
-      { name: "direct", url: served.direct },
+      // The CPU columns of this row are the worker's own: what it can serve per core.
+      { name: "direct", url: served.direct, pid: served.directPid },
       { name: "herd", url: served.herd, headers: HEADERS, pid: herdPid, counters: a.counters },
       ...(b
         ? [
@@ -336,8 +353,8 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
           ]
         : []),
       { name: "nginx", url: nginx.url, pid: nginx.pid },
-      { name: "node relay", url: relay.url, pid: relay.child.pid! },
-      { name: "C relay", url: cRelayed.url, pid: cRelayed.child.pid! },
+      { name: "node relay", url: relay.url, pid: relay.pid },
+      { name: "C relay", url: cRelayed.url, pid: cRelayed.pid },
       { name: "herd, 50 sessions", url: served.herd, sessionPerConnection: SESSION, pid: herdPid },
       ...(b
         ? [
@@ -427,12 +444,14 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     const cpu = (name: string) =>
       results.has(name) ? median(results.get(name)!.map((m) => m.userUs + m.systemUs)) : Number.NaN;
 
+    const wsRelay = await relayTo([process.execPath, RELAY], served.wsDirect);
+    const wsCRelay = await relayTo([cRelay()], served.wsDirect);
     const ws = new Map<string, { rate: number[]; cpuUs: number[] }>();
     const wsTargets: [string, string, Record<string, string>, number | undefined][] = [
-      ["herd", served.herd, HEADERS, herdPid],
+      ["herd", served.herd, WS_HEADERS, herdPid],
       ...(b
         ? [
-            ["herd B", b.served.herd, HEADERS, b.child.pid!] as [
+            ["herd B", b.served.herd, WS_HEADERS, b.child.pid!] as [
               string,
               string,
               Record<string, string>,
@@ -440,9 +459,9 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
             ],
           ]
         : []),
-      ["node relay", relay.url, {}, relay.child.pid!],
-      ["C relay", cRelayed.url, {}, cRelayed.child.pid!],
-      ["direct", served.direct, {}, undefined],
+      ["node relay", wsRelay.url, {}, wsRelay.pid],
+      ["C relay", wsCRelay.url, {}, wsCRelay.pid],
+      ["direct", served.wsDirect, {}, undefined],
     ];
     const wsWanted = wsTargets.filter(([name]) => !opts.only || opts.only.includes(`ws ${name}`));
     for (let round = 0; round < rounds; round++) {
@@ -502,7 +521,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         .trimEnd();
     console.log(
       [
-        `data plane, Go worker unless labelled; medians of ${rounds} rounds × ${seconds} s; load ${loads.join(", ")}`,
+        `data plane, C worker (WebSocket: Go worker) unless labelled; medians of ${rounds} rounds × ${seconds} s; load ${loads.join(", ")}`,
         fmt(TABLE_COLUMNS),
         fmt(widths.map((w) => "-".repeat(w))),
         ...lines.map(fmt),
@@ -642,8 +661,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
   } finally {
     await nginx?.stop();
     await nginxMany?.stop();
-    if (relay) await stopChild(relay.child);
-    if (cRelayed) await stopChild(cRelayed.child);
+    for (const child of relays) await stopChild(child);
     await stopChild(a.child);
     if (b) await stopChild(b.child);
   }
