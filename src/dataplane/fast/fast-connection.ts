@@ -43,8 +43,8 @@
 // peer live and die with the client connection; idle ones to a local worker outlive it in the
 // park (upstream-park.ts) for the next client connection. Timers: the first head must start
 // within headersTimeout (408, like node:http), an idle keep-alive connection is closed after
-// keepAliveTimeout, and the exchange in hand's data_timeout runs on one LazyDeadline per
-// connection (not a timer per request). Single-threaded.
+// keepAliveTimeout (both on one LazyDeadline per connection), and the exchange in hand's
+// data_timeout runs on another (neither is a timer per request). Single-threaded.
 
 import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
@@ -115,8 +115,8 @@ export class FastConnection implements ExchangeHost {
   readonly dataDeadline = new LazyDeadline(() => this.#inHand()?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
-  /** The idle timer (see #idle), kept armed across requests. */
-  #timer: NodeJS.Timeout | undefined;
+  /** The idle timeout (see #idle): set as the connection goes idle, cleared as a request starts. */
+  readonly #idleDeadline = new LazyDeadline(() => this.#idleTimeout());
   // biome-ignore lint/suspicious/noExplicitAny: one list for on() and off() of differently typed events
   readonly #listeners: [string, (...args: any[]) => void][];
 
@@ -265,8 +265,6 @@ export class FastConnection implements ExchangeHost {
       else this.#idle(from.first);
       return;
     }
-    // The idle timer stays armed (a fired one is re-armed by refresh, a cleared one is not):
-    // #idleTimeout ignores it while a request is in hand.
     const head = scanRequestHead(pending, 0, this.maxHeadBytes);
     const served = typeof head === "object" ? this.#serve(from, pending, head) : false;
     if (!served) this.#handOff(DECLINED);
@@ -288,11 +286,7 @@ export class FastConnection implements ExchangeHost {
     if (conn !== this.#last) this.#last = { ...conn, touchedAt: Date.now() };
     const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
-    if (from.first) {
-      // From now on idleness is keep-alive time, on a timer of its own length.
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#idleDeadline.clear();
     const exchange = new FastExchange(this, pending, text, head, route, conn);
     const state: InExchange = {
       kind: "exchange",
@@ -341,7 +335,7 @@ export class FastConnection implements ExchangeHost {
 
   #detach(): void {
     this.#state = GONE;
-    clearTimeout(this.#timer);
+    this.#idleDeadline.stop();
     this.dataDeadline.stop();
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
     for (const [ended, listener] of this.#watching) ended.removeEventListener("abort", listener);
@@ -354,14 +348,13 @@ export class FastConnection implements ExchangeHost {
     this.opts.gone(this);
   }
 
-  /** Arms the idle timer, or refreshes it: `first`, for the first head (408). */
+  /**
+   * Starts the idle timeout: `first`, for the first head (408), else keep-alive time. A lazy
+   * deadline, not a timer refreshed per request: its one timer is re-armed only when it fires
+   * early (see lazy-deadline.ts).
+   */
   #idle(first: boolean): void {
-    if (this.#timer) {
-      this.#timer.refresh();
-      return;
-    }
-    const ms = first ? this.opts.headersTimeoutMs : this.opts.keepAliveTimeoutMs;
-    this.#timer = setTimeout(() => this.#idleTimeout(), ms);
+    this.#idleDeadline.set(first ? this.opts.headersTimeoutMs : this.opts.keepAliveTimeoutMs);
   }
 
   #idleTimeout(): void {
@@ -401,7 +394,7 @@ export class FastConnection implements ExchangeHost {
   #close(): void {
     this.#state = CLOSING;
     this.#pending = undefined;
-    clearTimeout(this.#timer);
+    this.#idleDeadline.stop();
     if (!this.socket.readableEnded) lingeringClose(this.socket, CLOSE_LINGER_MS, "flushed");
     else if (!this.socket.writableEnded) this.socket.end();
   }

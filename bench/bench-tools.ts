@@ -1,0 +1,51 @@
+// Builds the data-plane bench's native helpers into .tools/bench/: the C worker
+// (bench/c-worker/worker.c, with cc), the Go worker (bench/go-worker/main.go, with the Go on
+// PATH, see scripts/setup-go.sh) and the C relay (bench/c-relay/relay.c, with cc). Every
+// build is cheap when nothing changed, so the bench calls them on every run.
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const OUT = join(ROOT, ".tools", "bench");
+
+function build(what: string, dir: string, argv: string[]): void {
+  mkdirSync(OUT, { recursive: true });
+  try {
+    execFileSync(argv[0]!, argv.slice(1), {
+      cwd: join(ROOT, "bench", dir),
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, GOFLAGS: "-buildvcs=false" },
+    });
+  } catch (err) {
+    throw new Error(`bench: cannot build ${what} (bench/${dir}): ${(err as Error).message}`);
+  }
+}
+
+/** The Go worker's path, built if needed. */
+export function goWorker(): string {
+  const out = join(OUT, "go-worker");
+  build("the Go worker (run scripts/setup-go.sh)", "go-worker", [
+    "go",
+    "build",
+    "-o",
+    out,
+    "main.go",
+  ]);
+  return out;
+}
+
+/** The C relay's path, built if needed. */
+export function cRelay(): string {
+  const out = join(OUT, "c-relay");
+  build("the C relay (needs cc)", "c-relay", ["cc", "-O2", "-Wall", "-o", out, "relay.c"]);
+  return out;
+}
+
+/** The C HTTP worker's path, built if needed. */
+export function cWorker(): string {
+  const out = join(OUT, "c-worker");
+  build("the C worker (needs cc)", "c-worker", ["cc", "-O2", "-Wall", "-o", out, "worker.c"]);
+  return out;
+}
