@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tracing]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -27,6 +27,7 @@ const suites: Record<string, Suite> = {
     (await import("./output-flood.ts")).benchOutputFlood({ seconds: quick ? 5 : 10 }),
   demand: async (quick) => (await import("./demand.ts")).benchDemand({ quick }),
   "fair-share": async (quick) => (await import("./fair-share.ts")).benchFairShare({ quick }),
+  tenants: async (quick) => (await import("./tenants.ts")).benchTenants(quick ? { rounds: 4 } : {}),
   tracing: async (quick) =>
     (await import("./tracing.ts")).benchTracing(
       quick ? { seconds: 2, rounds: 3 } : { seconds: 5, rounds: 5 },

@@ -48,6 +48,8 @@ export interface TenantUsage {
   /** New sessions per second (0: unlimited). */
   acquireRate: number;
   weight: number;
+  /** Its acquires waiting in this node's pools' queues. */
+  queued: number;
   pools: readonly string[];
 }
 

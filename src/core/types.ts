@@ -349,6 +349,8 @@ export interface PoolStats {
   workersStarting: number;
   sessions: number;
   queued: number;
+  /** Of `queued`, each tenant's (tenants with one or more only; the operator's are not named). */
+  queuedByTenant?: Readonly<Record<string, number>>;
   min: number;
   max: number;
   /** Consecutive worker crashes (0: not crash-looping). */

@@ -329,6 +329,19 @@ export class Pool {
     }));
   }
 
+  /** The queue's tenants and their waiters, when a tenant (not the operator) waits. */
+  private queuedByTenant(): Pick<PoolStats, "queuedByTenant"> {
+    if (this.queue.length === 0) return {};
+    const byTenant: Record<string, number> = {};
+    let named = false;
+    for (const [tenant, waiting] of this.queue.waitingByTenant()) {
+      if (tenant === undefined) continue;
+      byTenant[tenant] = waiting;
+      named = true;
+    }
+    return named ? { queuedByTenant: byTenant } : {};
+  }
+
   stats(): PoolStats {
     const crash = this.workers.crashState();
     const workers = this.workers.counts();
@@ -340,6 +353,7 @@ export class Pool {
       workersStarting: workers.starting,
       sessions: this.sessions.size,
       queued: this.queue.length,
+      ...this.queuedByTenant(),
       min: this.options.min,
       max: this.options.max,
       crashStreak: crash.streak,

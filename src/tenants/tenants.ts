@@ -127,6 +127,12 @@ export class Tenants implements Tenancy {
     for (const s of this.directory.sessions()) {
       if (s.tenant !== undefined) live.set(s.tenant, (live.get(s.tenant) ?? 0) + 1);
     }
+    const queued = new Map<string, number>();
+    for (const pool of this.directory.stats().pools) {
+      for (const [tenant, n] of Object.entries(pool.queuedByTenant ?? {})) {
+        queued.set(tenant, (queued.get(tenant) ?? 0) + n);
+      }
+    }
     const rows: TenantUsage[] = [];
     for (const { options, rate } of this.#byName.values()) {
       if (only !== undefined && options.name !== only) continue;
@@ -136,6 +142,7 @@ export class Tenants implements Tenancy {
         maxSessions: options.maxSessions,
         acquireRate: rate?.perSecond ?? 0,
         weight: options.weight,
+        queued: queued.get(options.name) ?? 0,
         pools: options.pools,
       });
     }

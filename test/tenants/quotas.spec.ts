@@ -149,3 +149,29 @@ describe("request_id", () => {
     expect((await op.listSessions({})).sessions).toEqual([]);
   });
 });
+
+describe("a tenant's queue in GetStats", () => {
+  it("TenantStats.queued counts the tenant's acquires waiting in a full pool", async () => {
+    const acme = clientOf("connect-h1", d.daemon, KEYS.acme);
+    // gpu has max 2: two sessions fill it, a third waits in its queue.
+    await acme.acquireSession({ pool: "gpu", sessionId: "q1" });
+    await acme.acquireSession({ pool: "gpu", sessionId: "q2" });
+    const waiting = acme.acquireSession({
+      pool: "gpu",
+      sessionId: "q3",
+      wait: { seconds: 120n, nanos: 0 },
+    });
+    const row = async () => (await acme.getStats({})).tenants.find((t) => t.name === "acme");
+    let queued = 0;
+    for (let tries = 0; tries < 300 && queued === 0; tries++) {
+      queued = (await row())?.queued ?? 0;
+      if (queued === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(queued).toBe(1);
+    // Served when a session ends: nothing queued any more.
+    await acme.releaseSession({ sessionId: "q1" });
+    expect((await waiting).session?.sessionId).toBe("q3");
+    expect((await row())?.queued).toBe(0);
+    for (const id of ["q2", "q3"]) await acme.releaseSession({ sessionId: id });
+  });
+});
