@@ -5,7 +5,10 @@
 //
 // Invariant: a worker joins its cgroups before it execs the real command (the spawn wrapper
 // writes its own pid into each `cgroup.procs`), so every descendant is inside from birth.
-// Directories of daemons that provably died are swept at the next start. All calls but removal
+// Directories of daemons that provably died are swept at the next start, unless a live daemon
+// holds them: a restart's successor owns its predecessor's workers in the predecessor's
+// directory (cgroup v2 cannot rename across parents nor move a tree atomically), and marks it
+// with an empty child `held-by-<its own name>` before the predecessor exits. All calls but removal
 // are synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
 // is retried for a while: a tree counts as gone once its processes are zombies, but zombie
 // setsid grandchildren keep their cgroup busy until the host's init reaps them.
@@ -19,7 +22,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { rmdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger, ResourceLimits } from "../core/index.ts";
 import {
@@ -68,7 +71,7 @@ function pidAlive(pid: number): boolean {
  * Removes a cgroup directory and its children, deepest first (a populated one stays).
  * True once the directory no longer exists.
  */
-function removeTree(dir: string): boolean {
+function removeTree(dir: string, kill = true): boolean {
   let entries: string[] = [];
   try {
     entries = readdirSync(dir, { withFileTypes: true })
@@ -77,8 +80,8 @@ function removeTree(dir: string): boolean {
   } catch {
     return true;
   }
-  for (const name of entries) removeTree(join(dir, name));
-  tryWrite(join(dir, "cgroup.kill"), "1");
+  for (const name of entries) removeTree(join(dir, name), kill);
+  if (kill) tryWrite(join(dir, "cgroup.kill"), "1");
   try {
     rmdirSync(dir);
   } catch {}
@@ -105,15 +108,35 @@ async function rmdirGone(dir: string): Promise<boolean> {
   }
 }
 
+/** A WorkerCgroup as a successor daemon rebuilds it (restart). */
+export interface WorkerCgroupRecord {
+  procsFiles: string[];
+  v2Dir: string | undefined;
+  dirs: string[];
+  memoryDir: string | undefined;
+  memoryIsV2: boolean;
+}
+
+const HELD_BY = "held-by-";
+
 export class WorkerCgroup {
+  static from(r: WorkerCgroupRecord): WorkerCgroup {
+    return new WorkerCgroup(r.procsFiles, r.v2Dir, r.dirs, r.memoryDir, r.memoryIsV2);
+  }
+
+  record(): WorkerCgroupRecord {
+    const { procsFiles, v2Dir, dirs, memoryDir, memoryIsV2 } = this;
+    return { procsFiles, v2Dir, dirs, memoryDir, memoryIsV2 };
+  }
+
   constructor(
     /** cgroup.procs files the worker must join, v2 first. */
     readonly procsFiles: string[],
     /** The worker's v2 cgroup directory, if it has one (cpu-usage.ts reads its cpu.stat). */
     readonly v2Dir: string | undefined,
-    private readonly dirs: string[],
-    private readonly memoryDir: string | undefined,
-    private readonly memoryIsV2: boolean,
+    readonly dirs: string[],
+    readonly memoryDir: string | undefined,
+    readonly memoryIsV2: boolean,
   ) {}
 
   get canKill(): boolean {
@@ -282,6 +305,29 @@ export class CgroupTree {
     return v2 ? join(v2.dir, "cgroup.kill") : undefined;
   }
 
+  /**
+   * Marks a predecessor's daemon-wide cgroup (named by its cgroup.kill file) as held by this
+   * daemon, so that no stale sweep kills the workers this daemon adopted from it. False when
+   * the mark could not be made (the restart must then not go ahead).
+   */
+  hold(killFile: string): boolean {
+    const mark = join(dirname(killFile), `${HELD_BY}${cgroupName(ownIdentity())}`);
+    try {
+      mkdirSync(mark, { recursive: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Removes a predecessor's daemon-wide cgroup once none of its workers is left, killing
+   * nothing: the predecessor may still own workers there while it serves its last connections.
+   */
+  async removeHeld(killFile: string): Promise<void> {
+    await retryRemoval(() => removeTree(dirname(killFile), false), { ref: false });
+  }
+
   /** Removes the daemon's cgroups, waiting briefly for zombies of the last trees to be reaped. */
   async destroy(): Promise<void> {
     await Promise.all(
@@ -350,7 +396,7 @@ function sweepStale(base: string, self: DaemonIdentity, logger: Logger): void {
   for (const name of names) {
     const owner = ownerOf(name);
     const dir = join(base, name);
-    if (owner.kind === "owned" && provablyDead(owner.id, self)) {
+    if (owner.kind === "owned" && provablyDead(owner.id, self) && !heldByLiveDaemon(dir, self)) {
       logger.info({ dir }, "removing the cgroup of a dead herd daemon");
       // Killed processes leave their cgroup a moment later; the retries wait for that.
       retryRemoval(() => removeTree(dir), { ref: false }).catch(() => {});
@@ -358,6 +404,21 @@ function sweepStale(base: string, self: DaemonIdentity, logger: Logger): void {
       removeTree(dir);
     }
   }
+}
+
+/** A restart's successor that is still alive marked the directory as its own (see `hold`). */
+function heldByLiveDaemon(dir: string, self: DaemonIdentity): boolean {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(HELD_BY));
+  } catch {
+    return false;
+  }
+  return names.some((name) => {
+    const holder = ownerOf(name.slice(HELD_BY.length));
+    // A holder in another PID namespace cannot be proven dead: it holds.
+    return holder.kind !== "owned" || !provablyDead(holder.id, self);
+  });
 }
 
 /** Any process in the cgroup or below it. */

@@ -151,6 +151,24 @@ export class EventLog {
     return full;
   }
 
+  /** The retained events, oldest first (a restart hands them to the successor). */
+  retained(): HerdEvent[] {
+    return [...this.history];
+  }
+
+  /**
+   * Continues a predecessor's sequence (restart): its retained events, its latest revision.
+   * Only before the first event of this log.
+   */
+  continueFrom(events: readonly HerdEvent[], revision: number): void {
+    if (this.last !== 0) {
+      throw new HerdError("internal", "an event log continues a predecessor's only when empty");
+    }
+    this.history.push(...events.slice(-this.historyLimit || events.length));
+    if (this.historyLimit === 0) this.history.length = 0;
+    this.last = revision;
+  }
+
   subscribe(opts: SubscribeOptions = {}): EventSubscription {
     const subscriber = new Subscriber(
       opts.filter ?? {},

@@ -54,6 +54,8 @@ export interface NodeControl {
   localSessions(): number;
   /** Cluster mode: this node's name (GetStats' cluster_node). */
   clusterNode?: string;
+  /** Hands the node to a new process (src/cli/restart.ts); without it RestartNode fails. */
+  restart?(): Promise<{ pid: number; previousPid: number; sessions: number }>;
 }
 
 const MAX_LABELS = 32;
@@ -324,6 +326,20 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         deadline:
           state.kind === "draining" ? timestampFromDate(new Date(state.deadline)) : undefined,
       };
+    },
+
+    async restartNode(_req, ctx) {
+      const restart = deps.node?.restart;
+      if (restart === undefined) {
+        throw new HerdError("failed_precondition", "this server cannot restart in place");
+      }
+      if (ctx.requestHeader.has("x-herd-peer")) {
+        throw new HerdError(
+          "failed_precondition",
+          "RestartNode is the operator's call, not a peer's",
+        );
+      }
+      return restart();
     },
 
     async *tailSessionLogs(req, ctx) {
