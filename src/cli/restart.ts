@@ -307,13 +307,13 @@ export function takeOverAddresses(env = process.env): TakeOverAddresses | undefi
 }
 
 function tell(message: NewMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
 
 /** The config failed: say why and leave (the old process keeps serving). */
 export function refuseTakeOver(reason: string): void {
   tell({ kind: "refused", reason });
-  process.disconnect?.();
+  if (process.connected) process.disconnect?.();
 }
 
 /**

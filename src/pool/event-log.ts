@@ -104,6 +104,7 @@ export class EventLog {
   private readonly history: HerdEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
   private last = 0;
+  private sealed = false;
 
   /**
    * `historyLimit`: events retained for resumption. `bufferLimit`: how far a subscriber that
@@ -129,7 +130,21 @@ export class EventLog {
     return this.last;
   }
 
+  /**
+   * From now on events are dropped, not numbered (restart: a successor continues the sequence
+   * from here, so an event numbered here would be a revision a watcher sees twice, or never).
+   */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  /** The successor never took the sequence over (restart failed): number events again. */
+  unseal(): void {
+    this.sealed = false;
+  }
+
   append(event: Omit<HerdEvent, "revision" | "time">): HerdEvent {
+    if (this.sealed) return { ...event, revision: this.last, time: new Date() };
     return this.insert({ ...event, revision: this.last + 1, time: new Date() });
   }
 

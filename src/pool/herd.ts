@@ -73,7 +73,7 @@ export interface HerdOptions {
   /** What a predecessor daemon handed over (restart): owned from the start. */
   adopt?: HerdHandOff;
   /** Called once `adopt` is owned, before the pools start their own workers. */
-  adopted?: () => void;
+  adopted?: (herd: Herd) => void;
 }
 
 /** Herds started by this process so far (worker ids must never repeat within it). */
@@ -218,7 +218,7 @@ export class Herd implements SessionDirectory {
     const herd = new Herd(pools, opts);
     try {
       if (opts.adopt) herd.adopt(opts.adopt);
-      opts.adopted?.();
+      opts.adopted?.(herd);
       await Promise.all([...herd.pools.values()].map((p) => p.start()));
     } catch (err) {
       await herd.close();
@@ -346,9 +346,6 @@ export class Herd implements SessionDirectory {
   }
 
   subscribe(opts?: SubscribeOptions): EventSubscription {
-    if (this.handed) {
-      throw new HerdError("unavailable", "herd is restarting: resume from the revision last seen");
-    }
     return this.events.subscribe(opts);
   }
 
@@ -391,8 +388,8 @@ export class Herd implements SessionDirectory {
   /**
    * Gives every live session on a ready worker, with its tree and every lifeline, to a
    * successor daemon (see the header). Synchronous: from its return on, this Herd owns none of
-   * them, refuses new sessions and watchers (the successor continues the revisions from the
-   * returned state, so nothing may be appended here for a watcher to see).
+   * them, refuses new sessions, and its event log is sealed (the successor continues the revisions
+   * from the returned state, so no later event of this one may reach a watcher).
    */
   handOver(): HerdHandOff {
     const refusal = this.restartRefusal();
@@ -407,15 +404,15 @@ export class Herd implements SessionDirectory {
       lifelines: [this.reaper!.lifeline, ...this.inherited],
       sessions,
     };
-    this.events.closeAll(
-      new HerdError("unavailable", "herd is restarting: resume from the revision last seen"),
-    );
+    // The successor continues the revisions from here: nothing after may reach a watcher.
+    this.events.seal();
     return handOff;
   }
 
   /** The successor is gone before it owned what `handOver` gave it: own it again. */
   reclaim(handOff: HerdHandOff): void {
     this.handed = undefined;
+    this.events.unseal();
     this.adoptSessions(handOff, false);
   }
 
