@@ -162,7 +162,8 @@ export class Restarter {
     }
     const handOff = herd.handOver();
     const sessions = handOff.sessions.length;
-    this.send(child, handOff);
+    // Sent means written to the channel, handles (each acknowledged in turn) and state alike.
+    await this.send(child, handOff).catch(() => {});
     await step("old", "handed", herd);
     const adopted = await channel.next(["adopted"]);
     if (adopted === undefined) return this.reclaim(channel, handOff, "before it owned them");
@@ -190,8 +191,11 @@ export class Restarter {
     throw new HerdError("unavailable", `restart failed: ${why}`);
   }
 
-  /** The handles first (each waits for the one before it), then the state that names them. */
-  private send(child: ChildProcess, handOff: HerdHandOff): void {
+  /**
+   * The handles first (each waits for the one before it), then the state that names them;
+   * resolves once the state is written (rejects if the channel closed first).
+   */
+  private send(child: ChildProcess, handOff: HerdHandOff): Promise<void> {
     const handle = (role: HandleRole, h: object, keepOpen: boolean) => {
       child.send({ kind: "handle", ...role } satisfies OldMessage, h as Socket, { keepOpen });
     };
@@ -213,7 +217,9 @@ export class Restarter {
       sessions: handOff.sessions.map(({ stdout: _o, stderr: _e, ...rest }) => rest),
       instanceId: this.deps.instanceId(),
     };
-    child.send(state);
+    return new Promise((resolve, reject) => {
+      child.send(state, (err) => (err ? reject(err) : resolve()));
+    });
   }
 }
 
@@ -223,7 +229,9 @@ function touchesTo(child: ChildProcess): (sessionId: string) => void {
   const flush = () => {
     const sessionIds = [...pending];
     pending.clear();
-    if (child.connected) child.send({ kind: "touch", sessionIds } satisfies OldMessage);
+    if (child.connected) {
+      child.send({ kind: "touch", sessionIds } satisfies OldMessage, undefined, {}, () => {});
+    }
   };
   return (sessionId) => {
     if (pending.size === 0) setTimeout(flush, TOUCH_EVERY_MS).unref();
@@ -306,8 +314,9 @@ export function takeOverAddresses(env = process.env): TakeOverAddresses | undefi
   return JSON.parse(raw) as TakeOverAddresses;
 }
 
+/** To the old process, if it is still there (with a callback, a failed write is no crash). */
 function tell(message: NewMessage): void {
-  if (process.connected) process.send?.(message);
+  if (process.connected) process.send?.(message, undefined, {}, () => {});
 }
 
 /** The config failed: say why and leave (the old process keeps serving). */
