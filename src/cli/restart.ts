@@ -41,7 +41,7 @@
 // pid and the worker pids it owns) and waits for <dir>/<role>-<step>.go.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -70,7 +70,9 @@ async function step(role: Role, name: Step, herd?: Herd): Promise<void> {
   if (!dir) return;
   const file = join(dir, `${role}-${name}`);
   const owns = herd ? herd.sessions().map((s) => s.workerPid) : [];
-  writeFileSync(file, JSON.stringify({ pid: process.pid, owns }));
+  // Whole or not at all: the test reads it as soon as the name appears.
+  writeFileSync(`${file}.part`, JSON.stringify({ pid: process.pid, owns }));
+  renameSync(`${file}.part`, file);
   while (!existsSync(`${file}.go`)) await sleep(10);
 }
 

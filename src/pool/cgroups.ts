@@ -216,9 +216,13 @@ export class CgroupTree {
   constructor(
     private readonly mounts: CgroupMounts,
     private readonly logger: Logger,
+    /** Predecessors' cgroup.kill files whose workers this daemon adopts (restart): held
+     * before the sweep, which would otherwise take a predecessor that just died for stale. */
+    adopting: readonly string[] = [],
   ) {
     const self = ownIdentity();
     const name = cgroupName(self);
+    for (const killFile of adopting) this.hold(killFile);
     const bases: { base: string; v2: boolean; controller?: string }[] = [];
     if (mounts.v2) bases.push({ base: mounts.v2, v2: true });
     for (const [controller, base] of mounts.v1) bases.push({ base, v2: false, controller });

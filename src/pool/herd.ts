@@ -168,7 +168,9 @@ export class Herd implements SessionDirectory {
       );
     }
     const { cgroups } = caps;
-    this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
+    const adopting = opts.adopt?.lifelines.map((l) => l.killFile) ?? [];
+    this.cgroups =
+      cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger, adopting) : undefined;
     const killAll = this.cgroups?.killAllFile;
     this.reaper = killAll ? new Reaper(killAll) : undefined;
     this.events = new EventLog(opts.eventHistory, opts.watchBuffer);

@@ -130,7 +130,7 @@ async function killCase(step: StepName, victim: Victim) {
   const reports = new Map<string, { pid: number; owns: number[] }>();
   const release = (all: boolean) => {
     for (const name of readdirSync(hold)) {
-      if (name.endsWith(".go") || existsSync(join(hold, `${name}.go`))) continue;
+      if (/\.(go|part)$/.test(name) || existsSync(join(hold, `${name}.go`))) continue;
       const report = JSON.parse(readFileSync(join(hold, name), "utf8"));
       reports.set(name, report);
       if (all || name !== step) writeFileSync(join(hold, `${name}.go`), "");
@@ -157,6 +157,9 @@ async function killCase(step: StepName, victim: Victim) {
       if (daemonPids(tag).length !== 1) return undefined;
       const pids = await listedWorkerPids(controlUrl);
       return pids && workers.every((p) => pids.includes(p)) ? pids : undefined;
+    }).catch((err: Error) => {
+      // Both processes log to the pipes the test started the old one with.
+      throw new Error(`${err.message}; the daemons said:\n${daemon?.stdout().slice(-4000)}`);
     });
     expect(daemonPids(tag)).toEqual([survivor]);
     expect(workers.filter((p) => !listed.includes(p))).toEqual([]);
