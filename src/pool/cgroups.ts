@@ -5,10 +5,9 @@
 //
 // Invariant: a worker joins its cgroups before it execs the real command (the spawn wrapper
 // writes its own pid into each `cgroup.procs`), so every descendant is inside from birth.
-// Directories of daemons that provably died are swept at the next start, unless a live daemon
-// holds them: a restart's successor owns its predecessor's workers in the predecessor's
-// directory (cgroup v2 cannot rename across parents nor move a tree atomically), and marks it
-// with an empty child `held-by-<its own name>` before the predecessor exits. All calls but removal
+// A generation's directory is named after its reaper (reaper.ts), which lives as long as some
+// daemon owns the generation's workers (across restarts too); directories whose reaper
+// provably died are swept at the next start. All calls but removal
 // are synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
 // is retried for a while: a tree counts as gone once its processes are zombies, but zombie
 // setsid grandchildren keep their cgroup busy until the host's init reaps them.
@@ -117,8 +116,6 @@ export interface WorkerCgroupRecord {
   memoryIsV2: boolean;
 }
 
-const HELD_BY = "held-by-";
-
 export class WorkerCgroup {
   static from(r: WorkerCgroupRecord): WorkerCgroup {
     return new WorkerCgroup(r.procsFiles, r.v2Dir, r.dirs, r.memoryDir, r.memoryIsV2);
@@ -216,13 +213,11 @@ export class CgroupTree {
   constructor(
     private readonly mounts: CgroupMounts,
     private readonly logger: Logger,
-    /** Predecessors' cgroup.kill files whose workers this daemon adopts (restart): held
-     * before the sweep, which would otherwise take a predecessor that just died for stale. */
-    adopting: readonly string[] = [],
+    /** Whose the directory is: the generation's reaper (default: this process). */
+    owner: DaemonIdentity = ownIdentity(),
   ) {
     const self = ownIdentity();
-    const name = cgroupName(self);
-    for (const killFile of adopting) this.hold(killFile);
+    const name = cgroupName(owner);
     const bases: { base: string; v2: boolean; controller?: string }[] = [];
     if (mounts.v2) bases.push({ base: mounts.v2, v2: true });
     for (const [controller, base] of mounts.v1) bases.push({ base, v2: false, controller });
@@ -310,21 +305,6 @@ export class CgroupTree {
   }
 
   /**
-   * Marks a predecessor's daemon-wide cgroup (named by its cgroup.kill file) as held by this
-   * daemon, so that no stale sweep kills the workers this daemon adopted from it. False when
-   * the mark could not be made (the restart must then not go ahead).
-   */
-  hold(killFile: string): boolean {
-    const mark = join(dirname(killFile), `${HELD_BY}${cgroupName(ownIdentity())}`);
-    try {
-      mkdirSync(mark, { recursive: true });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /**
    * Removes a predecessor's daemon-wide cgroup once none of its workers is left, killing
    * nothing: the predecessor may still own workers there while it serves its last connections.
    */
@@ -400,7 +380,7 @@ function sweepStale(base: string, self: DaemonIdentity, logger: Logger): void {
   for (const name of names) {
     const owner = ownerOf(name);
     const dir = join(base, name);
-    if (owner.kind === "owned" && provablyDead(owner.id, self) && !heldByLiveDaemon(dir, self)) {
+    if (owner.kind === "owned" && provablyDead(owner.id, self)) {
       logger.info({ dir }, "removing the cgroup of a dead herd daemon");
       // Killed processes leave their cgroup a moment later; the retries wait for that.
       retryRemoval(() => removeTree(dir), { ref: false }).catch(() => {});
@@ -408,21 +388,6 @@ function sweepStale(base: string, self: DaemonIdentity, logger: Logger): void {
       removeTree(dir);
     }
   }
-}
-
-/** A restart's successor that is still alive marked the directory as its own (see `hold`). */
-function heldByLiveDaemon(dir: string, self: DaemonIdentity): boolean {
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).filter((n) => n.startsWith(HELD_BY));
-  } catch {
-    return false;
-  }
-  return names.some((name) => {
-    const holder = ownerOf(name.slice(HELD_BY.length));
-    // A holder in another PID namespace cannot be proven dead: it holds.
-    return holder.kind !== "owned" || !provablyDead(holder.id, self);
-  });
 }
 
 /** Any process in the cgroup or below it. */

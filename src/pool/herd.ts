@@ -168,11 +168,23 @@ export class Herd implements SessionDirectory {
       );
     }
     const { cgroups } = caps;
-    const adopting = opts.adopt?.lifelines.map((l) => l.killFile) ?? [];
+    // The generation's cgroup is named after its reaper, which therefore starts first.
+    const reaper = cgroups.v2
+      ? new Reaper(() =>
+          logger.error(
+            {},
+            "the reaper (dead-man's switch) of this daemon's workers exited: were this daemon killed now, its workers would outlive it",
+          ),
+        )
+      : undefined;
     this.cgroups =
-      cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger, adopting) : undefined;
+      cgroups.v2 || cgroups.v1.size > 0
+        ? new CgroupTree(cgroups, logger, reaper?.identity)
+        : undefined;
     const killAll = this.cgroups?.killAllFile;
-    this.reaper = killAll ? new Reaper(killAll) : undefined;
+    if (reaper && killAll) reaper.arm(killAll);
+    else reaper?.stop();
+    this.reaper = killAll ? reaper : undefined;
     this.events = new EventLog(opts.eventHistory, opts.watchBuffer);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
     this.drain = opts.drain;
@@ -403,7 +415,7 @@ export class Herd implements SessionDirectory {
     const handOff: HerdHandOff = {
       revision: this.events.revision(),
       events: this.events.retained(),
-      lifelines: [this.reaper!.lifeline, ...this.inherited],
+      lifelines: [this.reaper!.lifeline!, ...this.inherited],
       sessions,
     };
     // The successor continues the revisions from here: nothing after may reach a watcher.
@@ -419,12 +431,7 @@ export class Herd implements SessionDirectory {
   }
 
   private adopt(handOff: HerdHandOff): void {
-    for (const lifeline of handOff.lifelines) {
-      if (!this.cgroups?.hold(lifeline.killFile)) {
-        throw new HerdError("unavailable", `cannot hold ${lifeline.killFile}'s cgroup`);
-      }
-      this.inherited.push(lifeline);
-    }
+    this.inherited.push(...handOff.lifelines);
     this.events.continueFrom(handOff.events, handOff.revision);
     this.adoptSessions(handOff, true);
   }

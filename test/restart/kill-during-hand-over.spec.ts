@@ -4,7 +4,7 @@
 //
 // Each case runs a real daemon (bin/herd) with two sessions, each with a setsid'd grandchild
 // (which leaves the worker's process group, not its cgroup), starts a restart with SIGUSR2,
-// releases every step but the one under test, kills at it, then checks, once things settled:
+// releases the steps before the one under test, kills at it, then checks, once things settled:
 //   - every worker and grandchild still running is in a session a live daemon lists (no
 //     orphan), and with no daemon left nothing of the test runs at all;
 //   - where the design promises the sessions survive (the new process killed at any step: the
@@ -126,14 +126,16 @@ async function killCase(step: StepName, victim: Victim) {
 
   const oldPid = daemon.pid;
   process.kill(oldPid, "SIGUSR2");
-  // Release every step but the one under test; record what each process said it owns.
+  // Release the steps before the one under test (the other process is held at its next one,
+  // so the kill finds the hand-over exactly there); record what each process said it owns.
   const reports = new Map<string, { pid: number; owns: number[] }>();
   const release = (all: boolean) => {
     for (const name of readdirSync(hold)) {
       if (/\.(go|part)$/.test(name) || existsSync(join(hold, `${name}.go`))) continue;
       const report = JSON.parse(readFileSync(join(hold, name), "utf8"));
       reports.set(name, report);
-      if (all || name !== step) writeFileSync(join(hold, `${name}.go`), "");
+      const before = STEPS.indexOf(name as StepName) < STEPS.indexOf(step);
+      if (all || before) writeFileSync(join(hold, `${name}.go`), "");
     }
   };
   await until(`step ${step}`, () => {

@@ -235,7 +235,7 @@ describe("herd restart", () => {
     const { daemon, tag } = await daemonWithCleanup();
     const { controlUrl, dataUrl } = daemon;
     const pid = await whoami(dataUrl, "kept");
-    writeFileSync(daemon.configFile, "workers:\n  w:\n    cmd: [true]\n    min: lots\n");
+    writeFileSync(daemon.configFile, 'workers:\n  w:\n    cmd: ["true"]\n    min: lots\n');
 
     const r = await restart(controlUrl);
     expect(r.exit.code).toBe(1);
