@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand restart]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -26,6 +26,7 @@ const suites: Record<string, Suite> = {
   "output-flood": async (quick) =>
     (await import("./output-flood.ts")).benchOutputFlood({ seconds: quick ? 5 : 10 }),
   demand: async (quick) => (await import("./demand.ts")).benchDemand({ quick }),
+  restart: async (quick) => (await import("./restart.ts")).benchRestart({ runs: quick ? 2 : 5 }),
 };
 
 const quick = process.argv.includes("--quick");
