@@ -39,9 +39,11 @@ function daemonPids(tag: string): number[] {
 }
 
 /** A daemon whose restarts the test follows: every herd process of its tag is stopped after. */
-async function daemonWithCleanup(): Promise<{ daemon: Daemon; tag: string }> {
+async function daemonWithCleanup(
+  config: object = CONFIG,
+): Promise<{ daemon: Daemon; tag: string }> {
   const { tag, env } = newLeakTag();
-  const daemon = await startDaemon({ config: CONFIG, env });
+  const daemon = await startDaemon({ config, env });
   cleanups.push(async () => {
     // SIGINT: stop now, without draining the live sessions.
     for (const pid of daemonPids(tag)) {
@@ -242,6 +244,18 @@ describe("herd restart", () => {
         revision: revisions[i - 1]! + 1n,
       });
     }
+  }, 120_000);
+
+  it("refuses when a pool is contained (its sandbox dies with the daemon), and changes nothing", async () => {
+    const contained = structuredClone(CONFIG) as { workers: { w: Record<string, unknown> } };
+    delete contained.workers.w.isolation;
+    const { daemon, tag } = await daemonWithCleanup(contained);
+    const pid = await whoami(daemon.dataUrl, "kept");
+    const r = await restart(daemon.controlUrl);
+    expect(r.exit.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot restart: pool "w" is contained/);
+    expect(daemonPids(tag)).toEqual([daemon.pid]);
+    expect(await whoami(daemon.dataUrl, "kept")).toBe(pid);
   }, 120_000);
 
   it("refuses a broken config on disk, says where, and changes nothing", async () => {
