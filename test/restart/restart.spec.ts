@@ -40,7 +40,7 @@ function daemonPids(tag: string): number[] {
 
 /** A daemon whose restarts the test follows: every herd process of its tag is stopped after. */
 async function daemonWithCleanup(
-  config: object = CONFIG,
+  config: Record<string, unknown> = CONFIG,
 ): Promise<{ daemon: Daemon; tag: string }> {
   const { tag, env } = newLeakTag();
   const daemon = await startDaemon({ config, env });
