@@ -5,7 +5,7 @@
 // restart with a broken config on disk is refused, saying where, with nothing changed.
 
 import { writeFileSync } from "node:fs";
-import { get } from "node:http";
+import { Agent, get } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -76,6 +76,23 @@ async function restart(controlUrl: string) {
   ]);
   const exit = await run.exited;
   return { exit, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** GET /whoami on `agent`: the worker's pid, and whether the request reused a connection. */
+function whoamiOn(agent: Agent, dataUrl: string, id: string) {
+  return new Promise<{ pid: number; reused: boolean }>((resolve, reject) => {
+    const req = get(`${dataUrl}/whoami`, { agent, headers: { "x-session-id": id } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () =>
+        resolve({ pid: (JSON.parse(body) as { pid: number }).pid, reused: req.reusedSocket }),
+      );
+    });
+    req.on("error", reject);
+  });
 }
 
 /** SSE through the data plane: the events' data, and whether the stream ended cleanly. */
@@ -178,6 +195,10 @@ describe("herd restart", () => {
       ws: await whoami(dataUrl, "ws"),
       held: await whoami(dataUrl, "held"),
     };
+    // A keep-alive connection open at the hand-over stays with the old process, which serves
+    // its next requests to the same worker.
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await whoamiOn(keepAlive, dataUrl, "held")).pid).toBe(pids.held);
     const stream = sse(dataUrl, "sse", 60, 50);
     await stream.started;
     const ws = await echoing(dataUrl, "ws");
@@ -191,6 +212,8 @@ describe("herd restart", () => {
     expect(result.pid).not.toBe(daemon.pid);
     expect(result.sessions).toBe(3);
 
+    expect(await whoamiOn(keepAlive, dataUrl, "held")).toEqual({ pid: pids.held, reused: true });
+    keepAlive.destroy();
     // New connections reach the same workers through the new process.
     expect(await whoami(dataUrl, "sse")).toBe(pids.sse);
     expect(await whoami(dataUrl, "held")).toBe(pids.held);
