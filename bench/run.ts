@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -32,6 +32,7 @@ const suites: Record<string, Suite> = {
     (await import("./tracing.ts")).benchTracing(
       quick ? { seconds: 2, rounds: 3 } : { seconds: 5, rounds: 5 },
     ),
+  restart: async (quick) => (await import("./restart.ts")).benchRestart({ runs: quick ? 2 : 5 }),
 };
 
 const quick = process.argv.includes("--quick");

@@ -202,6 +202,26 @@ async function run(argv: string[]): Promise<number> {
         return failedCall(err, daemon.where);
       }
     }
+    case "restart": {
+      const { values } = parsed(0, rest, {
+        addr: CLIENT_OPTIONS.addr,
+        token: CLIENT_OPTIONS.token,
+        json: CLIENT_OPTIONS.json,
+      });
+      const { unaryClient } = await import("./unary-client.ts");
+      const daemon = unaryClient(values);
+      try {
+        const r = await daemon.client.restartNode({});
+        out(
+          values.json
+            ? JSON.stringify({ pid: r.pid, previousPid: r.previousPid, sessions: r.sessions })
+            : `restarted: pid ${r.pid} serves now, with ${r.sessions} live session(s) handed over; pid ${r.previousPid} leaves once its open connections close`,
+        );
+        return 0;
+      } catch (err) {
+        return failedCall(err, daemon.where);
+      }
+    }
     case "watch": {
       const { values } = parsed(0, rest, {
         ...CLIENT_OPTIONS,

@@ -7,6 +7,10 @@
 //
 // Ports are probed before any worker starts, so a port in use fails at once, in one line,
 // instead of after booting a pool of browsers.
+//
+// Restart in place (restart.ts): SIGUSR2 or RestartNode starts a new `herd serve` with an IPC
+// channel; that one (`takeOverAddresses()` set) validates its config, says why it refuses or
+// takes the old one's listeners and sessions instead of binding and starting afresh.
 
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
@@ -30,6 +34,14 @@ import { Tenants, tenantWeights } from "../tenants/index.ts";
 import { describeListenFailure, describeStartupError } from "./friendly-errors.ts";
 import { createLogger } from "./logger.ts";
 import { packageRoot } from "./package-root.ts";
+import {
+  Restarter,
+  receiveTakeOver,
+  refuseTakeOver,
+  type TakeOver,
+  type TakeOverAddresses,
+  takeOverAddresses,
+} from "./restart.ts";
 
 export interface ServeOptions {
   config: string;
@@ -44,6 +56,15 @@ export interface ServeOptions {
 
 /** Resolves with the exit code once the daemon has stopped. */
 export async function serve(opts: ServeOptions): Promise<number> {
+  // A restart's new process: the old one hears why it refuses, and keeps serving.
+  const successorOf = takeOverAddresses();
+  const fail = successorOf
+    ? (line: string) => {
+        refuseTakeOver(line);
+        opts.fail(line);
+      }
+    : opts.fail;
+  opts = { ...opts, fail };
   if (!existsSync(opts.config)) {
     // The demo ships in the package: name it where it is, as the user would type it here.
     const demo = join(packageRoot(), "examples/demo/herd.yaml");
@@ -60,6 +81,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     opts.fail(err.message);
+    return 2;
+  }
+  const cannot = successorOf && takeOverProblem(config, successorOf);
+  if (cannot) {
+    opts.fail(`${opts.config}: ${cannot}`);
     return 2;
   }
   if (opts.logLevel) config.log.level = opts.logLevel as HerdConfig["log"]["level"];
@@ -87,10 +113,24 @@ export async function serve(opts: ServeOptions): Promise<number> {
     ...(config.control.socket && { [config.control.socket]: "control.socket" }),
   };
 
-  for (const [listen, setting] of [
-    [config.control.listen, "control.listen"],
-    [config.data.listen, "data.listen"],
-  ] as const) {
+  let take: TakeOver | undefined;
+  if (successorOf) {
+    try {
+      take = await receiveTakeOver();
+    } catch (err) {
+      // Nothing here is owned yet: leaving drops the lifelines this process held (the old
+      // process holds them too, if it still runs).
+      opts.fail(`restart: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+  // The listeners of a take-over are the old process's, bound already.
+  for (const [listen, setting] of take
+    ? []
+    : ([
+        [config.control.listen, "control.listen"],
+        [config.data.listen, "data.listen"],
+      ] as const)) {
     const problem = await probeListen(listen);
     if (problem) {
       opts.fail(describeListenFailure(problem, listen, `${setting} in ${opts.config}`));
@@ -119,6 +159,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
       drain,
       // Each tenant's weight in a full pool's queue (the pool's fair share, HerdOptions.tenantWeight).
       ...(config.tenants && { tenantWeight: tenantWeights(config.tenants) }),
+      ...(take && {
+        adopt: take.handOff,
+        adopted: (h: Herd) => void take.adopted(h),
+      }),
     });
   } catch (err) {
     socket?.close();
@@ -175,6 +219,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       ...(tenancy && { tenancy }),
       logger,
       ...(tracer && { tracer }),
+      ...(take && { inherited: take.listeners.data }),
     });
     control = await startControlPlane(directory, {
       listen: config.control.listen,
@@ -194,6 +239,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
       maxHoldsPerCaller: config.control.maxHoldsPerCaller,
       allowedHosts: config.control.allowedHosts,
       logger,
+      ...(take && {
+        inherited: { handle: take.listeners.control, instanceId: take.instanceId },
+      }),
       ...(cluster && { peer: cluster.peer }),
       logs: cluster?.directory ?? herd,
       ...(tenancy && { tenancy }),
@@ -202,6 +250,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
         drain,
         localSessions: () => herd.sessions().length,
         ...(config.cluster && { clusterNode: config.cluster.node }),
+        restart: () => restarter.restart(),
       },
     });
     await socket?.publish();
@@ -216,6 +265,46 @@ export async function serve(opts: ServeOptions): Promise<number> {
     return 1;
   }
 
+  const [dataPlane, controlPlane] = [data, control];
+  const restarter = new Restarter({
+    herd,
+    logger,
+    // The code on disk now: bin/herd again (in a checkout it rebuilds dist/ from src/ first).
+    command: {
+      file: process.execPath,
+      args: [
+        ...process.execArgv,
+        process.argv[1] ?? "",
+        "serve",
+        "--config",
+        opts.config,
+        ...(opts.logLevel ? ["--log-level", opts.logLevel] : []),
+        ...(opts.logFormat ? ["--json"] : []),
+      ],
+    },
+    addresses: { data: config.data.listen, control: config.control.listen },
+    refusal: restartProblem(config),
+    listeners: () => ({ data: dataPlane.listenHandle, control: controlPlane.listenHandle }),
+    instanceId: () => controlPlane.instanceId,
+    leave: () => {
+      dataPlane.stopAccepting();
+      void controlPlane.close();
+      drain.begin();
+    },
+  });
+  if (take) {
+    take.onTouch((id) => herd.touch(id));
+    // Under systemd the unit's main process is this one from now on (docs/operations.md).
+    if (process.env.NOTIFY_SOCKET) await notifyMainPid(logger);
+    await take.serving(herd);
+    logger.info({ sessions: take.handOff.sessions.length }, "restart: took over");
+  }
+  process.on("SIGUSR2", () => {
+    restarter.restart().then(
+      (r) => logger.info(r, "restart done"),
+      (err: unknown) => logger.warn({ err: (err as Error).message }, "restart did not happen"),
+    );
+  });
   logger.info(
     {
       control: control.url,
@@ -348,6 +437,39 @@ async function drained(
     if (Date.now() >= deadline) return "timeout";
     await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
   }
+}
+
+/** Tells systemd (NotifyAccess=all) that this process is the service's main one now. */
+async function notifyMainPid(logger: PinoLogger): Promise<void> {
+  const { execFile } = await import("node:child_process");
+  await new Promise<void>((resolve) => {
+    execFile("systemd-notify", [`MAINPID=${process.pid}`], (err) => {
+      if (err) logger.warn({ err: err.message }, "restart: systemd-notify MAINPID failed");
+      resolve();
+    });
+  });
+}
+
+/** What of a config a restart cannot carry over yet, if anything. */
+function restartProblem(config: HerdConfig): string | undefined {
+  if (config.control.socket)
+    return "control.socket is set: restart does not hand over a Unix socket yet";
+  if (config.cluster)
+    return "cluster: restart of a cluster node is not supported yet (herd drain it)";
+  return undefined;
+}
+
+/** Why the config on disk cannot take over from the daemon listening on `running`. */
+function takeOverProblem(config: HerdConfig, running: TakeOverAddresses): string | undefined {
+  for (const [key, now, was] of [
+    ["data.listen", config.data.listen, running.data],
+    ["control.listen", config.control.listen, running.control],
+  ] as const) {
+    if (now !== was) {
+      return `${key}: ${now} differs from the running daemon's ${was}; a restart keeps the listening sockets (stop and start to move them)`;
+    }
+  }
+  return restartProblem(config);
 }
 
 /** The errno code if host:port cannot be bound right now (port 0 always can). */

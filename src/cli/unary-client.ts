@@ -24,7 +24,7 @@ import { DaemonCallError } from "./daemon-error.ts";
 /** The unary calls the one-call commands make, typed as Connect's client types them. */
 export type UnaryCalls = Pick<
   Client<typeof HerdService>,
-  "getStats" | "listSessions" | "drainNode"
+  "getStats" | "listSessions" | "drainNode" | "restartNode"
 >;
 
 export interface UnaryClient {
@@ -40,6 +40,7 @@ export function unaryClient(opts: ClientOptions, env = process.env): UnaryClient
       getStats: (req) => call(daemon, HerdService.method.getStats, req),
       listSessions: (req) => call(daemon, HerdService.method.listSessions, req),
       drainNode: (req) => call(daemon, HerdService.method.drainNode, req),
+      restartNode: (req) => call(daemon, HerdService.method.restartNode, req),
     },
     where: daemon.where,
   };

@@ -22,9 +22,12 @@ Usage:
   herd drain [--no-wait]       the daemon takes no new sessions, serves its live ones
                                until they end (or drain_timeout), then stops; waits
                                for that unless --no-wait
+  herd restart                 hand the daemon over, in place, to a new process
+                               running the code and config now on disk, live
+                               sessions and their workers included (as SIGUSR2)
   herd --help | --version [--json]
 
-Options for status, sessions, watch, logs, cluster status and drain:
+Options for status, sessions, watch, logs, cluster status, drain and restart:
   --addr ADDR     the daemon's control plane: host:port, http://host:port or
                   unix:/path (default $HERD_ADDR, else 127.0.0.1:7070)
   --token TOKEN   bearer token (default $HERD_TOKEN)

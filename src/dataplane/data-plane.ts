@@ -71,6 +71,11 @@ export interface DataPlaneOptions {
   logger?: Logger;
   /** Set when tracing is on: a span per request, its worker sent `traceparent` (core/tracing.ts). */
   tracer?: Tracer;
+  /**
+   * A listening socket's handle a predecessor daemon handed over (restart, src/cli): served
+   * instead of binding `listen` (which it was bound to).
+   */
+  inherited?: object;
 }
 
 export interface DataPlane {
@@ -80,6 +85,10 @@ export interface DataPlane {
   counters: Readonly<DataPlaneCounters>;
   /** Open client connections right now. */
   readonly openConnections: number;
+  /** The listening socket's handle, for a restart to hand to the successor. */
+  readonly listenHandle: object;
+  /** Accepts no more connections (a successor does); the open ones are served on. */
+  stopAccepting(): void;
   close(): Promise<void>;
 }
 
@@ -175,10 +184,12 @@ export async function startDataPlane(
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
-      listener.listen(port, host, () => {
+      const done = () => {
         listener.off("error", reject);
         resolve();
-      });
+      };
+      if (opts.inherited) listener.listen(opts.inherited, done);
+      else listener.listen(port, host, done);
     });
     // The HTTP server never listens, but Node tracks its connections (header deadlines,
     // closeAllConnections) only once it has seen 'listening'.
@@ -209,6 +220,12 @@ export async function startDataPlane(
     counters: ctx.counters,
     get openConnections() {
       return gate.open;
+    },
+    get listenHandle() {
+      return (listener as unknown as { _handle: object })._handle;
+    },
+    stopAccepting() {
+      listener.close();
     },
     async close() {
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));

@@ -1,5 +1,7 @@
-// Who owns a daemon's top-level cgroup, written into its name so that ownership exists from
-// the mkdir on (no window without a mark): `herd-<pid namespace inode>-<pid>-<start time>`.
+// Who owns a daemon generation's top-level cgroup, written into its name so that ownership
+// exists from the mkdir on (no window without a mark): `herd-<pid namespace inode>-<pid>-<start
+// time>` of its reaper (reaper.ts), which lives as long as some daemon owns the generation's
+// workers, across restarts (older herds named it after the daemon itself: read the same way).
 //
 // Invariant: the stale-cgroup sweep removes a directory only when its daemon is provably dead.
 // That needs the pid to be read in the daemon's own PID namespace: same namespace, and either

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, herdFixture } from "../../test/helpers/herd.ts";
-import { pidAlive } from "../../test/helpers/processes.ts";
+import { generationOf, pidAlive } from "../../test/helpers/processes.ts";
 import { silentLogger } from "../core/index.ts";
-import { cgroupName, ownIdentity } from "./cgroup-owner.ts";
+import { ownIdentity } from "./cgroup-owner.ts";
 import { CgroupTree } from "./cgroups.ts";
 import { hostCapabilities } from "./host-capabilities.ts";
 import { procStat } from "./proc-stat.ts";
@@ -24,7 +24,9 @@ describe("per-worker cgroups", () => {
     );
     const plain = await herd.acquire("plain", "p");
     const capped = await herd.acquire("capped", "c");
-    const dir = (base: string, workerId: string) => join(base, cgroupName(ownIdentity()), workerId);
+    // The generation's directory is named after its reaper (reaper.ts): read it off a worker.
+    const generation = generationOf(plain.workerPid);
+    const dir = (base: string, workerId: string) => join(base, generation, workerId);
     expect(existsSync(dir(cpu!, plain.workerId))).toBe(false);
     expect(existsSync(dir(cgroups.v2!, plain.workerId))).toBe(true);
     const cpuProcs = readFileSync(join(dir(cpu!, capped.workerId), "cgroup.procs"), "utf8");

@@ -5,7 +5,9 @@
 //
 // Invariant: a worker joins its cgroups before it execs the real command (the spawn wrapper
 // writes its own pid into each `cgroup.procs`), so every descendant is inside from birth.
-// Directories of daemons that provably died are swept at the next start. All calls but removal
+// A generation's directory is named after its reaper (reaper.ts), which lives as long as some
+// daemon owns the generation's workers (across restarts too); directories whose reaper
+// provably died are swept at the next start. All calls but removal
 // are synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
 // is retried for a while: a tree counts as gone once its processes are zombies, but zombie
 // setsid grandchildren keep their cgroup busy until the host's init reaps them.
@@ -19,7 +21,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { rmdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger, ResourceLimits } from "../core/index.ts";
 import {
@@ -68,7 +70,7 @@ function pidAlive(pid: number): boolean {
  * Removes a cgroup directory and its children, deepest first (a populated one stays).
  * True once the directory no longer exists.
  */
-function removeTree(dir: string): boolean {
+function removeTree(dir: string, kill = true): boolean {
   let entries: string[] = [];
   try {
     entries = readdirSync(dir, { withFileTypes: true })
@@ -77,8 +79,8 @@ function removeTree(dir: string): boolean {
   } catch {
     return true;
   }
-  for (const name of entries) removeTree(join(dir, name));
-  tryWrite(join(dir, "cgroup.kill"), "1");
+  for (const name of entries) removeTree(join(dir, name), kill);
+  if (kill) tryWrite(join(dir, "cgroup.kill"), "1");
   try {
     rmdirSync(dir);
   } catch {}
@@ -105,15 +107,33 @@ async function rmdirGone(dir: string): Promise<boolean> {
   }
 }
 
+/** A WorkerCgroup as a successor daemon rebuilds it (restart). */
+export interface WorkerCgroupRecord {
+  procsFiles: string[];
+  v2Dir: string | undefined;
+  dirs: string[];
+  memoryDir: string | undefined;
+  memoryIsV2: boolean;
+}
+
 export class WorkerCgroup {
+  static from(r: WorkerCgroupRecord): WorkerCgroup {
+    return new WorkerCgroup(r.procsFiles, r.v2Dir, r.dirs, r.memoryDir, r.memoryIsV2);
+  }
+
+  record(): WorkerCgroupRecord {
+    const { procsFiles, v2Dir, dirs, memoryDir, memoryIsV2 } = this;
+    return { procsFiles, v2Dir, dirs, memoryDir, memoryIsV2 };
+  }
+
   constructor(
     /** cgroup.procs files the worker must join, v2 first. */
     readonly procsFiles: string[],
     /** The worker's v2 cgroup directory, if it has one (cpu-usage.ts reads its cpu.stat). */
     readonly v2Dir: string | undefined,
-    private readonly dirs: string[],
-    private readonly memoryDir: string | undefined,
-    private readonly memoryIsV2: boolean,
+    readonly dirs: string[],
+    readonly memoryDir: string | undefined,
+    readonly memoryIsV2: boolean,
   ) {}
 
   get canKill(): boolean {
@@ -193,9 +213,11 @@ export class CgroupTree {
   constructor(
     private readonly mounts: CgroupMounts,
     private readonly logger: Logger,
+    /** Whose the directory is: the generation's reaper (default: this process). */
+    owner: DaemonIdentity = ownIdentity(),
   ) {
     const self = ownIdentity();
-    const name = cgroupName(self);
+    const name = cgroupName(owner);
     const bases: { base: string; v2: boolean; controller?: string }[] = [];
     if (mounts.v2) bases.push({ base: mounts.v2, v2: true });
     for (const [controller, base] of mounts.v1) bases.push({ base, v2: false, controller });
@@ -280,6 +302,14 @@ export class CgroupTree {
   get killAllFile(): string | undefined {
     const v2 = this.roots.find((r) => r.v2);
     return v2 ? join(v2.dir, "cgroup.kill") : undefined;
+  }
+
+  /**
+   * Removes a predecessor's daemon-wide cgroup once none of its workers is left, killing
+   * nothing: the predecessor may still own workers there while it serves its last connections.
+   */
+  async removeHeld(killFile: string): Promise<void> {
+    await retryRemoval(() => removeTree(dirname(killFile), false), { ref: false });
   }
 
   /** Removes the daemon's cgroups, waiting briefly for zombies of the last trees to be reaped. */

@@ -53,6 +53,24 @@ describe("EventLog", () => {
     expect((await take(sub, 3)).map((e) => e.revision)).toEqual([40, 40, 42]);
   });
 
+  it("continues a predecessor's revisions across a restart, and numbers nothing once sealed", async () => {
+    const old = new EventLog();
+    for (let i = 0; i < 3; i++) old.append({ type: "queue_changed", pool: "p" });
+    const watcher = old.subscribe({ sinceRevision: 1 });
+    old.seal();
+    // Sealed: an event after the hand-over is neither numbered nor seen.
+    old.append({ type: "queue_changed", pool: "p" });
+    expect(old.revision()).toBe(3);
+    const successor = new EventLog();
+    successor.continueFrom(old.retained(), old.revision());
+    successor.append({ type: "queue_changed", pool: "p" });
+    // A watcher that saw 2 at the old log resumes at the successor with 3 and 4, no gap.
+    const resumed = successor.subscribe({ sinceRevision: 2 });
+    expect((await take(resumed, 2)).map((e) => e.revision)).toEqual([3, 4]);
+    expect((await take(watcher, 2)).map((e) => e.revision)).toEqual([2, 3]);
+    expect(() => successor.continueFrom([], 9)).toThrow(/only when empty/);
+  });
+
   it("filters by pool and session", async () => {
     const log = new EventLog();
     log.append({ type: "session_acquired", pool: "a", sessionId: "x" });

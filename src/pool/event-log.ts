@@ -122,6 +122,7 @@ export class EventLog {
   /** Those of `subscribers` that take connection events: only they are visited for one. */
   private readonly connectionSubscribers = new Set<Subscriber>();
   private last = 0;
+  private sealed = false;
 
   /**
    * `historyLimit`: events retained for resumption. `bufferLimit`: how far a subscriber that
@@ -147,7 +148,21 @@ export class EventLog {
     return this.last;
   }
 
+  /**
+   * From now on events are dropped, not numbered (restart: a successor continues the sequence
+   * from here, so an event numbered here would be a revision a watcher sees twice, or never).
+   */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  /** The successor never took the sequence over (restart failed): number events again. */
+  unseal(): void {
+    this.sealed = false;
+  }
+
   append(event: Omit<HerdEvent, "revision" | "time">): HerdEvent {
+    if (this.sealed) return { ...event, revision: this.last, time: new Date() };
     return this.insert({ ...event, revision: this.last + 1, time: new Date() });
   }
 
@@ -168,6 +183,24 @@ export class EventLog {
     const audience = isConnectionEvent(full) ? this.connectionSubscribers : this.subscribers;
     for (const s of audience) if (s.matches(full)) s.offer(full);
     return full;
+  }
+
+  /** The retained events, oldest first (a restart hands them to the successor). */
+  retained(): HerdEvent[] {
+    return [...this.history];
+  }
+
+  /**
+   * Continues a predecessor's sequence (restart): its retained events, its latest revision.
+   * Only before the first event of this log.
+   */
+  continueFrom(events: readonly HerdEvent[], revision: number): void {
+    if (this.last !== 0) {
+      throw new HerdError("internal", "an event log continues a predecessor's only when empty");
+    }
+    this.history.push(...events.slice(-this.historyLimit || events.length));
+    if (this.historyLimit === 0) this.history.length = 0;
+    this.last = revision;
   }
 
   subscribe(opts: SubscribeOptions = {}): EventSubscription {

@@ -8,6 +8,19 @@
 // every pool's `min` workers serve (or rejects, having cleaned up). `close` ends every session
 // and kills every tree. A process 'exit' hook SIGKILLs anything still alive if the daemon exits
 // without closing; the reaper sidecar (or PID namespaces) cover the daemon being SIGKILLed.
+//
+// Restart (src/cli/restart.ts): where the host has cgroup v2 `cgroup.kill` (so a reaper), the
+// trees of uncontained pools die with this daemon's *lifeline* rather than by pdeathsig
+// (reaper.ts), so that `handOver` can give the live sessions and their trees to a successor
+// process, which `start`s with them (`adopt`): the lifelines go with them, and the successor
+// marks the cgroups it now holds. Ownership moves in one synchronous step on each side: this
+// Herd forgets the sessions before they are sent, the successor adopts them after they arrived,
+// so no instant has two owners; while they travel, both processes hold the lifelines, so none
+// has none. A successor that dies before owning them is replaced by `reclaim` (the same
+// adoption, here). After a hand-over this Herd still answers for the handed sessions to the
+// data-plane connections it already had (`handed`: they keep flowing to the same workers, and
+// their activity is reported through `onHandedActivity`), until it closes, which then kills
+// only what it kept and leaves the lifelines and cgroups to the successor.
 
 import type {
   AcquireOptions,
@@ -35,12 +48,13 @@ import {
 import { CgroupTree } from "./cgroups.ts";
 import { EventLog } from "./event-log.ts";
 import type { TenantWeight } from "./fair-share.ts";
+import type { HerdHandOff } from "./hand-over.ts";
 import { hostCapabilities } from "./host-capabilities.ts";
 import { nodeStats } from "./node-stats.ts";
 import { Pool } from "./pool.ts";
-import { Reaper } from "./reaper.ts";
+import { type Lifeline, Reaper } from "./reaper.ts";
 import { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
-import { PortReservations } from "./worker.ts";
+import { PortReservations, Worker } from "./worker.ts";
 import type { PoolSandbox, SandboxFactory } from "./worker-sandbox.ts";
 
 export interface HerdOptions {
@@ -62,6 +76,10 @@ export interface HerdOptions {
    * fair share (fair-share.ts). Default: every tenant 1; the operator's acquires always weigh 1.
    */
   tenantWeight?: TenantWeight;
+  /** What a predecessor daemon handed over (restart): owned from the start. */
+  adopt?: HerdHandOff;
+  /** Called once `adopt` is owned, before the pools start their own workers. */
+  adopted?: (herd: Herd) => void;
 }
 
 /** Herds started by this process so far (worker ids must never repeat within it). */
@@ -126,6 +144,16 @@ export class Herd implements SessionDirectory {
   private deathCause: (() => string | undefined) | undefined;
   private readonly cgroups: CgroupTree | undefined;
   private readonly reaper: Reaper | undefined;
+  /** Predecessors' lifelines this daemon holds for the workers it adopted (restart). */
+  private readonly inherited: Lifeline[] = [];
+  /** After a hand-over: the sessions given away, still routable for open connections. */
+  private handed: Map<string, SessionInfo> | undefined;
+  /** Activity on a handed session's connections still open here (the successor is told). */
+  onHandedActivity: ((sessionId: string) => void) | undefined;
+  private readonly supplyDeps: {
+    caps: ReturnType<typeof hostCapabilities>;
+    ports: PortReservations;
+  };
   private readonly exitHook = () => {
     for (const pool of this.pools.values()) pool.killNow();
   };
@@ -146,9 +174,23 @@ export class Herd implements SessionDirectory {
       );
     }
     const { cgroups } = caps;
-    this.cgroups = cgroups.v2 || cgroups.v1.size > 0 ? new CgroupTree(cgroups, logger) : undefined;
+    // The generation's cgroup is named after its reaper, which therefore starts first.
+    const reaper = cgroups.v2
+      ? new Reaper(() =>
+          logger.error(
+            {},
+            "the reaper (dead-man's switch) of this daemon's workers exited: were this daemon killed now, its workers would outlive it",
+          ),
+        )
+      : undefined;
+    this.cgroups =
+      cgroups.v2 || cgroups.v1.size > 0
+        ? new CgroupTree(cgroups, logger, reaper?.identity)
+        : undefined;
     const killAll = this.cgroups?.killAllFile;
-    this.reaper = killAll ? new Reaper(killAll) : undefined;
+    if (reaper && killAll) reaper.arm(killAll);
+    else reaper?.stop();
+    this.reaper = killAll ? reaper : undefined;
     this.events = new EventLog(opts.eventHistory, opts.watchBuffer);
     this.registry = opts.registry ?? new InMemorySessionRegistry();
     this.drain = opts.drain;
@@ -157,6 +199,7 @@ export class Herd implements SessionDirectory {
     // ids had its fresh cgroups removed under it ("herd-join: Directory nonexistent").
     const runId = `${process.pid.toString(36)}${(++herdsInProcess).toString(36)}`;
     const ports = new PortReservations();
+    this.supplyDeps = { caps, ports };
     const names = new Set<string>();
     for (const { name } of pools) {
       if (names.has(name)) {
@@ -180,6 +223,9 @@ export class Herd implements SessionDirectory {
           registry: this.registry,
           logger,
           nextWorkerId: (pool) => `${pool}-${runId}-${++this.workerSeq}`,
+          // Trees the lifeline covers can be handed to a successor; a sandbox's own wrapper
+          // dies with its parent whatever we do (bwrap --die-with-parent).
+          dieWith: this.reaper && !sandbox ? "lifeline" : "daemon",
           deathCause: () => this.deathCause?.(),
           ...(opts.tenantWeight ? { tenantWeight: opts.tenantWeight } : {}),
         }),
@@ -192,6 +238,8 @@ export class Herd implements SessionDirectory {
     if (pools.length === 0) throw new HerdError("invalid_argument", "no pools configured");
     const herd = new Herd(pools, opts);
     try {
+      if (opts.adopt) herd.adopt(opts.adopt);
+      opts.adopted?.(herd);
       await Promise.all([...herd.pools.values()].map((p) => p.start()));
     } catch (err) {
       await herd.close();
@@ -234,6 +282,11 @@ export class Herd implements SessionDirectory {
   ): Promise<SessionInfo> {
     const target = this.pool(pool);
     if (this.closing) throw new HerdError("unavailable", "herd is shutting down");
+    if (this.handed && !this.handed.has(sessionId ?? "")) {
+      throw new HerdError("unavailable", "herd is restarting: retry in a moment");
+    }
+    const handed = sessionId === undefined ? undefined : this.handed?.get(sessionId);
+    if (handed) return handed;
     const id =
       sessionId === undefined || sessionId === "" ? newSessionId() : validateSessionId(sessionId);
     const live = this.registry.get(id);
@@ -256,7 +309,8 @@ export class Herd implements SessionDirectory {
 
   lookup(sessionId: string): SessionInfo | undefined {
     const pool = this.registry.get(sessionId)?.pool;
-    return pool === undefined ? undefined : this.pools.get(pool)?.lookup(sessionId);
+    if (pool === undefined) return this.handed?.get(sessionId);
+    return this.pools.get(pool)?.lookup(sessionId);
   }
 
   async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
@@ -277,9 +331,19 @@ export class Herd implements SessionDirectory {
   touch(sessionId: string): void {
     const pool = this.registry.get(sessionId)?.pool;
     if (pool !== undefined) this.pools.get(pool)?.touch(sessionId);
+    else if (this.handed?.has(sessionId)) this.onHandedActivity?.(sessionId);
   }
 
   lease(sessionId: string, kind: LeaseKind): Lease {
+    if (this.handed?.has(sessionId) && this.registry.get(sessionId) === undefined) {
+      // A connection that was open at the hand-over: it flows on, the successor owns the end.
+      this.onHandedActivity?.(sessionId);
+      return {
+        sessionId,
+        ended: new AbortController().signal,
+        close: () => this.onHandedActivity?.(sessionId),
+      };
+    }
     return this.owner(sessionId).lease(sessionId, kind);
   }
 
@@ -315,11 +379,113 @@ export class Herd implements SessionDirectory {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.pools.values()].map((p) => p.close()));
       this.events.closeAll();
-      this.reaper?.stop();
-      await this.cgroups?.destroy();
       process.off("exit", this.exitHook);
+      // Handed over: the lifelines and cgroups keep the successor's workers; it ends them.
+      if (this.handed) return;
+      this.reaper?.stop();
+      for (const lifeline of this.inherited) lifeline.drop();
+      await this.cgroups?.destroy();
+      for (const { killFile } of this.inherited) await this.cgroups?.removeHeld(killFile);
     })();
     return this.closing;
+  }
+
+  // ---- restart (src/cli/restart.ts) ----------------------------------------------------------
+
+  /** Why this daemon cannot hand its sessions to a successor without risking one; else undefined. */
+  restartRefusal(): string | undefined {
+    if (this.closing) return "herd is shutting down";
+    if (this.handed) return "herd has already handed its sessions to a successor";
+    if (!this.reaper) {
+      return "this host offers no cgroup v2 cgroup.kill, which is what keeps worker trees owned while two daemons hand them over (without it they die with this process: see docs/operations.md, Upgrading herd)";
+    }
+    const contained = [...this.pools.values()].find((p) => p.contained);
+    if (contained) {
+      return `pool ${JSON.stringify(contained.name)} is contained (isolation: its sandbox dies with this process); restart supports uncontained pools only so far (isolation: none)`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Gives every live session on a ready worker, with its tree and every lifeline, to a
+   * successor daemon (see the header). Synchronous: from its return on, this Herd owns none of
+   * them, refuses new sessions, and its event log is sealed (the successor continues the revisions
+   * from the returned state, so no later event of this one may reach a watcher).
+   */
+  handOver(): HerdHandOff {
+    const refusal = this.restartRefusal();
+    if (refusal) throw new HerdError("failed_precondition", `cannot restart: ${refusal}`);
+    const sessions = [...this.pools.values()].flatMap((p) => p.handOver());
+    this.handed = new Map(
+      sessions.map((s) => [s.session.id, this.handedInfo(s.pool, s.session.id, s)]),
+    );
+    const handOff: HerdHandOff = {
+      revision: this.events.revision(),
+      events: this.events.retained(),
+      lifelines: [this.reaper!.lifeline!, ...this.inherited],
+      sessions,
+    };
+    // The successor continues the revisions from here: nothing after may reach a watcher.
+    this.events.seal();
+    return handOff;
+  }
+
+  /** The successor is gone before it owned what `handOver` gave it: own it again. */
+  reclaim(handOff: HerdHandOff): void {
+    this.handed = undefined;
+    this.events.unseal();
+    this.adoptSessions(handOff, false);
+  }
+
+  private adopt(handOff: HerdHandOff): void {
+    this.inherited.push(...handOff.lifelines);
+    this.events.continueFrom(handOff.events, handOff.revision);
+    this.adoptSessions(handOff, true);
+  }
+
+  private adoptSessions(handOff: HerdHandOff, withOutput: boolean): void {
+    for (const handed of handOff.sessions) {
+      const pool = this.pools.get(handed.pool);
+      if (!pool) {
+        throw new HerdError(
+          "failed_precondition",
+          `session ${handed.session.id} is in pool ${JSON.stringify(handed.pool)}, which the config no longer has`,
+        );
+      }
+      const streams = withOutput
+        ? { stdout: handed.stdout, stderr: handed.stderr }
+        : { stdout: null, stderr: null };
+      pool.adopt(handed, (hooks) =>
+        Worker.adopt(
+          handed.worker,
+          streams,
+          pool.options,
+          {
+            ...this.supplyDeps,
+            ...(this.cgroups ? { cgroups: this.cgroups } : {}),
+            dieWith: "lifeline",
+          },
+          hooks,
+        ),
+      );
+    }
+  }
+
+  private handedInfo(pool: string, id: string, h: HerdHandOff["sessions"][number]): SessionInfo {
+    const { session, worker } = h;
+    return {
+      id,
+      pool,
+      workerId: worker.id,
+      workerPid: worker.pid,
+      workerAddress: `127.0.0.1:${worker.port}`,
+      token: session.token,
+      createdAt: new Date(session.createdAt),
+      lastActiveAt: new Date(session.lastActiveAt),
+      ...(session.expiresAt !== undefined ? { expiresAt: new Date(session.expiresAt) } : {}),
+      connections: 0,
+      labels: session.labels,
+    };
   }
 }
 

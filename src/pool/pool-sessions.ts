@@ -48,6 +48,12 @@ export interface Session {
   usage: UsageBaseline;
 }
 
+/** A session as a successor daemon restores it (restart). */
+export type HandedSession = Pick<
+  Session,
+  "id" | "token" | "createdAt" | "lastActiveAt" | "expiresAt" | "labels" | "origin" | "tenant"
+>;
+
 export interface SessionDeps {
   registry: SessionRegistry;
   logger: Logger;
@@ -116,6 +122,48 @@ export class PoolSessions {
       session.lifetimeTimer.unref();
     }
     return { session, info };
+  }
+
+  /** What a successor daemon restores a session from (restart). */
+  handOff(session: Session): HandedSession {
+    const { id, token, createdAt, lastActiveAt, expiresAt, labels, origin, tenant } = session;
+    return { id, token, createdAt, lastActiveAt, expiresAt, labels, origin, tenant };
+  }
+
+  /**
+   * A session handed over by a predecessor daemon, on a worker adopted with it: as it was, but
+   * with no lease (its clients reconnect here) and its clocks restarted from its own times.
+   */
+  restore(handed: HandedSession, worker: PoolWorker): void {
+    const session: Session = {
+      ...handed,
+      // JSON (the hand-over's channel) drops an undefined field: the operator's session.
+      tenant: handed.tenant ?? undefined,
+      worker,
+      leases: 0,
+      dataLeases: 0,
+      carriedWebSocket: false,
+      window: undefined,
+      ended: new AbortController(),
+      idleTimer: undefined,
+      lifetimeTimer: undefined,
+      logsFrom: 0,
+      usage: usageBaseline(worker),
+    };
+    // Touched now: its clients are reconnecting, which can take a moment.
+    session.lastActiveAt = Date.now();
+    this.live.set(session.id, session);
+    this.deps.registry.set(session.id, this.info(session));
+    this.scheduleIdle(session);
+    if (session.expiresAt !== undefined) {
+      session.lifetimeTimer = setTimeout(
+        () => {
+          this.deps.end(session, { kind: "expired", reason: "max_lifetime" });
+        },
+        Math.max(0, session.expiresAt - Date.now()),
+      );
+      session.lifetimeTimer.unref();
+    }
   }
 
   /** Takes an ending session out, its clocks stopped; false if it had already ended. */

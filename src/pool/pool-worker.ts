@@ -8,8 +8,31 @@
 // to stop). What the pool makes of a ready worker (idle, busy with a session, cleaning up after
 // one) is the pool's own (pool-workers.ts): the pool writes nothing into a worker.
 
+import type { Readable } from "node:stream";
 import type { WorkerBoot, WorkerExit } from "../core/index.ts";
+import type { WorkerCgroupRecord } from "./cgroups.ts";
 import type { OutputRing } from "./output-ring.ts";
+
+/** What a successor daemon needs to own a ready worker (restart). */
+export interface HandedWorker {
+  id: string;
+  port: number;
+  pid: number;
+  /** The root's start time (proc-stat.ts): with the pid, it names one process. */
+  startTime: number;
+  startedAt: number;
+  readyAt: number;
+  /** The tree's own processes when it became ready (clean-reuse.ts). */
+  own: number[];
+  cgroup: WorkerCgroupRecord | undefined;
+}
+
+/** A handed-over worker and its output streams, which the predecessor no longer reads. */
+export interface WorkerHandOff {
+  worker: HandedWorker;
+  stdout: Readable | null;
+  stderr: Readable | null;
+}
 
 export type WorkerState =
   | { kind: "starting" }
@@ -54,6 +77,8 @@ export interface PoolWorker {
   stop(graceMs: number): Promise<WorkerExit | undefined>;
   /** Synchronous last resort, when the daemon is exiting right now. */
   killNow(): void;
+  /** Gives a ready tree up to a successor daemon untouched (restart; real workers only). */
+  handOff?(): WorkerHandOff;
   /** CPU time the tree has used (µs), for idle_cpu; undefined when it cannot be read. */
   cpuUsageUs?(): number | undefined;
 }

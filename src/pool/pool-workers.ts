@@ -170,6 +170,16 @@ export class PoolWorkers {
     this.slots.set(worker, { kind: "busy", sessionId });
   }
 
+  /** A worker adopted from a predecessor daemon (restart), busy with its session. */
+  adopt(worker: PoolWorker, sessionId: string): void {
+    this.slots.set(worker, { kind: "busy", sessionId });
+  }
+
+  /** No longer this pool's (handed to a successor daemon): not stopped, just not counted. */
+  forget(worker: PoolWorker): void {
+    this.slots.delete(worker);
+  }
+
   sessionOf(worker: PoolWorker): string | undefined {
     const slot = this.slots.get(worker);
     return slot?.kind === "busy" ? slot.sessionId : undefined;

@@ -45,14 +45,20 @@ import { CpuActivity } from "./cpu-activity.ts";
 import type { EventLog } from "./event-log.ts";
 import { type Tenant, type TenantWeight, weightOf } from "./fair-share.ts";
 import { sessionLogs } from "./output-ring.ts";
-import { PoolSessions, type Session } from "./pool-sessions.ts";
-import type { PoolWorker } from "./pool-worker.ts";
+import { type HandedSession, PoolSessions, type Session } from "./pool-sessions.ts";
+import type { PoolWorker, WorkerHandOff, WorkerHooks } from "./pool-worker.ts";
 import { type EventFields, PoolWorkers } from "./pool-workers.ts";
 import { Preemption } from "./preemption.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import { acquireTiming, sessionUsage } from "./session-usage.ts";
 import { Singleflight } from "./singleflight.ts";
 import type { SupplyDeps } from "./worker-supply.ts";
+
+/** One session and its worker on their way to a successor daemon (restart). */
+export interface PoolHandOff extends WorkerHandOff {
+  pool: string;
+  session: HandedSession;
+}
 
 interface NewSession {
   labels: Record<string, string>;
@@ -139,6 +145,11 @@ export class Pool {
 
   get name(): string {
     return this.options.name;
+  }
+
+  /** Its workers run in a sandbox (src/sandbox), which dies with this process. */
+  get contained(): boolean {
+    return this.deps.sandbox !== undefined;
   }
 
   /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */
@@ -304,6 +315,35 @@ export class Pool {
 
   clientGone(id: string): void {
     this.sessions.clientGone(id);
+  }
+
+  // ---- restart (src/cli/restart.ts) ----------------------------------------------------------
+
+  /**
+   * Gives every live session on a ready worker, with its worker, to a successor daemon: they
+   * leave this pool at once and untouched (no clock of theirs fires here again, their trees
+   * are neither checked nor stopped). What is left (idle workers, sessions on workers not
+   * ready) stays this pool's, for its close.
+   */
+  handOver(): PoolHandOff[] {
+    const handed: PoolHandOff[] = [];
+    for (const session of [...this.sessions.values()]) {
+      const { worker } = session;
+      if (worker.state.kind !== "ready" || !worker.handOff) continue;
+      if (this.workers.sessionOf(worker) !== session.id) continue;
+      const record = this.sessions.handOff(session);
+      this.sessions.close(session);
+      this.workers.forget(worker);
+      handed.push({ pool: this.name, session: record, ...worker.handOff() });
+    }
+    return handed;
+  }
+
+  /** Owns a session and its worker handed over by a predecessor daemon (see handOver). */
+  adopt(handed: PoolHandOff, make: (hooks: WorkerHooks) => PoolWorker): void {
+    const worker = make({ onFailure: (w, reason, exit) => this.onWorkerFailure(w, reason, exit) });
+    this.workers.adopt(worker, handed.session.id);
+    this.sessions.restore(handed.session, worker);
   }
 
   // ---- views ---------------------------------------------------------------------------------

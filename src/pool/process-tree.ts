@@ -16,6 +16,13 @@
 // pdeathsig follows the *thread* that spawned the child; Node spawns from the main thread, which
 // lives as long as the daemon, so the signal fires exactly when the daemon dies.
 //
+// A tree that must outlive its daemon for a restart (`dieWith: "lifeline"`, restart.ts in
+// src/cli) has no pdeathsig: it dies with its generation's lifeline instead (reaper.ts: the
+// daemon-wide cgroup.kill once no daemon holds the reaper's pipe), which only a host with
+// cgroup v2 `cgroup.kill` offers. Such a tree can be handed to a successor daemon, which adopts
+// it by pid (`ProcessTree.adopt`): not its parent, it cannot wait() for it, so it watches the
+// pid (with its start time, against reuse) and learns no exit code.
+//
 // Ending: SIGTERM to the group and every cgroup member, up to `graceMs` for the root to exit,
 // then SIGKILL to everything (cgroup.kill, the group, the namespace's init), and `end()` resolves
 // only once no process of the tree remains.
@@ -23,12 +30,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HerdError } from "../core/index.ts";
 import type { WorkerCgroup } from "./cgroups.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import { treePids } from "./listener-owner.ts";
-import { processRuns } from "./proc-stat.ts";
+import { processRuns, procStat } from "./proc-stat.ts";
 
 // Joins every cgroup, then (gated) waits for the go (a line, or EOF, on stdin) before exec'ing.
 const JOIN =
@@ -52,7 +60,24 @@ export interface TreeSpec {
   gated?: boolean;
   /** Wraps the command (see worker-sandbox.ts); it holds the gate when there is one. */
   sandbox?: { wrapper: readonly string[] };
+  /**
+   * What ends the tree when the daemon dies: pdeathsig (the default), or the generation's
+   * lifeline (reaper.ts) alone, so that a restart can hand the tree to a successor.
+   */
+  dieWith?: "daemon" | "lifeline";
 }
+
+/** What a successor needs to own a handed-over tree (restart). */
+export interface AdoptedTreeSpec {
+  pid: number;
+  /** The root's start time (proc-stat.ts): with the pid, it names one process. */
+  startTime: number;
+  stdout: Readable | null;
+  stderr: Readable | null;
+}
+
+/** How often an adopted tree's root is checked: a successor is not its parent, so no SIGCHLD. */
+const ADOPTED_POLL_MS = 100;
 
 /** Resolves a program like execvp would, so a typo fails with a clear message before spawning. */
 export function resolveProgram(program: string, cwd: string, pathEnv: string): string {
@@ -72,7 +97,10 @@ export function resolveProgram(program: string, cwd: string, pathEnv: string): s
 }
 
 export class ProcessTree {
-  readonly child: ChildProcess;
+  /** The spawned root; undefined for a tree adopted from a predecessor daemon. */
+  readonly child: ChildProcess | undefined;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
   readonly pid: number;
   /** Resolves when the root process exits (the tree may still have members). */
   readonly exited: Promise<TreeExit>;
@@ -80,7 +108,22 @@ export class ProcessTree {
   private ending: Promise<void> | undefined;
   private opened = false;
 
-  constructor(private readonly spec: TreeSpec) {
+  constructor(
+    private readonly spec: TreeSpec,
+    adopted?: AdoptedTreeSpec,
+  ) {
+    if (adopted) {
+      this.child = undefined;
+      this.pid = adopted.pid;
+      this.stdout = adopted.stdout;
+      this.stderr = adopted.stderr;
+      this.opened = true;
+      this.exited = watchAdopted(adopted).then((exit) => {
+        this.exitInfo = exit;
+        return exit;
+      });
+      return;
+    }
     const { caps, cgroup } = spec;
     const cwd = spec.cwd ?? process.cwd();
     const program = resolveProgram(spec.command[0]!, cwd, spec.env.PATH ?? "/usr/bin:/bin");
@@ -91,7 +134,9 @@ export class ProcessTree {
     // The sandbox wrapper or the cgroup-joining shell holds a gated command back; the wrapper
     // does it last, after its namespaces are made, so the spare absorbs that cost too.
     const gate = spec.gated === true && (sandbox !== undefined || joins);
-    if (caps.setpriv) argv.push(caps.setpriv, "--pdeathsig", "KILL", "--");
+    if (caps.setpriv && spec.dieWith !== "lifeline") {
+      argv.push(caps.setpriv, "--pdeathsig", "KILL", "--");
+    }
     if (joins) {
       const held = gate && sandbox === undefined;
       argv.push("/bin/sh", "-c", held ? JOIN_CGROUPS : JOIN_CGROUPS_UNGATED, "herd-join");
@@ -118,8 +163,11 @@ export class ProcessTree {
       throw new HerdError("unavailable", `could not start ${JSON.stringify(spec.command[0])}`);
     }
     this.pid = this.child.pid;
+    this.stdout = this.child.stdout;
+    this.stderr = this.child.stderr;
+    const child = this.child;
     this.exited = new Promise((resolveExit) => {
-      this.child.once("exit", (code, signal) => {
+      child.once("exit", (code, signal) => {
         this.exitInfo = { code, signal };
         resolveExit(this.exitInfo);
       });
@@ -138,8 +186,8 @@ export class ProcessTree {
   open(): void {
     if (this.opened) return;
     this.opened = true;
-    this.child.stdin?.on("error", () => {});
-    this.child.stdin?.end("\n");
+    this.child?.stdin?.on("error", () => {});
+    this.child?.stdin?.end("\n");
   }
 
   get exit(): TreeExit | undefined {
@@ -192,8 +240,18 @@ export class ProcessTree {
     this.spec.cgroup?.kill();
     this.signalAll("SIGKILL");
     try {
-      this.child.kill("SIGKILL");
+      if (this.child) this.child.kill("SIGKILL");
+      else if (!this.exitInfo) process.kill(this.pid, "SIGKILL");
     } catch {}
+  }
+
+  /**
+   * What a successor daemon needs to own the tree (restart): the root's identity, and the
+   * output this daemon stops reading.
+   */
+  handOff(): AdoptedTreeSpec {
+    const startTime = procStat(this.pid)?.startTime ?? 0;
+    return { pid: this.pid, startTime, stdout: this.stdout, stderr: this.stderr };
   }
 
   /**
@@ -210,4 +268,20 @@ export class ProcessTree {
       await (waited < 20 ? new Promise((r) => setImmediate(r)) : sleep(1));
     }
   }
+}
+
+/** Resolves when the adopted root is gone (or a zombie, or its pid names another process). */
+function watchAdopted({ pid, startTime }: AdoptedTreeSpec): Promise<TreeExit> {
+  return new Promise((resolveExit) => {
+    const check = () => {
+      const stat = procStat(pid);
+      if (stat === undefined || stat.startTime !== startTime || stat.state === "Z") {
+        clearInterval(timer);
+        resolveExit({ code: null, signal: null });
+      }
+    };
+    const timer = setInterval(check, ADOPTED_POLL_MS);
+    timer.unref();
+    check();
+  });
 }

@@ -47,6 +47,16 @@ export class WorkerOutput {
     for (const s of this.streams.splice(0)) s.resume();
   }
 
+  /** Stops reading (the tree is handed to a successor daemon, which reads on). */
+  release(): void {
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
+    for (const s of this.streams.splice(0)) {
+      s.removeAllListeners("data");
+      s.pause();
+    }
+  }
+
   private spend(bytes: number): void {
     const now = performance.now();
     if (now - this.windowStart >= WINDOW_MS) {

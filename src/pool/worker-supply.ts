@@ -24,6 +24,8 @@ export interface SupplyDeps {
   nextWorkerId(pool: string): string;
   /** Makes the pool's workers (default: real process trees, worker.ts). */
   workers?: WorkerFactory;
+  /** What ends a worker's tree when the daemon dies (process-tree.ts; default pdeathsig). */
+  dieWith?: "daemon" | "lifeline";
 }
 
 export class WorkerSupply {
@@ -94,6 +96,7 @@ export class WorkerSupply {
         ports: this.deps.ports,
         ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
         ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
+        ...(this.deps.dieWith ? { dieWith: this.deps.dieWith } : {}),
       },
       hooks,
     );

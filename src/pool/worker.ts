@@ -5,10 +5,11 @@
 // for, or a health/limit failure. Everything runs on the event loop; there is no locking
 // because no method awaits while holding a half-updated state.
 
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PoolOptions, WorkerBoot, WorkerExit } from "../core/index.ts";
 import { formatWorkerAddress, HerdError, STDERR_MARK, type WorkerEndpoint } from "../core/index.ts";
-import type { CgroupTree, WorkerCgroup } from "./cgroups.ts";
+import { type CgroupTree, WorkerCgroup } from "./cgroups.ts";
 import { killStrays } from "./clean-reuse.ts";
 import { cgroupCpuUs, processesCpuUs } from "./cpu-usage.ts";
 import { ephemeralPort } from "./ephemeral-port.ts";
@@ -21,7 +22,13 @@ import {
   treeListeners,
 } from "./listener-owner.ts";
 import type { OutputRing } from "./output-ring.ts";
-import type { PoolWorker, WorkerHooks, WorkerState } from "./pool-worker.ts";
+import type {
+  HandedWorker,
+  PoolWorker,
+  WorkerHandOff,
+  WorkerHooks,
+  WorkerState,
+} from "./pool-worker.ts";
 import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import { workerEnv } from "./worker-env.ts";
@@ -33,6 +40,7 @@ export interface WorkerDeps {
   ports: PortReservations;
   cgroups?: CgroupTree;
   sandbox?: PoolSandbox;
+  dieWith?: "daemon" | "lifeline";
 }
 
 const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
@@ -70,6 +78,11 @@ export class PortReservations {
 
   release(port: number): void {
     this.held.delete(port);
+  }
+
+  /** A port an adopted worker already listens on (restart). */
+  hold(port: number): void {
+    this.held.add(port);
   }
 }
 
@@ -122,7 +135,7 @@ export class Worker implements PoolWorker {
   readonly stdout = new LineBuffer();
   readonly stderr = new LineBuffer();
   private readonly out: WorkerOutput;
-  readonly startedAt = new Date();
+  startedAt = new Date();
   readyAt = 0;
   boot: WorkerBoot | undefined;
   /** When start() began and the last attempt let the command run (epoch ms, fractional). */
@@ -206,6 +219,7 @@ export class Worker implements PoolWorker {
         caps: this.deps.caps,
         gated: true,
         ...(this.launch ? { sandbox: this.launch } : {}),
+        ...(this.deps.dieWith ? { dieWith: this.deps.dieWith } : {}),
       });
     } catch (err) {
       await this.discardPrepared();
@@ -311,10 +325,10 @@ export class Worker implements PoolWorker {
     // stdout lines matter only for readiness; after it the ring alone keeps them (a line
     // buffer would hold on to every long chunk its lines were cut from).
     const stdoutLines = feed(this.stdout);
-    this.out.attach(tree.child.stdout, (chunk) => {
+    this.out.attach(tree.stdout, (chunk) => {
       if (this.readyAt === 0) stdoutLines(chunk);
     });
-    this.out.attach(tree.child.stderr, feed(this.stderr));
+    this.out.attach(tree.stderr, feed(this.stderr));
     tree.exited.then(() => exitedEarly.abort());
     tree.open();
     this.starting.launchedAt = epochNow();
@@ -433,6 +447,65 @@ export class Worker implements PoolWorker {
   private stopHealthChecks(): void {
     clearInterval(this.healthTimer);
     this.healthTimer = undefined;
+  }
+
+  /**
+   * Gives the ready tree up to a successor daemon without touching it: no more checks, no more
+   * reading its output, and its exit is no longer this worker's business. Returns what the
+   * successor adopts it from (its output streams are sent beside).
+   */
+  handOff(): WorkerHandOff {
+    const tree = this.tree!;
+    this.state = { kind: "stopped" };
+    this.stopHealthChecks();
+    this.out.release();
+    const { pid, startTime, stdout, stderr } = tree.handOff();
+    const worker: HandedWorker = {
+      id: this.id,
+      port: this.port,
+      pid,
+      startTime,
+      startedAt: this.startedAt.getTime(),
+      readyAt: this.readyAt,
+      own: [...this.own],
+      cgroup: this.cgroup?.record(),
+    };
+    return { worker, stdout, stderr };
+  }
+
+  /** Owns a tree a predecessor daemon handed over (see handOff); it is ready at once. */
+  static adopt(
+    handed: HandedWorker,
+    streams: { stdout: Readable | null; stderr: Readable | null },
+    options: PoolOptions,
+    deps: WorkerDeps,
+    hooks: WorkerHooks,
+  ): Worker {
+    const worker = new Worker(handed.id, options, deps, hooks);
+    worker.port = handed.port;
+    deps.ports.hold(handed.port);
+    worker.startedAt = new Date(handed.startedAt);
+    worker.readyAt = handed.readyAt;
+    worker.own = new Set(handed.own);
+    worker.cgroup = handed.cgroup ? WorkerCgroup.from(handed.cgroup) : undefined;
+    const tree = new ProcessTree(
+      {
+        command: [],
+        env: {},
+        pidNamespace: options.isolation.pidNamespace,
+        ...(worker.cgroup ? { cgroup: worker.cgroup } : {}),
+        caps: deps.caps,
+      },
+      { pid: handed.pid, startTime: handed.startTime, ...streams },
+    );
+    worker.tree = tree;
+    worker.out.attach(tree.stdout, () => {});
+    const stderrLines = worker.stderr;
+    worker.out.attach(tree.stderr, (chunk) => stderrLines.push(chunk.toString("utf8")));
+    worker.state = { kind: "ready" };
+    tree.exited.then((exit) => worker.onExit(exit));
+    worker.startHealthChecks();
+    return worker;
   }
 
   /** Kills what the last session left in the tree; resolves with the pids killed. */

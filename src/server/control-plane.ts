@@ -104,6 +104,11 @@ export interface ControlPlaneOptions {
   allowedHosts?: readonly string[];
   /** The tenants: their keys are accepted besides `token`, each scoped to its own sessions. */
   tenancy?: Tenancy;
+  /**
+   * Restart (src/cli): the TCP listening socket's handle a predecessor daemon handed over,
+   * served instead of binding `listen`, and the predecessor's instance_id (its revisions go on).
+   */
+  inherited?: { handle: object; instanceId: string };
 }
 
 export interface ControlPlane {
@@ -114,6 +119,10 @@ export interface ControlPlane {
   metrics: ControlPlaneMetrics;
   /** Open connections right now (TCP and Unix socket). */
   readonly openConnections: number;
+  /** GetStats' instance_id. */
+  readonly instanceId: string;
+  /** The TCP listening socket's handle, for a restart to hand to the successor. */
+  readonly listenHandle: object;
   close(): Promise<void>;
 }
 
@@ -156,7 +165,7 @@ export async function startControlPlane(
   const shutdown = new AbortController();
   // Every hold and watch listens for the shutdown: thousands are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
-  const instanceId = randomUUID();
+  const instanceId = opts.inherited?.instanceId ?? randomUUID();
   const metrics = new ControlPlaneMetrics(directory, logger);
   const limits = new CallerLimits({
     watchers: opts.maxWatchersPerCaller ?? CONFIG_DEFAULTS.controlMaxWatchersPerCaller,
@@ -303,7 +312,11 @@ export async function startControlPlane(
   const unix = opts.socket === undefined ? undefined : sniffingListener(h1, h2, sniff);
   let port: number;
   try {
-    port = await listenTcp(tcp.server, addr.host, addr.port, formatHostPort(addr.host, addr.port));
+    port = await listenTcp(
+      tcp.server,
+      opts.inherited?.handle ?? { host: addr.host, port: addr.port },
+      formatHostPort(addr.host, addr.port),
+    );
     if (unix && opts.socket) await listenUnix(unix.server, opts.socket);
   } catch (err) {
     tcp.server.close();
@@ -356,18 +369,27 @@ export async function startControlPlane(
     get openConnections() {
       return gate.open;
     },
+    instanceId,
+    get listenHandle() {
+      return (tcp.server as unknown as { _handle: object })._handle;
+    },
     close,
   };
 }
 
-function listenTcp(server: Server, host: string, port: number, shown: string): Promise<number> {
+/** Binds `where` (host and port), or serves a listening socket's handle handed over. */
+function listenTcp(
+  server: Server,
+  where: { host: string; port: number } | object,
+  shown: string,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(new ListenError(shown, err.code, err)),
     );
-    server.listen({ host, port }, () => {
+    server.listen(where, () => {
       const a = server.address();
-      resolve(typeof a === "object" && a ? a.port : port);
+      resolve(typeof a === "object" && a ? a.port : 0);
     });
   });
 }

@@ -7,7 +7,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   type HerdService,
   HoldSessionResponseSchema,
@@ -77,6 +77,8 @@ export interface NodeControl {
   localSessions(): number;
   /** Cluster mode: this node's name (GetStats' cluster_node). */
   clusterNode?: string;
+  /** Hands the node to a new process (src/cli/restart.ts); without it RestartNode fails. */
+  restart?(): Promise<{ pid: number; previousPid: number; sessions: number }>;
 }
 
 const MAX_LABELS = 32;
@@ -127,6 +129,13 @@ function holdEndError(sessionId: string, why: HoldEnd): HerdError {
             `${end.kind === "expired" ? "expired" : "was lost"}: ${withoutStderr(end.reason)}`;
       return new HerdError("failed_precondition", `session ${sessionId} ${how}`);
     }
+  }
+}
+
+/** A call only control.token's holder may make: a tenant key gets PERMISSION_DENIED. */
+function operatorOnly(ctx: Pick<HandlerContext, "values">, rpc: string): void {
+  if (ctx.values.get(CALLER).kind !== "operator") {
+    throw new HerdError("permission_denied", `${rpc} is the operator's call (control.token)`);
   }
 }
 
@@ -402,12 +411,7 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
     },
 
     async drainNode(_req, ctx) {
-      if (ctx.values.get(CALLER).kind !== "operator") {
-        throw new HerdError(
-          "permission_denied",
-          "DrainNode is the operator's call (control.token)",
-        );
-      }
+      operatorOnly(ctx, "DrainNode");
       const node = deps.node;
       if (node === undefined)
         throw new HerdError("failed_precondition", "this server cannot drain");
@@ -426,6 +430,21 @@ export function herdService(deps: HerdServiceDeps): ServiceImpl<typeof HerdServi
         deadline:
           state.kind === "draining" ? timestampFromDate(new Date(state.deadline)) : undefined,
       };
+    },
+
+    async restartNode(_req, ctx) {
+      operatorOnly(ctx, "RestartNode");
+      const restart = deps.node?.restart;
+      if (restart === undefined) {
+        throw new HerdError("failed_precondition", "this server cannot restart in place");
+      }
+      if (ctx.requestHeader.has("x-herd-peer")) {
+        throw new HerdError(
+          "failed_precondition",
+          "RestartNode is the operator's call, not a peer's",
+        );
+      }
+      return restart();
     },
 
     async *tailSessionLogs(req, ctx) {

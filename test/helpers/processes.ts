@@ -37,6 +37,19 @@ function numericDirs(): number[] {
   return pids;
 }
 
+/**
+ * The top-level herd cgroup (v2) a process is in: `herd-<pidns>-<pid>-<start>` of its
+ * generation's reaper (src/pool/reaper.ts); "" outside one.
+ */
+export function generationOf(pid: number): string {
+  let text = "";
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+  } catch {}
+  const v2 = text.split("\n").find((l) => l.startsWith("0::"));
+  return v2?.split("/").find((segment) => segment.startsWith("herd-")) ?? "";
+}
+
 /** Live (not zombie, not exited) process? The same test herd applies to a worker's tree. */
 export const pidAlive = processRuns;
 

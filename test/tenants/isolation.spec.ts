@@ -138,10 +138,11 @@ describe.each<Protocol>(["connect-h1", "grpc"])("tenant isolation over %s", (pro
     expect(stats.clusterNodes).toEqual([]);
     expect((await op.getStats({})).tenants.map((t) => t.name)).toEqual(["acme", "beta"]);
 
-    // Its pools only; DrainNode is the operator's.
+    // Its pools only; DrainNode and RestartNode are the operator's.
     expect((await failure(acme.acquireSession({ pool: "gpu" }))).code).toBe(Code.PermissionDenied);
     expect(await code(acme.getStats({ pool: "gpu" }))).toBe(Code.PermissionDenied);
     expect(await code(acme.drainNode({}))).toBe(Code.PermissionDenied);
+    expect(await code(acme.restartNode({}))).toBe(Code.PermissionDenied);
 
     // A key nobody holds is refused; its own session it releases.
     const stranger = clientOf(protocol, d.daemon, `${KEYS.acme}x`);

@@ -1535,7 +1535,8 @@ type GetStatsResponse struct {
 	// The machine the daemon runs on.
 	Node *NodeStats `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
 	// Identifies this run of the control plane: a fresh value every time the
-	// daemon starts. Revisions restart with the daemon, so a watcher that
+	// daemon starts, kept by RestartNode (whose new process continues the
+	// revisions). Revisions restart with the daemon, so a watcher that
 	// resumes with `since_revision` checks this first and starts over with a
 	// snapshot when it changed. In a cluster it is still per node while
 	// revisions are cluster-wide: a watcher that moves to another node sees it
@@ -1847,6 +1848,108 @@ func (x *DrainNodeResponse) GetStarted() bool {
 	return false
 }
 
+// RestartNodeRequest asks the node that answers to restart in place.
+type RestartNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartNodeRequest) Reset() {
+	*x = RestartNodeRequest{}
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartNodeRequest) ProtoMessage() {}
+
+func (x *RestartNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartNodeRequest.ProtoReflect.Descriptor instead.
+func (*RestartNodeRequest) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
+}
+
+// RestartNodeResponse reports a restart done: the new process owns the
+// sessions.
+type RestartNodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The daemon process that serves from now on.
+	Pid int32 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	// The process that handed over; it exits once its open connections close.
+	PreviousPid int32 `protobuf:"varint,2,opt,name=previous_pid,json=previousPid,proto3" json:"previous_pid,omitempty"`
+	// Live sessions handed over with their workers.
+	Sessions      uint32 `protobuf:"varint,3,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartNodeResponse) Reset() {
+	*x = RestartNodeResponse{}
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartNodeResponse) ProtoMessage() {}
+
+func (x *RestartNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartNodeResponse.ProtoReflect.Descriptor instead.
+func (*RestartNodeResponse) Descriptor() ([]byte, []int) {
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RestartNodeResponse) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *RestartNodeResponse) GetPreviousPid() int32 {
+	if x != nil {
+		return x.PreviousPid
+	}
+	return 0
+}
+
+func (x *RestartNodeResponse) GetSessions() uint32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
 // ClusterNodeStats is one node's row in a cluster's GetStats.
 type ClusterNodeStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1870,7 +1973,7 @@ type ClusterNodeStats struct {
 
 func (x *ClusterNodeStats) Reset() {
 	*x = ClusterNodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +1985,7 @@ func (x *ClusterNodeStats) String() string {
 func (*ClusterNodeStats) ProtoMessage() {}
 
 func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[21]
+	mi := &file_herd_v1_herd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +1998,7 @@ func (x *ClusterNodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterNodeStats.ProtoReflect.Descriptor instead.
 func (*ClusterNodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{21}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ClusterNodeStats) GetNode() string {
@@ -1992,7 +2095,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	mi := &file_herd_v1_herd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2107,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[22]
+	mi := &file_herd_v1_herd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2120,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{22}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PoolStats) GetName() string {
@@ -2149,7 +2252,7 @@ type Containment struct {
 
 func (x *Containment) Reset() {
 	*x = Containment{}
-	mi := &file_herd_v1_herd_proto_msgTypes[23]
+	mi := &file_herd_v1_herd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2264,7 @@ func (x *Containment) String() string {
 func (*Containment) ProtoMessage() {}
 
 func (x *Containment) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[23]
+	mi := &file_herd_v1_herd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2277,7 @@ func (x *Containment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Containment.ProtoReflect.Descriptor instead.
 func (*Containment) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{23}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Containment) GetKey() string {
@@ -2222,7 +2325,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_herd_v1_herd_proto_msgTypes[24]
+	mi := &file_herd_v1_herd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2337,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[24]
+	mi := &file_herd_v1_herd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2350,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{24}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeStats) GetMemoryTotalBytes() uint64 {
@@ -2289,7 +2392,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_herd_v1_herd_proto_msgTypes[25]
+	mi := &file_herd_v1_herd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2404,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[25]
+	mi := &file_herd_v1_herd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2417,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{25}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListSessionsRequest) GetPool() string {
@@ -2335,7 +2438,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_herd_v1_herd_proto_msgTypes[26]
+	mi := &file_herd_v1_herd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2450,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_herd_v1_herd_proto_msgTypes[26]
+	mi := &file_herd_v1_herd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2463,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_herd_v1_herd_proto_rawDescGZIP(), []int{26}
+	return file_herd_v1_herd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -2517,7 +2620,12 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\x11DrainNodeResponse\x12\x1a\n" +
 	"\bsessions\x18\x01 \x01(\rR\bsessions\x126\n" +
 	"\bdeadline\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
-	"\astarted\x18\x03 \x01(\bR\astarted\"\xa4\x02\n" +
+	"\astarted\x18\x03 \x01(\bR\astarted\"\x14\n" +
+	"\x12RestartNodeRequest\"f\n" +
+	"\x13RestartNodeResponse\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12!\n" +
+	"\fprevious_pid\x18\x02 \x01(\x05R\vpreviousPid\x12\x1a\n" +
+	"\bsessions\x18\x03 \x01(\rR\bsessions\"\xa4\x02\n" +
 	"\x10ClusterNodeStats\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12!\n" +
 	"\fdata_address\x18\x02 \x01(\tR\vdataAddress\x12'\n" +
@@ -2580,7 +2688,7 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12NODE_STATE_SERVING\x10\x01\x12\x17\n" +
-	"\x13NODE_STATE_DRAINING\x10\x022\xb6\x05\n" +
+	"\x13NODE_STATE_DRAINING\x10\x022\x80\x06\n" +
 	"\vHerdService\x12Q\n" +
 	"\x0eAcquireSession\x12\x1e.herd.v1.AcquireSessionRequest\x1a\x1f.herd.v1.AcquireSessionResponse\x12Q\n" +
 	"\x0eReleaseSession\x12\x1e.herd.v1.ReleaseSessionRequest\x1a\x1f.herd.v1.ReleaseSessionResponse\x12J\n" +
@@ -2589,7 +2697,8 @@ const file_herd_v1_herd_proto_rawDesc = "" +
 	"\rWatchSessions\x12\x1d.herd.v1.WatchSessionsRequest\x1a\x15.herd.v1.SessionEvent0\x01\x12?\n" +
 	"\bGetStats\x12\x18.herd.v1.GetStatsRequest\x1a\x19.herd.v1.GetStatsResponse\x12K\n" +
 	"\fListSessions\x12\x1c.herd.v1.ListSessionsRequest\x1a\x1d.herd.v1.ListSessionsResponse\x12B\n" +
-	"\tDrainNode\x12\x19.herd.v1.DrainNodeRequest\x1a\x1a.herd.v1.DrainNodeResponse\x12V\n" +
+	"\tDrainNode\x12\x19.herd.v1.DrainNodeRequest\x1a\x1a.herd.v1.DrainNodeResponse\x12H\n" +
+	"\vRestartNode\x12\x1b.herd.v1.RestartNodeRequest\x1a\x1c.herd.v1.RestartNodeResponse\x12V\n" +
 	"\x0fTailSessionLogs\x12\x1f.herd.v1.TailSessionLogsRequest\x1a .herd.v1.TailSessionLogsResponse0\x01B4Z2github.com/herd-dev/herd/sdk/go/gen/herd/v1;herdv1b\x06proto3"
 
 var (
@@ -2605,7 +2714,7 @@ func file_herd_v1_herd_proto_rawDescGZIP() []byte {
 }
 
 var file_herd_v1_herd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_herd_v1_herd_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_herd_v1_herd_proto_goTypes = []any{
 	(SessionEventType)(0),           // 0: herd.v1.SessionEventType
 	(NodeState)(0),                  // 1: herd.v1.NodeState
@@ -2630,54 +2739,56 @@ var file_herd_v1_herd_proto_goTypes = []any{
 	(*TenantStats)(nil),             // 20: herd.v1.TenantStats
 	(*DrainNodeRequest)(nil),        // 21: herd.v1.DrainNodeRequest
 	(*DrainNodeResponse)(nil),       // 22: herd.v1.DrainNodeResponse
-	(*ClusterNodeStats)(nil),        // 23: herd.v1.ClusterNodeStats
-	(*PoolStats)(nil),               // 24: herd.v1.PoolStats
-	(*Containment)(nil),             // 25: herd.v1.Containment
-	(*NodeStats)(nil),               // 26: herd.v1.NodeStats
-	(*ListSessionsRequest)(nil),     // 27: herd.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),    // 28: herd.v1.ListSessionsResponse
-	nil,                             // 29: herd.v1.Session.LabelsEntry
-	nil,                             // 30: herd.v1.AcquireSessionRequest.LabelsEntry
-	nil,                             // 31: herd.v1.HoldSessionRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*RestartNodeRequest)(nil),      // 23: herd.v1.RestartNodeRequest
+	(*RestartNodeResponse)(nil),     // 24: herd.v1.RestartNodeResponse
+	(*ClusterNodeStats)(nil),        // 25: herd.v1.ClusterNodeStats
+	(*PoolStats)(nil),               // 26: herd.v1.PoolStats
+	(*Containment)(nil),             // 27: herd.v1.Containment
+	(*NodeStats)(nil),               // 28: herd.v1.NodeStats
+	(*ListSessionsRequest)(nil),     // 29: herd.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),    // 30: herd.v1.ListSessionsResponse
+	nil,                             // 31: herd.v1.Session.LabelsEntry
+	nil,                             // 32: herd.v1.AcquireSessionRequest.LabelsEntry
+	nil,                             // 33: herd.v1.HoldSessionRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 35: google.protobuf.Duration
 }
 var file_herd_v1_herd_proto_depIdxs = []int32{
-	32, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	32, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
-	32, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
-	32, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	34, // 0: herd.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	34, // 1: herd.v1.Session.last_active_at:type_name -> google.protobuf.Timestamp
+	34, // 2: herd.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	31, // 3: herd.v1.Session.labels:type_name -> herd.v1.Session.LabelsEntry
+	34, // 4: herd.v1.Session.reconnect_deadline:type_name -> google.protobuf.Timestamp
 	4,  // 5: herd.v1.Session.usage:type_name -> herd.v1.SessionUsage
-	33, // 6: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
-	30, // 7: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
+	35, // 6: herd.v1.AcquireSessionRequest.wait:type_name -> google.protobuf.Duration
+	32, // 7: herd.v1.AcquireSessionRequest.labels:type_name -> herd.v1.AcquireSessionRequest.LabelsEntry
 	5,  // 8: herd.v1.AcquireSessionResponse.session:type_name -> herd.v1.Session
 	5,  // 9: herd.v1.ReleaseSessionResponse.session:type_name -> herd.v1.Session
-	33, // 10: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
-	31, // 11: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
+	35, // 10: herd.v1.HoldSessionRequest.wait:type_name -> google.protobuf.Duration
+	33, // 11: herd.v1.HoldSessionRequest.labels:type_name -> herd.v1.HoldSessionRequest.LabelsEntry
 	5,  // 12: herd.v1.HoldSessionResponse.session:type_name -> herd.v1.Session
 	12, // 13: herd.v1.HoldSessionResponse.heartbeat:type_name -> herd.v1.Heartbeat
-	33, // 14: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
-	32, // 15: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	32, // 16: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
-	32, // 17: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
+	35, // 14: herd.v1.HoldSessionResponse.heartbeat_grace:type_name -> google.protobuf.Duration
+	34, // 15: herd.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	34, // 16: herd.v1.Heartbeat.hold_expires_at:type_name -> google.protobuf.Timestamp
+	34, // 17: herd.v1.RenewHoldResponse.hold_expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 18: herd.v1.SessionEvent.type:type_name -> herd.v1.SessionEventType
 	5,  // 19: herd.v1.SessionEvent.session:type_name -> herd.v1.Session
-	32, // 20: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 20: herd.v1.SessionEvent.time:type_name -> google.protobuf.Timestamp
 	16, // 21: herd.v1.SessionEvent.exit:type_name -> herd.v1.WorkerExit
-	24, // 22: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
-	26, // 23: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
-	23, // 24: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
-	24, // 25: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
+	26, // 22: herd.v1.GetStatsResponse.pools:type_name -> herd.v1.PoolStats
+	28, // 23: herd.v1.GetStatsResponse.node:type_name -> herd.v1.NodeStats
+	25, // 24: herd.v1.GetStatsResponse.cluster_nodes:type_name -> herd.v1.ClusterNodeStats
+	26, // 25: herd.v1.GetStatsResponse.cluster_pools:type_name -> herd.v1.PoolStats
 	1,  // 26: herd.v1.GetStatsResponse.state:type_name -> herd.v1.NodeState
 	20, // 27: herd.v1.GetStatsResponse.tenants:type_name -> herd.v1.TenantStats
-	32, // 28: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
-	24, // 29: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
-	32, // 30: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
-	33, // 31: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
-	33, // 32: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
-	25, // 33: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
-	33, // 34: herd.v1.PoolStats.boot_time:type_name -> google.protobuf.Duration
+	34, // 28: herd.v1.DrainNodeResponse.deadline:type_name -> google.protobuf.Timestamp
+	26, // 29: herd.v1.ClusterNodeStats.pools:type_name -> herd.v1.PoolStats
+	34, // 30: herd.v1.ClusterNodeStats.renewed_at:type_name -> google.protobuf.Timestamp
+	35, // 31: herd.v1.ClusterNodeStats.lease:type_name -> google.protobuf.Duration
+	35, // 32: herd.v1.PoolStats.restart_backoff:type_name -> google.protobuf.Duration
+	27, // 33: herd.v1.PoolStats.containment:type_name -> herd.v1.Containment
+	35, // 34: herd.v1.PoolStats.boot_time:type_name -> google.protobuf.Duration
 	5,  // 35: herd.v1.ListSessionsResponse.sessions:type_name -> herd.v1.Session
 	6,  // 36: herd.v1.HerdService.AcquireSession:input_type -> herd.v1.AcquireSessionRequest
 	8,  // 37: herd.v1.HerdService.ReleaseSession:input_type -> herd.v1.ReleaseSessionRequest
@@ -2685,20 +2796,22 @@ var file_herd_v1_herd_proto_depIdxs = []int32{
 	13, // 39: herd.v1.HerdService.RenewHold:input_type -> herd.v1.RenewHoldRequest
 	15, // 40: herd.v1.HerdService.WatchSessions:input_type -> herd.v1.WatchSessionsRequest
 	18, // 41: herd.v1.HerdService.GetStats:input_type -> herd.v1.GetStatsRequest
-	27, // 42: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
+	29, // 42: herd.v1.HerdService.ListSessions:input_type -> herd.v1.ListSessionsRequest
 	21, // 43: herd.v1.HerdService.DrainNode:input_type -> herd.v1.DrainNodeRequest
-	2,  // 44: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
-	7,  // 45: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
-	9,  // 46: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
-	11, // 47: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
-	14, // 48: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
-	17, // 49: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
-	19, // 50: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
-	28, // 51: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
-	22, // 52: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
-	3,  // 53: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
-	45, // [45:54] is the sub-list for method output_type
-	36, // [36:45] is the sub-list for method input_type
+	23, // 44: herd.v1.HerdService.RestartNode:input_type -> herd.v1.RestartNodeRequest
+	2,  // 45: herd.v1.HerdService.TailSessionLogs:input_type -> herd.v1.TailSessionLogsRequest
+	7,  // 46: herd.v1.HerdService.AcquireSession:output_type -> herd.v1.AcquireSessionResponse
+	9,  // 47: herd.v1.HerdService.ReleaseSession:output_type -> herd.v1.ReleaseSessionResponse
+	11, // 48: herd.v1.HerdService.HoldSession:output_type -> herd.v1.HoldSessionResponse
+	14, // 49: herd.v1.HerdService.RenewHold:output_type -> herd.v1.RenewHoldResponse
+	17, // 50: herd.v1.HerdService.WatchSessions:output_type -> herd.v1.SessionEvent
+	19, // 51: herd.v1.HerdService.GetStats:output_type -> herd.v1.GetStatsResponse
+	30, // 52: herd.v1.HerdService.ListSessions:output_type -> herd.v1.ListSessionsResponse
+	22, // 53: herd.v1.HerdService.DrainNode:output_type -> herd.v1.DrainNodeResponse
+	24, // 54: herd.v1.HerdService.RestartNode:output_type -> herd.v1.RestartNodeResponse
+	3,  // 55: herd.v1.HerdService.TailSessionLogs:output_type -> herd.v1.TailSessionLogsResponse
+	46, // [46:56] is the sub-list for method output_type
+	36, // [36:46] is the sub-list for method input_type
 	36, // [36:36] is the sub-list for extension type_name
 	36, // [36:36] is the sub-list for extension extendee
 	0,  // [0:36] is the sub-list for field type_name
@@ -2721,7 +2834,7 @@ func file_herd_v1_herd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herd_v1_herd_proto_rawDesc), len(file_herd_v1_herd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

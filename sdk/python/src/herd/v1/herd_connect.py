@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from pyqwest import Client, SyncClient
 
-from .herd_pb2 import AcquireSessionRequest, AcquireSessionResponse, DrainNodeRequest, DrainNodeResponse, GetStatsRequest, GetStatsResponse, HoldSessionRequest, HoldSessionResponse, ListSessionsRequest, ListSessionsResponse, ReleaseSessionRequest, ReleaseSessionResponse, RenewHoldRequest, RenewHoldResponse, SessionEvent, TailSessionLogsRequest, TailSessionLogsResponse, WatchSessionsRequest
+from .herd_pb2 import AcquireSessionRequest, AcquireSessionResponse, DrainNodeRequest, DrainNodeResponse, GetStatsRequest, GetStatsResponse, HoldSessionRequest, HoldSessionResponse, ListSessionsRequest, ListSessionsResponse, ReleaseSessionRequest, ReleaseSessionResponse, RenewHoldRequest, RenewHoldResponse, RestartNodeRequest, RestartNodeResponse, SessionEvent, TailSessionLogsRequest, TailSessionLogsResponse, WatchSessionsRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -138,6 +138,20 @@ class HerdService(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    async def restart_node(self, request: RestartNodeRequest, ctx: RequestContext[RestartNodeRequest, RestartNodeResponse], /) -> RestartNodeResponse:
+        """
+        RestartNode hands the node that answers over, in place, to a new daemon
+        process running the code and the config now on disk: the new process
+        takes over the listening sockets and every live session with its worker
+        (no worker is killed; revisions continue, instance_id is kept). The
+        config is validated first: a bad one is FAILED_PRECONDITION, saying why,
+        and nothing changes. So is a host or config restart cannot serve without
+        risking an orphan (see docs/operations.md, "Upgrading herd"). Answers
+        once the new process owns the sessions; the old one exits when its open
+        connections close. Operator only.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
     def tail_session_logs(self, request: TailSessionLogsRequest, ctx: RequestContext[TailSessionLogsRequest, TailSessionLogsResponse], /) -> AsyncIterator[TailSessionLogsResponse]:
         """
         TailSessionLogs streams what the session's worker wrote to stdout and
@@ -250,6 +264,17 @@ class HerdServiceASGIApplication(ConnectASGIApplication[HerdService]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.drain_node,
+                ),
+                "/herd.v1.HerdService/RestartNode": Endpoint.unary(
+                    method=MethodInfo(
+                        name="RestartNode",
+                        service_name="herd.v1.HerdService",
+                        input=RestartNodeRequest,
+                        output=RestartNodeResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.restart_node,
                 ),
                 "/herd.v1.HerdService/TailSessionLogs": Endpoint.server_stream(
                     method=MethodInfo(
@@ -536,6 +561,37 @@ class HerdServiceClient(ConnectClient):
             headers=headers,
             timeout_ms=timeout_ms,
         )
+    async def restart_node(
+        self,
+        request: RestartNodeRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> RestartNodeResponse:
+        """
+        RestartNode hands the node that answers over, in place, to a new daemon
+        process running the code and the config now on disk: the new process
+        takes over the listening sockets and every live session with its worker
+        (no worker is killed; revisions continue, instance_id is kept). The
+        config is validated first: a bad one is FAILED_PRECONDITION, saying why,
+        and nothing changes. So is a host or config restart cannot serve without
+        risking an orphan (see docs/operations.md, "Upgrading herd"). Answers
+        once the new process owns the sessions; the old one exits when its open
+        connections close. Operator only.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="RestartNode",
+                service_name="herd.v1.HerdService",
+                input=RestartNodeRequest,
+                output=RestartNodeResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
     def tail_session_logs(
         self,
         request: TailSessionLogsRequest,
@@ -666,6 +722,20 @@ class HerdServiceSync(Protocol):
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
+    def restart_node(self, request: RestartNodeRequest, ctx: RequestContext[RestartNodeRequest, RestartNodeResponse], /) -> RestartNodeResponse:
+        """
+        RestartNode hands the node that answers over, in place, to a new daemon
+        process running the code and the config now on disk: the new process
+        takes over the listening sockets and every live session with its worker
+        (no worker is killed; revisions continue, instance_id is kept). The
+        config is validated first: a bad one is FAILED_PRECONDITION, saying why,
+        and nothing changes. So is a host or config restart cannot serve without
+        risking an orphan (see docs/operations.md, "Upgrading herd"). Answers
+        once the new process owns the sessions; the old one exits when its open
+        connections close. Operator only.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
     def tail_session_logs(self, request: TailSessionLogsRequest, ctx: RequestContext[TailSessionLogsRequest, TailSessionLogsResponse], /) -> Iterator[TailSessionLogsResponse]:
         """
         TailSessionLogs streams what the session's worker wrote to stdout and
@@ -776,6 +846,17 @@ class HerdServiceWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.drain_node,
+                ),
+                "/herd.v1.HerdService/RestartNode": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="RestartNode",
+                        service_name="herd.v1.HerdService",
+                        input=RestartNodeRequest,
+                        output=RestartNodeResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.restart_node,
                 ),
                 "/herd.v1.HerdService/TailSessionLogs": EndpointSync.server_stream(
                     method=MethodInfo(
@@ -1056,6 +1137,37 @@ class HerdServiceClientSync(ConnectClientSync):
                 service_name="herd.v1.HerdService",
                 input=DrainNodeRequest,
                 output=DrainNodeResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def restart_node(
+        self,
+        request: RestartNodeRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> RestartNodeResponse:
+        """
+        RestartNode hands the node that answers over, in place, to a new daemon
+        process running the code and the config now on disk: the new process
+        takes over the listening sockets and every live session with its worker
+        (no worker is killed; revisions continue, instance_id is kept). The
+        config is validated first: a bad one is FAILED_PRECONDITION, saying why,
+        and nothing changes. So is a host or config restart cannot serve without
+        risking an orphan (see docs/operations.md, "Upgrading herd"). Answers
+        once the new process owns the sessions; the old one exits when its open
+        connections close. Operator only.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="RestartNode",
+                service_name="herd.v1.HerdService",
+                input=RestartNodeRequest,
+                output=RestartNodeResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

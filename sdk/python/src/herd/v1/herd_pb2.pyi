@@ -330,6 +330,20 @@ class DrainNodeResponse(_message.Message):
     started: bool
     def __init__(self, sessions: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[bool] = ...) -> None: ...
 
+class RestartNodeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RestartNodeResponse(_message.Message):
+    __slots__ = ("pid", "previous_pid", "sessions")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_PID_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    previous_pid: int
+    sessions: int
+    def __init__(self, pid: _Optional[int] = ..., previous_pid: _Optional[int] = ..., sessions: _Optional[int] = ...) -> None: ...
+
 class ClusterNodeStats(_message.Message):
     __slots__ = ("node", "data_address", "control_address", "pools", "renewed_at", "lease", "draining")
     NODE_FIELD_NUMBER: _ClassVar[int]

@@ -70,6 +70,8 @@ const (
 	HerdServiceListSessionsProcedure = "/herd.v1.HerdService/ListSessions"
 	// HerdServiceDrainNodeProcedure is the fully-qualified name of the HerdService's DrainNode RPC.
 	HerdServiceDrainNodeProcedure = "/herd.v1.HerdService/DrainNode"
+	// HerdServiceRestartNodeProcedure is the fully-qualified name of the HerdService's RestartNode RPC.
+	HerdServiceRestartNodeProcedure = "/herd.v1.HerdService/RestartNode"
 	// HerdServiceTailSessionLogsProcedure is the fully-qualified name of the HerdService's
 	// TailSessionLogs RPC.
 	HerdServiceTailSessionLogsProcedure = "/herd.v1.HerdService/TailSessionLogs"
@@ -142,6 +144,16 @@ type HerdServiceClient interface {
 	// cluster first). Idempotent: a second call reports the drain under way.
 	// Operator only.
 	DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error)
+	// RestartNode hands the node that answers over, in place, to a new daemon
+	// process running the code and the config now on disk: the new process
+	// takes over the listening sockets and every live session with its worker
+	// (no worker is killed; revisions continue, instance_id is kept). The
+	// config is validated first: a bad one is FAILED_PRECONDITION, saying why,
+	// and nothing changes. So is a host or config restart cannot serve without
+	// risking an orphan (see docs/operations.md, "Upgrading herd"). Answers
+	// once the new process owns the sessions; the old one exits when its open
+	// connections close. Operator only.
+	RestartNode(context.Context, *connect.Request[v1.RestartNodeRequest]) (*connect.Response[v1.RestartNodeResponse], error)
 	// TailSessionLogs streams what the session's worker wrote to stdout and
 	// stderr (interleaved, as raw bytes) since the session began: first what
 	// the worker's log buffer still holds (`log_buffer`, default 256 KiB per
@@ -210,6 +222,12 @@ func NewHerdServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(herdServiceMethods.ByName("DrainNode")),
 			connect.WithClientOptions(opts...),
 		),
+		restartNode: connect.NewClient[v1.RestartNodeRequest, v1.RestartNodeResponse](
+			httpClient,
+			baseURL+HerdServiceRestartNodeProcedure,
+			connect.WithSchema(herdServiceMethods.ByName("RestartNode")),
+			connect.WithClientOptions(opts...),
+		),
 		tailSessionLogs: connect.NewClient[v1.TailSessionLogsRequest, v1.TailSessionLogsResponse](
 			httpClient,
 			baseURL+HerdServiceTailSessionLogsProcedure,
@@ -229,6 +247,7 @@ type herdServiceClient struct {
 	getStats        *connect.Client[v1.GetStatsRequest, v1.GetStatsResponse]
 	listSessions    *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
 	drainNode       *connect.Client[v1.DrainNodeRequest, v1.DrainNodeResponse]
+	restartNode     *connect.Client[v1.RestartNodeRequest, v1.RestartNodeResponse]
 	tailSessionLogs *connect.Client[v1.TailSessionLogsRequest, v1.TailSessionLogsResponse]
 }
 
@@ -270,6 +289,11 @@ func (c *herdServiceClient) ListSessions(ctx context.Context, req *connect.Reque
 // DrainNode calls herd.v1.HerdService.DrainNode.
 func (c *herdServiceClient) DrainNode(ctx context.Context, req *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error) {
 	return c.drainNode.CallUnary(ctx, req)
+}
+
+// RestartNode calls herd.v1.HerdService.RestartNode.
+func (c *herdServiceClient) RestartNode(ctx context.Context, req *connect.Request[v1.RestartNodeRequest]) (*connect.Response[v1.RestartNodeResponse], error) {
+	return c.restartNode.CallUnary(ctx, req)
 }
 
 // TailSessionLogs calls herd.v1.HerdService.TailSessionLogs.
@@ -344,6 +368,16 @@ type HerdServiceHandler interface {
 	// cluster first). Idempotent: a second call reports the drain under way.
 	// Operator only.
 	DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error)
+	// RestartNode hands the node that answers over, in place, to a new daemon
+	// process running the code and the config now on disk: the new process
+	// takes over the listening sockets and every live session with its worker
+	// (no worker is killed; revisions continue, instance_id is kept). The
+	// config is validated first: a bad one is FAILED_PRECONDITION, saying why,
+	// and nothing changes. So is a host or config restart cannot serve without
+	// risking an orphan (see docs/operations.md, "Upgrading herd"). Answers
+	// once the new process owns the sessions; the old one exits when its open
+	// connections close. Operator only.
+	RestartNode(context.Context, *connect.Request[v1.RestartNodeRequest]) (*connect.Response[v1.RestartNodeResponse], error)
 	// TailSessionLogs streams what the session's worker wrote to stdout and
 	// stderr (interleaved, as raw bytes) since the session began: first what
 	// the worker's log buffer still holds (`log_buffer`, default 256 KiB per
@@ -408,6 +442,12 @@ func NewHerdServiceHandler(svc HerdServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(herdServiceMethods.ByName("DrainNode")),
 		connect.WithHandlerOptions(opts...),
 	)
+	herdServiceRestartNodeHandler := connect.NewUnaryHandler(
+		HerdServiceRestartNodeProcedure,
+		svc.RestartNode,
+		connect.WithSchema(herdServiceMethods.ByName("RestartNode")),
+		connect.WithHandlerOptions(opts...),
+	)
 	herdServiceTailSessionLogsHandler := connect.NewServerStreamHandler(
 		HerdServiceTailSessionLogsProcedure,
 		svc.TailSessionLogs,
@@ -432,6 +472,8 @@ func NewHerdServiceHandler(svc HerdServiceHandler, opts ...connect.HandlerOption
 			herdServiceListSessionsHandler.ServeHTTP(w, r)
 		case HerdServiceDrainNodeProcedure:
 			herdServiceDrainNodeHandler.ServeHTTP(w, r)
+		case HerdServiceRestartNodeProcedure:
+			herdServiceRestartNodeHandler.ServeHTTP(w, r)
 		case HerdServiceTailSessionLogsProcedure:
 			herdServiceTailSessionLogsHandler.ServeHTTP(w, r)
 		default:
@@ -473,6 +515,10 @@ func (UnimplementedHerdServiceHandler) ListSessions(context.Context, *connect.Re
 
 func (UnimplementedHerdServiceHandler) DrainNode(context.Context, *connect.Request[v1.DrainNodeRequest]) (*connect.Response[v1.DrainNodeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herd.v1.HerdService.DrainNode is not implemented"))
+}
+
+func (UnimplementedHerdServiceHandler) RestartNode(context.Context, *connect.Request[v1.RestartNodeRequest]) (*connect.Response[v1.RestartNodeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("herd.v1.HerdService.RestartNode is not implemented"))
 }
 
 func (UnimplementedHerdServiceHandler) TailSessionLogs(context.Context, *connect.Request[v1.TailSessionLogsRequest], *connect.ServerStream[v1.TailSessionLogsResponse]) error {
