@@ -47,8 +47,7 @@ async function watchUntil(
   const herd = createHerdClient({ baseUrl: ctx.daemon.controlUrl });
   const ac = new AbortController();
   const events: SessionEvent[] = [];
-  // The first event (SESSION_ACQUIRED, replayed from revision 0) proves the stream is live
-  // before `act` runs.
+  // The first message (the session's snapshot) proves the stream is live before `act` runs.
   let live!: () => void;
   const started = new Promise<void>((r) => {
     live = r;
@@ -56,7 +55,7 @@ async function watchUntil(
   const watching = (async () => {
     for await (const e of herd.watch({
       sessionId: session,
-      sinceRevision: 0n,
+      snapshot: true,
       signal: ac.signal,
     })) {
       events.push(e);
