@@ -205,6 +205,22 @@ export interface ToWorker {
   traceparent?: string;
 }
 
+/** What a routed request tells its worker: `route`'s cookie and key, and the client's address. */
+export function toWorker(
+  route: { cookie: string | undefined; keyInAuthorization?: boolean },
+  remoteAddress: string | undefined,
+  upgrade: boolean,
+  traceparent?: string,
+): ToWorker {
+  return {
+    cookie: route.cookie,
+    remoteAddress,
+    upgrade,
+    traceparent,
+    keyInAuthorization: route.keyInAuthorization,
+  };
+}
+
 /** The fields herd adds after the client's, in order: the client's values of X-Forwarded-For,
  *  Host and Upgrade as it sent them (undefined: none). */
 export function fieldsOfOurs(

@@ -111,17 +111,7 @@ export class PoolSessions {
       logsFrom: worker.output?.end ?? 0,
       usage: usageBaseline(worker),
     };
-    this.live.set(id, session);
-    const info = this.info(session);
-    this.deps.registry.set(id, info);
-    this.scheduleIdle(session);
-    if (maxLifetimeMs > 0) {
-      session.lifetimeTimer = setTimeout(() => {
-        this.deps.end(session, { kind: "expired", reason: "max_lifetime" });
-      }, maxLifetimeMs);
-      session.lifetimeTimer.unref();
-    }
-    return { session, info };
+    return { session, info: this.run(session) };
   }
 
   /** What a successor daemon restores a session from (restart). */
@@ -152,8 +142,14 @@ export class PoolSessions {
     };
     // Touched now: its clients are reconnecting, which can take a moment.
     session.lastActiveAt = Date.now();
+    this.run(session);
+  }
+
+  /** Makes `session` live: registered, its idle clock and its lifetime (to expiresAt) running. */
+  private run(session: Session): SessionInfo {
     this.live.set(session.id, session);
-    this.deps.registry.set(session.id, this.info(session));
+    const info = this.info(session);
+    this.deps.registry.set(session.id, info);
     this.scheduleIdle(session);
     if (session.expiresAt !== undefined) {
       session.lifetimeTimer = setTimeout(
@@ -164,6 +160,7 @@ export class PoolSessions {
       );
       session.lifetimeTimer.unref();
     }
+    return info;
   }
 
   /** Takes an ending session out, its clocks stopped; false if it had already ended. */

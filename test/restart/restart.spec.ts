@@ -170,7 +170,8 @@ describe("herd restart", () => {
     const herd = createHerdClient({ baseUrl: controlUrl });
     const before = await herd.stats();
 
-    // A watcher that resumes from the last revision it saw whenever its stream ends.
+    // A watcher of every event (connection events too: each revision is one it must see) that
+    // resumes from the last revision it saw whenever its stream ends.
     const revisions: bigint[] = [];
     const watching = new AbortController();
     const watcher = (async () => {
@@ -178,6 +179,7 @@ describe("herd restart", () => {
         try {
           for await (const e of herd.watch({
             sinceRevision: revisions.at(-1) ?? 0n,
+            connectionEvents: true,
             signal: watching.signal,
           })) {
             revisions.push(e.revision);

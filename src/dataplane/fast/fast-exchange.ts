@@ -18,7 +18,7 @@ import type { Socket } from "node:net";
 import type { RequestSpan, SessionInfo } from "../../core/index.ts";
 import { BodyDeadline } from "../body-deadline.ts";
 import { requestTrailersForWorker, responseHeadersForClient } from "../forward-headers.ts";
-import type { ToWorker } from "../header-rules.ts";
+import { toWorker } from "../header-rules.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -149,13 +149,7 @@ export class FastExchange implements UpstreamSink {
       this.#span = tracer.request(tracedRequest(buf, text, head, conn.session, remoteAddress));
       traceparent = this.#span.traceparent;
     }
-    const to: ToWorker = {
-      cookie: route.cookie,
-      remoteAddress,
-      upgrade: false,
-      traceparent,
-      keyInAuthorization: route.keyInAuthorization,
-    };
+    const to = toWorker(route, remoteAddress, false, traceparent);
     this.#requestHead = workerRequestHead(buf, text, head, target.path, to, target.headers);
   }
 

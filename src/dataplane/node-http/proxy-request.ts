@@ -12,7 +12,7 @@ import type { RequestSpan, SessionInfo } from "../../core/index.ts";
 import { workerEndpoint } from "../../core/index.ts";
 import { BodyDeadline } from "../body-deadline.ts";
 import { requestHeadersForWorker, responseHeadersForClient } from "../forward-headers.ts";
-import type { ToWorker } from "../header-rules.ts";
+import { toWorker } from "../header-rules.ts";
 import {
   badGateway,
   bodyTooSlow,
@@ -89,13 +89,7 @@ class Exchange {
       });
       traceparent = this.#span.traceparent;
     }
-    const to: ToWorker = {
-      cookie: route.cookie,
-      remoteAddress,
-      upgrade: false,
-      traceparent,
-      keyInAuthorization: route.keyInAuthorization,
-    };
+    const to = toWorker(route, remoteAddress, false, traceparent);
     const target = upstreamTarget(conn.session, route, requestHeadersForWorker(req.rawHeaders, to));
     this.#path = target.path;
     this.#headers = target.headers;

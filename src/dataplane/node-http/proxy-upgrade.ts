@@ -18,6 +18,7 @@ import {
   requestHeadersForWorker,
   responseHeadersForClient,
 } from "../forward-headers.ts";
+import { toWorker } from "../header-rules.ts";
 import {
   badGateway,
   fromError,
@@ -82,12 +83,7 @@ function tunnel(
   const target = upstreamTarget(
     session,
     route,
-    requestHeadersForWorker(req.rawHeaders, {
-      cookie: route.cookie,
-      remoteAddress: req.socket.remoteAddress,
-      upgrade: true,
-      keyInAuthorization: route.keyInAuthorization,
-    }),
+    requestHeadersForWorker(req.rawHeaders, toWorker(route, req.socket.remoteAddress, true)),
   );
   const upstream = request({
     ...workerEndpoint(session.workerAddress),
