@@ -11,8 +11,11 @@
 //   spawned ───────────────────────────────────────▶ loads the config; refused → exits 2
 //                                                    validated: "validated"
 //   handed: Herd.handOver() (the sessions leave its
-//     pools), then the handles (lifelines, worker
-//     output, listeners) and the state are sent ───▶ received: Herd.start(adopt): owned here
+//     pools); a cluster node's pump flushes, its
+//     lease pauses; then the handles (lifelines,
+//     worker output, listeners, fence watchdog)
+//     and the state are sent ──────────────────────▶ received: Herd.start(adopt): owned here
+//                                                    a cluster node renews the same lease at once
 //                                                    adopted: "adopted"; pools start
 //   committed ◀──────────────────────────────────────
 //                                                    serving: planes listen on the handles
@@ -28,6 +31,11 @@
 //     with the state) and owns what it adopted; if the state never arrived whole, it exits,
 //     owning nothing, and the lifelines, with no holder left, kill the trees.
 //   - Both SIGKILLed: no holder is left, so every generation's reaper kills its trees.
+//   - A cluster node's lease is renewed by one process at a time: the old one pauses it before
+//     it sends the state and resumes it (with the claims) only when it reclaims, once the child
+//     has exited; the new one renews from the state received. Both dead, or a hand-over longer
+//     than the lease: nobody renews, the node is lost as any node (node_lost), and its fence
+//     watchdog (whose input both held) kills what the reapers had not.
 // A session is in exactly one process's pools at any instant: the old forgets before it sends,
 // the new adopts after it received.
 //
@@ -44,8 +52,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, renameSync, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ClusterAdoption, ClusterHandOff } from "../cluster/index.ts";
 import { HerdError, type Logger } from "../core/index.ts";
 import { type Herd, type HerdHandOff, Lifeline } from "../pool/index.ts";
 
@@ -59,6 +68,8 @@ const TOUCH_EVERY_MS = 1_000;
 export interface TakeOverAddresses {
   data: string;
   control: string;
+  /** The cluster node the old process is (the new one goes on as the same node). */
+  node?: string;
 }
 
 type Role = "old" | "new";
@@ -80,7 +91,8 @@ async function step(role: Role, name: Step, herd?: Herd): Promise<void> {
 type HandleRole =
   | { role: "lifeline"; index: number }
   | { role: "stdout" | "stderr"; index: number }
-  | { role: "listener"; name: "data" | "control" };
+  | { role: "listener"; name: "data" | "control" }
+  | { role: "watchdog" };
 
 type StateMessage = {
   kind: "state";
@@ -89,6 +101,7 @@ type StateMessage = {
   lifelines: string[];
   sessions: Omit<HerdHandOff["sessions"][number], "stdout" | "stderr">[];
   instanceId: string;
+  cluster?: ClusterHandOff;
 };
 
 type OldMessage =
@@ -106,7 +119,9 @@ export interface RestartDeps {
   herd: Herd;
   logger: Logger;
   /** The argv that runs `herd serve` now (the code on disk), and the listen addresses. */
-  command: { file: string; args: string[] };
+  /** `env`: what the new process needs beyond this one's environment (the secrets this one
+   * scrubbed from its own once read: control token, cluster secret, Redis URL). */
+  command: { file: string; args: string[]; env: Record<string, string> };
   addresses: TakeOverAddresses;
   /** Why this daemon's config cannot be restarted in place, if so (cluster, Unix socket). */
   refusal?: string;
@@ -114,6 +129,12 @@ export interface RestartDeps {
   instanceId(): string;
   /** The new process serves: stop accepting, and leave once the open connections close. */
   leave(successor: number): void;
+  /** A cluster node's part (src/cluster, start-cluster.ts): handed over with the sessions. */
+  cluster?: {
+    handOver(sessionIds: string[]): Promise<ClusterHandOff>;
+    watchdog: object;
+    reclaim(state: ClusterHandOff): void;
+  };
 }
 
 export interface RestartResult {
@@ -150,7 +171,11 @@ export class Restarter {
       detached: true,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "advanced",
-      env: { ...process.env, [TAKE_OVER_ENV]: JSON.stringify(this.deps.addresses) },
+      env: {
+        ...process.env,
+        ...this.deps.command.env,
+        [TAKE_OVER_ENV]: JSON.stringify(this.deps.addresses),
+      },
     });
     const channel = new Channel(child);
     await step("old", "spawned", herd);
@@ -164,14 +189,17 @@ export class Restarter {
     }
     const handOff = herd.handOver();
     const sessions = handOff.sessions.length;
+    const cluster = await this.deps.cluster?.handOver(handOff.sessions.map((s) => s.session.id));
     // Sent means written to the channel, handles (each acknowledged in turn) and state alike.
-    await this.send(child, handOff).catch(() => {});
+    await this.send(child, handOff, cluster).catch(() => {});
     await step("old", "handed", herd);
     const adopted = await channel.next(["adopted"]);
-    if (adopted === undefined) return this.reclaim(channel, handOff, "before it owned them");
+    if (adopted === undefined) {
+      return this.reclaim(channel, handOff, cluster, "before it owned them");
+    }
     await step("old", "committed", herd);
     const serving = await channel.next(["serving"]);
-    if (serving === undefined) return this.reclaim(channel, handOff, "before it served");
+    if (serving === undefined) return this.reclaim(channel, handOff, cluster, "before it served");
     this.done = true;
     const pid = child.pid ?? 0;
     logger.info(
@@ -185,9 +213,15 @@ export class Restarter {
   }
 
   /** The new process is gone before serving: what it was given is this daemon's again. */
-  private async reclaim(channel: Channel, handOff: HerdHandOff, when: string): Promise<never> {
+  private async reclaim(
+    channel: Channel,
+    handOff: HerdHandOff,
+    cluster: ClusterHandOff | undefined,
+    when: string,
+  ): Promise<never> {
     await channel.gone();
     this.deps.herd.reclaim(handOff);
+    if (cluster) this.deps.cluster?.reclaim(cluster);
     const why = `the new process exited ${when}; this daemon kept its ${handOff.sessions.length} session(s)`;
     this.deps.logger.warn({}, `restart failed: ${why}`);
     throw new HerdError("unavailable", `restart failed: ${why}`);
@@ -197,7 +231,11 @@ export class Restarter {
    * The handles first (each waits for the one before it), then the state that names them;
    * resolves once the state is written (rejects if the channel closed first).
    */
-  private send(child: ChildProcess, handOff: HerdHandOff): Promise<void> {
+  private send(
+    child: ChildProcess,
+    handOff: HerdHandOff,
+    cluster: ClusterHandOff | undefined,
+  ): Promise<void> {
     const handle = (role: HandleRole, h: object, keepOpen: boolean) => {
       child.send({ kind: "handle", ...role } satisfies OldMessage, h as Socket, { keepOpen });
     };
@@ -211,6 +249,7 @@ export class Restarter {
     const { data, control } = this.deps.listeners();
     handle({ role: "listener", name: "data" }, data, true);
     handle({ role: "listener", name: "control" }, control, true);
+    if (this.deps.cluster) handle({ role: "watchdog" }, this.deps.cluster.watchdog, true);
     const state: StateMessage = {
       kind: "state",
       revision: handOff.revision,
@@ -218,6 +257,7 @@ export class Restarter {
       lifelines: handOff.lifelines.map((l) => l.killFile),
       sessions: handOff.sessions.map(({ stdout: _o, stderr: _e, ...rest }) => rest),
       instanceId: this.deps.instanceId(),
+      ...(cluster && { cluster }),
     };
     return new Promise((resolve, reject) => {
       child.send(state, (err) => (err ? reject(err) : resolve()));
@@ -302,6 +342,8 @@ export interface TakeOver {
   handOff: HerdHandOff;
   listeners: { data: object; control: object };
   instanceId: string;
+  /** A cluster node's state, and its fence watchdog's input. */
+  cluster?: ClusterAdoption;
   /** Tells the old process a step is done (through the test hook first). */
   adopted(herd: Herd): Promise<void>;
   serving(herd: Herd): Promise<void>;
@@ -335,11 +377,13 @@ export async function receiveTakeOver(): Promise<TakeOver> {
   const lifelines: Socket[] = [];
   const outputs: { stdout: Readable[]; stderr: Readable[] } = { stdout: [], stderr: [] };
   const listeners: Partial<Record<"data" | "control", object>> = {};
+  let watchdog: Writable | undefined;
   const touches: ((id: string) => void)[] = [];
   const state = new Promise<StateMessage>((resolve, reject) => {
     const onMessage = (m: OldMessage, handle: unknown) => {
       if (m.kind === "handle") {
         if (m.role === "listener") listeners[m.name] = handle as object;
+        else if (m.role === "watchdog") watchdog = handle as Writable;
         else if (m.role === "lifeline") lifelines[m.index] = handle as Socket;
         else outputs[m.role][m.index] = handle as Readable;
       } else if (m.kind === "state") {
@@ -373,10 +417,12 @@ export async function receiveTakeOver(): Promise<TakeOver> {
   };
   const { data, control } = listeners;
   if (!data || !control) throw new Error("the listening sockets did not arrive");
+  if (s.cluster && !watchdog) throw new Error("the fence watchdog's input did not arrive");
   return {
     handOff,
     listeners: { data, control },
     instanceId: s.instanceId,
+    ...(s.cluster && watchdog && { cluster: { state: s.cluster, watchdog } }),
     async adopted(herd) {
       await step("new", "adopted", herd);
       tell({ kind: "adopted", sessions: handOff.sessions.length });

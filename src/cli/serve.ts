@@ -14,6 +14,7 @@
 
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { hostname } from "node:os";
 import { join, relative } from "node:path";
 import type { Logger as PinoLogger } from "pino";
 import type { StartedCluster } from "../cluster/index.ts";
@@ -93,6 +94,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const logger = createLogger(config.log);
   for (const w of warnings) logger.warn(formatWarning(w));
   // The config has read its secrets: out of /proc/<pid>/environ, where a worker could read them.
+  // A restart's new process reads them again: it gets them from this one (secretEnv).
+  const environ = { ...process.env };
+  const secretEnv: Record<string, string> = {};
   try {
     const removed = scrubEnviron(
       [
@@ -103,6 +107,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       ],
       ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
     );
+    for (const name of removed) secretEnv[name] = environ[name] ?? "";
     if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");
   } catch (err) {
     logger.warn({ err }, "could not remove the secrets from /proc/self/environ");
@@ -176,11 +181,19 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (config.cluster) {
     try {
       const { startCluster } = await import("../cluster/index.ts");
-      cluster = await startCluster(herd, config.cluster, config.events.watchBuffer, logger, drain);
+      cluster = await startCluster(
+        herd,
+        config.cluster,
+        config.events.watchBuffer,
+        logger,
+        drain,
+        take?.cluster,
+      );
       directory = cluster.directory;
       herd.explainDeaths(cluster.deathCause);
     } catch (err) {
-      await herd.close();
+      // A restart's new process leaves what it adopted to the old one, which takes it back.
+      if (!take) await herd.close();
       opts.fail(`the cluster could not start: ${(err as Error).message}`);
       return 1;
     }
@@ -281,8 +294,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
         ...(opts.logLevel ? ["--log-level", opts.logLevel] : []),
         ...(opts.logFormat ? ["--json"] : []),
       ],
+      env: secretEnv,
     },
-    addresses: { data: config.data.listen, control: config.control.listen },
+    addresses: {
+      data: config.data.listen,
+      control: config.control.listen,
+      ...(config.cluster && { node: config.cluster.node }),
+    },
     refusal: restartProblem(config),
     listeners: () => ({ data: dataPlane.listenHandle, control: controlPlane.listenHandle }),
     instanceId: () => controlPlane.instanceId,
@@ -291,6 +309,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       void controlPlane.close();
       drain.begin();
     },
+    ...(cluster && { cluster }),
   });
   if (take) {
     take.onTouch((id) => herd.touch(id));
@@ -454,13 +473,25 @@ async function notifyMainPid(logger: PinoLogger): Promise<void> {
 function restartProblem(config: HerdConfig): string | undefined {
   if (config.control.socket)
     return "control.socket is set: restart does not hand over a Unix socket yet";
-  if (config.cluster)
-    return "cluster: restart of a cluster node is not supported yet (herd drain it)";
   return undefined;
 }
 
-/** Why the config on disk cannot take over from the daemon listening on `running`. */
+/**
+ * Why the config on disk cannot take over from the daemon listening on `running`. A cluster
+ * node goes on as the same node: a `cluster.node` left to its default (hostname-pid, this
+ * process's pid) is set to the running one's name here.
+ */
 function takeOverProblem(config: HerdConfig, running: TakeOverAddresses): string | undefined {
+  const cluster = config.cluster;
+  if ((cluster === undefined) !== (running.node === undefined)) {
+    return `cluster: ${cluster ? "added" : "removed"}; a restart keeps the node in (or out of) its cluster (drain, stop and start to change it)`;
+  }
+  if (cluster && running.node !== undefined && cluster.node !== running.node) {
+    if (cluster.node !== `${hostname()}-${process.pid}`) {
+      return `cluster.node: ${cluster.node} differs from the running daemon's ${running.node}; a restart keeps the node (drain, stop and start to rename it)`;
+    }
+    cluster.node = running.node;
+  }
   for (const [key, now, was] of [
     ["data.listen", config.data.listen, running.data],
     ["control.listen", config.control.listen, running.control],

@@ -9,6 +9,11 @@
 // renewal), `add <pgid>` / `del <pgid>` (session workers), `stop` (clean exit, kill nothing).
 // End of input (the daemon died) kills every listed group too. Each worker is the leader of
 // its own process group, so its pid is the group id. The shell has no children of its own.
+//
+// Restart in place: the input (one end of a socketpair) is handed to the successor, which
+// writes on it (`FenceWatchdog.inherit`); the old process then lets go of its end without
+// `stop` (`release`). End of input needs both ends closed: a node whose both processes die is
+// fenced by the watchdog as before, and one that survives keeps the same watchdog and list.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Writable } from "node:stream";
@@ -37,23 +42,37 @@ done
 `;
 
 export class FenceWatchdog {
-  private readonly child: ChildProcess;
   private readonly input: Writable;
+  /** The shell's pid when this process spawned it (undefined for an inherited one). */
+  readonly pid: number | undefined;
 
-  constructor() {
-    this.child = spawn("bash", ["-c", SCRIPT], {
-      detached: true,
-      stdio: ["pipe", "ignore", "ignore"],
-    });
-    this.child.on("error", () => {});
-    this.input = this.child.stdin!;
+  /** A new watchdog, or (restart) the predecessor's, through its input handed over. */
+  constructor(inherited?: Writable) {
+    if (inherited) {
+      this.input = inherited;
+      this.pid = undefined;
+    } else {
+      const child: ChildProcess = spawn("bash", ["-c", SCRIPT], {
+        detached: true,
+        stdio: ["pipe", "ignore", "ignore"],
+      });
+      child.on("error", () => {});
+      child.unref();
+      this.input = child.stdin!;
+      this.pid = child.pid;
+    }
     this.input.on("error", () => {});
-    this.child.unref();
     (this.input as Writable & { unref?: () => void }).unref?.();
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
+  /** The input's handle, for a restart's successor (it stays open here too). */
+  get handle(): Writable {
+    return this.input;
+  }
+
+  /** A successor writes on the handed input now: close this end without stopping it. */
+  release(): void {
+    this.input.destroy();
   }
 
   /** Kill the listed groups if no later deadline arrives by `epochMs`. */

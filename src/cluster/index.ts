@@ -3,4 +3,9 @@
 
 export { PeerAuth } from "./peer-auth.ts";
 export { PeerClient } from "./peer-client.ts";
-export { type StartedCluster, startCluster } from "./start-cluster.ts";
+export {
+  type ClusterAdoption,
+  type ClusterHandOff,
+  type StartedCluster,
+  startCluster,
+} from "./start-cluster.ts";

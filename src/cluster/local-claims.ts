@@ -20,7 +20,8 @@ import type { RedisSessions, SessionRecord } from "./redis-sessions.ts";
 import { encodeSession, type NodeAddresses } from "./session-codec.ts";
 import type { RecordKeys } from "./signed-record.ts";
 
-interface Claim {
+/** A held claim (restart hands them over with the sessions: `[id, claim]`). */
+export interface Claim {
   gen: string;
   workerPid?: number;
   workerId?: string;
@@ -113,6 +114,24 @@ export class LocalClaims {
     this.held.delete(event.sessionId);
     if (claim.workerPid !== undefined) this.watchdog.remove(claim.workerPid);
     return claim.gen;
+  }
+
+  /** Restart: the claims of the handed sessions, which a successor holds from now on. */
+  handOver(ids: string[]): [string, Claim][] {
+    const handed: [string, Claim][] = [];
+    for (const id of ids) {
+      const claim = this.held.get(id);
+      if (!claim) continue;
+      this.held.delete(id);
+      handed.push([id, claim]);
+    }
+    return handed;
+  }
+
+  /** The claims a restart handed over: the successor's, or back to this process when the
+   * successor exited before it served (their groups are on the same watchdog either way). */
+  adopt(claims: [string, Claim][]): void {
+    for (const [id, claim] of claims) this.held.set(id, claim);
   }
 
   /** Fencing: kill every local session (they may run on another node next). */

@@ -17,6 +17,13 @@
 // lease − margin − lease/8 − the reconnect delay (≤ 250 ms) costs no session (docs/cluster.md).
 //
 // Concurrency: one tick at a time (a renewal asked for during a tick runs right after it).
+//
+// Restart in place (src/cli/restart.ts): `pause` stops the renewals (after the tick under way,
+// if any) and returns what a successor needs to renew on (`LeaseHandOff`); the successor starts
+// with `start(handOff)`: it renews at once on the same epoch, without joining (a join would drop
+// the node's sessions as node_lost). So at most one process renews the lease at any instant:
+// the old one pauses before it sends the state, and `resume`s only once the new one has exited.
+// A hand-over longer than the lease lapses it: the successor then fences, like any node.
 
 import type { Logger } from "../core/index.ts";
 import type { FenceWatchdog } from "./fence-watchdog.ts";
@@ -40,7 +47,15 @@ export interface LeaseFencing {
 
 type Ticking =
   | { kind: "idle"; timer: NodeJS.Timeout | undefined }
-  | { kind: "ticking"; again: boolean };
+  | { kind: "ticking"; again: boolean; paused?: () => void }
+  | { kind: "paused" };
+
+/** What a restart's successor renews the lease on. */
+export interface LeaseHandOff {
+  epoch: string;
+  /** Start (epoch ms) of the last successful renewal. */
+  lastOk: number;
+}
 
 export class NodeLease {
   private epoch = "";
@@ -67,11 +82,40 @@ export class NodeLease {
     this.intervalMs = Math.max(50, Math.floor(leaseMs / 8));
   }
 
-  /** Joins, and knows every live node's record before it returns (ready means ready). */
-  async start(): Promise<void> {
+  /**
+   * Joins (or, a restart's successor, renews the predecessor's lease at once), and knows every
+   * live node's record before it returns (ready means ready).
+   */
+  async start(handOff?: LeaseHandOff): Promise<void> {
+    if (handOff) {
+      this.epoch = handOff.epoch;
+      this.renewed(handOff.lastOk);
+      await this.tick();
+      return;
+    }
     await this.join();
     this.records.observe(await this.store.nodes());
     this.schedule(this.intervalMs);
+  }
+
+  /** Stops renewing (once the tick under way is done): a successor renews from the result. */
+  async pause(): Promise<LeaseHandOff> {
+    const t = this.ticking;
+    if (t.kind === "ticking") {
+      await new Promise<void>((resolve) => {
+        t.paused = resolve;
+      });
+    } else if (t.kind === "idle") {
+      clearTimeout(t.timer);
+    }
+    this.ticking = { kind: "paused" };
+    clearTimeout(this.fenceTimer);
+    return { epoch: this.epoch, lastOk: this.lastOk };
+  }
+
+  /** The successor exited before it served: renew again (fencing if the lease lapsed since). */
+  resume(): void {
+    if (this.ticking.kind === "paused" && !this.stopped) void this.tick();
   }
 
   /** Epoch ms until which this node may serve its sessions. */
@@ -79,7 +123,12 @@ export class NodeLease {
     return this.lastOk + this.leaseMs - this.marginMs;
   }
 
+  /**
+   * Paused (a restart handed the sessions over): the successor renews and fences; this process
+   * only answers, to the connections it still has, for sessions it no longer owns.
+   */
   valid(): boolean {
+    if (this.ticking.kind === "paused") return true;
     return !this.fenced && Date.now() < this.deadline();
   }
 
@@ -98,12 +147,13 @@ export class NodeLease {
 
   /** Called on the hot path when a lapse is noticed before the next tick: fence now. */
   lapse(): void {
-    if (!this.fenced) void this.fence("this node's cluster lease lapsed");
+    if (!this.fenced && this.ticking.kind !== "paused")
+      void this.fence("this node's cluster lease lapsed");
   }
 
   /** Renew now (Redis is back, or this node's record changed): not on the next tick. */
   renewNow(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.ticking.kind === "paused") return;
     if (this.ticking.kind === "ticking") {
       this.ticking.again = true;
       return;
@@ -175,14 +225,21 @@ export class NodeLease {
     } catch (err) {
       this.logger.warn({ err }, "cluster: lease tick failed");
     } finally {
-      const again = this.ticking.kind === "ticking" && this.ticking.again;
-      this.schedule(again ? 0 : this.intervalMs);
+      const t = this.ticking;
+      if (t.kind === "ticking" && t.paused) {
+        this.ticking = { kind: "paused" };
+        t.paused();
+      } else {
+        this.schedule(t.kind === "ticking" && t.again ? 0 : this.intervalMs);
+      }
     }
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.ticking.kind === "idle") clearTimeout(this.ticking.timer);
+    const t = this.ticking;
+    if (t.kind === "idle") clearTimeout(t.timer);
+    if (t.kind === "ticking") t.paused?.();
     clearTimeout(this.fenceTimer);
   }
 }

@@ -11,7 +11,16 @@
 // (this node's record and remaining session records go at once rather than after a lease);
 // drop the Redis connections; stop the watchdog without firing it. Call it after the Herd has
 // closed its sessions.
+//
+// Restart in place (src/cli/restart.ts): `handOver` (after the Herd's own, which sealed its
+// event log) lets the pump put the last local events into Redis, pauses the lease and gives up
+// the handed sessions' claims: the state a successor's `startCluster(…, adoption)` goes on from,
+// as the same node (no join: it renews the same lease at once), with the same watchdog (its
+// input is handed over too). From then on this process neither renews nor appends; `reclaim`
+// (the successor exited before it served) makes it the node again. A close while handed over
+// leaves nothing: the node, its records and its watchdog are the successor's.
 
+import type { Writable } from "node:stream";
 import type { ClusterConfig } from "../config/index.ts";
 import type {
   Logger,
@@ -28,8 +37,8 @@ import { ClusterEvents } from "./cluster-events.ts";
 import { ClusterWatch } from "./cluster-watch.ts";
 import { FenceWatchdog } from "./fence-watchdog.ts";
 import { LiveNodes } from "./live-nodes.ts";
-import { LocalClaims } from "./local-claims.ts";
-import { NodeLease } from "./node-lease.ts";
+import { type Claim, LocalClaims } from "./local-claims.ts";
+import { type LeaseHandOff, NodeLease } from "./node-lease.ts";
 import { PEER_HEADER, PeerAuth } from "./peer-auth.ts";
 import { type AnyRequest, verifyPeerCall } from "./peer-calls.ts";
 import { PeerClient } from "./peer-client.ts";
@@ -49,7 +58,27 @@ export interface StartedCluster {
   deathCause(): string | undefined;
   /** The tenants' acquire_rate buckets, shared by every node. */
   rates: SharedRates;
+  /** Restart: stop renewing and appending; what the successor of this node goes on from. */
+  handOver(sessionIds: string[]): Promise<ClusterHandOff>;
+  /** The fence watchdog's input, which the successor writes on too. */
+  watchdog: Writable;
+  /** The successor exited before it served: this process is the node again. */
+  reclaim(handOff: ClusterHandOff): void;
   close(): Promise<void>;
+}
+
+/** What a restart hands over of a cluster node (plain data, for the IPC channel). */
+export interface ClusterHandOff {
+  node: string;
+  lease: LeaseHandOff;
+  /** The handed sessions' claims, `[id, claim]`. */
+  claims: [string, Claim][];
+}
+
+/** A restart's successor: the predecessor's state, and its watchdog's input. */
+export interface ClusterAdoption {
+  state: ClusterHandOff;
+  watchdog: Writable;
 }
 
 export async function startCluster(
@@ -60,7 +89,11 @@ export async function startCluster(
   logger: Logger,
   /** This node's drain: its record says so at once, and placement skips it. */
   drain: NodeDrain,
+  adoption?: ClusterAdoption,
 ): Promise<StartedCluster> {
+  if (adoption && adoption.state.node !== config.node) {
+    throw new Error(`restart: node ${adoption.state.node} cannot be taken over as ${config.node}`);
+  }
   const redis = await RedisConnection.connect(config.redisUrl, logger);
   const members = new RedisNodes(redis);
   const sessions = new RedisSessions(redis);
@@ -70,8 +103,10 @@ export async function startCluster(
   const keys = new RecordKeys(config.secret);
   const nodes = new LiveNodes(keys, () => members.nodes());
   const capacity = new CapacityLedger(local, self, nodes, config.leaseMs, drain);
-  const watchdog = new FenceWatchdog();
+  const watchdog = new FenceWatchdog(adoption?.watchdog);
   const claims = new LocalClaims(local, sessions, self, keys, watchdog);
+  if (adoption) claims.adopt(adoption.state.claims);
+  let handed = false;
   const lease = new NodeLease(
     members,
     config.node,
@@ -119,7 +154,7 @@ export async function startCluster(
   drain.begun.addEventListener("abort", () => lease.renewNow(), { once: true });
   redis.onReconnect(() => lease.renewNow());
   try {
-    await lease.start();
+    await lease.start(adoption?.state.lease);
     capacity.observe(await members.nodes()); // routing to the nodes before the first renewal
     await events.start();
   } catch (err) {
@@ -131,7 +166,7 @@ export async function startCluster(
   }
   logger.info(
     { node: config.node, advertise: config.advertise, lease: config.leaseMs },
-    `cluster: joined as ${config.node} (Redis ${redis.where()})`,
+    `cluster: ${adoption ? "took over" : "joined as"} ${config.node} (Redis ${redis.where()})`,
   );
   return {
     directory,
@@ -142,14 +177,27 @@ export async function startCluster(
     },
     deathCause: () => lease.watchdogCause(),
     rates: new RedisRates(redis),
+    async handOver(sessionIds) {
+      handed = true;
+      await events.flush(2_000);
+      const leaseState = await lease.pause();
+      return { node: config.node, lease: leaseState, claims: claims.handOver(sessionIds) };
+    },
+    watchdog: watchdog.handle,
+    reclaim(handOff) {
+      handed = false;
+      claims.adopt(handOff.claims);
+      lease.resume();
+    },
     async close() {
       lease.stop();
       await events.flush(2_000);
       events.stop();
-      await members.leave(config.node).catch(() => {});
+      if (!handed) await members.leave(config.node).catch(() => {});
       await redis.close();
       await events.settled();
-      watchdog.stop();
+      if (handed) watchdog.release();
+      else watchdog.stop();
     },
   };
 }

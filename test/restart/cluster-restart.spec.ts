@@ -1,0 +1,223 @@
+// `herd restart` of a cluster node (src/cli/restart.ts, src/cluster/start-cluster.ts), with two
+// real nodes on a real redis-server: node A restarts in place while node B watches.
+//   - B sees no node_lost, nor any end of A's sessions; A's sessions keep their worker pids and
+//     stay reachable through B's data plane (the hop) and A's own, long after the old process
+//     left: the new process renews the same lease (a lapse would make B report them lost, and
+//     the old process leaving the cluster on exit would delete their records);
+//   - the new process killed mid-hand-over (after the old one paused its lease): the old one
+//     renews again, keeps the sessions, and B still sees no node_lost;
+//   - both processes killed mid-hand-over: the node is lost normally (B reports its sessions
+//     node_lost) and nothing of it is left running.
+
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
+import { startCluster, type TestCluster } from "../cluster/cluster-harness.ts";
+import { spawnCaptured } from "../helpers/captured.ts";
+import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
+import { cmdline, pidAlive, pidsWithTag } from "../helpers/processes.ts";
+
+const LEASE_MS = 4_000;
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function daemonPids(tag: string): number[] {
+  return pidsWithTag(tag).filter((pid) => cmdline(pid).includes("bin/herd serve"));
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** A cluster of A and B whose restarted processes are stopped too, and proven gone. */
+async function twoNodes(env: Record<string, string> = {}): Promise<TestCluster> {
+  const c = await startCluster([
+    { node: "a", config: { drain_timeout: "30s" }, env, lease: `${LEASE_MS}ms` },
+    { node: "b", lease: `${LEASE_MS}ms` },
+  ]);
+  cleanups.push(async () => {
+    const tracked = new Set(c.nodes.map((d) => d.pid));
+    for (const pid of daemonPids(c.leak.tag)) {
+      if (tracked.has(pid)) continue;
+      try {
+        process.kill(pid, "SIGINT");
+      } catch {}
+    }
+    await until("the restarted daemons exit", () =>
+      daemonPids(c.leak.tag).every((pid) => tracked.has(pid)),
+    );
+    await c.cleanup();
+  });
+  return c;
+}
+
+async function whoami(dataUrl: string, id: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(`${dataUrl}/whoami`, {
+      headers: { "x-session-id": id, connection: "close" },
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) return undefined;
+    return ((await res.json()) as { pid: number }).pid;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Seen {
+  type: SessionEventType;
+  sessionId: string;
+  reason: string;
+  node: string;
+}
+
+/** Every event B's WatchSessions delivers, until `stop`. */
+function watch(c: TestCluster, b: Daemon) {
+  const events: Seen[] = [];
+  const stop = new AbortController();
+  const done = (async () => {
+    try {
+      for await (const e of c.client(b).watchSessions({}, { signal: stop.signal })) {
+        events.push({ type: e.type, sessionId: e.sessionId, reason: e.reason, node: e.node });
+      }
+    } catch {}
+  })();
+  return {
+    events,
+    async stop() {
+      stop.abort();
+      await done;
+    },
+  };
+}
+
+/** Two sessions on A, each answering through A's data plane and B's (the hop). */
+async function sessionsOnA(c: TestCluster): Promise<Map<string, number>> {
+  const [a, b] = c.nodes as [Daemon, Daemon];
+  const pids = new Map<string, number>();
+  for (const id of ["s1", "s2"]) {
+    const pid = await whoami(a.dataUrl, id);
+    expect(pid).toBeGreaterThan(0);
+    expect(await whoami(b.dataUrl, id)).toBe(pid);
+    pids.set(id, pid!);
+  }
+  return pids;
+}
+
+/** Lost events of A's sessions among what B saw. */
+function lostOnA(events: Seen[]) {
+  return events.filter((e) => e.node === "a" && e.type === SessionEventType.SESSION_LOST);
+}
+
+/** End events (released, expired, lost) of the given sessions among what B saw. */
+function ends(events: Seen[], ids: string[]) {
+  return events.filter(
+    (e) =>
+      ids.includes(e.sessionId) &&
+      e.type >= SessionEventType.SESSION_RELEASED &&
+      e.type <= SessionEventType.SESSION_LOST,
+  );
+}
+
+describe("herd restart of a cluster node", () => {
+  it("keeps the node's lease and sessions: B sees no node_lost and still reaches them", async () => {
+    const c = await twoNodes();
+    const [a, b] = c.nodes as [Daemon, Daemon];
+    const watcher = watch(c, b);
+    const pids = await sessionsOnA(c);
+
+    const run = spawnCaptured(process.execPath, [
+      HERD_BIN,
+      "restart",
+      "--addr",
+      a.controlUrl,
+      "--json",
+    ]);
+    expect((await run.exited).code, run.stderr()).toBe(0);
+    const result = JSON.parse(run.stdout()) as { pid: number; sessions: number };
+    expect(result.pid).not.toBe(a.pid);
+    expect(result.sessions).toBe(2);
+    // The old process leaves once its connections closed (each request here closes its own).
+    await until("the old process exits", () => !pidAlive(a.pid));
+
+    // Well past a lease after the old process stopped renewing: the new one renews.
+    await sleep(2 * LEASE_MS);
+    for (const [id, pid] of pids) {
+      expect(pidAlive(pid)).toBe(true);
+      expect(await whoami(a.dataUrl, id)).toBe(pid);
+      expect(await whoami(b.dataUrl, id)).toBe(pid);
+    }
+    const listed = await c.client(b).listSessions({});
+    expect(
+      listed.sessions
+        .filter((s) => s.node === "a")
+        .map((s) => [s.sessionId, s.workerPid])
+        .sort(),
+    ).toEqual([...pids].sort());
+    // A new session placed on A by B's control plane lands on the new process.
+    const placed = await c.client(a).acquireSession({ pool: "w", sessionId: "s3" });
+    expect(placed.session?.node).toBe("a");
+    expect(await whoami(b.dataUrl, "s3")).toBe(placed.session?.workerPid);
+
+    await watcher.stop();
+    expect(lostOnA(watcher.events)).toEqual([]);
+    expect(ends(watcher.events, ["s1", "s2"])).toEqual([]);
+  });
+
+  for (const victim of ["new", "both"] as const) {
+    it(`SIGKILL of ${victim === "new" ? "the new process" : "both processes"} mid-hand-over: ${victim === "new" ? "the old one renews on, B sees no node_lost" : "A is lost normally, nothing left running"}`, async () => {
+      const hold = mkdtempSync(join(tmpdir(), "herd-cluster-restart-hold-"));
+      cleanups.push(async () => rmSync(hold, { recursive: true, force: true }));
+      const c = await twoNodes({ HERD_RESTART_HOLD: hold });
+      const [a, b] = c.nodes as [Daemon, Daemon];
+      const watcher = watch(c, b);
+      const pids = await sessionsOnA(c);
+
+      process.kill(a.pid, "SIGUSR2");
+      // Let every step through up to the new process holding the state (the old one has paused
+      // its lease and sent the claims), and stop it there.
+      const release = (upTo: string[]) => {
+        for (const name of readdirSync(hold)) {
+          if (upTo.includes(name) && !existsSync(join(hold, `${name}.go`))) {
+            writeFileSync(join(hold, `${name}.go`), "");
+          }
+        }
+      };
+      await until("the new process holds the state", () => {
+        release(["old-spawned", "new-validated", "old-handed"]);
+        return existsSync(join(hold, "new-received"));
+      });
+      const newPid = daemonPids(c.leak.tag).find((p) => p !== a.pid && p !== b.pid);
+      expect(newPid).toBeDefined();
+      process.kill(newPid!, "SIGKILL");
+      if (victim === "both") process.kill(a.pid, "SIGKILL");
+
+      if (victim === "new") {
+        await sleep(2 * LEASE_MS);
+        for (const [id, pid] of pids) {
+          expect(pidAlive(pid)).toBe(true);
+          expect(await whoami(b.dataUrl, id)).toBe(pid);
+        }
+        await watcher.stop();
+        expect(ends(watcher.events, ["s1", "s2"])).toEqual([]);
+      } else {
+        await until("B reports A's sessions lost", () => lostOnA(watcher.events).length >= 2);
+        await watcher.stop();
+        await until("A's workers are gone", () => [...pids.values()].every((p) => !pidAlive(p)));
+        expect(lostOnA(watcher.events).map((e) => e.reason)).toEqual(["node_lost", "node_lost"]);
+      }
+    });
+  }
+});
