@@ -103,6 +103,30 @@ function watch(c: TestCluster, b: Daemon) {
   };
 }
 
+/** Samples PTTL of `node`'s alive key until `stop`, which resolves with the lowest seen. */
+async function sampleAliveTtl(url: string, node: string) {
+  const client = (await import("redis")).createClient({ url });
+  client.on("error", () => {});
+  await client.connect();
+  let lowest = Number.POSITIVE_INFINITY;
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      const ms = await client.pTTL(`herd:alive:${node}`);
+      lowest = Math.min(lowest, Math.max(ms, 0));
+      await sleep(20);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      client.destroy();
+      return lowest;
+    },
+  };
+}
+
 /** Two sessions on A, each answering through A's data plane and B's (the hop). */
 async function sessionsOnA(c: TestCluster): Promise<Map<string, number>> {
   const [a, b] = c.nodes as [Daemon, Daemon];
@@ -138,6 +162,9 @@ describe("herd restart of a cluster node", () => {
     const watcher = watch(c, b);
     const pids = await sessionsOnA(c);
 
+    // The alive key's remaining time, sampled all through the restart: the longest gap between
+    // two renewals is the lease minus its lowest value (the key must never expire).
+    const ttl = await sampleAliveTtl(c.redis.url, "a");
     const run = spawnCaptured(process.execPath, [
       HERD_BIN,
       "restart",
@@ -154,6 +181,11 @@ describe("herd restart of a cluster node", () => {
 
     // Well past a lease after the old process stopped renewing: the new one renews.
     await sleep(2 * LEASE_MS);
+    const lowest = await ttl.stop();
+    console.log(
+      `cluster restart: longest renewal gap ${LEASE_MS - lowest} ms (lease ${LEASE_MS} ms)`,
+    );
+    expect(lowest).toBeGreaterThan(0);
     for (const [id, pid] of pids) {
       expect(pidAlive(pid)).toBe(true);
       expect(await whoami(a.dataUrl, id)).toBe(pid);
@@ -176,8 +208,13 @@ describe("herd restart of a cluster node", () => {
     expect(ends(watcher.events, ["s1", "s2"])).toEqual([]);
   });
 
-  for (const victim of ["new", "both"] as const) {
-    it(`SIGKILL of ${victim === "new" ? "the new process" : "both processes"} mid-hand-over: ${victim === "new" ? "the old one renews on, B sees no node_lost" : "A is lost normally, nothing left running"}`, async () => {
+  const CASES = {
+    new: "SIGKILL of the new process mid-hand-over: the old one renews on, B sees no node_lost",
+    old: "SIGKILL of the old process once it sent the state: the new one is the node, B sees no node_lost",
+    both: "SIGKILL of both processes mid-hand-over: A is lost normally, nothing left running",
+  };
+  for (const victim of ["new", "old", "both"] as const) {
+    it(CASES[victim], async () => {
       const hold = mkdtempSync(join(tmpdir(), "herd-cluster-restart-hold-"));
       cleanups.push(async () => rmSync(hold, { recursive: true, force: true }));
       const c = await twoNodes({ HERD_RESTART_HOLD: hold });
@@ -201,10 +238,24 @@ describe("herd restart of a cluster node", () => {
       });
       const newPid = daemonPids(c.leak.tag).find((p) => p !== a.pid && p !== b.pid);
       expect(newPid).toBeDefined();
-      process.kill(newPid!, "SIGKILL");
-      if (victim === "both") process.kill(a.pid, "SIGKILL");
+      if (victim !== "old") process.kill(newPid!, "SIGKILL");
+      if (victim !== "new") process.kill(a.pid, "SIGKILL");
 
-      if (victim === "new") {
+      if (victim === "old") {
+        // The new process goes on alone through its remaining steps.
+        await until("the new process serves", () => {
+          release(["new-received", "new-adopted", "new-serving"]);
+          return existsSync(join(hold, "new-serving.go"));
+        });
+        await sleep(2 * LEASE_MS);
+        for (const [id, pid] of pids) {
+          expect(pidAlive(pid)).toBe(true);
+          expect(await whoami(b.dataUrl, id)).toBe(pid);
+        }
+        expect(pidAlive(newPid!)).toBe(true);
+        await watcher.stop();
+        expect(ends(watcher.events, ["s1", "s2"])).toEqual([]);
+      } else if (victim === "new") {
         await sleep(2 * LEASE_MS);
         for (const [id, pid] of pids) {
           expect(pidAlive(pid)).toBe(true);
