@@ -3,7 +3,10 @@
 //   - B sees no node_lost, nor any end of A's sessions; A's sessions keep their worker pids and
 //     stay reachable through B's data plane (the hop) and A's own, long after the old process
 //     left: the new process renews the same lease (a lapse would make B report them lost, and
-//     the old process leaving the cluster on exit would delete their records);
+//     the old process leaving the cluster on exit would delete their records); the alive key
+//     never expires (its lowest TTL gives the longest renewal gap); a watcher of A resumes on
+//     the new process from the last revision it saw;
+//   - the old process killed once it sent the state: the new one is the node;
 //   - the new process killed mid-hand-over (after the old one paused its lease): the old one
 //     renews again, keeps the sessions, and B still sees no node_lost;
 //   - both processes killed mid-hand-over: the node is lost normally (B reports its sessions
@@ -81,16 +84,24 @@ interface Seen {
   sessionId: string;
   reason: string;
   node: string;
+  revision: bigint;
 }
 
 /** Every event B's WatchSessions delivers, until `stop`. */
-function watch(c: TestCluster, b: Daemon) {
+function watch(c: TestCluster, b: Daemon, sinceRevision = 0n) {
   const events: Seen[] = [];
   const stop = new AbortController();
   const done = (async () => {
     try {
-      for await (const e of c.client(b).watchSessions({}, { signal: stop.signal })) {
-        events.push({ type: e.type, sessionId: e.sessionId, reason: e.reason, node: e.node });
+      const stream = c.client(b).watchSessions({ sinceRevision }, { signal: stop.signal });
+      for await (const e of stream) {
+        events.push({
+          type: e.type,
+          sessionId: e.sessionId,
+          reason: e.reason,
+          node: e.node,
+          revision: e.revision,
+        });
       }
     } catch {}
   })();
@@ -160,7 +171,14 @@ describe("herd restart of a cluster node", () => {
     const c = await twoNodes();
     const [a, b] = c.nodes as [Daemon, Daemon];
     const watcher = watch(c, b);
+    // A's own watcher: its stream ends with the old process; it resumes on the new one.
+    const onA = watch(c, a);
     const pids = await sessionsOnA(c);
+    await until("A's watcher saw both acquires", () =>
+      onA.events.filter((e) => e.type === SessionEventType.SESSION_ACQUIRED).length >= 2
+        ? true
+        : undefined,
+    );
 
     // The alive key's remaining time, sampled all through the restart: the longest gap between
     // two renewals is the lease minus its lowest value (the key must never expire).
@@ -202,6 +220,20 @@ describe("herd restart of a cluster node", () => {
     const placed = await c.client(a).acquireSession({ pool: "w", sessionId: "s3" });
     expect(placed.session?.node).toBe("a");
     expect(await whoami(b.dataUrl, "s3")).toBe(placed.session?.workerPid);
+    // A's watcher resumes from the last revision it saw, on the new process: the revisions go
+    // on, and the first acquire after it is s3's (nothing between was lost or renumbered).
+    await onA.stop();
+    const last = onA.events.at(-1)!.revision;
+    const resumed = watch(c, a, last);
+    const s3 = await until("the resumed watcher sees s3", () =>
+      resumed.events.find(
+        (e) => e.sessionId === "s3" && e.type === SessionEventType.SESSION_ACQUIRED,
+      ),
+    );
+    await resumed.stop();
+    expect(s3.revision).toBeGreaterThan(last);
+    expect(resumed.events.every((e) => e.revision > last)).toBe(true);
+    expect(ends(resumed.events, ["s1", "s2"])).toEqual([]);
 
     await watcher.stop();
     expect(lostOnA(watcher.events)).toEqual([]);
