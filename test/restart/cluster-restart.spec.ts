@@ -12,7 +12,7 @@
 //   - both processes killed mid-hand-over: the node is lost normally (B reports its sessions
 //     node_lost) and nothing of it is left running.
 
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -238,6 +238,22 @@ describe("herd restart of a cluster node", () => {
     await watcher.stop();
     expect(lostOnA(watcher.events)).toEqual([]);
     expect(ends(watcher.events, ["s1", "s2"])).toEqual([]);
+  });
+
+  it("refuses a config that renames the node, and changes nothing", async () => {
+    const c = await twoNodes();
+    const [a, b] = c.nodes as [Daemon, Daemon];
+    const pids = await sessionsOnA(c);
+    const config = readFileSync(a.configFile, "utf8");
+    expect(config).toMatch(/node: a\n/);
+    writeFileSync(a.configFile, config.replace(/node: a\n/, "node: renamed\n"));
+    const run = spawnCaptured(process.execPath, [HERD_BIN, "restart", "--addr", a.controlUrl]);
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toMatch(
+      /restart refused: \S+: cluster\.node: renamed differs from the running daemon's a/,
+    );
+    expect(daemonPids(c.leak.tag).sort()).toEqual([a.pid, b.pid].sort());
+    for (const [id, pid] of pids) expect(await whoami(b.dataUrl, id)).toBe(pid);
   });
 
   const CASES = {
