@@ -220,6 +220,7 @@ class BwrapPoolSandbox implements PoolSandbox {
           nsenter: tools.nsenter ?? "nsenter",
         },
       );
+      if (owner) markLifeline(dir, owner);
       return {
         wrapper,
         env: { HOME: home },
@@ -228,6 +229,7 @@ class BwrapPoolSandbox implements PoolSandbox {
     } catch (err) {
       net?.release();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(`${dir}.lifeline`, { force: true });
       if (uid !== undefined) this.deps.uids?.give(uid, owner);
       throw err;
     }
@@ -264,6 +266,10 @@ class BwrapPoolSandbox implements PoolSandbox {
       typeof record.ownerPid === "number"
         ? { pid: record.ownerPid, startTime: Number(record.ownerStart) }
         : undefined;
+    for (const old of new Set([real, handed])) {
+      if (old !== dir) rmSync(`${old}.lifeline`, { force: true });
+    }
+    if (owner) markLifeline(dir, owner);
     return {
       wrapper: [],
       env: {},
@@ -290,6 +296,7 @@ class BwrapPoolSandbox implements PoolSandbox {
         held = false;
         h.net?.release();
         rmSync(h.dir, { recursive: true, force: true });
+        rmSync(`${h.dir}.lifeline`, { force: true });
         if (h.alias) removeAlias(h.alias, h.dir);
         if (h.uid !== undefined) this.deps.uids?.give(h.uid, h.owner);
       },
@@ -311,6 +318,14 @@ class BwrapPoolSandbox implements PoolSandbox {
     rmSync(this.root, { recursive: true, force: true });
     releaseRuntimeDir();
   }
+}
+
+/**
+ * Beside the worker's directory (out of its sight): what keeps a dead daemon's runtime directory
+ * from the stale sweep while the worker may live (runtime-dir.ts).
+ */
+function markLifeline(dir: string, owner: SandboxLifeline): void {
+  writeFileSync(`${dir}.lifeline`, `${owner.pid} ${owner.startTime}\n`, { mode: 0o600 });
 }
 
 function removeAlias(alias: string, dir: string): void {

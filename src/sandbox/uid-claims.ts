@@ -29,8 +29,8 @@ function startTime(pid: number): string | undefined {
   }
 }
 
-/** Is the daemon named by a claim's content still the one that wrote it? */
-function alive(content: string): boolean {
+/** Is the process named by a claim's content (`<pid> <start time>`) still the one it names? */
+export function alive(content: string): boolean {
   const [pid, started] = content.trim().split(" ");
   const n = Number(pid);
   return Number.isInteger(n) && n > 0 && startTime(n) === started;
