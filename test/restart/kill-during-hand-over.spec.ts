@@ -200,7 +200,9 @@ async function killCase(step: StepName, victim: Victim, contained = false) {
       return pids && workers.every((p) => pids.includes(p)) ? pids : undefined;
     }).catch((err: Error) => {
       // Both processes log to the pipes the test started the old one with.
-      throw new Error(`${err.message}; the daemons said:\n${daemon?.stdout().slice(-4000)}\nSTDERR ${daemon?.stderr().slice(-3000)}`);
+      throw new Error(
+        `${err.message}; the daemons said:\n${daemon?.stdout().slice(-4000)}\nstderr:\n${daemon?.stderr().slice(-3000)}`,
+      );
     });
     expect(daemonPids(tag)).toEqual([survivor]);
     expect(workers.filter((p) => !listed.includes(p))).toEqual([]);
