@@ -12,8 +12,8 @@
 // Restart (src/cli/restart.ts): where the host has cgroup v2 `cgroup.kill` (so a reaper), the
 // trees of every pool (a sandbox's too: worker-sandbox.ts) die with this daemon's *lifeline*
 // rather than by pdeathsig (reaper.ts), so that `handOver` can give the live sessions and their
-// trees to a successor process, which `start`s with them (`adopt`): the lifelines go with them, and the successor
-// marks the cgroups it now holds. Ownership moves in one synchronous step on each side: this
+// trees to a successor process, which `start`s with them (`adopt`): the lifelines go with them,
+// and the successor marks the cgroups it now holds. Ownership moves in one synchronous step on each side: this
 // Herd forgets the sessions before they are sent, the successor adopts them after they arrived,
 // so no instant has two owners; while they travel, both processes hold the lifelines, so none
 // has none. A successor that dies before owning them is replaced by `reclaim` (the same
