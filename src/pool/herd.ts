@@ -21,6 +21,7 @@
 // data-plane connections it already had (`handed`: they keep flowing to the same workers, and their
 // activity is reported through `onHandedActivity`), until it closes, which then kills only what it
 // kept and leaves the lifelines and cgroups to the successor.
+
 import type {
   AcquireOptions,
   ContainmentRow,
