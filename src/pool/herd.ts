@@ -9,18 +9,18 @@
 // and kills every tree. A process 'exit' hook SIGKILLs anything still alive if the daemon exits
 // without closing; the reaper sidecar (or PID namespaces) cover the daemon being SIGKILLed.
 //
-// Restart (src/cli/restart.ts): where the host has cgroup v2 `cgroup.kill` (so a reaper), the trees
-// of every pool (a sandbox's too: worker-sandbox.ts) die with this daemon's *lifeline* rather than
-// by pdeathsig (reaper.ts), so that `handOver` can give the live sessions and their trees to a
-// successor process, which `start`s with them (`adopt`): the lifelines go with them, and the
-// successor marks the cgroups it now holds. Ownership moves in one synchronous step on each side:
-// this Herd forgets the sessions before they are sent, the successor adopts them after they
-// arrived, so no instant has two owners; while they travel, both processes hold the lifelines, so
-// none has none. A successor that dies before owning them is replaced by `reclaim` (the same
+// Restart (src/cli/restart.ts): where the host has cgroup v2 `cgroup.kill` (so a reaper), the
+// trees of every pool, contained or not, die with this daemon's *lifeline* rather than by pdeathsig
+// (reaper.ts), so that `handOver` can give the live sessions and their trees to a successor
+// process, which `start`s with them (`adopt`): the lifelines go with them, and the successor
+// marks the cgroups it now holds. Ownership moves in one synchronous step on each side: this
+// Herd forgets the sessions before they are sent, the successor adopts them after they arrived,
+// so no instant has two owners; while they travel, both processes hold the lifelines, so none
+// has none. A successor that dies before owning them is replaced by `reclaim` (the same
 // adoption, here). After a hand-over this Herd still answers for the handed sessions to the
-// data-plane connections it already had (`handed`: they keep flowing to the same workers, and their
-// activity is reported through `onHandedActivity`), until it closes, which then kills only what it
-// kept and leaves the lifelines and cgroups to the successor.
+// data-plane connections it already had (`handed`: they keep flowing to the same workers, and
+// their activity is reported through `onHandedActivity`), until it closes, which then kills
+// only what it kept and leaves the lifelines and cgroups to the successor.
 
 import type {
   AcquireOptions,
