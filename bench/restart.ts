@@ -8,7 +8,10 @@
 //     longest one over as long a quiet stretch before it. Goal: ≤ 100 ms at p99 over the runs.
 //     A stop-and-start has no such figure: its tunnels, and their sessions, are gone.
 //
-// Standalone: `npx tsx bench/restart.ts [--runs N]`.
+// `--contained`: the same with a contained pool (its own uid per worker, private network through
+// the relay, private filesystem), which a restart hands over too.
+//
+// Standalone: `npx tsx bench/restart.ts [--runs N] [--contained]`.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -95,8 +98,20 @@ async function echo(dataUrl: string, id: string) {
   };
 }
 
-export async function benchRestart(opts: { runs?: number } = {}): Promise<BenchRow[]> {
+export async function benchRestart(
+  opts: { runs?: number; contained?: boolean } = {},
+): Promise<BenchRow[]> {
   const runs = opts.runs ?? 5;
+  const first = 3_900_000 + Math.floor(Math.random() * 900) * 100;
+  const isolation = opts.contained
+    ? {
+        user: "auto",
+        uid_range: `${first}-${first + 99}`,
+        network: "private",
+        filesystem: "private",
+      }
+    : "none";
+  const what = opts.contained ? " (contained pool)" : "";
   const dir = mkdtempSync(join(tmpdir(), "herd-bench-restart-"));
   const [controlPort, dataPort] = [await freePort(), await freePort()];
   const config = join(dir, "herd.yaml");
@@ -112,7 +127,7 @@ export async function benchRestart(opts: { runs?: number } = {}): Promise<BenchR
           min: 1,
           max: 64,
           health_path: "/health",
-          isolation: "none",
+          isolation,
         },
       },
     }),
@@ -154,13 +169,13 @@ export async function benchRestart(opts: { runs?: number } = {}): Promise<BenchR
   }
   return [
     compared(
-      "herd restart → new session served (vs stop-and-start), p50",
+      `herd restart → new session served (vs stop-and-start)${what}, p50`,
       median(restarted),
       "ms",
       median(stopStarted),
     ),
     compared(
-      "longest WebSocket echo pause across herd restart (vs a quiet second), p99",
+      `longest WebSocket echo pause across herd restart (vs a quiet second)${what}, p99`,
       percentile(pauses, 99),
       "ms",
       percentile(quiet, 99),
@@ -172,5 +187,6 @@ export async function benchRestart(opts: { runs?: number } = {}): Promise<BenchR
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf("--runs");
   const runs = i > 0 ? Number(process.argv[i + 1]) : undefined;
-  console.log(formatTable(await benchRestart(runs ? { runs } : {})));
+  const contained = process.argv.includes("--contained");
+  console.log(formatTable(await benchRestart({ ...(runs ? { runs } : {}), contained })));
 }

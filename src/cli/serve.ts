@@ -59,12 +59,13 @@ export interface ServeOptions {
 export async function serve(opts: ServeOptions): Promise<number> {
   // A restart's new process: the old one hears why it refuses, and keeps serving.
   const successorOf = takeOverAddresses();
+  const say = opts.fail; // not opts.fail inside: opts is replaced just below
   const fail = successorOf
     ? (line: string) => {
         refuseTakeOver(line);
-        opts.fail(line);
+        say(line);
       }
-    : opts.fail;
+    : say;
   opts = { ...opts, fail };
   if (!existsSync(opts.config)) {
     // The demo ships in the package: name it where it is, as the user would type it here.

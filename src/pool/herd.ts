@@ -10,7 +10,7 @@
 // without closing; the reaper sidecar (or PID namespaces) cover the daemon being SIGKILLed.
 //
 // Restart (src/cli/restart.ts): where the host has cgroup v2 `cgroup.kill` (so a reaper), the
-// trees of uncontained pools die with this daemon's *lifeline* rather than by pdeathsig
+// trees of every pool, contained or not, die with this daemon's *lifeline* rather than by pdeathsig
 // (reaper.ts), so that `handOver` can give the live sessions and their trees to a successor
 // process, which `start`s with them (`adopt`): the lifelines go with them, and the successor
 // marks the cgroups it now holds. Ownership moves in one synchronous step on each side: this
@@ -223,9 +223,12 @@ export class Herd implements SessionDirectory {
           registry: this.registry,
           logger,
           nextWorkerId: (pool) => `${pool}-${runId}-${++this.workerSeq}`,
-          // Trees the lifeline covers can be handed to a successor; a sandbox's own wrapper
-          // dies with its parent whatever we do (bwrap --die-with-parent).
-          dieWith: this.reaper && !sandbox ? "lifeline" : "daemon",
+          // Trees the lifeline covers can be handed to a successor (a sandbox's included: its
+          // claims then name the reaper, which outlives this process as long as they live).
+          dieWith: this.reaper ? "lifeline" : "daemon",
+          ...(this.reaper
+            ? { lifeline: { pid: this.reaper.identity.pid, startTime: this.reaper.identity.start } }
+            : {}),
           deathCause: () => this.deathCause?.(),
           ...(opts.tenantWeight ? { tenantWeight: opts.tenantWeight } : {}),
         }),
@@ -399,9 +402,9 @@ export class Herd implements SessionDirectory {
     if (!this.reaper) {
       return "this host offers no cgroup v2 cgroup.kill, which is what keeps worker trees owned while two daemons hand them over (without it they die with this process: see docs/operations.md, Upgrading herd)";
     }
-    const contained = [...this.pools.values()].find((p) => p.contained);
-    if (contained) {
-      return `pool ${JSON.stringify(contained.name)} is contained (isolation: its sandbox dies with this process); restart supports uncontained pools only so far (isolation: none)`;
+    for (const pool of this.pools.values()) {
+      const refusal = pool.restartRefusal();
+      if (refusal) return `pool ${JSON.stringify(pool.name)}: ${refusal}`;
     }
     return undefined;
   }
@@ -463,6 +466,7 @@ export class Herd implements SessionDirectory {
           {
             ...this.supplyDeps,
             ...(this.cgroups ? { cgroups: this.cgroups } : {}),
+            ...(pool.sandbox ? { sandbox: pool.sandbox } : {}),
             dieWith: "lifeline",
           },
           hooks,
@@ -478,7 +482,7 @@ export class Herd implements SessionDirectory {
       pool,
       workerId: worker.id,
       workerPid: worker.pid,
-      workerAddress: `127.0.0.1:${worker.port}`,
+      workerAddress: worker.address,
       token: session.token,
       createdAt: new Date(session.createdAt),
       lastActiveAt: new Date(session.lastActiveAt),

@@ -20,4 +20,10 @@ export { type ProcStat, processRuns, procStat } from "./proc-stat.ts";
 export { probeHttp } from "./readiness.ts";
 export { Lifeline } from "./reaper.ts";
 export { InMemorySessionRegistry, type SessionRegistry } from "./session-registry.ts";
-export type { PoolSandbox, SandboxFactory, SandboxLaunch } from "./worker-sandbox.ts";
+export type {
+  PoolSandbox,
+  SandboxFactory,
+  SandboxLaunch,
+  SandboxLifeline,
+  SandboxRecord,
+} from "./worker-sandbox.ts";

@@ -12,11 +12,14 @@ import type { Readable } from "node:stream";
 import type { WorkerBoot, WorkerExit } from "../core/index.ts";
 import type { WorkerCgroupRecord } from "./cgroups.ts";
 import type { OutputRing } from "./output-ring.ts";
+import type { SandboxRecord } from "./worker-sandbox.ts";
 
 /** What a successor daemon needs to own a ready worker (restart). */
 export interface HandedWorker {
   id: string;
   port: number;
+  /** Where the data plane reaches it (a contained worker: its relay socket). */
+  address: string;
   pid: number;
   /** The root's start time (proc-stat.ts): with the pid, it names one process. */
   startTime: number;
@@ -25,6 +28,8 @@ export interface HandedWorker {
   /** The tree's own processes when it became ready (clean-reuse.ts). */
   own: number[];
   cgroup: WorkerCgroupRecord | undefined;
+  /** Its sandbox's state (worker-sandbox.ts), when it is contained. */
+  sandbox?: SandboxRecord;
 }
 
 /** A handed-over worker and its output streams, which the predecessor no longer reads. */

@@ -52,6 +52,7 @@ import { Preemption } from "./preemption.ts";
 import type { SessionRegistry } from "./session-registry.ts";
 import { acquireTiming, sessionUsage } from "./session-usage.ts";
 import { Singleflight } from "./singleflight.ts";
+import type { PoolSandbox } from "./worker-sandbox.ts";
 import type { SupplyDeps } from "./worker-supply.ts";
 
 /** One session and its worker on their way to a successor daemon (restart). */
@@ -147,9 +148,14 @@ export class Pool {
     return this.options.name;
   }
 
-  /** Its workers run in a sandbox (src/sandbox), which dies with this process. */
-  get contained(): boolean {
-    return this.deps.sandbox !== undefined;
+  /** What contains its workers beyond their process trees, if anything (a successor adopts with it). */
+  get sandbox(): PoolSandbox | undefined {
+    return this.deps.sandbox;
+  }
+
+  /** Why its workers cannot be handed to a successor daemon (restart); undefined if they can. */
+  restartRefusal(): string | undefined {
+    return this.deps.sandbox?.restartRefusal();
   }
 
   /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */

@@ -13,7 +13,12 @@
 //     then exec the command given after it, inside a PID namespace of its own (the tree then
 //     needs no `unshare --pid`);
 //   - `release` is called exactly once, after the worker's tree is gone (or was never spawned),
-//     and frees what the launch held (a uid, directories).
+//     and frees what the launch held (a uid, directories);
+//   - restart: a launch given a `lifeline` must not die with the daemon (its generation's
+//     cgroup.kill ends it, and whatever it holds host-wide names that process, not the daemon);
+//     `handOff` gives its state as plain data, which the successor's PoolSandbox `adopt`s (its
+//     own `release` then frees it); `restartRefusal` says why the pool's workers cannot be
+//     handed over at all.
 
 import type { ContainmentRow, PoolOptions, WorkerEndpoint } from "../core/index.ts";
 
@@ -30,10 +35,25 @@ export interface SandboxLaunch {
    */
   readonly privateNetwork: boolean;
   release(): void;
+  /** Its state for a successor daemon (restart); from then on `release` frees nothing. */
+  handOff(): SandboxRecord;
+}
+
+/** A launch's state as plain data (src/sandbox reads it; the pool only carries it). */
+export type SandboxRecord = Readonly<Record<string, string | number>>;
+
+/** The process whose death ends a restartable worker's tree: its generation's reaper. */
+export interface SandboxLifeline {
+  pid: number;
+  startTime: number;
 }
 
 export interface PoolSandbox {
-  launch(worker: { id: string; port: number }): SandboxLaunch;
+  launch(worker: { id: string; port: number; lifeline?: SandboxLifeline }): SandboxLaunch;
+  /** Owns a launch a predecessor daemon handed over (restart). */
+  adopt(record: SandboxRecord): SandboxLaunch;
+  /** Why this pool's workers cannot be handed to a successor; undefined if they can. */
+  restartRefusal(): string | undefined;
   /** The pool is closed and every worker released: remove what is left. */
   close(): void;
 }

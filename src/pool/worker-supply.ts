@@ -12,7 +12,7 @@ import type { CgroupTree } from "./cgroups.ts";
 import type { HostCapabilities } from "./host-capabilities.ts";
 import type { PoolWorker, WorkerFactory } from "./pool-worker.ts";
 import { type PortReservations, Worker } from "./worker.ts";
-import type { PoolSandbox } from "./worker-sandbox.ts";
+import type { PoolSandbox, SandboxLifeline } from "./worker-sandbox.ts";
 
 export interface SupplyDeps {
   caps: HostCapabilities;
@@ -26,6 +26,8 @@ export interface SupplyDeps {
   workers?: WorkerFactory;
   /** What ends a worker's tree when the daemon dies (process-tree.ts; default pdeathsig). */
   dieWith?: "daemon" | "lifeline";
+  /** With dieWith "lifeline": the generation's reaper, which a sandbox's host-wide claims name. */
+  lifeline?: SandboxLifeline;
 }
 
 export class WorkerSupply {
@@ -97,6 +99,7 @@ export class WorkerSupply {
         ...(this.deps.cgroups ? { cgroups: this.deps.cgroups } : {}),
         ...(this.deps.sandbox ? { sandbox: this.deps.sandbox } : {}),
         ...(this.deps.dieWith ? { dieWith: this.deps.dieWith } : {}),
+        ...(this.deps.lifeline ? { lifeline: this.deps.lifeline } : {}),
       },
       hooks,
     );

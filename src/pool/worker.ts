@@ -33,7 +33,7 @@ import { ProcessTree, type TreeExit } from "./process-tree.ts";
 import { type ProbeResult, probeHttp, waitReady } from "./readiness.ts";
 import { workerEnv } from "./worker-env.ts";
 import { WorkerOutput } from "./worker-output.ts";
-import type { PoolSandbox, SandboxLaunch } from "./worker-sandbox.ts";
+import type { PoolSandbox, SandboxLaunch, SandboxLifeline } from "./worker-sandbox.ts";
 
 export interface WorkerDeps {
   caps: HostCapabilities;
@@ -41,6 +41,8 @@ export interface WorkerDeps {
   cgroups?: CgroupTree;
   sandbox?: PoolSandbox;
   dieWith?: "daemon" | "lifeline";
+  /** With dieWith "lifeline": the generation's reaper (the sandbox's claims name it). */
+  lifeline?: SandboxLifeline;
 }
 
 const PORT_TEMPLATE = /\{\{\s*\.Port\s*\}\}/g;
@@ -208,7 +210,13 @@ export class Worker implements PoolWorker {
     });
     this.cgroup = this.deps.cgroups?.forWorker(this.options.name, this.id, this.options.limits);
     try {
-      this.launch = this.deps.sandbox?.launch({ id: this.id, port: this.port });
+      this.launch = this.deps.sandbox?.launch({
+        id: this.id,
+        port: this.port,
+        ...(this.deps.dieWith === "lifeline" && this.deps.lifeline
+          ? { lifeline: this.deps.lifeline }
+          : {}),
+      });
       Object.assign(env, this.launch?.env);
       this.tree = new ProcessTree({
         command: this.options.command.map(fill),
@@ -463,13 +471,16 @@ export class Worker implements PoolWorker {
     const worker: HandedWorker = {
       id: this.id,
       port: this.port,
+      address: this.address,
       pid,
       startTime,
       startedAt: this.startedAt.getTime(),
       readyAt: this.readyAt,
       own: [...this.own],
       cgroup: this.cgroup?.record(),
+      ...(this.launch ? { sandbox: this.launch.handOff() } : {}),
     };
+    this.launch = undefined;
     return { worker, stdout, stderr };
   }
 
@@ -481,7 +492,14 @@ export class Worker implements PoolWorker {
     deps: WorkerDeps,
     hooks: WorkerHooks,
   ): Worker {
+    if (handed.sandbox && !deps.sandbox) {
+      throw new HerdError(
+        "failed_precondition",
+        `worker ${handed.id} is contained, and its pool ${JSON.stringify(options.name)} now has no sandbox to own it (isolation: none in the new config)`,
+      );
+    }
     const worker = new Worker(handed.id, options, deps, hooks);
+    if (handed.sandbox) worker.launch = deps.sandbox!.adopt(handed.sandbox);
     worker.port = handed.port;
     deps.ports.hold(handed.port);
     worker.startedAt = new Date(handed.startedAt);

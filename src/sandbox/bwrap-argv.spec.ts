@@ -11,6 +11,7 @@ const BOX = {
   dir: "/run/herd-sandbox-a/1/2",
   root: "/run/herd-sandbox-a",
   port: 4000,
+  dieWithParent: true,
   network: true,
   filesystem: true,
   hide: ["/etc/herd/herd.yaml"],
@@ -21,6 +22,11 @@ const BOX = {
 };
 
 describe("bwrapArgv", () => {
+  it("ties the sandbox to the daemon only when no lifeline (restart) ends it", () => {
+    expect(bwrapArgv(BOX, TOOLS)).toContain("--die-with-parent");
+    expect(bwrapArgv({ ...BOX, dieWithParent: false }, TOOLS)).not.toContain("--die-with-parent");
+  });
+
   it("hides other workers and the config, relays, gates, then drops to the worker's uid", () => {
     const argv = bwrapArgv({ ...BOX, uid: 200001, gid: 200001 }, TOOLS);
     const joined = argv.join(" ");

@@ -4,7 +4,9 @@
 //
 //   [nsenter --net=<netns> --]                              network: egress (egress/worker-net.ts)
 //   [sh -c 'exec "$@" 9<filter' <filter>]                   the seccomp filter on fd 9
-//   bwrap --die-with-parent --unshare-pid,ipc,uts[,net]     lo comes up in a new netns
+//   bwrap [--die-with-parent] --unshare-pid,ipc,uts[,net]   lo comes up in a new netns; no
+//                                                            --die-with-parent for a restartable
+//                                                            tree (its generation's lifeline)
 //         --seccomp 9                                        seccomp.ts; bwrap sets no_new_privs
 //         --bind / / --dev /dev --proc /proc                 host files; private /dev, /proc
 //         --size N --tmpfs /dev/shm [--tmpfs /tmp,/var/tmp   (1777, bounded) shared memory, temp
@@ -26,6 +28,11 @@ import { dirname } from "node:path";
 export interface WorkerBox {
   /** The worker's own directory: relay/ (root, 0700) and home/ (the worker's uid, 0700). */
   dir: string;
+  /**
+   * Die with the daemon (bwrap --die-with-parent); false for a tree that must outlive it for a
+   * restart, which its generation's cgroup.kill ends instead (src/pool/reaper.ts).
+   */
+  dieWithParent: boolean;
   /** The daemon's runtime directory (every pool's workers, its sockets); hidden inside. */
   root: string;
   port: number;
@@ -80,7 +87,9 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   // nsenter first: the filter's fd 9 passes through it to bwrap, which loads the filter.
   const argv = box.netns ? [tools.nsenter, `--net=${box.netns}`, "--"] : [];
   if (box.seccomp) argv.push("/bin/sh", "-c", 'exec "$@" 9<"$0"', box.seccomp);
-  argv.push(tools.bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts");
+  argv.push(tools.bwrap);
+  if (box.dieWithParent) argv.push("--die-with-parent");
+  argv.push("--unshare-pid", "--unshare-ipc", "--unshare-uts");
   if (box.network && !box.netns) argv.push("--unshare-net");
   if (box.seccomp) argv.push("--seccomp", "9");
   argv.push("--bind", "/", "/", "--dev", "/dev", "--proc", "/proc");

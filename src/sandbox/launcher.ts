@@ -13,12 +13,40 @@
 // (and its egress filter) after the pool released every worker. A uid is claimed host-wide
 // (uid-claims.ts) while it is held. Short numeric names keep socket paths under the 108-byte
 // limit. Single-threaded.
+//
+// Restart (src/cli/restart.ts): a worker launched with a `lifeline` has no --die-with-parent
+// (its generation's cgroup.kill ends it) and its uid claim names the lifeline's process, which
+// lives as long as any daemon holds the generation, so the claim is held across the hand-over
+// whichever daemon dies. The successor `adopt`s each handed worker: it moves the worker's
+// directory into its own pool directory (the worker's mount namespace bound it by inode, so the
+// worker sees no change; the relay socket is the same one) and leaves a symlink at the old path
+// for the connections the predecessor still serves; the uid is held again, and released with
+// the worker. `network: egress` is not handed over (see restartRefusal).
 
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { isAbsolute, join } from "node:path";
 import type { ContainmentRow, IsolationOptions, PoolOptions } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
-import type { PoolSandbox, SandboxFactory, SandboxLaunch } from "../pool/index.ts";
+import type {
+  PoolSandbox,
+  SandboxFactory,
+  SandboxLaunch,
+  SandboxLifeline,
+  SandboxRecord,
+} from "../pool/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 import { containmentRows } from "./containment.ts";
 import { PoolEgress } from "./egress/index.ts";
@@ -150,10 +178,11 @@ class BwrapPoolSandbox implements PoolSandbox {
     }
   }
 
-  launch(worker: { id: string; port: number }): SandboxLaunch {
+  launch(worker: { id: string; port: number; lifeline?: SandboxLifeline }): SandboxLaunch {
     const tools = sandboxTools();
     const dir = join(this.root, (++this.seq).toString(36));
-    const uid = this.deps.uids?.take();
+    const owner = worker.lifeline;
+    const uid = this.deps.uids?.take(owner);
     const ids = uid !== undefined ? { uid, gid: uid } : this.fixed;
     let net: ReturnType<PoolEgress["launch"]> | undefined;
     try {
@@ -170,6 +199,7 @@ class BwrapPoolSandbox implements PoolSandbox {
           dir,
           root: this.runtime,
           port: worker.port,
+          dieWithParent: owner === undefined,
           ...(ids ?? {}),
           network: contained,
           ...(net ? { netns: net.netnsPath, resolvConf: net.resolvConf } : {}),
@@ -190,26 +220,97 @@ class BwrapPoolSandbox implements PoolSandbox {
           nsenter: tools.nsenter ?? "nsenter",
         },
       );
-      let released = false;
+      if (owner) markLifeline(dir, owner);
       return {
         wrapper,
         env: { HOME: home },
-        ...(contained ? { endpoint: { socketPath: relaySocket(dir) } } : {}),
-        privateNetwork: contained,
-        release: () => {
-          if (released) return;
-          released = true;
-          net?.release();
-          rmSync(dir, { recursive: true, force: true });
-          if (uid !== undefined) this.deps.uids?.give(uid);
-        },
+        ...this.held({ dir, relay: contained, uid, owner, net }),
       };
     } catch (err) {
       net?.release();
       rmSync(dir, { recursive: true, force: true });
-      if (uid !== undefined) this.deps.uids?.give(uid);
+      rmSync(`${dir}.lifeline`, { force: true });
+      if (uid !== undefined) this.deps.uids?.give(uid, owner);
       throw err;
     }
+  }
+
+  restartRefusal(): string | undefined {
+    if (this.deps.egress) {
+      return "its workers use network: egress, whose per-worker network namespaces and the pool's nftables filter are not handed over yet (they end with the pool that made them); set isolation.network: private to restart";
+    }
+    if (!this.deps.uids && !this.fixed) {
+      return "its workers run as the daemon's own uid (isolation.user: inherit), and a handed-over worker's mount namespace (made by this process) does not hide the successor's runtime directory from it; set isolation.user: auto to restart";
+    }
+    return undefined;
+  }
+
+  adopt(record: SandboxRecord): SandboxLaunch {
+    const handed = String(record.dir);
+    // After a successor that died before serving, the path may be a symlink to its directory.
+    const real = realpathSync(handed);
+    let dir = real;
+    if (!real.startsWith(`${this.root}/`)) {
+      dir = join(this.root, `a${(++this.seq).toString(36)}`);
+      renameSync(real, dir);
+    }
+    if (handed !== dir) {
+      if (handed !== real) unlinkSync(handed);
+      try {
+        symlinkSync(dir, handed); // the predecessor's kept connections still dial this path
+      } catch {} // its directory is gone already: nobody dials it
+    }
+    const uid = typeof record.uid === "number" ? record.uid : undefined;
+    if (uid !== undefined) this.deps.uids?.hold(uid);
+    const owner =
+      typeof record.ownerPid === "number"
+        ? { pid: record.ownerPid, startTime: Number(record.ownerStart) }
+        : undefined;
+    for (const old of new Set([real, handed])) {
+      if (old !== dir) rmSync(`${old}.lifeline`, { force: true });
+    }
+    if (owner) markLifeline(dir, owner);
+    return {
+      wrapper: [],
+      env: {},
+      ...this.held({ dir, relay: record.relay === 1, uid, owner, alias: handed }),
+    };
+  }
+
+  /** What a launched or adopted worker holds until `release` (or `handOff`). */
+  private held(h: {
+    dir: string;
+    relay: boolean;
+    uid: number | undefined;
+    owner: SandboxLifeline | undefined;
+    net?: ReturnType<PoolEgress["launch"]> | undefined;
+    /** A symlink to `dir` left for the predecessor's connections. */
+    alias?: string;
+  }): Pick<SandboxLaunch, "endpoint" | "privateNetwork" | "release" | "handOff"> {
+    let held = true;
+    return {
+      ...(h.relay ? { endpoint: { socketPath: relaySocket(h.dir) } } : {}),
+      privateNetwork: h.relay,
+      release: () => {
+        if (!held) return;
+        held = false;
+        h.net?.release();
+        rmSync(h.dir, { recursive: true, force: true });
+        rmSync(`${h.dir}.lifeline`, { force: true });
+        if (h.alias) removeAlias(h.alias, h.dir);
+        if (h.uid !== undefined) this.deps.uids?.give(h.uid, h.owner);
+      },
+      handOff: () => {
+        if (h.net) throw new HerdError("failed_precondition", "network: egress is not handed over");
+        held = false;
+        return {
+          dir: h.dir,
+          relay: h.relay ? 1 : 0,
+          ...(h.uid !== undefined ? { uid: h.uid } : {}),
+          ...(h.owner ? { ownerPid: h.owner.pid, ownerStart: h.owner.startTime } : {}),
+        };
+      },
+    };
   }
 
   close(): void {
@@ -217,4 +318,18 @@ class BwrapPoolSandbox implements PoolSandbox {
     rmSync(this.root, { recursive: true, force: true });
     releaseRuntimeDir();
   }
+}
+
+/**
+ * Beside the worker's directory (out of its sight): what keeps a dead daemon's runtime directory
+ * from the stale sweep while the worker may live (runtime-dir.ts).
+ */
+function markLifeline(dir: string, owner: SandboxLifeline): void {
+  writeFileSync(`${dir}.lifeline`, `${owner.pid} ${owner.startTime}\n`, { mode: 0o600 });
+}
+
+function removeAlias(alias: string, dir: string): void {
+  try {
+    if (lstatSync(alias).isSymbolicLink() && readlinkSync(alias) === dir) unlinkSync(alias);
+  } catch {}
 }

@@ -7,12 +7,15 @@
 // under the temp dir (non-root), mode 0711 (a worker may pass through to its own directory,
 // never list it); it exists while anyone holds it (`acquire` .. `release`) and is removed when
 // the last holder lets go. A directory named after a daemon pid that no longer runs is removed
-// when the next one is made (SIGKILL leaves them; their workers died with the daemon).
-// Single-threaded.
+// when the next one is made (SIGKILL leaves them; their workers died with the daemon), unless
+// a worker's `<dir>/<pool>/<worker>.lifeline` names a process that still lives: a restartable
+// worker outlives its daemon while its generation's reaper lives (a successor is adopting it,
+// and moves its directory into its own). Single-threaded.
 
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { alive } from "./uid-claims.ts";
 
 const PREFIX = "herd-sandbox-";
 
@@ -51,6 +54,24 @@ function removeOrphans(base: string): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ESRCH") continue;
     }
+    if (holdsLiveWorkers(join(base, name))) continue;
     rmSync(join(base, name), { recursive: true, force: true });
   }
+}
+
+/** Does a worker of this runtime directory still live (its lifeline's process runs)? */
+function holdsLiveWorkers(dir: string): boolean {
+  let files: string[] = [];
+  try {
+    files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) =>
+      f.endsWith(".lifeline"),
+    );
+  } catch {}
+  return files.some((f) => {
+    try {
+      return alive(readFileSync(join(dir, f), "utf8"));
+    } catch {
+      return false;
+    }
+  });
 }

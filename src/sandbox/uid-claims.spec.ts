@@ -1,4 +1,5 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,5 +50,29 @@ describe("UidClaims", () => {
     expect(claims.claim(9)).toBe(true);
     expect(claims.claim(10)).toBe(true);
     expect(readFileSync(join(dir, "9"), "utf8")).toMatch(new RegExp(`^${process.pid} `));
+  });
+
+  it("a claim naming a worker's lifeline owner stays held while that process lives, not longer", async () => {
+    const dir = claimsDir();
+    const reaper = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      const stat = readFileSync(`/proc/${reaper.pid}/stat`, "utf8");
+      const owner = { pid: reaper.pid!, startTime: Number(stat.split(") ")[1]!.split(" ")[19]) };
+      const daemon = new UidClaims(dir);
+      expect(daemon.claim(11, owner)).toBe(true);
+      expect(readFileSync(join(dir, "11"), "utf8")).toBe(`${owner.pid} ${owner.startTime}\n`);
+      // Another daemon cannot take it while the owner lives; the claimant's own claim is not it.
+      expect(new UidClaims(dir).claim(11)).toBe(false);
+      daemon.release(11);
+      expect(readFileSync(join(dir, "11"), "utf8")).toBe(`${owner.pid} ${owner.startTime}\n`);
+      reaper.kill("SIGKILL");
+      await once(reaper, "exit");
+      expect(new UidClaims(dir).claim(11)).toBe(true);
+      expect(daemon.claim(12, owner)).toBe(true);
+      daemon.release(12, owner);
+      expect(daemon.claim(12)).toBe(true);
+    } finally {
+      reaper.kill("SIGKILL");
+    }
   });
 });

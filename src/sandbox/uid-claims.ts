@@ -2,9 +2,12 @@
 // never hand the same uid to two live workers: one could otherwise read and write the other's
 // files and signal its processes.
 //
-// A claim is a file `<dir>/<uid>` created exclusively (O_EXCL), holding the claiming daemon's
-// pid and its start time (so a recycled pid is not mistaken for it). A claim whose daemon is gone
-// (SIGKILL leaves its files; its workers died with it) is taken over, under a lock directory
+// A claim is a file `<dir>/<uid>` created exclusively (O_EXCL), holding the pid and start time
+// (so a recycled pid is not mistaken for it) of the process whose death ends the worker: the
+// claiming daemon, or for a restartable worker its generation's reaper (src/pool/reaper.ts),
+// which lives as long as any daemon holds the generation (the old one, its successor, both), so
+// a claim stays held across a restart with no moment naming a dead owner. A claim whose owner
+// is gone (SIGKILL leaves its files; its workers died with it) is taken over, under a lock directory
 // `<dir>/<uid>.lock` (mkdir is atomic), after reading it again: a fresh claim is only ever
 // created with O_EXCL, so nobody can replace the stale file while the lock is held, and two
 // daemons never both take one stale claim. Synchronous, like the uid pool that calls it.
@@ -26,11 +29,18 @@ function startTime(pid: number): string | undefined {
   }
 }
 
-/** Is the daemon named by a claim's content still the one that wrote it? */
-function alive(content: string): boolean {
+/** Is the process named by a claim's content (`<pid> <start time>`) still the one it names? */
+export function alive(content: string): boolean {
   const [pid, started] = content.trim().split(" ");
   const n = Number(pid);
   return Number.isInteger(n) && n > 0 && startTime(n) === started;
+}
+
+/** The process a claim names: its death frees the uid. */
+export interface ClaimOwner {
+  pid: number;
+  /** Its start time in clock ticks after boot (/proc/<pid>/stat field 22). */
+  startTime: number;
 }
 
 export class UidClaims {
@@ -41,33 +51,38 @@ export class UidClaims {
     this.mine = `${process.pid} ${startTime(process.pid) ?? "?"}\n`;
   }
 
-  /** Claims `uid` for this daemon; false when a live daemon holds it. */
-  claim(uid: number): boolean {
+  /** Claims `uid` for `owner` (default: this daemon); false when a live owner holds it. */
+  claim(uid: number, owner?: ClaimOwner): boolean {
     const file = join(this.dir, String(uid));
-    if (this.create(file)) return true;
+    const content = this.content(owner);
+    if (this.create(file, content)) return true;
     const seen = this.read(file);
-    if (seen === undefined) return this.create(file);
+    if (seen === undefined) return this.create(file, content);
     if (alive(seen)) return false;
     const lock = `${file}.lock`;
     if (!this.lock(lock)) return false;
     try {
       if (this.read(file) !== seen) return false;
       unlinkSync(file);
-      return this.create(file);
+      return this.create(file, content);
     } finally {
       rmdirSync(lock);
     }
   }
 
-  /** Gives `uid` back (only a claim of this daemon is removed). */
-  release(uid: number): void {
+  /** Gives `uid` back (only a claim naming `owner`, default this daemon, is removed). */
+  release(uid: number, owner?: ClaimOwner): void {
     const file = join(this.dir, String(uid));
-    if (this.read(file) === this.mine) unlinkSync(file);
+    if (this.read(file) === this.content(owner)) unlinkSync(file);
   }
 
-  private create(file: string): boolean {
+  private content(owner: ClaimOwner | undefined): string {
+    return owner ? `${owner.pid} ${owner.startTime}\n` : this.mine;
+  }
+
+  private create(file: string, content: string): boolean {
     try {
-      writeFileSync(file, this.mine, { flag: "wx", mode: 0o644 });
+      writeFileSync(file, content, { flag: "wx", mode: 0o644 });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;

@@ -11,6 +11,7 @@
 // another live daemon holds is skipped. Single-threaded: take and give are synchronous.
 
 import { HerdError } from "../core/index.ts";
+import type { ClaimOwner } from "./uid-claims.ts";
 
 export class UidPool {
   private next: number;
@@ -23,17 +24,21 @@ export class UidPool {
     private readonly first: number,
     private readonly last: number,
     private readonly held = new Set<number>(),
-    private readonly claims?: { claim(uid: number): boolean; release(uid: number): void },
+    private readonly claims?: {
+      claim(uid: number, owner?: ClaimOwner): boolean;
+      release(uid: number, owner?: ClaimOwner): void;
+    },
   ) {
     this.next = first;
   }
 
-  take(): number {
+  /** A uid for one worker, claimed host-wide for `owner` (default: this daemon). */
+  take(owner?: ClaimOwner): number {
     const size = this.last - this.first + 1;
     for (let tried = 0; tried < size; tried++) {
       const uid = this.next;
       this.next = uid === this.last ? this.first : uid + 1;
-      if (!this.held.has(uid) && (this.claims?.claim(uid) ?? true)) {
+      if (!this.held.has(uid) && (this.claims?.claim(uid, owner) ?? true)) {
         this.held.add(uid);
         return uid;
       }
@@ -44,8 +49,13 @@ export class UidPool {
     );
   }
 
-  give(uid: number): void {
+  give(uid: number, owner?: ClaimOwner): void {
     this.held.delete(uid);
-    this.claims?.release(uid);
+    this.claims?.release(uid, owner);
+  }
+
+  /** Holds a uid a predecessor daemon took for a worker this one now owns (restart). */
+  hold(uid: number): void {
+    this.held.add(uid);
   }
 }

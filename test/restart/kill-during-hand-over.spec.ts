@@ -10,6 +10,9 @@
 //   - where the design promises the sessions survive (the new process killed at any step: the
 //     old one reclaims them; the old one killed once the state was sent: the new one owns
 //     them), every worker pid is still running, in a session the survivor lists;
+//   - a contained pool (its own uid per worker, a private network and filesystem) the same, and
+//     its workers' uid claims name a live process while a worker of its uid lives, and none
+//     once no daemon is left;
 //   - at every step, each process's own report of the workers it owns (its Herd's sessions) is
 //     empty on the side that does not own them: the old one from "handed" on, the new one
 //     before "adopted".
@@ -22,6 +25,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { cmdline, expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
+import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
 
 type Victim = "old" | "new" | "both";
 const STEPS = [
@@ -78,8 +82,26 @@ function daemonPids(tag: string): number[] {
   return pidsWithTag(tag).filter((pid) => cmdline(pid).includes("bin/herd serve"));
 }
 
-async function killCase(step: StepName, victim: Victim) {
+/** Uids in `range` whose host-wide claim names a live process. */
+function liveClaims([first, last]: UidRange): number[] {
+  const held: number[] = [];
+  for (let uid = first; uid <= last; uid++) {
+    try {
+      const owner = Number(readFileSync(`/run/herd-uids/${uid}`, "utf8").split(" ")[0]);
+      if (pidAlive(owner)) held.push(uid);
+    } catch {}
+  }
+  return held;
+}
+
+function uidOf(pid: number): number {
+  return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+}
+
+async function killCase(step: StepName, victim: Victim, contained = false) {
   const { tag, env } = newLeakTag();
+  const first = 3_500_000 + Math.floor(Math.random() * 90_000) * 10;
+  const range: UidRange = [first, first + 9];
   const hold = mkdtempSync(join(tmpdir(), "herd-restart-hold-"));
   let daemon: Daemon | undefined;
   cleanups.push(async () => {
@@ -100,7 +122,14 @@ async function killCase(step: StepName, victim: Victim) {
           min: 0,
           max: 4,
           health_path: "/health",
-          isolation: "none",
+          isolation: contained
+            ? {
+                user: "auto",
+                uid_range: range.join("-"),
+                network: "private",
+                filesystem: "private",
+              }
+            : "none",
         },
       },
     },
@@ -121,6 +150,16 @@ async function killCase(step: StepName, victim: Victim) {
     ).json()) as { pids: number[] };
     workers.push(who.pid);
     grandchildren.push(...spawned.pids);
+  }
+  if (contained) {
+    // Inside its PID namespace a worker's pids are its own: follow the host's instead (the
+    // trees' roots as listed, and every process under the workers' uids, grandchildren too).
+    workers.splice(0, 2, ...((await listedWorkerPids(controlUrl)) ?? []));
+    grandchildren.splice(0, grandchildren.length, ...processesInUidRange(range));
+    expect(workers).toHaveLength(2);
+    expect(grandchildren.length).toBeGreaterThanOrEqual(4);
+    // (a prepared spare holds a claim too)
+    expect(liveClaims(range)).toEqual(expect.arrayContaining(grandchildren.map(uidOf)));
   }
   expect([...workers, ...grandchildren].every(pidAlive)).toBe(true);
 
@@ -161,17 +200,29 @@ async function killCase(step: StepName, victim: Victim) {
       return pids && workers.every((p) => pids.includes(p)) ? pids : undefined;
     }).catch((err: Error) => {
       // Both processes log to the pipes the test started the old one with.
-      throw new Error(`${err.message}; the daemons said:\n${daemon?.stdout().slice(-4000)}`);
+      throw new Error(
+        `${err.message}; the daemons said:\n${daemon?.stdout().slice(-4000)}\nstderr:\n${daemon?.stderr().slice(-3000)}`,
+      );
     });
     expect(daemonPids(tag)).toEqual([survivor]);
     expect(workers.filter((p) => !listed.includes(p))).toEqual([]);
     expect([...workers, ...grandchildren].filter((p) => !pidAlive(p))).toEqual([]);
+    if (contained) {
+      // (a prepared spare holds a claim too)
+      expect(liveClaims(range)).toEqual(expect.arrayContaining(grandchildren.map(uidOf)));
+    }
   } else {
     // No daemon owns them (a new process killed before it had everything exits by itself):
     // every process of the test is gone, reapers included, none orphaned.
     await until("every process of the test to be gone", () =>
       pidsWithTag(tag).length === 0 ? true : undefined,
     );
+    if (contained) {
+      await until("no process under the workers' uids", () =>
+        processesInUidRange(range).length === 0 ? true : undefined,
+      );
+      expect(liveClaims(range), "uid claims held for workers that are gone").toEqual([]);
+    }
   }
   // Never two owners: each side's own account, at each step it reached.
   for (const [name, { owns }] of reports) {
@@ -192,6 +243,16 @@ describe("SIGKILL during a restart's hand-over", () => {
     for (const victim of ["old", "new", "both"] as const) {
       it(`at ${step}, killing ${victim}: no orphan, never two owners`, async () => {
         await killCase(step, victim);
+      }, 180_000);
+    }
+  }
+});
+
+describe("SIGKILL during a restart's hand-over, a contained pool", () => {
+  for (const step of STEPS) {
+    for (const victim of ["old", "new", "both"] as const) {
+      it(`at ${step}, killing ${victim}: no orphan, no stale claim, never two owners`, async () => {
+        await killCase(step, victim, true);
       }, 180_000);
     }
   }

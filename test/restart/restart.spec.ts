@@ -271,18 +271,6 @@ describe("herd restart", () => {
     }
   }, 120_000);
 
-  it("refuses when a pool is contained (its sandbox dies with the daemon), and changes nothing", async () => {
-    const contained = structuredClone(CONFIG) as { workers: { w: Record<string, unknown> } };
-    delete contained.workers.w.isolation;
-    const { daemon, tag } = await daemonWithCleanup(contained);
-    const pid = await whoami(daemon.dataUrl, "kept");
-    const r = await restart(daemon.controlUrl);
-    expect(r.exit.code).toBe(1);
-    expect(r.stderr).toMatch(/cannot restart: pool "w" is contained/);
-    expect(daemonPids(tag)).toEqual([daemon.pid]);
-    expect(await whoami(daemon.dataUrl, "kept")).toBe(pid);
-  }, 120_000);
-
   it("refuses a broken config on disk, says where, and changes nothing", async () => {
     const { daemon, tag } = await daemonWithCleanup();
     const { controlUrl, dataUrl } = daemon;
