@@ -21,7 +21,8 @@ import { SessionEventType } from "../../gen/herd/v1/herd_pb.ts";
 import { startCluster, type TestCluster } from "../cluster/cluster-harness.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
-import { cmdline, pidAlive, pidsWithTag } from "../helpers/processes.ts";
+import { pidAlive } from "../helpers/processes.ts";
+import { daemonPids, until } from "./restart-helpers.ts";
 
 const LEASE_MS = 4_000;
 
@@ -29,20 +30,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function daemonPids(tag: string): number[] {
-  return pidsWithTag(tag).filter((pid) => cmdline(pid).includes("bin/herd serve"));
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** A cluster of A and B whose restarted processes are stopped too, and proven gone. */
 async function twoNodes(env: Record<string, string> = {}): Promise<TestCluster> {

@@ -7,13 +7,13 @@
 // is not handed over, is refused with its reason and nothing changes.
 
 import { readdirSync, readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { cmdline, expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
+import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
 import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
+import { daemonPids, until } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -39,10 +39,6 @@ function config(range: UidRange, network = "private") {
       },
     },
   };
-}
-
-function daemonPids(tag: string): number[] {
-  return pidsWithTag(tag).filter((pid) => cmdline(pid).includes("bin/herd serve"));
 }
 
 /** The claims of uids in `range`: uid → the owner's pid the claim names. */
@@ -77,16 +73,6 @@ function workerUid(root: number, [first, last]: UidRange): number | undefined {
     }
   }
   return undefined;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 async function rpc(controlUrl: string, method: string, body: unknown): Promise<unknown> {

@@ -20,12 +20,12 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
-import { cmdline, expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
+import { expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
 import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
+import { daemonPids, until } from "./restart-helpers.ts";
 
 type Victim = "old" | "new" | "both";
 const STEPS = [
@@ -52,16 +52,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 async function listedWorkerPids(controlUrl: string): Promise<number[] | undefined> {
   try {
     const res = await fetch(`${controlUrl}/herd.v1.HerdService/ListSessions`, {
@@ -76,10 +66,6 @@ async function listedWorkerPids(controlUrl: string): Promise<number[] | undefine
   } catch {
     return undefined;
   }
-}
-
-function daemonPids(tag: string): number[] {
-  return pidsWithTag(tag).filter((pid) => cmdline(pid).includes("bin/herd serve"));
 }
 
 /** Uids in `range` whose host-wide claim names a live process. */

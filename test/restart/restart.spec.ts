@@ -12,8 +12,9 @@ import WebSocket from "ws";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { cmdline, expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
+import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
+import { daemonPids } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -33,10 +34,6 @@ const CONFIG = {
     },
   },
 };
-
-function daemonPids(tag: string): number[] {
-  return pidsWithTag(tag).filter((pid) => cmdline(pid).includes("bin/herd serve"));
-}
 
 /** A daemon whose restarts the test follows: every herd process of its tag is stopped after. */
 async function daemonWithCleanup(
