@@ -24,7 +24,8 @@
 // the worker. A `network: egress` worker's slot claim names the lifeline's process too; its
 // namespace and veth are handed as they are, and the successor moves the veth from the
 // predecessor's nftables table into its own, under its own pool's chain (egress/worker-net.ts):
-// the allowlist of the config the successor loaded applies to it from then on.
+// the allowlist of the config the successor loaded applies to it from then on (a pool that is
+// no longer `egress` there leaves it in the predecessor's table, under the old one).
 
 import {
   chmodSync,
@@ -52,7 +53,7 @@ import type {
 } from "../pool/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 import { containmentRows } from "./containment.ts";
-import { PoolEgress, type WorkerNet } from "./egress/index.ts";
+import { adoptWorkerNet, PoolEgress, type WorkerNet } from "./egress/index.ts";
 import {
   isolationProblems,
   resolveDefaults,
@@ -268,16 +269,12 @@ class BwrapPoolSandbox implements PoolSandbox {
         : undefined;
     let net: WorkerNet | undefined;
     if (typeof record.netSlot === "number") {
-      if (!this.deps.egress) {
-        throw new HerdError(
-          "failed_precondition",
-          `workers.${this.options.name}.isolation.network: a handed worker uses network: egress, which this pool no longer has`,
-        );
-      }
-      net = this.deps.egress.adopt(
-        { slot: record.netSlot, table: Number(record.netTable) },
-        owner?.pid ?? process.pid,
-      );
+      const handedNet = { slot: record.netSlot, table: Number(record.netTable) };
+      const netOwner = owner?.pid ?? process.pid;
+      // A pool no longer `egress` here keeps it in the predecessor's filter until it ends.
+      net = this.deps.egress
+        ? this.deps.egress.adopt(handedNet, netOwner)
+        : adoptWorkerNet(undefined, handedNet, netOwner);
     }
     for (const old of new Set([real, handed])) {
       if (old !== dir) rmSync(`${old}.lifeline`, { force: true });

@@ -3,4 +3,4 @@
 export { parseCidr } from "./cidr.ts";
 export { egressProblem, sweepEgressOrphans } from "./egress-host.ts";
 export { chooseNetwork, type NetworkChoice, PoolEgress } from "./pool-egress.ts";
-export type { WorkerNet } from "./worker-net.ts";
+export { adoptWorkerNet, type WorkerNet } from "./worker-net.ts";

@@ -11,12 +11,13 @@
 // whose table no sweep removes (egress-host.ts: a dead daemon's table stays while it filters a
 // live claim's veth): `handOff` leaves it where it is, and a successor's `adoptWorkerNet` puts it
 // in its own table (its pool's chain: the new config's allowlist) before taking it out of the
-// predecessor's. `release` runs once, after the worker's tree is gone, by whichever daemon owns
+// predecessor's — or, when its pool has no egress chain any more, leaves it in the
+// predecessor's table (the old allowlist) until `release`. `release` runs once, after the worker's tree is gone, by whichever daemon owns
 // the worker then; deleting the namespace takes the veth pair with it. Single-threaded,
 // synchronous.
 
 import { randomInt } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HerdError } from "../../core/index.ts";
 import { CLAIMS, dropOrphanTable, egressTools, run } from "./egress-host.ts";
@@ -70,21 +71,25 @@ function unclaim(slot: number, owner: number): void {
   } catch {}
 }
 
-/** What a worker's network holds until `release`; `filtered`: its element is in our table. */
-function held(slot: number, owner: number, filtered: boolean): WorkerNet {
+/**
+ * What a worker's network holds until `release`. `table`: the daemon whose table filters its veth
+ * (undefined: none yet).
+ */
+function held(slot: number, owner: number, table: number | undefined): WorkerNet {
   const { ip, nft } = egressTools();
   const ifname = `${IFNAME_PREFIX}${slot}`;
   let state: "held" | "released" | "handed" = "held";
   const release = () => {
-    if (filtered) {
+    if (table !== undefined) {
       try {
-        run([nft, "-f", "-"], removeWorker(process.pid, ifname));
+        run([nft, "-f", "-"], removeWorker(table, ifname));
       } catch {}
     }
     try {
       run([ip, "netns", "delete", ifname]);
     } catch {}
     unclaim(slot, owner);
+    if (table !== undefined && table !== process.pid) dropOrphanTable(table);
   };
   return {
     netnsPath: `/run/netns/${ifname}`,
@@ -95,7 +100,7 @@ function held(slot: number, owner: number, filtered: boolean): WorkerNet {
     },
     handOff: () => {
       state = "handed";
-      return { slot, table: process.pid };
+      return { slot, table: table ?? process.pid };
     },
   };
 }
@@ -109,11 +114,11 @@ export function claimWorkerNet(poolIndex: number, owner: number): WorkerNet {
   const slot = claimSlot(owner);
   const ifname = `${IFNAME_PREFIX}${slot}`;
   const { gateway, address } = slotAddresses(slot);
-  let net = held(slot, owner, false);
+  let net = held(slot, owner, undefined);
   try {
     // The filter first: the host side is never up without it.
     run([nft, "-f", "-"], addWorker(process.pid, poolIndex, ifname));
-    net = held(slot, owner, true);
+    net = held(slot, owner, process.pid);
     run(
       [ip, "-batch", "-"],
       [
@@ -146,25 +151,25 @@ export function claimWorkerNet(poolIndex: number, owner: number): WorkerNet {
 
 /**
  * Owns a handed worker's network (restart): its veth joins this daemon's table under the pool's
- * chain `poolIndex`, then leaves table `from` (the predecessor's; gone already if it died and was
- * swept). Its claim keeps naming `owner`.
+ * chain `poolIndex`, then leaves `handed.table` (the predecessor's; gone already if that one
+ * died and nothing was left in it). Without `poolIndex` (the pool is no longer `egress` here) it
+ * stays where it is. Its claim keeps naming `owner`.
  */
 export function adoptWorkerNet(
-  poolIndex: number,
+  poolIndex: number | undefined,
   handed: { slot: number; table: number },
   owner: number,
 ): WorkerNet {
   const { nft } = egressTools();
   const ifname = `${IFNAME_PREFIX}${handed.slot}`;
-  if (!existsSync(`/run/netns/${ifname}`)) {
-    throw new HerdError("unavailable", `network: egress: the handed worker's ${ifname} is gone`);
-  }
+  if (poolIndex === undefined) return held(handed.slot, owner, handed.table);
+  // (also in a reclaim, back from a successor that died: it may have moved it to its own table)
   run([nft, "-f", "-"], addWorker(process.pid, poolIndex, ifname));
   if (handed.table !== process.pid) {
     try {
       run([nft, "-f", "-"], removeWorker(handed.table, ifname));
-    } catch {} // its daemon died and a sweep removed its table
+    } catch {} // its daemon died and its table is gone
     dropOrphanTable(handed.table);
   }
-  return held(handed.slot, owner, true);
+  return held(handed.slot, owner, process.pid);
 }
