@@ -1,7 +1,8 @@
 // The sweep of what dead daemons left (real nftables, real claim files under CLAIMS): a dead
 // daemon's table that still filters the veth of a slot whose claim names a live process — a
 // restart's handed worker whose successor has not moved it into its own table yet — is kept;
-// once that claim is gone, the sweep removes the table. Names are unique per run (a pid that has
+// once that claim is gone, the sweep removes the table; and a daemon whose pid named such a
+// table (a pid reused) refuses to start its egress pools rather than replace it. Names are unique per run (a pid that has
 // just exited, a free slot), since other daemons share the host.
 
 import { execFileSync, spawnSync } from "node:child_process";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLAIMS, egressProblem, sweepEgressOrphans } from "./egress-host.ts";
 import { addWorker, tableName, tableRuleset, WORKER_SLOTS } from "./egress-ruleset.ts";
+import { PoolEgress } from "./pool-egress.ts";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -50,5 +52,22 @@ describe.skipIf(egressProblem() !== undefined)("the egress sweep", () => {
     rmSync(join(CLAIMS, String(slot)));
     sweepEgressOrphans();
     expect(tables()).not.toContain(`table inet ${table}\n`);
+  });
+
+  it("refuses to replace a table of a former daemon with its pid while it filters a live worker", () => {
+    const table = tableName(process.pid);
+    const slot = claimFreeSlot(process.pid);
+    cleanups.push(() => {
+      try {
+        execFileSync("nft", ["delete", "table", "inet", table], { stdio: "ignore" });
+      } catch {}
+    });
+    execFileSync("nft", ["-f", "-"], {
+      input: `${tableRuleset(process.pid, false)}add chain inet ${table} p0\n${addWorker(process.pid, 0, `herdeg${slot}`)}`,
+    });
+    expect(() => new PoolEgress("w", { allow: [], deny: [] })).toThrow(
+      /left by a former daemon with this pid, still filters live workers/,
+    );
+    expect(tables()).toContain(`table inet ${table}\n`);
   });
 });

@@ -20,6 +20,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { HerdError } from "../../core/index.ts";
 import { processRuns, which } from "../../pool/index.ts";
 import {
   IFNAME_PREFIX,
@@ -103,6 +104,15 @@ class EgressTable {
     if (this.pools === 0) {
       withHostLock(() => {
         removeOrphans();
+        // A former daemon with this pid left a table that still filters a live worker (handed to
+        // a successor not yet holding it, or under an allowlist its pool no longer has): never
+        // unfilter it. (A pid reused that soon; starting again gives another.)
+        if (filtersLive(process.pid)) {
+          throw new HerdError(
+            "unavailable",
+            `network: egress: nftables table ${tableName(process.pid)}, left by a former daemon with this pid, still filters live workers; start herd again`,
+          );
+        }
         const guard = enableForwarding();
         // Replace a table a former daemon with this pid left behind.
         run(
@@ -213,21 +223,25 @@ function liveSlots(): Set<number> {
   return live;
 }
 
-/** Deletes daemon `pid`'s table unless a veth in it belongs to a live claim (a handed worker). */
-function dropTable(pid: number, live = liveSlots()): void {
-  const { nft } = egressTools();
+/** Does daemon `pid`'s table filter the veth of a live claim (a handed worker)? */
+function filtersLive(pid: number, live = liveSlots()): boolean {
   let members = "";
   try {
-    members = run([nft, "list", "set", "inet", tableName(pid), "workers"]);
+    members = run([egressTools().nft, "list", "set", "inet", tableName(pid), "workers"]);
   } catch {
-    return; // gone already
+    return false; // no such table
   }
-  for (const m of members.matchAll(new RegExp(`"${IFNAME_PREFIX}(\\d+)"`, "g"))) {
-    if (live.has(Number(m[1]))) return;
-  }
+  return [...members.matchAll(new RegExp(`"${IFNAME_PREFIX}(\\d+)"`, "g"))].some((m) =>
+    live.has(Number(m[1])),
+  );
+}
+
+/** Deletes daemon `pid`'s table unless it filters a live claim's veth. */
+function dropTable(pid: number, live = liveSlots()): void {
+  if (filtersLive(pid, live)) return;
   try {
-    run([nft, "delete", "table", "inet", tableName(pid)]);
-  } catch {}
+    run([egressTools().nft, "delete", "table", "inet", tableName(pid)]);
+  } catch {} // gone already
 }
 
 /** A dead daemon's table, once it filters no live worker (after a successor adopted them). */
