@@ -2,7 +2,8 @@
 // forwarding), and the daemon's one nftables table (egress-ruleset.ts) shared by its pools.
 //
 // Invariants: the table exists while at least one egress pool of this process is open and is
-// deleted with the last one. A table or worker namespace left by a daemon that died (SIGKILL)
+// deleted with the last one, unless it still filters a worker handed to a successor that keeps
+// it there (then a later sweep deletes it, once that worker is gone). A table or worker namespace left by a daemon that died (SIGKILL)
 // is removed by a sweep (when an egress pool on the host starts, when a daemon's last one closes,
 // when a successor adopts a worker out of it): a slot whose claim (CLAIMS/<slot>) names a dead
 // process loses its namespace and claim; a dead daemon's table goes once none of the veths in it

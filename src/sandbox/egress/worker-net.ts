@@ -12,9 +12,9 @@
 // live claim's veth): `handOff` leaves it where it is, and a successor's `adoptWorkerNet` puts it
 // in its own table (its pool's chain: the new config's allowlist) before taking it out of the
 // predecessor's — or, when its pool has no egress chain any more, leaves it in the
-// predecessor's table (the old allowlist) until `release`. `release` runs once, after the worker's tree is gone, by whichever daemon owns
-// the worker then; deleting the namespace takes the veth pair with it. Single-threaded,
-// synchronous.
+// predecessor's table (the old allowlist) until `release`. `release` runs once, after the
+// worker's tree is gone, by whichever daemon owns the worker then; deleting the namespace takes
+// the veth pair with it. Single-threaded, synchronous.
 
 import { randomInt } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
