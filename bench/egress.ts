@@ -72,10 +72,10 @@ const pool = new PoolEgress("bench", { allow: [], deny: [] });
 const setupMs: number[] = [];
 for (let i = 0; i < 10; i++) {
   const t = performance.now();
-  pool.launch(tmpdir()).release();
+  pool.launch(tmpdir(), process.pid).release();
   setupMs.push(performance.now() - t);
 }
-const net = pool.launch(tmpdir());
+const net = pool.launch(tmpdir(), process.pid);
 const pasta = await userModeNet((netns) => [
   "pasta",
   "--config-net",

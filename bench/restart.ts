@@ -9,9 +9,10 @@
 //     A stop-and-start has no such figure: its tunnels, and their sessions, are gone.
 //
 // `--contained`: the same with a contained pool (its own uid per worker, private network through
-// the relay, private filesystem), which a restart hands over too.
+// the relay, private filesystem), which a restart hands over too; `--egress`: contained with
+// `network: egress` (each handed worker's veth moves into the new daemon's nftables table).
 //
-// Standalone: `npx tsx bench/restart.ts [--runs N] [--contained]`.
+// Standalone: `npx tsx bench/restart.ts [--runs N] [--contained | --egress]`.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -99,19 +100,20 @@ async function echo(dataUrl: string, id: string) {
 }
 
 export async function benchRestart(
-  opts: { runs?: number; contained?: boolean } = {},
+  opts: { runs?: number; contained?: boolean; egress?: boolean } = {},
 ): Promise<BenchRow[]> {
   const runs = opts.runs ?? 5;
   const first = 3_900_000 + Math.floor(Math.random() * 900) * 100;
-  const isolation = opts.contained
-    ? {
-        user: "auto",
-        uid_range: `${first}-${first + 99}`,
-        network: "private",
-        filesystem: "private",
-      }
-    : "none";
-  const what = opts.contained ? " (contained pool)" : "";
+  const isolation =
+    opts.contained || opts.egress
+      ? {
+          user: "auto",
+          uid_range: `${first}-${first + 99}`,
+          network: opts.egress ? "egress" : "private",
+          filesystem: "private",
+        }
+      : "none";
+  const what = opts.egress ? " (egress pool)" : opts.contained ? " (contained pool)" : "";
   const dir = mkdtempSync(join(tmpdir(), "herd-bench-restart-"));
   const [controlPort, dataPort] = [await freePort(), await freePort()];
   const config = join(dir, "herd.yaml");
@@ -188,5 +190,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf("--runs");
   const runs = i > 0 ? Number(process.argv[i + 1]) : undefined;
   const contained = process.argv.includes("--contained");
-  console.log(formatTable(await benchRestart({ ...(runs ? { runs } : {}), contained })));
+  const egress = process.argv.includes("--egress");
+  console.log(formatTable(await benchRestart({ ...(runs ? { runs } : {}), contained, egress })));
 }

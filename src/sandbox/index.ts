@@ -1,7 +1,7 @@
 // Public surface of the sandbox launcher (tenant isolation of workers: uids, namespaces, mounts).
 // src/pool knows only its SandboxFactory seam; src/cli/serve.ts wires this in.
 
-export { PoolEgress, parseCidr } from "./egress/index.ts";
+export { PoolEgress, parseCidr, sweepEgressOrphans } from "./egress/index.ts";
 export { HiddenSocket } from "./hidden-socket.ts";
 export {
   type IsolationKey,

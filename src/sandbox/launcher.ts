@@ -21,7 +21,11 @@
 // directory into its own pool directory (the worker's mount namespace bound it by inode, so the
 // worker sees no change; the relay socket is the same one) and leaves a symlink at the old path
 // for the connections the predecessor still serves; the uid is held again, and released with
-// the worker. `network: egress` is not handed over (see restartRefusal).
+// the worker. A `network: egress` worker's slot claim names the lifeline's process too; its
+// namespace and veth are handed as they are, and the successor moves the veth from the
+// predecessor's nftables table into its own, under its own pool's chain (egress/worker-net.ts):
+// the allowlist of the config the successor loaded applies to it from then on (a pool that is
+// no longer `egress` there leaves it in the predecessor's table, under the old one).
 
 import {
   chmodSync,
@@ -49,7 +53,7 @@ import type {
 } from "../pool/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 import { containmentRows } from "./containment.ts";
-import { PoolEgress } from "./egress/index.ts";
+import { adoptWorkerNet, PoolEgress, type WorkerNet } from "./egress/index.ts";
 import {
   isolationProblems,
   resolveDefaults,
@@ -192,7 +196,7 @@ class BwrapPoolSandbox implements PoolSandbox {
       mkdirSync(home, { mode: 0o700 });
       if (ids) chownSync(home, ids.uid, ids.gid);
       const { network, filesystem } = this.options.isolation;
-      net = this.deps.egress?.launch(dir);
+      net = this.deps.egress?.launch(dir, owner?.pid ?? process.pid);
       const contained = network !== "host";
       const wrapper = bwrapArgv(
         {
@@ -236,9 +240,6 @@ class BwrapPoolSandbox implements PoolSandbox {
   }
 
   restartRefusal(): string | undefined {
-    if (this.deps.egress) {
-      return "its workers use network: egress, whose per-worker network namespaces and the pool's nftables filter are not handed over yet (they end with the pool that made them); set isolation.network: private to restart";
-    }
     if (!this.deps.uids && !this.fixed) {
       return "its workers run as the daemon's own uid (isolation.user: inherit), and a handed-over worker's mount namespace (made by this process) does not hide the successor's runtime directory from it; set isolation.user: auto to restart";
     }
@@ -266,6 +267,15 @@ class BwrapPoolSandbox implements PoolSandbox {
       typeof record.ownerPid === "number"
         ? { pid: record.ownerPid, startTime: Number(record.ownerStart) }
         : undefined;
+    let net: WorkerNet | undefined;
+    if (typeof record.netSlot === "number") {
+      const handedNet = { slot: record.netSlot, table: Number(record.netTable) };
+      const netOwner = owner?.pid ?? process.pid;
+      // A pool no longer `egress` here keeps it in the predecessor's filter until it ends.
+      net = this.deps.egress
+        ? this.deps.egress.adopt(handedNet, netOwner)
+        : adoptWorkerNet(undefined, handedNet, netOwner);
+    }
     for (const old of new Set([real, handed])) {
       if (old !== dir) rmSync(`${old}.lifeline`, { force: true });
     }
@@ -273,7 +283,7 @@ class BwrapPoolSandbox implements PoolSandbox {
     return {
       wrapper: [],
       env: {},
-      ...this.held({ dir, relay: record.relay === 1, uid, owner, alias: handed }),
+      ...this.held({ dir, relay: record.relay === 1, uid, owner, net, alias: handed }),
     };
   }
 
@@ -283,7 +293,7 @@ class BwrapPoolSandbox implements PoolSandbox {
     relay: boolean;
     uid: number | undefined;
     owner: SandboxLifeline | undefined;
-    net?: ReturnType<PoolEgress["launch"]> | undefined;
+    net?: WorkerNet | undefined;
     /** A symlink to `dir` left for the predecessor's connections. */
     alias?: string;
   }): Pick<SandboxLaunch, "endpoint" | "privateNetwork" | "release" | "handOff"> {
@@ -301,11 +311,12 @@ class BwrapPoolSandbox implements PoolSandbox {
         if (h.uid !== undefined) this.deps.uids?.give(h.uid, h.owner);
       },
       handOff: () => {
-        if (h.net) throw new HerdError("failed_precondition", "network: egress is not handed over");
         held = false;
+        const net = h.net?.handOff();
         return {
           dir: h.dir,
           relay: h.relay ? 1 : 0,
+          ...(net ? { netSlot: net.slot, netTable: net.table } : {}),
           ...(h.uid !== undefined ? { uid: h.uid } : {}),
           ...(h.owner ? { ownerPid: h.owner.pid, ownerStart: h.owner.startTime } : {}),
         };

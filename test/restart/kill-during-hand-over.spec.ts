@@ -10,9 +10,13 @@
 //   - where the design promises the sessions survive (the new process killed at any step: the
 //     old one reclaims them; the old one killed once the state was sent: the new one owns
 //     them), every worker pid is still running, in a session the survivor lists;
-//   - a contained pool (its own uid per worker, a private network and filesystem) the same, and
-//     its workers' uid claims name a live process while a worker of its uid lives, and none
-//     once no daemon is left;
+//   - a contained pool (its own uid per worker, `network: egress`, a private filesystem) the
+//     same, and its workers' uid claims name a live process while a worker of its uid lives,
+//     and none once no daemon is left; each surviving worker stays in its network namespace,
+//     its veth in the survivor's nftables table under a claim naming a live process; once the
+//     survivor stopped (or none survived) no claim of the test names a live process, and after
+//     the daemons' sweep of dead ones' leftovers (egress-host.ts) no table, claim, namespace or
+//     veth of the test is left;
 //   - at every step, each process's own report of the workers it owns (its Herd's sessions) is
 //     empty on the side that does not own them: the old one from "handed" on, the new one
 //     before "adopted".
@@ -21,6 +25,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  egressClaims,
+  egressLeftovers,
+  reaperOf,
+  slotOfProcess,
+  slotsOf,
+  sweepEgressOrphans,
+  tableOf,
+} from "../egress/egress-state.ts";
 import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
@@ -112,7 +125,7 @@ async function killCase(step: StepName, victim: Victim, contained = false) {
             ? {
                 user: "auto",
                 uid_range: range.join("-"),
-                network: "private",
+                network: "egress",
                 filesystem: "private",
               }
             : "none",
@@ -150,6 +163,14 @@ async function killCase(step: StepName, victim: Victim, contained = false) {
   expect([...workers, ...grandchildren].every(pidAlive)).toBe(true);
 
   const oldPid = daemon.pid;
+  // network: egress: every slot of the test (workers', a spare's) and whom the claims name.
+  const owners = [oldPid, reaperOf(oldPid) ?? oldPid];
+  const slots = contained ? slotsOf(owners) : [];
+  if (contained) {
+    const ofWorkers = workers.map(slotOfProcess);
+    expect(slots).toEqual(expect.arrayContaining(ofWorkers));
+    expect(tableOf(oldPid)).toEqual(expect.arrayContaining(ofWorkers));
+  }
   process.kill(oldPid, "SIGUSR2");
   // Release the steps before the one under test (the other process is held at its next one,
   // so the kill finds the hand-over exactly there); record what each process said it owns.
@@ -170,6 +191,8 @@ async function killCase(step: StepName, victim: Victim, contained = false) {
   const newPid = await until("the new process", () =>
     daemonPids(tag).find((pid) => pid !== oldPid),
   );
+  const newReaper = reaperOf(newPid);
+  owners.push(newPid, ...(newReaper ? [newReaper] : []));
   if (victim !== "new") process.kill(oldPid, "SIGKILL");
   if (victim !== "old") process.kill(newPid, "SIGKILL");
   // The survivor goes on; its later steps are released as they come.
@@ -196,6 +219,18 @@ async function killCase(step: StepName, victim: Victim, contained = false) {
     if (contained) {
       // (a prepared spare holds a claim too)
       expect(liveClaims(range)).toEqual(expect.arrayContaining(grandchildren.map(uidOf)));
+      // Each worker in its own namespace still, filtered by the survivor's table.
+      const ofWorkers = workers.map(slotOfProcess);
+      expect(slots).toEqual(expect.arrayContaining(ofWorkers));
+      expect(tableOf(survivor!)).toEqual(expect.arrayContaining(ofWorkers));
+      expect(ofWorkers.filter((slot) => !pidAlive(egressClaims().get(slot!) ?? 0))).toEqual([]);
+      // The survivor stops as a daemon does: every worker ends, its egress state with it.
+      const survivorReaper = reaperOf(survivor!);
+      if (survivorReaper) owners.push(survivorReaper);
+      process.kill(survivor!, "SIGTERM");
+      await until("every process of the test to be gone", () =>
+        pidsWithTag(tag).length === 0 ? true : undefined,
+      );
     }
   } else {
     // No daemon owns them (a new process killed before it had everything exits by itself):
@@ -209,6 +244,18 @@ async function killCase(step: StepName, victim: Victim, contained = false) {
       );
       expect(liveClaims(range), "uid claims held for workers that are gone").toEqual([]);
     }
+  }
+  if (contained) {
+    const live = [...egressClaims()].filter(
+      ([, owner]) => owners.includes(owner) && pidAlive(owner),
+    );
+    expect(live, "slot claims of live processes with no daemon left").toEqual([]);
+    // What a SIGKILLed daemon left, the next daemon's sweep removes: then nothing is left.
+    // (the kernel frees a namespace, and the veth in it, a moment after its last process left)
+    sweepEgressOrphans();
+    await until("the test's egress state to go", () =>
+      egressLeftovers([oldPid, newPid], owners, slots).length === 0 ? true : undefined,
+    ).catch(() => expect(egressLeftovers([oldPid, newPid], owners, slots)).toEqual([]));
   }
   // Never two owners: each side's own account, at each step it reached.
   for (const [name, { owns }] of reports) {
@@ -234,10 +281,10 @@ describe("SIGKILL during a restart's hand-over", () => {
   }
 });
 
-describe("SIGKILL during a restart's hand-over, a contained pool", () => {
+describe("SIGKILL during a restart's hand-over, a contained pool with network: egress", () => {
   for (const step of STEPS) {
     for (const victim of ["old", "new", "both"] as const) {
-      it(`at ${step}, killing ${victim}: no orphan, no stale claim, never two owners`, async () => {
+      it(`at ${step}, killing ${victim}: no orphan, no stale claim, table, namespace or veth, never two owners`, async () => {
         await killCase(step, victim, true);
       }, 180_000);
     }

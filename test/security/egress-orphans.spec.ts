@@ -3,8 +3,9 @@
 // (egress/egress-host.ts), and leaves nothing of its own when it stops.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { afterAll, expect, it } from "vitest";
+import { reaperOf, slotsOf } from "../egress/egress-state.ts";
 import {
   type Daemon,
   expectNoLeaks,
@@ -41,18 +42,15 @@ afterAll(async () => {
   killAllWithTag(leak.tag);
 }, 60_000);
 
-/** Slots claimed by daemon `pid`, and whether each one's namespace is still there. */
-function claims(pid: number): { slot: string; netns: boolean }[] {
-  return readdirSync("/run/herd-egress")
-    .filter((n) => /^\d+$/.test(n))
-    .filter((n) => {
-      try {
-        return readFileSync(`/run/herd-egress/${n}`, "utf8").trim() === String(pid);
-      } catch {
-        return false;
-      }
-    })
-    .map((slot) => ({ slot, netns: existsSync(`/run/netns/herdeg${slot}`) }));
+/**
+ * Slots claimed for daemon `pid`'s workers (in the name of its generation's reaper, or its own),
+ * and whether each one's namespace is still there.
+ */
+function claims(pid: number, reaper: number): { slot: string; netns: boolean }[] {
+  return slotsOf([pid, reaper]).map((slot) => ({
+    slot: String(slot),
+    netns: existsSync(`/run/netns/herdeg${slot}`),
+  }));
 }
 
 const tables = () => execFileSync("nft", ["list", "tables", "inet"]).toString();
@@ -67,28 +65,30 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 it("the next daemon removes what a SIGKILLed one left", async () => {
   const first = await startDaemon({ config, env: leak.env });
   daemons.push(first);
+  const firstReaper = reaperOf(first.pid) ?? first.pid;
   // min: 2, plus the spare the pool prepares.
-  await until("prepared workers", () => claims(first.pid).length >= 2);
+  await until("prepared workers", () => claims(first.pid, firstReaper).length >= 2);
   await first.kill();
   await until(
     "the workers to die with their daemon",
     () => processesInUidRange(UID_RANGE).length === 0,
   );
   // What the kill left behind.
-  const left = claims(first.pid);
+  const left = claims(first.pid, firstReaper);
   expect(left.length).toBeGreaterThanOrEqual(2);
   expect(left.every((c) => c.netns)).toBe(true);
   expect(tables()).toContain(`herd-egress-${first.pid}\n`);
 
   const second = await startDaemon({ config, env: leak.env });
   daemons.push(second);
-  expect(claims(first.pid)).toEqual([]);
+  const secondReaper = reaperOf(second.pid) ?? second.pid;
+  expect(claims(first.pid, firstReaper)).toEqual([]);
   for (const { slot } of left) expect(existsSync(`/run/netns/herdeg${slot}`)).toBe(false);
   expect(tables()).not.toContain(`herd-egress-${first.pid}\n`);
-  await until("the second daemon's workers", () => claims(second.pid).length >= 2);
+  await until("the second daemon's workers", () => claims(second.pid, secondReaper).length >= 2);
   const exit = await second.stop();
   expect(exit).toEqual({ code: 0, signal: null });
-  expect(claims(second.pid)).toEqual([]);
+  expect(claims(second.pid, secondReaper)).toEqual([]);
   expect(tables()).not.toContain(`herd-egress-${second.pid}\n`);
   await expectNoLeaks(leak.tag);
   await expectNoIsolationLeaks(UID_RANGE, second.pid);

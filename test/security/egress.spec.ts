@@ -12,6 +12,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reaperOf, slotsOf } from "../egress/egress-state.ts";
 import {
   herdWithResolvConf,
   type OutsideWorld,
@@ -79,13 +80,15 @@ beforeAll(async () => {
 afterAll(async () => {
   hostListener?.close();
   const pid = daemon?.pid ?? 0;
+  const reaper = reaperOf(pid) ?? pid;
   const exit = await daemon?.stop();
   try {
     await expectNoLeaks(leak.tag);
     await expectNoIsolationLeaks(UID_RANGE, pid);
-    // Its table and its workers' namespaces (claimed under /run/herd-egress) went with it.
+    // Its table and its workers' namespaces (claimed under /run/herd-egress, in the name of
+    // its generation's reaper) went with it.
     expect(execFileSync("nft", ["list", "tables"]).toString()).not.toContain(`herd-egress-${pid}`);
-    expect(egressClaimsOf(pid)).toEqual([]);
+    expect(slotsOf([pid, reaper])).toEqual([]);
   } finally {
     killAllWithTag(leak.tag);
     world?.close();
@@ -273,16 +276,3 @@ function hostPid(uid: number): number {
 }
 
 /** The worker-network slots daemon `pid` still claims (egress/worker-net.ts). */
-function egressClaimsOf(pid: number): string[] {
-  let names: string[] = [];
-  try {
-    names = readdirSync("/run/herd-egress").filter((n) => /^\d+$/.test(n));
-  } catch {}
-  return names.filter((n) => {
-    try {
-      return readFileSync(`/run/herd-egress/${n}`, "utf8").trim() === String(pid);
-    } catch {
-      return false;
-    }
-  });
-}

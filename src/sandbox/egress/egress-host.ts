@@ -2,9 +2,15 @@
 // forwarding), and the daemon's one nftables table (egress-ruleset.ts) shared by its pools.
 //
 // Invariants: the table exists while at least one egress pool of this process is open and is
-// deleted with the last one; a table or worker namespace left by a daemon that died (SIGKILL)
-// is removed when the next egress pool on the host starts (the claim files under CLAIMS name
-// their daemon's pid). Forwarding: a worker's packets are routed by the host, which needs
+// deleted with the last one, unless it still filters a worker handed to a successor that keeps
+// it there (then a later sweep deletes it, once that worker is gone). A table or worker namespace left by a daemon that died (SIGKILL)
+// is removed by a sweep (when an egress pool on the host starts, when a daemon's last one closes,
+// when a successor adopts a worker out of it): a slot whose claim (CLAIMS/<slot>) names a dead
+// process loses its namespace and claim; a dead daemon's table goes once none of the veths in it
+// belongs to a live claim — a restart's handed worker (worker-net.ts) stays filtered by its dead
+// predecessor's table until its successor has put it in its own, whichever daemon dies when.
+// Tables are swept before claims, so a slot named in a table is never claimed anew meanwhile.
+// Forwarding: a worker's packets are routed by the host, which needs
 // net.ipv4.ip_forward=1. If herd is the one that turns it on, it leaves a mark, and every
 // herd table then drops all forwarding that is neither from nor to a worker, so the host
 // forwards nothing it did not forward before; the last herd table on the host to go turns it
@@ -15,7 +21,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { which } from "../../pool/index.ts";
+import { HerdError } from "../../core/index.ts";
+import { processRuns, which } from "../../pool/index.ts";
 import {
   IFNAME_PREFIX,
   type PoolRules,
@@ -98,6 +105,15 @@ class EgressTable {
     if (this.pools === 0) {
       withHostLock(() => {
         removeOrphans();
+        // A former daemon with this pid left a table that still filters a live worker (handed to
+        // a successor not yet holding it, or under an allowlist its pool no longer has): never
+        // unfilter it. (A pid reused that soon; starting again gives another.)
+        if (filtersLive(process.pid)) {
+          throw new HerdError(
+            "unavailable",
+            `network: egress: nftables table ${tableName(process.pid)}, left by a former daemon with this pid, still filters live workers; start herd again`,
+          );
+        }
         const guard = enableForwarding();
         // Replace a table a former daemon with this pid left behind.
         run(
@@ -121,10 +137,8 @@ class EgressTable {
       return;
     }
     withHostLock(() => {
-      try {
-        run([egressTools().nft, "delete", "table", "inet", tableName(process.pid)]);
-      } catch {}
-      restoreForwarding();
+      dropTable(process.pid);
+      sweep();
     });
   }
 }
@@ -186,39 +200,101 @@ function withHostLock<T>(fn: () => T): T {
   }
 }
 
+/** A zombie is dead: a reaper whose daemon died may wait a while for its new parent to reap it. */
 function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== "ESRCH";
-  }
+  return processRuns(pid);
 }
 
-/** Worker namespaces and tables of daemons that no longer run. */
-function removeOrphans(): void {
-  const { ip, nft } = egressTools();
+/** Slots whose claim names a live process (a worker that may be alive holds each). */
+function liveSlots(): Set<number> {
+  const live = new Set<number>();
   let claims: string[] = [];
   try {
     claims = readdirSync(CLAIMS).filter((n) => /^\d+$/.test(n));
   } catch {}
   for (const slot of claims) {
-    const owner = Number(readFileSync(join(CLAIMS, slot), "utf8").trim());
-    if (owner > 0 && alive(owner)) continue;
+    let owner = 0;
     try {
-      run([ip, "netns", "delete", `${IFNAME_PREFIX}${slot}`]);
-    } catch {}
-    rmSync(join(CLAIMS, slot), { force: true });
+      owner = Number(readFileSync(join(CLAIMS, slot), "utf8").trim());
+    } catch {
+      continue;
+    }
+    if (owner > 0 && alive(owner)) live.add(Number(slot));
   }
+  return live;
+}
+
+/** Does daemon `pid`'s table filter the veth of a live claim (a handed worker)? */
+function filtersLive(pid: number, live = liveSlots()): boolean {
+  let members = "";
+  try {
+    members = run([egressTools().nft, "list", "set", "inet", tableName(pid), "workers"]);
+  } catch {
+    return false; // no such table
+  }
+  return [...members.matchAll(new RegExp(`"${IFNAME_PREFIX}(\\d+)"`, "g"))].some((m) =>
+    live.has(Number(m[1])),
+  );
+}
+
+/** Deletes daemon `pid`'s table unless it filters a live claim's veth. */
+function dropTable(pid: number, live = liveSlots()): void {
+  if (filtersLive(pid, live)) return;
+  try {
+    run([egressTools().nft, "delete", "table", "inet", tableName(pid)]);
+  } catch {} // gone already
+}
+
+/** A dead daemon's table, once it filters no live worker (after a successor adopted them). */
+export function dropOrphanTable(pid: number): void {
+  if (alive(pid)) return;
+  withHostLock(() => {
+    dropTable(pid);
+    restoreForwarding();
+  });
+}
+
+/**
+ * What SIGKILLed daemons left (also run when a daemon's last egress pool closes); a spec calls it
+ * to show that nothing else is left.
+ */
+export function sweepEgressOrphans(): void {
+  withHostLock(sweep);
+}
+
+function sweep(): void {
+  removeOrphans();
+  restoreForwarding();
+}
+
+/** Tables, then worker namespaces and claims, of processes that no longer run. */
+function removeOrphans(): void {
+  const { ip, nft } = egressTools();
+  const live = liveSlots();
   let tables = "";
   try {
     tables = run([nft, "list", "tables", "inet"]);
   } catch {}
   for (const m of tables.matchAll(/table inet herd-egress-(\d+)$/gm)) {
     const pid = Number(m[1]);
-    if (pid === process.pid || alive(pid)) continue;
+    if (pid !== process.pid && !alive(pid)) dropTable(pid, live);
+  }
+  let claims: string[] = [];
+  try {
+    claims = readdirSync(CLAIMS).filter((n) => /^\d+$/.test(n));
+  } catch {}
+  for (const slot of claims) {
+    // Read again: a claim made since `live` was taken is a live one.
+    let owner = 0;
     try {
-      run([nft, "delete", "table", "inet", `herd-egress-${pid}`]);
+      owner = Number(readFileSync(join(CLAIMS, slot), "utf8").trim());
+    } catch {
+      continue;
+    }
+    if (owner > 0 && alive(owner)) continue;
+    try {
+      run([ip, "netns", "delete", `${IFNAME_PREFIX}${slot}`]);
     } catch {}
+    rmSync(join(CLAIMS, slot), { force: true });
   }
 }

@@ -3,7 +3,10 @@
 // gets (`auto`).
 //
 // Invariant: between construction and `close` the pool's chain exists, and every worker made by
-// `launch` is filtered by it from before its veth comes up until `release`. Single-threaded.
+// `launch` is filtered by it from before its veth comes up until `release` or `handOff`; a
+// worker a predecessor handed over (restart) is filtered by this pool's chain from `adopt` on
+// (so the allowlist of the config now loaded applies to it), and by its predecessor's until
+// then (worker-net.ts). Single-threaded.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +15,7 @@ import { HerdError } from "../../core/index.ts";
 import { DEFAULT_DENY, parseCidrs } from "./cidr.ts";
 import { egressProblem, egressTable } from "./egress-host.ts";
 import { resolvConf, workerResolvers } from "./resolvers.ts";
-import { claimWorkerNet, type WorkerNet } from "./worker-net.ts";
+import { adoptWorkerNet, claimWorkerNet, type WorkerNet } from "./worker-net.ts";
 
 /** What `network` a pool gets, and for `auto` why it got less than egress. */
 export type NetworkChoice =
@@ -73,11 +76,19 @@ export class PoolEgress {
     this.description = `network: egress (own namespace, out to the internet only: never the host, the planes, other workers, link-local, RFC 1918, CGNAT or ULA; ${extra.join("; ")})`;
   }
 
-  /** The worker's network, and its resolv.conf written into `dir`. */
-  launch(dir: string): WorkerNet & { resolvConf: string } {
+  /**
+   * The worker's network, and its resolv.conf written into `dir`. `owner`: the pid whose death
+   * ends the worker (the daemon, or its generation's reaper), which its slot claim names.
+   */
+  launch(dir: string, owner: number): WorkerNet & { resolvConf: string } {
     const file = join(dir, "resolv.conf");
     writeFileSync(file, resolvConf(this.servers), { mode: 0o644 });
-    return { ...claimWorkerNet(this.index), resolvConf: file };
+    return { ...claimWorkerNet(this.index, owner), resolvConf: file };
+  }
+
+  /** A handed worker's network (what its `handOff` gave), now filtered by this pool's chain. */
+  adopt(handed: { slot: number; table: number }, owner: number): WorkerNet {
+    return adoptWorkerNet(this.index, handed, owner);
   }
 
   close(): void {
