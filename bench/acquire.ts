@@ -3,12 +3,16 @@
 //            reusing pool, then its release, one call at a time over one keep-alive
 //            connection, from the same bare node:http client (Connect's unary JSON call to
 //            herd; the harness's JSON endpoint to the library), against a plain HTTP round trip
-//            (the same call to an endpoint of the Go harness that does nothing);
+//            (the same call to an endpoint of the Go harness that does nothing). The systems
+//            take turns call by call, so a burst of load on the shared machine falls on all of
+//            them alike. Then, system by system, the server process's CPU time (all its
+//            threads, /proc/PID/task/*/schedstat) per acquire + release, workers not counted;
 //   burst    200 sessions × one 100 ms request each (GET /sleep?ms=100, each on a connection
 //            of its own, all at once, a new session per request, ended when its request is
 //            done) through the data plane on a pool of max 10: the makespan ÷ the ideal
 //            (200 × 100 ms / 10 = 2 s), and the same 200 requests sent straight to 10 workers
-//            of our own, 10 at a time (what the worker itself costs, no proxy).
+//            of our own, 10 at a time (what the worker itself costs, no proxy); and the server
+//            process's CPU per burst session.
 // herd is the real daemon (`node bin/herd serve`, dist/); the library is bench/go-herd (the
 // vendored HackStrix/herd and a harness main: the library's own daemon is a stub, so its
 // Pool.Acquire/Release are served by a bare net/http endpoint, and its data plane is its
@@ -22,6 +26,7 @@
 // Standalone: `npx tsx bench/acquire.ts [--rounds N] [--calls N] [--ab DIR]`.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -39,7 +44,20 @@ interface System {
   /** A new session (acquire) and its release; resolves with the acquire's time in ms. */
   cycle(id: string): Promise<number>;
   dataUrl: string;
+  /** The server's process (its CPU is measured; its workers' is not). */
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** CPU time (ns) every thread of `pid` has run so far. */
+function cpuNs(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    } catch {} // a thread that ended in between
+  }
+  return ns;
 }
 
 /** POST a JSON body on `agent`'s connection; resolves with the answer's text (status 200). */
@@ -101,6 +119,7 @@ async function startHerd(name: string, worker: string, tree?: string): Promise<S
   return {
     name,
     dataUrl: daemon.dataUrl,
+    pid: daemon.pid,
     cycle: (id) =>
       timedCycle(
         () =>
@@ -146,6 +165,7 @@ async function startGoHerd(worker: string): Promise<GoHerd> {
   return {
     name: "Go library",
     dataUrl: data,
+    pid: child.pid!,
     cycle: (id) =>
       timedCycle(
         () => post(agent, `${control}/acquire`, body(id)),
@@ -221,7 +241,11 @@ async function spawnGoWorker(worker: string): Promise<{ url: string; child: Chil
 
 interface Figures {
   acquire: number[];
+  /** Server CPU µs per acquire + release. */
+  cpu: number[];
   burst: number[];
+  /** Server CPU µs per burst session. */
+  burstCpu: number[];
   served: number[];
 }
 
@@ -240,7 +264,7 @@ export async function benchAcquire(
     if (opts.ab) systems.push(await startHerd("herd B", worker, opts.ab));
     for (let i = 0; i < BURST.max; i++) own.push(await spawnGoWorker(worker));
     const figures = new Map<string, Figures>(
-      systems.map((s) => [s.name, { acquire: [], burst: [], served: [] }]),
+      systems.map((s) => [s.name, { acquire: [], cpu: [], burst: [], burstCpu: [], served: [] }]),
     );
     const noop: number[] = [];
     const inProcess: number[] = [];
@@ -251,17 +275,24 @@ export async function benchAcquire(
       const order = systems.map((_, i) => systems[(i + r) % systems.length]!);
       const load = load1();
       loads.push(load);
-      for (const s of order) {
-        const samples: number[] = [];
-        for (let i = 0; i < calls; i++) samples.push(await s.cycle(`r${r}-${i}`));
-        figures.get(s.name)!.acquire.push(median(samples));
-      }
+      const samples = new Map<string, number[]>(systems.map((s) => [s.name, []]));
       const floor: number[] = [];
-      for (let i = 0; i < calls; i++) floor.push(await go.noop(`noop-${i}`));
+      for (let i = 0; i < calls; i++) {
+        for (const s of order) samples.get(s.name)!.push(await s.cycle(`r${r}-${i}`));
+        floor.push(await go.noop(`noop-${i}`));
+      }
+      for (const s of systems) figures.get(s.name)!.acquire.push(median(samples.get(s.name)!));
       noop.push(median(floor));
+      for (const s of order) {
+        const before = cpuNs(s.pid);
+        for (let i = 0; i < calls; i++) await s.cycle(`cpu-r${r}-${i}`);
+        figures.get(s.name)!.cpu.push((cpuNs(s.pid) - before) / 1_000 / calls);
+      }
       inProcess.push(await go.inProcess(calls));
       for (const s of order) {
+        const before = cpuNs(s.pid);
         const { ms, ok } = await burst(s, `burst-${r}`);
+        figures.get(s.name)!.burstCpu.push((cpuNs(s.pid) - before) / 1_000 / BURST.sessions);
         figures.get(s.name)!.burst.push(ms);
         figures.get(s.name)!.served.push(ok);
       }
@@ -270,7 +301,7 @@ export async function benchAcquire(
         `acquire round ${r + 1}/${rounds}, load ${load}: ${systems
           .map((s) => {
             const f = figures.get(s.name)!;
-            return `${s.name} ${round(f.acquire.at(-1)!, 3)} ms, burst ${round(f.burst.at(-1)! / IDEAL_MS, 3)} × ideal`;
+            return `${s.name} ${round(f.acquire.at(-1)!, 3)} ms (${round(f.cpu.at(-1)!, 0)} µs CPU), burst ${round(f.burst.at(-1)! / IDEAL_MS, 3)} × ideal`;
           })
           .join("; ")}; plain round trip ${round(noop.at(-1)!, 3)} ms\n`,
       );
@@ -289,6 +320,16 @@ export async function benchAcquire(
         ),
         value: round(median(of(s.name).acquire), 3),
       });
+    }
+    for (const s of systems.filter((s) => s !== go)) {
+      rows.push(
+        compared(
+          `server CPU per new-session acquire + release: ${s.name} vs the Go library`,
+          median(of(s.name).cpu),
+          "µs",
+          median(of("Go library").cpu),
+        ),
+      );
     }
     rows.push(
       {
@@ -326,6 +367,16 @@ export async function benchAcquire(
           unit: `of ${BURST.sessions}`,
           goal: `≥ ${BURST.sessions}`,
         },
+      );
+    }
+    for (const s of systems.filter((s) => s !== go)) {
+      rows.push(
+        compared(
+          `server CPU per burst session (connection, acquire, proxied request, release): ${s.name} vs the Go library`,
+          median(of(s.name).burstCpu),
+          "µs",
+          median(of("Go library").burstCpu),
+        ),
       );
     }
     rows.push(
