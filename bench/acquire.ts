@@ -270,7 +270,12 @@ export async function benchAcquire(
     const inProcess: number[] = [];
     const direct: number[] = [];
     const loads: number[] = [];
-    for (const s of systems) for (let i = 0; i < 30; i++) await s.cycle(`warm-up-${i}`);
+    // Warm-up: V8 compiles herd's paths only after some hundreds of calls (the Go side is
+    // compiled ahead), and each pool's workers see their first burst.
+    for (const s of systems) {
+      for (let i = 0; i < 500; i++) await s.cycle(`warm-up-${i}`);
+      await burst(s, "warm-up");
+    }
     for (let r = 0; r < rounds; r++) {
       const order = systems.map((_, i) => systems[(i + r) % systems.length]!);
       const load = load1();
