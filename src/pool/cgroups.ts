@@ -8,7 +8,8 @@
 // A generation's directory is named after its reaper (reaper.ts), which lives as long as some
 // daemon owns the generation's workers (across restarts too); directories whose reaper
 // provably died are swept at the next start. All calls but removal
-// are synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
+// are synchronous filesystem writes to cgroupfs, which the kernel completes immediately (the
+// files read or written per session are kept open until removal: cgroup-file.ts). Removal
 // is retried for a while: a tree counts as gone once its processes are zombies, but zombie
 // setsid grandchildren keep their cgroup busy until the host's init reaps them.
 
