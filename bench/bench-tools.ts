@@ -49,3 +49,16 @@ export function cWorker(): string {
   build("the C worker (needs cc)", "c-worker", ["cc", "-O2", "-Wall", "-o", out, "worker.c"]);
   return out;
 }
+
+/** The Go herd library's bench harness (bench/go-herd: the vendored library and its main). */
+export function goHerd(): string {
+  const out = join(OUT, "go-herd");
+  build("the Go herd library harness (run scripts/setup-go.sh)", "go-herd", [
+    "go",
+    "build",
+    "-o",
+    out,
+    ".",
+  ]);
+  return out;
+}

@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool acquire spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -12,6 +12,8 @@ type Suite = (quick: boolean) => Promise<BenchRow[]>;
 const suites: Record<string, Suite> = {
   runtime: async (quick) => (await import("./runtime.ts")).benchRuntime({ quick }),
   pool: async (quick) => (await import("./pool.ts")).benchPool({ runs: quick ? 10 : 30 }),
+  acquire: async (quick) =>
+    (await import("./acquire.ts")).benchAcquire(quick ? { rounds: 2, calls: 100 } : {}),
   spike: async (quick) => (await import("./spike.ts")).benchSpike({ rounds: quick ? 2 : 5 }),
   "data-plane": async (quick) =>
     (await import("./data-plane.ts")).benchDataPlane(

@@ -3,14 +3,16 @@
 # loop with µs latency histograms) and nginx (the reference proxy of the data-plane benchmark,
 # run as an unprivileged foreground process by the bench, never as a service), and the
 # data-plane bench's workers and relay, built into .tools/bench: bench/c-worker and
-# bench/c-relay with cc, bench/go-worker with the Go of scripts/setup-go.sh (the bench
-# rebuilds them too). Idempotent; needs root for apt.
+# bench/c-relay with cc, bench/go-worker and bench/go-herd (the Go herd library's harness,
+# standard library only) with the Go of scripts/setup-go.sh (the bench rebuilds them too).
+# Idempotent; needs root for apt.
 # Usage: scripts/setup-bench.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$root/.tools/go/bin:$PATH"
 mkdir -p "$root/.tools/bench"
 (cd "$root/bench/go-worker" && GOFLAGS=-buildvcs=false go build -o "$root/.tools/bench/go-worker" main.go)
+(cd "$root/bench/go-herd" && GOFLAGS=-buildvcs=false go build -o "$root/.tools/bench/go-herd" .)
 for c in c-worker/worker c-relay/relay; do
   cc -O2 -Wall -o "$root/.tools/bench/${c%%/*}" "$root/bench/$c.c"
 done

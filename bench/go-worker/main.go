@@ -5,6 +5,7 @@
 //
 //	GET /whoami  a small fixed JSON answer with the process id (which worker answered)
 //	GET /ws      WebSocket: sends "hello <pid>", then echoes every text and binary message
+//	GET /sleep   answers {"pid":…,"ms":N} after ?ms=N milliseconds (bench/acquire.ts's burst)
 //
 // Port: $PORT (0: one the OS picks). Prints `ready <port>` on stdout once listening.
 package main
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 )
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -35,6 +37,11 @@ func main() {
 		w.Write(whoami)
 	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(w, `{"pid":%d,"ms":%d}`, pid, ms)
+	})
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { echo(w, r, pid) })
 	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
 	if err != nil {

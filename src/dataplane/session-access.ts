@@ -70,15 +70,21 @@ function poolFor(directory: SessionRoutes, route: Route, opts: AccessOptions): s
 /** The client's side of an exchange (its response, or its socket): "close" means it left. */
 export interface ClientSide {
   once(event: "close", listener: () => void): unknown;
+  off(event: "close", listener: () => void): unknown;
   /** A response's connection (a socket is its own). */
   socket?: object | null;
 }
 
-/** Made only when a new session must be waited for: a client that leaves stops the wait. */
-function leaving(client: ClientSide): AbortSignal {
+/**
+ * Made only when a new session must be waited for: a client that leaves stops the wait. `stop`
+ * once the wait is over: the signal means nothing after it, and a close that aborted it anyway
+ * would make an error (and its stack) per session, at every connection's end.
+ */
+function leaving(client: ClientSide): { signal: AbortSignal; stop(): void } {
   const gone = new AbortController();
-  client.once("close", () => gone.abort(new HerdError("cancelled", "client went away")));
-  return gone.signal;
+  const onClose = () => gone.abort(new HerdError("cancelled", "client went away"));
+  client.once("close", onClose);
+  return { signal: gone.signal, stop: () => client.off("close", onClose) };
 }
 
 /**
@@ -132,8 +138,9 @@ async function acquire(
 ): Promise<SessionInfo> {
   const tenant = newSessionTenant(caller, route, opts);
   const pool = poolFor(directory, route, opts);
+  const gone = leaving(client);
   try {
-    const acquireOpts = { signal: leaving(client), origin: "data_plane" as const };
+    const acquireOpts = { signal: gone.signal, origin: "data_plane" as const };
     return tenant !== undefined && opts.tenancy
       ? await opts.tenancy.acquire(tenant, pool, route.sessionId, acquireOpts)
       : await directory.acquire(pool, route.sessionId, acquireOpts);
@@ -147,6 +154,8 @@ async function acquire(
       );
     }
     throw err;
+  } finally {
+    gone.stop();
   }
 }
 

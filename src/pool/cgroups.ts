@@ -8,7 +8,8 @@
 // A generation's directory is named after its reaper (reaper.ts), which lives as long as some
 // daemon owns the generation's workers (across restarts too); directories whose reaper
 // provably died are swept at the next start. All calls but removal
-// are synchronous filesystem writes to cgroupfs, which the kernel completes immediately. Removal
+// are synchronous filesystem writes to cgroupfs, which the kernel completes immediately (the
+// files read or written per session are kept open until removal: cgroup-file.ts). Removal
 // is retried for a while: a tree counts as gone once its processes are zombies, but zombie
 // setsid grandchildren keep their cgroup busy until the host's init reaps them.
 
@@ -24,6 +25,7 @@ import { rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger, ResourceLimits } from "../core/index.ts";
+import { CgroupFile } from "./cgroup-file.ts";
 import {
   cgroupName,
   type DaemonIdentity,
@@ -46,9 +48,9 @@ function tryWrite(file: string, value: string): boolean {
   }
 }
 
-function readNumbers(file: string): number[] {
+function readNumbers(file: string | (() => string)): number[] {
   try {
-    return readFileSync(file, "utf8")
+    return (typeof file === "string" ? readFileSync(file, "utf8") : file())
       .split("\n")
       .filter(Boolean)
       .map((line) => Number.parseInt(line, 10));
@@ -136,6 +138,38 @@ export class WorkerCgroup {
     readonly memoryIsV2: boolean,
   ) {}
 
+  /**
+   * The files read or written per session, kept open (cgroup-file.ts), by mode and path, until
+   * the cgroup's removal closes them: from then on each call opens and closes its file again,
+   * so that nothing is left open on a cgroup that is gone.
+   */
+  #files: Map<string, CgroupFile> | undefined = new Map();
+
+  #read(path: string): string {
+    return this.#file(path, "r")?.read() ?? readFileSync(path, "utf8");
+  }
+
+  #write(path: string, value: string): void {
+    const file = this.#file(path, "w");
+    if (file) file.write(value);
+    else writeFileSync(path, value);
+  }
+
+  #file(path: string, mode: "r" | "w"): CgroupFile | undefined {
+    const key = `${mode} ${path}`;
+    let file = this.#files?.get(key);
+    if (!file && this.#files) {
+      file = new CgroupFile(path, mode);
+      this.#files.set(key, file);
+    }
+    return file;
+  }
+
+  #closeFiles(): void {
+    for (const file of this.#files?.values() ?? []) file.close();
+    this.#files = undefined;
+  }
+
   get canKill(): boolean {
     return this.v2Dir !== undefined;
   }
@@ -148,7 +182,7 @@ export class WorkerCgroup {
   /** Every pid still inside, from whichever hierarchy tracks them. */
   pids(): number[] {
     for (const file of this.procsFiles) {
-      const pids = readNumbers(file);
+      const pids = readNumbers(() => this.#read(file));
       if (pids.length > 0 || existsSync(file)) return pids;
     }
     return [];
@@ -170,7 +204,7 @@ export class WorkerCgroup {
   cpuSeconds(): number | undefined {
     if (!this.v2Dir) return undefined;
     try {
-      const match = /^usage_usec (\d+)$/m.exec(readFileSync(join(this.v2Dir, "cpu.stat"), "utf8"));
+      const match = /^usage_usec (\d+)$/m.exec(this.#read(join(this.v2Dir, "cpu.stat")));
       return match ? Number(match[1]) / 1e6 : undefined;
     } catch {
       return undefined;
@@ -181,18 +215,21 @@ export class WorkerCgroup {
   memoryPeak(): number | undefined {
     if (!this.memoryDir) return undefined;
     const file = this.memoryIsV2 ? "memory.peak" : "memory.max_usage_in_bytes";
-    const [bytes] = readNumbers(join(this.memoryDir, file));
+    const [bytes] = readNumbers(() => this.#read(join(this.memoryDir!, file)));
     return bytes !== undefined && Number.isFinite(bytes) ? bytes : undefined;
   }
 
   /** Starts the peak afresh (v1 only: v2's memory.peak covers the cgroup's life). */
   resetMemoryPeak(): void {
     if (this.memoryDir && !this.memoryIsV2) {
-      tryWrite(join(this.memoryDir, "memory.max_usage_in_bytes"), "0");
+      try {
+        this.#write(join(this.memoryDir, "memory.max_usage_in_bytes"), "0");
+      } catch {}
     }
   }
 
   remove(): void {
+    this.#closeFiles();
     for (const dir of this.dirs) removeTree(dir);
   }
 
@@ -202,6 +239,7 @@ export class WorkerCgroup {
    * zombies awaiting the host's init may still occupy them. Never holds the daemon open.
    */
   removeInBackground(): void {
+    this.#closeFiles();
     for (const dir of this.dirs) retryRemoval(() => rmdirGone(dir), { ref: false }).catch(() => {});
   }
 }

@@ -66,6 +66,8 @@ export interface PoolWorker {
   readonly output?: OutputRing;
   /** What its tree has used: figures the host cannot give are undefined. */
   resources?(): { cpuSeconds?: number; memoryPeakBytes?: number };
+  /** resources()'s CPU figure alone (one file read instead of two): a session's baseline. */
+  cpuSeconds?(): number | undefined;
   /** Starts its memory peak afresh for a new session, where the host allows. */
   resetMemoryPeak?(): void;
   /** A prepared, not yet started worker whose tree still waits (see prepare). */

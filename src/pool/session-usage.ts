@@ -20,7 +20,7 @@ export function usageBaseline(worker: PoolWorker): UsageBaseline {
   worker.resetMemoryPeak?.();
   return {
     traffic: { rx: 0, tx: 0, open: new Set() },
-    cpuAtStart: worker.resources?.().cpuSeconds,
+    cpuAtStart: worker.cpuSeconds?.(),
   };
 }
 

@@ -175,6 +175,10 @@ export class Worker implements PoolWorker {
     };
   }
 
+  cpuSeconds(): number | undefined {
+    return this.cgroup?.cpuSeconds();
+  }
+
   resetMemoryPeak(): void {
     this.cgroup?.resetMemoryPeak();
   }

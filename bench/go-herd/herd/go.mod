@@ -1,0 +1,3 @@
+module github.com/hackstrix/herd
+
+go 1.24.0
