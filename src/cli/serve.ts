@@ -254,7 +254,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
       allowedHosts: config.control.allowedHosts,
       logger,
       ...(take && {
-        inherited: { handle: take.listeners.control, instanceId: take.instanceId },
+        inherited: {
+          handle: take.listeners.control,
+          instanceId: take.instanceId,
+          ...(take.listeners.socket && { socket: take.listeners.socket.handle }),
+        },
       }),
       ...(cluster && { peer: cluster.peer }),
       logs: cluster?.directory ?? herd,
@@ -267,7 +271,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
         restart: () => restarter.restart(),
       },
     });
-    await socket?.publish();
+    if (take?.listeners.socket) socket?.takeOver(take.listeners.socket.path);
+    else await socket?.publish();
   } catch (err) {
     await control?.close();
     socket?.close();
@@ -301,9 +306,17 @@ export async function serve(opts: ServeOptions): Promise<number> {
       data: config.data.listen,
       control: config.control.listen,
       ...(config.cluster && { node: config.cluster.node }),
+      ...(config.control.socket && { socket: config.control.socket }),
     },
-    refusal: restartProblem(config),
-    listeners: () => ({ data: dataPlane.listenHandle, control: controlPlane.listenHandle }),
+    listeners: () => {
+      const handle = controlPlane.socketHandle;
+      return {
+        data: dataPlane.listenHandle,
+        control: controlPlane.listenHandle,
+        ...(socket && handle && { socket: { handle, path: socket.listenPath } }),
+      };
+    },
+    reclaimed: () => socket?.repoint(),
     instanceId: () => controlPlane.instanceId,
     leave: () => {
       dataPlane.stopAccepting();
@@ -470,13 +483,6 @@ async function notifyMainPid(logger: PinoLogger): Promise<void> {
   });
 }
 
-/** What of a config a restart cannot carry over yet, if anything. */
-function restartProblem(config: HerdConfig): string | undefined {
-  if (config.control.socket)
-    return "control.socket is set: restart does not hand over a Unix socket yet";
-  return undefined;
-}
-
 /**
  * Why the config on disk cannot take over from the daemon listening on `running`. A cluster
  * node goes on as the same node: a `cluster.node` left to its default (hostname-pid, this
@@ -496,12 +502,13 @@ function takeOverProblem(config: HerdConfig, running: TakeOverAddresses): string
   for (const [key, now, was] of [
     ["data.listen", config.data.listen, running.data],
     ["control.listen", config.control.listen, running.control],
+    ["control.socket", config.control.socket ?? "(none)", running.socket ?? "(none)"],
   ] as const) {
     if (now !== was) {
       return `${key}: ${now} differs from the running daemon's ${was}; a restart keeps the listening sockets (stop and start to move them)`;
     }
   }
-  return restartProblem(config);
+  return undefined;
 }
 
 /** The errno code if host:port cannot be bound right now (port 0 always can). */
