@@ -21,7 +21,10 @@
 // directory into its own pool directory (the worker's mount namespace bound it by inode, so the
 // worker sees no change; the relay socket is the same one) and leaves a symlink at the old path
 // for the connections the predecessor still serves; the uid is held again, and released with
-// the worker. `network: egress` is not handed over (see restartRefusal).
+// the worker. Its mount namespace hides the parent of every generation's runtime directory
+// (runtime-dir.ts), so the successor's is out of its sight as its own daemon's was: a worker of
+// the daemon's own uid (isolation.user: inherit) restarts too. `network: egress` is not handed
+// over (see restartRefusal).
 
 import {
   chmodSync,
@@ -56,7 +59,7 @@ import {
   sandboxTools,
   workerIdentity,
 } from "./host-support.ts";
-import { acquireRuntimeDir, releaseRuntimeDir } from "./runtime-dir.ts";
+import { acquireRuntimeDir, releaseRuntimeDir, runtimeParent } from "./runtime-dir.ts";
 import { seccompFilter } from "./seccomp.ts";
 import { UidClaims } from "./uid-claims.ts";
 import { UidPool } from "./uid-pool.ts";
@@ -153,7 +156,6 @@ interface PoolSandboxDeps {
 
 class BwrapPoolSandbox implements PoolSandbox {
   readonly containment: ContainmentRow[];
-  private readonly runtime: string;
   private readonly root: string;
   private readonly fixed: { uid: number; gid: number } | undefined;
   private readonly seccomp: string | undefined;
@@ -168,8 +170,7 @@ class BwrapPoolSandbox implements PoolSandbox {
     const daemonUid = process.getuid?.() ?? 0;
     if (!identity.perWorker && identity.uid !== daemonUid) this.fixed = identity;
     this.containment = deps.containment;
-    this.runtime = acquireRuntimeDir();
-    this.root = join(this.runtime, deps.n.toString(36));
+    this.root = join(acquireRuntimeDir(), deps.n.toString(36));
     mkdirSync(this.root, { mode: 0o711 });
     chmodSync(this.root, 0o711);
     if (deps.filter) {
@@ -197,7 +198,7 @@ class BwrapPoolSandbox implements PoolSandbox {
       const wrapper = bwrapArgv(
         {
           dir,
-          root: this.runtime,
+          root: runtimeParent(),
           port: worker.port,
           dieWithParent: owner === undefined,
           ...(ids ?? {}),
@@ -238,9 +239,6 @@ class BwrapPoolSandbox implements PoolSandbox {
   restartRefusal(): string | undefined {
     if (this.deps.egress) {
       return "its workers use network: egress, whose per-worker network namespaces and the pool's nftables filter are not handed over yet (they end with the pool that made them); set isolation.network: private to restart";
-    }
-    if (!this.deps.uids && !this.fixed) {
-      return "its workers run as the daemon's own uid (isolation.user: inherit), and a handed-over worker's mount namespace (made by this process) does not hide the successor's runtime directory from it; set isolation.user: auto to restart";
     }
     return undefined;
   }

@@ -141,7 +141,7 @@ describe("herd restart with control.socket", () => {
     const { daemon: old, tag, path, t, restart } = await socketDaemon();
     expect(await overSocket(path)).toBe(200);
     const oldTarget = readlinkSync(path);
-    expect(oldTarget).toContain(`herd-sandbox-${old.pid}-`);
+    expect(oldTarget).toContain(`/herd-sandbox/${old.pid}-`);
     // A worker that the restart will hand over cannot reach the socket before it either.
     expect((await ask(old, "w", "handed", `/connect?path=${encodeURIComponent(path)}`)).ok).toBe(
       false,
@@ -174,7 +174,7 @@ describe("herd restart with control.socket", () => {
     expect(daemonPids(tag)).toEqual([successor]);
     expect(successor).not.toBe(old.pid);
     // The path is there, leads into the new process's runtime directory, and is served.
-    expect(readlinkSync(path)).toContain(`herd-sandbox-${successor}-`);
+    expect(readlinkSync(path)).toContain(`/herd-sandbox/${successor}-`);
     expect(existsSync(dirname(oldTarget))).toBe(false);
     expect(await overSocket(path)).toBe(200);
     // Neither the handed worker nor a new one reaches it.
@@ -191,7 +191,7 @@ describe("herd restart with control.socket", () => {
     for (const step of STEPS.slice(0, -1)) (await reach(step)).go();
     const serving = await reach("new-serving");
     // The new process serves the path from its own runtime directory already.
-    expect(readlinkSync(path)).toContain(`herd-sandbox-${serving.pid}-`);
+    expect(readlinkSync(path)).toContain(`/herd-sandbox/${serving.pid}-`);
     process.kill(serving.pid, "SIGKILL");
     const exit = await run.exited;
     expect(exit.code).toBe(1);
