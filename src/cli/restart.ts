@@ -58,6 +58,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterAdoption, ClusterHandOff } from "../cluster/index.ts";
 import { HerdError, type Logger } from "../core/index.ts";
 import { type Herd, type HerdHandOff, Lifeline } from "../pool/index.ts";
+import { notifySystemd, reloading } from "./systemd-notify.ts";
 
 /** Set (JSON: the old process's listen addresses) in the new process's environment. */
 export const TAKE_OVER_ENV = "HERD_TAKE_OVER";
@@ -172,6 +173,7 @@ export class Restarter {
     const refusal = herd.restartRefusal();
     if (refusal) throw new HerdError("failed_precondition", `cannot restart: ${refusal}`);
     logger.info({}, "restart: starting the new process");
+    await notifySystemd(logger, reloading());
     const child = spawn(this.deps.command.file, this.deps.command.args, {
       detached: true,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -190,6 +192,7 @@ export class Restarter {
       const why =
         verdict?.kind === "refused" ? verdict.reason : "the new process exited before it said";
       logger.warn({ reason: why }, "restart refused: this daemon keeps serving");
+      await notifySystemd(logger, ["READY=1"]);
       throw new HerdError("failed_precondition", `restart refused: ${why}`);
     }
     const handOff = herd.handOver();
@@ -230,6 +233,7 @@ export class Restarter {
     if (cluster) this.deps.cluster?.reclaim(cluster);
     const why = `the new process exited ${when}; this daemon kept its ${handOff.sessions.length} session(s)`;
     this.deps.logger.warn({}, `restart failed: ${why}`);
+    await notifySystemd(this.deps.logger, ["READY=1"]);
     throw new HerdError("unavailable", `restart failed: ${why}`);
   }
 

@@ -43,6 +43,7 @@ import {
   type TakeOverAddresses,
   takeOverAddresses,
 } from "./restart.ts";
+import { notifySystemd } from "./systemd-notify.ts";
 
 export interface ServeOptions {
   config: string;
@@ -328,7 +329,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (take) {
     take.onTouch((id) => herd.touch(id));
     // Under systemd the unit's main process is this one from now on (docs/operations.md).
-    if (process.env.NOTIFY_SOCKET) await notifyMainPid(logger);
+    await notifySystemd(logger, [`MAINPID=${process.pid}`, "READY=1"]);
     await take.serving(herd);
     logger.info({ sessions: take.handOff.sessions.length }, "restart: took over");
   }
@@ -348,6 +349,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     },
     "herd is ready",
   );
+  if (!take) await notifySystemd(logger, ["READY=1"]);
   opts.started?.();
   return runUntilStopped(
     logger,
@@ -470,17 +472,6 @@ async function drained(
     if (Date.now() >= deadline) return "timeout";
     await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
   }
-}
-
-/** Tells systemd (NotifyAccess=all) that this process is the service's main one now. */
-async function notifyMainPid(logger: PinoLogger): Promise<void> {
-  const { execFile } = await import("node:child_process");
-  await new Promise<void>((resolve) => {
-    execFile("systemd-notify", [`MAINPID=${process.pid}`], (err) => {
-      if (err) logger.warn({ err: err.message }, "restart: systemd-notify MAINPID failed");
-      resolve();
-    });
-  });
 }
 
 /**
