@@ -107,7 +107,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
         config.cluster?.redisUrl ?? "",
         ...(config.tenants ?? []).map((t) => t.key),
       ],
-      ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
+      // The OTLP exporter's headers often carry the collector's token (startTracing gets them).
+      [
+        "HERD_TOKEN",
+        "HERD_CLUSTER_SECRET",
+        "HERD_REDIS_URL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+      ],
     );
     for (const name of removed) secretEnv[name] = environ[name] ?? "";
     if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");
@@ -149,7 +156,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let tracer: Tracer | undefined;
   if (tracingRequested(process.env)) {
     const { startTracing } = await import("../telemetry/index.ts");
-    tracer = startTracing(logger);
+    tracer = startTracing(logger, environ);
   }
 
   const drain = new NodeDrain(config.drainTimeoutMs);
