@@ -69,6 +69,7 @@ function ownParent(): string {
   const parent = runtimeParent();
   try {
     mkdirSync(parent, { mode: 0o711 });
+    chmodSync(parent, 0o711); // whatever the umask: a client of another uid follows the socket's symlink
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }

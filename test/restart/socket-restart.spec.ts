@@ -10,6 +10,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -117,6 +118,7 @@ async function socketDaemon() {
   t.daemon = daemon;
   /** Starts `herd restart`; `reach(step)` waits for the hand-over to pause there. */
   const restart = () => {
+    for (const name of readdirSync(hold)) rmSync(join(hold, name)); // a previous restart's steps
     const run = spawnCaptured(process.execPath, [HERD_BIN, "restart", "--addr", daemon.controlUrl]);
     let exited = false;
     void run.exited.then(() => {
@@ -182,6 +184,16 @@ describe("herd restart with control.socket", () => {
       const r = await ask(old, "w", session, `/connect?path=${encodeURIComponent(path)}`);
       expect(r.ok, session).toBe(false);
     }
+
+    // And once more: the successor hands on what it was handed.
+    const again = restart();
+    for (const step of STEPS) (await again.reach(step)).go();
+    expect((await again.run.exited).code, again.run.stderr()).toBe(0);
+    await until("the first successor to leave", () => (pidAlive(successor!) ? undefined : true));
+    const [third] = daemonPids(tag);
+    expect(daemonPids(tag)).toEqual([third]);
+    expect(readlinkSync(path)).toContain(`/herd-sandbox/${third}-`);
+    expect(await overSocket(path)).toBe(200);
   }, 240_000);
 
   it("a new process killed after it took the path over: the old one points it back and serves", async () => {
