@@ -149,14 +149,15 @@ describe("herd restart with control.socket", () => {
       false,
     );
 
-    // A client dialing all along: every connection is served.
+    // Clients dialing all along, a connection at a time each: every connection is served.
     const dialed: (number | string)[] = [];
-    t.dialer = (async () => {
+    const dialer = async () => {
       while (!t.stopDialing) {
         dialed.push(await overSocket(path));
-        await sleep(20);
+        await sleep(5);
       }
-    })();
+    };
+    t.dialer = Promise.all([dialer(), dialer(), dialer()]).then(() => {});
     const { run, reach } = restart();
     for (const step of STEPS) {
       const at = await reach(step);
@@ -169,6 +170,7 @@ describe("herd restart with control.socket", () => {
     await until("the old daemon to leave", () => (pidAlive(old.pid) ? undefined : true));
     t.stopDialing = true;
     await t.dialer;
+    console.log(`socket restart: ${dialed.length} connections dialed across the hand-over`);
     expect(dialed.length).toBeGreaterThan(0);
     expect(dialed.filter((r) => r !== 200)).toEqual([]);
 
