@@ -271,28 +271,35 @@ describe("herd restart of a cluster node", () => {
     const newPid = (JSON.parse(readFileSync(join(hold, "new-serving"), "utf8")) as { pid: number })
       .pid;
     // Both processes accept on the shared listener; the old one, handed over, starts nothing:
-    // a fresh connection each time until the new one took it.
-    const started = await until("a session started by the new process", async () => {
-      const res = await fetch(`${a.controlUrl}/herd.v1.HerdService/AcquireSession`, {
+    // a fresh connection each time until the new one took it (one placed on B is let go).
+    const rpc = async (method: string, body: unknown) => {
+      const res = await fetch(`${a.controlUrl}/herd.v1.HerdService/${method}`, {
         method: "POST",
         headers: { "content-type": "application/json", connection: "close" },
-        body: JSON.stringify({ pool: "w", sessionId: "orphaned" }),
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(10_000),
       }).catch(() => undefined);
-      if (!res?.ok) return undefined;
-      return (await res.json()) as { session: { workerPid: number; node: string } };
+      return res?.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+    };
+    let attempt = 0;
+    const started = await until("a session started by the new process", async () => {
+      const sessionId = `orphaned-${++attempt}`;
+      const r = (await rpc("AcquireSession", { pool: "w", sessionId })) as
+        | { session: { workerPid: number; node: string } }
+        | undefined;
+      if (r && r.session.node !== "a") await rpc("ReleaseSession", { sessionId, kill: true });
+      return r?.session.node === "a" && { id: sessionId, ...r.session };
     });
-    expect(started.session.node).toBe("a");
-    const owned = async () => Boolean(await redis.sIsMember("herd:owned:a", "orphaned"));
+    const owned = async () => Boolean(await redis.sIsMember("herd:owned:a", started.id));
     expect(await owned()).toBe(true);
 
     process.kill(newPid, "SIGKILL");
     await until("Redis no longer lists the dead process's session", async () =>
-      !(await owned()) && (await redis.exists("herd:s:orphaned")) === 0 ? true : undefined,
+      !(await owned()) && (await redis.exists(`herd:s:${started.id}`)) === 0 ? true : undefined,
     );
-    await until("its worker is gone", () => !pidAlive(started.session.workerPid));
+    await until("its worker is gone", () => !pidAlive(started.workerPid));
     await until("B sees it lost", () =>
-      lostOnA(watcher.events).find((e) => e.sessionId === "orphaned"),
+      lostOnA(watcher.events).find((e) => e.sessionId === started.id),
     );
     // The old process kept the node and its own sessions.
     expect(pidAlive(a.pid)).toBe(true);

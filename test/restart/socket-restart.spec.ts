@@ -47,11 +47,19 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** GET /healthz over the Unix socket at `path`: the status, or the error's code. */
+/** A GetStats call (Connect, JSON) over the Unix socket at `path`: the status, or the error's
+ * code. (Not /healthz: the old process answers it 503 once it has handed over.) */
 function overSocket(path: string): Promise<number | string> {
   return new Promise((resolve) => {
     const req = request(
-      { socketPath: path, path: "/healthz", agent: false, timeout: 60_000 },
+      {
+        socketPath: path,
+        path: "/herd.v1.HerdService/GetStats",
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        agent: false,
+        timeout: 60_000,
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve(res.statusCode ?? 0));
@@ -60,7 +68,7 @@ function overSocket(path: string): Promise<number | string> {
     );
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-    req.end();
+    req.end("{}");
   });
 }
 
