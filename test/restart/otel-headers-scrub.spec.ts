@@ -1,14 +1,15 @@
 // The OTLP exporter's headers (OTEL_EXPORTER_OTLP_HEADERS and its _TRACES_ form) often carry
 // the collector's token: like the control token, they leave the daemon's /proc/<pid>/environ
 // once read (src/sandbox/scrub-environ.ts), where a worker of the daemon's uid could read them;
-// and a restart's new process gets them from the old one, and scrubs them from its own.
-// Tracing stays off here (OTEL_SDK_DISABLED): what is tested is the environment.
+// and a restart's new process gets them from the old one, and scrubs them from its own. Both
+// still send them with their spans (to a receiver started by the test).
 
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { HERD_BIN, startDaemon } from "../helpers/daemon.ts";
+import { startOtlpReceiver } from "../helpers/otlp-receiver.ts";
 import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
 import { daemonPids, until } from "./restart-helpers.ts";
@@ -33,6 +34,8 @@ describe("OTEL_EXPORTER_OTLP_HEADERS", () => {
     const { tag, env } = newLeakTag();
     const token = randomBytes(12).toString("hex");
     const tenant = randomBytes(12).toString("hex");
+    const receiver = await startOtlpReceiver();
+    cleanups.push(() => receiver.close());
     const daemon = await startDaemon({
       config: {
         log: { level: "debug" },
@@ -49,7 +52,8 @@ describe("OTEL_EXPORTER_OTLP_HEADERS", () => {
       },
       env: {
         ...env,
-        OTEL_SDK_DISABLED: "true",
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY: "100",
         OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${token}`,
         OTEL_EXPORTER_OTLP_TRACES_HEADERS: `x-tenant=${tenant}`,
       },
@@ -73,6 +77,26 @@ describe("OTEL_EXPORTER_OTLP_HEADERS", () => {
     }
     // They were there (the daemon's environment had them), and it took them out.
     expect(removedLogged(daemon.stdout())).toEqual([expect.arrayContaining(NAMES)]);
+    // The exporter still sends them: a traced call's span arrives with both.
+    const exported = async () => {
+      const before = receiver.headers.length;
+      const res = await fetch(`${daemon.controlUrl}/herd.v1.HerdService/GetStats`, {
+        method: "POST",
+        headers: { "content-type": "application/json", connection: "close" },
+        body: "{}",
+      });
+      expect(res.ok).toBe(true);
+      const acquired = await fetch(`${daemon.controlUrl}/herd.v1.HerdService/AcquireSession`, {
+        method: "POST",
+        headers: { "content-type": "application/json", connection: "close" },
+        body: JSON.stringify({ pool: "w" }),
+      });
+      expect(acquired.ok).toBe(true);
+      await until("an export", () => receiver.headers.length > before);
+      return receiver.headers.slice(before);
+    };
+    const sent = { authorization: `Bearer ${token}`, "x-tenant": tenant };
+    for (const h of await exported()) expect(h).toMatchObject(sent);
 
     const run = spawnCaptured(process.execPath, [
       HERD_BIN,
@@ -88,5 +112,8 @@ describe("OTEL_EXPORTER_OTLP_HEADERS", () => {
     expect(removedLogged(daemon.stdout())[1]).toEqual(expect.arrayContaining(NAMES));
     for (const secret of [token, tenant, ...NAMES]) expect(environ(pid)).not.toContain(secret);
     await until("the old process to leave", () => (pidAlive(daemon.pid) ? undefined : true));
+    // The new process's exports (the old one is gone) carry them too.
+    for (const h of await exported()) expect(h).toMatchObject(sent);
+    expect(receiver.rejected).toEqual([]);
   }, 120_000);
 });
