@@ -140,6 +140,12 @@ describe("herd restart with isolation.user: inherit (a non-root daemon)", () => 
       await expectNoLeaks(tag);
       removeCgroup(cgroup);
       rmSync(dir, { recursive: true, force: true });
+      // The uid's runtime parent (src/sandbox/runtime-dir.ts; this test's uid is its own): every
+      // daemon removed its directory in it.
+      const parent = join(tmpdir(), `herd-sandbox-u${uid}`);
+      const left = existsSync(parent) ? readdirSync(parent) : [];
+      rmSync(parent, { recursive: true, force: true });
+      expect(left, "runtime directories left behind").toEqual([]);
     });
     daemon = await startDaemon({
       uid,

@@ -48,6 +48,7 @@ afterAll(async () => {
   } finally {
     killAllWithTag(leak.tag);
     rmSync(socketDir, { recursive: true, force: true });
+    rmSync(join(tmpdir(), `herd-sandbox-u${DAEMON_UID}`), { recursive: true, force: true });
   }
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
