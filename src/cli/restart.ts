@@ -13,7 +13,8 @@
 //   handed: Herd.handOver() (the sessions leave its
 //     pools); a cluster node's pump flushes, its
 //     lease pauses; then the handles (lifelines,
-//     worker output, listeners, fence watchdog)
+//     worker output, listeners and the control
+//     socket's, fence watchdog)
 //     and the state are sent ──────────────────────▶ received: Herd.start(adopt): owned here
 //                                                    a cluster node renews the same lease at once
 //                                                    adopted: "adopted"; pools start
@@ -57,6 +58,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterAdoption, ClusterHandOff } from "../cluster/index.ts";
 import { HerdError, type Logger } from "../core/index.ts";
 import { type Herd, type HerdHandOff, Lifeline } from "../pool/index.ts";
+import { notifySystemd, reloading } from "./systemd-notify.ts";
 
 /** Set (JSON: the old process's listen addresses) in the new process's environment. */
 export const TAKE_OVER_ENV = "HERD_TAKE_OVER";
@@ -70,6 +72,8 @@ export interface TakeOverAddresses {
   control: string;
   /** The cluster node the old process is (the new one goes on as the same node). */
   node?: string;
+  /** control.socket, as configured (the new one serves the same path). */
+  socket?: string;
 }
 
 type Role = "old" | "new";
@@ -91,7 +95,7 @@ async function step(role: Role, name: Step, herd?: Herd): Promise<void> {
 type HandleRole =
   | { role: "lifeline"; index: number }
   | { role: "stdout" | "stderr"; index: number }
-  | { role: "listener"; name: "data" | "control" }
+  | { role: "listener"; name: "data" | "control" | "socket" }
   | { role: "watchdog" };
 
 type StateMessage = {
@@ -101,6 +105,8 @@ type StateMessage = {
   lifelines: string[];
   sessions: Omit<HerdHandOff["sessions"][number], "stdout" | "stderr">[];
   instanceId: string;
+  /** Where the handed control socket listens now (in the old process's runtime directory). */
+  socketPath?: string;
   cluster?: ClusterHandOff;
 };
 
@@ -123,9 +129,9 @@ export interface RestartDeps {
    * scrubbed from its own once read: control token, cluster secret, Redis URL). */
   command: { file: string; args: string[]; env: Record<string, string> };
   addresses: TakeOverAddresses;
-  /** Why this daemon's config cannot be restarted in place, if so (cluster, Unix socket). */
-  refusal?: string;
-  listeners(): { data: object; control: object };
+  listeners(): Listeners;
+  /** The new process died before serving: what it may have taken over is this one's again. */
+  reclaimed?(): void;
   instanceId(): string;
   /** The new process serves: stop accepting, and leave once the open connections close. */
   leave(successor: number): void;
@@ -164,9 +170,10 @@ export class Restarter {
 
   private async run(): Promise<RestartResult> {
     const { herd, logger } = this.deps;
-    const refusal = this.deps.refusal ?? herd.restartRefusal();
+    const refusal = herd.restartRefusal();
     if (refusal) throw new HerdError("failed_precondition", `cannot restart: ${refusal}`);
     logger.info({}, "restart: starting the new process");
+    await notifySystemd(logger, reloading());
     const child = spawn(this.deps.command.file, this.deps.command.args, {
       detached: true,
       stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -185,6 +192,7 @@ export class Restarter {
       const why =
         verdict?.kind === "refused" ? verdict.reason : "the new process exited before it said";
       logger.warn({ reason: why }, "restart refused: this daemon keeps serving");
+      await notifySystemd(logger, ["READY=1"]);
       throw new HerdError("failed_precondition", `restart refused: ${why}`);
     }
     const handOff = herd.handOver();
@@ -221,9 +229,11 @@ export class Restarter {
   ): Promise<never> {
     await channel.gone();
     this.deps.herd.reclaim(handOff);
+    this.deps.reclaimed?.();
     if (cluster) this.deps.cluster?.reclaim(cluster);
     const why = `the new process exited ${when}; this daemon kept its ${handOff.sessions.length} session(s)`;
     this.deps.logger.warn({}, `restart failed: ${why}`);
+    await notifySystemd(this.deps.logger, ["READY=1"]);
     throw new HerdError("unavailable", `restart failed: ${why}`);
   }
 
@@ -246,9 +256,10 @@ export class Restarter {
       if (s.stdout) handle({ role: "stdout", index }, s.stdout, false);
       if (s.stderr) handle({ role: "stderr", index }, s.stderr, false);
     });
-    const { data, control } = this.deps.listeners();
+    const { data, control, socket } = this.deps.listeners();
     handle({ role: "listener", name: "data" }, data, true);
     handle({ role: "listener", name: "control" }, control, true);
+    if (socket) handle({ role: "listener", name: "socket" }, socket.handle, true);
     if (this.deps.cluster) handle({ role: "watchdog" }, this.deps.cluster.watchdog, true);
     const state: StateMessage = {
       kind: "state",
@@ -257,6 +268,7 @@ export class Restarter {
       lifelines: handOff.lifelines.map((l) => l.killFile),
       sessions: handOff.sessions.map(({ stdout: _o, stderr: _e, ...rest }) => rest),
       instanceId: this.deps.instanceId(),
+      ...(socket && { socketPath: socket.path }),
       ...(cluster && { cluster }),
     };
     return new Promise((resolve, reject) => {
@@ -337,10 +349,18 @@ class Channel {
 
 // ---- the new process's side ----------------------------------------------------------------
 
+/** The listening sockets a restart hands over: the planes', and control.socket's with where it
+ * listens (the old process's runtime directory, src/sandbox/hidden-socket.ts). */
+export interface Listeners {
+  data: object;
+  control: object;
+  socket?: { handle: object; path: string };
+}
+
 /** What the new process received: the hand-off for its Herd, the listeners, the instance. */
 export interface TakeOver {
   handOff: HerdHandOff;
-  listeners: { data: object; control: object };
+  listeners: Listeners;
   instanceId: string;
   /** A cluster node's state, and its fence watchdog's input. */
   cluster?: ClusterAdoption;
@@ -376,7 +396,7 @@ export function refuseTakeOver(reason: string): void {
 export async function receiveTakeOver(): Promise<TakeOver> {
   const lifelines: Socket[] = [];
   const outputs: { stdout: Readable[]; stderr: Readable[] } = { stdout: [], stderr: [] };
-  const listeners: Partial<Record<"data" | "control", object>> = {};
+  const listeners: Partial<Record<"data" | "control" | "socket", object>> = {};
   let watchdog: Writable | undefined;
   const touches: ((id: string) => void)[] = [];
   const state = new Promise<StateMessage>((resolve, reject) => {
@@ -415,12 +435,17 @@ export async function receiveTakeOver(): Promise<TakeOver> {
       stderr: outputs.stderr[i] ?? null,
     })),
   };
-  const { data, control } = listeners;
+  const { data, control, socket } = listeners;
   if (!data || !control) throw new Error("the listening sockets did not arrive");
+  if (s.socketPath && !socket) throw new Error("the control socket did not arrive");
   if (s.cluster && !watchdog) throw new Error("the fence watchdog's input did not arrive");
   return {
     handOff,
-    listeners: { data, control },
+    listeners: {
+      data,
+      control,
+      ...(socket && s.socketPath && { socket: { handle: socket, path: s.socketPath } }),
+    },
     instanceId: s.instanceId,
     ...(s.cluster && watchdog && { cluster: { state: s.cluster, watchdog } }),
     async adopted(herd) {

@@ -43,6 +43,7 @@ import {
   type TakeOverAddresses,
   takeOverAddresses,
 } from "./restart.ts";
+import { notifySystemd } from "./systemd-notify.ts";
 
 export interface ServeOptions {
   config: string;
@@ -106,7 +107,14 @@ export async function serve(opts: ServeOptions): Promise<number> {
         config.cluster?.redisUrl ?? "",
         ...(config.tenants ?? []).map((t) => t.key),
       ],
-      ["HERD_TOKEN", "HERD_CLUSTER_SECRET", "HERD_REDIS_URL"],
+      // The OTLP exporter's headers often carry the collector's token (startTracing gets them).
+      [
+        "HERD_TOKEN",
+        "HERD_CLUSTER_SECRET",
+        "HERD_REDIS_URL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+      ],
     );
     for (const name of removed) secretEnv[name] = environ[name] ?? "";
     if (removed.length > 0) logger.debug({ removed }, "secrets removed from the environment");
@@ -148,7 +156,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   let tracer: Tracer | undefined;
   if (tracingRequested(process.env)) {
     const { startTracing } = await import("../telemetry/index.ts");
-    tracer = startTracing(logger);
+    tracer = startTracing(logger, environ);
   }
 
   const drain = new NodeDrain(config.drainTimeoutMs);
@@ -254,7 +262,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
       allowedHosts: config.control.allowedHosts,
       logger,
       ...(take && {
-        inherited: { handle: take.listeners.control, instanceId: take.instanceId },
+        inherited: {
+          handle: take.listeners.control,
+          instanceId: take.instanceId,
+          ...(take.listeners.socket && { socket: take.listeners.socket.handle }),
+        },
       }),
       ...(cluster && { peer: cluster.peer }),
       logs: cluster?.directory ?? herd,
@@ -267,7 +279,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
         restart: () => restarter.restart(),
       },
     });
-    await socket?.publish();
+    if (take?.listeners.socket) socket?.takeOver(take.listeners.socket.path);
+    else await socket?.publish();
   } catch (err) {
     await control?.close();
     socket?.close();
@@ -301,9 +314,17 @@ export async function serve(opts: ServeOptions): Promise<number> {
       data: config.data.listen,
       control: config.control.listen,
       ...(config.cluster && { node: config.cluster.node }),
+      ...(config.control.socket && { socket: config.control.socket }),
     },
-    refusal: restartProblem(config),
-    listeners: () => ({ data: dataPlane.listenHandle, control: controlPlane.listenHandle }),
+    listeners: () => {
+      const handle = controlPlane.socketHandle;
+      return {
+        data: dataPlane.listenHandle,
+        control: controlPlane.listenHandle,
+        ...(socket && handle && { socket: { handle, path: socket.listenPath } }),
+      };
+    },
+    reclaimed: () => socket?.repoint(),
     instanceId: () => controlPlane.instanceId,
     leave: () => {
       dataPlane.stopAccepting();
@@ -315,7 +336,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (take) {
     take.onTouch((id) => herd.touch(id));
     // Under systemd the unit's main process is this one from now on (docs/operations.md).
-    if (process.env.NOTIFY_SOCKET) await notifyMainPid(logger);
+    await notifySystemd(logger, [`MAINPID=${process.pid}`, "READY=1"]);
     await take.serving(herd);
     logger.info({ sessions: take.handOff.sessions.length }, "restart: took over");
   }
@@ -335,6 +356,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     },
     "herd is ready",
   );
+  if (!take) await notifySystemd(logger, ["READY=1"]);
   opts.started?.();
   return runUntilStopped(
     logger,
@@ -459,24 +481,6 @@ async function drained(
   }
 }
 
-/** Tells systemd (NotifyAccess=all) that this process is the service's main one now. */
-async function notifyMainPid(logger: PinoLogger): Promise<void> {
-  const { execFile } = await import("node:child_process");
-  await new Promise<void>((resolve) => {
-    execFile("systemd-notify", [`MAINPID=${process.pid}`], (err) => {
-      if (err) logger.warn({ err: err.message }, "restart: systemd-notify MAINPID failed");
-      resolve();
-    });
-  });
-}
-
-/** What of a config a restart cannot carry over yet, if anything. */
-function restartProblem(config: HerdConfig): string | undefined {
-  if (config.control.socket)
-    return "control.socket is set: restart does not hand over a Unix socket yet";
-  return undefined;
-}
-
 /**
  * Why the config on disk cannot take over from the daemon listening on `running`. A cluster
  * node goes on as the same node: a `cluster.node` left to its default (hostname-pid, this
@@ -496,12 +500,13 @@ function takeOverProblem(config: HerdConfig, running: TakeOverAddresses): string
   for (const [key, now, was] of [
     ["data.listen", config.data.listen, running.data],
     ["control.listen", config.control.listen, running.control],
+    ["control.socket", config.control.socket ?? "(none)", running.socket ?? "(none)"],
   ] as const) {
     if (now !== was) {
       return `${key}: ${now} differs from the running daemon's ${was}; a restart keeps the listening sockets (stop and start to move them)`;
     }
   }
-  return restartProblem(config);
+  return undefined;
 }
 
 /** The errno code if host:port cannot be bound right now (port 0 always can). */

@@ -11,7 +11,8 @@
 //
 // Concurrency: claims are serialised by Redis; concurrent local starts of one id share the
 // Herd's own singleflight. `ended` is called in event order by the single event pump
-// (cluster-events.ts).
+// (cluster-events.ts). While `reconcile` runs no claim starts, and the ids being claimed count
+// as held, so it never takes one of this process's for a dead one's.
 
 import type { AcquireOptions, HerdEvent, SessionDirectory, SessionInfo } from "../core/index.ts";
 import { HerdError } from "../core/index.ts";
@@ -35,6 +36,9 @@ export type Started =
 export class LocalClaims {
   /** Local sessions' claims (the generation this node holds each id at). */
   private readonly held = new Map<string, Claim>();
+  /** Ids whose claim is on its way to Redis (not held yet). */
+  private readonly claiming = new Set<string>();
+  private reconciled: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly local: SessionDirectory,
@@ -52,7 +56,9 @@ export class LocalClaims {
     handed?: () => void,
   ): Promise<Started> {
     const { store, self } = this;
-    const claim = await store.claim(self.node, pool, id);
+    await this.reconciled;
+    this.claiming.add(id);
+    const claim = await store.claim(self.node, pool, id).finally(() => this.claiming.delete(id));
     if (claim.kind === "dead") {
       throw new HerdError(
         "unavailable",
@@ -132,6 +138,19 @@ export class LocalClaims {
    * successor exited before it served (their groups are on the same watchdog either way). */
   adopt(claims: [string, Claim][]): void {
     for (const [id, claim] of claims) this.held.set(id, claim);
+  }
+
+  /**
+   * Restart: the successor died before it served, and this process is the node again; a
+   * session that successor started (its worker died with it) is still listed under the node in
+   * Redis: `drop` removes all but the held ones (and those being claimed).
+   */
+  reconcile(drop: (held: string[]) => Promise<unknown>): Promise<void> {
+    this.reconciled = drop([...this.held.keys(), ...this.claiming]).then(
+      () => {},
+      () => {},
+    );
+    return this.reconciled;
   }
 
   /** Fencing: kill every local session (they may run on another node next). */

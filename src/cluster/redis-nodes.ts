@@ -8,7 +8,9 @@
 // Invariants: a node's alive key exists only while its lease runs (set with PX on join and each
 // renewal, never renewed once expired: the node must join again, dropping what it owned);
 // reaping a dead node deletes exactly the session keys it still owns (herd:owned:{node},
-// redis-sessions.ts), each becoming a node_lost entry of the event stream in the same script.
+// redis-sessions.ts), each becoming a node_lost entry of the event stream in the same script;
+// so does a node joining again (a previous life's sessions), and reconciling after a restart
+// whose new process died (the sessions only that process had: `reconcile`).
 // Concurrency: each write is one script, serialised by Redis.
 
 import { randomBytes } from "node:crypto";
@@ -76,6 +78,30 @@ end
 return lost
 `;
 
+// The sessions herd:owned:{node} lists that the node does not hold (ARGV[3..]) are a dead
+// process's of the same node (a restart's new one, SIGKILLed before it served): lost, as a
+// previous life's are when a node joins again.
+const RECONCILE = `${XADD_EVENT}
+local keep = {}
+for i = 3, #ARGV do keep[ARGV[i]] = true end
+local owned = 'herd:owned:' .. ARGV[1]
+local lost = 0
+for _, id in ipairs(redis.call('SMEMBERS', owned)) do
+  if not keep[id] then
+    local sk = 'herd:s:' .. id
+    local cur = redis.call('HMGET', sk, 'node', 'pool', 'info')
+    if cur[1] == ARGV[1] then
+      redis.call('DEL', sk)
+      lost = lost + 1
+      xadd_event(ARGV[2], 0, cjson.encode({type='session_lost',
+        node=ARGV[1], pool=cur[2] or '', sessionId=id, reason='node_lost', info=cur[3] or '', time=now_ms()}))
+    end
+    redis.call('SREM', owned, id)
+  end
+end
+return lost
+`;
+
 export type RenewResult = "ok" | "expired" | "reset";
 
 export class RedisNodes {
@@ -101,6 +127,11 @@ export class RedisNodes {
       const records = await c.mGet(names.map((n) => `herd:alive:${n}`));
       return records.filter((r): r is string => typeof r === "string");
     });
+  }
+
+  /** Drops (as node_lost) what Redis lists as `node`'s beyond `held`; returns how many. */
+  async reconcile(node: string, held: string[]): Promise<number> {
+    return Number(await this.redis.run(RECONCILE, [EVENTS], [node, STREAM_MAXLEN, ...held]));
   }
 
   /** A clean shutdown: this node and whatever it still owns leave the cluster now. */

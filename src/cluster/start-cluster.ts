@@ -17,7 +17,8 @@
 // the handed sessions' claims: the state a successor's `startCluster(…, adoption)` goes on from,
 // as the same node (no join: it renews the same lease at once), with the same watchdog (its
 // input is handed over too). From then on this process neither renews nor appends; `reclaim`
-// (the successor exited before it served) makes it the node again. A close while handed over
+// (the successor exited before it served) makes it the node again, and drops from Redis, as
+// lost, the sessions the successor had started meanwhile (their workers died with it). A close while handed over
 // leaves nothing: the node, its records and its watchdog are the successor's.
 
 import type { Writable } from "node:stream";
@@ -188,6 +189,19 @@ export async function startCluster(
       handed = false;
       claims.adopt(handOff.claims);
       lease.resume();
+      void claims.reconcile((held) =>
+        members.reconcile(config.node, held).then(
+          (lost) => {
+            if (lost > 0)
+              logger.info({ lost }, "cluster: sessions the dead successor started: lost");
+          },
+          (err: unknown) =>
+            logger.warn(
+              { err: String(err) },
+              "cluster: could not drop the dead successor's sessions from Redis (they go when the node leaves or is lost)",
+            ),
+        ),
+      );
     },
     async close() {
       lease.stop();

@@ -402,10 +402,6 @@ export class Herd implements SessionDirectory {
     if (!this.reaper) {
       return "this host offers no cgroup v2 cgroup.kill, which is what keeps worker trees owned while two daemons hand them over (without it they die with this process: see docs/operations.md, Upgrading herd)";
     }
-    for (const pool of this.pools.values()) {
-      const refusal = pool.restartRefusal();
-      if (refusal) return `pool ${JSON.stringify(pool.name)}: ${refusal}`;
-    }
     return undefined;
   }
 

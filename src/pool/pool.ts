@@ -153,11 +153,6 @@ export class Pool {
     return this.deps.sandbox;
   }
 
-  /** Why its workers cannot be handed to a successor daemon (restart); undefined if they can. */
-  restartRefusal(): string | undefined {
-    return this.deps.sandbox?.restartRefusal();
-  }
-
   /** Starts `min` workers and resolves when they serve; rejects if any cannot start. */
   start(): Promise<void> {
     return this.workers.start();

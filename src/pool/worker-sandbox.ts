@@ -17,8 +17,7 @@
 //   - restart: a launch given a `lifeline` must not die with the daemon (its generation's
 //     cgroup.kill ends it, and whatever it holds host-wide names that process, not the daemon);
 //     `handOff` gives its state as plain data, which the successor's PoolSandbox `adopt`s (its
-//     own `release` then frees it); `restartRefusal` says why the pool's workers cannot be
-//     handed over at all.
+//     own `release` then frees it).
 
 import type { ContainmentRow, PoolOptions, WorkerEndpoint } from "../core/index.ts";
 
@@ -52,8 +51,6 @@ export interface PoolSandbox {
   launch(worker: { id: string; port: number; lifeline?: SandboxLifeline }): SandboxLaunch;
   /** Owns a launch a predecessor daemon handed over (restart). */
   adopt(record: SandboxRecord): SandboxLaunch;
-  /** Why this pool's workers cannot be handed to a successor; undefined if they can. */
-  restartRefusal(): string | undefined;
   /** The pool is closed and every worker released: remove what is left. */
   close(): void;
 }

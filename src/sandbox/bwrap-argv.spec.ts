@@ -8,8 +8,8 @@ const TOOLS = {
   nsenter: "/usr/bin/nsenter",
 };
 const BOX = {
-  dir: "/run/herd-sandbox-a/1/2",
-  root: "/run/herd-sandbox-a",
+  dir: "/run/herd-sandbox/a/1/2",
+  root: "/run/herd-sandbox",
   port: 4000,
   dieWithParent: true,
   network: true,
@@ -18,7 +18,7 @@ const BOX = {
   keep: [],
   tmpfsBytes: 1 << 30,
   runLock: true,
-  seccomp: "/run/herd-sandbox-a/1/seccomp.bpf",
+  seccomp: "/run/herd-sandbox/a/1/seccomp.bpf",
 };
 
 describe("bwrapArgv", () => {
@@ -32,7 +32,7 @@ describe("bwrapArgv", () => {
     const joined = argv.join(" ");
     expect(joined).toContain("--unshare-pid --unshare-ipc --unshare-uts --unshare-net");
     expect(joined).toContain(
-      "--tmpfs /run/herd-sandbox-a --perms 0711 --dir /run/herd-sandbox-a/1 --bind /run/herd-sandbox-a/1/2 /run/herd-sandbox-a/1/2",
+      "--tmpfs /run/herd-sandbox --perms 0711 --dir /run/herd-sandbox/a/1 --bind /run/herd-sandbox/a/1/2 /run/herd-sandbox/a/1/2",
     );
     for (const dir of ["/tmp", "/var/tmp", "/dev/shm"]) {
       expect(joined).toContain(`--perms 1777 --size ${1 << 30} --tmpfs ${dir}`);
@@ -68,7 +68,7 @@ describe("bwrapArgv", () => {
 
   it("enters an egress worker's namespace instead of making one, with its own resolv.conf", () => {
     const argv = bwrapArgv(
-      { ...BOX, netns: "/run/netns/herdeg7", resolvConf: "/run/herd-sandbox-a/1/resolv.conf" },
+      { ...BOX, netns: "/run/netns/herdeg7", resolvConf: "/run/herd-sandbox/a/1/resolv.conf" },
       TOOLS,
     );
     // nsenter outermost: the seccomp filter's fd 9 passes through it to bwrap.
@@ -85,7 +85,7 @@ describe("bwrapArgv", () => {
     const joined = argv.join(" ");
     expect(joined).toContain("--seccomp 9");
     expect(joined).not.toContain("--unshare-net");
-    expect(joined).toContain("--ro-bind /run/herd-sandbox-a/1/resolv.conf /etc/resolv.conf");
+    expect(joined).toContain("--ro-bind /run/herd-sandbox/a/1/resolv.conf /etc/resolv.conf");
     expect(argv.at(-2)).toContain("UNIX-LISTEN:");
   });
   it("leaves out what the pool does not ask for", () => {

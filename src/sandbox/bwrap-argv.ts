@@ -11,8 +11,8 @@
 //         --bind / / --dev /dev --proc /proc                 host files; private /dev, /proc
 //         --size N --tmpfs /dev/shm [--tmpfs /tmp,/var/tmp   (1777, bounded) shared memory, temp
 //           --tmpfs /run/lock --ro-bind <code> <code>]       files; the worker's code, if in /tmp
-//         --tmpfs <runtime dir> --bind <own dir> <own dir>  every pool's relays/homes and the
-//                                                            control socket hidden (runtime-dir.ts)
+//         --tmpfs <runtime parent> --bind <own dir> <own dir>  every generation's relays/homes
+//                                                            and control socket hidden (runtime-dir.ts)
 //         --ro-bind /dev/null <file>                         the daemon's config unreadable
 //         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
 //   sh -c 'socat UNIX-LISTEN:<own dir>/relay/http.sock,fork TCP:127.0.0.1:$PORT &
@@ -33,7 +33,8 @@ export interface WorkerBox {
    * restart, which its generation's cgroup.kill ends instead (src/pool/reaper.ts).
    */
   dieWithParent: boolean;
-  /** The daemon's runtime directory (every pool's workers, its sockets); hidden inside. */
+  /** Where every daemon generation's runtime directory lives (every pool's workers, the control
+   * socket, a restart's successor's too): hidden inside. */
   root: string;
   port: number;
   /** Switch to this uid/gid before exec (absent: keep the daemon's). */

@@ -4,10 +4,25 @@
 // points into is an empty tmpfs in its mount namespace). A worker launched before the socket
 // existed is covered as well as one launched after: the whole directory is hidden, not the file.
 //
-// Invariant: the symlink exists from `publish` until `close`, and `close` removes it only while
-// it still points at this daemon's socket. Single-threaded.
+// Restart (src/cli/restart.ts): the successor serves the predecessor's listening socket (its
+// handle is handed over) under a hard link in its own runtime directory, then swaps the symlink
+// to it in one rename: a client dialing meanwhile reaches the same listening socket by either
+// name, and the predecessor's directory may go with it. A predecessor whose successor died
+// before serving points the symlink back at its own name, which it never removed.
+//
+// Invariant: the symlink exists from `publish` (or `takeOver`) until `close`, and `close`
+// removes it only while it still points at this daemon's socket. Single-threaded.
 
-import { lstatSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import {
+  linkSync,
+  lstatSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+} from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { acquireRuntimeDir, releaseRuntimeDir } from "./runtime-dir.ts";
@@ -40,6 +55,27 @@ export class HiddenSocket {
       unlinkSync(this.publicPath);
     }
     symlinkSync(this.listenPath, this.publicPath);
+    this.published = true;
+  }
+
+  /** A restart's successor: `previous` is the predecessor's socket, whose listening handle this
+   * process serves; the configured path points here from now on. */
+  takeOver(previous: string): void {
+    linkSync(previous, this.listenPath);
+    this.point();
+  }
+
+  /** The successor died before serving: the configured path points at this daemon's again. */
+  repoint(): void {
+    if (this.published && !this.closed) this.point();
+  }
+
+  /** Replaces the symlink in one rename: it never dangles, nor is missing. */
+  private point(): void {
+    const next = `${this.publicPath}.${process.pid}.next`;
+    rmSync(next, { force: true });
+    symlinkSync(this.listenPath, next);
+    renameSync(next, this.publicPath);
     this.published = true;
   }
 

@@ -21,11 +21,14 @@
 // directory into its own pool directory (the worker's mount namespace bound it by inode, so the
 // worker sees no change; the relay socket is the same one) and leaves a symlink at the old path
 // for the connections the predecessor still serves; the uid is held again, and released with
-// the worker. A `network: egress` worker's slot claim names the lifeline's process too; its
-// namespace and veth are handed as they are, and the successor moves the veth from the
-// predecessor's nftables table into its own, under its own pool's chain (egress/worker-net.ts):
-// the allowlist of the config the successor loaded applies to it from then on (a pool that is
-// no longer `egress` there leaves it in the predecessor's table, under the old one).
+// the worker. Its mount namespace hides the parent of every generation's runtime directory
+// (runtime-dir.ts), so the successor's is out of its sight as its own daemon's was: a worker of
+// the daemon's own uid (isolation.user: inherit) restarts too. A `network: egress` worker's
+// slot claim names the lifeline's process too; its namespace and veth are handed as they are,
+// and the successor moves the veth from the predecessor's nftables table into its own, under
+// its own pool's chain (egress/worker-net.ts): the allowlist of the config the successor loaded
+// applies to it from then on (a pool that is no longer `egress` there leaves it in the
+// predecessor's table, under the old one).
 
 import {
   chmodSync,
@@ -60,7 +63,7 @@ import {
   sandboxTools,
   workerIdentity,
 } from "./host-support.ts";
-import { acquireRuntimeDir, releaseRuntimeDir } from "./runtime-dir.ts";
+import { acquireRuntimeDir, releaseRuntimeDir, runtimeParent } from "./runtime-dir.ts";
 import { seccompFilter } from "./seccomp.ts";
 import { UidClaims } from "./uid-claims.ts";
 import { UidPool } from "./uid-pool.ts";
@@ -157,7 +160,6 @@ interface PoolSandboxDeps {
 
 class BwrapPoolSandbox implements PoolSandbox {
   readonly containment: ContainmentRow[];
-  private readonly runtime: string;
   private readonly root: string;
   private readonly fixed: { uid: number; gid: number } | undefined;
   private readonly seccomp: string | undefined;
@@ -172,8 +174,7 @@ class BwrapPoolSandbox implements PoolSandbox {
     const daemonUid = process.getuid?.() ?? 0;
     if (!identity.perWorker && identity.uid !== daemonUid) this.fixed = identity;
     this.containment = deps.containment;
-    this.runtime = acquireRuntimeDir();
-    this.root = join(this.runtime, deps.n.toString(36));
+    this.root = join(acquireRuntimeDir(), deps.n.toString(36));
     mkdirSync(this.root, { mode: 0o711 });
     chmodSync(this.root, 0o711);
     if (deps.filter) {
@@ -201,7 +202,7 @@ class BwrapPoolSandbox implements PoolSandbox {
       const wrapper = bwrapArgv(
         {
           dir,
-          root: this.runtime,
+          root: runtimeParent(),
           port: worker.port,
           dieWithParent: owner === undefined,
           ...(ids ?? {}),
@@ -237,13 +238,6 @@ class BwrapPoolSandbox implements PoolSandbox {
       if (uid !== undefined) this.deps.uids?.give(uid, owner);
       throw err;
     }
-  }
-
-  restartRefusal(): string | undefined {
-    if (!this.deps.uids && !this.fixed) {
-      return "its workers run as the daemon's own uid (isolation.user: inherit), and a handed-over worker's mount namespace (made by this process) does not hide the successor's runtime directory from it; set isolation.user: auto to restart";
-    }
-    return undefined;
   }
 
   adopt(record: SandboxRecord): SandboxLaunch {

@@ -106,9 +106,10 @@ export interface ControlPlaneOptions {
   tenancy?: Tenancy;
   /**
    * Restart (src/cli): the TCP listening socket's handle a predecessor daemon handed over,
-   * served instead of binding `listen`, and the predecessor's instance_id (its revisions go on).
+   * served instead of binding `listen`, and the predecessor's instance_id (its revisions go on);
+   * with `socket` set, its Unix socket's listening handle too, served instead of binding one.
    */
-  inherited?: { handle: object; instanceId: string };
+  inherited?: { handle: object; instanceId: string; socket?: object };
 }
 
 export interface ControlPlane {
@@ -123,6 +124,8 @@ export interface ControlPlane {
   readonly instanceId: string;
   /** The TCP listening socket's handle, for a restart to hand to the successor. */
   readonly listenHandle: object;
+  /** The Unix socket's listening handle (with `socket`), for the same. */
+  readonly socketHandle: object | undefined;
   close(): Promise<void>;
 }
 
@@ -317,7 +320,9 @@ export async function startControlPlane(
       opts.inherited?.handle ?? { host: addr.host, port: addr.port },
       formatHostPort(addr.host, addr.port),
     );
-    if (unix && opts.socket) await listenUnix(unix.server, opts.socket);
+    if (unix && opts.inherited?.socket)
+      await listenTcp(unix.server, opts.inherited.socket, opts.socket ?? "");
+    else if (unix && opts.socket) await listenUnix(unix.server, opts.socket);
   } catch (err) {
     tcp.server.close();
     unix?.server.close();
@@ -373,11 +378,15 @@ export async function startControlPlane(
     get listenHandle() {
       return (tcp.server as unknown as { _handle: object })._handle;
     },
+    get socketHandle() {
+      return (unix?.server as unknown as { _handle: object } | undefined)?._handle;
+    },
     close,
   };
 }
 
-/** Binds `where` (host and port), or serves a listening socket's handle handed over. */
+/** Binds `where` (host and port), or serves a listening socket's handle handed over (TCP or
+ * Unix: a Unix one is served through its fd, and is not unlinked when this server closes). */
 function listenTcp(
   server: Server,
   where: { host: string; port: number } | object,

@@ -17,7 +17,12 @@ export interface SniffingListener {
   server: Server;
   /** Every open raw connection, whichever server it went to (for forced shutdown). */
   sockets: ReadonlySet<Socket>;
-  /** Stop accepting, and close connections that have not been handed to a server yet. */
+  /**
+   * Stop accepting. A connection accepted already but not handed to a server yet still is, once
+   * its first bytes arrive (or its sniff timeout closes it): a restart's old process stops
+   * accepting while clients' connections are in flight on the listener it shares with the new
+   * one (src/cli/restart.ts), and each one it accepted must be served.
+   */
   stop(): void;
 }
 
@@ -35,7 +40,6 @@ export function sniffingListener(
 ): SniffingListener {
   const sniffTimeoutMs = opts.sniffTimeoutMs ?? 10_000;
   const sockets = new Set<Socket>();
-  const undecided = new Set<Socket>();
   let stopped = false;
   const server = createServer((socket) => {
     if (stopped || (opts.admit !== undefined && !opts.admit(socket))) {
@@ -46,7 +50,6 @@ export function sniffingListener(
     socket.once("close", () => sockets.delete(socket));
     if (socket.remoteAddress !== undefined) socket.setNoDelay(true);
     let seen: Buffer = Buffer.alloc(0);
-    undecided.add(socket);
     const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
     const onError = () => socket.destroy();
     const onData = (chunk: Buffer) => {
@@ -55,7 +58,6 @@ export function sniffingListener(
       const h2Prefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (h2Prefix && seen.length < PREFACE.length) return; // could still be HTTP/2
       clearTimeout(timer);
-      undecided.delete(socket);
       socket.off("data", onData);
       socket.off("error", onError);
       socket.pause();
@@ -67,13 +69,11 @@ export function sniffingListener(
     socket.on("error", onError);
     socket.once("close", () => {
       clearTimeout(timer);
-      undecided.delete(socket);
     });
   });
   const stop = () => {
     stopped = true;
     server.close();
-    for (const socket of undecided) socket.destroy();
   };
   return { server, sockets, stop };
 }

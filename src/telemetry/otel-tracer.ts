@@ -4,7 +4,9 @@
 // headers, timeout and compression, the sampler (OTEL_TRACES_SAMPLER, _ARG; default
 // parentbased_always_on), the batch processor (OTEL_BSP_*), the resource (OTEL_SERVICE_NAME,
 // default "herd"; OTEL_RESOURCE_ATTRIBUTES). `herd serve` loads this module only when
-// tracingRequested says so (a dynamic import): an untraced daemon never loads the SDK.
+// tracingRequested says so (a dynamic import): an untraced daemon never loads the SDK. The
+// headers are the exception: `herd serve` takes them out of its environment (they often carry
+// the collector's token; src/sandbox/scrub-environ.ts), so they are read from `env` here.
 //
 // Spans, each joined to the W3C trace context the caller sent (a missing or malformed one
 // starts a new trace):
@@ -94,7 +96,7 @@ export function startTracing(logger: Logger, env = process.env): Tracer | undefi
   );
   const provider = new BasicTracerProvider({
     resource,
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(otlpHeaders(env)))],
   });
   logger.info(
     {
@@ -104,6 +106,27 @@ export function startTracing(logger: Logger, env = process.env): Tracer | undefi
     "tracing: spans are exported over OTLP/HTTP",
   );
   return new OtelTracing(provider, logger);
+}
+
+/** OTEL_EXPORTER_OTLP_HEADERS, then OTEL_EXPORTER_OTLP_TRACES_HEADERS over it: `k=v,k2=v2`,
+ * percent-encoded, as the SDK parses them from process.env. */
+function otlpHeaders(env: NodeJS.ProcessEnv): { headers: Record<string, string> } | undefined {
+  const headers: Record<string, string> = {};
+  for (const list of [env.OTEL_EXPORTER_OTLP_HEADERS, env.OTEL_EXPORTER_OTLP_TRACES_HEADERS]) {
+    for (const pair of (list ?? "").split(",")) {
+      const at = pair.indexOf("=");
+      if (at <= 0) continue;
+      const decode = (s: string) => {
+        try {
+          return decodeURIComponent(s.trim());
+        } catch {
+          return s.trim();
+        }
+      };
+      headers[decode(pair.slice(0, at))] = decode(pair.slice(at + 1));
+    }
+  }
+  return Object.keys(headers).length > 0 ? { headers } : undefined;
 }
 
 class OtelTracing implements Tracer {

@@ -64,6 +64,8 @@ export interface StartDaemonOptions {
   ports?: { control: number; data: number };
   /** Run the daemon as this unprivileged uid (setpriv; the test runs as root). */
   uid?: number;
+  /** Start the daemon in this cgroup v2 directory (one delegated to `uid`), before setpriv. */
+  cgroup?: string;
 }
 
 type Doc = Record<string, unknown> & { workers?: Record<string, Record<string, unknown>> };
@@ -161,7 +163,15 @@ async function launchDaemon(
           "--clear-groups",
           "--",
         ];
-  const [command, ...commandArgs] = [...asUser, ...(opts.command ?? [process.execPath, HERD_BIN])];
+  const inCgroup =
+    opts.cgroup === undefined
+      ? []
+      : ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', opts.cgroup];
+  const [command, ...commandArgs] = [
+    ...inCgroup,
+    ...asUser,
+    ...(opts.command ?? [process.execPath, HERD_BIN]),
+  ];
   const run = spawnCaptured(
     command!,
     [...commandArgs, "serve", "--config", configFile, ...(opts.args ?? [])],

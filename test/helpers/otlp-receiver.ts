@@ -5,7 +5,7 @@
 // reachable here ships a binary of it, and a Go build of otelcol is too slow for a test run.
 // Listens on loopback port 0; each test closes its own.
 
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { BinaryReader, type WireType } from "@bufbuild/protobuf/wire";
@@ -36,6 +36,8 @@ export interface OtlpReceiver {
   spans: ReceivedSpan[];
   /** Requests that were not a decodable POST /v1/traces (what went wrong, each). */
   rejected: string[];
+  /** The HTTP headers of each export received (the exporter's OTEL_EXPORTER_OTLP_HEADERS). */
+  headers: IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
@@ -137,6 +139,7 @@ export function decodeTraces(body: Uint8Array): ReceivedSpan[] {
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const rejected: string[] = [];
+  const headers: IncomingHttpHeaders[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -151,6 +154,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         let body = Buffer.concat(chunks);
         if (req.headers["content-encoding"] === "gzip") body = gunzipSync(body);
         spans.push(...decodeTraces(body));
+        headers.push(req.headers);
       } catch (err) {
         rejected.push(`undecodable: ${(err as Error).message}`);
         res.writeHead(400).end();
@@ -165,6 +169,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     url: `http://127.0.0.1:${port}`,
     spans,
     rejected,
+    headers,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

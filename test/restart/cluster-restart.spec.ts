@@ -10,7 +10,10 @@
 //   - the new process killed mid-hand-over (after the old one paused its lease): the old one
 //     renews again, keeps the sessions, and B still sees no node_lost;
 //   - both processes killed mid-hand-over: the node is lost normally (B reports its sessions
-//     node_lost) and nothing of it is left running.
+//     node_lost) and nothing of it is left running;
+//   - a session the new process started before it said it serves, then the new process killed:
+//     the old one takes back and drops that session from Redis (B sees it lost), rather than
+//     leaving it listed under the node until the node leaves or is lost.
 
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -241,6 +244,69 @@ describe("herd restart of a cluster node", () => {
     );
     expect(daemonPids(c.leak.tag).sort()).toEqual([a.pid, b.pid].sort());
     for (const [id, pid] of pids) expect(await whoami(b.dataUrl, id)).toBe(pid);
+  });
+
+  it("a session the new process started before serving, then SIGKILL of it: the old one drops it from Redis", async () => {
+    const hold = mkdtempSync(join(tmpdir(), "herd-cluster-restart-hold-"));
+    cleanups.push(async () => rmSync(hold, { recursive: true, force: true }));
+    const c = await twoNodes({ HERD_RESTART_HOLD: hold });
+    const [a, b] = c.nodes as [Daemon, Daemon];
+    const watcher = watch(c, b);
+    const pids = await sessionsOnA(c);
+    const redis = (await import("redis")).createClient({ url: c.redis.url });
+    redis.on("error", () => {});
+    await redis.connect();
+    cleanups.push(async () => {
+      redis.destroy();
+    });
+
+    process.kill(a.pid, "SIGUSR2");
+    await until("the new process listens, not yet serving", () => {
+      const before = ["old-spawned", "new-validated", "old-handed", "new-received"];
+      for (const step of [...before, "new-adopted", "old-committed"]) {
+        if (existsSync(join(hold, step))) writeFileSync(join(hold, `${step}.go`), "");
+      }
+      return existsSync(join(hold, "new-serving"));
+    });
+    const newPid = (JSON.parse(readFileSync(join(hold, "new-serving"), "utf8")) as { pid: number })
+      .pid;
+    // Both processes accept on the shared listener; the old one, handed over, starts nothing:
+    // a fresh connection each time until the new one took it (one placed on B is let go).
+    const rpc = async (method: string, body: unknown) => {
+      const res = await fetch(`${a.controlUrl}/herd.v1.HerdService/${method}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", connection: "close" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      }).catch(() => undefined);
+      return res?.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+    };
+    let attempt = 0;
+    const started = await until("a session started by the new process", async () => {
+      const sessionId = `orphaned-${++attempt}`;
+      const r = (await rpc("AcquireSession", { pool: "w", sessionId })) as
+        | { session: { workerPid: number; node: string } }
+        | undefined;
+      if (r && r.session.node !== "a") await rpc("ReleaseSession", { sessionId, kill: true });
+      return r?.session.node === "a" && { id: sessionId, ...r.session };
+    });
+    const owned = async () => Boolean(await redis.sIsMember("herd:owned:a", started.id));
+    expect(await owned()).toBe(true);
+
+    process.kill(newPid, "SIGKILL");
+    await until("Redis no longer lists the dead process's session", async () =>
+      !(await owned()) && (await redis.exists(`herd:s:${started.id}`)) === 0 ? true : undefined,
+    );
+    await until("its worker is gone", () => !pidAlive(started.workerPid));
+    await until("B sees it lost", () =>
+      lostOnA(watcher.events).find((e) => e.sessionId === started.id),
+    );
+    // The old process kept the node and its own sessions.
+    expect(pidAlive(a.pid)).toBe(true);
+    for (const [id, pid] of pids) expect(await whoami(b.dataUrl, id)).toBe(pid);
+    expect([...(await redis.sMembers("herd:owned:a"))].sort()).toEqual(["s1", "s2"]);
+    await watcher.stop();
+    expect(ends(watcher.events, ["s1", "s2"])).toEqual([]);
   });
 
   const CASES = {

@@ -83,9 +83,13 @@ export function processesInUidRange([first, last]: UidRange): number[] {
   return found;
 }
 
-/** The sandbox roots of the daemon (or in-process Herd) with this pid. */
+/** The sandbox roots of the daemon (or in-process Herd) with this pid (runtime-dir.ts). */
 export function sandboxDirsOf(pid: number): string[] {
-  return readdirSync("/run").filter((n) => n.startsWith(`herd-sandbox-${pid}-`));
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/herd-sandbox");
+  } catch {}
+  return names.filter((n) => n.startsWith(`${pid}-`)).map((n) => join("herd-sandbox", n));
 }
 
 /** The uids daemon `pid` still claims host-wide (/run/herd-uids/<uid> naming it). */

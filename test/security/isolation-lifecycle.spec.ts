@@ -105,9 +105,10 @@ describe("an isolated worker", () => {
 
   it("removes the sandbox directories a SIGKILLed daemon left behind", async () => {
     const dead = spawnSync("true").pid!;
-    const orphan = `/run/herd-sandbox-${dead}-orphan`;
-    mkdirSync(join(orphan, "1", "relay"), { recursive: true });
+    // This version's layout, and an older herd's.
+    const orphans = [`/run/herd-sandbox/${dead}-orphan`, `/run/herd-sandbox-${dead}-orphan`];
+    for (const orphan of orphans) mkdirSync(join(orphan, "1", "relay"), { recursive: true });
     await start({ min: 1 });
-    expect(existsSync(orphan)).toBe(false);
+    for (const orphan of orphans) expect(existsSync(orphan), orphan).toBe(false);
   }, 30_000);
 });

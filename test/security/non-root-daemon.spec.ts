@@ -48,17 +48,19 @@ afterAll(async () => {
   } finally {
     killAllWithTag(leak.tag);
     rmSync(socketDir, { recursive: true, force: true });
+    rmSync(join(tmpdir(), `herd-sandbox-u${DAEMON_UID}`), { recursive: true, force: true });
   }
   expect(exit).toEqual({ code: 0, signal: null });
 }, 60_000);
 
 /** Every relay socket of the daemon's sandbox directories (under the temp dir: it is not root). */
 function relaySockets(): string[] {
-  const roots = readdirSync(tmpdir()).filter((n) => n.startsWith(`herd-sandbox-${daemon.pid}-`));
+  const parent = join(tmpdir(), `herd-sandbox-u${DAEMON_UID}`);
+  const roots = readdirSync(parent).filter((n) => n.startsWith(`${daemon.pid}-`));
   return roots.flatMap((root) =>
-    (readdirSync(join(tmpdir(), root), { recursive: true }) as string[])
+    (readdirSync(join(parent, root), { recursive: true }) as string[])
       .filter((path) => path.endsWith("relay/http.sock"))
-      .map((path) => join(tmpdir(), root, path)),
+      .map((path) => join(parent, root, path)),
   );
 }
 
