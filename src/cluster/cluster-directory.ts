@@ -94,12 +94,19 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting, Sessi
 
   lookup(sessionId: string): SessionInfo | undefined {
     const here = this.local.lookup(sessionId);
-    if (here) {
-      if (this.parts.lease.valid()) return this.mine(here);
-      this.parts.lease.lapse();
-      return undefined;
-    }
+    if (here) return this.serving() ? this.mine(here) : undefined;
     return this.parts.remotes.get(sessionId);
+  }
+
+  current(session: SessionInfo): boolean {
+    return session.peer === undefined ? this.serving() : this.parts.remotes.routes(session);
+  }
+
+  /** Whether this node may serve its own sessions: its lease is valid; else it is fenced now. */
+  private serving(): boolean {
+    if (this.parts.lease.valid()) return true;
+    this.parts.lease.lapse();
+    return false;
   }
 
   find(sessionId: string): Promise<SessionInfo | undefined> {
