@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { startCluster, type TestCluster, workerPool } from "../test/cluster/cluster-harness.ts";
+import type { Daemon } from "../test/helpers/daemon.ts";
 import { cWorker } from "./bench-tools.ts";
 import { RELAY, startRelay, stopChild, usage } from "./data-plane.ts";
 import { type BenchRow, compared, load1, median, round } from "./report.ts";
@@ -100,13 +101,18 @@ async function measure(s: System, seconds: number): Promise<Run> {
   };
 }
 
-/** Two nodes of the tree at `root` (default this one), the session on node a. */
-async function twoNodes(root?: string): Promise<TestCluster> {
+/**
+ * Nodes a and b running pool w, and c running only another pool (a node that forwards the
+ * sessions of a pool it does not run), of the tree at `root` (default this one); the session
+ * on node a.
+ */
+async function threeNodes(root?: string): Promise<TestCluster> {
   const nodeOptions = process.env.HERD_BENCH_NODE_OPTIONS;
+  const pool = workerPool({ cmd: [cWorker()], max: 1, health_path: "/" });
   const cluster = await startCluster(
-    ["a", "b"].map((n) => ({
+    ["a", "b", "c"].map((n) => ({
       node: `node-${n}`,
-      pools: { w: workerPool({ cmd: [cWorker()], max: 1, health_path: "/" }) },
+      pools: { [n === "c" ? "other" : "w"]: pool },
       ...(root && { command: [process.execPath, join(root, "bin", "herd")] }),
       ...(nodeOptions && { env: { NODE_OPTIONS: nodeOptions } }),
     })),
@@ -130,13 +136,22 @@ export async function benchHop(opts: HopBenchOptions = {}): Promise<BenchRow[]> 
     if (opts.ab) trees.push(["B ", opts.ab]);
     const systems: System[] = [];
     for (const [prefix, root] of trees) {
-      const c = await twoNodes(root);
+      const c = await threeNodes(root);
       clusters.push(c);
-      const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
-      process.stderr.write(`${prefix}owner node-a pid ${a.pid}, non-owner node-b pid ${b.pid}\n`);
+      const [a, b, g] = c.nodes as [Daemon, Daemon, Daemon];
+      process.stderr.write(
+        `${prefix}owner node-a pid ${a.pid}, non-owners node-b pid ${b.pid}, node-c pid ${g.pid}\n`,
+      );
       const pids = { ownerPid: a.pid, nonOwnerPid: b.pid };
       systems.push({ name: `${prefix}owner`, url: a.dataUrl, ...pids, runs: [] });
       systems.push({ name: `${prefix}hop`, url: b.dataUrl, ...pids, runs: [] });
+      systems.push({
+        name: `${prefix}hop from a node without the pool`,
+        url: g.dataUrl,
+        ownerPid: a.pid,
+        nonOwnerPid: g.pid,
+        runs: [],
+      });
     }
     // The floor of a hop through any Node process: the raw Node TCP relay (bench/tcp-relay.mjs,
     // no HTTP at all) in front of the owner, reached with the owner's own session header.
@@ -172,12 +187,22 @@ export async function benchHop(opts: HopBenchOptions = {}): Promise<BenchRow[]> 
       { name: `${label} … of it user`, value: round(med(s, `${who}UserUs`), 1), unit: "µs" },
       { name: `${label} context switches/req`, value: round(med(s, `${who}Cs`), 2), unit: "cs" },
     ];
-    const pairs: [string, System, System][] = [["", named("owner"), named("hop")]];
-    if (opts.ab) pairs.push(["B ", named("B owner"), named("B hop")]);
-    for (const [p, owner, hop] of pairs) {
+    const pairs: [string, System, System][] = [];
+    for (const p of opts.ab ? ["", "B "] : [""]) {
+      const owner = named(`${p}owner`);
       rows.push(
         { name: `${p}via the owner: req/s`, value: round(med(owner, "rps"), 0), unit: "req/s" },
         ...cpuRows(`${p}via the owner: owner`, owner, "owner"),
+      );
+      pairs.push([p, owner, named(`${p}hop`)]);
+      pairs.push([
+        `${p}from a node without the pool, `,
+        owner,
+        named(`${p}hop from a node without the pool`),
+      ]);
+    }
+    for (const [p, owner, hop] of pairs) {
+      rows.push(
         compared(
           `${p}hop: req/s (vs via the owner)`,
           med(hop, "rps"),
@@ -185,6 +210,11 @@ export async function benchHop(opts: HopBenchOptions = {}): Promise<BenchRow[]> 
           med(owner, "rps"),
           "≥ 0.7×",
         ),
+        {
+          name: `${p}hop: req/s ÷ via the owner, median of the rounds' own ratios`,
+          value: round(median(hop.runs.map((x, i) => x.rps / owner.runs[i]!.rps)), 3),
+          unit: "×",
+        },
         compared(
           `${p}hop: p50, 50 connections (vs via the owner)`,
           med(hop, "p50"),

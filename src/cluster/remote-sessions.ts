@@ -61,7 +61,8 @@ export class RemoteSessions {
 
   /** Whether some known remote session is of `pool`. */
   inPool(pool: string): boolean {
-    return [...this.d.events.remote.values()].some((r) => r.info.pool === pool);
+    for (const r of this.d.events.remote.values()) if (r.info.pool === pool) return true;
+    return false;
   }
 
   /** The known remote sessions (of `pool`, if given) whose owner is live. */
