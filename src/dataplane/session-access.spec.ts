@@ -46,19 +46,18 @@ const lease: Lease = { sessionId: "s1", ended: new AbortController().signal, clo
 
 function setup(known: SessionInfo) {
   const asked = { lookups: 0, current: 0, verified: [] as string[] };
-  const cluster = {
-    routes: true,
-    genuine: "good",
+  const state = { routes: true, genuine: "good" };
+  const cluster: ClusterRouting = {
     find: async () => undefined,
-    verifyPeer(credential: string) {
+    verifyPeer(credential) {
       asked.verified.push(credential);
-      return credential === cluster.genuine;
+      return credential === state.genuine;
     },
     current() {
       asked.current++;
-      return cluster.routes;
+      return state.routes;
     },
-  } satisfies ClusterRouting & Record<string, unknown>;
+  };
   const directory = {
     lookup() {
       asked.lookups++;
@@ -74,15 +73,15 @@ function setup(known: SessionInfo) {
   });
   const last: LastConnection = { session: known, lease, touchedAt: Date.now() };
   const take = () => lease;
-  return { access, cluster, asked, last, take };
+  return { access, state, asked, last, take };
 }
 
 describe("SessionAccess.known in a cluster", () => {
   it("reuses the last session while it still routes, and looks it up again once it does not", () => {
-    const { access, cluster, asked, last, take } = setup(session());
+    const { access, state, asked, last, take } = setup(session());
     expect(access.known(route(), take, {}, last)).toBe(last);
     expect(asked).toMatchObject({ lookups: 0, current: 1 });
-    cluster.routes = false; // e.g. this node's lease lapsed
+    state.routes = false; // e.g. this node's lease lapsed
     expect(access.known(route(), take, {}, last)).not.toBe(last);
     expect(asked.lookups).toBe(1);
   });
