@@ -1,14 +1,20 @@
 // The cluster hop (issue 26): a data-plane request that reaches a node which does not own its
 // session is forwarded to the owner. Measured against the same session reached through its
 // owner, with a worker that is not the bottleneck (bench/c-worker, the data-plane bench's) and
-// real processes: redis-server and two `herd serve` nodes, wrk with two threads on 50
-// keep-alive connections, one session (owned by node a).
+// real processes: redis-server and three `herd serve` nodes (a and b run the worker's pool, c
+// only another one: a node that forwards sessions of a pool it does not run), wrk with two
+// threads on 50 keep-alive connections, one session (owned by node a). Systems: through a
+// (the owner), through b and through c (the hop), and through the raw Node TCP relay
+// (bench/tcp-relay.mjs) in front of a, the floor for any Node process in the path.
 //
-// Per system: req/s, p50, and each node's CPU per request (user + system, from /proc): the
-// owner's on the owner row; the non-owner's and the owner's on the hop row. Every run gets
-// the same warm-up right before it and a pause after it (see data-plane.ts, SETTLE_MS); the
-// rounds interleave the systems, rotating their order, and each figure is the median over the
-// rounds; the load average is printed per round.
+// Per system: req/s, p50 (and, from a 2 s run on one connection right after, the p50 of a
+// request that queues behind no other), and each node's CPU per request (user + system, and
+// user alone) and context switches per request, from /proc: the owner's on the owner row;
+// the non-owner's (or the relay's) and the owner's on the others. Every run gets the same
+// warm-up right before it and a pause after it (see data-plane.ts, SETTLE_MS); the rounds
+// interleave the systems, rotating their order, and each figure is the median over the
+// rounds (the req/s ratio also as the median of each round's own ratio); the load average is
+// printed per round.
 //
 // A/B: `--ab DIR` runs a second cluster from another tree (DIR: a copy of this repository
 // with node_modules and dist/, e.g. the previous commit's) beside this one, interleaved with

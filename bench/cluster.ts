@@ -1,7 +1,7 @@
 // Cluster benchmark: real redis-server and real `herd serve` daemons (separate processes, so
 // the load generator never shares a thread with a node). Ratios in one run:
 //   - data plane through a non-owner node ÷ through the owner (added p50, throughput, each
-//     node's CPU per request): bench/cluster-hop.ts, with its own two nodes and the C worker;
+//     node's CPU per request): bench/cluster-hop.ts, with its own three nodes and the C worker;
 //   - AcquireSession p50 in a 3-node cluster ÷ a single node (same pool, reused workers),
 //     in interleaved rounds;
 //   - 3 nodes of max N serve 3N concurrent sessions (one acquire node, placement spreads);
