@@ -1,6 +1,7 @@
 // Cluster benchmark: real redis-server and real `herd serve` daemons (separate processes, so
 // the load generator never shares a thread with a node). Ratios in one run:
-//   - data plane through a non-owner node ÷ through the owner (added p50, throughput);
+//   - data plane through a non-owner node ÷ through the owner (added p50, throughput, each
+//     node's CPU per request): bench/cluster-hop.ts, with its own three nodes and the C worker;
 //   - AcquireSession p50 in a 3-node cluster ÷ a single node (same pool, reused workers),
 //     in interleaved rounds;
 //   - 3 nodes of max N serve 3N concurrent sessions (one acquire node, placement spreads);
@@ -16,20 +17,10 @@ import { HerdService, SessionEventType } from "../gen/herd/v1/herd_pb.ts";
 import { startCluster, type TestCluster, workerPool } from "../test/cluster/cluster-harness.ts";
 import { startDaemon } from "../test/helpers/daemon.ts";
 import { expectNoLeaks, newLeakTag } from "../test/helpers/processes.ts";
+import { benchHop } from "./cluster-hop.ts";
 import { type BenchRow, compared, formatTable, median, round } from "./report.ts";
-import { wrk } from "./wrk.ts";
 
 const N = 4;
-
-/** wrk (µs latency) on one session: requests per second and p50 in milliseconds. */
-async function load(url: string, seconds: number): Promise<{ rps: number; p50: number }> {
-  const r = await wrk(`${url}/whoami`, {
-    seconds,
-    connections: 10,
-    headers: { "X-Session-ID": "bench" },
-  });
-  return { rps: r.rps, p50: r.p50 / 1000 };
-}
 
 /** Milliseconds per AcquireSession of a new id (each released before the next). */
 async function acquireSamples(
@@ -49,7 +40,7 @@ async function acquireSamples(
 
 export async function benchCluster(opts: { seconds?: number } = {}): Promise<BenchRow[]> {
   const seconds = opts.seconds ?? 3;
-  const rows: BenchRow[] = [];
+  const rows: BenchRow[] = await benchHop({ seconds, rounds: 3 });
   let cluster: TestCluster | undefined;
   try {
     cluster = await startCluster(
@@ -61,33 +52,6 @@ export async function benchCluster(opts: { seconds?: number } = {}): Promise<Ben
     );
     const c = cluster;
     const [a, b, cc] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0], (typeof c.nodes)[0]];
-
-    // 1. Data plane: owner vs one hop through a non-owner, in interleaved rounds (the order
-    // rotating), each figure the median over them.
-    await c.client(a).acquireSession({ pool: "w", sessionId: "bench" });
-    const owner: { rps: number; p50: number }[] = [];
-    const hop: { rps: number; p50: number }[] = [];
-    for (let round = 0; round < 3; round++) {
-      const sides: [string, { rps: number; p50: number }[]][] = [
-        [a.dataUrl, owner],
-        [b.dataUrl, hop],
-      ];
-      if (round % 2 === 1) sides.reverse();
-      for (const [url, into] of sides) {
-        await load(url, 1); // the same warm-up for both sides
-        into.push(await load(url, seconds));
-      }
-    }
-    const mid = (xs: { rps: number; p50: number }[]) => ({
-      rps: median(xs.map((x) => x.rps)),
-      p50: median(xs.map((x) => x.p50)),
-    });
-    const [o, h] = [mid(owner), mid(hop)];
-    rows.push(
-      compared("HTTP req/s via non-owner (vs owner)", h.rps, "req/s", o.rps, "≥ 0.7×"),
-      compared("HTTP p50 via non-owner (vs owner)", h.p50, "ms", o.p50, "added ≤ 0.5 ms"),
-    );
-    await c.client(a).releaseSession({ sessionId: "bench" });
 
     // 2. AcquireSession p50: cluster vs a single node with the same pool, in interleaved
     // rounds (the machine's load moves during a run; both sides see the same).

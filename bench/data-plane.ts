@@ -67,7 +67,7 @@ export interface DataPlaneBenchOptions {
 }
 
 const SELF = fileURLToPath(import.meta.url);
-const RELAY = fileURLToPath(new URL("./tcp-relay.mjs", import.meta.url));
+export const RELAY = fileURLToPath(new URL("./tcp-relay.mjs", import.meta.url));
 const SESSION = "bench";
 const NODE_SESSION = "bench-node";
 /** The WebSocket rows' session, on the Go worker (the C worker speaks plain HTTP only). */
@@ -159,7 +159,7 @@ async function serve(): Promise<void> {
 
 // ---- the load generator ----
 
-interface ProcUsage {
+export interface ProcUsage {
   user: number;
   system: number;
   /** Context switches, voluntary + involuntary, over all the process's threads. */
@@ -167,7 +167,7 @@ interface ProcUsage {
 }
 
 /** CPU seconds (user, system) and context switches the process has had so far, from /proc. */
-function usage(pid: number): ProcUsage {
+export function usage(pid: number): ProcUsage {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   let switches = 0;
@@ -278,13 +278,13 @@ async function startServe(root: string, extraArgs: string[]) {
   };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   child.stdin!.end();
   await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once("exit", ok)));
 }
 
 /** A raw relay (`argv` + the target port) to `url`'s port, in a process of its own. */
-async function startRelay(
+export async function startRelay(
   argv: string[],
   url: string,
 ): Promise<{ url: string; child: ChildProcess }> {

@@ -11,7 +11,8 @@
 // another node (via-peer.ts) is served here or refused, never forwarded again. Every session
 // it answers with names its node.
 //
-// Concurrency: no state of its own; each part states its own rules.
+// Concurrency: no state of its own but a memo (the options of each pool only other nodes run,
+// the same for every call); each part states its own rules.
 
 import type {
   AcquireOptions,
@@ -57,6 +58,8 @@ export interface ClusterParts {
 export class ClusterDirectory implements SessionDirectory, ClusterRouting, SessionLogSource {
   private readonly local: SessionDirectory & SessionLogSource;
   readonly node: string;
+  /** Options of pools only other nodes run, resolved once (the data plane asks per request). */
+  readonly #remotePools = new Map<string, PoolOptions>();
 
   constructor(private readonly parts: ClusterParts) {
     this.local = parts.local;
@@ -72,7 +75,12 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting, Sessi
     // A pool only other nodes run: its sessions' options are their owner's business; this
     // node only forwards (no data_timeout of its own).
     if (this.parts.remotes.inPool(pool)) {
-      return resolvePoolOptions({ name: pool, command: ["(remote)"] });
+      let options = this.#remotePools.get(pool);
+      if (options === undefined) {
+        options = resolvePoolOptions({ name: pool, command: ["(remote)"] });
+        this.#remotePools.set(pool, options);
+      }
+      return options;
     }
     return this.local.poolOptions(pool); // throws not_found
   }
@@ -94,12 +102,19 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting, Sessi
 
   lookup(sessionId: string): SessionInfo | undefined {
     const here = this.local.lookup(sessionId);
-    if (here) {
-      if (this.parts.lease.valid()) return this.mine(here);
-      this.parts.lease.lapse();
-      return undefined;
-    }
+    if (here) return this.serving() ? this.mine(here) : undefined;
     return this.parts.remotes.get(sessionId);
+  }
+
+  current(session: SessionInfo): boolean {
+    return session.peer === undefined ? this.serving() : this.parts.remotes.routes(session);
+  }
+
+  /** Whether this node may serve its own sessions: its lease is valid; else it is fenced now. */
+  private serving(): boolean {
+    if (this.parts.lease.valid()) return true;
+    this.parts.lease.lapse();
+    return false;
   }
 
   find(sessionId: string): Promise<SessionInfo | undefined> {

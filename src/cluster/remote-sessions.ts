@@ -53,9 +53,16 @@ export class RemoteSessions {
     return remote && this.info(remote);
   }
 
+  /** Whether `session` (as get answered it) still routes to its owner: live, same address. */
+  routes(session: SessionInfo): boolean {
+    const owner = this.d.nodes.get(session.node);
+    return owner !== undefined && owner.data === session.workerAddress;
+  }
+
   /** Whether some known remote session is of `pool`. */
   inPool(pool: string): boolean {
-    return [...this.d.events.remote.values()].some((r) => r.info.pool === pool);
+    for (const r of this.d.events.remote.values()) if (r.info.pool === pool) return true;
+    return false;
   }
 
   /** The known remote sessions (of `pool`, if given) whose owner is live. */

@@ -31,6 +31,13 @@ export interface ClusterRouting {
    * refused, never forwarded again.
    */
   verifyPeer(credential: string, connection: object): boolean;
+  /**
+   * Does `session`, which `lookup` answered earlier, still route as it did then: one of this
+   * node's while this node's lease is valid (as `lookup` checks), another node's while that node
+   * is live at the same data-plane address? Its end is its lease's signal, not asked here. For
+   * the data plane's reuse of a connection's last session (no lookup per request).
+   */
+  current(session: SessionInfo): boolean;
 }
 
 /**

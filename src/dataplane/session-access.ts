@@ -292,7 +292,7 @@ export class SessionAccess {
     connection: object,
     last: LastConnection | undefined,
   ): Connection | undefined {
-    if (last !== undefined && this.#reuse(last, route)) return last;
+    if (last !== undefined && this.#reuse(last, route, connection)) return last;
     const { directory, opts } = this;
     try {
       const known =
@@ -309,18 +309,25 @@ export class SessionAccess {
 
   /**
    * Whether the next request on a client connection whose last one was served on `last` is
-   * served on it too, without the lookup and the lease: the same session of this node, still
-   * live (its lease has not ended; a session's worker and token never change), and the token
-   * admitted again. The directory is touched at most once a second from here: while the
+   * served on it too, without the lookup and the lease: the same session, still live (its lease
+   * has not ended; a session's worker and token never change), and the token admitted again.
+   * In a cluster the session must also still route as it did (ClusterRouting.current: this
+   * node's lease valid for its own sessions, so a lapsed node stops serving at once; the owner
+   * live at the same address for another node's), and a request another node forwarded must
+   * carry this connection's peer credential and be for a session of this node, as the lookup
+   * path demands. The directory is touched at most once a second from here: while the
    * connection holds its lease the session cannot idle out, and the lease's close records the
-   * last activity anyway. Not for a cluster directory, whose lookup re-checks this node's own
-   * lease on every request (a lapsed node must stop serving at once), nor for a forward from a
-   * peer (its credential is checked per request).
+   * last activity anyway.
    */
-  #reuse(last: LastConnection, route: Route): boolean {
+  #reuse(last: LastConnection, route: Route, connection: object): boolean {
     const { opts } = this;
-    if (opts.cluster !== undefined || route.peer !== undefined) return false;
+    const { cluster } = opts;
     if (route.sessionId !== last.session.id || last.lease.ended.aborted) return false;
+    if (route.peer !== undefined) {
+      if (cluster === undefined || last.session.peer !== undefined) return false;
+      if (!cluster.verifyPeer(route.peer, connection)) return false;
+    }
+    if (cluster !== undefined && !cluster.current(last.session)) return false;
     if (!admitted(last.session, route, opts) || !keySees(last.session, route, opts)) return false;
     const now = Date.now();
     if (now - last.touchedAt >= TOUCH_EVERY_MS) {

@@ -98,6 +98,8 @@ export interface NodeOptions {
   env?: Record<string, string>;
   /** More top-level config keys (e.g. drain_timeout). */
   config?: Record<string, unknown>;
+  /** The `herd` command (default: this checkout's), e.g. another tree's for an A/B bench. */
+  command?: readonly string[];
 }
 
 export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -186,6 +188,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
         workers: s.pools ?? { w: workerPool() },
       },
       env: { ...leak.env, ...s.env, HERD_CLUSTER_SECRET: SECRET },
+      ...(s.command && { command: s.command }),
     });
   cluster.addNode = async (s) => {
     const d = await start(s);

@@ -15,6 +15,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { createClient as createRedis } from "redis";
 import { afterEach, describe, expect, it } from "vitest";
 import { HerdService } from "../../gen/herd/v1/herd_pb.ts";
+import { PeerAuth } from "../../src/cluster/index.ts";
 import type { Daemon } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -361,6 +362,42 @@ describe("cluster trust: the data-plane hop is authenticated per connection", ()
   });
 });
 
+describe("cluster trust: a kept-alive hop connection is checked on every request", () => {
+  it("after genuine forwarded requests, a forged or another node's X-Herd-Peer on the same connection is refused", async () => {
+    cluster = await startCluster([{ node: "node-a" }, { node: "node-b" }]);
+    const [, b] = cluster.nodes as [Daemon, Daemon];
+    const { session } = await cluster.client(b).acquireSession({ pool: "w", sessionId: "kept" });
+    const token = session!.token;
+    // What node-a would send b (a genuine handshake of its own), minted with the secret.
+    const fromA = new PeerAuth(SECRET, "node-a");
+    const url = `${b.dataUrl}/s/kept/whoami`;
+    const wrong = {
+      forged: (genuine: string) => `${genuine.slice(0, -1)}${genuine.endsWith("A") ? "B" : "A"}`,
+      "for another node": () => fromA.connection("node-c"),
+      "of another connection": () => fromA.connection("node-b"),
+    };
+    for (const [what, credential] of Object.entries(wrong)) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      closers.push(() => agent.destroy());
+      const genuine = fromA.connection("node-b");
+      for (let i = 0; i < 3; i++) {
+        const r = await getOn(agent, url, { "X-Herd-Token": token, "X-Herd-Peer": genuine });
+        expect(r.status, `request ${i}`).toBe(200);
+        expect(r.reused).toBe(i > 0);
+      }
+      // "of another connection": one genuine credential, first used on a connection of its own.
+      const other = credential(genuine);
+      if (what === "of another connection") {
+        const first = await httpGet(url, { "X-Herd-Token": token, "X-Herd-Peer": other });
+        expect(first.status).toBe(200);
+      }
+      const r = await getOn(agent, url, { "X-Herd-Token": token, "X-Herd-Peer": other });
+      expect(r.reused, what).toBe(true);
+      expect(r.status, what).toBe(401);
+    }
+  }, 90_000);
+});
+
 describe("cluster trust: Redis with an ACL user and password", () => {
   it("a node whose Redis refuses its credentials fails at start, saying so, never showing the password", async () => {
     cluster = await startCluster([{ node: "node-a" }]);
@@ -460,6 +497,22 @@ describe("cluster trust: Redis with an ACL user and password", () => {
     expect(d.stdout() + d.stderr()).not.toContain(password);
   });
 });
+
+/** A GET on `agent`: its status, and whether it went on a connection an earlier one used. */
+function getOn(
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 function httpGet(
   url: string,
