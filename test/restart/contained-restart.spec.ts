@@ -10,10 +10,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import type { UidRange } from "../security/isolation-harness.ts";
+import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -115,19 +115,7 @@ async function containedDaemon(range: UidRange) {
   const { tag, env } = newLeakTag();
   const daemon: Daemon = await startDaemon({ config: config(range), env });
   cleanups.push(async () => {
-    for (const pid of daemonPids(tag)) {
-      try {
-        process.kill(pid, "SIGINT");
-      } catch {}
-    }
-    await daemon.stop();
-    await until("every daemon of the test to leave", () =>
-      daemonPids(tag).length === 0 ? true : undefined,
-    );
-    await expectNoLeaks(tag);
-    await until("no process under the test's uids", () =>
-      processesInUidRange(range).length === 0 ? true : undefined,
-    );
+    await stopEveryGeneration(tag, daemon, range);
     const left = [...claims(range)].filter(([, owner]) => pidAlive(owner));
     expect(left, "uid claims of live owners left behind").toEqual([]);
   });

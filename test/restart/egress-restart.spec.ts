@@ -23,9 +23,9 @@ import {
 import { type OutsideWorld, startOutsideWorld } from "../egress/outside-world.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { expectNoLeaks, killAllWithTag, newLeakTag, pidAlive } from "../helpers/processes.ts";
-import { ask, HOSTILE, processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { killAllWithTag, newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { ask, HOSTILE, type UidRange } from "../security/isolation-harness.ts";
+import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -102,20 +102,7 @@ async function setup(
   cleanups.push(async () => {
     try {
       // One signal each (a second one makes a daemon stop at once, leaving its claims).
-      for (const pid of daemonPids(tag)) {
-        if (pid === daemon?.pid) continue;
-        try {
-          process.kill(pid, "SIGINT");
-        } catch {}
-      }
-      await daemon?.stop();
-      await until("every daemon of the test to leave", () =>
-        daemonPids(tag).length === 0 ? true : undefined,
-      );
-      await expectNoLeaks(tag);
-      await until("no process under the test's uids", () =>
-        processesInUidRange(range).length === 0 ? true : undefined,
-      );
+      await stopEveryGeneration(tag, daemon, range);
       expect(deadUidClaims(range), "uid claims of dead owners").toEqual([]);
       // (the kernel frees a namespace, and the veth in it, a moment after its last process left)
       await until("the test's egress state to go", () =>

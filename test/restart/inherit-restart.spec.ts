@@ -28,9 +28,9 @@ import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { type Answer, ask, hostilePool } from "../security/isolation-harness.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 const CGROUP_V2 = existsSync("/sys/fs/cgroup/unified/cgroup.procs")
   ? "/sys/fs/cgroup/unified"
@@ -128,16 +128,7 @@ describe("herd restart with isolation.user: inherit (a non-root daemon)", () => 
     let daemon: Daemon | undefined;
     cleanups.push(async () => {
       for (const step of [...STEPS, "new-serving"]) writeFileSync(join(hold, `${step}.go`), "");
-      for (const pid of daemonPids(tag)) {
-        try {
-          process.kill(pid, "SIGINT");
-        } catch {}
-      }
-      await daemon?.stop();
-      await until("every daemon of the test to leave", () =>
-        daemonPids(tag).length === 0 ? true : undefined,
-      );
-      await expectNoLeaks(tag);
+      await stopEveryGeneration(tag, daemon);
       removeCgroup(cgroup);
       rmSync(dir, { recursive: true, force: true });
       // The uid's runtime parent (src/sandbox/runtime-dir.ts; this test's uid is its own): every

@@ -10,9 +10,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { startOtlpReceiver } from "../helpers/otlp-receiver.ts";
-import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { stopEveryGeneration, until } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -59,16 +59,7 @@ describe("OTEL_EXPORTER_OTLP_HEADERS", () => {
       },
     });
     cleanups.push(async () => {
-      for (const pid of daemonPids(tag)) {
-        try {
-          process.kill(pid, "SIGINT");
-        } catch {}
-      }
-      await daemon.stop();
-      await until("every daemon of the test to leave", () =>
-        daemonPids(tag).length === 0 ? true : undefined,
-      );
-      await expectNoLeaks(tag);
+      await stopEveryGeneration(tag, daemon);
     });
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "latin1");
     expect(environ(daemon.pid)).toContain(tag);

@@ -1,8 +1,10 @@
 // What the restart specs share: finding every herd daemon of a test (old and new generations
-// alike) and waiting for a condition across a hand-over.
+// alike), waiting for a condition across a hand-over, and stopping every generation at the end.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { cmdline, pidsWithTag } from "../helpers/processes.ts";
+import type { Daemon } from "../helpers/daemon.ts";
+import { cmdline, expectNoLeaks, pidsWithTag } from "../helpers/processes.ts";
+import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
 
 /** Every `herd serve` process carrying the test's leak tag: both sides of a restart. */
 export function daemonPids(tag: string): number[] {
@@ -20,5 +22,30 @@ export async function until<T>(
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
+  }
+}
+
+/**
+ * Stops every generation of a test's daemon at once (drain_timeout 0 in tests: no draining) and
+ * proves nothing of it is left: no daemon, no tagged process, none under the test's uids.
+ * `daemon` is stopped by its own handle; the others get one SIGINT each (a second signal makes a
+ * daemon exit without its cleanup).
+ */
+export async function stopEveryGeneration(
+  tag: string,
+  daemon: Daemon | undefined,
+  uids?: UidRange,
+): Promise<void> {
+  for (const pid of daemonPids(tag)) {
+    if (pid === daemon?.pid) continue;
+    try {
+      process.kill(pid, "SIGINT");
+    } catch {}
+  }
+  await daemon?.stop();
+  await until("every daemon of the test to leave", () => daemonPids(tag).length === 0);
+  await expectNoLeaks(tag);
+  if (uids) {
+    await until("no process under the test's uids", () => processesInUidRange(uids).length === 0);
   }
 }

@@ -12,9 +12,9 @@ import WebSocket from "ws";
 import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { daemonPids } from "./restart-helpers.ts";
+import { daemonPids, stopEveryGeneration } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -42,16 +42,7 @@ async function daemonWithCleanup(
   const { tag, env } = newLeakTag();
   const daemon = await startDaemon({ config, env });
   cleanups.push(async () => {
-    // SIGINT: stop now, without draining the live sessions.
-    for (const pid of daemonPids(tag)) {
-      try {
-        process.kill(pid, "SIGINT");
-      } catch {}
-    }
-    await daemon.stop();
-    const deadline = Date.now() + 20_000;
-    while (daemonPids(tag).length > 0 && Date.now() < deadline) await sleep(50);
-    await expectNoLeaks(tag);
+    await stopEveryGeneration(tag, daemon);
   });
   return { daemon, tag };
 }

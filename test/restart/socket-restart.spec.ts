@@ -23,14 +23,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
-import {
-  ask,
-  hostilePool,
-  processesInUidRange,
-  type UidRange,
-} from "../security/isolation-harness.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { ask, hostilePool, type UidRange } from "../security/isolation-harness.ts";
+import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 const STEPS = [
   "old-spawned",
@@ -89,19 +84,7 @@ async function socketDaemon() {
   cleanups.push(async () => {
     t.stopDialing = true;
     await t.dialer;
-    for (const pid of daemonPids(tag)) {
-      try {
-        process.kill(pid, "SIGINT");
-      } catch {}
-    }
-    await t.daemon?.stop();
-    await until("every daemon of the test to leave", () =>
-      daemonPids(tag).length === 0 ? true : undefined,
-    );
-    await expectNoLeaks(tag);
-    await until("no process under the test's uids", () =>
-      processesInUidRange(range).length === 0 ? true : undefined,
-    );
+    await stopEveryGeneration(tag, t.daemon, range);
     rmSync(dir, { recursive: true, force: true });
   });
   const daemon = await startDaemon({

@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { HERD_BIN, startDaemon } from "../helpers/daemon.ts";
-import { expectNoLeaks, newLeakTag, pidAlive } from "../helpers/processes.ts";
+import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 // Prints each message as one JSON line (BARRIER=1 ones answered by closing their fd).
 const LISTENER = `
@@ -74,16 +74,7 @@ describe("systemd notifications (NOTIFY_SOCKET)", () => {
       env: { ...env, NOTIFY_SOCKET: path },
     });
     cleanups.push(async () => {
-      for (const pid of daemonPids(tag)) {
-        try {
-          process.kill(pid, "SIGINT");
-        } catch {}
-      }
-      await daemon.stop();
-      await until("every daemon of the test to leave", () =>
-        daemonPids(tag).length === 0 ? true : undefined,
-      );
-      await expectNoLeaks(tag);
+      await stopEveryGeneration(tag, daemon);
     });
     await until("READY=1 at start", () => messages().length >= 1);
     expect(messages()).toEqual(["READY=1"]);
