@@ -13,7 +13,7 @@ import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
 import type { UidRange } from "../security/isolation-harness.ts";
-import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
+import { daemonPids, rpc, stopEveryGeneration, until, workerPidOf } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -78,23 +78,6 @@ function workerUid(root: number, [first, last]: UidRange): number | undefined {
     }
   }
   return undefined;
-}
-
-async function rpc(controlUrl: string, method: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${controlUrl}/herd.v1.HerdService/${method}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", connection: "close" },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-async function workerPidOf(controlUrl: string, id: string): Promise<number | undefined> {
-  const { sessions } = (await rpc(controlUrl, "ListSessions", {})) as {
-    sessions?: { sessionId?: string; id?: string; workerPid?: number }[];
-  };
-  return sessions?.find((s) => (s.sessionId ?? s.id) === id)?.workerPid;
 }
 
 async function whoami(dataUrl: string, id: string) {

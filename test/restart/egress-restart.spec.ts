@@ -25,29 +25,12 @@ import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { killAllWithTag, newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { ask, HOSTILE, type UidRange } from "../security/isolation-harness.ts";
-import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
+import { daemonPids, rpc, stopEveryGeneration, until, workerPidOf } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function rpc(controlUrl: string, method: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${controlUrl}/herd.v1.HerdService/${method}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", connection: "close" },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-async function workerPidOf(controlUrl: string, id: string): Promise<number | undefined> {
-  const { sessions } = (await rpc(controlUrl, "ListSessions", {})) as {
-    sessions?: { sessionId?: string; workerPid?: number }[];
-  };
-  return sessions?.find((s) => s.sessionId === id)?.workerPid;
-}
 
 /** Uids in `range` whose claim names a process that is gone. */
 function deadUidClaims([first, last]: UidRange): number[] {

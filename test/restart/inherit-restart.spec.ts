@@ -30,7 +30,7 @@ import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { type Answer, ask, hostilePool } from "../security/isolation-harness.ts";
-import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
+import { daemonPids, stopEveryGeneration, until, workerPidOf } from "./restart-helpers.ts";
 
 const CGROUP_V2 = existsSync("/sys/fs/cgroup/unified/cgroup.procs")
   ? "/sys/fs/cgroup/unified"
@@ -63,19 +63,6 @@ function viaRelay(relay: string, path: string): Promise<Answer> {
     req.on("error", reject);
     req.end();
   });
-}
-
-/** The host pid of session `id`'s worker, as the daemon at `controlUrl` lists it. */
-async function workerPidOf(controlUrl: string, id: string): Promise<number | undefined> {
-  const res = await fetch(`${controlUrl}/herd.v1.HerdService/ListSessions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", connection: "close" },
-    body: "{}",
-  });
-  const { sessions } = (await res.json()) as {
-    sessions?: { sessionId?: string; workerPid?: number }[];
-  };
-  return sessions?.find((s) => s.sessionId === id)?.workerPid;
 }
 
 /** Removes a cgroup v2 subtree, deepest first (every process in it gone). */

@@ -49,3 +49,22 @@ export async function stopEveryGeneration(
     await until("no process under the test's uids", () => processesInUidRange(uids).length === 0);
   }
 }
+
+/** One Connect JSON call to the daemon at `controlUrl` (a fresh connection: it may be handed over). */
+export async function rpc(controlUrl: string, method: string, body: unknown): Promise<unknown> {
+  const res = await fetch(`${controlUrl}/herd.v1.HerdService/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", connection: "close" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** The host pid of session `id`'s worker, as the daemon at `controlUrl` lists it. */
+export async function workerPidOf(controlUrl: string, id: string): Promise<number | undefined> {
+  const { sessions } = (await rpc(controlUrl, "ListSessions", {})) as {
+    sessions?: { sessionId?: string; workerPid?: number }[];
+  };
+  return sessions?.find((s) => s.sessionId === id)?.workerPid;
+}

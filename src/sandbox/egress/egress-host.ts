@@ -205,9 +205,8 @@ function alive(pid: number): boolean {
   return processRuns(pid);
 }
 
-/** Slots whose claim names a live process (a worker that may be alive holds each). */
-function liveSlots(): Set<number> {
-  const live = new Set<number>();
+/** Every slot claim on the host: its slot and the process it names (0 if unreadable). */
+function* slotClaims(): Generator<{ slot: number; owner: number }> {
   let claims: string[] = [];
   try {
     claims = readdirSync(CLAIMS).filter((n) => /^\d+$/.test(n));
@@ -217,10 +216,16 @@ function liveSlots(): Set<number> {
     try {
       owner = Number(readFileSync(join(CLAIMS, slot), "utf8").trim());
     } catch {
-      continue;
+      continue; // released meanwhile
     }
-    if (owner > 0 && alive(owner)) live.add(Number(slot));
+    yield { slot: Number(slot), owner: Number.isSafeInteger(owner) ? owner : 0 };
   }
+}
+
+/** Slots whose claim names a live process (a worker that may be alive holds each). */
+function liveSlots(): Set<number> {
+  const live = new Set<number>();
+  for (const { slot, owner } of slotClaims()) if (owner > 0 && alive(owner)) live.add(slot);
   return live;
 }
 
@@ -279,22 +284,12 @@ function removeOrphans(): void {
     const pid = Number(m[1]);
     if (pid !== process.pid && !alive(pid)) dropTable(pid, live);
   }
-  let claims: string[] = [];
-  try {
-    claims = readdirSync(CLAIMS).filter((n) => /^\d+$/.test(n));
-  } catch {}
-  for (const slot of claims) {
-    // Read again: a claim made since `live` was taken is a live one.
-    let owner = 0;
-    try {
-      owner = Number(readFileSync(join(CLAIMS, slot), "utf8").trim());
-    } catch {
-      continue;
-    }
+  // Read again: a claim made since `live` was taken is a live one.
+  for (const { slot, owner } of slotClaims()) {
     if (owner > 0 && alive(owner)) continue;
     try {
       run([ip, "netns", "delete", `${IFNAME_PREFIX}${slot}`]);
     } catch {}
-    rmSync(join(CLAIMS, slot), { force: true });
+    rmSync(join(CLAIMS, String(slot)), { force: true });
   }
 }
