@@ -30,19 +30,19 @@ import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { type Answer, ask, hostilePool } from "../security/isolation-harness.ts";
-import { daemonPids, stopEveryGeneration, until, workerPidOf } from "./restart-helpers.ts";
+import {
+  daemonPids,
+  HAND_OVER_STEPS,
+  stopEveryGeneration,
+  until,
+  workerPidOf,
+} from "./restart-helpers.ts";
 
 const CGROUP_V2 = existsSync("/sys/fs/cgroup/unified/cgroup.procs")
   ? "/sys/fs/cgroup/unified"
   : "/sys/fs/cgroup";
-const STEPS = [
-  "old-spawned",
-  "new-validated",
-  "old-handed",
-  "new-received",
-  "new-adopted",
-  "old-committed",
-] as const;
+/** Every step before the successor serves. */
+const STEPS = HAND_OVER_STEPS.filter((step) => step !== "new-serving");
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -38,19 +38,11 @@ import { type Daemon, startDaemon } from "../helpers/daemon.ts";
 import { expectNoLeaks, newLeakTag, pidAlive, pidsWithTag } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
 import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { daemonPids, HAND_OVER_STEPS, type HandOverStep, until } from "./restart-helpers.ts";
 
 type Victim = "old" | "new" | "both";
-const STEPS = [
-  "old-spawned",
-  "new-validated",
-  "old-handed",
-  "new-received",
-  "new-adopted",
-  "old-committed",
-  "new-serving",
-] as const;
-type StepName = (typeof STEPS)[number];
+const STEPS = HAND_OVER_STEPS;
+type StepName = HandOverStep;
 /** Steps at which the old process has sent the whole state: the new one can own it all. */
 const STATE_SENT = new Set<StepName>([
   "old-handed",

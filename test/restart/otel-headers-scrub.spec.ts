@@ -11,8 +11,7 @@ import { spawnCaptured } from "../helpers/captured.ts";
 import { HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { startOtlpReceiver } from "../helpers/otlp-receiver.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
-import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { stopEveryGeneration, until } from "./restart-helpers.ts";
+import { RESTART_CONFIG, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -37,19 +36,7 @@ describe("OTEL_EXPORTER_OTLP_HEADERS", () => {
     const receiver = await startOtlpReceiver();
     cleanups.push(() => receiver.close());
     const daemon = await startDaemon({
-      config: {
-        log: { level: "debug" },
-        drain_timeout: "30s",
-        workers: {
-          w: {
-            cmd: [process.execPath, WORKER_FIXTURE, "--port", "{{.Port}}"],
-            min: 1,
-            max: 2,
-            health_path: "/health",
-            isolation: "none",
-          },
-        },
-      },
+      config: { ...RESTART_CONFIG, log: { level: "debug" } },
       env: {
         ...env,
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,

@@ -4,7 +4,37 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Daemon } from "../helpers/daemon.ts";
 import { cmdline, expectNoLeaks, pidsWithTag } from "../helpers/processes.ts";
+import { WORKER_FIXTURE } from "../helpers/worker.ts";
 import { processesInUidRange, type UidRange } from "../security/isolation-harness.ts";
+
+/**
+ * The hand-over's steps in order, as src/cli/restart.ts's HERD_RESTART_HOLD hook names them
+ * (`<role>-<step>`: the process that pauses there).
+ */
+export const HAND_OVER_STEPS = [
+  "old-spawned",
+  "new-validated",
+  "old-handed",
+  "new-received",
+  "new-adopted",
+  "old-committed",
+  "new-serving",
+] as const;
+export type HandOverStep = (typeof HAND_OVER_STEPS)[number];
+
+/** An uncontained pool of the fixture worker, and the old process's time to serve its connections. */
+export const RESTART_CONFIG = {
+  drain_timeout: "30s",
+  workers: {
+    w: {
+      cmd: [process.execPath, WORKER_FIXTURE, "--port", "{{.Port}}"],
+      min: 1,
+      max: 8,
+      health_path: "/health",
+      isolation: "none",
+    },
+  },
+};
 
 /** Every `herd serve` process carrying the test's leak tag: both sides of a restart. */
 export function daemonPids(tag: string): number[] {

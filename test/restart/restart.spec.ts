@@ -13,31 +13,16 @@ import { createHerdClient } from "../../sdk/ts/src/index.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
-import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { daemonPids, stopEveryGeneration } from "./restart-helpers.ts";
+import { daemonPids, RESTART_CONFIG, stopEveryGeneration } from "./restart-helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const CONFIG = {
-  // How long the old process serves the connections it had at the hand-over.
-  drain_timeout: "30s",
-  workers: {
-    w: {
-      cmd: [process.execPath, WORKER_FIXTURE, "--port", "{{.Port}}"],
-      min: 1,
-      max: 8,
-      health_path: "/health",
-      isolation: "none",
-    },
-  },
-};
-
 /** A daemon whose restarts the test follows: every herd process of its tag is stopped after. */
 async function daemonWithCleanup(
-  config: Record<string, unknown> = CONFIG,
+  config: Record<string, unknown> = RESTART_CONFIG,
 ): Promise<{ daemon: Daemon; tag: string }> {
   const { tag, env } = newLeakTag();
   const daemon = await startDaemon({ config, env });

@@ -25,17 +25,9 @@ import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
 import { ask, hostilePool, type UidRange } from "../security/isolation-harness.ts";
-import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
+import { daemonPids, HAND_OVER_STEPS, stopEveryGeneration, until } from "./restart-helpers.ts";
 
-const STEPS = [
-  "old-spawned",
-  "new-validated",
-  "old-handed",
-  "new-received",
-  "new-adopted",
-  "old-committed",
-  "new-serving",
-] as const;
+const STEPS = HAND_OVER_STEPS;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -12,8 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { HERD_BIN, startDaemon } from "../helpers/daemon.ts";
 import { newLeakTag, pidAlive } from "../helpers/processes.ts";
-import { WORKER_FIXTURE } from "../helpers/worker.ts";
-import { daemonPids, stopEveryGeneration, until } from "./restart-helpers.ts";
+import { daemonPids, RESTART_CONFIG, stopEveryGeneration, until } from "./restart-helpers.ts";
 
 // Prints each message as one JSON line (BARRIER=1 ones answered by closing their fd).
 const LISTENER = `
@@ -59,18 +58,7 @@ describe("systemd notifications (NOTIFY_SOCKET)", () => {
         .filter((m) => m !== "listening");
 
     const daemon = await startDaemon({
-      config: {
-        drain_timeout: "30s",
-        workers: {
-          w: {
-            cmd: [process.execPath, WORKER_FIXTURE, "--port", "{{.Port}}"],
-            min: 1,
-            max: 2,
-            health_path: "/health",
-            isolation: "none",
-          },
-        },
-      },
+      config: RESTART_CONFIG,
       env: { ...env, NOTIFY_SOCKET: path },
     });
     cleanups.push(async () => {
