@@ -43,6 +43,20 @@ export function cRelay(): string {
   return out;
 }
 
+/** herd's native tunnel relay (native/tunnel-relay), built if needed. */
+export function tunnelRelay(): string {
+  const out = join(OUT, "tunnel-relay");
+  build("the native tunnel relay (needs cc)", join("..", "native", "tunnel-relay"), [
+    "cc",
+    "-O2",
+    "-Wall",
+    "-o",
+    out,
+    "tunnel-relay.c",
+  ]);
+  return out;
+}
+
 /** The C HTTP worker's path, built if needed. */
 export function cWorker(): string {
   const out = join(OUT, "c-worker");
