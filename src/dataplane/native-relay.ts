@@ -86,6 +86,9 @@ export class NativeRelay {
         stdio: ["ignore", "ignore", "inherit", "ipc", this.#counters],
         serialization: "json",
       });
+      this.#child.on("error", (err) => this.#logger.warn({ err }, "native tunnel relay: error"));
+      // No pid: it could not be started (its 'error' follows, and no 'exit').
+      if (this.#child.pid === undefined) throw new Error(`cannot start ${binary}`);
     } catch (err) {
       closeSync(this.#counters);
       throw err;
@@ -94,7 +97,6 @@ export class NativeRelay {
     }
     this.#exited = new Promise((resolve) => this.#child.once("exit", () => resolve()));
     this.#child.once("exit", (code, signal) => this.#lost(code, signal));
-    this.#child.on("error", (err) => this.#logger.warn({ err }, "native tunnel relay: error"));
     this.#child.on("message", (msg: { closed?: number }) => {
       if (typeof msg?.closed === "number") this.#closed(msg.closed);
     });

@@ -1,0 +1,157 @@
+// The native tunnel relay (src/dataplane/native-relay.ts, native/tunnel-relay): open WebSocket
+// tunnels are handed to it after their upgrade when scripts/setup-native.sh built it. Every
+// tunnel contract holds there as with `pipe`: echoes intact, the session's byte counts exact
+// (against the client socket's own counters), a session's end closing its tunnels, the relay
+// dying with the data plane and with a SIGKILLed daemon, and a relay that dies taking only
+// its own tunnels with it (new ones pipe). Real processes and sockets throughout.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import type { Socket } from "node:net";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { cmdline, descendants, waitForPidsGone } from "../helpers/index.ts";
+import { type Stack, stackTracker, startStack } from "./stack.ts";
+import { startStackProcess } from "./stack-process.ts";
+
+const { track, stopAll } = stackTracker();
+afterEach(stopAll);
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const RELAY = join(ROOT, ".tools", "native", "tunnel-relay");
+
+beforeAll(() => {
+  // What setup.sh does; cheap when the binary is up to date.
+  execFileSync("bash", [join(ROOT, "scripts", "setup-native.sh")], { stdio: "ignore" });
+  if (!existsSync(RELAY)) throw new Error(`${RELAY} was not built (is cc installed?)`);
+});
+
+function openWs(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once("message", () => resolve(ws)); // the worker's hello
+    ws.once("error", reject);
+  });
+}
+
+function echo(ws: WebSocket, data: Buffer | string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    ws.once("message", (m: Buffer) => resolve(m));
+    ws.send(data);
+  });
+}
+
+/** Small frames, then a large one (the relay's short writes), each echoed intact. */
+async function traffic(ws: WebSocket): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    expect(String(await echo(ws, `message ${i}`))).toBe(`message ${i}`);
+  }
+  const big = Buffer.alloc(4 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i, i);
+  expect((await echo(ws, big)).equals(big)).toBe(true);
+}
+
+const wsUrl = (s: Stack, id: string) => `${s.url.replace("http:", "ws:")}/s/${id}/ws`;
+
+/** The client socket under a ws: what it sent and received is what herd must count. */
+const clientSocket = (ws: WebSocket) => (ws as unknown as { _socket: Socket })._socket;
+
+describe("native tunnel relay", () => {
+  it("relays a tunnel's bytes and counts them exactly, as pipe does", async () => {
+    for (const nativeRelay of [RELAY, false] as const) {
+      const s = track(await startStack([{}], { nativeRelay }));
+      const ws = await openWs(wsUrl(s, "counted"));
+      await traffic(ws);
+      const sock = clientSocket(ws);
+      expect(s.dp.counters.nativeTunnels).toBe(nativeRelay ? 1 : 0);
+      // Live (a listing) and at the session's end, to the byte.
+      const live = s.herd.sessions().find((x) => x.id === "counted")!.usage!;
+      expect([live.rxBytes, live.txBytes]).toEqual([sock.bytesWritten, sock.bytesRead]);
+      const closed = new Promise<number>((ok) => ws.once("close", ok));
+      const ended = await s.herd.release("counted");
+      expect([ended.usage!.rxBytes, ended.usage!.txBytes]).toEqual([
+        sock.bytesWritten,
+        sock.bytesRead,
+      ]);
+      // The session's end closes its tunnel at once.
+      expect(await closed).toBe(1006);
+      await s.stop();
+    }
+  });
+
+  it("closes a tunnel when the client leaves, settling its bytes and its lease", async () => {
+    const s = track(await startStack([{}], { nativeRelay: RELAY }));
+    const ws = await openWs(wsUrl(s, "leaving"));
+    await traffic(ws);
+    const sock = clientSocket(ws);
+    expect(s.herd.lookup("leaving")!.connections).toBe(1);
+    ws.terminate();
+    await expect.poll(() => s.herd.lookup("leaving")?.connections, { timeout: 20_000 }).toBe(0);
+    const usage = s.herd.sessions().find((x) => x.id === "leaving")!.usage!;
+    expect([usage.rxBytes, usage.txBytes]).toEqual([sock.bytesWritten, sock.bytesRead]);
+    expect(s.dp.openConnections).toBe(0);
+  });
+
+  it("dies with the data plane, leaving no counter file behind", async () => {
+    const s = track(await startStack([{}], { nativeRelay: RELAY }));
+    const relay = s.dp.nativeRelayPid!;
+    expect(cmdline(relay)).toContain("tunnel-relay");
+    const shm = existsSync("/dev/shm") ? "/dev/shm" : undefined;
+    if (shm) {
+      // Unlinked as soon as the relay has it open.
+      expect(readdirSync(shm).filter((f) => f.includes(`counters-${process.pid}-`))).toEqual([]);
+    }
+    const ws = await openWs(wsUrl(s, "closing"));
+    const closed = new Promise<number>((ok) => ws.once("close", ok));
+    await s.stop();
+    expect(await closed).toBe(1006);
+    expect(await waitForPidsGone([relay], 20_000)).toEqual([]);
+  });
+
+  it("dies with a daemon killed by SIGKILL", async () => {
+    const p = await startStackProcess();
+    let killed = false;
+    try {
+      const ws = await openWs(`${p.url.replace("http:", "ws:")}/s/orphan/ws`);
+      expect(String(await echo(ws, "x"))).toBe("x");
+      const relays = descendants(p.pid).filter((pid) => cmdline(pid).includes("tunnel-relay"));
+      expect(relays).toHaveLength(1);
+      const all = descendants(p.pid);
+      const closed = new Promise<number>((ok) => ws.once("close", ok));
+      process.kill(p.pid, "SIGKILL");
+      killed = true;
+      expect(await waitForPidsGone(all, 20_000)).toEqual([]);
+      expect(await closed).toBe(1006);
+    } finally {
+      if (!killed) await p.stop();
+    }
+  });
+
+  it("a relay that dies closes only its own tunnels; new tunnels pipe", async () => {
+    const s = track(await startStack([{}], { nativeRelay: RELAY }));
+    const ws = await openWs(wsUrl(s, "lost"));
+    await traffic(ws);
+    const sock = clientSocket(ws);
+    const closed = new Promise<number>((ok) => ws.once("close", ok));
+    process.kill(s.dp.nativeRelayPid!, "SIGKILL");
+    expect(await closed).toBe(1006);
+    await expect.poll(() => s.herd.lookup("lost")?.connections, { timeout: 20_000 }).toBe(0);
+    const usage = s.herd.sessions().find((x) => x.id === "lost")!.usage!;
+    expect([usage.rxBytes, usage.txBytes]).toEqual([sock.bytesWritten, sock.bytesRead]);
+    // The session lives on; its next tunnel pipes.
+    const again = await openWs(wsUrl(s, "lost"));
+    await traffic(again);
+    expect(s.dp.counters.nativeTunnels).toBe(1);
+    again.close();
+  });
+
+  it("falls back to pipe when the relay cannot start", async () => {
+    const s = track(await startStack([{}], { nativeRelay: join(ROOT, "no", "such-relay") }));
+    expect(s.dp.nativeRelayPid).toBeUndefined();
+    const ws = await openWs(wsUrl(s, "fallback"));
+    await traffic(ws);
+    expect(s.dp.counters.nativeTunnels).toBe(0);
+    ws.close();
+  });
+});
