@@ -121,6 +121,12 @@ export class NativeRelay {
    * relay moves their bytes; closing either socket closes the tunnel.
    */
   adopt(client: Socket, upstream: Socket, traffic: SessionTraffic | undefined): void {
+    if (!this.usable) {
+      // It died while the caller flushed: Node no longer reads these sockets.
+      client.destroy();
+      upstream.destroy();
+      return;
+    }
     const slot = this.#free.pop() ?? this.#nextSlot++;
     writeSync(this.#counters, Buffer.alloc(16), 0, 16, slot * 16);
     const relayed: Relayed = {
