@@ -231,7 +231,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       allowedHosts: config.data.allowedHosts,
       sessionHost: config.data.sessionHost,
       // Unset: the native tunnel relay when it was built (src/dataplane/native-relay.ts).
-      ...(!config.data.nativeRelay && { nativeRelay: false }),
+      ...(config.data.nativeRelay === false && { nativeRelay: false }),
       ...(tenancy && { tenancy }),
       logger,
       ...(tracer && { tracer }),

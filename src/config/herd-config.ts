@@ -56,8 +56,8 @@ export interface HerdConfig {
     sessionHost?: string;
     /** The tenant of a data-plane auto-acquire that carries no key (tenants only). */
     anonymousTenant?: string;
-    /** false: WebSocket tunnels always `pipe`, even where the native relay was built. */
-    nativeRelay: boolean;
+    /** Set (false) only by `native_relay: false`: tunnels `pipe` even where the relay was built. */
+    nativeRelay?: false;
   };
   /** Present only with a `tenants` section (control.token is then set: the operator's key). */
   tenants?: TenantOptions[];
