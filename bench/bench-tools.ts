@@ -1,6 +1,7 @@
 // Builds the data-plane bench's native helpers into .tools/bench/: the C worker
 // (bench/c-worker/worker.c, with cc), the Go worker (bench/go-worker/main.go, with the Go on
-// PATH, see scripts/setup-go.sh) and the C relay (bench/c-relay/relay.c, with cc). Every
+// PATH, see scripts/setup-go.sh), the C relay (bench/c-relay/relay.c, with cc) and herd's own
+// native tunnel relay for the "herd native" rows (native/tunnel-relay, with cc). Every
 // build is cheap when nothing changed, so the bench calls them on every run.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";

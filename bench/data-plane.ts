@@ -25,7 +25,9 @@
 // against itself on one session with 50 threads.
 //
 // WebSocket: 10 sockets on one session, each echoing one 64-byte message at a time through
-// herd, through the raw relays and directly (the Go worker's /ws).
+// herd, through the raw relays and directly (the Go worker's /ws). "herd" tunnels with `pipe`
+// (nativeRelay: false); "herd native" is another herd process whose tunnels go to the native
+// tunnel relay (src/dataplane/native-relay.ts), its CPU counted with the relay's.
 //
 // Steady state, for the upstream-connection count: each measured run starts SETTLE_MS after
 // its warm-up (see there); --trace-upstreams prints every new upstream connection, with why.
