@@ -45,7 +45,7 @@ struct end {
 };
 struct tunnel {
   int id;
-  int open;
+  int draining;  // one side ended: the other's pending bytes are written, then it closes
   struct end e[2];
 };
 
@@ -78,6 +78,16 @@ static void watch(struct end *e, int op, unsigned events) {
   epoll_ctl(ep, op, e->fd, &ev);
 }
 
+static struct end *peer(struct end *e) { return &e->t->e[1 - e->side]; }
+
+// What an end waits for, from the state: readable while its peer has nothing pending (else
+// backpressure), writable while it has bytes pending itself.
+static void rearm(struct end *e) {
+  if (e->t->draining && e->len == 0) return;  // the ended side: out of the set already
+  watch(e, EPOLL_CTL_MOD, (peer(e)->len == 0 && !e->t->draining ? EPOLLIN : 0) |
+                              (e->len > 0 ? EPOLLOUT : 0));
+}
+
 static void close_tunnel(struct tunnel *t) {
   char line[64];
   for (int j = ev_next; j < ev_count; j++)
@@ -102,12 +112,19 @@ static void count(struct end *e, int read, size_t n) {
   counters[e->t->id * 2 + (read ? 0 : 1)] += n;
 }
 
-// Reads e and writes to its peer; a short write parks the rest and stops reading e.
+// Reads e and writes to its peer; a short write parks the rest and stops reading e. An end
+// read to its EOF closes the tunnel once the peer's pending bytes are written.
 static int relay(struct end *e) {
-  struct end *p = &e->t->e[1 - e->side];
+  struct end *p = peer(e);
   for (;;) {
     ssize_t n = read(e->fd, rbuf, BUF);
-    if (n == 0) return -1;
+    if (n == 0) {
+      if (p->len == 0) return -1;
+      e->t->draining = 1;
+      epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);  // its EOF would be reported on and on
+      rearm(p);
+      return 0;
+    }
     if (n < 0) return errno == EAGAIN ? 0 : errno == EINTR ? relay(e) : -1;
     count(e, 1, n);
     ssize_t w = write(p->fd, rbuf, n);
@@ -119,8 +136,8 @@ static int relay(struct end *e) {
       memcpy(p->pending, rbuf + w, n - w);
       p->off = 0;
       p->len = n - w;
-      watch(e, EPOLL_CTL_MOD, 0);
-      watch(p, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
+      rearm(e);
+      rearm(p);
       return 0;
     }
     if (n < BUF) return 0;
@@ -135,8 +152,9 @@ static int flush(struct end *e) {
     e->off += w;
     e->len -= w;
   }
-  watch(e, EPOLL_CTL_MOD, EPOLLIN);
-  watch(&e->t->e[1 - e->side], EPOLL_CTL_MOD, EPOLLIN);
+  if (e->t->draining) return -1;
+  rearm(e);
+  rearm(peer(e));
   return 0;
 }
 
@@ -175,7 +193,6 @@ static void adopt(long id, long side, int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (t->e[0].fd >= 0 && t->e[1].fd >= 0) {
-    t->open = 1;
     watch(&t->e[0], EPOLL_CTL_ADD, EPOLLIN);
     watch(&t->e[1], EPOLL_CTL_ADD, EPOLLIN);
   }

@@ -7,7 +7,7 @@
 
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -19,6 +19,7 @@ const { track, stopAll } = stackTracker();
 afterEach(stopAll);
 
 const ROOT = join(import.meta.dirname, "..", "..");
+const PIPE_ECHO_WORKER = join(import.meta.dirname, "pipe-echo-worker.mjs");
 const RELAY = join(ROOT, ".tools", "native", "tunnel-relay");
 
 beforeAll(() => {
@@ -78,6 +79,53 @@ describe("native tunnel relay", () => {
       expect(await closed).toBe(1006);
       await s.stop();
     }
+  });
+
+  it("keeps both directions flowing, in order, when both are backed up", async () => {
+    const s = track(
+      await startStack([{ command: [process.execPath, PIPE_ECHO_WORKER] }], {
+        nativeRelay: RELAY,
+      }),
+    );
+    const sock = connect(s.dp.port, "127.0.0.1");
+    sock.write(
+      "GET /s/both-ways/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    );
+    const received: Buffer[] = [];
+    let got = 0;
+    const head = await new Promise<string>((ok) => {
+      let buf = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        sock.off("data", onData);
+        sock.pause();
+        if (buf.length > end + 4) received.push(buf.subarray(end + 4));
+        ok(buf.subarray(0, end).toString("latin1"));
+      };
+      sock.on("data", onData);
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    await expect.poll(() => s.dp.counters.nativeTunnels).toBe(1);
+    // The client sends 32 MiB without reading: the echo backs up to the worker, which stops
+    // reading (pipe), so both of the relay's directions come up short at once. Then it reads.
+    const sent = Buffer.alloc(32 * 1024 * 1024);
+    for (let i = 0; i < sent.length; i += 4) sent.writeUInt32LE(i, i);
+    sock.write(sent);
+    await new Promise((ok) => setTimeout(ok, 1_000));
+    const all = new Promise<void>((ok) => {
+      sock.on("data", (chunk: Buffer) => {
+        received.push(chunk);
+        got += chunk.length;
+        if (got >= sent.length) ok();
+      });
+    });
+    got = received.reduce((n, c) => n + c.length, 0);
+    sock.resume();
+    await all;
+    expect(Buffer.concat(received).equals(sent)).toBe(true);
+    sock.destroy();
   });
 
   it("closes a tunnel when the client leaves, settling its bytes and its lease", async () => {
