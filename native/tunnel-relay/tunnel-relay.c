@@ -73,6 +73,12 @@ static void say(const char *line) {
   }
 }
 
+static void report_closed(long id) {
+  char line[64];
+  snprintf(line, sizeof line, "{\"closed\":%ld}\n", id);
+  say(line);
+}
+
 static void watch(struct end *e, int op, unsigned events) {
   struct epoll_event ev = {.events = events, .data.ptr = e};
   epoll_ctl(ep, op, e->fd, &ev);
@@ -89,7 +95,6 @@ static void rearm(struct end *e) {
 }
 
 static void close_tunnel(struct tunnel *t) {
-  char line[64];
   for (int j = ev_next; j < ev_count; j++)
     if (evs[j].data.ptr == &t->e[0] || evs[j].data.ptr == &t->e[1]) evs[j].data.ptr = NULL;
   for (int i = 0; i < 2; i++) {
@@ -102,8 +107,7 @@ static void close_tunnel(struct tunnel *t) {
     free(e->pending);
   }
   tunnels[t->id] = NULL;
-  snprintf(line, sizeof line, "{\"closed\":%d}\n", t->id);
-  say(line);
+  report_closed(t->id);
   free(t);
 }
 
@@ -158,6 +162,13 @@ static int flush(struct end *e) {
   return 0;
 }
 
+// Closes tunnel id, or says it is closed if this process does not hold it.
+static void close_id(long id) {
+  if (id < 0 || id >= SLOTS) return;
+  if (tunnels[id] != NULL) close_tunnel(tunnels[id]);
+  else report_closed(id);
+}
+
 // The integer after `key` in line, or -1.
 static long field(const char *line, const char *key) {
   const char *at = strstr(line, key);
@@ -201,7 +212,10 @@ static void adopt(long id, long side, int fd) {
 static void command(const char *line) {
   if (strstr(line, "\"cmd\":\"NODE_HANDLE\"") != NULL) {
     if (fdq_len == 0) {
-      say("{\"cmd\":\"NODE_HANDLE_NACK\"}\n");
+      // Its descriptor did not arrive (no descriptor left here: MSG_CTRUNC). Not a NACK, which
+      // Node answers by sending it again, in vain: the tunnel is reported closed instead.
+      say("{\"cmd\":\"NODE_HANDLE_ACK\"}\n");
+      close_id(field(line, "\"t\":"));
       return;
     }
     int fd = fdq[0];
@@ -211,13 +225,7 @@ static void command(const char *line) {
     return;
   }
   if (strstr(line, "\"cmd\":\"NODE_") != NULL) return;  // ACKs and the like: nothing to do
-  long id = field(line, "\"close\":");
-  if (id >= 0 && id < SLOTS && tunnels[id] != NULL) close_tunnel(tunnels[id]);
-  else if (id >= 0) {
-    char out[64];
-    snprintf(out, sizeof out, "{\"closed\":%ld}\n", id);
-    say(out);
-  }
+  close_id(field(line, "\"close\":"));
 }
 
 static char line[1 << 16];

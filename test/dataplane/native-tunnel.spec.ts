@@ -6,8 +6,9 @@
 // its own tunnels with it (new ones pipe). Real processes and sockets throughout.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -192,6 +193,30 @@ describe("native tunnel relay", () => {
     await traffic(again);
     expect(s.dp.counters.nativeTunnels).toBe(1);
     again.close();
+  });
+
+  it("closes a tunnel whose descriptors the relay cannot take (its open-files limit)", async () => {
+    // The relay under an open-files limit that leaves room for one tunnel's two descriptors.
+    const dir = mkdtempSync(join(tmpdir(), "herd-relay-nofile-"));
+    try {
+      const wrapper = join(dir, "tunnel-relay");
+      writeFileSync(wrapper, `#!/bin/sh\nexec prlimit --nofile=8:8 ${RELAY} "$@"\n`, {
+        mode: 0o755,
+      });
+      const s = track(await startStack([{}], { nativeRelay: wrapper }));
+      const first = await openWs(wsUrl(s, "nofile"));
+      expect(String(await echo(first, "one"))).toBe("one");
+      const second = new WebSocket(`${wsUrl(s, "nofile")}`);
+      second.on("error", () => {});
+      // Closed, not left hanging; its lease with it; the first tunnel unharmed.
+      await new Promise((ok) => second.once("close", ok));
+      await expect.poll(() => s.herd.lookup("nofile")?.connections, { timeout: 20_000 }).toBe(1);
+      expect(String(await echo(first, "two"))).toBe("two");
+      expect(s.dp.counters.nativeTunnels).toBe(2);
+      first.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("falls back to pipe when the relay cannot start", async () => {
