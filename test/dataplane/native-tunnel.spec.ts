@@ -1,9 +1,10 @@
 // The native tunnel relay (src/dataplane/native-relay.ts, native/tunnel-relay): open WebSocket
 // tunnels are handed to it after their upgrade when scripts/setup-native.sh built it. Every
-// tunnel contract holds there as with `pipe`: echoes intact, the session's byte counts exact
-// (against the client socket's own counters), a session's end closing its tunnels, the relay
-// dying with the data plane and with a SIGKILLed daemon, and a relay that dies taking only
-// its own tunnels with it (new ones pipe). Real processes and sockets throughout.
+// tunnel contract holds there as with `pipe`: echoes intact and in order (both directions
+// backed up at once included), the session's byte counts exact (against the client socket's
+// own counters), a session's end closing its tunnels, the relay dying with the data plane and
+// with a SIGKILLed daemon, a relay that dies or cannot take a tunnel's descriptors closing
+// only those tunnels (new ones pipe). Real processes and sockets throughout.
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
