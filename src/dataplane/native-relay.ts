@@ -21,6 +21,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  constants,
   existsSync,
   ftruncateSync,
   openSync,
@@ -56,6 +57,32 @@ export function builtNativeRelay(): string | undefined {
   }
 }
 
+/** Linux's O_TMPFILE (x86-64, arm64): open a directory for an unnamed file in it. */
+const O_TMPFILE = 0o20200000;
+
+/**
+ * The shared counter file, SLOTS slots long: unnamed, so that a daemon killed at any moment
+ * leaves none behind (O_TMPFILE; else named, and unlinked at once).
+ */
+function counterFile(): number {
+  const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDWR | O_TMPFILE, 0o600);
+  } catch {
+    const path = join(dir, `herd-tunnel-counters-${process.pid}-${randomBytes(6).toString("hex")}`);
+    fd = openSync(path, "wx+", 0o600);
+    unlinkSync(path);
+  }
+  try {
+    ftruncateSync(fd, SLOTS * 16);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
 interface Relayed {
   client: Socket;
   upstream: Socket;
@@ -77,11 +104,8 @@ export class NativeRelay {
   /** Starts the relay `binary`; throws when it cannot be started. */
   constructor(binary: string, logger: Logger) {
     this.#logger = logger;
-    const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-    const path = join(dir, `herd-tunnel-counters-${process.pid}-${randomBytes(6).toString("hex")}`);
-    this.#counters = openSync(path, "wx+", 0o600);
+    this.#counters = counterFile();
     try {
-      ftruncateSync(this.#counters, SLOTS * 16);
       this.#child = spawn(binary, ["4", String(process.pid)], {
         stdio: ["ignore", "ignore", "inherit", "ipc", this.#counters],
         serialization: "json",
@@ -92,8 +116,6 @@ export class NativeRelay {
     } catch (err) {
       closeSync(this.#counters);
       throw err;
-    } finally {
-      unlinkSync(path);
     }
     this.#exited = new Promise((resolve) => this.#child.once("exit", () => resolve()));
     this.#child.once("exit", (code, signal) => this.#lost(code, signal));

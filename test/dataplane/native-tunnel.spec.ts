@@ -149,7 +149,7 @@ describe("native tunnel relay", () => {
     expect(cmdline(relay)).toContain("tunnel-relay");
     const shm = existsSync("/dev/shm") ? "/dev/shm" : undefined;
     if (shm) {
-      // Unlinked as soon as the relay has it open.
+      // Unnamed (O_TMPFILE), or unlinked as soon as it is open.
       expect(readdirSync(shm).filter((f) => f.includes(`counters-${process.pid}-`))).toEqual([]);
     }
     const ws = await openWs(wsUrl(s, "closing"));
