@@ -1,6 +1,7 @@
 // Builds the data-plane bench's native helpers into .tools/bench/: the C worker
 // (bench/c-worker/worker.c, with cc), the Go worker (bench/go-worker/main.go, with the Go on
-// PATH, see scripts/setup-go.sh) and the C relay (bench/c-relay/relay.c, with cc). Every
+// PATH, see scripts/setup-go.sh), the C relay (bench/c-relay/relay.c, with cc) and herd's own
+// native tunnel relay for the "herd native" rows (native/tunnel-relay, with cc). Every
 // build is cheap when nothing changed, so the bench calls them on every run.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -40,6 +41,20 @@ export function goWorker(): string {
 export function cRelay(): string {
   const out = join(OUT, "c-relay");
   build("the C relay (needs cc)", "c-relay", ["cc", "-O2", "-Wall", "-o", out, "relay.c"]);
+  return out;
+}
+
+/** herd's native tunnel relay (native/tunnel-relay), built if needed. */
+export function tunnelRelay(): string {
+  const out = join(OUT, "tunnel-relay");
+  build("the native tunnel relay (needs cc)", join("..", "native", "tunnel-relay"), [
+    "cc",
+    "-O2",
+    "-Wall",
+    "-o",
+    out,
+    "tunnel-relay.c",
+  ]);
   return out;
 }
 

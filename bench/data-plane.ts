@@ -25,7 +25,9 @@
 // against itself on one session with 50 threads.
 //
 // WebSocket: 10 sockets on one session, each echoing one 64-byte message at a time through
-// herd, through the raw relays and directly (the Go worker's /ws).
+// herd, through the raw relays and directly (the Go worker's /ws). "herd" tunnels with `pipe`
+// (nativeRelay: false); "herd native" is another herd process whose tunnels go to the native
+// tunnel relay (src/dataplane/native-relay.ts), its CPU counted with the relay's.
 //
 // Steady state, for the upstream-connection count: each measured run starts SETTLE_MS after
 // its warm-up (see there); --trace-upstreams prints every new upstream connection, with why.
@@ -48,7 +50,7 @@ import { type DataPlaneCounters, startDataPlane } from "../src/dataplane/index.t
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { WORKER_FIXTURE as NODE_WORKER } from "../test/helpers/worker.ts";
-import { cRelay, cWorker, goWorker } from "./bench-tools.ts";
+import { cRelay, cWorker, goWorker, tunnelRelay } from "./bench-tools.ts";
 import { type RunningNginx, startNginx } from "./nginx.ts";
 import { type BenchRow, compared, load1, median, round } from "./report.ts";
 import { type WrkResult, wrk } from "./wrk.ts";
@@ -97,6 +99,8 @@ interface Served {
   /** The C worker of session SESSION, and its pid. */
   direct: string;
   directPid: number;
+  /** The native tunnel relay's pid, when this herd runs one (HERD_BENCH_NATIVE_RELAY). */
+  nativeRelayPid?: number;
   /** The Go worker of session WS_SESSION. */
   wsDirect: string;
   /** The Node fixture worker of session NODE_SESSION. */
@@ -132,7 +136,13 @@ async function serve(): Promise<void> {
     warn: ignore,
     error: ignore,
   };
-  const dp = await startDataPlane(herd, { listen: "127.0.0.1:0", logger });
+  const native = process.env.HERD_BENCH_NATIVE_RELAY;
+  const dp = await startDataPlane(herd, {
+    listen: "127.0.0.1:0",
+    logger,
+    // The "herd" rows tunnel with `pipe`; "herd native" hands tunnels to the native relay.
+    nativeRelay: native || false,
+  });
   // Every session the runs use exists before the first run: cold starts are another bench.
   const [session, nodeSession, wsSession, ...many] = await Promise.all([
     herd.acquire("c", SESSION),
@@ -142,6 +152,9 @@ async function serve(): Promise<void> {
   ]);
   const served: Served = {
     herd: dp.url,
+    ...((dp as { nativeRelayPid?: number }).nativeRelayPid !== undefined
+      ? { nativeRelayPid: (dp as { nativeRelayPid?: number }).nativeRelayPid }
+      : {}),
     direct: `http://${session!.workerAddress}`,
     directPid: session!.workerPid,
     wsDirect: `http://${wsSession!.workerAddress}`,
@@ -248,14 +261,14 @@ interface Measured extends WrkResult {
 }
 
 /** A `--serve` child of the tree at `root`: its URLs, counters, and stop. */
-async function startServe(root: string, extraArgs: string[]) {
+async function startServe(root: string, extraArgs: string[], env: Record<string, string> = {}) {
   const child = spawn(
     process.execPath,
     [...extraArgs, "--import", "tsx", join(root, "bench", "data-plane.ts"), "--serve"],
     {
       cwd: root,
       stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env },
+      env: { ...process.env, ...env },
     },
   );
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -319,6 +332,12 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
   const root = join(fileURLToPath(import.meta.url), "..", "..");
   const a = await startServe(root, serveArgs);
   const b = opts.ab ? await startServe(opts.ab, serveArgs) : undefined;
+  // herd with its WebSocket tunnels handed to the native relay (src/dataplane/native-relay.ts):
+  // its CPU is the proxy's plus the relay's.
+  const n =
+    !opts.only || opts.only.includes("ws herd native")
+      ? await startServe(root, serveArgs, { HERD_BENCH_NATIVE_RELAY: tunnelRelay() })
+      : undefined;
   let nginx: RunningNginx | undefined;
   let nginxMany: RunningNginx | undefined;
   const relays: ChildProcess[] = [];
@@ -447,33 +466,39 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     const wsRelay = await relayTo([process.execPath, RELAY], served.wsDirect);
     const wsCRelay = await relayTo([cRelay()], served.wsDirect);
     const ws = new Map<string, { rate: number[]; cpuUs: number[] }>();
-    const wsTargets: [string, string, Record<string, string>, number | undefined][] = [
-      ["herd", served.herd, WS_HEADERS, herdPid],
-      ...(b
+    type WsTarget = [string, string, Record<string, string>, number[]];
+    const wsTargets: WsTarget[] = [
+      ["herd", served.herd, WS_HEADERS, [herdPid]],
+      ...(b ? [["herd B", b.served.herd, WS_HEADERS, [b.child.pid!]] as WsTarget] : []),
+      ...(n
         ? [
-            ["herd B", b.served.herd, WS_HEADERS, b.child.pid!] as [
-              string,
-              string,
-              Record<string, string>,
-              number,
-            ],
+            [
+              "herd native",
+              n.served.herd,
+              WS_HEADERS,
+              [n.child.pid!, n.served.nativeRelayPid!],
+            ] as WsTarget,
           ]
         : []),
-      ["node relay", wsRelay.url, {}, wsRelay.pid],
-      ["C relay", wsCRelay.url, {}, wsCRelay.pid],
-      ["direct", served.wsDirect, {}, undefined],
+      ["node relay", wsRelay.url, {}, [wsRelay.pid]],
+      ["C relay", wsCRelay.url, {}, [wsCRelay.pid]],
+      ["direct", served.wsDirect, {}, []],
     ];
     const wsWanted = wsTargets.filter(([name]) => !opts.only || opts.only.includes(`ws ${name}`));
+    const cpuOfAll = (pids: number[]) =>
+      pids.reduce((sum, pid) => {
+        const u = usage(pid);
+        return sum + u.user + u.system;
+      }, 0);
     for (let round = 0; round < rounds; round++) {
-      for (const [name, url, headers, pid] of wsWanted) {
+      // The order rotates per round, as for the HTTP rows.
+      const order = wsWanted.map((_, i) => wsWanted[(i + round) % wsWanted.length]!);
+      loads.push(load1());
+      for (const [name, url, headers, pids] of order) {
         await wsEcho(url, WARMUP_SECONDS, headers);
-        const used = pid ? usage(pid) : undefined;
+        const used = cpuOfAll(pids);
         const rate = await wsEcho(url, seconds, headers);
-        const now = pid ? usage(pid) : undefined;
-        const cpuUs =
-          used && now
-            ? ((now.user + now.system - used.user - used.system) / (rate * seconds)) * 1e6
-            : 0;
+        const cpuUs = pids.length > 0 ? ((cpuOfAll(pids) - used) / (rate * seconds)) * 1e6 : 0;
         const m = ws.get(name) ?? { rate: [], cpuUs: [] };
         m.rate.push(rate);
         m.cpuUs.push(cpuUs);
@@ -652,6 +677,30 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         "µs/msg",
         wsMed("node relay", "cpuUs"),
       ),
+      ...(n
+        ? [
+            compared(
+              "websocket CPU/msg: herd native relay vs herd (pipe)",
+              wsMed("herd native", "cpuUs"),
+              "µs/msg",
+              wsMed("herd", "cpuUs"),
+              "ratio ≤ 0.7",
+            ),
+            compared(
+              "websocket msg/s: herd native relay vs raw Node relay",
+              wsMed("herd native", "rate"),
+              "msg/s",
+              wsMed("node relay", "rate"),
+              "ratio ≥ 1",
+            ),
+            compared(
+              "websocket CPU/msg: herd native relay vs C relay",
+              wsMed("herd native", "cpuUs"),
+              "µs/msg",
+              wsMed("C relay", "cpuUs"),
+            ),
+          ]
+        : []),
       {
         name: `load average beside them (median of ${rounds} rounds × ${seconds} s)`,
         value: round(median(loads), 2),
@@ -664,6 +713,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     for (const child of relays) await stopChild(child);
     await stopChild(a.child);
     if (b) await stopChild(b.child);
+    if (n) await stopChild(n.child);
   }
 }
 

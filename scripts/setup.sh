@@ -49,6 +49,9 @@ if [ -f scripts/setup-grpcurl.sh ]; then
   bash scripts/setup-grpcurl.sh
 fi
 
+step "native tunnel relay (cc; the data plane's WebSocket tunnels)"
+bash scripts/setup-native.sh
+
 step "Python SDK (.venv)"
 .venv/bin/python -m pip install --quiet -e "./sdk/python[test]"
 

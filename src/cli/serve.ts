@@ -238,6 +238,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
       maxConnectionsPerClient: config.data.maxConnectionsPerClient,
       allowedHosts: config.data.allowedHosts,
       sessionHost: config.data.sessionHost,
+      // Unset: the native tunnel relay when it was built (src/dataplane/native-relay.ts).
+      ...(config.data.nativeRelay === false && { nativeRelay: false }),
       ...(tenancy && { tenancy }),
       logger,
       ...(tracer && { tracer }),

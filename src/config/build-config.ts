@@ -159,6 +159,7 @@ export function buildConfig(
         ...(data.allowed_hosts !== undefined && { allowedHosts: data.allowed_hosts }),
         ...(data.session_host !== undefined && { sessionHost: data.session_host }),
         ...(data.anonymous_tenant !== undefined && { anonymousTenant: data.anonymous_tenant }),
+        ...(data.native_relay === false && { nativeRelay: false as const }),
       },
       ...(tenants && { tenants }),
       log: { level: raw.log?.level ?? "info", format: raw.log?.format ?? "json" },

@@ -56,6 +56,8 @@ export interface HerdConfig {
     sessionHost?: string;
     /** The tenant of a data-plane auto-acquire that carries no key (tenants only). */
     anonymousTenant?: string;
+    /** Set (false) only by `native_relay: false`: tunnels `pipe` even where the relay was built. */
+    nativeRelay?: false;
   };
   /** Present only with a `tenants` section (control.token is then set: the operator's key). */
   tenants?: TenantOptions[];

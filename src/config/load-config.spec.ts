@@ -139,6 +139,7 @@ data:
   body_min_rate: 1Ki
   max_connections: 900
   max_connections_per_client: 30
+  native_relay: false
 log: { level: debug, format: pretty }
 metrics: { enabled: false }
 events: { history: 500, watch_buffer: 64 }
@@ -219,6 +220,7 @@ events: { history: 500, watch_buffer: 64 }
       bodyMinRate: 1024,
       maxConnections: 900,
       maxConnectionsPerClient: 30,
+      nativeRelay: false,
     });
     expect(c.log).toEqual({ level: "debug", format: "pretty" });
     expect(c.metrics).toEqual({ enabled: false });

@@ -252,6 +252,7 @@ export const configSchema = z.strictObject({
       allowed_hosts: allowedHosts.optional(),
       session_host: sessionHost.optional(),
       anonymous_tenant: z.string().optional(),
+      native_relay: z.boolean().optional(),
     }),
   ),
   default_pool: z.string().optional(),

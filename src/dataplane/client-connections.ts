@@ -92,6 +92,7 @@ export class ClientConnections {
     return {
       sessionId: lease.sessionId,
       ended: lease.ended,
+      traffic: lease.traffic,
       close: () => {
         if (!open) return;
         open = false;

@@ -9,4 +9,6 @@ export interface DataPlaneCounters {
   upstreamConnections: number;
   /** Of `forwarded`, those the fast path forwarded (the rest went through node:http). */
   fastForwarded: number;
+  /** Of the upgrades forwarded, the tunnels handed to the native relay (native-relay.ts). */
+  nativeTunnels: number;
 }

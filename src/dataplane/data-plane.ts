@@ -29,6 +29,7 @@ import type { DataPlaneCounters } from "./data-plane-counters.ts";
 import { FastConnection, type FastOptions } from "./fast/fast-connection.ts";
 import { UpstreamPark } from "./fast/upstream-park.ts";
 import { fromHerdError, writeErrorToSocket } from "./http-errors.ts";
+import { builtNativeRelay, NativeRelay } from "./native-relay.ts";
 import { NodeHttpServer } from "./node-http/node-http-server.ts";
 import { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { ProxyContext } from "./proxy-context.ts";
@@ -76,6 +77,12 @@ export interface DataPlaneOptions {
    * instead of binding `listen` (which it was bound to).
    */
   inherited?: object;
+  /**
+   * The native tunnel relay's binary (native/tunnel-relay): open WebSocket tunnels are handed
+   * to it after their upgrade (native-relay.ts). Default: the one scripts/setup-native.sh
+   * built, if it did; false, or a relay that cannot start: tunnels `pipe`.
+   */
+  nativeRelay?: string | false;
 }
 
 export interface DataPlane {
@@ -87,6 +94,8 @@ export interface DataPlane {
   readonly openConnections: number;
   /** The listening socket's handle, for a restart to hand to the successor. */
   readonly listenHandle: object;
+  /** The native tunnel relay's pid, when one runs (native-relay.ts). */
+  readonly nativeRelayPid: number | undefined;
   /** Accepts no more connections (a successor does); the open ones are served on. */
   stopAccepting(): void;
   close(): Promise<void>;
@@ -96,6 +105,21 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** How long a refused connection may linger to receive its 503 before it is destroyed. */
 const REFUSED_LINGER_MS = 500;
+
+/** The native tunnel relay, if `binary` is set and it starts; else tunnels `pipe`. */
+function startNativeRelay(
+  option: string | false | undefined,
+  logger: Logger,
+): NativeRelay | undefined {
+  const binary = option ?? builtNativeRelay();
+  if (binary === undefined || binary === false) return undefined;
+  try {
+    return new NativeRelay(binary, logger);
+  } catch (err) {
+    logger.warn({ err, binary }, "native tunnel relay did not start; tunnels use pipe");
+    return undefined;
+  }
+}
 
 function parseListen(listen: string): ListenAddress {
   const address = parseListenAddress(listen);
@@ -115,6 +139,7 @@ export async function startDataPlane(
   const logger = opts.logger ?? silentLogger;
   const agents = new UpstreamAgents(directory, logger);
   const tokens = opts.tokens ?? !isLoopback(host);
+  const nativeRelay = startNativeRelay(opts.nativeRelay, logger);
   const ctx: ProxyContext = {
     directory,
     logger,
@@ -131,9 +156,10 @@ export async function startDataPlane(
       sessionHost: opts.sessionHost,
     }),
     sessionHeader: (opts.sessionHeader ?? CONFIG_DEFAULTS.sessionHeader).toLowerCase(),
-    counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
+    counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0, nativeTunnels: 0 },
     tracer: opts.tracer,
     connections: new ClientConnections(directory),
+    nativeRelay,
     bodyRate: {
       timeoutMs: opts.bodyTimeoutMs ?? CONFIG_DEFAULTS.bodyTimeoutMs,
       minRate: opts.bodyMinRate ?? CONFIG_DEFAULTS.bodyMinRate,
@@ -196,6 +222,7 @@ export async function startDataPlane(
     nodeHttp.listening();
   } catch (err) {
     agents.close();
+    await nativeRelay?.stop();
     throw new Error(`data plane: cannot listen on ${opts.listen}: ${(err as Error).message}`, {
       cause: err,
     });
@@ -221,6 +248,9 @@ export async function startDataPlane(
     get openConnections() {
       return gate.open;
     },
+    get nativeRelayPid() {
+      return nativeRelay?.pid;
+    },
     get listenHandle() {
       return (listener as unknown as { _handle: object })._handle;
     },
@@ -234,6 +264,7 @@ export async function startDataPlane(
       agents.close();
       park.close();
       await closed;
+      await nativeRelay?.stop();
     },
   };
 }

@@ -7,6 +7,7 @@ import type { Logger, SessionRoutes, Tracer } from "../core/index.ts";
 import type { BodyRate } from "./body-deadline.ts";
 import type { ClientConnections } from "./client-connections.ts";
 import type { DataPlaneCounters } from "./data-plane-counters.ts";
+import type { NativeRelay } from "./native-relay.ts";
 import type { SessionAccess } from "./session-access.ts";
 import type { WebAccess } from "./web-access.ts";
 
@@ -25,6 +26,8 @@ export interface ProxyContext {
   bodyRate: BodyRate;
   /** Set when tracing is on; the one check a request pays when it is off. */
   tracer?: Tracer;
+  /** Set when open WebSocket tunnels go to the native relay instead of `pipe`. */
+  nativeRelay?: NativeRelay;
 }
 
 /** Human text for why a session's lease ended (its AbortSignal reason is a SessionEnd). */

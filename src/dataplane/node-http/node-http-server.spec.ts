@@ -38,7 +38,7 @@ function context(): NodeHttpContext {
     }),
     web: new WebAccess({ bound: "127.0.0.1" }),
     sessionHeader: "x-session-id",
-    counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0 },
+    counters: { forwarded: 0, upstreamConnections: 0, fastForwarded: 0, nativeTunnels: 0 },
     connections: new ClientConnections(directory),
     bodyRate: { timeoutMs: 20_000, minRate: 500 },
     agents: unused as UpstreamAgents,

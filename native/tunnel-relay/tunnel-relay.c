@@ -1,0 +1,302 @@
+// herd's native WebSocket tunnel relay: after the daemon has done a tunnel's HTTP upgrade, it
+// hands the two established sockets (client, worker) here and this process moves their bytes
+// on one epoll loop (a read and a write per chunk, 64 KiB reads), without Node's stream layer.
+// Driven by src/dataplane/native-relay.ts; built from source with cc (scripts/build-native.sh).
+//
+// Protocol: the daemon's child_process IPC channel (fd NODE_CHANNEL_FD, JSON lines). Each
+// socket arrives as a NODE_HANDLE message whose msg is {"t":ID,"s":0|1} (0 the client, 1 the
+// worker) with its fd in SCM_RIGHTS; we answer NODE_HANDLE_ACK as Node's own receiver does.
+// {"close":ID} closes a tunnel. We send {"closed":ID} once a tunnel is closed, whichever side
+// closed it. Byte counts of the client socket (read: rx, written: tx) live in the shared
+// counter file (fd given as argv[1], mmapped; slot ID = two little-endian uint64 at ID*16),
+// updated per chunk by a store, read by the daemon when it needs a figure.
+//
+// Invariants: a tunnel's two sockets are closed together (shutdown first: the daemon still
+// holds its own copies of the descriptors until it sees "closed"), and "closed" is sent once
+// per tunnel. The process dies with the daemon: PR_SET_PDEATHSIG plus EOF on the channel.
+// Single-threaded.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BUF 65536
+#define SLOTS 65536
+#define MAX_FDS 64
+
+struct tunnel;
+struct end {
+  int fd;  // -1 until its descriptor arrives
+  int side;
+  struct tunnel *t;
+  char *pending;  // bytes for fd not written yet (a short write), allocated on first need
+  size_t off, len;
+};
+struct tunnel {
+  int id;
+  int draining;  // one side ended: the other's pending bytes are written, then it closes
+  struct end e[2];
+};
+
+static int ep, ch;
+static uint64_t *counters;
+static struct tunnel *tunnels[SLOTS];
+static char rbuf[BUF];
+// The epoll batch being handled: a tunnel closed mid-batch clears its later events.
+static struct epoll_event evs[256];
+static int ev_next, ev_count;
+
+static void say(const char *line) {
+  size_t n = strlen(line), off = 0;
+  while (off < n) {
+    ssize_t w = write(ch, line + off, n - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        usleep(1000);
+        continue;
+      }
+      exit(0);  // the daemon is gone
+    }
+    off += w;
+  }
+}
+
+static void report_closed(long id) {
+  char line[64];
+  snprintf(line, sizeof line, "{\"closed\":%ld}\n", id);
+  say(line);
+}
+
+static void watch(struct end *e, int op, unsigned events) {
+  struct epoll_event ev = {.events = events, .data.ptr = e};
+  epoll_ctl(ep, op, e->fd, &ev);
+}
+
+static struct end *peer(struct end *e) { return &e->t->e[1 - e->side]; }
+
+// What an end waits for, from the state: readable while its peer has nothing pending (else
+// backpressure), writable while it has bytes pending itself.
+static void rearm(struct end *e) {
+  if (e->t->draining && e->len == 0) return;  // the ended side: out of the set already
+  watch(e, EPOLL_CTL_MOD, (peer(e)->len == 0 && !e->t->draining ? EPOLLIN : 0) |
+                              (e->len > 0 ? EPOLLOUT : 0));
+}
+
+static void close_tunnel(struct tunnel *t) {
+  for (int j = ev_next; j < ev_count; j++)
+    if (evs[j].data.ptr == &t->e[0] || evs[j].data.ptr == &t->e[1]) evs[j].data.ptr = NULL;
+  for (int i = 0; i < 2; i++) {
+    struct end *e = &t->e[i];
+    if (e->fd >= 0) {
+      epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);
+      shutdown(e->fd, SHUT_RDWR);
+      close(e->fd);
+    }
+    free(e->pending);
+  }
+  tunnels[t->id] = NULL;
+  report_closed(t->id);
+  free(t);
+}
+
+static void count(struct end *e, int read, size_t n) {
+  if (e->side != 0) return;  // the client's socket is the one counted
+  counters[e->t->id * 2 + (read ? 0 : 1)] += n;
+}
+
+// Reads e and writes to its peer; a short write parks the rest and stops reading e. An end
+// read to its EOF closes the tunnel once the peer's pending bytes are written.
+static int relay(struct end *e) {
+  struct end *p = peer(e);
+  for (;;) {
+    ssize_t n = read(e->fd, rbuf, BUF);
+    if (n == 0) {
+      if (p->len == 0) return -1;
+      e->t->draining = 1;
+      epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);  // its EOF would be reported on and on
+      rearm(p);
+      return 0;
+    }
+    if (n < 0) return errno == EAGAIN ? 0 : errno == EINTR ? relay(e) : -1;
+    count(e, 1, n);
+    ssize_t w = write(p->fd, rbuf, n);
+    if (w < 0 && errno != EAGAIN) return -1;
+    if (w < 0) w = 0;
+    count(p, 0, w);
+    if (w < n) {
+      if (p->pending == NULL && (p->pending = malloc(BUF)) == NULL) return -1;
+      memcpy(p->pending, rbuf + w, n - w);
+      p->off = 0;
+      p->len = n - w;
+      rearm(e);
+      rearm(p);
+      return 0;
+    }
+    if (n < BUF) return 0;
+  }
+}
+
+static int flush(struct end *e) {
+  while (e->len > 0) {
+    ssize_t w = write(e->fd, e->pending + e->off, e->len);
+    if (w < 0) return errno == EAGAIN ? 0 : -1;
+    count(e, 0, w);
+    e->off += w;
+    e->len -= w;
+  }
+  if (e->t->draining) return -1;
+  rearm(e);
+  rearm(peer(e));
+  return 0;
+}
+
+// Closes tunnel id, or says it is closed if this process does not hold it.
+static void close_id(long id) {
+  if (id < 0 || id >= SLOTS) return;
+  if (tunnels[id] != NULL) close_tunnel(tunnels[id]);
+  else report_closed(id);
+}
+
+// The integer after `key` in line, or -1.
+static long field(const char *line, const char *key) {
+  const char *at = strstr(line, key);
+  if (at == NULL) return -1;
+  at += strlen(key);
+  if (*at < '0' || *at > '9') return -1;
+  return strtol(at, NULL, 10);
+}
+
+static int fdq[MAX_FDS], fdq_len;
+
+static void adopt(long id, long side, int fd) {
+  if (id < 0 || id >= SLOTS || (side != 0 && side != 1)) {
+    close(fd);
+    return;
+  }
+  struct tunnel *t = tunnels[id];
+  if (t == NULL) {
+    t = calloc(1, sizeof *t);
+    if (t == NULL) {
+      close(fd);
+      return;
+    }
+    t->id = (int)id;
+    t->e[0] = (struct end){.fd = -1, .side = 0, .t = t};
+    t->e[1] = (struct end){.fd = -1, .side = 1, .t = t};
+    tunnels[id] = t;
+  }
+  struct end *e = &t->e[side];
+  if (e->fd >= 0) close(e->fd);
+  e->fd = fd;
+  int one = 1;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (t->e[0].fd >= 0 && t->e[1].fd >= 0) {
+    watch(&t->e[0], EPOLL_CTL_ADD, EPOLLIN);
+    watch(&t->e[1], EPOLL_CTL_ADD, EPOLLIN);
+  }
+}
+
+static void command(const char *line) {
+  if (strstr(line, "\"cmd\":\"NODE_HANDLE\"") != NULL) {
+    if (fdq_len == 0) {
+      // Its descriptor did not arrive (no descriptor left here: MSG_CTRUNC). Not a NACK, which
+      // Node answers by sending it again, in vain: the tunnel is reported closed instead.
+      say("{\"cmd\":\"NODE_HANDLE_ACK\"}\n");
+      close_id(field(line, "\"t\":"));
+      return;
+    }
+    int fd = fdq[0];
+    memmove(fdq, fdq + 1, --fdq_len * sizeof *fdq);
+    say("{\"cmd\":\"NODE_HANDLE_ACK\"}\n");
+    adopt(field(line, "\"t\":"), field(line, "\"s\":"), fd);
+    return;
+  }
+  if (strstr(line, "\"cmd\":\"NODE_") != NULL) return;  // ACKs and the like: nothing to do
+  close_id(field(line, "\"close\":"));
+}
+
+static char line[1 << 16];
+static size_t line_len;
+
+// Reads the channel: bytes into lines, descriptors into the queue. Returns -1 at EOF.
+static int channel(void) {
+  char cbuf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+  struct iovec iov = {.iov_base = line + line_len, .iov_len = sizeof line - line_len - 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                     .msg_controllen = sizeof cbuf};
+  ssize_t n = recvmsg(ch, &m, MSG_CMSG_CLOEXEC);
+  if (n == 0) return -1;
+  if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int *fds = (int *)CMSG_DATA(c);
+    for (int i = 0; i < k; i++) {
+      if (fdq_len < MAX_FDS) fdq[fdq_len++] = fds[i];
+      else close(fds[i]);
+    }
+  }
+  line_len += n;
+  line[line_len] = 0;
+  char *start = line, *nl;
+  while ((nl = strchr(start, '\n')) != NULL) {
+    *nl = 0;
+    command(start);
+    start = nl + 1;
+  }
+  line_len -= start - line;
+  memmove(line, start, line_len);
+  if (line_len == sizeof line - 1) line_len = 0;  // no line is this long: drop it
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *chfd = getenv("NODE_CHANNEL_FD");
+  if (argc != 3 || chfd == NULL) {
+    fprintf(stderr, "usage: NODE_CHANNEL_FD=n tunnel-relay <counter fd> <daemon pid>\n");
+    return 2;
+  }
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != atoi(argv[2])) return 0;  // the daemon died before the line above
+  signal(SIGPIPE, SIG_IGN);
+  ch = atoi(chfd);
+  counters = mmap(NULL, SLOTS * 16, PROT_READ | PROT_WRITE, MAP_SHARED, atoi(argv[1]), 0);
+  if (counters == MAP_FAILED) {
+    perror("tunnel-relay: mmap");
+    return 1;
+  }
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  struct end chan = {.fd = ch};
+  watch(&chan, EPOLL_CTL_ADD, EPOLLIN);
+  for (;;) {
+    int n = epoll_wait(ep, evs, 256, -1);
+    if (n < 0 && errno != EINTR) return 1;
+    ev_count = n;
+    for (int i = 0; i < n; i++) {
+      ev_next = i + 1;
+      struct end *e = evs[i].data.ptr;
+      if (e == NULL) continue;  // its tunnel closed earlier in this batch
+      if (e == &chan) {
+        if (channel() < 0) return 0;  // the daemon closed the channel (or died)
+        continue;
+      }
+      int r = 0;
+      if (evs[i].events & EPOLLOUT) r = flush(e);
+      if (r == 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) r = relay(e);
+      if (r < 0) close_tunnel(e->t);
+    }
+  }
+}
