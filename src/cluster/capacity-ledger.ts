@@ -79,9 +79,15 @@ export class CapacityLedger {
    * read, less what is in flight; undefined or this node's record: here. Reserve the slot
    * before awaiting anything.
    */
-  choose(pool: string, runsHere: boolean, records: string[]): NodeCapacity | undefined {
+  choose(
+    pool: string,
+    runsHere: boolean,
+    records: string[],
+    refused: ReadonlySet<string> = new Set(),
+  ): NodeCapacity | undefined {
     const here = runsHere ? this.here(pool) : undefined;
-    return placeAcquire(pool, here, this.placeable(records, pool));
+    const others = this.placeable(records, pool).filter((rec) => !refused.has(rec.node));
+    return placeAcquire(pool, here, others);
   }
 
   /**

@@ -81,14 +81,26 @@ export class ClusterAcquire {
         throw new HerdError("cancelled", "acquire cancelled");
       });
     }
-    // From here to the reservation nothing awaits (capacity-ledger.ts).
-    const where = capacity.choose(pool, runsHere, records);
-    if (where === undefined || where.node === this.d.node) return this.placeHere(pool, id, opts);
-    return remote(
-      await capacity.sending(where.node, pool, () =>
-        this.d.remotes.acquireOn(where, pool, id, opts),
-      ),
-    );
+    // A node whose record said it had room may refuse (it began draining since, or cannot be
+    // reached): the session goes to the next one, as it would have a moment later. Its claim
+    // in Redis keeps one owner whatever a refused call did.
+    const refused = new Set<string>();
+    for (;;) {
+      // From here to the reservation nothing awaits (capacity-ledger.ts).
+      const where = capacity.choose(pool, runsHere, records, refused);
+      if (where === undefined || where.node === this.d.node) return this.placeHere(pool, id, opts);
+      try {
+        return remote(
+          await capacity.sending(where.node, pool, () =>
+            this.d.remotes.acquireOn(where, pool, id, opts),
+          ),
+        );
+      } catch (err) {
+        if (!(err instanceof HerdError) || err.code !== "unavailable") throw err;
+        if (records.length <= refused.size + 1) throw err;
+        refused.add(where.node);
+      }
+    }
   }
 
   /** acquireHere, counted as in flight so concurrent placements see the slot taken. */
