@@ -33,6 +33,7 @@ export interface SupplyDeps {
 export class WorkerSupply {
   private readonly spares: PoolWorker[] = [];
   private readonly preparing = new Set<Promise<void>>();
+  private readonly discarding = new Set<Promise<void>>();
 
   constructor(
     private readonly options: PoolOptions,
@@ -65,7 +66,7 @@ export class WorkerSupply {
       .prepare()
       .then(
         () => {
-          if (this.shutdown.aborted) return worker.discardPrepared();
+          if (this.shutdown.aborted) return this.discard(worker);
           this.spares.push(worker);
         },
         (err: unknown) =>
@@ -80,10 +81,21 @@ export class WorkerSupply {
     this.preparing.add(preparing);
   }
 
-  /** After the shutdown signal: discards the spares, and waits for those being prepared. */
+  /**
+   * After the shutdown signal: discards the spares, and waits for those being prepared and for
+   * every discard under way (a uid goes back only once its tree is gone).
+   */
   async close(): Promise<void> {
-    await Promise.all(this.spares.splice(0).map((spare) => spare.discardPrepared()));
+    for (const spare of this.spares.splice(0)) this.discard(spare);
     await Promise.all([...this.preparing]);
+    await Promise.all([...this.discarding]);
+  }
+
+  private discard(worker: PoolWorker): void {
+    const discarding: Promise<void> = worker.discardPrepared().finally(() => {
+      this.discarding.delete(discarding);
+    });
+    this.discarding.add(discarding);
   }
 
   private newWorker(): PoolWorker {
@@ -109,7 +121,7 @@ export class WorkerSupply {
   private takeSpare(): PoolWorker | undefined {
     for (let spare = this.spares.shift(); spare; spare = this.spares.shift()) {
       if (spare.preparedAlive) return spare;
-      void spare.discardPrepared();
+      this.discard(spare);
     }
     return undefined;
   }
