@@ -134,7 +134,12 @@ export async function isCurrent(root = ROOT) {
     return true;
   }
   if ((await contentHash(root, paths)) !== stamp.hash) return false;
-  writeStamp(root, stamp.hash, now);
+  try {
+    writeStamp(root, stamp.hash, now);
+  } catch {
+    // Only a shortcut for the next check: a reader that may not write dist/ (a daemon run as
+    // another user, a read-only tree) still runs what the contents say is current.
+  }
   return true;
 }
 

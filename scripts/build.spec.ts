@@ -1,6 +1,7 @@
 // scripts/build.mjs on a throwaway checkout (its own src/, gen/, ui/ and package.json, this repo's
 // node_modules for esbuild): an edit is never run stale, and concurrent stale starts build once.
 import {
+  chmodSync,
   cpSync,
   mkdirSync,
   mkdtempSync,
@@ -78,6 +79,29 @@ it("a touch that changes no content costs no rebuild, however often", async () =
   utimesSync(join(root, "src/cli/said.ts"), later, later);
   expect(await start()).toMatchObject({ stdout: "said one\n", stderr: "" });
   expect(await start()).toMatchObject({ stdout: "said one\n", stderr: "" });
+});
+
+it("a touch seen by a user who may not write dist/ runs what is built (a non-root daemon)", async () => {
+  await start();
+  const later = new Date(Date.now() + 60_000);
+  utimesSync(join(root, "src/cli/said.ts"), later, later);
+  // nobody may read the checkout but not write dist/ (the test runs as root, which could).
+  chmodSync(root, 0o755);
+  const asNobody = await runCaptured(
+    "setpriv",
+    [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      process.execPath,
+      "--input-type=module",
+      "-e",
+      START,
+      root,
+    ],
+    { cwd: root },
+  );
+  expect(asNobody).toMatchObject({ code: 0, stdout: "said one\n", stderr: "" });
 });
 
 it("a spec edit costs no rebuild", async () => {
