@@ -101,15 +101,8 @@ export class PoolSessions {
       labels,
       origin,
       tenant,
-      leases: 0,
-      dataLeases: 0,
-      carriedWebSocket: false,
-      window: undefined,
-      ended: new AbortController(),
-      idleTimer: undefined,
-      lifetimeTimer: undefined,
+      ...unleased(worker),
       logsFrom: worker.output?.end ?? 0,
-      usage: usageBaseline(worker),
     };
     return { session, info: this.run(session) };
   }
@@ -130,15 +123,8 @@ export class PoolSessions {
       // JSON (the hand-over's channel) drops an undefined field: the operator's session.
       tenant: handed.tenant ?? undefined,
       worker,
-      leases: 0,
-      dataLeases: 0,
-      carriedWebSocket: false,
-      window: undefined,
-      ended: new AbortController(),
-      idleTimer: undefined,
-      lifetimeTimer: undefined,
+      ...unleased(worker),
       logsFrom: 0,
-      usage: usageBaseline(worker),
     };
     // Touched now: its clients are reconnecting, which can take a moment.
     session.lastActiveAt = Date.now();
@@ -286,4 +272,18 @@ export class PoolSessions {
       "client gone: reconnect window open",
     );
   }
+}
+
+/** A session's state on `worker` before anything holds it: no lease, no timer, usage from now. */
+function unleased(worker: PoolWorker) {
+  return {
+    leases: 0,
+    dataLeases: 0,
+    carriedWebSocket: false,
+    window: undefined,
+    ended: new AbortController(),
+    idleTimer: undefined,
+    lifetimeTimer: undefined,
+    usage: usageBaseline(worker),
+  };
 }
