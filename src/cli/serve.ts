@@ -330,7 +330,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     instanceId: () => controlPlane.instanceId,
     leave: () => {
       dataPlane.stopAccepting();
-      void controlPlane.close();
+      void controlPlane.close("hand-over");
       drain.begin();
     },
     ...(cluster && { cluster }),

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { connect as http2Connect } from "node:http2";
+import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -285,6 +286,36 @@ describe("control plane over every protocol on one port", () => {
       expect(await codeOf(health.check({ service: "nope" }))).toBe(Code.NotFound);
     }
   });
+
+  it.each([
+    [
+      "hand-over",
+      "200 ok, Connection: close: the successor serves",
+      /^HTTP\/1\.1 200 [\s\S]*connection: close[\s\S]*\r\n\r\nok\n$/i,
+    ],
+    ["shutdown", "503: the service is going away", /^HTTP\/1\.1 503 [\s\S]*shutting down\n$/],
+  ] as const)(
+    "/healthz asked on an open connection as close(%s) begins: %s",
+    async (reason, _, answer) => {
+      h = await startHarness();
+      // A request already under way when close() begins (its head not yet complete), so the
+      // connection is not idle and is served rather than closed.
+      const socket = netConnect(h.cp.port, "127.0.0.1");
+      let text = "";
+      socket.setEncoding("latin1").on("data", (d: string) => {
+        text += d;
+      });
+      const ended = new Promise((resolve) => socket.once("close", resolve));
+      await new Promise((resolve) => socket.once("connect", resolve));
+      socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const closed = h.cp.close(reason);
+      socket.write("\r\n");
+      await ended;
+      await closed;
+      expect(text).toMatch(answer);
+    },
+  );
 
   it("demands the bearer token on every call but health checks", async () => {
     h = await startHarness([{}], { token: "s3cret" });

@@ -126,8 +126,15 @@ export interface ControlPlane {
   readonly listenHandle: object;
   /** The Unix socket's listening handle (with `socket`), for the same. */
   readonly socketHandle: object | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight calls finish (up to drainMs) and ends streams. "hand-over"
+   * (a restart's successor serves now) keeps health answers SERVING, /healthz 200 with
+   * `Connection: close`; "shutdown" (the default) turns them NOT_SERVING / 503.
+   */
+  close(reason?: CloseReason): Promise<void>;
 }
+
+export type CloseReason = "shutdown" | "hand-over";
 
 /** Thrown when a listener cannot bind; `code` is the errno code (EADDRINUSE, EACCES, ...). */
 export class ListenError extends Error {
@@ -168,6 +175,9 @@ export async function startControlPlane(
   const shutdown = new AbortController();
   // Every hold and watch listens for the shutdown: thousands are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
+  /** Why the calls end, once close() began: a hand-over leaves the service healthy. */
+  let ending: CloseReason | undefined;
+  const handedOver = () => ending === "hand-over";
   const instanceId = opts.inherited?.instanceId ?? randomUUID();
   const metrics = new ControlPlaneMetrics(directory, logger);
   const limits = new CallerLimits({
@@ -194,7 +204,7 @@ export async function startControlPlane(
         ...(opts.tracer && { tracer: opts.tracer }),
       }),
     );
-    router.service(Health, healthService([HerdService.typeName], shutdown.signal));
+    router.service(Health, healthService([HerdService.typeName], shutdown.signal, handedOver));
     router.service(ServerReflection, reflectionService(SERVICES));
   };
 
@@ -206,8 +216,12 @@ export async function startControlPlane(
     };
     if (await serveDashboard(req, res, path)) return;
     if (req.method === "GET" && path === "/healthz") {
-      if (shutdown.signal.aborted) send(503, "text/plain", "shutting down\n");
-      else send(200, "text/plain", "ok\n");
+      if (!shutdown.signal.aborted) send(200, "text/plain", "ok\n");
+      else if (handedOver()) {
+        // The successor serves from now on: healthy, and the prober's next try goes to it.
+        res.setHeader("connection", "close");
+        send(200, "text/plain", "ok\n");
+      } else send(503, "text/plain", "shutting down\n");
     } else if (req.method === "GET" && path === "/metrics" && opts.metrics !== false) {
       if (opts.token !== undefined && !bearerMatches(req.headers.authorization, opts.token)) {
         send(
@@ -342,7 +356,8 @@ export async function startControlPlane(
   );
 
   let closing: Promise<void> | undefined;
-  const close = () => {
+  const close = (reason: CloseReason = "shutdown") => {
+    ending ??= reason;
     closing ??= (async () => {
       const drainMs = opts.drainMs ?? 5000;
       tcp.stop();

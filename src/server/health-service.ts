@@ -1,5 +1,8 @@
 // grpc.health.v1: SERVING while the daemon runs, NOT_SERVING once shutdown begins (Watch
-// streams see the change and then end). Known services: "" (the server) and each served one.
+// streams see the change and then end). A restart's hand-over is no shutdown: the service goes
+// on in the successor, so the old process still answers SERVING for the calls it finishes and
+// its Watch streams just end (the client reconnects, to the successor). Known services: ""
+// (the server) and each served one.
 
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
@@ -11,9 +14,11 @@ import { HerdError } from "../core/index.ts";
 export function healthService(
   serviceNames: readonly string[],
   shutdown: AbortSignal,
+  handedOver: () => boolean,
 ): ServiceImpl<typeof Health> {
   const known = new Set(["", ...serviceNames]);
-  const status = () => (shutdown.aborted ? Status.NOT_SERVING : Status.SERVING);
+  const stopping = () => shutdown.aborted && !handedOver();
+  const status = () => (stopping() ? Status.NOT_SERVING : Status.SERVING);
   return {
     async check(req) {
       if (!known.has(req.service)) {
@@ -41,7 +46,7 @@ export function healthService(
         ctx.signal.addEventListener("abort", done);
         if (ctx.signal.aborted) done();
       });
-      if (shutdown.aborted) yield { status: Status.NOT_SERVING };
+      if (stopping()) yield { status: Status.NOT_SERVING };
     },
     async list() {
       const statuses: Record<string, { status: Status }> = {};

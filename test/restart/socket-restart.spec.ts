@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 /** A GetStats call (Connect, JSON) over the Unix socket at `path`: the status, or the error's
- * code. (Not /healthz: the old process answers it 503 once it has handed over.) */
+ * code. */
 function overSocket(path: string): Promise<number | string> {
   return new Promise((resolve) => {
     const req = request(
