@@ -29,6 +29,7 @@ import type {
   PeerCalls,
   SessionDirectory,
   SessionLogSource,
+  SharedMaxSessions,
   SharedRates,
 } from "../core/index.ts";
 import { CapacityLedger } from "./capacity-ledger.ts";
@@ -46,6 +47,7 @@ import { PeerClient } from "./peer-client.ts";
 import { RedisConnection } from "./redis-connection.ts";
 import { RedisEvents } from "./redis-events.ts";
 import { RedisNodes } from "./redis-nodes.ts";
+import { RedisQuota } from "./redis-quota.ts";
 import { RedisRates } from "./redis-rates.ts";
 import { RedisSessions } from "./redis-sessions.ts";
 import { RemoteSessions } from "./remote-sessions.ts";
@@ -59,6 +61,8 @@ export interface StartedCluster {
   deathCause(): string | undefined;
   /** The tenants' acquire_rate buckets, shared by every node. */
   rates: SharedRates;
+  /** The tenants' max_sessions claims, counted for every node at once. */
+  maxSessions: SharedMaxSessions;
   /** Restart: stop renewing and appending; what the successor of this node goes on from. */
   handOver(sessionIds: string[]): Promise<ClusterHandOff>;
   /** The fence watchdog's input, which the successor writes on too. */
@@ -108,11 +112,20 @@ export async function startCluster(
   const claims = new LocalClaims(local, sessions, self, keys, watchdog);
   if (adoption) claims.adopt(adoption.state.claims);
   let handed = false;
+  const quota = new RedisQuota(redis, local, config.leaseMs, logger);
   const lease = new NodeLease(
     members,
     config.node,
     config.leaseMs,
-    capacity,
+    {
+      record: () => capacity.record(),
+      // Every tick that renewed (or rejoined) ends here: the tenants' claims this node keeps
+      // live for another lease with it (redis-quota.ts).
+      observe: (records) => {
+        capacity.observe(records);
+        quota.renew();
+      },
+    },
     claims,
     watchdog,
     logger,
@@ -178,6 +191,7 @@ export async function startCluster(
     },
     deathCause: () => lease.watchdogCause(),
     rates: new RedisRates(redis),
+    maxSessions: quota,
     async handOver(sessionIds) {
       handed = true;
       await events.flush(2_000);

@@ -1,0 +1,165 @@
+// Tenants' max_sessions counted for the whole cluster (core's SharedMaxSessions):
+//
+//   herd:tq:{tenant}    ZSET of the tenant's claims: session id → expiry (ms on Redis's clock)
+//   herd:tqh:{tenant}   HASH session id → how many acquires in flight hold its claim
+//
+// Invariant: a claim is added for a new id only while the tenant's unexpired claims number
+// fewer than its max_sessions (the claim script drops the expired, counts and adds in one
+// step, serialised by Redis), so nodes admitting at the same moment never together pass the
+// max; an id counts once however many acquires of it hold its claim. A claim lives while
+// something renews it: the node of each acquire in flight holding it, and the node running its
+// live session, both on every lease tick (start-cluster.ts); each renewal sets it to expire one
+// lease (cluster.lease) later. So a dead node's claims are gone one lease after its last
+// renewal, and claims outlive a Redis outage exactly as long as the node's lease does.
+//
+// A claim goes: with the session's end event (its append runs END_QUOTA_CLAIM, redis-events.ts);
+// when its last acquire in flight settles and the id has no session record (herd:s:{id}: the
+// acquire failed, or its session ended already; with a record, the node running it keeps the
+// claim); when that acquire found another tenant's session. Not while an acquire in flight
+// still holds it. A claim none of these give back (a process died mid-acquire, Redis was away
+// at the end) expires within a lease.
+//
+// Trust: whoever can write Redis can add claims (the tenant is refused new sessions until they
+// expire: denial of service) or delete them (the tenant may be admitted up to its max again
+// before its nodes' next renewals, within lease/8, put its live sessions' claims back; until
+// enough of them end it gets no new one): neither redirects traffic.
+//
+// Concurrency: each write is one script. This process's renewal reads the live sessions and
+// sends in one synchronous step, on the same connection as the end events' appends, so a
+// session's end is never undone by a renewal sent before it.
+
+import type {
+  Logger,
+  MaxSessionsHold,
+  SessionDirectory,
+  SharedMaxSessions,
+} from "../core/index.ts";
+import type { RedisConnection } from "./redis-connection.ts";
+
+const NOW = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+// Gives up the tenant's claim of an ended session unless an acquire in flight still holds it.
+// Run by the append of the session's end event (redis-events.ts).
+export const END_QUOTA_CLAIM = `
+local function end_quota_claim(tenant, id)
+  local holders = tonumber(redis.call('HGET', 'herd:tqh:' .. tenant, id) or '0')
+  if holders <= 0 then redis.call('ZREM', 'herd:tq:' .. tenant, id) end
+end
+`;
+
+// ARGV: tenant, id, max, ttl. 1: held (added, or shared with the acquires already holding it).
+const CLAIM = `${NOW}
+local zk, hk = 'herd:tq:' .. ARGV[1], 'herd:tqh:' .. ARGV[1]
+local now, ttl = now_ms(), tonumber(ARGV[4])
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', zk, '-inf', now)) do
+  redis.call('HDEL', hk, gone)
+end
+redis.call('ZREMRANGEBYSCORE', zk, '-inf', now)
+if not redis.call('ZSCORE', zk, ARGV[2]) and redis.call('ZCARD', zk) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', zk, now + ttl, ARGV[2])
+redis.call('HINCRBY', hk, ARGV[2], 1)
+redis.call('PEXPIRE', zk, ttl)
+redis.call('PEXPIRE', hk, ttl)
+return 1
+`;
+
+// ARGV: tenant, id, outcome (started | failed | foreign). The last holder's settle gives the
+// claim up unless the id has a session record (redis-sessions.ts): whether the acquire saw it
+// start or not, the node running it keeps the claim (a session that already ended has none).
+// 1: the claim went.
+const SETTLE = `
+local zk, hk, id = 'herd:tq:' .. ARGV[1], 'herd:tqh:' .. ARGV[1], ARGV[2]
+if redis.call('HINCRBY', hk, id, -1) > 0 then return 0 end
+redis.call('HDEL', hk, id)
+if ARGV[3] ~= 'foreign' and redis.call('EXISTS', 'herd:s:' .. id) == 1 then return 0 end
+return redis.call('ZREM', zk, id)
+`;
+
+// ARGV: ttl, then tenant, id pairs: each claim (re-added if it went: the session is live) expires
+// one ttl from now.
+const RENEW = `${NOW}
+local now, ttl = now_ms(), tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local zk = 'herd:tq:' .. ARGV[i]
+  redis.call('ZADD', zk, now + ttl, ARGV[i + 1])
+  redis.call('PEXPIRE', zk, ttl)
+  redis.call('PEXPIRE', 'herd:tqh:' .. ARGV[i], ttl)
+end
+return 1
+`;
+
+export class RedisQuota implements SharedMaxSessions {
+  /** The claims this process's acquires in flight hold: tenant → id → how many. */
+  readonly #inFlight = new Map<string, Map<string, number>>();
+
+  constructor(
+    private readonly redis: RedisConnection,
+    /** This node's sessions: the live ones' claims are this node's to renew. */
+    private readonly local: Pick<SessionDirectory, "sessions">,
+    /** How long a claim lives after its last renewal: the node's lease. */
+    private readonly ttlMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  async claim(
+    tenant: string,
+    sessionId: string,
+    max: number,
+  ): Promise<MaxSessionsHold | undefined> {
+    const held = await this.redis.run(
+      CLAIM,
+      [],
+      [tenant, sessionId, String(max), String(this.ttlMs)],
+    );
+    if (Number(held) !== 1) return undefined;
+    this.#count(tenant, sessionId, 1);
+    let settled = false;
+    return {
+      settle: (outcome) => {
+        if (settled) return;
+        settled = true;
+        this.#count(tenant, sessionId, -1);
+        this.redis
+          .run(SETTLE, [], [tenant, sessionId, outcome])
+          .catch((err: unknown) =>
+            this.logger.debug(
+              { err: String(err), tenant, session: sessionId },
+              "cluster: a max_sessions claim was not given back (it expires within a lease)",
+            ),
+          );
+      },
+    };
+  }
+
+  /** Every lease tick: the claims of this node's live sessions and acquires in flight live on. */
+  renew(): void {
+    const pairs: string[] = [];
+    for (const [tenant, ids] of this.#inFlight) for (const id of ids.keys()) pairs.push(tenant, id);
+    for (const s of this.local.sessions()) if (s.tenant !== undefined) pairs.push(s.tenant, s.id);
+    if (pairs.length === 0) return;
+    this.redis
+      .run(RENEW, [], [String(this.ttlMs), ...pairs])
+      .catch((err: unknown) =>
+        this.logger.debug({ err: String(err) }, "cluster: max_sessions claims not renewed"),
+      );
+  }
+
+  #count(tenant: string, id: string, by: 1 | -1): void {
+    let ids = this.#inFlight.get(tenant);
+    if (!ids) {
+      ids = new Map();
+      this.#inFlight.set(tenant, ids);
+    }
+    const n = (ids.get(id) ?? 0) + by;
+    if (n > 0) ids.set(id, n);
+    else ids.delete(id);
+    if (ids.size === 0) this.#inFlight.delete(tenant);
+  }
+}
