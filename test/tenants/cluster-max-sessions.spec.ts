@@ -5,12 +5,16 @@
 // killed node (within one lease) give their claims back; a joined acquire of one id takes no
 // second claim.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { ConnectError } from "@connectrpc/connect";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type TestCluster, workerPool } from "../cluster/cluster-harness.ts";
-import type { Daemon } from "../helpers/daemon.ts";
+import { spawnCaptured } from "../helpers/captured.ts";
+import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
+import { pidAlive } from "../helpers/processes.ts";
+import { daemonPids, until } from "../restart/restart-helpers.ts";
 import { Code, clientOf, code, failure, KEYS } from "./helpers.ts";
 
 const LEASE_MS = 4_000;
@@ -49,7 +53,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (redis?.isOpen) redis.destroy();
-  await c?.cleanup();
+  if (!c) return;
+  // A restarted node's new process is no daemon the harness knows: stop it too.
+  const tracked = new Set(c.nodes.map((d) => d.pid));
+  const successors = daemonPids(c.leak.tag).filter((pid) => !tracked.has(pid));
+  for (const pid of successors) process.kill(pid, "SIGINT");
+  await until("the restarted daemons exit", () => successors.every((pid) => !pidAlive(pid)));
+  await c.cleanup();
 });
 
 const nodes = () => c.nodes as [Daemon, Daemon, Daemon];
@@ -178,6 +188,34 @@ describe("max_sessions across cluster nodes", () => {
     expect(await claims("capped")).toEqual(["fine"]);
     await cappedA.releaseSession({ sessionId: "fine" });
     await drained("capped", KEYS.capped);
+  });
+
+  it("a restart hand-over keeps the claims: the new process renews them", async () => {
+    const [a, b] = nodes();
+    const betaB = clientOf("connect-h1", b, KEYS.beta);
+    const betaA = clientOf("connect-h1", a, KEYS.beta);
+    const kept = (await betaB.acquireSession({ pool: "w", sessionId: "kept" })).session!;
+    expect(kept.node).toBe("node-b");
+    const run = spawnCaptured(
+      process.execPath,
+      [HERD_BIN, "restart", "--addr", b.controlUrl, "--json"],
+      {
+        env: { HERD_TOKEN: KEYS.operator },
+      },
+    );
+    expect((await run.exited).code, run.stderr()).toBe(0);
+    expect((JSON.parse(run.stdout()) as { pid: number }).pid).not.toBe(b.pid);
+    // Past the bound: a claim nobody renewed since the old process paused would have expired.
+    await sleep(2 * LEASE_MS);
+    expect(pidAlive(kept.workerPid)).toBe(true);
+    expect(await claims("beta")).toEqual(["kept"]);
+    expect(await code(betaA.acquireSession({ pool: "w", sessionId: "after" }))).toBe(
+      Code.ResourceExhausted,
+    );
+    await betaA.releaseSession({ sessionId: "kept" });
+    await acquireWhenRoom(a, KEYS.beta, "after");
+    await betaA.releaseSession({ sessionId: "after" });
+    await drained("beta", KEYS.beta);
   });
 
   it("a killed node's claims expire within one lease of its last renewal", async () => {
