@@ -120,20 +120,20 @@ export class RedisQuota implements SharedMaxSessions {
     );
     if (Number(held) !== 1) return undefined;
     this.#count(tenant, sessionId, 1);
-    let settled = false;
+    let settled: Promise<void> | undefined;
     return {
       settle: (outcome) => {
-        if (settled) return;
-        settled = true;
+        if (settled) return settled;
         this.#count(tenant, sessionId, -1);
-        this.redis
-          .run(SETTLE, [], [tenant, sessionId, outcome])
-          .catch((err: unknown) =>
+        settled = this.redis.run(SETTLE, [], [tenant, sessionId, outcome]).then(
+          () => {},
+          (err: unknown) =>
             this.logger.debug(
               { err: String(err), tenant, session: sessionId },
               "cluster: a max_sessions claim was not given back (it expires within a lease)",
             ),
-          );
+        );
+        return settled;
       },
     };
   }

@@ -59,9 +59,10 @@ export interface MaxSessionsHold {
   /**
    * `started` (the session is the tenant's) or `failed`: the claim stays while some node runs
    * the session (that node keeps it), else it goes. `foreign`: the id is another tenant's
-   * session: the claim goes.
+   * session: the claim goes. Resolves once done (or given up: the claim then expires on its
+   * own); never rejects.
    */
-  settle(outcome: "started" | "failed" | "foreign"): void;
+  settle(outcome: "started" | "failed" | "foreign"): Promise<void>;
 }
 
 /** One tenant's use of its quota (GetStats' TenantStats). */

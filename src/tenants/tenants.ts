@@ -134,7 +134,10 @@ export class Tenants implements Tenancy {
       return this.#own(name, session);
     } finally {
       tenant.inFlight.delete(id);
-      claim?.settle(outcome);
+      // A failed acquire answers once its claim is back (a retry finds the room); a started
+      // one does not wait for the bookkeeping.
+      const settled = claim?.settle(outcome);
+      if (outcome !== "started") await settled;
     }
   }
 

@@ -183,8 +183,8 @@ describe("max_sessions across cluster nodes", () => {
     const cappedA = clientOf("connect-h1", a, KEYS.capped);
     const bad = await failure(cappedA.acquireSession({ pool: "bad", sessionId: "doomed" }));
     expect(bad.code, bad.rawMessage).toBe(Code.Unavailable);
-    // Room again, on another node.
-    await acquireWhenRoom(b, KEYS.capped, "fine");
+    // Room again at once (the failure is answered once the claim is back), on another node.
+    await clientOf("connect-h1", b, KEYS.capped).acquireSession({ pool: "w", sessionId: "fine" });
     expect(await claims("capped")).toEqual(["fine"]);
     await cappedA.releaseSession({ sessionId: "fine" });
     await drained("capped", KEYS.capped);
@@ -236,5 +236,21 @@ describe("max_sessions across cluster nodes", () => {
     await acquireWhenRoom(a, KEYS.capped, "next");
     expect(await claims("capped")).toEqual(["next"]);
     await cappedA.releaseSession({ sessionId: "next" });
+  });
+
+  it("with Redis down, a new session of a capped tenant fails UNAVAILABLE naming Redis", async () => {
+    const [a] = nodes();
+    const down = await c.redisDown();
+    try {
+      const err = await failure(
+        clientOf("connect-h1", a, KEYS.acme).acquireSession({ pool: "w", sessionId: "nored" }),
+      );
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toMatch(
+        /^cluster: Redis at 127\.0\.0\.1:\d+ is unreachable .*; cluster-wide acquires fail until it is back$/,
+      );
+    } finally {
+      await down.up();
+    }
   });
 });
