@@ -82,15 +82,27 @@ if ARGV[3] ~= 'foreign' and redis.call('EXISTS', 'herd:s:' .. id) == 1 then retu
 return redis.call('ZREM', zk, id)
 `;
 
-// ARGV: ttl, then tenant, id pairs: each claim (re-added if it went: the session is live) expires
-// one ttl from now.
+// ARGV: ttl, then per tenant: name, n, and n ids. Each claim (re-added if it went: the session
+// is live) expires one ttl from now; one ZADD per 500 ids, one PEXPIRE per tenant.
 const RENEW = `${NOW}
 local now, ttl = now_ms(), tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
-  local zk = 'herd:tq:' .. ARGV[i]
-  redis.call('ZADD', zk, now + ttl, ARGV[i + 1])
+local i = 2
+while i <= #ARGV do
+  local tenant, n = ARGV[i], tonumber(ARGV[i + 1])
+  local zk = 'herd:tq:' .. tenant
+  local batch = {}
+  for j = i + 2, i + 1 + n do
+    batch[#batch + 1] = now + ttl
+    batch[#batch + 1] = ARGV[j]
+    if #batch >= 1000 then
+      redis.call('ZADD', zk, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call('ZADD', zk, unpack(batch)) end
   redis.call('PEXPIRE', zk, ttl)
-  redis.call('PEXPIRE', 'herd:tqh:' .. ARGV[i], ttl)
+  redis.call('PEXPIRE', 'herd:tqh:' .. tenant, ttl)
+  i = i + 2 + n
 end
 return 1
 `;
@@ -140,12 +152,22 @@ export class RedisQuota implements SharedMaxSessions {
 
   /** Every lease tick: the claims of this node's live sessions and acquires in flight live on. */
   renew(): void {
-    const pairs: string[] = [];
-    for (const [tenant, ids] of this.#inFlight) for (const id of ids.keys()) pairs.push(tenant, id);
-    for (const s of this.local.sessions()) if (s.tenant !== undefined) pairs.push(s.tenant, s.id);
-    if (pairs.length === 0) return;
+    const byTenant = new Map<string, Set<string>>();
+    const add = (tenant: string, id: string) => {
+      let ids = byTenant.get(tenant);
+      if (!ids) {
+        ids = new Set();
+        byTenant.set(tenant, ids);
+      }
+      ids.add(id);
+    };
+    for (const [tenant, ids] of this.#inFlight) for (const id of ids.keys()) add(tenant, id);
+    for (const s of this.local.sessions()) if (s.tenant !== undefined) add(s.tenant, s.id);
+    if (byTenant.size === 0) return;
+    const args = [String(this.ttlMs)];
+    for (const [tenant, ids] of byTenant) args.push(tenant, String(ids.size), ...ids);
     this.redis
-      .run(RENEW, [], [String(this.ttlMs), ...pairs])
+      .run(RENEW, [], args)
       .catch((err: unknown) =>
         this.logger.debug({ err: String(err) }, "cluster: max_sessions claims not renewed"),
       );

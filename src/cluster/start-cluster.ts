@@ -6,6 +6,10 @@
 // Ready means ready: it returns once this node has joined, knows every live node's record and
 // reads the event stream, so `herd is ready` is never logged before the cluster part is.
 //
+// The tenants' max_sessions claims (redis-quota.ts) are renewed at the end of every lease tick,
+// so they live exactly as long as the node renews; a restart leaves them in Redis, and the
+// successor's first tick renews them.
+//
 // Shutdown order (close): stop renewing; let the event pump put every local event (the end
 // events of the sessions the Herd just closed) into Redis; stop reading; leave the cluster
 // (this node's record and remaining session records go at once rather than after a lease);
