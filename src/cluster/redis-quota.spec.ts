@@ -162,6 +162,22 @@ describe("RedisQuota", () => {
     );
   });
 
+  it("one renewal covers every live session of every tenant (more than a ZADD batch each)", async () => {
+    const [t1, t2] = [fresh(), fresh()];
+    const live = [
+      ...Array.from({ length: 1_201 }, (_, i) => ({ id: `a${i}`, tenant: t1 })),
+      ...Array.from({ length: 3 }, (_, i) => ({ id: `b${i}`, tenant: t2 })),
+      { id: "operator's", tenant: undefined },
+    ];
+    const { conn, quota } = await node(60_000, live);
+    quota.renew();
+    await eventually("renewed", async () => (await claims(conn, t2)).length === 3);
+    expect(await conn.call((c) => c.zCard(`herd:tq:${t1}`))).toBe(1_201);
+    const ttl = await conn.call((c) => c.pTTL(`herd:tq:${t1}`));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
   it("fails unavailable, naming Redis, when Redis is down", async () => {
     const own = await startRedis();
     const conn = await RedisConnection.connect(own.url, silentLogger);
