@@ -1,9 +1,9 @@
 // A tenant's max_sessions across a 3-node cluster (real redis-server, three `herd serve` nodes,
 // real keys): new-session acquires racing on every node at once never admit more than the max
 // (exactly the max when all start together), because admission is one atomic claim in Redis
-// (src/cluster/redis-quota.ts); a session that ends anywhere, an acquire that fails, and a
-// killed node (within one lease) give their claims back; a joined acquire of one id takes no
-// second claim.
+// (src/cluster/redis-quota.ts); a session that ends anywhere (released, lost, expired), an
+// acquire that fails, and a killed node (within one lease) give their claims back; a joined
+// acquire of one id takes no second claim; a restart hand-over keeps them; Redis down fails.
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConnectError } from "@connectrpc/connect";
@@ -17,7 +17,9 @@ import { pidAlive } from "../helpers/processes.ts";
 import { daemonPids, until } from "../restart/restart-helpers.ts";
 import { Code, clientOf, code, failure, KEYS } from "./helpers.ts";
 
-const LEASE_MS = 4_000;
+// Long enough that a claim's end event beats its expiry by seconds even at load 20, which is how
+// the specs below tell the two apart.
+const LEASE_MS = 10_000;
 
 let c: TestCluster;
 let redis: ReturnType<typeof createClient>;
@@ -30,6 +32,8 @@ beforeAll(async () => {
       w: workerPool({ max: 4, min: 2 }),
       // Its worker exits at once: every acquire in it fails (the pool's start fails).
       bad: workerPool({ cmd: [process.execPath, "-e", "process.exit(3)"], max: 1 }),
+      // Its sessions expire after a second without traffic.
+      brief: workerPool({ max: 1, ttl: "1s" }),
     },
     control: { token_env: "HERD_OP" },
     env: {
@@ -41,7 +45,7 @@ beforeAll(async () => {
     config: {
       tenants: {
         acme: { key_env: "KEY_ACME", max_sessions: 2, pools: ["w"] },
-        beta: { key_env: "KEY_BETA", max_sessions: 1, pools: ["w"] },
+        beta: { key_env: "KEY_BETA", max_sessions: 1, pools: ["w", "brief"] },
         capped: { key_env: "KEY_CAPPED", max_sessions: 1, pools: ["w", "bad"] },
       },
     },
@@ -67,6 +71,26 @@ const nodes = () => c.nodes as [Daemon, Daemon, Daemon];
 /** The ids holding a claim on the tenant's max_sessions in Redis. */
 async function claims(tenant: string): Promise<string[]> {
   return (await redis.zRange(`herd:tq:${tenant}`, 0, -1)).sort();
+}
+
+/** Redis's clock (ms), which the claims' expiries are on. */
+async function redisNow(): Promise<number> {
+  const [secs, micros] = await redis.time();
+  return Number(secs) * 1000 + Number(micros) / 1000;
+}
+
+/**
+ * Waits until `id`'s claim is gone, and shows that the session's end took it, not its expiry:
+ * a claim admitted after `since` (Redis's clock) cannot expire before one lease later.
+ */
+async function freedByItsEnd(tenant: string, id: string, since: number): Promise<void> {
+  await eventually(
+    `${id}'s claim went`,
+    async () => (await redis.zScore(`herd:tq:${tenant}`, id)) === null,
+  );
+  expect(await redisNow(), `${id}'s claim went with its end, not by expiry`).toBeLessThan(
+    since + LEASE_MS,
+  );
 }
 
 /** Acquires `id` for the tenant through `d`, retrying while only its quota refuses. */
@@ -161,20 +185,40 @@ describe("max_sessions across cluster nodes", () => {
     const [a, b] = nodes();
     const betaA = clientOf("connect-h1", a, KEYS.beta);
     const betaB = clientOf("connect-h1", b, KEYS.beta);
+    const firstAt = await redisNow();
     const first = (await betaA.acquireSession({ pool: "w", sessionId: "b1" })).session!;
     expect(first.node).toBe("node-a");
     expect(await code(betaB.acquireSession({ pool: "w", sessionId: "b2" }))).toBe(
       Code.ResourceExhausted,
     );
     await betaA.releaseSession({ sessionId: "b1" });
-    const second = await acquireWhenRoom(b, KEYS.beta, "b2");
+    await freedByItsEnd("beta", "b1", firstAt);
+    const secondAt = await redisNow();
+    const second = (await betaB.acquireSession({ pool: "w", sessionId: "b2" })).session!;
     expect(second.node).toBe("node-b");
     expect(await claims("beta")).toEqual(["b2"]);
     // Its worker dies: the session is lost on node b, and node a may start one.
     process.kill(second.workerPid, "SIGKILL");
-    await acquireWhenRoom(a, KEYS.beta, "b3");
+    await freedByItsEnd("beta", "b2", secondAt);
+    await betaA.acquireSession({ pool: "w", sessionId: "b3" });
     expect(await claims("beta")).toEqual(["b3"]);
     await betaA.releaseSession({ sessionId: "b3" });
+    await drained("beta", KEYS.beta);
+  });
+
+  it("a session expired on one node frees room on another", async () => {
+    const [a, b] = nodes();
+    const betaA = clientOf("connect-h1", a, KEYS.beta);
+    const idleAt = await redisNow();
+    const idle = (await betaA.acquireSession({ pool: "brief", sessionId: "idle" })).session!;
+    expect(idle.node).toBe("node-a");
+    await freedByItsEnd("beta", "idle", idleAt);
+    await clientOf("connect-h1", b, KEYS.beta).acquireSession({
+      pool: "w",
+      sessionId: "after-idle",
+    });
+    expect(await claims("beta")).toEqual(["after-idle"]);
+    await betaA.releaseSession({ sessionId: "after-idle" });
     await drained("beta", KEYS.beta);
   });
 
@@ -206,7 +250,7 @@ describe("max_sessions across cluster nodes", () => {
     expect((await run.exited).code, run.stderr()).toBe(0);
     expect((JSON.parse(run.stdout()) as { pid: number }).pid).not.toBe(b.pid);
     // Past the bound: a claim nobody renewed since the old process paused would have expired.
-    await sleep(2 * LEASE_MS);
+    await sleep(LEASE_MS + 1_000);
     expect(pidAlive(kept.workerPid)).toBe(true);
     expect(await claims("beta")).toEqual(["kept"]);
     expect(await code(betaA.acquireSession({ pool: "w", sessionId: "after" }))).toBe(
@@ -230,9 +274,8 @@ describe("max_sessions across cluster nodes", () => {
     await cNode.kill();
     // The bound: the claim expires (on Redis's clock) at most one lease after node c last
     // renewed it, and nothing renews it now.
-    const [secs, micros] = await redis.time();
     const expiry = Number(await redis.zScore("herd:tq:capped", "orphan"));
-    expect(expiry - (Number(secs) * 1000 + Number(micros) / 1000)).toBeLessThanOrEqual(LEASE_MS);
+    expect(expiry - (await redisNow())).toBeLessThanOrEqual(LEASE_MS);
     await acquireWhenRoom(a, KEYS.capped, "next");
     expect(await claims("capped")).toEqual(["next"]);
     await cappedA.releaseSession({ sessionId: "next" });
