@@ -114,11 +114,11 @@ export class Tenants implements Tenancy {
       return this.#own(name, await this.directory.acquire(pool, live.id, withTenant));
     // The id is fixed here so that an admitted acquire counts once, in flight or live.
     const id = sessionId ?? newSessionId();
+    let claim: MaxSessionsHold | undefined;
+    if (this.#shared && options.maxSessions > 0)
+      claim = await this.#claim(tenant, id, this.#shared);
     // Alone, counting and taking the place are one synchronous step (no await between them).
-    const claim =
-      this.#shared && options.maxSessions > 0
-        ? await this.#claim(tenant, id, this.#shared)
-        : this.#admitSessions(tenant);
+    else this.#admitSessions(tenant);
     tenant.inFlight.add(id);
     let outcome: "started" | "failed" | "foreign" = "failed";
     try {
@@ -169,7 +169,7 @@ export class Tenants implements Tenancy {
   }
 
   /** Refuses a new session over the tenant's max_sessions (before its rate: no token taken). */
-  #admitSessions(tenant: Tenant): undefined {
+  #admitSessions(tenant: Tenant): void {
     const { name, maxSessions } = tenant.options;
     if (maxSessions > 0) {
       let held = tenant.inFlight.size;
@@ -178,7 +178,6 @@ export class Tenants implements Tenancy {
       }
       if (held >= maxSessions) throw atMax(tenant.options);
     }
-    return undefined;
   }
 
   /** In a cluster: the id's claim on the tenant's max_sessions, which the acquire settles. */
