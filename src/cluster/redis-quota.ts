@@ -9,8 +9,9 @@
 // max; an id counts once however many acquires of it hold its claim. A claim lives while
 // something renews it: the node of each acquire in flight holding it, and the node running its
 // live session, both on every lease tick (start-cluster.ts); each renewal sets it to expire one
-// lease (cluster.lease) later. So a dead node's claims are gone one lease after its last
-// renewal, and claims outlive a Redis outage exactly as long as the node's lease does.
+// lease (cluster.lease) later. So a dead node's claims are gone at most one lease after its
+// last renewal, and a live node's outlive a Redis outage its lease survives (the claims are
+// renewed just after the lease, and the node fences a margin before its lease runs out).
 //
 // A claim goes: with the session's end event (its append runs END_QUOTA_CLAIM, redis-events.ts);
 // when its last acquire in flight settles and the id has no session record (herd:s:{id}: the
@@ -19,10 +20,11 @@
 // still holds it. A claim none of these give back (a process died mid-acquire, Redis was away
 // at the end) expires within a lease.
 //
-// Trust: whoever can write Redis can add claims (the tenant is refused new sessions until they
-// expire: denial of service) or delete them (the tenant may be admitted up to its max again
-// before its nodes' next renewals, within lease/8, put its live sessions' claims back; until
-// enough of them end it gets no new one): neither redirects traffic.
+// Trust: whoever can write Redis can add claims or holder counts (the tenant is refused new
+// sessions until they expire: denial of service), or delete claims: the tenant may then be
+// admitted up to its max again before its nodes' next renewals (within lease/8) put its live
+// sessions' claims back, so it may hold up to twice its max until enough of them end. Neither
+// redirects traffic (DESIGN.md: writing Redis can deny service, never redirect traffic).
 //
 // Concurrency: each write is one script. This process's renewal reads the live sessions and
 // sends in one synchronous step, on the same connection as the end events' appends, so a
