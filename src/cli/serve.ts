@@ -216,7 +216,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
           ...(config.data.anonymousTenant !== undefined && {
             anonymousTenant: config.data.anonymousTenant,
           }),
-          ...(cluster && { rates: cluster.rates }),
+          ...(cluster && { rates: cluster.rates, maxSessions: cluster.maxSessions }),
         })
       : undefined;
 

@@ -102,10 +102,17 @@ export class ClusterEvents {
         ends === undefined || event.sessionId === undefined
           ? undefined
           : { node: this.self.node, gen: ends, id: event.sessionId };
+      // Whether or not this node held the id's claim: its tenant's max_sessions claim goes.
+      const tenant = ENDS.has(event.type) ? event.session?.tenant : undefined;
+      const quota =
+        tenant === undefined || event.sessionId === undefined
+          ? undefined
+          : { tenant, id: event.sessionId };
       await this.store.append(
         encodeEvent(event, this.self, this.keys),
         this.watch.revision(),
         drop,
+        quota,
       );
       this.failing = false;
     } catch (err) {

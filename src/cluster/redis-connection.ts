@@ -1,9 +1,11 @@
 // herd's connection to Redis, and the only module that holds a Redis client. What herd keeps
-// there is read and written by three parts, each through this connection:
+// there is read and written by five parts, each through this connection:
 //
 //   redis-nodes.ts     herd:epoch, herd:members, herd:alive:{node}: node records and leases
 //   redis-sessions.ts  herd:gen, herd:s:{id}, herd:owned:{node}: session claims and records
 //   redis-events.ts    herd:rev, herd:events: the cluster's event stream
+//   redis-rates.ts     herd:rate:{tenant}: tenants' acquire_rate buckets
+//   redis-quota.ts     herd:tq:{tenant}, herd:tqh:{tenant}: tenants' max_sessions claims
 //
 // Every write that must be atomic across nodes is one Lua script (`run`), so Redis serialises
 // them; a script may use another part's Lua functions (a reaped node's sessions become

@@ -14,6 +14,7 @@
 // its own (redis-connection.ts).
 
 import type { RedisConnection } from "./redis-connection.ts";
+import { END_QUOTA_CLAIM } from "./redis-quota.ts";
 import { DROP_CLAIM } from "./redis-sessions.ts";
 
 export const EVENTS = "herd:events";
@@ -40,8 +41,10 @@ end
 `;
 
 // ARGV[4..6] set (node, gen, id): the event ends that claim, dropped with the append.
-const APPEND = `${XADD_EVENT}${DROP_CLAIM}
+// ARGV[7..8] set (tenant, id): the event ends that tenant's session, its max_sessions claim too.
+const APPEND = `${XADD_EVENT}${DROP_CLAIM}${END_QUOTA_CLAIM}
 if ARGV[4] ~= '' then drop_claim(ARGV[4], ARGV[5], ARGV[6]) end
+if ARGV[7] ~= '' then end_quota_claim(ARGV[7], ARGV[8]) end
 return xadd_event(ARGV[1], ARGV[2], ARGV[3])
 `;
 
@@ -72,16 +75,23 @@ export class RedisEvents {
 
   /**
    * Appends `json` to herd:events; returns its revision. `floor`: the newest revision seen.
-   * `drop`: the claim this event ends, given up in the same script (as RedisSessions.drop does).
+   * `drop`: the claim this event ends, given up in the same script (as RedisSessions.drop does);
+   * `quota`: the tenant's session this event ends, whose max_sessions claim goes too.
    */
   async append(
     json: string,
     floor: number,
     drop?: { node: string; gen: string; id: string },
+    quota?: { tenant: string; id: string },
   ): Promise<number> {
     const claim = drop ? [drop.node, drop.gen, drop.id] : ["", "", ""];
+    const tenant = quota ? [quota.tenant, quota.id] : ["", ""];
     return Number(
-      await this.redis.run(APPEND, [EVENTS], [STREAM_MAXLEN, String(floor), json, ...claim]),
+      await this.redis.run(
+        APPEND,
+        [EVENTS],
+        [STREAM_MAXLEN, String(floor), json, ...claim, ...tenant],
+      ),
     );
   }
 

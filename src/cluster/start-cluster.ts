@@ -6,6 +6,10 @@
 // Ready means ready: it returns once this node has joined, knows every live node's record and
 // reads the event stream, so `herd is ready` is never logged before the cluster part is.
 //
+// The tenants' max_sessions claims (redis-quota.ts) are renewed at the end of every lease tick,
+// so they live exactly as long as the node renews; a restart leaves them in Redis, and the
+// successor's first tick renews them.
+//
 // Shutdown order (close): stop renewing; let the event pump put every local event (the end
 // events of the sessions the Herd just closed) into Redis; stop reading; leave the cluster
 // (this node's record and remaining session records go at once rather than after a lease);
@@ -29,6 +33,7 @@ import type {
   PeerCalls,
   SessionDirectory,
   SessionLogSource,
+  SharedMaxSessions,
   SharedRates,
 } from "../core/index.ts";
 import { CapacityLedger } from "./capacity-ledger.ts";
@@ -46,6 +51,7 @@ import { PeerClient } from "./peer-client.ts";
 import { RedisConnection } from "./redis-connection.ts";
 import { RedisEvents } from "./redis-events.ts";
 import { RedisNodes } from "./redis-nodes.ts";
+import { RedisQuota } from "./redis-quota.ts";
 import { RedisRates } from "./redis-rates.ts";
 import { RedisSessions } from "./redis-sessions.ts";
 import { RemoteSessions } from "./remote-sessions.ts";
@@ -59,6 +65,8 @@ export interface StartedCluster {
   deathCause(): string | undefined;
   /** The tenants' acquire_rate buckets, shared by every node. */
   rates: SharedRates;
+  /** The tenants' max_sessions claims, counted for every node at once. */
+  maxSessions: SharedMaxSessions;
   /** Restart: stop renewing and appending; what the successor of this node goes on from. */
   handOver(sessionIds: string[]): Promise<ClusterHandOff>;
   /** The fence watchdog's input, which the successor writes on too. */
@@ -108,11 +116,20 @@ export async function startCluster(
   const claims = new LocalClaims(local, sessions, self, keys, watchdog);
   if (adoption) claims.adopt(adoption.state.claims);
   let handed = false;
+  const quota = new RedisQuota(redis, local, config.leaseMs, logger);
   const lease = new NodeLease(
     members,
     config.node,
     config.leaseMs,
-    capacity,
+    {
+      record: () => capacity.record(),
+      // Every tick that renewed (or rejoined) ends here: the tenants' claims this node keeps
+      // live for another lease with it (redis-quota.ts).
+      observe: (records) => {
+        capacity.observe(records);
+        quota.renew();
+      },
+    },
     claims,
     watchdog,
     logger,
@@ -178,6 +195,7 @@ export async function startCluster(
     },
     deathCause: () => lease.watchdogCause(),
     rates: new RedisRates(redis),
+    maxSessions: quota,
     async handOver(sessionIds) {
       handed = true;
       await events.flush(2_000);

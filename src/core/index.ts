@@ -26,9 +26,11 @@ export { type Logger, silentLogger } from "./logger.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
 export {
   type Caller,
+  type MaxSessionsHold,
   MIN_TENANT_KEY_LENGTH,
   notYours,
   OPERATOR,
+  type SharedMaxSessions,
   type SharedRates,
   sees,
   type Tenancy,

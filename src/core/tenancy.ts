@@ -40,6 +40,31 @@ export interface SharedRates {
   take(tenant: string, count: number, perMs: number): Promise<number>;
 }
 
+/**
+ * Where a cluster counts each tenant's sessions against its max_sessions, so that admitting a
+ * new one is one atomic step on every node at once (src/cluster, Redis). Without it each node
+ * counts what it knows.
+ */
+export interface SharedMaxSessions {
+  /**
+   * Claims `sessionId` for `tenant` unless the tenant holds `max` claims already: the hold, or
+   * undefined at max. An id some acquire already claimed is shared, never counted twice.
+   * Throws unavailable (naming Redis) when the claims cannot be reached.
+   */
+  claim(tenant: string, sessionId: string, max: number): Promise<MaxSessionsHold | undefined>;
+}
+
+/** One acquire's share of its session's claim, settled once, when the acquire is over. */
+export interface MaxSessionsHold {
+  /**
+   * `started` (the session is the tenant's) or `failed`: the claim stays while some node runs
+   * the session (that node keeps it), else it goes. `foreign`: the id is another tenant's
+   * session: the claim goes. Resolves once done (or given up: the claim then expires on its
+   * own); never rejects.
+   */
+  settle(outcome: "started" | "failed" | "foreign"): Promise<void>;
+}
+
 /** One tenant's use of its quota (GetStats' TenantStats). */
 export interface TenantUsage {
   name: string;

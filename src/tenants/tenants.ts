@@ -4,18 +4,22 @@
 // Invariant: a tenant's new-session acquires in flight plus its live sessions never exceed its
 // max_sessions at the moment one is admitted (admission and counting are one synchronous step;
 // each admitted acquire's id is fixed up front, so it counts once whether in flight, live, or
-// both in the moment between its session's start and its acquire's settling). A session handed
+// both in the moment between its session's start and its acquire's settling). In a cluster the
+// count is the cluster's, kept in Redis (SharedMaxSessions: one atomic claim per session id,
+// held from admission until the session ends; src/cluster/redis-quota.ts). A session handed
 // to a tenant is that tenant's: an acquire that joins another caller's acquire of the same new
 // id (the pool's singleflight) is refused after the fact.
 // Concurrency: single-threaded; the state is the in-flight ids and the local rate buckets. The
-// one wait before the pool is a cluster's shared rate bucket (Redis); the acquire counts as in
-// flight during it.
+// waits before the pool are a cluster's claim and shared rate bucket (Redis); the acquire counts
+// as in flight during them, and its claim is settled exactly once, however it ends.
 
 import type {
   AcquireOptions,
   Caller,
+  MaxSessionsHold,
   SessionDirectory,
   SessionInfo,
+  SharedMaxSessions,
   SharedRates,
   Tenancy,
   TenantOptions,
@@ -40,6 +44,8 @@ export interface TenantsOptions {
   anonymousTenant?: string;
   /** In a cluster: the acquire_rate buckets every node shares. */
   rates?: SharedRates;
+  /** In a cluster: the max_sessions claims every node counts. */
+  maxSessions?: SharedMaxSessions;
 }
 
 function rateText(rate: AcquireRate): string {
@@ -51,6 +57,7 @@ export class Tenants implements Tenancy {
   readonly #byName = new Map<string, Tenant>();
   readonly #keys: KeyIndex;
   readonly #rates: SharedRates | undefined;
+  readonly #shared: SharedMaxSessions | undefined;
 
   constructor(
     private readonly directory: SessionDirectory,
@@ -73,6 +80,7 @@ export class Tenants implements Tenancy {
     ]);
     this.anonymousTenant = opts.anonymousTenant;
     this.#rates = opts.rates;
+    this.#shared = opts.maxSessions;
   }
 
   identify(key: string): Caller | undefined {
@@ -106,8 +114,13 @@ export class Tenants implements Tenancy {
       return this.#own(name, await this.directory.acquire(pool, live.id, withTenant));
     // The id is fixed here so that an admitted acquire counts once, in flight or live.
     const id = sessionId ?? newSessionId();
-    this.#admitSessions(tenant);
+    let claim: MaxSessionsHold | undefined;
+    if (this.#shared && options.maxSessions > 0)
+      claim = await this.#claim(tenant, id, this.#shared);
+    // Alone, counting and taking the place are one synchronous step (no await between them).
+    else this.#admitSessions(tenant);
     tenant.inFlight.add(id);
+    let outcome: "started" | "failed" | "foreign" = "failed";
     try {
       if (tenant.rate !== undefined) {
         const { count, perMs } = tenant.rate;
@@ -116,9 +129,15 @@ export class Tenants implements Tenancy {
           : tenant.rate.take();
         if (waitMs > 0) throw overRate(name, tenant.rate, waitMs);
       }
-      return this.#own(name, await this.directory.acquire(pool, id, withTenant));
+      const session = await this.directory.acquire(pool, id, withTenant);
+      outcome = session.tenant === name ? "started" : "foreign";
+      return this.#own(name, session);
     } finally {
       tenant.inFlight.delete(id);
+      // A failed acquire answers once its claim is back (a retry finds the room); a started
+      // one does not wait for the bookkeeping.
+      const settled = claim?.settle(outcome);
+      if (outcome !== "started") await settled;
     }
   }
 
@@ -157,14 +176,15 @@ export class Tenants implements Tenancy {
       for (const s of this.directory.sessions()) {
         if (s.tenant === name && !tenant.inFlight.has(s.id)) held++;
       }
-      if (held >= maxSessions) {
-        throw new HerdError(
-          "quota_exceeded",
-          `tenant ${name} is at its max_sessions (${maxSessions}): release one of its sessions first`,
-          { retryAfterSeconds: 1 },
-        );
-      }
+      if (held >= maxSessions) throw atMax(tenant.options);
     }
+  }
+
+  /** In a cluster: the id's claim on the tenant's max_sessions, which the acquire settles. */
+  async #claim(tenant: Tenant, id: string, shared: SharedMaxSessions): Promise<MaxSessionsHold> {
+    const claim = await shared.claim(tenant.options.name, id, tenant.options.maxSessions);
+    if (claim === undefined) throw atMax(tenant.options);
+    return claim;
   }
 
   /** The session, if it is the tenant's (a concurrent acquire of one new id may hand over another's). */
@@ -172,6 +192,14 @@ export class Tenants implements Tenancy {
     if (session.tenant !== name) throw notYours(session.id);
     return session;
   }
+}
+
+function atMax({ name, maxSessions }: TenantOptions): HerdError {
+  return new HerdError(
+    "quota_exceeded",
+    `tenant ${name} is at its max_sessions (${maxSessions}): release one of its sessions first`,
+    { retryAfterSeconds: 1 },
+  );
 }
 
 function overRate(name: string, rate: AcquireRate, waitMs: number): HerdError {
