@@ -109,6 +109,9 @@ async function startHerd(name: string, worker: string, tree?: string): Promise<S
           release_on_disconnect: true,
           disconnect_grace: "0s",
           queue_limit: BURST.sessions,
+          // As the library's workers run (its sandbox off): the default would put each worker
+          // in bubblewrap behind a relay socket, a socat that forks per data-plane connection.
+          isolation: "none",
         },
       },
     },

@@ -3,6 +3,7 @@
 
 import { type Logger as PinoLogger, pino } from "pino";
 import type { LogLevel } from "../config/index.ts";
+import { LineBatcher } from "./line-batcher.ts";
 
 const LEVEL_NAMES: Readonly<Record<number, string>> = {
   10: "TRACE",
@@ -35,6 +36,11 @@ export function createLogger(
 ): PinoLogger {
   // No `pid` in the base: the pool logs worker pids under that key.
   const options = { level: opts.level, base: undefined };
-  if (opts.format === "json") return pino(options, pino.destination({ dest: 1, sync: true }));
+  if (opts.format === "json") {
+    // One write per turn of the event loop, not per line (line-batcher.ts); the rest at exit.
+    const stdout = new LineBatcher(1);
+    process.once("exit", () => stdout.flush());
+    return pino(options, stdout);
+  }
   return pino(options, { write: (line: string) => out.write(prettyLine(line)) });
 }

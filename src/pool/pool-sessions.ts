@@ -40,7 +40,11 @@ export interface Session {
   carriedWebSocket: boolean;
   /** Open while the client is gone (disconnect_grace). */
   window: ReconnectWindow | undefined;
-  ended: AbortController;
+  /**
+   * Aborted with the session's end; made when something first asks for its signal (a lease,
+   * a log tail: `endedSignal`), so a session nobody held ends without an abort nobody hears.
+   */
+  ended: AbortController | undefined;
   idleTimer: NodeJS.Timeout | undefined;
   lifetimeTimer: NodeJS.Timeout | undefined;
   /** Where in its worker's output this session's logs begin: no earlier tenant's bytes. */
@@ -182,16 +186,17 @@ export class PoolSessions {
       );
     }
     let open = true;
+    const ended = endedSignal(session);
     return {
       sessionId: id,
-      ended: session.ended.signal,
+      ended,
       traffic: session.usage.traffic,
       close: () => {
         if (!open) return;
         open = false;
         session.leases--;
         session.lastActiveAt = Date.now();
-        if (session.ended.signal.aborted) return;
+        if (ended.aborted) return;
         if (
           kind !== "hold" &&
           --session.dataLeases === 0 &&
@@ -274,6 +279,12 @@ export class PoolSessions {
   }
 }
 
+/** Aborts when `session` ends (pool.ts's end aborts the controller, if one was made). */
+export function endedSignal(session: Session): AbortSignal {
+  session.ended ??= new AbortController();
+  return session.ended.signal;
+}
+
 /** A session's state on `worker` before anything holds it: no lease, no timer, usage from now. */
 function unleased(worker: PoolWorker) {
   return {
@@ -281,7 +292,7 @@ function unleased(worker: PoolWorker) {
     dataLeases: 0,
     carriedWebSocket: false,
     window: undefined,
-    ended: new AbortController(),
+    ended: undefined,
     idleTimer: undefined,
     lifetimeTimer: undefined,
     usage: usageBaseline(worker),

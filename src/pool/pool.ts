@@ -45,7 +45,7 @@ import { CpuActivity } from "./cpu-activity.ts";
 import type { EventLog } from "./event-log.ts";
 import { type Tenant, type TenantWeight, weightOf } from "./fair-share.ts";
 import { sessionLogs } from "./output-ring.ts";
-import { type HandedSession, PoolSessions, type Session } from "./pool-sessions.ts";
+import { endedSignal, type HandedSession, PoolSessions, type Session } from "./pool-sessions.ts";
 import type { PoolWorker, WorkerHandOff, WorkerHooks } from "./pool-worker.ts";
 import { type EventFields, PoolWorkers } from "./pool-workers.ts";
 import { Preemption } from "./preemption.ts";
@@ -275,7 +275,7 @@ export class Pool {
       { pool: this.name, session: session.id, worker: worker.id, end: end.kind, reason },
       `session ${end.kind}`,
     );
-    session.ended.abort(end);
+    session.ended?.abort(end);
     const keep = this.options.reuse && !opts.kill && end.kind !== "lost";
     const why = `session ${session.id} ${end.kind}${reason ? `: ${reason}` : ""}`;
     if (keep && this.workers.isCleaning(worker)) await this.workers.reuse(worker, why);
@@ -360,7 +360,7 @@ export class Pool {
     const ring = session?.worker.output;
     if (!session || !ring)
       throw new HerdError("not_found", `no live session ${JSON.stringify(id)}`);
-    return sessionLogs(ring, session.logsFrom, session.ended.signal);
+    return sessionLogs(ring, session.logsFrom, endedSignal(session));
   }
 
   list(): SessionInfo[] {

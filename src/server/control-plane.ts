@@ -20,7 +20,6 @@ import { createServer as createHttp2Server, type Http2Session } from "node:http2
 import { connect, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/health_pb.ts";
 import {
   file_grpc_reflection_v1_reflection,
@@ -39,6 +38,7 @@ import {
 import { ConnectionGate, connectionLimits, fdBudget } from "../limits/index.ts";
 import { callerContext } from "./caller.ts";
 import { CallerLimits } from "./caller-limits.ts";
+import { connectAdapter } from "./connect-adapter.ts";
 import { serveDashboard } from "./dashboard.ts";
 import { closeIfAnsweredEarly, resetIfAnsweredEarly } from "./early-response.ts";
 import { healthService } from "./health-service.ts";
@@ -56,7 +56,7 @@ import { sniffingListener } from "./protocol-sniffer.ts";
 import { reflectionService } from "./reflection-service.ts";
 import { controlWebGuard } from "./web-guard.ts";
 
-type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+type NodeHandler = ReturnType<typeof connectAdapter>;
 
 export interface ControlPlaneOptions {
   /** "host:port"; port 0 picks a free one. */
@@ -242,7 +242,7 @@ export async function startControlPlane(
     }
   }
 
-  const handler = connectNodeAdapter({
+  const handler = connectAdapter({
     routes,
     fallback: (req, res) => {
       fallback(req, res).catch((err: unknown) => {
@@ -259,6 +259,7 @@ export async function startControlPlane(
     ],
     readMaxBytes: 4 * 1024 * 1024,
     contextValues: callerContext,
+    onError: (rpc, err) => logger.error({ rpc, err }, "control plane call failed"),
   });
 
   const refusedWebRequest = controlWebGuard(addr.host, opts.allowedHosts);
