@@ -208,7 +208,10 @@ export class RemoteSessions {
     return {
       ...r.info,
       workerAddress: r.data,
-      peer: { credential: () => this.d.auth.connection(r.info.node ?? "") },
+      peer: {
+        credential: () => this.d.auth.connection(r.info.node ?? ""),
+        relay: (client) => this.d.auth.relay(r.info.node ?? "", client),
+      },
     };
   }
 }

@@ -78,4 +78,6 @@ export interface ClusterConfig {
   leaseMs: number;
   /** Shared secret of node-to-node calls (from the `secret_env` variable). */
   secret: string;
+  /** How a client connection reaches another node's session (src/dataplane/relay-hop.ts). */
+  hop: "relay" | "forward";
 }

@@ -50,8 +50,9 @@ import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
 import type { HandOff, HandOffReason } from "../hand-off.ts";
-import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
+import { fromHerdError, headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
+import { readPreamble, relayable } from "../relay-hop.ts";
 import type { Route } from "../route.ts";
 import type { LastConnection } from "../session-access.ts";
 import type { FastContext } from "./fast-context.ts";
@@ -69,6 +70,11 @@ export interface FastOptions {
   handOff: (handOff: HandOff) => void;
   /** The connection is closed or handed off. */
   gone: (connection: FastConnection) => void;
+  /**
+   * Set when a client connection whose request is for another node's session becomes a relay
+   * hop to that node (relay-hop.ts): takes the socket, from that request's head on.
+   */
+  relay?: (client: Socket, address: string, unread: Buffer, session: SessionInfo) => void;
 }
 
 /** Upstream connections one client connection keeps open at most (distinct targets). */
@@ -112,6 +118,8 @@ export class FastConnection implements ExchangeHost {
   readonly #upstreams = new Map<string, PinnedUpstream>();
   /** The session and lease the last request was served on (see SessionAccess.known). */
   #last: LastConnection | undefined;
+  /** Set once a relay preamble verified: the node that relayed this connection here. */
+  #relayedBy: string | undefined;
   readonly dataDeadline = new LazyDeadline(() => this.#inHand()?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
@@ -259,6 +267,7 @@ export class FastConnection implements ExchangeHost {
    * still not servable here, node:http answers it (it is not opened twice).
    */
   #next(from: Idle | Opening): void {
+    if (from.first && this.#pending !== undefined && !this.#preamble()) return;
     const pending = this.#pending;
     if (pending === undefined) {
       if (this.socket.readableEnded) this.socket.end();
@@ -270,13 +279,80 @@ export class FastConnection implements ExchangeHost {
     if (!served) this.#handOff(DECLINED);
   }
 
+  /**
+   * Before the first head, in a cluster: a connection another node relayed here opens with a
+   * relay preamble (relay-hop.ts). A genuine one is consumed, and the connection is served from
+   * then on as one of the client it names; any other (forged, stale, for another node, reused,
+   * malformed, too long) is refused and the connection closed, nothing else served. False:
+   * wait for more bytes, or refused.
+   */
+  #preamble(): boolean {
+    const { cluster } = this.ctx.access.opts;
+    if (cluster?.verifyRelay === undefined || this.#relayedBy !== undefined) return true;
+    const preamble = readPreamble(this.#pending!);
+    switch (preamble.kind) {
+      case "none":
+        return true;
+      case "incomplete":
+        return false;
+      case "malformed":
+        this.#refuseRelay(preamble.why);
+        return false;
+    }
+    const vouch = cluster.verifyRelay(preamble.credential);
+    if ("error" in vouch) {
+      this.#refuseRelay(vouch.error);
+      return false;
+    }
+    this.#relayedBy = vouch.node;
+    // Every reader of the client's address (X-Forwarded-For, logs, node:http's path) sees the
+    // relayed client's; the connection gate counted this connection by the sending node's.
+    Object.defineProperty(this.socket, "remoteAddress", { value: vouch.client });
+    this.#pending = preamble.rest;
+    return true;
+  }
+
+  #refuseRelay(why: string): void {
+    const remote = this.socket.remoteAddress;
+    this.ctx.logger.warn({ remote, why }, "data plane: relay preamble refused");
+    writeErrorToSocket(
+      this.socket,
+      fromHerdError("unauthenticated", `relay preamble from ${remote} refused: ${why}`),
+    );
+    this.#close();
+  }
+
+  /**
+   * A request for a session another node owns, on a client connection no node relayed here:
+   * the connection becomes a relay hop to the owner from this request on (relay-hop.ts). Only
+   * when that session was not this connection's last one (a request of the same session was
+   * forwarded classically: the relay could not be made then).
+   */
+  #relayHop(route: Route, pending: Buffer): boolean {
+    const relay = this.opts.relay;
+    if (relay === undefined || this.#relayedBy !== undefined || route.peer !== undefined) {
+      return false;
+    }
+    if (this.#last?.session.id === route.sessionId) return false;
+    const session = this.ctx.directory.lookup(route.sessionId);
+    const address = this.socket.remoteAddress;
+    if (session === undefined || !relayable(session) || address === undefined) return false;
+    if (this.socket.readableEnded) return false;
+    this.#detach();
+    this.#pending = undefined;
+    relay(this.socket, address, pending, session);
+    return true;
+  }
+
   /** Starts the exchange of `head` (or opening its session), or false: node:http answers it. */
   #serve(from: Idle | Opening, pending: Buffer, head: RequestScan): boolean {
-    if (head.minor !== 1 || head.upgrade || head.expectContinue) return false;
+    if (head.minor !== 1) return false;
     // Decoded once: routing reads values from it and the worker's head is built from its slices.
     const text = pending.toString("latin1", 0, head.headBytes);
     const route = routeHead(this.ctx, pending, text, head);
     if (route === undefined) return false;
+    if (this.#relayHop(route, pending)) return true;
+    if (head.upgrade || head.expectContinue) return false;
     const conn = this.ctx.access.known(route, this.#take, this.socket, this.#last);
     if (conn === undefined || conn.lease.ended.aborted) {
       if (from.kind === "opening") return false;
