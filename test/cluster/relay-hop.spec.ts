@@ -1,9 +1,10 @@
 // The cluster hop as a byte relay (issue 26, src/dataplane/relay-hop.ts): a client connection on
-// a node that does not own its session is relayed, bytes unchanged, to the owner, which serves
-// it as a client connection of its own. Three real daemons and a real redis-server; the
-// relay preamble's attacks are sent straight to a node's data plane. The worker's
-// X-Forwarded-For tells the paths apart: a relayed connection shows the client alone, a
-// classic forward adds the forwarding node.
+// a node that does not own its session is relayed, bytes unchanged, to the owner (from its
+// second request for another node's session on: the first is forwarded one hop), which serves
+// it as a client connection of its own. Three real daemons and a real redis-server; the relay
+// preamble's attacks are sent straight to a node's data plane. The worker's X-Forwarded-For
+// tells the paths apart: a relayed connection shows the client alone, a classic forward adds
+// the forwarding node.
 
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
@@ -126,8 +127,8 @@ function raw(d: Daemon, bytes: string): Promise<string> {
   });
 }
 
-const request1 = (id: string) =>
-  `GET /s/${id}/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${tokens[id]}\r\nConnection: close\r\n\r\n`;
+const request1 = (id: string, connection = "close") =>
+  `GET /s/${id}/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${tokens[id]}\r\nConnection: ${connection}\r\n\r\n`;
 
 /** The answers (status lines) in what a connection received. */
 function statuses(got: string): number[] {
@@ -144,8 +145,8 @@ describe("relay hop: through a non-owner", () => {
       const seen = r.json();
       expect(seen.pid).toBe(pids.sb);
       expect(seen.url).toBe("/echo/x?q=1");
-      // The client alone: no forwarding node in between (a classic forward adds node-a's).
-      expect(seen.headers["x-forwarded-for"]).toBe(CLIENT);
+      // The first forwarded one hop (node-a's address added); then the client alone: relayed.
+      expect(seen.headers["x-forwarded-for"]).toBe(i === 0 ? `${CLIENT}, 127.0.0.1` : CLIENT);
       expect(seen.headers["x-herd-peer"]).toBeUndefined();
     }
   });
@@ -153,7 +154,7 @@ describe("relay hop: through a non-owner", () => {
   it("a POST body goes through whole", async () => {
     const agent = keptAlive();
     const body = randomBytes(300_000);
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       const r = await send(a, "/s/sb/echo", {
         agent,
         method: "POST",
@@ -162,7 +163,7 @@ describe("relay hop: through a non-owner", () => {
       });
       expect(r.status, r.body).toBe(200);
       expect(r.json().bodyLength).toBe(body.length);
-      expect(r.json().headers["x-forwarded-for"]).toBe(CLIENT);
+      if (i > 0) expect(r.json().headers["x-forwarded-for"]).toBe(CLIENT);
     }
   });
 
@@ -185,6 +186,38 @@ describe("relay hop: through a non-owner", () => {
     const closed = new Promise<void>((r) => ws.once("close", () => r()));
     ws.close();
     await closed;
+  });
+
+  it("a WebSocket upgrade on a relayed connection opens at the owner and echoes", async () => {
+    const url = new URL(a.dataUrl);
+    const socket = connect({ port: Number(url.port), host: url.hostname, localAddress: CLIENT });
+    let got = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+    });
+    const closed = new Promise<void>((r) => socket.once("close", () => r()));
+    socket.on("error", () => {});
+    try {
+      // A plain request (forwarded one hop), then the upgrade: relayed to b, which tunnels it.
+      socket.write(
+        request1("sb", "keep-alive") +
+          `GET /s/sb/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${tokens.sb}\r\n` +
+          "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      );
+      const text = () => got.toString("latin1");
+      await eventually("101 and hello", () => text().includes(`hello ${pids.sb}`) || undefined);
+      expect(statuses(text())).toEqual([200, 101]);
+      // A masked text frame (mask 0): the worker echoes it unmasked.
+      const payload = Buffer.from("ping over a relayed connection");
+      socket.write(
+        Buffer.concat([Buffer.from([0x81, 0x80 | payload.length, 0, 0, 0, 0]), payload]),
+      );
+      await eventually("echo", () => text().includes(payload.toString()) || undefined);
+    } finally {
+      socket.destroy();
+      await closed;
+    }
   });
 
   it("one connection alternating sessions of two other nodes and of this one gets each from its worker", async () => {
@@ -259,12 +292,17 @@ describe("relay hop: preambles sent straight to a node's data plane", () => {
   });
 
   it("a relayed connection is never relayed again: another node's session takes the classic one-hop forward", async () => {
-    const line = preamble(fromA.relay("node-b", "127.0.0.9"));
-    const got = await raw(b, line + request1("sc"));
-    expect(statuses(got), got).toEqual([200]);
+    const line = () => preamble(fromA.relay("node-b", "127.0.0.9"));
+    const got = await raw(b, line() + request1("sb", "keep-alive") + request1("sc"));
+    expect(statuses(got), got).toEqual([200, 200]);
     expect(got).toContain(`"pid":${pids.sc}`);
     // b forwarded it (X-Herd-Peer, one hop): c's worker sees the client and then b.
     expect(got).toContain('"x-forwarded-for":"127.0.0.9, 127.0.0.1"');
+    // The request a connection was relayed for must be of a session of this node: else it is
+    // answered as a classic forward's would be, never sent on.
+    const first = await raw(b, line() + request1("sc"));
+    expect(statuses(first), first).toEqual([502]);
+    expect(first).toMatch(/ended on its node before this request reached it/);
   });
 
   it("a relayed connection whose owner's view is stale (the session 'on' the sender, which has none) ends in an error, not a loop", async () => {
@@ -298,9 +336,10 @@ describe("relay hop: preambles sent straight to a node's data plane", () => {
       const line = preamble(fromA.relay("node-b", "127.0.0.9"));
       const got = await raw(
         b,
-        `${line}GET /s/ghost/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${ghostToken}\r\nConnection: close\r\n\r\n`,
+        `${line}${request1("sb", "keep-alive")}GET /s/ghost/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${ghostToken}\r\nConnection: close\r\n\r\n`,
       );
-      expect(statuses(got), got).toEqual([502]);
+      // b forwards it to a (one hop, X-Herd-Peer), which runs no such session: an error.
+      expect(statuses(got), got).toEqual([200, 502]);
       expect(got).toMatch(/ended on its node before this request reached it/);
     } finally {
       await r.del("herd:s:ghost");

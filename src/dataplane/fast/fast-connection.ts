@@ -54,7 +54,7 @@ import { fromHerdError, headTimedOut, writeErrorToSocket } from "../http-errors.
 import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
 import { readPreamble, relayable } from "../relay-hop.ts";
 import type { Route } from "../route.ts";
-import type { LastConnection } from "../session-access.ts";
+import { endedBeforeForward, type LastConnection } from "../session-access.ts";
 import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { routeHead } from "./fast-route.ts";
@@ -323,17 +323,18 @@ export class FastConnection implements ExchangeHost {
   }
 
   /**
-   * A request for a session another node owns, on a client connection no node relayed here:
-   * the connection becomes a relay hop to the owner from this request on (relay-hop.ts). Only
-   * when that session was not this connection's last one (a request of the same session was
-   * forwarded classically: the relay could not be made then).
+   * A request for a session another node owns, on a client connection no node relayed here,
+   * whose last request went to another node too (forwarded one hop, so that the first answer
+   * keeps the classic forward's errors: an owner that has ended the session or dies before
+   * answering gets its client a 502 with the reason; a relay could only cut the connection):
+   * the connection becomes a relay hop to the owner from this request on (relay-hop.ts).
    */
   #relayHop(route: Route, pending: Buffer): boolean {
     const relay = this.opts.relay;
     if (relay === undefined || this.#relayedBy !== undefined || route.peer !== undefined) {
       return false;
     }
-    if (this.#last?.session.id === route.sessionId) return false;
+    if (this.#last?.session.peer === undefined) return false;
     const session = this.ctx.directory.lookup(route.sessionId);
     const address = this.socket.remoteAddress;
     if (session === undefined || !relayable(session) || address === undefined) return false;
@@ -344,6 +345,19 @@ export class FastConnection implements ExchangeHost {
     return true;
   }
 
+  /**
+   * The request a node relayed this connection for: it believed this node runs its session.
+   * One that does not run here (any more) is answered as a classic forward's would be (502,
+   * ended before the request reached it; see SessionAccess), never taken as a new session or
+   * sent on. False: so answered (node:http answers the hand-off).
+   */
+  #runsHere(route: Route): boolean {
+    const session = this.ctx.directory.lookup(route.sessionId);
+    if (session !== undefined && session.peer === undefined) return true;
+    this.#handOff({ kind: "open-failed", error: endedBeforeForward(route.sessionId) });
+    return false;
+  }
+
   /** Starts the exchange of `head` (or opening its session), or false: node:http answers it. */
   #serve(from: Idle | Opening, pending: Buffer, head: RequestScan): boolean {
     if (head.minor !== 1) return false;
@@ -352,6 +366,7 @@ export class FastConnection implements ExchangeHost {
     const route = routeHead(this.ctx, pending, text, head);
     if (route === undefined) return false;
     if (this.#relayHop(route, pending)) return true;
+    if (from.first && this.#relayedBy !== undefined && !this.#runsHere(route)) return true;
     if (head.upgrade || head.expectContinue) return false;
     const conn = this.ctx.access.known(route, this.#take, this.socket, this.#last);
     if (conn === undefined || conn.lease.ended.aborted) {
