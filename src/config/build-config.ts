@@ -239,7 +239,7 @@ function buildCluster(
     advertise,
     leaseMs: raw.lease ?? CONFIG_DEFAULTS.clusterLeaseMs,
     secret,
-    hop: raw.hop ?? "relay",
+    ...(raw.hop !== undefined && { hop: raw.hop }),
   };
 }
 
