@@ -14,6 +14,14 @@
 // parses from that request on, the bytes read so far put back; the connection stays there for
 // the rest of its life. So every answer but a forwarded one is node:http's, byte for byte.
 //
+// In a cluster (relay-hop.ts): a request for another node's session, on a connection whose last
+// request went to another node too, makes the connection a relay hop to the owner (handed to
+// FastOptions.relay, from that request's head on: gone); and a connection another node relayed
+// here opens with a relay preamble, read before the first head: a genuine one names the client
+// this connection is then served as, anything else is refused (401, closing). On a relayed
+// connection the first request must be for a session of this node (else 502, as a classic
+// forward's), and none is relayed again.
+//
 // States (State below, each with the data it needs):
 //   idle      waiting for a head; `first`: none came yet (the idle timer is headersTimeout and
 //             answers 408; after that it is keepAliveTimeout and closes)
