@@ -8,7 +8,7 @@
 
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { createClient as createRedis } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
@@ -344,6 +344,110 @@ describe("relay hop: preambles sent straight to a node's data plane", () => {
     } finally {
       await r.del("herd:s:ghost");
       r.destroy();
+    }
+  });
+});
+
+describe("relay hop: only to an owner that accepts it", () => {
+  it("an owner whose live record does not say it accepts relays (an older herd) is forwarded to one hop per request", async () => {
+    const keys = new RecordKeys(SECRET);
+    const r = createRedis({ url: cluster.redis.url });
+    r.on("error", () => {});
+    await r.connect();
+    // Two fake owners on loopback, each answering 200 to every request head and recording the
+    // first bytes of each connection: one whose signed record says it accepts relays, one (an
+    // older herd) whose record does not.
+    const firsts: Record<string, string[]> = { "node-old": [], "node-new": [] };
+    const servers = Object.keys(firsts).map((node) =>
+      createServer((socket) => {
+        let buffered = "";
+        let first = true;
+        socket.on("error", () => {});
+        socket.on("data", (chunk: Buffer) => {
+          const text = chunk.toString("latin1");
+          if (first) firsts[node]!.push(text);
+          first = false;
+          buffered += text;
+          for (
+            let end = buffered.indexOf("\r\n\r\n");
+            end >= 0;
+            end = buffered.indexOf("\r\n\r\n")
+          ) {
+            buffered = buffered.slice(end + 4);
+            socket.write(
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+            );
+          }
+        });
+      }),
+    );
+    try {
+      const now = new Date();
+      for (const [i, node] of Object.keys(firsts).entries()) {
+        const server = servers[i]!;
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+        const record = {
+          node,
+          data: address,
+          control: address,
+          pools: {},
+          stats: [],
+          renewedAt: Date.now(),
+          leaseMs: 60_000,
+          ...(node === "node-new" && { relay: true }),
+        };
+        await r.set(`herd:alive:${node}`, keys.sign("node", JSON.stringify(record)), {
+          PX: 60_000,
+        });
+        await r.sAdd("herd:members", node);
+        const id = `on-${node}`;
+        tokens[id] = `token-of-${id}`;
+        const info = encodeSession(
+          {
+            id,
+            pool: "w",
+            workerId: "w-fake",
+            workerPid: 1,
+            workerAddress: address,
+            token: tokens[id]!,
+            createdAt: now,
+            lastActiveAt: now,
+            connections: 0,
+            labels: {},
+          },
+          { node, data: address, control: address },
+          keys,
+        );
+        await r.hSet(`herd:s:${id}`, { node, gen: "1", pool: "w", state: "ready", info });
+      }
+      for (const node of Object.keys(firsts)) {
+        const agent = keptAlive();
+        for (let i = 0; i < 3; i++) {
+          const res = await send(a, `/s/on-${node}/x`, { agent, headers: token(`on-${node}`) });
+          expect(res.status, `${node}: ${res.body}`).toBe(200);
+          expect(res.reused).toBe(i > 0);
+        }
+      }
+      expect(
+        firsts["node-new"]!.some((t) => t.startsWith("HERD-RELAY/1 r1~node-a~node-new~")),
+      ).toBe(true);
+      expect(firsts["node-old"]!.length).toBeGreaterThan(0);
+      for (const first of firsts["node-old"]!) {
+        expect(first).toMatch(/^GET \/s\/on-node-old\/x HTTP\/1\.1\r\n/);
+        expect(first).toMatch(/\r\nx-herd-peer: d3~node-a~node-old~/i);
+      }
+    } finally {
+      for (const node of Object.keys(firsts)) {
+        await r.del([`herd:s:on-${node}`, `herd:alive:${node}`]);
+        await r.sRem("herd:members", node);
+      }
+      r.destroy();
+      for (const server of servers) {
+        server.close();
+        // The nodes' upstream connections to it close with their client connections.
+      }
+      for (const agent of agents.splice(0)) agent.destroy();
     }
   });
 });
