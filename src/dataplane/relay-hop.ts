@@ -19,9 +19,10 @@
 import { connect, type Socket } from "node:net";
 import type { SessionInfo } from "../core/index.ts";
 import { workerEndpoint } from "../core/index.ts";
-import { badGateway, writeErrorToSocket } from "./http-errors.ts";
+import { writeErrorToSocket } from "./http-errors.ts";
 import { handOver } from "./native-relay.ts";
 import type { ProxyContext } from "./proxy-context.ts";
+import { workerFailed } from "./worker-faults.ts";
 
 /** What a relayed connection's first bytes are: not an HTTP request line ("/" is no token). */
 export const RELAY_PREFIX = "HERD-RELAY/1 ";
@@ -82,16 +83,14 @@ export class RelayHops {
     ctx.counters.upstreamConnections++;
     this.#open.add(client);
     client.pause();
+    let connected = false;
     client.on("error", (err) => ctx.logger.debug({ err }, "data plane: relayed client error"));
     owner.on("error", (err: NodeJS.ErrnoException) => {
       ctx.logger.debug({ err, node: session.node }, "data plane: relay hop to the owner failed");
-      if (!owner.connecting || client.destroyed) return;
-      writeErrorToSocket(
-        client,
-        badGateway(
-          `cluster: session ${session.id}'s node ${session.node} cannot be reached at ${session.workerAddress}: ${err.code ?? err.message}`,
-        ),
-      );
+      // Not reached at all: nothing was sent either way, so the request gets the classic
+      // forward's answer (502 naming the node). Later, the client's connection is cut.
+      if (connected || client.destroyed) return;
+      writeErrorToSocket(client, workerFailed(session, err.code ?? err.message));
     });
     client.once("close", () => {
       this.#open.delete(client);
@@ -103,6 +102,7 @@ export class RelayHops {
       else client.destroy();
     });
     owner.once("connect", () => {
+      connected = true;
       if (client.destroyed) return;
       const preamble = Buffer.from(`${RELAY_PREFIX}${credential}\r\n`, "latin1");
       const relay = ctx.nativeRelay;

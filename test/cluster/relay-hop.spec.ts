@@ -451,3 +451,33 @@ describe("relay hop: only to an owner that accepts it", () => {
     }
   });
 });
+
+describe("relay hop: an owner that died", () => {
+  it("a relay hop that cannot reach the owner answers 502 naming it, as the classic forward does", async () => {
+    const own = await startCluster([
+      { node: "node-x", lease: "10s" },
+      { node: "node-y", lease: "10s" },
+    ]);
+    try {
+      const [x, y] = own.nodes as [Daemon, Daemon];
+      await own.client(x).acquireSession({ pool: "w", sessionId: "dies" });
+      await eventually("y knows it", async () =>
+        (await own.client(y).listSessions({})).sessions.some((s) => s.sessionId === "dies")
+          ? true
+          : undefined,
+      );
+      const agent = keptAlive();
+      const first = await send(y, "/s/dies/echo", { agent });
+      expect(first.status, first.body).toBe(200);
+      // Within y's view of x's lease (10 s), the next request on the connection is relayed: its
+      // dial is refused.
+      await x.kill();
+      const second = await send(y, "/s/dies/echo", { agent });
+      expect(second.reused).toBe(true);
+      expect(second.status, second.body).toBe(502);
+      expect(second.body).toMatch(/node node-x, which runs session dies, did not answer/);
+    } finally {
+      await own.cleanup();
+    }
+  }, 90_000);
+});
