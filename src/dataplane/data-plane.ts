@@ -206,7 +206,7 @@ export async function startDataPlane(
     gone: (connection) => fast.delete(connection),
     ...(opts.cluster !== undefined &&
       opts.hop !== "forward" && {
-        relay: (client, address, unread, session) => relays.start(client, address, unread, session),
+        relay: (...hop) => relays.start(...hop),
       }),
   };
   const listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {

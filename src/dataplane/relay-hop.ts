@@ -54,9 +54,11 @@ export function readPreamble(buf: Buffer): Preamble {
   return { kind: "line", credential, rest };
 }
 
-/** Whether a request for `session` may go to its owner as a relay hop. */
-export function relayable(session: SessionInfo): boolean {
-  return session.peer?.relay !== undefined && !session.workerAddress.startsWith("unix:");
+/** Where a relay hop for `session` dials: its owner's data plane, if it accepts relays (TCP). */
+export function relayTarget(session: SessionInfo): { host: string; port: number } | undefined {
+  if (session.peer?.relay === undefined) return undefined;
+  const endpoint = workerEndpoint(session.workerAddress);
+  return "port" in endpoint ? endpoint : undefined;
 }
 
 /** The data plane's open relay hops (this node the sender). */
@@ -65,21 +67,21 @@ export class RelayHops {
 
   constructor(readonly ctx: ProxyContext) {}
 
-  get size(): number {
-    return this.#open.size;
-  }
-
   /**
-   * Relays `client` (from `address`) to the owner of `session` (relayable), `unread` (the
-   * client's bytes from a request head on) first. The client socket carries no listener of
-   * anyone else's any more.
+   * Relays `client` (from `address`) to the owner of `session` at `target` (its relayTarget),
+   * `unread` (the client's bytes from a request head on) first. The client socket carries no
+   * listener of anyone else's any more.
    */
-  start(client: Socket, address: string, unread: Buffer, session: SessionInfo): void {
+  start(
+    client: Socket,
+    address: string,
+    unread: Buffer,
+    session: SessionInfo,
+    target: { host: string; port: number },
+  ): void {
     const { ctx } = this;
     const credential = session.peer!.relay!(address);
-    const endpoint = workerEndpoint(session.workerAddress);
-    const owner =
-      "port" in endpoint ? connect({ ...endpoint, noDelay: true }) : connect(endpoint.socketPath);
+    const owner = connect({ ...target, noDelay: true });
     ctx.counters.upstreamConnections++;
     this.#open.add(client);
     client.pause();

@@ -60,7 +60,7 @@ import { lingeringClose } from "../../limits/index.ts";
 import type { HandOff, HandOffReason } from "../hand-off.ts";
 import { fromHerdError, headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
-import { readPreamble, relayable } from "../relay-hop.ts";
+import { readPreamble, relayTarget } from "../relay-hop.ts";
 import type { Route } from "../route.ts";
 import { endedBeforeForward, type LastConnection } from "../session-access.ts";
 import type { FastContext } from "./fast-context.ts";
@@ -82,7 +82,13 @@ export interface FastOptions {
    * Set when a client connection whose request is for another node's session becomes a relay
    * hop to that node (relay-hop.ts): takes the socket, from that request's head on.
    */
-  relay?: (client: Socket, address: string, unread: Buffer, session: SessionInfo) => void;
+  relay?: (
+    client: Socket,
+    address: string,
+    unread: Buffer,
+    session: SessionInfo,
+    target: { host: string; port: number },
+  ) => void;
 }
 
 /** Upstream connections one client connection keeps open at most (distinct targets). */
@@ -344,12 +350,13 @@ export class FastConnection implements ExchangeHost {
     }
     if (this.#last?.session.peer === undefined) return false;
     const session = this.ctx.directory.lookup(route.sessionId);
+    if (session === undefined) return false;
+    const target = relayTarget(session);
     const address = this.socket.remoteAddress;
-    if (session === undefined || !relayable(session) || address === undefined) return false;
-    if (this.socket.readableEnded) return false;
+    if (target === undefined || address === undefined || this.socket.readableEnded) return false;
     this.#detach();
     this.#pending = undefined;
-    relay(this.socket, address, pending, session);
+    relay(this.socket, address, pending, session, target);
     return true;
   }
 
