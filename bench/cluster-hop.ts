@@ -9,7 +9,9 @@
 //
 // Per system: req/s, p50 (and, from a 2 s run on one connection right after, the p50 of a
 // request that queues behind no other), and each node's CPU per request (user + system, and
-// user alone) and context switches per request, from /proc: the owner's on the owner row;
+// user alone) and context switches per request, from /proc, a node's native tunnel relay
+// (which moves a relay hop's bytes, src/dataplane/relay-hop.ts) counted with it: the owner's
+// on the owner row;
 // the non-owner's (or the relay's) and the owner's on the others. Every run gets the same
 // warm-up right before it and a pause after it (see data-plane.ts, SETTLE_MS); the rounds
 // interleave the systems, rotating their order, and each figure is the median over the
@@ -28,8 +30,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { startCluster, type TestCluster, workerPool } from "../test/cluster/cluster-harness.ts";
 import type { Daemon } from "../test/helpers/daemon.ts";
+import { cmdline, descendants } from "../test/helpers/processes.ts";
 import { cWorker } from "./bench-tools.ts";
-import { RELAY, startRelay, stopChild, usage } from "./data-plane.ts";
+import { type ProcUsage, RELAY, startRelay, stopChild, usage } from "./data-plane.ts";
 import { type BenchRow, compared, load1, median, round } from "./report.ts";
 import { wrk } from "./wrk.ts";
 
@@ -67,9 +70,26 @@ interface Run {
 interface System {
   name: string;
   url: string;
-  ownerPid: number;
-  nonOwnerPid: number;
+  /** The owner's processes (the daemon, its native relay), and the non-owner's. */
+  ownerPid: number[];
+  nonOwnerPid: number[];
   runs: Run[];
+}
+
+/** A node's processes whose CPU is its: the daemon and its native tunnel relay, if it runs. */
+function nodePids(pid: number): number[] {
+  return [pid, ...descendants(pid).filter((p) => cmdline(p).includes("tunnel-relay"))];
+}
+
+/** The summed usage of `pids`. */
+function usageOf(pids: number[]): ProcUsage {
+  const sum = { user: 0, system: 0, switches: 0 };
+  for (const u of pids.map(usage)) {
+    sum.user += u.user;
+    sum.system += u.system;
+    sum.switches += u.switches;
+  }
+  return sum;
 }
 
 async function measure(s: System, seconds: number): Promise<Run> {
@@ -81,14 +101,14 @@ async function measure(s: System, seconds: number): Promise<Run> {
     headers,
   });
   await sleep(SETTLE_MS);
-  const [o0, n0] = [usage(s.ownerPid), usage(s.nonOwnerPid)];
+  const [o0, n0] = [usageOf(s.ownerPid), usageOf(s.nonOwnerPid)];
   const r = await wrk(`${s.url}/`, {
     seconds,
     connections: CONNECTIONS,
     threads: THREADS,
     headers,
   });
-  const [o1, n1] = [usage(s.ownerPid), usage(s.nonOwnerPid)];
+  const [o1, n1] = [usageOf(s.ownerPid), usageOf(s.nonOwnerPid)];
   if (r.errors > 0) throw new Error(`bench: ${s.name}: ${r.errors} errors`);
   await sleep(SETTLE_MS);
   const one = await wrk(`${s.url}/`, { seconds: ONE_SECONDS, connections: 1, threads: 1, headers });
@@ -148,14 +168,14 @@ export async function benchHop(opts: HopBenchOptions = {}): Promise<BenchRow[]> 
       process.stderr.write(
         `${prefix}owner node-a pid ${a.pid}, non-owners node-b pid ${b.pid}, node-c pid ${g.pid}\n`,
       );
-      const pids = { ownerPid: a.pid, nonOwnerPid: b.pid };
+      const pids = { ownerPid: nodePids(a.pid), nonOwnerPid: nodePids(b.pid) };
       systems.push({ name: `${prefix}owner`, url: a.dataUrl, ...pids, runs: [] });
       systems.push({ name: `${prefix}hop`, url: b.dataUrl, ...pids, runs: [] });
       systems.push({
         name: `${prefix}hop from a node without the pool`,
         url: g.dataUrl,
-        ownerPid: a.pid,
-        nonOwnerPid: g.pid,
+        ownerPid: pids.ownerPid,
+        nonOwnerPid: nodePids(g.pid),
         runs: [],
       });
     }
@@ -167,8 +187,8 @@ export async function benchHop(opts: HopBenchOptions = {}): Promise<BenchRow[]> 
     systems.push({
       name: "relay",
       url: r.url,
-      ownerPid: a!.pid,
-      nonOwnerPid: r.child.pid!,
+      ownerPid: nodePids(a!.pid),
+      nonOwnerPid: [r.child.pid!],
       runs: [],
     });
     const loads: number[] = [];

@@ -225,6 +225,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   try {
     data = await startDataPlane(directory, {
       cluster: cluster?.directory,
+      ...(config.cluster?.hop && { hop: config.cluster.hop }),
       listen: config.data.listen,
       sessionHeader: config.data.sessionHeader,
       autoAcquire: config.data.autoAcquire,

@@ -138,6 +138,7 @@ export class CapacityLedger {
       renewedAt: Date.now(),
       leaseMs: this.leaseMs,
       ...(this.drain.draining && { draining: true }),
+      relay: true,
     };
   }
 

@@ -125,6 +125,10 @@ export class ClusterDirectory implements SessionDirectory, ClusterRouting, Sessi
     return this.parts.auth.verifyConnection(credential, connection) !== undefined;
   }
 
+  verifyRelay(credential: string): { node: string; client: string } | { error: string } {
+    return this.parts.auth.verifyRelay(credential);
+  }
+
   async release(sessionId: string, opts: ReleaseOptions = {}): Promise<SessionInfo> {
     if (this.local.lookup(sessionId)) return this.mine(await this.local.release(sessionId, opts));
     const released = forwarded() ? undefined : await this.parts.remotes.release(sessionId, opts);

@@ -3,6 +3,9 @@
 
 export { PeerAuth } from "./peer-auth.ts";
 export { PeerClient } from "./peer-client.ts";
+/** For tests that write a genuine record into Redis (a node's view they control). */
+export { encodeSession } from "./session-codec.ts";
+export { RecordKeys } from "./signed-record.ts";
 export {
   type ClusterAdoption,
   type ClusterHandOff,

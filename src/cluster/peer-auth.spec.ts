@@ -95,3 +95,52 @@ describe("PeerAuth: data-hop connection credentials", () => {
     expect(b.verifyControl(a.connection("node-b"), "/x", Buffer.from(""))).toBeUndefined();
   });
 });
+
+describe("PeerAuth: relay-hop credentials", () => {
+  it("a fresh one verifies once, naming its node and the client's address", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    for (const client of ["203.0.113.7", "2001:db8::1", "::ffff:127.0.0.1"]) {
+      const cred = a.relay("node-b", client);
+      expect(b.verifyRelay(cred)).toEqual({ node: "node-a", client });
+      // The same preamble on another connection: a replay.
+      expect(b.verifyRelay(cred)).toEqual({ error: "already used (a replay)" });
+    }
+  });
+
+  it("is refused for another node, after the window, altered, with another secret, malformed", () => {
+    const a = new PeerAuth(SECRET, "node-a");
+    const b = new PeerAuth(SECRET, "node-b");
+    const now = Date.now();
+    expect(b.verifyRelay(a.relay("node-c", "1.2.3.4"))).toEqual({
+      error: "for node node-c, not this one",
+    });
+    const old = b.verifyRelay(a.relay("node-b", "1.2.3.4", now - CLOCK_SKEW_MS - 1), now);
+    expect("error" in old && old.error).toMatch(/outside ±10000 ms/);
+    const ahead = b.verifyRelay(a.relay("node-b", "1.2.3.4", now + CLOCK_SKEW_MS + 1), now);
+    expect("error" in ahead && ahead.error).toMatch(/outside/);
+    const unsigned = { error: "not signed with this cluster's secret" };
+    // The client address, the node or the target changed: the MAC no longer matches.
+    expect(b.verifyRelay(a.relay("node-b", "1.2.3.4").replace("~1.2.3.4~", "~1.2.3.5~"))).toEqual(
+      unsigned,
+    );
+    expect(b.verifyRelay(a.relay("node-b", "1.2.3.4").replace("r1~node-a~", "r1~node-c~"))).toEqual(
+      unsigned,
+    );
+    const other = new PeerAuth("another-secret-xxxxxx", "node-a");
+    expect(b.verifyRelay(other.relay("node-b", "1.2.3.4"))).toEqual(unsigned);
+    for (const bad of [
+      "",
+      "r1~node-a~node-b~1~x~1.2.3.4~y",
+      a.relay("node-b", "not an address"),
+      a.relay("node-b", "1.2.3.4").slice(0, -1),
+      // Other kinds are not relay credentials, nor the reverse.
+      a.connection("node-b"),
+      a.control("node-b", "/x", Buffer.from("")),
+    ]) {
+      expect(b.verifyRelay(bad), bad).toEqual({ error: "malformed" });
+    }
+    expect(b.verifyConnection(a.relay("node-b", "1.2.3.4"), {})).toBeUndefined();
+    expect(b.verifyControl(a.relay("node-b", "1.2.3.4"), "/x", Buffer.from(""))).toBeUndefined();
+  });
+});

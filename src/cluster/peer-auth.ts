@@ -13,6 +13,12 @@
 //                  owner verifies it on the first (fresh, for this node, nonce unseen) and binds
 //                  it to that connection, so later requests cost a string comparison, and the
 //                  same credential on any other connection is a replay, refused.
+//   relay hop:      `r1~node~target~time~nonce~client~mac` over (node, target, time, nonce,
+//                  client): the one-line preamble that opens a relayed client connection
+//                  (src/dataplane/relay-hop.ts). The sending node vouches for the client's
+//                  address; the owner serves the rest of that connection's bytes as a client
+//                  connection of its own from that address. Good for exactly one connection: a
+//                  second use of its nonce is refused.
 //
 // Time: a credential is accepted within ±CLOCK_SKEW_MS of the verifier's clock.
 // State: the nonces seen (evicted once their credential's time is past the window, so the
@@ -31,6 +37,18 @@ const CONTROL =
   /^c2~([A-Za-z0-9._-]{1,63})~([A-Za-z0-9._-]{1,63})~(\d{1,16})~([A-Za-z0-9_-]{22})~([A-Za-z0-9_-]{43})$/;
 const DATA =
   /^d3~([A-Za-z0-9._-]{1,63})~([A-Za-z0-9._-]{1,63})~(\d{1,16})~([A-Za-z0-9_-]{22})~([A-Za-z0-9_-]{43})$/;
+
+const RELAY =
+  /^r1~([A-Za-z0-9._-]{1,63})~([A-Za-z0-9._-]{1,63})~(\d{1,16})~([A-Za-z0-9_-]{22})~([0-9A-Fa-f:.]{2,45})~([A-Za-z0-9_-]{43})$/;
+
+/** A relay credential's longest form (RELAY's bounds), for readers that must bound a preamble. */
+export const RELAY_CREDENTIAL_MAX = 2 + 1 + 63 + 1 + 63 + 1 + 16 + 1 + 22 + 1 + 45 + 1 + 43;
+
+/** A relay credential that verified: who sent it, for which client address. */
+export interface RelayVouch {
+  node: string;
+  client: string;
+}
 
 /** SHA-256 of a request body, as bound into a control credential. */
 export function bodyDigest(body: Uint8Array): string {
@@ -102,6 +120,33 @@ export class PeerAuth {
     if (!this.#spend(nonce!, at, now)) return undefined;
     this.#connections.set(connection, { credential, node: node! });
     return node;
+  }
+
+  /** The credential of a relayed client connection (from `client`) to `target`. */
+  relay(target: string, client: string, now = Date.now()): string {
+    const nonce = randomBytes(16).toString("base64url");
+    const mac = this.#mac(["relay", this.node, target, now, nonce, client]);
+    return `r1~${this.node}~${target}~${now}~${nonce}~${client}~${mac}`;
+  }
+
+  /**
+   * The sending node and the client address when `credential` is genuine, for this node, fresh
+   * and its nonce unseen (it is then spent); else why not, for the refusal and the log.
+   */
+  verifyRelay(credential: string, now = Date.now()): RelayVouch | { error: string } {
+    const m = RELAY.exec(credential);
+    if (!m) return { error: "malformed" };
+    const [, node, target, time, nonce, client, mac] = m as unknown as string[];
+    const at = Number(time);
+    if (!equal(mac!, this.#mac(["relay", node!, target!, at, nonce!, client!]))) {
+      return { error: "not signed with this cluster's secret" };
+    }
+    if (target !== this.node) return { error: `for node ${target}, not this one` };
+    if (Math.abs(now - at) > CLOCK_SKEW_MS) {
+      return { error: `minted ${now - at} ms from now, outside ±${CLOCK_SKEW_MS} ms` };
+    }
+    if (!this.#spend(nonce!, at, now)) return { error: "already used (a replay)" };
+    return { node: node!, client: client! };
   }
 
   /** False when `nonce` was used already; else records it until it leaves the window. */

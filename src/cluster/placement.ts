@@ -30,6 +30,11 @@ export interface NodeCapacity extends NodeAddresses {
   leaseMs: number;
   /** The node is draining (`herd drain`, SIGTERM): it takes no new sessions. */
   draining?: boolean;
+  /**
+   * The node accepts relay hops (src/dataplane/relay-hop.ts). A herd from before them does not
+   * say so, and is forwarded to one hop instead: a rolling upgrade never sends it a preamble.
+   */
+  relay?: boolean;
 }
 
 /** Idle workers of `pool` on `n` as its record last said (0 when unknown). */

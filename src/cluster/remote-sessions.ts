@@ -203,12 +203,20 @@ export class RemoteSessions {
     return { ...r, data: owner.data, control: owner.control };
   }
 
-  /** `r` must be routed (its addresses from its owner's live record). */
+  /**
+   * `r` must be routed (its addresses from its owner's live record); a relay hop to it only if
+   * that record says the owner accepts them.
+   */
   private info(r: KnownRemote): SessionInfo {
+    const node = r.info.node ?? "";
+    const relays = this.d.nodes.get(node)?.relay === true;
     return {
       ...r.info,
       workerAddress: r.data,
-      peer: { credential: () => this.d.auth.connection(r.info.node ?? "") },
+      peer: {
+        credential: () => this.d.auth.connection(node),
+        ...(relays && { relay: (client: string) => this.d.auth.relay(node, client) }),
+      },
     };
   }
 }

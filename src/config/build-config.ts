@@ -239,6 +239,7 @@ function buildCluster(
     advertise,
     leaseMs: raw.lease ?? CONFIG_DEFAULTS.clusterLeaseMs,
     secret,
+    ...(raw.hop !== undefined && { hop: raw.hop }),
   };
 }
 

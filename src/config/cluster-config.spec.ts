@@ -34,6 +34,16 @@ describe("cluster config", () => {
     expect(load("  redis_env: R\n  secret_env: S\n").config?.cluster?.redisUrl).toBe(ENV.R);
   });
 
+  it("cluster.hop: relay or forward (unset: the data plane's default, relay)", () => {
+    const base = `  redis: "redis://x"\n  secret_env: S\n`;
+    expect(load(base).config?.cluster?.hop).toBeUndefined();
+    expect(load(`${base}  hop: forward\n`).config?.cluster?.hop).toBe("forward");
+    expect(load(`${base}  hop: relay\n`).config?.cluster?.hop).toBe("relay");
+    expect(load(`${base}  hop: tunnel\n`).errors).toEqual([
+      "7:8: cluster.hop: expected relay or forward",
+    ]);
+  });
+
   it("has no cluster without the section", () => {
     const path = join(dir, "single.yaml");
     writeFileSync(path, 'workers:\n  w:\n    cmd: ["node", "w.js"]\n');

@@ -78,4 +78,9 @@ export interface ClusterConfig {
   leaseMs: number;
   /** Shared secret of node-to-node calls (from the `secret_env` variable). */
   secret: string;
+  /**
+   * How a client connection reaches another node's session (src/dataplane/relay-hop.ts);
+   * unset: the data plane's default, relay.
+   */
+  hop?: "relay" | "forward";
 }

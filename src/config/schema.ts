@@ -289,6 +289,7 @@ export const configSchema = z.strictObject({
         .refine((ms) => ms >= 500 && ms <= 3_600_000, { error: "must be between 500ms and 1h" })
         .optional(),
       secret_env: envName,
+      hop: z.enum(["relay", "forward"], { error: "expected relay or forward" }).optional(),
     }),
   ),
 });

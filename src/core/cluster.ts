@@ -32,6 +32,12 @@ export interface ClusterRouting {
    */
   verifyPeer(credential: string, connection: object): boolean;
   /**
+   * The sending node and its client's address when `credential` (a relay preamble's, see
+   * src/dataplane/relay-hop.ts) is genuine, for this node, fresh and unused; else why not.
+   * Absent: this node accepts no relayed connection.
+   */
+  verifyRelay?(credential: string): { node: string; client: string } | { error: string };
+  /**
    * Does `session`, which `lookup` answered earlier, still route as it did then: one of this
    * node's while this node's lease is valid (as `lookup` checks), another node's while that node
    * is live at the same data-plane address? Its end is its lease's signal, not asked here. For

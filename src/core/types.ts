@@ -162,9 +162,11 @@ export interface SessionInfo {
    * Set when another node owns the session: the data plane forwards its traffic one hop to
    * `workerAddress` (the owner's data plane) with the session named in the path prefix and
    * a node-to-node credential: `credential()` mints one for a new upstream connection, which
-   * sends it on each of its requests. Never set for a local session.
+   * sends it on each of its requests. `relay(client)` mints the credential of a relay hop
+   * instead (src/dataplane/relay-hop.ts): a client connection (from address `client`) whose
+   * bytes go to the owner unchanged. Never set for a local session.
    */
-  peer?: { credential(): string };
+  peer?: { credential(): string; relay?(client: string): string };
   /** What the session used so far (listings) or in all (its end event); unset elsewhere. */
   usage?: SessionUsage;
   /** The tenant whose key created the session; unset for the operator's (DESIGN.md, "Tenants"). */

@@ -11,6 +11,9 @@
 // body-deadline.ts); floods of new ids are bounded by each pool's queue limit (503) in the
 // directory. A plain net.Server accepts and admits connections, then hands them to the fast
 // path (the HTTP server never listens itself), so a refused connection never reaches a parser.
+// In a cluster, a client connection whose request is for another node's session becomes a byte
+// relay to that node (relay-hop.ts), and a connection another node relayed here is served as
+// its client's own once its preamble verified (fast/fast-connection.ts).
 
 import { createServer as createNetServer, type Socket } from "node:net";
 import type { ClusterRouting, SessionRoutes, Tenancy, Tracer } from "../core/index.ts";
@@ -33,6 +36,7 @@ import { builtNativeRelay, NativeRelay } from "./native-relay.ts";
 import { NodeHttpServer } from "./node-http/node-http-server.ts";
 import { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { ProxyContext } from "./proxy-context.ts";
+import { RelayHops } from "./relay-hop.ts";
 import { SessionAccess } from "./session-access.ts";
 import { WebAccess } from "./web-access.ts";
 
@@ -67,6 +71,13 @@ export interface DataPlaneOptions {
   sessionHost?: string;
   /** In a cluster: how to find sessions of other nodes and check their forwards. */
   cluster?: ClusterRouting;
+  /**
+   * In a cluster, how a client connection reaches a session another node owns: "relay" (the
+   * default) makes it a byte relay to the owner from that request on (relay-hop.ts);
+   * "forward" proxies each request one hop (peer-forward.ts). Either way this node accepts
+   * relayed connections.
+   */
+  hop?: "relay" | "forward";
   /** The tenants: X-Herd-Key names whose a new session is; another's session is unknown. */
   tenancy?: Tenancy;
   logger?: Logger;
@@ -186,12 +197,17 @@ export async function startDataPlane(
   // after its request and still read the answer).
   const fast = new Set<FastConnection>();
   const fastCtx = { ...ctx, park };
+  const relays = new RelayHops(ctx);
   const fastOptions: FastOptions = {
     maxHeadBytes: maxHeaderSize,
     headersTimeoutMs: headersTimeout,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
     handOff: (handOff) => nodeHttp.adopt(handOff),
     gone: (connection) => fast.delete(connection),
+    ...(opts.cluster !== undefined &&
+      opts.hop !== "forward" && {
+        relay: (...hop) => relays.start(...hop),
+      }),
   };
   const listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     const admission = gate.admit(socket);
@@ -261,6 +277,7 @@ export async function startDataPlane(
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
       nodeHttp.close();
       for (const connection of fast) connection.destroy();
+      relays.close();
       agents.close();
       park.close();
       await closed;

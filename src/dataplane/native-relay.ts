@@ -223,3 +223,71 @@ export class NativeRelay {
     closeSync(this.#counters);
   }
 }
+
+/** Node's internals a hand-over touches: the stream's read state and the socket's handle. */
+interface Internals {
+  _handle: { reading?: boolean; readStop(): number } | null;
+  _readableState: { ended: boolean };
+  _read: (size: number) => void;
+}
+
+/**
+ * Gives an established pair of sockets to the native relay (an upgraded tunnel, a relay hop):
+ * stops Node reading both, writes `toClient` and `toUpstream` each followed by what Node had
+ * read from the other side and not delivered, and hands both descriptors over once Node has
+ * written everything. False (nothing done) when a socket has already seen its end: that pair
+ * closes soon, through `pipe`.
+ */
+export function handOver(
+  relay: NativeRelay,
+  client: Socket,
+  upstream: Socket,
+  toClient: Buffer[],
+  toUpstream: Buffer[],
+  traffic: SessionTraffic | undefined,
+): boolean {
+  const c = client as unknown as Internals;
+  const u = upstream as unknown as Internals;
+  if (
+    c._handle === null ||
+    u._handle === null ||
+    c._readableState.ended ||
+    u._readableState.ended
+  ) {
+    return false;
+  }
+  for (const s of [c, u]) {
+    // No read of Node's from here on: its stream would otherwise restart reading the handle
+    // (to refill its buffer), taking bytes from under the relay.
+    s._read = () => {};
+    if (s._handle?.reading) {
+      s._handle.reading = false;
+      s._handle.readStop();
+    }
+  }
+  toClient.push(...unread(upstream));
+  toUpstream.push(...unread(client));
+  let writes = 0;
+  const written = (err?: Error | null) => {
+    if (err || --writes > 0) return;
+    if (!client.destroyed && !upstream.destroyed) relay.adopt(client, upstream, traffic);
+  };
+  const write = (socket: Socket, chunks: Buffer[]) => {
+    const bytes = Buffer.concat(chunks);
+    if (bytes.length === 0) return;
+    writes++;
+    socket.write(bytes, written);
+  };
+  write(client, toClient);
+  write(upstream, toUpstream);
+  return true;
+}
+
+/** What a read-stopped socket's stream holds, unread. */
+function unread(socket: Socket): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read()) {
+    chunks.push(chunk);
+  }
+  return chunks;
+}

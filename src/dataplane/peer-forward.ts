@@ -3,7 +3,9 @@
 // prefix (whatever the owner's session header is called), the client's token passed on so the
 // owner applies it, and the node-to-node credential of the upstream connection added (a fresh
 // one, for a request that opens its own connection, unless `credential` is given). Pure apart
-// from minting that credential.
+// from minting that credential. With cluster.hop relay, a client connection's later requests
+// for other nodes' sessions go as a relay hop instead (relay-hop.ts); this forward remains for
+// a connection's first one, HTTP/1.0, node:http's side and relayed connections.
 
 import { PEER_HEADER, type SessionInfo } from "../core/index.ts";
 import { type Route, TOKEN_HEADER } from "./route.ts";

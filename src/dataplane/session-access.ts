@@ -226,12 +226,15 @@ function forwardedHere(
     );
   }
   const known = directory.lookup(route.sessionId);
-  if (known === undefined || known.peer !== undefined) {
-    throw new EndedBeforeForward(
-      `session ${JSON.stringify(route.sessionId)} ended on its node before this request reached it; a retry starts a new session where auto_acquire is on`,
-    );
-  }
+  if (known === undefined || known.peer !== undefined) throw endedBeforeForward(route.sessionId);
   return known;
+}
+
+/** What a node answers a request another node sent it for a session that does not run here. */
+export function endedBeforeForward(sessionId: string): EndedBeforeForward {
+  return new EndedBeforeForward(
+    `session ${JSON.stringify(sessionId)} ended on its node before this request reached it; a retry starts a new session where auto_acquire is on`,
+  );
 }
 
 /** Takes the lease; a session that has just ended throws not_found. */

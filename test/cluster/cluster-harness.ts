@@ -100,6 +100,8 @@ export interface NodeOptions {
   config?: Record<string, unknown>;
   /** The `herd` command (default: this checkout's), e.g. another tree's for an A/B bench. */
   command?: readonly string[];
+  /** cluster.hop (default: the daemon's, relay). */
+  hop?: "relay" | "forward";
 }
 
 export function workerPool(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -184,6 +186,7 @@ export async function startCluster(specs: NodeOptions[]): Promise<TestCluster> {
           ...(s.advertise && { advertise: s.advertise }),
           lease: s.lease ?? "4s",
           secret_env: "HERD_CLUSTER_SECRET",
+          ...(s.hop && { hop: s.hop }),
         },
         workers: s.pools ?? { w: workerPool() },
       },

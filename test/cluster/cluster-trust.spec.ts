@@ -327,8 +327,10 @@ describe("cluster trust: the data-plane hop is authenticated per connection", ()
   it("a captured data-hop X-Herd-Peer is refused on any other connection and on any other node", async () => {
     // b's data plane is advertised at a relay that shows what a forwards to it.
     const relay = await startRelay();
+    // a forwards each request (X-Herd-Peer): the credential under test. A relayed connection's
+    // (cluster.hop: relay, the default) is its preamble's, tested in relay-hop.spec.ts.
     cluster = await startCluster([
-      { node: "node-a" },
+      { node: "node-a", hop: "forward" },
       { node: "node-b", advertise: { data: `127.0.0.1:${relay.port}` } },
       { node: "node-c" },
     ]);

@@ -14,6 +14,14 @@
 // parses from that request on, the bytes read so far put back; the connection stays there for
 // the rest of its life. So every answer but a forwarded one is node:http's, byte for byte.
 //
+// In a cluster (relay-hop.ts): a request for another node's session, on a connection whose last
+// request went to another node too, makes the connection a relay hop to the owner (handed to
+// FastOptions.relay, from that request's head on: gone); and a connection another node relayed
+// here opens with a relay preamble, read before the first head: a genuine one names the client
+// this connection is then served as, anything else is refused (401, closing). On a relayed
+// connection the first request must be for a session of this node (else 502, as a classic
+// forward's), and none is relayed again.
+//
 // States (State below, each with the data it needs):
 //   idle      waiting for a head; `first`: none came yet (the idle timer is headersTimeout and
 //             answers 408; after that it is keepAliveTimeout and closes)
@@ -50,10 +58,11 @@ import type { Socket } from "node:net";
 import type { SessionInfo } from "../../core/index.ts";
 import { lingeringClose } from "../../limits/index.ts";
 import type { HandOff, HandOffReason } from "../hand-off.ts";
-import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
+import { fromHerdError, headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
+import { readPreamble, relayTarget } from "../relay-hop.ts";
 import type { Route } from "../route.ts";
-import type { LastConnection } from "../session-access.ts";
+import { endedBeforeForward, type LastConnection } from "../session-access.ts";
 import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { routeHead } from "./fast-route.ts";
@@ -69,6 +78,17 @@ export interface FastOptions {
   handOff: (handOff: HandOff) => void;
   /** The connection is closed or handed off. */
   gone: (connection: FastConnection) => void;
+  /**
+   * Set when a client connection whose request is for another node's session becomes a relay
+   * hop to that node (relay-hop.ts): takes the socket, from that request's head on.
+   */
+  relay?: (
+    client: Socket,
+    address: string,
+    unread: Buffer,
+    session: SessionInfo,
+    target: { host: string; port: number },
+  ) => void;
 }
 
 /** Upstream connections one client connection keeps open at most (distinct targets). */
@@ -112,6 +132,8 @@ export class FastConnection implements ExchangeHost {
   readonly #upstreams = new Map<string, PinnedUpstream>();
   /** The session and lease the last request was served on (see SessionAccess.known). */
   #last: LastConnection | undefined;
+  /** Set once a relay preamble verified: the node that relayed this connection here. */
+  #relayedBy: string | undefined;
   readonly dataDeadline = new LazyDeadline(() => this.#inHand()?.dataTimedOut());
   /** Abort listeners on the leases this connection holds, one each (not one per request). */
   readonly #watching = new Map<AbortSignal, () => void>();
@@ -259,6 +281,7 @@ export class FastConnection implements ExchangeHost {
    * still not servable here, node:http answers it (it is not opened twice).
    */
   #next(from: Idle | Opening): void {
+    if (from.first && this.#pending !== undefined && !this.#preamble()) return;
     const pending = this.#pending;
     if (pending === undefined) {
       if (this.socket.readableEnded) this.socket.end();
@@ -270,13 +293,96 @@ export class FastConnection implements ExchangeHost {
     if (!served) this.#handOff(DECLINED);
   }
 
+  /**
+   * Before the first head, in a cluster: a connection another node relayed here opens with a
+   * relay preamble (relay-hop.ts). A genuine one is consumed, and the connection is served from
+   * then on as one of the client it names; any other (forged, stale, for another node, reused,
+   * malformed, too long) is refused and the connection closed, nothing else served. False:
+   * wait for more bytes, or refused.
+   */
+  #preamble(): boolean {
+    const { cluster } = this.ctx.access.opts;
+    if (cluster?.verifyRelay === undefined || this.#relayedBy !== undefined) return true;
+    const preamble = readPreamble(this.#pending!);
+    switch (preamble.kind) {
+      case "none":
+        return true;
+      case "incomplete":
+        return false;
+      case "malformed":
+        this.#refuseRelay(preamble.why);
+        return false;
+    }
+    const vouch = cluster.verifyRelay(preamble.credential);
+    if ("error" in vouch) {
+      this.#refuseRelay(vouch.error);
+      return false;
+    }
+    this.#relayedBy = vouch.node;
+    // Every reader of the client's address (X-Forwarded-For, logs, node:http's path) sees the
+    // relayed client's; the connection gate counted this connection by the sending node's.
+    Object.defineProperty(this.socket, "remoteAddress", { value: vouch.client });
+    this.#pending = preamble.rest;
+    return true;
+  }
+
+  #refuseRelay(why: string): void {
+    const remote = this.socket.remoteAddress;
+    this.ctx.logger.warn({ remote, why }, "data plane: relay preamble refused");
+    writeErrorToSocket(
+      this.socket,
+      fromHerdError("unauthenticated", `relay preamble from ${remote} refused: ${why}`),
+    );
+    this.#close();
+  }
+
+  /**
+   * A request for a session another node owns, on a client connection no node relayed here,
+   * whose last request went to another node too (forwarded one hop, so that the first answer
+   * keeps the classic forward's errors: an owner that has ended the session or dies before
+   * answering gets its client a 502 with the reason; a relay could only cut the connection):
+   * the connection becomes a relay hop to the owner from this request on (relay-hop.ts).
+   */
+  #relayHop(route: Route, pending: Buffer): boolean {
+    const relay = this.opts.relay;
+    if (relay === undefined || this.#relayedBy !== undefined || route.peer !== undefined) {
+      return false;
+    }
+    if (this.#last?.session.peer === undefined) return false;
+    const session = this.ctx.directory.lookup(route.sessionId);
+    if (session === undefined) return false;
+    const target = relayTarget(session);
+    const address = this.socket.remoteAddress;
+    if (target === undefined || address === undefined || this.socket.readableEnded) return false;
+    this.#detach();
+    this.#pending = undefined;
+    relay(this.socket, address, pending, session, target);
+    return true;
+  }
+
+  /**
+   * The request a node relayed this connection for: it believed this node runs its session.
+   * One that does not run here (any more) is answered as a classic forward's would be (502,
+   * ended before the request reached it; see SessionAccess), never taken as a new session or
+   * sent on. False: so answered (node:http answers the hand-off).
+   */
+  #runsHere(route: Route): boolean {
+    const session = this.ctx.directory.lookup(route.sessionId);
+    if (session !== undefined && session.peer === undefined) return true;
+    this.#handOff({ kind: "open-failed", error: endedBeforeForward(route.sessionId) });
+    return false;
+  }
+
   /** Starts the exchange of `head` (or opening its session), or false: node:http answers it. */
   #serve(from: Idle | Opening, pending: Buffer, head: RequestScan): boolean {
-    if (head.minor !== 1 || head.upgrade || head.expectContinue) return false;
+    if (head.minor !== 1) return false;
     // Decoded once: routing reads values from it and the worker's head is built from its slices.
     const text = pending.toString("latin1", 0, head.headBytes);
     const route = routeHead(this.ctx, pending, text, head);
     if (route === undefined) return false;
+    if (this.#relayHop(route, pending)) return true;
+    if (from.first && this.#relayedBy !== undefined && !this.#runsHere(route)) return true;
+    if (head.upgrade || head.expectContinue) return false;
     const conn = this.ctx.access.known(route, this.#take, this.socket, this.#last);
     if (conn === undefined || conn.lease.ended.aborted) {
       if (from.kind === "opening") return false;

@@ -11,7 +11,7 @@ import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Lease, SessionInfo } from "../../core/index.ts";
+import type { SessionInfo } from "../../core/index.ts";
 import { workerEndpoint } from "../../core/index.ts";
 import {
   headBlock,
@@ -26,7 +26,7 @@ import {
   protocolError,
   writeErrorToSocket,
 } from "../http-errors.ts";
-import type { NativeRelay } from "../native-relay.ts";
+import { handOver } from "../native-relay.ts";
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason, type ProxyContext } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
@@ -164,7 +164,14 @@ function tunnel(
     const relay = ctx.nativeRelay;
     if (
       relay?.usable &&
-      handOver(relay, socket as Socket, upSocket, switching, upHead, head, lease)
+      handOver(
+        relay,
+        socket as Socket,
+        upSocket,
+        [Buffer.from(switching), upHead],
+        [head],
+        lease.traffic,
+      )
     ) {
       ctx.counters.nativeTunnels++;
       return;
@@ -205,72 +212,4 @@ function tunnel(
   const bodyLength = Number(req.headers["content-length"] ?? 0);
   if (bodyLength > 0) client.forwardBody(bodyLength, upstream);
   else upstream.end();
-}
-
-/** Node's internals a hand-over touches: the stream's read state and the socket's handle. */
-interface Internals {
-  _handle: { reading?: boolean; readStop(): number } | null;
-  _readableState: { ended: boolean };
-  _read: (size: number) => void;
-}
-
-/**
- * Gives an upgraded tunnel to the native relay: stops Node reading both sockets, forwards
- * what Node had read and not delivered, writes the 101, and hands both descriptors over once
- * Node has written everything. False (nothing done) when a socket has already seen its end:
- * that tunnel closes soon, through `pipe`.
- */
-function handOver(
-  relay: NativeRelay,
-  client: Socket,
-  upstream: Socket,
-  switching: string,
-  upHead: Buffer,
-  clientHead: Buffer,
-  lease: Lease,
-): boolean {
-  const c = client as unknown as Internals;
-  const u = upstream as unknown as Internals;
-  if (
-    c._handle === null ||
-    u._handle === null ||
-    c._readableState.ended ||
-    u._readableState.ended
-  ) {
-    return false;
-  }
-  for (const s of [c, u]) {
-    // No read of Node's from here on: its stream would otherwise restart reading the handle
-    // (to refill its buffer), taking bytes from under the relay.
-    s._read = () => {};
-    if (s._handle?.reading) {
-      s._handle.reading = false;
-      s._handle.readStop();
-    }
-  }
-  const toClient = [Buffer.from(switching), upHead, ...unread(upstream)];
-  const toUpstream = [clientHead, ...unread(client)];
-  let writes = 0;
-  const written = (err?: Error | null) => {
-    if (err || --writes > 0) return;
-    if (!client.destroyed && !upstream.destroyed) relay.adopt(client, upstream, lease.traffic);
-  };
-  const write = (socket: Socket, chunks: Buffer[]) => {
-    const bytes = Buffer.concat(chunks);
-    if (bytes.length === 0) return;
-    writes++;
-    socket.write(bytes, written);
-  };
-  write(client, toClient);
-  write(upstream, toUpstream);
-  return true;
-}
-
-/** What a read-stopped socket's stream holds, unread. */
-function unread(socket: Socket): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read()) {
-    chunks.push(chunk);
-  }
-  return chunks;
 }
