@@ -11,9 +11,13 @@
 // counter file (fd given as argv[1], mmapped; slot ID = two little-endian uint64 at ID*16),
 // updated per chunk by a store, read by the daemon when it needs a figure.
 //
+// Half-close: an end read to its EOF (the client sent its request and FIN, and waits for the
+// answer) has its peer's write side shut once what it sent is written, as `pipe` with
+// allowHalfOpen does; the other direction goes on until it ends too.
+//
 // Invariants: a tunnel's two sockets are closed together (shutdown first: the daemon still
-// holds its own copies of the descriptors until it sees "closed"), and "closed" is sent once
-// per tunnel. The process dies with the daemon: PR_SET_PDEATHSIG plus EOF on the channel.
+// holds its own copies of the descriptors until it sees "closed") once both directions have
+// ended and are written out, or at the first error; and "closed" is sent once per tunnel. The process dies with the daemon: PR_SET_PDEATHSIG plus EOF on the channel.
 // Single-threaded.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,10 +46,10 @@ struct end {
   struct tunnel *t;
   char *pending;  // bytes for fd not written yet (a short write), allocated on first need
   size_t off, len;
+  int eof;  // read to its end: nothing more comes from fd
 };
 struct tunnel {
   int id;
-  int draining;  // one side ended: the other's pending bytes are written, then it closes
   struct end e[2];
 };
 
@@ -86,12 +90,19 @@ static void watch(struct end *e, int op, unsigned events) {
 
 static struct end *peer(struct end *e) { return &e->t->e[1 - e->side]; }
 
-// What an end waits for, from the state: readable while its peer has nothing pending (else
-// backpressure), writable while it has bytes pending itself.
+// What an end waits for, from the state: readable until its EOF while its peer has nothing
+// pending (else backpressure), writable while it has bytes pending itself.
 static void rearm(struct end *e) {
-  if (e->t->draining && e->len == 0) return;  // the ended side: out of the set already
-  watch(e, EPOLL_CTL_MOD, (peer(e)->len == 0 && !e->t->draining ? EPOLLIN : 0) |
+  watch(e, EPOLL_CTL_MOD, (peer(e)->len == 0 && !e->eof ? EPOLLIN : 0) |
                               (e->len > 0 ? EPOLLOUT : 0));
+}
+
+// Once e's feeder has ended and e has nothing pending, e's write side is shut (the half-close
+// passed on); the tunnel is over when both directions are. Returns -1 then, else 0.
+static int ended(struct end *e) {
+  if (peer(e)->eof && e->len == 0) shutdown(e->fd, SHUT_WR);
+  struct tunnel *t = e->t;
+  return t->e[0].eof && t->e[1].eof && t->e[0].len == 0 && t->e[1].len == 0 ? -1 : 0;
 }
 
 static void close_tunnel(struct tunnel *t) {
@@ -117,16 +128,17 @@ static void count(struct end *e, int read, size_t n) {
 }
 
 // Reads e and writes to its peer; a short write parks the rest and stops reading e. An end
-// read to its EOF closes the tunnel once the peer's pending bytes are written.
+// read to its EOF is read no more (its EOF would be reported on and on) and passes the
+// half-close on to its peer (ended).
 static int relay(struct end *e) {
   struct end *p = peer(e);
+  if (e->eof) return ended(p);  // a hang-up reported after its EOF
   for (;;) {
     ssize_t n = read(e->fd, rbuf, BUF);
     if (n == 0) {
-      if (p->len == 0) return -1;
-      e->t->draining = 1;
-      epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);  // its EOF would be reported on and on
-      rearm(p);
+      e->eof = 1;
+      if (ended(p) < 0) return -1;
+      rearm(e);
       return 0;
     }
     if (n < 0) return errno == EAGAIN ? 0 : errno == EINTR ? relay(e) : -1;
@@ -156,7 +168,7 @@ static int flush(struct end *e) {
     e->off += w;
     e->len -= w;
   }
-  if (e->t->draining) return -1;
+  if (ended(e) < 0) return -1;
   rearm(e);
   rearm(peer(e));
   return 0;

@@ -130,6 +130,36 @@ describe("native tunnel relay", () => {
     sock.destroy();
   });
 
+  it("passes a client's half-close on and still delivers the answer, as pipe does", async () => {
+    for (const nativeRelay of [RELAY, false] as const) {
+      const s = track(
+        await startStack([{ command: [process.execPath, PIPE_ECHO_WORKER] }], { nativeRelay }),
+      );
+      const sock = connect(s.dp.port, "127.0.0.1");
+      sock.write(
+        "GET /s/half/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+      );
+      const chunks: Buffer[] = [];
+      sock.on("data", (chunk: Buffer) => chunks.push(chunk));
+      const ended = new Promise<void>((ok) => sock.once("end", ok));
+      await expect
+        .poll(() => Buffer.concat(chunks).toString("latin1"), { timeout: 20_000 })
+        .toMatch(/^HTTP\/1\.1 101 [^\r]*\r\n[\s\S]*\r\n\r\n/);
+      if (nativeRelay) await expect.poll(() => s.dp.counters.nativeTunnels).toBe(1);
+      // The last bytes and the FIN together: the worker's echo comes after the client's end,
+      // then the worker's own end (pipe), which reaches the client as its end.
+      const sent = Buffer.alloc(256 * 1024, 7);
+      sock.end(sent);
+      await ended;
+      const all = Buffer.concat(chunks);
+      const body = all.subarray(all.indexOf("\r\n\r\n") + 4);
+      expect(body.length).toBe(sent.length);
+      expect(body.equals(sent)).toBe(true);
+      sock.destroy();
+      await s.stop();
+    }
+  });
+
   it("closes a tunnel when the client leaves, settling its bytes and its lease", async () => {
     const s = track(await startStack([{}], { nativeRelay: RELAY }));
     const ws = await openWs(wsUrl(s, "leaving"));
