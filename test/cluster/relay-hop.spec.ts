@@ -7,6 +7,7 @@
 // the forwarding node.
 
 import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { connect, createServer } from "node:net";
 import { createClient as createRedis } from "redis";
@@ -15,6 +16,7 @@ import WebSocket from "ws";
 import { encodeSession, PeerAuth, RecordKeys } from "../../src/cluster/index.ts";
 import type { Daemon } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/herd.ts";
+import { cmdline, descendants } from "../helpers/processes.ts";
 import { SECRET, startCluster, type TestCluster } from "./cluster-harness.ts";
 
 /** The client's address: not the nodes' (127.0.0.1), so X-Forwarded-For shows whose it is. */
@@ -229,6 +231,35 @@ describe("relay hop: through a non-owner", () => {
       expect(r.reused).toBe(i > 0);
       expect(r.json().pid, id).toBe(pids[id]);
     }
+  });
+
+  it("a client that half-closes in its relayed request's body still gets the answer", async () => {
+    const url = new URL(a.dataUrl);
+    const socket = connect({ port: Number(url.port), host: url.hostname, localAddress: CLIENT });
+    let got = "";
+    socket.setEncoding("latin1").on("data", (chunk: string) => {
+      got += chunk;
+    });
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    socket.write(request1("sb", "keep-alive"));
+    await eventually("the first answer", async () =>
+      statuses(got).length === 1 ? true : undefined,
+    );
+    // The second request is relayed from its head on; its body's last bytes come with the FIN,
+    // once the native relay holds the connection, so only the relay can pass the half-close
+    // on and the owner's answer (which comes after the whole body) back.
+    const relay = descendants(a.pid).find((pid) => cmdline(pid).includes("tunnel-relay"))!;
+    const held = readdirSync(`/proc/${relay}/fd`).length;
+    socket.write(
+      `POST /s/sb/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${tokens.sb}\r\nContent-Length: 10\r\n\r\n12345`,
+    );
+    await eventually("the relay holds the connection", async () =>
+      readdirSync(`/proc/${relay}/fd`).length >= held + 2 ? true : undefined,
+    );
+    socket.end("67890");
+    await closed;
+    expect(statuses(got)).toEqual([200, 200]);
+    expect(got).toContain('"bodyLength":10');
   });
 
   it("the owner refuses a wrong or missing token as it does directly, on a relayed connection too", async () => {
