@@ -11,13 +11,15 @@
 // counter file (fd given as argv[1], mmapped; slot ID = two little-endian uint64 at ID*16),
 // updated per chunk by a store, read by the daemon when it needs a figure.
 //
-// Half-close: an end read to its EOF (the client sent its request and FIN, and waits for the
-// answer) has its peer's write side shut once what it sent is written, as `pipe` with
-// allowHalfOpen does; the other direction goes on until it ends too.
+// Half-close: a client read to its EOF (it sent its request and FIN, and waits for the answer)
+// has the worker's write side shut once what it sent is written, and the answer goes on
+// flowing back; the worker's end, once written to the client, ends the tunnel (a client cannot
+// hold a tunnel half-open after its worker, or the owning node, has closed).
 //
 // Invariants: a tunnel's two sockets are closed together (shutdown first: the daemon still
-// holds its own copies of the descriptors until it sees "closed") once both directions have
-// ended and are written out, or at the first error; and "closed" is sent once per tunnel. The process dies with the daemon: PR_SET_PDEATHSIG plus EOF on the channel.
+// holds its own copies of the descriptors until it sees "closed") at the worker's end or the
+// first error, and "closed" is sent once per tunnel. An end read to its EOF is watched only
+// while it has bytes to write (else its hang-up would be reported on and on). The process dies with the daemon: PR_SET_PDEATHSIG plus EOF on the channel.
 // Single-threaded.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,7 +48,8 @@ struct end {
   struct tunnel *t;
   char *pending;  // bytes for fd not written yet (a short write), allocated on first need
   size_t off, len;
-  int eof;  // read to its end: nothing more comes from fd
+  int eof;      // read to its end: nothing more comes from fd
+  int watched;  // in the epoll set
 };
 struct tunnel {
   int id;
@@ -93,16 +96,24 @@ static struct end *peer(struct end *e) { return &e->t->e[1 - e->side]; }
 // What an end waits for, from the state: readable until its EOF while its peer has nothing
 // pending (else backpressure), writable while it has bytes pending itself.
 static void rearm(struct end *e) {
-  watch(e, EPOLL_CTL_MOD, (peer(e)->len == 0 && !e->eof ? EPOLLIN : 0) |
-                              (e->len > 0 ? EPOLLOUT : 0));
+  unsigned events = (peer(e)->len == 0 && !e->eof ? EPOLLIN : 0) | (e->len > 0 ? EPOLLOUT : 0);
+  if (e->eof && events == 0) {
+    if (e->watched) epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);
+    e->watched = 0;
+    return;
+  }
+  watch(e, e->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, events);
+  e->watched = 1;
 }
 
-// Once e's feeder has ended and e has nothing pending, e's write side is shut (the half-close
-// passed on); the tunnel is over when both directions are. Returns -1 then, else 0.
+// Once e's feeder has ended and everything it sent is written to e: the worker's end is the
+// tunnel's (-1); the client's is passed on to the worker (its write side shut) and the answer
+// still flows back (0).
 static int ended(struct end *e) {
-  if (peer(e)->eof && e->len == 0) shutdown(e->fd, SHUT_WR);
-  struct tunnel *t = e->t;
-  return t->e[0].eof && t->e[1].eof && t->e[0].len == 0 && t->e[1].len == 0 ? -1 : 0;
+  if (!peer(e)->eof || e->len > 0) return 0;
+  if (e->side == 0) return -1;
+  shutdown(e->fd, SHUT_WR);
+  return 0;
 }
 
 static void close_tunnel(struct tunnel *t) {
@@ -128,11 +139,10 @@ static void count(struct end *e, int read, size_t n) {
 }
 
 // Reads e and writes to its peer; a short write parks the rest and stops reading e. An end
-// read to its EOF is read no more (its EOF would be reported on and on) and passes the
-// half-close on to its peer (ended).
+// read to its EOF is read no more; its peer learns of it (ended).
 static int relay(struct end *e) {
   struct end *p = peer(e);
-  if (e->eof) return ended(p);  // a hang-up reported after its EOF
+  if (e->eof) return -1;  // hung up with bytes still to write to it: they cannot be
   for (;;) {
     ssize_t n = read(e->fd, rbuf, BUF);
     if (n == 0) {
@@ -216,8 +226,8 @@ static void adopt(long id, long side, int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (t->e[0].fd >= 0 && t->e[1].fd >= 0) {
-    watch(&t->e[0], EPOLL_CTL_ADD, EPOLLIN);
-    watch(&t->e[1], EPOLL_CTL_ADD, EPOLLIN);
+    rearm(&t->e[0]);
+    rearm(&t->e[1]);
   }
 }
 
