@@ -54,6 +54,7 @@ import { headTimedOut, writeErrorToSocket } from "../http-errors.ts";
 import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
 import type { Route } from "../route.ts";
 import type { LastConnection } from "../session-access.ts";
+import { ClientReads } from "./client-reads.ts";
 import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { routeHead } from "./fast-route.ts";
@@ -119,6 +120,8 @@ export class FastConnection implements ExchangeHost {
   readonly #idleDeadline = new LazyDeadline(() => this.#idleTimeout());
   // biome-ignore lint/suspicious/noExplicitAny: one list for on() and off() of differently typed events
   readonly #listeners: [string, (...args: any[]) => void][];
+  /** Reads into a buffer of our own (client-reads.ts); undefined: 'data' events bring them. */
+  readonly #reads: ClientReads | undefined;
 
   constructor(
     readonly ctx: FastContext,
@@ -134,6 +137,7 @@ export class FastConnection implements ExchangeHost {
       ["error", (err: Error) => ctx.logger.debug({ err }, "data plane: client socket error")],
     ];
     for (const [event, fn] of this.#listeners) socket.on(event, fn);
+    this.#reads = ClientReads.install(socket, (chunk) => this.#read(chunk));
     this.#idle(true);
   }
 
@@ -229,7 +233,18 @@ export class FastConnection implements ExchangeHost {
     this.#next(IDLE);
   }
 
+  retainedRead(): void {
+    this.#reads?.retained();
+  }
+
   // ---- the client connection ----
+
+  /** A read into our own buffer: what is kept past this call is copied out of it. */
+  #read(chunk: Buffer): void {
+    this.#data(chunk);
+    const pending = this.#pending;
+    if (pending !== undefined && this.#reads!.owns(pending)) this.#pending = Buffer.from(pending);
+  }
 
   #data(chunk: Buffer): void {
     const state = this.#state;
@@ -328,8 +343,11 @@ export class FastConnection implements ExchangeHost {
       this.socket.end();
       return;
     }
-    const unread = this.#pending;
+    const pending = this.#pending;
     this.#pending = undefined;
+    const reads = this.#reads;
+    const unread = pending && reads?.owns(pending) ? Buffer.from(pending) : pending;
+    reads?.release();
     this.opts.handOff({ socket: this.socket, unread, why });
   }
 
