@@ -4,7 +4,8 @@
 // native tunnel relay for the "herd native" rows (native/tunnel-relay, with cc). Every
 // build is cheap when nothing changed, so the bench calls them on every run.
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -37,9 +38,14 @@ export function goWorker(): string {
   return out;
 }
 
-/** The C relay's path, built if needed. */
+/**
+ * The C relay's path, built if needed. Named by its source's hash: .tools is shared by every
+ * worktree of the machine, and a tree benching another tree's relay would mislead its table.
+ */
 export function cRelay(): string {
-  const out = join(OUT, "c-relay");
+  const source = readFileSync(join(ROOT, "bench", "c-relay", "relay.c"));
+  const hash = createHash("sha256").update(source).digest("hex").slice(0, 12);
+  const out = join(OUT, `c-relay-${hash}`);
   build("the C relay (needs cc)", "c-relay", ["cc", "-O2", "-Wall", "-o", out, "relay.c"]);
   return out;
 }

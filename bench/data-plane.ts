@@ -354,6 +354,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     nginxMany = await startNginx(served.direct, await freePort(), served.many);
     if (!nginxMany) throw new Error("bench: nginx vanished");
     const relay = await relayTo([process.execPath, RELAY], served.direct);
+    const onreadRelay = await relayTo([process.execPath, RELAY, "onread"], served.direct);
     const cRelayed = await relayTo([cRelay()], served.direct);
     const herdPid = a.child.pid!;
     const all: Target[] = [
@@ -373,6 +374,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         : []),
       { name: "nginx", url: nginx.url, pid: nginx.pid },
       { name: "node relay", url: relay.url, pid: relay.pid },
+      { name: "node relay (onread)", url: onreadRelay.url, pid: onreadRelay.pid },
       { name: "C relay", url: cRelayed.url, pid: cRelayed.pid },
       { name: "herd, 50 sessions", url: served.herd, sessionPerConnection: SESSION, pid: herdPid },
       ...(b
@@ -579,6 +581,12 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         cpu("herd"),
         "µs/req",
         cpu("node relay"),
+      ),
+      compared(
+        "1 session: CPU/req herd vs its own socket layer (Node relay, onread)",
+        cpu("herd"),
+        "µs/req",
+        cpu("node relay (onread)"),
       ),
       compared(
         "1 session: req/s herd vs direct",

@@ -1,12 +1,19 @@
 // The same raw TCP relay as bench/tcp-relay.mjs, in C on one epoll loop: what relaying bytes
 // costs without Node's stream layer (one read and one write per chunk, nothing else), so the
-// data-plane bench can tell Node's floor from the kernel's. Built by bench/c-relay.ts with cc.
+// data-plane bench can tell Node's floor from the kernel's. Built by bench/bench-tools.ts with cc.
 // Usage: relay <target port>; prints `ready <port>`; exits when stdin closes.
+//
+// Backpressure as herd's native tunnel relay (native/tunnel-relay/tunnel-relay.c) does it: each
+// end's epoll interest follows its state (read while its peer has nothing pending, write while
+// it has bytes pending itself), so a short write stops reading the other side until EPOLLOUT,
+// and a direction backing up never drops the other's interest. An end read to its EOF closes
+// the pair once the peer's pending bytes are written. Single-threaded.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,56 +23,73 @@
 
 #define BUF 65536
 
+struct pair;
 struct end {
   int fd;
-  struct end *peer;
-  char *pending; // bytes read from peer not yet written to fd
+  struct pair *pair;
+  char *pending;  // bytes for fd not written yet (a short write), allocated on first need
   size_t off, len;
+};
+struct pair {
+  int draining;  // one side ended: the other's pending bytes are written, then it closes
+  struct end e[2];
 };
 
 static int ep;
+static char rbuf[BUF];
+// The epoll batch being handled: a pair closed mid-batch clears its later events.
+static struct epoll_event evs[256];
+static int ev_next, ev_count;
 
 static void watch(struct end *e, int op, unsigned events) {
   struct epoll_event ev = {.events = events, .data.ptr = e};
   epoll_ctl(ep, op, e->fd, &ev);
 }
 
-static void close_pair(struct end *e) {
-  struct end *p = e->peer;
-  close(e->fd);
-  close(p->fd);
-  free(e->pending);
-  free(p->pending);
-  free(e);
+static struct end *peer(struct end *e) { return &e->pair->e[e == &e->pair->e[0] ? 1 : 0]; }
+
+// What an end waits for, from the state: readable while its peer has nothing pending (else
+// backpressure), writable while it has bytes pending itself.
+static void rearm(struct end *e) {
+  if (e->pair->draining && e->len == 0) return;  // the ended side: out of the set already
+  watch(e, EPOLL_CTL_MOD, (peer(e)->len == 0 && !e->pair->draining ? EPOLLIN : 0) |
+                              (e->len > 0 ? EPOLLOUT : 0));
+}
+
+static void close_pair(struct pair *p) {
+  for (int j = ev_next; j < ev_count; j++)
+    if (evs[j].data.ptr == &p->e[0] || evs[j].data.ptr == &p->e[1]) evs[j].data.ptr = NULL;
+  for (int i = 0; i < 2; i++) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, p->e[i].fd, NULL);
+    close(p->e[i].fd);
+    free(p->e[i].pending);
+  }
   free(p);
 }
 
-static struct end *new_end(int fd) {
-  struct end *e = calloc(1, sizeof *e);
-  int one = 1;
-  e->fd = fd;
-  e->pending = malloc(BUF);
-  fcntl(fd, F_SETFL, O_NONBLOCK);
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return e;
-}
-
 // Reads e and writes to its peer; a short write parks the rest and stops reading e.
-static int relay(struct end *e, char *buf) {
-  struct end *p = e->peer;
+static int relay(struct end *e) {
+  struct end *p = peer(e);
   for (;;) {
-    ssize_t n = read(e->fd, buf, BUF);
-    if (n == 0) return -1;
-    if (n < 0) return errno == EAGAIN ? 0 : -1;
-    ssize_t w = write(p->fd, buf, n);
+    ssize_t n = read(e->fd, rbuf, BUF);
+    if (n == 0) {
+      if (p->len == 0) return -1;
+      e->pair->draining = 1;
+      epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);  // its EOF would be reported on and on
+      rearm(p);
+      return 0;
+    }
+    if (n < 0) return errno == EAGAIN ? 0 : errno == EINTR ? relay(e) : -1;
+    ssize_t w = write(p->fd, rbuf, n);
     if (w < 0 && errno != EAGAIN) return -1;
     if (w < 0) w = 0;
     if (w < n) {
-      memcpy(p->pending, buf + w, n - w);
+      if (p->pending == NULL && (p->pending = malloc(BUF)) == NULL) return -1;
+      memcpy(p->pending, rbuf + w, n - w);
       p->off = 0;
       p->len = n - w;
-      watch(e, EPOLL_CTL_MOD, 0);
-      watch(p, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
+      rearm(e);
+      rearm(p);
       return 0;
     }
     if (n < BUF) return 0;
@@ -79,13 +103,21 @@ static int flush(struct end *e) {
     e->off += w;
     e->len -= w;
   }
-  watch(e, EPOLL_CTL_MOD, EPOLLIN);
-  watch(e->peer, EPOLL_CTL_MOD, EPOLLIN);
+  if (e->pair->draining) return -1;
+  rearm(e);
+  rearm(peer(e));
   return 0;
+}
+
+static void nonblocking(int fd) {
+  int one = 1;
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 int main(int argc, char **argv) {
   if (argc != 2) return 2;
+  signal(SIGPIPE, SIG_IGN);
   int target = atoi(argv[1]);
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -99,14 +131,15 @@ int main(int argc, char **argv) {
   struct end listener = {.fd = ls}, in = {.fd = 0};
   watch(&listener, EPOLL_CTL_ADD, EPOLLIN);
   watch(&in, EPOLL_CTL_ADD, EPOLLIN);
-  static char buf[BUF];
-  struct epoll_event evs[256];
   for (;;) {
     int n = epoll_wait(ep, evs, 256, -1);
+    if (n < 0 && errno != EINTR) return 1;
+    ev_count = n;
     for (int i = 0; i < n; i++) {
+      ev_next = i + 1;
       struct end *e = evs[i].data.ptr;
-      if (e == NULL) continue; // its pair closed earlier in this batch
-      if (e == &in) return 0; // stdin readable: closed (or a line), stop
+      if (e == NULL) continue;  // its pair closed earlier in this batch
+      if (e == &in) return 0;   // stdin readable: closed (or a line), stop
       if (e == &listener) {
         int c;
         while ((c = accept(ls, NULL, NULL)) >= 0) {
@@ -114,30 +147,26 @@ int main(int argc, char **argv) {
           struct sockaddr_in t = {.sin_family = AF_INET,
                                   .sin_port = htons(target),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-          if (connect(u, (struct sockaddr *)&t, sizeof t)) { // blocking connect: loopback
+          struct pair *p = calloc(1, sizeof *p);
+          if (p == NULL || connect(u, (struct sockaddr *)&t, sizeof t)) {  // blocking: loopback
+            free(p);
             close(c);
             close(u);
             continue;
           }
-          struct end *x = new_end(c), *y = new_end(u);
-          x->peer = y;
-          y->peer = x;
-          watch(x, EPOLL_CTL_ADD, EPOLLIN);
-          watch(y, EPOLL_CTL_ADD, EPOLLIN);
+          p->e[0] = (struct end){.fd = c, .pair = p};
+          p->e[1] = (struct end){.fd = u, .pair = p};
+          nonblocking(c);
+          nonblocking(u);
+          watch(&p->e[0], EPOLL_CTL_ADD, EPOLLIN);
+          watch(&p->e[1], EPOLL_CTL_ADD, EPOLLIN);
         }
         continue;
       }
       int r = 0;
       if (evs[i].events & EPOLLOUT) r = flush(e);
-      if (r == 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) r = relay(e, buf);
-      if (r < 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);
-        epoll_ctl(ep, EPOLL_CTL_DEL, e->peer->fd, NULL);
-        // later events of this batch for the pair: skip them
-        for (int j = i + 1; j < n; j++)
-          if (evs[j].data.ptr == e || evs[j].data.ptr == e->peer) evs[j].data.ptr = NULL;
-        close_pair(e);
-      }
+      if (r == 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) r = relay(e);
+      if (r < 0) close_pair(e->pair);
     }
   }
 }

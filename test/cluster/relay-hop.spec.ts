@@ -262,6 +262,39 @@ describe("relay hop: through a non-owner", () => {
     expect(got).toContain('"bodyLength":10');
   });
 
+  it("without the native relay (pipe), every byte after the relay starts reaches the owner", async () => {
+    const d = await cluster.addNode({
+      node: "node-d",
+      config: { data: { tokens: "required", native_relay: false } },
+    });
+    await eventually("node-d knows sb", async () =>
+      (await cluster.client(d).listSessions({})).sessions.some((x) => x.sessionId === "sb")
+        ? true
+        : undefined,
+    );
+    const url = new URL(d.dataUrl);
+    const socket = connect({ port: Number(url.port), host: url.hostname, localAddress: CLIENT });
+    let got = "";
+    socket.setEncoding("latin1").on("data", (chunk: string) => {
+      got += chunk;
+    });
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    const answers = (n: number) => async () => (statuses(got).length === n ? true : undefined);
+    socket.write(request1("sb", "keep-alive"));
+    await eventually("the first answer", answers(1));
+    // Relayed from this head on: the body's rest, and a third request, come after.
+    socket.write(
+      `POST /s/sb/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Herd-Token: ${tokens.sb}\r\nContent-Length: 10\r\n\r\n12345`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.write("67890");
+    await eventually("the second answer", answers(2));
+    socket.write(request1("sb"));
+    await closed;
+    expect(statuses(got)).toEqual([200, 200, 200]);
+    expect(got).toContain('"bodyLength":10');
+  });
+
   it("the owner refuses a wrong or missing token as it does directly, on a relayed connection too", async () => {
     for (const d of [b, a]) {
       expect((await send(d, "/s/sb/echo", { headers: { "X-Herd-Token": "wrong" } })).status).toBe(

@@ -63,6 +63,7 @@ import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
 import { readPreamble, relayTarget } from "../relay-hop.ts";
 import type { Route } from "../route.ts";
 import { endedBeforeForward, type LastConnection } from "../session-access.ts";
+import { ClientReads } from "./client-reads.ts";
 import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
 import { routeHead } from "./fast-route.ts";
@@ -141,6 +142,8 @@ export class FastConnection implements ExchangeHost {
   readonly #idleDeadline = new LazyDeadline(() => this.#idleTimeout());
   // biome-ignore lint/suspicious/noExplicitAny: one list for on() and off() of differently typed events
   readonly #listeners: [string, (...args: any[]) => void][];
+  /** Reads into a buffer of our own (client-reads.ts); undefined: 'data' events bring them. */
+  readonly #reads: ClientReads | undefined;
 
   constructor(
     readonly ctx: FastContext,
@@ -156,6 +159,7 @@ export class FastConnection implements ExchangeHost {
       ["error", (err: Error) => ctx.logger.debug({ err }, "data plane: client socket error")],
     ];
     for (const [event, fn] of this.#listeners) socket.on(event, fn);
+    this.#reads = ClientReads.install(socket, (chunk) => this.#read(chunk));
     this.#idle(true);
   }
 
@@ -251,7 +255,18 @@ export class FastConnection implements ExchangeHost {
     this.#next(IDLE);
   }
 
+  retainedRead(): void {
+    this.#reads?.retained();
+  }
+
   // ---- the client connection ----
+
+  /** A read into our own buffer: what is kept past this call is copied out of it. */
+  #read(chunk: Buffer): void {
+    this.#data(chunk);
+    const pending = this.#pending;
+    if (pending !== undefined && this.#reads!.owns(pending)) this.#pending = Buffer.from(pending);
+  }
 
   #data(chunk: Buffer): void {
     const state = this.#state;
@@ -354,9 +369,8 @@ export class FastConnection implements ExchangeHost {
     const target = relayTarget(session);
     const address = this.socket.remoteAddress;
     if (target === undefined || address === undefined || this.socket.readableEnded) return false;
-    this.#detach();
-    this.#pending = undefined;
-    relay(this.socket, address, pending, session, target);
+    // `pending` is this.#pending: what #leave returns, copied if it is our read buffer.
+    relay(this.socket, address, this.#leave() ?? pending, session, target);
     return true;
   }
 
@@ -428,15 +442,28 @@ export class FastConnection implements ExchangeHost {
   }
 
   #handOff(why: HandOffReason): void {
-    this.#detach();
+    const unread = this.#leave();
     if (this.socket.readableEnded) {
       // Its FIN was read already: the rest cannot be put back for another parser.
       this.socket.end();
       return;
     }
-    const unread = this.#pending;
-    this.#pending = undefined;
     this.opts.handOff({ socket: this.socket, unread, why });
+  }
+
+  /**
+   * The socket leaves the fast path (to node:http, or a relay hop): our listeners go, reads go
+   * to the socket's Readable from now on, and the bytes read and not consumed are returned,
+   * copied out of our read buffer (the next read would overwrite them).
+   */
+  #leave(): Buffer | undefined {
+    this.#detach();
+    const pending = this.#pending;
+    this.#pending = undefined;
+    const reads = this.#reads;
+    const unread = pending && reads?.owns(pending) ? Buffer.from(pending) : pending;
+    reads?.release();
+    return unread;
   }
 
   #detach(): void {

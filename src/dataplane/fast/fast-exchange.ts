@@ -51,6 +51,8 @@ export interface ExchangeHost {
    * (`fresh`: always new); `shareable`: may serve other client connections after this one.
    */
   upstream(address: string, fresh: boolean, shareable: boolean): PinnedUpstream;
+  /** The client's read buffer holds bytes a write still queues: the next read needs a new one. */
+  retainedRead(): void;
   /** Upload backpressure: stop / restart reading the client. */
   pauseClient(): void;
   resumeClient(): void;
@@ -210,7 +212,12 @@ export class FastExchange implements UpstreamSink {
       if (this.#phase === "head" && this.#dataTimeoutMs > 0) {
         this.host.dataDeadline.set(this.#dataTimeoutMs);
       }
-      if (part.length > 0 && !this.#upstream.socket.write(part)) this.host.pauseClient();
+      if (part.length > 0) {
+        const upstream = this.#upstream.socket;
+        if (!upstream.write(part)) this.host.pauseClient();
+        // Bytes the upstream socket could not send at once (or holds corked) may point into the read buffer.
+        if (upstream.writableLength > 0) this.host.retainedRead();
+      }
     }
     if (this.#request.done) this.#deadline?.stop();
     return n < chunk.length ? chunk.subarray(n) : undefined;
