@@ -25,7 +25,7 @@ import { startCluster, type TestCluster } from "../cluster/cluster-harness.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { daemonPids, stopClusterGenerations, until } from "./restart-helpers.ts";
 
 const LEASE_MS = 4_000;
 
@@ -40,19 +40,7 @@ async function twoNodes(env: Record<string, string> = {}): Promise<TestCluster> 
     { node: "a", config: { drain_timeout: "30s" }, env, lease: `${LEASE_MS}ms` },
     { node: "b", lease: `${LEASE_MS}ms` },
   ]);
-  cleanups.push(async () => {
-    const tracked = new Set(c.nodes.map((d) => d.pid));
-    for (const pid of daemonPids(c.leak.tag)) {
-      if (tracked.has(pid)) continue;
-      try {
-        process.kill(pid, "SIGINT");
-      } catch {}
-    }
-    await until("the restarted daemons exit", () =>
-      daemonPids(c.leak.tag).every((pid) => tracked.has(pid)),
-    );
-    await c.cleanup();
-  });
+  cleanups.push(() => stopClusterGenerations(c));
   return c;
 }
 

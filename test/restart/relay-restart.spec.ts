@@ -10,7 +10,7 @@ import { startCluster, type TestCluster } from "../cluster/cluster-harness.ts";
 import { spawnCaptured } from "../helpers/captured.ts";
 import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
 import { pidAlive } from "../helpers/processes.ts";
-import { daemonPids, until } from "./restart-helpers.ts";
+import { daemonPids, stopClusterGenerations, until } from "./restart-helpers.ts";
 
 /** The client's address: not the nodes', so X-Forwarded-For shows whether a node forwarded. */
 const CLIENT = "127.0.0.2";
@@ -22,19 +22,7 @@ afterEach(async () => {
 
 async function twoNodes(): Promise<TestCluster> {
   const c = await startCluster([{ node: "a" }, { node: "b", config: { drain_timeout: "30s" } }]);
-  cleanups.push(async () => {
-    const tracked = new Set(c.nodes.map((d) => d.pid));
-    for (const pid of daemonPids(c.leak.tag)) {
-      if (tracked.has(pid)) continue;
-      try {
-        process.kill(pid, "SIGINT");
-      } catch {}
-    }
-    await until("the restarted daemons exit", () =>
-      daemonPids(c.leak.tag).every((pid) => tracked.has(pid)),
-    );
-    await c.cleanup();
-  });
+  cleanups.push(() => stopClusterGenerations(c));
   return c;
 }
 

@@ -2,6 +2,7 @@
 // alike), waiting for a condition across a hand-over, and stopping every generation at the end.
 
 import { setTimeout as sleep } from "node:timers/promises";
+import type { TestCluster } from "../cluster/cluster-harness.ts";
 import type { Daemon } from "../helpers/daemon.ts";
 import { cmdline, expectNoLeaks, pidsWithTag } from "../helpers/processes.ts";
 import { WORKER_FIXTURE } from "../helpers/worker.ts";
@@ -97,4 +98,23 @@ export async function workerPidOf(controlUrl: string, id: string): Promise<numbe
     sessions?: { sessionId?: string; workerPid?: number }[];
   };
   return sessions?.find((s) => s.sessionId === id)?.workerPid;
+}
+
+/**
+ * Stops a test cluster whose nodes may have been restarted: every successor generation (a
+ * daemon of its tag the cluster did not start) is interrupted and awaited, then the cluster's
+ * own cleanup runs (its nodes, Redis, the leak check).
+ */
+export async function stopClusterGenerations(c: TestCluster): Promise<void> {
+  const tracked = new Set(c.nodes.map((d) => d.pid));
+  for (const pid of daemonPids(c.leak.tag)) {
+    if (tracked.has(pid)) continue;
+    try {
+      process.kill(pid, "SIGINT");
+    } catch {}
+  }
+  await until("the restarted daemons exit", () =>
+    daemonPids(c.leak.tag).every((pid) => tracked.has(pid)),
+  );
+  await c.cleanup();
 }
