@@ -117,6 +117,20 @@ async function sampleAliveTtl(url: string, node: string) {
 }
 
 /** Two sessions on A, each answering through A's data plane and B's (the hop). */
+/**
+ * Two nodes whose restarts stop at the hold hook's steps (HERD_RESTART_HOLD: `hold`), b's
+ * events watched, and node a's sessions started (their worker pids).
+ */
+async function heldCluster() {
+  const hold = mkdtempSync(join(tmpdir(), "herd-cluster-restart-hold-"));
+  cleanups.push(async () => rmSync(hold, { recursive: true, force: true }));
+  const c = await twoNodes({ HERD_RESTART_HOLD: hold });
+  const [a, b] = c.nodes as [Daemon, Daemon];
+  const watcher = watch(c, b);
+  const pids = await sessionsOnA(c);
+  return { hold, c, a, b, watcher, pids };
+}
+
 async function sessionsOnA(c: TestCluster): Promise<Map<string, number>> {
   const [a, b] = c.nodes as [Daemon, Daemon];
   const pids = new Map<string, number>();
@@ -235,12 +249,7 @@ describe("herd restart of a cluster node", () => {
   });
 
   it("a session the new process started before serving, then SIGKILL of it: the old one drops it from Redis", async () => {
-    const hold = mkdtempSync(join(tmpdir(), "herd-cluster-restart-hold-"));
-    cleanups.push(async () => rmSync(hold, { recursive: true, force: true }));
-    const c = await twoNodes({ HERD_RESTART_HOLD: hold });
-    const [a, b] = c.nodes as [Daemon, Daemon];
-    const watcher = watch(c, b);
-    const pids = await sessionsOnA(c);
+    const { hold, c, a, b, watcher, pids } = await heldCluster();
     const redis = (await import("redis")).createClient({ url: c.redis.url });
     redis.on("error", () => {});
     await redis.connect();
@@ -304,12 +313,7 @@ describe("herd restart of a cluster node", () => {
   };
   for (const victim of ["new", "old", "both"] as const) {
     it(CASES[victim], async () => {
-      const hold = mkdtempSync(join(tmpdir(), "herd-cluster-restart-hold-"));
-      cleanups.push(async () => rmSync(hold, { recursive: true, force: true }));
-      const c = await twoNodes({ HERD_RESTART_HOLD: hold });
-      const [a, b] = c.nodes as [Daemon, Daemon];
-      const watcher = watch(c, b);
-      const pids = await sessionsOnA(c);
+      const { hold, c, a, b, watcher, pids } = await heldCluster();
 
       process.kill(a.pid, "SIGUSR2");
       // Let every step through up to the new process holding the state (the old one has paused
