@@ -1,6 +1,7 @@
 // The argv that contains one worker: bubblewrap makes the namespaces and mounts, then a tiny
 // shell inside starts the relay (network: private), waits on the gate, and exec's the command
-// under the worker's own uid with no capabilities.
+// under the worker's own uid with no capabilities. The relay is herd's native relay in its
+// listen mode (one process, no fork per connection); socat where it was not built.
 //
 //   [nsenter --net=<netns> --]                              network: egress (egress/worker-net.ts)
 //   [sh -c 'exec "$@" 9<filter' <filter>]                   the seccomp filter on fd 9
@@ -15,8 +16,8 @@
 //                                                            and control socket hidden (runtime-dir.ts)
 //         --ro-bind /dev/null <file>                         the daemon's config unreadable
 //         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
-//   sh -c 'socat UNIX-LISTEN:<own dir>/relay/http.sock,fork TCP:127.0.0.1:$PORT &
-//          read -r _; exec setpriv --reuid U --regid G --clear-groups --no-new-privs
+//   sh -c 'tunnel-relay --listen <own dir>/relay/http.sock $PORT &   (or socat UNIX-LISTEN:…,fork
+//          read -r _; exec setpriv                                    TCP:127.0.0.1:$PORT) --reuid U --regid G --clear-groups --no-new-privs
 //          --bounding-set -all --inh-caps -all -- "$@"'
 //
 // Everything up to `read` runs at prepare time, so a prepared spare has paid for it. The relay
@@ -73,9 +74,15 @@ export function codeUnderTmp(paths: readonly string[]): string[] {
   return [...tops];
 }
 
+/**
+ * The relay into a worker's network namespace: herd's native relay (native/tunnel-relay, its
+ * listen mode) or, where that was not built, socat (which forks per connection).
+ */
+export type RelayTool = { kind: "native"; path: string } | { kind: "socat"; path: string };
+
 export interface BwrapTools {
   bwrap: string;
-  socat: string;
+  relay: RelayTool;
   setpriv: string;
   nsenter: string;
 }
@@ -110,7 +117,7 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   if (box.resolvConf) argv.push("--ro-bind", box.resolvConf, "/etc/resolv.conf");
   let script = "";
   if (box.network) {
-    script += `${quote(tools.socat)} UNIX-LISTEN:${quote(relaySocket(box.dir))},fork TCP:127.0.0.1:${box.port} </dev/null & `;
+    script += `${relayCommand(tools.relay, relaySocket(box.dir), box.port)} </dev/null & `;
   }
   script += "read -r _ || :; exec ";
   if (box.uid !== undefined) {
@@ -119,6 +126,12 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   script += '"$@" </dev/null';
   argv.push("--", "/bin/sh", "-c", script, "herd-sandbox");
   return argv;
+}
+
+function relayCommand(relay: RelayTool, socket: string, port: number): string {
+  return relay.kind === "native"
+    ? `${quote(relay.path)} --listen ${quote(socket)} ${port}`
+    : `${quote(relay.path)} UNIX-LISTEN:${quote(socket)},fork TCP:127.0.0.1:${port}`;
 }
 
 function quote(s: string): string {

@@ -1,4 +1,5 @@
-// The sandbox launcher: src/pool's SandboxFactory, backed by bubblewrap, socat and setpriv.
+// The sandbox launcher: src/pool's SandboxFactory, backed by bubblewrap, herd's native relay
+// (or socat) and setpriv.
 //
 // Every pool resolves its `default` isolation keys to the strongest this host gives
 // (host-support.ts) and reports, per key, what it got (containment.ts). A pool that gets
@@ -199,6 +200,7 @@ class BwrapPoolSandbox implements PoolSandbox {
       const { network, filesystem } = this.options.isolation;
       net = this.deps.egress?.launch(dir, owner?.pid ?? process.pid);
       const contained = network !== "host";
+      const relay = tools.relay ?? { kind: "socat", path: "socat" };
       const wrapper = bwrapArgv(
         {
           dir,
@@ -213,6 +215,8 @@ class BwrapPoolSandbox implements PoolSandbox {
           keep: codeUnderTmp([
             this.options.cwd ?? process.cwd(),
             ...this.options.command.filter((arg) => isAbsolute(arg)),
+            // herd's own relay, when herd itself lives under /tmp (a checkout there).
+            ...(contained ? [relay.path] : []),
           ]),
           tmpfsBytes: this.deps.tmpfsBytes,
           runLock: existsSync("/run/lock"),
@@ -220,7 +224,7 @@ class BwrapPoolSandbox implements PoolSandbox {
         },
         {
           bwrap: tools.bwrap!,
-          socat: tools.socat ?? "socat",
+          relay,
           setpriv: tools.setpriv ?? "setpriv",
           nsenter: tools.nsenter ?? "nsenter",
         },

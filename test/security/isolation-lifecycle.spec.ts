@@ -4,8 +4,10 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { Agent, get } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { workerEndpoint } from "../../src/core/index.ts";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../../src/pool/index.ts";
 import { sandboxLauncher } from "../../src/sandbox/index.ts";
 import {
@@ -102,6 +104,37 @@ describe("an isolated worker", () => {
     expect(ub.size).toBe(1);
     expect([...ua][0]).not.toBe([...ub][0]);
   }, 60_000);
+
+  it("is reached through one relay process, however many connections are open", async () => {
+    const herd = await start({});
+    const s = await herd.acquire("w", "relayed");
+    const endpoint = workerEndpoint(s.workerAddress);
+    expect("socketPath" in endpoint, "a private network is reached through its relay").toBe(true);
+    const before = descendants(s.workerPid).length;
+    // Eight connections open at once, each with a request answered: socat forked one process
+    // per connection (eight more in the tree while they are open); the native relay, none.
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      const answers = await Promise.all(
+        Array.from(
+          { length: 8 },
+          () =>
+            new Promise<number>((resolve, reject) => {
+              get({ ...endpoint, path: "/health", agent }, (res) => {
+                res.resume();
+                res.on("end", () => resolve(res.statusCode ?? 0));
+              }).on("error", reject);
+            }),
+        ),
+      );
+      expect(answers).toEqual(Array(8).fill(200));
+      const open = Object.values(agent.freeSockets).flat().length;
+      expect(open, "the connections are still open").toBe(8);
+      expect(descendants(s.workerPid).length).toBe(before);
+    } finally {
+      agent.destroy();
+    }
+  }, 30_000);
 
   it("removes the sandbox directories a SIGKILLed daemon left behind", async () => {
     const dead = spawnSync("true").pid!;
