@@ -46,6 +46,11 @@ function relayTool(native: string | undefined, socat: string | undefined): Relay
   return socat ? { kind: "socat", path: socat } : undefined;
 }
 
+/** socat as the relay (the fallback), from PATH when there. */
+export function socatRelay(): RelayTool {
+  return { kind: "socat", path: which("socat") ?? "socat" };
+}
+
 const NO_RELAY =
   "herd's native relay (scripts/setup-native.sh, which needs cc) or socat (apt-get install socat)";
 

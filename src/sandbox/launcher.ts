@@ -55,13 +55,14 @@ import type {
   SandboxLifeline,
   SandboxRecord,
 } from "../pool/index.ts";
-import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
+import { bwrapArgv, codeUnderTmp, type RelayTool, relaySocket } from "./bwrap-argv.ts";
 import { containmentRows } from "./containment.ts";
 import { adoptWorkerNet, PoolEgress, type WorkerNet } from "./egress/index.ts";
 import {
   isolationProblems,
   resolveDefaults,
   sandboxTools,
+  socatRelay,
   workerIdentity,
 } from "./host-support.ts";
 import { acquireRuntimeDir, releaseRuntimeDir, runtimeParent } from "./runtime-dir.ts";
@@ -77,6 +78,11 @@ export interface LauncherOptions {
   hide?: readonly string[] | (() => readonly string[]);
   /** Where uid claims live (default /run/herd-uids; tests use a directory of their own). */
   uidClaimsDir?: string;
+  /**
+   * The relay into a private network: herd's native relay where it was built, else socat (the
+   * default picks); "socat" forces the fallback (tests and benches compare the two).
+   */
+  relay?: "socat";
 }
 
 /** Bound of a private tmpfs when the pool sets no memory limit. */
@@ -137,6 +143,7 @@ export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
           tmpfsBytes,
           containment,
           egress,
+          relay: opts.relay === "socat" ? socatRelay() : sandboxTools().relay,
         },
       );
       return { sandbox, containment };
@@ -157,6 +164,7 @@ interface PoolSandboxDeps {
   containment: ContainmentRow[];
   /** network: egress: the pool's filter, closed with the pool. */
   egress: PoolEgress | undefined;
+  relay: RelayTool | undefined;
 }
 
 class BwrapPoolSandbox implements PoolSandbox {
@@ -200,7 +208,7 @@ class BwrapPoolSandbox implements PoolSandbox {
       const { network, filesystem } = this.options.isolation;
       net = this.deps.egress?.launch(dir, owner?.pid ?? process.pid);
       const contained = network !== "host";
-      const relay = tools.relay ?? { kind: "socat", path: "socat" };
+      const relay = this.deps.relay ?? socatRelay();
       const wrapper = bwrapArgv(
         {
           dir,
