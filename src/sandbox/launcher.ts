@@ -85,6 +85,12 @@ export interface LauncherOptions {
   relay?: "socat";
 }
 
+/**
+ * Pools given a sandbox in this process, by any launcher: each pool's directory in the
+ * process's runtime directory is its number (two launchers' pools must not share one).
+ */
+let pools = 0;
+
 /** Bound of a private tmpfs when the pool sets no memory limit. */
 const DEFAULT_TMPFS_BYTES = 1 << 30;
 
@@ -96,7 +102,6 @@ export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
   const heldUids = new Set<number>();
   let claims: UidClaims | undefined;
   const hide = opts.hide ?? [];
-  let pools = 0;
   return (options) => {
     const code = [
       options.cwd ?? process.cwd(),
