@@ -69,7 +69,7 @@ describe("bwrapArgv", () => {
     );
     const script = argv.at(-2)!;
     expect(script).toContain(
-      `'/usr/bin/socat' UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork TCP:127.0.0.1:4000 </dev/null & `,
+      `'/usr/bin/socat' UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork,backlog=511 TCP:127.0.0.1:4000 </dev/null & `,
     );
     expect(script.indexOf("UNIX-LISTEN:")).toBeLessThan(script.indexOf("read -r _"));
   });

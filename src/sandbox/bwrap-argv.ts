@@ -128,10 +128,17 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   return argv;
 }
 
+/**
+ * The relay socket's listen backlog: the data plane opens upstream connections in bursts (a
+ * burst of new client connections), and a full backlog refuses a Unix socket's connect at once
+ * (EAGAIN: a 502). socat's default is 5; the native relay listens with the same 511.
+ */
+const BACKLOG = 511;
+
 function relayCommand(relay: RelayTool, socket: string, port: number): string {
   return relay.kind === "native"
     ? `${quote(relay.path)} --listen ${quote(socket)} ${port}`
-    : `${quote(relay.path)} UNIX-LISTEN:${quote(socket)},fork TCP:127.0.0.1:${port}`;
+    : `${quote(relay.path)} UNIX-LISTEN:${quote(socket)},fork,backlog=${BACKLOG} TCP:127.0.0.1:${port}`;
 }
 
 function quote(s: string): string {

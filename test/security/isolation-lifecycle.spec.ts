@@ -150,6 +150,22 @@ describe("an isolated worker", () => {
       } finally {
         agent.destroy();
       }
+      // A burst of new connections, as the data plane opens them for a burst of new clients:
+      // a full listen backlog refuses a Unix socket's connect (EAGAIN), which the data plane
+      // answers 502 (socat's default backlog of 5 did).
+      const burst = await Promise.allSettled(
+        Array.from(
+          { length: 64 },
+          () =>
+            new Promise<number>((resolve, reject) => {
+              get({ ...endpoint, path: "/health", agent: false }, (res) => {
+                res.resume();
+                res.on("end", () => resolve(res.statusCode ?? 0));
+              }).on("error", reject);
+            }),
+        ),
+      );
+      expect(burst.filter((r) => r.status === "rejected").map((r) => String(r.reason))).toEqual([]);
     }, 30_000);
   }
 
