@@ -132,13 +132,7 @@ interface Sample {
   cpuUs: number;
 }
 
-async function main(): Promise<void> {
-  const arg = (name: string, fallback: number) => {
-    const i = process.argv.indexOf(name);
-    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  };
-  const seconds = arg("--seconds", 3);
-  const rounds = arg("--rounds", 5);
+export async function benchSandboxRelay({ seconds = 3, rounds = 5 } = {}): Promise<BenchRow[]> {
   const pool = (name: Side) =>
     resolvePoolOptions({
       name,
@@ -223,13 +217,24 @@ async function main(): Promise<void> {
       unit: "connects",
     });
   }
-  rows.push({ name: "load average (1 min), median over rounds", value: median(loads), unit: "load1" });
-  console.log(formatTable(rows));
+  rows.push({
+    name: "load average (1 min), median over rounds",
+    value: median(loads),
+    unit: "load1",
+  });
+  return rows;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
+  const arg = (name: string, fallback: number) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  benchSandboxRelay({ seconds: arg("--seconds", 3), rounds: arg("--rounds", 5) }).then(
+    (rows) => {
+      console.log(formatTable(rows));
+      process.exit(0);
+    },
     (err) => {
       console.error(err);
       process.exit(1);
