@@ -52,9 +52,10 @@ describe("bwrapArgv", () => {
     // The relay starts before the gate; the uid switch and the command come after it.
     expect(script.indexOf("--listen")).toBeLessThan(script.indexOf("read -r _"));
     expect(script.indexOf("read -r _")).toBeLessThan(script.indexOf("--reuid 200001"));
-    expect(script).toContain(
-      `'${TOOLS.relay.path}' --listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `,
-    );
+    // herd's relay is bound into the worker's root-only relay directory, read-only, and run there.
+    const inside = `${BOX.dir}/relay/tunnel-relay`;
+    expect(joined).toContain(`--ro-bind ${TOOLS.relay.path} ${inside}`);
+    expect(script).toContain(`'${inside}' --listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `);
     expect(script).toContain("--no-new-privs --bounding-set -all --inh-caps -all");
     expect(argv.at(-1)).toBe("herd-sandbox");
   });
@@ -75,8 +76,9 @@ describe("bwrapArgv", () => {
   });
 
   it("starts no relay for a worker on the host's network", () => {
-    const script = bwrapArgv({ ...BOX, network: false }, TOOLS).at(-2)!;
-    expect(script).not.toContain(TOOLS.relay.path);
+    const argv = bwrapArgv({ ...BOX, network: false }, TOOLS);
+    expect(argv.join(" ")).not.toContain("tunnel-relay");
+    const script = argv.at(-2)!;
     expect(script.startsWith("read -r _")).toBe(true);
   });
 

@@ -113,12 +113,15 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   // bwrap would make the pool's directory 0700 (root): the worker must pass through it.
   argv.push("--tmpfs", box.root, "--perms", "0711", "--dir", dirname(box.dir));
   argv.push("--bind", box.dir, box.dir);
+  // herd's own relay is seen inside under the worker's root-only relay directory, wherever herd
+  // lives (a checkout under the private /tmp included), without showing the worker herd's tree.
+  const relay = box.network ? insideRelay(tools.relay, box.dir) : undefined;
+  if (relay && relay.path !== tools.relay.path)
+    argv.push("--ro-bind", tools.relay.path, relay.path);
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
   if (box.resolvConf) argv.push("--ro-bind", box.resolvConf, "/etc/resolv.conf");
   let script = "";
-  if (box.network) {
-    script += `${relayCommand(tools.relay, relaySocket(box.dir), box.port)} </dev/null & `;
-  }
+  if (relay) script += `${relayCommand(relay, relaySocket(box.dir), box.port)} </dev/null & `;
   script += "read -r _ || :; exec ";
   if (box.uid !== undefined) {
     script += `${quote(tools.setpriv)} --reuid ${box.uid} --regid ${box.gid ?? box.uid} --clear-groups --no-new-privs --bounding-set -all --inh-caps -all -- `;
@@ -126,6 +129,11 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   script += '"$@" </dev/null';
   argv.push("--", "/bin/sh", "-c", script, "herd-sandbox");
   return argv;
+}
+
+/** The relay as the sandbox runs it: the native relay bound into the worker's relay directory. */
+function insideRelay(relay: RelayTool, dir: string): RelayTool {
+  return relay.kind === "native" ? { kind: "native", path: `${dir}/relay/tunnel-relay` } : relay;
 }
 
 /**

@@ -228,8 +228,6 @@ class BwrapPoolSandbox implements PoolSandbox {
           keep: codeUnderTmp([
             this.options.cwd ?? process.cwd(),
             ...this.options.command.filter((arg) => isAbsolute(arg)),
-            // herd's own relay, when herd itself lives under /tmp (a checkout there).
-            ...(contained ? [relay.path] : []),
           ]),
           tmpfsBytes: this.deps.tmpfsBytes,
           runLock: existsSync("/run/lock"),
