@@ -7,10 +7,11 @@
 //                namespaces, mounts and relay are made at prepare time, so what is left is the
 //                exec through setpriv and readiness through the relay;
 //   request      a GET through a keep-alive connection (the data plane's upstream agents), and
-//                one on a fresh connection each (the relay forks per connection).
+//                one on a fresh connection each (the relay's cost per connection: socat forked per connection,
+//                herd's native relay does not).
 // The load average is printed beside: on a shared 2-core machine it explains outliers.
 //
-// Standalone (root, bubblewrap and socat installed): `node --import tsx bench/isolation.ts [--runs N]`.
+// Standalone (root, bubblewrap and herd's native relay or socat installed): `node --import tsx bench/isolation.ts [--runs N]`.
 
 import { Agent, get } from "node:http";
 import { loadavg } from "node:os";

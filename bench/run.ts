@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool acquire spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool acquire spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart sandbox-relay]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -35,6 +35,10 @@ const suites: Record<string, Suite> = {
       quick ? { seconds: 2, rounds: 3 } : { seconds: 5, rounds: 5 },
     ),
   restart: async (quick) => (await import("./restart.ts")).benchRestart({ runs: quick ? 2 : 5 }),
+  "sandbox-relay": async (quick) =>
+    (await import("./sandbox-relay.ts")).benchSandboxRelay(
+      quick ? { seconds: 1, rounds: 2 } : { seconds: 3, rounds: 5 },
+    ),
 };
 
 const quick = process.argv.includes("--quick");

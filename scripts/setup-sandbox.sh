@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `isolation` (user / network / filesystem) needs from Debian: bubblewrap (the
-# namespaces and mounts), socat (the relay into a worker's private network) and util-linux's
-# setpriv (uid switch; usually present), iproute2 and nftables (`network: egress`: a veth pair per
+# namespaces and mounts), socat (the relay into a worker's private network where herd's native
+# relay, scripts/setup-native.sh, was not built) and util-linux's setpriv (uid switch; usually present), iproute2 and nftables (`network: egress`: a veth pair per
 # worker, filtered in the host's namespace) and, for bench/egress.ts's comparison only, passt
 # (pasta) and slirp4netns. Idempotent: installs only what is missing.
 # Needs root (apt). Usage: scripts/setup-sandbox.sh

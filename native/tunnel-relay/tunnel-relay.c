@@ -1,25 +1,36 @@
-// herd's native WebSocket tunnel relay: after the daemon has done a tunnel's HTTP upgrade, it
-// hands the two established sockets (client, worker) here and this process moves their bytes
-// on one epoll loop (a read and a write per chunk, 64 KiB reads), without Node's stream layer.
-// Driven by src/dataplane/native-relay.ts; built from source with cc (scripts/build-native.sh).
+// herd's native relay: one epoll loop that moves the bytes of socket pairs (a read and a write
+// per chunk, 64 KiB reads), without Node's stream layer. Built from source with cc
+// (scripts/setup-native.sh). Two ways in, one relay:
 //
-// Protocol: the daemon's child_process IPC channel (fd NODE_CHANNEL_FD, JSON lines). Each
-// socket arrives as a NODE_HANDLE message whose msg is {"t":ID,"s":0|1} (0 the client, 1 the
-// worker) with its fd in SCM_RIGHTS; we answer NODE_HANDLE_ACK as Node's own receiver does.
-// {"close":ID} closes a tunnel. We send {"closed":ID} once a tunnel is closed, whichever side
-// closed it. Byte counts of the client socket (read: rx, written: tx) live in the shared
-// counter file (fd given as argv[1], mmapped; slot ID = two little-endian uint64 at ID*16),
-// updated per chunk by a store, read by the daemon when it needs a figure.
+// Tunnel mode (`tunnel-relay <counter fd> <daemon pid>`, driven by src/dataplane/native-
+// relay.ts): after the daemon has done a WebSocket tunnel's HTTP upgrade (or made a connection
+// a cluster relay hop), it hands the two established sockets (client, worker) here. Protocol:
+// the daemon's child_process IPC channel (fd NODE_CHANNEL_FD, JSON lines). Each socket arrives
+// as a NODE_HANDLE message whose msg is {"t":ID,"s":0|1} (0 the client, 1 the worker) with its
+// fd in SCM_RIGHTS; we answer NODE_HANDLE_ACK as Node's own receiver does. {"close":ID} closes
+// a tunnel. We send {"closed":ID} once a tunnel is closed, whichever side closed it. Byte
+// counts of the client socket (read: rx, written: tx) live in the shared counter file (fd
+// given as argv[1], mmapped; slot ID = two little-endian uint64 at ID*16), updated per chunk
+// by a store, read by the daemon when it needs a figure. The process dies with the daemon:
+// PR_SET_PDEATHSIG plus EOF on the channel.
+//
+// Listen mode (`tunnel-relay --listen <unix socket path> <port>`, src/sandbox/bwrap-argv.ts):
+// the relay into a worker's private network namespace, started inside it before the worker.
+// Each connection accepted on the Unix socket (the daemon's side, in a root-only directory) is
+// paired with a new TCP connection to 127.0.0.1:<port> (the worker) and relayed like a tunnel:
+// no process per connection (socat's `fork` cost a fork and an exec's worth of CPU per
+// connection). A refused connect closes the pair, as the worker not listening would. It lives
+// and dies with the sandbox's pid namespace; no channel, no counters.
 //
 // Half-close: a client read to its EOF (it sent its request and FIN, and waits for the answer)
 // has the worker's write side shut once what it sent is written, and the answer goes on
 // flowing back; the worker's end, once written to the client, ends the tunnel (a client cannot
 // hold a tunnel half-open after its worker, or the owning node, has closed).
 //
-// Invariants: a tunnel's two sockets are closed together (shutdown first: the daemon still
-// holds its own copies of the descriptors until it sees "closed") at the worker's end or the
-// first error, and "closed" is sent once per tunnel. An end read to its EOF is watched only
-// while it has bytes to write (else its hang-up would be reported on and on). The process dies with the daemon: PR_SET_PDEATHSIG plus EOF on the channel.
+// Invariants: a tunnel's two sockets are closed together (shutdown first: in tunnel mode the
+// daemon still holds its own copies of the descriptors until it sees "closed") at the worker's
+// end or the first error, and "closed" is sent once per tunnel. An end read to its EOF is
+// watched only while it has bytes to write (else its hang-up would be reported on and on).
 // Single-threaded.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +46,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define BUF 65536
@@ -56,7 +69,7 @@ struct tunnel {
   struct end e[2];
 };
 
-static int ep, ch;
+static int ep, ch = -1;
 static uint64_t *counters;
 static struct tunnel *tunnels[SLOTS];
 static char rbuf[BUF];
@@ -81,6 +94,7 @@ static void say(const char *line) {
 }
 
 static void report_closed(long id) {
+  if (ch < 0) return;  // listen mode: nobody to tell
   char line[64];
   snprintf(line, sizeof line, "{\"closed\":%ld}\n", id);
   say(line);
@@ -134,7 +148,7 @@ static void close_tunnel(struct tunnel *t) {
 }
 
 static void count(struct end *e, int read, size_t n) {
-  if (e->side != 0) return;  // the client's socket is the one counted
+  if (e->side != 0 || counters == NULL) return;  // the client's socket is the one counted
   counters[e->t->id * 2 + (read ? 0 : 1)] += n;
 }
 
@@ -285,24 +299,92 @@ static int channel(void) {
   return 0;
 }
 
+// ---- listen mode ----
+
+static int lfd, listen_port;
+static long next_slot;
+
+// A free tunnel id, or -1 when SLOTS tunnels are open.
+static long free_slot(void) {
+  for (long i = 0; i < SLOTS; i++) {
+    long id = (next_slot + i) % SLOTS;
+    if (tunnels[id] == NULL) {
+      next_slot = id + 1;
+      return id;
+    }
+  }
+  return -1;
+}
+
+// Pairs each waiting connection with a new one to the worker's port. The worker's connect may
+// still be in progress: bytes for it wait as a short write's would, until EPOLLOUT; a refused
+// one ends the pair through EPOLLERR.
+static void accept_all(void) {
+  for (;;) {
+    int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      // EAGAIN: none left. Out of descriptors: the connection waits in the backlog, and a
+      // pause keeps the still-readable listener from spinning the loop meanwhile.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) usleep(10000);
+      return;
+    }
+    long id = free_slot();
+    int w = id < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(listen_port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (w < 0 || (connect(w, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
+      if (w >= 0) close(w);
+      close(c);
+      continue;
+    }
+    adopt(id, 0, c);
+    adopt(id, 1, w);
+  }
+}
+
+static int listen_on(const char *path, const char *port) {
+  listen_port = atoi(port);
+  struct sockaddr_un at = {.sun_family = AF_UNIX};
+  if (listen_port <= 0 || listen_port > 65535 || strlen(path) >= sizeof at.sun_path) {
+    fprintf(stderr, "tunnel-relay: bad --listen %s %s\n", path, port);
+    return -1;
+  }
+  strcpy(at.sun_path, path);
+  unlink(path);
+  lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&at, sizeof at) < 0 || listen(lfd, 511) < 0) {
+    perror("tunnel-relay: listen");
+    return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  const char *chfd = getenv("NODE_CHANNEL_FD");
-  if (argc != 3 || chfd == NULL) {
-    fprintf(stderr, "usage: NODE_CHANNEL_FD=n tunnel-relay <counter fd> <daemon pid>\n");
-    return 2;
-  }
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != atoi(argv[2])) return 0;  // the daemon died before the line above
   signal(SIGPIPE, SIG_IGN);
-  ch = atoi(chfd);
-  counters = mmap(NULL, SLOTS * 16, PROT_READ | PROT_WRITE, MAP_SHARED, atoi(argv[1]), 0);
-  if (counters == MAP_FAILED) {
-    perror("tunnel-relay: mmap");
-    return 1;
-  }
   ep = epoll_create1(EPOLL_CLOEXEC);
-  struct end chan = {.fd = ch};
-  watch(&chan, EPOLL_CTL_ADD, EPOLLIN);
+  struct end source;  // the channel (tunnel mode) or the listening socket (listen mode)
+  if (argc == 4 && strcmp(argv[1], "--listen") == 0) {
+    if (listen_on(argv[2], argv[3]) < 0) return 1;
+    source = (struct end){.fd = lfd};
+  } else {
+    const char *chfd = getenv("NODE_CHANNEL_FD");
+    if (argc != 3 || chfd == NULL) {
+      fprintf(stderr,
+              "usage: NODE_CHANNEL_FD=n tunnel-relay <counter fd> <daemon pid>\n"
+              "       tunnel-relay --listen <unix socket path> <port>\n");
+      return 2;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != atoi(argv[2])) return 0;  // the daemon died before the line above
+    ch = atoi(chfd);
+    counters = mmap(NULL, SLOTS * 16, PROT_READ | PROT_WRITE, MAP_SHARED, atoi(argv[1]), 0);
+    if (counters == MAP_FAILED) {
+      perror("tunnel-relay: mmap");
+      return 1;
+    }
+    source = (struct end){.fd = ch};
+  }
+  watch(&source, EPOLL_CTL_ADD, EPOLLIN);
   for (;;) {
     int n = epoll_wait(ep, evs, 256, -1);
     if (n < 0 && errno != EINTR) return 1;
@@ -311,8 +393,9 @@ int main(int argc, char **argv) {
       ev_next = i + 1;
       struct end *e = evs[i].data.ptr;
       if (e == NULL) continue;  // its tunnel closed earlier in this batch
-      if (e == &chan) {
-        if (channel() < 0) return 0;  // the daemon closed the channel (or died)
+      if (e == &source) {
+        if (ch < 0) accept_all();
+        else if (channel() < 0) return 0;  // the daemon closed the channel (or died)
         continue;
       }
       int r = 0;

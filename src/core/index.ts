@@ -23,6 +23,7 @@ export {
   parseListenAddress,
 } from "./listen-address.ts";
 export { type Logger, silentLogger } from "./logger.ts";
+export { builtNativeRelay, NATIVE_RELAY_PATH } from "./native-relay-binary.ts";
 export { type DrainState, NodeDrain } from "./node-drain.ts";
 export {
   type Caller,

@@ -18,6 +18,7 @@
 import { createServer as createNetServer, type Socket } from "node:net";
 import type { ClusterRouting, SessionRoutes, Tenancy, Tracer } from "../core/index.ts";
 import {
+  builtNativeRelay,
   CONFIG_DEFAULTS,
   isLoopback,
   LISTEN_HINT,
@@ -32,7 +33,7 @@ import type { DataPlaneCounters } from "./data-plane-counters.ts";
 import { FastConnection, type FastOptions } from "./fast/fast-connection.ts";
 import { UpstreamPark } from "./fast/upstream-park.ts";
 import { fromHerdError, writeErrorToSocket } from "./http-errors.ts";
-import { builtNativeRelay, NativeRelay } from "./native-relay.ts";
+import { NativeRelay } from "./native-relay.ts";
 import { NodeHttpServer } from "./node-http/node-http-server.ts";
 import { UpstreamAgents } from "./node-http/upstream-agents.ts";
 import type { ProxyContext } from "./proxy-context.ts";

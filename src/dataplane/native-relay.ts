@@ -31,31 +31,13 @@ import {
 } from "node:fs";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Logger, SessionTraffic } from "../core/index.ts";
 
 /** Tunnels the relay holds at once at most (its counter file: 16 bytes each). */
 const SLOTS = 65_536;
 /** Grace for the relay to exit after its channel closed, before SIGKILL. */
 const STOP_GRACE_MS = 1_000;
-
-/** Where scripts/setup-native.sh builds the relay, under herd's package directory. */
-export const NATIVE_RELAY_PATH = ".tools/native/tunnel-relay";
-
-/**
- * The relay binary of the package this module belongs to (running from src/ or compiled into
- * dist/), if it was built; else undefined, and tunnels `pipe`.
- */
-export function builtNativeRelay(): string | undefined {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "package.json"))) {
-      const binary = join(dir, NATIVE_RELAY_PATH);
-      return existsSync(binary) ? binary : undefined;
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
-}
 
 /** Linux's O_TMPFILE (x86-64, arm64): open a directory for an unnamed file in it. */
 const O_TMPFILE = 0o20200000;

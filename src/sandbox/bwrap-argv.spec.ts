@@ -3,7 +3,7 @@ import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 
 const TOOLS = {
   bwrap: "/usr/bin/bwrap",
-  socat: "/usr/bin/socat",
+  relay: { kind: "native", path: "/opt/herd/.tools/native/tunnel-relay" } as const,
   setpriv: "/usr/bin/setpriv",
   nsenter: "/usr/bin/nsenter",
 };
@@ -50,11 +50,36 @@ describe("bwrapArgv", () => {
     expect(joined).toContain("--ro-bind /dev/null /etc/herd/herd.yaml");
     const script = argv.at(-2)!;
     // The relay starts before the gate; the uid switch and the command come after it.
-    expect(script.indexOf("UNIX-LISTEN:")).toBeLessThan(script.indexOf("read -r _"));
+    expect(script.indexOf("--listen")).toBeLessThan(script.indexOf("read -r _"));
     expect(script.indexOf("read -r _")).toBeLessThan(script.indexOf("--reuid 200001"));
-    expect(script).toContain(`UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork TCP:127.0.0.1:4000`);
+    // herd's relay is bound into the worker's root-only relay directory, read-only, and run there.
+    const inside = `${BOX.dir}/relay/tunnel-relay`;
+    expect(joined).toContain(`--ro-bind ${TOOLS.relay.path} ${inside}`);
+    expect(script).toContain(`'${inside}' --listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `);
     expect(script).toContain("--no-new-privs --bounding-set -all --inh-caps -all");
     expect(argv.at(-1)).toBe("herd-sandbox");
+  });
+
+  it("relays with socat, forking per connection, where herd's native relay was not built", () => {
+    const argv = bwrapArgv(
+      { ...BOX, uid: 200001 },
+      {
+        ...TOOLS,
+        relay: { kind: "socat", path: "/usr/bin/socat" },
+      },
+    );
+    const script = argv.at(-2)!;
+    expect(script).toContain(
+      `'/usr/bin/socat' UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork,backlog=511 TCP:127.0.0.1:4000 </dev/null & `,
+    );
+    expect(script.indexOf("UNIX-LISTEN:")).toBeLessThan(script.indexOf("read -r _"));
+  });
+
+  it("starts no relay for a worker on the host's network", () => {
+    const argv = bwrapArgv({ ...BOX, network: false }, TOOLS);
+    expect(argv.join(" ")).not.toContain("tunnel-relay");
+    const script = argv.at(-2)!;
+    expect(script.startsWith("read -r _")).toBe(true);
   });
 
   it("keeps the worker's code visible, read-only, when it lives under the private /tmp", () => {
@@ -86,7 +111,7 @@ describe("bwrapArgv", () => {
     expect(joined).toContain("--seccomp 9");
     expect(joined).not.toContain("--unshare-net");
     expect(joined).toContain("--ro-bind /run/herd-sandbox/a/1/resolv.conf /etc/resolv.conf");
-    expect(argv.at(-2)).toContain("UNIX-LISTEN:");
+    expect(argv.at(-2)).toContain(" --listen ");
   });
   it("leaves out what the pool does not ask for", () => {
     const joined = bwrapArgv({ ...BOX, network: false, filesystem: false }, TOOLS).join(" ");

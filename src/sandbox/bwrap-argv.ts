@@ -1,6 +1,7 @@
 // The argv that contains one worker: bubblewrap makes the namespaces and mounts, then a tiny
 // shell inside starts the relay (network: private), waits on the gate, and exec's the command
-// under the worker's own uid with no capabilities.
+// under the worker's own uid with no capabilities. The relay is herd's native relay in its
+// listen mode (one process, no fork per connection); socat where it was not built.
 //
 //   [nsenter --net=<netns> --]                              network: egress (egress/worker-net.ts)
 //   [sh -c 'exec "$@" 9<filter' <filter>]                   the seccomp filter on fd 9
@@ -15,8 +16,8 @@
 //                                                            and control socket hidden (runtime-dir.ts)
 //         --ro-bind /dev/null <file>                         the daemon's config unreadable
 //         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
-//   sh -c 'socat UNIX-LISTEN:<own dir>/relay/http.sock,fork TCP:127.0.0.1:$PORT &
-//          read -r _; exec setpriv --reuid U --regid G --clear-groups --no-new-privs
+//   sh -c 'tunnel-relay --listen <own dir>/relay/http.sock $PORT &   (or socat UNIX-LISTEN:…,fork
+//          read -r _; exec setpriv                                    TCP:127.0.0.1:$PORT) --reuid U --regid G --clear-groups --no-new-privs
 //          --bounding-set -all --inh-caps -all -- "$@"'
 //
 // Everything up to `read` runs at prepare time, so a prepared spare has paid for it. The relay
@@ -73,9 +74,15 @@ export function codeUnderTmp(paths: readonly string[]): string[] {
   return [...tops];
 }
 
+/**
+ * The relay into a worker's network namespace: herd's native relay (native/tunnel-relay, its
+ * listen mode) or, where that was not built, socat (which forks per connection).
+ */
+export type RelayTool = { kind: "native"; path: string } | { kind: "socat"; path: string };
+
 export interface BwrapTools {
   bwrap: string;
-  socat: string;
+  relay: RelayTool;
   setpriv: string;
   nsenter: string;
 }
@@ -106,12 +113,15 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   // bwrap would make the pool's directory 0700 (root): the worker must pass through it.
   argv.push("--tmpfs", box.root, "--perms", "0711", "--dir", dirname(box.dir));
   argv.push("--bind", box.dir, box.dir);
+  // herd's own relay is seen inside under the worker's root-only relay directory, wherever herd
+  // lives (a checkout under the private /tmp included), without showing the worker herd's tree.
+  const relay = box.network ? insideRelay(tools.relay, box.dir) : undefined;
+  if (relay && relay.path !== tools.relay.path)
+    argv.push("--ro-bind", tools.relay.path, relay.path);
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
   if (box.resolvConf) argv.push("--ro-bind", box.resolvConf, "/etc/resolv.conf");
   let script = "";
-  if (box.network) {
-    script += `${quote(tools.socat)} UNIX-LISTEN:${quote(relaySocket(box.dir))},fork TCP:127.0.0.1:${box.port} </dev/null & `;
-  }
+  if (relay) script += `${relayCommand(relay, relaySocket(box.dir), box.port)} </dev/null & `;
   script += "read -r _ || :; exec ";
   if (box.uid !== undefined) {
     script += `${quote(tools.setpriv)} --reuid ${box.uid} --regid ${box.gid ?? box.uid} --clear-groups --no-new-privs --bounding-set -all --inh-caps -all -- `;
@@ -119,6 +129,24 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   script += '"$@" </dev/null';
   argv.push("--", "/bin/sh", "-c", script, "herd-sandbox");
   return argv;
+}
+
+/** The relay as the sandbox runs it: the native relay bound into the worker's relay directory. */
+function insideRelay(relay: RelayTool, dir: string): RelayTool {
+  return relay.kind === "native" ? { kind: "native", path: `${dir}/relay/tunnel-relay` } : relay;
+}
+
+/**
+ * The relay socket's listen backlog: the data plane opens upstream connections in bursts (a
+ * burst of new client connections), and a full backlog refuses a Unix socket's connect at once
+ * (EAGAIN: a 502). socat's default is 5; the native relay listens with the same 511.
+ */
+const BACKLOG = 511;
+
+function relayCommand(relay: RelayTool, socket: string, port: number): string {
+  return relay.kind === "native"
+    ? `${quote(relay.path)} --listen ${quote(socket)} ${port}`
+    : `${quote(relay.path)} UNIX-LISTEN:${quote(socket)},fork,backlog=${BACKLOG} TCP:127.0.0.1:${port}`;
 }
 
 function quote(s: string): string {

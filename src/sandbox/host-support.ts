@@ -8,8 +8,9 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { IsolationOptions } from "../core/index.ts";
+import { builtNativeRelay, type IsolationOptions } from "../core/index.ts";
 import { which } from "../pool/index.ts";
+import type { RelayTool } from "./bwrap-argv.ts";
 import { chooseNetwork, egressProblem, type NetworkChoice } from "./egress/index.ts";
 import { seccompFilter } from "./seccomp.ts";
 
@@ -22,7 +23,8 @@ export interface IsolationProblem {
 
 export interface SandboxTools {
   bwrap?: string;
-  socat?: string;
+  /** The relay into a private network namespace: the native relay if built, else socat. */
+  relay?: RelayTool;
   setpriv?: string;
   nsenter?: string;
 }
@@ -32,12 +34,25 @@ let tools: SandboxTools | undefined;
 export function sandboxTools(): SandboxTools {
   tools ??= {
     bwrap: which("bwrap"),
-    socat: which("socat"),
+    relay: relayTool(builtNativeRelay(), which("socat")),
     setpriv: which("setpriv"),
     nsenter: which("nsenter"),
   };
   return tools;
 }
+
+function relayTool(native: string | undefined, socat: string | undefined): RelayTool | undefined {
+  if (native) return { kind: "native", path: native };
+  return socat ? { kind: "socat", path: socat } : undefined;
+}
+
+/** socat as the relay (the fallback), from PATH when there. */
+export function socatRelay(): RelayTool {
+  return { kind: "socat", path: which("socat") ?? "socat" };
+}
+
+const NO_RELAY =
+  "herd's native relay (scripts/setup-native.sh, which needs cc) or socat (apt-get install socat)";
 
 /** Who the workers run as; `perWorker`: a fresh uid from the range for each. */
 export type WorkerIdentity = { perWorker: true } | { perWorker: false; uid: number; gid: number };
@@ -172,10 +187,10 @@ export function isolationProblems(requested: IsolationOptions): IsolationProblem
       message: "needs bubblewrap (bwrap) on PATH: apt-get install bubblewrap",
     });
   }
-  if ((isolation.network === "private" || isolation.network === "egress") && !found.socat) {
+  if ((isolation.network === "private" || isolation.network === "egress") && !found.relay) {
     problems.push({
       key: "network",
-      message: `network: ${isolation.network} needs socat (the relay into the namespace): apt-get install socat`,
+      message: `network: ${isolation.network} needs a relay into the namespace: ${NO_RELAY}`,
     });
   }
   if (isolation.network === "egress") {
@@ -247,19 +262,19 @@ function trialRun(bwrap: string, network: boolean): string | undefined {
 /**
  * The network a pool's workers get: its `network`, or for `auto` the best this host can give
  * (egress; private where egress is unavailable; host where a worker runs as root, or there is
- * no bubblewrap or socat, or the kernel refuses a network namespace), with the reason it got less.
+ * no bubblewrap or relay, or the kernel refuses a network namespace), with the reason it got less.
  */
 function poolNetwork(isolation: IsolationOptions): NetworkChoice {
   if (isolation.network !== "auto") return chooseNetwork(isolation.network, undefined);
   const identity = workerIdentity(isolation.user);
   const root = typeof identity !== "string" && !identity.perWorker && identity.uid === 0;
-  const { bwrap, socat } = sandboxTools();
+  const { bwrap, relay } = sandboxTools();
   const privateProblem = root
     ? "a worker running as root can undo its namespaces (set isolation.user: auto)"
     : !bwrap
       ? "no bubblewrap (bwrap) on PATH"
-      : !socat
-        ? "no socat on PATH for the relay into the namespace"
+      : !relay
+        ? `no relay into the namespace: ${NO_RELAY}`
         : trialRun(bwrap, true);
   return chooseNetwork(isolation.network, privateProblem);
 }

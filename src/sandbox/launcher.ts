@@ -1,4 +1,5 @@
-// The sandbox launcher: src/pool's SandboxFactory, backed by bubblewrap, socat and setpriv.
+// The sandbox launcher: src/pool's SandboxFactory, backed by bubblewrap, herd's native relay
+// (or socat) and setpriv.
 //
 // Every pool resolves its `default` isolation keys to the strongest this host gives
 // (host-support.ts) and reports, per key, what it got (containment.ts). A pool that gets
@@ -54,13 +55,14 @@ import type {
   SandboxLifeline,
   SandboxRecord,
 } from "../pool/index.ts";
-import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
+import { bwrapArgv, codeUnderTmp, type RelayTool, relaySocket } from "./bwrap-argv.ts";
 import { containmentRows } from "./containment.ts";
 import { adoptWorkerNet, PoolEgress, type WorkerNet } from "./egress/index.ts";
 import {
   isolationProblems,
   resolveDefaults,
   sandboxTools,
+  socatRelay,
   workerIdentity,
 } from "./host-support.ts";
 import { acquireRuntimeDir, releaseRuntimeDir, runtimeParent } from "./runtime-dir.ts";
@@ -76,7 +78,18 @@ export interface LauncherOptions {
   hide?: readonly string[] | (() => readonly string[]);
   /** Where uid claims live (default /run/herd-uids; tests use a directory of their own). */
   uidClaimsDir?: string;
+  /**
+   * The relay into a private network: herd's native relay where it was built, else socat (the
+   * default picks); "socat" forces the fallback (tests and benches compare the two).
+   */
+  relay?: "socat";
 }
+
+/**
+ * Pools given a sandbox in this process, by any launcher: each pool's directory in the
+ * process's runtime directory is its number (two launchers' pools must not share one).
+ */
+let pools = 0;
 
 /** Bound of a private tmpfs when the pool sets no memory limit. */
 const DEFAULT_TMPFS_BYTES = 1 << 30;
@@ -89,7 +102,6 @@ export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
   const heldUids = new Set<number>();
   let claims: UidClaims | undefined;
   const hide = opts.hide ?? [];
-  let pools = 0;
   return (options) => {
     const code = [
       options.cwd ?? process.cwd(),
@@ -136,6 +148,7 @@ export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
           tmpfsBytes,
           containment,
           egress,
+          relay: opts.relay === "socat" ? socatRelay() : sandboxTools().relay,
         },
       );
       return { sandbox, containment };
@@ -156,6 +169,7 @@ interface PoolSandboxDeps {
   containment: ContainmentRow[];
   /** network: egress: the pool's filter, closed with the pool. */
   egress: PoolEgress | undefined;
+  relay: RelayTool | undefined;
 }
 
 class BwrapPoolSandbox implements PoolSandbox {
@@ -199,6 +213,7 @@ class BwrapPoolSandbox implements PoolSandbox {
       const { network, filesystem } = this.options.isolation;
       net = this.deps.egress?.launch(dir, owner?.pid ?? process.pid);
       const contained = network !== "host";
+      const relay = this.deps.relay ?? socatRelay();
       const wrapper = bwrapArgv(
         {
           dir,
@@ -220,7 +235,7 @@ class BwrapPoolSandbox implements PoolSandbox {
         },
         {
           bwrap: tools.bwrap!,
-          socat: tools.socat ?? "socat",
+          relay,
           setpriv: tools.setpriv ?? "setpriv",
           nsenter: tools.nsenter ?? "nsenter",
         },

@@ -4,10 +4,12 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { Agent, get } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { workerEndpoint } from "../../src/core/index.ts";
 import { Herd, type PoolOptionsInput, resolvePoolOptions } from "../../src/pool/index.ts";
-import { sandboxLauncher } from "../../src/sandbox/index.ts";
+import { type LauncherOptions, sandboxLauncher } from "../../src/sandbox/index.ts";
 import {
   descendants,
   expectNoLeaks,
@@ -35,6 +37,13 @@ afterEach(async () => {
 }, 60_000);
 
 async function start(...pools: Partial<PoolOptionsInput>[]): Promise<Herd> {
+  return startWith({}, ...pools);
+}
+
+async function startWith(
+  launcher: LauncherOptions,
+  ...pools: Partial<PoolOptionsInput>[]
+): Promise<Herd> {
   const herd = await Herd.start(
     pools.map((overrides) =>
       resolvePoolOptions({
@@ -51,7 +60,7 @@ async function start(...pools: Partial<PoolOptionsInput>[]): Promise<Herd> {
         env: { ...leak.env, ...overrides.env },
       }),
     ),
-    { sandbox: sandboxLauncher() },
+    { sandbox: sandboxLauncher(launcher) },
   );
   herds.push(herd);
   return herd;
@@ -102,6 +111,63 @@ describe("an isolated worker", () => {
     expect(ub.size).toBe(1);
     expect([...ua][0]).not.toBe([...ub][0]);
   }, 60_000);
+
+  // Eight connections open at once, each with a request answered: the native relay pairs them
+  // in its one process; socat (the fallback where the native relay was not built) forks one
+  // process per connection, eight more in the tree while they are open.
+  for (const [relay, forks] of [
+    ["native", false],
+    ["socat", true],
+  ] as const) {
+    it(`is reached through its relay (${relay}), which ${forks ? "forks" : "forks nothing"} per connection`, async () => {
+      const herd = await startWith(relay === "socat" ? { relay } : {}, {});
+      const s = await herd.acquire("w", "relayed");
+      const endpoint = workerEndpoint(s.workerAddress);
+      expect("socketPath" in endpoint, "a private network is reached through its relay").toBe(true);
+      const before = descendants(s.workerPid).length;
+      const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+      try {
+        const answers = await Promise.all(
+          Array.from(
+            { length: 8 },
+            () =>
+              new Promise<number>((resolve, reject) => {
+                get({ ...endpoint, path: "/health", agent }, (res) => {
+                  res.resume();
+                  res.on("end", () => resolve(res.statusCode ?? 0));
+                }).on("error", reject);
+              }),
+          ),
+        );
+        expect(answers).toEqual(Array(8).fill(200));
+        const open = Object.values(agent.freeSockets).flat().length;
+        expect(open, "the connections are still open").toBe(8);
+        // (Not exactly 8 for socat: a fork of the readiness probe's connection may still be
+        // exiting in `before`.)
+        const added = descendants(s.workerPid).length - before;
+        if (forks) expect(added).toBeGreaterThanOrEqual(6);
+        else expect(added).toBe(0);
+      } finally {
+        agent.destroy();
+      }
+      // A burst of new connections, as the data plane opens them for a burst of new clients:
+      // a full listen backlog refuses a Unix socket's connect (EAGAIN), which the data plane
+      // answers 502 (socat's default backlog of 5 did).
+      const burst = await Promise.allSettled(
+        Array.from(
+          { length: 64 },
+          () =>
+            new Promise<number>((resolve, reject) => {
+              get({ ...endpoint, path: "/health", agent: false }, (res) => {
+                res.resume();
+                res.on("end", () => resolve(res.statusCode ?? 0));
+              }).on("error", reject);
+            }),
+        ),
+      );
+      expect(burst.filter((r) => r.status === "rejected").map((r) => String(r.reason))).toEqual([]);
+    }, 30_000);
+  }
 
   it("removes the sandbox directories a SIGKILLed daemon left behind", async () => {
     const dead = spawnSync("true").pid!;

@@ -24,7 +24,7 @@ export type NetworkChoice =
 
 /**
  * Resolves `auto`: egress where the host supports it, else private (no route out), else host.
- * `privateProblem` says why private cannot be given (a worker running as root, no socat).
+ * `privateProblem` says why private cannot be given (a worker running as root, no relay into the namespace).
  */
 export function chooseNetwork(
   network: IsolationOptions["network"],
