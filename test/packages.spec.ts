@@ -128,8 +128,11 @@ describe("installed from npm pack tarballs", () => {
       "bin",
       "dist",
       "examples",
+      "native",
       "package.json",
+      "scripts",
     ]);
+    expect(readdirSync(join(installed, "scripts"))).toEqual(["setup-native.sh"]);
     expect(readdirSync(join(project, "node_modules"))).not.toContain("tsx");
     const version = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).version;
     expect(await ok("npx", ["herd", "--version"], project)).toBe(`herd ${version}\n`);
@@ -157,6 +160,18 @@ describe("installed from npm pack tarballs", () => {
       const ignored = await runCaptured("git", ["check-ignore", "-q", tarball], { cwd: REPO_ROOT });
       expect(ignored.code, `${tarball} is gitignored`).toBe(0);
     }
+  });
+
+  it("builds its native relay where it was installed, with the script it ships", async () => {
+    const installed = join(project, "node_modules/herd");
+    const built = await runCaptured("bash", [join(installed, "scripts/setup-native.sh")], {
+      cwd: project,
+    });
+    expect(built.code, built.stderr).toBe(0);
+    // Where the package's own code looks for it (core/native-relay-binary.ts).
+    const relay = join(installed, ".tools/native/tunnel-relay");
+    const usage = await runCaptured(relay, [], { cwd: project });
+    expect(usage.stderr).toContain("tunnel-relay --listen");
   });
 
   it("with no config, names the demo config it ships, and that config checks out", async () => {
