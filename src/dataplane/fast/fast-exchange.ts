@@ -90,14 +90,6 @@ interface HeadOut {
   framing: Buffer;
 }
 
-/** `head` with the first `was` (latin1) replaced by `now`: a retried head's peer credential. */
-function replaced(head: Buffer, was: string, now: string): Buffer {
-  const at = head.indexOf(was, 0, "latin1");
-  if (at < 0) return head;
-  const tail = head.subarray(at + was.length);
-  return Buffer.concat([head.subarray(0, at), Buffer.from(now, "latin1"), tail]);
-}
-
 /** How long, and how many bytes, an answer is read for nobody to keep its upstream connection. */
 const DRAIN_MS = 1_000;
 const DRAIN_MAX_BYTES = 256 * 1024;
@@ -121,7 +113,7 @@ export class FastExchange implements UpstreamSink {
   #deadline: BodyDeadline | undefined;
   readonly #request: BodyCursor;
   readonly #hasBody: boolean;
-  #requestHead: Buffer;
+  #requestHead: string;
   readonly #session: SessionInfo;
   /** The Set-Cookie line herd adds to the answer (session-cookie.ts), if any. */
   readonly #cookie: string | undefined;
@@ -194,12 +186,12 @@ export class FastExchange implements UpstreamSink {
     this.#upstream.attach(this);
     const socket = this.#upstream.socket;
     if (initial === undefined) {
-      socket.write(this.#requestHead);
+      socket.write(this.#requestHead, "latin1");
       return undefined;
     }
     // The head and the body bytes that came with it go in one writev.
     socket.cork();
-    socket.write(this.#requestHead);
+    socket.write(this.#requestHead, "latin1");
     const rest = this.clientData(initial);
     socket.uncork();
     return rest;
@@ -302,10 +294,10 @@ export class FastExchange implements UpstreamSink {
       // A new connection to a peer opens with a credential of its own.
       const now = this.#credentialOf(this.#upstream);
       if (was !== undefined && now !== undefined) {
-        this.#requestHead = replaced(this.#requestHead, was, now);
+        this.#requestHead = this.#requestHead.replace(was, now);
       }
       this.#upstream.attach(this);
-      this.#upstream.socket.write(this.#requestHead);
+      this.#upstream.socket.write(this.#requestHead, "latin1");
       return;
     }
     this.#fail(workerFailed(this.#session, code));

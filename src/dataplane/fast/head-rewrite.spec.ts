@@ -161,10 +161,9 @@ describe("workerRequestHead", () => {
         ["Connection", "keep-alive"],
         ["X-Herd-Peer", "sig", "Transfer-Encoding", "chunked"],
       ]);
-      // The target as sent (its request line copied) or another (written).
-      const path = pick(["/x", "/s/abc/x?y=1", `/x?q=${n}`, `/x?q=${n + 1}`]);
+      const path = pick(["/x", "/s/abc/x?y=1"]);
       const decoded = buf.toString("latin1", prefix.length, prefix.length + scan.headBytes);
-      const out = workerRequestHead(buf, decoded, scan, path, to, extra).toString("latin1");
+      const out = workerRequestHead(buf, decoded, scan, path, to, extra);
       const expected = headBlock(`GET ${path} HTTP/1.1`, [
         ...requestHeadersForWorker(parsed.rawHeaders, to),
         ...extra,
@@ -183,14 +182,7 @@ describe("workerRequestHead", () => {
       const scan = scanRequestHead(buf, 0, 1 << 16);
       const parsed = parseRequestHead(buf, 0, 1 << 16);
       if (typeof scan !== "object" || typeof parsed !== "object") throw new Error(text);
-      const out = workerRequestHead(
-        buf,
-        text.slice(0, scan.headBytes),
-        scan,
-        "/x",
-        to,
-        [],
-      ).toString("latin1");
+      const out = workerRequestHead(buf, text.slice(0, scan.headBytes), scan, "/x", to, []);
       expect(out, listed).toBe(
         headBlock("GET /x HTTP/1.1", requestHeadersForWorker(parsed.rawHeaders, to)),
       );

@@ -5,8 +5,7 @@
 // bytes; runs of kept fields already written "name: value" are passed on whole.
 //
 // Invariant: the output is byte for byte what headBlock of forward-headers.ts's functions
-// would write for the same head (head-rewrite.spec.ts checks it on generated heads). Pure (one
-// module-level scratch array of rules, filled and read within a call).
+// would write for the same head (head-rewrite.spec.ts checks it on generated heads). Pure.
 
 import { fieldLines } from "../forward-headers.ts";
 import {
@@ -22,7 +21,6 @@ import {
   type ToWorker,
 } from "../header-rules.ts";
 import { COLON, CR, equalsLower, LF, SP } from "../http1/bytes.ts";
-import { MAX_FIELDS } from "../http1/head-fields.ts";
 import type { RequestScan } from "../http1/request-head.ts";
 import type { ResponseScan } from "../http1/response-head.ts";
 
@@ -136,24 +134,12 @@ export function clientResponseHead(
   return out.subarray(0, pos);
 }
 
-/** The rule of each field of the request head being rewritten (workerRequestHead's scratch). */
-const rules = new Uint8Array(MAX_FIELDS);
-
-/** Does buf[s..e) spell `text` (latin1)? */
-function spells(buf: Buffer, s: number, e: number, text: string): boolean {
-  if (e - s !== text.length) return false;
-  for (let k = 0; k < text.length; k++) if (buf[s + k] !== text.charCodeAt(k)) return false;
-  return true;
-}
-
 /**
  * headBlock(`${method} ${path} HTTP/1.1`, [...requestHeadersForWorker(fields, to), ...extra])
- * for a scanned request (never an upgrade), as bytes: the fast path's request to the worker.
- * The client's bytes that pass unchanged (its request line when the path is the target it sent,
- * runs of kept fields already written "name: value") are copied from `buf`; the lines herd adds
- * go in one latin1 write. `text` is the head decoded once (latin1, from scan.start), for the few
- * values herd reads (Host, X-Forwarded-For, Upgrade, Referer). Names are compared on the bytes.
- * Its spec checks the result is the same.
+ * for a scanned request (never an upgrade): the fast path's request to the worker. `text` is
+ * the head decoded once (latin1, from scan.start); names are compared on the bytes and kept
+ * fields are slices of `text`, a run of fields already written "name: value" in one slice, so
+ * nothing is lower-cased or copied per field. Its spec checks the result is the same.
  */
 export function workerRequestHead(
   buf: Buffer,
@@ -162,75 +148,49 @@ export function workerRequestHead(
   path: string,
   to: ToWorker,
   extra: readonly string[],
-): Buffer {
+): string {
   const listed = scannedConnectionListed(buf, scan);
   const drops = notToWorker(to);
   const { fields, fieldCount, start } = scan;
+  let out = `${scan.method} ${path} HTTP/1.1\r\n`;
   let forwardedFor: string | undefined;
   let host: string | undefined;
   let upgrade: string | undefined;
-  const fieldsEnd = start + scan.headBytes - 2;
-  // The lines after the client's kept fields are known only after them: built first, as one
-  // string, to size the buffer. A field grows by one byte at most (a space after its colon).
-  const samePath = scan.minor === 1 && spells(buf, scan.targetStart, scan.targetEnd, path);
-  let max = scan.headBytes + fieldCount + (samePath ? 0 : path.length + 20);
-  /** Referer values scrubbed of herd's parameters, by field index (rare: undefined). */
-  let scrubbed: Map<number, string> | undefined;
-  for (let k = 0; k < fieldCount; k++) {
-    const m = 4 * k;
-    const rule = ruleOfBytes(buf, fields[m]!, fields[m + 1]!);
-    rules[k] = rule;
-    if (rule === Rule.Pass) continue;
-    const vs = fields[m + 2]! - start;
-    const ve = fields[m + 3]! - start;
-    if (rule === Rule.Host) host = text.slice(vs, ve);
-    else if (rule === Rule.Upgrade) upgrade = text.slice(vs, ve);
-    else if (rule === Rule.ForwardedFor) {
-      const sent = text.slice(vs, ve);
-      forwardedFor = forwardedFor === undefined ? sent : `${forwardedFor}, ${sent}`;
-    } else if (rule === Rule.Referer) {
-      const sent = text.slice(vs, ve);
-      const value = scrubReferer(sent);
-      if (value !== sent) {
-        scrubbed ??= new Map();
-        scrubbed.set(k, value);
-        max += value.length;
-      }
-    }
-  }
-  const ours = `${fieldLines(fieldsOfOurs(to, forwardedFor, host, upgrade))}${fieldLines(extra)}\r\n`;
-  const out = Buffer.allocUnsafe(max + ours.length);
-  let pos = 0;
-  /** Start of the verbatim bytes not copied yet, or -1. */
+  const fieldsEnd = scan.headBytes - 2;
+  /** Start (in text) of the verbatim lines not added yet, or -1. */
   let run = -1;
-  if (samePath) run = start;
-  else pos = out.write(`${scan.method} ${path} HTTP/1.1\r\n`, 0, "latin1");
   for (let k = 0; k < fieldCount; k++) {
     const m = 4 * k;
     const ns = fields[m]!;
     const ne = fields[m + 1]!;
-    const rule = rules[k] as Rule;
+    const vs = fields[m + 2]!;
+    const ve = fields[m + 3]!;
+    const rule = ruleOfBytes(buf, ns, ne);
+    if (rule === Rule.Host) host = text.slice(vs - start, ve - start);
+    else if (rule === Rule.Upgrade) upgrade = text.slice(vs - start, ve - start);
+    else if (rule === Rule.ForwardedFor) {
+      const sent = text.slice(vs - start, ve - start);
+      forwardedFor = forwardedFor === undefined ? sent : `${forwardedFor}, ${sent}`;
+    }
     const dropped = dropsToWorker(rule, listedIn(listed, buf, ns, ne), drops);
-    const value = dropped || scrubbed === undefined ? undefined : scrubbed.get(k);
-    const lineEnd = k + 1 < fieldCount ? fields[m + 4]! : fieldsEnd;
+    let value: string | undefined;
+    if (!dropped && rule === Rule.Referer) {
+      const sent = text.slice(vs - start, ve - start);
+      const scrubbed = scrubReferer(sent);
+      if (scrubbed !== sent) value = scrubbed;
+    }
+    const lineEnd = k + 1 < fieldCount ? fields[m + 4]! : fieldsEnd + start;
     if (!dropped && value === undefined && writtenPlain(buf, fields, m, lineEnd)) {
-      if (run < 0) run = ns;
+      if (run < 0) run = ns - start;
       continue;
     }
     if (run >= 0) {
-      pos += copyBytes(buf, run, ns, out, pos);
+      out += text.slice(run, ns - start);
       run = -1;
     }
     if (dropped) continue;
-    pos += copyBytes(buf, ns, ne, out, pos);
-    out[pos++] = COLON;
-    out[pos++] = SP;
-    if (value === undefined) pos += copyBytes(buf, fields[m + 2]!, fields[m + 3]!, out, pos);
-    else pos += out.write(value, pos, "latin1");
-    out[pos++] = CR;
-    out[pos++] = LF;
+    out += `${text.slice(ns - start, ne - start)}: ${value ?? text.slice(vs - start, ve - start)}\r\n`;
   }
-  if (run >= 0) pos += copyBytes(buf, run, fieldsEnd, out, pos);
-  pos += out.write(ours, pos, "latin1");
-  return out.subarray(0, pos);
+  if (run >= 0) out += text.slice(run, fieldsEnd);
+  return `${out}${fieldLines(fieldsOfOurs(to, forwardedFor, host, upgrade))}${fieldLines(extra)}\r\n`;
 }

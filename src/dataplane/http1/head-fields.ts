@@ -40,7 +40,7 @@ export interface ScannedHead {
 }
 
 /** More header fields than any browser or client sends; beyond it, node:http decides. */
-export const MAX_FIELDS = 256;
+const MAX_FIELDS = 256;
 export const NONE: BodyFraming = Object.freeze({ kind: "none" });
 export const CHUNKED: BodyFraming = Object.freeze({ kind: "chunked" });
 export const CLOSE: BodyFraming = Object.freeze({ kind: "close" });
