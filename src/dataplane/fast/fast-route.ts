@@ -54,7 +54,8 @@ export function routeHead(
   const { fields, fieldCount } = head;
   // node:http drops headers past maxHeadersCount: such a request is not forwarded as is.
   if (fieldCount > MAX_HEADERS_COUNT) return undefined;
-  values.fill(undefined);
+  // A loop, not fill(): Array.prototype.fill is a call into the runtime.
+  for (let k = 0; k <= SESSION; k++) values[k] = undefined;
   for (let m = 0; m < 4 * fieldCount; m += 4) {
     const ns = fields[m]!;
     const ne = fields[m + 1]!;
