@@ -2,7 +2,7 @@
 // web-access.ts read, as slices of the head decoded once, given to the same ctx.web.route as
 // node:http's path. Undefined wherever node:http would read the headers differently or answer
 // an error: that request is handed to node:http to decide. Stateless between calls (one
-// module-level scratch array of values, filled and read within a call; never re-entered).
+// module-level scratch array of values, reset at each call; routing never re-enters it).
 
 import { PEER_HEADER } from "../../core/index.ts";
 import { nameEquals } from "../http1/bytes.ts";
