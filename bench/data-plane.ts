@@ -630,6 +630,15 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
               unit: "×",
             },
             {
+              // herd's own JavaScript is user time; the kernel's share moves with the load.
+              name: "A/B: user CPU/req herd ÷ herd B, median of each round's ratio",
+              value: round(
+                paired("herd", "herd B", (m) => m.userUs),
+                3,
+              ),
+              unit: "×",
+            },
+            {
               name: "A/B, 50 sessions: CPU/req ÷ herd B, median of each round's ratio",
               value: round(paired("herd, 50 sessions", "herd B, 50 sessions", cpuOf), 3),
               unit: "×",

@@ -110,6 +110,11 @@ function herdCookies(header: string): {
   return out;
 }
 
+/** The credential of an `Authorization: Bearer` value (no header: no regex run per request). */
+function bearerOf(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+}
+
 const PATH_PREFIX = "/s/";
 
 /** `/s/{id}/rest` → { raw: id still encoded, rest: "/rest" }; `/s/{id}` → { raw, rest: "/" }. */
@@ -204,7 +209,7 @@ export function routeRequest(
     crossOrigin: false,
     pool: single(headers[POOL_HEADER]),
     key: single(headers[KEY_HEADER]),
-    bearer: /^Bearer\s+(\S+)\s*$/i.exec(single(headers.authorization) ?? "")?.[1],
+    bearer: bearerOf(single(headers.authorization)),
     peer: single(headers[PEER_HEADER]),
     path,
     cookie: cookies.rest,

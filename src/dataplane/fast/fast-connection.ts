@@ -62,7 +62,7 @@ import { fromHerdError, headTimedOut, writeErrorToSocket } from "../http-errors.
 import { type RequestScan, scanRequestHead } from "../http1/request-head.ts";
 import { readPreamble, relayTarget } from "../relay-hop.ts";
 import type { Route } from "../route.ts";
-import { endedBeforeForward, type LastConnection } from "../session-access.ts";
+import { type Connection, endedBeforeForward, type LastConnection } from "../session-access.ts";
 import { ClientReads } from "./client-reads.ts";
 import type { FastContext } from "./fast-context.ts";
 import { type ExchangeHost, FastExchange } from "./fast-exchange.ts";
@@ -124,6 +124,19 @@ const IDLE: Idle = { kind: "idle", first: false };
 const CLOSING: State = { kind: "closing" };
 const GONE: State = { kind: "gone" };
 const DECLINED: HandOffReason = { kind: "declined" };
+
+/**
+ * The connection the last request was served on, as SessionAccess.known reuses it: a class,
+ * so that every client connection's has one shape (a `{ ...conn }` spread gave each its own
+ * map, and known()'s loads of it went megamorphic).
+ */
+class Served implements LastConnection {
+  constructor(
+    readonly session: SessionInfo,
+    readonly lease: Connection["lease"],
+    public touchedAt: number,
+  ) {}
+}
 
 export class FastConnection implements ExchangeHost {
   readonly maxHeadBytes: number;
@@ -403,7 +416,7 @@ export class FastConnection implements ExchangeHost {
       this.#open(from, route);
       return true;
     }
-    if (conn !== this.#last) this.#last = { ...conn, touchedAt: Date.now() };
+    if (conn !== this.#last) this.#last = new Served(conn.session, conn.lease, Date.now());
     const initial = pending.length > head.headBytes ? pending.subarray(head.headBytes) : undefined;
     this.#pending = undefined;
     this.#idleDeadline.clear();

@@ -79,6 +79,17 @@ const FRAMING = [false, true].map((chunked) =>
 );
 const NO_LINES = Buffer.alloc(0);
 
+// The fields of ours last in a request head, by its body's framing: forward-headers drops
+// Transfer-Encoding (node:http re-frames bodies); here the chunks go through verbatim, so their
+// framing is declared again. Constants: no array built per request.
+const KEEP_ALIVE: readonly string[] = ["Connection", "keep-alive"];
+const CHUNKED_KEEP_ALIVE: readonly string[] = [
+  "Transfer-Encoding",
+  "chunked",
+  "Connection",
+  "keep-alive",
+];
+
 function headWithBody(head: HeadOut, body: Buffer): Buffer {
   return clientResponseHead(head.buf, head.scan, head.framing, body);
 }
@@ -140,10 +151,8 @@ export class FastExchange implements UpstreamSink {
     );
     // The path, and the fields a forward to a peer adds after the client's and ours.
     const target = upstreamTarget(conn.session, route, [], this.#credentialOf(this.#upstream));
-    // forward-headers drops Transfer-Encoding (node:http re-frames bodies); here the chunks go
-    // through verbatim, so their framing is declared again.
-    if (head.body.kind === "chunked") target.headers.push("Transfer-Encoding", "chunked");
-    target.headers.push("Connection", "keep-alive");
+    const framing = head.body.kind === "chunked" ? CHUNKED_KEEP_ALIVE : KEEP_ALIVE;
+    const extra = target.headers.length === 0 ? framing : [...target.headers, ...framing];
     const remoteAddress = host.socket.remoteAddress;
     const tracer = host.ctx.tracer;
     let traceparent: string | undefined;
@@ -152,7 +161,7 @@ export class FastExchange implements UpstreamSink {
       traceparent = this.#span.traceparent;
     }
     const to = toWorker(route, remoteAddress, false, traceparent);
-    this.#requestHead = workerRequestHead(buf, text, head, target.path, to, target.headers);
+    this.#requestHead = workerRequestHead(buf, text, head, target.path, to, extra);
   }
 
   /** A peer's upstream connection sends the credential it was opened with on every request. */
