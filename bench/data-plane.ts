@@ -749,7 +749,8 @@ if (process.argv[1] === SELF) {
       ...(seconds !== undefined ? { seconds: Number(seconds) } : {}),
       ...(rounds !== undefined ? { rounds: Number(rounds) } : {}),
       ...(ab !== undefined ? { ab } : {}),
-      ...(only !== undefined ? { only: only.split(",") } : {}),
+      // Names hold ", " ("herd, 50 sessions"): the list is split at commas not followed by a space.
+      ...(only !== undefined ? { only: only.split(/,(?! )/) } : {}),
     });
     const { formatTable, withVerdict } = await import("./report.ts");
     console.log(formatTable(rows.map(withVerdict)));
