@@ -34,7 +34,8 @@
 //
 // A/B: `--ab DIR` also runs the herd of another tree (DIR: a copy of this repository with
 // node_modules, e.g. the previous commit's src/ under this bench/) as "herd B", interleaved
-// with this one; `--only a,b` keeps only the named systems. HERD_BENCH_SERVE_ARGS adds node
+// with this one, the two HTTP rows of each (one session, 50) on a fresh pair of proxy
+// processes each round (a process's own lot moves its figure by up to ±10 %); `--only a,b` keeps only the named systems. HERD_BENCH_SERVE_ARGS adds node
 // flags to the proxy process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 //
 // The proxies run in child processes (`--serve`), so the load generator never shares a
@@ -250,6 +251,8 @@ interface Target {
   pid?: number;
   /** Asks that herd for its counters (upstream connections opened per request). */
   counters?: () => Promise<DataPlaneCounters>;
+  /** With --ab: measured on this round's fresh proxy process of this tree (see the loop). */
+  fresh?: "a" | "b";
 }
 
 interface Measured extends WrkResult {
@@ -360,7 +363,14 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     const all: Target[] = [
       // The CPU columns of this row are the worker's own: what it can serve per core.
       { name: "direct", url: served.direct, pid: served.directPid },
-      { name: "herd", url: served.herd, headers: HEADERS, pid: herdPid, counters: a.counters },
+      {
+        name: "herd",
+        url: served.herd,
+        headers: HEADERS,
+        pid: herdPid,
+        counters: a.counters,
+        ...(b ? { fresh: "a" as const } : {}),
+      },
       ...(b
         ? [
             {
@@ -369,6 +379,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
               headers: HEADERS,
               pid: b.child.pid!,
               counters: b.counters,
+              fresh: "b" as const,
             },
           ]
         : []),
@@ -376,7 +387,13 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
       { name: "node relay", url: relay.url, pid: relay.pid },
       { name: "node relay (onread)", url: onreadRelay.url, pid: onreadRelay.pid },
       { name: "C relay", url: cRelayed.url, pid: cRelayed.pid },
-      { name: "herd, 50 sessions", url: served.herd, sessionPerConnection: SESSION, pid: herdPid },
+      {
+        name: "herd, 50 sessions",
+        url: served.herd,
+        sessionPerConnection: SESSION,
+        pid: herdPid,
+        ...(b ? { fresh: "a" as const } : {}),
+      },
       ...(b
         ? [
             {
@@ -384,6 +401,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
               url: b.served.herd,
               sessionPerConnection: SESSION,
               pid: b.child.pid!,
+              fresh: "b" as const,
             },
           ]
         : []),
@@ -415,10 +433,18 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     const loads: number[] = [];
     let opened = 0;
     let forwarded = 0;
-    for (let round = 0; round < rounds; round++) {
-      // Rotate who goes first: whatever the machine does over a round hits each system alike.
-      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const t of order) {
+    type Proxy = Awaited<ReturnType<typeof startServe>>;
+    const measureRound = async (order: Target[], pair: Record<"a" | "b", Proxy> | undefined) => {
+      for (const planned of order) {
+        const proc = planned.fresh && pair ? pair[planned.fresh] : undefined;
+        const t: Target = proc
+          ? {
+              ...planned,
+              url: proc.served.herd,
+              pid: proc.child.pid!,
+              ...(planned.counters ? { counters: proc.counters } : {}),
+            }
+          : planned;
         const run = (s: number) =>
           wrk(`${t.url}/whoami`, {
             seconds: s,
@@ -449,6 +475,23 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
           opened += after.upstreamConnections - before.upstreamConnections;
           forwarded += after.forwarded - before.forwarded;
         }
+      }
+    };
+    for (let round = 0; round < rounds; round++) {
+      // Rotate who goes first: whatever the machine does over a round hits each system alike.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      // A/B: each proxy process draws its own lot (where its heap and code land, what V8
+      // inlines), worth up to ±10 % of user time for its whole life: two A/A runs of one tree
+      // the same evening came out 1.12 × and 0.965 ×. So the A/B rows run on a fresh pair of
+      // processes each round, and the medians over rounds are over lots, not over one.
+      const pair =
+        b && order.some((t) => t.fresh)
+          ? { a: await startServe(root, serveArgs), b: await startServe(opts.ab!, serveArgs) }
+          : undefined;
+      try {
+        await measureRound(order, pair);
+      } finally {
+        if (pair) await Promise.all([stopChild(pair.a.child), stopChild(pair.b.child)]);
       }
       loads.push(load1());
     }
