@@ -6,19 +6,8 @@
 
 import { get } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import {
-  type Daemon,
-  expectNoLeaks,
-  killAllWithTag,
-  newLeakTag,
-  startDaemon,
-} from "../helpers/index.ts";
-import {
-  expectNoIsolationLeaks,
-  hostilePool,
-  type UidRange,
-  uidRangeKey,
-} from "./isolation-harness.ts";
+import { type Daemon, newLeakTag, startDaemon } from "../helpers/index.ts";
+import { hostilePool, stopContained, type UidRange, uidRangeKey } from "./isolation-harness.ts";
 
 const leak = newLeakTag();
 const UID_RANGE: UidRange = [233_000, 233_009];
@@ -36,15 +25,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  const pid = daemon?.pid ?? 0;
-  const exit = await daemon?.stop();
-  try {
-    await expectNoLeaks(leak.tag);
-    await expectNoIsolationLeaks(UID_RANGE, pid);
-  } finally {
-    killAllWithTag(leak.tag);
-  }
-  expect(exit).toEqual({ code: 0, signal: null });
+  expect(await stopContained(daemon, leak.tag, UID_RANGE)).toEqual({ code: 0, signal: null });
 }, 60_000);
 
 /** The status of one GET on a connection of its own. */
