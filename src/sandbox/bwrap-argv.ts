@@ -14,11 +14,14 @@
 //           --tmpfs /run/lock --ro-bind <code> <code>]       files; the worker's code, if in /tmp
 //         --tmpfs <runtime parent> --bind <own dir> <own dir>  every generation's relays/homes
 //                                                            and control socket hidden (runtime-dir.ts)
+//         [--ro-bind <herd's relay> <own dir>/relay/tunnel-relay]  the native relay, seen there only
 //         --ro-bind /dev/null <file>                         the daemon's config unreadable
 //         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
-//   sh -c 'tunnel-relay --listen <own dir>/relay/http.sock $PORT &   (or socat UNIX-LISTEN:…,fork
-//          read -r _; exec setpriv                                    TCP:127.0.0.1:$PORT) --reuid U --regid G --clear-groups --no-new-privs
+//   sh -c '<own dir>/relay/tunnel-relay --listen <own dir>/relay/http.sock $PORT &
+//          read -r _; exec setpriv --reuid U --regid G --clear-groups --no-new-privs
 //          --bounding-set -all --inh-caps -all -- "$@"'
+//   (socat's form of the relay: socat UNIX-LISTEN:<own dir>/relay/http.sock,fork,backlog=511
+//   TCP:127.0.0.1:$PORT)
 //
 // Everything up to `read` runs at prepare time, so a prepared spare has paid for it. The relay
 // runs as root in the worker's network namespace and listens in a root-only directory: the
