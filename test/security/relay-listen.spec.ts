@@ -37,8 +37,23 @@ async function startRelay(port: number): Promise<{ path: string; relay: ChildPro
     rmSync(dir, { recursive: true, force: true });
     expect(await waitForPidsGone([relay.pid!], 10_000), "the relay is gone").toEqual([]);
   });
-  for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
+  // Listening once a connect is accepted: the socket's file appears at bind, before listen.
+  for (let i = 0; !(await accepts(path)); i++) {
+    if (i >= 500) throw new Error(`the relay did not listen on ${path}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return { path, relay };
+}
+
+function accepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
 }
 
 async function startServer(onConnection: (socket: Socket) => void): Promise<number> {
