@@ -147,11 +147,9 @@ export async function benchSandboxRelay({ seconds = 3, rounds = 5 } = {}): Promi
     await Herd.start([pool("socat")], { sandbox: sandboxLauncher({ relay: "socat" }) }),
   ];
   const loads: number[] = [];
-  let paths: Record<Side, { to: Endpoint }> | undefined;
+  const workers = {} as Record<Side, { to: Endpoint; pid: number }>;
   const results: Record<string, Record<Side, Sample[]>> = {};
   try {
-    const workers = {} as Record<Side, { to: Endpoint; pid: number }>;
-    paths = workers;
     for (const side of SIDES) {
       const herd = side === "socat" ? herds[1]! : herds[0]!;
       const s = await herd.acquire(side, `relay-${side}`);
@@ -210,7 +208,7 @@ export async function benchSandboxRelay({ seconds = 3, rounds = 5 } = {}): Promi
     );
   }
   for (const side of SIDES) {
-    const to = paths?.[side]?.to;
+    const to = workers[side]?.to;
     rows.push({
       name: `new connection: ${side}, connects refused (EAGAIN, backlog full)`,
       value: to && "path" in to ? (refused[to.path] ?? 0) : 0,
