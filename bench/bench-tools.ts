@@ -1,6 +1,7 @@
 // Builds the data-plane bench's native helpers into .tools/bench/: the C worker
 // (bench/c-worker/worker.c, with cc), the Go worker (bench/go-worker/main.go, with the Go on
-// PATH, see scripts/setup-go.sh), the C relay (bench/c-relay/relay.c, with cc) and herd's own
+// PATH, see scripts/setup-go.sh), the C relay (bench/c-relay/relay.c, with cc), the C proxy
+// prototype (bench/c-proxy/proxy.c, with cc) and herd's own
 // native tunnel relay for the "herd native" rows (native/tunnel-relay, with cc). Every
 // build is cheap when nothing changed, so the bench calls them on every run.
 import { execFileSync } from "node:child_process";
@@ -47,6 +48,24 @@ export function cRelay(): string {
   const hash = createHash("sha256").update(source).digest("hex").slice(0, 12);
   const out = join(OUT, `c-relay-${hash}`);
   build("the C relay (needs cc)", "c-relay", ["cc", "-O2", "-Wall", "-o", out, "relay.c"]);
+  return out;
+}
+
+/** The C prototype of herd's HTTP fast path (bench/c-proxy, issue 26), named by its source's
+ *  hash as the C relay is. */
+export function cProxy(): string {
+  const source = readFileSync(join(ROOT, "bench", "c-proxy", "proxy.c"));
+  const hash = createHash("sha256").update(source).digest("hex").slice(0, 12);
+  const out = join(OUT, `c-proxy-${hash}`);
+  build("the C proxy prototype (needs cc)", "c-proxy", [
+    "cc",
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-o",
+    out,
+    "proxy.c",
+  ]);
   return out;
 }
 
