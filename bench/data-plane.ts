@@ -1,7 +1,9 @@
 // Data-plane benchmark (issue 26's honest bench): herd's data plane against nginx (one worker
 // process, upstream keep-alive; the reference proxy), a raw Node TCP relay (the floor for a
 // proxy on Node's sockets, bench/tcp-relay.mjs) and the worker reached directly, all in one
-// interleaved run, with wrk on 50 keep-alive connections.
+// interleaved run, with wrk on 50 keep-alive connections. The "native prototype" row is
+// bench/c-proxy: herd's fast-path work for plain requests done in C (issue 26), measured to
+// judge a hot path outside V8 against herd's ≥ 30 % CPU-per-request adoption bar.
 //
 // The worker is a small C server (bench/c-worker: one epoll loop, a fixed answer per request
 // head), which costs a fraction of what any proxy in front of it does (its own CPU per request
@@ -51,7 +53,7 @@ import { type DataPlaneCounters, startDataPlane } from "../src/dataplane/index.t
 import { Herd, resolvePoolOptions } from "../src/pool/index.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { WORKER_FIXTURE as NODE_WORKER } from "../test/helpers/worker.ts";
-import { cRelay, cWorker, goWorker, tunnelRelay } from "./bench-tools.ts";
+import { cProxy, cRelay, cWorker, goWorker, tunnelRelay } from "./bench-tools.ts";
 import { type RunningNginx, startNginx } from "./nginx.ts";
 import { type BenchRow, compared, load1, median, round } from "./report.ts";
 import { type WrkResult, wrk } from "./wrk.ts";
@@ -299,12 +301,14 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await new Promise((ok) => (child.exitCode !== null ? ok(null) : child.once("exit", ok)));
 }
 
-/** A raw relay (`argv` + the target port) to `url`'s port, in a process of its own. */
+/** A raw relay (`argv` + `last`: the target port by default) to `url`'s port, in a process of
+ *  its own. */
 export async function startRelay(
   argv: string[],
   url: string,
+  last = new URL(url).port,
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(argv[0]!, [...argv.slice(1), new URL(url).port], {
+  const child = spawn(argv[0]!, [...argv.slice(1), last], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
@@ -344,8 +348,8 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
   let nginx: RunningNginx | undefined;
   let nginxMany: RunningNginx | undefined;
   const relays: ChildProcess[] = [];
-  const relayTo = async (argv: string[], url: string) => {
-    const r = await startRelay(argv, url);
+  const relayTo = async (argv: string[], url: string, last?: string) => {
+    const r = await startRelay(argv, url, last);
     relays.push(r.child);
     return { url: r.url, pid: r.child.pid! };
   };
@@ -359,6 +363,12 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
     const relay = await relayTo([process.execPath, RELAY], served.direct);
     const onreadRelay = await relayTo([process.execPath, RELAY, "onread"], served.direct);
     const cRelayed = await relayTo([cRelay()], served.direct);
+    // The C prototype of the fast path (bench/c-proxy, issue 26): SESSION routed to its worker.
+    const prototype = await relayTo(
+      [cProxy()],
+      served.direct,
+      `${SESSION}=${new URL(served.direct).port}`,
+    );
     const herdPid = a.child.pid!;
     const all: Target[] = [
       // The CPU columns of this row are the worker's own: what it can serve per core.
@@ -387,6 +397,7 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
       { name: "node relay", url: relay.url, pid: relay.pid },
       { name: "node relay (onread)", url: onreadRelay.url, pid: onreadRelay.pid },
       { name: "C relay", url: cRelayed.url, pid: cRelayed.pid },
+      { name: "native prototype", url: prototype.url, headers: HEADERS, pid: prototype.pid },
       {
         name: "herd, 50 sessions",
         url: served.herd,
@@ -618,6 +629,25 @@ export async function benchDataPlane(opts: DataPlaneBenchOptions = {}): Promise<
         cpu("node relay"),
         "µs/req",
         cpu("C relay"),
+      ),
+      compared(
+        "1 session: CPU/req native prototype vs herd",
+        cpu("native prototype"),
+        "µs/req",
+        cpu("herd"),
+        "ratio ≤ 0.7",
+      ),
+      compared(
+        "1 session: CPU/req native prototype vs nginx",
+        cpu("native prototype"),
+        "µs/req",
+        cpu("nginx"),
+      ),
+      compared(
+        "1 session: req/s native prototype vs nginx",
+        med("native prototype", "rps"),
+        "req/s",
+        med("nginx", "rps"),
       ),
       compared(
         "1 session: CPU/req herd vs raw Node relay",

@@ -2,8 +2,8 @@
 # What `npm run bench` needs beyond `npm install`: Debian's wrk (the load generator: a C event
 # loop with µs latency histograms) and nginx (the reference proxy of the data-plane benchmark,
 # run as an unprivileged foreground process by the bench, never as a service), and the
-# data-plane bench's workers and relay, built into .tools/bench: bench/c-worker and
-# bench/c-relay with cc, bench/go-worker and bench/go-herd (the Go herd library's harness,
+# data-plane bench's workers, relay and proxy prototype, built into .tools/bench: bench/c-worker,
+# bench/c-relay and bench/c-proxy with cc, bench/go-worker and bench/go-herd (the Go herd library's harness,
 # standard library only) with the Go of scripts/setup-go.sh (the bench rebuilds them too).
 # Idempotent; needs root for apt.
 # Usage: scripts/setup-bench.sh
@@ -13,7 +13,7 @@ export PATH="$root/.tools/go/bin:$PATH"
 mkdir -p "$root/.tools/bench"
 (cd "$root/bench/go-worker" && GOFLAGS=-buildvcs=false go build -o "$root/.tools/bench/go-worker" main.go)
 (cd "$root/bench/go-herd" && GOFLAGS=-buildvcs=false go build -o "$root/.tools/bench/go-herd" .)
-for c in c-worker/worker c-relay/relay; do
+for c in c-worker/worker c-relay/relay c-proxy/proxy; do
   cc -O2 -Wall -o "$root/.tools/bench/${c%%/*}" "$root/bench/$c.c"
 done
 missing=()
