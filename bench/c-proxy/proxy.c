@@ -1,47 +1,37 @@
 // A prototype of herd's HTTP fast path in C on one epoll loop (issue 26): what the per-request
-// work of src/dataplane/fast/ costs outside V8, measured by the data-plane bench's "native
-// prototype" row and checked byte for byte against a real herd by proxy.spec.ts. A bench tool,
-// not a part of herd: it is driven by a static table, not by the daemon.
-// Usage: proxy [--session-header NAME] SESSION=PORT[/TOKEN]...; listens on a loopback port,
+// work of src/dataplane/fast/ costs outside V8, for the data-plane bench's "native prototype"
+// row; proxy.spec.ts checks it byte for byte against a real herd. A bench tool driven by a
+// static table, not by the daemon. Usage: proxy SESSION=PORT...; listens on a loopback port,
 // prints `ready <port>`; each stdin line prints its counters; exits when stdin closes.
 //
-// Per request it does what herd's fast path does for a plain request:
-// - parses the head as strictly as http1/request-head.ts + head-fields.ts (method, origin-form
-//   target, HTTP/1.1, field names as tokens, values, the framing fields llhttp interprets);
-// - routes as fast/fast-route.ts + route.ts + web-access.ts do for header routing: the session
-//   header (X-Session-ID by default) and the routing fields read once each (a repeated one, an
-//   Origin, a Sec-Fetch-Site, X-Herd-Peer, herd's query or cookie names, a /s/ path: declined),
-//   Host required and allowed (an IP, a name without a dot, *.localhost: else 421), the id
-//   validated (400), looked up in the table (404, the connection kept), the token compared
-//   in constant time when the table gives one (401);
-// - the per-request bookkeeping of fast-exchange.ts / session-access.ts: counters, the
-//   connection's last session reused while it is the request's (else a hash lookup), and a
-//   coarse clock read that "touches" the session at most once a second;
-// - writes the worker's head by header-rules.ts as head-rewrite.ts's workerRequestHead does
-//   (hop-by-hop and Connection-listed fields, Cookie, herd's own, X-Forwarded-* dropped; then
-//   Cookie, X-Forwarded-For, -Proto, -Host, and Transfer-Encoding: chunked / Connection:
-//   keep-alive appended in that order), the request body verbatim by its framing
-//   (http1/chunked-framing.ts's grammar and limits);
-// - one upstream keep-alive connection pinned per client connection (pinned-upstream.ts), one
-//   exchange at a time (no pipelining: bytes read ahead wait), the retry of a bodiless
-//   idempotent request once when a reused upstream closes before answering;
-// - parses the worker's response head as http1/response-head.ts does (anything odd: 502), passes
-//   1xx interim heads, writes the client's head as clientResponseHead does (hop-by-hop, listed
-//   and herd_* Set-Cookie fields dropped, FRAMING's lines added), the body verbatim by its
-//   framing (length, chunked, none for 1xx/204/304/HEAD, until close otherwise).
+// Per request, what herd's fast path does for a plain request:
+// - the head parsed as strictly as http1/request-head.ts and head-fields.ts;
+// - routed as fast/fast-route.ts, route.ts and web-access.ts route by header: X-Session-ID and
+//   the routing fields each read once (repeated ones, Origin, Sec-Fetch-Site, X-Herd-Peer,
+//   herd's query or cookie names, a /s/ path: declined), Host required and allowed (421), the
+//   id validated (400), the connection's last session reused or the table looked up (404, the
+//   connection kept); counters, and a coarse clock read that "touches" the session;
+// - the worker's head as head-rewrite.ts's workerRequestHead writes it (header-rules.ts: the
+//   same fields dropped, Cookie, X-Forwarded-For/-Proto/-Host and the framing lines appended in
+//   the same order), the body verbatim by its framing (chunked-framing.ts's grammar, limits);
+// - one upstream keep-alive connection pinned per client connection, one exchange at a time
+//   (bytes read ahead wait);
+// - the response head parsed as response-head.ts does (anything odd: 502), 1xx passed on, the
+//   client's head as clientResponseHead writes it (hop-by-hop, listed and herd_* Set-Cookie
+//   fields dropped, FRAMING's lines added), the body verbatim by its framing.
 // Backpressure as bench/c-relay: a short write parks the rest and stops reading the other side
-// until EPOLLOUT. Buffers are bounded: a head of MAX_HEAD bytes (431), MAX_FIELDS fields,
-// Content-Length and chunk sizes up to 2^53 - 1 as herd's, chunk lines and trailers as herd's.
+// until EPOLLOUT. Bounded: heads of MAX_HEAD bytes (431), MAX_FIELDS fields, lengths and chunk
+// sizes up to 2^53 - 1, chunk lines and extensions as herd's.
 //
-// Left out (each a contract a real native hot path would keep, see docs/performance.md):
-// anything declined is answered 400 and closed where herd hands the connection to node:http
-// (incomplete heads are buffered instead: herd hands those off too); trailer sections with
-// fields (herd rewrites them; here the exchange is cut); leases, acquire and session ends
-// (the table is static); tenants' keys; cross-origin checks; tracing; cluster hops and relay
-// preambles; every timer (headers/keep-alive timeouts, data_timeout, the body-rate deadline,
-// lingering close); the park of upstream connections outliving their client connection;
-// herd's error bodies (ours are short JSON); WebSocket upgrades; IPv6.
-// Single-threaded; a connection closed mid-batch clears its later events (as c-relay does).
+// Left out (contracts a native hot path would have to keep, see docs/performance.md): whatever
+// herd hands to node:http is answered 400 and closed here (split heads are buffered instead);
+// trailer fields (herd rewrites them; here the exchange is cut); the retry of a bodiless
+// idempotent request on a reused upstream that closed before answering (a failure path); leases, acquire, session ends,
+// tokens and tenants' keys (the table is static, tokens off as in the bench); cross-origin
+// checks; tracing; cluster hops; every timer (header and keep-alive timeouts, data_timeout, the
+// body-rate deadline, lingering close); the park of upstream connections; herd's error bodies;
+// WebSocket upgrades; IPv6. Single-threaded; a connection closed mid-batch clears its later
+// events (as c-relay does).
 #define _GNU_SOURCE  // memmem
 #include <arpa/inet.h>
 #include <errno.h>
@@ -314,10 +304,8 @@ static void body_init(struct body *b, int kind, unsigned long long length) {
 }
 
 static int after_size(struct body *b, int c) {
-  if (c == ';') b->state = C_EXT_NAME_FIRST;
-  else if (c == '\r') b->state = C_SIZE_LF;
-  else return 0;
-  return 1;
+  if (c != ';' && c != '\r') return 0;
+  return b->state = c == ';' ? C_EXT_NAME_FIRST : C_SIZE_LF, 1;
 }
 
 // One byte outside chunk data; 0 when it breaks the framing. A trailer section with fields is
@@ -333,9 +321,7 @@ static int step(struct body *b, int c) {
       return 1;
     }
     return b->state == C_SIZE && after_size(b, c);
-  case C_EXT_NAME_FIRST:
-    b->state = C_EXT_NAME;
-    return TCHAR[c];
+  case C_EXT_NAME_FIRST: return b->state = C_EXT_NAME, TCHAR[c];
   case C_EXT_NAME:
     if (TCHAR[c]) return 1;
     if (c == '=') return b->state = C_EXT_VALUE_FIRST, 1;
@@ -345,38 +331,24 @@ static int step(struct body *b, int c) {
     else if (TCHAR[c]) b->state = C_EXT_TOKEN;
     else return 0;
     return 1;
-  case C_EXT_TOKEN:
-    return TCHAR[c] || after_size(b, c);
+  case C_EXT_TOKEN: return TCHAR[c] || after_size(b, c);
   case C_EXT_QUOTED:
     if (c == '"') b->state = C_EXT_QUOTE_END;
     else if (c == '\\') b->state = C_EXT_QUOTED_PAIR;
     else return QDTEXT[c];
     return 1;
-  case C_EXT_QUOTED_PAIR:
-    b->state = C_EXT_QUOTED;
-    return QPAIR[c];
-  case C_EXT_QUOTE_END:
-    return after_size(b, c);
+  case C_EXT_QUOTED_PAIR: return b->state = C_EXT_QUOTED, QPAIR[c];
+  case C_EXT_QUOTE_END: return after_size(b, c);
   case C_SIZE_LF:
     if (c != '\n') return 0;
     b->state = b->size == 0 ? C_TRAILER_START : C_DATA;
     b->remaining = b->size;
     return 1;
-  case C_DATA_CR:
-    b->state = C_DATA_LF;
-    return c == '\r';
-  case C_DATA_LF:
-    b->state = C_SIZE_FIRST;
-    b->size = b->digits = b->line_bytes = 0;
-    return c == '\n';
-  case C_TRAILER_START:
-    b->state = C_END_LF;
-    return c == '\r';
-  case C_END_LF:
-    b->state = C_DONE;
-    return c == '\n';
-  default:
-    return 0;
+  case C_DATA_CR: return b->state = C_DATA_LF, c == '\r';
+  case C_DATA_LF: return b->state = C_SIZE_FIRST, b->size = b->digits = b->line_bytes = 0, c == '\n';
+  case C_TRAILER_START: return b->state = C_END_LF, c == '\r';
+  case C_END_LF: return b->state = C_DONE, c == '\n';
+  default: return 0;
   }
 }
 
@@ -497,12 +469,10 @@ static char *client_head(char *o, const char *b, const char *framing, size_t fle
 struct session {
   char id[129];
   int port;
-  char token[129];  // "": none required
   time_t touched;
   unsigned long long requests;
 };
 static struct session *table[1024];  // open addressing by FNV-1a of the id
-static const char *session_header = "x-session-id";
 
 static unsigned hash(const char *s, size_t n) {
   unsigned h = 2166136261u;
@@ -521,11 +491,10 @@ static struct session *lookup(const char *id, size_t n) {
 
 static int add_session(const char *arg) {
   struct session *s = calloc(1, sizeof *s);
-  const char *eq = strchr(arg, '='), *slash = eq ? strchr(eq, '/') : NULL;
+  const char *eq = strchr(arg, '=');
   if (s == NULL || eq == NULL || eq == arg || eq - arg > 128) return -1;
   memcpy(s->id, arg, eq - arg);
   s->port = atoi(eq + 1);
-  if (slash && strlen(slash + 1) <= 128) strcpy(s->token, slash + 1);
   for (unsigned k = hash(s->id, eq - arg) % 1024, tries = 0; tries < 1024; k = (k + 1) % 1024)
     if (table[k] == NULL) return table[k] = s, 0;
     else tries++;
@@ -556,12 +525,6 @@ static int host_allowed(const char *b, int s, int e) {
   return colon > s && (!dot || digits || (colon - s > 10 && is(b, colon - 10, colon, ".localhost")));
 }
 
-static int same_token(const char *given, int n, const char *expected) {
-  int len = strlen(expected), diff = n ^ len;
-  for (int k = 0; k < len; k++) diff |= (k < n ? given[k] : 0) ^ expected[k];
-  return diff == 0;
-}
-
 // ---- connections ----
 
 struct pending { char *buf; size_t off, len, cap; };
@@ -572,11 +535,11 @@ struct end { int fd; unsigned mask; struct conn *c; };
 struct conn {
   struct end ce, ue;
   int phase, c_eof, upstream_port;
-  int req_head, req_keep_alive, resp_keep_alive, close_framed, answered, retried, up_served;
+  int req_head, req_keep_alive, resp_keep_alive, close_framed;
   struct body req, resp;
   struct pending to_cl, to_up;
-  char *uhead, *whead;  // a split response head; the worker's head kept for a retry
-  int uhead_len, whead_len;
+  char *uhead;  // a split response head
+  int uhead_len;
   struct session *last;
   char peer[INET_ADDRSTRLEN];
   size_t clen;
@@ -619,7 +582,6 @@ static void close_upstream(struct conn *c) {
   close(c->ue.fd);  // closing drops it from the epoll set
   c->ue = (struct end){.fd = -1, .mask = (unsigned)-1, .c = c};
   c->to_up.len = 0;
-  c->up_served = 0;
 }
 
 static void close_conn(struct conn *c) {
@@ -629,7 +591,6 @@ static void close_conn(struct conn *c) {
   free(c->to_cl.buf);
   free(c->to_up.buf);
   free(c->uhead);
-  free(c->whead);
   free(c);
 }
 
@@ -723,7 +684,7 @@ static int route(struct conn *c) {
   for (int i = 0; i < H.count; i++) {
     struct field *f = &H.f[i];
     for (k = 0; k < 10 && !is(b, f->ns, f->ne, names[k]); k++) {}
-    if (k == 10 && !is(b, f->ns, f->ne, session_header)) continue;
+    if (k == 10 && !is(b, f->ns, f->ne, "x-session-id")) continue;
     if (v[k][0] >= 0) return answer(c, 400, "Bad Request", "declined", 0), 1;  // node:http joins
     v[k][0] = f->vs;
     v[k][1] = f->ve;
@@ -750,8 +711,6 @@ static int route(struct conn *c) {
     answer(c, 404, "Not Found", "not_found", H.content_length <= 0 && !H.chunked);
     return c->phase == P_CLOSING;
   }
-  if (s->token[0] && !(HAS(6) && same_token(b + v[6][0], v[6][1] - v[6][0], s->token)))
-    return answer(c, 401, "Unauthorized", "unauthenticated", 0), 1;
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
   if (now.tv_sec != s->touched) s->touched = now.tv_sec;  // the directory's touch
@@ -802,20 +761,11 @@ static void start_exchange(struct conn *c, struct session *s, int sent_cookie) {
   c->req_keep_alive = !H.close;
   body_init(&c->req, H.chunked ? B_CHUNKED : H.content_length > 0 ? B_LENGTH : B_NONE,
             H.content_length > 0 ? H.content_length : 0);
-  // Kept for the retry of a bodiless idempotent request (worker-faults.ts, retryable).
-  static const char *idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
-  c->whead_len = 0;
-  for (size_t k = 0; k < 6 && !c->req.open; k++)
-    if ((size_t)H.method_end == strlen(idempotent[k]) && memcmp(b, idempotent[k], H.method_end) == 0) {
-      char *w = realloc(c->whead, head_len);
-      if (w) c->whead = w, c->whead_len = head_len, memcpy(w, obuf, head_len);
-    }
   size_t from = H.head_bytes;
   long n = body_take(&c->req, b + from, c->clen - from);
   if (n < 0) return answer(c, 400, "Bad Request", "invalid_chunked_body", 0);
   memcpy(o, b + from, n);
   c->phase = P_HEAD;
-  c->answered = c->retried = 0;
   memmove(c->cbuf, b + from + n, c->clen - from - n);
   c->clen -= from + n;
   if ((c->ue.fd < 0 || c->upstream_port != s->port) && open_upstream(c, s->port) < 0)
@@ -843,8 +793,7 @@ static int next_request(struct conn *c) {
 
 // The exchange ended at the response's framing end; `reusable`: so did the worker's bytes.
 static int complete(struct conn *c, int reusable) {
-  if (reusable && !c->req.open) c->up_served++;
-  else close_upstream(c);
+  if (!reusable || c->req.open) close_upstream(c);
   if (c->req.open || !c->req_keep_alive || c->close_framed || c->c_eof) {
     closing(c);
     return 0;
@@ -916,15 +865,9 @@ static int response_head(struct conn *c, const char *b, size_t n) {
 
 // The upstream closed (EOF or error) with the exchange in `phase`.
 static int upstream_closed(struct conn *c) {
-  int served = c->up_served;
   close_upstream(c);
   if (c->phase == P_BODY) return c->close_framed ? complete(c, 0) : -1;  // a cut
   if (c->phase != P_HEAD) return 0;
-  if (!c->answered && !c->retried && served > 0 && c->whead_len > 0 &&
-      open_upstream(c, c->upstream_port) == 0) {
-    c->retried = 1;
-    return send_to(&c->ue, &c->to_up, c->whead, c->whead_len);
-  }
   answer(c, 502, "Bad Gateway", "worker_failed", 0);
   return 0;
 }
@@ -937,7 +880,6 @@ static int upstream_readable(struct conn *c) {
     close_upstream(c);  // a worker speaking out of turn
     return 0;
   }
-  c->answered = 1;
   return c->phase == P_HEAD ? response_head(c, rbuf, n) : response_body(c, rbuf, n, NULL);
 }
 
@@ -989,12 +931,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   tables();
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--session-header") == 0 && i + 1 < argc) {
-      char *h = strdup(argv[++i]);
-      for (char *p = h; *p; p++) *p = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
-      session_header = h;
-    } else if (add_session(argv[i]) < 0) {
-      fprintf(stderr, "proxy: %s: expected SESSION=PORT[/TOKEN]\n", argv[i]);
+    if (add_session(argv[i]) < 0) {
+      fprintf(stderr, "proxy: %s: expected SESSION=PORT\n", argv[i]);
       return 2;
     }
   }
