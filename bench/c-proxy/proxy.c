@@ -133,37 +133,24 @@ static int connection(const char *b, int s, int e, struct head *h) {
 // What a field llhttp interprets says; 0 when its value is not acceptable (head-fields.ts).
 static int classify(const char *b, int ns, int ne, int vs, int ve, int padded, struct head *h) {
   switch (ne - ns) {
-  case 4:
-    if (is(b, ns, ne, "host")) h->hosts++;
-    return 1;
+  case 4: return h->hosts += is(b, ns, ne, "host"), 1;
   case 6:
-    if (is(b, ns, ne, "expect")) {
-      if (padded) return 0;
-      h->expects++;
-    }
-    return 1;
+    if (!is(b, ns, ne, "expect")) return 1;
+    return h->expects++, !padded;
   case 7:
-    if (is(b, ns, ne, "upgrade")) {
-      if (ve == vs) return 0;
-      h->upgrade_header = 1;
-    }
-    return 1;
-  case 10:
-    return !is(b, ns, ne, "connection") || (!padded && connection(b, vs, ve, h));
+    if (!is(b, ns, ne, "upgrade")) return 1;
+    return h->upgrade_header = 1, ve > vs;
+  case 10: return !is(b, ns, ne, "connection") || (!padded && connection(b, vs, ve, h));
   case 14:
     if (!is(b, ns, ne, "content-length")) return 1;
     if (padded || h->content_length != -1 || h->chunked) return 0;
-    h->content_length = content_length(b, vs, ve);
-    return h->content_length != -1;
-  case 16:
-    return !is(b, ns, ne, "proxy-connection");
+    return (h->content_length = content_length(b, vs, ve)) != -1;
+  case 16: return !is(b, ns, ne, "proxy-connection");
   case 17:
     if (!is(b, ns, ne, "transfer-encoding")) return 1;
     if (padded || h->chunked || h->content_length != -1 || !is(b, vs, ve, "chunked")) return 0;
-    h->chunked = 1;
-    return 1;
-  default:
-    return 1;
+    return h->chunked = 1;
+  default: return 1;
   }
 }
 
@@ -956,7 +943,7 @@ int main(int argc, char **argv) {
       ev_next = i + 1;
       struct end *e = evs[i].data.ptr;
       if (e == NULL) continue;  // its connection closed earlier in this batch
-      if (e == &in) {
+      if (e == &in) {  // a line: the counters; closed: stop
         char line[256];
         if (read(0, line, sizeof line) <= 0) return 0;
         printf("{\"forwarded\":%llu,\"fastForwarded\":%llu,\"upstreamConnections\":%llu}\n",
