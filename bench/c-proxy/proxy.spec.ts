@@ -1,9 +1,10 @@
 // The C prototype of the fast path (proxy.c) does herd's per-request work, byte for byte: the
-// same requests go once through a real herd (pool engine, data plane, worker processes: the
-// stack of test/dataplane) and once through the prototype routed to the same worker, a
-// capturing worker (capture-worker.mjs) that records each request's exact bytes. What the
-// worker receives and what the client receives must be equal, for every forwarded request
-// (herd's fast path took them all: its counters say so). Nothing differs per connection here:
+// same requests go once through a real herd and once through the prototype routed to the same
+// worker, a capturing worker (capture-worker.mjs) that records each request's exact bytes.
+// herd is the pool engine and data plane of the data-plane specs (test/dataplane/stack.ts, in
+// this process, its workers real processes), not `herd serve`: its counters, which the daemon
+// does not expose, prove that its fast path forwarded every request compared. What the
+// worker receives and what the client receives must be equal. Nothing differs per connection:
 // both proxies see the client as 127.0.0.1 (X-Forwarded-For) and neither adds a Date. The one
 // answer compared by status only is an unknown session's 404: herd's comes from node:http
 // (its own JSON error body, Date, Keep-Alive), the prototype's is a short JSON of its own; the
