@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The worker of proxy.spec.ts: records the exact bytes of each request it receives (head and
-// body, framed by Content-Length or chunked) as one JSON line {port, request: base64} appended
-// to $CAPTURE_FILE, then answers with the response its path names (RESPONSES below: each with
-// fields a proxy must drop or keep). Listens on $PORT (TCP, loopback); logs {port} on start.
+// body, framed by Content-Length or chunked) as one JSON line {request: base64} appended to
+// $CAPTURE_FILE, then answers with the response its path names (RESPONSES below: each with
+// fields a proxy must drop or keep). Listens on $PORT (TCP, loopback).
 import { appendFileSync } from "node:fs";
 import { createServer } from "node:net";
 
@@ -69,7 +69,5 @@ const server = createServer((socket) => {
     }
   });
 });
-server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-  appendFileSync(FILE, `${JSON.stringify({ port: server.address().port })}\n`);
-});
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1");
 process.on("SIGTERM", () => process.exit(0));

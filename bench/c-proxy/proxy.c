@@ -26,10 +26,11 @@
 // Left out (contracts a native hot path would have to keep, see docs/performance.md): whatever
 // herd hands to node:http is answered 400 and closed here (split heads are buffered instead);
 // trailer fields (herd rewrites them; here the exchange is cut); the retry of a bodiless
-// idempotent request on a reused upstream that closed before answering (a failure path); leases, acquire, session ends,
-// tokens and tenants' keys (the table is static, tokens off as in the bench); cross-origin
-// checks; tracing; cluster hops; every timer (header and keep-alive timeouts, data_timeout, the
-// body-rate deadline, lingering close); the park of upstream connections; herd's error bodies;
+// idempotent request on a reused upstream that closed before answering (a failure path);
+// leases, acquire, session ends, tokens and tenants' keys (the table is static, tokens off as
+// in the bench); cross-origin checks; tracing; cluster hops; the connection gate and
+// per-client limits; every timer (header and keep-alive timeouts, data_timeout, the body-rate
+// deadline, lingering close); the park of upstream connections; herd's error bodies;
 // WebSocket upgrades; IPv6. Single-threaded; a connection closed mid-batch clears its later
 // events (as c-relay does).
 #define _GNU_SOURCE  // memmem

@@ -12,7 +12,7 @@
 // process (the prototype, the workers) carries the stack's leak tag and is proven gone.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -168,9 +168,8 @@ function capturedSince(file: string, from: number): { lines: number; received: s
   const lines = readFileSync(file, "utf8").split("\n").filter(Boolean);
   const received = lines
     .slice(from)
-    .map((l) => JSON.parse(l) as { request?: string })
-    .filter((r) => r.request !== undefined)
-    .map((r) => Buffer.from(r.request!, "base64").toString("latin1"));
+    .map((l) => Buffer.from((JSON.parse(l) as { request: string }).request, "base64"))
+    .map((bytes) => bytes.toString("latin1"));
   return { lines: lines.length, received };
 }
 
@@ -194,6 +193,7 @@ describe("the C prototype of the fast path (bench/c-proxy)", () => {
     const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
     dirs.push(dir);
     const file = join(dir, "capture.jsonl");
+    writeFileSync(file, "");
     const s = track(
       await startStack(
         [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
@@ -240,6 +240,7 @@ describe("the C prototype of the fast path (bench/c-proxy)", () => {
     const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
     dirs.push(dir);
     const file = join(dir, "capture.jsonl");
+    writeFileSync(file, "");
     const s = track(
       await startStack(
         [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
