@@ -2,7 +2,8 @@
 // The worker of proxy.spec.ts: records the exact bytes of each request it receives (head and
 // body, framed by Content-Length or chunked) as one JSON line {request: base64} appended to
 // $CAPTURE_FILE, then answers with the response its path names (RESPONSES below: each with
-// fields a proxy must drop or keep). Listens on $PORT (TCP, loopback).
+// fields a proxy must drop or keep; /big?n=N: N bytes of a pattern). Listens on $PORT (TCP,
+// loopback).
 import { appendFileSync } from "node:fs";
 import { createServer } from "node:net";
 
@@ -60,6 +61,15 @@ const server = createServer((socket) => {
       const [, target] = request.toString("latin1").split(" ");
       const path = target.split("?")[0];
       const head = request.toString("latin1").startsWith("HEAD ");
+      if (path === "/big") {
+        // n bytes of a known pattern (byte i is i % 251): a download to back up.
+        const n = Number(new URL(target, "http://w").searchParams.get("n"));
+        const data = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) data[i] = i % 251;
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${n}\r\n\r\n`);
+        socket.write(data);
+        continue;
+      }
       const body = `{"path":${JSON.stringify(path)},"bytes":${request.length}}`;
       const answer =
         RESPONSES[path] ??

@@ -11,6 +11,7 @@
 // connection stays open in both (the request after it is compared byte for byte). Every
 // process (the prototype, the workers) carries the stack's leak tag and is proven gone.
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -235,6 +236,73 @@ describe("the C prototype of the fast path (bench/c-proxy)", () => {
       expect(run.unknown.received[0]).toMatch(/^GET \/after HTTP\/1\.1\r\n/);
     }
   });
+
+  it("keeps every byte of a large upload and a large download when both back up", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
+    dirs.push(dir);
+    const file = join(dir, "capture.jsonl");
+    writeFileSync(file, "");
+    const s = track(
+      await startStack(
+        [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
+        { autoAcquire: false },
+      ),
+    );
+    const session = await s.herd.acquire("p0", "cap");
+    const { port, proxy } = await startProxy(s, [`cap=${session.workerAddress.split(":").pop()}`]);
+    // An upload of 8 MiB in one go (the worker reads it as fast as the proxy sends it)...
+    const upload = randomBytes(8 * 1024 * 1024);
+    const head = `POST /echo HTTP/1.1\r\n${HOST}Content-Length: ${upload.length}\r\n\r\n`;
+    const [answer] = await converse(port, [
+      Buffer.concat([Buffer.from(head), upload]).toString("latin1"),
+    ]);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    const [received] = capturedSince(file, 0).received;
+    expect(Buffer.from(received!, "latin1").subarray(-upload.length).equals(upload)).toBe(true);
+    // ... and a 32 MiB download to a client that does not read at first: every buffer on the
+    // way fills, the prototype's write to the client comes up short and it stops reading the
+    // worker until EPOLLOUT.
+    const n = 32 * 1024 * 1024;
+    const socket = connect(port, "127.0.0.1");
+    await once(socket, "connect");
+    socket.pause();
+    socket.write(`GET /big?n=${n} HTTP/1.1\r\n${HOST}\r\n`);
+    await new Promise((r) => setTimeout(r, 500));
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let bodyStart = -1;
+    const all = new Promise<void>((resolve, reject) => {
+      // Generous: a proxy that lost a write interest stalls for good, not for a while.
+      const timer = setTimeout(() => reject(new Error(`stalled at ${length} bytes`)), 60_000);
+      socket.on("data", (chunk: Buffer) => {
+        chunks.push(chunk);
+        length += chunk.length;
+        if (bodyStart < 0) {
+          const end = Buffer.concat(chunks).indexOf("\r\n\r\n");
+          if (end >= 0) bodyStart = end + 4;
+        }
+        if (bodyStart >= 0 && length - bodyStart >= n) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    socket.resume();
+    await all;
+    socket.destroy();
+    const body = Buffer.concat(chunks).subarray(bodyStart);
+    expect(body.length).toBe(n);
+    let wrong = -1;
+    for (let i = 0; i < n && wrong < 0; i++) if (body[i] !== i % 251) wrong = i;
+    expect(wrong).toBe(-1);
+    // It stopped reading the worker while the client did not read: what it held stayed about
+    // one read's worth, not the 32 MiB that went through it.
+    const peak = Number(
+      /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, "utf8"))?.[1],
+    );
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(12 * 1024);
+  }, 120_000);
 
   it("refuses malformed and oversized input within its bounds, and goes on serving", async () => {
     const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
