@@ -69,6 +69,10 @@ describe("rolling upgrade", () => {
     // The test's load balancer: the nodes that take new sessions.
     const serving = new Map<string, Daemon>(NODES.map((n, i) => [n, c.nodes[i]!]));
     const all = new Map(serving);
+    const nameOf = (d: Daemon) => [...all].find(([, x]) => x === d)?.[0] ?? "a stopped node";
+    const t0 = Date.now();
+    // What a failure report needs: when each node drained and stopped.
+    const timeline: string[] = [];
 
     // WatchSessions, resumed on another node whenever its node goes away.
     const events: { type: SessionEventType; id: string; reason: string; pid: number }[] = [];
@@ -146,13 +150,15 @@ describe("rolling upgrade", () => {
     const wsSession = async (o: Outcome, d: Daemon, lifeMs: number) => {
       const ws = new WebSocket(`${d.dataUrl.replace("http", "ws")}/s/${o.id}/ws`);
       const inbox: string[] = [];
-      let closed = false;
+      let closed: string | undefined;
       ws.on("message", (m) => inbox.push(String(m)));
-      ws.on("close", () => {
-        closed = true;
+      ws.on("close", (code, reason) => {
+        closed = `${code} ${String(reason)} at ${Date.now() - t0} ms, via ${nameOf(d)}`;
       });
       ws.on("error", (e) => o.failures.push(`ws error: ${e.message}`));
-      await eventually(`${o.id}: hello`, () => (inbox.length > 0 || closed ? true : undefined));
+      await eventually(`${o.id}: hello`, () =>
+        inbox.length > 0 || closed !== undefined ? true : undefined,
+      );
       started(d);
       const hello = inbox.shift() ?? "";
       const m = /^hello (\d+)$/.exec(hello);
@@ -160,14 +166,14 @@ describe("rolling upgrade", () => {
       else o.pids.add(Number(m[1]));
       const until = Date.now() + lifeMs;
       let n = 0;
-      while (Date.now() < until && !closed) {
+      while (Date.now() < until && closed === undefined) {
         ws.send(`ping ${++n}`);
         await eventually(`${o.id}: echo ${n}`, () =>
-          inbox.includes(`ping ${n}`) || closed ? true : undefined,
+          inbox.includes(`ping ${n}`) || closed !== undefined ? true : undefined,
         );
         await sleep(rand(50, 150));
       }
-      if (closed) o.failures.push("ws: closed by the server");
+      if (closed) o.failures.push(`ws: closed by the server (${closed})`);
       await c
         .client(d)
         .releaseSession({ sessionId: o.id })
@@ -199,11 +205,13 @@ describe("rolling upgrade", () => {
         await eventually(`${name}: its sessions under way have started`, () =>
           (starting.get(d) ?? 0) === 0 ? true : undefined,
         );
+        timeline.push(`${Date.now() - t0} ms: ${name} drains`);
         const res = await c.client(d).drainNode({});
         expect(res.started).toBe(true);
         const exit = await d.exited;
         expect(exit.code, `${name} stopped cleanly after its drain`).toBe(0);
         expect(d.stdout()).toMatch(/drained: no live session left/);
+        timeline.push(`${Date.now() - t0} ms: ${name} stopped`);
         const fresh = await c.addNode({ node: name, config, pools, lease });
         all.set(name, fresh);
         serving.set(name, fresh);
@@ -239,7 +247,17 @@ describe("rolling upgrade", () => {
     await watcher;
 
     const failures = outcomes.filter((o) => o.failures.length > 0);
-    expect(failures.map((o) => [o.id, o.kind, o.failures.slice(0, 3)])).toEqual([]);
+    expect(
+      failures.map((o) => [
+        o.id,
+        o.kind,
+        o.failures.slice(0, 3),
+        events
+          .filter((e) => e.id === o.id)
+          .map((e) => `${SessionEventType[e.type]} ${e.reason} pid ${e.pid}`),
+      ]),
+      timeline.join("; "),
+    ).toEqual([]);
     for (const o of outcomes) {
       const mine = events.filter((e) => e.id === o.id);
       const acquired = mine.filter((e) => e.type === SessionEventType.SESSION_ACQUIRED);
