@@ -43,6 +43,23 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** herd (the data-plane specs' stack) with one capturing worker, session "cap" acquired on it:
+ *  the stack, the worker's capture file and its port. */
+async function captured(): Promise<{ s: Stack; file: string; workerPort: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
+  dirs.push(dir);
+  const file = join(dir, "capture.jsonl");
+  writeFileSync(file, "");
+  const s = track(
+    await startStack(
+      [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
+      { autoAcquire: false },
+    ),
+  );
+  const session = await s.herd.acquire("p0", "cap");
+  return { s, file, workerPort: Number(session.workerAddress.split(":").pop()) };
+}
+
 /** The prototype routing `table` (SESSION=PORT), carrying the stack's leak tag: its port. */
 async function startProxy(
   s: Stack,
@@ -191,18 +208,7 @@ async function runAll(port: number, file: string): Promise<Run> {
 
 describe("the C prototype of the fast path (bench/c-proxy)", () => {
   it("sends the worker and the client the same bytes as herd does", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
-    dirs.push(dir);
-    const file = join(dir, "capture.jsonl");
-    writeFileSync(file, "");
-    const s = track(
-      await startStack(
-        [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
-        { autoAcquire: false },
-      ),
-    );
-    const session = await s.herd.acquire("p0", "cap");
-    const workerPort = Number(session.workerAddress.split(":").pop());
+    const { s, file, workerPort } = await captured();
     const before = s.dp.counters.fastForwarded;
     const viaHerd = await runAll(Number(new URL(s.url).port), file);
     const forwarded = [...viaHerd.scenarios.values()].reduce((n, r) => n + r.answers.length, 0);
@@ -238,18 +244,8 @@ describe("the C prototype of the fast path (bench/c-proxy)", () => {
   });
 
   it("keeps every byte of a large upload and a large download when both back up", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
-    dirs.push(dir);
-    const file = join(dir, "capture.jsonl");
-    writeFileSync(file, "");
-    const s = track(
-      await startStack(
-        [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
-        { autoAcquire: false },
-      ),
-    );
-    const session = await s.herd.acquire("p0", "cap");
-    const { port, proxy } = await startProxy(s, [`cap=${session.workerAddress.split(":").pop()}`]);
+    const { s, file, workerPort } = await captured();
+    const { port, proxy } = await startProxy(s, [`cap=${workerPort}`]);
     // An upload of 8 MiB in one go (the worker reads it as fast as the proxy sends it)...
     const upload = randomBytes(8 * 1024 * 1024);
     const head = `POST /echo HTTP/1.1\r\n${HOST}Content-Length: ${upload.length}\r\n\r\n`;
@@ -305,18 +301,8 @@ describe("the C prototype of the fast path (bench/c-proxy)", () => {
   }, 120_000);
 
   it("refuses malformed and oversized input within its bounds, and goes on serving", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "herd-cproto-"));
-    dirs.push(dir);
-    const file = join(dir, "capture.jsonl");
-    writeFileSync(file, "");
-    const s = track(
-      await startStack(
-        [{ command: [process.execPath, WORKER], max: 1, env: { CAPTURE_FILE: file } }],
-        { autoAcquire: false },
-      ),
-    );
-    const session = await s.herd.acquire("p0", "cap");
-    const { port } = await startProxy(s, [`cap=${session.workerAddress.split(":").pop()}`]);
+    const { s, file, workerPort } = await captured();
+    const { port } = await startProxy(s, [`cap=${workerPort}`]);
     const refused: [string, RegExp][] = [
       [`GET / HTTP/1.1\r\n${HOST}X-Long: ${"a".repeat(20_000)}\r\n\r\n`, / 431 /],
       [`POST / HTTP/1.1\r\n${HOST}Content-Length: 99999999999999999\r\n\r\n`, / 400 /],
