@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { relayDialSocket, workerEndpoint } from "../core/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 
 const TOOLS = {
@@ -55,7 +56,12 @@ describe("bwrapArgv", () => {
     // herd's relay is bound into the worker's root-only relay directory, read-only, and run there.
     const inside = `${BOX.dir}/relay/tunnel-relay`;
     expect(joined).toContain(`--ro-bind ${TOOLS.relay.path} ${inside}`);
-    expect(script).toContain(`'${inside}' --listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `);
+    // ...and also listens for dials, beside its relay socket (core's relayDialSocket).
+    const dial = relayDialSocket(workerEndpoint(`unix:${relaySocket(BOX.dir)}`));
+    expect(dial).toBe(`${BOX.dir}/relay/dial.sock`);
+    expect(script).toContain(
+      `'${inside}' --listen '${relaySocket(BOX.dir)}' 4000 '${dial}' </dev/null & `,
+    );
     expect(script).toContain("--no-new-privs --bounding-set -all --inh-caps -all");
     expect(argv.at(-1)).toBe("herd-sandbox");
   });
