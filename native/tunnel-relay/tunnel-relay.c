@@ -428,7 +428,8 @@ static void dial_answered(struct dial_asked *d) {
       c->cmsg_len == CMSG_LEN(sizeof(int))) {
     memcpy(&fd, CMSG_DATA(c), sizeof(int));
   }
-  close(d->u);  // also leaves the epoll set
+  epoll_ctl(ep, EPOLL_CTL_DEL, d->u, NULL);
+  close(d->u);
   if (fd < 0) dial_failed(d->id, "refused");
   else if (dialed_len == MAX_DIALED) {
     close(fd);
@@ -492,6 +493,9 @@ static void dial_connected(struct dial_served *d) {
   int err = 0;
   socklen_t len = sizeof err;
   getsockopt(d->w, SOL_SOCKET, SO_ERROR, &err, &len);
+  // Out of the epoll set first: passed on, the socket outlives this descriptor's close (the
+  // daemon's copy is in flight), and so would its registration.
+  epoll_ctl(ep, EPOLL_CTL_DEL, d->w, NULL);
   if (err == 0) send_fd(d->u, d->w, "D", 1);
   close(d->w);
   close(d->u);

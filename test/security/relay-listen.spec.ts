@@ -198,6 +198,21 @@ describe("dials: connections made by the relay, passed to herd's own relay and o
     expect(sockets.at(-1)!.localPort).toBe(peer.port);
     expect(descendants(listening.pid!)).toEqual([]);
     for (const socket of sockets) socket.destroy();
+    // One after another, too (a socket passed on outlives the relay's descriptor of it: its
+    // registration must not), and the relay socket still pairs connections after them.
+    for (let i = 0; i < 3; i++) {
+      const socket = await relay.dial(dial);
+      const answer = new Promise<string>((resolve) => socket.once("data", (d) => resolve(`${d}`)));
+      socket.write(`again ${i}`);
+      expect(await answer).toBe(`echo again ${i}`);
+      socket.destroy();
+    }
+    const plain = connect({ path: join(dial, "..", "http.sock") });
+    const answer = new Promise<string>((resolve) => plain.once("data", (d) => resolve(`${d}`)));
+    plain.write("plain");
+    expect(await answer).toBe("echo plain");
+    plain.destroy();
+    expect(listening.exitCode).toBe(null);
   });
 
   it("refuses a dial when nothing listens on the port, or there is no dial socket", async () => {
