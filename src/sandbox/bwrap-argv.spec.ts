@@ -81,6 +81,13 @@ describe("bwrapArgv", () => {
     expect(script.indexOf("UNIX-LISTEN:")).toBeLessThan(script.indexOf("read -r _"));
   });
 
+  it("starts the native relay without its dial socket when asked (benches)", () => {
+    const relay = { kind: "native", path: "/opt/herd/tunnel-relay", dial: false } as const;
+    const script = bwrapArgv({ ...BOX, uid: 200001 }, { ...TOOLS, relay }).at(-2)!;
+    expect(script).toContain(`--listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `);
+    expect(script).not.toContain("dial.sock");
+  });
+
   it("starts no relay for a worker on the host's network", () => {
     const argv = bwrapArgv({ ...BOX, network: false }, TOOLS);
     expect(argv.join(" ")).not.toContain("tunnel-relay");

@@ -83,7 +83,14 @@ export function codeUnderTmp(paths: readonly string[]): string[] {
  * The relay into a worker's network namespace: herd's native relay (native/tunnel-relay, its
  * listen mode) or, where that was not built, socat (which forks per connection).
  */
-export type RelayTool = { kind: "native"; path: string } | { kind: "socat"; path: string };
+export type RelayTool =
+  | {
+      kind: "native";
+      path: string;
+      /** false: no dial socket (benches measure tunnels through the relay too) */
+      dial?: false;
+    }
+  | { kind: "socat"; path: string };
 
 export interface BwrapTools {
   bwrap: string;
@@ -138,7 +145,7 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
 
 /** The relay as the sandbox runs it: the native relay bound into the worker's relay directory. */
 function insideRelay(relay: RelayTool, dir: string): RelayTool {
-  return relay.kind === "native" ? { kind: "native", path: `${dir}/relay/tunnel-relay` } : relay;
+  return relay.kind === "native" ? { ...relay, path: `${dir}/relay/tunnel-relay` } : relay;
 }
 
 /**
@@ -151,9 +158,11 @@ const BACKLOG = 511;
 /** The native relay also listens for dials (worker-endpoint.ts); socat cannot pass sockets. */
 function relayCommand(relay: RelayTool, dir: string, port: number): string {
   const socket = quote(relaySocket(dir));
-  return relay.kind === "native"
-    ? `${quote(relay.path)} --listen ${socket} ${port} ${quote(`${dir}/relay/${RELAY_DIAL_SOCKET}`)}`
-    : `${quote(relay.path)} UNIX-LISTEN:${socket},fork,backlog=${BACKLOG} TCP:127.0.0.1:${port}`;
+  if (relay.kind === "socat") {
+    return `${quote(relay.path)} UNIX-LISTEN:${socket},fork,backlog=${BACKLOG} TCP:127.0.0.1:${port}`;
+  }
+  const dial = relay.dial === false ? "" : ` ${quote(`${dir}/relay/${RELAY_DIAL_SOCKET}`)}`;
+  return `${quote(relay.path)} --listen ${socket} ${port}${dial}`;
 }
 
 function quote(s: string): string {

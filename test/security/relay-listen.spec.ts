@@ -16,7 +16,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { NativeRelay } from "../../src/dataplane/native-relay.ts";
+import { NativeRelay } from "../../src/dataplane/index.ts";
 import { descendants, waitForPidsGone } from "../helpers/index.ts";
 import { freePort } from "../helpers/ports.ts";
 
