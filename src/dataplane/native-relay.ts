@@ -46,8 +46,12 @@ const SLOTS = 65_536;
 /** Grace for the relay to exit after its channel closed, before SIGKILL. */
 const STOP_GRACE_MS = 1_000;
 
-/** How long a dial may take before the caller connects through the relay socket instead. */
-const DIAL_TIMEOUT_MS = 2_000;
+/**
+ * How long a dial may take before the caller connects through the relay socket instead. Both
+ * relays answer at once unless frozen (a missing or dead relay refuses the connect), so this is
+ * only a bound, generous enough for a loaded host; the upgrade itself has data_timeout.
+ */
+const DIAL_TIMEOUT_MS = 10_000;
 
 /** Linux's O_TMPFILE (x86-64, arm64): open a directory for an unnamed file in it. */
 const O_TMPFILE = 0o20200000;
