@@ -206,7 +206,7 @@ export function usage(pid: number): ProcUsage {
 }
 
 /** WS_SOCKETS sockets each echoing one 64-byte message at a time; messages per second. */
-async function wsEcho(
+export async function wsEcho(
   url: string,
   seconds: number,
   headers: Record<string, string>,

@@ -1,4 +1,4 @@
-// `npm run bench [-- [--quick] [runtime pool acquire spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart sandbox-relay]]`: runs the benchmark
+// `npm run bench [-- [--quick] [runtime pool acquire spike data-plane control-plane disconnect abuse cluster output-flood demand fair-share tenants tracing restart sandbox-relay contained-tunnel]]`: runs the benchmark
 // suites (all by default), prints each suite's table of medians and ratios against baselines
 // measured in the same run, then one table of every goal with whether this run met it.
 // `--quick` shortens every suite (fewer rounds and runs, 100 sessions instead of 1000) so the
@@ -38,6 +38,10 @@ const suites: Record<string, Suite> = {
   "sandbox-relay": async (quick) =>
     (await import("./sandbox-relay.ts")).benchSandboxRelay(
       quick ? { seconds: 1, rounds: 2 } : { seconds: 3, rounds: 5 },
+    ),
+  "contained-tunnel": async (quick) =>
+    (await import("./contained-tunnel.ts")).benchContainedTunnel(
+      quick ? { seconds: 1, rounds: 2 } : {},
     ),
 };
 

@@ -31,7 +31,7 @@ const NONE = { user: "inherit", network: "host", filesystem: "host" } as const;
 const TICKS_PER_SECOND = 100;
 
 /** CPU seconds of `root`'s tree: each live process's own and its reaped children's. */
-function treeCpu(root: number): number {
+export function treeCpu(root: number): number {
   const parent = new Map<number, number>();
   const ticks = new Map<number, number>();
   for (const name of readdirSync("/proc")) {

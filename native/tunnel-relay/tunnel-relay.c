@@ -8,7 +8,12 @@
 // the daemon's child_process IPC channel (fd NODE_CHANNEL_FD, JSON lines). Each socket arrives
 // as a NODE_HANDLE message whose msg is {"t":ID,"s":0|1} (0 the client, 1 the worker) with its
 // fd in SCM_RIGHTS; we answer NODE_HANDLE_ACK as Node's own receiver does. {"close":ID} closes
-// a tunnel. We send {"closed":ID} once a tunnel is closed, whichever side closed it. Byte
+// a tunnel. We send {"closed":ID} once a tunnel is closed, whichever side closed it.
+// {"dial":ID,"path":P} asks for a connection made inside a contained worker's network namespace:
+// we connect to P (a listen-mode relay's dial socket, below), receive the socket it made, and
+// pass it on as a NODE_HANDLE message of type net.Native whose msg is {"dialed":ID} (one at a
+// time: the next waits for Node's NODE_HANDLE_ACK, as Node's own sender does; a NACK sends it
+// again, up to three times), or send {"dialed":ID,"error":WHY}. Byte
 // counts of the client socket (read: rx, written: tx) live in the shared counter file (fd
 // given as argv[1], mmapped; slot ID = two little-endian uint64 at ID*16), updated per chunk
 // by a store, read by the daemon when it needs a figure. The process dies with the daemon:
@@ -19,8 +24,12 @@
 // Each connection accepted on the Unix socket (the daemon's side, in a root-only directory) is
 // paired with a new TCP connection to 127.0.0.1:<port> (the worker) and relayed like a tunnel:
 // no process per connection (socat's `fork` cost a fork and an exec's worth of CPU per
-// connection). A refused connect closes the pair, as the worker not listening would. It lives
-// and dies with the sandbox's pid namespace; no channel, no counters.
+// connection). A refused connect closes the pair, as the worker not listening would. With a
+// third argument (`--listen <path> <port> <dial path>`) it also listens on the dial socket:
+// each connection accepted there gets one new TCP connection to the worker, made here, inside
+// the namespace, and passed back over it (one byte, the socket in SCM_RIGHTS; nothing: the
+// connect failed), so the daemon can talk to the worker with no relay between. It lives and
+// dies with the sandbox's pid namespace; no channel, no counters.
 //
 // Half-close: a client read to its EOF (it sent its request and FIN, and waits for the answer)
 // has the worker's write side shut once what it sent is written, and the answer goes on
@@ -53,8 +62,12 @@
 #define SLOTS 65536
 #define MAX_FDS 64
 
+// What an epoll event points at: a tunnel's end, or a dial under way (the first field says).
+enum kind { END, DIAL_SERVED, DIAL_ASKED };
+
 struct tunnel;
 struct end {
+  enum kind kind;  // END
   int fd;  // -1 until its descriptor arrives
   int side;
   struct tunnel *t;
@@ -244,6 +257,9 @@ static void adopt(long id, long side, int fd) {
   }
 }
 
+static void ask_dial(long id, const char *line);
+static void handle_acked(int ok);
+
 static void command(const char *line) {
   if (strstr(line, "\"cmd\":\"NODE_HANDLE\"") != NULL) {
     if (fdq_len == 0) {
@@ -259,7 +275,11 @@ static void command(const char *line) {
     adopt(field(line, "\"t\":"), field(line, "\"s\":"), fd);
     return;
   }
-  if (strstr(line, "\"cmd\":\"NODE_") != NULL) return;  // ACKs and the like: nothing to do
+  if (strstr(line, "\"cmd\":\"NODE_HANDLE_ACK\"") != NULL) return handle_acked(1);
+  if (strstr(line, "\"cmd\":\"NODE_HANDLE_NACK\"") != NULL) return handle_acked(0);
+  if (strstr(line, "\"cmd\":\"NODE_") != NULL) return;  // nothing else of Node's concerns us
+  long dial = field(line, "\"dial\":");
+  if (dial >= 0) return ask_dial(dial, line);
   close_id(field(line, "\"close\":"));
 }
 
@@ -298,10 +318,202 @@ static int channel(void) {
   return 0;
 }
 
+// ---- dials ----
+
+// Sends one byte on the Unix socket u with fd in SCM_RIGHTS; -1 when it could not.
+static int send_fd(int u, int fd, const char *bytes, size_t n) {
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {.iov_base = (void *)bytes, .iov_len = n};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                     .msg_controllen = sizeof cbuf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t w;
+  do w = sendmsg(u, &m, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  return w > 0 ? (int)w : -1;
+}
+
+// Tunnel mode: a dial asked of a listen-mode relay, waiting for its answer on u.
+struct dial_asked {
+  enum kind kind;  // DIAL_ASKED
+  long id;
+  int u;
+};
+
+// Sockets dialed and not yet taken by the daemon: the head is in flight (sent, not acked).
+#define MAX_DIALED 256
+static struct {
+  long id;
+  int fd;
+  int tries;
+} dialed[MAX_DIALED];
+static int dialed_len, in_flight;
+
+static void dial_failed(long id, const char *why) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "{\"dialed\":%ld,\"error\":\"%s\"}\n", id, why);
+  say(msg);
+}
+
+// Sends the head of the queue to the daemon, its descriptor with the line's first byte.
+static void send_dialed(void) {
+  if (in_flight || dialed_len == 0) return;
+  char msg[128];
+  int n = snprintf(msg, sizeof msg,
+                   "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{\"dialed\":%ld}}\n",
+                   dialed[0].id);
+  int w = send_fd(ch, dialed[0].fd, msg, n);
+  if (w < 0) {
+    if (errno != EAGAIN) exit(0);  // the daemon is gone
+    usleep(1000);  // the channel is full: the daemon reads it soon
+    return send_dialed();
+  }
+  if (w < n) say(msg + w);
+  in_flight = 1;
+  dialed[0].tries++;
+}
+
+static void handle_acked(int ok) {
+  if (!in_flight) return;
+  in_flight = 0;
+  if (!ok && dialed[0].tries < 3) return send_dialed();  // its descriptor was lost: again
+  if (!ok) dial_failed(dialed[0].id, "not passed");
+  close(dialed[0].fd);
+  memmove(dialed, dialed + 1, --dialed_len * sizeof dialed[0]);
+  send_dialed();
+}
+
+static void ask_dial(long id, const char *line) {
+  // The path: a JSON string the daemon wrote; one with escapes is none of herd's.
+  const char *at = strstr(line, "\"path\":\"");
+  const char *end = at == NULL ? NULL : strchr(at + 8, '"');
+  struct sockaddr_un to = {.sun_family = AF_UNIX};
+  if (end == NULL || end - (at + 8) >= (long)sizeof to.sun_path || memchr(at, '\\', end - at)) {
+    return dial_failed(id, "bad path");
+  }
+  memcpy(to.sun_path, at + 8, end - (at + 8));
+  int u = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (u < 0 || connect(u, (struct sockaddr *)&to, sizeof to) < 0) {
+    const char *why = errno == ENOENT ? "ENOENT" : errno == ECONNREFUSED ? "ECONNREFUSED"
+                    : errno == EAGAIN ? "EAGAIN" : "connect failed";
+    if (u >= 0) close(u);
+    return dial_failed(id, why);
+  }
+  struct dial_asked *d = malloc(sizeof *d);
+  if (d == NULL) {
+    close(u);
+    return dial_failed(id, "ENOMEM");
+  }
+  *d = (struct dial_asked){.kind = DIAL_ASKED, .id = id, .u = u};
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = d};
+  epoll_ctl(ep, EPOLL_CTL_ADD, u, &ev);
+}
+
+// The answer to a dial asked: the socket, queued for the daemon, or the failure said.
+static void dial_answered(struct dial_asked *d) {
+  char byte, cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                     .msg_controllen = sizeof cbuf};
+  ssize_t n = recvmsg(d->u, &m, MSG_CMSG_CLOEXEC);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;  // not yet
+  int fd = -1;
+  struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+  if (c != NULL && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+      c->cmsg_len == CMSG_LEN(sizeof(int))) {
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  }
+  epoll_ctl(ep, EPOLL_CTL_DEL, d->u, NULL);
+  close(d->u);
+  if (fd < 0) dial_failed(d->id, "refused");
+  else if (dialed_len == MAX_DIALED) {
+    close(fd);
+    dial_failed(d->id, "too many at once");
+  } else {
+    dialed[dialed_len].id = d->id;
+    dialed[dialed_len].fd = fd;
+    dialed[dialed_len++].tries = 0;
+    send_dialed();
+  }
+  free(d);
+}
+
 // ---- listen mode ----
 
 static int lfd, listen_port;
 static long next_slot;
+
+static int dfd = -1;  // the dial socket, if any
+
+// Listen mode: a dial being served, waiting for its connect to the worker to finish.
+struct dial_served {
+  enum kind kind;  // DIAL_SERVED
+  int u, w;        // the daemon's connection, the worker's
+};
+
+static int worker_socket(void) {
+  int w = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(listen_port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (w >= 0 && connect(w, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
+    close(w);
+    return -1;
+  }
+  return w;
+}
+
+static void accept_dials(void) {
+  for (;;) {
+    int u = accept4(dfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (u < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) usleep(10000);
+      return;
+    }
+    int w = worker_socket();
+    struct dial_served *d = w < 0 ? NULL : malloc(sizeof *d);
+    if (d == NULL) {
+      if (w >= 0) close(w);
+      close(u);  // nothing passed: the daemon's dial fails
+      continue;
+    }
+    *d = (struct dial_served){.kind = DIAL_SERVED, .u = u, .w = w};
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = d};
+    epoll_ctl(ep, EPOLL_CTL_ADD, w, &ev);
+  }
+}
+
+// The worker's connect finished: a connected socket is passed to the daemon, then both closed
+// here (the daemon holds its own copy).
+static void dial_connected(struct dial_served *d) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(d->w, SOL_SOCKET, SO_ERROR, &err, &len);
+  // Out of the epoll set first: passed on, the socket outlives this descriptor's close (the
+  // daemon's copy is in flight), and so would its registration.
+  epoll_ctl(ep, EPOLL_CTL_DEL, d->w, NULL);
+  if (err == 0) send_fd(d->u, d->w, "D", 1);
+  close(d->w);
+  close(d->u);
+  free(d);
+}
+
+static int listen_unix(const char *path) {
+  struct sockaddr_un at = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof at.sun_path) return -1;
+  strcpy(at.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&at, sizeof at) < 0 || listen(fd, 511) < 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 // A free tunnel id, or -1 when SLOTS tunnels are open.
 static long free_slot(void) {
@@ -328,11 +540,8 @@ static void accept_all(void) {
       return;
     }
     long id = free_slot();
-    int w = id < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(listen_port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (w < 0 || (connect(w, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
-      if (w >= 0) close(w);
+    int w = id < 0 ? -1 : worker_socket();
+    if (w < 0) {
       close(c);
       continue;
     }
@@ -341,17 +550,14 @@ static void accept_all(void) {
   }
 }
 
-static int listen_on(const char *path, const char *port) {
+static int listen_on(const char *path, const char *port, const char *dial) {
   listen_port = atoi(port);
-  struct sockaddr_un at = {.sun_family = AF_UNIX};
-  if (listen_port <= 0 || listen_port > 65535 || strlen(path) >= sizeof at.sun_path) {
-    fprintf(stderr, "tunnel-relay: bad --listen %s %s\n", path, port);
+  if (listen_port <= 0 || listen_port > 65535) {
+    fprintf(stderr, "tunnel-relay: bad --listen port %s\n", port);
     return -1;
   }
-  strcpy(at.sun_path, path);
-  unlink(path);
-  lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0 || bind(lfd, (struct sockaddr *)&at, sizeof at) < 0 || listen(lfd, 511) < 0) {
+  // The dial socket first: once the relay socket accepts, both do (the daemon's readiness).
+  if ((dial != NULL && (dfd = listen_unix(dial)) < 0) || (lfd = listen_unix(path)) < 0) {
     perror("tunnel-relay: listen");
     return -1;
   }
@@ -362,15 +568,17 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   ep = epoll_create1(EPOLL_CLOEXEC);
   struct end source;  // the channel (tunnel mode) or the listening socket (listen mode)
-  if (argc == 4 && strcmp(argv[1], "--listen") == 0) {
-    if (listen_on(argv[2], argv[3]) < 0) return 1;
+  struct end dials = {.fd = -1};  // listen mode's dial socket
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "--listen") == 0) {
+    if (listen_on(argv[2], argv[3], argc == 5 ? argv[4] : NULL) < 0) return 1;
     source = (struct end){.fd = lfd};
+    dials.fd = dfd;
   } else {
     const char *chfd = getenv("NODE_CHANNEL_FD");
     if (argc != 3 || chfd == NULL) {
       fprintf(stderr,
               "usage: NODE_CHANNEL_FD=n tunnel-relay <counter fd> <daemon pid>\n"
-              "       tunnel-relay --listen <unix socket path> <port>\n");
+              "       tunnel-relay --listen <unix socket path> <port> [<dial socket path>]\n");
       return 2;
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -384,6 +592,7 @@ int main(int argc, char **argv) {
     source = (struct end){.fd = ch};
   }
   watch(&source, EPOLL_CTL_ADD, EPOLLIN);
+  if (dials.fd >= 0) watch(&dials, EPOLL_CTL_ADD, EPOLLIN);
   for (;;) {
     int n = epoll_wait(ep, evs, 256, -1);
     if (n < 0 && errno != EINTR) return 1;
@@ -395,6 +604,18 @@ int main(int argc, char **argv) {
       if (e == &source) {
         if (ch < 0) accept_all();
         else if (channel() < 0) return 0;  // the daemon closed the channel (or died)
+        continue;
+      }
+      if (e == &dials) {
+        accept_dials();
+        continue;
+      }
+      if (e->kind == DIAL_SERVED) {
+        dial_connected((struct dial_served *)e);
+        continue;
+      }
+      if (e->kind == DIAL_ASKED) {
+        dial_answered((struct dial_asked *)e);
         continue;
       }
       int r = 0;

@@ -83,6 +83,9 @@ export type {
 export {
   formatWorkerAddress,
   netConnectOptions,
+  RELAY_DIAL_SOCKET,
+  RELAY_SOCKET,
+  relayDialSocket,
   type WorkerEndpoint,
   workerEndpoint,
 } from "./worker-endpoint.ts";

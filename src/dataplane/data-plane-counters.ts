@@ -11,4 +11,6 @@ export interface DataPlaneCounters {
   fastForwarded: number;
   /** Of the upgrades forwarded, the tunnels handed to the native relay (native-relay.ts). */
   nativeTunnels: number;
+  /** Of `upstreamConnections`, those a contained worker's relay made inside its namespace. */
+  dialed: number;
 }

@@ -15,6 +15,13 @@
 // destroying its sockets (session end, data plane close → "close" → the relay shuts both
 // down). The relay dies with the daemon (pdeathsig, and EOF on the channel); if it dies
 // first, every tunnel it held is settled and closed, and new tunnels use `pipe` again.
+//
+// Dials: a contained worker's relay (listen mode, inside the worker's network namespace) can
+// make the TCP connection to the worker there and pass it out over its dial socket; Node cannot
+// receive a descriptor on a Unix socket of its own, so this relay receives it and passes it on
+// over the IPC channel (a NODE_HANDLE message, acknowledged by Node itself). dial() answers a
+// connected net.Socket, or rejects (no dial socket, the worker refused, the relay gone, no
+// answer within DIAL_TIMEOUT_MS): the caller then connects through the relay socket as before.
 // Single-threaded (the event loop); a slot is reused only after the relay said "closed".
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -29,7 +36,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger, SessionTraffic } from "../core/index.ts";
@@ -38,6 +45,13 @@ import type { Logger, SessionTraffic } from "../core/index.ts";
 const SLOTS = 65_536;
 /** Grace for the relay to exit after its channel closed, before SIGKILL. */
 const STOP_GRACE_MS = 1_000;
+
+/**
+ * How long a dial may take before the caller connects through the relay socket instead. Both
+ * relays answer at once unless frozen (a missing or dead relay refuses the connect), so this is
+ * only a bound, generous enough for a loaded host; the upgrade itself has data_timeout.
+ */
+const DIAL_TIMEOUT_MS = 10_000;
 
 /** Linux's O_TMPFILE (x86-64, arm64): open a directory for an unnamed file in it. */
 const O_TMPFILE = 0o20200000;
@@ -82,6 +96,8 @@ export class NativeRelay {
   #alive = true;
   readonly #exited: Promise<void>;
   readonly #slotBuf = Buffer.alloc(16);
+  readonly #dials = new Map<number, (socket: Socket | Error) => void>();
+  #nextDial = 0;
 
   /** Starts the relay `binary`; throws when it cannot be started. */
   constructor(binary: string, logger: Logger) {
@@ -101,9 +117,13 @@ export class NativeRelay {
     }
     this.#exited = new Promise((resolve) => this.#child.once("exit", () => resolve()));
     this.#child.once("exit", (code, signal) => this.#lost(code, signal));
-    this.#child.on("message", (msg: { closed?: number }) => {
-      if (typeof msg?.closed === "number") this.#closed(msg.closed);
-    });
+    this.#child.on(
+      "message",
+      (msg: { closed?: number; dialed?: number; error?: string }, handle) => {
+        if (typeof msg?.closed === "number") this.#closed(msg.closed);
+        else if (typeof msg?.dialed === "number") this.#dialed(msg.dialed, handle, msg.error);
+      },
+    );
     // The daemon's liveness is its own business: an idle relay keeps nothing running.
     this.#child.unref();
     this.#child.channel?.unref();
@@ -160,6 +180,38 @@ export class NativeRelay {
     this.#child.send({ t: slot, s: 1 }, upstreamHandle as never, {}, failed);
   }
 
+  /**
+   * A TCP connection to a contained worker, made inside its network namespace by its relay,
+   * which listens for dials on `dialSocket`. Rejects when there is none to be had (see above).
+   */
+  dial(dialSocket: string): Promise<Socket> {
+    if (!this.#alive) return Promise.reject(new Error("the native relay is not running"));
+    const id = ++this.#nextDial;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => answer(new Error("no answer")), DIAL_TIMEOUT_MS);
+      const answer = (got: Socket | Error) => {
+        clearTimeout(timer);
+        this.#dials.delete(id);
+        if (got instanceof Error) reject(new Error(`dial ${dialSocket}: ${got.message}`));
+        else resolve(got);
+      };
+      this.#dials.set(id, answer);
+      this.#send({ dial: id, path: dialSocket });
+    });
+  }
+
+  /** The relay's answer to dial `id`: a TCP handle (net.Native), or why there is none. */
+  #dialed(id: number, handle: unknown, error: string | undefined): void {
+    const answer = this.#dials.get(id);
+    const tcp = handle as { close(): void } | undefined;
+    if (answer === undefined) {
+      tcp?.close(); // it came too late: nobody waits for it
+      return;
+    }
+    if (tcp === undefined) answer(new Error(error ?? "no socket"));
+    else answer(new Socket({ handle: tcp, readable: true, writable: true } as never));
+  }
+
   /** Closes the channel (the relay then closes every tunnel and exits) and waits for it. */
   async stop(): Promise<void> {
     if (this.#alive && this.#child.connected) this.#child.disconnect();
@@ -202,6 +254,7 @@ export class NativeRelay {
     }
     this.#alive = false;
     for (const slot of [...this.#tunnels.keys()]) this.#closed(slot);
+    for (const answer of [...this.#dials.values()]) answer(new Error("the native relay exited"));
     closeSync(this.#counters);
   }
 }

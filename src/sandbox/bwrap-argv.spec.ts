@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { relayDialSocket, workerEndpoint } from "../core/index.ts";
 import { bwrapArgv, codeUnderTmp, relaySocket } from "./bwrap-argv.ts";
 
 const TOOLS = {
@@ -55,7 +56,12 @@ describe("bwrapArgv", () => {
     // herd's relay is bound into the worker's root-only relay directory, read-only, and run there.
     const inside = `${BOX.dir}/relay/tunnel-relay`;
     expect(joined).toContain(`--ro-bind ${TOOLS.relay.path} ${inside}`);
-    expect(script).toContain(`'${inside}' --listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `);
+    // ...and also listens for dials, beside its relay socket (core's relayDialSocket).
+    const dial = relayDialSocket(workerEndpoint(`unix:${relaySocket(BOX.dir)}`));
+    expect(dial).toBe(`${BOX.dir}/relay/dial.sock`);
+    expect(script).toContain(
+      `'${inside}' --listen '${relaySocket(BOX.dir)}' 4000 '${dial}' </dev/null & `,
+    );
     expect(script).toContain("--no-new-privs --bounding-set -all --inh-caps -all");
     expect(argv.at(-1)).toBe("herd-sandbox");
   });
@@ -73,6 +79,13 @@ describe("bwrapArgv", () => {
       `'/usr/bin/socat' UNIX-LISTEN:'${relaySocket(BOX.dir)}',fork,backlog=511 TCP:127.0.0.1:4000 </dev/null & `,
     );
     expect(script.indexOf("UNIX-LISTEN:")).toBeLessThan(script.indexOf("read -r _"));
+  });
+
+  it("starts the native relay without its dial socket when asked (benches)", () => {
+    const relay = { kind: "native", path: "/opt/herd/tunnel-relay", dial: false } as const;
+    const script = bwrapArgv({ ...BOX, uid: 200001 }, { ...TOOLS, relay }).at(-2)!;
+    expect(script).toContain(`--listen '${relaySocket(BOX.dir)}' 4000 </dev/null & `);
+    expect(script).not.toContain("dial.sock");
   });
 
   it("starts no relay for a worker on the host's network", () => {

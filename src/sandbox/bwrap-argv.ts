@@ -17,7 +17,8 @@
 //         [--ro-bind <herd's relay> <own dir>/relay/tunnel-relay]  the native relay, seen there only
 //         --ro-bind /dev/null <file>                         the daemon's config unreadable
 //         [--ro-bind <own dir>/resolv.conf /etc/resolv.conf] egress: resolvers it may reach
-//   sh -c '<own dir>/relay/tunnel-relay --listen <own dir>/relay/http.sock $PORT &
+//   sh -c '<own dir>/relay/tunnel-relay --listen <own dir>/relay/http.sock $PORT
+//          <own dir>/relay/dial.sock &
 //          read -r _; exec setpriv --reuid U --regid G --clear-groups --no-new-privs
 //          --bounding-set -all --inh-caps -all -- "$@"'
 //   (socat's form of the relay: socat UNIX-LISTEN:<own dir>/relay/http.sock,fork,backlog=511
@@ -28,6 +29,7 @@
 // worker (never root, see host-support.ts) cannot reach its own relay's socket, nor any other.
 
 import { dirname } from "node:path";
+import { RELAY_DIAL_SOCKET, RELAY_SOCKET } from "../core/index.ts";
 
 export interface WorkerBox {
   /** The worker's own directory: relay/ (root, 0700) and home/ (the worker's uid, 0700). */
@@ -81,7 +83,14 @@ export function codeUnderTmp(paths: readonly string[]): string[] {
  * The relay into a worker's network namespace: herd's native relay (native/tunnel-relay, its
  * listen mode) or, where that was not built, socat (which forks per connection).
  */
-export type RelayTool = { kind: "native"; path: string } | { kind: "socat"; path: string };
+export type RelayTool =
+  | {
+      kind: "native";
+      path: string;
+      /** false: no dial socket (benches measure tunnels through the relay too) */
+      dial?: false;
+    }
+  | { kind: "socat"; path: string };
 
 export interface BwrapTools {
   bwrap: string;
@@ -91,7 +100,7 @@ export interface BwrapTools {
 }
 
 export function relaySocket(dir: string): string {
-  return `${dir}/relay/http.sock`;
+  return `${dir}/relay/${RELAY_SOCKET}`;
 }
 
 export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
@@ -124,7 +133,7 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
   for (const file of box.hide) argv.push("--ro-bind", "/dev/null", file);
   if (box.resolvConf) argv.push("--ro-bind", box.resolvConf, "/etc/resolv.conf");
   let script = "";
-  if (relay) script += `${relayCommand(relay, relaySocket(box.dir), box.port)} </dev/null & `;
+  if (relay) script += `${relayCommand(relay, box.dir, box.port)} </dev/null & `;
   script += "read -r _ || :; exec ";
   if (box.uid !== undefined) {
     script += `${quote(tools.setpriv)} --reuid ${box.uid} --regid ${box.gid ?? box.uid} --clear-groups --no-new-privs --bounding-set -all --inh-caps -all -- `;
@@ -136,7 +145,7 @@ export function bwrapArgv(box: WorkerBox, tools: BwrapTools): string[] {
 
 /** The relay as the sandbox runs it: the native relay bound into the worker's relay directory. */
 function insideRelay(relay: RelayTool, dir: string): RelayTool {
-  return relay.kind === "native" ? { kind: "native", path: `${dir}/relay/tunnel-relay` } : relay;
+  return relay.kind === "native" ? { ...relay, path: `${dir}/relay/tunnel-relay` } : relay;
 }
 
 /**
@@ -146,10 +155,14 @@ function insideRelay(relay: RelayTool, dir: string): RelayTool {
  */
 const BACKLOG = 511;
 
-function relayCommand(relay: RelayTool, socket: string, port: number): string {
-  return relay.kind === "native"
-    ? `${quote(relay.path)} --listen ${quote(socket)} ${port}`
-    : `${quote(relay.path)} UNIX-LISTEN:${quote(socket)},fork,backlog=${BACKLOG} TCP:127.0.0.1:${port}`;
+/** The native relay also listens for dials (worker-endpoint.ts); socat cannot pass sockets. */
+function relayCommand(relay: RelayTool, dir: string, port: number): string {
+  const socket = quote(relaySocket(dir));
+  if (relay.kind === "socat") {
+    return `${quote(relay.path)} UNIX-LISTEN:${socket},fork,backlog=${BACKLOG} TCP:127.0.0.1:${port}`;
+  }
+  const dial = relay.dial === false ? "" : ` ${quote(`${dir}/relay/${RELAY_DIAL_SOCKET}`)}`;
+  return `${quote(relay.path)} --listen ${socket} ${port}${dial}`;
 }
 
 function quote(s: string): string {

@@ -80,9 +80,18 @@ export interface LauncherOptions {
   uidClaimsDir?: string;
   /**
    * The relay into a private network: herd's native relay where it was built, else socat (the
-   * default picks); "socat" forces the fallback (tests and benches compare the two).
+   * default picks); "socat" forces the fallback, "native without dial" the native relay with no
+   * dial socket, so tunnels pass it too (tests and benches compare them).
    */
-  relay?: "socat";
+  relay?: "socat" | "native without dial";
+}
+
+function relayFor(choice: LauncherOptions["relay"]): RelayTool | undefined {
+  if (choice === "socat") return socatRelay();
+  const { relay } = sandboxTools();
+  return choice === "native without dial" && relay?.kind === "native"
+    ? { ...relay, dial: false }
+    : relay;
 }
 
 /**
@@ -148,7 +157,7 @@ export function sandboxLauncher(opts: LauncherOptions = {}): SandboxFactory {
           tmpfsBytes,
           containment,
           egress,
-          relay: opts.relay === "socat" ? socatRelay() : sandboxTools().relay,
+          relay: relayFor(opts.relay),
         },
       );
       return { sandbox, containment };

@@ -4,7 +4,11 @@
 // to the port, in one process; a port nobody listens on closes the client's connection (as a
 // worker that is not listening yet must look to readiness probes); a client's half-close is
 // passed on and the answer still comes back; the server's close ends the pair; a large echo
-// backed up both ways arrives intact. Real processes and sockets; the relay is gone afterwards.
+// backed up both ways arrives intact. Its dial socket hands out connections to the port made
+// by the relay (for herd's own relay, src/dataplane/native-relay.ts, which passes them on to
+// the daemon): a dial gets a socket that talks to the server with no relay between; a port
+// nobody listens on, or no dial socket at all, gets a refusal, not a hang. Real processes and
+// sockets; the relays are gone afterwards.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +16,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { NativeRelay } from "../../src/dataplane/index.ts";
 import { descendants, waitForPidsGone } from "../helpers/index.ts";
 import { freePort } from "../helpers/ports.ts";
 
@@ -28,10 +33,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startRelay(port: number): Promise<{ path: string; relay: ChildProcess }> {
+async function startRelay(
+  port: number,
+): Promise<{ path: string; dial: string; relay: ChildProcess }> {
   const dir = mkdtempSync(join(tmpdir(), "herd-relay-listen-"));
   const path = join(dir, "http.sock");
-  const relay = spawn(RELAY, ["--listen", path, String(port)], { stdio: "ignore" });
+  const dial = join(dir, "dial.sock");
+  const relay = spawn(RELAY, ["--listen", path, String(port), dial], { stdio: "ignore" });
   cleanups.push(async () => {
     relay.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
@@ -42,7 +50,7 @@ async function startRelay(port: number): Promise<{ path: string; relay: ChildPro
     if (i >= 500) throw new Error(`the relay did not listen on ${path}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  return { path, relay };
+  return { path, dial, relay };
 }
 
 function accepts(path: string): Promise<boolean> {
@@ -57,10 +65,21 @@ function accepts(path: string): Promise<boolean> {
 }
 
 async function startServer(onConnection: (socket: Socket) => void): Promise<number> {
-  const server: Server = createServer(onConnection);
+  const open = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
+    onConnection(socket);
+  });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      }),
+  );
   return port;
 }
 
@@ -147,4 +166,66 @@ describe("the relay into a private network (listen mode)", () => {
     client.destroy();
     expect(Buffer.concat(back).equals(big)).toBe(true);
   }, 30_000);
+});
+
+describe("dials: connections made by the relay, passed to herd's own relay and on to Node", () => {
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  async function herdRelay(): Promise<NativeRelay> {
+    const relay = new NativeRelay(RELAY, quiet as never);
+    cleanups.push(async () => {
+      const pid = relay.pid!;
+      await relay.stop();
+      expect(await waitForPidsGone([pid], 10_000), "herd's relay is gone").toEqual([]);
+    });
+    return relay;
+  }
+
+  it("hands out a socket connected to the port, which no relay stands between", async () => {
+    let peer: { port: number | undefined } = { port: undefined };
+    const port = await startServer((s) => {
+      peer = { port: s.remotePort };
+      s.on("data", (d) => s.write(`echo ${d}`));
+    });
+    const { dial, relay: listening } = await startRelay(port);
+    const relay = await herdRelay();
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => relay.dial(dial)));
+    for (const [i, socket] of sockets.entries()) {
+      const answer = new Promise<string>((resolve) => socket.once("data", (d) => resolve(`${d}`)));
+      socket.write(`${i}`);
+      expect(await answer).toBe(`echo ${i}`);
+    }
+    // The server's peer is the socket itself: its local port is the one the server sees.
+    expect(sockets.at(-1)!.localPort).toBe(peer.port);
+    expect(descendants(listening.pid!)).toEqual([]);
+    for (const socket of sockets) socket.destroy();
+    // One after another, too (a socket passed on outlives the relay's descriptor of it: its
+    // registration must not), and the relay socket still pairs connections after them.
+    for (let i = 0; i < 3; i++) {
+      const socket = await relay.dial(dial);
+      const answer = new Promise<string>((resolve) => socket.once("data", (d) => resolve(`${d}`)));
+      socket.write(`again ${i}`);
+      expect(await answer).toBe(`echo again ${i}`);
+      socket.destroy();
+    }
+    const plain = connect({ path: join(dial, "..", "http.sock") });
+    const answer = new Promise<string>((resolve) => plain.once("data", (d) => resolve(`${d}`)));
+    plain.write("plain");
+    expect(await answer).toBe("echo plain");
+    plain.destroy();
+    expect(listening.exitCode).toBe(null);
+  });
+
+  it("refuses a dial when nothing listens on the port, or there is no dial socket", async () => {
+    const { dial } = await startRelay(await freePort());
+    const relay = await herdRelay();
+    await expect(relay.dial(dial)).rejects.toThrow(/refused/);
+    await expect(relay.dial(join(tmpdir(), "herd-no-such-dir", "dial.sock"))).rejects.toThrow(
+      /ENOENT/,
+    );
+    // ...and still serves the next one.
+    const port = await startServer((s) => s.end("hi"));
+    const { dial: working } = await startRelay(port);
+    const socket = await relay.dial(working);
+    expect(String(await received(socket))).toBe("hi");
+  });
 });

@@ -8,11 +8,16 @@
 // crash the daemon.
 
 import type { IncomingMessage } from "node:http";
-import { request } from "node:http";
-import type { Socket } from "node:net";
+import { type ClientRequestArgs, request } from "node:http";
+import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SessionInfo } from "../../core/index.ts";
-import { workerEndpoint } from "../../core/index.ts";
+import {
+  netConnectOptions,
+  relayDialSocket,
+  type WorkerEndpoint,
+  workerEndpoint,
+} from "../../core/index.ts";
 import {
   headBlock,
   requestHeadersForWorker,
@@ -26,7 +31,7 @@ import {
   protocolError,
   writeErrorToSocket,
 } from "../http-errors.ts";
-import { handOver } from "../native-relay.ts";
+import { handOver, type NativeRelay } from "../native-relay.ts";
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason, type ProxyContext } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
@@ -70,6 +75,34 @@ export function handleUpgrade(
   );
 }
 
+/**
+ * A contained worker's tunnel skips its relay when herd's native relay runs: the connection is
+ * made inside the worker's namespace (NativeRelay.dial) and, once upgraded, handed to herd's
+ * relay like any other, so the tunnel's bytes pass one relay, not two. Through the relay socket
+ * when the dial fails (socat's relay has no dial socket).
+ */
+function upstreamConnection(
+  ctx: ProxyContext,
+  endpoint: WorkerEndpoint,
+): ClientRequestArgs["createConnection"] {
+  const relay: NativeRelay | undefined = ctx.nativeRelay;
+  const dialSocket = relay?.usable ? relayDialSocket(endpoint) : undefined;
+  if (relay === undefined || dialSocket === undefined) return undefined;
+  return ((_options: unknown, done: (err: Error | null, socket: Socket) => void) => {
+    relay.dial(dialSocket).then(
+      (socket) => {
+        ctx.counters.dialed++;
+        done(null, socket);
+      },
+      (err: Error) => {
+        ctx.logger.debug({ err }, "data plane: no dial into the worker's namespace");
+        done(null, connect(netConnectOptions(endpoint)));
+      },
+    );
+    return undefined;
+  }) as never;
+}
+
 function tunnel(
   ctx: ProxyContext,
   req: IncomingMessage,
@@ -86,12 +119,16 @@ function tunnel(
     route,
     requestHeadersForWorker(req.rawHeaders, toWorker(route, req.socket.remoteAddress, true)),
   );
+  const endpoint = workerEndpoint(session.workerAddress);
+  const dial = upstreamConnection(ctx, endpoint);
   const upstream = request({
-    ...workerEndpoint(session.workerAddress),
+    ...endpoint,
     method: req.method,
     path: target.path,
     headers: target.headers,
-    agent: false,
+    // A connection of its own: no agent (`agent: false` would make one, which ignores
+    // createConnection).
+    ...(dial ? { createConnection: dial } : { agent: false }),
     setHost: false,
   });
   ctx.counters.forwarded++;
