@@ -467,13 +467,21 @@ static int worker_socket(void) {
   return w;
 }
 
+// The next connection waiting on listener fd, or -1: none left (EAGAIN), or out of descriptors
+// (the connection waits in the backlog, and a pause keeps the still-readable listener from
+// spinning the loop meanwhile).
+static int next_accepted(int fd) {
+  int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (c < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+    usleep(10000);
+  }
+  return c;
+}
+
 static void accept_dials(void) {
   for (;;) {
-    int u = accept4(dfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (u < 0) {
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) usleep(10000);
-      return;
-    }
+    int u = next_accepted(dfd);
+    if (u < 0) return;
     int w = worker_socket();
     struct dial_served *d = w < 0 ? NULL : malloc(sizeof *d);
     if (d == NULL) {
@@ -532,13 +540,8 @@ static long free_slot(void) {
 // one ends the pair through EPOLLERR.
 static void accept_all(void) {
   for (;;) {
-    int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0) {
-      // EAGAIN: none left. Out of descriptors: the connection waits in the backlog, and a
-      // pause keeps the still-readable listener from spinning the loop meanwhile.
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) usleep(10000);
-      return;
-    }
+    int c = next_accepted(lfd);
+    if (c < 0) return;
     long id = free_slot();
     int w = id < 0 ? -1 : worker_socket();
     if (w < 0) {

@@ -14,3 +14,8 @@ export interface DataPlaneCounters {
   /** Of `upstreamConnections`, those a contained worker's relay made inside its namespace. */
   dialed: number;
 }
+
+/** Every count at zero: a data plane's (or a spec's) to start from. */
+export function zeroCounters(): DataPlaneCounters {
+  return { forwarded: 0, upstreamConnections: 0, fastForwarded: 0, nativeTunnels: 0, dialed: 0 };
+}

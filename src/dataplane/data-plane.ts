@@ -29,7 +29,7 @@ import {
 } from "../core/index.ts";
 import { ConnectionGate, connectionLimits, fdBudget, lingeringClose } from "../limits/index.ts";
 import { ClientConnections } from "./client-connections.ts";
-import type { DataPlaneCounters } from "./data-plane-counters.ts";
+import { type DataPlaneCounters, zeroCounters } from "./data-plane-counters.ts";
 import { FastConnection, type FastOptions } from "./fast/fast-connection.ts";
 import { UpstreamPark } from "./fast/upstream-park.ts";
 import { fromHerdError, writeErrorToSocket } from "./http-errors.ts";
@@ -168,13 +168,7 @@ export async function startDataPlane(
       sessionHost: opts.sessionHost,
     }),
     sessionHeader: (opts.sessionHeader ?? CONFIG_DEFAULTS.sessionHeader).toLowerCase(),
-    counters: {
-      forwarded: 0,
-      upstreamConnections: 0,
-      fastForwarded: 0,
-      nativeTunnels: 0,
-      dialed: 0,
-    },
+    counters: zeroCounters(),
     tracer: opts.tracer,
     connections: new ClientConnections(directory),
     nativeRelay,

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { closeAll, eventually, rawConnect } from "../../../test/abuse/raw-client.ts";
 import { HerdError, type SessionRoutes, silentLogger } from "../../core/index.ts";
 import { ClientConnections } from "../client-connections.ts";
+import { zeroCounters } from "../data-plane-counters.ts";
 import type { HandOffReason } from "../hand-off.ts";
 import { SessionAccess } from "../session-access.ts";
 import { WebAccess } from "../web-access.ts";
@@ -38,13 +39,7 @@ function context(): NodeHttpContext {
     }),
     web: new WebAccess({ bound: "127.0.0.1" }),
     sessionHeader: "x-session-id",
-    counters: {
-      forwarded: 0,
-      upstreamConnections: 0,
-      fastForwarded: 0,
-      nativeTunnels: 0,
-      dialed: 0,
-    },
+    counters: zeroCounters(),
     connections: new ClientConnections(directory),
     bodyRate: { timeoutMs: 20_000, minRate: 500 },
     agents: unused as UpstreamAgents,
