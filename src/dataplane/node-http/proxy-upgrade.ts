@@ -31,7 +31,7 @@ import {
   protocolError,
   writeErrorToSocket,
 } from "../http-errors.ts";
-import { handOver, type NativeRelay } from "../native-relay.ts";
+import { handOver } from "../native-relay.ts";
 import { upstreamTarget } from "../peer-forward.ts";
 import { endedReason, type ProxyContext } from "../proxy-context.ts";
 import type { Route } from "../route.ts";
@@ -85,7 +85,7 @@ function upstreamConnection(
   ctx: ProxyContext,
   endpoint: WorkerEndpoint,
 ): ClientRequestArgs["createConnection"] {
-  const relay: NativeRelay | undefined = ctx.nativeRelay;
+  const relay = ctx.nativeRelay;
   const dialSocket = relay?.usable ? relayDialSocket(endpoint) : undefined;
   if (relay === undefined || dialSocket === undefined) return undefined;
   return ((_options: unknown, done: (err: Error | null, socket: Socket) => void) => {
