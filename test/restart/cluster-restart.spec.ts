@@ -27,7 +27,11 @@ import { type Daemon, HERD_BIN } from "../helpers/daemon.ts";
 import { pidAlive } from "../helpers/processes.ts";
 import { daemonPids, stopClusterGenerations, until } from "./restart-helpers.ts";
 
-const LEASE_MS = 4_000;
+// The old process pauses its lease for the hand-over and resumes it if the new one dies: a
+// pause longer than lease − margin fences its sessions, as it must. 8 s keeps the held
+// hand-overs below (several process wake-ups while paused) inside that at load 20; 4 s did not
+// (a CI run at high load fenced the "new process killed" case).
+const LEASE_MS = 8_000;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
