@@ -320,7 +320,7 @@ static int channel(void) {
 
 // ---- dials ----
 
-// Sends one byte on the Unix socket u with fd in SCM_RIGHTS; -1 when it could not.
+// Sends bytes[0..n) on the Unix socket u, fd in SCM_RIGHTS with the first; what it wrote, or -1.
 static int send_fd(int u, int fd, const char *bytes, size_t n) {
   char cbuf[CMSG_SPACE(sizeof(int))];
   memset(cbuf, 0, sizeof cbuf);
